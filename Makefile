@@ -1,0 +1,50 @@
+# The README's commands. `make book` and `make test` set everything up from nothing:
+# a virtual environment with the pinned dependencies, the offline data, then their job.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= default
+STAMP := $(VENV)/.installed-stamp
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data book test run params bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	touch $(STAMP)
+
+setup: $(STAMP) data
+
+# Fashion-MNIST from Debian's package (installed here when running as root).
+data:
+	@if [ ! -e $(FASHION_MNIST) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Fashion-MNIST (Debian package dataset-fashion-mnist)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "NOTE: Fashion-MNIST is not installed. Run 'sudo apt-get install dataset-fashion-mnist'," \
+	         "or set REPCHANGE_DATA to a folder with its idx files; notebooks that need it will stop with this advice."; \
+	  fi; \
+	fi
+
+book: setup
+	$(PY) -m repchange book --profile $(PROFILE)
+
+test: setup
+	$(PY) -m pytest
+
+# make run NB=notebooks/a1_cka_pretraining.py PROFILE=smoke PARAMS="-p epochs 3"
+run: setup
+	@test -n "$(NB)" || (echo "usage: make run NB=notebooks/<name>.py [PROFILE=smoke] [PARAMS='-p name value']"; exit 2)
+	$(PY) -m repchange run $(NB) --profile $(PROFILE) $(PARAMS)
+
+params: setup
+	@test -n "$(NB)" || (echo "usage: make params NB=notebooks/<name>.py"; exit 2)
+	$(PY) -m repchange params $(NB)
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf _build runs/notebooks

@@ -1,0 +1,217 @@
+"""Execute notebooks headlessly with papermill, and build the book from the executed copies.
+
+Notebook sources are jupytext ``py:percent`` files in ``notebooks/``. A *profile* is a YAML
+file in ``notebooks/params/`` (or any path)::
+
+    all:                      # parameters for every notebook that declares them
+      seeds: [1]
+    a1_cka_pretraining:       # parameters for one notebook (file stem)
+      epochs: 2
+
+The profile ``default`` means each notebook's own parameters cell. Every executed notebook
+gets ``profile=<name>`` so its figures say what produced them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import jupytext
+import nbformat
+import yaml
+
+__all__ = [
+    "NotebookFailed",
+    "book_notebooks",
+    "build_book",
+    "declared_parameters",
+    "execute",
+    "load_profile",
+    "project_root",
+    "resolve_parameters",
+]
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised during execution; the message holds its error and the executed copy."""
+
+
+def project_root() -> Path:
+    """The checkout this library is installed from (editable install)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "notebooks").is_dir():
+        raise RuntimeError(f"{root} is not a repchange checkout (no notebooks/); install with `pip install -e .`")
+    return root
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A jupytext source (or .ipynb) as a notebook node."""
+    if not path.exists():
+        raise FileNotFoundError(f"notebook {path} does not exist")
+    nb = jupytext.read(path)
+    for cell in nb.cells:  # papermill reads cell.metadata.tags on every cell
+        cell.metadata.setdefault("tags", [])
+    return nb
+
+
+def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """``{name: papermill Parameter}`` of the cell tagged ``parameters``."""
+    from papermill.inspection import _infer_parameters
+
+    return {p.name: p for p in _infer_parameters(nb)}
+
+
+def load_profile(profile: str) -> dict[str, dict[str, Any]]:
+    """The profile's sections; ``default`` is empty. Unknown names list the profiles that exist."""
+    if profile == "default":
+        return {}
+    path = Path(profile)
+    if path.suffix not in (".yaml", ".yml"):
+        path = project_root() / "notebooks" / "params" / f"{profile}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (project_root() / "notebooks" / "params").glob("*.yaml"))
+        raise ValueError(f"unknown profile {profile!r}: no file {path}; choose 'default' or one of {known}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError(f"profile {path} must map 'all' and notebook names to parameter mappings")
+    return data
+
+
+def resolve_parameters(
+    notebook: Path, profile: str = "default", overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Parameters for ``notebook``: the profile's ``all`` and per-notebook sections, then ``overrides``.
+
+    Keys from ``all`` that the notebook does not declare are skipped; an explicit per-notebook
+    key or override the notebook does not declare is an error naming the ones it does.
+    """
+    nb = read_notebook(notebook)
+    declared = declared_parameters(nb)
+    sections = load_profile(profile)
+    chosen = {k: v for k, v in sections.get("all", {}).items() if k in declared}
+    specific = {**sections.get(notebook.stem, {}), **(overrides or {})}
+    unknown = sorted(set(specific) - set(declared))
+    if unknown:
+        raise ValueError(f"{notebook.name} has no parameter(s) {unknown}; its parameters are {sorted(declared)}")
+    chosen.update(specific)
+    if "profile" in declared:
+        label = profile if not overrides else f"{profile} + overrides {dict(overrides)}"
+        chosen.setdefault("profile", label)
+    return chosen
+
+
+@dataclass(frozen=True)
+class Executed:
+    notebook: Path
+    seconds: float
+
+
+def execute(
+    notebook: Path,
+    output: Path,
+    parameters: Mapping[str, Any],
+    *,
+    results_dir: Path | None = None,
+    progress: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+) -> Executed:
+    """Execute the jupytext ``notebook`` with ``parameters`` into ``output`` (.ipynb).
+
+    The kernel runs in the notebook's folder and inherits ``REPCHANGE_RESULTS_DIR`` (where
+    notebooks save their tables) and ``extra_env``. On failure the executed copy is still
+    written and :class:`NotebookFailed` names the error.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook, output = Path(notebook).resolve(), Path(output).resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nb = read_notebook(notebook)
+    # Progress bars inside a headless kernel would only clutter the saved notebook; papermill
+    # reports progress per cell on the terminal instead.
+    env_updates = {"REPCHANGE_PROGRESS": "0", **(extra_env or {})}
+    if results_dir is not None:
+        env_updates["REPCHANGE_RESULTS_DIR"] = str(Path(results_dir).resolve())
+    saved = {k: os.environ.get(k) for k in env_updates}
+    os.environ.update(env_updates)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            nb, str(output), parameters=dict(parameters), kernel_name="python3", language="python",
+            cwd=str(notebook.parent), progress_bar=progress, log_output=False,
+        )
+    except PapermillExecutionError as err:
+        raise NotebookFailed(f"{notebook.name} failed: {err.ename}: {err.evalue}\n"
+                             f"(executed copy with the traceback: {output})") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return Executed(output, time.perf_counter() - start)
+
+
+def book_notebooks(root: Path | None = None) -> list[Path]:
+    """The notebook sources the table of contents names, in order."""
+    root = root or project_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(toc)
+    return [root / f"{f}.py" for f in files if f.startswith("notebooks/")]
+
+
+def build_book(profile: str = "default", *, out: Path | None = None, warnings_as_errors: bool = True) -> Path:
+    """Execute every notebook of the book with ``profile`` and build the HTML; return index.html.
+
+    Layout under ``out`` (default ``_build/<profile>``): ``src/`` is the staged book (config,
+    prose, executed notebooks), ``results/`` the notebooks' tables, ``html/`` the site.
+    Jupyter Book's own execution is off: every page is a papermill output.
+    """
+    root = project_root()
+    out = Path(out or root / "_build" / profile).resolve()
+    src = out / "src"
+    for name in ("_config.yml", "_toc.yml"):
+        src.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, src / name)
+    shutil.copytree(root / "book", src / "book", dirs_exist_ok=True)
+    notebooks = book_notebooks(root)
+    for i, nb_path in enumerate(notebooks, 1):
+        params = resolve_parameters(nb_path, profile)
+        target = src / nb_path.relative_to(root).with_suffix(".ipynb")
+        print(f"[{i}/{len(notebooks)}] executing {nb_path.relative_to(root)} (profile {profile})", flush=True)
+        done = execute(nb_path, target, params, results_dir=out / "results", progress=sys.stderr.isatty())
+        print(f"      done in {done.seconds:.1f} s", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src), "--path-output", tmp, "--all"]
+        if warnings_as_errors:
+            cmd += ["-W", "-n", "--keep-going"]
+        print("building HTML: jupyter-book", " ".join(cmd[3:]), flush=True)
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n"
+                               f"{proc.stderr[-6000:]}")
+        html = out / "html"
+        if html.exists():
+            shutil.rmtree(html)
+        shutil.copytree(Path(tmp) / "_build" / "html", html)
+    return html / "index.html"

@@ -1,0 +1,144 @@
+"""The run store: every trained model and computed table, keyed by a hash of its full config.
+
+A run lives in ``<root>/<kind>/<key>/`` where ``key`` hashes the canonical JSON of
+``{"kind", "config", "code"}``; ``code`` is a hash of the source of the library modules the
+run depends on, so editing the trainer invalidates stored trainings but editing a plot does not.
+
+A run is *complete* only once ``complete.json`` exists; it is written last, atomically.
+Readers never look at a run without it, so a killed run is never served as a result; the
+half-finished folder is kept so the producer can resume from its last checkpoint.
+Concurrent producers of the same key serialise on a lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import tempfile
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import pandas as pd
+
+__all__ = ["Store", "atomic_write", "code_version", "config_key", "default_root"]
+
+T = TypeVar("T")
+COMPLETE = "complete.json"
+
+
+def default_root() -> Path:
+    """``$REPCHANGE_STORE``, else ``runs/store`` in this checkout, else ``~/.cache/repchange/store``."""
+    env = os.environ.get("REPCHANGE_STORE")
+    if env:
+        return Path(env).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").exists() and (checkout / "lib" / "repchange").is_dir():
+        return checkout / "runs" / "store"
+    return Path.home() / ".cache" / "repchange" / "store"
+
+
+def _jsonable(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and obj.is_integer():
+        return int(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"config value {obj!r} of type {type(obj).__name__} cannot be part of a run key")
+
+
+def code_version(modules: tuple[str, ...]) -> str:
+    """Short hash of the source of ``repchange.<module>`` for each name in ``modules``."""
+    digest = hashlib.sha256()
+    for name in sorted(modules):
+        module = importlib.import_module(f"repchange.{name}")
+        digest.update(name.encode())
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
+
+
+def config_key(kind: str, config: Any, code: tuple[str, ...] = ()) -> str:
+    """The run key: sha256 of the canonical JSON of kind, config and code version."""
+    payload = {"kind": kind, "config": _jsonable(config), "code": code_version(code) if code else ""}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Store:
+    """Runs on disk, keyed by config. ``Store()`` uses :func:`default_root`."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root).expanduser().resolve() if root is not None else default_root()
+
+    def run_dir(self, kind: str, config: Any, code: tuple[str, ...] = ()) -> Path:
+        return self.root / kind / config_key(kind, config, code)
+
+    @staticmethod
+    def is_complete(run_dir: Path) -> bool:
+        return (run_dir / COMPLETE).exists()
+
+    @contextlib.contextmanager
+    def _locked(self, run_dir: Path) -> Iterator[None]:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def get_or_run(
+        self, kind: str, config: Any, produce: Callable[[Path], None], *, code: tuple[str, ...] = ()
+    ) -> Path:
+        """The complete run folder for ``config``; calls ``produce(run_dir)`` first if there is none.
+
+        ``produce`` writes its files into ``run_dir`` (atomically, with :func:`atomic_write`) and
+        may find files of an earlier, interrupted attempt there to resume from.
+        """
+        run_dir = self.run_dir(kind, config, code)
+        if self.is_complete(run_dir):
+            return run_dir
+        with self._locked(run_dir):
+            if self.is_complete(run_dir):  # another process finished it while we waited
+                return run_dir
+            config_json = json.dumps({"kind": kind, "config": _jsonable(config)}, indent=2, sort_keys=True)
+            atomic_write(run_dir / "config.json", lambda p: p.write_text(config_json))
+            produce(run_dir)
+            atomic_write(run_dir / COMPLETE, lambda p: p.write_text(json.dumps({"key": run_dir.name})))
+        return run_dir
+
+    def table(
+        self, kind: str, config: Any, compute: Callable[[], pd.DataFrame], *, code: tuple[str, ...] = ()
+    ) -> pd.DataFrame:
+        """A results table for ``config``: loaded if stored, else ``compute()``-d and stored."""
+
+        def produce(run_dir: Path) -> None:
+            frame = compute()
+            atomic_write(run_dir / "table.csv", lambda p: frame.to_csv(p, index=False))
+
+        run_dir = self.get_or_run(kind, config, produce, code=code)
+        return pd.read_csv(run_dir / "table.csv")

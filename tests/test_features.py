@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from repchange.data import Split
+from repchange.features import extract
+from repchange.models import Conv4
+
+
+def probe(n: int = 6) -> Split:
+    g = torch.Generator().manual_seed(0)
+    return Split(torch.randint(0, 256, (n, 1, 16, 16), generator=g, dtype=torch.uint8), torch.zeros(n, dtype=torch.int64))
+
+
+def test_extract_returns_flattened_activations_in_probe_order() -> None:
+    torch.manual_seed(0)
+    model = Conv4(1, 3, 16, width=4).train()
+    acts = extract(model, model.probe_layers, probe(), batch_size=4)
+    assert {k: tuple(v.shape) for k, v in acts.items()} == {
+        "block1": (6, 256), "block2": (6, 64), "block3": (6, 16), "block4": (6, 4), "logits": (6, 3)}
+    model.eval()
+    from repchange.data import normalise
+    with torch.no_grad():
+        assert torch.allclose(acts["logits"], model(normalise(probe().images)), atol=1e-6)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_training_mode_is_restored() -> None:
+    model = Conv4(1, 3, 16, width=4).train()
+    extract(model, model.probe_layers, probe())
+    assert model.training
+
+
+def test_nan_activations_name_the_layer() -> None:
+    model = Conv4(1, 3, 16, width=4)
+    with torch.no_grad():
+        model.blocks[2][0].weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="layer 'block3' produced NaN"):
+        extract(model, model.probe_layers, probe())

@@ -1,0 +1,109 @@
+"""Every book notebook, executed by papermill with the smoke profile; then the book itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from repchange import runner
+from repchange.notebook import read_glued
+
+ROOT = runner.project_root()
+A1 = ROOT / "notebooks" / "a1_cka_pretraining.py"
+LAYERS = ["block1", "block2", "block3", "block4", "logits"]
+
+
+@pytest.fixture(scope="module")
+def a1_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("a1")
+    store = out / "store"
+    params = runner.resolve_parameters(A1, "smoke")
+    runner.execute(A1, out / "a1.ipynb", params, results_dir=out / "results",
+                   extra_env={"REPCHANGE_STORE": str(store), "REPCHANGE_PROGRESS": "0"})
+    return {"out": out, "store": store, "params": params, "glued": read_glued(out / "a1.ipynb"),
+            "table": pd.read_csv(out / "results" / "a1_cka_to_init.csv")}
+
+
+def test_a1_glues_every_headline_number_in_range(a1_run: dict) -> None:
+    g = a1_run["glued"]
+    for layer in LAYERS:
+        assert 0.0 < g[f"a1_cka_final_{layer}"] < 1.0  # trained: no layer is still identical to its init
+        assert 0.0 < g[f"a1_cka_chance_{layer}"] <= 1.0
+        assert -0.1 < g[f"a1_cka_debiased_final_{layer}"] < 1.0
+        assert 0.0 < g[f"a1_cka_final_independent_{layer}"] < 1.0
+    assert g["a1_epochs"] == 2
+    assert g["a1_test_acc"] > 0.3  # 10 classes: chance is 0.1
+    assert "profile: smoke" in g["a1_provenance"] and "seeds: [1, 2]" in g["a1_provenance"]
+    assert g["a1_depth_verdict"] in ("falls monotonically", "does not fall monotonically")
+    kept = g["a1_kept_layers"]
+    assert kept == "none of the layers" or set(kept.split(", ")) <= set(LAYERS)
+
+
+def test_a1_glued_numbers_are_the_saved_table(a1_run: dict) -> None:
+    table, g = a1_run["table"], a1_run["glued"]
+    assert len(table) == 2 * 3 * 5 * 2 * 2  # seeds x epochs 0..2 x layers x comparisons x metrics
+    final = table[(table.epoch == 2) & (table.comparison == "init") & (table.metric == "cka")]
+    for layer in LAYERS:
+        assert g[f"a1_cka_final_{layer}"] == pytest.approx(final[final.layer == layer].value.mean(), abs=5e-4)
+    start = table[(table.epoch == 0) & (table.comparison == "init")]
+    assert start.value.to_numpy() == pytest.approx(1.0, abs=1e-9)  # epoch 0 is the init itself
+    block1 = final[final.layer == "block1"].value.mean()
+    logits = final[final.layer == "logits"].value.mean()
+    assert block1 > logits  # the smoke run already shows the paper's ordering at its two ends
+
+
+def test_a1_headline_cell_reproduces_under_nbval(a1_run: dict, tmp_path: Path) -> None:
+    """nbval-lax re-runs the executed notebook on an empty store: training must be deterministic."""
+    nb = tmp_path / "a1.ipynb"
+    nb.write_bytes((a1_run["out"] / "a1.ipynb").read_bytes())
+    env = {**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "fresh-store"), "REPCHANGE_PROGRESS": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q",
+         str(nb)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "passed" in proc.stdout
+
+
+def test_bad_parameters_fail_before_training(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    params = runner.resolve_parameters(A1, "smoke", {"dataset": "imagenet"})
+    with pytest.raises(runner.NotebookFailed, match=r"ValueError: unknown data set 'imagenet'"):
+        runner.execute(A1, tmp_path / "bad.ipynb", params, extra_env={"REPCHANGE_STORE": str(store)})
+    assert not store.exists()  # nothing was trained or stored
+    with pytest.raises(ValueError, match=r"has no parameter\(s\) \['degree'\]"):
+        runner.resolve_parameters(A1, "smoke", {"degree": 3})
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        runner.resolve_parameters(A1, "fast")
+
+
+def test_cli_reports_a_bad_parameter_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "repchange", "run", str(A1), "--profile", "smoke", "-p", "epochs", "0",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env={**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "s")})
+    assert proc.returncode == 2
+    assert "error: a1_cka_pretraining.py failed: ValueError: epochs must be at least 1, got 0" in proc.stderr
+    assert (tmp_path / "run" / "a1_cka_pretraining.ipynb").exists()  # the failed copy is kept for reading
+
+
+def test_profiles_resolve_for_every_book_notebook() -> None:
+    notebooks = runner.book_notebooks()
+    assert A1 in notebooks
+    for nb in notebooks:
+        for profile in ("default", "smoke", "paper"):
+            params = runner.resolve_parameters(nb, profile)
+            assert params.get("profile", profile) == profile
+
+
+def test_book_builds_with_warnings_as_errors(a1_run: dict, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REPCHANGE_STORE", str(a1_run["store"]))  # reuse the smoke runs
+    index = runner.build_book("smoke", out=tmp_path / "book")
+    assert index.exists()
+    page = (tmp_path / "book" / "html" / "notebooks" / "a1_cka_pretraining.html").read_text()
+    assert f'{a1_run["glued"]["a1_cka_final_block1"]:.3f}' in page
+    assert "profile: smoke" in page and "<img" in page
+    assert (tmp_path / "book" / "results" / "a1_cka_to_init.csv").exists()

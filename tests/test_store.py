@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from repchange.store import Store, config_key
+
+
+@dataclass(frozen=True)
+class Cfg:
+    a: int = 1
+    b: tuple = (1, 2)
+
+
+def test_keys_depend_on_config_and_code_only() -> None:
+    assert config_key("k", Cfg()) == config_key("k", {"b": [1, 2], "a": 1.0})
+    assert config_key("k", Cfg()) != config_key("k", Cfg(a=2))
+    assert config_key("k", Cfg()) != config_key("other", Cfg())
+    assert config_key("k", Cfg()) != config_key("k", Cfg(), code=("labels",))
+    with pytest.raises(TypeError, match="cannot be part of a run key"):
+        config_key("k", {"x": object()})
+
+
+def test_get_or_run_produces_once(tmp_path: Path) -> None:
+    store, calls = Store(tmp_path), []
+
+    def produce(run_dir: Path) -> None:
+        calls.append(run_dir)
+        (run_dir / "out.txt").write_text("done")
+
+    first = store.get_or_run("train", Cfg(), produce)
+    second = Store(tmp_path).get_or_run("train", Cfg(), produce)
+    assert first == second and len(calls) == 1
+    assert (first / "out.txt").read_text() == "done" and Store.is_complete(first)
+    assert '"a": 1' in (first / "config.json").read_text()
+
+
+def test_a_killed_run_is_never_served_and_resumes(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+
+    def killed(run_dir: Path) -> None:
+        (run_dir / "partial.txt").write_text("epoch 1")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.get_or_run("train", Cfg(), killed)
+    run_dir = store.run_dir("train", Cfg())
+    assert not Store.is_complete(run_dir)
+    seen = []
+    store.get_or_run("train", Cfg(), lambda d: seen.append((d / "partial.txt").read_text()))
+    assert seen == ["epoch 1"] and Store.is_complete(run_dir)
+
+
+def test_tables_round_trip_and_are_computed_once(tmp_path: Path) -> None:
+    store, calls = Store(tmp_path), []
+    frame = pd.DataFrame({"layer": ["block1", "logits"], "value": [0.25, 0.125]})
+
+    def compute() -> pd.DataFrame:
+        calls.append(1)
+        return frame
+
+    assert store.table("t", Cfg(), compute).equals(frame)
+    assert store.table("t", Cfg(), compute).equals(frame) and len(calls) == 1
+
+
+def test_store_root_follows_the_environment(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REPCHANGE_STORE", str(tmp_path / "elsewhere"))
+    assert Store().root == (tmp_path / "elsewhere").resolve()
