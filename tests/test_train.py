@@ -25,6 +25,10 @@ def fresh_model(seed: int = 0) -> Conv4:
     return Conv4(1, 2, 16, width=8)
 
 
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 SPEC = OptimiserSpec("sgd", lr=0.05, momentum=0.9, batch_size=8)
 
 
@@ -48,7 +52,7 @@ def test_training_learns_and_records_history(tmp_path: Path) -> None:
 def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:
     a, ha = run(tmp_path / "a")
     b, hb = run(tmp_path / "b")
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert same_weights(a, b)
     assert ha.equals(hb)
 
 
@@ -63,16 +67,16 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path: Path) -> None
         run(tmp_path / "killed", epochs=4, on_epoch_end=kill_after_epoch_2)
     assert not (tmp_path / "killed" / "history.csv").exists()
     resumed, resumed_history = run(tmp_path / "killed", epochs=4)
-    assert all(torch.equal(x, y) for x, y in zip(whole.state_dict().values(), resumed.state_dict().values()))
+    assert same_weights(whole, resumed)
     assert resumed_history.equals(whole_history)
 
 
 def test_checkpoints_load_back(tmp_path: Path) -> None:
     model, _ = run(tmp_path, epochs=2, checkpoint_epochs=[0, 2])
     reloaded = load_checkpoint(fresh_model(seed=99), tmp_path, 2)
-    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), reloaded.state_dict().values()))
+    assert same_weights(model, reloaded)
     init = load_checkpoint(fresh_model(seed=99), tmp_path, 0)
-    assert all(torch.equal(x, y) for x, y in zip(fresh_model().state_dict().values(), init.state_dict().values()))
+    assert same_weights(fresh_model(), init)
     with pytest.raises(FileNotFoundError, match="no checkpoint for epoch 1"):
         load_checkpoint(fresh_model(), tmp_path, 1)
     assert checkpoint_path(tmp_path, 7).name == "epoch_007.pt"

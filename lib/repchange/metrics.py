@@ -1,17 +1,41 @@
 """Representational similarity metrics.
 
 Inputs are (n, p) and (n, q) arrays or tensors whose rows are the same n samples in the same
-order. All accumulation is in float64. Results are Python floats.
+order, or :class:`Factors` built from them. All accumulation is in float64; results are
+Python floats.
+
+:class:`Factors` is the cache: one per (checkpoint, layer, probe set). It centres the features
+once and computes each derived quantity (Gram matrix, covariance, their eigendecompositions,
+whitening maps) the first time a metric asks, then every comparison partner reuses it.
+Which form a metric uses is chosen per pair: the (p, q) feature form when both p and q are at
+most n, else the (n, n) Gram form.
 """
 
 from __future__ import annotations
 
+import math
+from functools import cached_property
+from typing import Iterable
+
 import numpy as np
 import torch
 
-__all__ = ["centred_gram", "cka_from_grams", "linear_cka", "unbiased_hsic"]
+__all__ = [
+    "Factors",
+    "MinibatchCKA",
+    "centred_gram",
+    "cka_from_grams",
+    "filter_procrustes_similarity",
+    "linear_cka",
+    "minibatch_cka",
+    "pearson",
+    "procrustes_angle",
+    "pwsm",
+    "unbiased_hsic",
+]
 
 ArrayLike = np.ndarray | torch.Tensor
+EIG_RTOL = 1e-10  # eigenvalues below this fraction of the largest count as zero
 
 
 def _as_float64(x: ArrayLike, name: str) -> torch.Tensor:
@@ -25,26 +49,98 @@ def _as_float64(x: ArrayLike, name: str) -> torch.Tensor:
     return t
 
 
-def _pair(x: ArrayLike, y: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-    xt, yt = _as_float64(x, "X"), _as_float64(y, "Y")
-    if xt.shape[0] != yt.shape[0]:
+def _psd_power(values: torch.Tensor, vectors: torch.Tensor, power: float) -> torch.Tensor:
+    """``V diag(λ^power) Vᵀ`` with eigenvalues below ``EIG_RTOL·max`` treated as zero."""
+    keep = values > EIG_RTOL * values.max().clamp_min(0)
+    scaled = torch.where(keep, values.clamp_min(0).pow(power), torch.zeros_like(values))
+    return (vectors * scaled) @ vectors.T
+
+
+class Factors:
+    """Cached factors of one representation X (n, p), column-centred, in float64.
+
+    ``name`` is used in error messages. Derived quantities are computed on first use:
+    ``gram`` (n, n) = Xc Xcᵀ, ``cov`` (p, p) = Xcᵀ Xc / n, their eigendecompositions,
+    ``gram_sqrt`` and ``whitening(alpha)``.
+    """
+
+    def __init__(self, x: ArrayLike, name: str = "X") -> None:
+        xt = _as_float64(x, name)
+        self.name = name
+        self.x = xt - xt.mean(0, keepdim=True)
+        if not bool((self.x != 0).any()):
+            raise ValueError(f"{name} is constant across samples (shape {tuple(xt.shape)}): similarity is undefined")
+        self._whitening: dict[float, torch.Tensor] = {}
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.p)
+
+    @cached_property
+    def gram(self) -> torch.Tensor:
+        return self.x @ self.x.T
+
+    @cached_property
+    def cov(self) -> torch.Tensor:
+        return self.x.T @ self.x / self.n
+
+    @cached_property
+    def squared_norm(self) -> torch.Tensor:
+        """``||Xc||²_F``."""
+        return (self.x * self.x).sum()
+
+    @cached_property
+    def gram_sqrt(self) -> torch.Tensor:
+        values, vectors = torch.linalg.eigh(self.gram)
+        return _psd_power(values, vectors, 0.5)
+
+    @cached_property
+    def cov_eigh(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.linalg.eigh(self.cov)
+
+    def whitening(self, alpha: float) -> torch.Tensor:
+        """(p, p) map ``αI + (1-α) C̃^(-1/2)``, C̃ = cov / its mean eigenvalue (pseudo-inverse on null space)."""
+        if alpha not in self._whitening:
+            if alpha < 1 and self.n < self.p:
+                raise ValueError(
+                    f"partial whitening with alpha={alpha} needs at least as many samples as features, but "
+                    f"{self.name} has shape {self.shape}; use alpha=1, more samples, or fewer features"
+                )
+            values, vectors = self.cov_eigh
+            values = values / values.clamp_min(0).mean()
+            inv_sqrt = _psd_power(values, vectors, -0.5)
+            self._whitening[alpha] = alpha * torch.eye(self.p, dtype=torch.float64) + (1 - alpha) * inv_sqrt
+        return self._whitening[alpha]
+
+
+def _factors(x: ArrayLike | Factors, name: str) -> Factors:
+    return x if isinstance(x, Factors) else Factors(x, name)
+
+
+def _pair(x: ArrayLike | Factors, y: ArrayLike | Factors) -> tuple[Factors, Factors]:
+    fx, fy = _factors(x, "X"), _factors(y, "Y")
+    if fx.n != fy.n:
         raise ValueError(
-            f"X and Y must have the same number of samples (rows): got X {tuple(xt.shape)} and Y {tuple(yt.shape)}"
+            f"X and Y must have the same number of samples (rows): got X {fx.shape} and Y {fy.shape}"
         )
-    return xt, yt
+    return fx, fy
 
 
-def _centre(x: torch.Tensor, name: str) -> torch.Tensor:
-    xc = x - x.mean(0, keepdim=True)
-    if not bool((xc != 0).any()):
-        raise ValueError(f"{name} is constant across samples (shape {tuple(x.shape)}): similarity is undefined")
-    return xc
+def _feature_form(fx: Factors, fy: Factors) -> bool:
+    return max(fx.p, fy.p) <= fx.n
 
 
 def centred_gram(x: ArrayLike) -> torch.Tensor:
     """Gram matrix ``Xc Xcᵀ`` (n, n) of the column-centred features, float64."""
-    xc = _centre(_as_float64(x, "X"), "X")
-    return xc @ xc.T
+    return Factors(x).gram
 
 
 def unbiased_hsic(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
@@ -75,21 +171,141 @@ def cka_from_grams(k: torch.Tensor, l: torch.Tensor, *, debiased: bool = False) 
     return float(xy / torch.sqrt(xx * yy))
 
 
-def linear_cka(x: ArrayLike, y: ArrayLike, *, debiased: bool = False) -> float:
+def linear_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, debiased: bool = False) -> float:
     """Linear CKA (Kornblith et al. 2019) between X (n, p) and Y (n, q).
 
     ``||Ycᵀ Xc||²_F / (||Xcᵀ Xc||_F ||Ycᵀ Yc||_F)`` on column-centred features, in [0, 1].
-    Computed from the (p, q) feature covariances when both p and q are at most n, else from
-    the (n, n) Gram matrices. ``debiased=True`` replaces HSIC by its unbiased estimator
-    (Song et al. 2012), whose value for independent random features is near 0 rather than
-    near p/(n+p); it can be slightly negative.
+    Invariant to orthogonal maps and isotropic scaling of either input, not to general
+    invertible maps. ``debiased=True`` replaces HSIC by its unbiased estimator (Song et al.
+    2012), whose value for independent random features is near 0 rather than near p/(n+p);
+    it can be slightly negative.
     """
-    xt, yt = _pair(x, y)
-    xc, yc = _centre(xt, "X"), _centre(yt, "Y")
-    n, p, q = xc.shape[0], xc.shape[1], yc.shape[1]
-    if debiased or max(p, q) > n:
-        return cka_from_grams(xc @ xc.T, yc @ yc.T, debiased=debiased)
-    xy = torch.linalg.matrix_norm(yc.T @ xc) ** 2
-    xx = torch.linalg.matrix_norm(xc.T @ xc)
-    yy = torch.linalg.matrix_norm(yc.T @ yc)
-    return float(xy / (xx * yy))
+    fx, fy = _pair(x, y)
+    if debiased or not _feature_form(fx, fy):
+        return cka_from_grams(fx.gram, fy.gram, debiased=debiased)
+    xy = torch.linalg.matrix_norm(fy.x.T @ fx.x) ** 2
+    return float(xy / (torch.linalg.matrix_norm(fx.cov) * torch.linalg.matrix_norm(fy.cov) * fx.n**2))
+
+
+def _nuclear_cross(fx: Factors, fy: Factors) -> torch.Tensor:
+    """``||Xcᵀ Yc||_*``: singular values of the (p, q) cross product, or ``tr((K^½ L K^½)^½)``."""
+    if _feature_form(fx, fy):
+        return torch.linalg.svdvals(fx.x.T @ fy.x).sum()
+    m = fx.gram_sqrt @ fy.gram @ fx.gram_sqrt
+    return torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum()
+
+
+def _angle(cosine: torch.Tensor | float) -> float:
+    return float(math.acos(min(1.0, max(-1.0, float(cosine)))))
+
+
+def procrustes_angle(x: ArrayLike | Factors, y: ArrayLike | Factors) -> float:
+    """Angular orthogonal Procrustes distance, radians in [0, π/2].
+
+    ``arccos(||X̃ᵀỸ||_* / (||X̃||_F ||Ỹ||_F))`` on column-centred inputs; 0 iff Y is an
+    orthogonal transform of X up to scale. Different widths are allowed (zero-padding).
+    """
+    fx, fy = _pair(x, y)
+    return _angle(_nuclear_cross(fx, fy) / torch.sqrt(fx.squared_norm * fy.squared_norm))
+
+
+def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float) -> float:
+    """Partial-whitening shape metric (Williams et al. 2021), angular score in radians.
+
+    Each input is mapped by ``φ(X) = Xc (αI + (1-α) C̃^(-1/2))`` with ``C = XcᵀXc / n``
+    normalised by its mean eigenvalue, then compared with :func:`procrustes_angle`. The score
+    is unchanged by scaling an input or duplicating all rows. ``alpha=1`` is the Procrustes
+    angle; ``alpha=0`` is ``arccos(Σρ_i / sqrt(p q))`` with ρ the canonical correlations
+    (the mean canonical correlation when p = q). ``alpha < 1`` needs n ≥ p and n ≥ q.
+    Directions of zero variance (e.g. dead units) are left out of the whitening.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    fx, fy = _pair(x, y)
+    if alpha == 1.0:
+        return procrustes_angle(fx, fy)
+    px, py = fx.x @ fx.whitening(alpha), fy.x @ fy.whitening(alpha)
+    nuclear = torch.linalg.svdvals(px.T @ py).sum()
+    return _angle(nuclear / torch.sqrt((px * px).sum() * (py * py).sum()))
+
+
+def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
+    """Study B's per-filter Procrustes similarity of (..., H, W) maps, in [0, 1].
+
+    Each H×W map is treated as H points in W dimensions: centred (the mean row subtracted,
+    as ``scipy.spatial.procrustes`` does), scaled to unit Frobenius norm, and scored
+    ``||A*ᵀB*||_*``; ``1 - score²`` is scipy's Procrustes disparity. Maps that are constant
+    (dead filters, all zero) give NaN. Vectorised over the leading axes; returns float64
+    of the leading shape.
+    """
+    at, bt = torch.as_tensor(a).to(torch.float64), torch.as_tensor(b).to(torch.float64)
+    if at.shape != bt.shape or at.ndim < 2:
+        raise ValueError(f"maps must have the same shape (..., H, W): got {tuple(at.shape)} and {tuple(bt.shape)}")
+    if not (torch.isfinite(at).all() and torch.isfinite(bt).all()):
+        raise ValueError("feature maps contain NaN or infinite values")
+
+    def standardise(m: torch.Tensor) -> torch.Tensor:
+        m = m - m.mean(-2, keepdim=True)
+        norm = torch.linalg.matrix_norm(m, keepdim=True)
+        return torch.where(norm > 0, m / norm.clamp_min(1e-300), torch.full_like(m, torch.nan))
+
+    sa, sb = standardise(at), standardise(bt)
+    score = torch.linalg.svdvals(torch.nan_to_num(sa).transpose(-1, -2) @ torch.nan_to_num(sb)).sum(-1)
+    dead = torch.isnan(sa).flatten(-2).any(-1) | torch.isnan(sb).flatten(-2).any(-1)
+    return torch.where(dead, torch.full_like(score, torch.nan), score.clamp(0, 1))
+
+
+def pearson(a: ArrayLike, b: ArrayLike) -> float:
+    """Pearson r between two equal-length vectors, over the positions where both are finite."""
+    at = torch.as_tensor(a).to(torch.float64).flatten()
+    bt = torch.as_tensor(b).to(torch.float64).flatten()
+    if at.shape != bt.shape:
+        raise ValueError(f"pearson needs equal lengths, got {at.numel()} and {bt.numel()}")
+    keep = torch.isfinite(at) & torch.isfinite(bt)
+    if int(keep.sum()) < 3:
+        raise ValueError(f"pearson needs at least 3 positions where both values are finite, got {int(keep.sum())}")
+    ac, bc = at[keep] - at[keep].mean(), bt[keep] - bt[keep].mean()
+    denom = torch.sqrt((ac * ac).sum() * (bc * bc).sum())
+    if denom == 0:
+        raise ValueError("pearson is undefined: one of the inputs is constant where both are finite")
+    return float((ac * bc).sum() / denom)
+
+
+class MinibatchCKA:
+    """Streaming linear CKA over minibatches (Nguyen et al. 2021): memory independent of n.
+
+    Each ``update(x_batch, y_batch)`` (b, p), (b, q) adds one batch's HSIC(K, L), HSIC(K, K),
+    HSIC(L, L); ``value`` is ``mean HSIC(K,L) / sqrt(mean HSIC(K,K) · mean HSIC(L,L))``.
+    With ``debiased=True`` (the default) the unbiased estimator is used and the result
+    estimates the same population quantity as full-data debiased CKA.
+    """
+
+    def __init__(self, *, debiased: bool = True) -> None:
+        self.debiased = debiased
+        self._sums = torch.zeros(3, dtype=torch.float64)
+        self.batches = 0
+
+    def update(self, x: ArrayLike, y: ArrayLike) -> None:
+        fx, fy = _pair(x, y)
+        k, l = fx.gram, fy.gram
+        if self.debiased:
+            terms = [unbiased_hsic(k, l), unbiased_hsic(k, k), unbiased_hsic(l, l)]
+        else:
+            terms = [(k * l).sum(), (k * k).sum(), (l * l).sum()]
+        self._sums += torch.stack(terms)
+        self.batches += 1
+
+    @property
+    def value(self) -> float:
+        if self.batches == 0:
+            raise ValueError("MinibatchCKA has seen no batches")
+        xy, xx, yy = self._sums
+        return float(xy / torch.sqrt(xx * yy))
+
+
+def minibatch_cka(batches: Iterable[tuple[ArrayLike, ArrayLike]], *, debiased: bool = True) -> float:
+    """CKA accumulated over an iterable of ``(x_batch, y_batch)`` pairs; see :class:`MinibatchCKA`."""
+    acc = MinibatchCKA(debiased=debiased)
+    for x, y in batches:
+        acc.update(x, y)
+    return acc.value
