@@ -94,3 +94,136 @@ def test_clear_errors() -> None:
         linear_cka(np.ones(10), rand(10, 3, 1))
     with pytest.raises(ValueError, match="at least 4 samples"):
         linear_cka(rand(3, 2, 0), rand(3, 2, 1), debiased=True)
+
+
+# --- Procrustes, PWSM, per-filter Procrustes, Pearson, minibatch CKA, factor cache -------------
+
+from scipy.spatial import procrustes as scipy_procrustes  # noqa: E402
+
+from repchange.metrics import (  # noqa: E402
+    Factors,
+    MinibatchCKA,
+    filter_procrustes_similarity,
+    minibatch_cka,
+    pearson,
+    procrustes_angle,
+    pwsm,
+)
+
+
+def centre(x: np.ndarray) -> np.ndarray:
+    return x - x.mean(0)
+
+
+def textbook_procrustes(x: np.ndarray, y: np.ndarray) -> float:
+    xc, yc = centre(x), centre(y)
+    nuclear = np.linalg.svd(xc.T @ yc, compute_uv=False).sum()
+    return float(np.arccos(np.clip(nuclear / (np.linalg.norm(xc) * np.linalg.norm(yc)), -1, 1)))
+
+
+def mean_canonical_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    qx, _ = np.linalg.qr(centre(x))
+    qy, _ = np.linalg.qr(centre(y))
+    return float(np.linalg.svd(qx.T @ qy, compute_uv=False).mean())
+
+
+@pytest.mark.parametrize("p,q", [(6, 6), (8, 5), (70, 90)])  # feature form, unequal widths, Gram form
+def test_procrustes_matches_the_textbook_formula(p: int, q: int) -> None:
+    x = rand(40, p, 20)
+    y = rand(40, q, 21) + 0.5 * x[:, :q] if q <= p else rand(40, q, 21)  # correlated where widths allow
+    assert procrustes_angle(x, y) == pytest.approx(textbook_procrustes(x, y), abs=1e-8)
+
+
+def test_procrustes_identity_symmetry_invariance_bounds() -> None:
+    x, y = rand(30, 8, 22), rand(30, 8, 23)
+    q, _ = np.linalg.qr(rand(8, 8, 24))
+    assert procrustes_angle(x, 2.5 * x @ q + 1.0) == pytest.approx(0.0, abs=1e-6)
+    assert procrustes_angle(x, y) == pytest.approx(procrustes_angle(y, x), abs=1e-12)
+    assert 0.0 <= procrustes_angle(x, y) <= np.pi / 2
+
+
+def test_pwsm_alpha_one_is_procrustes_and_alpha_zero_is_mean_cca() -> None:
+    x, y = rand(200, 6, 25), rand(200, 6, 26) + 0.8 * rand(200, 6, 25)
+    assert pwsm(x, y, alpha=1.0) == pytest.approx(procrustes_angle(x, y), abs=1e-12)
+    assert pwsm(x, y, alpha=0.0) == pytest.approx(np.arccos(mean_canonical_correlation(x, y)), abs=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_pwsm_is_a_metric_and_ignores_scale_and_row_duplication(alpha: float) -> None:
+    reps = [rand(60, 5, 30 + i) + 0.5 * rand(60, 5, 29) for i in range(6)]
+    for a, b, c in itertools.permutations(reps[:4], 3):
+        assert pwsm(a, c, alpha=alpha) <= pwsm(a, b, alpha=alpha) + pwsm(b, c, alpha=alpha) + 1e-10
+    x, y = reps[4], reps[5]
+    base = pwsm(x, y, alpha=alpha)
+    assert pwsm(x, x, alpha=alpha) == pytest.approx(0.0, abs=1e-6)
+    assert pwsm(7.0 * x, y, alpha=alpha) == pytest.approx(base, abs=1e-10)
+    assert pwsm(np.vstack([x, x]), np.vstack([y, y]), alpha=alpha) == pytest.approx(base, abs=1e-10)
+    assert pwsm(y, x, alpha=alpha) == pytest.approx(base, abs=1e-8)
+
+
+def test_pwsm_refuses_whitening_with_fewer_samples_than_features() -> None:
+    with pytest.raises(ValueError, match=r"alpha=0.5 needs at least as many samples as features.*\(10, 20\)"):
+        pwsm(rand(10, 20, 0), rand(10, 5, 1), alpha=0.5)
+    assert pwsm(rand(10, 20, 0), rand(10, 5, 1), alpha=1.0) > 0  # Procrustes needs no whitening
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        pwsm(rand(10, 2, 0), rand(10, 2, 1), alpha=1.5)
+
+
+def test_filter_procrustes_matches_scipy_disparity() -> None:
+    a, b = rand(4 * 7, 7, 40).reshape(4, 7, 7), rand(4 * 7, 7, 41).reshape(4, 7, 7)
+    sims = filter_procrustes_similarity(a, b)
+    for i in range(4):
+        _, _, disparity = scipy_procrustes(a[i], b[i])
+        assert float(sims[i]) == pytest.approx(np.sqrt(1 - disparity), abs=1e-10)
+    assert torch.allclose(filter_procrustes_similarity(a, a), torch.ones(4, dtype=torch.float64))
+
+
+def test_filter_procrustes_dead_filters_are_nan_and_shapes_are_checked() -> None:
+    a = rand(2 * 3 * 5, 5, 42).reshape(2, 3, 5, 5)
+    b = a.copy()
+    b[1, 2] = 0.0  # a dead filter in image 1
+    sims = filter_procrustes_similarity(a, b)
+    assert sims.shape == (2, 3) and torch.isnan(sims[1, 2]) and int(torch.isnan(sims).sum()) == 1
+    with pytest.raises(ValueError, match=r"same shape.*\(2, 3, 5, 5\).*\(2, 3, 5, 4\)"):
+        filter_procrustes_similarity(a, a[..., :4])
+
+
+def test_pearson_masks_nans_and_matches_numpy() -> None:
+    a, b = rand(50, 1, 43)[:, 0], rand(50, 1, 44)[:, 0] + rand(50, 1, 43)[:, 0]
+    assert pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
+    a2 = a.copy()
+    a2[[3, 7]] = np.nan
+    keep = np.isfinite(a2)
+    assert pearson(a2, b) == pytest.approx(np.corrcoef(a2[keep], b[keep])[0, 1], abs=1e-12)
+    with pytest.raises(ValueError, match="constant"):
+        pearson(np.ones(5), np.arange(5.0))
+    with pytest.raises(ValueError, match="equal lengths"):
+        pearson(np.ones(5), np.ones(4))
+
+
+def test_minibatch_cka_is_the_mean_of_batch_hsics() -> None:
+    x = rand(300, 40, 45)
+    y = rand(300, 30, 46) + 0.2 * x[:, :30]
+    assert minibatch_cka([(x, y)]) == pytest.approx(linear_cka(x, y, debiased=True), abs=1e-12)
+    assert minibatch_cka([(x, y)], debiased=False) == pytest.approx(linear_cka(x, y), abs=1e-12)
+    from repchange.metrics import unbiased_hsic
+
+    batches = [(x[i : i + 100], y[i : i + 100]) for i in range(0, 300, 100)]
+    grams = [(centred_gram(a), centred_gram(b)) for a, b in batches]
+    xy = np.mean([float(unbiased_hsic(k, l)) for k, l in grams])
+    xx = np.mean([float(unbiased_hsic(k, k)) for k, _ in grams])
+    yy = np.mean([float(unbiased_hsic(l, l)) for _, l in grams])
+    assert minibatch_cka(batches) == pytest.approx(xy / np.sqrt(xx * yy), abs=1e-12)
+    # and it estimates the full-data debiased CKA
+    assert minibatch_cka(batches) == pytest.approx(linear_cka(x, y, debiased=True), abs=0.05)
+    with pytest.raises(ValueError, match="no batches"):
+        MinibatchCKA().value
+
+
+def test_factors_are_computed_once_and_give_the_same_answers() -> None:
+    x, y = rand(30, 50, 47), rand(30, 8, 48)
+    fx, fy = Factors(x), Factors(y)
+    assert fx.gram is fx.gram  # cached
+    for metric in (linear_cka, procrustes_angle):
+        assert metric(fx, fy) == pytest.approx(metric(x, y), abs=1e-12)
+    assert linear_cka(fx, fy, debiased=True) == pytest.approx(linear_cka(x, y, debiased=True), abs=1e-12)

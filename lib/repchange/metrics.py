@@ -36,17 +36,22 @@ __all__ = [
 
 ArrayLike = np.ndarray | torch.Tensor
 EIG_RTOL = 1e-10  # eigenvalues below this fraction of the largest count as zero
+GRAM_CHUNK = 2048  # feature columns converted to float64 at a time when building a Gram matrix
 
 
-def _as_float64(x: ArrayLike, name: str) -> torch.Tensor:
-    t = torch.as_tensor(x).detach().to("cpu", torch.float64)
+def _as_matrix(x: ArrayLike, name: str) -> torch.Tensor:
+    t = torch.as_tensor(x).detach().cpu()
     if t.ndim != 2:
         raise ValueError(f"{name} must be 2-D (samples, features), got shape {tuple(t.shape)}")
     if t.shape[0] < 2:
         raise ValueError(f"{name} needs at least 2 samples, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or infinite values (shape {tuple(t.shape)})")
+    if t.is_complex():
+        raise ValueError(f"{name} must be real-valued, got {t.dtype}")
     return t
+
+
+def _column_blocks(p: int) -> range:
+    return range(0, p, GRAM_CHUNK)
 
 
 def _psd_power(values: torch.Tensor, vectors: torch.Tensor, power: float) -> torch.Tensor:
@@ -61,32 +66,48 @@ class Factors:
 
     ``name`` is used in error messages. Derived quantities are computed on first use:
     ``gram`` (n, n) = Xc Xcᵀ, ``cov`` (p, p) = Xcᵀ Xc / n, their eigendecompositions,
-    ``gram_sqrt`` and ``whitening(alpha)``.
+    ``gram_sqrt`` and ``whitening(alpha)``. The input is kept as given (e.g. float32); the
+    Gram matrix is accumulated in float64 over blocks of columns, so wide representations
+    never need a full float64 copy unless a feature-space metric asks for ``x``.
     """
 
     def __init__(self, x: ArrayLike, name: str = "X") -> None:
-        xt = _as_float64(x, name)
+        raw = _as_matrix(x, name)
         self.name = name
-        self.x = xt - xt.mean(0, keepdim=True)
-        if not bool((self.x != 0).any()):
-            raise ValueError(f"{name} is constant across samples (shape {tuple(xt.shape)}): similarity is undefined")
+        self._raw = raw
+        self.means = torch.cat([raw[:, j : j + GRAM_CHUNK].to(torch.float64).mean(0) for j in _column_blocks(raw.shape[1])])
+        if not bool(torch.isfinite(self.means).all()):  # a NaN or infinity makes its column's mean non-finite
+            raise ValueError(f"{name} contains NaN or infinite values (shape {tuple(raw.shape)})")
+        if not bool((raw != raw[:1]).any()):
+            raise ValueError(f"{name} is constant across samples (shape {tuple(raw.shape)}): similarity is undefined")
         self._whitening: dict[float, torch.Tensor] = {}
 
     @property
     def n(self) -> int:
-        return self.x.shape[0]
+        return self._raw.shape[0]
 
     @property
     def p(self) -> int:
-        return self.x.shape[1]
+        return self._raw.shape[1]
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.n, self.p)
 
     @cached_property
+    def x(self) -> torch.Tensor:
+        """The centred features (n, p), float64."""
+        return self._raw.to(torch.float64) - self.means
+
+    @cached_property
     def gram(self) -> torch.Tensor:
-        return self.x @ self.x.T
+        if "x" in self.__dict__:
+            return self.x @ self.x.T
+        gram = torch.zeros(self.n, self.n, dtype=torch.float64)
+        for j in _column_blocks(self.p):
+            block = self._raw[:, j : j + GRAM_CHUNK].to(torch.float64) - self.means[j : j + GRAM_CHUNK]
+            gram += block @ block.T
+        return gram
 
     @cached_property
     def cov(self) -> torch.Tensor:
@@ -94,8 +115,17 @@ class Factors:
 
     @cached_property
     def squared_norm(self) -> torch.Tensor:
-        """``||Xc||²_F``."""
-        return (self.x * self.x).sum()
+        """``||Xc||²_F`` = trace of the Gram matrix."""
+        return torch.diagonal(self.gram).sum() if self.p > self.n else (self.x * self.x).sum()
+
+    @cached_property
+    def self_norm(self) -> torch.Tensor:
+        """``||XcᵀXc||_F = ||Xc Xcᵀ||_F``, from whichever of the two products is smaller."""
+        return torch.linalg.matrix_norm(self.cov) * self.n if self.p <= self.n else torch.linalg.matrix_norm(self.gram)
+
+    @cached_property
+    def self_hsic_unbiased(self) -> torch.Tensor:
+        return unbiased_hsic(self.gram, self.gram)
 
     @cached_property
     def gram_sqrt(self) -> torch.Tensor:
@@ -181,10 +211,13 @@ def linear_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, debiased: bool
     it can be slightly negative.
     """
     fx, fy = _pair(x, y)
-    if debiased or not _feature_form(fx, fy):
-        return cka_from_grams(fx.gram, fy.gram, debiased=debiased)
-    xy = torch.linalg.matrix_norm(fy.x.T @ fx.x) ** 2
-    return float(xy / (torch.linalg.matrix_norm(fx.cov) * torch.linalg.matrix_norm(fy.cov) * fx.n**2))
+    if debiased:
+        return float(unbiased_hsic(fx.gram, fy.gram) / torch.sqrt(fx.self_hsic_unbiased * fy.self_hsic_unbiased))
+    if _feature_form(fx, fy):
+        cross = torch.linalg.matrix_norm(fy.x.T @ fx.x) ** 2
+    else:
+        cross = (fx.gram * fy.gram).sum()
+    return float(cross / (fx.self_norm * fy.self_norm))
 
 
 def _nuclear_cross(fx: Factors, fy: Factors) -> torch.Tensor:
