@@ -14,17 +14,28 @@ from repchange.notebook import read_glued
 
 ROOT = runner.project_root()
 A1 = ROOT / "notebooks" / "a1_cka_pretraining.py"
+M0 = ROOT / "notebooks" / "00_metrics.py"
 LAYERS = ["block1", "block2", "block3", "block4", "logits"]
 
 
 @pytest.fixture(scope="module")
-def a1_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("a1")
+def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every book notebook executed with the smoke profile, in book order, sharing one store."""
+    out = tmp_path_factory.mktemp("smoke")
     store = out / "store"
-    params = runner.resolve_parameters(A1, "smoke")
-    runner.execute(A1, out / "a1.ipynb", params, results_dir=out / "results",
-                   extra_env={"REPCHANGE_STORE": str(store), "REPCHANGE_PROGRESS": "0"})
-    return {"out": out, "store": store, "params": params, "glued": read_glued(out / "a1.ipynb"),
+    executed = {}
+    for nb in runner.book_notebooks():
+        runner.execute(nb, out / f"{nb.stem}.ipynb", runner.resolve_parameters(nb, "smoke"),
+                       results_dir=out / "results", extra_env={"REPCHANGE_STORE": str(store)})
+        executed[nb.stem] = out / f"{nb.stem}.ipynb"
+    return {"out": out, "store": store, "notebooks": executed}
+
+
+@pytest.fixture(scope="module")
+def a1_run(smoke_runs: dict) -> dict:
+    out = smoke_runs["out"]
+    return {"out": out, "store": smoke_runs["store"], "notebook": smoke_runs["notebooks"]["a1_cka_pretraining"],
+            "glued": read_glued(smoke_runs["notebooks"]["a1_cka_pretraining"]),
             "table": pd.read_csv(out / "results" / "a1_cka_to_init.csv")}
 
 
@@ -56,10 +67,31 @@ def test_a1_glued_numbers_are_the_saved_table(a1_run: dict) -> None:
     assert block1 > logits  # the smoke run already shows the paper's ordering at its two ends
 
 
-def test_a1_headline_cell_reproduces_under_nbval(a1_run: dict, tmp_path: Path) -> None:
+def test_metrics_chapter_glues_what_the_metrics_guarantee(smoke_runs: dict) -> None:
+    g = read_glued(smoke_runs["notebooks"]["00_metrics"])
+    assert g["m_chance_cka"] == pytest.approx(g["m_chance_expected"], abs=0.03)  # biased CKA ~ p/(n+p)
+    assert abs(g["m_chance_cka_debiased"]) < 0.05
+    assert g["m_pwsm0_after_general_map"] == pytest.approx(0.0, abs=1e-3)  # full whitening: invariant
+    assert g["m_cka_after_general_map"] < 0.99  # CKA is not
+    assert g["m_pwsm0_after_noise"] > g["m_procrustes_after_noise"] > 0
+    for metric in ("cka", "cka_debiased", "procrustes"):
+        assert 0.6 <= g[f"m_identified_{metric}"] <= 1.0  # most layers find their twin in the other seed
+    assert 0.5 < g["m_r_cka_procrustes"] <= 1.0 and -1.0 <= g["m_r_pwsm0_procrustes"] <= 1.0
+    assert -1.0 <= g["m_r_mean_off_diagonal"] <= 1.0
+    assert 0.0 < g["m_pc1_variance"] < 1.0 and 0.0 < g["m_pc1_cka"] < 1.0
+    assert "profile: smoke" in g["m_provenance"]
+    tables = smoke_runs["out"] / "results"
+    agreement = pd.read_csv(tables / "metrics_agreement.csv")
+    assert set(agreement.metric) == {"1 - cka", "1 - cka_debiased", "procrustes_angle", "pwsm_alpha_0",
+                                     "pwsm_alpha_0.5", "pwsm_alpha_1"}
+    assert (agreement[agreement.metric.str.contains("angle|pwsm")].distance.between(0, 1.5708)).all()
+
+
+@pytest.mark.parametrize("stem", ["a1_cka_pretraining", "00_metrics"])
+def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_path: Path) -> None:
     """nbval-lax re-runs the executed notebook on an empty store: training must be deterministic."""
-    nb = tmp_path / "a1.ipynb"
-    nb.write_bytes((a1_run["out"] / "a1.ipynb").read_bytes())
+    nb = tmp_path / f"{stem}.ipynb"
+    nb.write_bytes(smoke_runs["notebooks"][stem].read_bytes())
     env = {**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "fresh-store"), "REPCHANGE_PROGRESS": "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q",
@@ -92,7 +124,7 @@ def test_cli_reports_a_bad_parameter_in_one_line(tmp_path: Path) -> None:
 
 def test_profiles_resolve_for_every_book_notebook() -> None:
     notebooks = runner.book_notebooks()
-    assert A1 in notebooks
+    assert notebooks[:2] == [M0, A1]
     for nb in notebooks:
         for profile in ("default", "smoke", "paper"):
             params = runner.resolve_parameters(nb, profile)

@@ -9,7 +9,7 @@ from torch import nn
 
 from .data import Split, normalise
 
-__all__ = ["extract"]
+__all__ = ["extract", "positions_as_samples"]
 
 
 @torch.no_grad()
@@ -49,3 +49,13 @@ def extract(
         if not torch.isfinite(acts).all():
             raise ValueError(f"layer {name!r} produced NaN or infinite activations on the probe set")
     return result
+
+
+def positions_as_samples(maps: torch.Tensor) -> torch.Tensor:
+    """(n, C, H, W) maps -> (n·H·W, C): every spatial position of every image is a sample,
+    channels are features (Study B's convention for shape metrics). (n, p) passes through."""
+    if maps.ndim == 2:
+        return maps
+    if maps.ndim != 4:
+        raise ValueError(f"expected (n, C, H, W) or (n, p) activations, got shape {tuple(maps.shape)}")
+    return maps.permute(0, 2, 3, 1).reshape(-1, maps.shape[1])
