@@ -124,8 +124,13 @@ class Factors:
         return torch.linalg.matrix_norm(self.cov) * self.n if self.p <= self.n else torch.linalg.matrix_norm(self.gram)
 
     @cached_property
+    def hollow_gram(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The Gram matrix with a zero diagonal, its row sums and its total: the unbiased HSIC's parts."""
+        return _hollow_parts(self.gram)
+
+    @cached_property
     def self_hsic_unbiased(self) -> torch.Tensor:
-        return unbiased_hsic(self.gram, self.gram)
+        return _unbiased_hsic_from_parts(self.hollow_gram, self.hollow_gram)
 
     @cached_property
     def gram_sqrt(self) -> torch.Tensor:
@@ -173,21 +178,32 @@ def centred_gram(x: ArrayLike) -> torch.Tensor:
     return Factors(x).gram
 
 
+def _unbiased_hsic_from_parts(
+    kx: tuple[torch.Tensor, torch.Tensor, torch.Tensor], ly: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    (k, k_rows, k_sum), (l, l_rows, l_sum) = kx, ly
+    n = k.shape[0]
+    trace = (k * l).sum()
+    return (trace + k_sum * l_sum / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (k_rows @ l_rows)) / (n * (n - 3))
+
+
+def _hollow_parts(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``K̃`` (the Gram matrix with a zero diagonal), its row sums and its total."""
+    n = k.shape[0]
+    if n < 4:
+        raise ValueError(f"the unbiased HSIC estimator needs at least 4 samples, got {n}")
+    hollow = k - torch.diag(torch.diagonal(k))
+    rows = hollow.sum(1)
+    return hollow, rows, rows.sum()
+
+
 def unbiased_hsic(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     """Song et al.'s unbiased HSIC estimator from two (n, n) Gram matrices (n > 3).
 
     ``[tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1 / ((n-1)(n-2)) - 2/(n-2) · 1ᵀK̃L̃1] / (n(n-3))`` with the diagonals
     of K̃, L̃ set to zero. Invariant to centring the features, so centred Grams may be passed.
     """
-    n = k.shape[0]
-    if n < 4:
-        raise ValueError(f"the unbiased HSIC estimator needs at least 4 samples, got {n}")
-    kt = k - torch.diag(torch.diag(k))
-    lt = l - torch.diag(torch.diag(l))
-    trace = (kt * lt).sum()
-    sums = kt.sum() * lt.sum() / ((n - 1) * (n - 2))
-    cross = 2.0 / (n - 2) * (kt.sum(0) @ lt.sum(1))
-    return (trace + sums - cross) / (n * (n - 3))
+    return _unbiased_hsic_from_parts(_hollow_parts(k), _hollow_parts(l))
 
 
 def cka_from_grams(k: torch.Tensor, l: torch.Tensor, *, debiased: bool = False) -> float:
@@ -212,7 +228,8 @@ def linear_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, debiased: bool
     """
     fx, fy = _pair(x, y)
     if debiased:
-        return float(unbiased_hsic(fx.gram, fy.gram) / torch.sqrt(fx.self_hsic_unbiased * fy.self_hsic_unbiased))
+        cross = _unbiased_hsic_from_parts(fx.hollow_gram, fy.hollow_gram)
+        return float(cross / torch.sqrt(fx.self_hsic_unbiased * fy.self_hsic_unbiased))
     if _feature_form(fx, fy):
         cross = torch.linalg.matrix_norm(fy.x.T @ fx.x) ** 2
     else:
