@@ -130,10 +130,12 @@ def train(
     if bad:
         raise ValueError(f"checkpoint epochs {bad} lie outside 0..{epochs}")
 
-    model.to(dev)
+    # channels_last: about 1.3x faster conv/max-pool training on CPU for conv4 (see `make bench`).
+    model.to(dev, memory_format=torch.channels_last)
     opt = optimiser.build(model.parameters())
-    x_train, y_train = normalise(train_split.images).to(dev), train_split.labels.to(dev)
-    x_test, y_test = normalise(test_split.images).to(dev), test_split.labels.to(dev)
+    x_train = normalise(train_split.images).to(dev, memory_format=torch.channels_last)
+    x_test = normalise(test_split.images).to(dev, memory_format=torch.channels_last)
+    y_train, y_test = train_split.labels.to(dev), test_split.labels.to(dev)
     eval_batch = max(256, optimiser.batch_size)
 
     history: list[dict[str, float]] = []
@@ -160,7 +162,7 @@ def train(
         correct = torch.zeros((), device=dev, dtype=torch.int64)
         for start in range(0, n, optimiser.batch_size):
             idx = order[start : start + optimiser.batch_size]
-            logits = model(x_train[idx])
+            logits = model(x_train[idx].contiguous(memory_format=torch.channels_last))
             loss = nn.functional.cross_entropy(logits, y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
