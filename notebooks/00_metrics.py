@@ -50,8 +50,8 @@ from repchange import plots
 dataset: str = "fashion_mnist"  # data for the conv4 runs (the Study A pre-training runs are reused)
 seeds: list[int] = [1, 2]  # two seeds: A is compared with its init, A with B for layer identification
 epochs: int = 10
-train_size: int = 4096
-eval_size: int = 2000
+train_size: int = 2048
+eval_size: int = 1000
 n_probe: int = 500
 batch_size: int = 32
 lr: float = 1e-3

@@ -40,8 +40,8 @@ from repchange.train import OptimiserSpec
 dataset: str = "fashion_mnist"  # one of repchange.data.available()
 seeds: list[int] = [1, 2, 3]
 epochs: int = 10  # pre-training epochs (paper: 150)
-train_size: int = 4096  # first N training images, None for the whole train split
-eval_size: int = 2000  # test images used for the per-epoch test accuracy
+train_size: int = 2048  # first N training images, None for the whole train split
+eval_size: int = 1000  # test images used for the per-epoch test accuracy
 n_probe: int = 500  # probe set: the first n_probe test images, unshuffled (paper: 500)
 batch_size: int = 32
 lr: float = 1e-3

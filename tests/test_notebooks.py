@@ -87,7 +87,31 @@ def test_metrics_chapter_glues_what_the_metrics_guarantee(smoke_runs: dict) -> N
     assert (agreement[agreement.metric.str.contains("angle|pwsm")].distance.between(0, 1.5708)).all()
 
 
-@pytest.mark.parametrize("stem", ["a1_cka_pretraining", "00_metrics"])
+def test_label_degree_chapters_glue_consistent_numbers(smoke_runs: dict) -> None:
+    a2 = read_glued(smoke_runs["notebooks"]["a2_label_degrees"])
+    assert (a2["a2_d_min"], a2["a2_d_max"]) == (0, 9)
+    assert a2["a2_test_acc_lo"] > 0.3 and a2["a2_test_acc_hi"] < 0.25  # 200 test images, chance 0.1
+    assert a2["a2_test_acc_lo"] > a2["a2_test_acc_hi"]
+    assert a2["a2_train_loss_hi"] > a2["a2_train_loss_lo"]
+    histories = pd.read_csv(smoke_runs["out"] / "results" / "a2_training_histories.csv")
+    assert len(histories) == 2 * 2 * 3  # degrees x seeds x epochs 0..2
+    a3 = read_glued(smoke_runs["notebooks"]["a3_cka_vs_degree"])
+    for layer in LAYERS:
+        for key in (f"a3_cka_lo_{layer}", f"a3_cka_hi_{layer}", f"a3_cka_independent_hi_{layer}"):
+            assert 0.0 < a3[key] < 1.0
+    moved = a3["a3_moved_more"]
+    assert moved == "none of the layers" or set(moved.split(", ")) <= set(LAYERS)
+    sweep = pd.read_csv(smoke_runs["out"] / "results" / "a3_cka_by_degree.csv")
+    assert len(sweep) == 2 * 2 * 2 * 5 * 2 * 2  # seeds x degrees x epochs {0, 2} x layers x comparisons x metrics
+
+
+def test_every_pretraining_run_is_trained_once_for_the_whole_book(smoke_runs: dict) -> None:
+    runs = list((smoke_runs["store"] / "study_a" / "pretrain").iterdir())
+    assert len(runs) == 2 * 2  # seeds {1, 2} x degrees {0, 9}: shared by 00_metrics, a1, a2, a3
+    assert all((run / "complete.json").exists() for run in runs)
+
+
+@pytest.mark.parametrize("stem", [nb.stem for nb in runner.book_notebooks()])
 def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_path: Path) -> None:
     """nbval-lax re-runs the executed notebook on an empty store: training must be deterministic."""
     nb = tmp_path / f"{stem}.ipynb"

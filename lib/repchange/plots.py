@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 __all__ = [
     "chance_levels",
     "fig1_cka_to_init",
+    "fig2_training_curves",
+    "fig3a_cka_vs_degree",
     "layer_identification",
     "mean_and_sem",
     "metric_agreement",
@@ -55,9 +57,8 @@ def fig1_cka_to_init(table: pd.DataFrame, provenance: str) -> Figure:
             for comparison, style in (("init", "-"), ("independent_init", "--")):
                 s = stats[(stats.layer == layer) & (stats.comparison == comparison)].sort_values("epoch")
                 label = layer if comparison == "init" else None
-                ax.plot(s.epoch, s["mean"], style, color=colour, label=label, lw=1.8 if style == "-" else 1.1)
-                ax.fill_between(s.epoch, s["mean"] - s["sem"], s["mean"] + s["sem"], color=colour, alpha=0.18,
-                                lw=0)
+                _band(ax, s.epoch, s["mean"], s["sem"], colour, label=label, style=style,
+                      lw=1.8 if style == "-" else 1.1)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("pre-training epoch")
         ax.grid(alpha=0.3)
@@ -157,6 +158,63 @@ def metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, provenance
             axes[1].text(j, i, f"{correlations.iat[i, j]:.2f}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=axes[1], fraction=0.046)
     axes[1].set_title("Pearson r across (layer, epoch)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _caption(fig, provenance)
+    return fig
+
+
+def _band(ax, x, mean, sem, colour, label=None, style="-", lw=1.8) -> None:
+    ax.plot(x, mean, style, color=colour, label=label, lw=lw)
+    ax.fill_between(x, mean - sem, mean + sem, color=colour, alpha=0.18, lw=0)
+
+
+def fig2_training_curves(histories: pd.DataFrame, provenance: str) -> Figure:
+    """Figure 2: training loss, training accuracy and test accuracy per epoch, one line per degree d."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), sharex=True)
+    degrees = sorted(histories.degree.unique())
+    colours = plt.cm.plasma(np.linspace(0.05, 0.85, len(degrees)))
+    for colour, degree in zip(colours, degrees):
+        rows = histories[histories.degree == degree]
+        for ax, column in zip(axes, ("train_loss", "train_acc", "test_acc")):
+            s = mean_and_sem(rows.dropna(subset=[column]), ["epoch"], column).sort_values("epoch")
+            _band(ax, s.epoch, s["mean"], s["sem"], colour, label=f"d = {degree}")
+    for ax, title in zip(axes, ("training loss", "training accuracy", "test accuracy (labels of the same degree)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("pre-training epoch")
+        ax.grid(alpha=0.3)
+    axes[2].axhline(0.1, color="grey", ls=":", lw=1)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Study A, Fig. 2 — learning under partially random labels", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _caption(fig, provenance)
+    return fig
+
+
+def fig3a_cka_vs_degree(sweep: pd.DataFrame, provenance: str) -> Figure:
+    """Figure 3a: CKA of each layer's final representation to its init, against label degree d.
+
+    Solid: to the own init; dashed: to an independent init (what an unrelated random net shares).
+    Left biased, right debiased CKA; bands ± one standard error over seeds.
+    """
+    final_epoch = sweep.epoch.max()
+    final = sweep[sweep.epoch == final_epoch]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
+    for ax, (metric, title) in zip(axes, [("cka", "linear CKA (biased, as in the paper)"),
+                                           ("cka_debiased", "linear CKA (debiased)")]):
+        stats = mean_and_sem(final[final.metric == metric], ["layer", "comparison", "degree"])
+        for layer in final.layer.unique():
+            for comparison, style in (("init", "-"), ("independent_init", "--")):
+                s = stats[(stats.layer == layer) & (stats.comparison == comparison)].sort_values("degree")
+                _band(ax, s.degree, s["mean"], s["sem"], LAYER_COLOURS.get(layer),
+                      label=layer if comparison == "init" else None, style=style, lw=1.8 if style == "-" else 1.1)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("label randomness degree d")
+        ax.set_xticks(sorted(final.degree.unique()))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"CKA after {final_epoch} epochs")
+    axes[0].plot([], [], "--", color="grey", label="vs independent init")
+    axes[0].legend(fontsize=8, ncol=2)
+    fig.suptitle("Study A, Fig. 3a — change from the initialisation against label randomness", fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     _caption(fig, provenance)
     return fig

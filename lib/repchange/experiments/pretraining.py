@@ -35,8 +35,8 @@ class PretrainConfig:
     seed: int = 1
     epochs: int = 10
     degree: int = 0
-    train_size: int | None = 4096
-    eval_size: int = 2000
+    train_size: int | None = 2048
+    eval_size: int = 1000
     bn_order: str = "relu_bn"
     width: int = 64
     optimiser: OptimiserSpec = field(default_factory=OptimiserSpec)
