@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 from repchange.experiments import study_a
 from repchange.notebook import glue_numbers, glue_text, provenance, save_table
 from repchange.plots import fig1_cka_to_init, mean_and_sem
+from repchange.stats import paired_difference
 from repchange.train import OptimiserSpec
 
 # %% tags=["parameters"]
@@ -99,11 +100,10 @@ cka_final_independent = final_independent.set_index("layer")["mean"]
 layers = list(cka_final.index)
 falls_with_depth = all(cka_final[a] >= cka_final[b] for a, b in zip(layers, layers[1:]))
 # A layer "keeps its init" when its CKA to its own init exceeds its CKA to an independent init
-# by more than two standard errors of the difference across seeds.
-final_rows = table[(table.epoch == epochs) & (table.metric == "cka")]
-gap = final_rows.pivot_table(index=["seed", "layer"], columns="comparison", values="value")
-gap = (gap["init"] - gap["independent_init"]).groupby("layer").agg(["mean", "sem"]).fillna(0.0)
-kept = [layer for layer in layers if gap.loc[layer, "mean"] > 2 * gap.loc[layer, "sem"] and gap.loc[layer, "mean"] > 0]
+# by more than two standard errors of the paired difference across seeds.
+gap = paired_difference(table[(table.epoch == epochs) & (table.metric == "cka")], column="comparison",
+                        a="init", b="independent_init", by=["layer"])
+kept = list(gap[gap.clear & (gap["mean"] > 0)].layer)
 final_acc = table[table.epoch == epochs].groupby("seed").test_acc.first().mean()
 glue_text("a1_provenance", source)
 glue_text("a1_depth_verdict", "falls monotonically" if falls_with_depth else "does not fall monotonically")
