@@ -227,3 +227,14 @@ def test_factors_are_computed_once_and_give_the_same_answers() -> None:
     for metric in (linear_cka, procrustes_angle):
         assert metric(fx, fy) == pytest.approx(metric(x, y), abs=1e-12)
     assert linear_cka(fx, fy, debiased=True) == pytest.approx(linear_cka(x, y, debiased=True), abs=1e-12)
+
+
+def test_read_only_arrays_are_accepted_without_warnings() -> None:
+    import warnings
+
+    a, b = rand(20, 3, 50), rand(20, 3, 51)
+    a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert linear_cka(a, b) == pytest.approx(linear_cka(a.copy(), b))
+        assert pearson(a[:, 0], b[:, 0]) == pytest.approx(np.corrcoef(a[:, 0], b[:, 0])[0, 1])

@@ -39,8 +39,15 @@ EIG_RTOL = 1e-10  # eigenvalues below this fraction of the largest count as zero
 GRAM_CHUNK = 2048  # feature columns converted to float64 at a time when building a Gram matrix
 
 
+def _tensor(x: ArrayLike) -> torch.Tensor:
+    """A CPU tensor view of ``x``; read-only numpy arrays (pandas hands those out) are copied first."""
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        x = x.copy()
+    return torch.as_tensor(x).detach().cpu()
+
+
 def _as_matrix(x: ArrayLike, name: str) -> torch.Tensor:
-    t = torch.as_tensor(x).detach().cpu()
+    t = _tensor(x)
     if t.ndim != 2:
         raise ValueError(f"{name} must be 2-D (samples, features), got shape {tuple(t.shape)}")
     if t.shape[0] < 2:
@@ -288,7 +295,7 @@ def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
     (dead filters, all zero) give NaN. Vectorised over the leading axes; returns float64
     of the leading shape.
     """
-    at, bt = torch.as_tensor(a).to(torch.float64), torch.as_tensor(b).to(torch.float64)
+    at, bt = _tensor(a).to(torch.float64), _tensor(b).to(torch.float64)
     if at.shape != bt.shape or at.ndim < 2:
         raise ValueError(f"maps must have the same shape (..., H, W): got {tuple(at.shape)} and {tuple(bt.shape)}")
     if not (torch.isfinite(at).all() and torch.isfinite(bt).all()):
@@ -307,8 +314,8 @@ def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
 
 def pearson(a: ArrayLike, b: ArrayLike) -> float:
     """Pearson r between two equal-length vectors, over the positions where both are finite."""
-    at = torch.as_tensor(a).to(torch.float64).flatten()
-    bt = torch.as_tensor(b).to(torch.float64).flatten()
+    at = _tensor(a).to(torch.float64).flatten()
+    bt = _tensor(b).to(torch.float64).flatten()
     if at.shape != bt.shape:
         raise ValueError(f"pearson needs equal lengths, got {at.numel()} and {bt.numel()}")
     keep = torch.isfinite(at) & torch.isfinite(bt)
