@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from repchange import data
 from repchange.data import Split
 from repchange.experiments import study_a
-from repchange.features import extract
+from repchange.features import extract, factors_of
 from repchange.metrics import MinibatchCKA, linear_cka
 from repchange.models import Conv4
 from repchange.train import OptimiserSpec, load_checkpoint, train
@@ -105,9 +105,9 @@ def table_benchmark(shape_name: str, tr: Split, te: Split, tmp: Path) -> dict[st
     def cached() -> list[float]:
         values = []
         for seed_acts in acts_by_seed:
-            refs = {"init": study_a.factors_of(seed_acts[0]), "independent_init": study_a.factors_of(seed_acts[-1])}
+            refs = {"init": factors_of(seed_acts[0]), "independent_init": factors_of(seed_acts[-1])}
             for epoch, epoch_acts in enumerate(seed_acts[:-1]):
-                reps = refs["init"] if epoch == 0 else study_a.factors_of(epoch_acts)
+                reps = refs["init"] if epoch == 0 else factors_of(epoch_acts)
                 values += [linear_cka(reps[layer], refs[c][layer], debiased=d) for layer in reps for c, d in combos]
         return values
 

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 
 from repchange.experiments import study_a
 from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig2_training_curves, mean_and_sem
+from repchange.plots import fig2_training_curves
 from repchange.train import OptimiserSpec
 
 # %% tags=["parameters"]
@@ -83,9 +83,8 @@ plt.show()
 # {glue:md}`a2_provenance`
 
 # %%
-final = mean_and_sem(histories[histories.epoch == epochs], ["degree"], "test_acc").set_index("degree")["mean"]
-final_train = mean_and_sem(histories[histories.epoch == epochs], ["degree"], "train_acc").set_index("degree")["mean"]
-final_loss = mean_and_sem(histories[histories.epoch == epochs], ["degree"], "train_loss").set_index("degree")["mean"]
+last = histories[histories.epoch == epochs].groupby("degree")[["test_acc", "train_acc", "train_loss"]].mean()
+final, final_train, final_loss = last["test_acc"], last["train_acc"], last["train_loss"]
 ordered = list(final.index)
 test_falls = all(final[a] >= final[b] for a, b in zip(ordered, ordered[1:]))
 glue_text("a2_provenance", source)

@@ -38,3 +38,13 @@ def test_nan_activations_name_the_layer() -> None:
         model.blocks[2][0].weight.fill_(float("nan"))
     with pytest.raises(ValueError, match="layer 'block3' produced NaN"):
         extract(model, model.probe_layers, probe())
+
+
+def test_layer_factors_wrap_every_probed_layer() -> None:
+    from repchange.features import layer_factors
+
+    torch.manual_seed(0)
+    model = Conv4(1, 3, 16, width=4)
+    factors = layer_factors(model, probe())
+    assert list(factors) == list(model.probe_layers)
+    assert factors["block1"].shape == (6, 256) and factors["logits"].name == "logits"

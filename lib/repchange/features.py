@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from .data import Split, normalise
+from .metrics import Factors
 
-__all__ = ["extract", "positions_as_samples"]
+__all__ = ["extract", "factors_of", "layer_factors", "positions_as_samples"]
 
 
 @torch.no_grad()
@@ -59,3 +60,13 @@ def positions_as_samples(maps: torch.Tensor) -> torch.Tensor:
     if maps.ndim != 4:
         raise ValueError(f"expected (n, C, H, W) or (n, p) activations, got shape {tuple(maps.shape)}")
     return maps.permute(0, 2, 3, 1).reshape(-1, maps.shape[1])
+
+
+def factors_of(activations: Mapping[str, torch.Tensor]) -> dict[str, Factors]:
+    """``{layer: Factors}`` for ``{layer: (n, p) activations}``: computed once, shared by all metrics."""
+    return {name: Factors(acts, name) for name, acts in activations.items()}
+
+
+def layer_factors(model: nn.Module, probe: Split) -> dict[str, Factors]:
+    """:func:`factors_of` the flattened outputs of ``model.probe_layers`` on ``probe``."""
+    return factors_of(extract(model, model.probe_layers, probe))

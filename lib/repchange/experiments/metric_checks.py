@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .. import data as data_mod
-from ..features import extract, positions_as_samples
+from ..features import extract, factors_of, layer_factors, positions_as_samples
 from ..metrics import Factors, linear_cka, pearson, procrustes_angle, pwsm
 from ..store import Store
 from .pretraining import TRAINING_CODE, PretrainConfig, pretrain
@@ -150,7 +150,7 @@ def layer_identification(params: MetricChecksParams, *, store: Store | None = No
     def compute() -> pd.DataFrame:
         runs, probe = _runs_and_probe(params, store, device, data_root, download)
         nets = [run.model_at(run.config.epochs) for run in runs]
-        reps = [{k: Factors(v, k) for k, v in extract(net, net.probe_layers, probe).items()} for net in nets]
+        reps = [layer_factors(net, probe) for net in nets]
         return pd.DataFrame([dict(layer_a=a, layer_b=b, metric=metric, value=fn(reps[0][a], reps[1][b]))
                              for a in reps[0] for b in reps[1] for metric, fn in _flat_metrics().items()])
 
@@ -180,8 +180,8 @@ def metric_agreement_table(params: MetricChecksParams, *, store: Store | None = 
         def reps(epoch: int) -> tuple[dict[str, Factors], dict[str, Factors]]:
             net = run.model_at(epoch)
             maps = extract(net, net.probe_layers, probe, flatten=False)
-            flat = {k: Factors(v.flatten(1), k) for k, v in maps.items()}
-            positions = {k: Factors(positions_as_samples(v), k) for k, v in maps.items()}
+            flat = factors_of({k: v.flatten(1) for k, v in maps.items()})
+            positions = factors_of({k: positions_as_samples(v) for k, v in maps.items()})
             return flat, positions
 
         flat0, pos0 = reps(0)

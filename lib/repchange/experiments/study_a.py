@@ -12,17 +12,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from .. import data as data_mod
-from ..features import extract
-from ..metrics import Factors, linear_cka
+from ..features import layer_factors
+from ..metrics import linear_cka
 from ..store import Store
 from ..train import progress_enabled
 from .pretraining import TRAINING_CODE, PretrainConfig, PretrainedRun, pretrain
 
-__all__ = ["CkaToInitParams", "DegreeSweepParams", "degree_sweep", "training_histories", "PretrainConfig", "PretrainedRun", "cka_to_init", "factors_of", "layer_factors", "pretrain"]
+__all__ = [
+    "CkaToInitParams",
+    "DegreeSweepParams",
+    "PretrainConfig",
+    "PretrainedRun",
+    "cka_to_init",
+    "degree_sweep",
+    "pretrain",
+    "training_histories",
+]
 
 INDEPENDENT_SEED_OFFSET = 10_000
 TABLE_CODE = (*TRAINING_CODE, "features", "metrics", "experiments.study_a")
@@ -46,16 +54,6 @@ class CkaToInitParams:
             raise ValueError("seeds must name at least one seed")
         if self.n_probe < 4:
             raise ValueError(f"n_probe must be at least 4 (debiased CKA needs n > 3), got {self.n_probe}")
-
-
-def factors_of(activations: dict[str, torch.Tensor]) -> dict[str, Factors]:
-    """``{layer: Factors}`` for ``{layer: (n, p) activations}``: computed once, shared by all metrics."""
-    return {name: Factors(acts, name) for name, acts in activations.items()}
-
-
-def layer_factors(model: torch.nn.Module, probe: data_mod.Split) -> dict[str, Factors]:
-    """:func:`factors_of` the probed layers of ``model`` on ``probe``."""
-    return factors_of(extract(model, model.probe_layers, probe))
 
 
 def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: str = "auto",
