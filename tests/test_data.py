@@ -73,7 +73,7 @@ def test_unknown_data_set_lists_the_known_ones() -> None:
 
 def test_digits_split_is_fixed_and_scaled() -> None:
     a, b = data.load("digits"), data.load("digits")
-    assert len(a.train) == 1297 and len(a.test) == 500 and a.image_shape == (1, 8, 8)
+    assert len(a.train) == 797 and len(a.test) == 1000 and a.image_shape == (1, 8, 8)
     assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.labels, b.test.labels)
     assert int(a.train.images.max()) == 255 and int(a.train.images.min()) == 0
     assert set(a.test.labels.tolist()) == set(range(10))
@@ -125,3 +125,20 @@ def test_split_checks_shapes() -> None:
         data.Split(torch.zeros(3, 1, 2, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64))
     with pytest.raises(ValueError, match="uint8"):
         data.Split(torch.zeros(3, 1, 2, 2), torch.zeros(3, dtype=torch.int64))
+
+
+def test_conformed_to_resizes_digits_to_the_source_shape_and_keeps_labels() -> None:
+    digits = data.load("digits")
+    big = digits.conformed_to((1, 28, 28))
+    assert big.image_shape == (1, 28, 28) and big.train.images.dtype == torch.uint8
+    assert torch.equal(big.test.labels, digits.test.labels)
+    # resizing preserves the picture: the mean brightness per image moves by little
+    before = digits.test.images.float().mean((1, 2, 3))
+    after = big.test.images.float().mean((1, 2, 3))
+    assert float((before - after).abs().max()) < 8.0
+    assert digits.conformed_to((1, 8, 8)) is digits
+    assert digits.conformed_to((3, 16, 16)).image_shape == (3, 16, 16)
+    rgb = data.DataSet("rgb", digits.train.subset(slice(0, 4)), digits.test.subset(slice(0, 4)), 10, "t")
+    rgb = rgb.conformed_to((3, 8, 8))
+    with pytest.raises(ValueError, match="grey-to-colour"):
+        rgb.conformed_to((1, 8, 8))

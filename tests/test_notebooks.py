@@ -105,10 +105,65 @@ def test_label_degree_chapters_glue_consistent_numbers(smoke_runs: dict) -> None
     assert len(sweep) == 2 * 2 * 2 * 5 * 2 * 2  # seeds x degrees x epochs {0, 2} x layers x comparisons x metrics
 
 
-def test_every_pretraining_run_is_trained_once_for_the_whole_book(smoke_runs: dict) -> None:
-    runs = list((smoke_runs["store"] / "study_a" / "pretrain").iterdir())
-    assert len(runs) == 2 * 2  # seeds {1, 2} x degrees {0, 9}: shared by 00_metrics, a1, a2, a3
-    assert all((run / "complete.json").exists() for run in runs)
+def test_training_set_size_chapter_glues_fig3b(smoke_runs: dict) -> None:
+    a4 = read_glued(smoke_runs["notebooks"]["a4_cka_vs_size"])
+    assert (a4["a4_n_small"], a4["a4_n_large"]) == (64, 640)
+    for layer in LAYERS:
+        assert 0.0 < a4[f"a4_cka_small_{layer}"] <= 1.0 and 0.0 < a4[f"a4_cka_large_{layer}"] < 1.0
+    for key in ("a4_moved_more", "a4_moved_less"):
+        assert a4[key] == "none of the layers" or set(a4[key].split(", ")) <= set(LAYERS)
+    assert set(a4["a4_moved_more"].split(", ")).isdisjoint(a4["a4_moved_less"].split(", "))
+    sweep = pd.read_csv(smoke_runs["out"] / "results" / "a4_cka_by_train_size.csv")
+    assert sorted(sweep.train_size.unique()) == [64, 640] and set(sweep.degree) == {9}
+    assert len(sweep) == 2 * 2 * 2 * 5 * 2 * 2  # seeds x sizes x epochs {0, 2} x layers x comparisons x metrics
+    a3 = pd.read_csv(smoke_runs["out"] / "results" / "a3_cka_by_degree.csv")
+    shared = a3[a3.degree == 9].drop(columns="degree").reset_index(drop=True)
+    mine = sweep[sweep.train_size == 640].drop(columns=["degree", "train_size"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(shared, mine)  # the d = 9 run of a3 is the 640-image run of a4
+
+
+def test_finetuning_chapters_glue_fig4_and_fig5_from_one_table(smoke_runs: dict) -> None:
+    a5 = read_glued(smoke_runs["notebooks"]["a5_finetuning_change"])
+    a6 = read_glued(smoke_runs["notebooks"]["a6_finetuned_vs_references"])
+    results = smoke_runs["out"] / "results"
+    table = pd.read_csv(results / "a5_finetune_cka.csv")
+    pd.testing.assert_frame_equal(table, pd.read_csv(results / "a6_finetune_cka.csv"))  # Fig. 5 reuses Fig. 4's runs
+    conditions = table[["domain", "target", "labels"]].drop_duplicates()
+    assert sorted(map(tuple, conditions.to_numpy())) == [
+        ("cross", "digits", "clean"), ("cross", "digits", "random d=9"),
+        ("same", "fashion_mnist", "clean"), ("same", "fashion_mnist", "random d=9"),
+        ("same", "fashion_mnist", "shift s=1")]
+    assert set(table.comparison) == {"pretrained", "pretrain_init", "independent_init"}
+    assert len(table) == 5 * 2 * 3 * 5 * 3 * 2  # conditions x seeds x epochs 0..2 x layers x comparisons x metrics
+    start = table[(table.epoch == 0) & (table.comparison == "pretrained")]
+    assert start.value.to_numpy() == pytest.approx(1.0, abs=1e-9)  # epoch 0 is the pre-trained net itself
+    final = table[(table.epoch == 2) & (table.comparison == "pretrained") & (table.metric == "cka")]
+    for layer in LAYERS:
+        for key, (domain, labels) in {"same_lo": ("same", "clean"), "same_hi": ("same", "random d=9"),
+                                      "cross_lo": ("cross", "clean"), "shift": ("same", "shift s=1")}.items():
+            rows = final[(final.layer == layer) & (final.domain == domain) & (final.labels == labels)]
+            assert a5[f"a5_{key}_{layer}"] == pytest.approx(rows.value.mean(), abs=5e-4)
+            assert 0.0 < a5[f"a5_{key}_{layer}"] < 1.0
+    assert a5["a5_test_acc_same_lo"] > 0.3 and a5["a5_test_acc_cross_lo"] > 0.2  # chance 0.1
+    assert a5["a5_most_changed_same"] in LAYERS and a5["a5_most_changed_cross"] in LAYERS
+    for name, text in {**a5, **a6}.items():
+        if "moves" in name or "closer" in name:
+            assert text == "none of the layers" or set(text.split(", ")) <= set(LAYERS), name
+    for key in ("clean", "random", "cross", "shift"):
+        both = set(a6[f"a6_closer_pretrained_{key}"].split(", ")) & set(a6[f"a6_closer_random_{key}"].split(", "))
+        assert both <= {"none of the layers"}
+        assert a6[f"a6_{key}_pretrained_logits"] == pytest.approx(
+            a5[{"clean": "a5_same_lo_logits", "random": "a5_same_hi_logits", "cross": "a5_cross_lo_logits",
+                "shift": "a5_shift_logits"}[key]], abs=1e-3)
+
+
+def test_every_training_run_is_trained_once_for_the_whole_book(smoke_runs: dict) -> None:
+    pretrain = list((smoke_runs["store"] / "study_a" / "pretrain").iterdir())
+    # seeds {1, 2} x (degrees {0, 9} at 640 images + d = 9 at 64 images): shared by 00_metrics and a1-a6
+    assert len(pretrain) == 2 * 3
+    finetune = list((smoke_runs["store"] / "study_a" / "finetune").iterdir())
+    assert len(finetune) == 2 * 5  # seeds x conditions, shared by a5 and a6
+    assert all((run / "complete.json").exists() for run in pretrain + finetune)
 
 
 @pytest.mark.parametrize("stem", [nb.stem for nb in runner.book_notebooks()])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from repchange.stats import paired_difference
+from repchange.stats import clearly, paired_difference
 
 
 def test_paired_difference_pairs_by_seed_and_flags_clear_effects() -> None:
@@ -27,3 +27,17 @@ def test_paired_difference_detects_a_consistent_shift() -> None:
             for c, v in (("x", x), ("y", y))]
     out = paired_difference(pd.DataFrame(rows), column="cond", a="x", b="y", by=["layer"])
     assert bool(out.clear.iloc[0]) and out["mean"].iloc[0] == pytest.approx(0.5)
+
+
+def test_clearly_names_the_groups_with_a_clear_paired_difference_in_each_direction() -> None:
+    rows = []
+    for seed, noise in enumerate([0.0, 0.02, -0.01]):
+        rows += [dict(seed=seed, layer="up", cond="x", value=1.0 + noise), dict(seed=seed, layer="up", cond="y", value=0.5),
+                 dict(seed=seed, layer="down", cond="x", value=0.2 + noise), dict(seed=seed, layer="down", cond="y", value=0.6),
+                 dict(seed=seed, layer="noise", cond="x", value=noise * 10), dict(seed=seed, layer="noise", cond="y", value=0.0)]
+    frame = pd.DataFrame(rows)
+    assert clearly(frame, "higher", column="cond", a="x", b="y") == ["up"]
+    assert clearly(frame, "lower", column="cond", a="x", b="y") == ["down"]
+    assert clearly(frame, "lower", column="cond", a="y", b="x") == ["up"]
+    with pytest.raises(ValueError, match="direction must be 'lower' or 'higher'"):
+        clearly(frame, "smaller", column="cond", a="x", b="y")

@@ -12,7 +12,9 @@ A data set found nowhere raises :class:`DataNotFoundError` saying how to get it.
 Splits:
 - ``fashion_mnist``: the official 60,000 train / 10,000 test images (28x28x1).
 - ``digits``: scikit-learn's 1,797 8x8 digits (values 0..16 rescaled to 0..255), shuffled
-  once with ``numpy.random.default_rng(0)``; the first 1,297 are train, the last 500 test.
+  once with ``numpy.random.default_rng(0)``; the first 797 are train, the last 1,000 test
+  (a test split large enough for Study A's fine-tuning protocol, which trains and evaluates on
+  disjoint halves of the target's test split).
 - ``cifar10``: the official 50,000 / 10,000 (32x32x3), read from the python pickle batches.
 - ``svhn``: the official 73,257 train / 26,032 test (32x32x3) from ``*_32x32.mat``.
 """
@@ -86,6 +88,36 @@ class DataSet:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+    def conformed_to(self, image_shape: tuple[int, int, int]) -> "DataSet":
+        """This data set with images resized (bilinear, antialiased) to ``image_shape`` = (C, H, W).
+
+        Grey images are repeated to 3 channels when asked; colour to grey is refused. Used to
+        fine-tune a net pre-trained on one image shape on another data set (e.g. 8x8 digits for
+        a 28x28 Fashion-MNIST net). Returns ``self`` when the shape already matches.
+        """
+        c, h, w = (int(v) for v in image_shape)
+        c0 = self.image_shape[0]
+        if (c0, h, w) == tuple(self.image_shape) and c == c0:
+            return self
+        if c0 != c and not (c0 == 1 and c == 3):
+            raise ValueError(
+                f"cannot conform {self.name} images of shape {self.image_shape} to {tuple(image_shape)}: "
+                f"only grey-to-colour channel changes are supported; pick a source and target with the same channels"
+            )
+
+        def resize(split: Split) -> Split:
+            x = split.images.float()
+            if (x.shape[2], x.shape[3]) != (h, w):
+                x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", antialias=True,
+                                                    align_corners=False)
+            x = x.round_().clamp_(0, 255).to(torch.uint8)
+            if c != c0:
+                x = x.expand(-1, c, -1, -1).contiguous()
+            return Split(x, split.labels)
+
+        return DataSet(self.name, resize(self.train), resize(self.test), self.num_classes,
+                       f"{self.source}, resized to {h}x{w}x{c}")
 
     def describe(self) -> str:
         c, h, w = self.image_shape
@@ -186,7 +218,7 @@ def _digits() -> tuple[Split, Split]:
     labels = bunch.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))
     images, labels = images[order], labels[order]
-    n_test = 500
+    n_test = 1000
     train = Split(torch.from_numpy(images[:-n_test].copy()), torch.from_numpy(labels[:-n_test].copy()))
     test = Split(torch.from_numpy(images[-n_test:].copy()), torch.from_numpy(labels[-n_test:].copy()))
     return train, test

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-__all__ = ["glue_numbers", "glue_text", "provenance", "read_glued", "save_table"]
+__all__ = ["glue_list", "glue_numbers", "glue_text", "provenance", "read_glued", "save_table"]
 
 
 def glue_numbers(values: Mapping[str, float], *, digits: int = 3) -> pd.Series:
@@ -32,6 +32,11 @@ def glue_text(name: str, text: str) -> None:
     from myst_nb import glue
 
     glue(name, Markdown(text), display=False)
+
+
+def glue_list(name: str, items: list, *, empty: str = "none of the layers") -> None:
+    """Glue ``items`` as a comma-separated phrase (or ``empty`` when there are none)."""
+    glue_text(name, ", ".join(str(i) for i in items) if items else empty)
 
 
 def provenance(*, data: str, profile: str, seeds: Any, **details: Any) -> str:

@@ -1,10 +1,18 @@
-"""Study A (Goerttler & Obermayer): CKA of conv4 layers to their random init, and its tables.
+"""Study A (Goerttler & Obermayer): the CKA tables behind every figure.
 
-The probe set is the first ``n_probe`` images of the fixed, unshuffled test split. Each
-epoch's net is compared, layer by layer, with (a) its own random init and (b) an
-independently drawn random init of the same architecture (seed ``seed + INDEPENDENT_SEED_OFFSET``):
-(b) at epoch 0 is the CKA two unrelated random nets already have on these images -- the
-baseline every CKA value must be read against. Training runs come from :mod:`.pretraining`.
+Pre-training tables: the probe set is the first ``n_probe`` images of the fixed, unshuffled
+test split. Each epoch's net is compared, layer by layer, with (a) its own random init and
+(b) an independently drawn random init of the same architecture (seed
+``seed + INDEPENDENT_SEED_OFFSET``): (b) at epoch 0 is the CKA two unrelated random nets
+already have on these images -- the baseline every CKA value must be read against.
+
+Fine-tuning tables: the probe set is the first ``n_probe`` images of the fine-tuning eval
+split (target data), and each epoch's net is compared with the pre-trained net (fine-tuning
+epoch 0), with the random init its pre-training started from, and with an independent init.
+
+Training runs come from :mod:`.pretraining` and :mod:`.finetuning`; every table is stored
+once per parameter set and code version, and tidy: one row per
+(seed, condition, layer, epoch, comparison, metric).
 """
 
 from __future__ import annotations
@@ -17,23 +25,48 @@ from tqdm.auto import tqdm
 from .. import data as data_mod
 from ..features import layer_factors
 from ..metrics import linear_cka
+from ..metrics import Factors
 from ..store import Store
-from ..train import progress_enabled
-from .pretraining import TRAINING_CODE, PretrainConfig, PretrainedRun, pretrain
+from ..train import OptimiserSpec, progress_enabled
+from .finetuning import TRAINING_CODE as FINETUNING_CODE
+from .finetuning import FinetuneConfig, finetune, finetuning_splits
+from .pretraining import TRAINING_CODE as PRETRAINING_CODE
+from .pretraining import PretrainConfig, PretrainedRun, pretrain
 
 __all__ = [
     "CkaToInitParams",
     "DegreeSweepParams",
+    "FinetuneConfig",
+    "FinetuneSweepParams",
+    "OptimiserSpec",
     "PretrainConfig",
     "PretrainedRun",
+    "SizeSweepParams",
     "cka_to_init",
     "degree_sweep",
+    "finetune_sweep",
+    "finetune_histories",
     "pretrain",
+    "size_sweep",
     "training_histories",
 ]
 
 INDEPENDENT_SEED_OFFSET = 10_000
-TABLE_CODE = (*TRAINING_CODE, "features", "metrics", "experiments.study_a")
+PRETRAIN_TABLE_CODE = (*PRETRAINING_CODE, "features", "metrics", "experiments.study_a")
+FINETUNE_TABLE_CODE = (*FINETUNING_CODE, "features", "metrics", "experiments.study_a")
+CKA_METRICS = (("cka", False), ("cka_debiased", True))
+
+
+def _similarity_rows(factors: dict[str, Factors], refs: dict[str, dict[str, Factors]],
+                     **meta: object) -> list[dict[str, object]]:
+    """One row per (layer, comparison, metric) of ``factors`` against each reference's same layer."""
+    return [
+        dict(meta, layer=layer, comparison=comparison, metric=metric,
+             value=linear_cka(rep, ref[layer], debiased=debiased))
+        for layer, rep in factors.items()
+        for comparison, ref in refs.items()
+        for metric, debiased in CKA_METRICS
+    ]
 
 
 @dataclass(frozen=True)
@@ -83,17 +116,11 @@ def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: 
             for epoch in tqdm(epochs, desc=f"CKA seed {seed}", disable=not progress_enabled(), leave=False):
                 factors = refs["init"] if epoch == 0 else layer_factors(run.model_at(epoch), probe)
                 hist = history.loc[epoch]
-                for layer, rep in factors.items():
-                    for comparison, ref in refs.items():
-                        for metric, debiased in (("cka", False), ("cka_debiased", True)):
-                            rows.append(dict(
-                                seed=seed, layer=layer, epoch=epoch, comparison=comparison, metric=metric,
-                                value=linear_cka(rep, ref[layer], debiased=debiased),
-                                train_loss=hist.train_loss, train_acc=hist.train_acc, test_acc=hist.test_acc,
-                            ))
+                rows += _similarity_rows(factors, refs, seed=seed, epoch=epoch, train_loss=hist.train_loss,
+                                         train_acc=hist.train_acc, test_acc=hist.test_acc)
         return pd.DataFrame(rows)
 
-    return store.table("study_a/cka_to_init", asdict(params), compute, code=TABLE_CODE)
+    return store.table("study_a/cka_to_init", asdict(params), compute, code=PRETRAIN_TABLE_CODE)
 
 
 @dataclass(frozen=True)
@@ -144,4 +171,163 @@ def training_histories(params: DegreeSweepParams, *, store: Store | None = None,
         for seed in params.seeds:
             run = pretrain(replace(params.pretrain, degree=degree, seed=seed), ds, store=store, device=device)
             frames.append(run.history.assign(degree=degree, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class SizeSweepParams:
+    """Figure 3b: pre-training on ``train_sizes`` images (None = the whole train split) with labels of ``degree``."""
+
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    train_sizes: tuple[int | None, ...] = (64, 256, 1024, 2048)
+    degree: int = 9
+    n_probe: int = 500
+
+    def validate(self, num_classes: int = 10) -> None:
+        if not self.train_sizes:
+            raise ValueError("train_sizes must name at least one training-set size")
+        for size in self.train_sizes:
+            replace(self.pretrain, train_size=size, degree=self.degree).validate(num_classes)
+        CkaToInitParams(self.pretrain, self.seeds, self.n_probe).validate()
+
+
+def size_sweep(params: SizeSweepParams, *, store: Store | None = None, device: str = "auto",
+               data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Tidy table over training-set sizes: :func:`cka_to_init` at epochs 0 and final for each size.
+
+    Columns: those of :func:`cka_to_init` plus ``train_size`` (the number of images actually
+    used, so ``None`` appears as the split's length) and ``degree``.
+    """
+    params.validate()
+    n_train = None
+    tables = []
+    for size in params.train_sizes:
+        cfg = replace(params.pretrain, train_size=size, degree=params.degree)
+        per_size = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs))
+        table = cka_to_init(per_size, store=store, device=device, data_root=data_root, download=download)
+        if size is None and n_train is None:
+            n_train = len(data_mod.load(cfg.dataset, root=data_root, download=download).train)
+        tables.append(table.assign(train_size=size if size is not None else n_train, degree=params.degree))
+    return pd.concat(tables, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class FinetuneSweepParams:
+    """Figures 4 and 5: fine-tuning the clean pre-trained net under every label condition.
+
+    ``finetune`` is the template (pre-training, epochs, sizes, optimiser); its target, degree
+    and shift are set per condition: the source domain with each of ``degrees``, the
+    ``cross_domain`` data set with each of ``degrees``, and the source domain with each of
+    ``shifts``.
+    """
+
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    cross_domain: str = "digits"
+    degrees: tuple[int, ...] = (0, 1, 2, 4, 9)
+    shifts: tuple[int, ...] = (1,)
+    n_probe: int = 500
+
+    def conditions(self) -> list[tuple[str, FinetuneConfig]]:
+        """``(domain, config)`` for every condition, domain ``same`` or ``cross``."""
+        source = self.finetune.pretrain.dataset
+        same = [("same", replace(self.finetune, target=source, degree=d, shift=0)) for d in self.degrees]
+        cross = [("cross", replace(self.finetune, target=self.cross_domain, degree=d, shift=0)) for d in self.degrees]
+        shift = [("same", replace(self.finetune, target=source, degree=0, shift=s)) for s in self.shifts]
+        return same + cross + shift
+
+    def validate(self, num_classes: int = 10) -> None:
+        if not self.degrees:
+            raise ValueError("degrees must name at least one label randomness degree")
+        if any(s < 1 for s in self.shifts):
+            raise ValueError(f"label shifts must lie in 1..{num_classes - 1}, got {list(self.shifts)}")
+        for _, cfg in self.conditions():
+            cfg.validate(num_classes)
+        if self.n_probe > self.finetune.eval_size:
+            raise ValueError(f"n_probe {self.n_probe} exceeds the fine-tuning eval split ({self.finetune.eval_size} images)")
+        CkaToInitParams(self.finetune.pretrain, self.seeds, max(self.n_probe, 4)).validate()
+        if self.n_probe < 4:
+            raise ValueError(f"n_probe must be at least 4 (debiased CKA needs n > 3), got {self.n_probe}")
+
+
+@dataclass(frozen=True)
+class _FinetuneCkaParams:
+    finetune: FinetuneConfig
+    seeds: tuple[int, ...]
+    n_probe: int
+
+
+def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: str, data_root: str | None,
+                  download: bool) -> pd.DataFrame:
+    """One condition's table over seeds and every fine-tuning epoch (stored once)."""
+    store = store or Store()
+    cfg = params.finetune
+
+    def compute() -> pd.DataFrame:
+        source = data_mod.load(cfg.pretrain.dataset, root=data_root, download=download)
+        target = data_mod.load(cfg.target, root=data_root, download=download)
+        rows = []
+        for seed in params.seeds:
+            run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
+                           store=store, device=device)
+            _, eval_split = finetuning_splits(run.config, target.conformed_to(source.image_shape))
+            probe = eval_split.subset(slice(0, params.n_probe))
+            pretrained = layer_factors(run.model_at(0), probe)
+            refs = {
+                "pretrained": pretrained,
+                "pretrain_init": layer_factors(run.source.model_at(0), probe),
+                "independent_init": layer_factors(run.source.new_model(seed + INDEPENDENT_SEED_OFFSET), probe),
+            }
+            history = run.history.set_index("epoch")
+            for epoch in tqdm(range(cfg.epochs + 1), desc=f"CKA {cfg.target} {cfg.labels} seed {seed}",
+                              disable=not progress_enabled(), leave=False):
+                factors = pretrained if epoch == 0 else layer_factors(run.model_at(epoch), probe)
+                hist = history.loc[epoch]
+                rows += _similarity_rows(factors, refs, seed=seed, epoch=epoch, train_loss=hist.train_loss,
+                                         train_acc=hist.train_acc, test_acc=hist.test_acc)
+        return pd.DataFrame(rows)
+
+    return store.table("study_a/finetune_cka", asdict(params), compute, code=FINETUNE_TABLE_CODE)
+
+
+def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
+                   data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Tidy table of every fine-tuning condition, seed, probed layer and fine-tuning epoch.
+
+    Columns: domain (``same`` | ``cross``), target, labels (``clean`` | ``random d=..`` |
+    ``shift s=..``), degree, shift, seed, layer, epoch, comparison (``pretrained`` |
+    ``pretrain_init`` | ``independent_init``), metric (``cka`` | ``cka_debiased``), value,
+    train_loss, train_acc, test_acc (accuracies against the condition's own labels).
+    Each condition's table is stored separately, so chapters that share conditions share work.
+    """
+    params.validate()
+    tables = []
+    conditions = params.conditions()
+    for domain, cfg in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
+        table = _finetune_cka(_FinetuneCkaParams(cfg, params.seeds, params.n_probe), store=store, device=device,
+                              data_root=data_root, download=download)
+        tables.append(table.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree,
+                                   shift=cfg.shift))
+    front = ["domain", "target", "labels", "degree", "shift"]
+    frame = pd.concat(tables, ignore_index=True)
+    return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def finetune_histories(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
+                       data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Per-epoch loss and accuracies of every fine-tuning run (trains what is missing).
+
+    Columns: domain, target, labels, degree, shift, seed, epoch, train_loss, train_acc, test_loss, test_acc.
+    """
+    params.validate()
+    frames = []
+    for domain, cfg in params.conditions():
+        source = data_mod.load(cfg.pretrain.dataset, root=data_root, download=download)
+        target = data_mod.load(cfg.target, root=data_root, download=download)
+        for seed in params.seeds:
+            run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
+                           store=store, device=device)
+            frames.append(run.history.assign(domain=domain, target=cfg.target, labels=cfg.labels,
+                                             degree=cfg.degree, shift=cfg.shift, seed=seed))
     return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,149 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Study A, Figure 5: is a fine-tuned net still the pre-trained net?
+#
+# Figure 4 measured how far each layer moved from the pre-trained net. Figure 5 asks where
+# it ended up: each fine-tuned layer is compared with the pre-trained net and with nets that
+# never saw the source data — the random init the pre-training started from and an
+# independently drawn ("pre-initialised") random net. Four conditions: (a) clean labels on the
+# source domain, (b) the most random labels, (c) shifted labels, (d) the cross domain.
+#
+# **The paper's claim.** Fine-tuned representations stay closer to the pre-trained net than
+# to a random net, except where the pre-trained structure is of no use: under random labels
+# the later layers unlearn it and end up no closer to the pre-trained net than to a random one.
+#
+# The fine-tuning runs and their table are the stored ones of Figure 4; nothing is retrained.
+
+# %%
+import matplotlib.pyplot as plt
+
+from repchange.experiments import study_a
+from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
+from repchange.plots import fig5_finetuned_vs_references, mean_and_sem
+from repchange.stats import clearly
+
+# %% tags=["parameters"]
+dataset: str = "fashion_mnist"  # source domain, one of repchange.data.available()
+cross_domain: str = "digits"  # target of the cross-domain runs, resized to the source image shape
+seeds: list[int] = [1, 2, 3]
+degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d of the fine-tuning labels
+shifts: list[int] = [1]  # label shifts s for the same-domain new-task runs
+epochs: int = 10  # pre-training epochs (paper: 150)
+train_size: int = 2048  # pre-training images, None for the whole train split
+eval_size: int = 1000  # test images used for the pre-training test accuracy
+ft_epochs: int = 10  # fine-tuning epochs (paper: 25)
+ft_train_size: int = 500  # fine-tuning images, from the start of the target test split (paper: 5000)
+ft_eval_size: int = 500  # the next images of the target test split, for accuracy and CKA (paper: 5000)
+n_probe: int = 500  # probe set: the first n_probe fine-tuning eval images (paper: 500)
+batch_size: int = 32
+lr: float = 1e-3
+momentum: float = 0.9
+bn_order: str = "relu_bn"
+width: int = 64
+device: str = "auto"
+data_root: str = None
+download: bool = False
+profile: str = "default"
+
+# %%
+optimiser = study_a.OptimiserSpec("sgd", lr=lr, momentum=momentum, batch_size=batch_size)
+params = study_a.FinetuneSweepParams(
+    finetune=study_a.FinetuneConfig(
+        pretrain=study_a.PretrainConfig(dataset=dataset, epochs=epochs, train_size=train_size, eval_size=eval_size,
+                                        bn_order=bn_order, width=width, optimiser=optimiser),
+        epochs=ft_epochs, train_size=ft_train_size, eval_size=ft_eval_size, optimiser=optimiser,
+    ),
+    seeds=tuple(seeds), cross_domain=cross_domain, degrees=tuple(degrees), shifts=tuple(shifts), n_probe=n_probe,
+)
+params.validate()
+source = provenance(data=f"{dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds, degrees=degrees,
+                    shifts=shifts, pretraining=f"{train_size} images × {epochs} epochs",
+                    fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs",
+                    probe=f"first {n_probe} fine-tuning eval images")
+print(source)
+
+# %%
+table = study_a.finetune_sweep(params, device=device, data_root=data_root, download=download)
+save_table(table, "a6_finetune_cka")
+d_lo, d_hi = min(degrees), max(degrees)
+lo = "clean" if d_lo == 0 else f"random d={d_lo}"
+hi = "clean" if d_hi == 0 else f"random d={d_hi}"
+panels = [
+    (f"(a) source domain, {lo}", f"domain == 'same' and labels == '{lo}'"),
+    (f"(b) source domain, {hi}", f"domain == 'same' and labels == '{hi}'"),
+    *([(f"(c) source domain, shift s={shifts[0]}", f"domain == 'same' and labels == 'shift s={shifts[0]}'")]
+      if shifts else []),
+    (f"(d) cross domain ({cross_domain}), {lo}", f"domain == 'cross' and labels == '{lo}'"),
+]
+fig = fig5_finetuned_vs_references(table, panels, source)
+plt.show()
+
+# %% [markdown]
+# **Figure 5.** CKA of every layer after {glue:text}`a6_ft_epochs` fine-tuning epochs with the
+# pre-trained net (green), with the random init its pre-training started from (purple) and
+# with an independent random init (grey), mean ± standard error over seeds.
+# {glue:md}`a6_provenance`
+
+# %%
+final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
+stats = mean_and_sem(final, ["domain", "labels", "comparison", "layer"]).set_index(
+    ["domain", "labels", "comparison", "layer"])["mean"]
+layers = list(final.layer.unique())
+glue_text("a6_provenance", source)
+conditions = {"clean": ("same", lo), "random": ("same", hi), "cross": ("cross", lo)}
+if shifts:
+    conditions["shift"] = ("same", f"shift s={shifts[0]}")
+else:
+    glue_text("a6_closer_pretrained_shift", "not measured (no shifts)")
+    glue_text("a6_closer_random_shift", "not measured (no shifts)")
+for key, (domain, labels) in conditions.items():
+    rows = final[(final.domain == domain) & (final.labels == labels)
+                 & final.comparison.isin(["pretrained", "independent_init"])]
+    glue_list(f"a6_closer_pretrained_{key}",
+              clearly(rows, "higher", column="comparison", a="pretrained", b="independent_init"))
+    glue_list(f"a6_closer_random_{key}",
+              clearly(rows, "lower", column="comparison", a="pretrained", b="independent_init"))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+headline = glue_numbers({
+    f"a6_{key}_{comparison}_{layer}": stats[(domain, labels, comparison, layer)]
+    for key, (domain, labels) in conditions.items()
+    for comparison in ("pretrained", "independent_init")
+    for layer in ("block1", "block4", "logits")
+} | {"a6_ft_epochs": int(ft_epochs), "a6_d_hi": int(d_hi)})
+headline
+
+# %% [markdown]
+# ## What this run shows
+#
+# A layer counts as closer to one reference than to the other when its CKA differs by more
+# than two standard errors of the paired difference across seeds.
+#
+# | condition | closer to the pre-trained net | closer to an independent random net |
+# |---|---|---|
+# | (a) source domain, clean labels | {glue:md}`a6_closer_pretrained_clean` | {glue:md}`a6_closer_random_clean` |
+# | (b) source domain, random labels ($d$ = {glue:text}`a6_d_hi`) | {glue:md}`a6_closer_pretrained_random` | {glue:md}`a6_closer_random_random` |
+# | (c) source domain, shifted labels | {glue:md}`a6_closer_pretrained_shift` | {glue:md}`a6_closer_random_shift` |
+# | (d) cross domain, clean labels | {glue:md}`a6_closer_pretrained_cross` | {glue:md}`a6_closer_random_cross` |
+#
+# The logits, for instance: CKA to the pre-trained net / to an independent init is
+# {glue:text}`a6_clean_pretrained_logits:.3f` / {glue:text}`a6_clean_independent_init_logits:.3f`
+# with clean labels, {glue:text}`a6_random_pretrained_logits:.3f` /
+# {glue:text}`a6_random_independent_init_logits:.3f` with random labels and
+# {glue:text}`a6_cross_pretrained_logits:.3f` / {glue:text}`a6_cross_independent_init_logits:.3f`
+# on the cross domain. For block 1 the same pair is
+# {glue:text}`a6_clean_pretrained_block1:.3f` / {glue:text}`a6_clean_independent_init_block1:.3f`
+# with clean labels: an untrained net's CKA is the floor against which any "stays close to the
+# pre-trained net" must be read.
