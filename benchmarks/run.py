@@ -1,9 +1,12 @@
 """`make bench`: speed and memory of the similarity engine, as ratios measured in one run.
 
-1. Study A similarity table (conv4, every probed layer x every epoch's checkpoint x
-   {own init, independent init} x {biased, debiased CKA}, n = 500 probe images) on two input
-   shapes: Fashion-MNIST 28x28x1, and 32x32x3 (Fashion-MNIST zero-padded to 32 px and
-   repeated over 3 channels: the CIFAR-10 shape, which is all the engine's cost depends on).
+1. Study A similarity table (conv4, n = 500 probe images, biased and debiased CKA, every
+   probed layer): the pre-training part (every epoch's checkpoint x {own init, independent
+   init}) and the fine-tuning part (every fine-tuning epoch's checkpoint x {pre-trained net,
+   pre-training init, independent init}, probed on the fine-tuning eval images), as
+   ``study_a.cka_to_init`` and ``study_a.finetune_sweep`` compute them, on two input shapes:
+   Fashion-MNIST 28x28x1, and 32x32x3 (Fashion-MNIST zero-padded to 32 px and repeated over 3
+   channels: the CIFAR-10 shape, which is all the engine's cost depends on).
    The cached engine (one :class:`repchange.metrics.Factors` per checkpoint and layer, shared
    by every comparison and metric) is timed against a direct per-pair ``linear_cka`` on the
    raw activations, on the same activations; reported: both times, their ratio, the largest
@@ -18,6 +21,7 @@ Printed as a table and written to ``runs/bench/<time>.json``.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -35,9 +39,9 @@ from repchange.experiments import study_a
 from repchange.features import extract, factors_of
 from repchange.metrics import MinibatchCKA, linear_cka
 from repchange.models import Conv4
-from repchange.train import OptimiserSpec, load_checkpoint, train
+from repchange.train import OptimiserSpec, train
 
-EPOCHS, TRAIN_SIZE, N_PROBE, SEEDS = 3, 1024, 500, (1, 2)
+EPOCHS, TRAIN_SIZE, N_PROBE, SEEDS = 10, 1024, 500, (1, 2)  # the book's default 10 + 10 epochs
 STREAM_N, STREAM_P, STREAM_BATCH = 10_000, 65_536, 500
 
 
@@ -75,70 +79,99 @@ def pad_to_32x3(split: Split) -> Split:
     return Split(images.contiguous(), split.labels)
 
 
-def checkpoints(shape_name: str, tr: Split, te: Split, seed: int, tmp: Path) -> tuple[list[torch.nn.Module], float]:
+def trained_checkpoints(model: torch.nn.Module, tr: Split, te: Split, seed: int, run_dir: Path
+                        ) -> tuple[list[dict[str, torch.Tensor]], float]:
+    """Train ``model`` for EPOCHS epochs; the state dict of every epoch (0 = the given model) and the seconds."""
+    _, seconds = timed(lambda: train(model, tr, te, epochs=EPOCHS, seed=seed, run_dir=run_dir,
+                                     optimiser=OptimiserSpec("sgd", lr=1e-3, momentum=0.9, batch_size=32),
+                                     checkpoint_epochs=range(EPOCHS + 1), device="cpu", desc=run_dir.name))
+    states = [torch.load(run_dir / "checkpoints" / f"epoch_{e:03d}.pt", weights_only=True) for e in range(EPOCHS + 1)]
+    return states, seconds
+
+
+def table_benchmark(shape_name: str, tr: Split, te: Split, tmp: Path) -> dict[str, float | str]:
+    """Activations of the whole Study A table, then the cached engine against direct per-pair CKA."""
     c, h = tr.images.shape[1], tr.images.shape[2]
 
     def new(s: int) -> Conv4:
         torch.manual_seed(s)
         return Conv4(c, 10, h)
 
-    run_dir = tmp / f"{shape_name}-{seed}"
-    _, seconds = timed(lambda: train(new(seed), tr, te, epochs=EPOCHS, seed=seed, run_dir=run_dir,
-                                     optimiser=OptimiserSpec("sgd", lr=1e-3, momentum=0.9, batch_size=32),
-                                     checkpoint_epochs=range(EPOCHS + 1), device="cpu", desc=shape_name))
-    models = [load_checkpoint(new(seed), run_dir, e) for e in range(EPOCHS + 1)]
-    return [*models, new(seed + study_a.INDEPENDENT_SEED_OFFSET)], seconds
+    def acts_of(state: dict[str, torch.Tensor], probe: Split) -> dict[str, torch.Tensor]:
+        model = new(0)
+        model.load_state_dict(state)
+        return extract(model, model.probe_layers, probe)
 
-
-def table_benchmark(shape_name: str, tr: Split, te: Split, tmp: Path) -> dict[str, float | str]:
-    probe = te.subset(slice(0, N_PROBE))
-    per_seed, train_s = [], 0.0
+    pre_probe = te.subset(slice(0, N_PROBE))  # pre-training: the first test images
+    ft_train, ft_eval = te.subset(slice(0, 500)), te.subset(slice(500, 500 + N_PROBE))  # fine-tuning: authors' split
+    train_s, extract_s, n_checkpoints, tables = 0.0, 0.0, 0, []
     for seed in SEEDS:
-        models, seconds = checkpoints(shape_name, tr, te.subset(slice(0, 500)), seed, tmp)
+        pre_states, seconds = trained_checkpoints(new(seed), tr, te.subset(slice(0, 500)), seed,
+                                                  tmp / f"{shape_name}-pre-{seed}")
         train_s += seconds
-        per_seed.append(models)
-    all_models = [m for models in per_seed for m in models]
-    acts, extract_s = timed(lambda: [extract(m, m.probe_layers, probe) for m in all_models])
-    acts_by_seed = [acts[i * (EPOCHS + 2):(i + 1) * (EPOCHS + 2)] for i in range(len(SEEDS))]
-    combos = [(c, d) for c in ("init", "independent_init") for d in (False, True)]
+        model = new(0)
+        model.load_state_dict(pre_states[-1])
+        ft_states, _ = trained_checkpoints(model, ft_train, ft_eval, seed, tmp / f"{shape_name}-ft-{seed}")
+        independent = new(seed + study_a.INDEPENDENT_SEED_OFFSET).state_dict()
+        start = time.perf_counter()
+        pre = [acts_of(s, pre_probe) for s in pre_states]
+        ft = [acts_of(s, ft_eval) for s in ft_states]
+        tables.append(dict(
+            pre=(pre, {"init": pre[0], "independent_init": acts_of(independent, pre_probe)}),
+            ft=(ft, {"pretrained": ft[0], "pretrain_init": acts_of(pre_states[0], ft_eval),
+                     "independent_init": acts_of(independent, ft_eval)}),
+        ))
+        extract_s += time.perf_counter() - start
+        n_checkpoints += len(pre_states) + len(ft_states) + 3
 
-    def cached() -> list[float]:
+    def cached(part: str) -> list[float]:
         values = []
-        for seed_acts in acts_by_seed:
-            refs = {"init": factors_of(seed_acts[0]), "independent_init": factors_of(seed_acts[-1])}
-            for epoch, epoch_acts in enumerate(seed_acts[:-1]):
-                reps = refs["init"] if epoch == 0 else factors_of(epoch_acts)
-                values += [linear_cka(reps[layer], refs[c][layer], debiased=d) for layer in reps for c, d in combos]
+        for table in tables:
+            reps, refs = table[part]
+            ref_factors = {name: factors_of(acts) for name, acts in refs.items()}
+            first = next(iter(ref_factors.values()))  # epoch 0 is the first reference itself
+            for epoch, acts in enumerate(reps):
+                factors = first if epoch == 0 else factors_of(acts)
+                values += [linear_cka(factors[layer], ref[layer], debiased=d)
+                           for layer in factors for ref in ref_factors.values() for d in (False, True)]
         return values
 
-    def direct() -> list[float]:
+    def direct(part: str) -> list[float]:
         values = []
-        for seed_acts in acts_by_seed:
-            refs = {"init": seed_acts[0], "independent_init": seed_acts[-1]}
-            for epoch_acts in seed_acts[:-1]:
-                values += [linear_cka(epoch_acts[layer], refs[c][layer], debiased=d)
-                           for layer in epoch_acts for c, d in combos]
+        for table in tables:
+            reps, refs = table[part]
+            for acts in reps:
+                values += [linear_cka(acts[layer], ref[layer], debiased=d)
+                           for layer in acts for ref in refs.values() for d in (False, True)]
         return values
 
-    with PeakRSS() as mem_cached:
-        cached_vals, cached_s = timed(cached)
-    with PeakRSS() as mem_direct:
-        direct_vals, direct_s = timed(direct)
-    rel = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(cached_vals, direct_vals))
-    widths = {k: v.shape[1] for k, v in acts[0].items()}
-    return {
-        "input": shape_name,
-        "layer_widths": str(widths),
-        "pairs": len(cached_vals),
+    row: dict[str, float | str] = {"input": shape_name}
+    totals = {"cached": 0.0, "direct": 0.0}
+    rel, peaks = 0.0, {"cached": 0.0, "direct": 0.0}
+    for part in ("pre", "ft"):
+        with PeakRSS() as mem_cached:
+            cached_vals, cached_s = timed(lambda: cached(part))
+        with PeakRSS() as mem_direct:
+            direct_vals, direct_s = timed(lambda: direct(part))
+        rel = max(rel, max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(cached_vals, direct_vals)))
+        row[f"{part}_pairs"] = len(cached_vals)
+        row[f"{part}_speedup"] = direct_s / cached_s
+        totals["cached"] += cached_s
+        totals["direct"] += direct_s
+        peaks["cached"] = max(peaks["cached"], mem_cached.peak)
+        peaks["direct"] = max(peaks["direct"], mem_direct.peak)
+    row.update({
+        "layer_widths": str({k: v.shape[1] for k, v in tables[0]["pre"][0][0].items()}),
         "train_samples_per_s": len(SEEDS) * EPOCHS * len(tr) / train_s,
-        "extract_s_per_checkpoint": extract_s / len(all_models),
-        "cached_s": cached_s,
-        "direct_s": direct_s,
-        "speedup": direct_s / cached_s,
+        "extract_s_per_checkpoint": extract_s / n_checkpoints,
+        "cached_s": totals["cached"],
+        "direct_s": totals["direct"],
+        "speedup": totals["direct"] / totals["cached"],
         "max_rel_diff": rel,
-        "cached_peak_rss_mb": mem_cached.peak,
-        "direct_peak_rss_mb": mem_direct.peak,
-    }
+        "cached_peak_rss_mb": peaks["cached"],
+        "direct_peak_rss_mb": peaks["direct"],
+    })
+    return row
 
 
 def streaming_child() -> None:
@@ -164,6 +197,7 @@ def streaming_benchmark() -> dict[str, float | str]:
 
 
 def main() -> None:
+    os.environ["REPCHANGE_PROGRESS"] = "0"
     ds = data.load("fashion_mnist")
     tr, te = ds.train.subset(slice(0, TRAIN_SIZE)), ds.test
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -173,8 +207,9 @@ def main() -> None:
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream}
     keys = [k for k in rows[0] if k != "layer_widths"]
-    print(f"Study A similarity table: {len(SEEDS)} seeds x {EPOCHS + 1} checkpoints x 5 layers x 2 comparisons"
-          f" x 2 CKA estimators, n = {N_PROBE}, {torch.get_num_threads()} threads")
+    print(f"Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
+          f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"
+          f" {torch.get_num_threads()} threads")
     print(" | ".join(f"{k:>12}" for k in keys))
     for row in rows:
         print(" | ".join(f"{row[k]:>12.4g}" if isinstance(row[k], float) else f"{row[k]!s:>12}" for k in keys))
