@@ -1,0 +1,252 @@
+"""Study B (Behzadi-Khormouji et al.): feature dynamics of a source net while it is fine-tuned.
+
+Book default (offline, 2 CPU cores): a small VGG / ResNet / DenseNet is trained on the
+*source* task -- the first ``source_size`` Fashion-MNIST training images, the analogue of
+ImageNet pre-training -- and then fine-tuned, all layers trainable with a new head, on one of
+the targets below, as the authors fine-tune (Adam, grad-norm clip 0.5). Each checkpoint's
+probed ReLU maps on the target's probe images are compared with the source net's (epoch 0).
+
+Targets (``TARGETS``): images the source never saw, from Fashion-MNIST's training images
+after the source set (train) and its test split (eval), or from scikit-learn's digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .. import data as data_mod
+from ..architectures import ARCHITECTURES, build_architecture
+from ..features import extract, positions_as_samples
+from ..metrics import Factors, filter_procrustes_similarity, pwsm
+from ..store import Store
+from ..train import OptimiserSpec, load_checkpoint, progress_enabled, train
+
+__all__ = ["TARGETS", "DynamicsParams", "FinetuneBConfig", "SourceConfig", "dynamics", "finetune_b",
+           "target_splits", "train_source"]
+
+TARGETS = {
+    "fashion_heldout": "similar: held-out Fashion-MNIST images, the same 10 classes",
+    "fashion_coarse": "new task, related domain: held-out Fashion-MNIST in 4 coarse classes "
+                      "(tops, trousers and dresses, footwear, bags)",
+    "fashion_inverted": "dissimilar appearance: held-out Fashion-MNIST with inverted intensities "
+                        "(white backgrounds, the Fruits-360 analogue)",
+    "digits": "dissimilar domain: scikit-learn's digits resized to 28x28",
+}
+COARSE_FASHION = torch.tensor([0, 1, 0, 1, 0, 2, 0, 2, 3, 2])  # T-shirt, trouser, pullover, dress, coat, sandal, ...
+TRAINING_CODE = ("data", "architectures", "train", "experiments.study_b")
+TABLE_CODE = (*TRAINING_CODE, "features", "metrics")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """The source net: ``arch`` trained on the first ``train_size`` Fashion-MNIST images."""
+
+    arch: str = "vgg_small"
+    seed: int = 1
+    epochs: int = 3
+    train_size: int = 4096
+    optimiser: OptimiserSpec = field(default_factory=lambda: OptimiserSpec("adam", lr=1e-3, batch_size=64))
+
+    def validate(self) -> None:
+        if self.arch not in ARCHITECTURES or not self.arch.endswith("_small"):
+            small = sorted(a for a in ARCHITECTURES if a.endswith("_small"))
+            raise ValueError(f"unknown architecture {self.arch!r} for the offline source task; choose one of {small} "
+                             f"(the torchvision nets take ImageNet weights and 224 px ImageFolder data: paper profile)")
+        if self.epochs < 1 or self.train_size < 1:
+            raise ValueError(f"source epochs and train_size must be positive, got {self.epochs} and {self.train_size}")
+
+
+@dataclass(frozen=True)
+class FinetuneBConfig:
+    """Fine-tuning of a source net on ``target``, checkpoints at ``checkpoints`` (0 = the source net)."""
+
+    source: SourceConfig = field(default_factory=SourceConfig)
+    target: str = "fashion_heldout"
+    epochs: int = 7
+    checkpoints: tuple[int, ...] = (0, 1, 2, 3, 5, 7)
+    train_size: int = 1000
+    eval_size: int = 500
+    optimiser: OptimiserSpec = field(default_factory=lambda: OptimiserSpec("adam", lr=1e-4, batch_size=32,
+                                                                           grad_clip=0.5))
+
+    def validate(self) -> None:
+        self.source.validate()
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown target {self.target!r}; choose one of {sorted(TARGETS)}")
+        if self.epochs < 1:
+            raise ValueError(f"fine-tuning epochs must be at least 1, got {self.epochs}")
+        bad = [e for e in self.checkpoints if not 0 <= e <= self.epochs]
+        if bad or 0 not in self.checkpoints:
+            raise ValueError(f"checkpoints must include 0 and lie in 0..{self.epochs}, got {list(self.checkpoints)}")
+        if self.train_size < 1 or self.eval_size < 1:
+            raise ValueError(f"train_size and eval_size must be positive, got {self.train_size} and {self.eval_size}")
+
+
+def _fashion(data_root: str | None) -> data_mod.DataSet:
+    return data_mod.load("fashion_mnist", root=data_root)
+
+
+def target_splits(cfg: FinetuneBConfig, data_root: str | None = None
+                  ) -> tuple[data_mod.Split, data_mod.Split, int]:
+    """(train, eval, number of classes) of the target; Fashion-MNIST targets never reuse source images."""
+    if cfg.target == "digits":
+        digits = data_mod.load("digits").conformed_to((1, 28, 28))
+        if cfg.train_size > len(digits.train) or cfg.eval_size > len(digits.test):
+            raise ValueError(f"digits has {len(digits.train)} train / {len(digits.test)} test images; "
+                             f"asked for {cfg.train_size} / {cfg.eval_size}")
+        return digits.train.subset(slice(0, cfg.train_size)), digits.test.subset(slice(0, cfg.eval_size)), 10
+    fm = _fashion(data_root)
+    start = cfg.source.train_size
+    if start + cfg.train_size > len(fm.train):
+        raise ValueError(f"source ({start}) + target ({cfg.train_size}) images exceed Fashion-MNIST's {len(fm.train)}")
+    tr, ev = fm.train.subset(slice(start, start + cfg.train_size)), fm.test.subset(slice(0, cfg.eval_size))
+    if cfg.target == "fashion_coarse":
+        return tr.with_labels(COARSE_FASHION[tr.labels]), ev.with_labels(COARSE_FASHION[ev.labels]), 4
+    if cfg.target == "fashion_inverted":
+        return data_mod.Split(255 - tr.images, tr.labels), data_mod.Split(255 - ev.images, ev.labels), 10
+    return tr, ev, 10
+
+
+def _new_net(arch: str, seed: int, num_classes: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_architecture(arch, in_channels=1, num_classes=num_classes)
+
+
+def train_source(cfg: SourceConfig, *, store: Store | None = None, device: str = "auto",
+                 data_root: str | None = None) -> Path:
+    """Train (or load) the source net; returns its run folder (checkpoint at the last epoch)."""
+    cfg.validate()
+    store = store or Store()
+
+    def produce(run_dir: Path) -> None:
+        fm = _fashion(data_root)
+        train(_new_net(cfg.arch, cfg.seed, 10), fm.train.subset(slice(0, cfg.train_size)),
+              fm.test.subset(slice(5000, 6000)), epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
+              run_dir=run_dir, checkpoint_epochs=[cfg.epochs], device=device, desc=f"source {cfg.arch}")
+
+    return store.get_or_run("study_b/source", cfg, produce, code=TRAINING_CODE)
+
+
+def finetune_b(cfg: FinetuneBConfig, *, store: Store | None = None, device: str = "auto",
+               data_root: str | None = None) -> Path:
+    """Fine-tune (or load) the source net on the target with a new head; returns the run folder."""
+    cfg.validate()
+    store = store or Store()
+    source_dir = train_source(cfg.source, store=store, device=device, data_root=data_root)
+
+    def produce(run_dir: Path) -> None:
+        tr, ev, classes = target_splits(cfg, data_root)
+        model = load_checkpoint(_new_net(cfg.source.arch, cfg.source.seed, 10), source_dir, cfg.source.epochs)
+        head = _new_net(cfg.source.arch, cfg.source.seed + 1, classes)  # a fresh head for the target's classes
+        model = _with_head_of(model, head)
+        train(model, tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.source.seed, run_dir=run_dir,
+              checkpoint_epochs=cfg.checkpoints, device=device, desc=f"fine-tune {cfg.source.arch} on {cfg.target}")
+
+    return store.get_or_run("study_b/finetune", cfg, produce, code=TRAINING_CODE)
+
+
+def _head_name(model: torch.nn.Module) -> str:
+    return next(n for n in ("classifier", "fc") if isinstance(getattr(model, n, None), torch.nn.Linear))
+
+
+def _with_head_of(model: torch.nn.Module, other: torch.nn.Module) -> torch.nn.Module:
+    name = _head_name(model)
+    setattr(model, name, getattr(other, name))
+    return model
+
+
+def model_at(cfg: FinetuneBConfig, run_dir: Path, epoch: int, num_classes: int) -> torch.nn.Module:
+    """The fine-tuned net at ``epoch`` (0 = the source net with the new head)."""
+    model = _with_head_of(_new_net(cfg.source.arch, 0, 10), _new_net(cfg.source.arch, 0, num_classes))
+    return load_checkpoint(model, run_dir, epoch)
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Figures 2-4: every probed layer at every checkpoint against the source net."""
+
+    finetune: FinetuneBConfig = field(default_factory=FinetuneBConfig)
+    archs: tuple[str, ...] = ("vgg_small", "resnet_small", "densenet_small")
+    targets: tuple[str, ...] = tuple(TARGETS)
+    alphas: tuple[float, ...] = (0.0, 0.5, 1.0)
+    n_probe: int = 200
+
+    def validate(self) -> None:
+        if not self.archs or not self.targets:
+            raise ValueError("archs and targets must each name at least one entry")
+        for arch in self.archs:
+            for target in self.targets:
+                replace(self.finetune, source=replace(self.finetune.source, arch=arch), target=target).validate()
+        if any(not 0.0 <= a <= 1.0 for a in self.alphas):
+            raise ValueError(f"alphas must lie in [0, 1], got {list(self.alphas)}")
+        if not 2 <= self.n_probe <= self.finetune.eval_size:
+            raise ValueError(f"n_probe must lie in 2..eval_size ({self.finetune.eval_size}), got {self.n_probe}")
+
+
+def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...]
+                ) -> list[dict[str, object]]:
+    """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class."""
+    similarity = filter_procrustes_similarity(src, now)  # (n, C), NaN for dead maps
+    rows = []
+    groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
+    groups += [(str(c), labels == c) for c in labels.unique().tolist()]
+    for cls, mask in groups:
+        sim = similarity[mask].numpy()
+        rows.append(dict(cls=cls, metric="procrustes_filter", value=float(1 - np.nanmean(sim)) if
+                         np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
+        x, y = Factors(positions_as_samples(src[mask])), Factors(positions_as_samples(now[mask]))
+        for alpha in alphas:
+            # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
+            # while for all probes together the ValueError stands (raise n_probe)
+            undefined = cls != "all" and alpha < 1 and x.n < x.p
+            rows.append(dict(cls=cls, metric=f"pwsm_alpha_{alpha:g}",
+                             value=np.nan if undefined else pwsm(x, y, alpha=alpha), dead_fraction=np.nan))
+    return rows
+
+
+def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
+             data_root: str | None = None) -> pd.DataFrame:
+    """Tidy table: arch, target, layer, epoch, cls (``all`` or a class index), metric, value, dead_fraction,
+    train_acc, test_acc.
+
+    Metrics (distances to the source net, 0 = unchanged): ``pwsm_alpha_<a>`` (angular shape
+    metric on positions-as-samples, radians; NaN for a class whose images give fewer positions
+    than the layer has channels when alpha < 1) and ``procrustes_filter`` (1 - nan-mean per-filter
+    Procrustes similarity; ``dead_fraction`` = share of (image, filter) maps that were all zero).
+    Each (arch, target) table is stored once.
+    """
+    params.validate()
+    store = store or Store()
+    tables = []
+    combos = [(a, t) for a in params.archs for t in params.targets]
+    for arch, target in tqdm(combos, desc="Study B runs", disable=not progress_enabled()):
+        cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch), target=target)
+
+        def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
+            run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
+            _, ev, classes = target_splits(cfg, data_root)
+            probe = ev.subset(slice(0, params.n_probe))
+            history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
+            source_model = model_at(cfg, run_dir, 0, classes)
+            source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False)
+            rows = []
+            for epoch in cfg.checkpoints:
+                model = model_at(cfg, run_dir, epoch, classes)
+                maps = extract(model, model.probe_layers, probe, flatten=False)
+                for layer in maps:
+                    for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas):
+                        rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
+                                         test_acc=history.loc[epoch, "test_acc"]))
+            return pd.DataFrame(rows)
+
+        key = dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe)
+        tables.append(store.table("study_b/dynamics", key, compute, code=TABLE_CODE).assign(arch=arch, target=target))
+    frame = pd.concat(tables, ignore_index=True)
+    front = ["arch", "target"]
+    return frame[front + [c for c in frame.columns if c not in front]]
