@@ -98,7 +98,7 @@ class DataSet:
         """
         c, h, w = (int(v) for v in image_shape)
         c0 = self.image_shape[0]
-        if (c0, h, w) == tuple(self.image_shape) and c == c0:
+        if (c, h, w) == tuple(self.image_shape):
             return self
         if c0 != c and not (c0 == 1 and c == 3):
             raise ValueError(

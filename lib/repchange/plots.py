@@ -52,17 +52,8 @@ def fig1_cka_to_init(table: pd.DataFrame, provenance: str) -> Figure:
     unrelated random nets already reach on these images. Bands: ± one standard error over seeds.
     """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
-    for ax, (metric, title) in zip(axes, [("cka", "linear CKA (biased, as in the paper)"),
-                                           ("cka_debiased", "linear CKA (debiased)")]):
-        subset = table[table.metric == metric]
-        stats = mean_and_sem(subset, ["layer", "comparison", "epoch"])
-        for layer in subset.layer.unique():
-            colour = LAYER_COLOURS.get(layer)
-            for comparison, style in (("init", "-"), ("independent_init", "--")):
-                s = stats[(stats.layer == layer) & (stats.comparison == comparison)].sort_values("epoch")
-                label = layer if comparison == "init" else None
-                _band(ax, s.epoch, s["mean"], s["sem"], colour, label=label, style=style,
-                      lw=1.8 if style == "-" else 1.1)
+    for ax, (metric, title) in zip(axes, CKA_PANELS):
+        _layer_bands(ax, table[table.metric == metric], "epoch", "init")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("pre-training epoch")
         ax.grid(alpha=0.3)
@@ -194,6 +185,17 @@ def fig2_training_curves(histories: pd.DataFrame, provenance: str) -> Figure:
     return fig
 
 
+def _layer_bands(ax, frame: pd.DataFrame, x: str, reference: str) -> None:
+    """Per layer, mean ± SE over seeds of ``value`` against ``x``: solid to ``reference``, dashed to an
+    independent init (labels on the solid lines only)."""
+    stats = mean_and_sem(frame, ["layer", "comparison", x])
+    for layer in frame.layer.unique():
+        for comparison, style in ((reference, "-"), ("independent_init", "--")):
+            s = stats[(stats.layer == layer) & (stats.comparison == comparison)].sort_values(x)
+            _band(ax, s[x], s["mean"], s["sem"], LAYER_COLOURS.get(layer),
+                  label=layer if comparison == reference else None, style=style, lw=1.8 if style == "-" else 1.1)
+
+
 def _final_cka_against(sweep: pd.DataFrame, x: str, xlabel: str, title: str, provenance: str,
                        *, log_x: bool = False, reference: str = "init", reference_label: str = "init") -> Figure:
     """Final-epoch CKA per layer against column ``x``: solid to ``reference``, dashed to an independent init."""
@@ -201,12 +203,7 @@ def _final_cka_against(sweep: pd.DataFrame, x: str, xlabel: str, title: str, pro
     final = sweep[sweep.epoch == final_epoch]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
     for ax, (metric, metric_title) in zip(axes, CKA_PANELS):
-        stats = mean_and_sem(final[final.metric == metric], ["layer", "comparison", x])
-        for layer in final.layer.unique():
-            for comparison, style in ((reference, "-"), ("independent_init", "--")):
-                s = stats[(stats.layer == layer) & (stats.comparison == comparison)].sort_values(x)
-                _band(ax, s[x], s["mean"], s["sem"], LAYER_COLOURS.get(layer),
-                      label=layer if comparison == reference else None, style=style, lw=1.8 if style == "-" else 1.1)
+        _layer_bands(ax, final[final.metric == metric], x, reference)
         ax.set_title(metric_title, fontsize=10)
         ax.set_xlabel(xlabel)
         if log_x:
@@ -256,13 +253,7 @@ def fig4_finetuning_change(table: pd.DataFrame, provenance: str) -> Figure:
         for col, domain in enumerate(("same", "cross")):
             ax = axes[row, col]
             subset = rows[(rows.domain == domain) & (rows["shift"] == 0)]
-            stats = mean_and_sem(subset, ["layer", "comparison", "degree"])
-            for layer in subset.layer.unique():
-                for comparison, style in (("pretrained", "-"), ("independent_init", "--")):
-                    s = stats[(stats.layer == layer) & (stats.comparison == comparison)].sort_values("degree")
-                    _band(ax, s.degree, s["mean"], s["sem"], LAYER_COLOURS.get(layer),
-                          label=layer if comparison == "pretrained" else None, style=style,
-                          lw=1.8 if style == "-" else 1.1)
+            _layer_bands(ax, subset, "degree", "pretrained")
             target = subset.target.iloc[0] if len(subset) else domain
             if row == 0:
                 ax.set_title(f"({'ab'[col]}) {'source' if domain == 'same' else 'cross'} domain ({target})",

@@ -246,9 +246,7 @@ class FinetuneSweepParams:
             cfg.validate(num_classes)
         if self.n_probe > self.finetune.eval_size:
             raise ValueError(f"n_probe {self.n_probe} exceeds the fine-tuning eval split ({self.finetune.eval_size} images)")
-        CkaToInitParams(self.finetune.pretrain, self.seeds, max(self.n_probe, 4)).validate()
-        if self.n_probe < 4:
-            raise ValueError(f"n_probe must be at least 4 (debiased CKA needs n > 3), got {self.n_probe}")
+        CkaToInitParams(self.finetune.pretrain, self.seeds, self.n_probe).validate()  # seeds, n_probe >= 4
 
 
 @dataclass(frozen=True)
@@ -266,12 +264,13 @@ def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: st
 
     def compute() -> pd.DataFrame:
         source = data_mod.load(cfg.pretrain.dataset, root=data_root, download=download)
-        target = data_mod.load(cfg.target, root=data_root, download=download)
+        # conformed once here; finetune() then finds the shape already matching
+        target = data_mod.load(cfg.target, root=data_root, download=download).conformed_to(source.image_shape)
         rows = []
         for seed in params.seeds:
             run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
                            store=store, device=device)
-            _, eval_split = finetuning_splits(run.config, target.conformed_to(source.image_shape))
+            _, eval_split = finetuning_splits(run.config, target)
             probe = eval_split.subset(slice(0, params.n_probe))
             pretrained = layer_factors(run.model_at(0), probe)
             refs = {
@@ -321,13 +320,14 @@ def finetune_histories(params: FinetuneSweepParams, *, store: Store | None = Non
     Columns: domain, target, labels, degree, shift, seed, epoch, train_loss, train_acc, test_loss, test_acc.
     """
     params.validate()
+    conditions = params.conditions()
+    names = {params.finetune.pretrain.dataset, *(cfg.target for _, cfg in conditions)}
+    loaded = {name: data_mod.load(name, root=data_root, download=download) for name in names}  # each once
     frames = []
-    for domain, cfg in params.conditions():
-        source = data_mod.load(cfg.pretrain.dataset, root=data_root, download=download)
-        target = data_mod.load(cfg.target, root=data_root, download=download)
+    for domain, cfg in conditions:
         for seed in params.seeds:
-            run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
-                           store=store, device=device)
+            run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), loaded[cfg.pretrain.dataset],
+                           loaded[cfg.target], store=store, device=device)
             frames.append(run.history.assign(domain=domain, target=cfg.target, labels=cfg.labels,
                                              degree=cfg.degree, shift=cfg.shift, seed=seed))
     return pd.concat(frames, ignore_index=True)
