@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from repchange import runner
+from repchange import analysis_b, runner
 from repchange.notebook import read_glued
 
 ROOT = runner.project_root()
@@ -164,14 +165,77 @@ def test_every_training_run_is_trained_once_for_the_whole_book(smoke_runs: dict)
     finetune = list((smoke_runs["store"] / "study_a" / "finetune").iterdir())
     assert len(finetune) == 2 * 5  # seeds x conditions, shared by a5 and a6
     assert all((run / "complete.json").exists() for run in pretrain + finetune)
+    study_b_runs = {kind: list((smoke_runs["store"] / "study_b" / kind).iterdir())
+                    for kind in ("source", "finetune", "dynamics")}
+    assert len(study_b_runs["source"]) == 3  # one source net per architecture, shared by every target
+    assert len(study_b_runs["finetune"]) == len(study_b_runs["dynamics"]) == 3 * 2  # archs x smoke targets
+
+
+@pytest.fixture(scope="module")
+def study_b_run(smoke_runs: dict) -> dict:
+    results = smoke_runs["out"] / "results"
+    return {"glued": {stem: read_glued(smoke_runs["notebooks"][stem])
+                      for stem in ("b1_feature_dynamics", "b2_metric_agreement", "b3_tables", "b4_class_visualisation",
+                                   "b5_sample_visualisation")},
+            "table": pd.read_csv(results / "b_dynamics.csv", dtype={"cls": str}),
+            "correlations": pd.read_csv(results / "b_metric_correlations.csv"),
+            "accuracy": pd.read_csv(results / "b_table1_accuracy.csv"),
+            "reuse": pd.read_csv(results / "b_table2_reusability.csv"),
+            "crops": pd.read_csv(results / "b4_crop_change.csv"),
+            "heat": pd.read_csv(results / "b5_heatmap_change.csv")}
+
+
+def test_feature_dynamics_chapter_glues_the_saved_table(study_b_run: dict) -> None:
+    g, table = study_b_run["glued"]["b1_feature_dynamics"], study_b_run["table"]
+    assert set(table.arch) == {"vgg_small", "resnet_small", "densenet_small"}
+    assert set(table.target) == {"fashion_coarse", "digits"} and set(table.epoch) == {0, 1, 2}
+    assert table[table.epoch == 0].value.abs().max() < 1e-5  # epoch 0 is the source net itself
+    assert (table[(table.epoch == 2) & (table.cls == "all")].value > 0).all()
+    assert g["b1_combos"] == 3 * 2 * 4  # archs x targets x metrics
+    trend = analysis_b.depth_trend(table)
+    assert g["b1_mean_spearman"] == pytest.approx(trend.spearman.mean(), abs=5e-4)
+    assert 0 <= g["b1_strictly_growing"] <= g["b1_combos"]
+    for key in ("b1_share_deeper_pwsm0", "b1_share_deeper_procrustes", "b1_max_dead"):
+        assert 0.0 <= g[key] <= 1.0
+    early = analysis_b.early_share(table, by_epoch=1)
+    assert g["b1_early_share_procrustes"] == pytest.approx(
+        early[early.metric == "procrustes_filter"].share.mean(), abs=5e-4)
+    assert g["b1_first_epoch"] == 1 and g["b1_last_epoch"] == 2
+    assert "profile: smoke" in g["b1_provenance"] and "128 images × 2 epochs" in g["b1_provenance"]
+    assert g["b1_target_order_pwsm"].split(" (")[0] in ("fashion_coarse", "digits")
+
+
+def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run: dict) -> None:
+    g2, g3 = study_b_run["glued"]["b2_metric_agreement"], study_b_run["glued"]["b3_tables"]
+    correlations, accuracy, reuse = study_b_run["correlations"], study_b_run["accuracy"], study_b_run["reuse"]
+    assert g2["b2_runs"] == 6 and correlations.r.between(-1, 1).all()
+    mean_r = correlations.groupby("metric").r.mean()
+    assert g2["b2_r_pwsm0"] == pytest.approx(mean_r["pwsm_alpha_0"], abs=5e-4)
+    assert g2["b2_r_pwsm1"] == pytest.approx(mean_r["pwsm_alpha_1"], abs=5e-4)
+    assert g2["b2_r_pwsm1"] > 0  # both metrics grow with depth and epochs: they must at least agree in sign
+    assert 0 < g2["b2_points_pwsm0"] <= g2["b2_points_pwsm1"]  # whitening drops classes with too few positions
+    recomputed = analysis_b.metric_correlations(study_b_run["table"])
+    assert recomputed.r.to_numpy() == pytest.approx(correlations.r.to_numpy(), abs=1e-9)
+    assert len(accuracy) == 6 and accuracy[["train_acc", "test_acc"]].stack().between(0, 1).all()
+    assert g3["b3_test_acc_max"] == pytest.approx(accuracy.test_acc.max(), abs=5e-4)
+    pwsm0 = reuse[reuse.metric == "pwsm_alpha_0"]
+    assert g3["b3_reuse_min"] == pytest.approx(pwsm0["mean"].min(), abs=5e-4)
+    assert g3["b3_reuse_min"] <= g3["b3_reuse_max"]
+    assert (reuse["std"] >= 0).all() and -1 <= g3["b3_reuse_rank_agreement"] <= 1
 
 
 @pytest.mark.parametrize("stem", [nb.stem for nb in runner.book_notebooks()])
 def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_path: Path) -> None:
-    """nbval-lax re-runs the executed notebook on an empty store: training must be deterministic."""
+    """nbval-lax re-runs the executed notebook on an empty store: training must be deterministic.
+
+    Study B's later chapters only read b1's runs; they re-run on a copy of the smoke store (b1's
+    own re-run on an empty store checks that those runs are deterministic)."""
     nb = tmp_path / f"{stem}.ipynb"
     nb.write_bytes(smoke_runs["notebooks"][stem].read_bytes())
-    env = {**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "fresh-store"), "REPCHANGE_PROGRESS": "0"}
+    store = tmp_path / "fresh-store"
+    if stem.startswith("b") and stem != "b1_feature_dynamics":
+        shutil.copytree(smoke_runs["store"] / "study_b", store / "study_b")
+    env = {**__import__("os").environ, "REPCHANGE_STORE": str(store), "REPCHANGE_PROGRESS": "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q",
          str(nb)], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -218,3 +282,24 @@ def test_book_builds_with_warnings_as_errors(a1_run: dict, tmp_path: Path, monke
     assert f'{a1_run["glued"]["a1_cka_final_block1"]:.3f}' in page
     assert "profile: smoke" in page and "<img" in page
     assert (tmp_path / "book" / "results" / "a1_cka_to_init.csv").exists()
+
+
+def test_visualisation_chapters_pick_the_most_and_least_changed_filters(study_b_run: dict) -> None:
+    g4, g5 = study_b_run["glued"]["b4_class_visualisation"], study_b_run["glued"]["b5_sample_visualisation"]
+    assert g4["b4_first_layer"] == g5["b5_first_layer"] == "conv2_2"  # vgg_small: second and second-to-last
+    assert g4["b4_last_layer"] == g5["b5_last_layer"] == "conv3_2"
+    for i in (0, 1):
+        assert g4[f"b4_d_most_{i}"] >= g4[f"b4_d_least_{i}"] >= 0  # ordered by the per-filter distance
+        for role in ("most", "least"):
+            assert -1 <= g4[f"b4_r_{role}_{i}"] <= 1 and -1 <= g5[f"b5_r_{role}_{i}"] <= 1
+            assert g5[f"b5_strength_{role}_{i}"] > 0
+    heat = study_b_run["heat"]
+    assert len(heat) == 4 and set(heat.role) == {"most", "least"}
+    for layer, rows in heat.groupby("layer"):
+        d = rows.set_index("role").distance
+        assert d["most"] >= d["least"]
+    crops = study_b_run["crops"]
+    assert len(crops) == 2 * 2 * 4  # layers x filters x classes shown
+    assert g4["b4_r_most_0"] == pytest.approx(
+        crops[(crops.layer == "conv2_2") & (crops.role == "most")].r.mean(), abs=5e-4)
+    assert "net: vgg_small" in g4["b4_provenance"] and "digits" in g5["b5_provenance"]

@@ -68,3 +68,15 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     assert again.equals(table)
     assert len(list((store.root / "study_b" / "source").iterdir())) == 2  # one source net per architecture
     assert len(list((store.root / "study_b" / "finetune").iterdir())) == 4
+
+
+def test_checkpoint_maps_give_every_epoch_and_the_receptive_fields(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
+    cfg = study_b.run_config(params, "vgg_small", "digits")
+    probe, maps, fields = study_b.checkpoint_maps(cfg, ["conv2_2"], 12, store=store, device="cpu")
+    assert len(probe) == 12 and sorted(maps) == [0, 1, 2]
+    assert maps[0]["conv2_2"].shape == (12, 32, 14, 14) and not torch.equal(maps[0]["conv2_2"], maps[2]["conv2_2"])
+    assert fields["conv2_2"].jump == 2.0
+    with pytest.raises(ValueError, match=r"vgg_small has no probed layer\(s\) \['layer9'\]"):
+        study_b.checkpoint_maps(cfg, ["layer9"], 12, store=store, device="cpu")

@@ -24,11 +24,12 @@ from .. import data as data_mod
 from ..architectures import ARCHITECTURES, build_architecture
 from ..features import extract, positions_as_samples
 from ..metrics import Factors, filter_procrustes_similarity, pwsm
+from ..receptive_field import ReceptiveField, receptive_fields
 from ..store import Store
 from ..train import OptimiserSpec, load_checkpoint, progress_enabled, train
 
-__all__ = ["TARGETS", "DynamicsParams", "FinetuneBConfig", "SourceConfig", "dynamics", "finetune_b",
-           "target_splits", "train_source"]
+__all__ = ["CLASS_NAMES", "TARGETS", "DynamicsParams", "FinetuneBConfig", "SourceConfig", "describe", "dynamics",
+           "dynamics_params", "finetune_b", "model_at", "checkpoint_maps", "run_config", "target_splits", "train_source"]
 
 TARGETS = {
     "fashion_heldout": "similar: held-out Fashion-MNIST images, the same 10 classes",
@@ -39,6 +40,14 @@ TARGETS = {
     "digits": "dissimilar domain: scikit-learn's digits resized to 28x28",
 }
 COARSE_FASHION = torch.tensor([0, 1, 0, 1, 0, 2, 0, 2, 3, 2])  # T-shirt, trouser, pullover, dress, coat, sandal, ...
+FASHION_NAMES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                 "ankle boot")
+CLASS_NAMES = {
+    "fashion_heldout": dict(enumerate(FASHION_NAMES)),
+    "fashion_coarse": dict(enumerate(("tops", "trousers & dresses", "footwear", "bags"))),
+    "fashion_inverted": dict(enumerate(FASHION_NAMES)),
+    "digits": {d: str(d) for d in range(10)},
+}
 TRAINING_CODE = ("data", "architectures", "train", "experiments.study_b")
 TABLE_CODE = (*TRAINING_CODE, "features", "metrics")
 
@@ -70,7 +79,7 @@ class FinetuneBConfig:
     target: str = "fashion_heldout"
     epochs: int = 7
     checkpoints: tuple[int, ...] = (0, 1, 2, 3, 5, 7)
-    train_size: int = 1000
+    train_size: int = 768  # every target has this many (digits' train split holds 797)
     eval_size: int = 500
     optimiser: OptimiserSpec = field(default_factory=lambda: OptimiserSpec("adam", lr=1e-4, batch_size=32,
                                                                            grad_clip=0.5))
@@ -174,12 +183,13 @@ class DynamicsParams:
     finetune: FinetuneBConfig = field(default_factory=FinetuneBConfig)
     archs: tuple[str, ...] = ("vgg_small", "resnet_small", "densenet_small")
     targets: tuple[str, ...] = tuple(TARGETS)
+    seeds: tuple[int, ...] = (1,)  # source-net seeds (the paper: one run per model and data set)
     alphas: tuple[float, ...] = (0.0, 0.5, 1.0)
     n_probe: int = 200
 
     def validate(self) -> None:
-        if not self.archs or not self.targets:
-            raise ValueError("archs and targets must each name at least one entry")
+        if not self.archs or not self.targets or not self.seeds:
+            raise ValueError("archs, targets and seeds must each name at least one entry")
         for arch in self.archs:
             for target in self.targets:
                 replace(self.finetune, source=replace(self.finetune.source, arch=arch), target=target).validate()
@@ -189,9 +199,13 @@ class DynamicsParams:
             raise ValueError(f"n_probe must lie in 2..eval_size ({self.finetune.eval_size}), got {self.n_probe}")
 
 
-def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...]
-                ) -> list[dict[str, object]]:
-    """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class."""
+def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...],
+                source_factors: dict[str, Factors] | None = None) -> list[dict[str, object]]:
+    """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
+
+    ``source_factors`` caches the source's positions-as-samples factors per class across calls.
+    """
+    source_factors = {} if source_factors is None else source_factors
     similarity = filter_procrustes_similarity(src, now)  # (n, C), NaN for dead maps
     rows = []
     groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
@@ -200,7 +214,9 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
         sim = similarity[mask].numpy()
         rows.append(dict(cls=cls, metric="procrustes_filter", value=float(1 - np.nanmean(sim)) if
                          np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
-        x, y = Factors(positions_as_samples(src[mask])), Factors(positions_as_samples(now[mask]))
+        if cls not in source_factors:
+            source_factors[cls] = Factors(positions_as_samples(src[mask]), name=f"source maps ({cls})")
+        x, y = source_factors[cls], Factors(positions_as_samples(now[mask]), name=f"fine-tuned maps ({cls})")
         for alpha in alphas:
             # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
             # while for all probes together the ValueError stands (raise n_probe)
@@ -212,7 +228,7 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
 
 def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
              data_root: str | None = None) -> pd.DataFrame:
-    """Tidy table: arch, target, layer, epoch, cls (``all`` or a class index), metric, value, dead_fraction,
+    """Tidy table: arch, target, seed, layer, epoch, cls (``all`` or a class index), metric, value, dead_fraction,
     train_acc, test_acc.
 
     Metrics (distances to the source net, 0 = unchanged): ``pwsm_alpha_<a>`` (angular shape
@@ -224,9 +240,9 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
     params.validate()
     store = store or Store()
     tables = []
-    combos = [(a, t) for a in params.archs for t in params.targets]
-    for arch, target in tqdm(combos, desc="Study B runs", disable=not progress_enabled()):
-        cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch), target=target)
+    combos = [(a, t, s) for a in params.archs for t in params.targets for s in params.seeds]
+    for arch, target, seed in tqdm(combos, desc="Study B runs", disable=not progress_enabled()):
+        cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch, seed=seed), target=target)
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
@@ -235,18 +251,78 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
             history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
             source_model = model_at(cfg, run_dir, 0, classes)
             source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False)
-            rows = []
+            rows, cache = [], {layer: {} for layer in source_maps}
             for epoch in cfg.checkpoints:
                 model = model_at(cfg, run_dir, epoch, classes)
                 maps = extract(model, model.probe_layers, probe, flatten=False)
                 for layer in maps:
-                    for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas):
+                    for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
+                                           cache[layer]):
                         rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
                                          test_acc=history.loc[epoch, "test_acc"]))
             return pd.DataFrame(rows)
 
         key = dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe)
-        tables.append(store.table("study_b/dynamics", key, compute, code=TABLE_CODE).assign(arch=arch, target=target))
+        tables.append(store.table("study_b/dynamics", key, compute, code=TABLE_CODE).assign(arch=arch, target=target,
+                                                                                             seed=seed))
     frame = pd.concat(tables, ignore_index=True)
-    front = ["arch", "target"]
+    front = ["arch", "target", "seed"]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], source_epochs: int,
+                    source_size: int, finetune_epochs: int, finetune_checkpoints: list[int], finetune_size: int,
+                    finetune_eval_size: int, finetune_lr: float, finetune_batch_size: int, n_probe: int,
+                    alphas: list[float] = (0.0, 0.5, 1.0)) -> DynamicsParams:
+    """The :class:`DynamicsParams` of a Study B notebook's parameters cell (the same in every chapter, so
+    all chapters share the stored runs and tables); validated."""
+    source = replace(SourceConfig(), epochs=source_epochs, train_size=source_size)
+    finetune = FinetuneBConfig(source=source, epochs=finetune_epochs, checkpoints=tuple(finetune_checkpoints),
+                               train_size=finetune_size, eval_size=finetune_eval_size,
+                               optimiser=OptimiserSpec("adam", lr=finetune_lr, batch_size=finetune_batch_size,
+                                                       grad_clip=0.5))
+    params = DynamicsParams(finetune=finetune, archs=tuple(archs), targets=tuple(targets), seeds=tuple(seeds),
+                            alphas=tuple(float(a) for a in alphas), n_probe=n_probe)
+    params.validate()
+    return params
+
+
+def describe(params: DynamicsParams) -> dict[str, str]:
+    """Provenance details of a Study B table: source and fine-tuning settings, probe set."""
+    ft, src = params.finetune, params.finetune.source
+    return dict(source=f"first {src.train_size} Fashion-MNIST images × {src.epochs} epochs",
+                fine_tuning=f"{ft.train_size} images × {ft.epochs} epochs, Adam lr {ft.optimiser.lr:g}, "
+                            f"batch {ft.optimiser.batch_size}, clip {ft.optimiser.grad_clip}",
+                checkpoints=list(ft.checkpoints), probe=f"first {params.n_probe} eval images of each target")
+
+
+def run_config(params: DynamicsParams, arch: str, target: str, seed: int | None = None) -> FinetuneBConfig:
+    """The fine-tuning config of one (arch, target, seed) run of ``params`` (seed: the first by default)."""
+    seed = params.seeds[0] if seed is None else seed
+    cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch, seed=seed), target=target)
+    cfg.validate()
+    return cfg
+
+
+def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int, *, store: Store | None = None,
+                    device: str = "auto", data_root: str | None = None
+                    ) -> tuple[data_mod.Split, dict[int, dict[str, torch.Tensor]], dict[str, ReceptiveField]]:
+    """The probe images, the (n, C, H, W) maps of ``layers`` (default: all probed) at every checkpoint
+    of the run (trained if not stored), and each layer's receptive-field geometry."""
+    run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
+    _, ev, classes = target_splits(cfg, data_root)
+    if not 1 <= n_probe <= len(ev):
+        raise ValueError(f"n_probe must lie in 1..{len(ev)}, got {n_probe}")
+    probe = ev.subset(slice(0, n_probe))
+    maps, fields = {}, {}
+    for epoch in cfg.checkpoints:
+        model = model_at(cfg, run_dir, epoch, classes)
+        names = list(model.probe_layers) if layers is None else list(layers)
+        unknown = [n for n in names if n not in model.probe_layers]
+        if unknown:
+            raise ValueError(f"{cfg.source.arch} has no probed layer(s) {unknown}; it has {list(model.probe_layers)}")
+        chosen = {n: model.probe_layers[n] for n in names}
+        maps[epoch] = extract(model, chosen, probe, flatten=False)
+        if not fields:
+            fields = receptive_fields(model, chosen)
+    return probe, maps, fields

@@ -1,0 +1,131 @@
+"""Summaries of Study B's dynamics table (:func:`repchange.experiments.study_b.dynamics`).
+
+Every function takes the tidy table (columns arch, target, seed, layer, epoch, cls, metric,
+value, dead_fraction, train_acc, test_acc) and returns a small DataFrame for a figure, a table
+or a glued number. Distances are to the source net (epoch 0), so 0 means unchanged; epoch 0 is
+left out wherever it would only add the trivial point (0, 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["METRIC_LABELS", "accuracy_table", "depth_trend", "early_share", "final_distances", "layer_order",
+           "metric_correlations", "reusability", "target_ranking"]
+
+METRIC_LABELS = {
+    "pwsm_alpha_0": "PWSM α=0 (full whitening; the authors' code)",
+    "pwsm_alpha_0.5": "PWSM α=0.5 (partial whitening)",
+    "pwsm_alpha_1": "PWSM α=1 (angular Procrustes, no whitening)",
+    "procrustes_filter": "per-filter orthogonal Procrustes distance",
+}
+
+
+def _require(table: pd.DataFrame, columns: set[str]) -> None:
+    missing = columns - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks columns {sorted(missing)}; pass the table of study_b.dynamics()")
+
+
+def layer_order(table: pd.DataFrame, arch: str) -> list[str]:
+    """The probed layers of ``arch`` from input to output (the order the table was written in)."""
+    layers = list(table.loc[table.arch == arch, "layer"].unique())
+    if not layers:
+        raise ValueError(f"no rows for architecture {arch!r}; the table has {sorted(table.arch.unique())}")
+    return layers
+
+
+def _overall(table: pd.DataFrame) -> pd.DataFrame:
+    _require(table, {"arch", "target", "seed", "layer", "epoch", "cls", "metric", "value"})
+    return table[table.cls == "all"]
+
+
+def final_distances(table: pd.DataFrame) -> pd.DataFrame:
+    """Distance at the last checkpoint: arch, target, metric, layer, depth (0 = first probed layer), value
+    (mean over seeds)."""
+    rows = _overall(table)
+    rows = rows[rows.epoch == rows.epoch.max()]
+    out = rows.groupby(["arch", "target", "metric", "layer"], sort=False)["value"].mean().reset_index()
+    out["depth"] = [layer_order(table, a).index(layer) for a, layer in zip(out.arch, out.layer)]
+    return out
+
+
+def depth_trend(table: pd.DataFrame) -> pd.DataFrame:
+    """Does the last checkpoint's distance grow with depth? Per arch, target, metric:
+    ``spearman`` (rank correlation of distance with depth, 1 = strictly growing),
+    ``deepest_over_first`` (distance of the deepest probed layer / of the first)."""
+    final = final_distances(table)
+    rows = []
+    for (arch, target, metric), group in final.groupby(["arch", "target", "metric"], sort=False):
+        group = group.sort_values("depth")
+        rho = group["depth"].corr(group["value"], method="spearman") if len(group) > 1 else np.nan
+        first, deepest = group["value"].iloc[0], group["value"].iloc[-1]
+        rows.append(dict(arch=arch, target=target, metric=metric, spearman=rho,
+                         deepest_over_first=deepest / first if first > 0 else np.inf))
+    return pd.DataFrame(rows)
+
+
+def early_share(table: pd.DataFrame, by_epoch: int = 1) -> pd.DataFrame:
+    """Share of the last checkpoint's distance already reached at ``by_epoch``, per arch, target, metric,
+    layer (mean over seeds). 1 = all change happened by then."""
+    rows = _overall(table)
+    if by_epoch not in set(rows.epoch):
+        raise ValueError(f"epoch {by_epoch} is not a checkpoint; the table has {sorted(rows.epoch.unique())}")
+    wide = rows.pivot_table(index=["arch", "target", "metric", "layer"], columns="epoch", values="value",
+                            aggfunc="mean", sort=False)
+    last = wide.columns.max()
+    return (wide[by_epoch] / wide[last]).rename("share").reset_index()
+
+
+def layer_averaged(table: pd.DataFrame) -> pd.DataFrame:
+    """Distance averaged over the probed layers: arch, target, seed, metric, epoch, value."""
+    rows = _overall(table)
+    return rows.groupby(["arch", "target", "seed", "metric", "epoch"], sort=False)["value"].mean().reset_index()
+
+
+def target_ranking(table: pd.DataFrame, metric: str) -> pd.Series:
+    """Layer-averaged distance at the last checkpoint per target (mean over archs and seeds), largest first."""
+    averaged = layer_averaged(table)
+    averaged = averaged[(averaged.metric == metric) & (averaged.epoch == averaged.epoch.max())]
+    if averaged.empty:
+        raise ValueError(f"no rows for metric {metric!r}; the table has {sorted(table.metric.unique())}")
+    return averaged.groupby("target")["value"].mean().sort_values(ascending=False)
+
+
+def reusability(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: mean and std over the fine-tuning checkpoints (epoch > 0) of the layer-averaged distance,
+    per arch, target, metric (seeds pooled). Lower = the source features were reused more."""
+    averaged = layer_averaged(table)
+    averaged = averaged[averaged.epoch > 0]
+    out = averaged.groupby(["arch", "target", "metric"], sort=False)["value"].agg(mean="mean", std="std")
+    return out.reset_index()
+
+
+def accuracy_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: train and test accuracy at the last checkpoint per arch and target (mean over seeds)."""
+    _require(table, {"train_acc", "test_acc"})
+    last = table[table.epoch == table.epoch.max()]
+    per_run = last.groupby(["arch", "target", "seed"], sort=False)[["train_acc", "test_acc"]].first()
+    return per_run.groupby(["arch", "target"], sort=False).mean().reset_index()
+
+
+def metric_correlations(table: pd.DataFrame, reference: str = "procrustes_filter") -> pd.DataFrame:
+    """Pearson r between ``reference`` and every other metric across the (layer, epoch > 0, class) points
+    of each arch and target (classes only: the ``all`` rows would count every point twice).
+
+    Columns: arch, target, metric, r, n (points with both values finite; NaN per-class PWSM drops out).
+    """
+    _require(table, {"arch", "target", "seed", "layer", "epoch", "cls", "metric", "value"})
+    rows = table[(table.cls != "all") & (table.epoch > 0)]
+    wide = rows.pivot_table(index=["arch", "target", "seed", "layer", "epoch", "cls"], columns="metric",
+                            values="value", sort=False)
+    if reference not in wide.columns:
+        raise ValueError(f"no metric {reference!r} in the table; it has {list(wide.columns)}")
+    out = []
+    for (arch, target), group in wide.groupby(level=["arch", "target"], sort=False):
+        for metric in wide.columns.drop(reference):
+            pair = group[[reference, metric]].dropna()
+            r = pair[reference].corr(pair[metric]) if len(pair) > 2 else np.nan
+            out.append(dict(arch=arch, target=target, metric=metric, r=r, n=len(pair)))
+    return pd.DataFrame(out)

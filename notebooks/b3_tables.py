@@ -1,0 +1,127 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Study B, Tables 1 and 2: accuracy and reusability
+#
+# **Table 1** gives the train and test accuracy each fine-tuned net reaches on its target.
+# **Table 2** summarises how much of the source net's features survived fine-tuning: for
+# each net and target, the distance to the source averaged over the probed layers, then its
+# mean ± standard deviation over the fine-tuning checkpoints (epoch 0, the source net itself,
+# left out). Low = the source features were reused; high = they were rewritten.
+#
+# **The paper's claim, in our words.** Fine-tuning reuses the source features more on a
+# target that resembles the source, and rewrites them more on a dissimilar one (Fruits-360,
+# with its white backgrounds, against ImageNet); the architectures differ in how much they
+# reuse.
+
+# %%
+import matplotlib.pyplot as plt
+
+from repchange import analysis_b
+from repchange.experiments import study_b
+from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
+from repchange.plots_b import fig_reusability
+
+# %% tags=["parameters"]
+archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.architectures.ARCHITECTURES
+targets: list[str] = ["fashion_heldout", "fashion_coarse", "fashion_inverted", "digits"]  # study_b.TARGETS
+source_seeds: list[int] = [1]  # source-net seeds (the paper: one run per model and target)
+source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
+source_size: int = 4096  # source training images: the first Fashion-MNIST training images
+finetune_epochs: int = 7  # paper: 15
+finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]  # paper: 0, 1, 3, 5, 7, 10, 15
+finetune_size: int = 768  # fine-tuning images per target
+finetune_eval_size: int = 500  # target evaluation images (accuracy; the probes are the first n_probe)
+finetune_lr: float = 1e-4  # Adam, grad-norm clip 0.5 (paper: 5e-5)
+finetune_batch_size: int = 32
+n_probe: int = 200  # probe images per target
+device: str = "auto"
+data_root: str = None
+profile: str = "default"
+
+# %%
+params = study_b.dynamics_params(
+    archs=archs, targets=targets, seeds=source_seeds, source_epochs=source_epochs, source_size=source_size,
+    finetune_epochs=finetune_epochs, finetune_checkpoints=finetune_checkpoints, finetune_size=finetune_size,
+    finetune_eval_size=finetune_eval_size, finetune_lr=finetune_lr, finetune_batch_size=finetune_batch_size,
+    n_probe=n_probe)
+source = provenance(data=f"Fashion-MNIST source → {', '.join(targets)}", profile=profile, seeds=source_seeds,
+                    **study_b.describe(params))
+print(source)
+for name in targets:
+    print(f"  {name}: {study_b.TARGETS[name]}")
+
+# %%
+table = study_b.dynamics(params, device=device, data_root=data_root)
+accuracy = analysis_b.accuracy_table(table)
+reuse = analysis_b.reusability(table)
+save_table(accuracy, "b_table1_accuracy")
+save_table(reuse, "b_table2_reusability")
+
+# %% [markdown]
+# ## Table 1: accuracy after fine-tuning
+
+# %%
+accuracy.pivot_table(index="arch", columns="target", values=["train_acc", "test_acc"], sort=False).round(3)
+
+# %% [markdown]
+# ## Table 2: reusability (mean ± std over epochs of the layer-averaged distance)
+
+# %%
+shown = reuse.assign(cell=[f"{m:.3f} ± {s:.3f}" for m, s in zip(reuse["mean"], reuse["std"])])
+shown.pivot_table(index=["metric", "arch"], columns="target", values="cell", aggfunc="first", sort=False)
+
+# %%
+fig_reusability(reuse, source)
+plt.show()
+
+# %% [markdown]
+# {glue:md}`b3_provenance`
+
+# %%
+glue_text("b3_provenance", source)
+pwsm0 = reuse[reuse.metric == "pwsm_alpha_0"]
+procrustes = reuse[reuse.metric == "procrustes_filter"]
+most_reused = pwsm0.loc[pwsm0.groupby("arch", sort=False)["mean"].idxmin()]
+least_reused = pwsm0.loc[pwsm0.groupby("arch", sort=False)["mean"].idxmax()]
+glue_list("b3_most_reused", [f"{r.arch}: {r.target}" for r in most_reused.itertuples()])
+glue_list("b3_least_reused", [f"{r.arch}: {r.target}" for r in least_reused.itertuples()])
+by_arch = pwsm0.groupby("arch", sort=False)["mean"].mean().sort_values()
+glue_list("b3_arch_order", [f"{a} ({v:.2f})" for a, v in by_arch.items()])
+rank_agreement = pwsm0.set_index(["arch", "target"])["mean"].corr(
+    procrustes.set_index(["arch", "target"])["mean"], method="spearman")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+headline = glue_numbers({
+    "b3_test_acc_min": accuracy.test_acc.min(),
+    "b3_test_acc_max": accuracy.test_acc.max(),
+    "b3_train_acc_min": accuracy.train_acc.min(),
+    "b3_reuse_rank_agreement": rank_agreement,
+    "b3_reuse_min": pwsm0["mean"].min(),
+    "b3_reuse_max": pwsm0["mean"].max(),
+})
+headline
+
+# %% [markdown]
+# ## What this run shows
+#
+# - **Accuracy.** Test accuracy after fine-tuning ranges from {glue:text}`b3_test_acc_min` to
+#   {glue:text}`b3_test_acc_max` (train accuracy at least {glue:text}`b3_train_acc_min`).
+# - **Reusability.** Under PWSM α = 0 the layer-averaged distance ranges from
+#   {glue:text}`b3_reuse_min` to {glue:text}`b3_reuse_max` radians. Most reused, per
+#   architecture: {glue:md}`b3_most_reused`; least reused: {glue:md}`b3_least_reused`.
+#   Architectures from most to least reuse (mean over targets): {glue:md}`b3_arch_order`.
+# - **Do the metrics agree on the ranking?** The Spearman correlation of the (architecture,
+#   target) reusability between PWSM α = 0 and per-filter Procrustes is
+#   {glue:text}`b3_reuse_rank_agreement`.
