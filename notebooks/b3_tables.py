@@ -40,11 +40,12 @@ source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
 source_size: int = 4096  # source training images: the first Fashion-MNIST training images
 finetune_epochs: int = 7  # paper: 15
 finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]  # paper: 0, 1, 3, 5, 7, 10, 15
-finetune_size: int = 768  # fine-tuning images per target
-finetune_eval_size: int = 500  # target evaluation images (accuracy; the probes are the first n_probe)
+finetune_size: int = 768  # fine-tuning images per target (None: the whole train split)
+finetune_eval_size: int = 500  # target evaluation images (None: the whole test split)
 finetune_lr: float = 1e-4  # Adam, grad-norm clip 0.5 (paper: 5e-5)
 finetune_batch_size: int = 32
-n_probe: int = 200  # probe images per target
+probe_size: int = 200  # probe images per target: the first of its evaluation images
+source_weights: str = "imagenet"  # torchvision nets only: "imagenet" (torchvision's cache) or a state-dict path
 device: str = "auto"
 data_root: str = None
 profile: str = "default"
@@ -54,9 +55,8 @@ params = study_b.dynamics_params(
     archs=archs, targets=targets, seeds=source_seeds, source_epochs=source_epochs, source_size=source_size,
     finetune_epochs=finetune_epochs, finetune_checkpoints=finetune_checkpoints, finetune_size=finetune_size,
     finetune_eval_size=finetune_eval_size, finetune_lr=finetune_lr, finetune_batch_size=finetune_batch_size,
-    n_probe=n_probe)
-source = provenance(data=f"Fashion-MNIST source → {', '.join(targets)}", profile=profile, seeds=source_seeds,
-                    **study_b.describe(params))
+    n_probe=probe_size, weights=source_weights)
+source = provenance(profile=profile, seeds=source_seeds, **study_b.describe(params))
 print(source)
 for name in targets:
     print(f"  {name}: {study_b.TARGETS[name]}")

@@ -46,34 +46,35 @@ source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
 source_size: int = 4096  # source training images: the first Fashion-MNIST training images
 finetune_epochs: int = 7  # paper: 15
 finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]  # paper: 0, 1, 3, 5, 7, 10, 15
-finetune_size: int = 768  # fine-tuning images per target
-finetune_eval_size: int = 500  # target evaluation images (accuracy; the probes are the first n_probe)
+finetune_size: int = 768  # fine-tuning images per target (None: the whole train split)
+finetune_eval_size: int = 500  # target evaluation images (None: the whole test split)
 finetune_lr: float = 1e-4  # Adam, grad-norm clip 0.5 (paper: 5e-5)
 finetune_batch_size: int = 32
-n_probe: int = 200  # probe images per target
+probe_size: int = 200  # probe images per target: the first of its evaluation images
+source_weights: str = "imagenet"  # torchvision nets only: "imagenet" (torchvision's cache) or a state-dict path
 device: str = "auto"
 data_root: str = None
 profile: str = "default"
 
 viz_arch: str = "vgg_small"  # the net to look into
 viz_target: str = "fashion_inverted"  # its target; the run is the one of the dynamics chapter
-viz_layers: list[str] = None  # probed layers to show; None = the second and the second-to-last
-viz_classes: list[int] = None  # classes to show; None = the first four
+viz_layers: list[str] = None  # probed layers to show; None: the second and the second-to-last
+viz_classes: list[int] = None  # classes to show; None: the first four
 
 # %%
 params = study_b.dynamics_params(
     archs=archs, targets=targets, seeds=source_seeds, source_epochs=source_epochs, source_size=source_size,
     finetune_epochs=finetune_epochs, finetune_checkpoints=finetune_checkpoints, finetune_size=finetune_size,
     finetune_eval_size=finetune_eval_size, finetune_lr=finetune_lr, finetune_batch_size=finetune_batch_size,
-    n_probe=n_probe)
+    n_probe=probe_size, weights=source_weights)
 cfg = study_b.run_config(params, viz_arch, viz_target)
-probe, maps, fields = study_b.checkpoint_maps(cfg, viz_layers, n_probe, device=device, data_root=data_root)
+probe, maps, fields = study_b.checkpoint_maps(cfg, viz_layers, probe_size, device=device, data_root=data_root)
 epochs = sorted(maps)
 if viz_layers is None:
     names = list(maps[epochs[0]])
     viz_layers = [names[1], names[-2]] if len(names) > 2 else names
-source = provenance(data=f"Fashion-MNIST source → {viz_target} ({study_b.TARGETS[viz_target]})", profile=profile,
-                    seeds=[cfg.source.seed], net=viz_arch, layers=viz_layers, **study_b.describe(params))
+source = provenance(profile=profile, seeds=[cfg.source.seed], net=viz_arch, layers=viz_layers,
+                    **study_b.describe(params, targets=[viz_target]))
 print(source)
 changes = {layer: visualize.filter_change(maps[epochs[0]][layer], maps[epochs[-1]][layer]) for layer in viz_layers}
 chosen = {layer: visualize.pick_filters(changes[layer]) for layer in viz_layers}

@@ -303,3 +303,11 @@ def test_visualisation_chapters_pick_the_most_and_least_changed_filters(study_b_
     assert g4["b4_r_most_0"] == pytest.approx(
         crops[(crops.layer == "conv2_2") & (crops.role == "most")].r.mean(), abs=5e-4)
     assert "net: vgg_small" in g4["b4_provenance"] and "digits" in g5["b5_provenance"]
+
+
+def test_a_parameter_line_papermill_cannot_read_is_an_error_not_a_dropped_parameter(tmp_path: Path) -> None:
+    source = A1.read_text().replace("device: str = \"auto\"", "device: str = \"auto\"  # cpu = slow")
+    nb = tmp_path / "a1_copy.py"
+    nb.write_text(source)
+    with pytest.raises(ValueError, match="papermill cannot read the parameter line 'device: str"):
+        runner.resolve_parameters(nb, "default")

@@ -33,7 +33,10 @@ def test_fashion_targets_never_reuse_source_images_and_relabel_or_invert_as_docu
 
 @pytest.mark.parametrize("change, message", [
     (dict(target="imagenet"), "unknown target 'imagenet'"),
-    (dict(source=replace(SOURCE, arch="vgg19")), "torchvision nets take ImageNet weights"),
+    (dict(source=replace(SOURCE, arch="vgg19")), "vgg19 cannot be fine-tuned on 'fashion_heldout'"),
+    (dict(target="scene15"), "the torchvision nets with the paper targets"),
+    (dict(source=replace(SOURCE, arch="alexnet")), "unknown architecture 'alexnet'"),
+    (dict(train_size=None), "offline targets need explicit train_size"),
     (dict(checkpoints=(1, 2)), "checkpoints must include 0"),
     (dict(checkpoints=(0, 5)), r"lie in 0\.\.2"),
 ])
@@ -80,3 +83,57 @@ def test_checkpoint_maps_give_every_epoch_and_the_receptive_fields(tmp_path: Pat
     assert fields["conv2_2"].jump == 2.0
     with pytest.raises(ValueError, match=r"vgg_small has no probed layer\(s\) \['layer9'\]"):
         study_b.checkpoint_maps(cfg, ["layer9"], 12, store=store, device="cpu")
+
+
+def _scene_tree(root: Path, classes: int = 3, per_class: int = 8) -> None:
+    from PIL import Image
+
+    gen = torch.Generator().manual_seed(0)
+    for c in range(classes):
+        folder = root / "scene15" / f"class{c}"
+        folder.mkdir(parents=True)
+        for k in range(per_class):
+            pixels = torch.randint(0, 256, (48, 40, 3), generator=gen, dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(folder / f"{k}.png")
+
+
+def test_paper_path_fine_tunes_a_torchvision_net_on_an_image_folder_target(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paper profile's code path, small: ResNet50 (random weights here) on a generated 15-Scene tree."""
+    from repchange import image_folders
+
+    monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
+    _scene_tree(tmp_path / "data")
+    source = study_b.SourceConfig(arch="resnet50", weights=None)
+    cfg = study_b.FinetuneBConfig(source=source, target="scene15", epochs=1, checkpoints=(0, 1), train_size=None,
+                                  eval_size=None, image_size=64)
+    params = study_b.DynamicsParams(finetune=cfg, archs=("resnet50",), targets=("scene15",), alphas=(1.0,), n_probe=5)
+    store = Store(tmp_path / "store")
+    table = study_b.dynamics(params, store=store, device="cpu", data_root=str(tmp_path / "data"))
+    assert table.layer.unique().tolist() == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x"]
+    overall = table[table.cls == "all"]
+    assert overall[overall.epoch == 0].value.abs().max() < 1e-5
+    moved = overall[overall.epoch == 1]
+    assert (moved[moved.metric == "pwsm_alpha_1"].value > 0).all() and (moved.value >= 0).all()
+    assert not (store.root / "study_b" / "source").exists()  # the published weights are the source: no training
+    _, ev, classes = study_b.target_splits(cfg, str(tmp_path / "data"))
+    assert classes == 3 and len(ev) == 5 and ev.images.shape[1:] == (3, 64, 64)  # 24 images, 80/20
+    model = study_b.model_at(cfg, study_b.finetune_b(cfg, store=store, data_root=str(tmp_path / "data")), 1, 3)
+    assert model.input_stats == data.IMAGENET_STATS and model.fc.out_features == 3
+    with pytest.raises(ValueError, match="n_probe=7 exceeds the 5 evaluation images of scene15"):
+        study_b.dynamics(replace(params, n_probe=7), store=store, device="cpu", data_root=str(tmp_path / "data"))
+
+
+def test_missing_imagenet_weights_stop_fine_tuning_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repchange import image_folders
+    from repchange.architectures import WeightsNotFoundError
+
+    monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    _scene_tree(tmp_path / "data")
+    cfg = study_b.FinetuneBConfig(source=study_b.SourceConfig(arch="vgg19"), target="scene15", epochs=1,
+                                  checkpoints=(0, 1), train_size=None, eval_size=None, image_size=32)
+    store = Store(tmp_path / "store")
+    with pytest.raises(WeightsNotFoundError, match="not in the local cache"):
+        study_b.finetune_b(cfg, store=store, device="cpu", data_root=str(tmp_path / "data"))
+    assert not any(store.is_complete(run) for run in (store.root / "study_b" / "finetune").iterdir())

@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .data import IMAGENET_STATS
+
 __all__ = ["ARCHITECTURES", "PRETRAINED_WEIGHTS_HELP", "WeightsNotFoundError", "build_architecture"]
 
 
@@ -278,7 +280,8 @@ def build_architecture(name: str, *, in_channels: int = 3, num_classes: int = 10
 
     ``weights`` (torchvision nets only): None for a random init, ``"imagenet"`` for torchvision's
     ImageNet weights from the local cache, or a path to a state-dict file; a new head is fitted
-    when ``num_classes`` differs from the weights'. Torchvision nets take 3-channel input.
+    when ``num_classes`` differs from the weights'. Torchvision nets take 3-channel input and carry
+    ``input_stats`` (ImageNet mean/std), which training and feature extraction apply.
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}")
@@ -290,4 +293,6 @@ def build_architecture(name: str, *, in_channels: int = 3, num_classes: int = 10
     if in_channels != 3:
         raise ValueError(f"{name} takes 3-channel images, got in_channels={in_channels}; "
                          f"repeat grey images over 3 channels (DataSet.conformed_to((3, H, W)))")
-    return {"vgg19": _vgg19, "resnet50": _resnet50, "densenet121": _densenet121}[name](num_classes, weights)
+    model = {"vgg19": _vgg19, "resnet50": _resnet50, "densenet121": _densenet121}[name](num_classes, weights)
+    model.input_stats = IMAGENET_STATS  # the torchvision nets see images normalised as in ImageNet training
+    return model

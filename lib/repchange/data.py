@@ -38,6 +38,7 @@ __all__ = [
     "available",
     "load",
     "normalise",
+    "IMAGENET_STATS",
 ]
 
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -127,9 +128,16 @@ class DataSet:
         )
 
 
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float32 in [-1, 1] (the authors' ``Normalize(0.5, 0.5)``)."""
-    return images.float().div_(127.5).sub_(1.0)
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # what torchvision's ImageNet weights expect
+
+
+def normalise(images: torch.Tensor, stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> torch.Tensor:
+    """uint8 images (N, C, H, W) -> float32: in [-1, 1] (the authors' ``Normalize(0.5, 0.5)``) by default,
+    or ``(x / 255 - mean) / std`` per channel with ``stats = (mean, std)`` (e.g. :data:`IMAGENET_STATS`)."""
+    if stats is None:
+        return images.float().div_(127.5).sub_(1.0)
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in stats)
+    return images.float().div_(255.0).sub_(mean).div_(std)
 
 
 # --- file readers ---------------------------------------------------------------------------

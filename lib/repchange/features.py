@@ -40,7 +40,7 @@ def extract(
     model.eval()
     try:
         for start in range(0, len(probe), batch_size):
-            model(normalise(probe.images[start : start + batch_size]).to(device))
+            model(normalise(probe.images[start : start + batch_size], getattr(model, "input_stats", None)).to(device))
     finally:
         for handle in handles:
             handle.remove()

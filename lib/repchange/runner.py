@@ -63,10 +63,26 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
-    """``{name: papermill Parameter}`` of the cell tagged ``parameters``."""
+    """``{name: papermill Parameter}`` of the cell tagged ``parameters``.
+
+    Raises ValueError when papermill cannot read an assignment of that cell (it would silently
+    drop the parameter, e.g. for a comment that contains " = ").
+    """
+    import ast
+
     from papermill.inspection import _infer_parameters
 
-    return {p.name: p for p in _infer_parameters(nb)}
+    found = {p.name: p for p in _infer_parameters(nb)}
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is not None:
+        assigned = [node for node in ast.parse(cell.source).body if isinstance(node, (ast.Assign, ast.AnnAssign))]
+        lines = cell.source.splitlines()
+        for node in assigned:
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            if isinstance(target, ast.Name) and target.id not in found:
+                raise ValueError(f"papermill cannot read the parameter line {lines[node.lineno - 1]!r}; keep its "
+                                 f"comment free of ' = ' and its value on one line")
+    return found
 
 
 def load_profile(profile: str) -> dict[str, dict[str, Any]]:

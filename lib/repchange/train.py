@@ -133,8 +133,9 @@ def train(
     # channels_last: about 1.3x faster conv/max-pool training on CPU for conv4 (see `make bench`).
     model.to(dev, memory_format=torch.channels_last)
     opt = optimiser.build(model.parameters())
-    x_train = normalise(train_split.images).to(dev, memory_format=torch.channels_last)
-    x_test = normalise(test_split.images).to(dev, memory_format=torch.channels_last)
+    stats = getattr(model, "input_stats", None)  # e.g. ImageNet mean/std for torchvision weights
+    x_train = normalise(train_split.images, stats).to(dev, memory_format=torch.channels_last)
+    x_test = normalise(test_split.images, stats).to(dev, memory_format=torch.channels_last)
     y_train, y_test = train_split.labels.to(dev), test_split.labels.to(dev)
     eval_batch = max(256, optimiser.batch_size)
 

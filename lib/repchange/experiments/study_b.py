@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import data as data_mod
+from .. import image_folders
 from ..architectures import ARCHITECTURES, build_architecture
 from ..features import extract, positions_as_samples
 from ..metrics import Factors, filter_procrustes_similarity, pwsm
@@ -39,6 +40,14 @@ TARGETS = {
                         "(white backgrounds, the Fruits-360 analogue)",
     "digits": "dissimilar domain: scikit-learn's digits resized to 28x28",
 }
+PAPER_TARGETS = {
+    "scene15": "15-Scene: 15 indoor and outdoor scene categories (paper profile, ImageFolder)",
+    "awa2": "Animals with Attributes 2: 50 animal classes (paper profile, ImageFolder)",
+    "fruits360": "Fruits-360: 20 fruit classes on white backgrounds (paper profile, ImageFolder)",
+}
+OFFLINE_TARGETS = tuple(TARGETS)
+TARGETS = {**TARGETS, **PAPER_TARGETS}
+SMALL_ARCHS = ("vgg_small", "resnet_small", "densenet_small")
 COARSE_FASHION = torch.tensor([0, 1, 0, 1, 0, 2, 0, 2, 3, 2])  # T-shirt, trouser, pullover, dress, coat, sandal, ...
 FASHION_NAMES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                  "ankle boot")
@@ -48,26 +57,34 @@ CLASS_NAMES = {
     "fashion_inverted": dict(enumerate(FASHION_NAMES)),
     "digits": {d: str(d) for d in range(10)},
 }
-TRAINING_CODE = ("data", "architectures", "train", "experiments.study_b")
+TRAINING_CODE = ("data", "image_folders", "architectures", "train", "experiments.study_b")
 TABLE_CODE = (*TRAINING_CODE, "features", "metrics")
 
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """The source net: ``arch`` trained on the first ``train_size`` Fashion-MNIST images."""
+    """The source net. A small net (``*_small``) is trained here on the first ``train_size``
+    Fashion-MNIST images for ``epochs``; a torchvision net (vgg19, resnet50, densenet121) is
+    taken as published: ``weights`` = "imagenet" (torchvision's cache), a state-dict path, or
+    None (a random init, for tests); ``epochs``, ``train_size`` and ``optimiser`` are then unused."""
 
     arch: str = "vgg_small"
     seed: int = 1
     epochs: int = 3
     train_size: int = 4096
     optimiser: OptimiserSpec = field(default_factory=lambda: OptimiserSpec("adam", lr=1e-3, batch_size=64))
+    weights: str | None = "imagenet"
+
+    @property
+    def pretrained_elsewhere(self) -> bool:
+        """True for the torchvision nets, whose source training is ImageNet's."""
+        return self.arch not in SMALL_ARCHS
 
     def validate(self) -> None:
-        if self.arch not in ARCHITECTURES or not self.arch.endswith("_small"):
-            small = sorted(a for a in ARCHITECTURES if a.endswith("_small"))
-            raise ValueError(f"unknown architecture {self.arch!r} for the offline source task; choose one of {small} "
-                             f"(the torchvision nets take ImageNet weights and 224 px ImageFolder data: paper profile)")
-        if self.epochs < 1 or self.train_size < 1:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)} "
+                             f"(small nets: offline targets; torchvision nets: ImageNet weights, paper targets)")
+        if not self.pretrained_elsewhere and (self.epochs < 1 or self.train_size < 1):
             raise ValueError(f"source epochs and train_size must be positive, got {self.epochs} and {self.train_size}")
 
 
@@ -79,8 +96,9 @@ class FinetuneBConfig:
     target: str = "fashion_heldout"
     epochs: int = 7
     checkpoints: tuple[int, ...] = (0, 1, 2, 3, 5, 7)
-    train_size: int = 768  # every target has this many (digits' train split holds 797)
-    eval_size: int = 500
+    train_size: int | None = 768  # every offline target has this many (digits' train split holds 797); None = all
+    eval_size: int | None = 500  # None = the whole test split
+    image_size: int = 224  # paper targets: images resized to image_size x image_size
     optimiser: OptimiserSpec = field(default_factory=lambda: OptimiserSpec("adam", lr=1e-4, batch_size=32,
                                                                            grad_clip=0.5))
 
@@ -88,13 +106,20 @@ class FinetuneBConfig:
         self.source.validate()
         if self.target not in TARGETS:
             raise ValueError(f"unknown target {self.target!r}; choose one of {sorted(TARGETS)}")
+        if self.source.pretrained_elsewhere != (self.target in PAPER_TARGETS):
+            raise ValueError(f"{self.source.arch} cannot be fine-tuned on {self.target!r}: the small nets "
+                             f"{list(SMALL_ARCHS)} go with the offline targets {list(OFFLINE_TARGETS)}, the torchvision "
+                             f"nets with the paper targets {list(PAPER_TARGETS)} (paper profile)")
         if self.epochs < 1:
             raise ValueError(f"fine-tuning epochs must be at least 1, got {self.epochs}")
         bad = [e for e in self.checkpoints if not 0 <= e <= self.epochs]
         if bad or 0 not in self.checkpoints:
             raise ValueError(f"checkpoints must include 0 and lie in 0..{self.epochs}, got {list(self.checkpoints)}")
-        if self.train_size < 1 or self.eval_size < 1:
-            raise ValueError(f"train_size and eval_size must be positive, got {self.train_size} and {self.eval_size}")
+        if any(v is not None and v < 1 for v in (self.train_size, self.eval_size)):
+            raise ValueError(f"train_size and eval_size must be positive (or None for all), got {self.train_size} "
+                             f"and {self.eval_size}")
+        if self.target in OFFLINE_TARGETS and (self.train_size is None or self.eval_size is None):
+            raise ValueError("the offline targets need explicit train_size and eval_size (they share one pool)")
 
 
 def _fashion(data_root: str | None) -> data_mod.DataSet:
@@ -103,7 +128,13 @@ def _fashion(data_root: str | None) -> data_mod.DataSet:
 
 def target_splits(cfg: FinetuneBConfig, data_root: str | None = None
                   ) -> tuple[data_mod.Split, data_mod.Split, int]:
-    """(train, eval, number of classes) of the target; Fashion-MNIST targets never reuse source images."""
+    """(train, eval, number of classes) of the target; Fashion-MNIST targets never reuse source images.
+
+    Paper targets come from :mod:`repchange.image_folders` (under ``data_root``), the first
+    ``train_size`` / ``eval_size`` images of their splits (None = all)."""
+    if cfg.target in PAPER_TARGETS:
+        ds = image_folders.load_folder_set(cfg.target, data_root, image_size=cfg.image_size)
+        return (ds.train.subset(slice(0, cfg.train_size)), ds.test.subset(slice(0, cfg.eval_size)), ds.num_classes)
     if cfg.target == "digits":
         digits = data_mod.load("digits").conformed_to((1, 28, 28))
         if cfg.train_size > len(digits.train) or cfg.eval_size > len(digits.test):
@@ -123,14 +154,26 @@ def target_splits(cfg: FinetuneBConfig, data_root: str | None = None
 
 
 def _new_net(arch: str, seed: int, num_classes: int) -> torch.nn.Module:
+    """A small net for 1-channel input (random init from ``seed``)."""
     torch.manual_seed(seed)
     return build_architecture(arch, in_channels=1, num_classes=num_classes)
 
 
+def _published_net(source: SourceConfig, num_classes: int, *, weights: bool) -> torch.nn.Module:
+    """A torchvision net with the source weights (or none, to load a checkpoint into) and a new
+    ``num_classes`` head drawn from ``source.seed``."""
+    torch.manual_seed(source.seed)
+    return build_architecture(source.arch, in_channels=3, num_classes=num_classes,
+                              weights=source.weights if weights else None)
+
+
 def train_source(cfg: SourceConfig, *, store: Store | None = None, device: str = "auto",
-                 data_root: str | None = None) -> Path:
-    """Train (or load) the source net; returns its run folder (checkpoint at the last epoch)."""
+                 data_root: str | None = None) -> Path | None:
+    """Train (or load) a small source net; returns its run folder (checkpoint at the last epoch).
+    None for a torchvision net: its source training is ImageNet's, its weights come with it."""
     cfg.validate()
+    if cfg.pretrained_elsewhere:
+        return None
     store = store or Store()
 
     def produce(run_dir: Path) -> None:
@@ -151,9 +194,12 @@ def finetune_b(cfg: FinetuneBConfig, *, store: Store | None = None, device: str 
 
     def produce(run_dir: Path) -> None:
         tr, ev, classes = target_splits(cfg, data_root)
-        model = load_checkpoint(_new_net(cfg.source.arch, cfg.source.seed, 10), source_dir, cfg.source.epochs)
-        head = _new_net(cfg.source.arch, cfg.source.seed + 1, classes)  # a fresh head for the target's classes
-        model = _with_head_of(model, head)
+        if cfg.source.pretrained_elsewhere:
+            model = _published_net(cfg.source, classes, weights=True)
+        else:
+            model = load_checkpoint(_new_net(cfg.source.arch, cfg.source.seed, 10), source_dir, cfg.source.epochs)
+            head = _new_net(cfg.source.arch, cfg.source.seed + 1, classes)  # a fresh head for the target's classes
+            model = _with_head_of(model, head)
         train(model, tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.source.seed, run_dir=run_dir,
               checkpoint_epochs=cfg.checkpoints, device=device, desc=f"fine-tune {cfg.source.arch} on {cfg.target}")
 
@@ -172,6 +218,8 @@ def _with_head_of(model: torch.nn.Module, other: torch.nn.Module) -> torch.nn.Mo
 
 def model_at(cfg: FinetuneBConfig, run_dir: Path, epoch: int, num_classes: int) -> torch.nn.Module:
     """The fine-tuned net at ``epoch`` (0 = the source net with the new head)."""
+    if cfg.source.pretrained_elsewhere:
+        return load_checkpoint(_published_net(cfg.source, num_classes, weights=False), run_dir, epoch)
     model = _with_head_of(_new_net(cfg.source.arch, 0, 10), _new_net(cfg.source.arch, 0, num_classes))
     return load_checkpoint(model, run_dir, epoch)
 
@@ -195,7 +243,7 @@ class DynamicsParams:
                 replace(self.finetune, source=replace(self.finetune.source, arch=arch), target=target).validate()
         if any(not 0.0 <= a <= 1.0 for a in self.alphas):
             raise ValueError(f"alphas must lie in [0, 1], got {list(self.alphas)}")
-        if not 2 <= self.n_probe <= self.finetune.eval_size:
+        if self.n_probe < 2 or (self.finetune.eval_size is not None and self.n_probe > self.finetune.eval_size):
             raise ValueError(f"n_probe must lie in 2..eval_size ({self.finetune.eval_size}), got {self.n_probe}")
 
 
@@ -247,6 +295,8 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
             _, ev, classes = target_splits(cfg, data_root)
+            if params.n_probe > len(ev):
+                raise ValueError(f"n_probe={params.n_probe} exceeds the {len(ev)} evaluation images of {cfg.target}")
             probe = ev.subset(slice(0, params.n_probe))
             history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
             source_model = model_at(cfg, run_dir, 0, classes)
@@ -271,12 +321,13 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
 
 
 def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], source_epochs: int,
-                    source_size: int, finetune_epochs: int, finetune_checkpoints: list[int], finetune_size: int,
-                    finetune_eval_size: int, finetune_lr: float, finetune_batch_size: int, n_probe: int,
-                    alphas: list[float] = (0.0, 0.5, 1.0)) -> DynamicsParams:
+                    source_size: int, finetune_epochs: int, finetune_checkpoints: list[int],
+                    finetune_size: int | None, finetune_eval_size: int | None, finetune_lr: float,
+                    finetune_batch_size: int, n_probe: int, alphas: list[float] = (0.0, 0.5, 1.0),
+                    weights: str | None = "imagenet") -> DynamicsParams:
     """The :class:`DynamicsParams` of a Study B notebook's parameters cell (the same in every chapter, so
     all chapters share the stored runs and tables); validated."""
-    source = replace(SourceConfig(), epochs=source_epochs, train_size=source_size)
+    source = replace(SourceConfig(), epochs=source_epochs, train_size=source_size, weights=weights)
     finetune = FinetuneBConfig(source=source, epochs=finetune_epochs, checkpoints=tuple(finetune_checkpoints),
                                train_size=finetune_size, eval_size=finetune_eval_size,
                                optimiser=OptimiserSpec("adam", lr=finetune_lr, batch_size=finetune_batch_size,
@@ -287,11 +338,15 @@ def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], s
     return params
 
 
-def describe(params: DynamicsParams) -> dict[str, str]:
-    """Provenance details of a Study B table: source and fine-tuning settings, probe set."""
+def describe(params: DynamicsParams, targets: list[str] | None = None) -> dict[str, str]:
+    """Provenance of a Study B table: data (source → targets), source and fine-tuning settings, probes."""
     ft, src = params.finetune, params.finetune.source
-    return dict(source=f"first {src.train_size} Fashion-MNIST images × {src.epochs} epochs",
-                fine_tuning=f"{ft.train_size} images × {ft.epochs} epochs, Adam lr {ft.optimiser.lr:g}, "
+    small = [a for a in params.archs if a in SMALL_ARCHS]
+    source = f"first {src.train_size} Fashion-MNIST images × {src.epochs} epochs" if small else \
+        f"published weights ({src.weights}), {ft.image_size} px inputs"
+    origin = "Fashion-MNIST source" if small else f"{src.weights} weights"
+    return dict(data=f"{origin} → {', '.join(targets or params.targets)}", source=source,
+                fine_tuning=f"{ft.train_size or 'all'} images × {ft.epochs} epochs, Adam lr {ft.optimiser.lr:g}, "
                             f"batch {ft.optimiser.batch_size}, clip {ft.optimiser.grad_clip}",
                 checkpoints=list(ft.checkpoints), probe=f"first {params.n_probe} eval images of each target")
 
