@@ -78,17 +78,23 @@ for name in targets:
 
 # %%
 table = study_b.dynamics(params, device=device, data_root=data_root)
+baseline = study_b.baseline(params, device=device, data_root=data_root)
 save_table(table, "b_dynamics")
+save_table(baseline, "b_baseline")
 
 # %% [markdown]
 # ## One figure per architecture
 #
 # Rows: the three PWSM variants and the per-filter Procrustes distance; columns: the targets;
 # one line per probed layer, light (first) to dark (deepest). Epoch 0 is the source net.
+# Dashed, in each layer's colour: the baseline — the distance between the source net and an
+# *independently trained* source net of the same kind (same data and recipe, another seed) on
+# the same probes. A layer below its dashed line is still closer to its source than a
+# different net of the same kind is; the baseline exists for the small nets only.
 
 # %%
 for number, arch in zip((2, 3, 4), archs):
-    fig_feature_dynamics(table, arch, source,
+    fig_feature_dynamics(table, arch, source, baseline=baseline if len(baseline) else None,
                          title=f"Study B, Fig. {number} analogue — {arch}: distance of each layer to the source net")
     plt.show()
 
@@ -98,6 +104,20 @@ for number, arch in zip((2, 3, 4), archs):
 # %%
 glue_text("b1_provenance", source)
 trend = analysis_b.depth_trend(table)
+against = analysis_b.versus_baseline(table, baseline) if len(baseline) else None
+if against is not None:
+    above = against[(against.metric == "pwsm_alpha_0") & (against.ratio >= 1)]
+    glue_list("b1_above_baseline", [f"{r.arch} {r.layer} on {r.target} ({r.ratio:.2f}×)" for r in above.itertuples()],
+              empty="none: every fine-tuned layer stayed closer to its source than an independent net is")
+    below = {m: (against[against.metric == m].ratio < 1).mean() for m in ("pwsm_alpha_0", "procrustes_filter")}
+    glue_text("b1_baseline_sentence", (
+        f"After the last epoch, {below['pwsm_alpha_0']:.0%} of the (architecture, target, layer) cases under PWSM "
+        f"α = 0 and {below['procrustes_filter']:.0%} under per-filter Procrustes are still closer to their source "
+        f"than an independently trained source net is (largest ratio of fine-tuning distance to that baseline "
+        f"under PWSM α = 0: {against[against.metric == 'pwsm_alpha_0'].ratio.max():.2f})."))
+else:
+    glue_text("b1_above_baseline", "not measured")
+    glue_text("b1_baseline_sentence", "Not measured: a torchvision source has no independently trained twin here.")
 early = analysis_b.early_share(table, by_epoch=min(e for e in finetune_checkpoints if e > 0))
 overall = table[table.cls == "all"]
 ranking = analysis_b.target_ranking(table, "pwsm_alpha_0")
@@ -125,6 +145,11 @@ headline = glue_numbers({
     "b1_last_epoch": int(max(finetune_checkpoints)),
     "b1_max_dead": float(dead.max()),
     "b1_alpha_rank_agreement": float(final.pwsm_alpha_0.corr(final.pwsm_alpha_1, method="spearman")),
+    **({} if against is None else {
+        "b1_below_baseline_pwsm0": float((against[against.metric == "pwsm_alpha_0"].ratio < 1).mean()),
+        "b1_below_baseline_procrustes": float((against[against.metric == "procrustes_filter"].ratio < 1).mean()),
+        "b1_max_ratio_pwsm0": float(against[against.metric == "pwsm_alpha_0"].ratio.max()),
+    }),
 })
 headline
 
@@ -138,6 +163,8 @@ headline
 #   correlation of distance with depth is {glue:text}`b1_mean_spearman` (1 = every layer moved
 #   further than the one before); in {glue:text}`b1_strictly_growing` of the
 #   {glue:text}`b1_combos` cases it does. The table above gives the correlation per case.
+# - **Against an unrelated net.** {glue:md}`b1_baseline_sentence` Layers that moved at least
+#   as far as an independent net (PWSM α = 0): {glue:md}`b1_above_baseline`.
 # - **Target.** Layer-averaged PWSM (α = 0) distance after the last epoch, largest first:
 #   {glue:md}`b1_target_order_pwsm`; per-filter Procrustes: {glue:md}`b1_target_order_procrustes`.
 # - **Timing.** On average {glue:text}`b1_early_share_pwsm0` of the final PWSM (α = 0)

@@ -92,3 +92,15 @@ def test_layer_order_follows_the_table_and_names_unknown_archs() -> None:
     assert analysis_b.layer_order(_table(_grows), "net") == LAYERS
     with pytest.raises(ValueError, match="no rows for architecture 'vgg19'"):
         analysis_b.layer_order(_table(_grows), "vgg19")
+
+
+def test_versus_baseline_divides_the_final_distance_by_the_independent_net_level() -> None:
+    table = _table(_grows)
+    baseline = table[(table.epoch == 0) & (table.cls == "all")][["arch", "target", "seed", "layer", "metric"]].copy()
+    baseline["value"] = 2.0
+    against = analysis_b.versus_baseline(table, baseline).set_index(["target", "metric", "layer"])
+    final = 3 * (1 - 0.5 ** 4)  # deepest layer, near target, procrustes
+    assert against.loc[("near", "procrustes_filter", "l3"), "ratio"] == pytest.approx(final / 2)
+    assert against.loc[("near", "procrustes_filter", "l3"), "baseline"] == 2.0
+    with pytest.raises(ValueError, match="shares no"):
+        analysis_b.versus_baseline(table, baseline.assign(arch="other"))

@@ -167,7 +167,7 @@ def test_every_training_run_is_trained_once_for_the_whole_book(smoke_runs: dict)
     assert all((run / "complete.json").exists() for run in pretrain + finetune)
     study_b_runs = {kind: list((smoke_runs["store"] / "study_b" / kind).iterdir())
                     for kind in ("source", "finetune", "dynamics")}
-    assert len(study_b_runs["source"]) == 3  # one source net per architecture, shared by every target
+    assert len(study_b_runs["source"]) == 3 * 2  # per architecture the source net and its independent twin
     assert len(study_b_runs["finetune"]) == len(study_b_runs["dynamics"]) == 3 * 2  # archs x smoke targets
 
 
@@ -178,6 +178,7 @@ def study_b_run(smoke_runs: dict) -> dict:
                       for stem in ("b1_feature_dynamics", "b2_metric_agreement", "b3_tables", "b4_class_visualisation",
                                    "b5_sample_visualisation")},
             "table": pd.read_csv(results / "b_dynamics.csv", dtype={"cls": str}),
+            "baseline": pd.read_csv(results / "b_baseline.csv"),
             "correlations": pd.read_csv(results / "b_metric_correlations.csv"),
             "accuracy": pd.read_csv(results / "b_table1_accuracy.csv"),
             "reuse": pd.read_csv(results / "b_table2_reusability.csv"),
@@ -203,6 +204,12 @@ def test_feature_dynamics_chapter_glues_the_saved_table(study_b_run: dict) -> No
     assert g["b1_first_epoch"] == 1 and g["b1_last_epoch"] == 2
     assert "profile: smoke" in g["b1_provenance"] and "128 images × 2 epochs" in g["b1_provenance"]
     assert g["b1_target_order_pwsm"].split(" (")[0] in ("fashion_coarse", "digits")
+    against = analysis_b.versus_baseline(table, study_b_run["baseline"])
+    assert len(against) == 2 * 4 * (4 + 5 + 5)  # targets x metrics x (vgg, resnet, densenet layers)
+    assert g["b1_below_baseline_pwsm0"] == pytest.approx(
+        (against[against.metric == "pwsm_alpha_0"].ratio < 1).mean(), abs=5e-4)
+    assert 0 <= g["b1_below_baseline_procrustes"] <= 1 and g["b1_max_ratio_pwsm0"] > 0
+    assert "independently trained source net" in g["b1_baseline_sentence"]
 
 
 def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run: dict) -> None:

@@ -137,3 +137,16 @@ def test_missing_imagenet_weights_stop_fine_tuning_with_the_fix(tmp_path: Path, 
     with pytest.raises(WeightsNotFoundError, match="not in the local cache"):
         study_b.finetune_b(cfg, store=store, device="cpu", data_root=str(tmp_path / "data"))
     assert not any(store.is_complete(run) for run in (store.root / "study_b" / "finetune").iterdir())
+
+
+def test_baseline_compares_the_source_with_an_independently_trained_twin(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("fashion_heldout", "digits"),
+                                    n_probe=20)
+    base = study_b.baseline(params, store=store, device="cpu")
+    assert set(base.target) == {"fashion_heldout", "digits"} and set(base.seed) == {1}
+    assert base.layer.unique().tolist() == ["conv1_2", "conv2_2", "conv3_2", "conv4_2"]
+    assert (base[base.metric.str.startswith("pwsm")].value > 0.01).all()  # another seed: another net
+    sources = sorted(run.name for run in (store.root / "study_b" / "source").iterdir())
+    assert len(sources) == 2  # the source (seed 1) and its twin (seed 1001), shared by both targets
+    assert study_b.baseline(params, store=store, device="cpu").equals(base)

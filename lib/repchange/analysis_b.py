@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["METRIC_LABELS", "accuracy_table", "depth_trend", "early_share", "final_distances", "layer_order",
-           "metric_correlations", "reusability", "target_ranking"]
+           "metric_correlations", "reusability", "target_ranking", "versus_baseline"]
 
 METRIC_LABELS = {
     "pwsm_alpha_0": "PWSM α=0 (full whitening; the authors' code)",
@@ -129,3 +129,19 @@ def metric_correlations(table: pd.DataFrame, reference: str = "procrustes_filter
             r = pair[reference].corr(pair[metric]) if len(pair) > 2 else np.nan
             out.append(dict(arch=arch, target=target, metric=metric, r=r, n=len(pair)))
     return pd.DataFrame(out)
+
+
+def versus_baseline(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """The last checkpoint's distance against the independent-source baseline
+    (:func:`repchange.experiments.study_b.baseline`), per arch, target, metric, layer (means over
+    seeds): columns ``final``, ``baseline``, ``ratio`` = final / baseline (< 1: the fine-tuned layer
+    is still closer to its source than an independently trained net of the same kind is)."""
+    _require(baseline, {"arch", "target", "seed", "layer", "metric", "value"})
+    final = final_distances(table).rename(columns={"value": "final"})
+    reference = baseline.groupby(["arch", "target", "metric", "layer"], sort=False)["value"].mean()
+    out = final.join(reference.rename("baseline"), on=["arch", "target", "metric", "layer"], how="inner")
+    if out.empty:
+        raise ValueError("the baseline shares no (arch, target, metric, layer) with the table; compute both "
+                         "from the same DynamicsParams")
+    out["ratio"] = out["final"] / out["baseline"]
+    return out.reset_index(drop=True)

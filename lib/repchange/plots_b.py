@@ -22,12 +22,15 @@ def _metrics(table: pd.DataFrame) -> list[str]:
         [m for m in names if not m.startswith("pwsm")]
 
 
-def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, title: str = "") -> Figure:
+def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, baseline: pd.DataFrame | None = None,
+                         title: str = "") -> Figure:
     """Distance of each probed layer to the source net against the fine-tuning epoch.
 
     Rows: metrics (PWSM at each alpha, per-filter Procrustes); columns: targets; one line per
     layer, shallow (light) to deep (dark); mean over seeds with ± standard-error bands when
-    there are several. Epoch 0 is the source net itself (distance 0).
+    there are several. Epoch 0 is the source net itself (distance 0). ``baseline`` (from
+    :func:`repchange.experiments.study_b.baseline`): each layer's distance between the source net
+    and an independently trained source net, drawn dashed in the layer's colour.
     """
     rows = table[(table.arch == arch) & (table.cls == "all")]
     if rows.empty:
@@ -44,6 +47,11 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, tit
                 s = stats[(stats.metric == metric) & (stats.target == target) & (stats.layer == layer)]
                 s = s.sort_values("epoch")
                 _band(ax, s.epoch, s["mean"], s["sem"], colours[layer], label=layer, lw=1.5)
+                if baseline is not None:
+                    level = baseline[(baseline.arch == arch) & (baseline.metric == metric)
+                                     & (baseline.target == target) & (baseline.layer == layer)]["value"]
+                    if len(level):
+                        ax.axhline(level.mean(), color=colours[layer], ls="--", lw=0.9, alpha=0.8)
             ax.grid(alpha=0.3)
             if i == 0:
                 ax.set_title(target, fontsize=10)
@@ -52,6 +60,8 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, tit
                 ax.set_xticks(sorted(rows.epoch.unique()))
         unit = "radians" if metric.startswith("pwsm") else "1 − similarity"
         axes[i, 0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)}\n({unit})", fontsize=7.5)
+    if baseline is not None:
+        axes[0, -1].plot([], [], "--", color="grey", lw=0.9, label="independent source net")
     axes[0, -1].legend(fontsize=7, title="probed layer", title_fontsize=7)
     fig.suptitle(title or f"Study B — feature dynamics of {arch} during fine-tuning (distance to the source net)",
                  fontsize=11)
@@ -86,7 +96,7 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
     handles += [plt.Line2D([], [], ls="", marker=markers[t], color="grey", label=t) for t in targets]
     axes[0, -1].legend(handles=handles, fontsize=7, loc="lower right")
     fig.suptitle("Study B — agreement of the two metrics (one point per layer × epoch × class)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     _caption(fig, provenance)
     return fig
 

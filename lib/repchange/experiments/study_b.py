@@ -29,7 +29,7 @@ from ..receptive_field import ReceptiveField, receptive_fields
 from ..store import Store
 from ..train import OptimiserSpec, load_checkpoint, progress_enabled, train
 
-__all__ = ["CLASS_NAMES", "TARGETS", "DynamicsParams", "FinetuneBConfig", "SourceConfig", "describe", "dynamics",
+__all__ = ["CLASS_NAMES", "TARGETS", "baseline", "DynamicsParams", "FinetuneBConfig", "SourceConfig", "describe", "dynamics",
            "dynamics_params", "finetune_b", "model_at", "checkpoint_maps", "run_config", "target_splits", "train_source"]
 
 TARGETS = {
@@ -248,7 +248,8 @@ class DynamicsParams:
 
 
 def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...],
-                source_factors: dict[str, Factors] | None = None) -> list[dict[str, object]]:
+                source_factors: dict[str, Factors] | None = None, *, per_class: bool = True
+                ) -> list[dict[str, object]]:
     """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
 
     ``source_factors`` caches the source's positions-as-samples factors per class across calls.
@@ -257,7 +258,8 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
     similarity = filter_procrustes_similarity(src, now)  # (n, C), NaN for dead maps
     rows = []
     groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
-    groups += [(str(c), labels == c) for c in labels.unique().tolist()]
+    if per_class:
+        groups += [(str(c), labels == c) for c in labels.unique().tolist()]
     for cls, mask in groups:
         sim = similarity[mask].numpy()
         rows.append(dict(cls=cls, metric="procrustes_filter", value=float(1 - np.nanmean(sim)) if
@@ -381,3 +383,51 @@ def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int
         if not fields:
             fields = receptive_fields(model, chosen)
     return probe, maps, fields
+
+
+INDEPENDENT_SEED_OFFSET = 1000  # the independent source net of seed s is trained with seed s + 1000
+
+
+def baseline(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
+             data_root: str | None = None) -> pd.DataFrame:
+    """The distance an *unrelated* net has: each probed layer of the source net against the same layer
+    of an independently trained source net (same architecture, data and recipe, seed + 1000), on
+    each target's probe images, all probes together. Small nets only (a torchvision source has no
+    independent twin here). Columns: arch, target, seed, layer, metric, value, dead_fraction.
+
+    A fine-tuned layer whose distance to its source stays below this level is still closer to its
+    source than a differently seeded net of the same kind is.
+    """
+    params.validate()
+    store = store or Store()
+    tables = []
+    for arch, target, seed in [(a, t, s) for a in params.archs for t in params.targets for s in params.seeds]:
+        cfg = run_config(params, arch, target, seed)
+        if cfg.source.pretrained_elsewhere:
+            continue
+        twin = replace(cfg.source, seed=seed + INDEPENDENT_SEED_OFFSET)
+
+        def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
+            _, ev, _ = target_splits(cfg, data_root)
+            probe = ev.subset(slice(0, params.n_probe))
+            maps = []
+            for source in (cfg.source, twin):
+                run_dir = train_source(source, store=store, device=device, data_root=data_root)
+                model = load_checkpoint(_new_net(source.arch, source.seed, 10), run_dir, source.epochs)
+                maps.append(extract(model, model.probe_layers, probe, flatten=False))
+            rows = []
+            for layer in maps[0]:
+                for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False):
+                    rows.append(dict(layer=layer, metric=row["metric"], value=row["value"],
+                                     dead_fraction=row["dead_fraction"]))
+            return pd.DataFrame(rows)
+
+        key = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
+                   source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe)
+        tables.append(store.table("study_b/baseline", key, compute, code=TABLE_CODE)
+                      .assign(arch=arch, target=target, seed=seed))
+    if not tables:
+        return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
+    frame = pd.concat(tables, ignore_index=True)
+    front = ["arch", "target", "seed"]
+    return frame[front + [c for c in frame.columns if c not in front]]
