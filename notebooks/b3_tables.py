@@ -26,6 +26,7 @@
 
 # %%
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from repchange import analysis_b
 from repchange.experiments import study_b
@@ -65,8 +66,12 @@ for name in targets:
 table = study_b.dynamics(params, device=device, data_root=data_root)
 accuracy = analysis_b.accuracy_table(table)
 reuse = analysis_b.reusability(table)
+baseline = study_b.baseline(params, device=device, data_root=data_root)  # small nets only; stored by b1
+relative = analysis_b.reusability_vs_baseline(table, baseline) if len(baseline) else None
 save_table(accuracy, "b_table1_accuracy")
 save_table(reuse, "b_table2_reusability")
+if relative is not None:
+    save_table(relative, "b_table2_vs_baseline")
 
 # %% [markdown]
 # ## Table 1: accuracy after fine-tuning
@@ -80,6 +85,18 @@ accuracy.pivot_table(index="arch", columns="target", values=["train_acc", "test_
 # %%
 shown = reuse.assign(cell=[f"{m:.3f} ± {s:.3f}" for m, s in zip(reuse["mean"], reuse["std"])])
 shown.pivot_table(index=["metric", "arch"], columns="target", values="cell", aggfunc="first", sort=False)
+
+# %% [markdown]
+# The same distances in units of the baseline: the layer-averaged distance between the source
+# net and an independently trained twin (same data and recipe, another seed). A ratio of 1
+# means that, averaged over layers and epochs, fine-tuning moved the net as far from its
+# source as a different net of the same kind already is.
+
+# %%
+if relative is not None:
+    display(relative.pivot_table(index=["metric", "arch"], columns="target", values="ratio", sort=False).round(2))
+else:
+    print("no baseline: a torchvision source has no independently trained twin here")
 
 # %%
 fig_reusability(reuse, source)
@@ -98,6 +115,14 @@ glue_list("b3_most_reused", [f"{r.arch}: {r.target}" for r in most_reused.itertu
 glue_list("b3_least_reused", [f"{r.arch}: {r.target}" for r in least_reused.itertuples()])
 by_arch = pwsm0.groupby("arch", sort=False)["mean"].mean().sort_values()
 glue_list("b3_arch_order", [f"{a} ({v:.2f})" for a, v in by_arch.items()])
+if relative is not None:
+    rel0 = relative[relative.metric == "pwsm_alpha_0"]
+    top = rel0.loc[rel0["ratio"].idxmax()]
+    glue_text("b3_relative_sentence", (
+        f"In units of the independent-net distance, the PWSM (α = 0) reusability ranges from "
+        f"{rel0['ratio'].min():.2f} to {rel0['ratio'].max():.2f} (largest: {top.arch} on {top.target})."))
+else:
+    glue_text("b3_relative_sentence", "Not measured against a baseline: a torchvision source has no twin here.")
 rank_agreement = pwsm0.set_index(["arch", "target"])["mean"].corr(
     procrustes.set_index(["arch", "target"])["mean"], method="spearman")
 
@@ -122,6 +147,7 @@ headline
 #   {glue:text}`b3_reuse_min` to {glue:text}`b3_reuse_max` radians. Most reused, per
 #   architecture: {glue:md}`b3_most_reused`; least reused: {glue:md}`b3_least_reused`.
 #   Architectures from most to least reuse (mean over targets): {glue:md}`b3_arch_order`.
+#   {glue:md}`b3_relative_sentence`
 # - **Do the metrics agree on the ranking?** The Spearman correlation of the (architecture,
 #   target) reusability between PWSM α = 0 and per-filter Procrustes is
 #   {glue:text}`b3_reuse_rank_agreement`.

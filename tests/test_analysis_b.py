@@ -104,3 +104,14 @@ def test_versus_baseline_divides_the_final_distance_by_the_independent_net_level
     assert against.loc[("near", "procrustes_filter", "l3"), "baseline"] == 2.0
     with pytest.raises(ValueError, match="shares no"):
         analysis_b.versus_baseline(table, baseline.assign(arch="other"))
+
+
+def test_reusability_vs_baseline_is_table_2_in_units_of_the_independent_net() -> None:
+    table = _table(_grows)
+    baseline = table[(table.epoch == 0) & (table.cls == "all")][["arch", "target", "seed", "layer", "metric"]].copy()
+    baseline["value"] = baseline.layer.map({"l1": 1.0, "l2": 2.0, "l3": 6.0})  # layer mean 3
+    relative = analysis_b.reusability_vs_baseline(table, baseline).set_index(["target", "metric"])
+    reuse = analysis_b.reusability(table).set_index(["target", "metric"])
+    assert relative.loc[("far", "pwsm_alpha_1"), "ratio"] == pytest.approx(reuse.loc[("far", "pwsm_alpha_1"), "mean"] / 3)
+    with pytest.raises(ValueError, match="shares no"):
+        analysis_b.reusability_vs_baseline(table, baseline.assign(target="elsewhere"))

@@ -229,6 +229,10 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     assert g3["b3_reuse_min"] == pytest.approx(pwsm0["mean"].min(), abs=5e-4)
     assert g3["b3_reuse_min"] <= g3["b3_reuse_max"]
     assert (reuse["std"] >= 0).all() and -1 <= g3["b3_reuse_rank_agreement"] <= 1
+    relative = analysis_b.reusability_vs_baseline(study_b_run["table"], study_b_run["baseline"])
+    assert len(relative) == len(reuse) and (relative.ratio > 0).all()
+    rel0 = relative[relative.metric == "pwsm_alpha_0"]
+    assert f"ranges from {rel0.ratio.min():.2f} to {rel0.ratio.max():.2f}" in g3["b3_relative_sentence"]
 
 
 @pytest.mark.parametrize("stem", [nb.stem for nb in runner.book_notebooks()])

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["METRIC_LABELS", "accuracy_table", "depth_trend", "early_share", "final_distances", "layer_order",
-           "metric_correlations", "reusability", "target_ranking", "versus_baseline"]
+           "metric_correlations", "reusability", "reusability_vs_baseline", "target_ranking", "versus_baseline"]
 
 METRIC_LABELS = {
     "pwsm_alpha_0": "PWSM α=0 (full whitening; the authors' code)",
@@ -144,4 +144,20 @@ def versus_baseline(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame
         raise ValueError("the baseline shares no (arch, target, metric, layer) with the table; compute both "
                          "from the same DynamicsParams")
     out["ratio"] = out["final"] / out["baseline"]
+    return out.reset_index(drop=True)
+
+
+def reusability_vs_baseline(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 in units of the independent-net distance: per arch, target, metric, ``mean`` (the
+    reusability of :func:`reusability`), ``baseline`` (the layer-averaged distance between the source
+    net and its independently trained twin) and ``ratio`` = mean / baseline (1 = on average the
+    fine-tuned layers moved as far from the source as a different net of the same kind is)."""
+    _require(baseline, {"arch", "target", "seed", "layer", "metric", "value"})
+    reuse = reusability(table)
+    reference = baseline.groupby(["arch", "target", "metric"], sort=False)["value"].mean().rename("baseline")
+    out = reuse.join(reference, on=["arch", "target", "metric"], how="inner")
+    if out.empty:
+        raise ValueError("the baseline shares no (arch, target, metric) with the table; compute both from the "
+                         "same DynamicsParams")
+    out["ratio"] = out["mean"] / out["baseline"]
     return out.reset_index(drop=True)
