@@ -290,16 +290,11 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
     params.validate()
     store = store or Store()
     tables = []
-    combos = [(a, t, s) for a in params.archs for t in params.targets for s in params.seeds]
-    for arch, target, seed in tqdm(combos, desc="Study B runs", disable=not progress_enabled()):
-        cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch, seed=seed), target=target)
+    for cfg in tqdm(_runs(params), desc="Study B runs", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
-            _, ev, classes = target_splits(cfg, data_root)
-            if params.n_probe > len(ev):
-                raise ValueError(f"n_probe={params.n_probe} exceeds the {len(ev)} evaluation images of {cfg.target}")
-            probe = ev.subset(slice(0, params.n_probe))
+            probe, classes = _probe(cfg, params.n_probe, data_root)
             history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
             source_model = model_at(cfg, run_dir, 0, classes)
             source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False)
@@ -315,8 +310,31 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
             return pd.DataFrame(rows)
 
         key = dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe)
-        tables.append(store.table("study_b/dynamics", key, compute, code=TABLE_CODE).assign(arch=arch, target=target,
-                                                                                             seed=seed))
+        tables.append(_labelled(store.table("study_b/dynamics", key, compute, code=TABLE_CODE), cfg))
+    return _tidy(tables)
+
+
+def _runs(params: DynamicsParams) -> list[FinetuneBConfig]:
+    """One fine-tuning config per (arch, target, seed) of ``params``, in that order."""
+    return [run_config(params, a, t, s) for a in params.archs for t in params.targets for s in params.seeds]
+
+
+def _probe(cfg: FinetuneBConfig, n_probe: int, data_root: str | None) -> tuple[data_mod.Split, int]:
+    """The first ``n_probe`` evaluation images of the run's target, and its number of classes."""
+    _, ev, classes = target_splits(cfg, data_root)
+    if n_probe < 1:
+        raise ValueError(f"n_probe must be at least 1, got {n_probe}")
+    if n_probe > len(ev):
+        raise ValueError(f"n_probe={n_probe} exceeds the {len(ev)} evaluation images of {cfg.target}")
+    return ev.subset(slice(0, n_probe)), classes
+
+
+def _labelled(frame: pd.DataFrame, cfg: FinetuneBConfig) -> pd.DataFrame:
+    return frame.assign(arch=cfg.source.arch, target=cfg.target, seed=cfg.source.seed)
+
+
+def _tidy(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-run tables as one frame, arch / target / seed first."""
     frame = pd.concat(tables, ignore_index=True)
     front = ["arch", "target", "seed"]
     return frame[front + [c for c in frame.columns if c not in front]]
@@ -367,10 +385,7 @@ def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int
     """The probe images, the (n, C, H, W) maps of ``layers`` (default: all probed) at every checkpoint
     of the run (trained if not stored), and each layer's receptive-field geometry."""
     run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
-    _, ev, classes = target_splits(cfg, data_root)
-    if not 1 <= n_probe <= len(ev):
-        raise ValueError(f"n_probe must lie in 1..{len(ev)}, got {n_probe}")
-    probe = ev.subset(slice(0, n_probe))
+    probe, classes = _probe(cfg, n_probe, data_root)
     maps, fields = {}, {}
     for epoch in cfg.checkpoints:
         model = model_at(cfg, run_dir, epoch, classes)
@@ -401,15 +416,13 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
     params.validate()
     store = store or Store()
     tables = []
-    for arch, target, seed in [(a, t, s) for a in params.archs for t in params.targets for s in params.seeds]:
-        cfg = run_config(params, arch, target, seed)
+    for cfg in _runs(params):
         if cfg.source.pretrained_elsewhere:
             continue
-        twin = replace(cfg.source, seed=seed + INDEPENDENT_SEED_OFFSET)
+        twin = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
 
         def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
-            _, ev, _ = target_splits(cfg, data_root)
-            probe = ev.subset(slice(0, params.n_probe))
+            probe, _ = _probe(cfg, params.n_probe, data_root)
             maps = []
             for source in (cfg.source, twin):
                 run_dir = train_source(source, store=store, device=device, data_root=data_root)
@@ -424,10 +437,7 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
 
         key = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
                    source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe)
-        tables.append(store.table("study_b/baseline", key, compute, code=TABLE_CODE)
-                      .assign(arch=arch, target=target, seed=seed))
+        tables.append(_labelled(store.table("study_b/baseline", key, compute, code=TABLE_CODE), cfg))
     if not tables:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
-    frame = pd.concat(tables, ignore_index=True)
-    front = ["arch", "target", "seed"]
-    return frame[front + [c for c in frame.columns if c not in front]]
+    return _tidy(tables)
