@@ -3,6 +3,7 @@
     repchange run notebooks/a1_cka_pretraining.py --profile smoke -p epochs 3 -p seeds "[1, 2]"
     repchange params notebooks/a1_cka_pretraining.py
     repchange book --profile paper
+    repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g seeds "[[1], [2]]" --workers 2
 """
 
 from __future__ import annotations
@@ -38,6 +39,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    axes = _parse_overrides(args.grid)
+    cells = sweep.grid(**axes) if axes else [{}]
+    executor = None
+    if args.scheduler:
+        from distributed import Client  # pip install distributed
+
+        executor = Client(args.scheduler)
+    report = sweep.sweep_notebook(args.notebook, cells, profile=args.profile, base=_parse_overrides(args.param),
+                                  out=args.out, executor=executor, workers=args.workers, retries=args.retries)
+    print(report[["cell", "status", "attempts", "seconds", "error"]].to_string(index=False))
+    failed = int((report.status == "failed").sum())
+    print(f"{len(report) - failed} of {len(report)} cells finished; report: {report.attrs['report']}")
+    return 1 if failed else 0
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     nb = runner.read_notebook(Path(args.notebook))
     for p in runner.declared_parameters(nb).values():
@@ -67,6 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     params = sub.add_parser("params", help="list a notebook's parameters with their defaults")
     params.add_argument("notebook")
     params.set_defaults(func=_cmd_params)
+    sw = sub.add_parser("sweep", help="run a notebook over a parameter grid, each cell once, on local processes "
+                                       "or a Dask cluster")
+    sw.add_argument("notebook")
+    sw.add_argument("--profile", default="default")
+    sw.add_argument("-g", "--grid", nargs=2, action="append", default=[], metavar=("NAME", "VALUES"),
+                    help="one grid axis: a YAML list of values for parameter NAME; repeatable (cartesian product)")
+    sw.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a parameter fixed for every cell (VALUE read as YAML); repeatable")
+    sw.add_argument("--out", help="sweep folder (default runs/sweeps/<name>-<profile>)")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    sw.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://10.0.0.1:8786 (needs distributed)")
+    sw.add_argument("--retries", type=int, default=0, help="run a failed cell again up to this many times")
+    sw.set_defaults(func=_cmd_sweep)
     book = sub.add_parser("book", help="execute every notebook with a profile and build the HTML book")
     book.add_argument("--profile", default="default")
     book.add_argument("--out", help="output folder (default _build/<profile>)")
