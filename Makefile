@@ -7,7 +7,7 @@ PROFILE ?= default
 STAMP := $(VENV)/.installed-stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data book test run params bench clean
+.PHONY: setup data browser book test run params bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,21 @@ data:
 	  fi; \
 	fi
 
+# Chromium for the browser check of the built book (tests/test_book_check.py, `repchange check-book`).
+browser:
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Chromium (Debian package chromium) for the browser check of the book"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "NOTE: Chromium is not installed ('sudo apt-get install chromium'); the browser checks of the book are skipped."; \
+	  fi; \
+	fi
+
 book: setup
 	$(PY) -m repchange book --profile $(PROFILE)
 
-test: setup
+test: setup browser
 	$(PY) -m pytest
 
 # make run NB=notebooks/a1_cka_pretraining.py PROFILE=smoke PARAMS="-p epochs 3"

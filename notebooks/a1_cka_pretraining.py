@@ -30,11 +30,10 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import study_a
+from repchange.experiments import parameters, study_a
 from repchange.notebook import glue_numbers, glue_text, provenance, save_table
 from repchange.plots import fig1_cka_to_init, mean_and_sem
 from repchange.stats import paired_difference
-from repchange.train import OptimiserSpec
 
 # %% tags=["parameters"]
 # Data and protocol (book defaults: a 2-core laptop CPU; see notebooks/params/ for other profiles)
@@ -55,15 +54,7 @@ download: bool = False  # let torchvision download a missing data set
 profile: str = "default"  # the name printed on every figure
 
 # %%
-params = study_a.CkaToInitParams(
-    pretrain=study_a.PretrainConfig(
-        dataset=dataset, epochs=epochs, train_size=train_size, eval_size=eval_size, bn_order=bn_order,
-        width=width, optimiser=OptimiserSpec("sgd", lr=lr, momentum=momentum, batch_size=batch_size),
-    ),
-    seeds=tuple(seeds),
-    n_probe=n_probe,
-)
-params.validate()  # bad parameters fail here, before any training
+params = parameters.cka_to_init(globals())  # validated: bad parameters fail here, before any training
 source = provenance(data=dataset, profile=profile, seeds=seeds, epochs=epochs, train_size=train_size,
                     probe=f"first {n_probe} test images", bn_order=bn_order)
 print(source)

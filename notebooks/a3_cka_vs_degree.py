@@ -27,11 +27,10 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import study_a
+from repchange.experiments import parameters, study_a
 from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
 from repchange.plots import fig3a_cka_vs_degree, mean_and_sem
 from repchange.stats import clearly
-from repchange.train import OptimiserSpec
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # one of repchange.data.available()
@@ -52,16 +51,7 @@ download: bool = False
 profile: str = "default"
 
 # %%
-params = study_a.DegreeSweepParams(
-    pretrain=study_a.PretrainConfig(
-        dataset=dataset, epochs=epochs, train_size=train_size, eval_size=eval_size, bn_order=bn_order,
-        width=width, optimiser=OptimiserSpec("sgd", lr=lr, momentum=momentum, batch_size=batch_size),
-    ),
-    seeds=tuple(seeds),
-    degrees=tuple(degrees),
-    n_probe=n_probe,
-)
-params.validate()
+params = parameters.degree_sweep(globals())  # validated: bad parameters fail here, before any training
 source = provenance(data=dataset, profile=profile, seeds=seeds, degrees=degrees, epochs=epochs,
                     train_size=train_size, probe=f"first {n_probe} test images")
 print(source)

@@ -27,11 +27,10 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import study_a
+from repchange.experiments import parameters, study_a
 from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
 from repchange.plots import fig3b_cka_vs_size, mean_and_sem
 from repchange.stats import clearly
-from repchange.train import OptimiserSpec
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # one of repchange.data.available()
@@ -52,17 +51,7 @@ download: bool = False
 profile: str = "default"
 
 # %%
-params = study_a.SizeSweepParams(
-    pretrain=study_a.PretrainConfig(
-        dataset=dataset, epochs=epochs, eval_size=eval_size, bn_order=bn_order, width=width,
-        optimiser=OptimiserSpec("sgd", lr=lr, momentum=momentum, batch_size=batch_size),
-    ),
-    seeds=tuple(seeds),
-    train_sizes=tuple(train_sizes),
-    degree=degree,
-    n_probe=n_probe,
-)
-params.validate()
+params = parameters.size_sweep(globals())  # validated: bad parameters fail here, before any training
 source = provenance(data=dataset, profile=profile, seeds=seeds, train_sizes=train_sizes, degree=degree,
                     epochs=epochs, probe=f"first {n_probe} test images")
 print(source)

@@ -28,7 +28,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import study_a
+from repchange.experiments import parameters, study_a
 from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
 from repchange.plots import fig5_finetuned_vs_references, mean_and_sem
 from repchange.stats import clearly
@@ -57,16 +57,7 @@ download: bool = False
 profile: str = "default"
 
 # %%
-optimiser = study_a.OptimiserSpec("sgd", lr=lr, momentum=momentum, batch_size=batch_size)
-params = study_a.FinetuneSweepParams(
-    finetune=study_a.FinetuneConfig(
-        pretrain=study_a.PretrainConfig(dataset=dataset, epochs=epochs, train_size=train_size, eval_size=eval_size,
-                                        bn_order=bn_order, width=width, optimiser=optimiser),
-        epochs=ft_epochs, train_size=ft_train_size, eval_size=ft_eval_size, optimiser=optimiser,
-    ),
-    seeds=tuple(seeds), cross_domain=cross_domain, degrees=tuple(degrees), shifts=tuple(shifts), n_probe=n_probe,
-)
-params.validate()
+params = parameters.finetune_sweep(globals())  # validated: bad parameters fail here, before any training
 source = provenance(data=f"{dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds, degrees=degrees,
                     shifts=shifts, pretraining=f"{train_size} images × {epochs} epochs",
                     fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs",

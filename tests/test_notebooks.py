@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from repchange import analysis_b, runner
+from repchange import analysis_b, claims, runner
 from repchange.notebook import read_glued
 
 ROOT = runner.project_root()
@@ -235,6 +235,31 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     assert f"ranges from {rel0.ratio.min():.2f} to {rel0.ratio.max():.2f}" in g3["b3_relative_sentence"]
 
 
+def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, study_b_run: dict) -> None:
+    results = smoke_runs["out"] / "results"
+    g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
+    ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
+    assert g["ledger_claims"] == len(ledger) == 17
+    counts = ledger.verdict.value_counts()
+    for verdict in ("holds", "does not hold", "inconclusive", "not measured"):
+        assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)
+    for key, row in ledger.iterrows():
+        if row.verdict != "not measured":
+            assert row.verdict == claims.verdict(row.ci_low, row.ci_high, row.direction, row.null), key
+            assert row.ci_low <= row.value <= row.ci_high, key
+    # smoke: 2 Study A seeds; Study B 3 archs x 2 targets; no similar target, so that claim is untested
+    assert (ledger[ledger.study == "A"].n.drop("A4-domain-vs-task", errors="ignore") == 2).all()
+    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 6 and ledger.loc["B-similarity", "verdict"] == "not measured"
+    a1 = pd.read_csv(results / "a1_cka_to_init.csv")
+    final = a1[(a1.metric == "cka") & (a1.comparison == "init") & (a1.epoch == a1.epoch.max())]
+    wide = final.pivot(index="seed", columns="layer", values="value")
+    expected = (wide[LAYERS[:-1]].min(axis=1) - wide["logits"]).mean()
+    assert ledger.loc["A1-output", "value"] == pytest.approx(expected, abs=1e-9)
+    assert ledger.loc["B-agreement", "value"] == pytest.approx(
+        study_b_run["glued"]["b2_metric_agreement"]["b2_r_pwsm0"], abs=5e-4)
+    assert "profile: smoke" in g["ledger_provenance_a"] and "profile: smoke" in g["ledger_provenance_b"]
+
+
 @pytest.mark.parametrize("stem", [nb.stem for nb in runner.book_notebooks()])
 def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_path: Path) -> None:
     """nbval-lax re-runs the executed notebook on an empty store: training must be deterministic.
@@ -246,6 +271,8 @@ def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_p
     store = tmp_path / "fresh-store"
     if stem.startswith("b") and stem != "b1_feature_dynamics":
         shutil.copytree(smoke_runs["store"] / "study_b", store / "study_b")
+    if stem in ("claims_ledger", "explorer"):  # they read every chapter's stored runs
+        shutil.copytree(smoke_runs["store"], store)
     env = {**__import__("os").environ, "REPCHANGE_STORE": str(store), "REPCHANGE_PROGRESS": "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q",
@@ -264,6 +291,24 @@ def test_bad_parameters_fail_before_training(tmp_path: Path) -> None:
         runner.resolve_parameters(A1, "smoke", {"degree": 3})
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         runner.resolve_parameters(A1, "fast")
+
+
+@pytest.mark.parametrize("stem, overrides, message", [
+    ("a2_label_degrees", {"degrees": [0, 10]}, r"ValueError: label randomness degree 10 is out of range: it must lie in 0\.\.9"),
+    ("a5_finetuning_change", {"ft_epochs": -1}, r"ValueError: .*epochs must be at least 1, got -1"),
+    ("b1_feature_dynamics", {"archs": ["alexnet"]}, r"ValueError: unknown architecture 'alexnet'"),
+    ("b1_feature_dynamics", {"targets": ["scene15"]}, r"ValueError: vgg_small cannot be fine-tuned on 'scene15'"),
+    ("b1_feature_dynamics", {"archs": ["resnet50"], "targets": ["scene15"], "data_root": "/nonexistent/data"},
+     r"DataNotFoundError: .*scene15"),
+])
+def test_a_wrong_parameter_stops_a_papermill_run_before_any_training(stem: str, overrides: dict, message: str,
+                                                                      tmp_path: Path) -> None:
+    notebook = ROOT / "notebooks" / f"{stem}.py"
+    store = tmp_path / "store"
+    params = runner.resolve_parameters(notebook, "smoke", overrides)
+    with pytest.raises(runner.NotebookFailed, match=message):
+        runner.execute(notebook, tmp_path / "bad.ipynb", params, extra_env={"REPCHANGE_STORE": str(store)})
+    assert not list(store.rglob("complete.json")) and not list(store.rglob("*.pt"))  # nothing trained or stored
 
 
 def test_cli_reports_a_bad_parameter_in_one_line(tmp_path: Path) -> None:
@@ -285,14 +330,45 @@ def test_profiles_resolve_for_every_book_notebook() -> None:
             assert params.get("profile", profile) == profile
 
 
-def test_book_builds_with_warnings_as_errors(a1_run: dict, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("REPCHANGE_STORE", str(a1_run["store"]))  # reuse the smoke runs
-    index = runner.build_book("smoke", out=tmp_path / "book")
-    assert index.exists()
-    page = (tmp_path / "book" / "html" / "notebooks" / "a1_cka_pretraining.html").read_text()
+@pytest.fixture(scope="module")
+def built_book(a1_run: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke book built from the smoke store (nothing retrained): its output folder."""
+    out = tmp_path_factory.mktemp("book")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REPCHANGE_STORE", str(a1_run["store"]))  # reuse the smoke runs
+        runner.build_book("smoke", out=out)
+    return out
+
+
+def test_book_builds_with_warnings_as_errors(a1_run: dict, built_book: Path) -> None:
+    assert (built_book / "html" / "index.html").exists()
+    page = (built_book / "html" / "notebooks" / "a1_cka_pretraining.html").read_text()
     assert f'{a1_run["glued"]["a1_cka_final_block1"]:.3f}' in page
     assert "profile: smoke" in page and "<img" in page
-    assert (tmp_path / "book" / "results" / "a1_cka_to_init.csv").exists()
+    assert (built_book / "results" / "a1_cka_to_init.csv").exists()
+    reference = (built_book / "html" / "book" / "parameters.html").read_text()
+    for nb in runner.book_notebooks():  # every notebook's every parameter, as papermill reads them
+        assert nb.name in reference
+        for name in runner.declared_parameters(runner.read_notebook(nb)):
+            assert f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{name}</span></code>" in reference
+    assert 'href="parameters.html"' in (built_book / "html" / "book" / "how_to_run.html").read_text()
+
+
+def test_the_built_book_works_in_headless_chromium(built_book: Path) -> None:
+    """Every page loads without a script error or failed request, no broken image or internal link,
+    every notebook figure is captioned with its profile and seeds."""
+    from repchange import book_check
+
+    try:
+        book_check.find_chromium()
+    except FileNotFoundError as err:
+        if __import__("os").environ.get("REPCHANGE_REQUIRE_BROWSER") == "1":
+            raise
+        pytest.skip(str(err))
+    problems = book_check.check_site(built_book / "html")
+    assert not problems, "\n".join(map(str, problems))
+    pages = {p.relative_to(built_book / "html").as_posix() for p in (built_book / "html").rglob("*.html")}
+    assert {"notebooks/claims_ledger.html", "notebooks/explorer.html", "book/parameters.html"} <= pages
 
 
 def test_visualisation_chapters_pick_the_most_and_least_changed_filters(study_b_run: dict) -> None:

@@ -4,6 +4,7 @@
     repchange params notebooks/a1_cka_pretraining.py
     repchange book --profile paper
     repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g seeds "[[1], [2]]" --workers 2
+    repchange check-book _build/default/html
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_check_book(args: argparse.Namespace) -> int:
+    from . import book_check
+
+    html = Path(args.html or runner.project_root() / "_build" / "default" / "html")
+    problems = book_check.check_site(html)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in {html}")
+    return 1 if problems else 0
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     nb = runner.read_notebook(Path(args.notebook))
     for p in runner.declared_parameters(nb).values():
@@ -99,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://10.0.0.1:8786 (needs distributed)")
     sw.add_argument("--retries", type=int, default=0, help="run a failed cell again up to this many times")
     sw.set_defaults(func=_cmd_sweep)
+    check = sub.add_parser("check-book", help="load every page of the built book in headless Chromium and report "
+                                              "script errors, broken images and links, uncaptioned figures")
+    check.add_argument("html", nargs="?", help="the site folder (default _build/default/html)")
+    check.set_defaults(func=_cmd_check_book)
     book = sub.add_parser("book", help="execute every notebook with a profile and build the HTML book")
     book.add_argument("--profile", default="default")
     book.add_argument("--out", help="output folder (default _build/<profile>)")

@@ -35,6 +35,7 @@ __all__ = [
     "declared_parameters",
     "execute",
     "load_profile",
+    "parameter_reference",
     "project_root",
     "resolve_parameters",
 ]
@@ -153,7 +154,8 @@ def execute(
     nb = read_notebook(notebook)
     # Progress bars inside a headless kernel would only clutter the saved notebook; papermill
     # reports progress per cell on the terminal instead.
-    env_updates = {"REPCHANGE_PROGRESS": "0", **(extra_env or {})}
+    # REPCHANGE_HEADLESS tells widgets (the explorer) to draw static figures: no browser will run them.
+    env_updates = {"REPCHANGE_PROGRESS": "0", "REPCHANGE_HEADLESS": "1", **(extra_env or {})}
     if results_dir is not None:
         env_updates["REPCHANGE_RESULTS_DIR"] = str(Path(results_dir).resolve())
     saved = {k: os.environ.get(k) for k in env_updates}
@@ -196,6 +198,27 @@ def book_notebooks(root: Path | None = None) -> list[Path]:
     return [root / f"{f}.py" for f in files if f.startswith("notebooks/")]
 
 
+def parameter_reference(root: Path | None = None) -> str:
+    """The "Parameters of every notebook" page (MyST Markdown): per book notebook, each parameter's
+    name, type, default and comment, read from its parameters cell as papermill reads it."""
+    root = root or project_root()
+    lines = ["# Parameters of every notebook", "",
+             "Generated from each notebook's parameters cell when the book is built (what "
+             "`papermill --help-notebook` and `make params NB=...` print). Pass any of them with "
+             "`python -m repchange run NB -p NAME VALUE`, in a profile, or as a sweep axis; see {doc}`how_to_run`.", ""]
+    for nb_path in book_notebooks(root):
+        nb = read_notebook(nb_path)
+        title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
+                      if c.cell_type == "markdown" and c.source.startswith("# ")), nb_path.stem)
+        lines += [f"## `{nb_path.relative_to(root)}`", "", title, "", "| parameter | type | default | meaning |",
+                  "|---|---|---|---|"]
+        for p in declared_parameters(nb).values():
+            cell = [f"`{p.name}`", f"`{p.inferred_type_name}`", f"`{p.default}`", p.help.replace("|", "\\|")]
+            lines.append("| " + " | ".join(cell) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def build_book(profile: str = "default", *, out: Path | None = None, warnings_as_errors: bool = True) -> Path:
     """Execute every notebook of the book with ``profile`` and build the HTML; return index.html.
 
@@ -210,6 +233,7 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
         src.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, src / name)
     shutil.copytree(root / "book", src / "book", dirs_exist_ok=True)
+    (src / "book" / "parameters.md").write_text(parameter_reference(root))
     notebooks = book_notebooks(root)
     for i, nb_path in enumerate(notebooks, 1):
         params = resolve_parameters(nb_path, profile)

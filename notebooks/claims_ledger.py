@@ -1,0 +1,163 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Claims ledger: which of the papers' claims hold here
+#
+# Every claim the two papers make about how representations change, one row each: where the
+# paper makes it, the statistic that tests it, its value on this book's runs with a
+# confidence interval, and a verdict **computed from the numbers**:
+#
+# - **holds** — the whole interval lies on the claimed side of the null value;
+# - **does not hold** — the whole interval lies on the other side (or at the null);
+# - **inconclusive** — the interval contains the null, or fewer than two units were measured.
+#
+# The *unit* a claim is tested on is a seed for Study A (each seed is an independent
+# pre-training and fine-tuning) and a fine-tuning run (architecture × target × seed) or an
+# architecture for Study B. The interval is the two-sided Student-t interval of the mean over
+# units at the level printed below; with Study B's default of one source seed, its units are
+# runs that share that seed, so its intervals speak for this source net, not for pre-training
+# in general.
+#
+# Nothing is trained here: every table is the stored one of its chapter (the same parameters
+# give the same run keys). Run alone on an empty store, this page trains what it needs.
+# Visual claims (Study B, Figures 5–8) are not in the ledger: they have no single statistic;
+# the visualisation chapters compare them with the per-filter distance.
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from repchange import claims
+from repchange.experiments import parameters, study_a, study_b
+from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+
+# %% tags=["parameters"]
+dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.data.available()
+cross_domain: str = "digits"  # Study A cross-domain target
+seeds: list[int] = [1, 2, 3]  # Study A seeds (the units of its claims)
+degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
+shifts: list[int] = [1]  # label shifts s
+train_sizes: list = [64, 256, 1024, 2048]  # Figure 3b training-set sizes
+degree: int = 9  # label randomness degree of the Figure 3b runs
+epochs: int = 10  # pre-training epochs (paper: 150)
+train_size: int = 2048  # pre-training images, None for the whole train split
+eval_size: int = 1000  # test images for the pre-training test accuracy
+ft_epochs: int = 10  # fine-tuning epochs (paper: 25)
+ft_train_size: int = 500  # fine-tuning images (paper: 5000)
+ft_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
+n_probe: int = 500  # Study A probe images
+batch_size: int = 32
+lr: float = 1e-3
+momentum: float = 0.9
+bn_order: str = "relu_bn"
+width: int = 64
+archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # Study B architectures
+targets: list[str] = ["fashion_heldout", "fashion_coarse", "fashion_inverted", "digits"]  # study_b.TARGETS
+source_seeds: list[int] = [1]  # Study B source-net seeds
+source_epochs: int = 3
+source_size: int = 4096
+finetune_epochs: int = 7
+finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]
+finetune_size: int = 768
+finetune_eval_size: int = 500
+finetune_lr: float = 1e-4
+finetune_batch_size: int = 32
+probe_size: int = 200  # Study B probe images per target
+source_weights: str = "imagenet"
+level: float = 0.95  # confidence level of every interval
+device: str = "auto"
+data_root: str = None
+download: bool = False
+profile: str = "default"
+
+# %%
+pretraining = parameters.cka_to_init(globals())
+degree_params = parameters.degree_sweep(globals())
+size_params = parameters.size_sweep(globals())
+finetune_params = parameters.finetune_sweep(globals())
+dynamics_params = parameters.dynamics(globals())
+source_a = provenance(data=f"Study A: {dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds,
+                      degrees=degrees, pretraining=f"{train_size} images × {epochs} epochs",
+                      fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs", probe=f"{n_probe} images")
+source_b = provenance(profile=profile, seeds=source_seeds, **study_b.describe(dynamics_params))
+print(source_a)
+print("Study B: " + source_b)
+
+# %%
+load = dict(device=device, data_root=data_root)
+part_a = claims.study_a_claims(
+    pretraining=study_a.cka_to_init(pretraining, **load, download=download),
+    histories=study_a.training_histories(degree_params, **load, download=download),
+    degrees=study_a.degree_sweep(degree_params, **load, download=download),
+    sizes=study_a.size_sweep(size_params, **load, download=download),
+    finetuning=study_a.finetune_sweep(finetune_params, **load, download=download),
+    level=level,
+)
+part_b = claims.study_b_claims(study_b.dynamics(dynamics_params, **load), level=level)
+ledger = claims.ledger(part_a, part_b)
+save_table(ledger, "claims_ledger")
+
+# %%
+shown = ledger[["key", "figure", "claim", "statistic", "n", "value", "ci_low", "ci_high", "verdict"]]
+colours = {k: f"color: {v}; font-weight: bold" for k, v in claims.VERDICT_COLOURS.items()}
+display(shown.style.format({"value": "{:.3f}", "ci_low": "{:.3f}", "ci_high": "{:.3f}"}, na_rep="–")
+        .map(lambda v: colours.get(v, ""), subset=["verdict"]).hide(axis="index"))
+
+# %% [markdown]
+# **The ledger.** `value` is the mean of the statistic over the claim's units,
+# `ci_low`–`ci_high` its {glue:text}`ledger_level_pct`% t interval, `n` the number of units.
+# Study A: {glue:md}`ledger_provenance_a` Study B: {glue:md}`ledger_provenance_b`
+
+# %%
+fig = claims.fig_ledger(ledger, f"Study A — {source_a} | Study B — {source_b}")
+plt.show()
+
+# %% [markdown]
+# **Every claim at a glance.** The dot is the mean of the statistic minus its null value; the
+# bar its interval; the axis is symmetric-logarithmic so that CKA differences of a few
+# hundredths and rank correlations near 1 can be read on one axis.
+
+# %%
+counts = ledger.verdict.value_counts()
+glue_text("ledger_provenance_a", source_a)
+glue_text("ledger_provenance_b", source_b)
+for verdict in ("holds", "does not hold", "inconclusive", "not measured"):
+    rows = ledger[ledger.verdict == verdict]
+    glue_text(f"ledger_keys_{verdict.replace(' ', '_')}", ", ".join(f"`{k}`" for k in rows.key) or "none")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+headline = glue_numbers({
+    "ledger_claims": len(ledger),
+    "ledger_holds": int(counts.get("holds", 0)),
+    "ledger_does_not_hold": int(counts.get("does not hold", 0)),
+    "ledger_inconclusive": int(counts.get("inconclusive", 0)),
+    "ledger_not_measured": int(counts.get("not measured", 0)),
+    "ledger_level_pct": int(round(level * 100)),
+})
+headline
+
+# %% [markdown]
+# ## What this run shows
+#
+# Of {glue:text}`ledger_claims` claims, {glue:text}`ledger_holds` hold here
+# ({glue:md}`ledger_keys_holds`), {glue:text}`ledger_does_not_hold` do not
+# ({glue:md}`ledger_keys_does_not_hold`) and {glue:text}`ledger_inconclusive` are inconclusive
+# ({glue:md}`ledger_keys_inconclusive`); {glue:text}`ledger_not_measured` could not be measured
+# with these parameters ({glue:md}`ledger_keys_not_measured`).
+#
+# Read a verdict with its run: the default book trains for minutes, not the papers' 150
+# epochs on CIFAR-10 or ImageNet weights, so "does not hold" means *not at this scale and on
+# these data*; `make book PROFILE=paper` re-runs the same ledger under the published
+# protocols. Each chapter shows the figure behind its claims; the statistic column says
+# exactly which numbers of that figure enter the verdict.

@@ -1,0 +1,55 @@
+"""The browser check finds what it promises to find, on a small site with one fault of each kind."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from repchange import book_check
+
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+@pytest.fixture
+def chromium() -> str:
+    try:
+        return book_check.find_chromium()
+    except FileNotFoundError as err:
+        if os.environ.get("REPCHANGE_REQUIRE_BROWSER") == "1":
+            raise
+        pytest.skip(str(err))
+
+
+def _page(body: str) -> str:
+    return f"<!doctype html><html><head><title>t</title></head><body><main>{body}</main></body></html>"
+
+
+def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, tmp_path: Path) -> None:
+    site = tmp_path / "html"
+    (site / "notebooks").mkdir(parents=True)
+    (site / "ok.png").write_bytes(PNG)
+    (site / "index.html").write_text(_page(
+        '<img src="ok.png"><img src="missing.png"><a href="gone.html">x</a><a href="ok.html#nowhere">y</a>'
+        '<a href="ok.html#here">z</a><script>undefinedFunction()</script>'))
+    (site / "ok.html").write_text(_page('<p id="here">fine</p>'))
+    captioned = ('<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div>'
+                 '<p>Figure 1. data: x · profile: smoke · seeds: [1]</p>')
+    (site / "notebooks" / "good.html").write_text(_page(captioned))
+    (site / "notebooks" / "bare.html").write_text(_page(
+        '<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div><p>no caption</p>'))
+    problems = [str(p) for p in book_check.check_site(site)]
+    assert any(p.startswith("index.html: broken image missing.png") for p in problems)
+    assert any(p.startswith("index.html: failed to load") and "missing.png" in p for p in problems)
+    assert "index.html: link to a missing file gone.html" in problems
+    assert "index.html: link to a missing anchor ok.html#nowhere" in problems
+    assert any(p.startswith("index.html: JavaScript error: ReferenceError: undefinedFunction") for p in problems)
+    assert problems.count("notebooks/bare.html: figure ../ok.png has no caption naming its profile and seeds") == 1
+    assert not [p for p in problems if p.startswith(("ok.html", "notebooks/good.html"))]
+
+
+def test_a_folder_without_a_book_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="holds no built book"):
+        book_check.check_site(tmp_path)
