@@ -126,6 +126,7 @@ plt.show()
 # **Every claim at a glance.** The dot is the mean of the statistic minus its null value; the
 # bar its interval; the axis is symmetric-logarithmic so that CKA differences of a few
 # hundredths and rank correlations near 1 can be read on one axis.
+# Study A: {glue:md}`ledger_provenance_a` Study B: {glue:md}`ledger_provenance_b`
 
 # %%
 counts = ledger.verdict.value_counts()

@@ -128,7 +128,7 @@ class browser:
     """``with browser() as page:`` a headless Chromium tab (its profile in a temporary folder)."""
 
     def __enter__(self) -> _Page:
-        self._tmp = tempfile.TemporaryDirectory()
+        self._tmp = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)  # Chromium's helpers may still write
         self.proc = subprocess.Popen(
             [find_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--remote-debugging-port=0", "--allow-file-access-from-files", f"--user-data-dir={self._tmp.name}",
