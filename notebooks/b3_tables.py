@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from repchange import analysis_b
-from repchange.experiments import study_b
+from repchange.experiments import parameters, study_b
 from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
 from repchange.plots_b import fig_reusability
 
@@ -52,11 +52,7 @@ data_root: str = None
 profile: str = "default"
 
 # %%
-params = study_b.dynamics_params(
-    archs=archs, targets=targets, seeds=source_seeds, source_epochs=source_epochs, source_size=source_size,
-    finetune_epochs=finetune_epochs, finetune_checkpoints=finetune_checkpoints, finetune_size=finetune_size,
-    finetune_eval_size=finetune_eval_size, finetune_lr=finetune_lr, finetune_batch_size=finetune_batch_size,
-    n_probe=probe_size, weights=source_weights)
+params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
 source = provenance(profile=profile, seeds=source_seeds, **study_b.describe(params))
 print(source)
 for name in targets:

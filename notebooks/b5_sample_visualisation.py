@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from repchange import visualize
-from repchange.experiments import study_b
+from repchange.experiments import parameters, study_b
 from repchange.notebook import glue_numbers, glue_text, provenance, save_table
 from repchange.plots_b import fig_heatmaps
 
@@ -60,11 +60,7 @@ viz_classes: list[int] = None  # classes to show; None: the first four
 n_samples: int = 3  # probe images to show
 
 # %%
-params = study_b.dynamics_params(
-    archs=archs, targets=targets, seeds=source_seeds, source_epochs=source_epochs, source_size=source_size,
-    finetune_epochs=finetune_epochs, finetune_checkpoints=finetune_checkpoints, finetune_size=finetune_size,
-    finetune_eval_size=finetune_eval_size, finetune_lr=finetune_lr, finetune_batch_size=finetune_batch_size,
-    n_probe=probe_size, weights=source_weights)
+params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
 cfg = study_b.run_config(params, viz_arch, viz_target)
 probe, maps, fields = study_b.checkpoint_maps(cfg, viz_layers, probe_size, device=device, data_root=data_root)
 epochs = sorted(maps)
