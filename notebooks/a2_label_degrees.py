@@ -40,6 +40,7 @@ epochs: int = 10  # pre-training epochs (paper: 150)
 train_size: int = 2048  # first N training images, None for the whole train split
 eval_size: int = 1000  # test images used for the per-epoch test accuracy
 n_probe: int = 500
+extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
 batch_size: int = 32
 lr: float = 1e-3
 momentum: float = 0.9

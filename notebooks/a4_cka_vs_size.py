@@ -40,6 +40,7 @@ degree: int = 9  # label randomness degree of every run (paper: fully random, D 
 epochs: int = 10  # pre-training epochs (paper: 150)
 eval_size: int = 1000  # test images used for the per-epoch test accuracy
 n_probe: int = 500  # probe set: the first n_probe test images, unshuffled (paper: 500)
+extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
 batch_size: int = 32
 lr: float = 1e-3
 momentum: float = 0.9

@@ -16,7 +16,7 @@ def probe(n: int = 6) -> Split:
 def test_extract_returns_flattened_activations_in_probe_order() -> None:
     torch.manual_seed(0)
     model = Conv4(1, 3, 16, width=4).train()
-    acts = extract(model, model.probe_layers, probe(), batch_size=4)
+    acts = extract(model, model.probe_layers, probe(), batch_size=4, bn="eval")
     assert {k: tuple(v.shape) for k, v in acts.items()} == {
         "block1": (6, 256), "block2": (6, 64), "block3": (6, 16), "block4": (6, 4), "logits": (6, 3)}
     model.eval()
@@ -24,6 +24,26 @@ def test_extract_returns_flattened_activations_in_probe_order() -> None:
     with torch.no_grad():
         assert torch.allclose(acts["logits"], model(normalise(probe().images)), atol=1e-6)
     assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_batch_mode_uses_each_batchs_statistics_and_leaves_running_statistics_alone() -> None:
+    from repchange.data import normalise
+
+    torch.manual_seed(0)
+    model = Conv4(1, 3, 16, width=4).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    acts = extract(model, model.probe_layers, probe(), batch_size=3, bn="batch")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # running stats untouched
+    assert not model.training and all(m.track_running_stats for m in model.modules() if hasattr(m, "track_running_stats"))
+    reference = Conv4(1, 3, 16, width=4)
+    reference.load_state_dict(before)
+    reference.train()  # training mode: BatchNorm normalises with the batch's own statistics
+    with torch.no_grad():
+        images = normalise(probe().images)
+        expected = torch.cat([reference(images[:3]), reference(images[3:])])
+    assert torch.allclose(acts["logits"], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="bn must be one of"):
+        extract(model, model.probe_layers, probe(), bn="running")
 
 
 def test_training_mode_is_restored() -> None:

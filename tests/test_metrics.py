@@ -103,6 +103,7 @@ from scipy.spatial import procrustes as scipy_procrustes  # noqa: E402
 from repchange.metrics import (  # noqa: E402
     Factors,
     MinibatchCKA,
+    filter_cka,
     filter_procrustes_similarity,
     minibatch_cka,
     pearson,
@@ -171,7 +172,7 @@ def test_pwsm_refuses_whitening_with_fewer_samples_than_features() -> None:
 
 def test_filter_procrustes_matches_scipy_disparity() -> None:
     a, b = rand(4 * 7, 7, 40).reshape(4, 7, 7), rand(4 * 7, 7, 41).reshape(4, 7, 7)
-    sims = filter_procrustes_similarity(a, b)
+    sims = filter_procrustes_similarity(a, b, centre="columns")
     for i in range(4):
         _, _, disparity = scipy_procrustes(a[i], b[i])
         assert float(sims[i]) == pytest.approx(np.sqrt(1 - disparity), abs=1e-10)
@@ -186,6 +187,34 @@ def test_filter_procrustes_dead_filters_are_nan_and_shapes_are_checked() -> None
     assert sims.shape == (2, 3) and torch.isnan(sims[1, 2]) and int(torch.isnan(sims).sum()) == 1
     with pytest.raises(ValueError, match=r"same shape.*\(2, 3, 5, 5\).*\(2, 3, 5, 4\)"):
         filter_procrustes_similarity(a, a[..., :4])
+
+
+def test_filter_procrustes_row_centring_is_the_authors_formula() -> None:
+    a, b = rand(3 * 6, 5, 45).reshape(3, 6, 5), rand(3 * 6, 5, 46).reshape(3, 6, 5)
+    rows = filter_procrustes_similarity(a, b, centre="rows")
+    for i in range(3):  # the authors: x - x.mean(dim=1), / ||.||_F, nuclear norm of xᵀy
+        x = a[i] - a[i].mean(1, keepdims=True)
+        y = b[i] - b[i].mean(1, keepdims=True)
+        x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
+        assert float(rows[i]) == pytest.approx(np.linalg.svd(x.T @ y, compute_uv=False).sum(), abs=1e-10)
+    assert not torch.allclose(rows, filter_procrustes_similarity(a, b, centre="columns"), atol=1e-3)  # they differ
+    with pytest.raises(ValueError, match="centre must be one of"):
+        filter_procrustes_similarity(a, b, centre="both")
+
+
+@pytest.mark.parametrize("centre", ["rows", "columns"])
+def test_filter_cka_is_linear_cka_of_each_map(centre: str) -> None:
+    a, b = rand(4 * 7, 6, 47).reshape(4, 7, 6), rand(4 * 7, 6, 48).reshape(4, 7, 6)
+    scores = filter_cka(a, b, centre=centre)
+    for i in range(4):
+        x, y = (a[i], b[i]) if centre == "columns" else (a[i].T, b[i].T)  # samples along the centred axis
+        assert float(scores[i]) == pytest.approx(linear_cka(x, y), abs=1e-10)
+    assert torch.allclose(filter_cka(a, a, centre=centre), torch.ones(4, dtype=torch.float64))
+    rotation = np.linalg.qr(rand(6, 6, 49))[0]
+    assert torch.allclose(filter_cka(a, 3 * a @ rotation, centre="columns"), torch.ones(4, dtype=torch.float64))
+    dead = a.copy()
+    dead[2] = 0.0
+    assert torch.isnan(filter_cka(a, dead)[2]) and int(torch.isnan(filter_cka(a, dead)).sum()) == 1
 
 
 def test_pearson_masks_nans_and_matches_numpy() -> None:

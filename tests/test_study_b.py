@@ -17,23 +17,47 @@ SOURCE = study_b.SourceConfig(arch="vgg_small", epochs=1, train_size=256)
 TINY = study_b.FinetuneBConfig(source=SOURCE, epochs=2, checkpoints=(0, 1, 2), train_size=64, eval_size=40)
 
 
-def test_fashion_targets_never_reuse_source_images_and_relabel_or_invert_as_documented() -> None:
+def _rows_of(images: torch.Tensor, pool: torch.Tensor) -> set[bytes]:
+    return {bytes(img.numpy().tobytes()) for img in images} & {bytes(img.numpy().tobytes()) for img in pool}
+
+
+def test_the_transfer_design_separates_source_and_target_classes_and_images() -> None:
     fm = data.load("fashion_mnist")
-    held, held_eval, classes = study_b.target_splits(replace(TINY, target="fashion_heldout"))
-    assert classes == 10 and torch.equal(held.images, fm.train.images[256:320])
-    assert torch.equal(held_eval.images, fm.test.images[:40])
+    source_train, source_eval = study_b.source_splits(SOURCE)
+    source_idx = torch.nonzero(torch.isin(fm.train.labels, torch.tensor(study_b.SOURCE_CLASSES))).flatten()[:256]
+    assert torch.equal(source_train.images, fm.train.images[source_idx])  # the first 256 images of classes 0-4
+    assert set(source_train.labels.tolist()) == set(range(5)) and len(source_eval) == 1000
+    new, new_eval, classes = study_b.target_splits(replace(TINY, target="fashion_new_classes"))
+    assert classes == 5 and new.labels.bincount().tolist() == [13, 13, 13, 13, 12]  # 64 stratified over 5 classes
+    assert new_eval.labels.bincount().tolist() == [8] * 5
+    new_originals = fm.train.labels[torch.isin(fm.train.labels, torch.tensor(study_b.NEW_CLASSES))]
+    assert set(new_originals.tolist()) == {5, 6, 7, 8, 9}
+    assert not _rows_of(new.images, source_train.images)  # never a source image
+    inverted, inverted_eval, _ = study_b.target_splits(replace(TINY, target="fashion_inverted"))
+    assert torch.equal(inverted.images, 255 - new.images) and torch.equal(inverted.labels, new.labels)
+    assert torch.equal(inverted_eval.images, 255 - new_eval.images)
+    held, _, classes = study_b.target_splits(replace(TINY, target="fashion_heldout"))
+    assert classes == 5 and not _rows_of(held.images, source_train.images)
     coarse, _, classes = study_b.target_splits(replace(TINY, target="fashion_coarse"))
-    assert classes == 4 and torch.equal(coarse.labels, study_b.COARSE_FASHION[held.labels])
-    assert set(coarse.labels.tolist()) <= {0, 1, 2, 3}
-    inverted, _, _ = study_b.target_splits(replace(TINY, target="fashion_inverted"))
-    assert torch.equal(inverted.images, 255 - held.images) and torch.equal(inverted.labels, held.labels)
+    assert classes == 4 and set(coarse.labels.tolist()) == {0, 1, 2, 3} and not _rows_of(coarse.images, source_train.images)
     digits, digits_eval, _ = study_b.target_splits(replace(TINY, target="digits"))
     assert digits.images.shape[1:] == (1, 28, 28) and len(digits_eval) == 40
+    assert digits_eval.labels.bincount().tolist() == [4] * 10  # stratified, not the first 40
+
+
+def test_stratified_subsets_cover_every_class_of_a_class_sorted_split() -> None:
+    sorted_split = data.Split(torch.zeros(200, 1, 2, 2, dtype=torch.uint8), torch.arange(20).repeat_interleave(10))
+    first = sorted_split.subset(slice(0, 30))
+    assert len(set(first.labels.tolist())) == 3  # what a first-n probe of Fruits-360's test tree gives
+    chosen = sorted_split.stratified(30, seed=42)
+    assert chosen.labels.bincount().tolist() == [2] * 10 + [1] * 10 or sorted(chosen.labels.bincount().tolist()) == [1] * 10 + [2] * 10
+    assert torch.equal(chosen.labels, sorted_split.stratified(30, seed=42).labels)  # fixed seed: the same subset
+    assert sorted_split.stratified(None) is sorted_split and sorted_split.stratified(500) is sorted_split
 
 
 @pytest.mark.parametrize("change, message", [
     (dict(target="imagenet"), "unknown target 'imagenet'"),
-    (dict(source=replace(SOURCE, arch="vgg19")), "vgg19 cannot be fine-tuned on 'fashion_heldout'"),
+    (dict(source=replace(SOURCE, arch="vgg19")), "vgg19 cannot be fine-tuned on 'fashion_new_classes'"),
     (dict(target="scene15"), "the torchvision nets with the paper targets"),
     (dict(source=replace(SOURCE, arch="alexnet")), "unknown architecture 'alexnet'"),
     (dict(train_size=None), "offline targets need explicit train_size"),
@@ -51,6 +75,15 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
                                     targets=("fashion_coarse", "digits"), n_probe=20)
     table = study_b.dynamics(params, store=store, device="cpu")
     assert set(table.arch) == {"vgg_small", "densenet_small"} and set(table.target) == {"fashion_coarse", "digits"}
+    agreement = study_b.filter_agreement(params, store=store, device="cpu")  # reuses the stored fine-tuning runs
+    assert set(agreement.epoch) == {1, 2} and (agreement.cls != "all").all()
+    finite = agreement.r.dropna()
+    assert len(finite) > 0.5 * len(agreement) and finite.between(-1, 1).all()
+    assert (agreement.n_filters[agreement.r.notna()] >= 3).all()
+    _, maps, _ = study_b.checkpoint_maps(study_b.run_config(params, "vgg_small", "digits"), None, 20, store=store,
+                                         device="cpu")
+    widths = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits")].groupby("layer").n_filters.max()
+    assert all(widths[layer] <= m.shape[1] for layer, m in maps[2].items())  # at most every filter of the layer
     assert set(table.metric) == {"procrustes_filter", "pwsm_alpha_0", "pwsm_alpha_0.5", "pwsm_alpha_1"}
     assert set(table.epoch) == {0, 1, 2}
     start = table[table.epoch == 0]

@@ -71,6 +71,26 @@ class Split:
         """Rows ``index`` of both tensors (a slice or an index array)."""
         return Split(self.images[index], self.labels[index])
 
+    def stratified(self, n: int | None, seed: int = 42) -> "Split":
+        """``n`` images spread evenly over the classes (class sizes permitting), drawn with ``seed``,
+        in their original order; the whole split when ``n`` is None or at least its length.
+
+        Class-sorted folders (Fruits-360's test tree) would otherwise give a first-``n`` subset
+        of only a few classes."""
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise ValueError(f"a stratified subset needs n >= 1, got {n}")
+        rng = np.random.default_rng(seed)
+        pools = [rng.permutation(np.flatnonzero(self.labels.numpy() == c)).tolist()
+                 for c in np.unique(self.labels.numpy())]
+        chosen: list[int] = []
+        while len(chosen) < n:  # round robin over the classes that still have images
+            for pool in pools:
+                if pool and len(chosen) < n:
+                    chosen.append(pool.pop())
+        return self.subset(torch.as_tensor(sorted(chosen)))
+
     def with_labels(self, labels: torch.Tensor) -> "Split":
         """The same images with other labels (e.g. corrupted ones)."""
         return Split(self.images, torch.as_tensor(labels, dtype=torch.int64))

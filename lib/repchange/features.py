@@ -10,7 +10,17 @@ from torch import nn
 from .data import Split, normalise
 from .metrics import Factors
 
-__all__ = ["extract", "factors_of", "layer_factors", "positions_as_samples"]
+__all__ = ["BN_MODES", "extract", "factors_of", "layer_factors", "positions_as_samples"]
+
+# How BatchNorm layers normalise while activations are extracted:
+#   "batch": with the statistics of each extraction batch (the authors' code of both studies never
+#            switches to eval mode); running statistics are left untouched;
+#   "eval":  with the running statistics the net learnt (PyTorch's inference mode).
+BN_MODES = ("batch", "eval")
+
+
+def _batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 @torch.no_grad()
@@ -21,13 +31,21 @@ def extract(
     *,
     batch_size: int = 500,
     flatten: bool = True,
+    bn: str = "batch",
 ) -> dict[str, torch.Tensor]:
-    """Outputs of each module in ``layers`` on the ``probe`` images, in eval mode.
+    """Outputs of each module in ``layers`` on the ``probe`` images (dropout off).
+
+    ``bn`` (see :data:`BN_MODES`): ``"batch"`` normalises BatchNorm layers with the statistics
+    of each batch of ``batch_size`` probe images (500: all of Study A's probe set at once), as
+    the authors' code does; ``"eval"`` with the learnt running statistics. The model is left
+    as it was (mode and running statistics).
 
     Returns ``{name: tensor}`` on the CPU in float32, in ``layers`` order: shape (n, C*H*W) with
     ``flatten=True`` (rows = probe samples, in probe order), else the raw (n, C, H, W).
     Raises ValueError if any activation is NaN or infinite (naming the layer).
     """
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
     device = next(model.parameters()).device
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     handles = []
@@ -38,12 +56,19 @@ def extract(
         handles.append(module.register_forward_hook(hook))
     was_training = model.training
     model.eval()
+    norms = _batch_norm_layers(model) if bn == "batch" else []
+    tracking = [m.track_running_stats for m in norms]
+    for m in norms:  # batch statistics, running statistics neither used nor updated
+        m.train()
+        m.track_running_stats = False
     try:
         for start in range(0, len(probe), batch_size):
             model(normalise(probe.images[start : start + batch_size], getattr(model, "input_stats", None)).to(device))
     finally:
         for handle in handles:
             handle.remove()
+        for m, track in zip(norms, tracking):
+            m.track_running_stats = track
         model.train(was_training)
     result = {name: torch.cat(parts) for name, parts in chunks.items()}
     for name, acts in result.items():
@@ -67,6 +92,6 @@ def factors_of(activations: Mapping[str, torch.Tensor]) -> dict[str, Factors]:
     return {name: Factors(acts, name) for name, acts in activations.items()}
 
 
-def layer_factors(model: nn.Module, probe: Split) -> dict[str, Factors]:
-    """:func:`factors_of` the flattened outputs of ``model.probe_layers`` on ``probe``."""
-    return factors_of(extract(model, model.probe_layers, probe))
+def layer_factors(model: nn.Module, probe: Split, *, bn: str = "batch") -> dict[str, Factors]:
+    """:func:`factors_of` the flattened outputs of ``model.probe_layers`` on ``probe`` (``bn``: see :func:`extract`)."""
+    return factors_of(extract(model, model.probe_layers, probe, bn=bn))

@@ -25,6 +25,8 @@ __all__ = [
     "MinibatchCKA",
     "centred_gram",
     "cka_from_grams",
+    "CENTRINGS",
+    "filter_cka",
     "filter_procrustes_similarity",
     "linear_cka",
     "minibatch_cka",
@@ -286,29 +288,59 @@ def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float) -> flo
     return _angle(nuclear / torch.sqrt((px * px).sum() * (py * py).sum()))
 
 
-def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike) -> torch.Tensor:
-    """Study B's per-filter Procrustes similarity of (..., H, W) maps, in [0, 1].
+CENTRINGS = ("rows", "columns")
 
-    Each H×W map is treated as H points in W dimensions: centred (the mean row subtracted,
-    as ``scipy.spatial.procrustes`` does), scaled to unit Frobenius norm, and scored
-    ``||A*ᵀB*||_*``; ``1 - score²`` is scipy's Procrustes disparity. Maps that are constant
-    (dead filters, all zero) give NaN. Vectorised over the leading axes; returns float64
-    of the leading shape.
-    """
+
+def _filter_maps(a: ArrayLike, b: ArrayLike, centre: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Both (..., H, W) stacks centred as ``centre`` says, in float64, and a mask of the constant
+    (dead) maps of either, of the leading shape."""
+    if centre not in CENTRINGS:
+        raise ValueError(f"centre must be one of {CENTRINGS}, got {centre!r}")
     at, bt = _tensor(a).to(torch.float64), _tensor(b).to(torch.float64)
     if at.shape != bt.shape or at.ndim < 2:
         raise ValueError(f"maps must have the same shape (..., H, W): got {tuple(at.shape)} and {tuple(bt.shape)}")
     if not (torch.isfinite(at).all() and torch.isfinite(bt).all()):
         raise ValueError("feature maps contain NaN or infinite values")
+    axis = -1 if centre == "rows" else -2
+    ac, bc = at - at.mean(axis, keepdim=True), bt - bt.mean(axis, keepdim=True)
+    dead = (torch.linalg.matrix_norm(ac) == 0) | (torch.linalg.matrix_norm(bc) == 0)
+    return ac, bc, dead
 
-    def standardise(m: torch.Tensor) -> torch.Tensor:
-        m = m - m.mean(-2, keepdim=True)
-        norm = torch.linalg.matrix_norm(m, keepdim=True)
-        return torch.where(norm > 0, m / norm.clamp_min(1e-300), torch.full_like(m, torch.nan))
 
-    sa, sb = standardise(at), standardise(bt)
-    score = torch.linalg.svdvals(torch.nan_to_num(sa).transpose(-1, -2) @ torch.nan_to_num(sb)).sum(-1)
-    dead = torch.isnan(sa).flatten(-2).any(-1) | torch.isnan(sb).flatten(-2).any(-1)
+def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike, *, centre: str = "rows") -> torch.Tensor:
+    """Study B's per-filter Procrustes similarity of (..., H, W) maps, in [0, 1].
+
+    Each H×W map is centred, scaled to unit Frobenius norm and scored ``||A*ᵀB*||_*``.
+    ``centre="rows"`` subtracts each row's mean (the authors' code, ``mean(dim=1)`` on an H×W
+    map); ``centre="columns"`` subtracts the mean row, as ``scipy.spatial.procrustes`` does, and
+    then ``1 - score²`` is scipy's disparity. Constant maps (dead filters; with row centring also
+    maps constant along every row) give NaN. Vectorised over the leading axes; float64 of the
+    leading shape.
+    """
+    ac, bc, dead = _filter_maps(a, b, centre)
+    norms = torch.linalg.matrix_norm(ac, keepdim=True) * torch.linalg.matrix_norm(bc, keepdim=True)
+    cross = ac.transpose(-1, -2) @ bc / torch.where(norms > 0, norms, torch.ones_like(norms))
+    score = torch.linalg.svdvals(cross).sum(-1)
+    return torch.where(dead, torch.full_like(score, torch.nan), score.clamp(0, 1))
+
+
+def filter_cka(a: ArrayLike, b: ArrayLike, *, centre: str = "rows") -> torch.Tensor:
+    """Per-filter linear CKA of (..., H, W) maps, in [0, 1]: the shape measure paired with
+    :func:`filter_procrustes_similarity` for Study B's metric agreement.
+
+    Each map is centred as Procrustes centres it, and its samples lie along the centred axis
+    (``centre="rows"``: the W columns are samples of H features; ``"columns"``: the H rows are
+    samples of W features); the score is the linear CKA of the two maps,
+    ``||AᵀB||²_F / (||AᵀA||_F ||BᵀB||_F)`` with A, B samples × features. NaN where either map
+    is constant. Vectorised over the leading axes; float64 of the leading shape.
+    """
+    ac, bc, dead = _filter_maps(a, b, centre)
+    if centre == "rows":
+        ac, bc = ac.transpose(-1, -2), bc.transpose(-1, -2)
+    at_, bt_ = ac.transpose(-1, -2), bc.transpose(-1, -2)
+    cross = torch.linalg.matrix_norm(at_ @ bc) ** 2
+    norms = torch.linalg.matrix_norm(at_ @ ac) * torch.linalg.matrix_norm(bt_ @ bc)
+    score = cross / torch.where(norms > 0, norms, torch.ones_like(norms))
     return torch.where(dead, torch.full_like(score, torch.nan), score.clamp(0, 1))
 
 

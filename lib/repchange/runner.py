@@ -87,7 +87,9 @@ def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
 
 
 def load_profile(profile: str) -> dict[str, dict[str, Any]]:
-    """The profile's sections; ``default`` is empty. Unknown names list the profiles that exist."""
+    """The profile's sections; ``default`` is empty. Unknown names list the profiles that exist.
+
+    A profile may start with ``extends: OTHER``: OTHER's sections, then this file's keys over them."""
     if profile == "default":
         return {}
     path = Path(profile)
@@ -97,9 +99,15 @@ def load_profile(profile: str) -> dict[str, dict[str, Any]]:
         known = sorted(p.stem for p in (project_root() / "notebooks" / "params").glob("*.yaml"))
         raise ValueError(f"unknown profile {profile!r}: no file {path}; choose 'default' or one of {known}")
     data = yaml.safe_load(path.read_text()) or {}
+    base = data.pop("extends", None) if isinstance(data, dict) else None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"profile {path} must map 'all' and notebook names to parameter mappings")
-    return data
+    if base is None:
+        return data
+    if base == profile or base == path.stem:
+        raise ValueError(f"profile {path} extends itself")
+    merged = load_profile(str(base))
+    return {name: {**merged.get(name, {}), **data.get(name, {})} for name in {*merged, *data}}
 
 
 def resolve_parameters(

@@ -6,7 +6,8 @@ provides both fine-tuning sets: images ``0 .. train_size-1`` to train and the ne
 ``eval_size`` to evaluate and probe (CIFAR-10: 0-4999 / 5000-9999). A target of another
 image shape is resized to the source's (:meth:`repchange.data.DataSet.conformed_to`).
 Target labels are clean, partially random of degree ``degree`` (drawn from ``[seed, 2]``
-for training and ``[seed, 3]`` for evaluation) or shifted by ``shift``.
+for training and ``[seed, 3]`` for evaluation) or shifted by ``shift`` -- a fixed s, or
+``"seed"``: s = the run's seed mod D, as the authors' code does.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class FinetuneConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     target: str = "fashion_mnist"
     degree: int = 0
-    shift: int = 0
+    shift: int | str = 0  # 0: no shift; s in 1..D-1; "seed": s = seed mod D (the authors' code)
     epochs: int = 10
     train_size: int = 500
     eval_size: int = 500
@@ -46,9 +47,13 @@ class FinetuneConfig:
     def seed(self) -> int:
         return self.pretrain.seed
 
+    def resolved_shift(self, num_classes: int) -> int:
+        """The label shift s of this run (``"seed"``: the seed mod ``num_classes``)."""
+        return self.seed % num_classes if self.shift == "seed" else int(self.shift)
+
     @property
     def labels(self) -> str:
-        """``clean``, ``random d=<degree>`` or ``shift s=<shift>``."""
+        """``clean``, ``random d=<degree>`` or ``shift s=<shift>`` (``shift s=seed``)."""
         if self.shift:
             return f"shift s={self.shift}"
         return f"random d={self.degree}" if self.degree else "clean"
@@ -66,11 +71,16 @@ class FinetuneConfig:
         if self.degree and self.shift:
             raise ValueError(f"choose partially random labels (degree {self.degree}) or shifted labels "
                              f"(shift {self.shift}), not both")
+        if isinstance(self.shift, str) and self.shift != "seed":
+            raise ValueError(f"label shift must be an integer or 'seed', got {self.shift!r}")
         if num_classes is not None:
+            if self.shift == "seed" and self.seed % num_classes == 0:
+                raise ValueError(f"shift 'seed' gives s = {self.seed} mod {num_classes} = 0 (no shift) for seed "
+                                 f"{self.seed}; use seeds that are not multiples of {num_classes} or a fixed shift")
             if not 0 <= self.degree <= num_classes - 1:
                 raise ValueError(f"label randomness degree {self.degree} is out of range: it must lie in "
                                  f"0..{num_classes - 1} for {self.target} ({num_classes} classes)")
-            if not 0 <= self.shift <= num_classes - 1:
+            if not 0 <= self.resolved_shift(num_classes) <= num_classes - 1:
                 raise ValueError(f"label shift {self.shift} is out of range: it must lie in 1..{num_classes - 1} "
                                  f"(0 = no shift) for {self.target} ({num_classes} classes)")
 
@@ -105,8 +115,9 @@ def finetuning_splits(cfg: FinetuneConfig, target: data_mod.DataSet) -> tuple[da
     eval_split = target.test.subset(slice(cfg.train_size, need))
     d = target.num_classes
     if cfg.shift:
-        return (train_split.with_labels(shifted(train_split.labels, cfg.shift, d)),
-                eval_split.with_labels(shifted(eval_split.labels, cfg.shift, d)))
+        s = cfg.resolved_shift(d)
+        return (train_split.with_labels(shifted(train_split.labels, s, d)),
+                eval_split.with_labels(shifted(eval_split.labels, s, d)))
     return (train_split.with_labels(partially_random(train_split.labels, cfg.degree, d, seed=[cfg.seed, 2])),
             eval_split.with_labels(partially_random(eval_split.labels, cfg.degree, d, seed=[cfg.seed, 3])))
 

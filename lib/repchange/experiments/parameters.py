@@ -40,16 +40,17 @@ def pretrain(values: Mapping[str, Any]) -> study_a.PretrainConfig:
 
 def cka_to_init(values: Mapping[str, Any]) -> study_a.CkaToInitParams:
     """Figure 1: the pre-training template with ``seeds`` and ``n_probe``; validated."""
-    v = _take(values, ("seeds", "n_probe"))
-    params = study_a.CkaToInitParams(pretrain(values), tuple(v["seeds"]), v["n_probe"])
+    v = _take(values, ("seeds", "n_probe", "extraction_bn"))
+    params = study_a.CkaToInitParams(pretrain(values), tuple(v["seeds"]), v["n_probe"], bn=v["extraction_bn"])
     params.validate()
     return params
 
 
 def degree_sweep(values: Mapping[str, Any]) -> study_a.DegreeSweepParams:
     """Figures 2 and 3a: the template over ``degrees``; validated."""
-    v = _take(values, ("seeds", "degrees", "n_probe"))
-    params = study_a.DegreeSweepParams(pretrain(values), tuple(v["seeds"]), tuple(v["degrees"]), v["n_probe"])
+    v = _take(values, ("seeds", "degrees", "n_probe", "extraction_bn"))
+    params = study_a.DegreeSweepParams(pretrain(values), tuple(v["seeds"]), tuple(v["degrees"]), v["n_probe"],
+                                       bn=v["extraction_bn"])
     params.validate()
     return params
 
@@ -57,9 +58,9 @@ def degree_sweep(values: Mapping[str, Any]) -> study_a.DegreeSweepParams:
 def size_sweep(values: Mapping[str, Any]) -> study_a.SizeSweepParams:
     """Figure 3b: the template over ``train_sizes`` with labels of ``degree``; validated. (The template's
     own ``train_size`` is never used: each size replaces it.)"""
-    v = _take(values, ("seeds", "train_sizes", "degree", "n_probe"))
-    params = study_a.SizeSweepParams(pretrain({"train_size": None, **values}), tuple(v["seeds"]), tuple(v["train_sizes"]), v["degree"],
-                                     v["n_probe"])
+    v = _take(values, ("seeds", "train_sizes", "degree", "n_probe", "extraction_bn"))
+    params = study_a.SizeSweepParams(pretrain({"train_size": None, **values}), tuple(v["seeds"]),
+                                     tuple(v["train_sizes"]), v["degree"], v["n_probe"], bn=v["extraction_bn"])
     params.validate()
     return params
 
@@ -68,13 +69,13 @@ def finetune_sweep(values: Mapping[str, Any]) -> study_a.FinetuneSweepParams:
     """Figures 4 and 5: fine-tuning (ft_epochs, ft_train_size, ft_eval_size, the pre-training's SGD)
     of the clean pre-trained net under every condition; validated."""
     v = _take(values, ("seeds", "cross_domain", "degrees", "shifts", "ft_epochs", "ft_train_size", "ft_eval_size",
-                       "n_probe"))
+                       "n_probe", "extraction_bn"))
     source = pretrain(values)
     params = study_a.FinetuneSweepParams(
         finetune=study_a.FinetuneConfig(pretrain=source, epochs=v["ft_epochs"], train_size=v["ft_train_size"],
                                         eval_size=v["ft_eval_size"], optimiser=source.optimiser),
         seeds=tuple(v["seeds"]), cross_domain=v["cross_domain"], degrees=tuple(v["degrees"]),
-        shifts=tuple(v["shifts"]), n_probe=v["n_probe"])
+        shifts=tuple(v["shifts"]), n_probe=v["n_probe"], bn=v["extraction_bn"])
     params.validate()
     return params
 
@@ -83,10 +84,12 @@ def dynamics(values: Mapping[str, Any]) -> study_b.DynamicsParams:
     """Study B: :func:`study_b.dynamics_params` from the b-chapters' parameter names; validated."""
     v = _take(values, ("archs", "targets", "source_seeds", "source_epochs", "source_size", "finetune_epochs",
                        "finetune_checkpoints", "finetune_size", "finetune_eval_size", "finetune_lr",
-                       "finetune_batch_size", "probe_size", "source_weights"))
+                       "finetune_batch_size", "probe_size", "source_weights", "extraction_bn", "procrustes_centre",
+                       "finetune_lr_by_target"))
     return study_b.dynamics_params(
         archs=v["archs"], targets=v["targets"], seeds=v["source_seeds"], source_epochs=v["source_epochs"],
         source_size=v["source_size"], finetune_epochs=v["finetune_epochs"],
         finetune_checkpoints=v["finetune_checkpoints"], finetune_size=v["finetune_size"],
         finetune_eval_size=v["finetune_eval_size"], finetune_lr=v["finetune_lr"],
-        finetune_batch_size=v["finetune_batch_size"], n_probe=v["probe_size"], weights=v["source_weights"])
+        finetune_batch_size=v["finetune_batch_size"], n_probe=v["probe_size"], weights=v["source_weights"],
+        bn=v["extraction_bn"], procrustes_centre=v["procrustes_centre"], lr_by_target=v["finetune_lr_by_target"])

@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import data as data_mod
-from ..features import layer_factors
+from ..features import BN_MODES, layer_factors
 from ..metrics import linear_cka
 from ..metrics import Factors
 from ..store import Store
@@ -77,9 +77,12 @@ class CkaToInitParams:
     seeds: tuple[int, ...] = (1, 2, 3)
     n_probe: int = 500
     measured_epochs: tuple[int, ...] | None = None  # None: every epoch
+    bn: str = "batch"  # BatchNorm at extraction: the probe batch's statistics (the authors' code) or "eval"
 
     def validate(self) -> None:
         self.pretrain.validate()
+        if self.bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
         bad = [e for e in self.measured_epochs or () if not 0 <= e <= self.pretrain.epochs]
         if bad:
             raise ValueError(f"measured_epochs {bad} lie outside 0..{self.pretrain.epochs}")
@@ -108,13 +111,13 @@ def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: 
         for seed in params.seeds:
             run = pretrain(replace(params.pretrain, seed=seed), ds, store=store, device=device)
             refs = {
-                "init": layer_factors(run.model_at(0), probe),
-                "independent_init": layer_factors(run.new_model(seed + INDEPENDENT_SEED_OFFSET), probe),
+                "init": layer_factors(run.model_at(0), probe, bn=params.bn),
+                "independent_init": layer_factors(run.new_model(seed + INDEPENDENT_SEED_OFFSET), probe, bn=params.bn),
             }
             history = run.history.set_index("epoch")
             epochs = params.measured_epochs or range(run.config.epochs + 1)
             for epoch in tqdm(epochs, desc=f"CKA seed {seed}", disable=not progress_enabled(), leave=False):
-                factors = refs["init"] if epoch == 0 else layer_factors(run.model_at(epoch), probe)
+                factors = refs["init"] if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
                 hist = history.loc[epoch]
                 rows += _similarity_rows(factors, refs, seed=seed, epoch=epoch, train_loss=hist.train_loss,
                                          train_acc=hist.train_acc, test_acc=hist.test_acc)
@@ -131,13 +134,14 @@ class DegreeSweepParams:
     seeds: tuple[int, ...] = (1, 2, 3)
     degrees: tuple[int, ...] = (0, 1, 2, 4, 9)
     n_probe: int = 500
+    bn: str = "batch"
 
     def validate(self, num_classes: int = 10) -> None:
         if not self.degrees:
             raise ValueError("degrees must name at least one label randomness degree")
         for degree in self.degrees:
             replace(self.pretrain, degree=degree).validate(num_classes)
-        CkaToInitParams(self.pretrain, self.seeds, self.n_probe).validate()
+        CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
 
 
 def degree_sweep(params: DegreeSweepParams, *, store: Store | None = None, device: str = "auto",
@@ -151,7 +155,7 @@ def degree_sweep(params: DegreeSweepParams, *, store: Store | None = None, devic
     tables = []
     for degree in params.degrees:
         per_degree = CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
-                                     measured_epochs=(0, params.pretrain.epochs))
+                                     measured_epochs=(0, params.pretrain.epochs), bn=params.bn)
         table = cka_to_init(per_degree, store=store, device=device, data_root=data_root, download=download)
         tables.append(table.assign(degree=degree))
     return pd.concat(tables, ignore_index=True)
@@ -183,13 +187,14 @@ class SizeSweepParams:
     train_sizes: tuple[int | None, ...] = (64, 256, 1024, 2048)
     degree: int = 9
     n_probe: int = 500
+    bn: str = "batch"
 
     def validate(self, num_classes: int = 10) -> None:
         if not self.train_sizes:
             raise ValueError("train_sizes must name at least one training-set size")
         for size in self.train_sizes:
             replace(self.pretrain, train_size=size, degree=self.degree).validate(num_classes)
-        CkaToInitParams(self.pretrain, self.seeds, self.n_probe).validate()
+        CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
 
 
 def size_sweep(params: SizeSweepParams, *, store: Store | None = None, device: str = "auto",
@@ -204,7 +209,7 @@ def size_sweep(params: SizeSweepParams, *, store: Store | None = None, device: s
     tables = []
     for size in params.train_sizes:
         cfg = replace(params.pretrain, train_size=size, degree=params.degree)
-        per_size = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs))
+        per_size = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs), bn=params.bn)
         table = cka_to_init(per_size, store=store, device=device, data_root=data_root, download=download)
         if size is None and n_train is None:
             n_train = len(data_mod.load(cfg.dataset, root=data_root, download=download).train)
@@ -219,15 +224,16 @@ class FinetuneSweepParams:
     ``finetune`` is the template (pre-training, epochs, sizes, optimiser); its target, degree
     and shift are set per condition: the source domain with each of ``degrees``, the
     ``cross_domain`` data set with each of ``degrees``, and the source domain with each of
-    ``shifts``.
+    ``shifts`` (an integer s, or ``"seed"``: s = each run's seed, as the authors' code does).
     """
 
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     seeds: tuple[int, ...] = (1, 2, 3)
     cross_domain: str = "digits"
     degrees: tuple[int, ...] = (0, 1, 2, 4, 9)
-    shifts: tuple[int, ...] = (1,)
+    shifts: tuple[int | str, ...] = ("seed",)
     n_probe: int = 500
+    bn: str = "batch"
 
     def conditions(self) -> list[tuple[str, FinetuneConfig]]:
         """``(domain, config)`` for every condition, domain ``same`` or ``cross``."""
@@ -240,13 +246,14 @@ class FinetuneSweepParams:
     def validate(self, num_classes: int = 10) -> None:
         if not self.degrees:
             raise ValueError("degrees must name at least one label randomness degree")
-        if any(s < 1 for s in self.shifts):
-            raise ValueError(f"label shifts must lie in 1..{num_classes - 1}, got {list(self.shifts)}")
+        if any(s != "seed" and (isinstance(s, str) or s < 1) for s in self.shifts):
+            raise ValueError(f"label shifts must lie in 1..{num_classes - 1} or be 'seed', got {list(self.shifts)}")
         for _, cfg in self.conditions():
-            cfg.validate(num_classes)
+            for seed in self.seeds:
+                replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)).validate(num_classes)
         if self.n_probe > self.finetune.eval_size:
             raise ValueError(f"n_probe {self.n_probe} exceeds the fine-tuning eval split ({self.finetune.eval_size} images)")
-        CkaToInitParams(self.finetune.pretrain, self.seeds, self.n_probe).validate()  # seeds, n_probe >= 4
+        CkaToInitParams(self.finetune.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()  # seeds, n_probe, bn
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,7 @@ class _FinetuneCkaParams:
     finetune: FinetuneConfig
     seeds: tuple[int, ...]
     n_probe: int
+    bn: str = "batch"
 
 
 def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: str, data_root: str | None,
@@ -272,19 +280,21 @@ def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: st
                            store=store, device=device)
             _, eval_split = finetuning_splits(run.config, target)
             probe = eval_split.subset(slice(0, params.n_probe))
-            pretrained = layer_factors(run.model_at(0), probe)
+            pretrained = layer_factors(run.model_at(0), probe, bn=params.bn)
             refs = {
                 "pretrained": pretrained,
-                "pretrain_init": layer_factors(run.source.model_at(0), probe),
-                "independent_init": layer_factors(run.source.new_model(seed + INDEPENDENT_SEED_OFFSET), probe),
+                "pretrain_init": layer_factors(run.source.model_at(0), probe, bn=params.bn),
+                "independent_init": layer_factors(run.source.new_model(seed + INDEPENDENT_SEED_OFFSET), probe,
+                                                  bn=params.bn),
             }
+            shift = run.config.resolved_shift(target.num_classes)
             history = run.history.set_index("epoch")
             for epoch in tqdm(range(cfg.epochs + 1), desc=f"CKA {cfg.target} {cfg.labels} seed {seed}",
                               disable=not progress_enabled(), leave=False):
-                factors = pretrained if epoch == 0 else layer_factors(run.model_at(epoch), probe)
+                factors = pretrained if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
                 hist = history.loc[epoch]
-                rows += _similarity_rows(factors, refs, seed=seed, epoch=epoch, train_loss=hist.train_loss,
-                                         train_acc=hist.train_acc, test_acc=hist.test_acc)
+                rows += _similarity_rows(factors, refs, seed=seed, shift=shift, epoch=epoch,
+                                         train_loss=hist.train_loss, train_acc=hist.train_acc, test_acc=hist.test_acc)
         return pd.DataFrame(rows)
 
     return store.table("study_a/finetune_cka", asdict(params), compute, code=FINETUNE_TABLE_CODE)
@@ -295,7 +305,7 @@ def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, d
     """Tidy table of every fine-tuning condition, seed, probed layer and fine-tuning epoch.
 
     Columns: domain (``same`` | ``cross``), target, labels (``clean`` | ``random d=..`` |
-    ``shift s=..``), degree, shift, seed, layer, epoch, comparison (``pretrained`` |
+    ``shift s=..``), degree, shift (the run's s: with ``"seed"`` it differs by seed), seed, layer, epoch, comparison (``pretrained`` |
     ``pretrain_init`` | ``independent_init``), metric (``cka`` | ``cka_debiased``), value,
     train_loss, train_acc, test_acc (accuracies against the condition's own labels).
     Each condition's table is stored separately, so chapters that share conditions share work.
@@ -304,10 +314,9 @@ def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, d
     tables = []
     conditions = params.conditions()
     for domain, cfg in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
-        table = _finetune_cka(_FinetuneCkaParams(cfg, params.seeds, params.n_probe), store=store, device=device,
-                              data_root=data_root, download=download)
-        tables.append(table.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree,
-                                   shift=cfg.shift))
+        table = _finetune_cka(_FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn), store=store,
+                              device=device, data_root=data_root, download=download)
+        tables.append(table.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree))
     front = ["domain", "target", "labels", "degree", "shift"]
     frame = pd.concat(tables, ignore_index=True)
     return frame[front + [c for c in frame.columns if c not in front]]
@@ -328,6 +337,7 @@ def finetune_histories(params: FinetuneSweepParams, *, store: Store | None = Non
         for seed in params.seeds:
             run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), loaded[cfg.pretrain.dataset],
                            loaded[cfg.target], store=store, device=device)
-            frames.append(run.history.assign(domain=domain, target=cfg.target, labels=cfg.labels,
-                                             degree=cfg.degree, shift=cfg.shift, seed=seed))
+            frames.append(run.history.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree,
+                                             shift=run.config.resolved_shift(loaded[cfg.target].num_classes),
+                                             seed=seed))
     return pd.concat(frames, ignore_index=True)

@@ -1,13 +1,18 @@
 """Study B (Behzadi-Khormouji et al.): feature dynamics of a source net while it is fine-tuned.
 
 Book default (offline, 2 CPU cores): a small VGG / ResNet / DenseNet is trained on the
-*source* task -- the first ``source_size`` Fashion-MNIST training images, the analogue of
-ImageNet pre-training -- and then fine-tuned, all layers trainable with a new head, on one of
-the targets below, as the authors fine-tune (Adam, grad-norm clip 0.5). Each checkpoint's
-probed ReLU maps on the target's probe images are compared with the source net's (epoch 0).
+*source* task -- the first ``source_size`` Fashion-MNIST training images of the five source
+classes (T-shirt/top, trouser, pullover, dress, coat), the analogue of ImageNet pre-training --
+and then fine-tuned, all layers trainable with a new head, on one of the targets below, as the
+authors fine-tune (Adam, grad-norm clip 0.5). Each checkpoint's probed ReLU maps on the
+target's probe images are compared with the source net's (epoch 0).
 
-Targets (``TARGETS``): images the source never saw, from Fashion-MNIST's training images
-after the source set (train) and its test split (eval), or from scikit-learn's digits.
+Targets (``TARGETS``) are a transfer design: the *similar* target is the other five
+Fashion-MNIST classes (new classes, same domain), the *dissimilar* ones the same new classes
+with inverted intensities (white backgrounds, the Fruits-360 analogue) and scikit-learn's
+digits (another domain). Training images of a target come from Fashion-MNIST's training split
+(never an image of the source set), evaluation and probe images from its test split. Subsets
+of a split are stratified over its classes with seed 42 (:meth:`repchange.data.Split.stratified`).
 """
 
 from __future__ import annotations
@@ -23,23 +28,27 @@ from tqdm.auto import tqdm
 from .. import data as data_mod
 from .. import image_folders
 from ..architectures import ARCHITECTURES, build_architecture
-from ..features import extract, positions_as_samples
-from ..metrics import Factors, filter_procrustes_similarity, pwsm
+from ..features import BN_MODES, extract, positions_as_samples
+from ..metrics import CENTRINGS, Factors, filter_cka, filter_procrustes_similarity, pearson, pwsm
 from ..receptive_field import ReceptiveField, receptive_fields
 from ..store import Store
 from ..train import OptimiserSpec, load_checkpoint, progress_enabled, train
 
-__all__ = ["CLASS_NAMES", "TARGETS", "baseline", "DynamicsParams", "FinetuneBConfig", "SourceConfig", "describe", "dynamics",
-           "dynamics_params", "finetune_b", "model_at", "checkpoint_maps", "run_config", "target_splits", "train_source"]
+__all__ = ["CLASS_NAMES", "DEFAULT_TARGETS", "NEW_CLASSES", "SOURCE_CLASSES", "TARGETS", "baseline", "DynamicsParams",
+           "FinetuneBConfig", "SourceConfig", "describe", "dynamics", "dynamics_params", "filter_agreement", "finetune_b",
+           "model_at", "checkpoint_maps", "run_config", "source_splits", "target_splits", "train_source"]
 
 TARGETS = {
-    "fashion_heldout": "similar: held-out Fashion-MNIST images, the same 10 classes",
-    "fashion_coarse": "new task, related domain: held-out Fashion-MNIST in 4 coarse classes "
-                      "(tops, trousers and dresses, footwear, bags)",
-    "fashion_inverted": "dissimilar appearance: held-out Fashion-MNIST with inverted intensities "
+    "fashion_new_classes": "similar: the five Fashion-MNIST classes the source never saw (sandal, shirt, sneaker, "
+                           "bag, ankle boot); new classes, same domain",
+    "fashion_inverted": "dissimilar appearance: the same five new classes with inverted intensities "
                         "(white backgrounds, the Fruits-360 analogue)",
     "digits": "dissimilar domain: scikit-learn's digits resized to 28x28",
+    "fashion_heldout": "control, the source task itself: held-out images of the five source classes",
+    "fashion_coarse": "new task, related domain: held-out Fashion-MNIST images of all ten classes in 4 coarse "
+                      "classes (tops, trousers and dresses, footwear, bags)",
 }
+DEFAULT_TARGETS = ("fashion_new_classes", "fashion_inverted", "digits")
 PAPER_TARGETS = {
     "scene15": "15-Scene: 15 indoor and outdoor scene categories (paper profile, ImageFolder)",
     "awa2": "Animals with Attributes 2: 50 animal classes (paper profile, ImageFolder)",
@@ -51,10 +60,14 @@ SMALL_ARCHS = ("vgg_small", "resnet_small", "densenet_small")
 COARSE_FASHION = torch.tensor([0, 1, 0, 1, 0, 2, 0, 2, 3, 2])  # T-shirt, trouser, pullover, dress, coat, sandal, ...
 FASHION_NAMES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                  "ankle boot")
+SOURCE_CLASSES = (0, 1, 2, 3, 4)  # the source task: T-shirt/top, trouser, pullover, dress, coat
+NEW_CLASSES = (5, 6, 7, 8, 9)  # the similar target: sandal, shirt, sneaker, bag, ankle boot
+SPLIT_SEED = 42  # stratified subsets of every target split (the authors' split seed)
 CLASS_NAMES = {
-    "fashion_heldout": dict(enumerate(FASHION_NAMES)),
+    "fashion_new_classes": {k: FASHION_NAMES[c] for k, c in enumerate(NEW_CLASSES)},
+    "fashion_inverted": {k: FASHION_NAMES[c] for k, c in enumerate(NEW_CLASSES)},
+    "fashion_heldout": {k: FASHION_NAMES[c] for k, c in enumerate(SOURCE_CLASSES)},
     "fashion_coarse": dict(enumerate(("tops", "trousers & dresses", "footwear", "bags"))),
-    "fashion_inverted": dict(enumerate(FASHION_NAMES)),
     "digits": {d: str(d) for d in range(10)},
 }
 TRAINING_CODE = ("data", "image_folders", "architectures", "train", "experiments.study_b")
@@ -93,7 +106,7 @@ class FinetuneBConfig:
     """Fine-tuning of a source net on ``target``, checkpoints at ``checkpoints`` (0 = the source net)."""
 
     source: SourceConfig = field(default_factory=SourceConfig)
-    target: str = "fashion_heldout"
+    target: str = "fashion_new_classes"
     epochs: int = 7
     checkpoints: tuple[int, ...] = (0, 1, 2, 3, 5, 7)
     train_size: int | None = 768  # every offline target has this many (digits' train split holds 797); None = all
@@ -126,31 +139,64 @@ def _fashion(data_root: str | None) -> data_mod.DataSet:
     return data_mod.load("fashion_mnist", root=data_root)
 
 
+def _of_classes(split: data_mod.Split, classes: tuple[int, ...]) -> data_mod.Split:
+    """The images of ``classes``, relabelled 0..len(classes)-1 in that order."""
+    index = torch.nonzero(torch.isin(split.labels, torch.tensor(classes))).flatten()
+    chosen = split.subset(index)
+    remap = torch.full((int(split.labels.max()) + 1,), -1, dtype=torch.int64)
+    remap[list(classes)] = torch.arange(len(classes))
+    return chosen.with_labels(remap[chosen.labels])
+
+
+def _source_set(fm: data_mod.DataSet, train_size: int) -> tuple[torch.Tensor, data_mod.Split]:
+    """Indices into Fashion-MNIST's training split of the source set (the first ``train_size`` images of
+    the source classes) and that set, labelled 0..4."""
+    index = torch.nonzero(torch.isin(fm.train.labels, torch.tensor(SOURCE_CLASSES))).flatten()
+    if train_size > len(index):
+        raise ValueError(f"the source classes have {len(index)} Fashion-MNIST training images; asked for {train_size}")
+    index = index[:train_size]
+    return index, _of_classes(fm.train.subset(index), SOURCE_CLASSES)
+
+
+def source_splits(cfg: "SourceConfig", data_root: str | None = None) -> tuple[data_mod.Split, data_mod.Split]:
+    """(train, eval) of a small source net: its source set and 1,000 test images of the source classes."""
+    fm = _fashion(data_root)
+    _, train_set = _source_set(fm, cfg.train_size)
+    return train_set, _of_classes(fm.test, SOURCE_CLASSES).stratified(1000, SPLIT_SEED)
+
+
 def target_splits(cfg: FinetuneBConfig, data_root: str | None = None
                   ) -> tuple[data_mod.Split, data_mod.Split, int]:
     """(train, eval, number of classes) of the target; Fashion-MNIST targets never reuse source images.
 
-    Paper targets come from :mod:`repchange.image_folders` (under ``data_root``), the first
-    ``train_size`` / ``eval_size`` images of their splits (None = all)."""
+    ``train_size`` / ``eval_size`` images (None = all) are drawn stratified over the classes with
+    seed 42. Paper targets come from :mod:`repchange.image_folders` (under ``data_root``)."""
+    def take(train: data_mod.Split, test: data_mod.Split) -> tuple[data_mod.Split, data_mod.Split]:
+        for split, n, name in ((train, cfg.train_size, "train"), (test, cfg.eval_size, "eval")):
+            if n is not None and n > len(split):
+                raise ValueError(f"{cfg.target} has {len(split)} {name} images; asked for {n}")
+        return train.stratified(cfg.train_size, SPLIT_SEED), test.stratified(cfg.eval_size, SPLIT_SEED)
+
     if cfg.target in PAPER_TARGETS:
         ds = image_folders.load_folder_set(cfg.target, data_root, image_size=cfg.image_size)
-        return (ds.train.subset(slice(0, cfg.train_size)), ds.test.subset(slice(0, cfg.eval_size)), ds.num_classes)
+        return (*take(ds.train, ds.test), ds.num_classes)
     if cfg.target == "digits":
         digits = data_mod.load("digits").conformed_to((1, 28, 28))
-        if cfg.train_size > len(digits.train) or cfg.eval_size > len(digits.test):
-            raise ValueError(f"digits has {len(digits.train)} train / {len(digits.test)} test images; "
-                             f"asked for {cfg.train_size} / {cfg.eval_size}")
-        return digits.train.subset(slice(0, cfg.train_size)), digits.test.subset(slice(0, cfg.eval_size)), 10
+        return (*take(digits.train, digits.test), 10)
     fm = _fashion(data_root)
-    start = cfg.source.train_size
-    if start + cfg.train_size > len(fm.train):
-        raise ValueError(f"source ({start}) + target ({cfg.train_size}) images exceed Fashion-MNIST's {len(fm.train)}")
-    tr, ev = fm.train.subset(slice(start, start + cfg.train_size)), fm.test.subset(slice(0, cfg.eval_size))
-    if cfg.target == "fashion_coarse":
-        return tr.with_labels(COARSE_FASHION[tr.labels]), ev.with_labels(COARSE_FASHION[ev.labels]), 4
-    if cfg.target == "fashion_inverted":
-        return data_mod.Split(255 - tr.images, tr.labels), data_mod.Split(255 - ev.images, ev.labels), 10
-    return tr, ev, 10
+    source_index, _ = _source_set(fm, cfg.source.train_size)
+    unseen = torch.ones(len(fm.train), dtype=torch.bool)
+    unseen[source_index] = False
+    pool = fm.train.subset(torch.nonzero(unseen).flatten())  # every training image the source never saw
+    if cfg.target in ("fashion_new_classes", "fashion_inverted"):
+        tr, ev = take(_of_classes(pool, NEW_CLASSES), _of_classes(fm.test, NEW_CLASSES))
+        if cfg.target == "fashion_inverted":
+            tr, ev = data_mod.Split(255 - tr.images, tr.labels), data_mod.Split(255 - ev.images, ev.labels)
+        return tr, ev, len(NEW_CLASSES)
+    if cfg.target == "fashion_heldout":
+        return (*take(_of_classes(pool, SOURCE_CLASSES), _of_classes(fm.test, SOURCE_CLASSES)), len(SOURCE_CLASSES))
+    tr, ev = take(pool, fm.test)  # fashion_coarse
+    return tr.with_labels(COARSE_FASHION[tr.labels]), ev.with_labels(COARSE_FASHION[ev.labels]), 4
 
 
 def _new_net(arch: str, seed: int, num_classes: int) -> torch.nn.Module:
@@ -177,10 +223,9 @@ def train_source(cfg: SourceConfig, *, store: Store | None = None, device: str =
     store = store or Store()
 
     def produce(run_dir: Path) -> None:
-        fm = _fashion(data_root)
-        train(_new_net(cfg.arch, cfg.seed, 10), fm.train.subset(slice(0, cfg.train_size)),
-              fm.test.subset(slice(5000, 6000)), epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
-              run_dir=run_dir, checkpoint_epochs=[cfg.epochs], device=device, desc=f"source {cfg.arch}")
+        tr, ev = source_splits(cfg, data_root)
+        train(_new_net(cfg.arch, cfg.seed, len(SOURCE_CLASSES)), tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser,
+              seed=cfg.seed, run_dir=run_dir, checkpoint_epochs=[cfg.epochs], device=device, desc=f"source {cfg.arch}")
 
     return store.get_or_run("study_b/source", cfg, produce, code=TRAINING_CODE)
 
@@ -197,7 +242,8 @@ def finetune_b(cfg: FinetuneBConfig, *, store: Store | None = None, device: str 
         if cfg.source.pretrained_elsewhere:
             model = _published_net(cfg.source, classes, weights=True)
         else:
-            model = load_checkpoint(_new_net(cfg.source.arch, cfg.source.seed, 10), source_dir, cfg.source.epochs)
+            model = load_checkpoint(_new_net(cfg.source.arch, cfg.source.seed, len(SOURCE_CLASSES)), source_dir,
+                                    cfg.source.epochs)
             head = _new_net(cfg.source.arch, cfg.source.seed + 1, classes)  # a fresh head for the target's classes
             model = _with_head_of(model, head)
         train(model, tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.source.seed, run_dir=run_dir,
@@ -220,7 +266,7 @@ def model_at(cfg: FinetuneBConfig, run_dir: Path, epoch: int, num_classes: int) 
     """The fine-tuned net at ``epoch`` (0 = the source net with the new head)."""
     if cfg.source.pretrained_elsewhere:
         return load_checkpoint(_published_net(cfg.source, num_classes, weights=False), run_dir, epoch)
-    model = _with_head_of(_new_net(cfg.source.arch, 0, 10), _new_net(cfg.source.arch, 0, num_classes))
+    model = _with_head_of(_new_net(cfg.source.arch, 0, len(SOURCE_CLASSES)), _new_net(cfg.source.arch, 0, num_classes))
     return load_checkpoint(model, run_dir, epoch)
 
 
@@ -230,12 +276,22 @@ class DynamicsParams:
 
     finetune: FinetuneBConfig = field(default_factory=FinetuneBConfig)
     archs: tuple[str, ...] = ("vgg_small", "resnet_small", "densenet_small")
-    targets: tuple[str, ...] = tuple(TARGETS)
+    targets: tuple[str, ...] = DEFAULT_TARGETS
     seeds: tuple[int, ...] = (1,)  # source-net seeds (the paper: one run per model and data set)
     alphas: tuple[float, ...] = (0.0, 0.5, 1.0)
     n_probe: int = 200
+    bn: str = "batch"  # BatchNorm at extraction: batch statistics (the authors' code) or "eval"
+    procrustes_centre: str = "rows"  # per-filter Procrustes: centre rows (the authors' code) or "columns" (scipy)
+    lr_by_target: tuple[tuple[str, float], ...] = ()  # fine-tuning learning rate of named targets (paper: Fruits 1e-3)
 
     def validate(self) -> None:
+        if self.bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
+        if self.procrustes_centre not in CENTRINGS:
+            raise ValueError(f"procrustes_centre must be one of {CENTRINGS}, got {self.procrustes_centre!r}")
+        unknown = [t for t, _ in self.lr_by_target if t not in TARGETS]
+        if unknown:
+            raise ValueError(f"lr_by_target names unknown targets {unknown}; choose from {sorted(TARGETS)}")
         if not self.archs or not self.targets or not self.seeds:
             raise ValueError("archs, targets and seeds must each name at least one entry")
         for arch in self.archs:
@@ -247,20 +303,25 @@ class DynamicsParams:
             raise ValueError(f"n_probe must lie in 2..eval_size ({self.finetune.eval_size}), got {self.n_probe}")
 
 
+def _class_groups(labels: torch.Tensor, per_class: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """``("all", all probes)`` and, with ``per_class``, ``(class index, its probes)`` masks."""
+    groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
+    if per_class:
+        groups += [(str(c), labels == c) for c in labels.unique().tolist()]
+    return groups
+
+
 def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...],
-                source_factors: dict[str, Factors] | None = None, *, per_class: bool = True
+                source_factors: dict[str, Factors] | None = None, *, per_class: bool = True, centre: str = "rows"
                 ) -> list[dict[str, object]]:
     """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
 
     ``source_factors`` caches the source's positions-as-samples factors per class across calls.
     """
     source_factors = {} if source_factors is None else source_factors
-    similarity = filter_procrustes_similarity(src, now)  # (n, C), NaN for dead maps
+    similarity = filter_procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
     rows = []
-    groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
-    if per_class:
-        groups += [(str(c), labels == c) for c in labels.unique().tolist()]
-    for cls, mask in groups:
+    for cls, mask in _class_groups(labels, per_class):
         sim = similarity[mask].numpy()
         rows.append(dict(cls=cls, metric="procrustes_filter", value=float(1 - np.nanmean(sim)) if
                          np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
@@ -297,21 +358,74 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
             probe, classes = _probe(cfg, params.n_probe, data_root)
             history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
             source_model = model_at(cfg, run_dir, 0, classes)
-            source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False)
+            source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False, bn=params.bn)
             rows, cache = [], {layer: {} for layer in source_maps}
             for epoch in cfg.checkpoints:
                 model = model_at(cfg, run_dir, epoch, classes)
-                maps = extract(model, model.probe_layers, probe, flatten=False)
+                maps = extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
                 for layer in maps:
                     for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
-                                           cache[layer]):
+                                           cache[layer], centre=params.procrustes_centre):
                         rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
                                          test_acc=history.loc[epoch, "test_acc"]))
             return pd.DataFrame(rows)
 
-        key = dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe)
+        key = dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                   centre=params.procrustes_centre)
         tables.append(_labelled(store.table("study_b/dynamics", key, compute, code=TABLE_CODE), cfg))
     return _tidy(tables)
+
+
+def filter_agreement(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
+                     data_root: str | None = None) -> pd.DataFrame:
+    """The paper's metric agreement (Sec. 4, "mean value for Pearson's r as 0.83"), computed as the
+    authors' code does: for each (layer, epoch > 0, class) one Pearson r *across the layer's
+    filters* between two per-filter distances to the source net, each a mean over the class's
+    probe images -- the per-filter Procrustes distance and the per-filter CKA distance
+    (1 - :func:`repchange.metrics.filter_cka`, the same maps read as CKA reads them).
+
+    Columns: arch, target, seed, layer, epoch, cls, r, n_filters (filters with both distances
+    finite; r is NaN below 3 or where either distance is constant over the filters).
+    """
+    params.validate()
+    store = store or Store()
+    tables = []
+    for cfg in tqdm(_runs(params), desc="Study B filter agreement", disable=not progress_enabled()):
+
+        def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
+            run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
+            probe, classes = _probe(cfg, params.n_probe, data_root)
+            source_model = model_at(cfg, run_dir, 0, classes)
+            source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False, bn=params.bn)
+            rows = []
+            for epoch in [e for e in cfg.checkpoints if e > 0]:
+                model = model_at(cfg, run_dir, epoch, classes)
+                maps = extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
+                for layer, now in maps.items():
+                    for cls, mask in _class_groups(probe.labels)[1:]:
+                        rows.append(dict(layer=layer, epoch=epoch, cls=cls,
+                                         **_filter_r(source_maps[layer][mask], now[mask], params.procrustes_centre)))
+            return pd.DataFrame(rows)
+
+        key = dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
+        tables.append(_labelled(store.table("study_b/filter_agreement", key, compute, code=TABLE_CODE), cfg))
+    return _tidy(tables)
+
+
+def _filter_r(src: torch.Tensor, now: torch.Tensor, centre: str) -> dict[str, float]:
+    """Pearson r across filters of the per-filter Procrustes and CKA distances of (n, C, H, W) maps."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
+        procrustes = 1 - np.nanmean(filter_procrustes_similarity(src, now, centre=centre).numpy(), axis=0)
+        cka = 1 - np.nanmean(filter_cka(src, now, centre=centre).numpy(), axis=0)
+    both = np.isfinite(procrustes) & np.isfinite(cka)
+    try:
+        r = pearson(procrustes, cka)
+    except ValueError:  # fewer than 3 live filters, or a distance constant over them
+        r = np.nan
+    return dict(r=r, n_filters=int(both.sum()))
 
 
 def _runs(params: DynamicsParams) -> list[FinetuneBConfig]:
@@ -320,13 +434,14 @@ def _runs(params: DynamicsParams) -> list[FinetuneBConfig]:
 
 
 def _probe(cfg: FinetuneBConfig, n_probe: int, data_root: str | None) -> tuple[data_mod.Split, int]:
-    """The first ``n_probe`` evaluation images of the run's target, and its number of classes."""
+    """``n_probe`` evaluation images of the run's target, stratified over its classes (seed 42), and its
+    number of classes."""
     _, ev, classes = target_splits(cfg, data_root)
     if n_probe < 1:
         raise ValueError(f"n_probe must be at least 1, got {n_probe}")
     if n_probe > len(ev):
         raise ValueError(f"n_probe={n_probe} exceeds the {len(ev)} evaluation images of {cfg.target}")
-    return ev.subset(slice(0, n_probe)), classes
+    return ev.stratified(n_probe, SPLIT_SEED), classes
 
 
 def _labelled(frame: pd.DataFrame, cfg: FinetuneBConfig) -> pd.DataFrame:
@@ -344,7 +459,8 @@ def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], s
                     source_size: int, finetune_epochs: int, finetune_checkpoints: list[int],
                     finetune_size: int | None, finetune_eval_size: int | None, finetune_lr: float,
                     finetune_batch_size: int, n_probe: int, alphas: list[float] = (0.0, 0.5, 1.0),
-                    weights: str | None = "imagenet") -> DynamicsParams:
+                    weights: str | None = "imagenet", bn: str = "batch", procrustes_centre: str = "rows",
+                    lr_by_target: dict[str, float] | None = None) -> DynamicsParams:
     """The :class:`DynamicsParams` of a Study B notebook's parameters cell (the same in every chapter, so
     all chapters share the stored runs and tables); validated."""
     source = replace(SourceConfig(), epochs=source_epochs, train_size=source_size, weights=weights)
@@ -353,7 +469,9 @@ def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], s
                                optimiser=OptimiserSpec("adam", lr=finetune_lr, batch_size=finetune_batch_size,
                                                        grad_clip=0.5))
     params = DynamicsParams(finetune=finetune, archs=tuple(archs), targets=tuple(targets), seeds=tuple(seeds),
-                            alphas=tuple(float(a) for a in alphas), n_probe=n_probe)
+                            alphas=tuple(float(a) for a in alphas), n_probe=n_probe, bn=bn,
+                            procrustes_centre=procrustes_centre,
+                            lr_by_target=tuple(sorted((lr_by_target or {}).items())))
     params.validate()
     return params
 
@@ -362,25 +480,31 @@ def describe(params: DynamicsParams, targets: list[str] | None = None) -> dict[s
     """Provenance of a Study B table: data (source → targets), source and fine-tuning settings, probes."""
     ft, src = params.finetune, params.finetune.source
     small = [a for a in params.archs if a in SMALL_ARCHS]
-    source = f"first {src.train_size} Fashion-MNIST images × {src.epochs} epochs" if small else \
+    source = f"first {src.train_size} Fashion-MNIST images of classes 0-4 × {src.epochs} epochs" if small else \
         f"published weights ({src.weights}), {ft.image_size} px inputs"
+    overrides = "".join(f"; lr {lr:g} on {t}" for t, lr in params.lr_by_target)
     origin = "Fashion-MNIST source" if small else f"{src.weights} weights"
     return dict(data=f"{origin} → {', '.join(targets or params.targets)}", source=source,
                 fine_tuning=f"{ft.train_size or 'all'} images × {ft.epochs} epochs, Adam lr {ft.optimiser.lr:g}, "
-                            f"batch {ft.optimiser.batch_size}, clip {ft.optimiser.grad_clip}",
-                checkpoints=list(ft.checkpoints), probe=f"first {params.n_probe} eval images of each target")
+                            f"batch {ft.optimiser.batch_size}, clip {ft.optimiser.grad_clip}{overrides}",
+                checkpoints=list(ft.checkpoints),
+                probe=f"{params.n_probe} eval images of each target, stratified over classes",
+                extraction=f"BatchNorm {params.bn}, Procrustes centring {params.procrustes_centre}")
 
 
 def run_config(params: DynamicsParams, arch: str, target: str, seed: int | None = None) -> FinetuneBConfig:
     """The fine-tuning config of one (arch, target, seed) run of ``params`` (seed: the first by default)."""
     seed = params.seeds[0] if seed is None else seed
     cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch, seed=seed), target=target)
+    lr = dict(params.lr_by_target).get(target)
+    if lr is not None:
+        cfg = replace(cfg, optimiser=replace(cfg.optimiser, lr=lr))
     cfg.validate()
     return cfg
 
 
 def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int, *, store: Store | None = None,
-                    device: str = "auto", data_root: str | None = None
+                    device: str = "auto", data_root: str | None = None, bn: str = "batch"
                     ) -> tuple[data_mod.Split, dict[int, dict[str, torch.Tensor]], dict[str, ReceptiveField]]:
     """The probe images, the (n, C, H, W) maps of ``layers`` (default: all probed) at every checkpoint
     of the run (trained if not stored), and each layer's receptive-field geometry."""
@@ -394,7 +518,7 @@ def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int
         if unknown:
             raise ValueError(f"{cfg.source.arch} has no probed layer(s) {unknown}; it has {list(model.probe_layers)}")
         chosen = {n: model.probe_layers[n] for n in names}
-        maps[epoch] = extract(model, chosen, probe, flatten=False)
+        maps[epoch] = extract(model, chosen, probe, flatten=False, bn=bn)
         if not fields:
             fields = receptive_fields(model, chosen)
     return probe, maps, fields
@@ -426,17 +550,19 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
             maps = []
             for source in (cfg.source, twin):
                 run_dir = train_source(source, store=store, device=device, data_root=data_root)
-                model = load_checkpoint(_new_net(source.arch, source.seed, 10), run_dir, source.epochs)
-                maps.append(extract(model, model.probe_layers, probe, flatten=False))
+                model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
+                maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
             rows = []
             for layer in maps[0]:
-                for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False):
+                for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
+                                       centre=params.procrustes_centre):
                     rows.append(dict(layer=layer, metric=row["metric"], value=row["value"],
                                      dead_fraction=row["dead_fraction"]))
             return pd.DataFrame(rows)
 
         key = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
-                   source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe)
+                   source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                   centre=params.procrustes_centre)
         tables.append(_labelled(store.table("study_b/baseline", key, compute, code=TABLE_CODE), cfg))
     if not tables:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
