@@ -50,110 +50,220 @@ def test_a_claim_with_an_unknown_direction_is_an_error() -> None:
         claims.Claim("x", "A", "Fig. 1", "c", "s", "seed", "bigger")
 
 
-def _cka_rows(value, **keys: list) -> pd.DataFrame:
-    """Rows over the product of ``keys`` (+ metric cka / cka_debiased) with ``value(**row)`` as value."""
-    names = list(keys)
-    rows = []
-    for combo in itertools.product(*keys.values()):
-        row = dict(zip(names, combo))
-        for metric in ("cka", "cka_debiased"):
-            rows.append({**row, "metric": metric, "value": value(**row) if metric == "cka" else -9.0})
-    return pd.DataFrame(rows)
+# ----------------------------------------------------------------------------------------------
+# Every claim can fail: one synthetic world in which every claim holds, and for each claim a change
+# of that world that contradicts it. Values carry small per-cell noise, so intervals have width.
+
+def _study_a_world() -> dict:
+    return {
+        "pre_init": [0.95, 0.85, 0.7, 0.5, 0.2],
+        "train_acc": {0: 0.99, 1: 0.98, 9: 0.97}, "test_acc": {0: 0.85, 1: 0.6, 9: 0.1},
+        "degree": {0: [0.90, 0.80, 0.6, 0.4, 0.2], 9: [0.95, 0.9, 0.75, 0.55, 0.15]},
+        "size": {64: 0.9, 640: 0.7},
+        "fine": {("same", "clean"): [0.99, 0.97, 0.92, 0.8, 0.5], ("same", "random d=9"): [0.90, 0.8, 0.6, 0.3, 0.1],
+                 ("cross", "clean"): [0.95, 0.9, 0.8, 0.5, 0.4], ("cross", "random d=9"): [0.88, 0.75, 0.55, 0.25, 0.1],
+                 ("same", "shift s=seed"): [0.96, 0.92, 0.85, 0.7, 0.3]},
+        "independent": {("same", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("same", "random d=9"): [0.6, 0.6, 0.5, 0.45, 0.3],
+                        ("cross", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("cross", "random d=9"): [0.5, 0.45, 0.4, 0.3, 0.2],
+                        ("same", "shift s=seed"): [0.5, 0.45, 0.4, 0.3, 0.2]},
+    }
 
 
-def _study_a_tables() -> dict[str, pd.DataFrame]:
-    depth = {layer: k for k, layer in enumerate(LAYERS)}
-    jitter = {1: 0.0, 2: 0.01, 3: -0.01}
-    pretraining = _cka_rows(lambda seed, layer, epoch, comparison: 1 - 0.1 * depth[layer] * epoch + jitter[seed],
-                            seed=SEEDS, layer=LAYERS, epoch=[0, 1, 2], comparison=["init", "independent_init"])
-    histories = pd.DataFrame([dict(degree=d, seed=s, epoch=e, train_acc=0.9 - 0.02 * d, test_acc=0.8 - 0.07 * d + jitter[s])
-                              for d in (0, 9) for s in SEEDS for e in (0, 1, 2)])
-    # Random labels (d=9) move only the logits further: 0.2 more there, nothing elsewhere.
-    degrees = _cka_rows(lambda seed, layer, epoch, comparison, degree: 0.8 - (0.2 if degree and layer == "logits" else 0),
-                        seed=SEEDS, layer=LAYERS, epoch=[2], comparison=["init"], degree=[0, 9])
-    sizes = _cka_rows(lambda seed, layer, epoch, comparison, train_size: 0.9 if train_size == 64 else 0.7 + jitter[seed],
-                      seed=SEEDS, layer=LAYERS, epoch=[2], comparison=["init"], train_size=[64, 640])
-
-    def fine(seed, layer, epoch, comparison, domain, degree, shift):
-        if comparison == "independent_init":
-            return 0.5
-        base = {"block1": 0.95, "block2": 0.9, "block3": 0.85, "block4": 0.8, "logits": 0.6}[layer]
-        if domain == "cross" and layer == "block4":
-            base -= 0.3
-        if shift and layer == "block1":
-            base += 0.01
-        return base - (0.1 if degree == 9 else 0.0) + jitter[seed]
-
-    parts = [_cka_rows(fine, seed=SEEDS, layer=LAYERS, epoch=[3], comparison=["pretrained", "independent_init"],
-                       domain=[domain], degree=[degree], shift=[shift])
-             for domain, degree, shift in (("same", 0, 0), ("same", 9, 0), ("cross", 0, 0), ("cross", 9, 0),
-                                           ("same", 0, 1))]
-    return dict(pretraining=pretraining, histories=histories, degrees=degrees, sizes=sizes,
-                finetuning=pd.concat(parts, ignore_index=True))
+def _set(path: tuple, value):
+    """A change of the world: ``world[path[0]][path[1]]... = value`` (a list value replaces a prefix)."""
+    def change(world: dict) -> None:
+        *keys, last = path
+        target = world
+        for k in keys:
+            target = target[k]
+        if isinstance(value, list) and isinstance(target[last], list):
+            target[last] = value + target[last][len(value):]
+        else:
+            target[last] = value
+    return change
 
 
-def test_study_a_statistics_have_the_built_in_answers() -> None:
-    ledger = claims.study_a_claims(**_study_a_tables()).set_index("key")
-    value = ledger["value"]
-    assert value["A1-depth"] == pytest.approx(-1.0)  # CKA-to-init strictly falls with depth in every seed
-    assert value["A1-output"] == pytest.approx(0.2)  # block4 0.6 vs logits 0.2 (after 2 epochs, 0.1·depth·epoch)
-    assert value["A2-accuracy"] == pytest.approx(0.63)
-    assert value["A2-memorise"] == pytest.approx((0.9 - 0.18) - (0.8 - 0.63))
-    assert value["A3-last-layers"] == pytest.approx(0.2)
-    assert value["A3-size"] == pytest.approx(0.2)
-    assert value["A4-head"] == pytest.approx(0.2)  # logits 0.6 vs the lowest block 0.8
-    assert value["A4-random"] == pytest.approx(0.1) and value["A4-random-early"] == pytest.approx(0.1)
-    assert value["A4-penultimate"] == pytest.approx(0.3)
-    assert value["A4-domain-vs-task"] == pytest.approx(0.01)
-    assert value["A5-closer"] == pytest.approx(np.mean([0.95, 0.9, 0.85, 0.8, 0.6]) - 0.5)
-    assert value["A5-random-unlearns"] == pytest.approx(0.0)
+def _set_layer(path: tuple, layer: int, value: float):
+    def change(world: dict) -> None:
+        target = world
+        for k in path:
+            target = target[k]
+        target[layer] = value
+    return change
+
+
+CONTRADICT_A = {
+    "A1-depth": _set(("pre_init",), [0.2, 0.5, 0.7, 0.85, 0.95]),
+    "A1-output": _set_layer(("pre_init",), 4, 0.99),
+    "A2-train-fit": _set(("train_acc", 9), 0.5),
+    "A2-test-falls": _set(("test_acc", 1), 0.9),
+    "A3-less-change": _set(("degree", 9), [0.8, 0.7, 0.5, 0.3, 0.1]),
+    "A3-less-change-early": _set_layer(("degree", 9), 0, 0.8),
+    "A3-last-layers": _set_layer(("degree", 9), 4, 0.35),
+    "A3-size": _set(("size", 64), 0.6),
+    "A4-head": _set_layer(("fine", ("same", "clean")), 4, 0.95),
+    "A4-random": _set(("fine", ("same", "random d=9")), [1.0, 0.99, 0.95, 0.9, 0.8]),
+    "A4-random-early": _set_layer(("fine", ("same", "random d=9")), 0, 1.0),
+    "A4b-random-cross": _set(("fine", ("cross", "random d=9")), [0.99, 0.95, 0.9, 0.7, 0.6]),
+    "A4c-cross-vs-clean": _set(("fine", ("cross", "clean")), [1.0, 0.99]),
+    "A4c-cross-vs-random": _set(("fine", ("cross", "clean")), [0.8, 0.7]),
+    "A4c-shift-vs-clean": _set(("fine", ("same", "shift s=seed")), [1.0, 0.99]),
+    "A4c-shift-vs-random": _set(("fine", ("same", "shift s=seed")), [0.8, 0.7]),
+    "A4c-penultimate": _set_layer(("fine", ("same", "shift s=seed")), 3, 0.4),
+    "A5c-closer-shift": _set(("independent", ("same", "shift s=seed")), [0.99] * 5),
+    "A5c-margin-shift": _set(("independent", ("same", "shift s=seed")), [0.1] * 5),
+    "A5-closer": _set(("independent", ("same", "clean")), [1.0] * 5),
+    "A5d-closer-cross": _set(("independent", ("cross", "clean")), [1.0] * 5),
+    "A5d-margin-cross": _set(("independent", ("cross", "clean")), [0.0] * 5),
+    "A5b-random-unlearns (block4)": _set_layer(("independent", ("same", "random d=9")), 3, 0.1),
+    "A5b-random-unlearns (logits)": _set_layer(("independent", ("same", "random d=9")), 4, 0.0),
+    "A5b-random-early": _set(("fine", ("same", "random d=9")), [1.0, 0.99]),
+}
+
+
+def _study_a_tables(world: dict, noise: float = 0.001) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+
+    def rows(profile: list[float], **keys) -> list[dict]:
+        out = []
+        for seed in SEEDS:
+            for layer, v in zip(LAYERS, profile):
+                value = v + noise * rng.standard_normal()
+                out += [dict(keys, seed=seed, layer=layer, metric="cka", value=value),
+                        dict(keys, seed=seed, layer=layer, metric="cka_debiased", value=-9.0)]
+        return out
+
+    pretraining = pd.DataFrame(rows([1.0] * 5, epoch=0, comparison="init") + rows(world["pre_init"], epoch=2, comparison="init"))
+    histories = pd.DataFrame([dict(degree=d, seed=s, epoch=2, train_acc=world["train_acc"][d] + noise * rng.standard_normal(),
+                                   test_acc=world["test_acc"][d] + noise * rng.standard_normal())
+                              for d in (0, 1, 9) for s in SEEDS])
+    degrees = pd.DataFrame(sum((rows(world["degree"][d], epoch=2, comparison="init", degree=d) for d in (0, 9)), []))
+    sizes = pd.DataFrame(sum((rows([world["size"][n]] * 5, epoch=2, comparison="init", train_size=n) for n in (64, 640)), []))
+    fine = []
+    for (domain, labels), profile in world["fine"].items():
+        keys = dict(domain=domain, labels=labels, degree=9 if "random" in labels else 0, epoch=3)
+        fine += rows(profile, comparison="pretrained", **keys)
+        fine += rows(world["independent"][(domain, labels)], comparison="independent_init", **keys)
+    return dict(pretraining=pretraining, histories=histories, degrees=degrees, sizes=sizes, finetuning=pd.DataFrame(fine))
+
+
+def test_every_study_a_claim_holds_in_a_world_made_to_support_it() -> None:
+    ledger = claims.study_a_claims(**_study_a_tables(_study_a_world())).set_index("key")
+    assert set(ledger.index) == set(CONTRADICT_A)  # every claim of the ledger has its contradiction below
+    assert (ledger.verdict == "holds").all(), ledger.loc[ledger.verdict != "holds", ["value", "ci_low", "ci_high"]]
     assert (ledger.n == 3).all()
-    # Differences identical across seeds give a zero-width interval: the verdict is decided by its sign.
-    assert ledger.loc["A1-depth", "verdict"] == "holds" and ledger.loc["A4-head", "verdict"] == "holds"
-    unlearns = ledger.loc["A5-random-unlearns"]  # seeds scatter around 0: the interval contains the null
-    assert unlearns.ci_low < 0 < unlearns.ci_high and unlearns.verdict == "inconclusive"
-    assert ledger.loc["A3-size", "verdict"] == "holds"  # seeds differ: a real interval above 0
+    assert (ledger.drop(index="A1-depth").ci_high > ledger.drop(index="A1-depth").ci_low).all()  # noisy: real intervals
 
 
-def test_a_run_without_shifted_labels_marks_that_claim_not_measured() -> None:
-    tables = _study_a_tables()
-    tables["finetuning"] = tables["finetuning"][tables["finetuning"]["shift"] == 0]
-    row = claims.study_a_claims(**tables).set_index("key").loc["A4-domain-vs-task"]
-    assert row.verdict == "not measured" and row.n == 0 and "no shifted-label" in row.per_unit
+@pytest.mark.parametrize("key", sorted(CONTRADICT_A))
+def test_each_study_a_claim_does_not_hold_where_the_data_contradict_it(key: str) -> None:
+    world = _study_a_world()
+    CONTRADICT_A[key](world)
+    row = claims.study_a_claims(**_study_a_tables(world)).set_index("key").loc[key]
+    assert row.verdict == "does not hold", (row.value, row.ci_low, row.ci_high)
 
 
-def _dynamics(targets: list[str]) -> pd.DataFrame:
-    """Distances that grow with depth and epoch, larger on dissimilar targets; the two metrics proportional."""
+def test_study_a_statistics_are_the_stated_differences() -> None:
+    ledger = claims.study_a_claims(**_study_a_tables(_study_a_world(), noise=0.0)).set_index("key")
+    value = ledger["value"]
+    assert value["A1-depth"] == pytest.approx(-1.0)
+    assert value["A2-train-fit"] == pytest.approx(-0.02) and ledger.loc["A2-train-fit", "null"] == -0.05
+    assert value["A2-test-falls"] == pytest.approx(-0.25)  # steps 0.85 → 0.6 → 0.1: the larger is -0.25
+    assert value["A3-less-change"] == pytest.approx(np.mean([0.05, 0.1, 0.15, 0.15, -0.05]))
+    assert value["A3-less-change-early"] == pytest.approx(0.05)
+    assert value["A4c-penultimate"] == pytest.approx(0.2)  # shifted block4 0.7 − cross 0.5
+    assert value["A5b-random-unlearns (block4)"] == pytest.approx(0.3 - 0.45)
+    assert value["A5d-margin-cross"] == pytest.approx(np.mean([0.99, 0.97, 0.92, 0.8, 0.5]) - np.mean([0.95, 0.9, 0.8, 0.5, 0.4]))
+
+
+def test_a_run_without_shifted_labels_marks_those_claims_not_measured() -> None:
+    tables = _study_a_tables(_study_a_world())
+    tables["finetuning"] = tables["finetuning"][~tables["finetuning"].labels.str.startswith("shift")]
+    ledger = claims.study_a_claims(**tables).set_index("key")
+    untested = ledger[ledger.verdict == "not measured"]
+    assert set(untested.index) == {"A4c-shift-vs-clean", "A4c-shift-vs-random", "A4c-penultimate", "A5c-closer-shift",
+                                   "A5c-margin-shift"}
+    assert (untested.n == 0).all() and untested.per_unit.str.contains("no shifted-label").all()
+
+
+def _study_b_world() -> dict:
+    return {"depth": [1.0, 2.0, 3.0], "epoch": [0.0, 0.5, 0.8, 1.0], "dissimilar": 2.0, "resnet_dissimilar": 0.8,
+            "scene15": 1.2, "awa2": 1.0, "r": 0.9}
+
+
+def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
     rows = []
-    layers = ["l1", "l2", "l3"]
-    for arch, target, (k, layer), epoch, cls in itertools.product(
-            ["vgg_small", "resnet_small"], targets, enumerate(layers), [0, 1, 2], ["all", "0", "1"]):
-        scale = 2.0 if claims.SIMILARITY_TO_SOURCE[target] == "dissimilar" else 1.0
-        base = 0.1 * (k + 1) * epoch * scale * (1.1 if cls == "1" else 1.0)
+    for arch, target, seed, (k, layer), (e, epoch_factor), cls in itertools.product(
+            ["vgg_small", "resnet_small", "densenet_small"], targets, [1, 2], enumerate(["l1", "l2", "l3"]),
+            enumerate(world["epoch"]), ["all", "0", "1"]):
+        kind = claims.SIMILARITY_TO_SOURCE[target]
+        scale = world.get(target, world["dissimilar"] if kind == "dissimilar" else 1.0)
+        if kind == "dissimilar" and arch == "resnet_small":
+            scale *= world["resnet_dissimilar"]
+        base = 0.1 * world["depth"][k] * epoch_factor * scale
         for metric, factor in (("pwsm_alpha_0", 1.0), ("procrustes_filter", 0.5)):
-            rows.append(dict(arch=arch, target=target, seed=1, layer=layer, epoch=epoch, cls=cls, metric=metric,
-                             value=factor * base))
+            rows.append(dict(arch=arch, target=target, seed=seed, layer=layer, epoch=e, cls=cls, metric=metric,
+                             value=factor * base + (noise * rng.standard_normal() if e else 0.0)))
     return pd.DataFrame(rows)
 
 
-def test_study_b_statistics_have_the_built_in_answers() -> None:
-    ledger = claims.study_b_claims(_dynamics(["fashion_heldout", "digits"])).set_index("key")
-    assert ledger.loc["B-depth (pwsm_alpha_0)", "value"] == pytest.approx(1.0)
-    assert ledger.loc["B-depth (procrustes_filter)", "n"] == 4  # 2 archs × 2 targets × 1 seed
-    # layer-mean final distance: 0.1·2·mean(1,2,3) = 0.4 on the similar target, twice that on digits
-    assert ledger.loc["B-similarity", "value"] == pytest.approx(0.4)
-    assert ledger.loc["B-similarity", "n"] == 2  # one unit per arch and seed
-    assert ledger.loc["B-agreement", "value"] == pytest.approx(1.0)  # proportional metrics: r = 1
-    assert ledger.loc["B-agreement", "null"] == 0.5 and ledger.loc["B-agreement", "verdict"] == "holds"
+def _agreement(world: dict, targets: list[str]) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    return pd.DataFrame([dict(arch=a, target=t, seed=s, layer="l1", epoch=e, cls=c, r=world["r"] + 0.02 * rng.standard_normal(),
+                              n_filters=16)
+                         for a in ["vgg_small", "resnet_small"] for t in targets for s in [1, 2] for e in [1, 2]
+                         for c in ["0", "1"]])
 
 
-def test_study_b_without_a_similar_target_says_so() -> None:
-    row = claims.study_b_claims(_dynamics(["fashion_coarse", "digits"])).set_index("key").loc["B-similarity"]
-    assert row.verdict == "not measured" and "similar and a dissimilar" in row.per_unit
+CONTRADICT_B = {
+    "B-depth (pwsm_alpha_0)": _set(("depth",), [3.0, 2.0, 1.0]),
+    "B-depth (procrustes_filter)": _set(("depth",), [3.0, 2.0, 1.0]),
+    "B-upward (pwsm_alpha_0)": _set(("epoch",), [0.0, 1.0, 0.8, 0.5]),
+    "B-upward (procrustes_filter)": _set(("epoch",), [0.0, 1.0, 0.8, 0.5]),
+    "B-similarity": _set(("dissimilar",), 0.5),
+    "B-resnet-dissimilar": _set(("resnet_dissimilar",), 1.5),
+    "B-awa2-vs-scene": _set(("scene15",), 0.8),
+    "B-agreement": _set(("r",), 0.1),
+}
+OFFLINE = ["fashion_new_classes", "fashion_inverted", "digits"]
+
+
+def _study_b_ledger(world: dict) -> pd.DataFrame:
+    offline = claims.study_b_claims(_dynamics(world, OFFLINE), _agreement(world, OFFLINE)).set_index("key")
+    paper = claims.study_b_claims(_dynamics(world, ["awa2", "scene15"])).set_index("key")
+    return pd.concat([offline.drop(index="B-awa2-vs-scene"), paper.loc[["B-awa2-vs-scene"]]])
+
+
+def test_every_study_b_claim_holds_in_a_world_made_to_support_it() -> None:
+    ledger = _study_b_ledger(_study_b_world())
+    assert set(ledger.index) == set(CONTRADICT_B)
+    assert (ledger.verdict == "holds").all(), ledger.loc[ledger.verdict != "holds", ["value", "ci_low", "ci_high"]]
+    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 18  # 3 archs × 3 targets × 2 seeds
+    assert ledger.loc["B-resnet-dissimilar", "n"] == 4  # 2 dissimilar targets × 2 seeds
+    assert ledger.loc["B-agreement", "value"] == pytest.approx(0.9, abs=0.02)
+
+
+@pytest.mark.parametrize("key", sorted(CONTRADICT_B))
+def test_each_study_b_claim_does_not_hold_where_the_data_contradict_it(key: str) -> None:
+    world = _study_b_world()
+    CONTRADICT_B[key](world)
+    row = _study_b_ledger(world).loc[key]
+    assert row.verdict == "does not hold", (row.value, row.ci_low, row.ci_high)
+
+
+def test_study_b_claims_a_run_cannot_test_say_so() -> None:
+    ledger = claims.study_b_claims(_dynamics(_study_b_world(), ["fashion_coarse", "digits"])).set_index("key")
+    assert ledger.loc["B-similarity", "verdict"] == "not measured"
+    assert "similar and a dissimilar" in ledger.loc["B-similarity", "per_unit"]
+    assert ledger.loc["B-awa2-vs-scene", "verdict"] == "not measured"
+    assert ledger.loc["B-agreement", "verdict"] == "not measured"
 
 
 def test_the_ledger_counts_verdicts_and_draws_every_measured_claim() -> None:
-    frame = claims.ledger(claims.study_a_claims(**_study_a_tables()), claims.study_b_claims(_dynamics(["digits"])))
-    assert sum(frame.attrs["counts"].values()) == len(frame) == 13 + 4
+    world = _study_b_world()
+    frame = claims.ledger(claims.study_a_claims(**_study_a_tables(_study_a_world())),
+                          claims.study_b_claims(_dynamics(world, OFFLINE), _agreement(world, OFFLINE)))
+    assert sum(frame.attrs["counts"].values()) == len(frame) == len(CONTRADICT_A) + len(CONTRADICT_B)
     fig = claims.fig_ledger(frame, "data: synthetic")
     assert len(fig.axes[0].get_yticklabels()) == (frame.verdict != "not measured").sum()
