@@ -14,19 +14,24 @@
 # # Claims ledger: which of the papers' claims hold here
 #
 # Every claim the two papers make about how representations change, one row each: where the
-# paper makes it, the statistic that tests it, its value on this book's runs with a
-# confidence interval, and a verdict **computed from the numbers**:
+# paper makes it (section and figure; words in quotation marks are the paper's own, the rest
+# paraphrase its figures and discussion), the statistic that tests it, its value on this book's
+# runs with a confidence interval, and a verdict **computed from the numbers**:
 #
 # - **holds** — the whole interval lies on the claimed side of the null value;
 # - **does not hold** — the whole interval lies on the other side (or at the null);
 # - **inconclusive** — the interval contains the null, or fewer than two units were measured.
+#
+# Every statistic can come out either way: the test suite feeds each claim a synthetic table
+# that supports it (verdict "holds") and one that contradicts it ("does not hold").
 #
 # The *unit* a claim is tested on is a seed for Study A (each seed is an independent
 # pre-training and fine-tuning) and a fine-tuning run (architecture × target × seed) or an
 # architecture for Study B. The interval is the two-sided Student-t interval of the mean over
 # units at the level printed below; with Study B's default of one source seed, its units are
 # runs that share that seed, so its intervals speak for this source net, not for pre-training
-# in general.
+# in general. Where the book departs from a paper's protocol, the
+# [deviations page](deviations.md) names the departure and its measured effect.
 #
 # Nothing is trained here: every table is the stored one of its chapter (the same parameters
 # give the same run keys). Run alone on an empty store, this page trains what it needs.
@@ -106,9 +111,10 @@ part_a = claims.study_a_claims(
     finetuning=study_a.finetune_sweep(finetune_params, **load, download=download),
     level=level,
 )
-part_b = claims.study_b_claims(study_b.dynamics(dynamics_params, **load), level=level)
+part_b = claims.study_b_claims(study_b.dynamics(dynamics_params, **load),
+                               study_b.filter_agreement(dynamics_params, **load), level=level)
 ledger = claims.ledger(part_a, part_b)
-save_table(ledger, "claims_ledger")
+_ = save_table(ledger, "claims_ledger")
 
 # %%
 shown = ledger[["key", "figure", "claim", "statistic", "n", "value", "ci_low", "ci_high", "verdict"]]

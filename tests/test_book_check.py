@@ -40,6 +40,9 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     (site / "notebooks" / "good.html").write_text(_page(captioned))
     (site / "notebooks" / "bare.html").write_text(_page(
         '<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div><p>no caption</p>'))
+    (site / "notebooks" / "leaky.html").write_text(_page(
+        '<div class="cell tag_injected-parameters"><pre># Parameters\nprofile = "default"</pre></div>'
+        "<pre>PosixPath('/work/main/runs/x.csv')</pre><details><summary>code</summary><pre>/root/hidden</pre></details>"))
     problems = [str(p) for p in book_check.check_site(site)]
     assert any(p.startswith("index.html: broken image missing.png") for p in problems)
     assert any(p.startswith("index.html: failed to load") and "missing.png" in p for p in problems)
@@ -47,6 +50,10 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     assert "index.html: link to a missing anchor ok.html#nowhere" in problems
     assert any(p.startswith("index.html: JavaScript error: ReferenceError: undefinedFunction") for p in problems)
     assert problems.count("notebooks/bare.html: figure ../ok.png has no caption naming its profile and seeds") == 1
+    assert "notebooks/leaky.html: papermill's injected-parameters cell is visible" in problems
+    assert "notebooks/leaky.html: machine path visible: 'PosixPath('" in problems
+    assert "notebooks/leaky.html: machine path visible: '/work/main'" in problems
+    assert not any("/root/hidden" in p for p in problems)  # folded code is not visible text
     assert not [p for p in problems if p.startswith(("ok.html", "notebooks/good.html"))]
 
 

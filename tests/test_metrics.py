@@ -267,3 +267,13 @@ def test_read_only_arrays_are_accepted_without_warnings() -> None:
         warnings.simplefilter("error")
         assert linear_cka(a, b) == pytest.approx(linear_cka(a.copy(), b))
         assert pearson(a[:, 0], b[:, 0]) == pytest.approx(np.corrcoef(a[:, 0], b[:, 0])[0, 1])
+
+
+def test_pwsm_scale_free_whitening_differs_from_netreps_only_between_the_ends() -> None:
+    x, y = 5 * rand(200, 6, 50), rand(200, 6, 51) + 0.5 * rand(200, 6, 50)  # mean variance 25 and 1.25
+    for alpha in (0.0, 1.0):
+        assert pwsm(x, y, alpha=alpha, scale_free=False) == pytest.approx(pwsm(x, y, alpha=alpha), abs=1e-9)
+    ours, netreps = pwsm(x, y, alpha=0.5), pwsm(x, y, alpha=0.5, scale_free=False)
+    assert abs(ours - netreps) > 1e-4
+    assert pwsm(10 * x, y, alpha=0.5) == pytest.approx(ours, abs=1e-9)  # ours: unchanged by scaling an input
+    assert abs(pwsm(10 * x, y, alpha=0.5, scale_free=False) - netreps) > 1e-4  # netrep's convention: changed

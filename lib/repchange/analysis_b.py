@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRIC_LABELS", "accuracy_table", "depth_trend", "early_share", "final_distances", "layer_order",
+__all__ = ["METRIC_LABELS", "PAPER_AGREEMENT", "accuracy_table", "agreement_summary", "depth_trend", "early_share",
+           "final_distances", "layer_order",
            "metric_correlations", "reusability", "reusability_vs_baseline", "target_ranking", "versus_baseline"]
 
 METRIC_LABELS = {
@@ -111,8 +112,10 @@ def accuracy_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def metric_correlations(table: pd.DataFrame, reference: str = "procrustes_filter") -> pd.DataFrame:
-    """Pearson r between ``reference`` and every other metric across the (layer, epoch > 0, class) points
-    of each arch and target (classes only: the ``all`` rows would count every point twice).
+    """The *pooled* view (not the paper's statistic, see :func:`agreement_summary`): Pearson r between
+    ``reference`` and every other metric across the (layer, epoch > 0, class) points of each arch and
+    target (classes only: the ``all`` rows would count every point twice). The depth and epoch
+    trends both metrics share inflate it.
 
     Columns: arch, target, metric, r, n (points with both values finite; NaN per-class PWSM drops out).
     """
@@ -161,3 +164,17 @@ def reusability_vs_baseline(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.D
                          "same DynamicsParams")
     out["ratio"] = out["mean"] / out["baseline"]
     return out.reset_index(drop=True)
+
+
+PAPER_AGREEMENT = (0.83, 0.43)  # the paper (Sec. 4): mean Pearson r 0.83, standard deviation 0.43
+
+
+def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and count of the per-(layer, epoch, class) Pearson r's of
+    :func:`repchange.experiments.study_b.filter_agreement`, per arch and target (seeds pooled) and, in
+    the last row (arch ``all``), over every r -- the statistic the paper reports as 0.83 ± 0.43."""
+    _require(agreement, {"arch", "target", "seed", "layer", "epoch", "cls", "r"})
+    finite = agreement.dropna(subset=["r"])
+    per_run = finite.groupby(["arch", "target"], sort=False)["r"].agg(mean="mean", std="std", n="count").reset_index()
+    overall = pd.DataFrame([dict(arch="all", target="all", mean=finite.r.mean(), std=finite.r.std(), n=len(finite))])
+    return pd.concat([per_run, overall], ignore_index=True)

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+import re
 from urllib.parse import unquote, urlparse
 
 __all__ = ["Problem", "browser", "check_site", "find_chromium"]
@@ -45,8 +46,12 @@ PAGE_JS = r"""
   broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src')),
   links: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.startsWith('file:')),
   title: document.title,
+  text: document.body.innerText,
+  injected: [...document.querySelectorAll('.tag_injected-parameters')].filter(e => e.offsetParent !== null).length,
 })
 """
+# Text a reader should never see: this machine's paths and Python reprs of them.
+MACHINE_PATH = re.compile(r"PosixPath\(|(?<![\w.])/(?:root|work|home|tmp|usr|opt)/[\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,10 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks") -> list[Pro
             problems += [Problem(name, e) for e in _errors(events)]
             found = page.evaluate(PAGE_JS)
             problems += [Problem(name, f"broken image {src}") for src in found["broken"]]
+            problems += [Problem(name, f"machine path visible: {m.group(0)!r}") for m in
+                         list(MACHINE_PATH.finditer(found["text"]))[:3]]
+            if found["injected"]:
+                problems.append(Problem(name, "papermill's injected-parameters cell is visible"))
             for link in found["links"]:
                 target = urlparse(link)
                 file = Path(unquote(target.path))

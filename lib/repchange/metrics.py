@@ -89,7 +89,7 @@ class Factors:
             raise ValueError(f"{name} contains NaN or infinite values (shape {tuple(raw.shape)})")
         if not bool((raw != raw[:1]).any()):
             raise ValueError(f"{name} is constant across samples (shape {tuple(raw.shape)}): similarity is undefined")
-        self._whitening: dict[float, torch.Tensor] = {}
+        self._whitening: dict[tuple[float, bool], torch.Tensor] = {}
 
     @property
     def n(self) -> int:
@@ -150,19 +150,24 @@ class Factors:
     def cov_eigh(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.linalg.eigh(self.cov)
 
-    def whitening(self, alpha: float) -> torch.Tensor:
-        """(p, p) map ``αI + (1-α) C̃^(-1/2)``, C̃ = cov / its mean eigenvalue (pseudo-inverse on null space)."""
-        if alpha not in self._whitening:
+    def whitening(self, alpha: float, *, scale_free: bool = True) -> torch.Tensor:
+        """(p, p) map ``αI + (1-α) C̃^(-1/2)``, C̃ = cov / its mean eigenvalue (pseudo-inverse on null space).
+
+        ``scale_free=False`` uses the covariance itself (netrep's convention): then the balance of
+        the two terms, and so the metric at 0 < α < 1, depends on the features' scale."""
+        key = (alpha, scale_free)
+        if key not in self._whitening:
             if alpha < 1 and self.n < self.p:
                 raise ValueError(
                     f"partial whitening with alpha={alpha} needs at least as many samples as features, but "
                     f"{self.name} has shape {self.shape}; use alpha=1, more samples, or fewer features"
                 )
             values, vectors = self.cov_eigh
-            values = values / values.clamp_min(0).mean()
+            if scale_free:
+                values = values / values.clamp_min(0).mean()
             inv_sqrt = _psd_power(values, vectors, -0.5)
-            self._whitening[alpha] = alpha * torch.eye(self.p, dtype=torch.float64) + (1 - alpha) * inv_sqrt
-        return self._whitening[alpha]
+            self._whitening[key] = alpha * torch.eye(self.p, dtype=torch.float64) + (1 - alpha) * inv_sqrt
+        return self._whitening[key]
 
 
 def _factors(x: ArrayLike | Factors, name: str) -> Factors:
@@ -268,7 +273,7 @@ def procrustes_angle(x: ArrayLike | Factors, y: ArrayLike | Factors) -> float:
     return _angle(_nuclear_cross(fx, fy) / torch.sqrt(fx.squared_norm * fy.squared_norm))
 
 
-def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float) -> float:
+def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float, scale_free: bool = True) -> float:
     """Partial-whitening shape metric (Williams et al. 2021), angular score in radians.
 
     Each input is mapped by ``φ(X) = Xc (αI + (1-α) C̃^(-1/2))`` with ``C = XcᵀXc / n``
@@ -277,13 +282,15 @@ def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float) -> flo
     angle; ``alpha=0`` is ``arccos(Σρ_i / sqrt(p q))`` with ρ the canonical correlations
     (the mean canonical correlation when p = q). ``alpha < 1`` needs n ≥ p and n ≥ q.
     Directions of zero variance (e.g. dead units) are left out of the whitening.
+    ``scale_free=False`` whitens with the raw covariance, as netrep does: identical at α = 0 and
+    α = 1, different (and dependent on the features' scale) in between.
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     fx, fy = _pair(x, y)
     if alpha == 1.0:
         return procrustes_angle(fx, fy)
-    px, py = fx.x @ fx.whitening(alpha), fy.x @ fy.whitening(alpha)
+    px, py = fx.x @ fx.whitening(alpha, scale_free=scale_free), fy.x @ fy.whitening(alpha, scale_free=scale_free)
     nuclear = torch.linalg.svdvals(px.T @ py).sum()
     return _angle(nuclear / torch.sqrt((px * px).sum() * (py * py).sum()))
 

@@ -95,7 +95,34 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
     handles = [plt.Line2D([], [], ls="", marker="o", color=colours[a], label=a) for a in archs]
     handles += [plt.Line2D([], [], ls="", marker=markers[t], color="grey", label=t) for t in targets]
     axes[0, -1].legend(handles=handles, fontsize=7, loc="lower right")
-    fig.suptitle("Study B — agreement of the two metrics (one point per layer × epoch × class)", fontsize=11)
+    fig.suptitle("Second view, pooled (not the paper's statistic): one point per layer × epoch × class", fontsize=11)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    _caption(fig, provenance)
+    return fig
+
+
+def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[float, float] = (0.83, 0.43)
+                         ) -> Figure:
+    """Histogram of the per-(layer, epoch, class) Pearson r's across filters (the paper's statistic), one
+    colour per arch, with this run's mean ± std and the paper's beside it."""
+    finite = agreement.dropna(subset=["r"])
+    archs = list(finite.arch.unique())
+    colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    bins = np.linspace(-1, 1, 41)
+    ax.hist([finite[finite.arch == a].r for a in archs], bins=bins, stacked=True, color=[colours[a] for a in archs],
+            label=archs)
+    top = ax.get_ylim()[1]
+    for (mean, std), colour, label in (((finite.r.mean(), finite.r.std()), "black", "this run"),
+                                       (paper, "#c0392b", "the paper")):
+        ax.errorbar([mean], [top * (0.92 if label == "this run" else 0.82)], xerr=[std], fmt="o", color=colour,
+                    capsize=4, label=f"{label}: {mean:.2f} ± {std:.2f}")
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Pearson r across filters: per-filter Procrustes distance vs per-filter CKA distance", fontsize=8)
+    ax.set_ylabel("(layer, epoch, class) cells", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_title("Study B — metric agreement as the paper computed it (one r per layer × epoch × class)", fontsize=10)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     _caption(fig, provenance)
     return fig

@@ -186,6 +186,32 @@ def execute(
     return Executed(output, time.perf_counter() - start)
 
 
+def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An executed notebook prepared for the book: the reader sees narrative, figures, tables and
+    verdicts first, and every line of code stays one click away.
+
+    - papermill's injected-parameters cell is removed (``remove-cell``): the page states its
+      profile and parameters in its provenance line;
+    - the parameters cell and the imports cell before it are folded whole (``hide-cell``);
+    - every other code cell folds its input (``hide-input``) and keeps its outputs;
+    - results that are only a plain-text repr (a path, a dict of glued numbers) are dropped: the
+      numbers appear in the prose, the paths belong to this machine.
+    """
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = next((i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])), None)
+    for i, cell in enumerate(code):
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags:
+            tags.append("remove-cell")
+        elif params is not None and i <= params:
+            tags.append("hide-cell")
+        elif not {"hide-cell", "remove-cell", "remove-input"} & set(tags):
+            tags.append("hide-input")
+        cell.outputs = [o for o in cell.get("outputs", [])
+                        if not (o.get("output_type") == "execute_result" and set(o.get("data", {})) <= {"text/plain"})]
+    return nb
+
+
 def book_notebooks(root: Path | None = None) -> list[Path]:
     """The notebook sources the table of contents names, in order."""
     root = root or project_root()
@@ -248,6 +274,7 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
         target = src / nb_path.relative_to(root).with_suffix(".ipynb")
         print(f"[{i}/{len(notebooks)}] executing {nb_path.relative_to(root)} (profile {profile})", flush=True)
         done = execute(nb_path, target, params, results_dir=out / "results", progress=sys.stderr.isatty())
+        nbformat.write(for_reading(nbformat.read(target, as_version=4)), target)
         print(f"      done in {done.seconds:.1f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src), "--path-output", tmp, "--all"]
