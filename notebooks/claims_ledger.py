@@ -31,7 +31,7 @@
 # units at the level printed below; with Study B's default of one source seed, its units are
 # runs that share that seed, so its intervals speak for this source net, not for pre-training
 # in general. Where the book departs from a paper's protocol, the
-# [deviations page](deviations.md) names the departure and its measured effect.
+# {doc}`deviations page <deviations>` names the departure and its measured effect.
 #
 # Nothing is trained here: every table is the stored one of its chapter (the same parameters
 # give the same run keys). Run alone on an empty store, this page trains what it needs.

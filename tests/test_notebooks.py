@@ -163,12 +163,14 @@ def test_every_training_run_is_trained_once_for_the_whole_book(smoke_runs: dict)
     # seeds {1, 2} x (degrees {0, 9} at 640 images + d = 9 at 64 images): shared by 00_metrics and a1-a6
     assert len(pretrain) == 2 * 3
     finetune = list((smoke_runs["store"] / "study_a" / "finetune").iterdir())
-    assert len(finetune) == 2 * 5  # seeds x conditions, shared by a5 and a6
+    assert len(finetune) == 2 * 5 + 2  # seeds x conditions, shared by a5 and a6; + s = 1 per seed (deviations page)
     assert all((run / "complete.json").exists() for run in pretrain + finetune)
     study_b_runs = {kind: list((smoke_runs["store"] / "study_b" / kind).iterdir())
-                    for kind in ("source", "finetune", "dynamics")}
+                    for kind in ("source", "finetune", "dynamics", "filter_agreement")}
     assert len(study_b_runs["source"]) == 3 * 2  # per architecture the source net and its independent twin
-    assert len(study_b_runs["finetune"]) == len(study_b_runs["dynamics"]) == 3 * 2  # archs x smoke targets
+    assert len(study_b_runs["finetune"]) == len(study_b_runs["filter_agreement"]) == 3 * 2  # archs x smoke targets
+    # + the deviations page's two variants (eval-mode BatchNorm, column centring) of resnet_small x 2 targets
+    assert len(study_b_runs["dynamics"]) == 3 * 2 + 2 * 2
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +182,7 @@ def study_b_run(smoke_runs: dict) -> dict:
             "table": pd.read_csv(results / "b_dynamics.csv", dtype={"cls": str}),
             "baseline": pd.read_csv(results / "b_baseline.csv"),
             "correlations": pd.read_csv(results / "b_metric_correlations.csv"),
+            "agreement": pd.read_csv(results / "b_filter_agreement.csv", dtype={"cls": str}),
             "accuracy": pd.read_csv(results / "b_table1_accuracy.csv"),
             "reuse": pd.read_csv(results / "b_table2_reusability.csv"),
             "crops": pd.read_csv(results / "b4_crop_change.csv"),
@@ -189,7 +192,7 @@ def study_b_run(smoke_runs: dict) -> dict:
 def test_feature_dynamics_chapter_glues_the_saved_table(study_b_run: dict) -> None:
     g, table = study_b_run["glued"]["b1_feature_dynamics"], study_b_run["table"]
     assert set(table.arch) == {"vgg_small", "resnet_small", "densenet_small"}
-    assert set(table.target) == {"fashion_coarse", "digits"} and set(table.epoch) == {0, 1, 2}
+    assert set(table.target) == {"fashion_new_classes", "digits"} and set(table.epoch) == {0, 1, 2}
     assert table[table.epoch == 0].value.abs().max() < 1e-5  # epoch 0 is the source net itself
     assert (table[(table.epoch == 2) & (table.cls == "all")].value > 0).all()
     assert g["b1_combos"] == 3 * 2 * 4  # archs x targets x metrics
@@ -203,7 +206,7 @@ def test_feature_dynamics_chapter_glues_the_saved_table(study_b_run: dict) -> No
         early[early.metric == "procrustes_filter"].share.mean(), abs=5e-4)
     assert g["b1_first_epoch"] == 1 and g["b1_last_epoch"] == 2
     assert "profile: smoke" in g["b1_provenance"] and "128 images × 2 epochs" in g["b1_provenance"]
-    assert g["b1_target_order_pwsm"].split(" (")[0] in ("fashion_coarse", "digits")
+    assert g["b1_target_order_pwsm"].split(" (")[0] in ("fashion_new_classes", "digits")
     against = analysis_b.versus_baseline(table, study_b_run["baseline"])
     assert len(against) == 2 * 4 * (4 + 5 + 5)  # targets x metrics x (vgg, resnet, densenet layers)
     assert g["b1_below_baseline_pwsm0"] == pytest.approx(
@@ -217,10 +220,15 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     correlations, accuracy, reuse = study_b_run["correlations"], study_b_run["accuracy"], study_b_run["reuse"]
     assert g2["b2_runs"] == 6 and correlations.r.between(-1, 1).all()
     mean_r = correlations.groupby("metric").r.mean()
-    assert g2["b2_r_pwsm0"] == pytest.approx(mean_r["pwsm_alpha_0"], abs=5e-4)
-    assert g2["b2_r_pwsm1"] == pytest.approx(mean_r["pwsm_alpha_1"], abs=5e-4)
-    assert g2["b2_r_pwsm1"] > 0  # both metrics grow with depth and epochs: they must at least agree in sign
-    assert 0 < g2["b2_points_pwsm0"] <= g2["b2_points_pwsm1"]  # whitening drops classes with too few positions
+    assert g2["b2_pooled_r_pwsm0"] == pytest.approx(mean_r["pwsm_alpha_0"], abs=5e-4)
+    assert g2["b2_pooled_r_pwsm1"] == pytest.approx(mean_r["pwsm_alpha_1"], abs=5e-4)
+    agreement = study_b_run["agreement"]
+    finite = agreement.r.dropna()
+    # the paper's statistic: one r per (layer, epoch > 0, class) cell of every run, 10 digit classes + 5 new classes
+    assert set(agreement.epoch) == {1, 2} and len(agreement) == 2 * (4 + 5 + 5) * (10 + 5)
+    assert g2["b2_filter_cells"] == len(finite) and g2["b2_filter_r_mean"] == pytest.approx(finite.mean(), abs=5e-4)
+    assert g2["b2_filter_r_std"] == pytest.approx(finite.std(), abs=5e-4)
+    assert (g2["b2_paper_r_mean"], g2["b2_paper_r_std"]) == (0.83, 0.43)
     recomputed = analysis_b.metric_correlations(study_b_run["table"])
     assert recomputed.r.to_numpy() == pytest.approx(correlations.r.to_numpy(), abs=1e-9)
     assert len(accuracy) == 6 and accuracy[["train_acc", "test_acc"]].stack().between(0, 1).all()
@@ -239,7 +247,7 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     results = smoke_runs["out"] / "results"
     g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
-    assert g["ledger_claims"] == len(ledger) == 17
+    assert g["ledger_claims"] == len(ledger) == 33
     counts = ledger.verdict.value_counts()
     for verdict in ("holds", "does not hold", "inconclusive", "not measured"):
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)
@@ -247,16 +255,18 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
         if row.verdict != "not measured":
             assert row.verdict == claims.verdict(row.ci_low, row.ci_high, row.direction, row.null), key
             assert row.ci_low <= row.value <= row.ci_high, key
-    # smoke: 2 Study A seeds; Study B 3 archs x 2 targets; no similar target, so that claim is untested
-    assert (ledger[ledger.study == "A"].n.drop("A4-domain-vs-task", errors="ignore") == 2).all()
-    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 6 and ledger.loc["B-similarity", "verdict"] == "not measured"
+    # smoke: 2 Study A seeds; Study B 3 archs x 2 targets (one similar, one dissimilar), one source seed
+    assert (ledger[ledger.study == "A"].n == 2).all()
+    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 6 and ledger.loc["B-similarity", "n"] == 3
+    assert ledger.loc["B-resnet-dissimilar", "n"] == 1  # one dissimilar target x one seed: no interval
+    assert ledger.loc["B-awa2-vs-scene", "verdict"] == "not measured"
     a1 = pd.read_csv(results / "a1_cka_to_init.csv")
     final = a1[(a1.metric == "cka") & (a1.comparison == "init") & (a1.epoch == a1.epoch.max())]
     wide = final.pivot(index="seed", columns="layer", values="value")
     expected = (wide[LAYERS[:-1]].min(axis=1) - wide["logits"]).mean()
     assert ledger.loc["A1-output", "value"] == pytest.approx(expected, abs=1e-9)
-    assert ledger.loc["B-agreement", "value"] == pytest.approx(
-        study_b_run["glued"]["b2_metric_agreement"]["b2_r_pwsm0"], abs=5e-4)
+    per_run = study_b_run["agreement"].groupby(["arch", "target", "seed"]).r.mean()
+    assert ledger.loc["B-agreement", "value"] == pytest.approx(per_run.mean(), abs=1e-9)
     assert "profile: smoke" in g["ledger_provenance_a"] and "profile: smoke" in g["ledger_provenance_b"]
 
 
@@ -271,7 +281,7 @@ def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_p
     store = tmp_path / "fresh-store"
     if stem.startswith("b") and stem != "b1_feature_dynamics":
         shutil.copytree(smoke_runs["store"] / "study_b", store / "study_b")
-    if stem in ("claims_ledger", "explorer"):  # they read every chapter's stored runs
+    if stem in ("claims_ledger", "explorer", "paper_beside_run", "deviations"):  # they read every chapter's runs
         shutil.copytree(smoke_runs["store"], store)
     env = {**__import__("os").environ, "REPCHANGE_STORE": str(store), "REPCHANGE_PROGRESS": "0"}
     proc = subprocess.run(
@@ -398,3 +408,33 @@ def test_a_parameter_line_papermill_cannot_read_is_an_error_not_a_dropped_parame
     nb.write_text(source)
     with pytest.raises(ValueError, match="papermill cannot read the parameter line 'device: str"):
         runner.resolve_parameters(nb, "default")
+
+
+def test_deviations_page_glues_the_measured_effects_it_saved(smoke_runs: dict) -> None:
+    results = smoke_runs["out"] / "results"
+    g = read_glued(smoke_runs["notebooks"]["deviations"])
+    bn_a = pd.read_csv(results / "deviation_bn_study_a.csv")
+    assert list(bn_a.layer) == LAYERS and g["dev_bn_a_max"] == pytest.approx(bn_a.difference.abs().max(), abs=5e-4)
+    assert (bn_a.difference == bn_a["eval"] - bn_a["batch"]).all()
+    shift = pd.read_csv(results / "deviation_shift.csv")
+    assert g["dev_shift_max"] == pytest.approx(shift.difference.abs().max(), abs=5e-4)
+    centre = pd.read_csv(results / "deviation_centring.csv")
+    assert set(centre.metric) == {"procrustes_filter"} and g["dev_centre_mean"] > 0  # the two centrings differ
+    pwsm_conv = pd.read_csv(results / "deviation_pwsm_convention.csv")
+    assert len(pwsm_conv) > 0 and g["dev_pwsm_mean"] == pytest.approx(pwsm_conv.difference.abs().mean(), abs=5e-4)
+    for key in ("dev_bn_a_sentence", "dev_bn_b_sentence", "dev_centre_sentence", "dev_shift_sentence", "dev_pwsm_sentence"):
+        assert any(ch.isdigit() for ch in g[key]), key  # every effect is a measured number
+
+
+def test_papers_beside_page_sets_the_published_numbers_next_to_this_run(smoke_runs: dict) -> None:
+    results = smoke_runs["out"] / "results"
+    g = read_glued(smoke_runs["notebooks"]["paper_beside_run"])
+    a = pd.read_csv(results / "paper_beside_study_a.csv")
+    assert len(a) == 3 * 5 and a.paper.iloc[0] == 0.895 and a.ours.between(0, 1).all()
+    a1 = pd.read_csv(results / "a1_cka_to_init.csv")
+    final = a1[(a1.metric == "cka") & (a1.comparison == "init") & (a1.epoch == a1.epoch.max())]
+    assert a.ours.iloc[0] == pytest.approx(final[final.layer == "block1"].value.mean(), abs=1e-9)
+    reuse = pd.read_csv(results / "paper_beside_table2.csv")
+    assert set(reuse.arch) == {"vgg19", "resnet50", "densenet121"} and set(reuse.kind) == {"similar", "dissimilar"}
+    assert 0 <= g["beside_b_same_sign"] <= g["beside_b_archs"] == 3
+    assert (g["beside_r_paper"], g["beside_r_paper_std"]) == (0.83, 0.43)

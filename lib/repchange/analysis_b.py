@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .paper_numbers import STUDY_B_AGREEMENT
+
 __all__ = ["METRIC_LABELS", "PAPER_AGREEMENT", "accuracy_table", "agreement_summary", "depth_trend", "early_share",
            "final_distances", "layer_order",
            "metric_correlations", "reusability", "reusability_vs_baseline", "target_ranking", "versus_baseline"]
@@ -166,7 +168,7 @@ def reusability_vs_baseline(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.D
     return out.reset_index(drop=True)
 
 
-PAPER_AGREEMENT = (0.83, 0.43)  # the paper (Sec. 4): mean Pearson r 0.83, standard deviation 0.43
+PAPER_AGREEMENT = STUDY_B_AGREEMENT  # the paper (Sec. 4): mean Pearson r 0.83, standard deviation 0.43
 
 
 def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
