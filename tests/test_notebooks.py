@@ -43,10 +43,12 @@ def a1_run(smoke_runs: dict) -> dict:
 def test_a1_glues_every_headline_number_in_range(a1_run: dict) -> None:
     g = a1_run["glued"]
     for layer in LAYERS:
-        assert 0.0 < g[f"a1_cka_final_{layer}"] < 1.0  # trained: no layer is still identical to its init
+        # glued to 3 digits: with batch-statistics BatchNorm block 1 can stay at 0.9995+ after 2 smoke epochs
+        assert 0.0 < g[f"a1_cka_final_{layer}"] <= 1.0
         assert 0.0 < g[f"a1_cka_chance_{layer}"] <= 1.0
         assert -0.1 < g[f"a1_cka_debiased_final_{layer}"] < 1.0
         assert 0.0 < g[f"a1_cka_final_independent_{layer}"] < 1.0
+    assert g["a1_cka_final_logits"] < 0.99  # trained: the output layer has moved away from its init
     assert g["a1_epochs"] == 2
     assert g["a1_test_acc"] > 0.3  # 10 classes: chance is 0.1
     assert "profile: smoke" in g["a1_provenance"] and "seeds: [1, 2]" in g["a1_provenance"]
