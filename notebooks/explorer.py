@@ -44,7 +44,7 @@ explorer = Explorer()
 chosen = {name: value for name, value in dict(study=study, run=run, comparison=comparison, metric=metric,
                                               layers=layers, epoch=epoch).items() if value is not None}
 explorer.select(**chosen)
-print(f"store: {explorer.store.root} · {len(explorer.tables)} stored tables")
+print(f"{len(explorer.tables)} stored tables in the run store")
 explorer.show()
 print(f"profile: {profile} · {explorer.describe()}")
 

@@ -46,8 +46,8 @@ def test_a1_glues_every_headline_number_in_range(a1_run: dict) -> None:
         # glued to 3 digits: with batch-statistics BatchNorm block 1 can stay at 0.9995+ after 2 smoke epochs
         assert 0.0 < g[f"a1_cka_final_{layer}"] <= 1.0
         assert 0.0 < g[f"a1_cka_chance_{layer}"] <= 1.0
-        assert -0.1 < g[f"a1_cka_debiased_final_{layer}"] < 1.0
-        assert 0.0 < g[f"a1_cka_final_independent_{layer}"] < 1.0
+        assert -0.1 < g[f"a1_cka_debiased_final_{layer}"] <= 1.0
+        assert 0.0 < g[f"a1_cka_final_independent_{layer}"] <= 1.0  # 3 digits: BN batch stats
     assert g["a1_cka_final_logits"] < 0.99  # trained: the output layer has moved away from its init
     assert g["a1_epochs"] == 2
     assert g["a1_test_acc"] > 0.3  # 10 classes: chance is 0.1
@@ -101,7 +101,7 @@ def test_label_degree_chapters_glue_consistent_numbers(smoke_runs: dict) -> None
     a3 = read_glued(smoke_runs["notebooks"]["a3_cka_vs_degree"])
     for layer in LAYERS:
         for key in (f"a3_cka_lo_{layer}", f"a3_cka_hi_{layer}", f"a3_cka_independent_hi_{layer}"):
-            assert 0.0 < a3[key] < 1.0
+            assert 0.0 < a3[key] <= 1.0  # glued to 3 digits
     for key in ("a3_moved_more", "a3_moved_less"):
         assert a3[key] == "none of the layers" or set(a3[key].split(", ")) <= set(LAYERS)
     sweep = pd.read_csv(smoke_runs["out"] / "results" / "a3_cka_by_degree.csv")
@@ -112,7 +112,7 @@ def test_training_set_size_chapter_glues_fig3b(smoke_runs: dict) -> None:
     a4 = read_glued(smoke_runs["notebooks"]["a4_cka_vs_size"])
     assert (a4["a4_n_small"], a4["a4_n_large"]) == (64, 640)
     for layer in LAYERS:
-        assert 0.0 < a4[f"a4_cka_small_{layer}"] <= 1.0 and 0.0 < a4[f"a4_cka_large_{layer}"] < 1.0
+        assert 0.0 < a4[f"a4_cka_small_{layer}"] <= 1.0 and 0.0 < a4[f"a4_cka_large_{layer}"] <= 1.0
     for key in ("a4_moved_more", "a4_moved_less"):
         assert a4[key] == "none of the layers" or set(a4[key].split(", ")) <= set(LAYERS)
     assert set(a4["a4_moved_more"].split(", ")).isdisjoint(a4["a4_moved_less"].split(", "))
@@ -135,7 +135,7 @@ def test_finetuning_chapters_glue_fig4_and_fig5_from_one_table(smoke_runs: dict)
     assert sorted(map(tuple, conditions.to_numpy())) == [
         ("cross", "digits", "clean"), ("cross", "digits", "random d=9"),
         ("same", "fashion_mnist", "clean"), ("same", "fashion_mnist", "random d=9"),
-        ("same", "fashion_mnist", "shift s=1")]
+        ("same", "fashion_mnist", "shift s=seed")]
     assert set(table.comparison) == {"pretrained", "pretrain_init", "independent_init"}
     assert len(table) == 5 * 2 * 3 * 5 * 3 * 2  # conditions x seeds x epochs 0..2 x layers x comparisons x metrics
     start = table[(table.epoch == 0) & (table.comparison == "pretrained")]
@@ -143,10 +143,10 @@ def test_finetuning_chapters_glue_fig4_and_fig5_from_one_table(smoke_runs: dict)
     final = table[(table.epoch == 2) & (table.comparison == "pretrained") & (table.metric == "cka")]
     for layer in LAYERS:
         for key, (domain, labels) in {"same_lo": ("same", "clean"), "same_hi": ("same", "random d=9"),
-                                      "cross_lo": ("cross", "clean"), "shift": ("same", "shift s=1")}.items():
+                                      "cross_lo": ("cross", "clean"), "shift": ("same", "shift s=seed")}.items():
             rows = final[(final.layer == layer) & (final.domain == domain) & (final.labels == labels)]
             assert a5[f"a5_{key}_{layer}"] == pytest.approx(rows.value.mean(), abs=5e-4)
-            assert 0.0 < a5[f"a5_{key}_{layer}"] < 1.0
+            assert 0.0 < a5[f"a5_{key}_{layer}"] <= 1.0  # glued to 3 digits
     assert a5["a5_test_acc_same_lo"] > 0.3 and a5["a5_test_acc_cross_lo"] > 0.2  # chance 0.1
     assert a5["a5_most_changed_same"] in LAYERS and a5["a5_most_changed_cross"] in LAYERS
     for name, text in {**a5, **a6}.items():
@@ -256,7 +256,8 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     for key, row in ledger.iterrows():
         if row.verdict != "not measured":
             assert row.verdict == claims.verdict(row.ci_low, row.ci_high, row.direction, row.null), key
-            assert row.ci_low <= row.value <= row.ci_high, key
+            if row.n >= 2:  # one unit has no interval (verdict inconclusive)
+                assert row.ci_low <= row.value <= row.ci_high, key
     # smoke: 2 Study A seeds; Study B 3 archs x 2 targets (one similar, one dissimilar), one source seed
     assert (ledger[ledger.study == "A"].n == 2).all()
     assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 6 and ledger.loc["B-similarity", "n"] == 3

@@ -51,7 +51,7 @@ PAGE_JS = r"""
 })
 """
 # Text a reader should never see: this machine's paths and Python reprs of them.
-MACHINE_PATH = re.compile(r"PosixPath\(|(?<![\w.])/(?:root|work|home|tmp|usr|opt)/[\w.-]+")
+MACHINE_PATH = re.compile(r"PosixPath\(|(?<![\w.])/(?:root|work|home|tmp)/[\w.-]+")
 
 
 @dataclass(frozen=True)

@@ -194,8 +194,9 @@ def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
       profile and parameters in its provenance line;
     - the parameters cell and the imports cell before it are folded whole (``hide-cell``);
     - every other code cell folds its input (``hide-input``) and keeps its outputs;
-    - results that are only a plain-text repr (a path, a dict of glued numbers) are dropped: the
-      numbers appear in the prose, the paths belong to this machine.
+    - results that are only a plain-text repr (a path, a dict of glued numbers) and stderr streams
+      (warnings naming this machine's files) are dropped: the numbers appear in the prose, the
+      paths belong to this machine.
     """
     code = [c for c in nb.cells if c.cell_type == "code"]
     params = next((i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])), None)
@@ -208,7 +209,8 @@ def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         elif not {"hide-cell", "remove-cell", "remove-input"} & set(tags):
             tags.append("hide-input")
         cell.outputs = [o for o in cell.get("outputs", [])
-                        if not (o.get("output_type") == "execute_result" and set(o.get("data", {})) <= {"text/plain"})]
+                        if not (o.get("output_type") == "execute_result" and set(o.get("data", {})) <= {"text/plain"})
+                        and not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     return nb
 
 
