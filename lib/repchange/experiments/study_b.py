@@ -17,8 +17,10 @@ of a split are stratified over its classes with seed 42 (:meth:`repchange.data.S
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -354,15 +356,10 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
     for cfg in tqdm(_runs(params), desc="Study B runs", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
-            run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
-            probe, classes = _probe(cfg, params.n_probe, data_root)
+            run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root)
             history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
-            source_model = model_at(cfg, run_dir, 0, classes)
-            source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False, bn=params.bn)
             rows, cache = [], {layer: {} for layer in source_maps}
-            for epoch in cfg.checkpoints:
-                model = model_at(cfg, run_dir, epoch, classes)
-                maps = extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
+            for epoch, maps in checkpoints:
                 for layer in maps:
                     for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
                                            cache[layer], centre=params.procrustes_centre):
@@ -374,6 +371,23 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
                    centre=params.procrustes_centre)
         tables.append(_labelled(store.table("study_b/dynamics", key, compute, code=TABLE_CODE), cfg))
     return _tidy(tables)
+
+
+def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, store: Store, device: str, data_root: str | None,
+              from_epoch: int = 0) -> tuple[Path, data_mod.Split, dict[str, torch.Tensor], Iterator]:
+    """The run's folder (trained if not stored), its probe set, the source net's (n, C, H, W) maps of
+    every probed layer, and a lazy ``(epoch, maps)`` over the checkpoints from ``from_epoch`` on
+    (epoch 0 reuses the source maps: the same net)."""
+    run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
+    probe, classes = _probe(cfg, params.n_probe, data_root)
+
+    def maps_at(epoch: int) -> dict[str, torch.Tensor]:
+        model = model_at(cfg, run_dir, epoch, classes)
+        return extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
+
+    source_maps = maps_at(0)
+    checkpoints = ((e, source_maps if e == 0 else maps_at(e)) for e in cfg.checkpoints if e >= from_epoch)
+    return run_dir, probe, source_maps, checkpoints
 
 
 def filter_agreement(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
@@ -393,14 +407,9 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
     for cfg in tqdm(_runs(params), desc="Study B filter agreement", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
-            run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
-            probe, classes = _probe(cfg, params.n_probe, data_root)
-            source_model = model_at(cfg, run_dir, 0, classes)
-            source_maps = extract(source_model, source_model.probe_layers, probe, flatten=False, bn=params.bn)
+            _, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root, from_epoch=1)
             rows = []
-            for epoch in [e for e in cfg.checkpoints if e > 0]:
-                model = model_at(cfg, run_dir, epoch, classes)
-                maps = extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
+            for epoch, maps in checkpoints:
                 for layer, now in maps.items():
                     for cls, mask in _class_groups(probe.labels)[1:]:
                         rows.append(dict(layer=layer, epoch=epoch, cls=cls,
@@ -414,8 +423,6 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
 
 def _filter_r(src: torch.Tensor, now: torch.Tensor, centre: str) -> dict[str, float]:
     """Pearson r across filters of the per-filter Procrustes and CKA distances of (n, C, H, W) maps."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
         procrustes = 1 - np.nanmean(filter_procrustes_similarity(src, now, centre=centre).numpy(), axis=0)
