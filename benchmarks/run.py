@@ -1,5 +1,8 @@
-"""`make bench`: speed and memory of the similarity engine, as ratios measured in one run.
+"""`make bench`: speed and memory, as ratios measured in one run.
 
+0. Training and extraction (``benchmarks/training.py``): trainer against a bare loop, 1 against
+   2 threads, share of sgemm, extraction before/after, independent runs serial against a pool,
+   and two training processes oversubscribed against pinned.
 1. Study A similarity table (conv4, n = 500 probe images, biased and debiased CKA, every
    probed layer): the pre-training part (every epoch's checkpoint x {own init, independent
    init}) and the fine-tuning part (every fine-tuning epoch's checkpoint x {pre-trained net,
@@ -207,7 +210,10 @@ def streaming_benchmark() -> dict[str, float | str]:
 
 
 def main() -> None:
+    import training
+
     os.environ["REPCHANGE_PROGRESS"] = "0"
+    training_results = training.main()
     ds = data.load("fashion_mnist")
     tr, te = ds.train.subset(slice(0, TRAIN_SIZE)), ds.test
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -215,9 +221,9 @@ def main() -> None:
         rows = [table_benchmark("28x28x1", tr, te, tmp), table_benchmark("32x32x3", pad_to_32x3(tr), pad_to_32x3(te), tmp)]
     stream = streaming_benchmark()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
-               "tables": rows, "streaming": stream}
+               "tables": rows, "streaming": stream, "training": training_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
-    print(f"Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
+    print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"
           f" {torch.get_num_threads()} threads")
     print(" | ".join(f"{k:>12}" for k in keys))

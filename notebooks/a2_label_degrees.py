@@ -34,7 +34,7 @@ from repchange.plots import fig2_training_curves
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # one of repchange.data.available()
-seeds: list[int] = [1, 2, 3]
+seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
 epochs: int = 10  # pre-training epochs (paper: 150)
 train_size: int = 2048  # first N training images, None for the whole train split

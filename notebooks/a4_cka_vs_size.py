@@ -34,7 +34,7 @@ from repchange.stats import clearly
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # one of repchange.data.available()
-seeds: list[int] = [1, 2, 3]
+seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 train_sizes: list = [64, 256, 1024, 2048]  # training images, None for the whole train split (paper: 64, 256, 1024, 4096, all)
 degree: int = 9  # label randomness degree of every run (paper: fully random, D - 1)
 epochs: int = 10  # pre-training epochs (paper: 150)

@@ -43,7 +43,7 @@ from repchange.plots_b import fig_filter_agreement, fig_metric_agreement
 # %% tags=["parameters"]
 archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.architectures.ARCHITECTURES
 targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
-source_seeds: list[int] = [1]  # source-net seeds (the paper: one run per model and target)
+source_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
 source_size: int = 4096  # source training images: the first Fashion-MNIST training images
 finetune_epochs: int = 7  # paper: 15

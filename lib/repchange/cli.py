@@ -34,8 +34,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "parameters.yaml").write_text(yaml.safe_dump(params, sort_keys=True))
     print(f"executing {notebook.name} with {params}", flush=True)
-    done = runner.execute(notebook, out / f"{notebook.stem}.ipynb", params, results_dir=out / "results",
-                          progress=True)
+    from . import progress
+
+    with progress.follow(out / "progress.jsonl"):
+        done = runner.execute(notebook, out / f"{notebook.stem}.ipynb", params, results_dir=out / "results",
+                              progress=True)
     print(f"done in {done.seconds:.1f} s -> {out}")
     return 0
 

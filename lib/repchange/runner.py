@@ -14,6 +14,7 @@ gets ``profile=<name>`` so its figures say what produced them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ from typing import Any, Mapping
 import jupytext
 import nbformat
 import yaml
+
+from . import progress as progress_mod
 
 __all__ = [
     "NotebookFailed",
@@ -255,6 +258,11 @@ def parameter_reference(root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
 def build_book(profile: str = "default", *, out: Path | None = None, warnings_as_errors: bool = True) -> Path:
     """Execute every notebook of the book with ``profile`` and build the HTML; return index.html.
 
@@ -271,13 +279,23 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
     shutil.copytree(root / "book", src / "book", dirs_exist_ok=True)
     (src / "book" / "parameters.md").write_text(parameter_reference(root))
     notebooks = book_notebooks(root)
+    timings_file = out / "timings.json"
+    last = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    timings: dict[str, float] = {}
+    book_start = time.perf_counter()
     for i, nb_path in enumerate(notebooks, 1):
         params = resolve_parameters(nb_path, profile)
+        name = str(nb_path.relative_to(root))
         target = src / nb_path.relative_to(root).with_suffix(".ipynb")
-        print(f"[{i}/{len(notebooks)}] executing {nb_path.relative_to(root)} (profile {profile})", flush=True)
-        done = execute(nb_path, target, params, results_dir=out / "results", progress=sys.stderr.isatty())
+        before = f"; {last[name]:.0f} s in the last build" if name in last else ""
+        print(f"[{i}/{len(notebooks)}] executing {name} (profile {profile}{before})", flush=True)
+        with progress_mod.follow(out / "progress.jsonl"):
+            done = execute(nb_path, target, params, results_dir=out / "results", progress=sys.stderr.isatty())
         nbformat.write(for_reading(nbformat.read(target, as_version=4)), target)
-        print(f"      done in {done.seconds:.1f} s", flush=True)
+        timings[name] = done.seconds
+        print(f"      done in {done.seconds:.1f} s (book so far {_clock(time.perf_counter() - book_start)})",
+              flush=True)
+    timings_file.write_text(json.dumps(timings, indent=2))
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src), "--path-output", tmp, "--all"]
         if warnings_as_errors:

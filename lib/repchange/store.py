@@ -101,6 +101,10 @@ class Store:
     def is_complete(run_dir: Path) -> bool:
         return (run_dir / COMPLETE).exists()
 
+    def has(self, kind: str, config: Any, code: tuple[str, ...] = ()) -> bool:
+        """Whether the run (or table) for ``config`` is stored and complete."""
+        return self.is_complete(self.run_dir(kind, config, code))
+
     @contextlib.contextmanager
     def _locked(self, run_dir: Path) -> Iterator[None]:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -122,9 +122,24 @@ def _run_cell(task: Callable[[Mapping[str, Any], Path], None], cell: Mapping[str
     return record
 
 
+def _pin_cell_worker(threads: int) -> None:
+    """A sweep worker (and the notebook kernels it starts) uses ``threads`` threads and trains one run at a time."""
+    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), REPCHANGE_WORKERS="1",
+                      REPCHANGE_PROGRESS="0")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _default_executor(workers: int | None) -> Executor:
-    # spawn, not fork: the driver may hold torch threads and open kernels.
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=get_context("spawn"))
+    """A local spawn pool (not fork: the driver may hold torch threads and open kernels) whose
+    workers x threads <= cores: with N workers each gets cores // N threads, and their cells
+    train their runs one after another (no nested pools)."""
+    from .parallel import cores
+
+    n = workers or cores()
+    return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_pin_cell_worker,
+                               initargs=(max(1, cores() // n),))
 
 
 def run_cells(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -24,7 +25,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import progress
 from .data import Split, normalise
+from .parallel import torch_threads, train_threads
 from .store import atomic_write
 
 __all__ = ["OptimiserSpec", "TrainingDiverged", "checkpoint_path", "load_checkpoint", "resolve_device", "train"]
@@ -113,14 +116,27 @@ def train(
     checkpoint_epochs: Iterable[int] = (),
     device: str = "auto",
     desc: str = "training",
+    eval_epochs: Iterable[int] | None = None,
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` epochs; return the per-epoch history.
 
     Resumes from ``run_dir/resume.pt`` when an earlier attempt left one. ``test_split`` is
-    evaluated after every epoch (and at epoch 0). ``on_epoch_end(epoch)`` runs after an
-    epoch's files are written (tests use it to simulate a kill).
+    evaluated at ``eval_epochs`` (None: after every epoch and at epoch 0; test loss and
+    accuracy are NaN at the others). ``on_epoch_end(epoch)`` runs after an epoch's files are
+    written (tests use it to simulate a kill). On the CPU the run uses
+    :func:`repchange.parallel.train_threads` threads, so its numbers do not depend on how many
+    runs train beside it. Every epoch is reported to :mod:`repchange.progress`.
     """
+    with torch_threads(train_threads()):
+        return _train(model, train_split, test_split, epochs=epochs, optimiser=optimiser, seed=seed,
+                      run_dir=run_dir, checkpoint_epochs=checkpoint_epochs, device=device, desc=desc,
+                      eval_epochs=eval_epochs, on_epoch_end=on_epoch_end)
+
+
+def _train(model: nn.Module, train_split: Split, test_split: Split, *, epochs: int, optimiser: OptimiserSpec,
+           seed: int, run_dir: Path, checkpoint_epochs: Iterable[int], device: str, desc: str,
+           eval_epochs: Iterable[int] | None, on_epoch_end: Callable[[int], None] | None) -> pd.DataFrame:
     if epochs < 0:
         raise ValueError(f"epochs must be non-negative, got {epochs}")
     run_dir = Path(run_dir)
@@ -138,6 +154,10 @@ def train(
     x_test = normalise(test_split.images, stats).to(dev, memory_format=torch.channels_last)
     y_train, y_test = train_split.labels.to(dev), test_split.labels.to(dev)
     eval_batch = max(256, optimiser.batch_size)
+    evaluated = set(range(epochs + 1)) if eval_epochs is None else {int(e) for e in eval_epochs}
+
+    def evaluate(epoch: int) -> tuple[float, float]:
+        return _evaluate(model, x_test, y_test, eval_batch) if epoch in evaluated else (math.nan, math.nan)
 
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -150,7 +170,7 @@ def train(
     else:
         if 0 in wanted:
             _save(model.state_dict(), checkpoint_path(run_dir, 0))
-        test_loss, test_acc = _evaluate(model, x_test, y_test, eval_batch)
+        test_loss, test_acc = evaluate(0)
         history.append(dict(epoch=0, train_loss=math.nan, train_acc=math.nan, test_loss=test_loss, test_acc=test_acc))
 
     n = len(y_train)
@@ -158,6 +178,7 @@ def train(
                disable=not progress_enabled(), leave=False)
     for epoch in bar:
         model.train()
+        epoch_start = time.perf_counter()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).to(dev)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.int64)
@@ -178,10 +199,12 @@ def train(
                 f"{desc}: training loss became {train_loss} in epoch {epoch}; lower the learning rate "
                 f"(now {optimiser.lr}). Checkpoints up to epoch {epoch - 1} are kept in {run_dir}."
             )
-        test_loss, test_acc = _evaluate(model, x_test, y_test, eval_batch)
+        images_per_s = n / (time.perf_counter() - epoch_start)
+        test_loss, test_acc = evaluate(epoch)
         history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=float(correct) / n,
                             test_loss=test_loss, test_acc=test_acc))
         bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
+        progress.report("epoch", desc=desc, epoch=epoch, epochs=epochs, images_per_s=images_per_s)
         if epoch in wanted:
             _save(model.state_dict(), checkpoint_path(run_dir, epoch))
         _save({"model": model.state_dict(), "optimiser": opt.state_dict(), "history": history, "epoch": epoch},

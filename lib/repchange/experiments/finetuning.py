@@ -14,18 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 import torch
 
 from .. import data as data_mod
 from ..labels import partially_random, shifted
+from ..parallel import Job, run_jobs
 from ..store import Store
 from ..train import OptimiserSpec, load_checkpoint, train
 from .pretraining import TRAINING_CODE as PRETRAINING_CODE
-from .pretraining import PretrainConfig, PretrainedRun, pretrain
+from .pretraining import PretrainConfig, PretrainedRun, load_for_jobs, pretrain, pretrain_all
 
-__all__ = ["FinetuneConfig", "FinetunedRun", "finetune", "finetuning_splits"]
+__all__ = ["FinetuneConfig", "FinetunedRun", "finetune", "finetune_all", "finetuning_splits"]
 
 TRAINING_CODE = (*PRETRAINING_CODE, "experiments.finetuning")
 
@@ -57,6 +59,11 @@ class FinetuneConfig:
         if self.shift:
             return f"shift s={self.shift}"
         return f"random d={self.degree}" if self.degree else "clean"
+
+    @property
+    def label(self) -> str:
+        """Short name for progress lines."""
+        return f"fine-tune {self.pretrain.dataset}->{self.target} seed {self.seed} {self.labels}"
 
     def validate(self, num_classes: int | None = None) -> None:
         """Raise ValueError naming the first bad field (before any data is loaded or trained)."""
@@ -145,7 +152,28 @@ def finetune(cfg: FinetuneConfig, source: data_mod.DataSet, target: data_mod.Dat
         model = pretrained.model_at(cfg.pretrain.epochs)
         train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
               run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), device=device,
-              desc=f"fine-tune {cfg.pretrain.dataset}->{cfg.target} seed {cfg.seed} {cfg.labels}")
+              desc=cfg.label)
 
     run_dir = store.get_or_run("study_a/finetune", cfg, produce, code=TRAINING_CODE)
     return FinetunedRun(cfg, run_dir, pd.read_csv(run_dir / "history.csv"), pretrained)
+
+
+def _finetune_job(cfg: FinetuneConfig, store_root: str, device: str, data_root: str | None, download: bool) -> None:
+    """One fine-tuning in a worker process (its pre-training must already be stored)."""
+    source = load_for_jobs(cfg.pretrain.dataset, data_root, download)
+    target = load_for_jobs(cfg.target, data_root, download)
+    finetune(cfg, source, target, store=Store(store_root), device=device)
+
+
+def finetune_all(cfgs: Iterable[FinetuneConfig], *, store: Store | None = None, device: str = "auto",
+                 data_root: str | None = None, download: bool = False) -> None:
+    """Train every fine-tuning the store lacks, side by side: first the pre-trainings they start
+    from, then the fine-tunings (:func:`repchange.parallel.run_jobs`)."""
+    store = store or Store()
+    missing = [c for c in dict.fromkeys(cfgs) if not store.has("study_a/finetune", c, TRAINING_CODE)]
+    for cfg in missing:
+        cfg.validate()
+    pretrain_all([c.pretrain for c in missing], store=store, device=device, data_root=data_root, download=download)
+    run_jobs([Job(_finetune_job, dict(cfg=c, store_root=str(store.root), device=device, data_root=data_root,
+                                      download=download), label=c.label, cost=c.epochs * c.train_size)
+              for c in missing], device=device, desc="fine-tuning runs")

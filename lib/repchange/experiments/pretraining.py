@@ -10,8 +10,10 @@ invalidates stored trainings, editing the figure tables in ``study_a`` does not.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 import torch
@@ -19,10 +21,11 @@ import torch
 from .. import data as data_mod
 from ..labels import partially_random
 from ..models import BN_ORDERS, build
+from ..parallel import Job, run_jobs
 from ..store import Store
 from ..train import OptimiserSpec, load_checkpoint, train
 
-__all__ = ["PretrainConfig", "PretrainedRun", "pretrain"]
+__all__ = ["PretrainConfig", "PretrainedRun", "pretrain", "pretrain_all"]
 
 TRAINING_CODE = ("data", "labels", "models", "train", "experiments.pretraining")
 
@@ -40,6 +43,12 @@ class PretrainConfig:
     bn_order: str = "relu_bn"
     width: int = 64
     optimiser: OptimiserSpec = field(default_factory=OptimiserSpec)
+
+    @property
+    def label(self) -> str:
+        """Short name for progress lines: data set, seed, degree (and size when not the default)."""
+        size = "" if self.train_size == 2048 else f" n={self.train_size or 'all'}"
+        return f"pre-train {self.dataset} seed {self.seed} d={self.degree}{size}"
 
     def validate(self, num_classes: int | None = None) -> None:
         """Raise ValueError naming the first bad field (before any data is loaded or trained)."""
@@ -108,7 +117,30 @@ def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, *, store: Store | None =
         model = run.new_model(cfg.seed)
         train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
               run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), device=device,
-              desc=f"pre-train {cfg.dataset} seed {cfg.seed} d={cfg.degree}")
+              desc=cfg.label)
 
     run_dir = store.get_or_run("study_a/pretrain", cfg, produce, code=TRAINING_CODE)
     return PretrainedRun(cfg, run_dir, pd.read_csv(run_dir / "history.csv"), **info)
+
+
+@functools.lru_cache(maxsize=4)
+def load_for_jobs(name: str, root: str | None, download: bool) -> data_mod.DataSet:
+    """:func:`repchange.data.load`, once per worker process for all the jobs it runs."""
+    return data_mod.load(name, root=root, download=download)
+
+
+def _pretrain_job(cfg: PretrainConfig, store_root: str, device: str, data_root: str | None, download: bool) -> None:
+    """One pre-training in a worker process (module-level, so a spawned worker can import it)."""
+    pretrain(cfg, load_for_jobs(cfg.dataset, data_root, download), store=Store(store_root), device=device)
+
+
+def pretrain_all(cfgs: Iterable[PretrainConfig], *, store: Store | None = None, device: str = "auto",
+                 data_root: str | None = None, download: bool = False) -> None:
+    """Train every config the store lacks, side by side (:func:`repchange.parallel.run_jobs`)."""
+    store = store or Store()
+    missing = [c for c in dict.fromkeys(cfgs) if not store.has("study_a/pretrain", c, TRAINING_CODE)]
+    for cfg in missing:
+        cfg.validate()
+    run_jobs([Job(_pretrain_job, dict(cfg=c, store_root=str(store.root), device=device, data_root=data_root,
+                                      download=download), label=c.label, cost=c.epochs * (c.train_size or 60_000))
+              for c in missing], device=device, desc="pre-training runs")

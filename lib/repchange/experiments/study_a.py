@@ -18,6 +18,7 @@ once per parameter set and code version, and tidy: one row per
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import Iterable
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -29,9 +30,9 @@ from ..metrics import Factors
 from ..store import Store
 from ..train import OptimiserSpec, progress_enabled
 from .finetuning import TRAINING_CODE as FINETUNING_CODE
-from .finetuning import FinetuneConfig, finetune, finetuning_splits
+from .finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
 from .pretraining import TRAINING_CODE as PRETRAINING_CODE
-from .pretraining import PretrainConfig, PretrainedRun, pretrain
+from .pretraining import PretrainConfig, PretrainedRun, pretrain, pretrain_all
 
 __all__ = [
     "CkaToInitParams",
@@ -107,6 +108,8 @@ def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: 
         if params.n_probe > len(ds.test):
             raise ValueError(f"n_probe {params.n_probe} exceeds the {len(ds.test)} test images of {ds.name}")
         probe = ds.test.subset(slice(0, params.n_probe))
+        pretrain_all([replace(params.pretrain, seed=seed) for seed in params.seeds], store=store, device=device,
+                     data_root=data_root, download=download)
         rows = []
         for seed in params.seeds:
             run = pretrain(replace(params.pretrain, seed=seed), ds, store=store, device=device)
@@ -144,6 +147,14 @@ class DegreeSweepParams:
         CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
 
 
+def _pretrain_for_tables(tables: Iterable[CkaToInitParams], store: Store, device: str, data_root: str | None,
+                         download: bool) -> None:
+    """Train, side by side, every pre-training that the not yet stored ``tables`` need."""
+    missing = [t for t in tables if not store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE)]
+    pretrain_all([replace(t.pretrain, seed=seed) for t in missing for seed in t.seeds], store=store, device=device,
+                 data_root=data_root, download=download)
+
+
 def degree_sweep(params: DegreeSweepParams, *, store: Store | None = None, device: str = "auto",
                  data_root: str | None = None, download: bool = False) -> pd.DataFrame:
     """Tidy table over label degrees: :func:`cka_to_init` at epochs 0 and final for each degree.
@@ -152,11 +163,14 @@ def degree_sweep(params: DegreeSweepParams, *, store: Store | None = None, devic
     :func:`training_histories`. Each degree's pre-training is the same stored run every chapter uses.
     """
     params.validate()
+    store = store or Store()
+    per_degree = {degree: CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
+                                          measured_epochs=(0, params.pretrain.epochs), bn=params.bn)
+                  for degree in params.degrees}
+    _pretrain_for_tables(per_degree.values(), store, device, data_root, download)
     tables = []
-    for degree in params.degrees:
-        per_degree = CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
-                                     measured_epochs=(0, params.pretrain.epochs), bn=params.bn)
-        table = cka_to_init(per_degree, store=store, device=device, data_root=data_root, download=download)
+    for degree, table_params in per_degree.items():
+        table = cka_to_init(table_params, store=store, device=device, data_root=data_root, download=download)
         tables.append(table.assign(degree=degree))
     return pd.concat(tables, ignore_index=True)
 
@@ -170,6 +184,8 @@ def training_histories(params: DegreeSweepParams, *, store: Store | None = None,
     """
     params.validate()
     ds = data_mod.load(params.pretrain.dataset, root=data_root, download=download)
+    pretrain_all([replace(params.pretrain, degree=d, seed=s) for d in params.degrees for s in params.seeds],
+                 store=store, device=device, data_root=data_root, download=download)
     frames = []
     for degree in params.degrees:
         for seed in params.seeds:
@@ -205,12 +221,18 @@ def size_sweep(params: SizeSweepParams, *, store: Store | None = None, device: s
     used, so ``None`` appears as the split's length) and ``degree``.
     """
     params.validate()
-    n_train = None
-    tables = []
+    store = store or Store()
+    per_size = {}
     for size in params.train_sizes:
         cfg = replace(params.pretrain, train_size=size, degree=params.degree)
-        per_size = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs), bn=params.bn)
-        table = cka_to_init(per_size, store=store, device=device, data_root=data_root, download=download)
+        per_size[size] = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs),
+                                         bn=params.bn)
+    _pretrain_for_tables(per_size.values(), store, device, data_root, download)
+    n_train = None
+    tables = []
+    for size, table_params in per_size.items():
+        cfg = table_params.pretrain
+        table = cka_to_init(table_params, store=store, device=device, data_root=data_root, download=download)
         if size is None and n_train is None:
             n_train = len(data_mod.load(cfg.dataset, root=data_root, download=download).train)
         tables.append(table.assign(train_size=size if size is not None else n_train, degree=params.degree))
@@ -311,8 +333,14 @@ def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, d
     Each condition's table is stored separately, so chapters that share conditions share work.
     """
     params.validate()
-    tables = []
+    store = store or Store()
     conditions = params.conditions()
+    missing = [cfg for _, cfg in conditions
+               if not store.has("study_a/finetune_cka", asdict(_FinetuneCkaParams(cfg, params.seeds, params.n_probe,
+                                                                                   params.bn)), FINETUNE_TABLE_CODE)]
+    finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for cfg in missing for seed in params.seeds],
+                 store=store, device=device, data_root=data_root, download=download)
+    tables = []
     for domain, cfg in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
         table = _finetune_cka(_FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn), store=store,
                               device=device, data_root=data_root, download=download)
@@ -332,6 +360,8 @@ def finetune_histories(params: FinetuneSweepParams, *, store: Store | None = Non
     conditions = params.conditions()
     names = {params.finetune.pretrain.dataset, *(cfg.target for _, cfg in conditions)}
     loaded = {name: data_mod.load(name, root=data_root, download=download) for name in names}  # each once
+    finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for _, cfg in conditions
+                  for seed in params.seeds], store=store, device=device, data_root=data_root, download=download)
     frames = []
     for domain, cfg in conditions:
         for seed in params.seeds:

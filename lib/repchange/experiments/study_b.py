@@ -33,12 +33,14 @@ from ..architectures import ARCHITECTURES, build_architecture
 from ..features import BN_MODES, extract, positions_as_samples
 from ..metrics import CENTRINGS, Factors, filter_cka, filter_procrustes_similarity, pearson, pwsm
 from ..receptive_field import ReceptiveField, receptive_fields
+from ..parallel import Job, run_jobs
 from ..store import Store
 from ..train import OptimiserSpec, load_checkpoint, progress_enabled, train
 
 __all__ = ["CLASS_NAMES", "DEFAULT_TARGETS", "NEW_CLASSES", "SOURCE_CLASSES", "TARGETS", "baseline", "DynamicsParams",
            "FinetuneBConfig", "SourceConfig", "describe", "dynamics", "dynamics_params", "filter_agreement", "finetune_b",
-           "model_at", "checkpoint_maps", "run_config", "source_splits", "target_splits", "train_source"]
+           "model_at", "checkpoint_maps", "run_config", "source_splits", "target_splits", "train_all",
+           "train_source", "train_sources"]
 
 TARGETS = {
     "fashion_new_classes": "similar: the five Fashion-MNIST classes the source never saw (sandal, shirt, sneaker, "
@@ -227,7 +229,8 @@ def train_source(cfg: SourceConfig, *, store: Store | None = None, device: str =
     def produce(run_dir: Path) -> None:
         tr, ev = source_splits(cfg, data_root)
         train(_new_net(cfg.arch, cfg.seed, len(SOURCE_CLASSES)), tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser,
-              seed=cfg.seed, run_dir=run_dir, checkpoint_epochs=[cfg.epochs], device=device, desc=f"source {cfg.arch}")
+              seed=cfg.seed, run_dir=run_dir, checkpoint_epochs=[cfg.epochs], eval_epochs=[cfg.epochs], device=device,
+              desc=f"source {cfg.arch} seed {cfg.seed}")
 
     return store.get_or_run("study_b/source", cfg, produce, code=TRAINING_CODE)
 
@@ -248,10 +251,51 @@ def finetune_b(cfg: FinetuneBConfig, *, store: Store | None = None, device: str 
                                     cfg.source.epochs)
             head = _new_net(cfg.source.arch, cfg.source.seed + 1, classes)  # a fresh head for the target's classes
             model = _with_head_of(model, head)
+        # test accuracy only at the checkpoints: the figures and tables read it nowhere else
         train(model, tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.source.seed, run_dir=run_dir,
-              checkpoint_epochs=cfg.checkpoints, device=device, desc=f"fine-tune {cfg.source.arch} on {cfg.target}")
+              checkpoint_epochs=cfg.checkpoints, eval_epochs=cfg.checkpoints, device=device, desc=_label(cfg))
 
     return store.get_or_run("study_b/finetune", cfg, produce, code=TRAINING_CODE)
+
+
+def _label(cfg: FinetuneBConfig) -> str:
+    return f"fine-tune {cfg.source.arch} seed {cfg.source.seed} on {cfg.target}"
+
+
+# relative cost of a training step, for ordering the queue (slowest first)
+_ARCH_COST = {"vgg_small": 1.0, "resnet_small": 1.5, "densenet_small": 3.0}
+
+
+def _source_job(cfg: SourceConfig, store_root: str, device: str, data_root: str | None) -> None:
+    train_source(cfg, store=Store(store_root), device=device, data_root=data_root)
+
+
+def _finetune_job(cfg: FinetuneBConfig, store_root: str, device: str, data_root: str | None) -> None:
+    finetune_b(cfg, store=Store(store_root), device=device, data_root=data_root)
+
+
+def train_sources(sources: list[SourceConfig], *, store: Store | None = None, device: str = "auto",
+                  data_root: str | None = None) -> None:
+    """Train every small source net of ``sources`` the store lacks, side by side."""
+    store = store or Store()
+    missing = [s for s in dict.fromkeys(sources)
+               if not s.pretrained_elsewhere and not store.has("study_b/source", s, TRAINING_CODE)]
+    run_jobs([Job(_source_job, dict(cfg=s, store_root=str(store.root), device=device, data_root=data_root),
+                  label=f"source {s.arch} seed {s.seed}", cost=_ARCH_COST.get(s.arch, 1.0) * s.epochs * s.train_size)
+              for s in missing], device=device, desc="Study B source nets")
+
+
+def train_all(cfgs: list[FinetuneBConfig], *, store: Store | None = None, device: str = "auto",
+              data_root: str | None = None) -> None:
+    """Train every source net and fine-tuning of ``cfgs`` the store lacks, side by side: sources
+    first, then fine-tunings (:func:`repchange.parallel.run_jobs`)."""
+    store = store or Store()
+    common = dict(store_root=str(store.root), device=device, data_root=data_root)
+    missing = [c for c in dict.fromkeys(cfgs) if not store.has("study_b/finetune", c, TRAINING_CODE)]
+    train_sources([c.source for c in missing], store=store, device=device, data_root=data_root)
+    run_jobs([Job(_finetune_job, dict(cfg=c, **common), label=_label(c),
+                  cost=_ARCH_COST.get(c.source.arch, 1.0) * c.epochs * (c.train_size or 10_000)) for c in missing],
+             device=device, desc="Study B fine-tunings")
 
 
 def _head_name(model: torch.nn.Module) -> str:
@@ -352,6 +396,10 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
     """
     params.validate()
     store = store or Store()
+    keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                      centre=params.procrustes_centre) for cfg in _runs(params)}
+    train_all([cfg for cfg, key in keys.items() if not store.has("study_b/dynamics", key, TABLE_CODE)],
+              store=store, device=device, data_root=data_root)
     tables = []
     for cfg in tqdm(_runs(params), desc="Study B runs", disable=not progress_enabled()):
 
@@ -367,9 +415,7 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
                                          test_acc=history.loc[epoch, "test_acc"]))
             return pd.DataFrame(rows)
 
-        key = dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                   centre=params.procrustes_centre)
-        tables.append(_labelled(store.table("study_b/dynamics", key, compute, code=TABLE_CODE), cfg))
+        tables.append(_labelled(store.table("study_b/dynamics", keys[cfg], compute, code=TABLE_CODE), cfg))
     return _tidy(tables)
 
 
@@ -403,6 +449,10 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
     """
     params.validate()
     store = store or Store()
+    keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
+            for cfg in _runs(params)}
+    train_all([cfg for cfg, key in keys.items() if not store.has("study_b/filter_agreement", key, TABLE_CODE)],
+              store=store, device=device, data_root=data_root)
     tables = []
     for cfg in tqdm(_runs(params), desc="Study B filter agreement", disable=not progress_enabled()):
 
@@ -416,8 +466,7 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
                                          **_filter_r(source_maps[layer][mask], now[mask], params.procrustes_centre)))
             return pd.DataFrame(rows)
 
-        key = dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
-        tables.append(_labelled(store.table("study_b/filter_agreement", key, compute, code=TABLE_CODE), cfg))
+        tables.append(_labelled(store.table("study_b/filter_agreement", keys[cfg], compute, code=TABLE_CODE), cfg))
     return _tidy(tables)
 
 
@@ -546,10 +595,19 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
     """
     params.validate()
     store = store or Store()
-    tables = []
+    keys = {}
     for cfg in _runs(params):
         if cfg.source.pretrained_elsewhere:
             continue
+        twin = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
+        keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
+                         source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                         centre=params.procrustes_centre)
+    train_sources([source for cfg, key in keys.items() if not store.has("study_b/baseline", key, TABLE_CODE)
+                   for source in (cfg.source, replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET))],
+                  store=store, device=device, data_root=data_root)
+    tables = []
+    for cfg in keys:
         twin = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
 
         def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
@@ -567,10 +625,7 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
                                      dead_fraction=row["dead_fraction"]))
             return pd.DataFrame(rows)
 
-        key = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
-                   source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                   centre=params.procrustes_centre)
-        tables.append(_labelled(store.table("study_b/baseline", key, compute, code=TABLE_CODE), cfg))
+        tables.append(_labelled(store.table("study_b/baseline", keys[cfg], compute, code=TABLE_CODE), cfg))
     if not tables:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
     return _tidy(tables)

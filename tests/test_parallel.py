@@ -1,0 +1,102 @@
+"""Independent runs side by side: bit-identical to serial, never oversubscribed, errors named."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from repchange import parallel, progress, sweep
+from repchange.experiments.pretraining import PretrainConfig, pretrain, pretrain_all
+from repchange.store import Store
+from repchange.train import OptimiserSpec, train
+from repchange import data
+from repchange.models import build
+
+TINY = PretrainConfig(dataset="fashion_mnist", epochs=2, train_size=160, eval_size=40, width=8,
+                      optimiser=OptimiserSpec("sgd", lr=0.05, batch_size=32))
+
+
+def _weights(store: Store, cfg: PretrainConfig) -> dict[str, torch.Tensor]:
+    run = pretrain(cfg, data.load("fashion_mnist"), store=store, device="cpu")
+    return run.model_at(cfg.epochs).state_dict()
+
+
+def test_pool_is_bit_identical_to_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfgs = [replace(TINY, seed=s) for s in (1, 2, 3)]
+    pooled, serial = Store(tmp_path / "pooled"), Store(tmp_path / "serial")
+    pretrain_all(cfgs, store=pooled, device="cpu")  # spawn pool of 2 workers
+    monkeypatch.setenv("REPCHANGE_WORKERS", "1")
+    torch.set_num_threads(2)  # the calling process's own setting must not leak into training
+    pretrain_all(cfgs, store=serial, device="cpu")
+    for cfg in cfgs:
+        assert pooled.has("study_a/pretrain", cfg, ("data", "labels", "models", "train", "experiments.pretraining"))
+        a, b = _weights(pooled, cfg), _weights(serial, cfg)
+        assert all(torch.equal(a[k], b[k]) for k in a), f"seed {cfg.seed}: pool and serial differ"
+    assert torch.get_num_threads() == 2  # restored after training
+
+
+def test_failing_job_names_itself_and_keeps_finished_runs(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    good = replace(TINY, seed=1)
+    bad = replace(TINY, seed=2, train_size=100_000)  # more images than the train split has
+    with pytest.raises(RuntimeError, match=r"pre-train fashion_mnist seed 2 .*exceeds"):
+        pretrain_all([bad, good], store=store, device="cpu")
+    assert store.has("study_a/pretrain", good, ("data", "labels", "models", "train", "experiments.pretraining"))
+
+
+def test_worker_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPCHANGE_WORKERS", "0")
+    with pytest.raises(ValueError, match="REPCHANGE_WORKERS must be a positive integer"):
+        parallel.workers()
+    monkeypatch.setenv("REPCHANGE_WORKERS", "3")
+    assert parallel.workers() == 3
+    monkeypatch.delenv("REPCHANGE_WORKERS")
+    monkeypatch.setenv("REPCHANGE_TRAIN_THREADS", "2")
+    assert parallel.workers() == max(1, parallel.cores() // 2)
+
+
+def _report_threads(cell: int) -> pd.DataFrame:
+    import os
+
+    return pd.DataFrame([dict(cell=cell, threads=torch.get_num_threads(), workers=os.environ.get("REPCHANGE_WORKERS"),
+                              omp=os.environ.get("OMP_NUM_THREADS"))])
+
+
+def test_sweep_workers_never_oversubscribe(tmp_path: Path) -> None:
+    sweep.run_cells(sweep.CallTask(_report_threads), [{"cell": 1}, {"cell": 2}], tmp_path, workers=2, progress=False)
+    table = sweep.collect(tmp_path, "table")
+    expected = max(1, parallel.cores() // 2)
+    assert (table.threads == expected).all() and (table.omp.astype(int) == expected).all()
+    assert (table.workers.astype(int) == 1).all()  # no nested training pools inside a sweep cell
+
+
+def test_progress_events_reach_the_terminal(tmp_path: Path) -> None:
+    lines: list[str] = []
+    ds = data.load("fashion_mnist")
+    with progress.follow(tmp_path / "progress.jsonl", lines.append, heartbeat_s=0.0, poll_s=0.05):
+        train(build("conv4", in_channels=1, num_classes=10, image_size=28, width=8),
+              ds.train.subset(slice(0, 64)), ds.test.subset(slice(0, 32)), epochs=2,
+              optimiser=OptimiserSpec("sgd", lr=0.01), seed=1, run_dir=tmp_path / "run", device="cpu",
+              desc="tiny run")
+        parallel.run_jobs([parallel.Job(print, label="job a"), parallel.Job(print, label="job b")], n_workers=1)
+    text = "\n".join(lines)
+    assert "training tiny run: epoch 2/2" in text and "images/s" in text
+    assert "training runs: 2/2 done (job b" in text and "ETA" in text
+    events = [json.loads(line) for line in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [1, 2]
+
+
+def test_evaluation_only_at_the_chosen_epochs(tmp_path: Path) -> None:
+    ds = data.load("fashion_mnist")
+    history = train(build("conv4", in_channels=1, num_classes=10, image_size=28, width=8),
+                    ds.train.subset(slice(0, 64)), ds.test.subset(slice(0, 32)), epochs=3,
+                    optimiser=OptimiserSpec("sgd", lr=0.01), seed=1, run_dir=tmp_path, device="cpu",
+                    eval_epochs=[0, 3])
+    measured = history.set_index("epoch").test_acc.notna()
+    assert measured.to_dict() == {0: True, 1: False, 2: False, 3: True}
+    assert history.train_acc.iloc[1:].notna().all()
