@@ -6,8 +6,7 @@
    the trainer on 2 threads, and as a share of the machine's 1-thread sgemm rate (training
    FLOPs = 3 x the forward pass's multiply-adds x 2).
 2. Extraction of the probed layers on 500 probe images: before (autograd off, NCHW) against
-   after (inference mode, channels_last inputs: :func:`repchange.features.extract`), and the
-   largest difference of the two.
+   after (:func:`repchange.features.extract`: inference mode, NCHW), and the largest difference.
 3. Independent runs: ``K`` conv4 pre-trainings (the book's config, fewer epochs) trained one
    after another on 2 threads (the earlier default), one after another on 1 thread, and side
    by side in a pool of workers x 1 thread (:func:`repchange.parallel.run_jobs`): wall times,
