@@ -69,3 +69,10 @@ def test_tables_round_trip_and_are_computed_once(tmp_path: Path) -> None:
 def test_store_root_follows_the_environment(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("REPCHANGE_STORE", str(tmp_path / "elsewhere"))
     assert Store().root == (tmp_path / "elsewhere").resolve()
+
+
+def test_missing_lists_each_unstored_config_once_in_order(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.get_or_run("k", Cfg(b=2), lambda d: None)
+    assert store.missing("k", [Cfg(b=3), Cfg(b=2), Cfg(b=3), Cfg(b=1)]) == [Cfg(b=3), Cfg(b=1)]
+    assert store.missing("other", [Cfg(b=2)]) == [Cfg(b=2)]

@@ -22,7 +22,7 @@ import os
 import tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
@@ -104,6 +104,10 @@ class Store:
     def has(self, kind: str, config: Any, code: tuple[str, ...] = ()) -> bool:
         """Whether the run (or table) for ``config`` is stored and complete."""
         return self.is_complete(self.run_dir(kind, config, code))
+
+    def missing(self, kind: str, configs: Iterable[T], code: tuple[str, ...] = ()) -> list[T]:
+        """The distinct ``configs`` (hashable, in first-seen order) whose run is not yet stored."""
+        return [c for c in dict.fromkeys(configs) if not self.has(kind, c, code)]
 
     @contextlib.contextmanager
     def _locked(self, run_dir: Path) -> Iterator[None]:

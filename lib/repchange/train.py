@@ -128,91 +128,84 @@ def train(
     :func:`repchange.parallel.train_threads` threads, so its numbers do not depend on how many
     runs train beside it. Every epoch is reported to :mod:`repchange.progress`.
     """
-    with torch_threads(train_threads()):
-        return _train(model, train_split, test_split, epochs=epochs, optimiser=optimiser, seed=seed,
-                      run_dir=run_dir, checkpoint_epochs=checkpoint_epochs, device=device, desc=desc,
-                      eval_epochs=eval_epochs, on_epoch_end=on_epoch_end)
+    with torch_threads(train_threads()):  # numbers independent of how many runs train beside it
+        if epochs < 0:
+            raise ValueError(f"epochs must be non-negative, got {epochs}")
+        run_dir = Path(run_dir)
+        dev = resolve_device(device)
+        wanted = sorted({int(e) for e in checkpoint_epochs})
+        bad = [e for e in wanted if not 0 <= e <= epochs]
+        if bad:
+            raise ValueError(f"checkpoint epochs {bad} lie outside 0..{epochs}")
 
+        # channels_last: about 1.3x faster conv/max-pool training on CPU for conv4 (see `make bench`).
+        model.to(dev, memory_format=torch.channels_last)
+        opt = optimiser.build(model.parameters())
+        stats = getattr(model, "input_stats", None)  # e.g. ImageNet mean/std for torchvision weights
+        x_train = normalise(train_split.images, stats).to(dev, memory_format=torch.channels_last)
+        x_test = normalise(test_split.images, stats).to(dev, memory_format=torch.channels_last)
+        y_train, y_test = train_split.labels.to(dev), test_split.labels.to(dev)
+        eval_batch = max(256, optimiser.batch_size)
+        evaluated = set(range(epochs + 1)) if eval_epochs is None else {int(e) for e in eval_epochs}
 
-def _train(model: nn.Module, train_split: Split, test_split: Split, *, epochs: int, optimiser: OptimiserSpec,
-           seed: int, run_dir: Path, checkpoint_epochs: Iterable[int], device: str, desc: str,
-           eval_epochs: Iterable[int] | None, on_epoch_end: Callable[[int], None] | None) -> pd.DataFrame:
-    if epochs < 0:
-        raise ValueError(f"epochs must be non-negative, got {epochs}")
-    run_dir = Path(run_dir)
-    dev = resolve_device(device)
-    wanted = sorted({int(e) for e in checkpoint_epochs})
-    bad = [e for e in wanted if not 0 <= e <= epochs]
-    if bad:
-        raise ValueError(f"checkpoint epochs {bad} lie outside 0..{epochs}")
+        def evaluate(epoch: int) -> tuple[float, float]:
+            return _evaluate(model, x_test, y_test, eval_batch) if epoch in evaluated else (math.nan, math.nan)
 
-    # channels_last: about 1.3x faster conv/max-pool training on CPU for conv4 (see `make bench`).
-    model.to(dev, memory_format=torch.channels_last)
-    opt = optimiser.build(model.parameters())
-    stats = getattr(model, "input_stats", None)  # e.g. ImageNet mean/std for torchvision weights
-    x_train = normalise(train_split.images, stats).to(dev, memory_format=torch.channels_last)
-    x_test = normalise(test_split.images, stats).to(dev, memory_format=torch.channels_last)
-    y_train, y_test = train_split.labels.to(dev), test_split.labels.to(dev)
-    eval_batch = max(256, optimiser.batch_size)
-    evaluated = set(range(epochs + 1)) if eval_epochs is None else {int(e) for e in eval_epochs}
+        history: list[dict[str, float]] = []
+        start_epoch = 0
+        resume_file = run_dir / "resume.pt"
+        if resume_file.exists():
+            state = torch.load(resume_file, map_location=dev, weights_only=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimiser"])
+            history, start_epoch = state["history"], state["epoch"]
+        else:
+            if 0 in wanted:
+                _save(model.state_dict(), checkpoint_path(run_dir, 0))
+            test_loss, test_acc = evaluate(0)
+            history.append(dict(epoch=0, train_loss=math.nan, train_acc=math.nan, test_loss=test_loss,
+                                test_acc=test_acc))
 
-    def evaluate(epoch: int) -> tuple[float, float]:
-        return _evaluate(model, x_test, y_test, eval_batch) if epoch in evaluated else (math.nan, math.nan)
+        n = len(y_train)
+        bar = tqdm(range(start_epoch + 1, epochs + 1), desc=desc, initial=start_epoch, total=epochs,
+                   disable=not progress_enabled(), leave=False)
+        for epoch in bar:
+            model.train()
+            epoch_start = time.perf_counter()
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).to(dev)
+            loss_sum = torch.zeros((), device=dev)
+            correct = torch.zeros((), device=dev, dtype=torch.int64)
+            for start in range(0, n, optimiser.batch_size):
+                idx = order[start : start + optimiser.batch_size]
+                logits = model(x_train[idx].contiguous(memory_format=torch.channels_last))
+                loss = nn.functional.cross_entropy(logits, y_train[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if optimiser.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), optimiser.grad_clip)
+                opt.step()
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.detach().argmax(1) == y_train[idx]).sum()
+            train_loss = float(loss_sum) / n
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(
+                    f"{desc}: training loss became {train_loss} in epoch {epoch}; lower the learning rate "
+                    f"(now {optimiser.lr}). Checkpoints up to epoch {epoch - 1} are kept in {run_dir}."
+                )
+            images_per_s = n / (time.perf_counter() - epoch_start)
+            test_loss, test_acc = evaluate(epoch)
+            history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=float(correct) / n,
+                                test_loss=test_loss, test_acc=test_acc))
+            bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
+            progress.report("epoch", desc=desc, epoch=epoch, epochs=epochs, images_per_s=images_per_s)
+            if epoch in wanted:
+                _save(model.state_dict(), checkpoint_path(run_dir, epoch))
+            _save({"model": model.state_dict(), "optimiser": opt.state_dict(), "history": history, "epoch": epoch},
+                  resume_file)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+        bar.close()
 
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    resume_file = run_dir / "resume.pt"
-    if resume_file.exists():
-        state = torch.load(resume_file, map_location=dev, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimiser"])
-        history, start_epoch = state["history"], state["epoch"]
-    else:
-        if 0 in wanted:
-            _save(model.state_dict(), checkpoint_path(run_dir, 0))
-        test_loss, test_acc = evaluate(0)
-        history.append(dict(epoch=0, train_loss=math.nan, train_acc=math.nan, test_loss=test_loss, test_acc=test_acc))
-
-    n = len(y_train)
-    bar = tqdm(range(start_epoch + 1, epochs + 1), desc=desc, initial=start_epoch, total=epochs,
-               disable=not progress_enabled(), leave=False)
-    for epoch in bar:
-        model.train()
-        epoch_start = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).to(dev)
-        loss_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), device=dev, dtype=torch.int64)
-        for start in range(0, n, optimiser.batch_size):
-            idx = order[start : start + optimiser.batch_size]
-            logits = model(x_train[idx].contiguous(memory_format=torch.channels_last))
-            loss = nn.functional.cross_entropy(logits, y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if optimiser.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), optimiser.grad_clip)
-            opt.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y_train[idx]).sum()
-        train_loss = float(loss_sum) / n
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(
-                f"{desc}: training loss became {train_loss} in epoch {epoch}; lower the learning rate "
-                f"(now {optimiser.lr}). Checkpoints up to epoch {epoch - 1} are kept in {run_dir}."
-            )
-        images_per_s = n / (time.perf_counter() - epoch_start)
-        test_loss, test_acc = evaluate(epoch)
-        history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=float(correct) / n,
-                            test_loss=test_loss, test_acc=test_acc))
-        bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
-        progress.report("epoch", desc=desc, epoch=epoch, epochs=epochs, images_per_s=images_per_s)
-        if epoch in wanted:
-            _save(model.state_dict(), checkpoint_path(run_dir, epoch))
-        _save({"model": model.state_dict(), "optimiser": opt.state_dict(), "history": history, "epoch": epoch},
-              resume_file)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
-    bar.close()
-
-    frame = pd.DataFrame(history)
-    atomic_write(run_dir / "history.csv", lambda p: frame.to_csv(p, index=False))
-    return frame
+        frame = pd.DataFrame(history)
+        atomic_write(run_dir / "history.csv", lambda p: frame.to_csv(p, index=False))
+        return frame

@@ -170,7 +170,7 @@ def finetune_all(cfgs: Iterable[FinetuneConfig], *, store: Store | None = None, 
     """Train every fine-tuning the store lacks, side by side: first the pre-trainings they start
     from, then the fine-tunings (:func:`repchange.parallel.run_jobs`)."""
     store = store or Store()
-    missing = [c for c in dict.fromkeys(cfgs) if not store.has("study_a/finetune", c, TRAINING_CODE)]
+    missing = store.missing("study_a/finetune", cfgs, TRAINING_CODE)
     for cfg in missing:
         cfg.validate()
     pretrain_all([c.pretrain for c in missing], store=store, device=device, data_root=data_root, download=download)

@@ -138,7 +138,7 @@ def pretrain_all(cfgs: Iterable[PretrainConfig], *, store: Store | None = None, 
                  data_root: str | None = None, download: bool = False) -> None:
     """Train every config the store lacks, side by side (:func:`repchange.parallel.run_jobs`)."""
     store = store or Store()
-    missing = [c for c in dict.fromkeys(cfgs) if not store.has("study_a/pretrain", c, TRAINING_CODE)]
+    missing = store.missing("study_a/pretrain", cfgs, TRAINING_CODE)
     for cfg in missing:
         cfg.validate()
     run_jobs([Job(_pretrain_job, dict(cfg=c, store_root=str(store.root), device=device, data_root=data_root,

@@ -334,16 +334,16 @@ def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, d
     """
     params.validate()
     store = store or Store()
-    conditions = params.conditions()
-    missing = [cfg for _, cfg in conditions
-               if not store.has("study_a/finetune_cka", asdict(_FinetuneCkaParams(cfg, params.seeds, params.n_probe,
-                                                                                   params.bn)), FINETUNE_TABLE_CODE)]
+    conditions = [(domain, _FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn))
+                  for domain, cfg in params.conditions()]
+    missing = [t.finetune for _, t in conditions
+               if not store.has("study_a/finetune_cka", asdict(t), FINETUNE_TABLE_CODE)]
     finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for cfg in missing for seed in params.seeds],
                  store=store, device=device, data_root=data_root, download=download)
     tables = []
-    for domain, cfg in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
-        table = _finetune_cka(_FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn), store=store,
-                              device=device, data_root=data_root, download=download)
+    for domain, table_params in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
+        cfg = table_params.finetune
+        table = _finetune_cka(table_params, store=store, device=device, data_root=data_root, download=download)
         tables.append(table.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree))
     front = ["domain", "target", "labels", "degree", "shift"]
     frame = pd.concat(tables, ignore_index=True)

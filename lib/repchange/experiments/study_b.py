@@ -278,8 +278,7 @@ def train_sources(sources: list[SourceConfig], *, store: Store | None = None, de
                   data_root: str | None = None) -> None:
     """Train every small source net of ``sources`` the store lacks, side by side."""
     store = store or Store()
-    missing = [s for s in dict.fromkeys(sources)
-               if not s.pretrained_elsewhere and not store.has("study_b/source", s, TRAINING_CODE)]
+    missing = store.missing("study_b/source", (s for s in sources if not s.pretrained_elsewhere), TRAINING_CODE)
     run_jobs([Job(_source_job, dict(cfg=s, store_root=str(store.root), device=device, data_root=data_root),
                   label=f"source {s.arch} seed {s.seed}", cost=_ARCH_COST.get(s.arch, 1.0) * s.epochs * s.train_size)
               for s in missing], device=device, desc="Study B source nets")
@@ -291,7 +290,7 @@ def train_all(cfgs: list[FinetuneBConfig], *, store: Store | None = None, device
     first, then fine-tunings (:func:`repchange.parallel.run_jobs`)."""
     store = store or Store()
     common = dict(store_root=str(store.root), device=device, data_root=data_root)
-    missing = [c for c in dict.fromkeys(cfgs) if not store.has("study_b/finetune", c, TRAINING_CODE)]
+    missing = store.missing("study_b/finetune", cfgs, TRAINING_CODE)
     train_sources([c.source for c in missing], store=store, device=device, data_root=data_root)
     run_jobs([Job(_finetune_job, dict(cfg=c, **common), label=_label(c),
                   cost=_ARCH_COST.get(c.source.arch, 1.0) * c.epochs * (c.train_size or 10_000)) for c in missing],
@@ -401,7 +400,7 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
     train_all([cfg for cfg, key in keys.items() if not store.has("study_b/dynamics", key, TABLE_CODE)],
               store=store, device=device, data_root=data_root)
     tables = []
-    for cfg in tqdm(_runs(params), desc="Study B runs", disable=not progress_enabled()):
+    for cfg in tqdm(keys, desc="Study B runs", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root)
@@ -454,7 +453,7 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
     train_all([cfg for cfg, key in keys.items() if not store.has("study_b/filter_agreement", key, TABLE_CODE)],
               store=store, device=device, data_root=data_root)
     tables = []
-    for cfg in tqdm(_runs(params), desc="Study B filter agreement", disable=not progress_enabled()):
+    for cfg in tqdm(keys, desc="Study B filter agreement", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             _, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root, from_epoch=1)
@@ -595,20 +594,18 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
     """
     params.validate()
     store = store or Store()
-    keys = {}
+    twins, keys = {}, {}
     for cfg in _runs(params):
         if cfg.source.pretrained_elsewhere:
             continue
-        twin = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
+        twin = twins[cfg] = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
         keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
                          source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
                          centre=params.procrustes_centre)
     train_sources([source for cfg, key in keys.items() if not store.has("study_b/baseline", key, TABLE_CODE)
-                   for source in (cfg.source, replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET))],
-                  store=store, device=device, data_root=data_root)
+                   for source in (cfg.source, twins[cfg])], store=store, device=device, data_root=data_root)
     tables = []
-    for cfg in keys:
-        twin = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
+    for cfg, twin in twins.items():
 
         def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
             probe, _ = _probe(cfg, params.n_probe, data_root)
