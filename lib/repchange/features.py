@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from contextlib import contextmanager
+from typing import Iterator, Mapping
 
 import torch
 from torch import nn
@@ -10,7 +11,7 @@ from torch import nn
 from .data import Split, normalise
 from .metrics import Factors
 
-__all__ = ["BN_MODES", "extract", "factors_of", "layer_factors", "positions_as_samples"]
+__all__ = ["BN_MODES", "extract", "extraction_mode", "factors_of", "layer_factors", "positions_as_samples"]
 
 # How BatchNorm layers normalise while activations are extracted:
 #   "batch": with the statistics of each extraction batch (the authors' code of both studies never
@@ -21,6 +22,28 @@ BN_MODES = ("batch", "eval")
 
 def _batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextmanager
+def extraction_mode(model: nn.Module, bn: str = "batch") -> Iterator[None]:
+    """Inference mode with dropout off and BatchNorm as ``bn`` says (see :data:`BN_MODES`); on exit
+    the model's mode and running statistics are as they were."""
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+    was_training = model.training
+    model.eval()
+    norms = _batch_norm_layers(model) if bn == "batch" else []
+    tracking = [m.track_running_stats for m in norms]
+    for m in norms:  # batch statistics, running statistics neither used nor updated
+        m.train()
+        m.track_running_stats = False
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        for m, track in zip(norms, tracking):
+            m.track_running_stats = track
+        model.train(was_training)
 
 
 def extract(
@@ -44,8 +67,6 @@ def extract(
     ``flatten=True`` (rows = probe samples, in probe order), else the raw (n, C, H, W).
     Raises ValueError if any activation is NaN or infinite (naming the layer).
     """
-    if bn not in BN_MODES:
-        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
     device = next(model.parameters()).device
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     handles = []
@@ -54,24 +75,14 @@ def extract(
             out = output.detach().float().cpu()
             chunks[name].append(out.flatten(1) if flatten else out)
         handles.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    norms = _batch_norm_layers(model) if bn == "batch" else []
-    tracking = [m.track_running_stats for m in norms]
-    for m in norms:  # batch statistics, running statistics neither used nor updated
-        m.train()
-        m.track_running_stats = False
     stats = getattr(model, "input_stats", None)
     try:
-        with torch.inference_mode():
+        with extraction_mode(model, bn):
             for start in range(0, len(probe), batch_size):
                 model(normalise(probe.images[start : start + batch_size], stats).to(device))
     finally:
         for handle in handles:
             handle.remove()
-        for m, track in zip(norms, tracking):
-            m.track_running_stats = track
-        model.train(was_training)
     # outside inference mode: ordinary, contiguous (NCHW order) tensors the caller may modify
     result = {name: torch.cat(parts).contiguous() for name, parts in chunks.items()}
     for name, acts in result.items():

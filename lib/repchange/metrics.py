@@ -1,8 +1,8 @@
 """Representational similarity metrics.
 
 Inputs are (n, p) and (n, q) arrays or tensors whose rows are the same n samples in the same
-order, or :class:`Factors` built from them. All accumulation is in float64; results are
-Python floats.
+order, or :class:`Factors` built from them. All accumulation is in float64, on the inputs'
+device (a CUDA tensor is compared on its GPU); results are Python floats.
 
 :class:`Factors` is the cache: one per (checkpoint, layer, probe set). It centres the features
 once and computes each derived quantity (Gram matrix, covariance, their eigendecompositions,
@@ -42,10 +42,11 @@ GRAM_CHUNK = 2048  # feature columns converted to float64 at a time when buildin
 
 
 def _tensor(x: ArrayLike) -> torch.Tensor:
-    """A CPU tensor view of ``x``; read-only numpy arrays (pandas hands those out) are copied first."""
+    """A tensor view of ``x`` on its own device (numpy: the CPU); read-only numpy arrays (pandas
+    hands those out) are copied first."""
     if isinstance(x, np.ndarray) and not x.flags.writeable:
         x = x.copy()
-    return torch.as_tensor(x).detach().cpu()
+    return torch.as_tensor(x).detach()
 
 
 def _as_matrix(x: ArrayLike, name: str) -> torch.Tensor:
@@ -112,7 +113,7 @@ class Factors:
     def gram(self) -> torch.Tensor:
         if "x" in self.__dict__:
             return self.x @ self.x.T
-        gram = torch.zeros(self.n, self.n, dtype=torch.float64)
+        gram = torch.zeros(self.n, self.n, dtype=torch.float64, device=self._raw.device)
         for j in _column_blocks(self.p):
             block = self._raw[:, j : j + GRAM_CHUNK].to(torch.float64) - self.means[j : j + GRAM_CHUNK]
             gram += block @ block.T
@@ -166,7 +167,8 @@ class Factors:
             if scale_free:
                 values = values / values.clamp_min(0).mean()
             inv_sqrt = _psd_power(values, vectors, -0.5)
-            self._whitening[key] = alpha * torch.eye(self.p, dtype=torch.float64) + (1 - alpha) * inv_sqrt
+            eye = torch.eye(self.p, dtype=torch.float64, device=inv_sqrt.device)
+            self._whitening[key] = alpha * eye + (1 - alpha) * inv_sqrt
         return self._whitening[key]
 
 
@@ -176,6 +178,9 @@ def _factors(x: ArrayLike | Factors, name: str) -> Factors:
 
 def _pair(x: ArrayLike | Factors, y: ArrayLike | Factors) -> tuple[Factors, Factors]:
     fx, fy = _factors(x, "X"), _factors(y, "Y")
+    if fx._raw.device != fy._raw.device:
+        raise ValueError(f"X and Y lie on different devices ({fx._raw.device} and {fy._raw.device}); "
+                         f"move one with .to(device) first")
     if fx.n != fy.n:
         raise ValueError(
             f"X and Y must have the same number of samples (rows): got X {fx.shape} and Y {fy.shape}"
@@ -388,7 +393,7 @@ class MinibatchCKA:
             terms = [unbiased_hsic(k, l), unbiased_hsic(k, k), unbiased_hsic(l, l)]
         else:
             terms = [(k * l).sum(), (k * k).sum(), (l * l).sum()]
-        self._sums += torch.stack(terms)
+        self._sums += torch.stack(terms).cpu()
         self.batches += 1
 
     @property

@@ -1,0 +1,190 @@
+"""repchange.track on models repchange did not define: tracked values equal the metrics computed directly."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from repchange.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
+from repchange.track import ProbeTooLarge, Tracker, resolve_layers, stage_ends
+
+
+class SharedReLU(nn.Module):
+    """An MLP whose one ReLU module is called twice per forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.head = nn.Linear(6, 16), nn.Linear(16, 16), nn.Linear(16, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.act(self.fc2(self.act(self.fc1(x)))))
+
+
+def _steps(model: nn.Module, x: torch.Tensor, n: int = 5, lr: float = 0.2) -> None:
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    target = torch.randint(0, 3, (len(x),), generator=torch.Generator().manual_seed(1))
+    for _ in range(n):
+        loss = nn.functional.cross_entropy(model(x)[:, :3], target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def _outputs(model: nn.Module, module: nn.Module, x: torch.Tensor, call: int = -1) -> torch.Tensor:
+    seen = []
+    handle = module.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    model.train()
+    return seen[call]
+
+
+def test_mlp_values_equal_the_metrics_computed_directly() -> None:
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 8)), torch.randn(40, 6)
+    tracker = Tracker(model, x, layers=["1", "2"], metrics=("cka", "cka_debiased", "procrustes", "pwsm"),
+                      alphas=(0.0, 0.5))
+    before = {name: _outputs(model, model[int(name)], x) for name in ("1", "2")}
+    first = tracker.update(0)
+    assert first.query("metric == 'cka'").value.tolist() == pytest.approx([1.0, 1.0])
+    _steps(model, x)
+    rows = tracker.update(1, loss=0.5)
+    for name in ("1", "2"):
+        a, b = before[name], _outputs(model, model[int(name)], x)
+        table = rows[rows.layer == name]
+        value = lambda metric, alpha=None: float(table[(table.metric == metric) & (  # noqa: E731
+            table.alpha.isna() if alpha is None else table.alpha == alpha)].value.iloc[0])
+        assert value("cka") == pytest.approx(linear_cka(a, b), abs=1e-10)
+        assert value("cka_debiased") == pytest.approx(linear_cka(a, b, debiased=True), abs=1e-10)
+        assert value("procrustes") == pytest.approx(procrustes_angle(a, b), abs=1e-10)
+        assert value("pwsm", 0.5) == pytest.approx(pwsm(a, b, alpha=0.5), abs=1e-10)
+        assert value("cka") < 1 - 1e-4  # training moved the layer: the value can come out either way
+    assert set(rows.loss) == {0.5}
+    assert len(tracker.table) == 2 * len(rows)
+
+
+def test_a_module_called_twice_is_tracked_per_call() -> None:
+    torch.manual_seed(0)
+    model, x = SharedReLU(), torch.randn(30, 6)
+    layers = resolve_layers(model, ["act@0", "act@1", "act"])
+    assert [(l.path, l.call) for l in layers] == [("act", 0), ("act", 1), ("act", None)]
+    tracker = Tracker(model, x, layers=["act@0", "act@1", "act"], metrics=("cka",))
+    first0, first1 = _outputs(model, model.act, x, 0), _outputs(model, model.act, x, 1)
+    _steps(model, x)
+    got = tracker.update(1).set_index("layer").value
+    assert got["act@0"] == pytest.approx(linear_cka(first0, _outputs(model, model.act, x, 0)), abs=1e-10)
+    assert got["act@1"] == pytest.approx(linear_cka(first1, _outputs(model, model.act, x, 1)), abs=1e-10)
+    assert got["act"] == got["act@1"]  # a bare name is the last call
+    assert got["act@0"] != got["act@1"]
+    with pytest.raises(ValueError, match="called 2 time"):
+        Tracker(model, x, layers=["act@2"])
+
+
+def test_torchvision_resnet_stages_and_filter_procrustes() -> None:
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=3)
+    x = torch.randn(24, 3, 64, 64)
+    stages = [l.name for l in stage_ends(model, x[:2])]
+    assert stages == ["relu", "layer1", "layer2", "layer3", "layer4"]  # Study B's ResNet layers
+    tracker = Tracker(model, DataLoader(TensorDataset(x, torch.zeros(24)), batch_size=10),
+                      metrics=("cka", "filter_procrustes"))
+    before = _outputs(model, model.layer2, x)
+    _steps(model, x, n=3, lr=0.05)
+    table = tracker.update(1)
+    got = table[(table.layer == "layer2") & (table.metric == "filter_procrustes")].value.item()
+    after = _outputs(model, model.layer2, x)
+    assert got == pytest.approx(float(torch.nanmean(filter_procrustes_similarity(before, after))), abs=1e-6)
+    assert 0 < got < 1
+
+
+def test_vgg_stages_are_the_activations_before_each_pool() -> None:
+    model = torchvision.models.vgg11(weights=None)
+    stages = [l.name for l in stage_ends(model, torch.randn(1, 3, 64, 64))]
+    pools = [i for i, m in enumerate(model.features) if isinstance(m, nn.MaxPool2d)]
+    assert stages == [f"features.{i - 1}" for i in pools]
+
+
+def test_streaming_cka_equals_minibatch_cka_and_exact_with_one_batch() -> None:
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 5)), torch.randn(64, 6)
+    start = [p.detach().clone() for p in model.parameters()]
+    streamed = Tracker(model, x, layers=["1"], metrics=("cka_debiased",), streaming=True, batch_size=16)
+    whole = Tracker(model, x, layers=["1"], metrics=("cka_debiased",), streaming=True, batch_size=64)
+    exact = Tracker(model, x, layers=["1"], metrics=("cka_debiased",))
+    a = _outputs(model, model[1], x)
+    _steps(model, x)
+    b = _outputs(model, model[1], x)
+    assert any((p != q).any() for p, q in zip(start, model.parameters()))
+    expected = minibatch_cka([(a[i : i + 16], b[i : i + 16]) for i in range(0, 64, 16)], debiased=True)
+    assert streamed.update(1).value.item() == pytest.approx(expected, abs=1e-10)
+    assert whole.update(1).value.item() == pytest.approx(exact.update(1).value.item(), abs=1e-10)
+
+
+def test_reference_as_state_dict_module_or_file(tmp_path) -> None:
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Linear(6, 10), nn.ReLU()), torch.randn(20, 6)
+    other = nn.Sequential(nn.Linear(6, 10), nn.ReLU())
+    torch.save(other.state_dict(), tmp_path / "other.pt")
+    direct = linear_cka(_outputs(model, model[1], x), _outputs(other, other[1], x))
+    for reference in (other.state_dict(), other, tmp_path / "other.pt"):
+        assert Tracker(model, x, layers=["1"], metrics=("cka",), reference=reference).update(0).value.item() \
+            == pytest.approx(direct, abs=1e-10)
+    with pytest.raises(ValueError, match="do not fit"):
+        Tracker(model, x, layers=["1"], reference=nn.Linear(3, 3).state_dict())
+
+
+def test_folder_output_survives_a_restart(tmp_path) -> None:
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Linear(6, 10), nn.ReLU()), torch.randn(20, 6)
+    tracker = Tracker(model, x, layers=["1"], metrics=("cka",), out=tmp_path / "t")
+    tracker.update(0)
+    _steps(model, x)
+    tracker.update(1)
+    saved = pd.read_csv(tmp_path / "t" / "track.csv")
+    assert saved.step.tolist() == [0, 1]
+    # a new process: the model has moved on, the reference is the one saved with the first tracker
+    again = Tracker(model, x, layers=["1"], metrics=("cka",), out=tmp_path / "t")
+    assert again.table.value.tolist() == pytest.approx(saved.value.tolist())
+    assert again.update(1).value.item() == pytest.approx(saved.value.iloc[1], abs=1e-12)
+    with pytest.raises(ValueError, match="other settings"):
+        Tracker(model, x, layers=["1"], metrics=("procrustes",), out=tmp_path / "t")
+
+
+def test_bad_input_gets_a_clear_message() -> None:
+    model, x = torchvision.models.resnet18(weights=None), torch.randn(8, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"closest names: \['layer1.0.conv2', 'layer1.0.conv1'"):
+        Tracker(model, x, layers=["layer1.0.conv"])
+    with pytest.raises(ValueError, match="shuffles"):
+        Tracker(model, DataLoader(TensorDataset(x), batch_size=4, shuffle=True))
+    with pytest.raises(ValueError, match="unknown metric"):
+        Tracker(model, x, metrics=("cca",))
+    with pytest.raises(ValueError, match="needs alphas"):
+        Tracker(model, x, metrics=("pwsm",))
+    with pytest.raises(ValueError, match="filter_procrustes needs"):
+        Tracker(model, x, layers=["fc"], metrics=("filter_procrustes",))
+    with pytest.raises(ValueError, match="streaming=True computes only"):
+        Tracker(model, x, metrics=("cka",), streaming=True)
+    nan_model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    tracker = Tracker(nan_model, torch.randn(10, 4), layers=["1"], metrics=("cka",))
+    with torch.no_grad():
+        nan_model[0].weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="'1' of the model at step 3 produced NaN"):
+        tracker.update(3)
+    assert tracker.table.empty  # nothing half-written
+
+
+def test_a_probe_too_large_for_memory_stops_before_any_work(monkeypatch) -> None:
+    import repchange.track as track
+
+    monkeypatch.setattr(track, "_available_bytes", lambda device: 10_000)
+    model = nn.Sequential(nn.Linear(4, 64), nn.ReLU())
+    with pytest.raises(ProbeTooLarge, match="use streaming=True"):
+        Tracker(model, torch.randn(100, 4), layers=["1"])
+    Tracker(model, torch.randn(100, 4), layers=["1"], metrics=("cka_debiased",), streaming=True)  # bounded
