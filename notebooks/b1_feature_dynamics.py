@@ -73,7 +73,7 @@ params = parameters.dynamics(globals())  # the same runs in every Study B chapte
 source = provenance(profile=profile, seeds=source_seeds, **study_b.describe(params))
 print(source)
 for name in targets:
-    print(f"  {name}: {study_b.TARGETS[name]}")
+    print(f"  {name}: {study_b.describe_target(name)}")
 
 # %%
 table = study_b.dynamics(params, device=device, data_root=data_root)

@@ -66,7 +66,7 @@ params = parameters.dynamics(globals())  # the same runs in every Study B chapte
 source = provenance(profile=profile, seeds=source_seeds, **study_b.describe(params))
 print(source)
 for name in targets:
-    print(f"  {name}: {study_b.TARGETS[name]}")
+    print(f"  {name}: {study_b.describe_target(name)}")
 
 # %%
 agreement = study_b.filter_agreement(params, device=device, data_root=data_root)

@@ -82,7 +82,7 @@ for layer, (most, least) in chosen.items():
     print(f"{layer} (receptive field {fields[layer].size:g} px): most changed filter {most}, least changed {least}")
 
 # %%
-names = study_b.CLASS_NAMES[viz_target]
+names = study_b.class_names(viz_target)
 classes = viz_classes if viz_classes is not None else sorted(set(probe.labels.tolist()))[:4]
 crops, agreement = {}, []
 for layer in viz_layers:

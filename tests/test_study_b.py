@@ -183,3 +183,33 @@ def test_baseline_compares_the_source_with_an_independently_trained_twin(tmp_pat
     sources = sorted(run.name for run in (store.root / "study_b" / "source").iterdir())
     assert len(sources) == 2  # the source (seed 1) and its twin (seed 1001), shared by both targets
     assert study_b.baseline(params, store=store, device="cpu").equals(base)
+
+
+def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """folder:<path>: split 80/20 with seed 42 (or its own train/test folders), grey 28x28 for a small net."""
+    from repchange import image_folders
+
+    monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
+    _scene_tree(tmp_path / "mine", classes=3, per_class=10)
+    target = f"folder:{tmp_path / 'mine' / 'scene15'}"
+    cfg = replace(TINY, target=target, train_size=None, eval_size=None)
+    cfg.validate()
+    train_split, ev, classes = study_b.target_splits(cfg)
+    assert classes == 3 and (len(train_split), len(ev)) == (24, 6)
+    assert train_split.images.shape[1:] == (1, 28, 28) and train_split.images.dtype == torch.uint8
+    assert study_b.class_names(target) == {0: "class0", 1: "class1", 2: "class2"}
+    assert "ImageFolder tree" in study_b.describe_target(target)
+    params = study_b.DynamicsParams(finetune=cfg, archs=("vgg_small",), targets=(target,), alphas=(1.0,), n_probe=6)
+    table = study_b.dynamics(params, store=Store(tmp_path / "store"), device="cpu")
+    overall = table[(table.cls == "all") & (table.metric == "pwsm_alpha_1")]
+    assert overall[overall.epoch == 0].value.abs().max() < 1e-5 and (overall[overall.epoch == 2].value > 0).all()
+    # a tree with its own train/test folders keeps them
+    (tmp_path / "split").mkdir()
+    for part, n in (("train", 4), ("test", 2)):
+        _scene_tree(tmp_path / "raw" / part, classes=2, per_class=n)
+        (tmp_path / "raw" / part / "scene15").rename(tmp_path / "split" / part)
+    own = replace(cfg, target=f"folder:{tmp_path / 'split'}")
+    tr, ev, classes = study_b.target_splits(own)
+    assert (len(tr), len(ev), classes) == (8, 4, 2)
+    with pytest.raises(data.DataNotFoundError, match="does not exist"):
+        study_b.target_splits(replace(cfg, target=f"folder:{tmp_path / 'nothing'}"))

@@ -38,6 +38,7 @@ __all__ = [
     "available",
     "load",
     "normalise",
+    "stratified_index",
     "IMAGENET_STATS",
 ]
 
@@ -47,6 +48,23 @@ DOWNLOAD_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 class DataNotFoundError(FileNotFoundError):
     """A data set's files are not where any resolution step looked."""
+
+
+def stratified_index(labels: np.ndarray, n: int, seed: int = 42) -> list[int]:
+    """Sorted indices of ``n`` of ``labels``' positions spread evenly over the classes (round robin over
+    each class's seeded permutation, class sizes permitting); all positions when ``n >= len(labels)``."""
+    if n < 1:
+        raise ValueError(f"a stratified subset needs n >= 1, got {n}")
+    if n >= len(labels):
+        return list(range(len(labels)))
+    rng = np.random.default_rng(seed)
+    pools = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
+    chosen: list[int] = []
+    while len(chosen) < n:  # round robin over the classes that still have images
+        for pool in pools:
+            if pool and len(chosen) < n:
+                chosen.append(pool.pop())
+    return sorted(chosen)
 
 
 @dataclass(frozen=True)
@@ -79,17 +97,7 @@ class Split:
         of only a few classes."""
         if n is None or n >= len(self):
             return self
-        if n < 1:
-            raise ValueError(f"a stratified subset needs n >= 1, got {n}")
-        rng = np.random.default_rng(seed)
-        pools = [rng.permutation(np.flatnonzero(self.labels.numpy() == c)).tolist()
-                 for c in np.unique(self.labels.numpy())]
-        chosen: list[int] = []
-        while len(chosen) < n:  # round robin over the classes that still have images
-            for pool in pools:
-                if pool and len(chosen) < n:
-                    chosen.append(pool.pop())
-        return self.subset(torch.as_tensor(sorted(chosen)))
+        return self.subset(torch.as_tensor(stratified_index(self.labels.numpy(), n, seed)))
 
     def with_labels(self, labels: torch.Tensor) -> "Split":
         """The same images with other labels (e.g. corrupted ones)."""

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .data import DataNotFoundError, DataSet, Split
 
-__all__ = ["FOLDER_SETS", "FolderSet", "load_folder_set", "read_tree"]
+__all__ = ["FOLDER_SETS", "FolderSet", "load_folder_set", "load_image_folder", "own_split_dirs", "read_probe_folder", "read_tree"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "repchange" / "folders"
@@ -120,23 +120,30 @@ def _find(name: str, root: str | os.PathLike | None) -> Path:
                             f"<folder>{layout}). It is {spec.how_to_get}; the book never substitutes other data.")
 
 
-def load_folder_set(name: str, root: str | os.PathLike | None = None, *, image_size: int = 224,
-                    seed: int = 42, test_fraction: float = 0.2) -> DataSet:
-    """One of :data:`FOLDER_SETS` as a :class:`DataSet` of uint8 (N, 3, image_size, image_size) images."""
-    if name not in FOLDER_SETS:
-        raise ValueError(f"unknown image-folder data set {name!r}; choose one of {sorted(FOLDER_SETS)}")
+TRAIN_TEST_DIRS = (("Training", "Test"), ("train", "test"), ("train", "val"))
+
+
+def own_split_dirs(folder: Path) -> tuple[str, str] | None:
+    """The (train, test) subfolder names of ``folder`` from :data:`TRAIN_TEST_DIRS`, or None if it is one tree."""
+    return next((d for d in TRAIN_TEST_DIRS if all((folder / x).is_dir() for x in d)), None)
+
+
+def _split_tree(name: str, folder: Path, train_test_dirs: tuple[str, str] | None, num_classes: int | None,
+                image_size: int, seed: int, test_fraction: float) -> DataSet:
+    """The split rules shared by every tree: its own train/test folders (then ``num_classes``
+    classes drawn with ``seed`` from the training classes when given), else one tree split
+    ``1 - test_fraction`` / ``test_fraction`` by a permutation from ``default_rng(seed)``."""
     if not 0 < test_fraction < 1 or image_size < 8:
         raise ValueError(f"test_fraction must lie in (0, 1) and image_size be at least 8, got {test_fraction}, "
                          f"{image_size}")
-    spec, folder = FOLDER_SETS[name], _find(name, root)
     rng = np.random.default_rng(seed)
-    if spec.train_test_dirs:
-        train_dir, test_dir = (folder / d for d in spec.train_test_dirs)
+    if train_test_dirs:
+        train_dir, test_dir = (folder / d for d in train_test_dirs)
         classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
-        if spec.num_classes is not None:
-            if len(classes) < spec.num_classes:
-                raise DataNotFoundError(f"{train_dir} has {len(classes)} classes; {name} needs {spec.num_classes}")
-            classes = sorted(rng.choice(classes, size=spec.num_classes, replace=False).tolist())
+        if num_classes is not None:
+            if len(classes) < num_classes:
+                raise DataNotFoundError(f"{train_dir} has {len(classes)} classes; {name} needs {num_classes}")
+            classes = sorted(rng.choice(classes, size=num_classes, replace=False).tolist())
         train_files, train_labels, classes = read_tree(train_dir, classes)
         test_files, test_labels, _ = read_tree(test_dir, classes)
     else:
@@ -145,6 +152,46 @@ def load_folder_set(name: str, root: str | os.PathLike | None = None, *, image_s
         cut = int(round(len(files) * (1 - test_fraction)))
         train_files, train_labels = [files[i] for i in order[:cut]], [labels[i] for i in order[:cut]]
         test_files, test_labels = [files[i] for i in order[cut:]], [labels[i] for i in order[cut:]]
+    if len(classes) < 2:
+        raise DataNotFoundError(f"{folder} has {len(classes)} class folder(s); a classification target needs 2 or more")
     train = _cached_split(train_files, train_labels, image_size, f"{name}-train")
     test = _cached_split(test_files, test_labels, image_size, f"{name}-test")
     return DataSet(name, train, test, len(classes), f"{folder} ({len(classes)} classes)")
+
+
+def load_folder_set(name: str, root: str | os.PathLike | None = None, *, image_size: int = 224,
+                    seed: int = 42, test_fraction: float = 0.2) -> DataSet:
+    """One of :data:`FOLDER_SETS` as a :class:`DataSet` of uint8 (N, 3, image_size, image_size) images."""
+    if name not in FOLDER_SETS:
+        raise ValueError(f"unknown image-folder data set {name!r}; choose one of {sorted(FOLDER_SETS)}")
+    spec = FOLDER_SETS[name]
+    folder = _find(name, root)
+    return _split_tree(name, folder, spec.train_test_dirs, spec.num_classes, image_size, seed, test_fraction)
+
+
+def load_image_folder(folder: str | os.PathLike, *, image_size: int = 224, seed: int = 42,
+                      test_fraction: float = 0.2) -> DataSet:
+    """Any ImageFolder tree as a :class:`DataSet`, split by the same rules as the paper targets:
+    its own ``Training/Test``, ``train/test`` or ``train/val`` folders when it has them, else
+    ``<folder>/<class>/<images>`` split 80 / 20 with seed 42."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise DataNotFoundError(f"image folder {path} does not exist; expected <folder>/<class>/<images>")
+    return _split_tree(path.name, path, own_split_dirs(path), None, image_size, seed, test_fraction)
+
+
+def read_probe_folder(folder: str | os.PathLike, n: int | None, *, image_size: int = 224, seed: int = 42) -> Split:
+    """``n`` images of an ImageFolder tree (all of it, train and test folders alike), spread evenly
+    over the classes with ``seed`` and decoded at ``image_size``; None = every image."""
+    from .data import stratified_index
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise DataNotFoundError(f"probe folder {path} does not exist; expected <folder>/<class>/<images>")
+    dirs = own_split_dirs(path)
+    files, labels = [], []
+    for tree in ([path / d for d in dirs] if dirs else [path]):
+        f, l, _ = read_tree(tree)
+        files, labels = files + f, labels + l
+    keep = stratified_index(np.asarray(labels), n, seed) if n is not None else range(len(files))
+    return _cached_split([files[i] for i in keep], [labels[i] for i in keep], image_size, f"{path.name}-probe")

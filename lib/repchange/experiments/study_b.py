@@ -13,6 +13,10 @@ with inverted intensities (white backgrounds, the Fruits-360 analogue) and sciki
 digits (another domain). Training images of a target come from Fashion-MNIST's training split
 (never an image of the source set), evaluation and probe images from its test split. Subsets
 of a split are stratified over its classes with seed 42 (:meth:`repchange.data.Split.stratified`).
+
+Any ImageFolder tree is a target too: ``folder:<path>``, split as the paper targets (its own
+Training/Test, train/test or train/val folders, else 80 / 20 with seed 42) and probed by the
+same rules; for the small nets its images are read at 28x28 and made grey (ITU-R 601 luma).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from ..parallel import Job, run_jobs
 from ..store import Store
 from ..train import OptimiserSpec, load_checkpoint, progress_enabled, train
 
-__all__ = ["CLASS_NAMES", "DEFAULT_TARGETS", "NEW_CLASSES", "SOURCE_CLASSES", "TARGETS", "baseline", "DynamicsParams",
+__all__ = ["CLASS_NAMES", "DEFAULT_TARGETS", "NEW_CLASSES", "SOURCE_CLASSES", "TARGETS", "baseline", "class_names", "describe_target", "is_folder_target", "DynamicsParams",
            "FinetuneBConfig", "SourceConfig", "describe", "dynamics", "dynamics_params", "filter_agreement", "finetune_b",
            "model_at", "checkpoint_maps", "run_config", "source_splits", "target_splits", "train_all",
            "train_source", "train_sources"]
@@ -74,6 +78,31 @@ CLASS_NAMES = {
     "fashion_coarse": dict(enumerate(("tops", "trousers & dresses", "footwear", "bags"))),
     "digits": {d: str(d) for d in range(10)},
 }
+FOLDER_PREFIX = "folder:"  # a target "folder:<path>" is any ImageFolder tree (see target_splits)
+
+
+def is_folder_target(target: str) -> bool:
+    """True for a target named ``folder:<path>`` (any ImageFolder tree)."""
+    return target.startswith(FOLDER_PREFIX)
+
+
+def describe_target(target: str) -> str:
+    """One line on what ``target`` is: its entry in :data:`TARGETS`, or the folder it is read from."""
+    if is_folder_target(target):
+        return f"ImageFolder tree {target[len(FOLDER_PREFIX):]} (split as the paper targets; 28x28 grey for the small nets)"
+    return TARGETS[target]
+
+
+def class_names(target: str) -> dict[int, str]:
+    """``{label: class name}`` of ``target`` (a folder target: its class folders, sorted)."""
+    if is_folder_target(target):
+        tree = Path(target[len(FOLDER_PREFIX):]).expanduser()
+        dirs = image_folders.own_split_dirs(tree)
+        inner = tree / dirs[0] if dirs else tree
+        return dict(enumerate(sorted(d.name for d in inner.iterdir() if d.is_dir())))
+    return CLASS_NAMES[target]
+
+
 TRAINING_CODE = ("data", "image_folders", "architectures", "train", "experiments.study_b")
 TABLE_CODE = (*TRAINING_CODE, "features", "metrics")
 
@@ -121,9 +150,13 @@ class FinetuneBConfig:
 
     def validate(self) -> None:
         self.source.validate()
-        if self.target not in TARGETS:
-            raise ValueError(f"unknown target {self.target!r}; choose one of {sorted(TARGETS)}")
-        if self.source.pretrained_elsewhere != (self.target in PAPER_TARGETS):
+        if is_folder_target(self.target):
+            if not self.target[len(FOLDER_PREFIX):].strip():
+                raise ValueError("a folder target is 'folder:<path to an ImageFolder tree>'; the path is empty")
+        elif self.target not in TARGETS:
+            raise ValueError(f"unknown target {self.target!r}; choose one of {sorted(TARGETS)} or "
+                             f"'folder:<path to an ImageFolder tree>'")
+        elif self.source.pretrained_elsewhere != (self.target in PAPER_TARGETS):
             raise ValueError(f"{self.source.arch} cannot be fine-tuned on {self.target!r}: the small nets "
                              f"{list(SMALL_ARCHS)} go with the offline targets {list(OFFLINE_TARGETS)}, the torchvision "
                              f"nets with the paper targets {list(PAPER_TARGETS)} (paper profile)")
@@ -184,6 +217,11 @@ def target_splits(cfg: FinetuneBConfig, data_root: str | None = None
     if cfg.target in PAPER_TARGETS:
         ds = image_folders.load_folder_set(cfg.target, data_root, image_size=cfg.image_size)
         return (*take(ds.train, ds.test), ds.num_classes)
+    if is_folder_target(cfg.target):
+        small = not cfg.source.pretrained_elsewhere
+        ds = image_folders.load_image_folder(cfg.target[len(FOLDER_PREFIX):], image_size=28 if small else cfg.image_size)
+        tr, ev = take(ds.train, ds.test)
+        return (*((_grey(tr), _grey(ev)) if small else (tr, ev)), ds.num_classes)
     if cfg.target == "digits":
         digits = data_mod.load("digits").conformed_to((1, 28, 28))
         return (*take(digits.train, digits.test), 10)
@@ -201,6 +239,13 @@ def target_splits(cfg: FinetuneBConfig, data_root: str | None = None
         return (*take(_of_classes(pool, SOURCE_CLASSES), _of_classes(fm.test, SOURCE_CLASSES)), len(SOURCE_CLASSES))
     tr, ev = take(pool, fm.test)  # fashion_coarse
     return tr.with_labels(COARSE_FASHION[tr.labels]), ev.with_labels(COARSE_FASHION[ev.labels]), 4
+
+
+def _grey(split: data_mod.Split) -> data_mod.Split:
+    """RGB images as one grey channel (ITU-R 601 luma), for the small nets' 1-channel input."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    grey = (split.images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    return data_mod.Split(grey, split.labels)
 
 
 def _new_net(arch: str, seed: int, num_classes: int) -> torch.nn.Module:
@@ -334,7 +379,7 @@ class DynamicsParams:
             raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
         if self.procrustes_centre not in CENTRINGS:
             raise ValueError(f"procrustes_centre must be one of {CENTRINGS}, got {self.procrustes_centre!r}")
-        unknown = [t for t, _ in self.lr_by_target if t not in TARGETS]
+        unknown = [t for t, _ in self.lr_by_target if t not in TARGETS and not is_folder_target(t)]
         if unknown:
             raise ValueError(f"lr_by_target names unknown targets {unknown}; choose from {sorted(TARGETS)}")
         if not self.archs or not self.targets or not self.seeds:
