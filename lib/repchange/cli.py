@@ -5,6 +5,7 @@
     repchange book --profile paper
     repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g seeds "[[1], [2]]" --workers 2
     repchange check-book _build/default/html
+    repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
 """
 
 from __future__ import annotations
@@ -87,6 +88,19 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    out = Path(args.out)
+    table = compare(args.arch, args.checkpoint_a, args.checkpoint_b, args.probe, layers=args.layers or "stages",
+                    metrics=args.metrics or (["cka_debiased"] if args.streaming else ["cka", "procrustes"]),
+                    alphas=args.alpha, n_probe=args.n_probe, image_size=args.image_size,
+                    num_classes=args.num_classes, bn=args.bn, streaming=args.streaming, device=args.device, out=out)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
+    print(f"report: {out / 'compare.html'} (table {out / 'compare.csv'}, figure {out / 'compare.png'})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repchange", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,6 +136,26 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--profile", default="default")
     book.add_argument("--out", help="output folder (default _build/<profile>)")
     book.set_defaults(func=_cmd_book)
+    cmp = sub.add_parser("compare", help="compare two checkpoints of one architecture layer by layer on a probe set "
+                                          "(table, figure, HTML report)")
+    cmp.add_argument("arch", help="a torchvision model name (e.g. resnet18) or module:function returning the model")
+    cmp.add_argument("checkpoint_a", help="the reference checkpoint (a state-dict file)")
+    cmp.add_argument("checkpoint_b", help="the checkpoint compared with it")
+    cmp.add_argument("--probe", required=True, help="an ImageFolder root or a book data set (e.g. fashion_mnist)")
+    cmp.add_argument("--layers", nargs="+", help="module paths, globs or name@k (default: the end of each stage)")
+    cmp.add_argument("--metrics", nargs="+", help="cka, cka_debiased, procrustes, pwsm (with --alpha), "
+                                                  "filter_procrustes (default: cka procrustes; with --streaming: "
+                                                  "cka_debiased)")
+    cmp.add_argument("--alpha", nargs="+", type=float, default=[], help="PWSM alphas in [0, 1]")
+    cmp.add_argument("--n-probe", type=int, default=500, help="probe images (spread over the classes)")
+    cmp.add_argument("--image-size", type=int, help="resize probe images to this size (ImageFolder default 224)")
+    cmp.add_argument("--num-classes", type=int, help="head size (default: read from the checkpoint)")
+    cmp.add_argument("--bn", default="eval", choices=["eval", "batch"], help="BatchNorm statistics at extraction")
+    cmp.add_argument("--streaming", action="store_true", help="minibatch debiased CKA: memory independent of the "
+                                                               "probe size (metrics: cka_debiased only)")
+    cmp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    cmp.add_argument("--out", default="compare-report", help="folder for compare.csv, compare.png, compare.html")
+    cmp.set_defaults(func=_cmd_compare)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,206 @@
+"""Compare two checkpoints of one architecture layer by layer: a table, a figure, an HTML report.
+
+    repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
+    repchange compare mypkg.nets:build a.pt b.pt --probe fashion_mnist --layers "layer*" --metrics cka procrustes
+
+The architecture is a torchvision model name (built without weights, ``num_classes`` read from
+the checkpoints' head) or ``module:function`` returning an ``nn.Module``. A checkpoint is a state
+dict, or a dict holding one under ``state_dict`` or ``model`` (a ``module.`` prefix from
+DataParallel is dropped). The probe is an ImageFolder root (``n_probe`` images spread over its
+classes) or one of the book's data sets (its test split). Checkpoint A is the reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib
+import io
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from . import data as data_mod
+from .data import IMAGENET_STATS, Split
+from .track import Tracker
+
+__all__ = ["compare", "figure", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
+
+
+def load_checkpoint_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict in checkpoint file ``path`` (see the module docstring)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure gets the same advice
+        raise ValueError(f"cannot read checkpoint {path} as a PyTorch state dict: {err}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"checkpoint {path} holds no state dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _num_classes(state: dict[str, torch.Tensor]) -> int | None:
+    """Rows of the last 2-D weight (the classifier head of the torchvision nets)."""
+    heads = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2]
+    return int(heads[-1].shape[0]) if heads else None
+
+
+def build_model(arch: str, num_classes: int | None = None) -> nn.Module:
+    """A torchvision model by name (no weights), or ``module:function`` called with no arguments."""
+    if ":" in arch:
+        module_name, _, function = arch.partition(":")
+        try:
+            builder = getattr(importlib.import_module(module_name), function)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"cannot import the architecture {arch!r}: {err}") from None
+        model = builder()
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"{arch} returned {type(model).__name__}, not a torch.nn.Module")
+        return model
+    import torchvision
+
+    names = torchvision.models.list_models()
+    if arch not in names:
+        import difflib
+
+        close = difflib.get_close_matches(arch, names, n=5)
+        raise ValueError(f"unknown architecture {arch!r}: not a torchvision model name (closest: {close}) nor "
+                         f"'module:function'")
+    kwargs = {"num_classes": num_classes} if num_classes is not None else {}
+    model = torchvision.models.get_model(arch, weights=None, **kwargs)
+    model.input_stats = IMAGENET_STATS  # torchvision's nets are trained on ImageNet-normalised images
+    return model
+
+
+def _load_into(model: nn.Module, state: dict[str, torch.Tensor], label: str, arch: str) -> None:
+    result = model.state_dict()
+    missing = [k for k in result if k not in state]
+    unexpected = [k for k in state if k not in result]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in result.items()
+              if k in state and state[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        parts = [f"{len(missing)} missing (e.g. {missing[:3]})" if missing else "",
+                 f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})" if unexpected else "",
+                 f"{len(shapes)} of another shape (e.g. {shapes[:2]})" if shapes else ""]
+        raise ValueError(f"checkpoint {label} does not fit {arch}: " + "; ".join(p for p in parts if p)
+                         + ". Pass the architecture it was saved from")
+    model.load_state_dict(state)
+
+
+def load_probe(probe: str, n: int | None, *, image_size: int | None = None, channels: int = 3) -> tuple[Split, str]:
+    """(probe images, a description): an ImageFolder root (``n`` images over its classes, decoded at
+    ``image_size``, default 224) or a book data set (``n`` test images spread over its classes,
+    resized to ``image_size`` when given, grey repeated to ``channels``)."""
+    if Path(probe).expanduser().is_dir():
+        from .image_folders import read_probe_folder
+
+        split = read_probe_folder(probe, n, image_size=image_size or 224)
+        return split, f"{len(split)} images of the ImageFolder tree {Path(probe).expanduser()}"
+    if probe not in data_mod.available():
+        raise ValueError(f"probe {probe!r} is neither a folder nor a book data set; choose a folder "
+                         f"<root>/<class>/<images> or one of {data_mod.available()}")
+    ds = data_mod.load(probe)
+    c, h, w = ds.image_shape
+    ds = ds.conformed_to((max(c, channels), image_size or h, image_size or w))
+    split = ds.test.stratified(n, seed=42)
+    return split, f"{len(split)} test images of {ds.describe()}"
+
+
+def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.PathLike, probe: str, *,
+            layers: str | Sequence[str] | None = "stages", metrics: Sequence[str] = ("cka", "procrustes"),
+            alphas: Sequence[float] = (), n_probe: int | None = 500, image_size: int | None = None,
+            num_classes: int | None = None, bn: str = "eval", streaming: bool = False, device: str = "auto",
+            out: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The tidy table (layer, metric, alpha, value) of checkpoint B against checkpoint A.
+
+    With ``out``, also writes ``compare.csv``, ``compare.png`` and ``compare.html`` there. Every
+    input is checked before any activation is computed; a bad one stops with one message."""
+    state_a, state_b = load_checkpoint_state(checkpoint_a), load_checkpoint_state(checkpoint_b)
+    if set(state_a) != set(state_b):
+        only_a, only_b = sorted(set(state_a) - set(state_b)), sorted(set(state_b) - set(state_a))
+        raise ValueError(f"the checkpoints are of different architectures: {len(only_a)} tensors only in A "
+                         f"(e.g. {only_a[:3]}), {len(only_b)} only in B (e.g. {only_b[:3]})")
+    num_classes = num_classes if num_classes is not None else _num_classes(state_a)
+    model_a, model_b = build_model(arch, num_classes), build_model(arch, num_classes)
+    _load_into(model_a, state_a, f"A ({checkpoint_a})", arch)
+    _load_into(model_b, state_b, f"B ({checkpoint_b})", arch)
+    first = next((m for m in model_a.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    channels = first.in_channels if isinstance(first, nn.Conv2d) else 3
+    images, described = load_probe(probe, n_probe, image_size=image_size, channels=channels)
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    model_a.to(dev)
+    model_b.to(dev)
+    tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
+                      streaming=streaming)
+    table = tracker.update(0).drop(columns="step")
+    table.attrs["provenance"] = (f"{arch}: B = {checkpoint_b} against A = {checkpoint_a}; probe: {described}; "
+                                 f"BatchNorm at extraction: {bn}; device: {dev}")
+    if out is not None:
+        write_report(table, Path(out))
+    return table
+
+
+def figure(table: pd.DataFrame, title: str = "") -> Any:
+    """One panel per metric (and α): the value per layer in forward order; with a ``step``
+    column of several steps, one line per layer over the steps instead."""
+    import matplotlib.pyplot as plt
+
+    keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
+    panels = [(m, a) for m, a in keys]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    order = list(dict.fromkeys(table.layer))
+    for ax, (metric, alpha) in zip(axes[0], panels):
+        part = table[(table.metric == metric) & (table.alpha.isna() if pd.isna(alpha) else table.alpha == alpha)]
+        label = metric if pd.isna(alpha) else f"{metric} α={alpha:g}"
+        if "step" in part and part.step.nunique() > 1:
+            for layer in order:
+                rows = part[part.layer == layer].sort_values("step")
+                ax.plot(rows.step, rows.value, marker="o", ms=3, label=layer)
+            ax.set_xlabel("step")
+            ax.legend(fontsize=7)
+        else:
+            values = part.set_index("layer").value.reindex(order)
+            ax.plot(range(len(order)), values.to_numpy(), marker="o")
+            ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
+            ax.set_xlabel("layer")
+        direction = "1 = unchanged" if metric.startswith("cka") or metric == "filter_procrustes" else \
+            "radians, 0 = unchanged"
+        ax.set_title(label, fontsize=10)
+        ax.set_ylabel(direction, fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def write_report(table: pd.DataFrame, out: Path) -> Path:
+    """``compare.csv``, ``compare.png`` and a self-contained ``compare.html`` under ``out``; returns the HTML."""
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "compare.csv", index=False)
+    fig = figure(table)
+    fig.savefig(out / "compare.png", dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    picture = base64.b64encode(buffer.getvalue()).decode()
+    provenance = html.escape(table.attrs.get("provenance", ""))
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>repchange compare</title>"
+            f"<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 8px}}</style>"
+            f"</head><body><h1>Representation change, layer by layer</h1><p>{provenance}</p>"
+            f"<img alt='metric per layer' src='data:image/png;base64,{picture}' style='max-width:100%'>"
+            f"{table.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}</body></html>")
+    (out / "compare.html").write_text(page)
+    return out / "compare.html"

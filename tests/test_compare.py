@@ -1,0 +1,125 @@
+"""`repchange compare` end to end on generated ImageFolder trees and checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from torch import nn
+
+from repchange import cli, image_folders
+from repchange.compare import compare, load_probe
+from repchange.data import IMAGENET_STATS, normalise
+from repchange.metrics import linear_cka, procrustes_angle
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
+
+
+def _tree(root: Path, classes: int = 3, per_class: int = 6) -> Path:
+    gen = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f"class{c}").mkdir(parents=True)
+        for k in range(per_class):
+            Image.fromarray(gen.integers(0, 256, (40, 36, 3), dtype=np.uint8)).save(root / f"class{c}" / f"{k}.png")
+    return root
+
+
+def _checkpoints(tmp_path: Path, arch: str = "resnet18", num_classes: int = 3) -> tuple[Path, Path]:
+    torch.manual_seed(0)
+    a = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    torch.manual_seed(1)
+    b = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    b.load_state_dict({k: v + 0.02 * torch.randn_like(v) if v.is_floating_point() else v
+                       for k, v in a.state_dict().items()})
+    torch.save(a.state_dict(), tmp_path / "a.pt")
+    torch.save({"state_dict": {f"module.{k}": v for k, v in b.state_dict().items()}}, tmp_path / "b.pt")  # wrapped
+    return tmp_path / "a.pt", tmp_path / "b.pt"
+
+
+def test_cli_compares_two_resnet_checkpoints_on_an_image_folder(tmp_path: Path, capsys) -> None:
+    a, b = _checkpoints(tmp_path)
+    probe = _tree(tmp_path / "probe")
+    code = cli.main(["compare", "resnet18", str(a), str(b), "--probe", str(probe), "--n-probe", "12",
+                     "--image-size", "64", "--out", str(tmp_path / "report")])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "report" / "compare.csv")
+    assert table.layer.unique().tolist() == ["relu", "layer1", "layer2", "layer3", "layer4"]
+    assert set(table.metric) == {"cka", "procrustes"}
+    html = (tmp_path / "report" / "compare.html").read_text()
+    assert "data:image/png;base64," in html and "layer4" in html and (tmp_path / "report" / "compare.png").stat().st_size
+    # the values are the metrics computed directly on the two nets' layer4 outputs
+    images, _ = load_probe(str(probe), 12, image_size=64)
+    x = normalise(images.images, IMAGENET_STATS)
+    outs = []
+    for path in (a, b):
+        net = torchvision.models.resnet18(weights=None, num_classes=3)
+        state = torch.load(path, weights_only=True)
+        state = {k.removeprefix("module."): v for k, v in state.get("state_dict", state).items()}
+        net.load_state_dict(state)
+        net.eval()
+        seen = []
+        net.layer4.register_forward_hook(lambda m, i, o: seen.append(o.flatten(1)))
+        with torch.no_grad():
+            net(x)
+        outs.append(seen[0])
+    row = table[table.layer == "layer4"].set_index("metric").value
+    assert row["cka"] == pytest.approx(linear_cka(*outs), abs=1e-6)
+    assert row["procrustes"] == pytest.approx(procrustes_angle(*outs), abs=1e-6)
+    assert 0 < row["procrustes"] < 1.5 and row["cka"] < 1  # the perturbed net differs
+    assert "report:" in capsys.readouterr().out
+
+
+def test_a_module_function_architecture_and_a_book_data_set(tmp_path: Path, monkeypatch) -> None:
+    module = tmp_path / "my_nets.py"
+    module.write_text("import torch.nn as nn\n"
+                      "def small():\n"
+                      "    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3),"
+                      " nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_nets  # noqa: F401
+
+    torch.manual_seed(0)
+    torch.save(my_nets.small().state_dict(), tmp_path / "a.pt")
+    torch.save(my_nets.small().state_dict(), tmp_path / "b.pt")
+    table = compare("my_nets:small", tmp_path / "a.pt", tmp_path / "b.pt", "digits", layers=["1", "4"],
+                    metrics=("cka", "pwsm"), alphas=(0.0,), n_probe=200)
+    assert table.layer.unique().tolist() == ["1", "4"] and len(table) == 4
+    assert table.query("metric == 'pwsm'").alpha.tolist() == [0.0, 0.0]
+    assert table.value.notna().all()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["resnet18", "A", "B34", "--probe", "P"], "different architectures"),
+    (["resnet34", "A", "A", "--probe", "P"], "does not fit resnet34"),
+    (["resnet18", "A", "A", "--probe", "P", "--layers", "layer1.0.conv"], "closest names"),
+    (["resnet18", "A", "A", "--probe", "nowhere"], "neither a folder nor a book data set"),
+    (["resnt18", "A", "A", "--probe", "P"], r"closest: \['resnet18'"),
+    (["resnet18", "A", "missing.pt", "--probe", "P"], "does not exist"),
+])
+def test_bad_input_stops_with_one_clear_message(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    a, _ = _checkpoints(tmp_path)
+    torch.save(torchvision.models.resnet34(weights=None, num_classes=3).state_dict(), tmp_path / "b34.pt")
+    probe = _tree(tmp_path / "probe", per_class=2)
+    names = {"A": str(a), "B34": str(tmp_path / "b34.pt"), "P": str(probe), "missing.pt": str(tmp_path / "missing.pt")}
+    code = cli.main(["compare", *[names.get(x, x) for x in args], "--image-size", "32",
+                     "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert pytest.importorskip("re").search(message, err), err
+
+
+def test_nan_weights_stop_naming_the_layer(tmp_path: Path) -> None:
+    a, _ = _checkpoints(tmp_path)
+    state = torch.load(a, weights_only=True)
+    state["layer3.0.conv1.weight"] = torch.full_like(state["layer3.0.conv1.weight"], float("nan"))
+    torch.save(state, tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match="layer 'layer3' of the model at step 0 produced NaN"):
+        compare("resnet18", a, tmp_path / "nan.pt", str(_tree(tmp_path / "probe", per_class=2)), image_size=32)
