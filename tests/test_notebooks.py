@@ -441,3 +441,16 @@ def test_papers_beside_page_sets_the_published_numbers_next_to_this_run(smoke_ru
     assert set(reuse.arch) == {"vgg19", "resnet50", "densenet121"} and set(reuse.kind) == {"similar", "dissimilar"}
     assert 0 <= g["beside_b_same_sign"] <= g["beside_b_archs"] == 3
     assert (g["beside_r_paper"], g["beside_r_paper_std"]) == (0.83, 0.43)
+
+
+def test_your_own_model_chapter_glues_the_tracked_table(smoke_runs: dict) -> None:
+    g = read_glued(smoke_runs["notebooks"]["c1_your_own_model"])
+    table = pd.read_csv(smoke_runs["out"] / "results" / "c1_tracked_resnet18.csv")
+    assert table.layer.unique().tolist() == ["relu", "layer1", "layer2", "layer3", "layer4"]
+    assert sorted(table.step.unique()) == list(range(g["c1_epochs"] + 1))
+    start = table[table.step == 0]
+    assert start[start.metric == "cka"].value.tolist() == pytest.approx([1.0] * 5)  # the init against itself
+    final = table[(table.step == table.step.max()) & (table.metric == "cka")].set_index("layer").value
+    assert g["c1_cka_most"] == pytest.approx(final.min(), abs=5e-4)
+    assert g["c1_most"].strip("`") == final.idxmin() and g["c1_least"].strip("`") == final.idxmax()
+    assert final.min() < 0.99  # training moved at least one stage away from its init

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from repchange.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
-from repchange.track import ProbeTooLarge, Tracker, resolve_layers, stage_ends
+from repchange.track import ProbeTooLarge, Tracker, final_values, plot_table, resolve_layers, stage_ends
 
 
 class SharedReLU(nn.Module):
@@ -111,6 +111,19 @@ def test_vgg_stages_are_the_activations_before_each_pool() -> None:
     assert stages == [f"features.{i - 1}" for i in pools]
 
 
+@pytest.mark.parametrize("arch,expected", [
+    # the stride of a bottleneck sits in its 3x3 conv, inside the block: the stage still ends at layer1
+    ("resnet50", ["relu", "layer1", "layer2", "layer3", "layer4"]),
+    ("densenet121", ["features.relu0", "features.denseblock1", "features.denseblock2", "features.denseblock3",
+                     "features"]),
+    # squeeze-and-excitation pools to 1x1 inside every block: gates, not stages
+    ("efficientnet_b0", ["features.1", "features.2", "features.3", "features.5", "features"]),
+])
+def test_stages_of_other_torchvision_nets(arch: str, expected: list[str]) -> None:
+    model = torchvision.models.get_model(arch, weights=None)
+    assert [l.name for l in stage_ends(model, torch.randn(1, 3, 224, 224))] == expected
+
+
 def test_streaming_cka_equals_minibatch_cka_and_exact_with_one_batch() -> None:
     torch.manual_seed(0)
     model, x = nn.Sequential(nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 5)), torch.randn(64, 6)
@@ -188,3 +201,16 @@ def test_a_probe_too_large_for_memory_stops_before_any_work(monkeypatch) -> None
     with pytest.raises(ProbeTooLarge, match="use streaming=True"):
         Tracker(model, torch.randn(100, 4), layers=["1"])
     Tracker(model, torch.randn(100, 4), layers=["1"], metrics=("cka_debiased",), streaming=True)  # bounded
+
+
+def test_final_values_and_the_figure_follow_the_table() -> None:
+    table = pd.DataFrame(dict(step=[0, 0, 1, 1, 1], layer=["a", "b", "a", "b", "b"],
+                              metric=["cka", "cka", "cka", "cka", "pwsm"], alpha=[None, None, None, None, 0.5],
+                              value=[1.0, 1.0, 0.9, 0.4, 0.3]))
+    assert final_values(table).to_dict() == {"a": 0.9, "b": 0.4}
+    assert final_values(table, "pwsm", 0.5).to_dict() == {"b": 0.3}
+    with pytest.raises(ValueError, match="no rows of metric 'procrustes'"):
+        final_values(table, "procrustes")
+    fig = plot_table(table)
+    assert [ax.get_title() for ax in fig.axes] == ["cka", "pwsm α=0.5"]
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["a", "b"]

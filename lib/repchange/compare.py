@@ -18,7 +18,7 @@ import importlib
 import io
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 import torch
@@ -26,9 +26,9 @@ from torch import nn
 
 from . import data as data_mod
 from .data import IMAGENET_STATS, Split
-from .track import Tracker
+from .track import Tracker, plot_table
 
-__all__ = ["compare", "figure", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
+__all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
 
 
 def load_checkpoint_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -150,47 +150,13 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     return table
 
 
-def figure(table: pd.DataFrame, title: str = "") -> Any:
-    """One panel per metric (and α): the value per layer in forward order; with a ``step``
-    column of several steps, one line per layer over the steps instead."""
-    import matplotlib.pyplot as plt
-
-    keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
-    panels = [(m, a) for m, a in keys]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    order = list(dict.fromkeys(table.layer))
-    for ax, (metric, alpha) in zip(axes[0], panels):
-        part = table[(table.metric == metric) & (table.alpha.isna() if pd.isna(alpha) else table.alpha == alpha)]
-        label = metric if pd.isna(alpha) else f"{metric} α={alpha:g}"
-        if "step" in part and part.step.nunique() > 1:
-            for layer in order:
-                rows = part[part.layer == layer].sort_values("step")
-                ax.plot(rows.step, rows.value, marker="o", ms=3, label=layer)
-            ax.set_xlabel("step")
-            ax.legend(fontsize=7)
-        else:
-            values = part.set_index("layer").value.reindex(order)
-            ax.plot(range(len(order)), values.to_numpy(), marker="o")
-            ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
-            ax.set_xlabel("layer")
-        direction = "1 = unchanged" if metric.startswith("cka") or metric == "filter_procrustes" else \
-            "radians, 0 = unchanged"
-        ax.set_title(label, fontsize=10)
-        ax.set_ylabel(direction, fontsize=8)
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def write_report(table: pd.DataFrame, out: Path) -> Path:
     """``compare.csv``, ``compare.png`` and a self-contained ``compare.html`` under ``out``; returns the HTML."""
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "compare.csv", index=False)
-    fig = figure(table)
+    fig = plot_table(table)
     fig.savefig(out / "compare.png", dpi=120)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)

@@ -6,11 +6,7 @@
         tracker.update(epoch)
     tracker.table  # step, layer, metric, alpha, value (+ any keyword given to update)
 
-**Layers** are module paths of ``model.named_modules()``: exact names, glob patterns
-(``"layer*"``), ``"name@k"`` for the k-th call (from 0) of a module used several times in one
-forward pass (a bare name means its *last* call), or ``"stages"``: the output at the end of
-each resolution stage, i.e. of the outermost module that finishes last before each
-down-sampling (for torchvision's VGG and ResNet these are Study B's layers).
+**Layers** are module paths, glob patterns, ``name@k`` or "stages": see :mod:`repchange.hooks`.
 
 **Metrics** (each layer's output flattened to (n, features) unless ``view="positions"``):
 ``cka`` and ``cka_debiased`` (linear CKA, 1 = same), ``procrustes`` (angular Procrustes
@@ -27,15 +23,12 @@ probe set; a probe set that would not fit stops before any work with that advice
 from __future__ import annotations
 
 import copy
-import difflib
-import fnmatch
 import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -44,10 +37,12 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .data import Split, normalise
 from .features import BN_MODES, extraction_mode, positions_as_samples
+from .hooks import Layer, Tap, resolve_layers, stage_ends
 from .metrics import Factors, MinibatchCKA, filter_procrustes_similarity, linear_cka, procrustes_angle, pwsm
 from .store import atomic_write
 
-__all__ = ["METRICS", "Layer", "ProbeTooLarge", "Tracker", "resolve_layers", "stage_ends"]
+__all__ = ["METRICS", "Layer", "ProbeTooLarge", "Tracker", "final_values", "plot_table", "resolve_layers",
+           "stage_ends"]
 
 METRICS = ("cka", "cka_debiased", "procrustes", "pwsm", "filter_procrustes")
 VIEWS = ("flatten", "positions")
@@ -56,152 +51,6 @@ MEMORY_SHARE = 0.8  # of the memory available, the most the held activations may
 
 class ProbeTooLarge(ValueError):
     """The probe set's activations would not fit in memory."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One tracked output: ``name`` as written in the table, the module ``path``, and which
-    ``call`` of it in a forward pass (None: the last)."""
-
-    name: str
-    path: str
-    call: int | None = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Layers
-
-
-def _parse(spec: str) -> tuple[str, int | None]:
-    path, _, call = spec.partition("@")
-    if call and not call.isdigit():
-        raise ValueError(f"layer {spec!r}: the part after '@' must be a call index 0, 1, ..., got {call!r}")
-    return path, int(call) if call else None
-
-
-def _unknown_layer(spec: str, names: list[str]) -> ValueError:
-    close = difflib.get_close_matches(spec, names, n=5, cutoff=0.4)
-    hint = f"closest names: {close}" if close else f"the model's modules begin {names[:8]}"
-    return ValueError(f"the model has no module {spec!r}; {hint} (see model.named_modules())")
-
-
-def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None, example: torch.Tensor | None = None
-                   ) -> list[Layer]:
-    """The :class:`Layer` list that ``layers`` names in ``model`` (see the module docstring).
-
-    None takes ``model.probe_layers`` when the model has them (repchange's nets), else "stages";
-    "stages" needs ``example``, one input batch. Raises ValueError for a name that does not
-    exist, listing the closest module names."""
-    if layers is None:
-        probe_layers = getattr(model, "probe_layers", None)
-        if probe_layers:
-            paths = {id(m): p for p, m in model.named_modules()}
-            return [Layer(name, paths[id(module)]) for name, module in probe_layers.items()]
-        layers = "stages"
-    if isinstance(layers, str):
-        layers = [layers]
-    names = [p for p, _ in model.named_modules() if p]
-    chosen: list[Layer] = []
-    for spec in layers:
-        if spec == "stages":
-            if example is None:
-                raise ValueError("layers='stages' needs one example input batch to find the stages")
-            chosen += stage_ends(model, example)
-            continue
-        path, call = _parse(spec)
-        if any(ch in path for ch in "*?["):
-            matched = [p for p in names if fnmatch.fnmatchcase(p, path)]
-            if not matched:
-                raise _unknown_layer(spec, names)
-            chosen += [Layer(p if call is None else f"{p}@{call}", p, call) for p in matched]
-        elif path in names:
-            chosen.append(Layer(spec, path, call))
-        else:
-            raise _unknown_layer(spec, names)
-    seen: set[str] = set()
-    unique = [l for l in chosen if not (l.name in seen or seen.add(l.name))]
-    if not unique:
-        raise ValueError(f"layers={layers!r} names no module of the model")
-    return unique
-
-
-def stage_ends(model: nn.Module, example: torch.Tensor) -> list[Layer]:
-    """The output at the end of each resolution stage of ``model`` on ``example`` (N, C, H, W).
-
-    Every module call is recorded in the order it finishes; where the spatial size of the next
-    4-D output is smaller, the module that finished just before (the outermost one, since a
-    container finishes after its children) ends a stage. Returns them in forward order, with
-    ``@k`` where that module is called more than once per forward pass.
-    """
-    events: list[tuple[str, int, tuple[int, int]]] = []
-    calls: dict[str, int] = {}
-
-    def hook(path: str, _module: nn.Module, _inputs: Any, output: Any) -> None:
-        k = calls.get(path, 0)
-        calls[path] = k + 1
-        if isinstance(output, torch.Tensor) and output.ndim == 4:
-            events.append((path, k, tuple(output.shape[-2:])))
-
-    handles = [m.register_forward_hook(partial(hook, p)) for p, m in model.named_modules() if p]
-    try:
-        with extraction_mode(model, "eval"):
-            model(example)
-    finally:
-        for h in handles:
-            h.remove()
-    ends: list[Layer] = []
-    for (path, k, size), (_, _, after) in zip(events, events[1:]):
-        if after[0] * after[1] < size[0] * size[1]:
-            call = k if calls[path] > 1 else None
-            ends.append(Layer(path if call is None else f"{path}@{call}", path, call))
-    if not ends:
-        raise ValueError("found no stage: the model's 4-D outputs never shrink in spatial size; name the layers")
-    return ends
-
-
-class _Tap:
-    """Forward hooks keeping, for each layer, the output of its chosen call in the current pass.
-    The hooks are attached only while the tap is entered (``with tap:``), never during training."""
-
-    def __init__(self, model: nn.Module, layers: list[Layer]) -> None:
-        modules = dict(model.named_modules())
-        missing = [l.path for l in layers if l.path not in modules]
-        if missing:
-            raise _unknown_layer(missing[0], [p for p in modules if p])
-        self.layers = layers
-        self.outputs: dict[str, torch.Tensor] = {}
-        self._calls: dict[str, int] = {}
-        self._modules = {p: modules[p] for p in dict.fromkeys(l.path for l in layers)}
-        self._handles: list[Any] = []
-
-    def __enter__(self) -> "_Tap":
-        self._handles = [m.register_forward_hook(partial(self._hook, p)) for p, m in self._modules.items()]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles, self.outputs = [], {}
-
-    def _hook(self, path: str, _module: nn.Module, _inputs: Any, output: Any) -> None:
-        k = self._calls.get(path, 0)
-        self._calls[path] = k + 1
-        for layer in self.layers:
-            if layer.path == path and layer.call in (None, k):
-                if not isinstance(output, torch.Tensor):
-                    raise ValueError(f"layer {layer.name!r} returns {type(output).__name__}, not a tensor; "
-                                     f"track one of its submodules instead")
-                self.outputs[layer.name] = output
-
-    def __call__(self, model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.outputs, self._calls = {}, {}
-        model(x)
-        for layer in self.layers:
-            if layer.name not in self.outputs:
-                calls = self._calls.get(layer.path, 0)
-                raise ValueError(f"layer {layer.name!r} was called {calls} time(s) in the forward pass"
-                                 + (f"; call indices run 0..{calls - 1}" if calls else ""))
-        return dict(self.outputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +168,7 @@ class Tracker:
         if first is None:
             raise ValueError("the probe set is empty")
         self.layers = resolve_layers(model, layers, first.to(self.device))
-        self._tap = _Tap(model, self.layers)
+        self._tap = Tap(model, self.layers)
         with self._tap, extraction_mode(model, bn):
             outputs = self._tap(model, first.to(self.device))
         widths = {name: out[0].numel() for name, out in outputs.items()}
@@ -358,7 +207,7 @@ class Tracker:
 
     def _reference(self, reference: Any) -> nn.Module:
         if isinstance(reference, nn.Module):
-            _Tap(reference, self.layers)  # the same layer names must exist
+            Tap(reference, self.layers)  # the same layer names must exist
             return reference
         ref = copy.deepcopy(self.model)
         if reference is not None:
@@ -384,7 +233,7 @@ class Tracker:
     # -- measuring ------------------------------------------------------------------------------
 
     def _activations(self, model: nn.Module, what: str) -> dict[str, torch.Tensor]:
-        tap = self._tap if model is self.model else _Tap(model, self.layers)
+        tap = self._tap if model is self.model else Tap(model, self.layers)
         parts: dict[str, list[torch.Tensor]] = {l.name: [] for l in self.layers}
         with tap, extraction_mode(model, self.bn):
             for x in self._batches():
@@ -418,7 +267,7 @@ class Tracker:
 
     def _streamed(self) -> dict[str, float]:
         acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
-        ref_tap = _Tap(self._reference_model, self.layers)
+        ref_tap = Tap(self._reference_model, self.layers)
         with self._tap, ref_tap, extraction_mode(self.model, self.bn), \
                 extraction_mode(self._reference_model, self.bn):
             for x in self._batches():
@@ -462,6 +311,49 @@ class Tracker:
         """Every update's rows: step, layer, metric, alpha (NaN except for pwsm), value, and info columns."""
         columns = ["step", "layer", "metric", "alpha", "value"]
         return pd.DataFrame(self._rows, columns=None if self._rows else columns)
+
+
+def final_values(table: pd.DataFrame, metric: str = "cka", alpha: float | None = None) -> pd.Series:
+    """``{layer: value}`` of ``metric`` (at ``alpha`` for pwsm) at the table's last step, in layer order."""
+    part = table[(table.metric == metric) & (table.alpha.isna() if alpha is None else table.alpha == alpha)]
+    if part.empty:
+        raise ValueError(f"the table has no rows of metric {metric!r}" + (f" at alpha={alpha}" if alpha is not None else ""))
+    last = part[part.step == part.step.max()] if "step" in part else part
+    return last.set_index("layer").value.reindex(list(dict.fromkeys(part.layer)))
+
+
+def plot_table(table: pd.DataFrame, title: str = "") -> Any:
+    """One panel per metric (and α): the value per layer in forward order; with a ``step``
+    column of several steps, one line per layer over the steps instead."""
+    import matplotlib.pyplot as plt
+
+    keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
+    panels = [(m, a) for m, a in keys]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    order = list(dict.fromkeys(table.layer))
+    for ax, (metric, alpha) in zip(axes[0], panels):
+        part = table[(table.metric == metric) & (table.alpha.isna() if pd.isna(alpha) else table.alpha == alpha)]
+        label = metric if pd.isna(alpha) else f"{metric} α={alpha:g}"
+        if "step" in part and part.step.nunique() > 1:
+            for layer in order:
+                rows = part[part.layer == layer].sort_values("step")
+                ax.plot(rows.step, rows.value, marker="o", ms=3, label=layer)
+            ax.set_xlabel("step")
+            ax.legend(fontsize=7)
+        else:
+            values = part.set_index("layer").value.reindex(order)
+            ax.plot(range(len(order)), values.to_numpy(), marker="o")
+            ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
+            ax.set_xlabel("layer")
+        direction = "1 = unchanged" if metric.startswith("cka") or metric == "filter_procrustes" else \
+            "radians, 0 = unchanged"
+        ax.set_title(label, fontsize=10)
+        ax.set_ylabel(direction, fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _store_root() -> Path:
