@@ -18,6 +18,8 @@
    Training throughput and feature-extraction time are reported beside them.
 2. Streamed (minibatch) CKA for n = 10,000 samples of p = 65,536 features, in batches of 500
    generated on the fly, in a child process: its peak resident memory.
+3. ``repchange.track`` (``benchmarks/tracking.py``): streamed CKA on a ResNet-50 stage for up to
+   50,000 probe images (peak memory against n), and one exact update on the CPU against CUDA.
 
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
@@ -220,8 +222,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         rows = [table_benchmark("28x28x1", tr, te, tmp), table_benchmark("32x32x3", pad_to_32x3(tr), pad_to_32x3(te), tmp)]
     stream = streaming_benchmark()
+    import tracking
+
+    tracking_results = tracking.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
-               "tables": rows, "streaming": stream, "training": training_results}
+               "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

@@ -1,0 +1,112 @@
+"""`make bench`, part 3: repchange.track on a torchvision ResNet-50 stage.
+
+1. Memory bound. ``Tracker(streaming=True)`` (minibatch debiased CKA) on ResNet-50's ``layer1``
+   (256 x 8 x 8 = 16,384 features at 32 x 32 input) for n = 2,000, 10,000 and 50,000 probe
+   images generated batch by batch, each in a child process: its peak resident memory above
+   the process after building the models, and the time of one update. Beside it, the memory
+   the exact (non-streaming) tracker would need for the same n (``track._held_bytes``).
+2. Device speed-up. One exact ``Tracker.update`` (CKA and Procrustes at ResNet-50's stages,
+   n = 1,000 probes of 64 x 64) on the CPU and, where CUDA exists, on the GPU: their ratio.
+
+Run alone: ``python benchmarks/tracking.py [--quick]`` (--quick: n up to 10,000).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torchvision
+from torch.utils.data import Dataset
+
+from repchange.track import Tracker, _held_bytes
+
+SIZES = (2_000, 10_000, 50_000)
+BATCH = 250
+
+
+class Noise(Dataset):
+    """``n`` random 3 x size x size images, made when asked (so the probe itself holds no memory)."""
+
+    def __init__(self, n: int, size: int = 32) -> None:
+        self.n, self.size = n, size
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.randn(3, self.size, self.size, generator=torch.Generator().manual_seed(i))
+
+
+def _resnet50(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torchvision.models.resnet50(weights=None, num_classes=10)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def streaming_child(n: int) -> None:
+    """In a child process: one streamed update over ``n`` probes; prints JSON."""
+    model, reference = _resnet50(0), _resnet50(1)
+    base = _peak_mb()
+    tracker = Tracker(model, Noise(n), layers=["layer1"], metrics=("cka_debiased",), streaming=True,
+                      reference=reference, batch_size=BATCH)
+    start = time.perf_counter()
+    value = tracker.update(1).value.item()
+    print(json.dumps(dict(n=n, seconds=time.perf_counter() - start, peak_extra_mb=_peak_mb() - base, value=value)))
+
+
+def memory_bound(sizes: tuple[int, ...]) -> list[dict[str, float]]:
+    rows = []
+    for n in sizes:
+        proc = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True,
+                              check=True)
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        row["exact_need_gb"] = _held_bytes(n, {"layer1": 256 * 8 * 8}) / 1e9
+        rows.append(row)
+    return rows
+
+
+def device_speedup() -> dict[str, float | str]:
+    x = torch.randn(1000, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    result: dict[str, float | str] = {}
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        model = _resnet50(0).to(device)
+        tracker = Tracker(model, x, reference=_resnet50(1).to(device), metrics=("cka", "procrustes"))
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        tracker.update(1)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        result[f"{device}_s"] = time.perf_counter() - start
+    result["gpu_speedup"] = result["cpu_s"] / result["cuda_s"] if "cuda_s" in result else "no CUDA device here"
+    return result
+
+
+def main(quick: bool = False) -> dict:
+    sizes = tuple(n for n in SIZES if not quick or n <= 10_000)
+    print(f"\n[tracking 1] streamed CKA, ResNet-50 layer1 (16,384 features), batches of {BATCH}:")
+    print(f"{'n probes':>9} {'update s':>9} {'peak extra MB':>14} {'exact would need GB':>20}")
+    rows = memory_bound(sizes)
+    for r in rows:
+        print(f"{r['n']:>9,} {r['seconds']:>9.1f} {r['peak_extra_mb']:>14.0f} {r['exact_need_gb']:>20.1f}")
+    print(f"  peak memory at the largest n / at the smallest: {rows[-1]['peak_extra_mb'] / rows[0]['peak_extra_mb']:.2f}"
+          f" (n grew {rows[-1]['n'] / rows[0]['n']:.0f}x)")
+    speed = device_speedup()
+    print("[tracking 2] one exact update, ResNet-50 stages, 1,000 probes of 64x64: "
+          + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in speed.items()))
+    return {"memory": rows, "device": speed}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        streaming_child(int(sys.argv[2]))
+    else:
+        main(quick="--quick" in sys.argv)
