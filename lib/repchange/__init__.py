@@ -6,7 +6,9 @@ Modules, one concern each:
 ``features`` (activations of named layers), ``metrics`` (similarity measures),
 ``store`` (runs keyed by config hash), ``experiments`` (study protocols → tidy tables),
 ``plots`` (one function per paper figure), ``notebook`` (glue and provenance helpers),
-``runner`` (papermill execution and the book build).
+``runner`` (papermill execution and the book build); for your own model: ``hooks`` (layers by
+module path), ``track`` (the Tracker), ``track_lightning`` (its Lightning callback), ``compare``
+(two checkpoints, a report).
 """
 
 __version__ = "0.1.0"
