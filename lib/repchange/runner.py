@@ -166,7 +166,10 @@ def execute(
     # Progress bars inside a headless kernel would only clutter the saved notebook; papermill
     # reports progress per cell on the terminal instead.
     # REPCHANGE_HEADLESS tells widgets (the explorer) to draw static figures: no browser will run them.
-    env_updates = {"REPCHANGE_PROGRESS": "0", "REPCHANGE_HEADLESS": "1", **(extra_env or {})}
+    # MPLBACKEND: the kernel's inline backend, whatever the caller's shell set (an inherited
+    # MPLBACKEND=Agg would make every figure vanish from the executed notebook without an error).
+    env_updates = {"REPCHANGE_PROGRESS": "0", "REPCHANGE_HEADLESS": "1",
+                   "MPLBACKEND": "module://matplotlib_inline.backend_inline", **(extra_env or {})}
     if results_dir is not None:
         env_updates["REPCHANGE_RESULTS_DIR"] = str(Path(results_dir).resolve())
     saved = {k: os.environ.get(k) for k in env_updates}

@@ -2,7 +2,7 @@
 
     cells = grid(seeds=[[1], [2], [3]], degrees=[[0], [9]])
     report = sweep_notebook("notebooks/a3_cka_vs_degree.py", cells, profile="smoke", out="runs/sweeps/a3")
-    table = collect("runs/sweeps/a3", "a3_cka_change")      # every cell's table, with its parameters
+    table = collect("runs/sweeps/a3", "a3_cka_by_degree")      # every cell's table, with its parameters
 
 The executor is anything with the ``concurrent.futures`` interface (``submit`` returning
 futures with ``done()`` and ``result()``): a local process pool by default, a Dask

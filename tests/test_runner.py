@@ -1,0 +1,34 @@
+"""runner.execute on a tiny notebook: parameters injected, figures kept whatever the caller's backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from repchange import runner
+
+TINY = '''# %% tags=["parameters"]
+width: int = 2
+
+# %%
+import matplotlib.pyplot as plt
+plt.plot(range(width))
+plt.show()
+print("width", width)
+'''
+
+
+def test_figures_survive_an_inherited_agg_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as a CI shell or a headless session may set it
+    source = tmp_path / "tiny.py"
+    source.write_text(TINY)
+    done = runner.execute(source, tmp_path / "tiny.ipynb", {"width": 5})
+    cells = nbformat.read(done.notebook, as_version=4).cells
+    outputs = [o for c in cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the figure was not kept"
+    assert any("width 5" in o.get("text", "") for o in outputs)
+    import os
+
+    assert os.environ["MPLBACKEND"] == "Agg"  # the caller's environment is restored
