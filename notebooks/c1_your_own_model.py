@@ -34,24 +34,25 @@ from repchange.notebook import glue_numbers, glue_text, provenance, save_table
 from repchange.track import Tracker, final_values, plot_table
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # one of repchange.data.available(); images resized to image_size, 3 channels
-image_size: int = 32  # ResNet-18 input size here (ImageNet: 224)
-train_size: int = 2048  # training images, spread over the classes
-n_probe: int = 500  # probe images (test split, spread over the classes): every update sees these
-epochs: int = 3
-batch_size: int = 64
-lr: float = 0.05  # SGD with momentum 0.9
-seed: int = 1
-layers: str = "stages"  # module paths, globs, name@k, or "stages" (the end of each resolution stage)
-metrics: list[str] = ["cka", "procrustes"]  # see repchange.track.METRICS
+# Names begin with own_ so that a profile's Study A settings (epochs, lr, dataset, ...) never reach this chapter.
+own_dataset: str = "fashion_mnist"  # one of repchange.data.available(); images resized to own_image_size, 3 channels
+own_image_size: int = 32  # ResNet-18 input size here (ImageNet: 224)
+own_train_size: int = 2048  # training images, spread over the classes
+own_probe_size: int = 500  # probe images (test split, spread over the classes): every update sees these
+own_epochs: int = 3
+own_batch_size: int = 64
+own_lr: float = 0.05  # SGD with momentum 0.9
+own_seed: int = 1
+own_layers: str = "stages"  # module paths, globs, name@k, or "stages" (the end of each resolution stage)
+own_metrics: list[str] = ["cka", "procrustes"]  # see repchange.track.METRICS
 data_root: str = None  # folder with the data files, None for REPCHANGE_DATA or the system package
 profile: str = "default"  # the name printed on every figure
 
 # %%
-ds = data.load(dataset, root=data_root).conformed_to((3, image_size, image_size))
-train_split, probe = ds.train.stratified(train_size, seed=42), ds.test.stratified(n_probe, seed=42)
-source = provenance(data=ds.describe(), profile=profile, seeds=[seed], model="torchvision resnet18 (random init)",
-                    train=f"{len(train_split)} images, {epochs} epochs", probe=f"{len(probe)} test images")
+ds = data.load(own_dataset, root=data_root).conformed_to((3, own_image_size, own_image_size))
+train_split, probe = ds.train.stratified(own_train_size, seed=42), ds.test.stratified(own_probe_size, seed=42)
+source = provenance(data=ds.describe(), profile=profile, seeds=[own_seed], model="torchvision resnet18 (random init)",
+                    train=f"{len(train_split)} images, {own_epochs} epochs", probe=f"{len(probe)} test images")
 print(source)
 
 # %% [markdown]
@@ -62,15 +63,16 @@ print(source)
 # **info)` measures every layer and metric and records any extra columns (here the loss).
 
 # %%
-torch.manual_seed(seed)
+torch.manual_seed(own_seed)
 model = torchvision.models.resnet18(weights=None, num_classes=ds.num_classes)
-loader = DataLoader(TensorDataset(data.normalise(train_split.images), train_split.labels), batch_size=batch_size,
-                    shuffle=True, generator=torch.Generator().manual_seed(seed))
-optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+train_set = TensorDataset(data.normalise(train_split.images), train_split.labels)
+loader = DataLoader(train_set, batch_size=own_batch_size, shuffle=True,
+                    generator=torch.Generator().manual_seed(own_seed))
+optimiser = torch.optim.SGD(model.parameters(), lr=own_lr, momentum=0.9)
 
-tracker = Tracker(model, probe, layers=layers, metrics=metrics)  # 1: hook the layers, measure the reference
+tracker = Tracker(model, probe, layers=own_layers, metrics=own_metrics)  # 1: hook the layers, measure the reference
 tracker.update(0)                                                # 2: epoch 0 (the init against itself)
-for epoch in range(1, epochs + 1):
+for epoch in range(1, own_epochs + 1):
     model.train()
     for images, labels in loader:
         loss = torch.nn.functional.cross_entropy(model(images), labels)
@@ -98,7 +100,7 @@ cka = final_values(table, "cka")
 glue_text("c1_provenance", source)
 glue_text("c1_most", f"`{cka.idxmin()}`")
 glue_text("c1_least", f"`{cka.idxmax()}`")
-glue_numbers({"c1_probe": len(probe), "c1_epochs": epochs, "c1_cka_most": cka.min(), "c1_cka_least": cka.max()})
+glue_numbers({"c1_probe": len(probe), "c1_epochs": own_epochs, "c1_cka_most": cka.min(), "c1_cka_least": cka.max()})
 
 # %% [markdown]
 # After {glue:text}`c1_epochs` epochs the layer that moved furthest from its init is

@@ -32,3 +32,16 @@ def test_figures_survive_an_inherited_agg_backend(tmp_path: Path, monkeypatch: p
     import os
 
     assert os.environ["MPLBACKEND"] == "Agg"  # the caller's environment is restored
+
+
+def test_a_parameter_shared_by_several_chapters_has_one_default() -> None:
+    """Chapters that show the same runs must build the same configs: a name declared in several
+    notebooks (seeds, epochs, lr, ...) has the same default in every one of them."""
+    defaults: dict[str, dict[str, str]] = {}
+    for nb in runner.book_notebooks():
+        for name, p in runner.declared_parameters(runner.read_notebook(nb)).items():
+            defaults.setdefault(name, {})[nb.stem] = p.default
+    allowed = {"seeds": {"00_metrics"}}  # the metrics chapter trains two small nets of its own
+    for name, by_notebook in defaults.items():
+        shared = {stem: v for stem, v in by_notebook.items() if stem not in allowed.get(name, set())}
+        assert len(set(shared.values())) <= 1, f"{name} has different defaults: {shared}"
