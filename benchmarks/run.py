@@ -20,6 +20,8 @@
    generated on the fly, in a child process: its peak resident memory.
 3. ``repchange.track`` (``benchmarks/tracking.py``): streamed CKA on a ResNet-50 stage for up to
    50,000 probe images (peak memory against n), and one exact update on the CPU against CUDA.
+4. A book chapter built serially against in parallel (``benchmarks/book.py``): Figure 2's 25
+   pre-training runs from an empty store, 1 process x 2 threads against the pool.
 
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
@@ -225,8 +227,12 @@ def main() -> None:
     import tracking
 
     tracking_results = tracking.main()
+    import book
+
+    book_results = book.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
-               "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results}
+               "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
+               "book": book_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"
