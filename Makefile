@@ -7,7 +7,7 @@ PROFILE ?= default
 STAMP := $(VENV)/.installed-stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser book test run params bench clean
+.PHONY: setup data browser book test test-fast run params bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ book: setup
 
 test: setup browser
 	$(PY) -m pytest
+
+# The fast tier while editing (about 2 minutes): unit tests without the notebook and slow ones.
+test-fast: setup
+	$(PY) -m pytest -m "not notebook and not slow" -q
 
 # make run NB=notebooks/a1_cka_pretraining.py PROFILE=smoke PARAMS="-p epochs 3"
 run: setup

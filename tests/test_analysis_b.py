@@ -14,6 +14,9 @@ LAYERS = ["l1", "l2", "l3"]
 EPOCHS = [0, 1, 2, 4]
 
 
+ALPHA_OF = {"pwsm_alpha_0": 0.0, "pwsm_alpha_1": 1.0}  # procrustes_filter: no alpha (NaN)
+
+
 def _table(distance, *, archs=("net",), targets=("near", "far"), classes=("0", "1"), seeds=(1,)) -> pd.DataFrame:
     """A dynamics table whose value is ``distance(arch, target, seed, depth, epoch, cls, metric)``."""
     rows = []
@@ -21,7 +24,8 @@ def _table(distance, *, archs=("net",), targets=("near", "far"), classes=("0", "
             archs, targets, seeds, enumerate(LAYERS), EPOCHS, ("all", *classes),
             ("pwsm_alpha_0", "pwsm_alpha_1", "procrustes_filter")):
         rows.append(dict(arch=arch, target=target, seed=seed, layer=layer, epoch=epoch, cls=cls, metric=metric,
-                         value=distance(arch, target, seed, depth, epoch, cls, metric), dead_fraction=0.0,
+                         alpha=ALPHA_OF.get(metric), value=distance(arch, target, seed, depth, epoch, cls, metric),
+                         dead_fraction=0.0,
                          train_acc=0.5 + 0.1 * epoch, test_acc=0.4 + 0.1 * epoch))
     return pd.DataFrame(rows)
 
@@ -115,3 +119,30 @@ def test_reusability_vs_baseline_is_table_2_in_units_of_the_independent_net() ->
     assert relative.loc[("far", "pwsm_alpha_1"), "ratio"] == pytest.approx(reuse.loc[("far", "pwsm_alpha_1"), "mean"] / 3)
     with pytest.raises(ValueError, match="shares no"):
         analysis_b.reusability_vs_baseline(table, baseline.assign(target="elsewhere"))
+
+
+def test_any_alpha_gets_a_label_and_its_place_from_the_alpha_column() -> None:
+    table = _table(_grows)
+    table.loc[table.metric == "pwsm_alpha_1", "alpha"] = 0.25  # an alpha no label was written for
+    table.loc[table.metric == "pwsm_alpha_1", "metric"] = "pwsm_alpha_0.25"
+    assert analysis_b.metric_order(table) == ["pwsm_alpha_0", "pwsm_alpha_0.25", "procrustes_filter"]
+    labels = analysis_b.metric_labels(table)
+    assert labels["pwsm_alpha_0.25"] == "PWSM α=0.25 (partial whitening)"
+    assert labels["procrustes_filter"] == analysis_b.FILTER_PROCRUSTES_LABEL
+    reuse = analysis_b.reusability(table)
+    assert reuse.set_index("metric").alpha.drop("procrustes_filter").to_dict() == {"pwsm_alpha_0": 0.0,
+                                                                                   "pwsm_alpha_0.25": 0.25}
+    from repchange import plots_b
+
+    fig = plots_b.fig_reusability(reuse, "test")
+    assert [ax.get_title() for ax in fig.axes[:3]] == [labels[m] for m in analysis_b.metric_order(table)]
+
+
+def test_claims_of_an_alpha_the_table_lacks_are_not_measured() -> None:
+    from repchange import claims
+
+    table = _table(_grows)
+    ledger = claims.study_b_claims(table, alpha=0.5).set_index("key")
+    assert ledger.loc["B-depth (pwsm_alpha_0.5)", "verdict"] == "not measured"
+    assert "add its alpha" in ledger.loc["B-depth (pwsm_alpha_0.5)", "per_unit"]
+    assert ledger.loc["B-depth (procrustes_filter)", "verdict"] != "not measured"

@@ -202,9 +202,9 @@ def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataF
         if kind == "dissimilar" and arch == "resnet_small":
             scale *= world["resnet_dissimilar"]
         base = 0.1 * world["depth"][k] * epoch_factor * scale
-        for metric, factor in (("pwsm_alpha_0", 1.0), ("procrustes_filter", 0.5)):
+        for metric, alpha, factor in (("pwsm_alpha_0", 0.0, 1.0), ("procrustes_filter", None, 0.5)):
             rows.append(dict(arch=arch, target=target, seed=seed, layer=layer, epoch=e, cls=cls, metric=metric,
-                             value=factor * base + (noise * rng.standard_normal() if e else 0.0)))
+                             alpha=alpha, value=factor * base + (noise * rng.standard_normal() if e else 0.0)))
     return pd.DataFrame(rows)
 
 

@@ -13,6 +13,8 @@ import pytest
 from repchange import analysis_b, claims, runner
 from repchange.notebook import read_glued
 
+pytestmark = pytest.mark.notebook  # the slow tier: `make test` runs it, `make test-fast` leaves it out
+
 ROOT = runner.project_root()
 A1 = ROOT / "notebooks" / "a1_cka_pretraining.py"
 M0 = ROOT / "notebooks" / "00_metrics.py"

@@ -1,7 +1,7 @@
 """Summaries of Study B's dynamics table (:func:`repchange.experiments.study_b.dynamics`).
 
 Every function takes the tidy table (columns arch, target, seed, layer, epoch, cls, metric,
-value, dead_fraction, train_acc, test_acc) and returns a small DataFrame for a figure, a table
+alpha (PWSM's α; NaN for per-filter Procrustes), value, dead_fraction, train_acc, test_acc) and returns a small DataFrame for a figure, a table
 or a glued number. Distances are to the source net (epoch 0), so 0 means unchanged; epoch 0 is
 left out wherever it would only add the trivial point (0, 0).
 """
@@ -13,16 +13,32 @@ import pandas as pd
 
 from .paper_numbers import STUDY_B_AGREEMENT
 
-__all__ = ["METRIC_LABELS", "PAPER_AGREEMENT", "accuracy_table", "agreement_summary", "depth_trend", "early_share",
+__all__ = ["FILTER_PROCRUSTES_LABEL", "PAPER_AGREEMENT", "metric_labels", "metric_order", "pwsm_label", "accuracy_table", "agreement_summary", "depth_trend", "early_share",
            "final_distances", "layer_order",
            "metric_correlations", "reusability", "reusability_vs_baseline", "target_ranking", "versus_baseline"]
 
-METRIC_LABELS = {
-    "pwsm_alpha_0": "PWSM α=0 (full whitening; the authors' code)",
-    "pwsm_alpha_0.5": "PWSM α=0.5 (partial whitening)",
-    "pwsm_alpha_1": "PWSM α=1 (angular Procrustes, no whitening)",
-    "procrustes_filter": "per-filter orthogonal Procrustes distance",
-}
+FILTER_PROCRUSTES_LABEL = "per-filter orthogonal Procrustes distance"
+
+
+def pwsm_label(alpha: float) -> str:
+    """How a figure or the ledger names PWSM at ``alpha``."""
+    what = {0.0: "full whitening; the authors' code", 1.0: "angular Procrustes, no whitening"}.get(
+        float(alpha), "partial whitening")
+    return f"PWSM α={alpha:g} ({what})"
+
+
+def metric_labels(table: pd.DataFrame) -> dict[str, str]:
+    """``{metric: label}`` for every metric of a dynamics table, PWSM labels made from its ``alpha`` column."""
+    pairs = table[["metric", "alpha"]].drop_duplicates("metric")
+    return {m: (pwsm_label(a) if pd.notna(a) else FILTER_PROCRUSTES_LABEL if m == "procrustes_filter" else m)
+            for m, a in zip(pairs.metric, pairs.alpha)}
+
+
+def metric_order(table: pd.DataFrame) -> list[str]:
+    """The table's metrics: PWSM by increasing alpha (read from the ``alpha`` column), then the others."""
+    pairs = table[["metric", "alpha"]].drop_duplicates("metric")
+    pwsm = pairs[pairs.alpha.notna()].sort_values("alpha").metric.tolist()
+    return pwsm + [m for m in pairs.metric if m not in pwsm]
 
 
 def _require(table: pd.DataFrame, columns: set[str]) -> None:
@@ -40,7 +56,7 @@ def layer_order(table: pd.DataFrame, arch: str) -> list[str]:
 
 
 def _overall(table: pd.DataFrame) -> pd.DataFrame:
-    _require(table, {"arch", "target", "seed", "layer", "epoch", "cls", "metric", "value"})
+    _require(table, {"arch", "target", "seed", "layer", "epoch", "cls", "metric", "alpha", "value"})
     return table[table.cls == "all"]
 
 
@@ -49,7 +65,8 @@ def final_distances(table: pd.DataFrame) -> pd.DataFrame:
     (mean over seeds)."""
     rows = _overall(table)
     rows = rows[rows.epoch == rows.epoch.max()]
-    out = rows.groupby(["arch", "target", "metric", "layer"], sort=False)["value"].mean().reset_index()
+    out = rows.groupby(["arch", "target", "metric", "alpha", "layer"], sort=False, dropna=False)["value"].mean() \
+        .reset_index()
     out["depth"] = [layer_order(table, a).index(layer) for a, layer in zip(out.arch, out.layer)]
     return out
 
@@ -84,7 +101,8 @@ def early_share(table: pd.DataFrame, by_epoch: int = 1) -> pd.DataFrame:
 def layer_averaged(table: pd.DataFrame) -> pd.DataFrame:
     """Distance averaged over the probed layers: arch, target, seed, metric, epoch, value."""
     rows = _overall(table)
-    return rows.groupby(["arch", "target", "seed", "metric", "epoch"], sort=False)["value"].mean().reset_index()
+    return rows.groupby(["arch", "target", "seed", "metric", "alpha", "epoch"], sort=False, dropna=False)["value"] \
+        .mean().reset_index()
 
 
 def target_ranking(table: pd.DataFrame, metric: str) -> pd.Series:
@@ -101,7 +119,8 @@ def reusability(table: pd.DataFrame) -> pd.DataFrame:
     per arch, target, metric (seeds pooled). Lower = the source features were reused more."""
     averaged = layer_averaged(table)
     averaged = averaged[averaged.epoch > 0]
-    out = averaged.groupby(["arch", "target", "metric"], sort=False)["value"].agg(mean="mean", std="std")
+    out = averaged.groupby(["arch", "target", "metric", "alpha"], sort=False, dropna=False)["value"].agg(
+        mean="mean", std="std")
     return out.reset_index()
 
 

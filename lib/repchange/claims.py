@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from . import analysis_b
+from .metrics import pwsm_key
 
 __all__ = ["Claim", "LEVEL", "SIMILARITY_TO_SOURCE", "assess", "ledger", "not_measured", "study_a_claims",
            "study_b_claims", "t_interval", "verdict", "fig_ledger"]
@@ -300,10 +301,14 @@ def _upward_share(rows: pd.DataFrame) -> float:
     return float(np.mean(np.array(rhos) > 0)) if rhos else np.nan
 
 
-def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None, metric: str = "pwsm_alpha_0",
+def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None, alpha: float = 0.0,
                    level: float = LEVEL) -> pd.DataFrame:
     """The ledger rows of Study B from :func:`repchange.experiments.study_b.dynamics`' table and, for the
-    metric agreement, :func:`repchange.experiments.study_b.filter_agreement`'s."""
+    metric agreement, :func:`repchange.experiments.study_b.filter_agreement`'s. The shape metric is
+    PWSM at ``alpha`` (0: the authors' code); a claim whose metric the table lacks is "not measured"."""
+    metric = pwsm_key(alpha)
+    labels = {metric: analysis_b.pwsm_label(alpha), "procrustes_filter": analysis_b.FILTER_PROCRUSTES_LABEL}
+    present = set(dynamics.metric)
     rows = []
     overall = dynamics[dynamics.cls == "all"]
     per_run = {}
@@ -312,25 +317,31 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
         for _, r in trend.iterrows():
             per_run.setdefault(r.metric, {})[f"{r.arch}/{r.target}/s{seed}"] = r.spearman
     for name in (metric, "procrustes_filter"):
-        label = analysis_b.METRIC_LABELS[name]
-        rows.append(assess(Claim(
+        label = labels[name]
+        depth = Claim(
             f"B-depth ({name})", "B", "Sec. 4, Figs. 2–4", "Fine-tuning moves deeper layers further than early ones.",
-            f"Spearman ρ of the last checkpoint's distance with layer depth; {label}", "run", "greater"),
-            pd.Series(per_run[name]), level=level))
-        rows.append(assess(Claim(
+            f"Spearman ρ of the last checkpoint's distance with layer depth; {label}", "run", "greater")
+        upward = Claim(
             f"B-upward ({name})", "B", "Sec. 4, Figs. 2–4", "The distance to the source shows a “predominantly "
             "upward trend” over the fine-tuning epochs.", f"share of a run's layers whose distance rises with the "
-            f"epoch (Spearman ρ > 0); {label}; holds above 0.5", "run", "greater", 0.5),
-            _per_run(overall[overall.metric == name], _upward_share), level=level))
+            f"epoch (Spearman ρ > 0); {label}; holds above 0.5", "run", "greater", 0.5)
+        if name not in present:
+            why = f"the table has no {label} (add its alpha to the chapter's alphas)"
+            rows += [not_measured(depth, why), not_measured(upward, why)]
+            continue
+        rows.append(assess(depth, pd.Series(per_run[name]), level=level))
+        rows.append(assess(upward, _per_run(overall[overall.metric == name], _upward_share), level=level))
 
     kinds = {t: SIMILARITY_TO_SOURCE.get(t) for t in dynamics.target.unique()}
     reuse = analysis_b.reusability(dynamics)
     reuse = reuse[reuse.metric == metric]
     target_claim = Claim("B-similarity", "B", "Sec. 4, Table 2", "Features are reused more on a target like the "
                          "source and rewritten more on a dissimilar one.",
-                         f"layer-mean final distance ({analysis_b.METRIC_LABELS[metric]}): mean over dissimilar "
+                         f"layer-mean final distance ({labels[metric]}): mean over dissimilar "
                          "targets − mean over similar targets", "arch × seed", "greater")
-    if {"similar", "dissimilar"} <= set(kinds.values()):
+    if metric not in present:
+        rows.append(not_measured(target_claim, f"the table has no {labels[metric]}"))
+    elif {"similar", "dissimilar"} <= set(kinds.values()):
         values = {}
         for seed in sorted(dynamics.seed.unique()):
             dist = analysis_b.final_distances(dynamics[dynamics.seed == seed])
@@ -346,10 +357,12 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
     resnet_claim = Claim("B-resnet-dissimilar", "B", "Sec. 4, Table 2", "On the dissimilar target (Fruits-360) "
                          "ResNet50 reuses its features most (lowest reusability distance).",
                          f"lowest reusability of the other architectures − ResNet's, per dissimilar target and seed "
-                         f"({analysis_b.METRIC_LABELS[metric]})", "target × seed", "greater")
+                         f"({labels[metric]})", "target × seed", "greater")
     resnets = [a for a in dynamics.arch.unique() if ARCH_OF_PAPER.get(a, a) == "resnet50"]
     dissimilar = [t for t, k in kinds.items() if k == "dissimilar"]
-    if resnets and dissimilar and dynamics.arch.nunique() > 1:
+    if metric not in present:
+        rows.append(not_measured(resnet_claim, f"the table has no {labels[metric]}"))
+    elif resnets and dissimilar and dynamics.arch.nunique() > 1:
         values = {}
         for seed in sorted(dynamics.seed.unique()):
             per_seed = analysis_b.reusability(dynamics[dynamics.seed == seed])
@@ -364,7 +377,9 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
     order_claim = Claim("B-awa2-vs-scene", "B", "Sec. 4, Table 2", "Features are reused more on AwA2 than on "
                         "15-Scene (Table 2: DenseNet121 and ResNet50).", "reusability on 15-Scene − on AwA2",
                         "arch × seed", "greater")
-    if {"awa2", "scene15"} <= set(dynamics.target.unique()):
+    if metric not in present:
+        rows.append(not_measured(order_claim, f"the table has no {labels[metric]}"))
+    elif {"awa2", "scene15"} <= set(dynamics.target.unique()):
         values = {}
         for seed in sorted(dynamics.seed.unique()):
             per_seed = analysis_b.reusability(dynamics[dynamics.seed == seed])

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "ALPHAS",
     "Factors",
     "MinibatchCKA",
     "centred_gram",
@@ -33,10 +34,12 @@ __all__ = [
     "pearson",
     "procrustes_angle",
     "pwsm",
+    "pwsm_key",
     "unbiased_hsic",
 ]
 
 ArrayLike = np.ndarray | torch.Tensor
+ALPHAS = (0.0, 0.5, 1.0)  # PWSM's alphas in both books' chapters: full whitening, partial, none (Procrustes)
 EIG_RTOL = 1e-10  # eigenvalues below this fraction of the largest count as zero
 GRAM_CHUNK = 2048  # feature columns converted to float64 at a time when building a Gram matrix
 
@@ -298,6 +301,14 @@ def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float, scale_
     px, py = fx.x @ fx.whitening(alpha, scale_free=scale_free), fy.x @ fy.whitening(alpha, scale_free=scale_free)
     nuclear = torch.linalg.svdvals(px.T @ py).sum()
     return _angle(nuclear / torch.sqrt((px * px).sum() * (py * py).sum()))
+
+
+def pwsm_key(alpha: float) -> str:
+    """The ``metric`` name of PWSM at ``alpha`` in the tables (``pwsm_alpha_0.5``); the table's
+    ``alpha`` column carries the number itself, so nothing ever parses this name."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    return f"pwsm_alpha_{alpha:g}"
 
 
 CENTRINGS = ("rows", "columns")

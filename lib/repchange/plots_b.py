@@ -7,19 +7,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .analysis_b import METRIC_LABELS, layer_order
+from .analysis_b import layer_order, metric_labels, metric_order
 from .plots import _band, _caption, mean_and_sem
 
 __all__ = ["fig_class_crops", "fig_feature_dynamics", "fig_heatmaps", "fig_metric_agreement", "fig_reusability"]
 
 TARGET_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-
-
-def _metrics(table: pd.DataFrame) -> list[str]:
-    """The table's metrics, PWSM by alpha first, then per-filter Procrustes."""
-    names = list(table.metric.unique())
-    return sorted((m for m in names if m.startswith("pwsm")), key=lambda m: float(m.rsplit("_", 1)[1])) + \
-        [m for m in names if not m.startswith("pwsm")]
 
 
 def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, baseline: pd.DataFrame | None = None,
@@ -35,7 +28,7 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, bas
     rows = table[(table.arch == arch) & (table.cls == "all")]
     if rows.empty:
         raise ValueError(f"no rows for architecture {arch!r}; the table has {sorted(table.arch.unique())}")
-    metrics, targets, layers = _metrics(rows), list(rows.target.unique()), layer_order(table, arch)
+    metrics, targets, layers = metric_order(rows), list(rows.target.unique()), layer_order(table, arch)
     colours = dict(zip(layers, plt.cm.viridis(np.linspace(0.9, 0.05, len(layers)))))
     fig, axes = plt.subplots(len(metrics), len(targets), figsize=(3.2 * len(targets) + 1, 2.3 * len(metrics) + 0.8),
                              sharex=True, sharey="row", squeeze=False)
@@ -58,8 +51,8 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, bas
             if i == len(metrics) - 1:
                 ax.set_xlabel("fine-tuning epoch")
                 ax.set_xticks(sorted(rows.epoch.unique()))
-        unit = "radians" if metric.startswith("pwsm") else "1 − similarity"
-        axes[i, 0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)}\n({unit})", fontsize=7.5)
+        unit = "1 − similarity" if metric == "procrustes_filter" else "radians"
+        axes[i, 0].set_ylabel(f"{metric_labels(table)[metric]}\n({unit})", fontsize=7.5)
     if baseline is not None:
         axes[0, -1].plot([], [], "--", color="grey", lw=0.9, label="independent source net")
     axes[0, -1].legend(fontsize=7, title="probed layer", title_fontsize=7)
@@ -77,7 +70,7 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
     points = table[(table.cls != "all") & (table.epoch > 0)]
     wide = points.pivot_table(index=["arch", "target", "seed", "layer", "epoch", "cls"], columns="metric",
                               values="value", sort=False).reset_index()
-    others = [m for m in _metrics(points) if m != reference]
+    others = [m for m in metric_order(points) if m != reference]
     archs, targets = list(points.arch.unique()), list(points.target.unique())
     colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
     markers = dict(zip(targets, TARGET_MARKERS))
@@ -87,9 +80,9 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
             ax.scatter(group[reference], group[metric], s=9, alpha=0.55, color=colours[arch],
                        marker=markers[target], lw=0)
         r = correlations[correlations.metric == metric]["r"]
-        ax.set_title(f"{METRIC_LABELS.get(metric, metric)}\nmean Pearson r = {r.mean():.2f} "
+        ax.set_title(f"{metric_labels(table)[metric]}\nmean Pearson r = {r.mean():.2f} "
                      f"(range {r.min():.2f} … {r.max():.2f})", fontsize=8.5)
-        ax.set_xlabel(METRIC_LABELS.get(reference, reference), fontsize=8)
+        ax.set_xlabel(metric_labels(table)[reference], fontsize=8)
         ax.set_ylabel("PWSM distance (radians)", fontsize=8)
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], ls="", marker="o", color=colours[a], label=a) for a in archs]
@@ -131,7 +124,7 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
 def fig_reusability(reuse: pd.DataFrame, provenance: str) -> Figure:
     """Table 2 as bars: mean ± std over epochs of the layer-averaged distance, per target (group) and
     arch (bar), one panel per metric."""
-    metrics = _metrics(reuse)
+    metrics = metric_order(reuse)
     archs, targets = list(reuse.arch.unique()), list(reuse.target.unique())
     colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.8), squeeze=False)
@@ -143,7 +136,7 @@ def fig_reusability(reuse: pd.DataFrame, provenance: str) -> Figure:
             r = rows.loc[[(arch, t) for t in targets]]
             ax.bar(x, r["mean"], width, yerr=r["std"], color=colours[arch], label=arch, capsize=2)
         ax.set_xticks(np.arange(len(targets)), targets, rotation=25, ha="right", fontsize=8)
-        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=8.5)
+        ax.set_title(metric_labels(reuse)[metric], fontsize=8.5)
         ax.grid(alpha=0.3, axis="y")
     axes[0, 0].set_ylabel("layer-averaged distance to the source\n(mean ± std over epochs)", fontsize=8)
     axes[0, 0].legend(fontsize=7)

@@ -18,7 +18,7 @@ import torch
 
 from .. import data as data_mod
 from ..features import extract, factors_of, layer_factors, positions_as_samples
-from ..metrics import Factors, linear_cka, pearson, procrustes_angle, pwsm
+from ..metrics import ALPHAS, Factors, linear_cka, pearson, procrustes_angle, pwsm, pwsm_key
 from ..store import Store
 from .pretraining import TRAINING_CODE, PretrainConfig, pretrain
 
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 CODE = (*TRAINING_CODE, "features", "metrics", "experiments.metric_checks")
-ALPHAS = (0.0, 0.5, 1.0)
 
 
 def _flat_metrics() -> dict[str, Callable[[Factors, Factors], float]]:
@@ -48,7 +47,7 @@ def _flat_metrics() -> dict[str, Callable[[Factors, Factors], float]]:
 
 
 def _all_metrics() -> dict[str, Callable[[Factors, Factors], float]]:
-    return {**_flat_metrics(), **{f"pwsm_alpha_{a:g}": (lambda x, y, a=a: pwsm(x, y, alpha=a)) for a in ALPHAS}}
+    return {**_flat_metrics(), **{pwsm_key(a): (lambda x, y, a=a: pwsm(x, y, alpha=a)) for a in ALPHAS}}
 
 
 def invariances(n: int = 400, p: int = 20, seed: int = 0) -> pd.DataFrame:
@@ -195,7 +194,7 @@ def metric_agreement_table(params: MetricChecksParams, *, store: Store | None = 
                          distance=1 - linear_cka(flat[layer], flat0[layer], debiased=True)),
                     dict(layer=layer, epoch=epoch, metric="procrustes_angle",
                          distance=procrustes_angle(flat[layer], flat0[layer])),
-                    *(dict(layer=layer, epoch=epoch, metric=f"pwsm_alpha_{a:g}",
+                    *(dict(layer=layer, epoch=epoch, metric=pwsm_key(a),
                            distance=pwsm(pos[layer], pos0[layer], alpha=a)) for a in ALPHAS),
                 ]
         return pd.DataFrame(rows)

@@ -84,12 +84,13 @@ def dynamics(values: Mapping[str, Any]) -> study_b.DynamicsParams:
     """Study B: :func:`study_b.dynamics_params` from the b-chapters' parameter names; validated."""
     v = _take(values, ("archs", "targets", "source_seeds", "source_epochs", "source_size", "finetune_epochs",
                        "finetune_checkpoints", "finetune_size", "finetune_eval_size", "finetune_lr",
-                       "finetune_batch_size", "probe_size", "source_weights", "extraction_bn", "procrustes_centre",
-                       "finetune_lr_by_target"))
+                       "finetune_batch_size", "probe_size", "alphas", "source_weights", "extraction_bn",
+                       "procrustes_centre", "finetune_lr_by_target"))
     return study_b.dynamics_params(
         archs=v["archs"], targets=v["targets"], seeds=v["source_seeds"], source_epochs=v["source_epochs"],
         source_size=v["source_size"], finetune_epochs=v["finetune_epochs"],
         finetune_checkpoints=v["finetune_checkpoints"], finetune_size=v["finetune_size"],
         finetune_eval_size=v["finetune_eval_size"], finetune_lr=v["finetune_lr"],
-        finetune_batch_size=v["finetune_batch_size"], n_probe=v["probe_size"], weights=v["source_weights"],
+        finetune_batch_size=v["finetune_batch_size"], n_probe=v["probe_size"], alphas=v["alphas"],
+        weights=v["source_weights"],
         bn=v["extraction_bn"], procrustes_centre=v["procrustes_centre"], lr_by_target=v["finetune_lr_by_target"])

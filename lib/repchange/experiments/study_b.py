@@ -35,7 +35,7 @@ from .. import data as data_mod
 from .. import image_folders
 from ..architectures import ARCHITECTURES, build_architecture
 from ..features import BN_MODES, extract, positions_as_samples
-from ..metrics import CENTRINGS, Factors, filter_cka, filter_procrustes_similarity, pearson, pwsm
+from ..metrics import ALPHAS, CENTRINGS, Factors, filter_cka, filter_procrustes_similarity, pearson, pwsm, pwsm_key
 from ..receptive_field import ReceptiveField, receptive_fields
 from ..parallel import Job, run_jobs
 from ..store import Store
@@ -368,7 +368,7 @@ class DynamicsParams:
     archs: tuple[str, ...] = ("vgg_small", "resnet_small", "densenet_small")
     targets: tuple[str, ...] = DEFAULT_TARGETS
     seeds: tuple[int, ...] = (1,)  # source-net seeds (the paper: one run per model and data set)
-    alphas: tuple[float, ...] = (0.0, 0.5, 1.0)
+    alphas: tuple[float, ...] = ALPHAS
     n_probe: int = 200
     bn: str = "batch"  # BatchNorm at extraction: batch statistics (the authors' code) or "eval"
     procrustes_centre: str = "rows"  # per-filter Procrustes: centre rows (the authors' code) or "columns" (scipy)
@@ -413,7 +413,7 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
     rows = []
     for cls, mask in _class_groups(labels, per_class):
         sim = similarity[mask].numpy()
-        rows.append(dict(cls=cls, metric="procrustes_filter", value=float(1 - np.nanmean(sim)) if
+        rows.append(dict(cls=cls, metric="procrustes_filter", alpha=np.nan, value=float(1 - np.nanmean(sim)) if
                          np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
         if cls not in source_factors:
             source_factors[cls] = Factors(positions_as_samples(src[mask]), name=f"source maps ({cls})")
@@ -422,7 +422,7 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
             # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
             # while for all probes together the ValueError stands (raise n_probe)
             undefined = cls != "all" and alpha < 1 and x.n < x.p
-            rows.append(dict(cls=cls, metric=f"pwsm_alpha_{alpha:g}",
+            rows.append(dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha,
                              value=np.nan if undefined else pwsm(x, y, alpha=alpha), dead_fraction=np.nan))
     return rows
 
@@ -558,7 +558,7 @@ def _tidy(tables: list[pd.DataFrame]) -> pd.DataFrame:
 def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], source_epochs: int,
                     source_size: int, finetune_epochs: int, finetune_checkpoints: list[int],
                     finetune_size: int | None, finetune_eval_size: int | None, finetune_lr: float,
-                    finetune_batch_size: int, n_probe: int, alphas: list[float] = (0.0, 0.5, 1.0),
+                    finetune_batch_size: int, n_probe: int, alphas: list[float] = ALPHAS,
                     weights: str | None = "imagenet", bn: str = "batch", procrustes_centre: str = "rows",
                     lr_by_target: dict[str, float] | None = None) -> DynamicsParams:
     """The :class:`DynamicsParams` of a Study B notebook's parameters cell (the same in every chapter, so
