@@ -42,9 +42,9 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange import analysis_b
+from repchange import summaries
 from repchange.experiments import parameters, study_b
-from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
+from repchange.notebook import glue_numbers, glue_text, provenance, save_table
 from repchange.plots_b import fig_feature_dynamics
 
 # %% tags=["parameters"]
@@ -103,54 +103,14 @@ for number, arch in zip((2, 3, 4), archs):
 
 # %%
 glue_text("b1_provenance", source)
-trend = analysis_b.depth_trend(table)
-against = analysis_b.versus_baseline(table, baseline) if len(baseline) else None
-if against is not None:
-    above = against[(against.metric == "pwsm_alpha_0") & (against.ratio >= 1)]
-    glue_list("b1_above_baseline", [f"{r.arch} {r.layer} on {r.target} ({r.ratio:.2f}×)" for r in above.itertuples()],
-              empty="none: every fine-tuned layer stayed closer to its source than an independent net is")
-    below = {m: (against[against.metric == m].ratio < 1).mean() for m in ("pwsm_alpha_0", "procrustes_filter")}
-    glue_text("b1_baseline_sentence", (
-        f"After the last epoch, {below['pwsm_alpha_0']:.0%} of the (architecture, target, layer) cases under PWSM "
-        f"α = 0 and {below['procrustes_filter']:.0%} under per-filter Procrustes are still closer to their source "
-        f"than an independently trained source net is (largest ratio of fine-tuning distance to that baseline "
-        f"under PWSM α = 0: {against[against.metric == 'pwsm_alpha_0'].ratio.max():.2f})."))
-else:
-    glue_text("b1_above_baseline", "not measured")
-    glue_text("b1_baseline_sentence", "Not measured: a torchvision source has no independently trained twin here.")
-early = analysis_b.early_share(table, by_epoch=min(e for e in finetune_checkpoints if e > 0))
-overall = table[table.cls == "all"]
-ranking = analysis_b.target_ranking(table, "pwsm_alpha_0")
-ranking_procrustes = analysis_b.target_ranking(table, "procrustes_filter")
-glue_list("b1_target_order_pwsm", [f"{t} ({v:.2f})" for t, v in ranking.items()])
-glue_list("b1_target_order_procrustes", [f"{t} ({v:.3f})" for t, v in ranking_procrustes.items()])
-dead = overall[overall.metric == "procrustes_filter"].groupby("arch", sort=False)["dead_fraction"].mean()
-glue_list("b1_dead", [f"{a} {v:.0%}" for a, v in dead.items()])
-trend.pivot_table(index=["arch", "target"], columns="metric", values="spearman", sort=False).round(2)
+summary = summaries.feature_dynamics(table, baseline, finetune_checkpoints)
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
+summary.tables["spearman"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-combos = len(trend)
-final = analysis_b.final_distances(table).pivot_table(index=["arch", "target", "layer"], columns="metric",
-                                                      values="value")
-headline = glue_numbers({
-    "b1_combos": combos,
-    "b1_share_deeper_pwsm0": float((trend[trend.metric == "pwsm_alpha_0"].deepest_over_first > 1).mean()),
-    "b1_share_deeper_procrustes": float((trend[trend.metric == "procrustes_filter"].deepest_over_first > 1).mean()),
-    "b1_mean_spearman": float(trend.spearman.mean()),
-    "b1_strictly_growing": int((trend.spearman > 1 - 1e-9).sum()),
-    "b1_early_share_pwsm0": float(early[early.metric == "pwsm_alpha_0"].share.mean()),
-    "b1_early_share_procrustes": float(early[early.metric == "procrustes_filter"].share.mean()),
-    "b1_first_epoch": int(min(e for e in finetune_checkpoints if e > 0)),
-    "b1_last_epoch": int(max(finetune_checkpoints)),
-    "b1_max_dead": float(dead.max()),
-    "b1_alpha_rank_agreement": float(final.pwsm_alpha_0.corr(final.pwsm_alpha_1, method="spearman")),
-    **({} if against is None else {
-        "b1_below_baseline_pwsm0": float((against[against.metric == "pwsm_alpha_0"].ratio < 1).mean()),
-        "b1_below_baseline_procrustes": float((against[against.metric == "procrustes_filter"].ratio < 1).mean()),
-        "b1_max_ratio_pwsm0": float(against[against.metric == "pwsm_alpha_0"].ratio.max()),
-    }),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]
