@@ -40,10 +40,8 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import metric_checks
-from repchange.experiments.pretraining import PretrainConfig
+from repchange.experiments import metric_checks, parameters
 from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.train import OptimiserSpec
 from repchange import plots
 
 # %% tags=["parameters"]
@@ -68,15 +66,7 @@ download: bool = False
 profile: str = "default"
 
 # %%
-params = metric_checks.MetricChecksParams(
-    pretrain=PretrainConfig(
-        dataset=dataset, epochs=epochs, train_size=train_size, eval_size=eval_size, bn_order=bn_order, width=width,
-        optimiser=OptimiserSpec("sgd", lr=lr, momentum=momentum, batch_size=batch_size),
-    ),
-    seeds=tuple(seeds),
-    n_probe=n_probe,
-)
-params.validate()
+params = parameters.metric_checks_params(globals())  # validated: bad parameters fail here, before any training
 source = provenance(data=dataset, profile=profile, seeds=seeds, epochs=epochs, train_size=train_size,
                     probe=f"first {n_probe} test images", width=width)
 synthetic = provenance(data="synthetic Gaussian features", profile=profile, seeds=[0], trials=chance_trials)

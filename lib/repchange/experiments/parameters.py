@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..train import OptimiserSpec
-from . import study_a, study_b
+from . import metric_checks, study_a, study_b
 
-__all__ = ["cka_to_init", "degree_sweep", "dynamics", "finetune_sweep", "pretrain", "size_sweep"]
+__all__ = ["cka_to_init", "degree_sweep", "dynamics", "finetune_sweep", "metric_checks_params", "pretrain",
+           "size_sweep"]
 
 PRETRAIN_NAMES = ("dataset", "epochs", "train_size", "eval_size", "batch_size", "lr", "momentum", "bn_order",
                   "width")
@@ -36,6 +37,14 @@ def pretrain(values: Mapping[str, Any]) -> study_a.PretrainConfig:
         dataset=v["dataset"], epochs=v["epochs"], train_size=v["train_size"], eval_size=v["eval_size"],
         bn_order=v["bn_order"], width=v["width"],
         optimiser=OptimiserSpec("sgd", lr=v["lr"], momentum=v["momentum"], batch_size=v["batch_size"]))
+
+
+def metric_checks_params(values: Mapping[str, Any]) -> metric_checks.MetricChecksParams:
+    """The metrics chapter (00_metrics): the pre-training template with ``seeds`` and ``n_probe``; validated."""
+    v = _take(values, ("seeds", "n_probe"))
+    params = metric_checks.MetricChecksParams(pretrain=pretrain(values), seeds=tuple(v["seeds"]), n_probe=v["n_probe"])
+    params.validate()
+    return params
 
 
 def cka_to_init(values: Mapping[str, Any]) -> study_a.CkaToInitParams:
