@@ -100,3 +100,17 @@ def test_evaluation_only_at_the_chosen_epochs(tmp_path: Path) -> None:
     measured = history.set_index("epoch").test_acc.notna()
     assert measured.to_dict() == {0: True, 1: False, 2: False, 3: True}
     assert history.train_acc.iloc[1:].notna().all()
+
+
+def test_counted_loops_report_slow_items_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(progress, "QUIET_S", 0.05)
+    lines: list[str] = []
+    with progress.follow(tmp_path / "progress.jsonl", lines.append, poll_s=0.02):
+        for item in progress.counted(["fast", "slow", "fast again"], "CKA tables", lambda s: f"item {s}"):
+            if item == "slow":
+                time.sleep(0.1)
+    text = "\n".join(lines)
+    assert "CKA tables: 2/3 done (item slow" in text
+    assert "item fast" not in text  # a loaded table passes silently

@@ -18,11 +18,14 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence, TypeVar
 
-__all__ = ["ENV_FILE", "follow", "format_event", "report"]
+T = TypeVar("T")
+
+__all__ = ["ENV_FILE", "counted", "follow", "format_event", "report"]
 
 ENV_FILE = "REPCHANGE_PROGRESS_FILE"
+QUIET_S = 1.0  # counted(): items done faster than this are not reported
 HEARTBEAT_S = 20.0  # an epoch line at most this often, so a long step never looks hung nor floods
 
 
@@ -34,6 +37,20 @@ def report(kind: str, **fields: object) -> None:
     line = json.dumps({"kind": kind, "time": time.time(), "pid": os.getpid(), **fields}) + "\n"
     with open(path, "a", encoding="utf-8") as handle:  # O_APPEND: lines from several processes never interleave
         handle.write(line)
+
+
+def counted(items: Sequence[T], desc: str, label: Callable[[T], str] = str) -> Iterator[T]:
+    """Yield ``items``; after each one's work, report it done ("runs" event: k of n, its seconds, ETA),
+    so a long loop that trains nothing (measuring tables) still shows progress. Items that took
+    less than ``QUIET_S`` (loaded, not computed) are not reported."""
+    start = last = time.monotonic()
+    for done, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= QUIET_S:  # tables loaded from the store pass silently
+            report("runs", desc=desc, done=done, total=len(items), label=label(item), seconds=now - last,
+                   eta_s=(now - start) / done * (len(items) - done))
+        last = now
 
 
 def _minutes(seconds: float) -> str:

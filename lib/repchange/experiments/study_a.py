@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import data as data_mod
+from .. import progress
 from ..features import BN_MODES, layer_factors
 from ..metrics import linear_cka
 from ..metrics import Factors
@@ -111,7 +112,8 @@ def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: 
         pretrain_all([replace(params.pretrain, seed=seed) for seed in params.seeds], store=store, device=device,
                      data_root=data_root, download=download)
         rows = []
-        for seed in params.seeds:
+        for seed in progress.counted(params.seeds, f"CKA tables, pre-training d={params.pretrain.degree}",
+                                     lambda s: f"seed {s}"):
             run = pretrain(replace(params.pretrain, seed=seed), ds, store=store, device=device)
             refs = {
                 "init": layer_factors(run.model_at(0), probe, bn=params.bn),
@@ -297,7 +299,8 @@ def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: st
         # conformed once here; finetune() then finds the shape already matching
         target = data_mod.load(cfg.target, root=data_root, download=download).conformed_to(source.image_shape)
         rows = []
-        for seed in params.seeds:
+        for seed in progress.counted(params.seeds, f"CKA tables, fine-tuning {cfg.target} {cfg.labels}",
+                                     lambda s: f"seed {s}"):
             run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
                            store=store, device=device)
             _, eval_split = finetuning_splits(run.config, target)

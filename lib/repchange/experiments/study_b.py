@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import data as data_mod
-from .. import image_folders
+from .. import image_folders, progress
 from ..architectures import ARCHITECTURES, build_architecture
 from ..features import BN_MODES, extract, positions_as_samples
 from ..metrics import ALPHAS, CENTRINGS, Factors, filter_cka, filter_procrustes_similarity, pearson, pwsm, pwsm_key
@@ -427,6 +427,10 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
     return rows
 
 
+def _run_label(cfg: FinetuneBConfig) -> str:
+    return f"{cfg.source.arch} seed {cfg.source.seed} on {cfg.target}"
+
+
 def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
              data_root: str | None = None) -> pd.DataFrame:
     """Tidy table: arch, target, seed, layer, epoch, cls (``all`` or a class index), metric, value, dead_fraction,
@@ -445,7 +449,8 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
     train_all([cfg for cfg, key in keys.items() if not store.has("study_b/dynamics", key, TABLE_CODE)],
               store=store, device=device, data_root=data_root)
     tables = []
-    for cfg in tqdm(keys, desc="Study B runs", disable=not progress_enabled()):
+    for cfg in tqdm(progress.counted(list(keys), "Study B distance tables", _run_label), total=len(keys),
+                    desc="Study B runs", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root)
@@ -498,7 +503,8 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
     train_all([cfg for cfg, key in keys.items() if not store.has("study_b/filter_agreement", key, TABLE_CODE)],
               store=store, device=device, data_root=data_root)
     tables = []
-    for cfg in tqdm(keys, desc="Study B filter agreement", disable=not progress_enabled()):
+    for cfg in tqdm(progress.counted(list(keys), "Study B filter agreement", _run_label), total=len(keys),
+                    desc="Study B filter agreement", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             _, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root, from_epoch=1)
