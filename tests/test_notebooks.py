@@ -139,7 +139,7 @@ def test_finetuning_chapters_glue_fig4_and_fig5_from_one_table(smoke_runs: dict)
         ("same", "fashion_mnist", "clean"), ("same", "fashion_mnist", "random d=9"),
         ("same", "fashion_mnist", "shift s=seed")]
     assert set(table.comparison) == {"pretrained", "pretrain_init", "independent_init"}
-    assert len(table) == 5 * 2 * 3 * 5 * 3 * 2  # conditions x seeds x epochs 0..2 x layers x comparisons x metrics
+    assert len(table) == 5 * 2 * 2 * 5 * 3 * 2  # conditions x seeds x epochs {0, last} x layers x comparisons x metrics
     start = table[(table.epoch == 0) & (table.comparison == "pretrained")]
     assert start.value.to_numpy() == pytest.approx(1.0, abs=1e-9)  # epoch 0 is the pre-trained net itself
     final = table[(table.epoch == 2) & (table.comparison == "pretrained") & (table.metric == "cka")]

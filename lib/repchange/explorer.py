@@ -46,8 +46,9 @@ class StoredTable:
         if self.kind == "study_a/finetune_cka":
             f = c["finetune"]
             labels = f"shift s={f['shift']}" if f["shift"] else ("clean" if f["degree"] == 0 else f"random d={f['degree']}")
+            measured = f", epochs measured {c['measured_epochs']}" if c.get("measured_epochs") else ""
             return (f"{f['pretrain']['dataset']} → {f['target']}, {labels}, {f['epochs']} epochs, "
-                    f"seeds {c['seeds']}")
+                    f"seeds {c['seeds']}{measured}")
         f = c["finetune"]
         return f"{f['source']['arch']} → {f['target']}, seed {f['source']['seed']}, {f['epochs']} epochs"
 

@@ -286,6 +286,7 @@ class _FinetuneCkaParams:
     seeds: tuple[int, ...]
     n_probe: int
     bn: str = "batch"
+    measured_epochs: tuple[int, ...] | None = None  # None: every fine-tuning epoch
 
 
 def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: str, data_root: str | None,
@@ -314,7 +315,8 @@ def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: st
             }
             shift = run.config.resolved_shift(target.num_classes)
             history = run.history.set_index("epoch")
-            for epoch in tqdm(range(cfg.epochs + 1), desc=f"CKA {cfg.target} {cfg.labels} seed {seed}",
+            epochs = params.measured_epochs if params.measured_epochs is not None else range(cfg.epochs + 1)
+            for epoch in tqdm(epochs, desc=f"CKA {cfg.target} {cfg.labels} seed {seed}",
                               disable=not progress_enabled(), leave=False):
                 factors = pretrained if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
                 hist = history.loc[epoch]
@@ -327,7 +329,9 @@ def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: st
 
 def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
                    data_root: str | None = None, download: bool = False) -> pd.DataFrame:
-    """Tidy table of every fine-tuning condition, seed, probed layer and fine-tuning epoch.
+    """Tidy table of every fine-tuning condition, seed, probed layer, at fine-tuning epochs 0 (the
+    pre-trained net) and the last (what Figures 4 and 5 and the claims read; measuring the epochs
+    between would multiply the table's cost by ``epochs / 2``).
 
     Columns: domain (``same`` | ``cross``), target, labels (``clean`` | ``random d=..`` |
     ``shift s=..``), degree, shift (the run's s: with ``"seed"`` it differs by seed), seed, layer, epoch, comparison (``pretrained`` |
@@ -337,7 +341,9 @@ def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, d
     """
     params.validate()
     store = store or Store()
-    conditions = [(domain, _FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn))
+    # Figures 4 and 5 (and every claim) read the last fine-tuning epoch; epoch 0 is the pre-trained net itself
+    conditions = [(domain, _FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn,
+                                              measured_epochs=(0, cfg.epochs)))
                   for domain, cfg in params.conditions()]
     missing = [t.finetune for _, t in conditions
                if not store.has("study_a/finetune_cka", asdict(t), FINETUNE_TABLE_CODE)]
