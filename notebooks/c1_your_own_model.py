@@ -37,7 +37,7 @@ from repchange.track import Tracker, final_values, plot_table
 # Names begin with own_ so that a profile's Study A settings (epochs, lr, dataset, ...) never reach this chapter.
 own_dataset: str = "fashion_mnist"  # one of repchange.data.available(); images resized to own_image_size, 3 channels
 own_image_size: int = 32  # ResNet-18 input size here (ImageNet: 224)
-own_train_size: int = 2048  # training images, spread over the classes
+own_train_size: int = 1024  # training images, spread over the classes
 own_probe_size: int = 500  # probe images (test split, spread over the classes): every update sees these
 own_epochs: int = 3
 own_batch_size: int = 64

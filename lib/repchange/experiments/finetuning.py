@@ -150,8 +150,9 @@ def finetune(cfg: FinetuneConfig, source: data_mod.DataSet, target: data_mod.Dat
     def produce(run_dir: Path) -> None:
         train_split, eval_split = finetuning_splits(cfg, target)
         model = pretrained.model_at(cfg.pretrain.epochs)
+        # test accuracy where the tables read it (epochs 0 and last); every epoch's weights are kept
         train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
-              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), device=device,
+              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), eval_epochs=(0, cfg.epochs), device=device,
               desc=cfg.label)
 
     run_dir = store.get_or_run("study_a/finetune", cfg, produce, code=TRAINING_CODE)

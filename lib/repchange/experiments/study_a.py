@@ -361,7 +361,8 @@ def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, d
 
 def finetune_histories(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
                        data_root: str | None = None, download: bool = False) -> pd.DataFrame:
-    """Per-epoch loss and accuracies of every fine-tuning run (trains what is missing).
+    """Per-epoch loss and accuracies of every fine-tuning run (trains what is missing); test loss and
+    accuracy are measured at epochs 0 and last only (NaN between), as the tables need.
 
     Columns: domain, target, labels, degree, shift, seed, epoch, train_loss, train_acc, test_loss, test_acc.
     """
