@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from repchange import visualize
-from repchange.experiments import parameters, study_b
+from repchange.experiments import filter_choice, parameters
 from repchange.notebook import glue_numbers, glue_text, provenance, save_table
 from repchange.plots_b import fig_heatmaps
 
@@ -65,20 +65,14 @@ n_samples: int = 3  # probe images to show
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
-cfg = study_b.run_config(params, viz_arch, viz_target)
-probe, maps, fields = study_b.checkpoint_maps(cfg, viz_layers, probe_size, device=device, data_root=data_root,
-                                              bn=extraction_bn)
-epochs = sorted(maps)
-if viz_layers is None:
-    names = list(maps[epochs[0]])
-    viz_layers = [names[1], names[-2]] if len(names) > 2 else names
-source = provenance(profile=profile, seeds=[cfg.source.seed], net=viz_arch, layers=viz_layers,
-                    **study_b.describe(params, targets=[viz_target]))
-print(source)
-changes = {layer: visualize.filter_change(maps[epochs[0]][layer], maps[epochs[-1]][layer]) for layer in viz_layers}
-chosen = {layer: visualize.pick_filters(changes[layer]) for layer in viz_layers}
-for layer, (most, least) in chosen.items():
-    print(f"{layer} (receptive field {fields[layer].size:g} px): most changed filter {most}, least changed {least}")
+choice = filter_choice.choose_filters(params, viz_arch, viz_target, viz_layers, probe_size, device=device,
+                                      data_root=data_root, bn=extraction_bn)
+probe, maps, fields, epochs, changes, chosen = (choice.probe, choice.maps, choice.fields, choice.epochs,
+                                                choice.changes, choice.chosen)
+viz_layers = choice.layers
+source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=viz_arch, layers=viz_layers,
+                    **choice.describe)
+print(source, *choice.summary_lines(), sep="\n")
 
 # %%
 if not 1 <= n_samples <= len(probe):

@@ -213,3 +213,18 @@ def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeyp
     assert (len(tr), len(ev), classes) == (8, 4, 2)
     with pytest.raises(data.DataNotFoundError, match="does not exist"):
         study_b.target_splits(replace(cfg, target=f"folder:{tmp_path / 'nothing'}"))
+
+
+def test_filter_choice_picks_the_most_and_least_changed_filter_of_the_default_layers(tmp_path: Path) -> None:
+    from repchange.experiments import filter_choice
+
+    params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
+    choice = filter_choice.choose_filters(params, "vgg_small", "digits", None, 12, device="cpu",
+                                          store=Store(tmp_path / "store"))
+    names = list(choice.maps[0])
+    assert choice.layers == [names[1], names[-2]] and choice.epochs == [0, 1, 2]
+    for layer, (most, least) in choice.chosen.items():
+        table = choice.changes[layer]
+        live = table[(table.dead_fraction <= 0.5) & table.distance.notna()].set_index("filter").distance
+        assert live[most] == live.max() and live[least] == live.min() and most != least
+    assert any("receptive field" in line for line in choice.summary_lines())
