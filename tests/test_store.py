@@ -76,3 +76,29 @@ def test_missing_lists_each_unstored_config_once_in_order(tmp_path: Path) -> Non
     store.get_or_run("k", Cfg(b=2), lambda d: None)
     assert store.missing("k", [Cfg(b=3), Cfg(b=2), Cfg(b=3), Cfg(b=1)]) == [Cfg(b=3), Cfg(b=1)]
     assert store.missing("other", [Cfg(b=2)]) == [Cfg(b=2)]
+
+
+def test_code_fingerprint_ignores_imports_docstrings_comments_and_layout_not_code() -> None:
+    from repchange.store import source_fingerprint
+
+    base = '''"""Module doc."""
+from .metrics import pwsm
+
+
+def f(x):
+    """Doc."""
+    return x + 1
+'''
+    moved = '''"""Reworded module doc."""
+from ..metrics import pwsm  # the module moved one package down
+
+
+def f(x):
+    # a comment
+    return (x
+            + 1)
+'''
+    changed = base.replace("x + 1", "x + 2")
+    assert source_fingerprint(base) == source_fingerprint(moved)
+    assert source_fingerprint(base) != source_fingerprint(changed)
+    assert source_fingerprint('def g():\n    """only a docstring"""\n') == source_fingerprint("def g():\n    pass\n")

@@ -1,8 +1,9 @@
 """The run store: every trained model and computed table, keyed by a hash of its full config.
 
 A run lives in ``<root>/<kind>/<key>/`` where ``key`` hashes the canonical JSON of
-``{"kind", "config", "code"}``; ``code`` is a hash of the source of the library modules the
-run depends on, so editing the trainer invalidates stored trainings but editing a plot does not.
+``{"kind", "config", "code"}``; ``code`` is a hash of the code of the library modules the
+run depends on (imports, docstrings and comments left out), so editing the trainer invalidates
+stored trainings but editing a plot, a docstring or moving a module does not.
 
 A run is *complete* only once ``complete.json`` exists; it is written last, atomically.
 Readers never look at a run without it, so a killed run is never served as a result; the
@@ -12,6 +13,7 @@ Concurrent producers of the same key serialise on a lock file.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import fcntl
 import hashlib
@@ -26,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
-__all__ = ["Store", "atomic_write", "code_version", "config_key", "default_root"]
+__all__ = ["Store", "atomic_write", "code_version", "config_key", "default_root", "source_fingerprint"]
 
 T = TypeVar("T")
 COMPLETE = "complete.json"
@@ -59,14 +61,41 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"config value {obj!r} of type {type(obj).__name__} cannot be part of a run key")
 
 
+class _CodeOnly(ast.NodeTransformer):
+    """Drops imports and docstrings: what a module *does*, not where it lives or how it is explained."""
+
+    def visit_Import(self, node: ast.AST) -> None:
+        return None
+
+    visit_ImportFrom = visit_Import
+
+    def _body(self, node: ast.AST) -> ast.AST:
+        self.generic_visit(node)
+        body = node.body  # type: ignore[attr-defined]
+        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:]
+        node.body = body or [ast.Pass()]  # type: ignore[attr-defined]
+        return node
+
+    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _body
+
+
+def source_fingerprint(source: str) -> str:
+    """Hash of a module's code with its imports, docstrings, comments and layout left out.
+
+    So moving a module to another package (its relative imports change), rewording a docstring
+    or reformatting keeps every stored run; changing what the code computes does not."""
+    tree = _CodeOnly().visit(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False, include_attributes=False).encode()).hexdigest()
+
+
 def code_version(modules: tuple[str, ...]) -> str:
-    """Short hash of the source of ``repchange.<module>`` for each name in ``modules``."""
-    digest = hashlib.sha256()
-    for name in sorted(modules):
-        module = importlib.import_module(f"repchange.{name}")
-        digest.update(name.encode())
-        digest.update(inspect.getsource(module).encode())
-    return digest.hexdigest()[:16]
+    """Short hash of the code (:func:`source_fingerprint`) of ``repchange.<module>`` for each name in
+    ``modules``; independent of the names and their order, so a module can move without orphaning runs."""
+    prints = sorted(source_fingerprint(inspect.getsource(importlib.import_module(f"repchange.{name}")))
+                    for name in modules)
+    return hashlib.sha256("".join(prints).encode()).hexdigest()[:16]
 
 
 def config_key(kind: str, config: Any, code: tuple[str, ...] = ()) -> str:
