@@ -45,3 +45,11 @@ def test_a_parameter_shared_by_several_chapters_has_one_default() -> None:
     for name, by_notebook in defaults.items():
         shared = {stem: v for stem, v in by_notebook.items() if stem not in allowed.get(name, set())}
         assert len(set(shared.values())) <= 1, f"{name} has different defaults: {shared}"
+
+
+def test_the_package_docstring_names_every_module() -> None:
+    import repchange
+
+    modules = {p.stem for p in Path(repchange.__file__).parent.rglob("*.py")} - {"__init__", "__main__"}
+    missing = sorted(m for m in modules if f"``{m}``" not in repchange.__doc__)
+    assert not missing, f"lib/repchange/__init__.py does not list {missing}"
