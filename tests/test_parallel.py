@@ -114,3 +114,48 @@ def test_counted_loops_report_slow_items_only(tmp_path: Path, monkeypatch: pytes
     text = "\n".join(lines)
     assert "CKA tables: 2/3 done (item slow" in text
     assert "item fast" not in text  # a loaded table passes silently
+
+
+def _sleep_and_report(path: str) -> None:
+    import os
+    import time
+
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(60)
+
+
+def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from repchange import parallel\n"
+        "import test_parallel as t\n"
+        "if __name__ == '__main__':\n"
+        "    jobs = [parallel.Job(t._sleep_and_report, dict(path=%r)), parallel.Job(t._sleep_and_report, dict(path=%r))]\n"
+        "    parallel.run_jobs(jobs, n_workers=2)\n" % (str(Path(__file__).parent), str(tmp_path / "a"),
+                                                       str(tmp_path / "b")))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.time() + 60
+    while not ((tmp_path / "a").exists() and (tmp_path / "b").exists()) and time.time() < deadline:
+        time.sleep(0.2)
+    workers = [int((tmp_path / n).read_text()) for n in ("a", "b")]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    time.sleep(2)
+    alive = []
+    for pid in workers:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived their killed parent"

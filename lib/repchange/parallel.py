@@ -93,9 +93,22 @@ def _timed(job: Job) -> float:
     return time.monotonic() - t0
 
 
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to stop this worker when the process that started it dies, so a killed
+    ``make book`` leaves no orphan training on the cores (finished runs are in the store already)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: workers finish their current run, then exit
+        pass
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
+    _die_with_parent()
     os.environ["REPCHANGE_PROGRESS"] = "0"  # no bars from workers; progress goes to the progress file
     os.environ["REPCHANGE_WORKERS"] = "1"  # a worker never starts a pool of its own
     torch.set_num_threads(threads)
