@@ -32,6 +32,7 @@
 import matplotlib.pyplot as plt
 
 from repchange.experiments import parameters, study_a
+from repchange.experiments.finetuning import condition_label
 from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
 from repchange.plots import fig4_finetuning_change, mean_and_sem
 from repchange.stats import clearly
@@ -100,9 +101,9 @@ to_pretrained = final[final.comparison == "pretrained"]
 stats = mean_and_sem(to_pretrained, ["domain", "labels", "layer"]).set_index(["domain", "labels", "layer"])["mean"]
 layers = list(final.layer.unique())
 d_lo, d_hi = min(degrees), max(degrees)
-lo = "clean" if d_lo == 0 else f"random d={d_lo}"  # least random fine-tuning labels
-hi = "clean" if d_hi == 0 else f"random d={d_hi}"  # most random
-shift_labels = f"shift s={shifts[0]}" if shifts else None
+lo = condition_label(d_lo)  # least random fine-tuning labels
+hi = condition_label(d_hi)  # most random
+shift_labels = condition_label(shift=shifts[0]) if shifts else None
 same = to_pretrained[(to_pretrained.domain == "same") & (to_pretrained["shift"] == 0)]
 cross = to_pretrained[to_pretrained.domain == "cross"]
 glue_text("a5_provenance", source)

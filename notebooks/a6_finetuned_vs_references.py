@@ -29,6 +29,7 @@
 import matplotlib.pyplot as plt
 
 from repchange.experiments import parameters, study_a
+from repchange.experiments.finetuning import condition_label
 from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
 from repchange.plots import fig5_finetuned_vs_references, mean_and_sem
 from repchange.stats import clearly
@@ -69,12 +70,13 @@ print(source)
 table = study_a.finetune_sweep(params, device=device, data_root=data_root, download=download)
 save_table(table, "a6_finetune_cka")
 d_lo, d_hi = min(degrees), max(degrees)
-lo = "clean" if d_lo == 0 else f"random d={d_lo}"
-hi = "clean" if d_hi == 0 else f"random d={d_hi}"
+lo = condition_label(d_lo)
+hi = condition_label(d_hi)
 panels = [
     (f"(a) source domain, {lo}", f"domain == 'same' and labels == '{lo}'"),
     (f"(b) source domain, {hi}", f"domain == 'same' and labels == '{hi}'"),
-    *([(f"(c) source domain, shift s={shifts[0]}", f"domain == 'same' and labels == 'shift s={shifts[0]}'")]
+    *([(f"(c) source domain, {condition_label(shift=shifts[0])}",
+        f"domain == 'same' and labels == '{condition_label(shift=shifts[0])}'")]
       if shifts else []),
     (f"(d) cross domain ({cross_domain}), {lo}", f"domain == 'cross' and labels == '{lo}'"),
 ]
@@ -95,7 +97,7 @@ layers = list(final.layer.unique())
 glue_text("a6_provenance", source)
 conditions = {"clean": ("same", lo), "random": ("same", hi), "cross": ("cross", lo)}
 if shifts:
-    conditions["shift"] = ("same", f"shift s={shifts[0]}")
+    conditions["shift"] = ("same", condition_label(shift=shifts[0]))
 else:
     glue_text("a6_closer_pretrained_shift", "not measured (no shifts)")
     glue_text("a6_closer_random_shift", "not measured (no shifts)")

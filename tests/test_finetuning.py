@@ -78,3 +78,11 @@ def test_cross_domain_run_starts_from_the_stored_pre_training_and_is_stored_once
     assert len(list((store.root / "study_a" / "pretrain").iterdir())) == 1
     with pytest.raises(ValueError, match="config asks for 'fashion_mnist' -> 'digits' but 'fashion_mnist' -> 'fashion_mnist'"):
         finetune(cfg, source, source, store=store, device="cpu")
+
+
+def test_one_name_per_label_condition() -> None:
+    from repchange.experiments.finetuning import condition_label
+
+    assert [condition_label(), condition_label(4), condition_label(shift=1), condition_label(shift="seed")] == \
+        ["clean", "random d=4", "shift s=1", "shift s=seed"]
+    assert condition_label(9, shift=2) == "shift s=2"  # as FinetuneConfig.labels: a shift names the condition

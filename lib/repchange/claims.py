@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from . import analysis_b
+from .experiments.finetuning import condition_label
 from .metrics import pwsm_key
 
 __all__ = ["Claim", "LEVEL", "SIMILARITY_TO_SOURCE", "assess", "ledger", "not_measured", "study_a_claims",
@@ -191,7 +192,7 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
 
 def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: str, level: float) -> list[dict]:
     d_lo, d_hi = min(table.degree), max(table.degree)
-    clean_label, random_label = "clean" if d_lo == 0 else f"random d={d_lo}", f"random d={d_hi}"
+    clean_label, random_label = condition_label(d_lo), condition_label(d_hi)
     shift_labels = sorted(lab for lab in table.labels.unique() if str(lab).startswith("shift"))
 
     def wide(domain: str, labels: str, comparison: str = "pretrained") -> pd.DataFrame:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from .experiments.finetuning import condition_label
 from .store import Store
 
 __all__ = ["KINDS", "Explorer", "StoredTable", "curves", "stored_tables"]
@@ -45,7 +46,7 @@ class StoredTable:
                     f"seeds {c['seeds']}{measured}")
         if self.kind == "study_a/finetune_cka":
             f = c["finetune"]
-            labels = f"shift s={f['shift']}" if f["shift"] else ("clean" if f["degree"] == 0 else f"random d={f['degree']}")
+            labels = condition_label(f["degree"], f["shift"])
             measured = f", epochs measured {c['measured_epochs']}" if c.get("measured_epochs") else ""
             return (f"{f['pretrain']['dataset']} → {f['target']}, {labels}, {f['epochs']} epochs, "
                     f"seeds {c['seeds']}{measured}")

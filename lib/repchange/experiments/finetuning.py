@@ -27,9 +27,17 @@ from ..train import OptimiserSpec, load_checkpoint, train
 from .pretraining import TRAINING_CODE as PRETRAINING_CODE
 from .pretraining import PretrainConfig, PretrainedRun, load_for_jobs, pretrain, pretrain_all
 
-__all__ = ["FinetuneConfig", "FinetunedRun", "finetune", "finetune_all", "finetuning_splits"]
+__all__ = ["FinetuneConfig", "FinetunedRun", "condition_label", "finetune", "finetune_all", "finetuning_splits"]
 
 TRAINING_CODE = (*PRETRAINING_CODE, "experiments.finetuning")
+
+
+def condition_label(degree: int = 0, shift: int | str = 0) -> str:
+    """The one name of a fine-tuning label condition in every table, figure and chapter: ``clean``,
+    ``random d=<degree>`` or ``shift s=<shift>`` (``shift s=seed``)."""
+    if shift:
+        return f"shift s={shift}"
+    return f"random d={degree}" if degree else "clean"
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,8 @@ class FinetuneConfig:
 
     @property
     def labels(self) -> str:
-        """``clean``, ``random d=<degree>`` or ``shift s=<shift>`` (``shift s=seed``)."""
-        if self.shift:
-            return f"shift s={self.shift}"
-        return f"random d={self.degree}" if self.degree else "clean"
+        """``clean``, ``random d=<degree>`` or ``shift s=<shift>`` (``shift s=seed``): :func:`condition_label`."""
+        return condition_label(self.degree, self.shift)
 
     @property
     def label(self) -> str:
