@@ -27,10 +27,10 @@
 # %%
 import matplotlib.pyplot as plt
 
+from repchange import summaries
 from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig3a_cka_vs_degree, mean_and_sem
-from repchange.stats import clearly
+from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+from repchange.plots import fig3a_cka_vs_degree
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # one of repchange.data.available()
@@ -69,28 +69,14 @@ plt.show()
 # the label randomness degree; mean ± standard error over seeds. {glue:md}`a3_provenance`
 
 # %%
-final = sweep[(sweep.epoch == epochs) & (sweep.metric == "cka")]
-stats = mean_and_sem(final, ["layer", "comparison", "degree"])
-own = stats[stats.comparison == "init"].set_index(["layer", "degree"])["mean"]
-other = stats[stats.comparison == "independent_init"].set_index(["layer", "degree"])["mean"]
-layers = list(final.layer.unique())
-d_lo, d_hi = min(degrees), max(degrees)
-# layers whose CKA to the init is clearly lower (moved further) or higher at the extreme setting, paired by seed
-to_init = final[final.comparison == "init"]
+summary = summaries.cka_vs_degree(sweep, epochs)
 glue_text("a3_provenance", source)
-glue_list("a3_moved_more", clearly(to_init, "lower", column="degree", a=d_hi, b=d_lo))
-glue_list("a3_moved_less", clearly(to_init, "higher", column="degree", a=d_hi, b=d_lo))
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    **{f"a3_cka_lo_{layer}": own[(layer, d_lo)] for layer in layers},
-    **{f"a3_cka_hi_{layer}": own[(layer, d_hi)] for layer in layers},
-    **{f"a3_cka_independent_hi_{layer}": other[(layer, d_hi)] for layer in layers},
-    "a3_d_lo": int(d_lo),
-    "a3_d_hi": int(d_hi),
-    "a3_epochs": int(epochs),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

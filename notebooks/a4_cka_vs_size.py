@@ -27,10 +27,10 @@
 # %%
 import matplotlib.pyplot as plt
 
+from repchange import summaries
 from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig3b_cka_vs_size, mean_and_sem
-from repchange.stats import clearly
+from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+from repchange.plots import fig3b_cka_vs_size
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # one of repchange.data.available()
@@ -70,29 +70,14 @@ plt.show()
 # seeds. {glue:md}`a4_provenance`
 
 # %%
-final = sweep[(sweep.epoch == epochs) & (sweep.metric == "cka")]
-stats = mean_and_sem(final, ["layer", "comparison", "train_size"])
-own = stats[stats.comparison == "init"].set_index(["layer", "train_size"])["mean"]
-layers = list(final.layer.unique())
-n_lo, n_hi = int(final.train_size.min()), int(final.train_size.max())
-# layers whose CKA to the init is clearly lower (moved further) or higher at the extreme setting, paired by seed
-to_init = final[final.comparison == "init"]
-train_acc = final.groupby("train_size").train_acc.mean()
+summary = summaries.cka_vs_size(sweep, epochs)
 glue_text("a4_provenance", source)
-glue_list("a4_moved_more", clearly(to_init, "lower", column="train_size", a=n_hi, b=n_lo))
-glue_list("a4_moved_less", clearly(to_init, "higher", column="train_size", a=n_hi, b=n_lo))
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    **{f"a4_cka_small_{layer}": own[(layer, n_lo)] for layer in layers},
-    **{f"a4_cka_large_{layer}": own[(layer, n_hi)] for layer in layers},
-    "a4_train_acc_small": train_acc[n_lo],
-    "a4_train_acc_large": train_acc[n_hi],
-    "a4_n_small": n_lo,
-    "a4_n_large": n_hi,
-    "a4_epochs": int(epochs),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

@@ -42,3 +42,35 @@ def test_shallow_first_tables_and_a_missing_baseline_read_the_other_way() -> Non
     only_zero = shallow[shallow.metric != "pwsm_alpha_1"]
     assert np.isnan(summaries.feature_dynamics(only_zero, pd.DataFrame(), [0, 1, 2, 4]).numbers[
         "b1_alpha_rank_agreement"])
+
+
+def _sweep(column: str, settings: list, cka) -> pd.DataFrame:
+    """A Study A sweep table whose CKA to the own init is ``cka(layer_index, setting, seed)`` (the
+    independent init sits at 0.5); train accuracy = setting / 1000."""
+    rows = []
+    for setting in settings:
+        for seed in (1, 2, 3):
+            for k, layer in enumerate(["block1", "block2", "logits"]):
+                for comparison, value in (("init", cka(k, setting, seed)), ("independent_init", 0.5)):
+                    for metric in ("cka", "cka_debiased"):
+                        rows.append({column: setting, "seed": seed, "layer": layer, "epoch": 10,
+                                     "comparison": comparison, "metric": metric, "value": value,
+                                     "train_acc": setting / 1000})
+    return pd.DataFrame(rows)
+
+
+def test_sweep_summaries_read_the_extreme_settings_and_the_clear_changes() -> None:
+    # deeper layers fall with the degree; block1 rises a little (0.002 on average over seeds 1-3)
+    sweep = _sweep("degree", [0, 4, 9], lambda k, d, s: 0.9 - 0.02 * k * d + 0.001 * s * d / 9)
+    s = summaries.cka_vs_degree(sweep, 10)
+    assert s.numbers["a3_cka_lo_block2"] == pytest.approx(0.9) and s.numbers["a3_cka_hi_logits"] == pytest.approx(
+        0.9 - 0.36 + 0.002)
+    assert s.numbers["a3_cka_independent_hi_block1"] == 0.5 and (s.numbers["a3_d_lo"], s.numbers["a3_d_hi"]) == (0, 9)
+    assert s.phrases["a3_moved_more"] == "block2, logits" and s.phrases["a3_moved_less"] == "block1"
+    size = _sweep("train_size", [64, 2048], lambda k, n, s: 0.8 - (0.05 * k + 0.001 * s if n == 2048 else 0))
+    t = summaries.cka_vs_size(size, 10)
+    assert (t.numbers["a4_n_small"], t.numbers["a4_n_large"]) == (64, 2048)
+    assert t.numbers["a4_train_acc_large"] == pytest.approx(2.048)
+    assert t.phrases["a4_moved_more"] == "block1, block2, logits" and t.phrases["a4_moved_less"] == "none of the layers"
+    with pytest.raises(ValueError, match="no biased-CKA rows at epoch 3"):
+        summaries.cka_vs_degree(sweep, 3)

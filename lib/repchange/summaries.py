@@ -16,8 +16,10 @@ import pandas as pd
 
 from . import analysis_b
 from .metrics import pwsm_key
+from .plots import mean_and_sem
+from .stats import clearly
 
-__all__ = ["Summary", "feature_dynamics"]
+__all__ = ["Summary", "cka_vs_degree", "cka_vs_size", "feature_dynamics"]
 
 
 @dataclass
@@ -92,4 +94,50 @@ def feature_dynamics(table: pd.DataFrame, baseline: pd.DataFrame, checkpoints: l
             "b1_below_baseline_procrustes": float((against[against.metric == pf].ratio < 1).mean()),
             "b1_max_ratio_pwsm0": float(against[against.metric == pw].ratio.max()),
         })
+    return out
+
+
+def _sweep_ends(sweep: pd.DataFrame, column: str, epoch: int) -> tuple[pd.DataFrame, pd.Series, pd.Series, list, object,
+                                                                         object, list, list]:
+    """Study A's sweeps (Figs. 3a, 3b) at their two extreme settings of ``column``: the final-epoch
+    biased-CKA rows, mean CKA to the own init and to an independent init per (layer, setting),
+    the layers, the lowest and highest setting, and the layers whose CKA to the init is clearly
+    lower / higher at the highest setting than at the lowest (paired over seeds)."""
+    final = sweep[(sweep.epoch == epoch) & (sweep.metric == "cka")]
+    if final.empty:
+        raise ValueError(f"the sweep has no biased-CKA rows at epoch {epoch}; it holds {sorted(sweep.epoch.unique())}")
+    stats = mean_and_sem(final, ["layer", "comparison", column])
+    own = stats[stats.comparison == "init"].set_index(["layer", column])["mean"]
+    other = stats[stats.comparison == "independent_init"].set_index(["layer", column])["mean"]
+    lo, hi = final[column].min(), final[column].max()
+    to_init = final[final.comparison == "init"]
+    moved_more = clearly(to_init, "lower", column=column, a=hi, b=lo)
+    moved_less = clearly(to_init, "higher", column=column, a=hi, b=lo)
+    return final, own, other, list(final.layer.unique()), lo, hi, moved_more, moved_less
+
+
+def cka_vs_degree(sweep: pd.DataFrame, epoch: int) -> Summary:
+    """Figure 3a's page (a3): CKA to the init at the least and most random labels, per layer."""
+    _, own, other, layers, lo, hi, more, less = _sweep_ends(sweep, "degree", epoch)
+    out = Summary()
+    out.phrases = {"a3_moved_more": _phrase(more, "none of the layers"),
+                   "a3_moved_less": _phrase(less, "none of the layers")}
+    out.numbers = {**{f"a3_cka_lo_{layer}": own[(layer, lo)] for layer in layers},
+                   **{f"a3_cka_hi_{layer}": own[(layer, hi)] for layer in layers},
+                   **{f"a3_cka_independent_hi_{layer}": other[(layer, hi)] for layer in layers},
+                   "a3_d_lo": int(lo), "a3_d_hi": int(hi), "a3_epochs": int(epoch)}
+    return out
+
+
+def cka_vs_size(sweep: pd.DataFrame, epoch: int) -> Summary:
+    """Figure 3b's page (a4): CKA to the init and train accuracy at the fewest and most images."""
+    final, own, _, layers, lo, hi, more, less = _sweep_ends(sweep, "train_size", epoch)
+    train_acc = final.groupby("train_size").train_acc.mean()
+    out = Summary()
+    out.phrases = {"a4_moved_more": _phrase(more, "none of the layers"),
+                   "a4_moved_less": _phrase(less, "none of the layers")}
+    out.numbers = {**{f"a4_cka_small_{layer}": own[(layer, lo)] for layer in layers},
+                   **{f"a4_cka_large_{layer}": own[(layer, hi)] for layer in layers},
+                   "a4_train_acc_small": train_acc[lo], "a4_train_acc_large": train_acc[hi],
+                   "a4_n_small": int(lo), "a4_n_large": int(hi), "a4_epochs": int(epoch)}
     return out
