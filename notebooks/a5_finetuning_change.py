@@ -31,11 +31,10 @@
 # %%
 import matplotlib.pyplot as plt
 
+from repchange import summaries
 from repchange.experiments import parameters, study_a
-from repchange.experiments.finetuning import condition_label
-from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig4_finetuning_change, mean_and_sem
-from repchange.stats import clearly
+from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+from repchange.plots import fig4_finetuning_change
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # source domain, one of repchange.data.available()
@@ -87,53 +86,21 @@ plt.show()
 # error over seeds. {glue:md}`a5_provenance`
 
 # %%
-final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
-accuracy = (final[final.layer == final.layer.iloc[0]].drop_duplicates(["domain", "labels", "seed"])
-            .groupby(["domain", "target", "labels"], sort=False)[["train_acc", "test_acc"]].mean().round(3))
-accuracy
+summary = summaries.finetuning_change(table, ft_epochs, degrees, shifts, dataset, cross_domain)
+summary.tables["accuracy"]
 
 # %% [markdown]
 # Accuracy after fine-tuning, mean over seeds, each against the condition's own labels (for
 # random labels, test labels are corrupted independently, so chance is the ceiling).
 
 # %%
-to_pretrained = final[final.comparison == "pretrained"]
-stats = mean_and_sem(to_pretrained, ["domain", "labels", "layer"]).set_index(["domain", "labels", "layer"])["mean"]
-layers = list(final.layer.unique())
-d_lo, d_hi = min(degrees), max(degrees)
-lo = condition_label(d_lo)  # least random fine-tuning labels
-hi = condition_label(d_hi)  # most random
-shift_labels = condition_label(shift=shifts[0]) if shifts else None
-same = to_pretrained[(to_pretrained.domain == "same") & (to_pretrained["shift"] == 0)]
-cross = to_pretrained[to_pretrained.domain == "cross"]
 glue_text("a5_provenance", source)
-glue_text("a5_most_changed_same", stats.loc[("same", lo)].idxmin())
-glue_text("a5_most_changed_cross", stats.loc[("cross", lo)].idxmin())
-glue_list("a5_random_moves_same", clearly(same, "lower", column="degree", a=d_hi, b=d_lo))
-glue_list("a5_random_moves_cross", clearly(cross, "lower", column="degree", a=d_hi, b=d_lo))
-if shift_labels:
-    pair = to_pretrained[(to_pretrained.domain == "cross") & (to_pretrained.labels == lo)
-                         | (to_pretrained.labels == shift_labels)]
-    glue_list("a5_cross_moves_more", clearly(pair, "lower", column="domain", a="cross", b="same"))
-    glue_list("a5_shift_moves_more", clearly(pair, "higher", column="domain", a="cross", b="same"))
-else:
-    glue_text("a5_cross_moves_more", "not measured (no shifts)")
-    glue_text("a5_shift_moves_more", "not measured (no shifts)")
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    **{f"a5_same_lo_{layer}": stats[("same", lo, layer)] for layer in layers},
-    **{f"a5_same_hi_{layer}": stats[("same", hi, layer)] for layer in layers},
-    **{f"a5_cross_lo_{layer}": stats[("cross", lo, layer)] for layer in layers},
-    **{f"a5_cross_hi_{layer}": stats[("cross", hi, layer)] for layer in layers},
-    **({f"a5_shift_{layer}": stats[("same", shift_labels, layer)] for layer in layers} if shift_labels else {}),
-    "a5_test_acc_same_lo": accuracy.loc[("same", dataset, lo), "test_acc"],
-    "a5_test_acc_cross_lo": accuracy.loc[("cross", cross_domain, lo), "test_acc"],
-    "a5_d_lo": int(d_lo),
-    "a5_d_hi": int(d_hi),
-    "a5_ft_epochs": int(ft_epochs),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

@@ -28,11 +28,10 @@
 # %%
 import matplotlib.pyplot as plt
 
+from repchange import summaries
 from repchange.experiments import parameters, study_a
-from repchange.experiments.finetuning import condition_label
-from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig5_finetuned_vs_references, mean_and_sem
-from repchange.stats import clearly
+from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+from repchange.plots import fig5_finetuned_vs_references
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # source domain, one of repchange.data.available()
@@ -69,17 +68,7 @@ print(source)
 # %%
 table = study_a.finetune_sweep(params, device=device, data_root=data_root, download=download)
 save_table(table, "a6_finetune_cka")
-d_lo, d_hi = min(degrees), max(degrees)
-lo = condition_label(d_lo)
-hi = condition_label(d_hi)
-panels = [
-    (f"(a) source domain, {lo}", f"domain == 'same' and labels == '{lo}'"),
-    (f"(b) source domain, {hi}", f"domain == 'same' and labels == '{hi}'"),
-    *([(f"(c) source domain, {condition_label(shift=shifts[0])}",
-        f"domain == 'same' and labels == '{condition_label(shift=shifts[0])}'")]
-      if shifts else []),
-    (f"(d) cross domain ({cross_domain}), {lo}", f"domain == 'cross' and labels == '{lo}'"),
-]
+panels = summaries.fig5_panels(degrees, shifts, cross_domain)
 fig = fig5_finetuned_vs_references(table, panels, source)
 plt.show()
 
@@ -90,33 +79,14 @@ plt.show()
 # {glue:md}`a6_provenance`
 
 # %%
-final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
-stats = mean_and_sem(final, ["domain", "labels", "comparison", "layer"]).set_index(
-    ["domain", "labels", "comparison", "layer"])["mean"]
-layers = list(final.layer.unique())
+summary = summaries.finetuned_vs_references(table, ft_epochs, degrees, shifts)
 glue_text("a6_provenance", source)
-conditions = {"clean": ("same", lo), "random": ("same", hi), "cross": ("cross", lo)}
-if shifts:
-    conditions["shift"] = ("same", condition_label(shift=shifts[0]))
-else:
-    glue_text("a6_closer_pretrained_shift", "not measured (no shifts)")
-    glue_text("a6_closer_random_shift", "not measured (no shifts)")
-for key, (domain, labels) in conditions.items():
-    rows = final[(final.domain == domain) & (final.labels == labels)
-                 & final.comparison.isin(["pretrained", "independent_init"])]
-    glue_list(f"a6_closer_pretrained_{key}",
-              clearly(rows, "higher", column="comparison", a="pretrained", b="independent_init"))
-    glue_list(f"a6_closer_random_{key}",
-              clearly(rows, "lower", column="comparison", a="pretrained", b="independent_init"))
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    f"a6_{key}_{comparison}_{layer}": stats[(domain, labels, comparison, layer)]
-    for key, (domain, labels) in conditions.items()
-    for comparison in ("pretrained", "independent_init")
-    for layer in ("block1", "block4", "logits")
-} | {"a6_ft_epochs": int(ft_epochs), "a6_d_hi": int(d_hi)})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

@@ -74,3 +74,41 @@ def test_sweep_summaries_read_the_extreme_settings_and_the_clear_changes() -> No
     assert t.phrases["a4_moved_more"] == "block1, block2, logits" and t.phrases["a4_moved_less"] == "none of the layers"
     with pytest.raises(ValueError, match="no biased-CKA rows at epoch 3"):
         summaries.cka_vs_degree(sweep, 3)
+
+
+def _finetune_table() -> pd.DataFrame:
+    """Fine-tuning CKA at epochs 0 and 10: to the pre-trained net 0.9 - 0.1 k (layer k) for clean labels,
+    0.2 lower with random labels, 0.1 lower on the cross domain and with shifted labels (plus seed noise
+    that differs by condition); to an independent init 0.5 + 0.001 seed everywhere."""
+    conditions = [("same", "fashion_mnist", "clean", 0, 0, 0.0), ("same", "fashion_mnist", "random d=9", 9, 0, 0.2),
+                  ("same", "fashion_mnist", "shift s=seed", 0, 1, 0.1), ("cross", "digits", "clean", 0, 0, 0.1),
+                  ("cross", "digits", "random d=9", 9, 0, 0.3)]
+    rows = []
+    for domain, target, labels, degree, shift, drop in conditions:
+        for seed in (1, 2, 3):
+            for k, layer in enumerate(["block1", "block4", "logits"]):
+                for comparison in ("pretrained", "pretrain_init", "independent_init"):
+                    value = 0.9 - 0.1 * k - drop - 0.001 * seed * drop if comparison == "pretrained" \
+                        else 0.5 + 0.001 * seed
+                    rows.append(dict(domain=domain, target=target, labels=labels, degree=degree, shift=shift, seed=seed,
+                                     epoch=10, layer=layer, comparison=comparison, metric="cka", value=value,
+                                     train_acc=0.9 - drop, test_acc=0.8 - drop))
+    return pd.DataFrame(rows)
+
+
+def test_finetuning_summaries_of_a_table_with_known_conditions() -> None:
+    table = _finetune_table()
+    s = summaries.finetuning_change(table, 10, [0, 9], ["seed"], "fashion_mnist", "digits")
+    assert s.numbers["a5_same_lo_block1"] == pytest.approx(0.9) and s.numbers["a5_cross_hi_logits"] == pytest.approx(
+        0.9 - 0.2 - 0.3 - 0.002 * 0.3 * 1)
+    assert s.numbers["a5_test_acc_cross_lo"] == pytest.approx(0.7) and s.numbers["a5_shift_block4"] == pytest.approx(
+        0.8 - 0.1 - 0.0002)
+    assert s.phrases["a5_most_changed_same"] == "logits"
+    assert s.phrases["a5_random_moves_same"] == "block1, block4, logits"
+    assert s.tables["accuracy"].loc[("same", "fashion_mnist", "random d=9"), "train_acc"] == pytest.approx(0.7)
+    r = summaries.finetuned_vs_references(table, 10, [0, 9], ["seed"])
+    assert r.phrases["a6_closer_pretrained_clean"] == "block1, block4, logits"  # 0.9, 0.8, 0.7 against 0.5
+    assert r.phrases["a6_closer_random_random"] == "logits"  # 0.5 - 0.0002 seed: just below the independent init
+    assert r.numbers["a6_cross_independent_init_block1"] == pytest.approx(0.502) and r.numbers["a6_d_hi"] == 9
+    no_shift = summaries.finetuned_vs_references(table[table["shift"] == 0], 10, [0, 9], [])
+    assert no_shift.phrases["a6_closer_pretrained_shift"] == "not measured (no shifts)"

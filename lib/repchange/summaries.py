@@ -16,10 +16,12 @@ import pandas as pd
 
 from . import analysis_b
 from .metrics import pwsm_key
+from .experiments.finetuning import condition_label
 from .plots import mean_and_sem
 from .stats import clearly
 
-__all__ = ["Summary", "cka_vs_degree", "cka_vs_size", "feature_dynamics"]
+__all__ = ["Summary", "cka_vs_degree", "cka_vs_size", "feature_dynamics", "fig5_conditions", "fig5_panels",
+           "finetuned_vs_references", "finetuning_change"]
 
 
 @dataclass
@@ -140,4 +142,98 @@ def cka_vs_size(sweep: pd.DataFrame, epoch: int) -> Summary:
                    **{f"a4_cka_large_{layer}": own[(layer, hi)] for layer in layers},
                    "a4_train_acc_small": train_acc[lo], "a4_train_acc_large": train_acc[hi],
                    "a4_n_small": int(lo), "a4_n_large": int(hi), "a4_epochs": int(epoch)}
+    return out
+
+
+def finetuning_change(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list, dataset: str,
+                      cross_domain: str) -> Summary:
+    """Figure 4's page (a5): accuracy per condition, CKA to the pre-trained net per layer at the least
+    and most random labels in both domains (and under shifted labels), and the layers that clearly
+    moved further. ``tables["accuracy"]``: train and test accuracy per (domain, target, labels)."""
+    final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
+    accuracy = (final[final.layer == final.layer.iloc[0]].drop_duplicates(["domain", "labels", "seed"])
+                .groupby(["domain", "target", "labels"], sort=False)[["train_acc", "test_acc"]].mean().round(3))
+    to_pretrained = final[final.comparison == "pretrained"]
+    stats = mean_and_sem(to_pretrained, ["domain", "labels", "layer"]).set_index(["domain", "labels", "layer"])["mean"]
+    layers = list(final.layer.unique())
+    d_lo, d_hi = min(degrees), max(degrees)
+    lo, hi = condition_label(d_lo), condition_label(d_hi)  # least and most random fine-tuning labels
+    shift_labels = condition_label(shift=shifts[0]) if shifts else None
+    same = to_pretrained[(to_pretrained.domain == "same") & (to_pretrained["shift"] == 0)]
+    cross = to_pretrained[to_pretrained.domain == "cross"]
+    out = Summary(tables={"accuracy": accuracy})
+    out.phrases = {
+        "a5_most_changed_same": stats.loc[("same", lo)].idxmin(),
+        "a5_most_changed_cross": stats.loc[("cross", lo)].idxmin(),
+        "a5_random_moves_same": _phrase(clearly(same, "lower", column="degree", a=d_hi, b=d_lo), "none of the layers"),
+        "a5_random_moves_cross": _phrase(clearly(cross, "lower", column="degree", a=d_hi, b=d_lo),
+                                         "none of the layers"),
+        "a5_cross_moves_more": "not measured (no shifts)",
+        "a5_shift_moves_more": "not measured (no shifts)",
+    }
+    if shift_labels:
+        pair = to_pretrained[(to_pretrained.domain == "cross") & (to_pretrained.labels == lo)
+                             | (to_pretrained.labels == shift_labels)]
+        out.phrases["a5_cross_moves_more"] = _phrase(clearly(pair, "lower", column="domain", a="cross", b="same"),
+                                                     "none of the layers")
+        out.phrases["a5_shift_moves_more"] = _phrase(clearly(pair, "higher", column="domain", a="cross", b="same"),
+                                                     "none of the layers")
+    out.numbers = {
+        **{f"a5_same_lo_{layer}": stats[("same", lo, layer)] for layer in layers},
+        **{f"a5_same_hi_{layer}": stats[("same", hi, layer)] for layer in layers},
+        **{f"a5_cross_lo_{layer}": stats[("cross", lo, layer)] for layer in layers},
+        **{f"a5_cross_hi_{layer}": stats[("cross", hi, layer)] for layer in layers},
+        **({f"a5_shift_{layer}": stats[("same", shift_labels, layer)] for layer in layers} if shift_labels else {}),
+        "a5_test_acc_same_lo": accuracy.loc[("same", dataset, lo), "test_acc"],
+        "a5_test_acc_cross_lo": accuracy.loc[("cross", cross_domain, lo), "test_acc"],
+        "a5_d_lo": int(d_lo),
+        "a5_d_hi": int(d_hi),
+        "a5_ft_epochs": int(ft_epochs),
+    }
+    return out
+
+
+def fig5_conditions(degrees: list[int], shifts: list) -> dict[str, tuple[str, str]]:
+    """Figure 5's conditions: key -> (domain, labels): clean (least random), random (most random),
+    cross (the cross domain, least random) and, with shifts, shift (the first shift)."""
+    lo, hi = condition_label(min(degrees)), condition_label(max(degrees))
+    conditions = {"clean": ("same", lo), "random": ("same", hi), "cross": ("cross", lo)}
+    if shifts:
+        conditions["shift"] = ("same", condition_label(shift=shifts[0]))
+    return conditions
+
+
+def fig5_panels(degrees: list[int], shifts: list, cross_domain: str) -> list[tuple[str, str]]:
+    """Figure 5's panels (title, query of the table) in the paper's order (a)-(d)."""
+    conditions = fig5_conditions(degrees, shifts)
+    titles = {"clean": "(a) source domain", "random": "(b) source domain", "shift": "(c) source domain",
+              "cross": f"(d) cross domain ({cross_domain})"}
+    return [(f"{titles[key]}, {labels}", f"domain == '{domain}' and labels == '{labels}'")
+            for key, (domain, labels) in sorted(conditions.items(), key=lambda kv: titles[kv[0]])]
+
+
+def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list) -> Summary:
+    """Figure 5's page (a6): per condition, the layers clearly closer to the pre-trained net or to an
+    independent init, and the CKA to each at block 1, block 4 and the logits."""
+    final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
+    stats = mean_and_sem(final, ["domain", "labels", "comparison", "layer"]).set_index(
+        ["domain", "labels", "comparison", "layer"])["mean"]
+    conditions = fig5_conditions(degrees, shifts)
+    out = Summary()
+    if not shifts:
+        out.phrases |= {"a6_closer_pretrained_shift": "not measured (no shifts)",
+                        "a6_closer_random_shift": "not measured (no shifts)"}
+    for key, (domain, labels) in conditions.items():
+        rows = final[(final.domain == domain) & (final.labels == labels)
+                     & final.comparison.isin(["pretrained", "independent_init"])]
+        out.phrases[f"a6_closer_pretrained_{key}"] = _phrase(
+            clearly(rows, "higher", column="comparison", a="pretrained", b="independent_init"), "none of the layers")
+        out.phrases[f"a6_closer_random_{key}"] = _phrase(
+            clearly(rows, "lower", column="comparison", a="pretrained", b="independent_init"), "none of the layers")
+    out.numbers = {
+        f"a6_{key}_{comparison}_{layer}": stats[(domain, labels, comparison, layer)]
+        for key, (domain, labels) in conditions.items()
+        for comparison in ("pretrained", "independent_init")
+        for layer in ("block1", "block4", "logits")
+    } | {"a6_ft_epochs": int(ft_epochs), "a6_d_hi": int(max(degrees))}
     return out
