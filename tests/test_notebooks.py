@@ -222,7 +222,7 @@ def test_feature_dynamics_chapter_glues_the_saved_table(study_b_run: dict) -> No
 def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run: dict) -> None:
     g2, g3 = study_b_run["glued"]["b2_metric_agreement"], study_b_run["glued"]["b3_tables"]
     correlations, accuracy, reuse = study_b_run["correlations"], study_b_run["accuracy"], study_b_run["reuse"]
-    assert g2["b2_runs"] == 6 and correlations.r.between(-1, 1).all()
+    assert g2["b2_runs"] == 6
     mean_r = correlations.groupby("metric").r.mean()
     assert g2["b2_pooled_r_pwsm0"] == pytest.approx(mean_r["pwsm_alpha_0"], abs=5e-4)
     assert g2["b2_pooled_r_pwsm1"] == pytest.approx(mean_r["pwsm_alpha_1"], abs=5e-4)
@@ -239,8 +239,10 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     assert g3["b3_test_acc_max"] == pytest.approx(accuracy.test_acc.max(), abs=5e-4)
     pwsm0 = reuse[reuse.metric == "pwsm_alpha_0"]
     assert g3["b3_reuse_min"] == pytest.approx(pwsm0["mean"].min(), abs=5e-4)
-    assert g3["b3_reuse_min"] <= g3["b3_reuse_max"]
-    assert (reuse["std"] >= 0).all() and -1 <= g3["b3_reuse_rank_agreement"] <= 1
+    assert g3["b3_reuse_max"] == pytest.approx(pwsm0["mean"].max(), abs=5e-4)
+    procrustes = reuse[reuse.metric == "procrustes_filter"].set_index(["arch", "target"])["mean"]
+    rank = pwsm0.set_index(["arch", "target"])["mean"].corr(procrustes, method="spearman")
+    assert g3["b3_reuse_rank_agreement"] == pytest.approx(rank, abs=5e-4)
     relative = analysis_b.reusability_vs_baseline(study_b_run["table"], study_b_run["baseline"])
     assert len(relative) == len(reuse) and (relative.ratio > 0).all()
     rel0 = relative[relative.metric == "pwsm_alpha_0"]
