@@ -96,6 +96,7 @@ def test_a_module_function_architecture_and_a_book_data_set(tmp_path: Path, monk
     assert table.value.notna().all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,message", [
     (["resnet18", "A", "B34", "--probe", "P"], "different architectures"),
     (["resnet34", "A", "A", "--probe", "P"], "does not fit resnet34"),

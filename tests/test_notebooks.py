@@ -458,3 +458,14 @@ def test_your_own_model_chapter_glues_the_tracked_table(smoke_runs: dict) -> Non
     assert g["c1_cka_most"] == pytest.approx(final.min(), abs=5e-4)
     assert g["c1_most"].strip("`") == final.idxmin() and g["c1_least"].strip("`") == final.idxmax()
     assert final.min() < 0.99  # training moved at least one stage away from its init
+
+
+def test_a_warm_build_keeps_every_unchanged_notebook(a1_run: dict, built_book: Path, capsys) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REPCHANGE_STORE", str(a1_run["store"]))
+        capsys.readouterr()
+        runner.build_book("smoke", out=built_book)
+    printed = capsys.readouterr().out
+    assert "executing" not in printed
+    assert printed.count("unchanged since its last execution") == len(runner.book_notebooks())
+    assert (built_book / "html" / "notebooks" / "a1_cka_pretraining.html").exists()

@@ -26,6 +26,7 @@ def _weights(store: Store, cfg: PretrainConfig) -> dict[str, torch.Tensor]:
     return run.model_at(cfg.epochs).state_dict()
 
 
+@pytest.mark.slow
 def test_pool_is_bit_identical_to_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfgs = [replace(TINY, seed=s) for s in (1, 2, 3)]
     pooled, serial = Store(tmp_path / "pooled"), Store(tmp_path / "serial")
@@ -40,6 +41,7 @@ def test_pool_is_bit_identical_to_serial(tmp_path: Path, monkeypatch: pytest.Mon
     assert torch.get_num_threads() == 2  # restored after training
 
 
+@pytest.mark.slow
 def test_failing_job_names_itself_and_keeps_finished_runs(tmp_path: Path) -> None:
     store = Store(tmp_path)
     good = replace(TINY, seed=1)
@@ -67,6 +69,7 @@ def _report_threads(cell: int) -> pd.DataFrame:
                               omp=os.environ.get("OMP_NUM_THREADS"))])
 
 
+@pytest.mark.slow
 def test_sweep_workers_never_oversubscribe(tmp_path: Path) -> None:
     sweep.run_cells(sweep.CallTask(_report_threads), [{"cell": 1}, {"cell": 2}], tmp_path, workers=2, progress=False)
     table = sweep.collect(tmp_path, "table")
@@ -124,6 +127,7 @@ def _sleep_and_report(path: str) -> None:
     time.sleep(60)
 
 
+@pytest.mark.slow
 def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     import os
     import signal

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 TRAIN = """
 import sys
@@ -30,6 +31,7 @@ def _train(store: Path) -> subprocess.Popen:
                             text=True, env=env)
 
 
+@pytest.mark.slow
 def test_a_sigkilled_training_resumes_from_its_last_epoch_and_equals_an_uninterrupted_one(tmp_path: Path) -> None:
     killed_store = tmp_path / "killed"
     proc = _train(killed_store)

@@ -53,3 +53,15 @@ def test_the_package_docstring_names_every_module() -> None:
     modules = {p.stem for p in Path(repchange.__file__).parent.rglob("*.py")} - {"__init__", "__main__"}
     missing = sorted(m for m in modules if f"``{m}``" not in repchange.__doc__)
     assert not missing, f"lib/repchange/__init__.py does not list {missing}"
+
+
+def test_execution_key_follows_source_parameters_and_library(tmp_path: Path) -> None:
+    notebook = tmp_path / "tiny.py"
+    notebook.write_text(TINY)
+    library = runner.library_fingerprint()
+    key = runner.execution_key(notebook, {"width": 5}, library)
+    assert runner.execution_key(notebook, {"width": 5}, library) == key
+    assert runner.execution_key(notebook, {"width": 6}, library) != key
+    assert runner.execution_key(notebook, {"width": 5}, "other library") != key
+    notebook.write_text(TINY.replace("range(width)", "range(width + 1)"))
+    assert runner.execution_key(notebook, {"width": 5}, library) != key

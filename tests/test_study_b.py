@@ -69,6 +69,7 @@ def test_bad_study_b_configs_name_the_problem(change: dict, message: str) -> Non
         replace(TINY, **change).validate()
 
 
+@pytest.mark.slow
 def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small", "densenet_small"),
@@ -106,6 +107,7 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     assert len(list((store.root / "study_b" / "finetune").iterdir())) == 4
 
 
+@pytest.mark.slow
 def test_checkpoint_maps_give_every_epoch_and_the_receptive_fields(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
@@ -130,6 +132,7 @@ def _scene_tree(root: Path, classes: int = 3, per_class: int = 8) -> None:
             Image.fromarray(pixels).save(folder / f"{k}.png")
 
 
+@pytest.mark.slow
 def test_paper_path_fine_tunes_a_torchvision_net_on_an_image_folder_target(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The paper profile's code path, small: ResNet50 (random weights here) on a generated 15-Scene tree."""
@@ -172,6 +175,7 @@ def test_missing_imagenet_weights_stop_fine_tuning_with_the_fix(tmp_path: Path, 
     assert not any(store.is_complete(run) for run in (store.root / "study_b" / "finetune").iterdir())
 
 
+@pytest.mark.slow
 def test_baseline_compares_the_source_with_an_independently_trained_twin(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("fashion_heldout", "digits"),
@@ -185,6 +189,7 @@ def test_baseline_compares_the_source_with_an_independently_trained_twin(tmp_pat
     assert study_b.baseline(params, store=store, device="cpu").equals(base)
 
 
+@pytest.mark.slow
 def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """folder:<path>: split 80/20 with seed 42 (or its own train/test folders), grey 28x28 for a small net."""
     from repchange import image_folders
@@ -215,6 +220,7 @@ def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeyp
         study_b.target_splits(replace(cfg, target=f"folder:{tmp_path / 'nothing'}"))
 
 
+@pytest.mark.slow
 def test_filter_choice_picks_the_most_and_least_changed_filter_of_the_default_layers(tmp_path: Path) -> None:
     from repchange.experiments import filter_choice
 

@@ -39,6 +39,7 @@ def test_a_misspelt_parameter_fails_the_sweep_before_anything_runs(tmp_path: Pat
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_notebook_sweep_on_a_dask_local_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     distributed = pytest.importorskip("distributed")  # installed by the test extra
     monkeypatch.setenv("REPCHANGE_STORE", str(tmp_path / "store"))  # workers inherit it
@@ -82,6 +83,7 @@ def flaky_table(size: int, marker: str) -> pd.DataFrame:
     return pd.DataFrame({"i": range(size), "square": [i * i for i in range(size)]})
 
 
+@pytest.mark.slow
 def test_call_sweep_on_local_processes_retries_a_failed_cell(tmp_path: Path) -> None:
     cells = [{"size": n, "marker": str(tmp_path / f"m{n}")} for n in (2, 3)]
     report = sweep.run_cells(sweep.CallTask(flaky_table), cells, tmp_path / "calls", workers=2, retries=1,
@@ -96,6 +98,7 @@ def test_call_sweep_on_local_processes_retries_a_failed_cell(tmp_path: Path) -> 
     assert once.status.tolist() == ["failed"] and once.error.tolist() == ["RuntimeError: scratch disk full"]
 
 
+@pytest.mark.slow
 def test_cli_sweep_reports_each_cell_and_exits_nonzero_on_a_failure(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "repchange", "sweep", str(A1), "--profile", "smoke", "-g", "epochs", "[0]",
             "--out", str(tmp_path / "cli"), "--workers", "1"]

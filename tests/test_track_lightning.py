@@ -28,6 +28,7 @@ class Classifier(lightning.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.5)
 
 
+@pytest.mark.slow
 def test_the_callback_tracks_every_epoch_against_the_module_at_fit_start(tmp_path) -> None:
     torch.manual_seed(0)
     x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))

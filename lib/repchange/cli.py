@@ -83,7 +83,7 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 def _cmd_book(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    index = runner.build_book(args.profile, out=Path(args.out) if args.out else None)
+    index = runner.build_book(args.profile, out=Path(args.out) if args.out else None, rerun=args.rerun)
     print(f"book built in {time.perf_counter() - start:.0f} s: {index}")
     return 0
 
@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     book = sub.add_parser("book", help="execute every notebook with a profile and build the HTML book")
     book.add_argument("--profile", default="default")
     book.add_argument("--out", help="output folder (default _build/<profile>)")
+    book.add_argument("--rerun", action="store_true", help="execute every notebook again, even those unchanged "
+                                                           "since their last execution")
     book.set_defaults(func=_cmd_book)
     cmp = sub.add_parser("compare", help="compare two checkpoints of one architecture layer by layer on a probe set "
                                           "(table, figure, HTML report)")

@@ -14,6 +14,7 @@ gets ``profile=<name>`` so its figures say what produced them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -266,8 +267,39 @@ def _clock(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s"
 
 
-def build_book(profile: str = "default", *, out: Path | None = None, warnings_as_errors: bool = True) -> Path:
+# Notebooks whose output depends on every stored run, not only on their own parameters: their
+# execution key also covers the list of complete runs in the store.
+READS_WHOLE_STORE = {"explorer"}
+
+
+def library_fingerprint() -> str:
+    """Hash of the code of every module of the library (imports and docstrings left out)."""
+    from .store import source_fingerprint
+
+    package = Path(__file__).resolve().parent
+    prints = [f"{p.relative_to(package)}:{source_fingerprint(p.read_text())}" for p in sorted(package.rglob("*.py"))]
+    return hashlib.sha256("\n".join(prints).encode()).hexdigest()
+
+
+def execution_key(notebook: Path, parameters: Mapping[str, Any], library: str) -> str:
+    """What an executed notebook's output depends on: its source, its parameters, the library's code,
+    the data and store locations (and, for :data:`READS_WHOLE_STORE`, the store's complete runs)."""
+    from .store import default_root
+
+    parts = [notebook.read_text(), json.dumps(dict(parameters), sort_keys=True, default=str), library,
+             os.environ.get("REPCHANGE_DATA", ""), str(default_root())]
+    if notebook.stem in READS_WHOLE_STORE:
+        parts += sorted(str(p.parent.relative_to(default_root())) for p in default_root().rglob("complete.json"))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def build_book(profile: str = "default", *, out: Path | None = None, warnings_as_errors: bool = True,
+               rerun: bool = False) -> Path:
     """Execute every notebook of the book with ``profile`` and build the HTML; return index.html.
+
+    A notebook whose :func:`execution_key` (source, parameters, library code, data and store
+    locations) matches its last execution under ``out`` is kept as it is, so a warm build only
+    builds the HTML; ``rerun=True`` executes every notebook again.
 
     Layout under ``out`` (default ``_build/<profile>``): ``src/`` is the staged book (config,
     prose, executed notebooks), ``results/`` the notebooks' tables, ``html/`` the site.
@@ -282,20 +314,32 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
     shutil.copytree(root / "book", src / "book", dirs_exist_ok=True)
     (src / "book" / "parameters.md").write_text(parameter_reference(root))
     notebooks = book_notebooks(root)
-    timings_file = out / "timings.json"
+    timings_file, keys_file = out / "timings.json", out / "executed.json"
     last = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    executed = json.loads(keys_file.read_text()) if keys_file.exists() and not rerun else {}
     timings: dict[str, float] = {}
+    library = library_fingerprint()
     book_start = time.perf_counter()
     for i, nb_path in enumerate(notebooks, 1):
         params = resolve_parameters(nb_path, profile)
         name = str(nb_path.relative_to(root))
         target = src / nb_path.relative_to(root).with_suffix(".ipynb")
+        key = execution_key(nb_path, params, library)
+        if executed.get(name) == key and target.exists():
+            timings[name] = last.get(name, 0.0)
+            print(f"[{i}/{len(notebooks)}] {name}: unchanged since its last execution (notebook, parameters, "
+                  f"library code{', run store' if nb_path.stem in READS_WHOLE_STORE else ''}), kept", flush=True)
+            continue
         before = f"; {last[name]:.0f} s in the last build" if name in last else ""
         print(f"[{i}/{len(notebooks)}] executing {name} (profile {profile}{before})", flush=True)
+        executed.pop(name, None)
         with progress_mod.follow(out / "progress.jsonl"):
             done = execute(nb_path, target, params, results_dir=out / "results", progress=sys.stderr.isatty())
         nbformat.write(for_reading(nbformat.read(target, as_version=4)), target)
         timings[name] = done.seconds
+        executed[name] = execution_key(nb_path, params, library)  # after the run: the store as it left it
+        keys_file.write_text(json.dumps(executed, indent=2))  # a crash keeps what already ran
+        timings_file.write_text(json.dumps({**last, **timings}, indent=2))
         print(f"      done in {done.seconds:.1f} s (book so far {_clock(time.perf_counter() - book_start)})",
               flush=True)
     timings_file.write_text(json.dumps(timings, indent=2))
