@@ -29,10 +29,12 @@ SETUPS = {"serial (1 process x 2 threads)": {"REPCHANGE_WORKERS": "1", "REPCHANG
 
 
 def main(quick: bool = False) -> dict[str, float]:
-    params = runner.resolve_parameters(NOTEBOOK, "default")
-    if quick:
-        params["seeds"] = [1, 2]
-    runs = len(params["seeds"]) * len(params["degrees"])
+    import ast
+
+    declared = runner.declared_parameters(runner.read_notebook(NOTEBOOK))
+    defaults = {name: ast.literal_eval(p.default) for name, p in declared.items() if name in ("seeds", "degrees")}
+    params = runner.resolve_parameters(NOTEBOOK, "default", {"seeds": [1, 2]} if quick else None)
+    runs = len(params.get("seeds", defaults["seeds"])) * len(params.get("degrees", defaults["degrees"]))
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -102,3 +102,45 @@ def f(x):
     assert source_fingerprint(base) == source_fingerprint(moved)
     assert source_fingerprint(base) != source_fingerprint(changed)
     assert source_fingerprint('def g():\n    """only a docstring"""\n') == source_fingerprint("def g():\n    pass\n")
+
+
+def test_code_version_survives_splitting_a_module_but_not_a_change_of_what_it_computes() -> None:
+    from repchange.store import pooled_fingerprint
+
+    whole = '''"""Runs and dynamics."""
+from . import data
+
+__all__ = ["train", "measure"]
+TRAINING_CODE = ("data", "experiments.study_b")
+
+
+def train(x):
+    return x + 1
+
+
+def measure(x):
+    return x * 2
+'''
+    runs = '''"""Runs."""
+from ..core import data
+
+__all__ = ["train"]
+TRAINING_CODE = ("core.data", "study_b.runs", "study_b.dynamics")
+
+
+def train(x):
+    return x + 1
+'''
+    dynamics = '''"""Dynamics."""
+from .runs import train
+
+__all__ = ["measure"]
+
+
+def measure(x):
+    return x * 2
+'''
+    assert pooled_fingerprint([whole]) == pooled_fingerprint([runs, dynamics]) == pooled_fingerprint([dynamics, runs])
+    assert pooled_fingerprint([whole]) != pooled_fingerprint([runs])  # a definition left out of the key
+    assert pooled_fingerprint([whole]) != pooled_fingerprint([runs, dynamics.replace("x * 2", "x * 3")])
+    assert pooled_fingerprint([whole]) != pooled_fingerprint([whole.replace('TRAINING_CODE = ', 'SOMETHING = ')])

@@ -2,8 +2,9 @@
 
 A run lives in ``<root>/<kind>/<key>/`` where ``key`` hashes the canonical JSON of
 ``{"kind", "config", "code"}``; ``code`` is a hash of the code of the library modules the
-run depends on (imports, docstrings and comments left out), so editing the trainer invalidates
-stored trainings but editing a plot, a docstring or moving a module does not.
+run depends on (its top-level definitions, with imports, docstrings and comments left out), so
+editing the trainer invalidates stored trainings but editing a plot, a docstring, moving a module
+or splitting it in two does not.
 
 A run is *complete* only once ``complete.json`` exists; it is written last, atomically.
 Readers never look at a run without it, so a killed run is never served as a result; the
@@ -28,7 +29,8 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
-__all__ = ["Store", "atomic_write", "code_version", "config_key", "default_root", "source_fingerprint"]
+__all__ = ["Store", "atomic_write", "code_version", "config_key", "default_root", "definition_fingerprints",
+           "pooled_fingerprint", "source_fingerprint"]
 
 T = TypeVar("T")
 COMPLETE = "complete.json"
@@ -81,21 +83,41 @@ class _CodeOnly(ast.NodeTransformer):
     visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _body
 
 
+def _is_declaration(node: ast.stmt) -> bool:
+    """``__all__`` and the ``*_CODE`` tuples naming the modules a run depends on: they say where code
+    lives, not what it computes."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+    return bool(targets) and all(isinstance(t, ast.Name) and (t.id in ("__all__", "CODE") or t.id.endswith("_CODE"))
+                                 for t in targets)
+
+
+def definition_fingerprints(source: str) -> set[str]:
+    """One hash per top-level statement of a module's code (imports, docstrings, comments, layout,
+    ``__all__`` and ``*_CODE`` declarations left out), as a set: order and duplicates do not count."""
+    tree = _CodeOnly().visit(ast.parse(source))
+    return {hashlib.sha256(ast.dump(node, annotate_fields=False, include_attributes=False).encode()).hexdigest()
+            for node in tree.body if not isinstance(node, ast.Pass) and not _is_declaration(node)}
+
+
 def source_fingerprint(source: str) -> str:
-    """Hash of a module's code with its imports, docstrings, comments and layout left out.
+    """Hash of a module's code (:func:`definition_fingerprints`).
 
     So moving a module to another package (its relative imports change), rewording a docstring
     or reformatting keeps every stored run; changing what the code computes does not."""
-    tree = _CodeOnly().visit(ast.parse(source))
-    return hashlib.sha256(ast.dump(tree, annotate_fields=False, include_attributes=False).encode()).hexdigest()
+    return hashlib.sha256("".join(sorted(definition_fingerprints(source))).encode()).hexdigest()
+
+
+def pooled_fingerprint(sources: Iterable[str]) -> str:
+    """Short hash of the top-level definitions of several modules' sources, pooled: independent of
+    their order and of which module holds which definition."""
+    prints = set().union(*(definition_fingerprints(source) for source in sources))
+    return hashlib.sha256("".join(sorted(prints)).encode()).hexdigest()[:16]
 
 
 def code_version(modules: tuple[str, ...]) -> str:
-    """Short hash of the code (:func:`source_fingerprint`) of ``repchange.<module>`` for each name in
-    ``modules``; independent of the names and their order, so a module can move without orphaning runs."""
-    prints = sorted(source_fingerprint(inspect.getsource(importlib.import_module(f"repchange.{name}")))
-                    for name in modules)
-    return hashlib.sha256("".join(prints).encode()).hexdigest()[:16]
+    """:func:`pooled_fingerprint` of ``repchange.<module>`` for each name in ``modules``: a module can
+    move, or be split in two that are both listed, without orphaning runs."""
+    return pooled_fingerprint(inspect.getsource(importlib.import_module(f"repchange.{name}")) for name in modules)
 
 
 def config_key(kind: str, config: Any, code: tuple[str, ...] = ()) -> str:
