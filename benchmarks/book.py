@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from repchange import runner
+from repchange.book import runner
 
 NOTEBOOK = runner.project_root() / "notebooks" / "a2_label_degrees.py"
 SETUPS = {"serial (1 process x 2 threads)": {"REPCHANGE_WORKERS": "1", "REPCHANGE_TRAIN_THREADS": "2"},

@@ -7,10 +7,10 @@
    probed layer): the pre-training part (every epoch's checkpoint x {own init, independent
    init}) and the fine-tuning part (every fine-tuning epoch's checkpoint x {pre-trained net,
    pre-training init, independent init}, probed on the fine-tuning eval images), as
-   ``study_a.cka_to_init`` and ``study_a.finetune_sweep`` compute them, on two input shapes:
+   ``studies.a.tables.cka_to_init`` and ``finetune_sweep`` compute them, on two input shapes:
    Fashion-MNIST 28x28x1, and 32x32x3 (Fashion-MNIST zero-padded to 32 px and repeated over 3
    channels: the CIFAR-10 shape, which is all the engine's cost depends on).
-   The cached engine (one :class:`repchange.metrics.Factors` per checkpoint and layer, shared
+   The cached engine (one :class:`repchange.core.metrics.Factors` per checkpoint and layer, shared
    by every comparison and metric) is timed against a direct per-pair ``linear_cka`` on the
    raw activations, on the same activations; reported: both times, their ratio, the largest
    relative difference of the two tables, and the resident memory each needed above what the
@@ -41,13 +41,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from repchange import data
-from repchange.data import Split
-from repchange.experiments import study_a
-from repchange.features import extract, factors_of
-from repchange.metrics import MinibatchCKA, linear_cka
-from repchange.models import Conv4
-from repchange.train import OptimiserSpec, train
+from repchange.core import data
+from repchange.core.data import Split
+from repchange.core.features import extract, factors_of
+from repchange.core.metrics import MinibatchCKA, linear_cka
+from repchange.core.models import Conv4
+from repchange.core.train import OptimiserSpec, train
 
 EPOCHS, TRAIN_SIZE, N_PROBE, SEEDS = 10, 1024, 500, (1, 2)  # the book's default 10 + 10 epochs
 STREAM_N, STREAM_P, STREAM_BATCH = 10_000, 65_536, 500
@@ -126,7 +125,7 @@ def table_benchmark(shape_name: str, tr: Split, te: Split, tmp: Path) -> dict[st
         model = new(0)
         model.load_state_dict(pre_states[-1])
         ft_states, _ = trained_checkpoints(model, ft_train, ft_eval, seed, tmp / f"{shape_name}-ft-{seed}")
-        independent = new(seed + study_a.INDEPENDENT_SEED_OFFSET).state_dict()
+        independent = new(seed + tables.INDEPENDENT_SEED_OFFSET).state_dict()
         start = time.perf_counter()
         pre = [acts_of(s, pre_probe) for s in pre_states]
         ft = [acts_of(s, ft_eval) for s in ft_states]

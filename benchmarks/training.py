@@ -6,10 +6,10 @@
    the trainer on 2 threads, and as a share of the machine's 1-thread sgemm rate (training
    FLOPs = 3 x the forward pass's multiply-adds x 2).
 2. Extraction of the probed layers on 500 probe images: before (autograd off, NCHW) against
-   after (:func:`repchange.features.extract`: inference mode, NCHW), and the largest difference.
+   after (:func:`repchange.core.features.extract`: inference mode, NCHW), and the largest difference.
 3. Independent runs: ``K`` conv4 pre-trainings (the book's config, fewer epochs) trained one
    after another on 2 threads (the earlier default), one after another on 1 thread, and side
-   by side in a pool of workers x 1 thread (:func:`repchange.parallel.run_jobs`): wall times,
+   by side in a pool of workers x 1 thread (:func:`repchange.core.parallel.run_jobs`): wall times,
    ratios, and whether pool and serial weights are bit-identical.
 4. Oversubscription: two training processes side by side, each with 2 threads (what a 2-worker
    sweep did before its threads were pinned), against the same two pinned to 1 thread each.
@@ -29,14 +29,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from repchange import data, parallel
-from repchange.architectures import build_architecture
-from repchange.data import Split, normalise
-from repchange.experiments.pretraining import PretrainConfig, pretrain, pretrain_all
-from repchange.features import extract
-from repchange.models import build
-from repchange.store import Store
-from repchange.train import OptimiserSpec, train
+from repchange.core import data, parallel
+from repchange.core.architectures import build_architecture
+from repchange.core.data import Split, normalise
+from repchange.core.features import extract
+from repchange.core.models import build
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec, train
+from repchange.studies.a.pretraining import PretrainConfig, pretrain, pretrain_all
 
 SMALL_NETS = ("vgg_small", "resnet_small", "densenet_small")
 K_RUNS, RUN_EPOCHS = 4, 2
@@ -117,7 +117,7 @@ def bare_loop_images_per_s(name: str, split: Split, threads: int) -> float:
 
 
 def trainer_images_per_s(name: str, split: Split, threads: int, tmp: Path) -> float:
-    """One epoch of :func:`repchange.train.train` (no evaluation), on ``threads`` threads."""
+    """One epoch of :func:`repchange.core.train.train` (no evaluation), on ``threads`` threads."""
     saved = _set_env(REPCHANGE_TRAIN_THREADS=str(threads))
     try:
         run_dir = tmp / f"{name}-{threads}"

@@ -16,7 +16,7 @@
 # Both studies reduce "how much did this layer change?" to one number from a similarity
 # metric. This chapter defines the metrics the book uses, shows what each is blind to, how
 # large it is by chance, and how far the metrics agree on real conv-net representations.
-# All of them live in `repchange.metrics` and are tested against textbook formulas.
+# All of them live in `repchange.core.metrics` and are tested against textbook formulas.
 #
 # Throughout, $X \in \mathbb{R}^{n \times p}$ and $Y \in \mathbb{R}^{n \times q}$ hold the
 # representations of the same $n$ probe images (rows), column-centred ($\tilde X$, $\tilde Y$).
@@ -40,9 +40,9 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import metric_checks, parameters
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange import plots
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import metric_checks, metric_figures
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # data for the conv4 runs (the Study A pre-training runs are reused)
@@ -98,7 +98,7 @@ invariance_wide
 # %%
 chance = metric_checks.chance_levels(tuple(chance_ns), tuple(chance_ps), trials=chance_trials)
 save_table(chance, "metrics_chance_levels")
-fig = plots.chance_levels(chance, synthetic)
+fig = metric_figures.chance_levels(chance, synthetic)
 plt.show()
 
 # %% [markdown]
@@ -115,7 +115,7 @@ plt.show()
 # %%
 deletion = metric_checks.pc_deletion_on(params, pc_layer, **run_args)
 save_table(deletion, "metrics_pc_deletion")
-fig = plots.pc_deletion(deletion, f"{source} · layer: {pc_layer} of seed {seeds[0]}, final epoch")
+fig = metric_figures.pc_deletion(deletion, f"{source} · layer: {pc_layer} of seed {seeds[0]}, final epoch")
 plt.show()
 
 # %% [markdown]
@@ -132,7 +132,7 @@ plt.show()
 # %%
 identification = metric_checks.layer_identification(params, **run_args)
 save_table(identification, "metrics_layer_identification")
-fig = plots.layer_identification(identification, source)
+fig = metric_figures.layer_identification(identification, source)
 plt.show()
 
 # %% [markdown]
@@ -151,7 +151,7 @@ plt.show()
 agreement_table = metric_checks.metric_agreement_table(params, **run_args)
 save_table(agreement_table, "metrics_agreement")
 correlations = metric_checks.agreement(agreement_table)
-fig = plots.metric_agreement(agreement_table, correlations, source)
+fig = metric_figures.metric_agreement(agreement_table, correlations, source)
 plt.show()
 
 # %% [markdown]

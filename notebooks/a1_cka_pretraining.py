@@ -30,14 +30,16 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig1_cka_to_init, mean_and_sem
-from repchange.stats import paired_difference
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.core.plotting import mean_and_sem
+from repchange.core.stats import paired_difference
+from repchange.studies.a import tables
+from repchange.studies.a.figures import fig1_cka_to_init
 
 # %% tags=["parameters"]
 # Data and protocol (book defaults: a 2-core laptop CPU; see notebooks/params/ for other profiles)
-dataset: str = "fashion_mnist"  # one of repchange.data.available()
+dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 epochs: int = 10  # pre-training epochs (paper: 150)
 train_size: int = 2048  # first N training images, None for the whole train split
@@ -68,7 +70,7 @@ print(source)
 # has one row per seed × layer × epoch × comparison × metric.
 
 # %%
-table = study_a.cka_to_init(params, device=device, data_root=data_root, download=download)
+table = tables.cka_to_init(params, device=device, data_root=data_root, download=download)
 save_table(table, "a1_cka_to_init")
 table.head()
 

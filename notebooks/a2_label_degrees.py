@@ -28,12 +28,13 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig2_training_curves
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies.a import tables
+from repchange.studies.a.figures import fig2_training_curves
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # one of repchange.data.available()
+dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
 epochs: int = 10  # pre-training epochs (paper: 150)
@@ -63,7 +64,7 @@ print(source)
 # These are the same stored pre-training runs the CKA figures use: nothing is trained twice.
 
 # %%
-histories = study_a.training_histories(params, device=device, data_root=data_root, download=download)
+histories = tables.training_histories(params, device=device, data_root=data_root, download=download)
 save_table(histories, "a2_training_histories")
 fig = fig2_training_curves(histories, source)
 plt.show()

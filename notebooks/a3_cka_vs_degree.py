@@ -27,13 +27,14 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange import summaries
-from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig3a_cka_vs_degree
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
+from repchange.studies.a import tables
+from repchange.studies.a.figures import fig3a_cka_vs_degree
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # one of repchange.data.available()
+dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
 epochs: int = 10  # pre-training epochs (paper: 150)
@@ -58,7 +59,7 @@ source = provenance(data=dataset, profile=profile, seeds=seeds, degrees=degrees,
 print(source)
 
 # %%
-sweep = study_a.degree_sweep(params, device=device, data_root=data_root, download=download)
+sweep = tables.degree_sweep(params, device=device, data_root=data_root, download=download)
 save_table(sweep, "a3_cka_by_degree")
 fig = fig3a_cka_vs_degree(sweep, source)
 plt.show()

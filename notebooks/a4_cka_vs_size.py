@@ -27,13 +27,14 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange import summaries
-from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig3b_cka_vs_size
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
+from repchange.studies.a import tables
+from repchange.studies.a.figures import fig3b_cka_vs_size
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # one of repchange.data.available()
+dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 train_sizes: list = [64, 256, 1024, 2048]  # training images, None for the whole train split (paper: 64, 256, 1024, 4096, all)
 degree: int = 9  # label randomness degree of every run (paper: fully random, D - 1)
@@ -58,7 +59,7 @@ source = provenance(data=dataset, profile=profile, seeds=seeds, train_sizes=trai
 print(source)
 
 # %%
-sweep = study_a.size_sweep(params, device=device, data_root=data_root, download=download)
+sweep = tables.size_sweep(params, device=device, data_root=data_root, download=download)
 save_table(sweep, "a4_cka_by_train_size")
 fig = fig3b_cka_vs_size(sweep, source)
 plt.show()

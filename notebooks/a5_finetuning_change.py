@@ -31,13 +31,14 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange import summaries
-from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig4_finetuning_change
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
+from repchange.studies.a import tables
+from repchange.studies.a.figures import fig4_finetuning_change
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # source domain, one of repchange.data.available()
+dataset: str = "fashion_mnist"  # source domain, one of repchange.core.data.available()
 cross_domain: str = "digits"  # target of the cross-domain runs, resized to the source image shape
 seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d of the fine-tuning labels
@@ -75,7 +76,7 @@ print(source)
 # condition; Figure 5 reads the same stored table.
 
 # %%
-table = study_a.finetune_sweep(params, device=device, data_root=data_root, download=download)
+table = tables.finetune_sweep(params, device=device, data_root=data_root, download=download)
 save_table(table, "a5_finetune_cka")
 fig = fig4_finetuning_change(table, source)
 plt.show()

@@ -28,13 +28,14 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange import summaries
-from repchange.experiments import parameters, study_a
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots import fig5_finetuned_vs_references
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
+from repchange.studies.a import tables
+from repchange.studies.a.figures import fig5_finetuned_vs_references
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # source domain, one of repchange.data.available()
+dataset: str = "fashion_mnist"  # source domain, one of repchange.core.data.available()
 cross_domain: str = "digits"  # target of the cross-domain runs, resized to the source image shape
 seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d of the fine-tuning labels
@@ -66,7 +67,7 @@ source = provenance(data=f"{dataset} → {dataset} / {cross_domain}", profile=pr
 print(source)
 
 # %%
-table = study_a.finetune_sweep(params, device=device, data_root=data_root, download=download)
+table = tables.finetune_sweep(params, device=device, data_root=data_root, download=download)
 save_table(table, "a6_finetune_cka")
 panels = summaries.fig5_panels(degrees, shifts, cross_domain)
 fig = fig5_finetuned_vs_references(table, panels, source)

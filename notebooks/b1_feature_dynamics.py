@@ -42,13 +42,14 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange import summaries
-from repchange.experiments import parameters, study_b
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots_b import fig_feature_dynamics
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
+from repchange.studies.b import runs, tables
+from repchange.studies.b.figures import fig_feature_dynamics
 
 # %% tags=["parameters"]
-archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.architectures.ARCHITECTURES
+archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
 targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 source_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
@@ -71,14 +72,14 @@ profile: str = "default"
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
-source = provenance(profile=profile, seeds=source_seeds, **study_b.describe(params))
+source = provenance(profile=profile, seeds=source_seeds, **tables.describe(params))
 print(source)
 for name in targets:
-    print(f"  {name}: {study_b.describe_target(name)}")
+    print(f"  {name}: {runs.describe_target(name)}")
 
 # %%
-table = study_b.dynamics(params, device=device, data_root=data_root)
-baseline = study_b.baseline(params, device=device, data_root=data_root)
+table = tables.dynamics(params, device=device, data_root=data_root)
+baseline = tables.baseline(params, device=device, data_root=data_root)
 save_table(table, "b_dynamics")
 save_table(baseline, "b_baseline")
 

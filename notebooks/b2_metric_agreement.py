@@ -35,13 +35,13 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange import analysis_b
-from repchange.experiments import parameters, study_b
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots_b import fig_filter_agreement, fig_metric_agreement
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies.b import analysis, runs, tables
+from repchange.studies.b.figures import fig_filter_agreement, fig_metric_agreement
 
 # %% tags=["parameters"]
-archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.architectures.ARCHITECTURES
+archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
 targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 source_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
@@ -64,17 +64,17 @@ profile: str = "default"
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
-source = provenance(profile=profile, seeds=source_seeds, **study_b.describe(params))
+source = provenance(profile=profile, seeds=source_seeds, **tables.describe(params))
 print(source)
 for name in targets:
-    print(f"  {name}: {study_b.describe_target(name)}")
+    print(f"  {name}: {runs.describe_target(name)}")
 
 # %%
-agreement = study_b.filter_agreement(params, device=device, data_root=data_root)
-summary = analysis_b.agreement_summary(agreement)
+agreement = tables.filter_agreement(params, device=device, data_root=data_root)
+summary = analysis.agreement_summary(agreement)
 save_table(agreement, "b_filter_agreement")
 save_table(summary, "b_filter_agreement_summary")
-fig_filter_agreement(agreement, source, analysis_b.PAPER_AGREEMENT)
+fig_filter_agreement(agreement, source, analysis.PAPER_AGREEMENT)
 plt.show()
 
 # %% [markdown]
@@ -86,8 +86,8 @@ plt.show()
 summary.round(3)
 
 # %%
-table = study_b.dynamics(params, device=device, data_root=data_root)
-correlations = analysis_b.metric_correlations(table)
+table = tables.dynamics(params, device=device, data_root=data_root)
+correlations = analysis.metric_correlations(table)
 save_table(correlations, "b_metric_correlations")
 fig_metric_agreement(table, correlations, source)
 plt.show()
@@ -108,8 +108,8 @@ headline = glue_numbers({
     "b2_filter_r_mean": overall["mean"],
     "b2_filter_r_std": overall["std"],
     "b2_filter_cells": int(overall["n"]),
-    "b2_paper_r_mean": analysis_b.PAPER_AGREEMENT[0],
-    "b2_paper_r_std": analysis_b.PAPER_AGREEMENT[1],
+    "b2_paper_r_mean": analysis.PAPER_AGREEMENT[0],
+    "b2_paper_r_std": analysis.PAPER_AGREEMENT[1],
     "b2_filter_r_min_run": summary[summary.arch != "all"]["mean"].min(),
     "b2_filter_r_max_run": summary[summary.arch != "all"]["mean"].max(),
     "b2_pooled_r_pwsm0": by_metric.mean()["pwsm_alpha_0"],

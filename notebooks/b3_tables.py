@@ -28,13 +28,13 @@
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from repchange import analysis_b
-from repchange.experiments import parameters, study_b
-from repchange.notebook import glue_list, glue_numbers, glue_text, provenance, save_table
-from repchange.plots_b import fig_reusability
+from repchange.book import parameters
+from repchange.book.glue import glue_list, glue_numbers, glue_text, provenance, save_table
+from repchange.studies.b import analysis, runs, tables
+from repchange.studies.b.figures import fig_reusability
 
 # %% tags=["parameters"]
-archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.architectures.ARCHITECTURES
+archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
 targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 source_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
@@ -57,17 +57,17 @@ profile: str = "default"
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
-source = provenance(profile=profile, seeds=source_seeds, **study_b.describe(params))
+source = provenance(profile=profile, seeds=source_seeds, **tables.describe(params))
 print(source)
 for name in targets:
-    print(f"  {name}: {study_b.describe_target(name)}")
+    print(f"  {name}: {runs.describe_target(name)}")
 
 # %%
-table = study_b.dynamics(params, device=device, data_root=data_root)
-accuracy = analysis_b.accuracy_table(table)
-reuse = analysis_b.reusability(table)
-baseline = study_b.baseline(params, device=device, data_root=data_root)  # small nets only; stored by b1
-relative = analysis_b.reusability_vs_baseline(table, baseline) if len(baseline) else None
+table = tables.dynamics(params, device=device, data_root=data_root)
+accuracy = analysis.accuracy_table(table)
+reuse = analysis.reusability(table)
+baseline = tables.baseline(params, device=device, data_root=data_root)  # small nets only; stored by b1
+relative = analysis.reusability_vs_baseline(table, baseline) if len(baseline) else None
 save_table(accuracy, "b_table1_accuracy")
 save_table(reuse, "b_table2_reusability")
 if relative is not None:

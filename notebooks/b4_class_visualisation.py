@@ -33,13 +33,13 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from repchange import visualize
-from repchange.experiments import filter_choice, parameters, study_b
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots_b import fig_class_crops
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies.b import filter_choice, runs, visualize
+from repchange.studies.b.figures import fig_class_crops
 
 # %% tags=["parameters"]
-archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.architectures.ARCHITECTURES
+archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
 targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 source_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
@@ -77,7 +77,7 @@ source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=viz_arc
 print(source, *choice.summary_lines(), sep="\n")
 
 # %%
-names = study_b.class_names(viz_target)
+names = runs.class_names(viz_target)
 classes = viz_classes if viz_classes is not None else sorted(set(probe.labels.tolist()))[:4]
 crops, agreement = {}, []
 for layer in viz_layers:

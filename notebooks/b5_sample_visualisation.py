@@ -30,13 +30,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from repchange import visualize
-from repchange.experiments import filter_choice, parameters
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
-from repchange.plots_b import fig_heatmaps
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies.b import filter_choice, visualize
+from repchange.studies.b.figures import fig_heatmaps
 
 # %% tags=["parameters"]
-archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.architectures.ARCHITECTURES
+archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
 targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 source_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 source_epochs: int = 3  # source training epochs (paper: ImageNet weights)

@@ -42,12 +42,14 @@
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from repchange import claims
-from repchange.experiments import parameters, study_a, study_b
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import claims
+from repchange.studies.a import tables as a_tables
+from repchange.studies.b import tables as b_tables
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.data.available()
+dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.core.data.available()
 cross_domain: str = "digits"  # Study A cross-domain target
 seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
@@ -98,22 +100,22 @@ dynamics_params = parameters.dynamics(globals())
 source_a = provenance(data=f"Study A: {dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds,
                       degrees=degrees, pretraining=f"{train_size} images × {epochs} epochs",
                       fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs", probe=f"{n_probe} images")
-source_b = provenance(profile=profile, seeds=source_seeds, **study_b.describe(dynamics_params))
+source_b = provenance(profile=profile, seeds=source_seeds, **b_tables.describe(dynamics_params))
 print(source_a)
 print("Study B: " + source_b)
 
 # %%
 load = dict(device=device, data_root=data_root)
 part_a = claims.study_a_claims(
-    pretraining=study_a.cka_to_init(pretraining, **load, download=download),
-    histories=study_a.training_histories(degree_params, **load, download=download),
-    degrees=study_a.degree_sweep(degree_params, **load, download=download),
-    sizes=study_a.size_sweep(size_params, **load, download=download),
-    finetuning=study_a.finetune_sweep(finetune_params, **load, download=download),
+    pretraining=a_tables.cka_to_init(pretraining, **load, download=download),
+    histories=a_tables.training_histories(degree_params, **load, download=download),
+    degrees=a_tables.degree_sweep(degree_params, **load, download=download),
+    sizes=a_tables.size_sweep(size_params, **load, download=download),
+    finetuning=a_tables.finetune_sweep(finetune_params, **load, download=download),
     level=level,
 )
-part_b = claims.study_b_claims(study_b.dynamics(dynamics_params, **load),
-                               study_b.filter_agreement(dynamics_params, **load), level=level)
+part_b = claims.study_b_claims(b_tables.dynamics(dynamics_params, **load),
+                               b_tables.filter_agreement(dynamics_params, **load), level=level)
 ledger = claims.ledger(part_a, part_b)
 _ = save_table(ledger, "claims_ledger")
 

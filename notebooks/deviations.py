@@ -38,11 +38,13 @@
 # %%
 from IPython.display import display
 
-from repchange.experiments import deviations, parameters, study_b
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import deviations
+from repchange.studies.b import tables
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.data.available()
+dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.core.data.available()
 cross_domain: str = "digits"  # Study A cross-domain target
 seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
@@ -92,7 +94,7 @@ finetune_params = parameters.finetune_sweep(globals())
 dynamics_params = parameters.dynamics(globals())
 source_a = provenance(data=f"Study A: {dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds,
                       pretraining=f"{train_size} images × {epochs} epochs", fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs")
-source_b = provenance(profile=profile, seeds=source_seeds, **study_b.describe(dynamics_params, [deviation_target]))
+source_b = provenance(profile=profile, seeds=source_seeds, **tables.describe(dynamics_params, [deviation_target]))
 print(source_a)
 print("Study B: " + source_b)
 

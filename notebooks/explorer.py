@@ -28,10 +28,10 @@
 # %%
 import matplotlib.pyplot as plt
 
-from repchange.explorer import KINDS, Explorer
+from repchange.book.explorer import KINDS, Explorer
 
 # %% tags=["parameters"]
-study: str = None  # one of repchange.explorer.KINDS; None: the first stored
+study: str = None  # one of repchange.book.explorer.KINDS; None: the first stored
 run: str = None  # part of a run's label, e.g. "digits"; None: the first run of the study
 comparison: str = None  # None: the table's first
 metric: str = None  # None: the table's first

@@ -24,12 +24,15 @@
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from repchange import analysis_b, beside, paper_numbers
-from repchange.experiments import parameters, study_a, study_b
-from repchange.notebook import glue_numbers, glue_text, provenance, save_table
+from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import beside, paper_numbers
+from repchange.studies.a import tables as a_tables
+from repchange.studies.b import analysis
+from repchange.studies.b import tables as b_tables
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.data.available()
+dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.core.data.available()
 cross_domain: str = "digits"  # Study A cross-domain target
 seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
 degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
@@ -77,9 +80,9 @@ finetune_params = parameters.finetune_sweep(globals())
 dynamics_params = parameters.dynamics(globals())
 source_a = provenance(data=f"Study A: {dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds,
                       pretraining=f"{train_size} images × {epochs} epochs", fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs")
-source_b = provenance(profile=profile, seeds=source_seeds, **study_b.describe(dynamics_params))
-a_beside = beside.study_a_beside(study_a.cka_to_init(pretraining_params, **load),
-                                 study_a.finetune_sweep(finetune_params, **load))
+source_b = provenance(profile=profile, seeds=source_seeds, **b_tables.describe(dynamics_params))
+a_beside = beside.study_a_beside(a_tables.cka_to_init(pretraining_params, **load),
+                                 a_tables.finetune_sweep(finetune_params, **load))
 _ = save_table(a_beside, "paper_beside_study_a")
 fig = beside.fig_study_a_beside(a_beside, "this run: " + source_a)
 plt.show()
@@ -117,9 +120,9 @@ glue_text("beside_provenance_a", source_a)
 # layer-averaged distance (ours: PWSM α = 0, the authors' setting).
 
 # %%
-table = study_b.dynamics(dynamics_params, **load)
-acc = beside.study_b_accuracy_beside(analysis_b.accuracy_table(table))
-reuse = beside.study_b_reusability_beside(analysis_b.reusability(table))
+table = b_tables.dynamics(dynamics_params, **load)
+acc = beside.study_b_accuracy_beside(analysis.accuracy_table(table))
+reuse = beside.study_b_reusability_beside(analysis.reusability(table))
 _ = save_table(acc, "paper_beside_table1")
 _ = save_table(reuse, "paper_beside_table2")
 display(acc.round(3))
@@ -129,7 +132,7 @@ reuse.round(3)
 gap = reuse.pivot_table(index="arch", columns="kind", values=["paper", "ours"])
 gaps = {who: (gap[(who, "dissimilar")] - gap[(who, "similar")]) for who in ("paper", "ours")}
 same_sign = int(((gaps["paper"] > 0) == (gaps["ours"] > 0)).sum())
-agreement = analysis_b.agreement_summary(study_b.filter_agreement(dynamics_params, **load))
+agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, **load))
 overall = agreement[agreement.arch == "all"].iloc[0]
 glue_text("beside_b_gap", ", ".join(f"{arch}: paper {gaps['paper'][arch]:+.3f}, ours {gaps['ours'][arch]:+.3f}"
                                     for arch in gap.index))

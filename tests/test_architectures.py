@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from repchange.architectures import WeightsNotFoundError, build_architecture
-from repchange.features import extract
-from repchange.data import Split
-from repchange.receptive_field import ReceptiveField, receptive_fields
+from repchange.core.architectures import WeightsNotFoundError, build_architecture
+from repchange.core.data import Split
+from repchange.core.features import extract
+from repchange.core.receptive_field import ReceptiveField, receptive_fields
 
 SMALL = ["vgg_small", "resnet_small", "densenet_small"]
 

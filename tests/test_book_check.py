@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from repchange import book_check
+from repchange.book import check
 
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 
@@ -16,7 +16,7 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4
 @pytest.fixture
 def chromium() -> str:
     try:
-        return book_check.find_chromium()
+        return check.find_chromium()
     except FileNotFoundError as err:
         if os.environ.get("REPCHANGE_REQUIRE_BROWSER") == "1":
             raise
@@ -43,7 +43,7 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     (site / "notebooks" / "leaky.html").write_text(_page(
         '<div class="cell tag_injected-parameters"><pre># Parameters\nprofile = "default"</pre></div>'
         "<pre>PosixPath('/work/main/runs/x.csv')</pre><details><summary>code</summary><pre>/root/hidden</pre></details>"))
-    problems = [str(p) for p in book_check.check_site(site)]
+    problems = [str(p) for p in check.check_site(site)]
     assert any(p.startswith("index.html: broken image missing.png") for p in problems)
     assert any(p.startswith("index.html: failed to load") and "missing.png" in p for p in problems)
     assert "index.html: link to a missing file gone.html" in problems
@@ -59,4 +59,4 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
 
 def test_a_folder_without_a_book_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="holds no built book"):
-        book_check.check_site(tmp_path)
+        check.check_site(tmp_path)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from repchange import claims
+from repchange.studies import claims
 
 LAYERS = ["block1", "block2", "block3", "block4", "logits"]
 SEEDS = [1, 2, 3]

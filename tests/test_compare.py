@@ -10,12 +10,12 @@ import pytest
 import torch
 import torchvision
 from PIL import Image
-from torch import nn
 
-from repchange import cli, image_folders
+from repchange.book import cli
 from repchange.compare import compare, load_probe
-from repchange.data import IMAGENET_STATS, normalise
-from repchange.metrics import linear_cka, procrustes_angle
+from repchange.core import image_folders
+from repchange.core.data import IMAGENET_STATS, normalise
+from repchange.core.metrics import linear_cka, procrustes_angle
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_fashion_mnist_tree
 from scipy.io import savemat
 
-from repchange import data
-from conftest import make_fashion_mnist_tree
+from repchange.core import data
 
 
 @pytest.fixture

@@ -8,24 +8,26 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from repchange import explorer
-from repchange.experiments import study_a, study_b
-from repchange.store import Store
-from repchange.train import OptimiserSpec
+from repchange.book import explorer
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec
+from repchange.studies.a import tables as a_tables
+from repchange.studies.b import runs
+from repchange.studies.b import tables as b_tables
 
 matplotlib.use("Agg")
 
-PRETRAIN = study_a.PretrainConfig(epochs=2, train_size=128, eval_size=100, width=8,
+PRETRAIN = a_tables.PretrainConfig(epochs=2, train_size=128, eval_size=100, width=8,
                                   optimiser=OptimiserSpec("sgd", lr=1e-3, momentum=0.9, batch_size=32))
-SOURCE = study_b.SourceConfig(arch="vgg_small", epochs=1, train_size=256)
-TINY_B = study_b.FinetuneBConfig(source=SOURCE, epochs=2, checkpoints=(0, 1, 2), train_size=64, eval_size=40)
+SOURCE = runs.SourceConfig(arch="vgg_small", epochs=1, train_size=256)
+TINY_B = runs.FinetuneBConfig(source=SOURCE, epochs=2, checkpoints=(0, 1, 2), train_size=64, eval_size=40)
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     store = Store(tmp_path_factory.mktemp("explorer") / "store")
-    a = study_a.cka_to_init(study_a.CkaToInitParams(PRETRAIN, seeds=(1, 2), n_probe=40), store=store, device="cpu")
-    b = study_b.dynamics(study_b.DynamicsParams(finetune=TINY_B, archs=("vgg_small",), targets=("digits",), n_probe=20),
+    a = a_tables.cka_to_init(a_tables.CkaToInitParams(PRETRAIN, seeds=(1, 2), n_probe=40), store=store, device="cpu")
+    b = b_tables.dynamics(b_tables.DynamicsParams(finetune=TINY_B, archs=("vgg_small",), targets=("digits",), n_probe=20),
                          store=store, device="cpu")
     return {"store": store, "a": a, "b": b}
 

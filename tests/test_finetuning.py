@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from repchange import data
-from repchange.experiments.finetuning import FinetuneConfig, finetune, finetuning_splits
-from repchange.experiments.pretraining import PretrainConfig
-from repchange.store import Store
-from repchange.train import OptimiserSpec, checkpoint_path
-
 from conftest import make_fashion_mnist_tree
+
+from repchange.core import data
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec, checkpoint_path
+from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetuning_splits
+from repchange.studies.a.pretraining import PretrainConfig
 
 TINY = PretrainConfig(dataset="digits", epochs=1, train_size=64, eval_size=32, width=8,
                       optimiser=OptimiserSpec(batch_size=16))
@@ -81,7 +80,7 @@ def test_cross_domain_run_starts_from_the_stored_pre_training_and_is_stored_once
 
 
 def test_one_name_per_label_condition() -> None:
-    from repchange.experiments.finetuning import condition_label
+    from repchange.studies.a.finetuning import condition_label
 
     assert [condition_label(), condition_label(4), condition_label(shift=1), condition_label(shift="seed")] == \
         ["clean", "random d=4", "shift s=1", "shift s=seed"]

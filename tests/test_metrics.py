@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from repchange.metrics import centred_gram, cka_from_grams, linear_cka
+from repchange.core.metrics import centred_gram, cka_from_grams, linear_cka
 
 
 def rand(n: int, p: int, seed: int) -> np.ndarray:
@@ -100,7 +100,7 @@ def test_clear_errors() -> None:
 
 from scipy.spatial import procrustes as scipy_procrustes  # noqa: E402
 
-from repchange.metrics import (  # noqa: E402
+from repchange.core.metrics import (
     Factors,
     MinibatchCKA,
     filter_cka,
@@ -235,7 +235,7 @@ def test_minibatch_cka_is_the_mean_of_batch_hsics() -> None:
     y = rand(300, 30, 46) + 0.2 * x[:, :30]
     assert minibatch_cka([(x, y)]) == pytest.approx(linear_cka(x, y, debiased=True), abs=1e-12)
     assert minibatch_cka([(x, y)], debiased=False) == pytest.approx(linear_cka(x, y), abs=1e-12)
-    from repchange.metrics import unbiased_hsic
+    from repchange.core.metrics import unbiased_hsic
 
     batches = [(x[i : i + 100], y[i : i + 100]) for i in range(0, 300, 100)]
     grams = [(centred_gram(a), centred_gram(b)) for a, b in batches]

@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from repchange import analysis_b, claims, runner
-from repchange.notebook import read_glued
+from repchange.book import runner
+from repchange.book.glue import read_glued
+from repchange.studies import claims
+from repchange.studies.b import analysis
 
 pytestmark = pytest.mark.notebook  # the slow tier: `make test` runs it, `make test-fast` leaves it out
 
@@ -200,18 +202,18 @@ def test_feature_dynamics_chapter_glues_the_saved_table(study_b_run: dict) -> No
     assert table[table.epoch == 0].value.abs().max() < 1e-5  # epoch 0 is the source net itself
     assert (table[(table.epoch == 2) & (table.cls == "all")].value > 0).all()
     assert g["b1_combos"] == 3 * 2 * 4  # archs x targets x metrics
-    trend = analysis_b.depth_trend(table)
+    trend = analysis.depth_trend(table)
     assert g["b1_mean_spearman"] == pytest.approx(trend.spearman.mean(), abs=5e-4)
     assert 0 <= g["b1_strictly_growing"] <= g["b1_combos"]
     for key in ("b1_share_deeper_pwsm0", "b1_share_deeper_procrustes", "b1_max_dead"):
         assert 0.0 <= g[key] <= 1.0
-    early = analysis_b.early_share(table, by_epoch=1)
+    early = analysis.early_share(table, by_epoch=1)
     assert g["b1_early_share_procrustes"] == pytest.approx(
         early[early.metric == "procrustes_filter"].share.mean(), abs=5e-4)
     assert g["b1_first_epoch"] == 1 and g["b1_last_epoch"] == 2
     assert "profile: smoke" in g["b1_provenance"] and "128 images × 2 epochs" in g["b1_provenance"]
     assert g["b1_target_order_pwsm"].split(" (")[0] in ("fashion_new_classes", "digits")
-    against = analysis_b.versus_baseline(table, study_b_run["baseline"])
+    against = analysis.versus_baseline(table, study_b_run["baseline"])
     assert len(against) == 2 * 4 * (4 + 5 + 5)  # targets x metrics x (vgg, resnet, densenet layers)
     assert g["b1_below_baseline_pwsm0"] == pytest.approx(
         (against[against.metric == "pwsm_alpha_0"].ratio < 1).mean(), abs=5e-4)
@@ -233,7 +235,7 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     assert g2["b2_filter_cells"] == len(finite) and g2["b2_filter_r_mean"] == pytest.approx(finite.mean(), abs=5e-4)
     assert g2["b2_filter_r_std"] == pytest.approx(finite.std(), abs=5e-4)
     assert (g2["b2_paper_r_mean"], g2["b2_paper_r_std"]) == (0.83, 0.43)
-    recomputed = analysis_b.metric_correlations(study_b_run["table"])
+    recomputed = analysis.metric_correlations(study_b_run["table"])
     assert recomputed.r.to_numpy() == pytest.approx(correlations.r.to_numpy(), abs=1e-9)
     assert len(accuracy) == 6 and accuracy[["train_acc", "test_acc"]].stack().between(0, 1).all()
     assert g3["b3_test_acc_max"] == pytest.approx(accuracy.test_acc.max(), abs=5e-4)
@@ -243,7 +245,7 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     procrustes = reuse[reuse.metric == "procrustes_filter"].set_index(["arch", "target"])["mean"]
     rank = pwsm0.set_index(["arch", "target"])["mean"].corr(procrustes, method="spearman")
     assert g3["b3_reuse_rank_agreement"] == pytest.approx(rank, abs=5e-4)
-    relative = analysis_b.reusability_vs_baseline(study_b_run["table"], study_b_run["baseline"])
+    relative = analysis.reusability_vs_baseline(study_b_run["table"], study_b_run["baseline"])
     assert len(relative) == len(reuse) and (relative.ratio > 0).all()
     rel0 = relative[relative.metric == "pwsm_alpha_0"]
     assert f"ranges from {rel0.ratio.min():.2f} to {rel0.ratio.max():.2f}" in g3["b3_relative_sentence"]
@@ -374,15 +376,15 @@ def test_book_builds_with_warnings_as_errors(a1_run: dict, built_book: Path) -> 
 def test_the_built_book_works_in_headless_chromium(built_book: Path) -> None:
     """Every page loads without a script error or failed request, no broken image or internal link,
     every notebook figure is captioned with its profile and seeds."""
-    from repchange import book_check
+    from repchange.book import check
 
     try:
-        book_check.find_chromium()
+        check.find_chromium()
     except FileNotFoundError as err:
         if __import__("os").environ.get("REPCHANGE_REQUIRE_BROWSER") == "1":
             raise
         pytest.skip(str(err))
-    problems = book_check.check_site(built_book / "html")
+    problems = check.check_site(built_book / "html")
     assert not problems, "\n".join(map(str, problems))
     pages = {p.relative_to(built_book / "html").as_posix() for p in (built_book / "html").rglob("*.html")}
     assert {"notebooks/claims_ledger.html", "notebooks/explorer.html", "book/parameters.html"} <= pages

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from repchange import parallel, progress, sweep
-from repchange.experiments.pretraining import PretrainConfig, pretrain, pretrain_all
-from repchange.store import Store
-from repchange.train import OptimiserSpec, train
-from repchange import data
-from repchange.models import build
+from repchange.book import sweep
+from repchange.core import data, parallel, progress
+from repchange.core.models import build
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec, train
+from repchange.studies.a.pretraining import PretrainConfig, pretrain, pretrain_all
 
 TINY = PretrainConfig(dataset="fashion_mnist", epochs=2, train_size=160, eval_size=40, width=8,
                       optimiser=OptimiserSpec("sgd", lr=0.05, batch_size=32))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nbformat
 
-from repchange import runner
+from repchange.book import runner
 
 
 def _cell(source: str, tags: list[str], outputs: list[dict]) -> nbformat.NotebookNode:

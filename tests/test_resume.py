@@ -15,9 +15,9 @@ import pytest
 TRAIN = """
 import sys
 from repchange import data
-from repchange.experiments.pretraining import PretrainConfig, pretrain
-from repchange.store import Store
-from repchange.train import OptimiserSpec
+from repchange.studies.a.pretraining import PretrainConfig, pretrain
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec
 cfg = PretrainConfig(epochs=10, train_size=1024, eval_size=200, width=16,
                      optimiser=OptimiserSpec("sgd", lr=1e-3, momentum=0.9, batch_size=32))
 run = pretrain(cfg, data.load("fashion_mnist"), store=Store(sys.argv[1]), device="cpu")

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from repchange import runner
+from repchange.book import runner
 
 TINY = '''# %% tags=["parameters"]
 width: int = 2
@@ -47,12 +47,44 @@ def test_a_parameter_shared_by_several_chapters_has_one_default() -> None:
         assert len(set(shared.values())) <= 1, f"{name} has different defaults: {shared}"
 
 
+def _library_modules() -> dict[str, Path]:
+    import repchange
+
+    package = Path(repchange.__file__).parent
+    return {".".join(p.relative_to(package).with_suffix("").parts): p for p in package.rglob("*.py")
+            if p.stem not in ("__init__", "__main__")}
+
+
 def test_the_package_docstring_names_every_module() -> None:
     import repchange
 
-    modules = {p.stem for p in Path(repchange.__file__).parent.rglob("*.py")} - {"__init__", "__main__"}
-    missing = sorted(m for m in modules if f"``{m}``" not in repchange.__doc__)
+    missing = sorted(m for m in _library_modules() if f"``{m}``" not in repchange.__doc__)
     assert not missing, f"lib/repchange/__init__.py does not list {missing}"
+
+
+LAYERS = {"core": {"core"}, "studies": {"core", "studies"}, "book": {"core", "studies", "book", "tools"},
+          "tools": {"core", "tools"}}
+
+
+def _layer(module: str) -> str:
+    top = module.split(".")[0]
+    return top if top in ("core", "studies", "book") else "tools"
+
+
+def test_each_layer_imports_only_from_the_layers_before_it() -> None:
+    """core <- studies <- book; your-own-model tools (hooks, track, compare) on core only."""
+    import ast
+
+    upward = []
+    for module, path in _library_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                if name.startswith("repchange.") and _layer(name[len("repchange."):]) not in LAYERS[_layer(module)]:
+                    upward.append(f"{module} imports {name}")
+            assert not (isinstance(node, ast.ImportFrom) and node.level), f"{module}: use absolute imports"
+    assert not upward, upward
 
 
 def test_execution_key_follows_source_parameters_and_library(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from repchange.store import Store, config_key
+from repchange.core.store import Store, config_key
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ def test_keys_depend_on_config_and_code_only() -> None:
     assert config_key("k", Cfg()) == config_key("k", {"b": [1, 2], "a": 1.0})
     assert config_key("k", Cfg()) != config_key("k", Cfg(a=2))
     assert config_key("k", Cfg()) != config_key("other", Cfg())
-    assert config_key("k", Cfg()) != config_key("k", Cfg(), code=("labels",))
+    assert config_key("k", Cfg()) != config_key("k", Cfg(), code=("core.labels",))
     with pytest.raises(TypeError, match="cannot be part of a run key"):
         config_key("k", {"x": object()})
 
@@ -79,7 +79,7 @@ def test_missing_lists_each_unstored_config_once_in_order(tmp_path: Path) -> Non
 
 
 def test_code_fingerprint_ignores_imports_docstrings_comments_and_layout_not_code() -> None:
-    from repchange.store import source_fingerprint
+    from repchange.core.store import source_fingerprint
 
     base = '''"""Module doc."""
 from .metrics import pwsm
@@ -105,7 +105,7 @@ def f(x):
 
 
 def test_code_version_survives_splitting_a_module_but_not_a_change_of_what_it_computes() -> None:
-    from repchange.store import pooled_fingerprint
+    from repchange.core.store import pooled_fingerprint
 
     whole = '''"""Runs and dynamics."""
 from . import data

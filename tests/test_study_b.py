@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from repchange import data
-from repchange.experiments import study_b
-from repchange.store import Store
+from repchange.core import data
+from repchange.core.store import Store
+from repchange.studies.b import runs, tables
 
-SOURCE = study_b.SourceConfig(arch="vgg_small", epochs=1, train_size=256)
-TINY = study_b.FinetuneBConfig(source=SOURCE, epochs=2, checkpoints=(0, 1, 2), train_size=64, eval_size=40)
+SOURCE = runs.SourceConfig(arch="vgg_small", epochs=1, train_size=256)
+TINY = runs.FinetuneBConfig(source=SOURCE, epochs=2, checkpoints=(0, 1, 2), train_size=64, eval_size=40)
 
 
 def _rows_of(images: torch.Tensor, pool: torch.Tensor) -> set[bytes]:
@@ -23,24 +23,24 @@ def _rows_of(images: torch.Tensor, pool: torch.Tensor) -> set[bytes]:
 
 def test_the_transfer_design_separates_source_and_target_classes_and_images() -> None:
     fm = data.load("fashion_mnist")
-    source_train, source_eval = study_b.source_splits(SOURCE)
-    source_idx = torch.nonzero(torch.isin(fm.train.labels, torch.tensor(study_b.SOURCE_CLASSES))).flatten()[:256]
+    source_train, source_eval = runs.source_splits(SOURCE)
+    source_idx = torch.nonzero(torch.isin(fm.train.labels, torch.tensor(runs.SOURCE_CLASSES))).flatten()[:256]
     assert torch.equal(source_train.images, fm.train.images[source_idx])  # the first 256 images of classes 0-4
     assert set(source_train.labels.tolist()) == set(range(5)) and len(source_eval) == 1000
-    new, new_eval, classes = study_b.target_splits(replace(TINY, target="fashion_new_classes"))
+    new, new_eval, classes = runs.target_splits(replace(TINY, target="fashion_new_classes"))
     assert classes == 5 and new.labels.bincount().tolist() == [13, 13, 13, 13, 12]  # 64 stratified over 5 classes
     assert new_eval.labels.bincount().tolist() == [8] * 5
-    new_originals = fm.train.labels[torch.isin(fm.train.labels, torch.tensor(study_b.NEW_CLASSES))]
+    new_originals = fm.train.labels[torch.isin(fm.train.labels, torch.tensor(runs.NEW_CLASSES))]
     assert set(new_originals.tolist()) == {5, 6, 7, 8, 9}
     assert not _rows_of(new.images, source_train.images)  # never a source image
-    inverted, inverted_eval, _ = study_b.target_splits(replace(TINY, target="fashion_inverted"))
+    inverted, inverted_eval, _ = runs.target_splits(replace(TINY, target="fashion_inverted"))
     assert torch.equal(inverted.images, 255 - new.images) and torch.equal(inverted.labels, new.labels)
     assert torch.equal(inverted_eval.images, 255 - new_eval.images)
-    held, _, classes = study_b.target_splits(replace(TINY, target="fashion_heldout"))
+    held, _, classes = runs.target_splits(replace(TINY, target="fashion_heldout"))
     assert classes == 5 and not _rows_of(held.images, source_train.images)
-    coarse, _, classes = study_b.target_splits(replace(TINY, target="fashion_coarse"))
+    coarse, _, classes = runs.target_splits(replace(TINY, target="fashion_coarse"))
     assert classes == 4 and set(coarse.labels.tolist()) == {0, 1, 2, 3} and not _rows_of(coarse.images, source_train.images)
-    digits, digits_eval, _ = study_b.target_splits(replace(TINY, target="digits"))
+    digits, digits_eval, _ = runs.target_splits(replace(TINY, target="digits"))
     assert digits.images.shape[1:] == (1, 28, 28) and len(digits_eval) == 40
     assert digits_eval.labels.bincount().tolist() == [4] * 10  # stratified, not the first 40
 
@@ -72,16 +72,16 @@ def test_bad_study_b_configs_name_the_problem(change: dict, message: str) -> Non
 @pytest.mark.slow
 def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
-    params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small", "densenet_small"),
+    params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small", "densenet_small"),
                                     targets=("fashion_coarse", "digits"), n_probe=20)
-    table = study_b.dynamics(params, store=store, device="cpu")
+    table = tables.dynamics(params, store=store, device="cpu")
     assert set(table.arch) == {"vgg_small", "densenet_small"} and set(table.target) == {"fashion_coarse", "digits"}
-    agreement = study_b.filter_agreement(params, store=store, device="cpu")  # reuses the stored fine-tuning runs
+    agreement = tables.filter_agreement(params, store=store, device="cpu")  # reuses the stored fine-tuning runs
     assert set(agreement.epoch) == {1, 2} and (agreement.cls != "all").all()
     finite = agreement.r.dropna()
     assert len(finite) > 0.5 * len(agreement) and finite.between(-1, 1).all()
     assert (agreement.n_filters[agreement.r.notna()] >= 3).all()
-    _, maps, _ = study_b.checkpoint_maps(study_b.run_config(params, "vgg_small", "digits"), None, 20, store=store,
+    _, maps, _ = tables.checkpoint_maps(tables.run_config(params, "vgg_small", "digits"), None, 20, store=store,
                                          device="cpu")
     widths = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits")].groupby("layer").n_filters.max()
     assert all(widths[layer] <= m.shape[1] for layer, m in maps[2].items())  # at most every filter of the layer
@@ -101,7 +101,7 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     assert classes and classes <= {str(c) for c in range(10)}
     layers = table[table.arch == "densenet_small"].layer.unique().tolist()
     assert layers == ["denseblock1", "transition1", "denseblock2", "transition2", "denseblock3"]
-    again = study_b.dynamics(params, store=store, device="cpu")
+    again = tables.dynamics(params, store=store, device="cpu")
     assert again.equals(table)
     assert len(list((store.root / "study_b" / "source").iterdir())) == 2  # one source net per architecture
     assert len(list((store.root / "study_b" / "finetune").iterdir())) == 4
@@ -110,14 +110,14 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
 @pytest.mark.slow
 def test_checkpoint_maps_give_every_epoch_and_the_receptive_fields(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
-    params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
-    cfg = study_b.run_config(params, "vgg_small", "digits")
-    probe, maps, fields = study_b.checkpoint_maps(cfg, ["conv2_2"], 12, store=store, device="cpu")
+    params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
+    cfg = tables.run_config(params, "vgg_small", "digits")
+    probe, maps, fields = tables.checkpoint_maps(cfg, ["conv2_2"], 12, store=store, device="cpu")
     assert len(probe) == 12 and sorted(maps) == [0, 1, 2]
     assert maps[0]["conv2_2"].shape == (12, 32, 14, 14) and not torch.equal(maps[0]["conv2_2"], maps[2]["conv2_2"])
     assert fields["conv2_2"].jump == 2.0
     with pytest.raises(ValueError, match=r"vgg_small has no probed layer\(s\) \['layer9'\]"):
-        study_b.checkpoint_maps(cfg, ["layer9"], 12, store=store, device="cpu")
+        tables.checkpoint_maps(cfg, ["layer9"], 12, store=store, device="cpu")
 
 
 def _scene_tree(root: Path, classes: int = 3, per_class: int = 8) -> None:
@@ -136,76 +136,76 @@ def _scene_tree(root: Path, classes: int = 3, per_class: int = 8) -> None:
 def test_paper_path_fine_tunes_a_torchvision_net_on_an_image_folder_target(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The paper profile's code path, small: ResNet50 (random weights here) on a generated 15-Scene tree."""
-    from repchange import image_folders
+    from repchange.core import image_folders
 
     monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
     _scene_tree(tmp_path / "data")
-    source = study_b.SourceConfig(arch="resnet50", weights=None)
-    cfg = study_b.FinetuneBConfig(source=source, target="scene15", epochs=1, checkpoints=(0, 1), train_size=None,
+    source = runs.SourceConfig(arch="resnet50", weights=None)
+    cfg = runs.FinetuneBConfig(source=source, target="scene15", epochs=1, checkpoints=(0, 1), train_size=None,
                                   eval_size=None, image_size=64)
-    params = study_b.DynamicsParams(finetune=cfg, archs=("resnet50",), targets=("scene15",), alphas=(1.0,), n_probe=5)
+    params = tables.DynamicsParams(finetune=cfg, archs=("resnet50",), targets=("scene15",), alphas=(1.0,), n_probe=5)
     store = Store(tmp_path / "store")
-    table = study_b.dynamics(params, store=store, device="cpu", data_root=str(tmp_path / "data"))
+    table = tables.dynamics(params, store=store, device="cpu", data_root=str(tmp_path / "data"))
     assert table.layer.unique().tolist() == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x"]
     overall = table[table.cls == "all"]
     assert overall[overall.epoch == 0].value.abs().max() < 1e-5
     moved = overall[overall.epoch == 1]
     assert (moved[moved.metric == "pwsm_alpha_1"].value > 0).all() and (moved.value >= 0).all()
     assert not (store.root / "study_b" / "source").exists()  # the published weights are the source: no training
-    _, ev, classes = study_b.target_splits(cfg, str(tmp_path / "data"))
+    _, ev, classes = runs.target_splits(cfg, str(tmp_path / "data"))
     assert classes == 3 and len(ev) == 5 and ev.images.shape[1:] == (3, 64, 64)  # 24 images, 80/20
-    model = study_b.model_at(cfg, study_b.finetune_b(cfg, store=store, data_root=str(tmp_path / "data")), 1, 3)
+    model = runs.model_at(cfg, runs.finetune_b(cfg, store=store, data_root=str(tmp_path / "data")), 1, 3)
     assert model.input_stats == data.IMAGENET_STATS and model.fc.out_features == 3
     with pytest.raises(ValueError, match="n_probe=7 exceeds the 5 evaluation images of scene15"):
-        study_b.dynamics(replace(params, n_probe=7), store=store, device="cpu", data_root=str(tmp_path / "data"))
+        tables.dynamics(replace(params, n_probe=7), store=store, device="cpu", data_root=str(tmp_path / "data"))
 
 
 def test_missing_imagenet_weights_stop_fine_tuning_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from repchange import image_folders
-    from repchange.architectures import WeightsNotFoundError
+    from repchange.core import image_folders
+    from repchange.core.architectures import WeightsNotFoundError
 
     monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     _scene_tree(tmp_path / "data")
-    cfg = study_b.FinetuneBConfig(source=study_b.SourceConfig(arch="vgg19"), target="scene15", epochs=1,
+    cfg = runs.FinetuneBConfig(source=runs.SourceConfig(arch="vgg19"), target="scene15", epochs=1,
                                   checkpoints=(0, 1), train_size=None, eval_size=None, image_size=32)
     store = Store(tmp_path / "store")
     with pytest.raises(WeightsNotFoundError, match="not in the local cache"):
-        study_b.finetune_b(cfg, store=store, device="cpu", data_root=str(tmp_path / "data"))
+        runs.finetune_b(cfg, store=store, device="cpu", data_root=str(tmp_path / "data"))
     assert not any(store.is_complete(run) for run in (store.root / "study_b" / "finetune").iterdir())
 
 
 @pytest.mark.slow
 def test_baseline_compares_the_source_with_an_independently_trained_twin(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
-    params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("fashion_heldout", "digits"),
+    params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("fashion_heldout", "digits"),
                                     n_probe=20)
-    base = study_b.baseline(params, store=store, device="cpu")
+    base = tables.baseline(params, store=store, device="cpu")
     assert set(base.target) == {"fashion_heldout", "digits"} and set(base.seed) == {1}
     assert base.layer.unique().tolist() == ["conv1_2", "conv2_2", "conv3_2", "conv4_2"]
     assert (base[base.metric.str.startswith("pwsm")].value > 0.01).all()  # another seed: another net
     sources = sorted(run.name for run in (store.root / "study_b" / "source").iterdir())
     assert len(sources) == 2  # the source (seed 1) and its twin (seed 1001), shared by both targets
-    assert study_b.baseline(params, store=store, device="cpu").equals(base)
+    assert tables.baseline(params, store=store, device="cpu").equals(base)
 
 
 @pytest.mark.slow
 def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """folder:<path>: split 80/20 with seed 42 (or its own train/test folders), grey 28x28 for a small net."""
-    from repchange import image_folders
+    from repchange.core import image_folders
 
     monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
     _scene_tree(tmp_path / "mine", classes=3, per_class=10)
     target = f"folder:{tmp_path / 'mine' / 'scene15'}"
     cfg = replace(TINY, target=target, train_size=None, eval_size=None)
     cfg.validate()
-    train_split, ev, classes = study_b.target_splits(cfg)
+    train_split, ev, classes = runs.target_splits(cfg)
     assert classes == 3 and (len(train_split), len(ev)) == (24, 6)
     assert train_split.images.shape[1:] == (1, 28, 28) and train_split.images.dtype == torch.uint8
-    assert study_b.class_names(target) == {0: "class0", 1: "class1", 2: "class2"}
-    assert "ImageFolder tree" in study_b.describe_target(target)
-    params = study_b.DynamicsParams(finetune=cfg, archs=("vgg_small",), targets=(target,), alphas=(1.0,), n_probe=6)
-    table = study_b.dynamics(params, store=Store(tmp_path / "store"), device="cpu")
+    assert runs.class_names(target) == {0: "class0", 1: "class1", 2: "class2"}
+    assert "ImageFolder tree" in runs.describe_target(target)
+    params = tables.DynamicsParams(finetune=cfg, archs=("vgg_small",), targets=(target,), alphas=(1.0,), n_probe=6)
+    table = tables.dynamics(params, store=Store(tmp_path / "store"), device="cpu")
     overall = table[(table.cls == "all") & (table.metric == "pwsm_alpha_1")]
     assert overall[overall.epoch == 0].value.abs().max() < 1e-5 and (overall[overall.epoch == 2].value > 0).all()
     # a tree with its own train/test folders keeps them
@@ -214,17 +214,17 @@ def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeyp
         _scene_tree(tmp_path / "raw" / part, classes=2, per_class=n)
         (tmp_path / "raw" / part / "scene15").rename(tmp_path / "split" / part)
     own = replace(cfg, target=f"folder:{tmp_path / 'split'}")
-    tr, ev, classes = study_b.target_splits(own)
+    tr, ev, classes = runs.target_splits(own)
     assert (len(tr), len(ev), classes) == (8, 4, 2)
     with pytest.raises(data.DataNotFoundError, match="does not exist"):
-        study_b.target_splits(replace(cfg, target=f"folder:{tmp_path / 'nothing'}"))
+        runs.target_splits(replace(cfg, target=f"folder:{tmp_path / 'nothing'}"))
 
 
 @pytest.mark.slow
 def test_filter_choice_picks_the_most_and_least_changed_filter_of_the_default_layers(tmp_path: Path) -> None:
-    from repchange.experiments import filter_choice
+    from repchange.studies.b import filter_choice
 
-    params = study_b.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
+    params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
     choice = filter_choice.choose_filters(params, "vgg_small", "digits", None, 12, device="cpu",
                                           store=Store(tmp_path / "store"))
     names = list(choice.maps[0])

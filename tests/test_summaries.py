@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from repchange import summaries
 from test_analysis_b import _grows, _table
+
+from repchange.studies import summaries
 
 
 def _baseline(table: pd.DataFrame, level: float) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from repchange import runner, sweep
+from repchange.book import runner, sweep
 
 A1 = runner.project_root() / "notebooks" / "a1_cka_pretraining.py"
 TINY = {"seeds": [1], "epochs": 1, "train_size": 128, "eval_size": 100, "n_probe": 50, "width": 16}

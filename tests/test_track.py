@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from repchange.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
+from repchange.core.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
 from repchange.track import ProbeTooLarge, Tracker, final_values, plot_table, resolve_layers, stage_ends
 
 

@@ -8,8 +8,8 @@ from torch import nn
 
 lightning = pytest.importorskip("lightning")
 
-from repchange.metrics import linear_cka  # noqa: E402
-from repchange.track_lightning import RepresentationTracking  # noqa: E402
+from repchange.core.metrics import linear_cka
+from repchange.track_lightning import RepresentationTracking
 
 
 class Classifier(lightning.LightningModule):

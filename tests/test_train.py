@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from repchange.data import Split
-from repchange.models import Conv4
-from repchange.train import OptimiserSpec, TrainingDiverged, checkpoint_path, load_checkpoint, train
+from repchange.core.data import Split
+from repchange.core.models import Conv4
+from repchange.core.train import OptimiserSpec, TrainingDiverged, checkpoint_path, load_checkpoint, train
 
 
 def toy_splits(n: int = 96) -> tuple[Split, Split]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from repchange import visualize
-from repchange.receptive_field import ReceptiveField
+from repchange.core.receptive_field import ReceptiveField
+from repchange.studies.b import visualize
 
 IDENTITY_3 = ReceptiveField(jump=1.0, size=3.0, start=0.0)  # a 3x3 conv with padding 1: unit (r, c) sees r±1, c±1
 

@@ -2,7 +2,7 @@
 
 Jupyter Book 1 registers sphinx-thebe's inline configuration script twice, so every page
 declared ``const THEBE_JS_URL`` twice and the browser raised a SyntaxError on load (found by
-``repchange.book_check`` in headless Chromium). Keeping the first of identical scripts fixes it.
+``repchange.book.check`` in headless Chromium). Keeping the first of identical scripts fixes it.
 """
 
 

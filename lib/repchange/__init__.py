@@ -1,27 +1,35 @@
 """repchange: re-runs of two studies of representation change during pre-training and fine-tuning.
 
-Modules, one concern each (a test checks that every module is listed here).
+Three layers, each importing only from those before it (a test checks this), one concern per
+module (a test checks that every module is listed here):
 
-Core:
-``data`` (data sets as in-memory tensors), ``image_folders`` (ImageFolder trees: paper targets,
-any folder), ``labels`` (label corruption), ``models`` (Study A's conv4 and its probed layers),
-``architectures`` (Study B's nets), ``receptive_field`` (receptive fields of probed units),
-``train`` (the one trainer), ``parallel`` (independent runs side by side), ``progress`` (events a
-terminal follows), ``features`` (activations of named layers), ``metrics`` (similarity measures),
-``store`` (runs keyed by config and code), ``stats`` (intervals over seeds).
+``core`` -- what both studies and your own model stand on:
+``core.data`` (data sets as in-memory tensors), ``core.image_folders`` (ImageFolder trees: paper
+targets, any folder), ``core.labels`` (label corruption), ``core.models`` (Study A's conv4 and its
+probed layers), ``core.architectures`` (Study B's nets), ``core.receptive_field`` (receptive
+fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
+by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
+layers), ``core.metrics`` (similarity measures), ``core.store`` (runs keyed by config and code),
+``core.stats`` (intervals over seeds), ``core.plotting`` (means with error bands, captions).
 
-Studies (``experiments``: ``pretraining``, ``finetuning``, ``study_a``, ``study_b``,
-``filter_choice``, ``metric_checks``, ``deviations``, ``parameters``) and what the chapters show:
-``analysis_b`` (Study B summaries), ``summaries`` (numbers the prose quotes), ``claims`` (the
-ledger), ``paper_numbers`` (published numbers, for display), ``beside`` (them next to ours),
-``plots`` (Study A figures), ``plots_b`` (Study B figures), ``visualize`` (crops, heatmaps).
+``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
+``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
+Study A: ``studies.a.pretraining``, ``studies.a.finetuning`` (the runs), ``studies.a.tables``
+(CKA tables and sweeps), ``studies.a.figures``;
+Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.tables`` (feature
+dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),
+``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``;
+both: ``studies.summaries`` (numbers the prose quotes), ``studies.claims`` (the ledger),
+``studies.deviations`` (our departures, measured), ``studies.paper_numbers`` (published numbers,
+for display), ``studies.beside`` (them next to ours).
 
-Book tooling: ``notebook`` (glue and provenance), ``runner`` (papermill and the book build),
-``sweep`` (parameter grids), ``book_check`` (headless Chromium), ``explorer`` (stored results),
-``cli``.
+``book`` -- running and publishing the chapters: ``book.parameters`` (chapter parameters,
+validated), ``book.glue`` (glue and provenance), ``book.runner`` (papermill and the book build),
+``book.sweep`` (parameter grids), ``book.check`` (headless Chromium), ``book.explorer`` (stored
+results), ``book.cli``.
 
-Your own model: ``hooks`` (layers by module path), ``track`` (the Tracker), ``track_lightning``
-(its Lightning callback), ``compare`` (two checkpoints, a report).
+Your own model (on ``core`` only): ``hooks`` (layers by module path), ``track`` (the Tracker),
+``track_lightning`` (its Lightning callback), ``compare`` (two checkpoints, a report).
 """
 
 __version__ = "0.1.0"

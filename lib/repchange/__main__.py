@@ -1,3 +1,3 @@
-from .cli import main
+from repchange.book.cli import main
 
 raise SystemExit(main())

@@ -24,9 +24,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import data as data_mod
-from .data import IMAGENET_STATS, Split
-from .track import Tracker, plot_table
+from repchange.core import data as data_mod
+from repchange.core.data import IMAGENET_STATS, Split
+from repchange.track import Tracker, plot_table
 
 __all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
 
@@ -101,7 +101,7 @@ def load_probe(probe: str, n: int | None, *, image_size: int | None = None, chan
     ``image_size``, default 224) or a book data set (``n`` test images spread over its classes,
     resized to ``image_size`` when given, grey repeated to ``channels``)."""
     if Path(probe).expanduser().is_dir():
-        from .image_folders import read_probe_folder
+        from repchange.core.image_folders import read_probe_folder
 
         split = read_probe_folder(probe, n, image_size=image_size or 224)
         return split, f"{len(split)} images of the ImageFolder tree {Path(probe).expanduser()}"

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .features import extraction_mode
+from repchange.core.features import extraction_mode
 
 __all__ = ["Layer", "Tap", "resolve_layers", "stage_ends"]
 

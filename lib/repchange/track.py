@@ -35,11 +35,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from .data import Split, normalise
-from .features import BN_MODES, extraction_mode, positions_as_samples
-from .hooks import Layer, Tap, resolve_layers, stage_ends
-from .metrics import Factors, MinibatchCKA, filter_procrustes_similarity, linear_cka, procrustes_angle, pwsm
-from .store import atomic_write
+from repchange.core.data import Split, normalise
+from repchange.core.features import BN_MODES, extraction_mode, positions_as_samples
+from repchange.core.metrics import (
+    Factors,
+    MinibatchCKA,
+    filter_procrustes_similarity,
+    linear_cka,
+    procrustes_angle,
+    pwsm,
+)
+from repchange.core.store import atomic_write
+from repchange.hooks import Layer, Tap, resolve_layers, stage_ends
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "Tracker", "final_values", "plot_table", "resolve_layers",
            "stage_ends"]
@@ -357,6 +364,6 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
 
 
 def _store_root() -> Path:
-    from .store import default_root
+    from repchange.core.store import default_root
 
     return default_root()

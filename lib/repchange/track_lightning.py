@@ -18,7 +18,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("repchange.track_lightning needs PyTorch Lightning: pip install -e '.[lightning]'") from err
 
-from .track import Tracker
+from repchange.track import Tracker
 
 __all__ = ["RepresentationTracking"]
 

@@ -1,0 +1,219 @@
+"""Check the built book in a real browser: headless Chromium over the DevTools protocol.
+
+For every HTML page of the site: it loads without a JavaScript error or a failed local request,
+no image is broken, every internal link points at an existing page (and anchor), and on the
+notebook pages every figure is followed, before the next figure, by text naming its profile
+and seeds. ``python -m repchange check-book [HTML_DIR]`` prints the problems; exit 1 if any.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import unquote, urlparse
+
+__all__ = ["Problem", "browser", "check_site", "find_chromium"]
+
+# Per figure: the text from its cell to the next cell that holds a figure must name profile and seeds.
+FIGURE_CAPTIONS_JS = r"""
+(() => {
+  const cells = [...document.querySelectorAll('div.cell, div.cell_output, section > p')];
+  const out = [];
+  const all = [...document.querySelectorAll('main img, article img')].filter(i => i.closest('.cell_output'));
+  for (const img of all) {
+    const cell = img.closest('.cell') || img.closest('.cell_output');
+    let text = cell.innerText || '';
+    let node = cell.nextElementSibling || (cell.parentElement && cell.parentElement.nextElementSibling);
+    for (let k = 0; node && k < 12; k++, node = node.nextElementSibling) {
+      if (node.querySelector && node.querySelector('.cell_output img')) break;
+      text += ' ' + (node.innerText || '');
+    }
+    out.push({src: img.getAttribute('src'), profile: /profile:/.test(text), seeds: /seeds?:/.test(text)});
+  }
+  return out;
+})()
+"""
+PAGE_JS = r"""
+({
+  broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src')),
+  links: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.startsWith('file:')),
+  title: document.title,
+  text: document.body.innerText,
+  injected: [...document.querySelectorAll('.tag_injected-parameters')].filter(e => e.offsetParent !== null).length,
+})
+"""
+# Text a reader should never see: this machine's paths and Python reprs of them.
+MACHINE_PATH = re.compile(r"PosixPath\(|(?<![\w.])/(?:root|work|home|tmp)/[\w.-]+")
+
+
+@dataclass(frozen=True)
+class Problem:
+    page: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.page}: {self.what}"
+
+
+def find_chromium() -> str:
+    """The Chromium executable; FileNotFoundError with the install command where there is none."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise FileNotFoundError("no Chromium found; install it with `sudo apt-get install chromium` "
+                            "(`make test` does this when run as root)")
+
+
+class _Page:
+    """One browser tab over the DevTools protocol: navigate, wait for load, evaluate, collect errors."""
+
+    def __init__(self, ws_url: str) -> None:
+        import websocket  # websocket-client
+
+        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
+        self._id = 0
+        self.events: list[dict[str, Any]] = []
+        for domain in ("Page", "Network", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def load(self, url: str, timeout: float = 30, settle: float = 0.3) -> list[dict[str, Any]]:
+        """Navigate to ``url``; returns the protocol events until the page has loaded and stayed put for
+        ``settle`` seconds (a redirect, like the book's index.html, is followed to its target)."""
+        import websocket
+
+        self.events = []
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        loaded_at = None
+        while loaded_at is None or time.monotonic() - loaded_at < settle:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not finish loading in {timeout} s")
+            self.ws.settimeout(settle if loaded_at else timeout)
+            try:
+                event = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                continue
+            finally:
+                self.ws.settimeout(30)
+            self.events.append(event)
+            if event.get("method") == "Page.loadEventFired":
+                loaded_at = time.monotonic()
+            elif event.get("method") == "Page.frameStartedLoading":
+                loaded_at = None  # a redirect: wait for the next load
+        return self.events
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"script failed: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
+
+class browser:
+    """``with browser() as page:`` a headless Chromium tab (its profile in a temporary folder)."""
+
+    def __enter__(self) -> _Page:
+        self._tmp = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)  # Chromium's helpers may still write
+        self.proc = subprocess.Popen(
+            [find_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--remote-debugging-port=0", "--allow-file-access-from-files", f"--user-data-dir={self._tmp.name}",
+             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port = None
+        deadline = time.monotonic() + 30
+        while port is None:
+            line = self.proc.stderr.readline()
+            if "DevTools listening on" in line:
+                port = urlparse(line.split("listening on ")[1].strip()).port
+            elif not line and self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("Chromium did not start its DevTools endpoint")
+        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+        page = next(t for t in targets if t.get("type") == "page")
+        self.page = _Page(page["webSocketDebuggerUrl"])
+        return self.page
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.page.ws.close()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self._tmp.cleanup()
+
+
+def _pages(html: Path) -> Iterator[Path]:
+    skip = {"genindex.html", "search.html"}
+    for path in sorted(html.rglob("*.html")):
+        if "_static" not in path.parts and "_sources" not in path.parts and path.name not in skip:
+            yield path
+
+
+def _errors(events: list[dict[str, Any]]) -> list[str]:
+    found = []
+    requests = {e["params"]["requestId"]: e["params"]["request"]["url"]
+                for e in events if e.get("method") == "Network.requestWillBeSent"}
+    for e in events:
+        method, params = e.get("method"), e.get("params", {})
+        if method == "Network.loadingFailed" and not params.get("canceled"):
+            url = requests.get(params.get("requestId"), "?")
+            if url.startswith("file:"):  # the site itself; remote fonts or CDNs are not the book's to check offline
+                found.append(f"failed to load {url} ({params.get('errorText')})")
+        elif method == "Runtime.exceptionThrown":
+            found.append(f"JavaScript error: {params['exceptionDetails'].get('exception', {}).get('description') or params['exceptionDetails'].get('text')}")
+    return found
+
+
+def check_site(html: str | Path, *, notebook_dir: str = "notebooks") -> list[Problem]:
+    """Every problem found on the site under ``html`` (see the module doc); an empty list when it is clean."""
+    html = Path(html).resolve()
+    if not (html / "index.html").exists():
+        raise FileNotFoundError(f"{html} holds no built book (no index.html); build it with `make book`")
+    problems: list[Problem] = []
+    anchors: dict[Path, str] = {}
+    with browser() as page:
+        for path in _pages(html):
+            name = str(path.relative_to(html))
+            events = page.load(path.as_uri())
+            problems += [Problem(name, e) for e in _errors(events)]
+            found = page.evaluate(PAGE_JS)
+            problems += [Problem(name, f"broken image {src}") for src in found["broken"]]
+            problems += [Problem(name, f"machine path visible: {m.group(0)!r}") for m in
+                         list(MACHINE_PATH.finditer(found["text"]))[:3]]
+            if found["injected"]:
+                problems.append(Problem(name, "papermill's injected-parameters cell is visible"))
+            for link in found["links"]:
+                target = urlparse(link)
+                file = Path(unquote(target.path))
+                if not file.exists():
+                    problems.append(Problem(name, f"link to a missing file {file.relative_to(html) if file.is_relative_to(html) else file}"))
+                elif target.fragment and file.suffix == ".html":
+                    text = anchors.setdefault(file, file.read_text(errors="replace"))
+                    if f'id="{target.fragment}"' not in text:
+                        problems.append(Problem(name, f"link to a missing anchor {file.name}#{target.fragment}"))
+            if path.parent.name == notebook_dir:
+                for figure in page.evaluate(FIGURE_CAPTIONS_JS):
+                    if not (figure["profile"] and figure["seeds"]):
+                        problems.append(Problem(name, f"figure {figure['src']} has no caption naming its profile and seeds"))
+    return problems

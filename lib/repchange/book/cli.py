@@ -1,0 +1,166 @@
+"""``python -m repchange`` (or ``repchange``): run notebooks with parameters, build the book.
+
+    repchange run notebooks/a1_cka_pretraining.py --profile smoke -p epochs 3 -p seeds "[1, 2]"
+    repchange params notebooks/a1_cka_pretraining.py
+    repchange book --profile paper
+    repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g seeds "[[1], [2]]" --workers 2
+    repchange check-book _build/default/html
+    repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from repchange.book import runner
+
+__all__ = ["main"]
+
+
+def _parse_overrides(pairs: list[list[str]]) -> dict[str, object]:
+    """``-p name value`` pairs; values are read as YAML (``3`` -> int, ``[1, 2]`` -> list, ``null`` -> None)."""
+    return {name: yaml.safe_load(value) for name, value in pairs}
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    notebook = Path(args.notebook).resolve()
+    params = runner.resolve_parameters(notebook, args.profile, _parse_overrides(args.param))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or runner.project_root() / "runs" / "notebooks" / f"{notebook.stem}-{args.profile}-{stamp}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "parameters.yaml").write_text(yaml.safe_dump(params, sort_keys=True))
+    print(f"executing {notebook.name} with {params}", flush=True)
+    from repchange.core import progress
+
+    with progress.follow(out / "progress.jsonl"):
+        done = runner.execute(notebook, out / f"{notebook.stem}.ipynb", params, results_dir=out / "results",
+                              progress=True)
+    print(f"done in {done.seconds:.1f} s -> {out}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from repchange.book import sweep
+
+    axes = _parse_overrides(args.grid)
+    cells = sweep.grid(**axes) if axes else [{}]
+    executor = None
+    if args.scheduler:
+        from distributed import Client  # pip install distributed
+
+        executor = Client(args.scheduler)
+    report = sweep.sweep_notebook(args.notebook, cells, profile=args.profile, base=_parse_overrides(args.param),
+                                  out=args.out, executor=executor, workers=args.workers, retries=args.retries)
+    print(report[["cell", "status", "attempts", "seconds", "error"]].to_string(index=False))
+    failed = int((report.status == "failed").sum())
+    print(f"{len(report) - failed} of {len(report)} cells finished; report: {report.attrs['report']}")
+    return 1 if failed else 0
+
+
+def _cmd_check_book(args: argparse.Namespace) -> int:
+    from repchange.book import check
+
+    html = Path(args.html or runner.project_root() / "_build" / "default" / "html")
+    problems = check.check_site(html)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in {html}")
+    return 1 if problems else 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    nb = runner.read_notebook(Path(args.notebook))
+    for p in runner.declared_parameters(nb).values():
+        comment = f"  # {p.help}" if p.help else ""
+        print(f"{p.name}: {p.inferred_type_name} = {p.default}{comment}")
+    return 0
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    index = runner.build_book(args.profile, out=Path(args.out) if args.out else None, rerun=args.rerun)
+    print(f"book built in {time.perf_counter() - start:.0f} s: {index}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from repchange.compare import compare
+
+    out = Path(args.out)
+    table = compare(args.arch, args.checkpoint_a, args.checkpoint_b, args.probe, layers=args.layers or "stages",
+                    metrics=args.metrics or (["cka_debiased"] if args.streaming else ["cka", "procrustes"]),
+                    alphas=args.alpha, n_probe=args.n_probe, image_size=args.image_size,
+                    num_classes=args.num_classes, bn=args.bn, streaming=args.streaming, device=args.device, out=out)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
+    print(f"report: {out / 'compare.html'} (table {out / 'compare.csv'}, figure {out / 'compare.png'})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="repchange", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute one notebook with a profile and parameters into a run folder")
+    run.add_argument("notebook")
+    run.add_argument("--profile", default="default", help="default, smoke, paper, or a YAML path")
+    run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override one parameter (VALUE read as YAML); repeatable")
+    run.add_argument("--out", help="run folder (default runs/notebooks/<name>-<profile>-<time>)")
+    run.set_defaults(func=_cmd_run)
+    params = sub.add_parser("params", help="list a notebook's parameters with their defaults")
+    params.add_argument("notebook")
+    params.set_defaults(func=_cmd_params)
+    sw = sub.add_parser("sweep", help="run a notebook over a parameter grid, each cell once, on local processes "
+                                       "or a Dask cluster")
+    sw.add_argument("notebook")
+    sw.add_argument("--profile", default="default")
+    sw.add_argument("-g", "--grid", nargs=2, action="append", default=[], metavar=("NAME", "VALUES"),
+                    help="one grid axis: a YAML list of values for parameter NAME; repeatable (cartesian product)")
+    sw.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a parameter fixed for every cell (VALUE read as YAML); repeatable")
+    sw.add_argument("--out", help="sweep folder (default runs/sweeps/<name>-<profile>)")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    sw.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://10.0.0.1:8786 (needs distributed)")
+    sw.add_argument("--retries", type=int, default=0, help="run a failed cell again up to this many times")
+    sw.set_defaults(func=_cmd_sweep)
+    check = sub.add_parser("check-book", help="load every page of the built book in headless Chromium and report "
+                                              "script errors, broken images and links, uncaptioned figures")
+    check.add_argument("html", nargs="?", help="the site folder (default _build/default/html)")
+    check.set_defaults(func=_cmd_check_book)
+    book = sub.add_parser("book", help="execute every notebook with a profile and build the HTML book")
+    book.add_argument("--profile", default="default")
+    book.add_argument("--out", help="output folder (default _build/<profile>)")
+    book.add_argument("--rerun", action="store_true", help="execute every notebook again, even those unchanged "
+                                                           "since their last execution")
+    book.set_defaults(func=_cmd_book)
+    cmp = sub.add_parser("compare", help="compare two checkpoints of one architecture layer by layer on a probe set "
+                                          "(table, figure, HTML report)")
+    cmp.add_argument("arch", help="a torchvision model name (e.g. resnet18) or module:function returning the model")
+    cmp.add_argument("checkpoint_a", help="the reference checkpoint (a state-dict file)")
+    cmp.add_argument("checkpoint_b", help="the checkpoint compared with it")
+    cmp.add_argument("--probe", required=True, help="an ImageFolder root or a book data set (e.g. fashion_mnist)")
+    cmp.add_argument("--layers", nargs="+", help="module paths, globs or name@k (default: the end of each stage)")
+    cmp.add_argument("--metrics", nargs="+", help="cka, cka_debiased, procrustes, pwsm (with --alpha), "
+                                                  "filter_procrustes (default: cka procrustes; with --streaming: "
+                                                  "cka_debiased)")
+    cmp.add_argument("--alpha", nargs="+", type=float, default=[], help="PWSM alphas in [0, 1]")
+    cmp.add_argument("--n-probe", type=int, default=500, help="probe images (spread over the classes)")
+    cmp.add_argument("--image-size", type=int, help="resize probe images to this size (ImageFolder default 224)")
+    cmp.add_argument("--num-classes", type=int, help="head size (default: read from the checkpoint)")
+    cmp.add_argument("--bn", default="eval", choices=["eval", "batch"], help="BatchNorm statistics at extraction")
+    cmp.add_argument("--streaming", action="store_true", help="minibatch debiased CKA: memory independent of the "
+                                                               "probe size (metrics: cka_debiased only)")
+    cmp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    cmp.add_argument("--out", default="compare-report", help="folder for compare.csv, compare.png, compare.html")
+    cmp.set_defaults(func=_cmd_compare)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, runner.NotebookFailed) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

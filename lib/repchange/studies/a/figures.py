@@ -1,0 +1,207 @@
+"""Study A's figures 1-5, one function each, drawn from tidy result tables."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from repchange.core.plotting import band, caption, mean_and_sem
+
+__all__ = ["fig1_cka_to_init", "fig2_training_curves", "fig3a_cka_vs_degree", "fig3b_cka_vs_size", "fig4_finetuning_change",
+           "fig5_finetuned_vs_references"]
+CKA_PANELS = (("cka", "linear CKA (biased, as in the paper)"), ("cka_debiased", "linear CKA (debiased)"))
+LAYER_COLOURS = {"block1": "#1b9e77", "block2": "#d95f02", "block3": "#7570b3", "block4": "#e7298a",
+                 "logits": "#444444"}
+
+
+def fig1_cka_to_init(table: pd.DataFrame, provenance: str) -> Figure:
+    """Figure 1: CKA of each layer to its random init over pre-training epochs.
+
+    Left: biased linear CKA (the paper's metric); right: debiased CKA. Solid lines compare with
+    the net's own init; dashed lines with an independently drawn init -- the level that
+    unrelated random nets already reach on these images. Bands: ± one standard error over seeds.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
+    for ax, (metric, title) in zip(axes, CKA_PANELS):
+        _layer_bands(ax, table[table.metric == metric], "epoch", "init")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("pre-training epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("CKA")
+    axes[0].plot([], [], "--", color="grey", label="vs independent init")
+    axes[0].legend(fontsize=8, loc="lower left", ncol=2)
+    fig.suptitle("Study A, Fig. 1 — similarity of each layer to its random initialisation during pre-training",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+def fig2_training_curves(histories: pd.DataFrame, provenance: str) -> Figure:
+    """Figure 2: training loss, training accuracy and test accuracy per epoch, one line per degree d."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), sharex=True)
+    degrees = sorted(histories.degree.unique())
+    colours = plt.cm.plasma(np.linspace(0.05, 0.85, len(degrees)))
+    for colour, degree in zip(colours, degrees):
+        rows = histories[histories.degree == degree]
+        for ax, column in zip(axes, ("train_loss", "train_acc", "test_acc")):
+            s = mean_and_sem(rows.dropna(subset=[column]), ["epoch"], column).sort_values("epoch")
+            band(ax, s.epoch, s["mean"], s["sem"], colour, label=f"d = {degree}")
+    for ax, title in zip(axes, ("training loss", "training accuracy", "test accuracy (labels of the same degree)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("pre-training epoch")
+        ax.grid(alpha=0.3)
+    axes[2].axhline(0.1, color="grey", ls=":", lw=1)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Study A, Fig. 2 — learning under partially random labels", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+def _layer_bands(ax, frame: pd.DataFrame, x: str, reference: str) -> None:
+    """Per layer, mean ± SE over seeds of ``value`` against ``x``: solid to ``reference``, dashed to an
+    independent init (labels on the solid lines only)."""
+    stats = mean_and_sem(frame, ["layer", "comparison", x])
+    for layer in frame.layer.unique():
+        for comparison, style in ((reference, "-"), ("independent_init", "--")):
+            s = stats[(stats.layer == layer) & (stats.comparison == comparison)].sort_values(x)
+            band(ax, s[x], s["mean"], s["sem"], LAYER_COLOURS.get(layer),
+                  label=layer if comparison == reference else None, style=style, lw=1.8 if style == "-" else 1.1)
+
+
+def _final_cka_against(sweep: pd.DataFrame, x: str, xlabel: str, title: str, provenance: str,
+                       *, log_x: bool = False, reference: str = "init", reference_label: str = "init") -> Figure:
+    """Final-epoch CKA per layer against column ``x``: solid to ``reference``, dashed to an independent init."""
+    final_epoch = sweep.epoch.max()
+    final = sweep[sweep.epoch == final_epoch]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
+    for ax, (metric, metric_title) in zip(axes, CKA_PANELS):
+        _layer_bands(ax, final[final.metric == metric], x, reference)
+        ax.set_title(metric_title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        if log_x:
+            ax.set_xscale("log")
+        ticks = sorted(final[x].unique())
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"CKA to {reference_label} after {final_epoch} epochs")
+    axes[0].plot([], [], "--", color="grey", label="vs independent init")
+    axes[0].legend(fontsize=8, ncol=2)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+def fig3a_cka_vs_degree(sweep: pd.DataFrame, provenance: str) -> Figure:
+    """Figure 3a: CKA of each layer's final representation to its init, against label degree d.
+
+    Solid: to the own init; dashed: to an independent init (what an unrelated random net shares).
+    Left biased, right debiased CKA; bands ± one standard error over seeds.
+    """
+    return _final_cka_against(sweep, "degree", "label randomness degree d",
+                              "Study A, Fig. 3a — change from the initialisation against label randomness", provenance)
+
+
+def fig3b_cka_vs_size(sweep: pd.DataFrame, provenance: str) -> Figure:
+    """Figure 3b: as Figure 3a, against the number of (randomly labelled) training images, log axis."""
+    return _final_cka_against(sweep, "train_size", "training images (log scale)",
+                              "Study A, Fig. 3b — change from the initialisation against training-set size "
+                              "(random labels)", provenance, log_x=True)
+
+
+def fig4_finetuning_change(table: pd.DataFrame, provenance: str) -> Figure:
+    """Figure 4: CKA of each fine-tuned layer to the pre-trained net after fine-tuning.
+
+    Columns: (a) source domain against label degree d, (b) cross domain against d, (c) per
+    layer: source domain with shifted labels, cross domain and source domain with clean labels.
+    Rows: biased CKA (the paper's) and debiased CKA. Dashed: CKA to an independent init.
+    Bands and bars: ± one standard error over seeds.
+    """
+    final = table[table.epoch == table.epoch.max()]
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.4), sharey="row")
+    for row, (metric, metric_title) in enumerate(CKA_PANELS):
+        rows = final[final.metric == metric]
+        for col, domain in enumerate(("same", "cross")):
+            ax = axes[row, col]
+            subset = rows[(rows.domain == domain) & (rows["shift"] == 0)]
+            _layer_bands(ax, subset, "degree", "pretrained")
+            target = subset.target.iloc[0] if len(subset) else domain
+            if row == 0:
+                ax.set_title(f"({'ab'[col]}) {'source' if domain == 'same' else 'cross'} domain ({target})",
+                             fontsize=10)
+            ax.set_xlabel("label randomness degree d")
+            ax.set_xticks(sorted(subset.degree.unique()))
+            ax.grid(alpha=0.3)
+        ax = axes[row, 2]
+        pretrained = rows[rows.comparison == "pretrained"]
+        groups = [("same", "shift"), ("cross", "clean"), ("same", "clean")]
+        layers = list(pretrained.layer.unique())
+        x = np.arange(len(layers))
+        colours = ["#c51b7d", "#2166ac", "#7f7f7f"]
+        shown = 0
+        for colour, (domain, kind) in zip(colours, groups):
+            subset = pretrained[(pretrained.domain == domain)
+                                & (pretrained["shift"] > 0 if kind == "shift" else
+                                   (pretrained["shift"] == 0) & (pretrained.degree == 0))]
+            for labels, group in subset.groupby("labels", sort=False):
+                stats = mean_and_sem(group, ["layer"]).set_index("layer").loc[layers]
+                name = f"{'source' if domain == 'same' else 'cross'} domain, {labels}"
+                ax.errorbar(x + (shown - 1) * 0.08, stats["mean"], yerr=stats["sem"], marker="o", ms=4,
+                            color=colour, label=name, capsize=2)
+                shown += 1
+        ax.set_xticks(x, layers, fontsize=8)
+        if row == 0:
+            ax.set_title("(c) shifted labels vs cross domain", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        axes[row, 0].set_ylabel(f"CKA to the pre-trained net\n{metric_title}", fontsize=9)
+    axes[0, 0].plot([], [], "--", color="grey", label="vs independent init")
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"Study A, Fig. 4 — change during fine-tuning ({table.epoch.max()} epochs) from the pre-trained net",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+FIG5_COMPARISONS = (("pretrained", "pre-trained net", "-"), ("pretrain_init", "its pre-training init", "-."),
+                    ("independent_init", "an independent init", "--"))
+
+
+def fig5_finetuned_vs_references(table: pd.DataFrame, panels: list[tuple[str, str]], provenance: str) -> Figure:
+    """Figure 5: the fine-tuned net's layers compared with the pre-trained net and with random inits.
+
+    ``panels``: (title, labels-and-domain query) per column, e.g. ``("(a) clean", "domain == 'same' and labels == 'clean'")``.
+    x = layer, after the last fine-tuning epoch; rows biased / debiased CKA; error bars ± one SE over seeds.
+    """
+    final = table[table.epoch == table.epoch.max()]
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.6 * len(panels) + 1, 7), sharey="row", squeeze=False)
+    layers = list(final.layer.unique())
+    x = np.arange(len(layers))
+    colours = {"pretrained": "#1b7837", "pretrain_init": "#762a83", "independent_init": "#999999"}
+    for col, (title, query) in enumerate(panels):
+        subset = final.query(query)
+        for row, (metric, metric_title) in enumerate(CKA_PANELS):
+            ax = axes[row, col]
+            for k, (comparison, label, style) in enumerate(FIG5_COMPARISONS):
+                rows = subset[(subset.metric == metric) & (subset.comparison == comparison)]
+                stats = mean_and_sem(rows, ["layer"]).set_index("layer").loc[layers]
+                ax.errorbar(x + (k - 1) * 0.07, stats["mean"], yerr=stats["sem"], fmt=style, marker="o", ms=4,
+                            color=colours[comparison], label=f"vs {label}", capsize=2)
+            ax.set_xticks(x, layers, fontsize=8)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{title}\n{metric_title}", fontsize=9)
+        axes[1, col].set_xlabel("layer")
+    axes[0, 0].set_ylabel("CKA (biased)")
+    axes[1, 0].set_ylabel("CKA (debiased)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Study A, Fig. 5 — fine-tuned ({table.epoch.max()} epochs) vs pre-trained and vs pre-initialised nets",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    caption(fig, provenance)
+    return fig

@@ -1,0 +1,146 @@
+"""Study A's training runs: conv4 pre-training on (partially random) labels, stored by config.
+
+Protocol (the authors' code): SGD lr 1e-3, momentum 0.9, batch 32, no augmentation, inputs
+in [-1, 1]; a checkpoint after every epoch. The training split is the first ``train_size``
+images of the train split, the per-epoch test accuracy uses the first ``eval_size`` test
+images; partially random labels are drawn once per split from ``[seed, 0]`` (train) and
+``[seed, 1]`` (test). This module is part of every training run's code version: editing it
+invalidates stored trainings, editing the figure tables in ``studies.a.tables`` does not.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+import torch
+
+from repchange.core import data as data_mod
+from repchange.core.labels import partially_random
+from repchange.core.models import BN_ORDERS, build
+from repchange.core.parallel import Job, run_jobs
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec, load_checkpoint, train
+
+__all__ = ["PretrainConfig", "PretrainedRun", "pretrain", "pretrain_all"]
+
+TRAINING_CODE = ("core.data", "core.labels", "core.models", "core.train", "studies.a.pretraining")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """One conv4 pre-training run. ``train_size=None`` uses the whole train split."""
+
+    dataset: str = "fashion_mnist"
+    seed: int = 1
+    epochs: int = 10
+    degree: int = 0
+    train_size: int | None = 2048
+    eval_size: int = 1000
+    bn_order: str = "relu_bn"
+    width: int = 64
+    optimiser: OptimiserSpec = field(default_factory=OptimiserSpec)
+
+    @property
+    def label(self) -> str:
+        """Short name for progress lines: data set, seed, degree (and size when not the default)."""
+        size = "" if self.train_size == 2048 else f" n={self.train_size or 'all'}"
+        return f"pre-train {self.dataset} seed {self.seed} d={self.degree}{size}"
+
+    def validate(self, num_classes: int | None = None) -> None:
+        """Raise ValueError naming the first bad field (before any data is loaded or trained)."""
+        if self.dataset not in data_mod.available():
+            raise ValueError(f"unknown data set {self.dataset!r}; choose one of {data_mod.available()}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.train_size is not None and self.train_size < 1:
+            raise ValueError(f"train_size must be positive or None (all), got {self.train_size}")
+        if self.eval_size < 1:
+            raise ValueError(f"eval_size must be positive, got {self.eval_size}")
+        if self.bn_order not in BN_ORDERS:
+            raise ValueError(f"unknown bn_order {self.bn_order!r}; choose one of {BN_ORDERS}")
+        if num_classes is not None and not 0 <= self.degree <= num_classes - 1:
+            raise ValueError(
+                f"label randomness degree {self.degree} is out of range: it must lie in 0..{num_classes - 1} "
+                f"for {self.dataset} ({num_classes} classes)"
+            )
+
+
+@dataclass(frozen=True)
+class PretrainedRun:
+    """A finished pre-training: where its files are and how to rebuild its nets."""
+
+    config: PretrainConfig
+    run_dir: Path
+    history: pd.DataFrame
+    image_shape: tuple[int, int, int]
+    num_classes: int
+
+    def new_model(self, seed: int) -> torch.nn.Module:
+        """A fresh conv4 of this run's shape, initialised from ``seed``."""
+        torch.manual_seed(seed)
+        c, h, _ = self.image_shape
+        return build("conv4", in_channels=c, num_classes=self.num_classes, image_size=h,
+                     width=self.config.width, bn_order=self.config.bn_order)
+
+    def model_at(self, epoch: int) -> torch.nn.Module:
+        return load_checkpoint(self.new_model(self.config.seed), self.run_dir, epoch)
+
+
+def _training_splits(cfg: PretrainConfig, ds: data_mod.DataSet) -> tuple[data_mod.Split, data_mod.Split]:
+    train_split = ds.train if cfg.train_size is None else ds.train.subset(slice(0, cfg.train_size))
+    if cfg.train_size is not None and len(train_split) < cfg.train_size:
+        raise ValueError(f"train_size {cfg.train_size} exceeds the {len(ds.train)} training images of {ds.name}")
+    eval_split = ds.test.subset(slice(0, cfg.eval_size))
+    train_split = train_split.with_labels(
+        partially_random(train_split.labels, cfg.degree, ds.num_classes, seed=[cfg.seed, 0]))
+    eval_split = eval_split.with_labels(
+        partially_random(eval_split.labels, cfg.degree, ds.num_classes, seed=[cfg.seed, 1]))
+    return train_split, eval_split
+
+
+def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, *, store: Store | None = None,
+             device: str = "auto") -> PretrainedRun:
+    """Train (or load from the store) one pre-training run, with a checkpoint at every epoch."""
+    cfg.validate(ds.num_classes)
+    if ds.name != cfg.dataset:
+        raise ValueError(f"config asks for data set {cfg.dataset!r} but {ds.name!r} was passed")
+    store = store or Store()
+    info = dict(image_shape=ds.image_shape, num_classes=ds.num_classes)
+
+    def produce(run_dir: Path) -> None:
+        train_split, eval_split = _training_splits(cfg, ds)
+        run = PretrainedRun(cfg, run_dir, pd.DataFrame(), **info)
+        model = run.new_model(cfg.seed)
+        train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
+              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), device=device,
+              desc=cfg.label)
+
+    run_dir = store.get_or_run("study_a/pretrain", cfg, produce, code=TRAINING_CODE)
+    return PretrainedRun(cfg, run_dir, pd.read_csv(run_dir / "history.csv"), **info)
+
+
+@functools.lru_cache(maxsize=4)
+def load_for_jobs(name: str, root: str | None, download: bool) -> data_mod.DataSet:
+    """:func:`repchange.core.data.load`, once per worker process for all the jobs it runs."""
+    return data_mod.load(name, root=root, download=download)
+
+
+def _pretrain_job(cfg: PretrainConfig, store_root: str, device: str, data_root: str | None, download: bool) -> None:
+    """One pre-training in a worker process (module-level, so a spawned worker can import it)."""
+    pretrain(cfg, load_for_jobs(cfg.dataset, data_root, download), store=Store(store_root), device=device)
+
+
+def pretrain_all(cfgs: Iterable[PretrainConfig], *, store: Store | None = None, device: str = "auto",
+                 data_root: str | None = None, download: bool = False) -> None:
+    """Train every config the store lacks, side by side (:func:`repchange.core.parallel.run_jobs`)."""
+    store = store or Store()
+    missing = store.missing("study_a/pretrain", cfgs, TRAINING_CODE)
+    for cfg in missing:
+        cfg.validate()
+    run_jobs([Job(_pretrain_job, dict(cfg=c, store_root=str(store.root), device=device, data_root=data_root,
+                                      download=download), label=c.label, cost=c.epochs * (c.train_size or 60_000))
+              for c in missing], device=device, desc="pre-training runs")

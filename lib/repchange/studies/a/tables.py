@@ -1,0 +1,382 @@
+"""Study A (Goerttler & Obermayer): the CKA tables behind every figure.
+
+Pre-training tables: the probe set is the first ``n_probe`` images of the fixed, unshuffled
+test split. Each epoch's net is compared, layer by layer, with (a) its own random init and
+(b) an independently drawn random init of the same architecture (seed
+``seed + INDEPENDENT_SEED_OFFSET``): (b) at epoch 0 is the CKA two unrelated random nets
+already have on these images -- the baseline every CKA value must be read against.
+
+Fine-tuning tables: the probe set is the first ``n_probe`` images of the fine-tuning eval
+split (target data), and each epoch's net is compared with the pre-trained net (fine-tuning
+epoch 0), with the random init its pre-training started from, and with an independent init.
+
+Training runs come from :mod:`.pretraining` and :mod:`.finetuning`; every table is stored
+once per parameter set and code version, and tidy: one row per
+(seed, condition, layer, epoch, comparison, metric).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Iterable
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from repchange.core import data as data_mod
+from repchange.core import progress
+from repchange.core.features import BN_MODES, layer_factors
+from repchange.core.metrics import Factors, linear_cka
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec, progress_enabled
+from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
+from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
+from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
+from repchange.studies.a.pretraining import PretrainConfig, PretrainedRun, pretrain, pretrain_all
+
+__all__ = [
+    "CkaToInitParams",
+    "DegreeSweepParams",
+    "FinetuneConfig",
+    "FinetuneSweepParams",
+    "OptimiserSpec",
+    "PretrainConfig",
+    "PretrainedRun",
+    "SizeSweepParams",
+    "cka_to_init",
+    "degree_sweep",
+    "finetune_sweep",
+    "finetune_histories",
+    "pretrain",
+    "size_sweep",
+    "training_histories",
+]
+
+INDEPENDENT_SEED_OFFSET = 10_000
+PRETRAIN_TABLE_CODE = (*PRETRAINING_CODE, "core.features", "core.metrics", "studies.a.tables")
+FINETUNE_TABLE_CODE = (*FINETUNING_CODE, "core.features", "core.metrics", "studies.a.tables")
+CKA_METRICS = (("cka", False), ("cka_debiased", True))
+
+
+def _similarity_rows(factors: dict[str, Factors], refs: dict[str, dict[str, Factors]],
+                     **meta: object) -> list[dict[str, object]]:
+    """One row per (layer, comparison, metric) of ``factors`` against each reference's same layer."""
+    return [
+        dict(meta, layer=layer, comparison=comparison, metric=metric,
+             value=linear_cka(rep, ref[layer], debiased=debiased))
+        for layer, rep in factors.items()
+        for comparison, ref in refs.items()
+        for metric, debiased in CKA_METRICS
+    ]
+
+
+@dataclass(frozen=True)
+class CkaToInitParams:
+    """Figure 1: CKA of every probed layer to the random init, per epoch, for each seed."""
+
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    n_probe: int = 500
+    measured_epochs: tuple[int, ...] | None = None  # None: every epoch
+    bn: str = "batch"  # BatchNorm at extraction: the probe batch's statistics (the authors' code) or "eval"
+
+    def validate(self) -> None:
+        self.pretrain.validate()
+        if self.bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
+        bad = [e for e in self.measured_epochs or () if not 0 <= e <= self.pretrain.epochs]
+        if bad:
+            raise ValueError(f"measured_epochs {bad} lie outside 0..{self.pretrain.epochs}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        if self.n_probe < 4:
+            raise ValueError(f"n_probe must be at least 4 (debiased CKA needs n > 3), got {self.n_probe}")
+
+
+def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: str = "auto",
+                data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Tidy table for Figure 1, computed once and then loaded from the store.
+
+    Columns: seed, layer, epoch, comparison (``init`` | ``independent_init``),
+    metric (``cka`` | ``cka_debiased``), value, train_loss, train_acc, test_acc.
+    """
+    params.validate()
+    store = store or Store()
+
+    def compute() -> pd.DataFrame:
+        ds = data_mod.load(params.pretrain.dataset, root=data_root, download=download)
+        if params.n_probe > len(ds.test):
+            raise ValueError(f"n_probe {params.n_probe} exceeds the {len(ds.test)} test images of {ds.name}")
+        probe = ds.test.subset(slice(0, params.n_probe))
+        pretrain_all([replace(params.pretrain, seed=seed) for seed in params.seeds], store=store, device=device,
+                     data_root=data_root, download=download)
+        rows = []
+        for seed in progress.counted(params.seeds, f"CKA tables, pre-training d={params.pretrain.degree}",
+                                     lambda s: f"seed {s}"):
+            run = pretrain(replace(params.pretrain, seed=seed), ds, store=store, device=device)
+            refs = {
+                "init": layer_factors(run.model_at(0), probe, bn=params.bn),
+                "independent_init": layer_factors(run.new_model(seed + INDEPENDENT_SEED_OFFSET), probe, bn=params.bn),
+            }
+            history = run.history.set_index("epoch")
+            epochs = params.measured_epochs or range(run.config.epochs + 1)
+            for epoch in tqdm(epochs, desc=f"CKA seed {seed}", disable=not progress_enabled(), leave=False):
+                factors = refs["init"] if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
+                hist = history.loc[epoch]
+                rows += _similarity_rows(factors, refs, seed=seed, epoch=epoch, train_loss=hist.train_loss,
+                                         train_acc=hist.train_acc, test_acc=hist.test_acc)
+        return pd.DataFrame(rows)
+
+    return store.table("study_a/cka_to_init", asdict(params), compute, code=PRETRAIN_TABLE_CODE)
+
+
+@dataclass(frozen=True)
+class DegreeSweepParams:
+    """Figures 2 and 3a: pre-training under label randomness degrees ``degrees``, for each seed."""
+
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    degrees: tuple[int, ...] = (0, 1, 2, 4, 9)
+    n_probe: int = 500
+    bn: str = "batch"
+
+    def validate(self, num_classes: int = 10) -> None:
+        if not self.degrees:
+            raise ValueError("degrees must name at least one label randomness degree")
+        for degree in self.degrees:
+            replace(self.pretrain, degree=degree).validate(num_classes)
+        CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
+
+
+def _pretrain_for_tables(tables: Iterable[CkaToInitParams], store: Store, device: str, data_root: str | None,
+                         download: bool) -> None:
+    """Train, side by side, every pre-training that the not yet stored ``tables`` need."""
+    missing = [t for t in tables if not store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE)]
+    pretrain_all([replace(t.pretrain, seed=seed) for t in missing for seed in t.seeds], store=store, device=device,
+                 data_root=data_root, download=download)
+
+
+def degree_sweep(params: DegreeSweepParams, *, store: Store | None = None, device: str = "auto",
+                 data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Tidy table over label degrees: :func:`cka_to_init` at epochs 0 and final for each degree.
+
+    Columns: those of :func:`cka_to_init` plus ``degree``. The per-epoch training history is in
+    :func:`training_histories`. Each degree's pre-training is the same stored run every chapter uses.
+    """
+    params.validate()
+    store = store or Store()
+    per_degree = {degree: CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
+                                          measured_epochs=(0, params.pretrain.epochs), bn=params.bn)
+                  for degree in params.degrees}
+    _pretrain_for_tables(per_degree.values(), store, device, data_root, download)
+    tables = []
+    for degree, table_params in per_degree.items():
+        table = cka_to_init(table_params, store=store, device=device, data_root=data_root, download=download)
+        tables.append(table.assign(degree=degree))
+    return pd.concat(tables, ignore_index=True)
+
+
+def training_histories(params: DegreeSweepParams, *, store: Store | None = None, device: str = "auto",
+                       data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Per-epoch loss and accuracies of every (degree, seed) pre-training run (trains what is missing).
+
+    Columns: degree, seed, epoch, train_loss, train_acc, test_loss, test_acc. Accuracies are
+    measured against each split's own (partially random) labels.
+    """
+    params.validate()
+    ds = data_mod.load(params.pretrain.dataset, root=data_root, download=download)
+    pretrain_all([replace(params.pretrain, degree=d, seed=s) for d in params.degrees for s in params.seeds],
+                 store=store, device=device, data_root=data_root, download=download)
+    frames = []
+    for degree in params.degrees:
+        for seed in params.seeds:
+            run = pretrain(replace(params.pretrain, degree=degree, seed=seed), ds, store=store, device=device)
+            frames.append(run.history.assign(degree=degree, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class SizeSweepParams:
+    """Figure 3b: pre-training on ``train_sizes`` images (None = the whole train split) with labels of ``degree``."""
+
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    train_sizes: tuple[int | None, ...] = (64, 256, 1024, 2048)
+    degree: int = 9
+    n_probe: int = 500
+    bn: str = "batch"
+
+    def validate(self, num_classes: int = 10) -> None:
+        if not self.train_sizes:
+            raise ValueError("train_sizes must name at least one training-set size")
+        for size in self.train_sizes:
+            replace(self.pretrain, train_size=size, degree=self.degree).validate(num_classes)
+        CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
+
+
+def size_sweep(params: SizeSweepParams, *, store: Store | None = None, device: str = "auto",
+               data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Tidy table over training-set sizes: :func:`cka_to_init` at epochs 0 and final for each size.
+
+    Columns: those of :func:`cka_to_init` plus ``train_size`` (the number of images actually
+    used, so ``None`` appears as the split's length) and ``degree``.
+    """
+    params.validate()
+    store = store or Store()
+    per_size = {}
+    for size in params.train_sizes:
+        cfg = replace(params.pretrain, train_size=size, degree=params.degree)
+        per_size[size] = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs),
+                                         bn=params.bn)
+    _pretrain_for_tables(per_size.values(), store, device, data_root, download)
+    n_train = None
+    tables = []
+    for size, table_params in per_size.items():
+        cfg = table_params.pretrain
+        table = cka_to_init(table_params, store=store, device=device, data_root=data_root, download=download)
+        if size is None and n_train is None:
+            n_train = len(data_mod.load(cfg.dataset, root=data_root, download=download).train)
+        tables.append(table.assign(train_size=size if size is not None else n_train, degree=params.degree))
+    return pd.concat(tables, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class FinetuneSweepParams:
+    """Figures 4 and 5: fine-tuning the clean pre-trained net under every label condition.
+
+    ``finetune`` is the template (pre-training, epochs, sizes, optimiser); its target, degree
+    and shift are set per condition: the source domain with each of ``degrees``, the
+    ``cross_domain`` data set with each of ``degrees``, and the source domain with each of
+    ``shifts`` (an integer s, or ``"seed"``: s = each run's seed, as the authors' code does).
+    """
+
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    cross_domain: str = "digits"
+    degrees: tuple[int, ...] = (0, 1, 2, 4, 9)
+    shifts: tuple[int | str, ...] = ("seed",)
+    n_probe: int = 500
+    bn: str = "batch"
+
+    def conditions(self) -> list[tuple[str, FinetuneConfig]]:
+        """``(domain, config)`` for every condition, domain ``same`` or ``cross``."""
+        source = self.finetune.pretrain.dataset
+        same = [("same", replace(self.finetune, target=source, degree=d, shift=0)) for d in self.degrees]
+        cross = [("cross", replace(self.finetune, target=self.cross_domain, degree=d, shift=0)) for d in self.degrees]
+        shift = [("same", replace(self.finetune, target=source, degree=0, shift=s)) for s in self.shifts]
+        return same + cross + shift
+
+    def validate(self, num_classes: int = 10) -> None:
+        if not self.degrees:
+            raise ValueError("degrees must name at least one label randomness degree")
+        if any(s != "seed" and (isinstance(s, str) or s < 1) for s in self.shifts):
+            raise ValueError(f"label shifts must lie in 1..{num_classes - 1} or be 'seed', got {list(self.shifts)}")
+        for _, cfg in self.conditions():
+            for seed in self.seeds:
+                replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)).validate(num_classes)
+        if self.n_probe > self.finetune.eval_size:
+            raise ValueError(f"n_probe {self.n_probe} exceeds the fine-tuning eval split ({self.finetune.eval_size} images)")
+        CkaToInitParams(self.finetune.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()  # seeds, n_probe, bn
+
+
+@dataclass(frozen=True)
+class _FinetuneCkaParams:
+    finetune: FinetuneConfig
+    seeds: tuple[int, ...]
+    n_probe: int
+    bn: str = "batch"
+    measured_epochs: tuple[int, ...] | None = None  # None: every fine-tuning epoch
+
+
+def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: str, data_root: str | None,
+                  download: bool) -> pd.DataFrame:
+    """One condition's table over seeds and every fine-tuning epoch (stored once)."""
+    store = store or Store()
+    cfg = params.finetune
+
+    def compute() -> pd.DataFrame:
+        source = data_mod.load(cfg.pretrain.dataset, root=data_root, download=download)
+        # conformed once here; finetune() then finds the shape already matching
+        target = data_mod.load(cfg.target, root=data_root, download=download).conformed_to(source.image_shape)
+        rows = []
+        for seed in progress.counted(params.seeds, f"CKA tables, fine-tuning {cfg.target} {cfg.labels}",
+                                     lambda s: f"seed {s}"):
+            run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
+                           store=store, device=device)
+            _, eval_split = finetuning_splits(run.config, target)
+            probe = eval_split.subset(slice(0, params.n_probe))
+            pretrained = layer_factors(run.model_at(0), probe, bn=params.bn)
+            refs = {
+                "pretrained": pretrained,
+                "pretrain_init": layer_factors(run.source.model_at(0), probe, bn=params.bn),
+                "independent_init": layer_factors(run.source.new_model(seed + INDEPENDENT_SEED_OFFSET), probe,
+                                                  bn=params.bn),
+            }
+            shift = run.config.resolved_shift(target.num_classes)
+            history = run.history.set_index("epoch")
+            epochs = params.measured_epochs if params.measured_epochs is not None else range(cfg.epochs + 1)
+            for epoch in tqdm(epochs, desc=f"CKA {cfg.target} {cfg.labels} seed {seed}",
+                              disable=not progress_enabled(), leave=False):
+                factors = pretrained if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
+                hist = history.loc[epoch]
+                rows += _similarity_rows(factors, refs, seed=seed, shift=shift, epoch=epoch,
+                                         train_loss=hist.train_loss, train_acc=hist.train_acc, test_acc=hist.test_acc)
+        return pd.DataFrame(rows)
+
+    return store.table("study_a/finetune_cka", asdict(params), compute, code=FINETUNE_TABLE_CODE)
+
+
+def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
+                   data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Tidy table of every fine-tuning condition, seed, probed layer, at fine-tuning epochs 0 (the
+    pre-trained net) and the last (what Figures 4 and 5 and the claims read; measuring the epochs
+    between would multiply the table's cost by ``epochs / 2``).
+
+    Columns: domain (``same`` | ``cross``), target, labels (``clean`` | ``random d=..`` |
+    ``shift s=..``), degree, shift (the run's s: with ``"seed"`` it differs by seed), seed, layer, epoch, comparison (``pretrained`` |
+    ``pretrain_init`` | ``independent_init``), metric (``cka`` | ``cka_debiased``), value,
+    train_loss, train_acc, test_acc (accuracies against the condition's own labels).
+    Each condition's table is stored separately, so chapters that share conditions share work.
+    """
+    params.validate()
+    store = store or Store()
+    # Figures 4 and 5 (and every claim) read the last fine-tuning epoch; epoch 0 is the pre-trained net itself
+    conditions = [(domain, _FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn,
+                                              measured_epochs=(0, cfg.epochs)))
+                  for domain, cfg in params.conditions()]
+    missing = [t.finetune for _, t in conditions
+               if not store.has("study_a/finetune_cka", asdict(t), FINETUNE_TABLE_CODE)]
+    finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for cfg in missing for seed in params.seeds],
+                 store=store, device=device, data_root=data_root, download=download)
+    tables = []
+    for domain, table_params in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
+        cfg = table_params.finetune
+        table = _finetune_cka(table_params, store=store, device=device, data_root=data_root, download=download)
+        tables.append(table.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree))
+    front = ["domain", "target", "labels", "degree", "shift"]
+    frame = pd.concat(tables, ignore_index=True)
+    return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def finetune_histories(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
+                       data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+    """Per-epoch loss and accuracies of every fine-tuning run (trains what is missing); test loss and
+    accuracy are measured at epochs 0 and last only (NaN between), as the tables need.
+
+    Columns: domain, target, labels, degree, shift, seed, epoch, train_loss, train_acc, test_loss, test_acc.
+    """
+    params.validate()
+    conditions = params.conditions()
+    names = {params.finetune.pretrain.dataset, *(cfg.target for _, cfg in conditions)}
+    loaded = {name: data_mod.load(name, root=data_root, download=download) for name in names}  # each once
+    finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for _, cfg in conditions
+                  for seed in params.seeds], store=store, device=device, data_root=data_root, download=download)
+    frames = []
+    for domain, cfg in conditions:
+        for seed in params.seeds:
+            run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), loaded[cfg.pretrain.dataset],
+                           loaded[cfg.target], store=store, device=device)
+            frames.append(run.history.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree,
+                                             shift=run.config.resolved_shift(loaded[cfg.target].num_classes),
+                                             seed=seed))
+    return pd.concat(frames, ignore_index=True)

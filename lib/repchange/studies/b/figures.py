@@ -1,0 +1,222 @@
+"""Study B's figures, drawn from the dynamics table of :func:`repchange.studies.b.tables.dynamics`."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from repchange.core.plotting import band, caption, mean_and_sem
+from repchange.studies.b.analysis import layer_order, metric_labels, metric_order
+
+__all__ = ["fig_class_crops", "fig_feature_dynamics", "fig_heatmaps", "fig_metric_agreement", "fig_reusability"]
+
+TARGET_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, baseline: pd.DataFrame | None = None,
+                         title: str = "") -> Figure:
+    """Distance of each probed layer to the source net against the fine-tuning epoch.
+
+    Rows: metrics (PWSM at each alpha, per-filter Procrustes); columns: targets; one line per
+    layer, shallow (light) to deep (dark); mean over seeds with ± standard-error bands when
+    there are several. Epoch 0 is the source net itself (distance 0). ``baseline`` (from
+    :func:`repchange.studies.b.tables.baseline`): each layer's distance between the source net
+    and an independently trained source net, drawn dashed in the layer's colour.
+    """
+    rows = table[(table.arch == arch) & (table.cls == "all")]
+    if rows.empty:
+        raise ValueError(f"no rows for architecture {arch!r}; the table has {sorted(table.arch.unique())}")
+    metrics, targets, layers = metric_order(rows), list(rows.target.unique()), layer_order(table, arch)
+    colours = dict(zip(layers, plt.cm.viridis(np.linspace(0.9, 0.05, len(layers)))))
+    fig, axes = plt.subplots(len(metrics), len(targets), figsize=(3.2 * len(targets) + 1, 2.3 * len(metrics) + 0.8),
+                             sharex=True, sharey="row", squeeze=False)
+    stats = mean_and_sem(rows, ["metric", "target", "layer", "epoch"])
+    for i, metric in enumerate(metrics):
+        for j, target in enumerate(targets):
+            ax = axes[i, j]
+            for layer in layers:
+                s = stats[(stats.metric == metric) & (stats.target == target) & (stats.layer == layer)]
+                s = s.sort_values("epoch")
+                band(ax, s.epoch, s["mean"], s["sem"], colours[layer], label=layer, lw=1.5)
+                if baseline is not None:
+                    level = baseline[(baseline.arch == arch) & (baseline.metric == metric)
+                                     & (baseline.target == target) & (baseline.layer == layer)]["value"]
+                    if len(level):
+                        ax.axhline(level.mean(), color=colours[layer], ls="--", lw=0.9, alpha=0.8)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.set_title(target, fontsize=10)
+            if i == len(metrics) - 1:
+                ax.set_xlabel("fine-tuning epoch")
+                ax.set_xticks(sorted(rows.epoch.unique()))
+        unit = "1 − similarity" if metric == "procrustes_filter" else "radians"
+        axes[i, 0].set_ylabel(f"{metric_labels(table)[metric]}\n({unit})", fontsize=7.5)
+    if baseline is not None:
+        axes[0, -1].plot([], [], "--", color="grey", lw=0.9, label="independent source net")
+    axes[0, -1].legend(fontsize=7, title="probed layer", title_fontsize=7)
+    fig.suptitle(title or f"Study B — feature dynamics of {arch} during fine-tuning (distance to the source net)",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, provenance: str,
+                         reference: str = "procrustes_filter") -> Figure:
+    """Per-filter Procrustes distance against PWSM at each alpha, one point per (layer, epoch > 0, class)
+    of every arch (colour) and target (marker); each panel states the mean Pearson r over arch × target."""
+    points = table[(table.cls != "all") & (table.epoch > 0)]
+    wide = points.pivot_table(index=["arch", "target", "seed", "layer", "epoch", "cls"], columns="metric",
+                              values="value", sort=False).reset_index()
+    others = [m for m in metric_order(points) if m != reference]
+    archs, targets = list(points.arch.unique()), list(points.target.unique())
+    colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
+    markers = dict(zip(targets, TARGET_MARKERS))
+    fig, axes = plt.subplots(1, len(others), figsize=(4.2 * len(others), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], others):
+        for (arch, target), group in wide.groupby(["arch", "target"], sort=False):
+            ax.scatter(group[reference], group[metric], s=9, alpha=0.55, color=colours[arch],
+                       marker=markers[target], lw=0)
+        r = correlations[correlations.metric == metric]["r"]
+        ax.set_title(f"{metric_labels(table)[metric]}\nmean Pearson r = {r.mean():.2f} "
+                     f"(range {r.min():.2f} … {r.max():.2f})", fontsize=8.5)
+        ax.set_xlabel(metric_labels(table)[reference], fontsize=8)
+        ax.set_ylabel("PWSM distance (radians)", fontsize=8)
+        ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], ls="", marker="o", color=colours[a], label=a) for a in archs]
+    handles += [plt.Line2D([], [], ls="", marker=markers[t], color="grey", label=t) for t in targets]
+    axes[0, -1].legend(handles=handles, fontsize=7, loc="lower right")
+    fig.suptitle("Second view, pooled (not the paper's statistic): one point per layer × epoch × class", fontsize=11)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[float, float] = (0.83, 0.43)
+                         ) -> Figure:
+    """Histogram of the per-(layer, epoch, class) Pearson r's across filters (the paper's statistic), one
+    colour per arch, with this run's mean ± std and the paper's beside it."""
+    finite = agreement.dropna(subset=["r"])
+    archs = list(finite.arch.unique())
+    colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    bins = np.linspace(-1, 1, 41)
+    ax.hist([finite[finite.arch == a].r for a in archs], bins=bins, stacked=True, color=[colours[a] for a in archs],
+            label=archs)
+    top = ax.get_ylim()[1]
+    for (mean, std), colour, label in (((finite.r.mean(), finite.r.std()), "black", "this run"),
+                                       (paper, "#c0392b", "the paper")):
+        ax.errorbar([mean], [top * (0.92 if label == "this run" else 0.82)], xerr=[std], fmt="o", color=colour,
+                    capsize=4, label=f"{label}: {mean:.2f} ± {std:.2f}")
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Pearson r across filters: per-filter Procrustes distance vs per-filter CKA distance", fontsize=8)
+    ax.set_ylabel("(layer, epoch, class) cells", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_title("Study B — metric agreement as the paper computed it (one r per layer × epoch × class)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+def fig_reusability(reuse: pd.DataFrame, provenance: str) -> Figure:
+    """Table 2 as bars: mean ± std over epochs of the layer-averaged distance, per target (group) and
+    arch (bar), one panel per metric."""
+    metrics = metric_order(reuse)
+    archs, targets = list(reuse.arch.unique()), list(reuse.target.unique())
+    colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.8), squeeze=False)
+    width = 0.8 / len(archs)
+    for ax, metric in zip(axes[0], metrics):
+        rows = reuse[reuse.metric == metric].set_index(["arch", "target"])
+        for k, arch in enumerate(archs):
+            x = np.arange(len(targets)) + (k - (len(archs) - 1) / 2) * width
+            r = rows.loc[[(arch, t) for t in targets]]
+            ax.bar(x, r["mean"], width, yerr=r["std"], color=colours[arch], label=arch, capsize=2)
+        ax.set_xticks(np.arange(len(targets)), targets, rotation=25, ha="right", fontsize=8)
+        ax.set_title(metric_labels(reuse)[metric], fontsize=8.5)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0, 0].set_ylabel("layer-averaged distance to the source\n(mean ± std over epochs)", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Study B, Table 2 — reusability of the source features (lower = reused more)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    caption(fig, provenance)
+    return fig
+
+
+def _show_image(ax, pixels: np.ndarray, *, cmap: str = "gray") -> None:
+    """Show a (C, H, W) image of 0..255 values; NaN (outside the image) is drawn beige."""
+    if pixels.shape[0] == 1:
+        masked = np.ma.masked_invalid(pixels[0])
+        colours = plt.get_cmap(cmap).copy()
+        colours.set_bad("#efe6d2")
+        ax.imshow(masked, cmap=colours, vmin=0, vmax=255, interpolation="nearest")
+    else:
+        rgb = np.nan_to_num(np.moveaxis(pixels, 0, -1) / 255.0, nan=0.94)
+        ax.imshow(rgb.clip(0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def fig_class_crops(crops: dict, class_names: dict[int, str], layer: str, changes: pd.DataFrame,
+                    provenance: str, *, title: str = "") -> Figure:
+    """Class-based visualisation: per filter (block of rows) and class (row), the activation-weighted
+    mean receptive-field crop at each checkpoint (column). ``crops``: ``{epoch: ClassCrops}``;
+    ``changes``: the filters' Procrustes distances (:func:`repchange.studies.b.visualize.filter_change`)."""
+    epochs = sorted(crops)
+    first = crops[epochs[0]]
+    rows = [(i, f, j, c) for i, f in enumerate(first.filters) for j, c in enumerate(first.classes)]
+    fig, axes = plt.subplots(len(rows), len(epochs), figsize=(1.15 * len(epochs) + 2.2, 1.15 * len(rows) + 1.0),
+                             squeeze=False)
+    distance = changes.set_index("filter")["distance"]
+    for r, (i, f, j, c) in enumerate(rows):
+        for k, epoch in enumerate(epochs):
+            ax = axes[r, k]
+            _show_image(ax, crops[epoch].crops[i, j])
+            if crops[epoch].weight[i, j] == 0:
+                ax.text(0.5, 0.5, "silent", ha="center", va="center", transform=ax.transAxes, fontsize=7)
+            if r == 0:
+                ax.set_title(f"epoch {epoch}", fontsize=8)
+        label = f"filter {f}\n(d = {distance.get(f, np.nan):.2f})\n{class_names.get(c, c)}" if j == 0 \
+            else class_names.get(c, str(c))
+        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+    fig.suptitle(title or f"Study B — class-based visualisation of {layer}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    caption(fig, provenance + " · d: per-filter Procrustes distance to the source at the last epoch; "
+             "beige: outside the image")
+    return fig
+
+
+def fig_heatmaps(images: np.ndarray, heat: dict, filters: list[int], layer: str, provenance: str, *,
+                 title: str = "") -> Figure:
+    """Sample-based visualisation: per filter (block of rows) and probe image (row), the image and its
+    feature map resized to the image and overlaid as a heatmap at each checkpoint (column). One colour
+    scale per filter, shared by all epochs and images, so changes in strength are visible.
+    ``images`` (n, C, H, W); ``heat``: ``{epoch: (F, n, H, W)}`` from :func:`repchange.studies.b.visualize.heatmaps`."""
+    epochs = sorted(heat)
+    n = images.shape[0]
+    fig, axes = plt.subplots(len(filters) * n, len(epochs) + 1,
+                             figsize=(1.2 * (len(epochs) + 1) + 2.2, 1.2 * len(filters) * n + 1.2), squeeze=False,
+                             layout="constrained")
+    fig.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
+    for i, f in enumerate(filters):
+        vmax = max(float(heat[e][i].max()) for e in epochs) or 1.0
+        for s in range(n):
+            r = i * n + s
+            _show_image(axes[r, 0], images[s].astype(np.float64))
+            axes[r, 0].set_ylabel(f"filter {f}\nimage {s}" if s == 0 else f"image {s}", fontsize=7, rotation=0,
+                                  ha="right", va="center")
+            for k, epoch in enumerate(epochs):
+                ax = axes[r, k + 1]
+                _show_image(ax, images[s].astype(np.float64))
+                shown = ax.imshow(heat[epoch][i, s], cmap="inferno", vmin=0, vmax=vmax, alpha=0.6)
+                if r == 0:
+                    ax.set_title(f"epoch {epoch}", fontsize=8)
+        fig.colorbar(shown, ax=axes[i * n:(i + 1) * n, :].ravel().tolist(), label=f"filter {f}: activation",
+                     shrink=0.9)
+    axes[0, 0].set_title("image", fontsize=8)
+    fig.suptitle(title or f"Study B — sample-based visualisation of {layer}", fontsize=10)
+    caption(fig, provenance + " · colour scale: one per filter, shared across epochs and images")
+    return fig

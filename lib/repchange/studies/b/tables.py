@@ -1,0 +1,379 @@
+"""Study B's tables: feature dynamics of a source net while it is fine-tuned (Figs. 2-4).
+
+:func:`dynamics` compares each checkpoint's probed ReLU maps on the target's probe images with
+the source net's (epoch 0) under every metric; :func:`filter_agreement` correlates the per-filter
+metrics; :func:`baseline` measures two independently trained source nets against each other, the
+level "unrelated" reaches. The runs they read are :mod:`repchange.studies.b.runs`'; missing ones
+are trained first.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from repchange.core import data as data_mod
+from repchange.core import progress
+from repchange.core.features import BN_MODES, extract, positions_as_samples
+from repchange.core.metrics import (
+    ALPHAS,
+    CENTRINGS,
+    Factors,
+    filter_cka,
+    filter_procrustes_similarity,
+    pearson,
+    pwsm,
+    pwsm_key,
+)
+from repchange.core.receptive_field import ReceptiveField, receptive_fields
+from repchange.core.store import Store
+from repchange.core.train import OptimiserSpec, load_checkpoint, progress_enabled
+from repchange.studies.b.runs import (
+    DEFAULT_TARGETS,
+    SMALL_ARCHS,
+    SOURCE_CLASSES,
+    SPLIT_SEED,
+    TARGETS,
+    TRAINING_CODE,
+    FinetuneBConfig,
+    SourceConfig,
+    finetune_b,
+    is_folder_target,
+    model_at,
+    _new_net,
+    target_splits,
+    train_all,
+    train_source,
+    train_sources,
+)
+
+TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics")
+
+__all__ = ["DynamicsParams", "baseline", "checkpoint_maps", "describe", "dynamics", "dynamics_params", "filter_agreement",
+           "run_config"]
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Figures 2-4: every probed layer at every checkpoint against the source net."""
+
+    finetune: FinetuneBConfig = field(default_factory=FinetuneBConfig)
+    archs: tuple[str, ...] = ("vgg_small", "resnet_small", "densenet_small")
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    seeds: tuple[int, ...] = (1,)  # source-net seeds (the paper: one run per model and data set)
+    alphas: tuple[float, ...] = ALPHAS
+    n_probe: int = 200
+    bn: str = "batch"  # BatchNorm at extraction: batch statistics (the authors' code) or "eval"
+    procrustes_centre: str = "rows"  # per-filter Procrustes: centre rows (the authors' code) or "columns" (scipy)
+    lr_by_target: tuple[tuple[str, float], ...] = ()  # fine-tuning learning rate of named targets (paper: Fruits 1e-3)
+
+    def validate(self) -> None:
+        if self.bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
+        if self.procrustes_centre not in CENTRINGS:
+            raise ValueError(f"procrustes_centre must be one of {CENTRINGS}, got {self.procrustes_centre!r}")
+        unknown = [t for t, _ in self.lr_by_target if t not in TARGETS and not is_folder_target(t)]
+        if unknown:
+            raise ValueError(f"lr_by_target names unknown targets {unknown}; choose from {sorted(TARGETS)}")
+        if not self.archs or not self.targets or not self.seeds:
+            raise ValueError("archs, targets and seeds must each name at least one entry")
+        for arch in self.archs:
+            for target in self.targets:
+                replace(self.finetune, source=replace(self.finetune.source, arch=arch), target=target).validate()
+        if any(not 0.0 <= a <= 1.0 for a in self.alphas):
+            raise ValueError(f"alphas must lie in [0, 1], got {list(self.alphas)}")
+        if self.n_probe < 2 or (self.finetune.eval_size is not None and self.n_probe > self.finetune.eval_size):
+            raise ValueError(f"n_probe must lie in 2..eval_size ({self.finetune.eval_size}), got {self.n_probe}")
+
+
+def _class_groups(labels: torch.Tensor, per_class: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """``("all", all probes)`` and, with ``per_class``, ``(class index, its probes)`` masks."""
+    groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
+    if per_class:
+        groups += [(str(c), labels == c) for c in labels.unique().tolist()]
+    return groups
+
+
+def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...],
+                source_factors: dict[str, Factors] | None = None, *, per_class: bool = True, centre: str = "rows"
+                ) -> list[dict[str, object]]:
+    """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
+
+    ``source_factors`` caches the source's positions-as-samples factors per class across calls.
+    """
+    source_factors = {} if source_factors is None else source_factors
+    similarity = filter_procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
+    rows = []
+    for cls, mask in _class_groups(labels, per_class):
+        sim = similarity[mask].numpy()
+        rows.append(dict(cls=cls, metric="procrustes_filter", alpha=np.nan, value=float(1 - np.nanmean(sim)) if
+                         np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
+        if cls not in source_factors:
+            source_factors[cls] = Factors(positions_as_samples(src[mask]), name=f"source maps ({cls})")
+        x, y = source_factors[cls], Factors(positions_as_samples(now[mask]), name=f"fine-tuned maps ({cls})")
+        for alpha in alphas:
+            # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
+            # while for all probes together the ValueError stands (raise n_probe)
+            undefined = cls != "all" and alpha < 1 and x.n < x.p
+            rows.append(dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha,
+                             value=np.nan if undefined else pwsm(x, y, alpha=alpha), dead_fraction=np.nan))
+    return rows
+
+
+def _run_label(cfg: FinetuneBConfig) -> str:
+    return f"{cfg.source.arch} seed {cfg.source.seed} on {cfg.target}"
+
+
+def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
+             data_root: str | None = None) -> pd.DataFrame:
+    """Tidy table: arch, target, seed, layer, epoch, cls (``all`` or a class index), metric, value, dead_fraction,
+    train_acc, test_acc.
+
+    Metrics (distances to the source net, 0 = unchanged): ``pwsm_alpha_<a>`` (angular shape
+    metric on positions-as-samples, radians; NaN for a class whose images give fewer positions
+    than the layer has channels when alpha < 1) and ``procrustes_filter`` (1 - nan-mean per-filter
+    Procrustes similarity; ``dead_fraction`` = share of (image, filter) maps that were all zero).
+    Each (arch, target) table is stored once.
+    """
+    params.validate()
+    store = store or Store()
+    keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                      centre=params.procrustes_centre) for cfg in _runs(params)}
+    train_all([cfg for cfg, key in keys.items() if not store.has("study_b/dynamics", key, TABLE_CODE)],
+              store=store, device=device, data_root=data_root)
+    tables = []
+    for cfg in tqdm(progress.counted(list(keys), "Study B distance tables", _run_label), total=len(keys),
+                    desc="Study B runs", disable=not progress_enabled()):
+
+        def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
+            run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root)
+            history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
+            rows, cache = [], {layer: {} for layer in source_maps}
+            for epoch, maps in checkpoints:
+                for layer in maps:
+                    for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
+                                           cache[layer], centre=params.procrustes_centre):
+                        rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
+                                         test_acc=history.loc[epoch, "test_acc"]))
+            return pd.DataFrame(rows)
+
+        tables.append(_labelled(store.table("study_b/dynamics", keys[cfg], compute, code=TABLE_CODE), cfg))
+    return _tidy(tables)
+
+
+def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, store: Store, device: str, data_root: str | None,
+              from_epoch: int = 0) -> tuple[Path, data_mod.Split, dict[str, torch.Tensor], Iterator]:
+    """The run's folder (trained if not stored), its probe set, the source net's (n, C, H, W) maps of
+    every probed layer, and a lazy ``(epoch, maps)`` over the checkpoints from ``from_epoch`` on
+    (epoch 0 reuses the source maps: the same net)."""
+    run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
+    probe, classes = _probe(cfg, params.n_probe, data_root)
+
+    def maps_at(epoch: int) -> dict[str, torch.Tensor]:
+        model = model_at(cfg, run_dir, epoch, classes)
+        return extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
+
+    source_maps = maps_at(0)
+    checkpoints = ((e, source_maps if e == 0 else maps_at(e)) for e in cfg.checkpoints if e >= from_epoch)
+    return run_dir, probe, source_maps, checkpoints
+
+
+def filter_agreement(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
+                     data_root: str | None = None) -> pd.DataFrame:
+    """The paper's metric agreement (Sec. 4, "mean value for Pearson's r as 0.83"), computed as the
+    authors' code does: for each (layer, epoch > 0, class) one Pearson r *across the layer's
+    filters* between two per-filter distances to the source net, each a mean over the class's
+    probe images -- the per-filter Procrustes distance and the per-filter CKA distance
+    (1 - :func:`repchange.core.metrics.filter_cka`, the same maps read as CKA reads them).
+
+    Columns: arch, target, seed, layer, epoch, cls, r, n_filters (filters with both distances
+    finite; r is NaN below 3 or where either distance is constant over the filters).
+    """
+    params.validate()
+    store = store or Store()
+    keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
+            for cfg in _runs(params)}
+    train_all([cfg for cfg, key in keys.items() if not store.has("study_b/filter_agreement", key, TABLE_CODE)],
+              store=store, device=device, data_root=data_root)
+    tables = []
+    for cfg in tqdm(progress.counted(list(keys), "Study B filter agreement", _run_label), total=len(keys),
+                    desc="Study B filter agreement", disable=not progress_enabled()):
+
+        def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
+            _, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root, from_epoch=1)
+            rows = []
+            for epoch, maps in checkpoints:
+                for layer, now in maps.items():
+                    for cls, mask in _class_groups(probe.labels)[1:]:
+                        rows.append(dict(layer=layer, epoch=epoch, cls=cls,
+                                         **_filter_r(source_maps[layer][mask], now[mask], params.procrustes_centre)))
+            return pd.DataFrame(rows)
+
+        tables.append(_labelled(store.table("study_b/filter_agreement", keys[cfg], compute, code=TABLE_CODE), cfg))
+    return _tidy(tables)
+
+
+def _filter_r(src: torch.Tensor, now: torch.Tensor, centre: str) -> dict[str, float]:
+    """Pearson r across filters of the per-filter Procrustes and CKA distances of (n, C, H, W) maps."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
+        procrustes = 1 - np.nanmean(filter_procrustes_similarity(src, now, centre=centre).numpy(), axis=0)
+        cka = 1 - np.nanmean(filter_cka(src, now, centre=centre).numpy(), axis=0)
+    both = np.isfinite(procrustes) & np.isfinite(cka)
+    try:
+        r = pearson(procrustes, cka)
+    except ValueError:  # fewer than 3 live filters, or a distance constant over them
+        r = np.nan
+    return dict(r=r, n_filters=int(both.sum()))
+
+
+def _runs(params: DynamicsParams) -> list[FinetuneBConfig]:
+    """One fine-tuning config per (arch, target, seed) of ``params``, in that order."""
+    return [run_config(params, a, t, s) for a in params.archs for t in params.targets for s in params.seeds]
+
+
+def _probe(cfg: FinetuneBConfig, n_probe: int, data_root: str | None) -> tuple[data_mod.Split, int]:
+    """``n_probe`` evaluation images of the run's target, stratified over its classes (seed 42), and its
+    number of classes."""
+    _, ev, classes = target_splits(cfg, data_root)
+    if n_probe < 1:
+        raise ValueError(f"n_probe must be at least 1, got {n_probe}")
+    if n_probe > len(ev):
+        raise ValueError(f"n_probe={n_probe} exceeds the {len(ev)} evaluation images of {cfg.target}")
+    return ev.stratified(n_probe, SPLIT_SEED), classes
+
+
+def _labelled(frame: pd.DataFrame, cfg: FinetuneBConfig) -> pd.DataFrame:
+    return frame.assign(arch=cfg.source.arch, target=cfg.target, seed=cfg.source.seed)
+
+
+def _tidy(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-run tables as one frame, arch / target / seed first."""
+    frame = pd.concat(tables, ignore_index=True)
+    front = ["arch", "target", "seed"]
+    return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], source_epochs: int,
+                    source_size: int, finetune_epochs: int, finetune_checkpoints: list[int],
+                    finetune_size: int | None, finetune_eval_size: int | None, finetune_lr: float,
+                    finetune_batch_size: int, n_probe: int, alphas: list[float] = ALPHAS,
+                    weights: str | None = "imagenet", bn: str = "batch", procrustes_centre: str = "rows",
+                    lr_by_target: dict[str, float] | None = None) -> DynamicsParams:
+    """The :class:`DynamicsParams` of a Study B notebook's parameters cell (the same in every chapter, so
+    all chapters share the stored runs and tables); validated."""
+    source = replace(SourceConfig(), epochs=source_epochs, train_size=source_size, weights=weights)
+    finetune = FinetuneBConfig(source=source, epochs=finetune_epochs, checkpoints=tuple(finetune_checkpoints),
+                               train_size=finetune_size, eval_size=finetune_eval_size,
+                               optimiser=OptimiserSpec("adam", lr=finetune_lr, batch_size=finetune_batch_size,
+                                                       grad_clip=0.5))
+    params = DynamicsParams(finetune=finetune, archs=tuple(archs), targets=tuple(targets), seeds=tuple(seeds),
+                            alphas=tuple(float(a) for a in alphas), n_probe=n_probe, bn=bn,
+                            procrustes_centre=procrustes_centre,
+                            lr_by_target=tuple(sorted((lr_by_target or {}).items())))
+    params.validate()
+    return params
+
+
+def describe(params: DynamicsParams, targets: list[str] | None = None) -> dict[str, str]:
+    """Provenance of a Study B table: data (source → targets), source and fine-tuning settings, probes."""
+    ft, src = params.finetune, params.finetune.source
+    small = [a for a in params.archs if a in SMALL_ARCHS]
+    source = f"first {src.train_size} Fashion-MNIST images of classes 0-4 × {src.epochs} epochs" if small else \
+        f"published weights ({src.weights}), {ft.image_size} px inputs"
+    overrides = "".join(f"; lr {lr:g} on {t}" for t, lr in params.lr_by_target)
+    origin = "Fashion-MNIST source" if small else f"{src.weights} weights"
+    return dict(data=f"{origin} → {', '.join(targets or params.targets)}", source=source,
+                fine_tuning=f"{ft.train_size or 'all'} images × {ft.epochs} epochs, Adam lr {ft.optimiser.lr:g}, "
+                            f"batch {ft.optimiser.batch_size}, clip {ft.optimiser.grad_clip}{overrides}",
+                checkpoints=list(ft.checkpoints),
+                probe=f"{params.n_probe} eval images of each target, stratified over classes",
+                extraction=f"BatchNorm {params.bn}, Procrustes centring {params.procrustes_centre}")
+
+
+def run_config(params: DynamicsParams, arch: str, target: str, seed: int | None = None) -> FinetuneBConfig:
+    """The fine-tuning config of one (arch, target, seed) run of ``params`` (seed: the first by default)."""
+    seed = params.seeds[0] if seed is None else seed
+    cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch, seed=seed), target=target)
+    lr = dict(params.lr_by_target).get(target)
+    if lr is not None:
+        cfg = replace(cfg, optimiser=replace(cfg.optimiser, lr=lr))
+    cfg.validate()
+    return cfg
+
+
+def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int, *, store: Store | None = None,
+                    device: str = "auto", data_root: str | None = None, bn: str = "batch"
+                    ) -> tuple[data_mod.Split, dict[int, dict[str, torch.Tensor]], dict[str, ReceptiveField]]:
+    """The probe images, the (n, C, H, W) maps of ``layers`` (default: all probed) at every checkpoint
+    of the run (trained if not stored), and each layer's receptive-field geometry."""
+    run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
+    probe, classes = _probe(cfg, n_probe, data_root)
+    maps, fields = {}, {}
+    for epoch in cfg.checkpoints:
+        model = model_at(cfg, run_dir, epoch, classes)
+        names = list(model.probe_layers) if layers is None else list(layers)
+        unknown = [n for n in names if n not in model.probe_layers]
+        if unknown:
+            raise ValueError(f"{cfg.source.arch} has no probed layer(s) {unknown}; it has {list(model.probe_layers)}")
+        chosen = {n: model.probe_layers[n] for n in names}
+        maps[epoch] = extract(model, chosen, probe, flatten=False, bn=bn)
+        if not fields:
+            fields = receptive_fields(model, chosen)
+    return probe, maps, fields
+
+
+INDEPENDENT_SEED_OFFSET = 1000  # the independent source net of seed s is trained with seed s + 1000
+
+
+def baseline(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
+             data_root: str | None = None) -> pd.DataFrame:
+    """The distance an *unrelated* net has: each probed layer of the source net against the same layer
+    of an independently trained source net (same architecture, data and recipe, seed + 1000), on
+    each target's probe images, all probes together. Small nets only (a torchvision source has no
+    independent twin here). Columns: arch, target, seed, layer, metric, value, dead_fraction.
+
+    A fine-tuned layer whose distance to its source stays below this level is still closer to its
+    source than a differently seeded net of the same kind is.
+    """
+    params.validate()
+    store = store or Store()
+    twins, keys = {}, {}
+    for cfg in _runs(params):
+        if cfg.source.pretrained_elsewhere:
+            continue
+        twin = twins[cfg] = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
+        keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
+                         source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                         centre=params.procrustes_centre)
+    train_sources([source for cfg, key in keys.items() if not store.has("study_b/baseline", key, TABLE_CODE)
+                   for source in (cfg.source, twins[cfg])], store=store, device=device, data_root=data_root)
+    tables = []
+    for cfg, twin in twins.items():
+
+        def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
+            probe, _ = _probe(cfg, params.n_probe, data_root)
+            maps = []
+            for source in (cfg.source, twin):
+                run_dir = train_source(source, store=store, device=device, data_root=data_root)
+                model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
+                maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
+            rows = []
+            for layer in maps[0]:
+                for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
+                                       centre=params.procrustes_centre):
+                    rows.append(dict(layer=layer, metric=row["metric"], value=row["value"],
+                                     dead_fraction=row["dead_fraction"]))
+            return pd.DataFrame(rows)
+
+        tables.append(_labelled(store.table("study_b/baseline", keys[cfg], compute, code=TABLE_CODE), cfg))
+    if not tables:
+        return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
+    return _tidy(tables)

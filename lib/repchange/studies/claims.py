@@ -1,0 +1,443 @@
+"""The claims ledger: each claim of the two papers, the statistic that tests it, a CI and a verdict.
+
+A claim is tested on *units* — seeds for Study A, fine-tuning runs (arch × target × seed) or
+architectures for Study B. Each unit gives one value of the claim's statistic (a difference,
+a rank correlation, …); the ledger reports their mean with a two-sided t confidence interval
+and a verdict computed from it:
+
+- ``holds``: the whole interval lies on the claimed side of the null value;
+- ``does not hold``: the whole interval lies on the other side (or at the null);
+- ``inconclusive``: the interval contains the null, or fewer than two units were measured.
+
+A claim that the statistic is *not* above its null ("no closer to the pre-trained net than to
+a random one") holds when the whole interval is at or below the null and does not hold when
+it is above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from repchange.core.metrics import pwsm_key
+from repchange.studies.a.finetuning import condition_label
+from repchange.studies.b import analysis
+
+__all__ = ["Claim", "LEVEL", "SIMILARITY_TO_SOURCE", "assess", "ledger", "not_measured", "study_a_claims",
+           "study_b_claims", "t_interval", "verdict", "fig_ledger"]
+
+LEVEL = 0.95
+DIRECTIONS = ("greater", "less", "not greater")
+# Study B: how far each target lies from its source (the paper: Fruits-360 is the dissimilar one).
+SIMILARITY_TO_SOURCE = {
+    "fashion_new_classes": "similar", "fashion_inverted": "dissimilar", "digits": "dissimilar",
+    "fashion_heldout": "same task", "fashion_coarse": "related",
+    "scene15": "similar", "awa2": "similar", "fruits360": "dissimilar",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim: where the paper makes it, what is computed per unit, and which side of ``null`` it predicts."""
+
+    key: str
+    study: str
+    figure: str
+    claim: str
+    statistic: str
+    unit: str
+    direction: str  # "greater" | "less" | "not greater" (than null)
+    null: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+
+
+def t_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float, int]:
+    """``(mean, low, high, n)`` of the finite ``values``: the two-sided Student-t interval of the mean.
+
+    ``low`` and ``high`` are NaN when fewer than two values are finite (no interval exists).
+    """
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return np.nan, np.nan, np.nan, 0
+    mean = float(v.mean())
+    if n < 2:
+        return mean, np.nan, np.nan, 1
+    half = float(sps.t.ppf((1 + level) / 2, n - 1) * v.std(ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half, n
+
+
+def verdict(low: float, high: float, direction: str, null: float = 0.0) -> str:
+    """``holds`` / ``does not hold`` / ``inconclusive`` for an interval ``[low, high]`` (see the module doc)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if direction == "greater":
+        return "holds" if low > null else "does not hold" if high <= null else "inconclusive"
+    if direction == "less":
+        return "holds" if high < null else "does not hold" if low >= null else "inconclusive"
+    return "holds" if high <= null else "does not hold" if low > null else "inconclusive"
+
+
+def assess(claim: Claim, values: pd.Series, level: float = LEVEL) -> dict[str, object]:
+    """One ledger row: the claim's fields, n, mean, CI and verdict over the per-unit ``values``."""
+    mean, low, high, n = t_interval(values, level)
+    units = ", ".join(f"{k}: {v:.3f}" for k, v in values.items()) if len(values) <= 12 else f"{len(values)} units"
+    return {**asdict(claim), "n": n, "value": mean, "ci_low": low, "ci_high": high,
+            "verdict": verdict(low, high, claim.direction, claim.null), "per_unit": units}
+
+
+def not_measured(claim: Claim, why: str) -> dict[str, object]:
+    """A ledger row for a claim this run cannot test (e.g. no shifted-label condition)."""
+    return {**asdict(claim), "n": 0, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+            "verdict": "not measured", "per_unit": why}
+
+
+# ----------------------------------------------------------------------------------------------
+# Study A: one value per seed. Tables are those of repchange.studies.a.tables.
+
+
+def _final_cka(table: pd.DataFrame, comparison: str) -> pd.DataFrame:
+    rows = table[(table.metric == "cka") & (table.comparison == comparison)]
+    return rows[rows.epoch == rows.epoch.max()]
+
+
+def _by_seed_layer(rows: pd.DataFrame) -> pd.DataFrame:
+    """seed × layer (columns in the table's layer order) of the mean value."""
+    wide = rows.pivot_table(index="seed", columns="layer", values="value", aggfunc="mean")
+    return wide[list(dict.fromkeys(rows.layer))]
+
+
+def _depth_spearman(wide: pd.DataFrame) -> pd.Series:
+    depth = np.arange(wide.shape[1])
+    return wide.apply(lambda row: sps.spearmanr(depth, row.to_numpy()).statistic, axis=1)
+
+
+TRAIN_FIT_TOLERANCE = 0.05  # "almost as high as": within 5 percentage points of training accuracy
+
+
+def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degrees: pd.DataFrame,
+                   sizes: pd.DataFrame, finetuning: pd.DataFrame, num_classes: int = 10,
+                   level: float = LEVEL) -> pd.DataFrame:
+    """The ledger rows of Study A from the tables of Figures 1 (``cka_to_init``), 2 (``training_histories``),
+    3a (``degree_sweep``), 3b (``size_sweep``) and 4–5 (``finetune_sweep``); CKA is the biased estimator
+    the paper used, at the last epoch. Quotes are the paper's words; claims without quotation marks
+    paraphrase the figure's caption or discussion."""
+    rows = []
+    init = _by_seed_layer(_final_cka(pretraining, "init"))
+    first, penultimate, last = init.columns[0], init.columns[-2], init.columns[-1]
+    rows.append(assess(Claim(
+        "A1-depth", "A", "Sec. 4.1, Fig. 1", "During pre-training, similarity to the initialisation falls with depth.",
+        "Spearman ρ of CKA-to-init with layer depth at the last epoch", "seed", "less"), _depth_spearman(init), level=level))
+    blocks = init.drop(columns=[last])
+    rows.append(assess(Claim(
+        "A1-output", "A", "Sec. 4.1, Fig. 1", "The output layer moves furthest from its initialisation.",
+        f"lowest CKA-to-init among the blocks − CKA-to-init of {last}", "seed", "greater"),
+        blocks.min(axis=1) - init[last], level=level))
+
+    final = histories[histories.epoch == histories.epoch.max()]
+    by_degree = final.pivot_table(index="seed", columns="degree", values=["train_acc", "test_acc"])
+    d_lo, d_hi = min(histories.degree), max(histories.degree)
+    rows.append(assess(Claim(
+        "A2-train-fit", "A", "Sec. 4.1, Fig. 2", "“the training accuracy in the experiments on the randomized data "
+        "is almost as high as” with clean labels.",
+        f"train accuracy at d={d_hi} − at d={d_lo}; holds above −{TRAIN_FIT_TOLERANCE:.2f} (our tolerance for "
+        "“almost as high”)", "seed", "greater", -TRAIN_FIT_TOLERANCE),
+        by_degree["train_acc"][d_hi] - by_degree["train_acc"][d_lo], level=level))
+    test = by_degree["test_acc"][sorted(by_degree["test_acc"].columns)]
+    rows.append(assess(Claim(
+        "A2-test-falls", "A", "Sec. 4.1, Fig. 2", "The more random the labels, the lower the test accuracy — at "
+        "every step of d, not only between the ends.",
+        f"largest change of test accuracy between consecutive degrees {list(test.columns)} (all steps down: < 0)",
+        "seed", "less"), test.diff(axis=1).iloc[:, 1:].max(axis=1) if test.shape[1] > 1 else pd.Series(dtype=float),
+        level=level))
+
+    to_init = _final_cka(degrees, "init")
+    lo = _by_seed_layer(to_init[to_init.degree == d_lo])
+    hi = _by_seed_layer(to_init[to_init.degree == d_hi])
+    rows.append(assess(Claim(
+        "A3-less-change", "A", "Sec. 4.1, Fig. 3a", "“if the structure in the data decreases, there is less "
+        "similarity change overall …”", f"layer-mean CKA-to-init at d={d_hi} − at d={d_lo}", "seed", "greater"),
+        hi.mean(axis=1) - lo.mean(axis=1), level=level))
+    rows.append(assess(Claim(
+        "A3-less-change-early", "A", "Sec. 4.1, Fig. 3a", "“… and especially in the early layers”.",
+        f"CKA-to-init of {first} at d={d_hi} − at d={d_lo}", "seed", "greater"),
+        hi[first] - lo[first], level=level))
+    extra = lo - hi  # how much further random labels move each layer
+    rows.append(assess(Claim(
+        "A3-last-layers", "A", "Sec. 4.1, Fig. 3a", "Memorising random labels is carried mainly by the last layers.",
+        f"[CKA(d={d_lo}) − CKA(d={d_hi})] of {last} − the same of {first}", "seed", "greater"),
+        extra[last] - extra[first], level=level))
+
+    by_size = _final_cka(sizes, "init")
+    small, large = min(by_size.train_size), max(by_size.train_size)
+    rows.append(assess(Claim(
+        "A3-size", "A", "Sec. 4.1, Fig. 3b", "The more randomly labelled images, the further the layers move from "
+        "their init.", f"layer-mean CKA-to-init with {small} − with {large} images", "seed", "greater"),
+        _by_seed_layer(by_size[by_size.train_size == small]).mean(axis=1)
+        - _by_seed_layer(by_size[by_size.train_size == large]).mean(axis=1), level=level))
+
+    rows += _finetuning_claims(finetuning, first, penultimate, last, level)
+    return pd.DataFrame(rows)
+
+
+def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: str, level: float) -> list[dict]:
+    d_lo, d_hi = min(table.degree), max(table.degree)
+    clean_label, random_label = condition_label(d_lo), condition_label(d_hi)
+    shift_labels = sorted(lab for lab in table.labels.unique() if str(lab).startswith("shift"))
+
+    def wide(domain: str, labels: str, comparison: str = "pretrained") -> pd.DataFrame:
+        rows = _final_cka(table, comparison)
+        return _by_seed_layer(rows[(rows.domain == domain) & (rows.labels == labels)])
+
+    clean, random_ = wide("same", clean_label), wide("same", random_label)
+    cross, cross_random = wide("cross", clean_label), wide("cross", random_label)
+    early = list(clean.columns[:2])  # the "early layers": the first two blocks
+
+    def margin(frame: pd.DataFrame, domain: str, labels: str) -> pd.Series:
+        """layer-mean CKA to the pre-trained net − to an independent init"""
+        return frame.mean(axis=1) - wide(domain, labels, "independent_init").mean(axis=1)
+
+    rows = [
+        assess(Claim("A4-head", "A", "Sec. 4.2, Fig. 4a", "Fine-tuning (all weights trainable) changes the head most.",
+                     f"lowest CKA-to-pre-trained among the blocks − that of {last} (source domain, {clean_label})",
+                     "seed", "greater"), clean.drop(columns=[last]).min(axis=1) - clean[last], level=level),
+        assess(Claim("A4-random", "A", "Sec. 4.2, Fig. 4a", "Random labels change the fine-tuned net more than clean "
+                     "labels.", f"layer-mean CKA-to-pre-trained: {clean_label} − {random_label} (source domain)",
+                     "seed", "greater"), clean.mean(axis=1) - random_.mean(axis=1), level=level),
+        assess(Claim("A4-random-early", "A", "Sec. 4.2, Fig. 4a", "… and the extra change reaches down to the first "
+                     "block.", f"CKA-to-pre-trained of {first}: {clean_label} − {random_label} (source domain)",
+                     "seed", "greater"), clean[first] - random_[first], level=level),
+        assess(Claim("A4b-random-cross", "A", "Sec. 4.2, Fig. 4b", "On the cross domain too, random labels change the "
+                     "net more than clean labels.", f"layer-mean CKA-to-pre-trained, cross domain: {clean_label} − "
+                     f"{random_label}", "seed", "greater"), cross.mean(axis=1) - cross_random.mean(axis=1), level=level),
+        assess(Claim("A4c-cross-vs-clean", "A", "Sec. 4.2, Fig. 4c", "The change in early layers under a cross-domain "
+                     "task is larger than with clean labels …", f"mean CKA-to-pre-trained of {early}: same-domain "
+                     f"{clean_label} − cross domain {clean_label}", "seed", "greater"),
+               clean[early].mean(axis=1) - cross[early].mean(axis=1), level=level),
+        assess(Claim("A4c-cross-vs-random", "A", "Sec. 4.2, Fig. 4c", "… and less than with random labels.",
+                     f"mean CKA-to-pre-trained of {early}: cross domain {clean_label} − same-domain {random_label}",
+                     "seed", "greater"), cross[early].mean(axis=1) - random_[early].mean(axis=1), level=level),
+    ]
+    shift_claims = [
+        (Claim("A4c-shift-vs-clean", "A", "Sec. 4.2, Fig. 4c", "The change in early layers under a domain task "
+               "(shifted labels) is larger than with clean labels …", f"mean CKA-to-pre-trained of {early}: "
+               f"{clean_label} − shifted labels (source domain)", "seed", "greater"),
+         lambda shift: clean[early].mean(axis=1) - shift[early].mean(axis=1)),
+        (Claim("A4c-shift-vs-random", "A", "Sec. 4.2, Fig. 4c", "… and less than with random labels.",
+               f"mean CKA-to-pre-trained of {early}: shifted labels − {random_label} (source domain)", "seed",
+               "greater"), lambda shift: shift[early].mean(axis=1) - random_[early].mean(axis=1)),
+        (Claim("A4c-penultimate", "A", "Sec. 4.2, Fig. 4c", "“compared to domain adaption, a cross-domain adaptation "
+               "relies more on change in the penultimate layer”.", f"CKA-to-pre-trained of {penultimate}: shifted "
+               f"labels (source domain) − cross domain ({clean_label})", "seed", "greater"),
+         lambda shift: shift[penultimate] - cross[penultimate]),
+        (Claim("A5c-closer-shift", "A", "Sec. 4.3, Fig. 5c", "After fine-tuning on a domain task (shifted labels) the "
+               "net is still closer to the pre-trained net than to a random one.", "layer-mean CKA to the "
+               "pre-trained net − to an independent init (shifted labels)", "seed", "greater"),
+         lambda shift: margin(shift, "same", shift_labels[0])),
+        (Claim("A5c-margin-shift", "A", "Sec. 4.3, Figs. 5a/5c", "… with a smaller margin than on the same task.",
+               f"margin ({clean_label}) − margin (shifted labels); margin = layer-mean CKA to the pre-trained net − "
+               "to an independent init", "seed", "greater"),
+         lambda shift: margin(clean, "same", clean_label) - margin(shift, "same", shift_labels[0])),
+    ]
+    if shift_labels:
+        shifted = wide("same", shift_labels[0])
+        rows += [assess(claim, statistic(shifted), level=level) for claim, statistic in shift_claims]
+    else:
+        rows += [not_measured(claim, "no shifted-label condition in this run") for claim, _ in shift_claims]
+    rows += [
+        assess(Claim("A5-closer", "A", "Sec. 4.3, Fig. 5a", "With clean labels, fine-tuned layers stay closer to the "
+                     "pre-trained net than to a random net.", f"layer-mean CKA to the pre-trained net − to an "
+                     f"independent init ({clean_label})", "seed", "greater"),
+               margin(clean, "same", clean_label), level=level),
+        assess(Claim("A5d-closer-cross", "A", "Sec. 4.3, Fig. 5d", "After cross-domain fine-tuning the net is still "
+                     "closer to the pre-trained net than to a random one.", "layer-mean CKA to the pre-trained net − "
+                     f"to an independent init (cross domain, {clean_label})", "seed", "greater"),
+               margin(cross, "cross", clean_label), level=level),
+        assess(Claim("A5d-margin-cross", "A", "Sec. 4.3, Figs. 5a/5d", "… with a smaller margin than on the same "
+                     "task.", f"margin (same domain) − margin (cross domain), both {clean_label}", "seed", "greater"),
+               margin(clean, "same", clean_label) - margin(cross, "cross", clean_label), level=level),
+    ]
+    independent_random = wide("same", random_label, "independent_init")
+    for layer in (penultimate, last):
+        rows.append(assess(Claim(
+            f"A5b-random-unlearns ({layer})", "A", "Sec. 4.3, Fig. 5b; Conclusion", "Under random labels the "
+            "representation ends up more similar to a random init than to the pre-trained net.",
+            f"CKA of {layer} to the pre-trained net − to an independent init ({random_label})", "seed", "less"),
+            random_[layer] - independent_random[layer], level=level))
+    rows.append(assess(Claim(
+        "A5b-random-early", "A", "Sec. 4.3, Fig. 5b; Conclusion", "Fine-tuning on random labels “changes the early "
+        "representation”.", f"mean CKA-to-pre-trained of {early}: {random_label} − {clean_label} (source domain)",
+        "seed", "less"), random_[early].mean(axis=1) - clean[early].mean(axis=1), level=level))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Study B: one value per fine-tuning run (arch, target, seed) or per (arch, seed).
+
+ARCH_OF_PAPER = {"resnet_small": "resnet50", "vgg_small": "vgg19", "densenet_small": "densenet121"}
+
+
+def _per_run(table: pd.DataFrame, function) -> pd.Series:
+    """``function(rows of one run)`` for every (arch, target, seed), indexed ``arch/target/s<seed>``."""
+    out = {f"{a}/{t}/s{s}": function(rows) for (a, t, s), rows in table.groupby(["arch", "target", "seed"], sort=False)}
+    return pd.Series(out, dtype=float)
+
+
+def _upward_share(rows: pd.DataFrame) -> float:
+    """Share of the run's layers whose distance has a positive Spearman ρ with the fine-tuning epoch (epochs > 0:
+    epoch 0 is the source itself, distance 0, and would make every trend start upward)."""
+    rows = rows[rows.epoch > 0]
+    rhos = [group["epoch"].corr(group["value"], method="spearman")
+            for _, group in rows.groupby("layer", sort=False) if group["value"].nunique() > 1]
+    return float(np.mean(np.array(rhos) > 0)) if rhos else np.nan
+
+
+def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None, alpha: float = 0.0,
+                   level: float = LEVEL) -> pd.DataFrame:
+    """The ledger rows of Study B from :func:`repchange.studies.b.tables.dynamics`' table and, for the
+    metric agreement, :func:`repchange.studies.b.tables.filter_agreement`'s. The shape metric is
+    PWSM at ``alpha`` (0: the authors' code); a claim whose metric the table lacks is "not measured"."""
+    metric = pwsm_key(alpha)
+    labels = {metric: analysis.pwsm_label(alpha), "procrustes_filter": analysis.FILTER_PROCRUSTES_LABEL}
+    present = set(dynamics.metric)
+    rows = []
+    overall = dynamics[dynamics.cls == "all"]
+    per_run = {}
+    for seed in sorted(dynamics.seed.unique()):
+        trend = analysis.depth_trend(dynamics[dynamics.seed == seed])
+        for _, r in trend.iterrows():
+            per_run.setdefault(r.metric, {})[f"{r.arch}/{r.target}/s{seed}"] = r.spearman
+    for name in (metric, "procrustes_filter"):
+        label = labels[name]
+        depth = Claim(
+            f"B-depth ({name})", "B", "Sec. 4, Figs. 2–4", "Fine-tuning moves deeper layers further than early ones.",
+            f"Spearman ρ of the last checkpoint's distance with layer depth; {label}", "run", "greater")
+        upward = Claim(
+            f"B-upward ({name})", "B", "Sec. 4, Figs. 2–4", "The distance to the source shows a “predominantly "
+            "upward trend” over the fine-tuning epochs.", f"share of a run's layers whose distance rises with the "
+            f"epoch (Spearman ρ > 0); {label}; holds above 0.5", "run", "greater", 0.5)
+        if name not in present:
+            why = f"the table has no {label} (add its alpha to the chapter's alphas)"
+            rows += [not_measured(depth, why), not_measured(upward, why)]
+            continue
+        rows.append(assess(depth, pd.Series(per_run[name]), level=level))
+        rows.append(assess(upward, _per_run(overall[overall.metric == name], _upward_share), level=level))
+
+    kinds = {t: SIMILARITY_TO_SOURCE.get(t) for t in dynamics.target.unique()}
+    reuse = analysis.reusability(dynamics)
+    reuse = reuse[reuse.metric == metric]
+    target_claim = Claim("B-similarity", "B", "Sec. 4, Table 2", "Features are reused more on a target like the "
+                         "source and rewritten more on a dissimilar one.",
+                         f"layer-mean final distance ({labels[metric]}): mean over dissimilar "
+                         "targets − mean over similar targets", "arch × seed", "greater")
+    if metric not in present:
+        rows.append(not_measured(target_claim, f"the table has no {labels[metric]}"))
+    elif {"similar", "dissimilar"} <= set(kinds.values()):
+        values = {}
+        for seed in sorted(dynamics.seed.unique()):
+            dist = analysis.final_distances(dynamics[dynamics.seed == seed])
+            dist = dist[dist.metric == metric].groupby(["arch", "target"])["value"].mean().reset_index()
+            dist["kind"] = dist.target.map(kinds)
+            for arch, group in dist.groupby("arch", sort=False):
+                means = group.groupby("kind")["value"].mean()
+                values[f"{arch}/s{seed}"] = means["dissimilar"] - means["similar"]
+        rows.append(assess(target_claim, pd.Series(values), level=level))
+    else:
+        rows.append(not_measured(target_claim, f"needs a similar and a dissimilar target; this run has {kinds}"))
+
+    resnet_claim = Claim("B-resnet-dissimilar", "B", "Sec. 4, Table 2", "On the dissimilar target (Fruits-360) "
+                         "ResNet50 reuses its features most (lowest reusability distance).",
+                         f"lowest reusability of the other architectures − ResNet's, per dissimilar target and seed "
+                         f"({labels[metric]})", "target × seed", "greater")
+    resnets = [a for a in dynamics.arch.unique() if ARCH_OF_PAPER.get(a, a) == "resnet50"]
+    dissimilar = [t for t, k in kinds.items() if k == "dissimilar"]
+    if metric not in present:
+        rows.append(not_measured(resnet_claim, f"the table has no {labels[metric]}"))
+    elif resnets and dissimilar and dynamics.arch.nunique() > 1:
+        values = {}
+        for seed in sorted(dynamics.seed.unique()):
+            per_seed = analysis.reusability(dynamics[dynamics.seed == seed])
+            per_seed = per_seed[per_seed.metric == metric].set_index(["target", "arch"])["mean"]
+            for target in dissimilar:
+                row = per_seed.loc[target]
+                values[f"{target}/s{seed}"] = row.drop(resnets).min() - row[resnets].min()
+        rows.append(assess(resnet_claim, pd.Series(values), level=level))
+    else:
+        rows.append(not_measured(resnet_claim, "needs a ResNet, another architecture and a dissimilar target"))
+
+    order_claim = Claim("B-awa2-vs-scene", "B", "Sec. 4, Table 2", "Features are reused more on AwA2 than on "
+                        "15-Scene (Table 2: DenseNet121 and ResNet50).", "reusability on 15-Scene − on AwA2",
+                        "arch × seed", "greater")
+    if metric not in present:
+        rows.append(not_measured(order_claim, f"the table has no {labels[metric]}"))
+    elif {"awa2", "scene15"} <= set(dynamics.target.unique()):
+        values = {}
+        for seed in sorted(dynamics.seed.unique()):
+            per_seed = analysis.reusability(dynamics[dynamics.seed == seed])
+            per_seed = per_seed[per_seed.metric == metric].set_index(["arch", "target"])["mean"]
+            for arch in dynamics.arch.unique():
+                values[f"{arch}/s{seed}"] = per_seed[(arch, "scene15")] - per_seed[(arch, "awa2")]
+        rows.append(assess(order_claim, pd.Series(values), level=level))
+    else:
+        rows.append(not_measured(order_claim, "needs the AwA2 and 15-Scene targets (paper profile)"))
+
+    agreement_claim = Claim("B-agreement", "B", "Sec. 4 (r = 0.83 ± 0.43)", "“mean value for Pearson's r as "
+                            "0.83”: the per-filter Procrustes distance and a per-filter CKA distance agree strongly.",
+                            "mean over (layer, epoch, class) of Pearson r across filters, per run; 0.5 = the "
+                            "conventional threshold of a strong correlation", "run", "greater", 0.5)
+    if agreement is not None and agreement.r.notna().any():
+        rows.append(assess(agreement_claim, _per_run(agreement.rename(columns={"r": "value"}),
+                                                     lambda rows: rows["value"].mean()), level=level))
+    else:
+        rows.append(not_measured(agreement_claim, "no filter-agreement table was passed"))
+    return pd.DataFrame(rows)
+
+
+def ledger(*parts: pd.DataFrame) -> pd.DataFrame:
+    """The ledger rows of both studies in one table, verdict counts in ``frame.attrs["counts"]``."""
+    frame = pd.concat(parts, ignore_index=True)
+    frame.attrs["counts"] = frame.verdict.value_counts().to_dict()
+    return frame
+
+
+VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b", "inconclusive": "#8c8c8c"}
+DIRECTION_MARKS = {"greater": "claimed > null", "less": "claimed < null", "not greater": "claimed ≤ null"}
+
+
+def fig_ledger(frame: pd.DataFrame, provenance: str):
+    """Forest plot of the ledger: per claim, mean − null with its CI (symmetric-log x axis, so small CKA
+    differences and rank correlations share one axis), coloured by verdict; untested claims left out."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from repchange.core.plotting import caption
+
+    rows = frame[frame.verdict != "not measured"].iloc[::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.9))
+    for k, (_, r) in enumerate(rows.iterrows()):
+        colour = VERDICT_COLOURS[r.verdict]
+        if np.isfinite(r.ci_low):
+            ax.plot([r.ci_low - r.null, r.ci_high - r.null], [k, k], color=colour, lw=2.2)
+        ax.plot(r.value - r.null, k, "o", color=colour, ms=6)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xscale("symlog", linthresh=0.02)
+    ax.set_yticks(np.arange(len(rows)), [f"{r.key}  ({DIRECTION_MARKS[r.direction]})" for _, r in rows.iterrows()],
+                  fontsize=8)
+    ax.set_xlabel("statistic − null: mean over units and t interval (symmetric-log scale)", fontsize=8)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend([Line2D([], [], color=c, marker="o", lw=2) for c in VERDICT_COLOURS.values()], list(VERDICT_COLOURS),
+              fontsize=8, loc="lower right")
+    ax.set_title("Claims ledger — every claim's statistic against its null", fontsize=11)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    caption(fig, provenance)
+    return fig

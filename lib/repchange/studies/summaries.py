@@ -1,0 +1,239 @@
+"""The numbers and phrases a chapter's prose quotes, computed from its tables.
+
+A chapter calls one function here and glues what it returns, so its notebook holds narrative,
+parameters, calls and figures, and the arithmetic behind every quoted number is unit-tested.
+Each function returns a :class:`Summary`: ``numbers`` (name -> number, for ``glue_numbers``),
+``phrases`` (name -> Markdown fragment, for ``glue_text``) and ``tables`` (small frames the page
+shows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from repchange.core.metrics import pwsm_key
+from repchange.core.plotting import mean_and_sem
+from repchange.core.stats import clearly
+from repchange.studies.a.finetuning import condition_label
+from repchange.studies.b import analysis
+
+__all__ = ["Summary", "cka_vs_degree", "cka_vs_size", "feature_dynamics", "fig5_conditions", "fig5_panels",
+           "finetuned_vs_references", "finetuning_change"]
+
+
+@dataclass
+class Summary:
+    numbers: dict[str, float | int] = field(default_factory=dict)
+    phrases: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _phrase(items: list[str], empty: str) -> str:
+    return ", ".join(items) if items else empty
+
+
+def feature_dynamics(table: pd.DataFrame, baseline: pd.DataFrame, checkpoints: list[int], *,
+                     alpha: float = 0.0, compare_alpha: float = 1.0) -> Summary:
+    """Study B's Figs. 2-4 page (b1): depth trend, distance against the independent-net baseline,
+    target ranking, early share and dead filters, for PWSM at ``alpha`` and per-filter Procrustes.
+
+    ``baseline`` may be empty (torchvision sources have no twin): its numbers are then left out
+    and its phrases say "not measured". ``b1_alpha_rank_agreement`` is the Spearman correlation of
+    the final distances at ``alpha`` and ``compare_alpha`` (NaN if the table lacks either)."""
+    pw, pf = pwsm_key(alpha), "procrustes_filter"
+    first, last = min(e for e in checkpoints if e > 0), max(checkpoints)
+    out = Summary()
+    trend = analysis.depth_trend(table)
+    against = analysis.versus_baseline(table, baseline) if len(baseline) else None
+    if against is not None:
+        above = against[(against.metric == pw) & (against.ratio >= 1)]
+        out.phrases["b1_above_baseline"] = _phrase(
+            [f"{r.arch} {r.layer} on {r.target} ({r.ratio:.2f}×)" for r in above.itertuples()],
+            "none: every fine-tuned layer stayed closer to its source than an independent net is")
+        below = {m: (against[against.metric == m].ratio < 1).mean() for m in (pw, pf)}
+        out.phrases["b1_baseline_sentence"] = (
+            f"After the last epoch, {below[pw]:.0%} of the (architecture, target, layer) cases under PWSM "
+            f"α = {alpha:g} and {below[pf]:.0%} under per-filter Procrustes are still closer to their source "
+            f"than an independently trained source net is (largest ratio of fine-tuning distance to that baseline "
+            f"under PWSM α = {alpha:g}: {against[against.metric == pw].ratio.max():.2f}).")
+    else:
+        out.phrases["b1_above_baseline"] = "not measured"
+        out.phrases["b1_baseline_sentence"] = "Not measured: a torchvision source has no independently trained twin here."
+    early = analysis.early_share(table, by_epoch=first)
+    overall = table[table.cls == "all"]
+    ranking = analysis.target_ranking(table, pw)
+    ranking_procrustes = analysis.target_ranking(table, pf)
+    out.phrases["b1_target_order_pwsm"] = _phrase([f"{t} ({v:.2f})" for t, v in ranking.items()], "none")
+    out.phrases["b1_target_order_procrustes"] = _phrase([f"{t} ({v:.3f})" for t, v in ranking_procrustes.items()],
+                                                        "none")
+    dead = overall[overall.metric == pf].groupby("arch", sort=False)["dead_fraction"].mean()
+    out.phrases["b1_dead"] = _phrase([f"{a} {v:.0%}" for a, v in dead.items()], "none")
+    out.tables["spearman"] = trend.pivot_table(index=["arch", "target"], columns="metric", values="spearman",
+                                               sort=False).round(2)
+    final = analysis.final_distances(table).pivot_table(index=["arch", "target", "layer"], columns="metric",
+                                                          values="value")
+    other = pwsm_key(compare_alpha)
+    out.numbers = {
+        "b1_combos": len(trend),
+        "b1_share_deeper_pwsm0": float((trend[trend.metric == pw].deepest_over_first > 1).mean()),
+        "b1_share_deeper_procrustes": float((trend[trend.metric == pf].deepest_over_first > 1).mean()),
+        "b1_mean_spearman": float(trend.spearman.mean()),
+        "b1_strictly_growing": int((trend.spearman > 1 - 1e-9).sum()),
+        "b1_early_share_pwsm0": float(early[early.metric == pw].share.mean()),
+        "b1_early_share_procrustes": float(early[early.metric == pf].share.mean()),
+        "b1_first_epoch": int(first),
+        "b1_last_epoch": int(last),
+        "b1_max_dead": float(dead.max()),
+        "b1_alpha_rank_agreement": float(final[pw].corr(final[other], method="spearman"))
+        if {pw, other} <= set(final.columns) else np.nan,
+    }
+    if against is not None:
+        out.numbers.update({
+            "b1_below_baseline_pwsm0": float((against[against.metric == pw].ratio < 1).mean()),
+            "b1_below_baseline_procrustes": float((against[against.metric == pf].ratio < 1).mean()),
+            "b1_max_ratio_pwsm0": float(against[against.metric == pw].ratio.max()),
+        })
+    return out
+
+
+def _sweep_ends(sweep: pd.DataFrame, column: str, epoch: int) -> tuple[pd.DataFrame, pd.Series, pd.Series, list, object,
+                                                                         object, list, list]:
+    """Study A's sweeps (Figs. 3a, 3b) at their two extreme settings of ``column``: the final-epoch
+    biased-CKA rows, mean CKA to the own init and to an independent init per (layer, setting),
+    the layers, the lowest and highest setting, and the layers whose CKA to the init is clearly
+    lower / higher at the highest setting than at the lowest (paired over seeds)."""
+    final = sweep[(sweep.epoch == epoch) & (sweep.metric == "cka")]
+    if final.empty:
+        raise ValueError(f"the sweep has no biased-CKA rows at epoch {epoch}; it holds {sorted(sweep.epoch.unique())}")
+    stats = mean_and_sem(final, ["layer", "comparison", column])
+    own = stats[stats.comparison == "init"].set_index(["layer", column])["mean"]
+    other = stats[stats.comparison == "independent_init"].set_index(["layer", column])["mean"]
+    lo, hi = final[column].min(), final[column].max()
+    to_init = final[final.comparison == "init"]
+    moved_more = clearly(to_init, "lower", column=column, a=hi, b=lo)
+    moved_less = clearly(to_init, "higher", column=column, a=hi, b=lo)
+    return final, own, other, list(final.layer.unique()), lo, hi, moved_more, moved_less
+
+
+def cka_vs_degree(sweep: pd.DataFrame, epoch: int) -> Summary:
+    """Figure 3a's page (a3): CKA to the init at the least and most random labels, per layer."""
+    _, own, other, layers, lo, hi, more, less = _sweep_ends(sweep, "degree", epoch)
+    out = Summary()
+    out.phrases = {"a3_moved_more": _phrase(more, "none of the layers"),
+                   "a3_moved_less": _phrase(less, "none of the layers")}
+    out.numbers = {**{f"a3_cka_lo_{layer}": own[(layer, lo)] for layer in layers},
+                   **{f"a3_cka_hi_{layer}": own[(layer, hi)] for layer in layers},
+                   **{f"a3_cka_independent_hi_{layer}": other[(layer, hi)] for layer in layers},
+                   "a3_d_lo": int(lo), "a3_d_hi": int(hi), "a3_epochs": int(epoch)}
+    return out
+
+
+def cka_vs_size(sweep: pd.DataFrame, epoch: int) -> Summary:
+    """Figure 3b's page (a4): CKA to the init and train accuracy at the fewest and most images."""
+    final, own, _, layers, lo, hi, more, less = _sweep_ends(sweep, "train_size", epoch)
+    train_acc = final.groupby("train_size").train_acc.mean()
+    out = Summary()
+    out.phrases = {"a4_moved_more": _phrase(more, "none of the layers"),
+                   "a4_moved_less": _phrase(less, "none of the layers")}
+    out.numbers = {**{f"a4_cka_small_{layer}": own[(layer, lo)] for layer in layers},
+                   **{f"a4_cka_large_{layer}": own[(layer, hi)] for layer in layers},
+                   "a4_train_acc_small": train_acc[lo], "a4_train_acc_large": train_acc[hi],
+                   "a4_n_small": int(lo), "a4_n_large": int(hi), "a4_epochs": int(epoch)}
+    return out
+
+
+def finetuning_change(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list, dataset: str,
+                      cross_domain: str) -> Summary:
+    """Figure 4's page (a5): accuracy per condition, CKA to the pre-trained net per layer at the least
+    and most random labels in both domains (and under shifted labels), and the layers that clearly
+    moved further. ``tables["accuracy"]``: train and test accuracy per (domain, target, labels)."""
+    final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
+    accuracy = (final[final.layer == final.layer.iloc[0]].drop_duplicates(["domain", "labels", "seed"])
+                .groupby(["domain", "target", "labels"], sort=False)[["train_acc", "test_acc"]].mean().round(3))
+    to_pretrained = final[final.comparison == "pretrained"]
+    stats = mean_and_sem(to_pretrained, ["domain", "labels", "layer"]).set_index(["domain", "labels", "layer"])["mean"]
+    layers = list(final.layer.unique())
+    d_lo, d_hi = min(degrees), max(degrees)
+    lo, hi = condition_label(d_lo), condition_label(d_hi)  # least and most random fine-tuning labels
+    shift_labels = condition_label(shift=shifts[0]) if shifts else None
+    same = to_pretrained[(to_pretrained.domain == "same") & (to_pretrained["shift"] == 0)]
+    cross = to_pretrained[to_pretrained.domain == "cross"]
+    out = Summary(tables={"accuracy": accuracy})
+    out.phrases = {
+        "a5_most_changed_same": stats.loc[("same", lo)].idxmin(),
+        "a5_most_changed_cross": stats.loc[("cross", lo)].idxmin(),
+        "a5_random_moves_same": _phrase(clearly(same, "lower", column="degree", a=d_hi, b=d_lo), "none of the layers"),
+        "a5_random_moves_cross": _phrase(clearly(cross, "lower", column="degree", a=d_hi, b=d_lo),
+                                         "none of the layers"),
+        "a5_cross_moves_more": "not measured (no shifts)",
+        "a5_shift_moves_more": "not measured (no shifts)",
+    }
+    if shift_labels:
+        pair = to_pretrained[(to_pretrained.domain == "cross") & (to_pretrained.labels == lo)
+                             | (to_pretrained.labels == shift_labels)]
+        out.phrases["a5_cross_moves_more"] = _phrase(clearly(pair, "lower", column="domain", a="cross", b="same"),
+                                                     "none of the layers")
+        out.phrases["a5_shift_moves_more"] = _phrase(clearly(pair, "higher", column="domain", a="cross", b="same"),
+                                                     "none of the layers")
+    out.numbers = {
+        **{f"a5_same_lo_{layer}": stats[("same", lo, layer)] for layer in layers},
+        **{f"a5_same_hi_{layer}": stats[("same", hi, layer)] for layer in layers},
+        **{f"a5_cross_lo_{layer}": stats[("cross", lo, layer)] for layer in layers},
+        **{f"a5_cross_hi_{layer}": stats[("cross", hi, layer)] for layer in layers},
+        **({f"a5_shift_{layer}": stats[("same", shift_labels, layer)] for layer in layers} if shift_labels else {}),
+        "a5_test_acc_same_lo": accuracy.loc[("same", dataset, lo), "test_acc"],
+        "a5_test_acc_cross_lo": accuracy.loc[("cross", cross_domain, lo), "test_acc"],
+        "a5_d_lo": int(d_lo),
+        "a5_d_hi": int(d_hi),
+        "a5_ft_epochs": int(ft_epochs),
+    }
+    return out
+
+
+def fig5_conditions(degrees: list[int], shifts: list) -> dict[str, tuple[str, str]]:
+    """Figure 5's conditions: key -> (domain, labels): clean (least random), random (most random),
+    cross (the cross domain, least random) and, with shifts, shift (the first shift)."""
+    lo, hi = condition_label(min(degrees)), condition_label(max(degrees))
+    conditions = {"clean": ("same", lo), "random": ("same", hi), "cross": ("cross", lo)}
+    if shifts:
+        conditions["shift"] = ("same", condition_label(shift=shifts[0]))
+    return conditions
+
+
+def fig5_panels(degrees: list[int], shifts: list, cross_domain: str) -> list[tuple[str, str]]:
+    """Figure 5's panels (title, query of the table) in the paper's order (a)-(d)."""
+    conditions = fig5_conditions(degrees, shifts)
+    titles = {"clean": "(a) source domain", "random": "(b) source domain", "shift": "(c) source domain",
+              "cross": f"(d) cross domain ({cross_domain})"}
+    return [(f"{titles[key]}, {labels}", f"domain == '{domain}' and labels == '{labels}'")
+            for key, (domain, labels) in sorted(conditions.items(), key=lambda kv: titles[kv[0]])]
+
+
+def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list) -> Summary:
+    """Figure 5's page (a6): per condition, the layers clearly closer to the pre-trained net or to an
+    independent init, and the CKA to each at block 1, block 4 and the logits."""
+    final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
+    stats = mean_and_sem(final, ["domain", "labels", "comparison", "layer"]).set_index(
+        ["domain", "labels", "comparison", "layer"])["mean"]
+    conditions = fig5_conditions(degrees, shifts)
+    out = Summary()
+    if not shifts:
+        out.phrases |= {"a6_closer_pretrained_shift": "not measured (no shifts)",
+                        "a6_closer_random_shift": "not measured (no shifts)"}
+    for key, (domain, labels) in conditions.items():
+        rows = final[(final.domain == domain) & (final.labels == labels)
+                     & final.comparison.isin(["pretrained", "independent_init"])]
+        out.phrases[f"a6_closer_pretrained_{key}"] = _phrase(
+            clearly(rows, "higher", column="comparison", a="pretrained", b="independent_init"), "none of the layers")
+        out.phrases[f"a6_closer_random_{key}"] = _phrase(
+            clearly(rows, "lower", column="comparison", a="pretrained", b="independent_init"), "none of the layers")
+    out.numbers = {
+        f"a6_{key}_{comparison}_{layer}": stats[(domain, labels, comparison, layer)]
+        for key, (domain, labels) in conditions.items()
+        for comparison in ("pretrained", "independent_init")
+        for layer in ("block1", "block4", "logits")
+    } | {"a6_ft_epochs": int(ft_epochs), "a6_d_hi": int(max(degrees))}
+    return out
