@@ -277,3 +277,15 @@ def test_pwsm_scale_free_whitening_differs_from_netreps_only_between_the_ends() 
     assert abs(ours - netreps) > 1e-4
     assert pwsm(10 * x, y, alpha=0.5) == pytest.approx(ours, abs=1e-9)  # ours: unchanged by scaling an input
     assert abs(pwsm(10 * x, y, alpha=0.5, scale_free=False) - netreps) > 1e-4  # netrep's convention: changed
+
+
+def test_procrustes_in_gram_form_is_as_exact_as_the_svd_of_the_cross_product() -> None:
+    """Wider than the sample count (the Gram route, Study B's layers): within 1e-12 rad of the
+    SVD of Xcᵀ Yc, both ways round (the former tr((K^½ L K^½)^½) route was off by ~5e-8 rad)."""
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((20, 9)) * rng.uniform(0.1, 10, size=9)
+    y = x @ rng.standard_normal((9, 21)) + 0.7 * rng.standard_normal((20, 21))
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    exact = np.arccos(np.linalg.svd(xc.T @ yc, compute_uv=False).sum() / np.linalg.norm(xc) / np.linalg.norm(yc))
+    assert procrustes_angle(x, y) == pytest.approx(exact, abs=1e-12)
+    assert procrustes_angle(y, x) == pytest.approx(exact, abs=1e-12)
