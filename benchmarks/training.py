@@ -34,6 +34,7 @@ from repchange.core.architectures import build_architecture
 from repchange.core.data import Split, normalise
 from repchange.core.features import extract
 from repchange.core.models import build
+from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.core.train import OptimiserSpec, train
 from repchange.studies.a.pretraining import PretrainConfig, pretrain, pretrain_all
@@ -206,14 +207,15 @@ def independent_runs(tmp: Path) -> dict[str, object]:
         saved = _set_env(**env)
         try:
             start = time.perf_counter()
-            pretrain_all(cfgs, store=Store(tmp / mode), device="cpu")
+            pretrain_all(cfgs, runtime=Runtime(Store(tmp / mode), "cpu"))
             times[mode] = time.perf_counter() - start
         finally:
             _set_env(**saved)
     identical = all(
         all(torch.equal(a, b) for a, b in zip(
-            pretrain(c, ds, store=Store(tmp / "pool"), device="cpu").model_at(c.epochs).state_dict().values(),
-            pretrain(c, ds, store=Store(tmp / "serial_1thread"), device="cpu").model_at(c.epochs).state_dict().values()))
+            pretrain(c, ds, runtime=Runtime(Store(tmp / "pool"), "cpu")).model_at(c.epochs).state_dict().values(),
+            pretrain(c, ds, runtime=Runtime(Store(tmp / "serial_1thread"), "cpu")).model_at(c.epochs)
+            .state_dict().values()))
         for c in cfgs)
     return dict(runs=K_RUNS, epochs=RUN_EPOCHS, workers=parallel.workers(), **{f"{k}_s": v for k, v in times.items()},
                 pool_speedup_vs_serial_2threads=times["serial_2threads"] / times["pool"],

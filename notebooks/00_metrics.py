@@ -67,11 +67,11 @@ profile: str = "default"
 
 # %%
 params = parameters.metric_checks_params(globals())  # validated: bad parameters fail here, before any training
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=dataset, profile=profile, seeds=seeds, epochs=epochs, train_size=train_size,
                     probe=f"first {n_probe} test images", width=width)
 synthetic = provenance(data="synthetic Gaussian features", profile=profile, seeds=[0], trials=chance_trials)
 print(source)
-run_args = dict(device=device, data_root=data_root, download=download)
 
 # %% [markdown]
 # ## What each metric ignores
@@ -113,7 +113,7 @@ plt.show()
 # all directions alike.
 
 # %%
-deletion = metric_checks.pc_deletion_on(params, pc_layer, **run_args)
+deletion = metric_checks.pc_deletion_on(params, pc_layer, runtime)
 save_table(deletion, "metrics_pc_deletion")
 fig = metric_figures.pc_deletion(deletion, f"{source} · layer: {pc_layer} of seed {seeds[0]}, final epoch")
 plt.show()
@@ -130,7 +130,7 @@ plt.show()
 # closest match.
 
 # %%
-identification = metric_checks.layer_identification(params, **run_args)
+identification = metric_checks.layer_identification(params, runtime)
 save_table(identification, "metrics_layer_identification")
 fig = metric_figures.layer_identification(identification, source)
 plt.show()
@@ -148,7 +148,7 @@ plt.show()
 # Study B reports a mean $r = 0.83$ between its metrics.
 
 # %%
-agreement_table = metric_checks.metric_agreement_table(params, **run_args)
+agreement_table = metric_checks.metric_agreement_table(params, runtime)
 save_table(agreement_table, "metrics_agreement")
 correlations = metric_checks.agreement(agreement_table)
 fig = metric_figures.metric_agreement(agreement_table, correlations, source)

@@ -58,6 +58,7 @@ profile: str = "default"  # the name printed on every figure
 
 # %%
 params = parameters.cka_to_init(globals())  # validated: bad parameters fail here, before any training
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=dataset, profile=profile, seeds=seeds, epochs=epochs, train_size=train_size,
                     probe=f"first {n_probe} test images", bn_order=bn_order)
 print(source)
@@ -70,7 +71,7 @@ print(source)
 # has one row per seed × layer × epoch × comparison × metric.
 
 # %%
-table = tables.cka_to_init(params, device=device, data_root=data_root, download=download)
+table = tables.cka_to_init(params, runtime)
 save_table(table, "a1_cka_to_init")
 table.head()
 

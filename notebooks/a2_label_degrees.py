@@ -54,6 +54,7 @@ profile: str = "default"
 
 # %%
 params = parameters.degree_sweep(globals())  # validated: bad parameters fail here, before any training
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=dataset, profile=profile, seeds=seeds, degrees=degrees, epochs=epochs,
                     train_size=train_size, eval_size=eval_size)
 print(source)
@@ -64,7 +65,7 @@ print(source)
 # These are the same stored pre-training runs the CKA figures use: nothing is trained twice.
 
 # %%
-histories = tables.training_histories(params, device=device, data_root=data_root, download=download)
+histories = tables.training_histories(params, runtime)
 save_table(histories, "a2_training_histories")
 fig = fig2_training_curves(histories, source)
 plt.show()

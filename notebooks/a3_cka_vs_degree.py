@@ -54,12 +54,13 @@ profile: str = "default"
 
 # %%
 params = parameters.degree_sweep(globals())  # validated: bad parameters fail here, before any training
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=dataset, profile=profile, seeds=seeds, degrees=degrees, epochs=epochs,
                     train_size=train_size, probe=f"first {n_probe} test images")
 print(source)
 
 # %%
-sweep = tables.degree_sweep(params, device=device, data_root=data_root, download=download)
+sweep = tables.degree_sweep(params, runtime)
 save_table(sweep, "a3_cka_by_degree")
 fig = fig3a_cka_vs_degree(sweep, source)
 plt.show()

@@ -54,12 +54,13 @@ profile: str = "default"
 
 # %%
 params = parameters.size_sweep(globals())  # validated: bad parameters fail here, before any training
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=dataset, profile=profile, seeds=seeds, train_sizes=train_sizes, degree=degree,
                     epochs=epochs, probe=f"first {n_probe} test images")
 print(source)
 
 # %%
-sweep = tables.size_sweep(params, device=device, data_root=data_root, download=download)
+sweep = tables.size_sweep(params, runtime)
 save_table(sweep, "a4_cka_by_train_size")
 fig = fig3b_cka_vs_size(sweep, source)
 plt.show()

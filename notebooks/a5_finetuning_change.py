@@ -63,6 +63,7 @@ profile: str = "default"
 
 # %%
 params = parameters.finetune_sweep(globals())  # validated: bad parameters fail here, before any training
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=f"{dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds, degrees=degrees,
                     shifts=shifts, pretraining=f"{train_size} images × {epochs} epochs",
                     fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs",
@@ -76,7 +77,7 @@ print(source)
 # condition; Figure 5 reads the same stored table.
 
 # %%
-table = tables.finetune_sweep(params, device=device, data_root=data_root, download=download)
+table = tables.finetune_sweep(params, runtime)
 save_table(table, "a5_finetune_cka")
 fig = fig4_finetuning_change(table, source)
 plt.show()

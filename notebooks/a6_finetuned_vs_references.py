@@ -60,6 +60,7 @@ profile: str = "default"
 
 # %%
 params = parameters.finetune_sweep(globals())  # validated: bad parameters fail here, before any training
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=f"{dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds, degrees=degrees,
                     shifts=shifts, pretraining=f"{train_size} images × {epochs} epochs",
                     fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs",
@@ -67,7 +68,7 @@ source = provenance(data=f"{dataset} → {dataset} / {cross_domain}", profile=pr
 print(source)
 
 # %%
-table = tables.finetune_sweep(params, device=device, data_root=data_root, download=download)
+table = tables.finetune_sweep(params, runtime)
 save_table(table, "a6_finetune_cka")
 panels = summaries.fig5_panels(degrees, shifts, cross_domain)
 fig = fig5_finetuned_vs_references(table, panels, source)

@@ -72,14 +72,15 @@ profile: str = "default"
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(profile=profile, seeds=source_seeds, **tables.describe(params))
 print(source)
 for name in targets:
     print(f"  {name}: {runs.describe_target(name)}")
 
 # %%
-table = tables.dynamics(params, device=device, data_root=data_root)
-baseline = tables.baseline(params, device=device, data_root=data_root)
+table = tables.dynamics(params, runtime)
+baseline = tables.baseline(params, runtime)
 save_table(table, "b_dynamics")
 save_table(baseline, "b_baseline")
 

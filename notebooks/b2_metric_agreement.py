@@ -64,13 +64,14 @@ profile: str = "default"
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(profile=profile, seeds=source_seeds, **tables.describe(params))
 print(source)
 for name in targets:
     print(f"  {name}: {runs.describe_target(name)}")
 
 # %%
-agreement = tables.filter_agreement(params, device=device, data_root=data_root)
+agreement = tables.filter_agreement(params, runtime)
 summary = analysis.agreement_summary(agreement)
 save_table(agreement, "b_filter_agreement")
 save_table(summary, "b_filter_agreement_summary")
@@ -86,7 +87,7 @@ plt.show()
 summary.round(3)
 
 # %%
-table = tables.dynamics(params, device=device, data_root=data_root)
+table = tables.dynamics(params, runtime)
 correlations = analysis.metric_correlations(table)
 save_table(correlations, "b_metric_correlations")
 fig_metric_agreement(table, correlations, source)

@@ -57,16 +57,17 @@ profile: str = "default"
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
+runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(profile=profile, seeds=source_seeds, **tables.describe(params))
 print(source)
 for name in targets:
     print(f"  {name}: {runs.describe_target(name)}")
 
 # %%
-table = tables.dynamics(params, device=device, data_root=data_root)
+table = tables.dynamics(params, runtime)
 accuracy = analysis.accuracy_table(table)
 reuse = analysis.reusability(table)
-baseline = tables.baseline(params, device=device, data_root=data_root)  # small nets only; stored by b1
+baseline = tables.baseline(params, runtime)  # small nets only; stored by b1
 relative = analysis.reusability_vs_baseline(table, baseline) if len(baseline) else None
 save_table(accuracy, "b_table1_accuracy")
 save_table(reuse, "b_table2_reusability")

@@ -65,8 +65,8 @@ n_samples: int = 3  # probe images to show
 
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
-choice = filter_choice.choose_filters(params, viz_arch, viz_target, viz_layers, probe_size, device=device,
-                                      data_root=data_root, bn=extraction_bn)
+runtime = parameters.runtime(globals())  # store, device, data folder
+choice = filter_choice.choose_filters(params, viz_arch, viz_target, viz_layers, probe_size, runtime, bn=extraction_bn)
 probe, maps, fields, epochs, changes, chosen = (choice.probe, choice.maps, choice.fields, choice.epochs,
                                                 choice.changes, choice.chosen)
 viz_layers = choice.layers

@@ -105,17 +105,17 @@ print(source_a)
 print("Study B: " + source_b)
 
 # %%
-load = dict(device=device, data_root=data_root)
+runtime = parameters.runtime(globals())  # store, device, data folder
 part_a = claims.study_a_claims(
-    pretraining=a_tables.cka_to_init(pretraining, **load, download=download),
-    histories=a_tables.training_histories(degree_params, **load, download=download),
-    degrees=a_tables.degree_sweep(degree_params, **load, download=download),
-    sizes=a_tables.size_sweep(size_params, **load, download=download),
-    finetuning=a_tables.finetune_sweep(finetune_params, **load, download=download),
+    pretraining=a_tables.cka_to_init(pretraining, runtime),
+    histories=a_tables.training_histories(degree_params, runtime),
+    degrees=a_tables.degree_sweep(degree_params, runtime),
+    sizes=a_tables.size_sweep(size_params, runtime),
+    finetuning=a_tables.finetune_sweep(finetune_params, runtime),
     level=level,
 )
-part_b = claims.study_b_claims(b_tables.dynamics(dynamics_params, **load),
-                               b_tables.filter_agreement(dynamics_params, **load), level=level)
+part_b = claims.study_b_claims(b_tables.dynamics(dynamics_params, runtime),
+                               b_tables.filter_agreement(dynamics_params, runtime), level=level)
 ledger = claims.ledger(part_a, part_b)
 _ = save_table(ledger, "claims_ledger")
 

@@ -88,7 +88,7 @@ deviation_target: str = "fashion_new_classes"  # Study B target of the PWSM conv
 profile: str = "default"
 
 # %%
-load = dict(device=device, data_root=data_root)
+runtime = parameters.runtime(globals())  # store, device, data folder
 pretraining = parameters.cka_to_init(globals())
 finetune_params = parameters.finetune_sweep(globals())
 dynamics_params = parameters.dynamics(globals())
@@ -106,7 +106,7 @@ print("Study B: " + source_b)
 # baseline under each mode.
 
 # %%
-bn_a = deviations.bn_effect_study_a(pretraining, **load)
+bn_a = deviations.bn_effect_study_a(pretraining, runtime)
 _ = save_table(bn_a, "deviation_bn_study_a")
 bn_a.round(3)
 
@@ -117,8 +117,9 @@ bn_a.round(3)
 # every target: the book's settings against eval-mode BatchNorm, and against column centring.
 
 # %%
-bn_b = deviations.study_b_variant_effect(dynamics_params, deviation_arch, bn="eval", **load)
-centre = deviations.study_b_variant_effect(dynamics_params, deviation_arch, procrustes_centre="columns", **load)
+bn_b = deviations.study_b_variant_effect(dynamics_params, deviation_arch, bn="eval", runtime=runtime)
+centre = deviations.study_b_variant_effect(dynamics_params, deviation_arch, procrustes_centre="columns",
+                                           runtime=runtime)
 centre = centre[centre.metric == "procrustes_filter"]
 _ = save_table(bn_b, "deviation_bn_study_b")
 _ = save_table(centre, "deviation_centring")
@@ -129,7 +130,7 @@ centre.round(3)
 # ## Shifted labels: s = seed against one fixed s (Study A, Figure 4c)
 
 # %%
-shift = deviations.shift_effect(finetune_params, fixed=1, **load)
+shift = deviations.shift_effect(finetune_params, fixed=1, runtime=runtime)
 _ = save_table(shift, "deviation_shift")
 shift.round(3)
 
@@ -137,7 +138,7 @@ shift.round(3)
 # ## PWSM at α = 0.5: scale-free whitening against netrep's
 
 # %%
-pwsm_conv = deviations.pwsm_convention_effect(dynamics_params, deviation_arch, deviation_target, **load)
+pwsm_conv = deviations.pwsm_convention_effect(dynamics_params, deviation_arch, deviation_target, runtime=runtime)
 _ = save_table(pwsm_conv, "deviation_pwsm_convention")
 pwsm_conv.round(4)
 

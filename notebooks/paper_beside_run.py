@@ -74,15 +74,15 @@ download: bool = False
 profile: str = "default"
 
 # %%
-load = dict(device=device, data_root=data_root)
+runtime = parameters.runtime(globals())  # store, device, data folder
 pretraining_params = parameters.cka_to_init(globals())
 finetune_params = parameters.finetune_sweep(globals())
 dynamics_params = parameters.dynamics(globals())
 source_a = provenance(data=f"Study A: {dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds,
                       pretraining=f"{train_size} images × {epochs} epochs", fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs")
 source_b = provenance(profile=profile, seeds=source_seeds, **b_tables.describe(dynamics_params))
-a_beside = beside.study_a_beside(a_tables.cka_to_init(pretraining_params, **load),
-                                 a_tables.finetune_sweep(finetune_params, **load))
+a_beside = beside.study_a_beside(a_tables.cka_to_init(pretraining_params, runtime),
+                                 a_tables.finetune_sweep(finetune_params, runtime))
 _ = save_table(a_beside, "paper_beside_study_a")
 fig = beside.fig_study_a_beside(a_beside, "this run: " + source_a)
 plt.show()
@@ -120,7 +120,7 @@ glue_text("beside_provenance_a", source_a)
 # layer-averaged distance (ours: PWSM α = 0, the authors' setting).
 
 # %%
-table = b_tables.dynamics(dynamics_params, **load)
+table = b_tables.dynamics(dynamics_params, runtime)
 acc = beside.study_b_accuracy_beside(analysis.accuracy_table(table))
 reuse = beside.study_b_reusability_beside(analysis.reusability(table))
 _ = save_table(acc, "paper_beside_table1")
@@ -132,7 +132,7 @@ reuse.round(3)
 gap = reuse.pivot_table(index="arch", columns="kind", values=["paper", "ours"])
 gaps = {who: (gap[(who, "dissimilar")] - gap[(who, "similar")]) for who in ("paper", "ours")}
 same_sign = int(((gaps["paper"] > 0) == (gaps["ours"] > 0)).sum())
-agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, **load))
+agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, runtime))
 overall = agreement[agreement.arch == "all"].iloc[0]
 glue_text("beside_b_gap", ", ".join(f"{arch}: paper {gaps['paper'][arch]:+.3f}, ours {gaps['ours'][arch]:+.3f}"
                                     for arch in gap.index))

@@ -9,6 +9,7 @@ import matplotlib
 import pytest
 
 from repchange.book import explorer
+from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.core.train import OptimiserSpec
 from repchange.studies.a import tables as a_tables
@@ -26,9 +27,9 @@ TINY_B = runs.FinetuneBConfig(source=SOURCE, epochs=2, checkpoints=(0, 1, 2), tr
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     store = Store(tmp_path_factory.mktemp("explorer") / "store")
-    a = a_tables.cka_to_init(a_tables.CkaToInitParams(PRETRAIN, seeds=(1, 2), n_probe=40), store=store, device="cpu")
+    a = a_tables.cka_to_init(a_tables.CkaToInitParams(PRETRAIN, seeds=(1, 2), n_probe=40), Runtime(store, "cpu"))
     b = b_tables.dynamics(b_tables.DynamicsParams(finetune=TINY_B, archs=("vgg_small",), targets=("digits",), n_probe=20),
-                         store=store, device="cpu")
+                         runtime=Runtime(store, "cpu"))
     return {"store": store, "a": a, "b": b}
 
 

@@ -9,6 +9,7 @@ import torch
 from conftest import make_fashion_mnist_tree
 
 from repchange.core import data
+from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.core.train import OptimiserSpec, checkpoint_path
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetuning_splits
@@ -63,7 +64,7 @@ def test_cross_domain_run_starts_from_the_stored_pre_training_and_is_stored_once
                              optimiser=OptimiserSpec(batch_size=16))
     cfg = FinetuneConfig(pretrain=tiny_fm, target="digits", degree=2, epochs=2, train_size=40, eval_size=20,
                          optimiser=OptimiserSpec(batch_size=16))
-    run = finetune(cfg, source, target, store=store, device="cpu")
+    run = finetune(cfg, source, target, runtime=Runtime(store, "cpu"))
     pretrained = torch.load(checkpoint_path(run.source.run_dir, tiny_fm.epochs), weights_only=True)
     start = torch.load(checkpoint_path(run.run_dir, 0), weights_only=True)
     assert all(torch.equal(pretrained[k], start[k]) for k in pretrained)  # head kept, nothing re-initialised
@@ -71,12 +72,12 @@ def test_cross_domain_run_starts_from_the_stored_pre_training_and_is_stored_once
     moved = run.model_at(2).state_dict()
     assert any(not torch.equal(moved[k], start[k]) for k in start if k.endswith("weight"))
     assert run.model_at(0)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)  # 8x8 digits were resized to 28x28
-    again = finetune(cfg, source, target, store=store, device="cpu")
+    again = finetune(cfg, source, target, runtime=Runtime(store, "cpu"))
     assert again.run_dir == run.run_dir
     assert len(list((store.root / "study_a" / "finetune").iterdir())) == 1
     assert len(list((store.root / "study_a" / "pretrain").iterdir())) == 1
     with pytest.raises(ValueError, match="config asks for 'fashion_mnist' -> 'digits' but 'fashion_mnist' -> 'fashion_mnist'"):
-        finetune(cfg, source, source, store=store, device="cpu")
+        finetune(cfg, source, source, runtime=Runtime(store, "cpu"))
 
 
 def test_one_name_per_label_condition() -> None:

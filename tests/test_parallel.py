@@ -13,16 +13,17 @@ import torch
 from repchange.book import sweep
 from repchange.core import data, parallel, progress
 from repchange.core.models import build
+from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.core.train import OptimiserSpec, train
-from repchange.studies.a.pretraining import PretrainConfig, pretrain, pretrain_all
+from repchange.studies.a.pretraining import TRAINING_CODE, PretrainConfig, pretrain, pretrain_all
 
 TINY = PretrainConfig(dataset="fashion_mnist", epochs=2, train_size=160, eval_size=40, width=8,
                       optimiser=OptimiserSpec("sgd", lr=0.05, batch_size=32))
 
 
 def _weights(store: Store, cfg: PretrainConfig) -> dict[str, torch.Tensor]:
-    run = pretrain(cfg, data.load("fashion_mnist"), store=store, device="cpu")
+    run = pretrain(cfg, data.load("fashion_mnist"), runtime=Runtime(store, "cpu"))
     return run.model_at(cfg.epochs).state_dict()
 
 
@@ -30,12 +31,12 @@ def _weights(store: Store, cfg: PretrainConfig) -> dict[str, torch.Tensor]:
 def test_pool_is_bit_identical_to_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfgs = [replace(TINY, seed=s) for s in (1, 2, 3)]
     pooled, serial = Store(tmp_path / "pooled"), Store(tmp_path / "serial")
-    pretrain_all(cfgs, store=pooled, device="cpu")  # spawn pool of 2 workers
+    pretrain_all(cfgs, runtime=Runtime(pooled, "cpu"))  # spawn pool of 2 workers
     monkeypatch.setenv("REPCHANGE_WORKERS", "1")
     torch.set_num_threads(2)  # the calling process's own setting must not leak into training
-    pretrain_all(cfgs, store=serial, device="cpu")
+    pretrain_all(cfgs, runtime=Runtime(serial, "cpu"))
     for cfg in cfgs:
-        assert pooled.has("study_a/pretrain", cfg, ("data", "labels", "models", "train", "experiments.pretraining"))
+        assert pooled.has("study_a/pretrain", cfg, TRAINING_CODE)
         a, b = _weights(pooled, cfg), _weights(serial, cfg)
         assert all(torch.equal(a[k], b[k]) for k in a), f"seed {cfg.seed}: pool and serial differ"
     assert torch.get_num_threads() == 2  # restored after training
@@ -47,8 +48,8 @@ def test_failing_job_names_itself_and_keeps_finished_runs(tmp_path: Path) -> Non
     good = replace(TINY, seed=1)
     bad = replace(TINY, seed=2, train_size=100_000)  # more images than the train split has
     with pytest.raises(RuntimeError, match=r"pre-train fashion_mnist seed 2 .*exceeds"):
-        pretrain_all([bad, good], store=store, device="cpu")
-    assert store.has("study_a/pretrain", good, ("data", "labels", "models", "train", "experiments.pretraining"))
+        pretrain_all([bad, good], runtime=Runtime(store, "cpu"))
+    assert store.has("study_a/pretrain", good, TRAINING_CODE)
 
 
 def test_worker_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,7 +140,7 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     script.write_text(
         "import sys\n"
         "sys.path.insert(0, %r)\n"
-        "from repchange import parallel\n"
+        "from repchange.core import parallel\n"
         "import test_parallel as t\n"
         "if __name__ == '__main__':\n"
         "    jobs = [parallel.Job(t._sleep_and_report, dict(path=%r)), parallel.Job(t._sleep_and_report, dict(path=%r))]\n"

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from repchange.core import data
+from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.studies.b import runs, tables
 
@@ -74,15 +75,14 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     store = Store(tmp_path / "store")
     params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small", "densenet_small"),
                                     targets=("fashion_coarse", "digits"), n_probe=20)
-    table = tables.dynamics(params, store=store, device="cpu")
+    table = tables.dynamics(params, runtime=Runtime(store, "cpu"))
     assert set(table.arch) == {"vgg_small", "densenet_small"} and set(table.target) == {"fashion_coarse", "digits"}
-    agreement = tables.filter_agreement(params, store=store, device="cpu")  # reuses the stored fine-tuning runs
+    agreement = tables.filter_agreement(params, runtime=Runtime(store, "cpu"))  # reuses the stored fine-tuning runs
     assert set(agreement.epoch) == {1, 2} and (agreement.cls != "all").all()
     finite = agreement.r.dropna()
     assert len(finite) > 0.5 * len(agreement) and finite.between(-1, 1).all()
     assert (agreement.n_filters[agreement.r.notna()] >= 3).all()
-    _, maps, _ = tables.checkpoint_maps(tables.run_config(params, "vgg_small", "digits"), None, 20, store=store,
-                                         device="cpu")
+    _, maps, _ = tables.checkpoint_maps(tables.run_config(params, "vgg_small", "digits"), None, 20, Runtime(store, "cpu"))
     widths = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits")].groupby("layer").n_filters.max()
     assert all(widths[layer] <= m.shape[1] for layer, m in maps[2].items())  # at most every filter of the layer
     assert set(table.metric) == {"procrustes_filter", "pwsm_alpha_0", "pwsm_alpha_0.5", "pwsm_alpha_1"}
@@ -101,7 +101,7 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     assert classes and classes <= {str(c) for c in range(10)}
     layers = table[table.arch == "densenet_small"].layer.unique().tolist()
     assert layers == ["denseblock1", "transition1", "denseblock2", "transition2", "denseblock3"]
-    again = tables.dynamics(params, store=store, device="cpu")
+    again = tables.dynamics(params, runtime=Runtime(store, "cpu"))
     assert again.equals(table)
     assert len(list((store.root / "study_b" / "source").iterdir())) == 2  # one source net per architecture
     assert len(list((store.root / "study_b" / "finetune").iterdir())) == 4
@@ -112,12 +112,12 @@ def test_checkpoint_maps_give_every_epoch_and_the_receptive_fields(tmp_path: Pat
     store = Store(tmp_path / "store")
     params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
     cfg = tables.run_config(params, "vgg_small", "digits")
-    probe, maps, fields = tables.checkpoint_maps(cfg, ["conv2_2"], 12, store=store, device="cpu")
+    probe, maps, fields = tables.checkpoint_maps(cfg, ["conv2_2"], 12, runtime=Runtime(store, "cpu"))
     assert len(probe) == 12 and sorted(maps) == [0, 1, 2]
     assert maps[0]["conv2_2"].shape == (12, 32, 14, 14) and not torch.equal(maps[0]["conv2_2"], maps[2]["conv2_2"])
     assert fields["conv2_2"].jump == 2.0
     with pytest.raises(ValueError, match=r"vgg_small has no probed layer\(s\) \['layer9'\]"):
-        tables.checkpoint_maps(cfg, ["layer9"], 12, store=store, device="cpu")
+        tables.checkpoint_maps(cfg, ["layer9"], 12, runtime=Runtime(store, "cpu"))
 
 
 def _scene_tree(root: Path, classes: int = 3, per_class: int = 8) -> None:
@@ -145,7 +145,7 @@ def test_paper_path_fine_tunes_a_torchvision_net_on_an_image_folder_target(tmp_p
                                   eval_size=None, image_size=64)
     params = tables.DynamicsParams(finetune=cfg, archs=("resnet50",), targets=("scene15",), alphas=(1.0,), n_probe=5)
     store = Store(tmp_path / "store")
-    table = tables.dynamics(params, store=store, device="cpu", data_root=str(tmp_path / "data"))
+    table = tables.dynamics(params, runtime=Runtime(store, "cpu", data_root=str(tmp_path / "data")))
     assert table.layer.unique().tolist() == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x"]
     overall = table[table.cls == "all"]
     assert overall[overall.epoch == 0].value.abs().max() < 1e-5
@@ -154,10 +154,10 @@ def test_paper_path_fine_tunes_a_torchvision_net_on_an_image_folder_target(tmp_p
     assert not (store.root / "study_b" / "source").exists()  # the published weights are the source: no training
     _, ev, classes = runs.target_splits(cfg, str(tmp_path / "data"))
     assert classes == 3 and len(ev) == 5 and ev.images.shape[1:] == (3, 64, 64)  # 24 images, 80/20
-    model = runs.model_at(cfg, runs.finetune_b(cfg, store=store, data_root=str(tmp_path / "data")), 1, 3)
+    model = runs.model_at(cfg, runs.finetune_b(cfg, runtime=Runtime(store, data_root=str(tmp_path / "data"))), 1, 3)
     assert model.input_stats == data.IMAGENET_STATS and model.fc.out_features == 3
     with pytest.raises(ValueError, match="n_probe=7 exceeds the 5 evaluation images of scene15"):
-        tables.dynamics(replace(params, n_probe=7), store=store, device="cpu", data_root=str(tmp_path / "data"))
+        tables.dynamics(replace(params, n_probe=7), runtime=Runtime(store, "cpu", data_root=str(tmp_path / "data")))
 
 
 def test_missing_imagenet_weights_stop_fine_tuning_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +171,7 @@ def test_missing_imagenet_weights_stop_fine_tuning_with_the_fix(tmp_path: Path, 
                                   checkpoints=(0, 1), train_size=None, eval_size=None, image_size=32)
     store = Store(tmp_path / "store")
     with pytest.raises(WeightsNotFoundError, match="not in the local cache"):
-        runs.finetune_b(cfg, store=store, device="cpu", data_root=str(tmp_path / "data"))
+        runs.finetune_b(cfg, runtime=Runtime(store, "cpu", data_root=str(tmp_path / "data")))
     assert not any(store.is_complete(run) for run in (store.root / "study_b" / "finetune").iterdir())
 
 
@@ -180,13 +180,13 @@ def test_baseline_compares_the_source_with_an_independently_trained_twin(tmp_pat
     store = Store(tmp_path / "store")
     params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("fashion_heldout", "digits"),
                                     n_probe=20)
-    base = tables.baseline(params, store=store, device="cpu")
+    base = tables.baseline(params, runtime=Runtime(store, "cpu"))
     assert set(base.target) == {"fashion_heldout", "digits"} and set(base.seed) == {1}
     assert base.layer.unique().tolist() == ["conv1_2", "conv2_2", "conv3_2", "conv4_2"]
     assert (base[base.metric.str.startswith("pwsm")].value > 0.01).all()  # another seed: another net
     sources = sorted(run.name for run in (store.root / "study_b" / "source").iterdir())
     assert len(sources) == 2  # the source (seed 1) and its twin (seed 1001), shared by both targets
-    assert tables.baseline(params, store=store, device="cpu").equals(base)
+    assert tables.baseline(params, runtime=Runtime(store, "cpu")).equals(base)
 
 
 @pytest.mark.slow
@@ -205,7 +205,7 @@ def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeyp
     assert runs.class_names(target) == {0: "class0", 1: "class1", 2: "class2"}
     assert "ImageFolder tree" in runs.describe_target(target)
     params = tables.DynamicsParams(finetune=cfg, archs=("vgg_small",), targets=(target,), alphas=(1.0,), n_probe=6)
-    table = tables.dynamics(params, store=Store(tmp_path / "store"), device="cpu")
+    table = tables.dynamics(params, runtime=Runtime(Store(tmp_path / "store"), "cpu"))
     overall = table[(table.cls == "all") & (table.metric == "pwsm_alpha_1")]
     assert overall[overall.epoch == 0].value.abs().max() < 1e-5 and (overall[overall.epoch == 2].value > 0).all()
     # a tree with its own train/test folders keeps them
@@ -225,8 +225,8 @@ def test_filter_choice_picks_the_most_and_least_changed_filter_of_the_default_la
     from repchange.studies.b import filter_choice
 
     params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
-    choice = filter_choice.choose_filters(params, "vgg_small", "digits", None, 12, device="cpu",
-                                          store=Store(tmp_path / "store"))
+    choice = filter_choice.choose_filters(params, "vgg_small", "digits", None, 12,
+                                          Runtime(Store(tmp_path / "store"), "cpu"))
     names = list(choice.maps[0])
     assert choice.layers == [names[1], names[-2]] and choice.epochs == [0, 1, 2]
     for layer, (most, least) in choice.chosen.items():

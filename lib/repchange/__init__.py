@@ -10,7 +10,8 @@ probed layers), ``core.architectures`` (Study B's nets), ``core.receptive_field`
 fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
 by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
 layers), ``core.metrics`` (similarity measures), ``core.store`` (runs keyed by config and code),
-``core.stats`` (intervals over seeds), ``core.plotting`` (means with error bands, captions).
+``core.stats`` (intervals over seeds), ``core.plotting`` (means with error bands, captions),
+``core.runtime`` (where runs execute: store, device, data folder, downloads).
 
 ``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);

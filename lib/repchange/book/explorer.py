@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.studies.a.finetuning import condition_label
 
@@ -215,8 +216,8 @@ class Explorer:
             raise FileNotFoundError(f"the checkpoints of {stored.label} are not in {self.store.root} (the explorer "
                                     "never trains); run the Study B chapters with this store first")
         layer, epoch = self.layers.value[0], self.epoch.value
-        probe, maps, _ = tables.checkpoint_maps(cfg, [layer], stored.config["n_probe"], store=self.store,
-                                                 device=device, data_root=data_root)
+        runtime = Runtime(store=self.store, device=device, data_root=data_root)
+        probe, maps, _ = tables.checkpoint_maps(cfg, [layer], stored.config["n_probe"], runtime)
         filters = list(visualize.pick_filters(visualize.filter_change(maps[0][layer], maps[epoch][layer])))
         size = probe.images.shape[-1]
         heat = {e: visualize.heatmaps(maps[e][layer], filters, size)[:, :n_samples] for e in sorted({0, epoch})}

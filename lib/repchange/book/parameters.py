@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec
 from repchange.studies import metric_checks
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
 __all__ = ["cka_to_init", "degree_sweep", "dynamics", "finetune_sweep", "metric_checks_params", "pretrain",
-           "size_sweep"]
+           "runtime", "size_sweep"]
 
 PRETRAIN_NAMES = ("dataset", "epochs", "train_size", "eval_size", "batch_size", "lr", "momentum", "bn_order",
                   "width")
@@ -29,6 +30,13 @@ def _take(values: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"the notebook parameters lack {missing}; this study needs {list(names)}")
     return {n: values[n] for n in names}
+
+
+def runtime(values: Mapping[str, Any]) -> Runtime:
+    """Where the chapter's runs execute: ``device``, ``data_root`` and ``download`` when the chapter
+    declares them (else the defaults), and the default store (``$REPCHANGE_STORE``)."""
+    return Runtime(device=values.get("device", "auto"), data_root=values.get("data_root"),
+                   download=bool(values.get("download", False)))
 
 
 def pretrain(values: Mapping[str, Any]) -> a_tables.PretrainConfig:

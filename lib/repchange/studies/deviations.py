@@ -14,7 +14,7 @@ import pandas as pd
 
 from repchange.core.features import positions_as_samples
 from repchange.core.metrics import pwsm
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
@@ -34,15 +34,14 @@ def _side_by_side(a: pd.Series, b: pd.Series, names: tuple[str, str]) -> pd.Data
     return out
 
 
-def bn_effect_study_a(params: a_tables.CkaToInitParams, *, store: Store | None = None, device: str = "auto",
-                      data_root: str | None = None) -> pd.DataFrame:
+def bn_effect_study_a(params: a_tables.CkaToInitParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Figure 1's last-epoch CKA to the init per layer (mean over seeds) with BatchNorm at extraction
     in batch mode (the authors' code, the default) and in eval mode. Columns: layer, batch, eval,
     difference (eval − batch), and the same for the independent-init baseline (``*_independent``)."""
     frames = {}
     for bn in ("batch", "eval"):
         p = replace(params, bn=bn, measured_epochs=(0, params.pretrain.epochs))
-        table = a_tables.cka_to_init(p, store=store, device=device, data_root=data_root)
+        table = a_tables.cka_to_init(p, runtime=runtime)
         frames[bn] = table[table.metric == "cka"]
     out = _side_by_side(_final(frames["batch"], comparison="init"), _final(frames["eval"], comparison="init"),
                         ("batch", "eval"))
@@ -52,27 +51,26 @@ def bn_effect_study_a(params: a_tables.CkaToInitParams, *, store: Store | None =
     return out.merge(baseline.drop(columns="difference"), on="layer")
 
 
-def shift_effect(params: a_tables.FinetuneSweepParams, fixed: int = 1, *, store: Store | None = None,
-                 device: str = "auto", data_root: str | None = None) -> pd.DataFrame:
+def shift_effect(params: a_tables.FinetuneSweepParams, fixed: int = 1, runtime: Runtime | None = None) -> pd.DataFrame:
     """Last-epoch CKA to the pre-trained net per layer (mean over seeds) after fine-tuning on shifted
     labels with s = seed (the authors' code, the default) and with one fixed s for every seed.
     Columns: layer, s=seed, s=<fixed>, difference."""
     values = {}
     for shift in ("seed", fixed):
         p = replace(params, degrees=(0,), shifts=(shift,))
-        table = a_tables.finetune_sweep(p, store=store, device=device, data_root=data_root)
+        table = a_tables.finetune_sweep(p, runtime=runtime)
         rows = table[(table.metric == "cka") & (table.comparison == "pretrained") & table.labels.str.startswith("shift")]
         values[f"s={shift}"] = _final(rows)
     return _side_by_side(values["s=seed"], values[f"s={fixed}"], ("s=seed", f"s={fixed}"))
 
 
-def study_b_variant_effect(params: b_tables.DynamicsParams, arch: str, *, store: Store | None = None,
-                           device: str = "auto", data_root: str | None = None, **change: object) -> pd.DataFrame:
+def study_b_variant_effect(params: b_tables.DynamicsParams, arch: str, runtime: Runtime | None = None,
+                           **change: object) -> pd.DataFrame:
     """Last-checkpoint distance per target, layer and metric (all probes) for one architecture under the
     book's settings and under ``change`` (e.g. ``bn="eval"`` or ``procrustes_centre="columns"``).
     Columns: target, metric, layer, default, variant, difference (variant − default)."""
     base = replace(params, archs=(arch,))
-    tables = {name: b_tables.dynamics(p, store=store, device=device, data_root=data_root)
+    tables = {name: b_tables.dynamics(p, runtime=runtime)
               for name, p in (("default", base), ("variant", replace(base, **change)))}
     keys = ["target", "metric", "layer"]
     final = {name: t[(t.cls == "all") & (t.epoch == t.epoch.max())].groupby(keys, sort=False)["value"].mean()
@@ -82,15 +80,13 @@ def study_b_variant_effect(params: b_tables.DynamicsParams, arch: str, *, store:
     return out
 
 
-def pwsm_convention_effect(params: b_tables.DynamicsParams, arch: str, target: str, alpha: float = 0.5, *,
-                           store: Store | None = None, device: str = "auto", data_root: str | None = None
-                           ) -> pd.DataFrame:
+def pwsm_convention_effect(params: b_tables.DynamicsParams, arch: str, target: str, alpha: float = 0.5,
+                           runtime: Runtime | None = None) -> pd.DataFrame:
     """PWSM at ``alpha`` between each layer of the source net and of the last checkpoint, with the
     book's scale-free whitening and with netrep's (raw covariance). Columns: layer, ours, netrep,
     difference (netrep − ours)."""
     cfg = b_tables.run_config(params, arch, target)
-    probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, store=store, device=device,
-                                             data_root=data_root, bn=params.bn)
+    probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, runtime=runtime, bn=params.bn)
     last = max(maps)
     rows = []
     for layer in maps[0]:

@@ -19,7 +19,7 @@ import torch
 from repchange.core import data as data_mod
 from repchange.core.features import extract, factors_of, layer_factors, positions_as_samples
 from repchange.core.metrics import ALPHAS, Factors, linear_cka, pearson, procrustes_angle, pwsm, pwsm_key
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.studies.a.pretraining import TRAINING_CODE, PretrainConfig, pretrain
 
 __all__ = [
@@ -128,32 +128,30 @@ class MetricChecksParams:
             raise ValueError(f"n_probe must be at least 4, got {self.n_probe}")
 
 
-def _runs_and_probe(params: MetricChecksParams, store: Store, device: str, data_root: str | None,
-                    download: bool) -> tuple[list, data_mod.Split]:
+def _runs_and_probe(params: MetricChecksParams, runtime: Runtime) -> tuple[list, data_mod.Split]:
     params.validate()
-    ds = data_mod.load(params.pretrain.dataset, root=data_root, download=download)
+    ds = runtime.load(params.pretrain.dataset)
     probe = ds.test.subset(slice(0, params.n_probe))
-    runs = [pretrain(replace(params.pretrain, seed=s), ds, store=store, device=device) for s in params.seeds]
+    runs = [pretrain(replace(params.pretrain, seed=s), ds, runtime=runtime) for s in params.seeds]
     return runs, probe
 
 
-def layer_identification(params: MetricChecksParams, *, store: Store | None = None, device: str = "auto",
-                         data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def layer_identification(params: MetricChecksParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Every layer of the first seed's trained net against every layer of the second's.
 
     Columns: layer_a, layer_b, metric (cka, cka_debiased, procrustes_angle), value.
     A metric identifies layer i when its best match in the other net is layer i.
     """
-    store = store or Store()
+    runtime = runtime or Runtime()
 
     def compute() -> pd.DataFrame:
-        runs, probe = _runs_and_probe(params, store, device, data_root, download)
+        runs, probe = _runs_and_probe(params, runtime)
         nets = [run.model_at(run.config.epochs) for run in runs]
         reps = [layer_factors(net, probe) for net in nets]
         return pd.DataFrame([dict(layer_a=a, layer_b=b, metric=metric, value=fn(reps[0][a], reps[1][b]))
                              for a in reps[0] for b in reps[1] for metric, fn in _flat_metrics().items()])
 
-    return store.table("metrics/layer_identification", asdict(params), compute, code=CODE)
+    return runtime.store.table("metrics/layer_identification", asdict(params), compute, code=CODE)
 
 
 def identification_rate(table: pd.DataFrame, metric: str) -> float:
@@ -163,17 +161,16 @@ def identification_rate(table: pd.DataFrame, metric: str) -> float:
     return float((best == best.index).mean())
 
 
-def metric_agreement_table(params: MetricChecksParams, *, store: Store | None = None, device: str = "auto",
-                           data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def metric_agreement_table(params: MetricChecksParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Distances between the first seed's net at each epoch and its init, per layer and metric.
 
     Columns: layer, epoch, metric, distance -- ``1 - CKA`` for CKA, radians for the angles.
     CKA and Procrustes use flattened features, PWSM positions-as-samples (see module doc).
     """
-    store = store or Store()
+    runtime = runtime or Runtime()
 
     def compute() -> pd.DataFrame:
-        runs, probe = _runs_and_probe(params, store, device, data_root, download)
+        runs, probe = _runs_and_probe(params, runtime)
         run = runs[0]
 
         def reps(epoch: int) -> tuple[dict[str, Factors], dict[str, Factors]]:
@@ -199,7 +196,7 @@ def metric_agreement_table(params: MetricChecksParams, *, store: Store | None = 
                 ]
         return pd.DataFrame(rows)
 
-    return store.table("metrics/agreement", asdict(params), compute, code=CODE)
+    return runtime.store.table("metrics/agreement", asdict(params), compute, code=CODE)
 
 
 def agreement(table: pd.DataFrame) -> pd.DataFrame:
@@ -216,14 +213,13 @@ def mean_off_diagonal(correlations: pd.DataFrame) -> float:
     return float(values[~np.eye(len(values), dtype=bool)].mean())
 
 
-def pc_deletion_on(params: MetricChecksParams, layer: str = "block4", *, store: Store | None = None,
-                   device: str = "auto", data_root: str | None = None, download: bool = False,
+def pc_deletion_on(params: MetricChecksParams, layer: str = "block4", runtime: Runtime | None = None,
                    ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32)) -> pd.DataFrame:
     """:func:`pc_deletion` on one layer of the first seed's trained net (flattened features)."""
-    store = store or Store()
+    runtime = runtime or Runtime()
 
     def compute() -> pd.DataFrame:
-        runs, probe = _runs_and_probe(params, store, device, data_root, download)
+        runs, probe = _runs_and_probe(params, runtime)
         net = runs[0].model_at(runs[0].config.epochs)
         acts = extract(net, {layer: net.probe_layers[layer]}, probe)[layer]
         if acts.shape[1] > acts.shape[0]:
@@ -231,5 +227,5 @@ def pc_deletion_on(params: MetricChecksParams, layer: str = "block4", *, store: 
                              "choose a layer with at most n_probe features (PWSM needs n >= p)")
         return pc_deletion(acts, ks)
 
-    return store.table("metrics/pc_deletion", {"params": asdict(params), "layer": layer, "ks": list(ks)},
+    return runtime.store.table("metrics/pc_deletion", {"params": asdict(params), "layer": layer, "ks": list(ks)},
                        compute, code=CODE)

@@ -22,10 +22,10 @@ import torch
 from repchange.core import data as data_mod
 from repchange.core.labels import partially_random, shifted
 from repchange.core.parallel import Job, run_jobs
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, load_checkpoint, train
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
-from repchange.studies.a.pretraining import PretrainConfig, PretrainedRun, load_for_jobs, pretrain, pretrain_all
+from repchange.studies.a.pretraining import PretrainConfig, PretrainedRun, pretrain, pretrain_all
 
 __all__ = ["FinetuneConfig", "FinetunedRun", "condition_label", "finetune", "finetune_all", "finetuning_splits"]
 
@@ -135,8 +135,8 @@ def finetuning_splits(cfg: FinetuneConfig, target: data_mod.DataSet) -> tuple[da
             eval_split.with_labels(partially_random(eval_split.labels, cfg.degree, d, seed=[cfg.seed, 3])))
 
 
-def finetune(cfg: FinetuneConfig, source: data_mod.DataSet, target: data_mod.DataSet, *,
-             store: Store | None = None, device: str = "auto") -> FinetunedRun:
+def finetune(cfg: FinetuneConfig, source: data_mod.DataSet, target: data_mod.DataSet,
+             runtime: Runtime | None = None) -> FinetunedRun:
     """Fine-tune (or load from the store) one run, with a checkpoint at every epoch.
 
     ``source`` is the pre-training data set (its pre-training comes from the store, or is
@@ -149,8 +149,8 @@ def finetune(cfg: FinetuneConfig, source: data_mod.DataSet, target: data_mod.Dat
     if target.num_classes != source.num_classes:
         raise ValueError(f"the pre-trained head has {source.num_classes} outputs but {target.name} has "
                          f"{target.num_classes} classes; the protocol keeps the head, so they must match")
-    store = store or Store()
-    pretrained = pretrain(cfg.pretrain, source, store=store, device=device)
+    runtime = runtime or Runtime()
+    pretrained = pretrain(cfg.pretrain, source, runtime)
     target = target.conformed_to(source.image_shape)
 
     def produce(run_dir: Path) -> None:
@@ -158,29 +158,26 @@ def finetune(cfg: FinetuneConfig, source: data_mod.DataSet, target: data_mod.Dat
         model = pretrained.model_at(cfg.pretrain.epochs)
         # test accuracy where the tables read it (epochs 0 and last); every epoch's weights are kept
         train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
-              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), eval_epochs=(0, cfg.epochs), device=device,
+              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), eval_epochs=(0, cfg.epochs),
+              device=runtime.device,
               desc=cfg.label)
 
-    run_dir = store.get_or_run("study_a/finetune", cfg, produce, code=TRAINING_CODE)
+    run_dir = runtime.store.get_or_run("study_a/finetune", cfg, produce, code=TRAINING_CODE)
     return FinetunedRun(cfg, run_dir, pd.read_csv(run_dir / "history.csv"), pretrained)
 
 
-def _finetune_job(cfg: FinetuneConfig, store_root: str, device: str, data_root: str | None, download: bool) -> None:
+def _finetune_job(cfg: FinetuneConfig, runtime: Runtime) -> None:
     """One fine-tuning in a worker process (its pre-training must already be stored)."""
-    source = load_for_jobs(cfg.pretrain.dataset, data_root, download)
-    target = load_for_jobs(cfg.target, data_root, download)
-    finetune(cfg, source, target, store=Store(store_root), device=device)
+    finetune(cfg, runtime.load(cfg.pretrain.dataset), runtime.load(cfg.target), runtime)
 
 
-def finetune_all(cfgs: Iterable[FinetuneConfig], *, store: Store | None = None, device: str = "auto",
-                 data_root: str | None = None, download: bool = False) -> None:
+def finetune_all(cfgs: Iterable[FinetuneConfig], runtime: Runtime | None = None) -> None:
     """Train every fine-tuning the store lacks, side by side: first the pre-trainings they start
     from, then the fine-tunings (:func:`repchange.core.parallel.run_jobs`)."""
-    store = store or Store()
-    missing = store.missing("study_a/finetune", cfgs, TRAINING_CODE)
+    runtime = runtime or Runtime()
+    missing = runtime.store.missing("study_a/finetune", cfgs, TRAINING_CODE)
     for cfg in missing:
         cfg.validate()
-    pretrain_all([c.pretrain for c in missing], store=store, device=device, data_root=data_root, download=download)
-    run_jobs([Job(_finetune_job, dict(cfg=c, store_root=str(store.root), device=device, data_root=data_root,
-                                      download=download), label=c.label, cost=c.epochs * c.train_size)
-              for c in missing], device=device, desc="fine-tuning runs")
+    pretrain_all([c.pretrain for c in missing], runtime)
+    run_jobs([Job(_finetune_job, dict(cfg=c, runtime=runtime), label=c.label, cost=c.epochs * c.train_size)
+              for c in missing], device=runtime.device, desc="fine-tuning runs")

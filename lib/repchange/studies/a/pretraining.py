@@ -10,7 +10,6 @@ invalidates stored trainings, editing the figure tables in ``studies.a.tables`` 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -22,7 +21,7 @@ from repchange.core import data as data_mod
 from repchange.core.labels import partially_random
 from repchange.core.models import BN_ORDERS, build
 from repchange.core.parallel import Job, run_jobs
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, load_checkpoint, train
 
 __all__ = ["PretrainConfig", "PretrainedRun", "pretrain", "pretrain_all"]
@@ -102,13 +101,12 @@ def _training_splits(cfg: PretrainConfig, ds: data_mod.DataSet) -> tuple[data_mo
     return train_split, eval_split
 
 
-def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, *, store: Store | None = None,
-             device: str = "auto") -> PretrainedRun:
+def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, runtime: Runtime | None = None) -> PretrainedRun:
     """Train (or load from the store) one pre-training run, with a checkpoint at every epoch."""
     cfg.validate(ds.num_classes)
     if ds.name != cfg.dataset:
         raise ValueError(f"config asks for data set {cfg.dataset!r} but {ds.name!r} was passed")
-    store = store or Store()
+    runtime = runtime or Runtime()
     info = dict(image_shape=ds.image_shape, num_classes=ds.num_classes)
 
     def produce(run_dir: Path) -> None:
@@ -116,31 +114,23 @@ def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, *, store: Store | None =
         run = PretrainedRun(cfg, run_dir, pd.DataFrame(), **info)
         model = run.new_model(cfg.seed)
         train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
-              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), device=device,
+              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), device=runtime.device,
               desc=cfg.label)
 
-    run_dir = store.get_or_run("study_a/pretrain", cfg, produce, code=TRAINING_CODE)
+    run_dir = runtime.store.get_or_run("study_a/pretrain", cfg, produce, code=TRAINING_CODE)
     return PretrainedRun(cfg, run_dir, pd.read_csv(run_dir / "history.csv"), **info)
 
 
-@functools.lru_cache(maxsize=4)
-def load_for_jobs(name: str, root: str | None, download: bool) -> data_mod.DataSet:
-    """:func:`repchange.core.data.load`, once per worker process for all the jobs it runs."""
-    return data_mod.load(name, root=root, download=download)
-
-
-def _pretrain_job(cfg: PretrainConfig, store_root: str, device: str, data_root: str | None, download: bool) -> None:
+def _pretrain_job(cfg: PretrainConfig, runtime: Runtime) -> None:
     """One pre-training in a worker process (module-level, so a spawned worker can import it)."""
-    pretrain(cfg, load_for_jobs(cfg.dataset, data_root, download), store=Store(store_root), device=device)
+    pretrain(cfg, runtime.load(cfg.dataset), runtime)
 
 
-def pretrain_all(cfgs: Iterable[PretrainConfig], *, store: Store | None = None, device: str = "auto",
-                 data_root: str | None = None, download: bool = False) -> None:
+def pretrain_all(cfgs: Iterable[PretrainConfig], runtime: Runtime | None = None) -> None:
     """Train every config the store lacks, side by side (:func:`repchange.core.parallel.run_jobs`)."""
-    store = store or Store()
-    missing = store.missing("study_a/pretrain", cfgs, TRAINING_CODE)
+    runtime = runtime or Runtime()
+    missing = runtime.store.missing("study_a/pretrain", cfgs, TRAINING_CODE)
     for cfg in missing:
         cfg.validate()
-    run_jobs([Job(_pretrain_job, dict(cfg=c, store_root=str(store.root), device=device, data_root=data_root,
-                                      download=download), label=c.label, cost=c.epochs * (c.train_size or 60_000))
-              for c in missing], device=device, desc="pre-training runs")
+    run_jobs([Job(_pretrain_job, dict(cfg=c, runtime=runtime), label=c.label, cost=c.epochs * (c.train_size or 60_000))
+              for c in missing], device=runtime.device, desc="pre-training runs")

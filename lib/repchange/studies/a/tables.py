@@ -23,11 +23,10 @@ from typing import Iterable
 import pandas as pd
 from tqdm.auto import tqdm
 
-from repchange.core import data as data_mod
 from repchange.core import progress
 from repchange.core.features import BN_MODES, layer_factors
 from repchange.core.metrics import Factors, linear_cka
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, progress_enabled
 from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
@@ -93,27 +92,25 @@ class CkaToInitParams:
             raise ValueError(f"n_probe must be at least 4 (debiased CKA needs n > 3), got {self.n_probe}")
 
 
-def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: str = "auto",
-                data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def cka_to_init(params: CkaToInitParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Tidy table for Figure 1, computed once and then loaded from the store.
 
     Columns: seed, layer, epoch, comparison (``init`` | ``independent_init``),
     metric (``cka`` | ``cka_debiased``), value, train_loss, train_acc, test_acc.
     """
     params.validate()
-    store = store or Store()
+    runtime = runtime or Runtime()
 
     def compute() -> pd.DataFrame:
-        ds = data_mod.load(params.pretrain.dataset, root=data_root, download=download)
+        ds = runtime.load(params.pretrain.dataset)
         if params.n_probe > len(ds.test):
             raise ValueError(f"n_probe {params.n_probe} exceeds the {len(ds.test)} test images of {ds.name}")
         probe = ds.test.subset(slice(0, params.n_probe))
-        pretrain_all([replace(params.pretrain, seed=seed) for seed in params.seeds], store=store, device=device,
-                     data_root=data_root, download=download)
+        pretrain_all([replace(params.pretrain, seed=seed) for seed in params.seeds], runtime=runtime)
         rows = []
         for seed in progress.counted(params.seeds, f"CKA tables, pre-training d={params.pretrain.degree}",
                                      lambda s: f"seed {s}"):
-            run = pretrain(replace(params.pretrain, seed=seed), ds, store=store, device=device)
+            run = pretrain(replace(params.pretrain, seed=seed), ds, runtime=runtime)
             refs = {
                 "init": layer_factors(run.model_at(0), probe, bn=params.bn),
                 "independent_init": layer_factors(run.new_model(seed + INDEPENDENT_SEED_OFFSET), probe, bn=params.bn),
@@ -127,7 +124,7 @@ def cka_to_init(params: CkaToInitParams, *, store: Store | None = None, device: 
                                          train_acc=hist.train_acc, test_acc=hist.test_acc)
         return pd.DataFrame(rows)
 
-    return store.table("study_a/cka_to_init", asdict(params), compute, code=PRETRAIN_TABLE_CODE)
+    return runtime.store.table("study_a/cka_to_init", asdict(params), compute, code=PRETRAIN_TABLE_CODE)
 
 
 @dataclass(frozen=True)
@@ -148,49 +145,46 @@ class DegreeSweepParams:
         CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
 
 
-def _pretrain_for_tables(tables: Iterable[CkaToInitParams], store: Store, device: str, data_root: str | None,
-                         download: bool) -> None:
+def _pretrain_for_tables(tables: Iterable[CkaToInitParams], runtime: Runtime) -> None:
     """Train, side by side, every pre-training that the not yet stored ``tables`` need."""
-    missing = [t for t in tables if not store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE)]
-    pretrain_all([replace(t.pretrain, seed=seed) for t in missing for seed in t.seeds], store=store, device=device,
-                 data_root=data_root, download=download)
+    missing = [t for t in tables if not runtime.store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE)]
+    pretrain_all([replace(t.pretrain, seed=seed) for t in missing for seed in t.seeds], runtime=runtime)
 
 
-def degree_sweep(params: DegreeSweepParams, *, store: Store | None = None, device: str = "auto",
-                 data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def degree_sweep(params: DegreeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Tidy table over label degrees: :func:`cka_to_init` at epochs 0 and final for each degree.
 
     Columns: those of :func:`cka_to_init` plus ``degree``. The per-epoch training history is in
     :func:`training_histories`. Each degree's pre-training is the same stored run every chapter uses.
     """
     params.validate()
-    store = store or Store()
+    runtime = runtime or Runtime()
     per_degree = {degree: CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
                                           measured_epochs=(0, params.pretrain.epochs), bn=params.bn)
                   for degree in params.degrees}
-    _pretrain_for_tables(per_degree.values(), store, device, data_root, download)
+    _pretrain_for_tables(per_degree.values(), runtime)
     tables = []
     for degree, table_params in per_degree.items():
-        table = cka_to_init(table_params, store=store, device=device, data_root=data_root, download=download)
+        table = cka_to_init(table_params, runtime=runtime)
         tables.append(table.assign(degree=degree))
     return pd.concat(tables, ignore_index=True)
 
 
-def training_histories(params: DegreeSweepParams, *, store: Store | None = None, device: str = "auto",
-                       data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def training_histories(params: DegreeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Per-epoch loss and accuracies of every (degree, seed) pre-training run (trains what is missing).
 
     Columns: degree, seed, epoch, train_loss, train_acc, test_loss, test_acc. Accuracies are
     measured against each split's own (partially random) labels.
     """
     params.validate()
-    ds = data_mod.load(params.pretrain.dataset, root=data_root, download=download)
+    runtime = runtime or Runtime()
+    ds = runtime.load(params.pretrain.dataset)
     pretrain_all([replace(params.pretrain, degree=d, seed=s) for d in params.degrees for s in params.seeds],
-                 store=store, device=device, data_root=data_root, download=download)
+                 runtime=runtime)
     frames = []
     for degree in params.degrees:
         for seed in params.seeds:
-            run = pretrain(replace(params.pretrain, degree=degree, seed=seed), ds, store=store, device=device)
+            run = pretrain(replace(params.pretrain, degree=degree, seed=seed), ds, runtime=runtime)
             frames.append(run.history.assign(degree=degree, seed=seed))
     return pd.concat(frames, ignore_index=True)
 
@@ -214,28 +208,27 @@ class SizeSweepParams:
         CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
 
 
-def size_sweep(params: SizeSweepParams, *, store: Store | None = None, device: str = "auto",
-               data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def size_sweep(params: SizeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Tidy table over training-set sizes: :func:`cka_to_init` at epochs 0 and final for each size.
 
     Columns: those of :func:`cka_to_init` plus ``train_size`` (the number of images actually
     used, so ``None`` appears as the split's length) and ``degree``.
     """
     params.validate()
-    store = store or Store()
+    runtime = runtime or Runtime()
     per_size = {}
     for size in params.train_sizes:
         cfg = replace(params.pretrain, train_size=size, degree=params.degree)
         per_size[size] = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs),
                                          bn=params.bn)
-    _pretrain_for_tables(per_size.values(), store, device, data_root, download)
+    _pretrain_for_tables(per_size.values(), runtime)
     n_train = None
     tables = []
     for size, table_params in per_size.items():
         cfg = table_params.pretrain
-        table = cka_to_init(table_params, store=store, device=device, data_root=data_root, download=download)
+        table = cka_to_init(table_params, runtime=runtime)
         if size is None and n_train is None:
-            n_train = len(data_mod.load(cfg.dataset, root=data_root, download=download).train)
+            n_train = len(runtime.load(cfg.dataset).train)
         tables.append(table.assign(train_size=size if size is not None else n_train, degree=params.degree))
     return pd.concat(tables, ignore_index=True)
 
@@ -288,21 +281,19 @@ class _FinetuneCkaParams:
     measured_epochs: tuple[int, ...] | None = None  # None: every fine-tuning epoch
 
 
-def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: str, data_root: str | None,
-                  download: bool) -> pd.DataFrame:
+def _finetune_cka(params: _FinetuneCkaParams, runtime: Runtime) -> pd.DataFrame:
     """One condition's table over seeds and every fine-tuning epoch (stored once)."""
-    store = store or Store()
     cfg = params.finetune
 
     def compute() -> pd.DataFrame:
-        source = data_mod.load(cfg.pretrain.dataset, root=data_root, download=download)
+        source = runtime.load(cfg.pretrain.dataset)
         # conformed once here; finetune() then finds the shape already matching
-        target = data_mod.load(cfg.target, root=data_root, download=download).conformed_to(source.image_shape)
+        target = runtime.load(cfg.target).conformed_to(source.image_shape)
         rows = []
         for seed in progress.counted(params.seeds, f"CKA tables, fine-tuning {cfg.target} {cfg.labels}",
                                      lambda s: f"seed {s}"):
             run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
-                           store=store, device=device)
+                           runtime=runtime)
             _, eval_split = finetuning_splits(run.config, target)
             probe = eval_split.subset(slice(0, params.n_probe))
             pretrained = layer_factors(run.model_at(0), probe, bn=params.bn)
@@ -323,11 +314,10 @@ def _finetune_cka(params: _FinetuneCkaParams, *, store: Store | None, device: st
                                          train_loss=hist.train_loss, train_acc=hist.train_acc, test_acc=hist.test_acc)
         return pd.DataFrame(rows)
 
-    return store.table("study_a/finetune_cka", asdict(params), compute, code=FINETUNE_TABLE_CODE)
+    return runtime.store.table("study_a/finetune_cka", asdict(params), compute, code=FINETUNE_TABLE_CODE)
 
 
-def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
-                   data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def finetune_sweep(params: FinetuneSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Tidy table of every fine-tuning condition, seed, probed layer, at fine-tuning epochs 0 (the
     pre-trained net) and the last (what Figures 4 and 5 and the claims read; measuring the epochs
     between would multiply the table's cost by ``epochs / 2``).
@@ -339,43 +329,43 @@ def finetune_sweep(params: FinetuneSweepParams, *, store: Store | None = None, d
     Each condition's table is stored separately, so chapters that share conditions share work.
     """
     params.validate()
-    store = store or Store()
+    runtime = runtime or Runtime()
     # Figures 4 and 5 (and every claim) read the last fine-tuning epoch; epoch 0 is the pre-trained net itself
     conditions = [(domain, _FinetuneCkaParams(cfg, params.seeds, params.n_probe, params.bn,
                                               measured_epochs=(0, cfg.epochs)))
                   for domain, cfg in params.conditions()]
     missing = [t.finetune for _, t in conditions
-               if not store.has("study_a/finetune_cka", asdict(t), FINETUNE_TABLE_CODE)]
+               if not runtime.store.has("study_a/finetune_cka", asdict(t), FINETUNE_TABLE_CODE)]
     finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for cfg in missing for seed in params.seeds],
-                 store=store, device=device, data_root=data_root, download=download)
+                 runtime=runtime)
     tables = []
     for domain, table_params in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
         cfg = table_params.finetune
-        table = _finetune_cka(table_params, store=store, device=device, data_root=data_root, download=download)
+        table = _finetune_cka(table_params, runtime=runtime)
         tables.append(table.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree))
     front = ["domain", "target", "labels", "degree", "shift"]
     frame = pd.concat(tables, ignore_index=True)
     return frame[front + [c for c in frame.columns if c not in front]]
 
 
-def finetune_histories(params: FinetuneSweepParams, *, store: Store | None = None, device: str = "auto",
-                       data_root: str | None = None, download: bool = False) -> pd.DataFrame:
+def finetune_histories(params: FinetuneSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Per-epoch loss and accuracies of every fine-tuning run (trains what is missing); test loss and
     accuracy are measured at epochs 0 and last only (NaN between), as the tables need.
 
     Columns: domain, target, labels, degree, shift, seed, epoch, train_loss, train_acc, test_loss, test_acc.
     """
     params.validate()
+    runtime = runtime or Runtime()
     conditions = params.conditions()
     names = {params.finetune.pretrain.dataset, *(cfg.target for _, cfg in conditions)}
-    loaded = {name: data_mod.load(name, root=data_root, download=download) for name in names}  # each once
+    loaded = {name: runtime.load(name) for name in names}  # each once
     finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for _, cfg in conditions
-                  for seed in params.seeds], store=store, device=device, data_root=data_root, download=download)
+                  for seed in params.seeds], runtime=runtime)
     frames = []
     for domain, cfg in conditions:
         for seed in params.seeds:
             run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), loaded[cfg.pretrain.dataset],
-                           loaded[cfg.target], store=store, device=device)
+                           loaded[cfg.target], runtime=runtime)
             frames.append(run.history.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree,
                                              shift=run.config.resolved_shift(loaded[cfg.target].num_classes),
                                              seed=seed))

@@ -14,7 +14,7 @@ import torch
 
 from repchange.core.data import Split
 from repchange.core.receptive_field import ReceptiveField
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.studies.b import visualize
 from repchange.studies.b.runs import FinetuneBConfig
 from repchange.studies.b.tables import DynamicsParams, checkpoint_maps, describe, run_config
@@ -42,15 +42,13 @@ class FilterChoice:
                 f"least changed {least}" for layer, (most, least) in self.chosen.items()]
 
 
-def choose_filters(params: DynamicsParams, arch: str, target: str, layers: list[str] | None, probe_size: int, *,
-                   device: str = "auto", data_root: str | None = None, bn: str = "batch",
-                   store: Store | None = None) -> FilterChoice:
+def choose_filters(params: DynamicsParams, arch: str, target: str, layers: list[str] | None, probe_size: int,
+                   runtime: Runtime | None = None, *, bn: str = "batch") -> FilterChoice:
     """The run of ``arch`` on ``target`` (the dynamics chapter's, trained if missing), its maps at every
     checkpoint, and the most and least changed filter of each of ``layers`` (None: the second and the
     second-to-last probed layer)."""
     cfg = run_config(params, arch, target)
-    probe, maps, fields = checkpoint_maps(cfg, layers, probe_size, store=store, device=device, data_root=data_root,
-                                          bn=bn)
+    probe, maps, fields = checkpoint_maps(cfg, layers, probe_size, runtime, bn=bn)
     epochs = sorted(maps)
     if layers is None:
         names = list(maps[epochs[0]])

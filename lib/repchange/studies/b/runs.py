@@ -30,7 +30,7 @@ from repchange.core import data as data_mod
 from repchange.core import image_folders
 from repchange.core.architectures import ARCHITECTURES, build_architecture
 from repchange.core.parallel import Job, run_jobs
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, load_checkpoint, train
 
 __all__ = ["CLASS_NAMES", "DEFAULT_TARGETS", "NEW_CLASSES", "SOURCE_CLASSES", "TARGETS", "FinetuneBConfig", "SourceConfig",
@@ -94,9 +94,7 @@ def class_names(target: str) -> dict[int, str]:
     return CLASS_NAMES[target]
 
 
-# studies.b.tables is listed because these keys were made when runs and tables were one module (experiments.study_b);
-# drop it at the next change that retrains Study B anyway.
-TRAINING_CODE = ("core.data", "core.image_folders", "core.architectures", "core.train", "studies.b.runs", "studies.b.tables")
+TRAINING_CODE = ("core.data", "core.image_folders", "core.architectures", "core.train", "studies.b.runs")
 
 
 @dataclass(frozen=True)
@@ -254,33 +252,32 @@ def _published_net(source: SourceConfig, num_classes: int, *, weights: bool) -> 
                               weights=source.weights if weights else None)
 
 
-def train_source(cfg: SourceConfig, *, store: Store | None = None, device: str = "auto",
-                 data_root: str | None = None) -> Path | None:
+def train_source(cfg: SourceConfig, runtime: Runtime | None = None) -> Path | None:
     """Train (or load) a small source net; returns its run folder (checkpoint at the last epoch).
     None for a torchvision net: its source training is ImageNet's, its weights come with it."""
     cfg.validate()
     if cfg.pretrained_elsewhere:
         return None
-    store = store or Store()
+    runtime = runtime or Runtime()
 
     def produce(run_dir: Path) -> None:
-        tr, ev = source_splits(cfg, data_root)
+        tr, ev = source_splits(cfg, runtime.data_root)
         train(_new_net(cfg.arch, cfg.seed, len(SOURCE_CLASSES)), tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser,
-              seed=cfg.seed, run_dir=run_dir, checkpoint_epochs=[cfg.epochs], eval_epochs=[cfg.epochs], device=device,
+              seed=cfg.seed, run_dir=run_dir, checkpoint_epochs=[cfg.epochs], eval_epochs=[cfg.epochs],
+              device=runtime.device,
               desc=f"source {cfg.arch} seed {cfg.seed}")
 
-    return store.get_or_run("study_b/source", cfg, produce, code=TRAINING_CODE)
+    return runtime.store.get_or_run("study_b/source", cfg, produce, code=TRAINING_CODE)
 
 
-def finetune_b(cfg: FinetuneBConfig, *, store: Store | None = None, device: str = "auto",
-               data_root: str | None = None) -> Path:
+def finetune_b(cfg: FinetuneBConfig, runtime: Runtime | None = None) -> Path:
     """Fine-tune (or load) the source net on the target with a new head; returns the run folder."""
     cfg.validate()
-    store = store or Store()
-    source_dir = train_source(cfg.source, store=store, device=device, data_root=data_root)
+    runtime = runtime or Runtime()
+    source_dir = train_source(cfg.source, runtime=runtime)
 
     def produce(run_dir: Path) -> None:
-        tr, ev, classes = target_splits(cfg, data_root)
+        tr, ev, classes = target_splits(cfg, runtime.data_root)
         if cfg.source.pretrained_elsewhere:
             model = _published_net(cfg.source, classes, weights=True)
         else:
@@ -290,9 +287,9 @@ def finetune_b(cfg: FinetuneBConfig, *, store: Store | None = None, device: str 
             model = _with_head_of(model, head)
         # test accuracy only at the checkpoints: the figures and tables read it nowhere else
         train(model, tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.source.seed, run_dir=run_dir,
-              checkpoint_epochs=cfg.checkpoints, eval_epochs=cfg.checkpoints, device=device, desc=_label(cfg))
+              checkpoint_epochs=cfg.checkpoints, eval_epochs=cfg.checkpoints, device=runtime.device, desc=_label(cfg))
 
-    return store.get_or_run("study_b/finetune", cfg, produce, code=TRAINING_CODE)
+    return runtime.store.get_or_run("study_b/finetune", cfg, produce, code=TRAINING_CODE)
 
 
 def _label(cfg: FinetuneBConfig) -> str:
@@ -303,35 +300,32 @@ def _label(cfg: FinetuneBConfig) -> str:
 _ARCH_COST = {"vgg_small": 1.0, "resnet_small": 1.5, "densenet_small": 3.0}
 
 
-def _source_job(cfg: SourceConfig, store_root: str, device: str, data_root: str | None) -> None:
-    train_source(cfg, store=Store(store_root), device=device, data_root=data_root)
+def _source_job(cfg: SourceConfig, runtime: Runtime) -> None:
+    train_source(cfg, runtime)
 
 
-def _finetune_job(cfg: FinetuneBConfig, store_root: str, device: str, data_root: str | None) -> None:
-    finetune_b(cfg, store=Store(store_root), device=device, data_root=data_root)
+def _finetune_job(cfg: FinetuneBConfig, runtime: Runtime) -> None:
+    finetune_b(cfg, runtime)
 
 
-def train_sources(sources: list[SourceConfig], *, store: Store | None = None, device: str = "auto",
-                  data_root: str | None = None) -> None:
+def train_sources(sources: list[SourceConfig], runtime: Runtime | None = None) -> None:
     """Train every small source net of ``sources`` the store lacks, side by side."""
-    store = store or Store()
-    missing = store.missing("study_b/source", (s for s in sources if not s.pretrained_elsewhere), TRAINING_CODE)
-    run_jobs([Job(_source_job, dict(cfg=s, store_root=str(store.root), device=device, data_root=data_root),
+    runtime = runtime or Runtime()
+    missing = runtime.store.missing("study_b/source", (s for s in sources if not s.pretrained_elsewhere), TRAINING_CODE)
+    run_jobs([Job(_source_job, dict(cfg=s, runtime=runtime),
                   label=f"source {s.arch} seed {s.seed}", cost=_ARCH_COST.get(s.arch, 1.0) * s.epochs * s.train_size)
-              for s in missing], device=device, desc="Study B source nets")
+              for s in missing], device=runtime.device, desc="Study B source nets")
 
 
-def train_all(cfgs: list[FinetuneBConfig], *, store: Store | None = None, device: str = "auto",
-              data_root: str | None = None) -> None:
+def train_all(cfgs: list[FinetuneBConfig], runtime: Runtime | None = None) -> None:
     """Train every source net and fine-tuning of ``cfgs`` the store lacks, side by side: sources
     first, then fine-tunings (:func:`repchange.core.parallel.run_jobs`)."""
-    store = store or Store()
-    common = dict(store_root=str(store.root), device=device, data_root=data_root)
-    missing = store.missing("study_b/finetune", cfgs, TRAINING_CODE)
-    train_sources([c.source for c in missing], store=store, device=device, data_root=data_root)
-    run_jobs([Job(_finetune_job, dict(cfg=c, **common), label=_label(c),
+    runtime = runtime or Runtime()
+    missing = runtime.store.missing("study_b/finetune", cfgs, TRAINING_CODE)
+    train_sources([c.source for c in missing], runtime=runtime)
+    run_jobs([Job(_finetune_job, dict(cfg=c, runtime=runtime), label=_label(c),
                   cost=_ARCH_COST.get(c.source.arch, 1.0) * c.epochs * (c.train_size or 10_000)) for c in missing],
-             device=device, desc="Study B fine-tunings")
+             device=runtime.device, desc="Study B fine-tunings")
 
 
 def _head_name(model: torch.nn.Module) -> str:

@@ -33,7 +33,7 @@ from repchange.core.metrics import (
     pwsm_key,
 )
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
-from repchange.core.store import Store
+from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, load_checkpoint, progress_enabled
 from repchange.studies.b.runs import (
     DEFAULT_TARGETS,
@@ -44,10 +44,10 @@ from repchange.studies.b.runs import (
     TRAINING_CODE,
     FinetuneBConfig,
     SourceConfig,
+    _new_net,
     finetune_b,
     is_folder_target,
     model_at,
-    _new_net,
     target_splits,
     train_all,
     train_source,
@@ -131,8 +131,7 @@ def _run_label(cfg: FinetuneBConfig) -> str:
     return f"{cfg.source.arch} seed {cfg.source.seed} on {cfg.target}"
 
 
-def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
-             data_root: str | None = None) -> pd.DataFrame:
+def dynamics(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Tidy table: arch, target, seed, layer, epoch, cls (``all`` or a class index), metric, value, dead_fraction,
     train_acc, test_acc.
 
@@ -143,17 +142,17 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
     Each (arch, target) table is stored once.
     """
     params.validate()
-    store = store or Store()
+    runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
                       centre=params.procrustes_centre) for cfg in _runs(params)}
-    train_all([cfg for cfg, key in keys.items() if not store.has("study_b/dynamics", key, TABLE_CODE)],
-              store=store, device=device, data_root=data_root)
+    train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/dynamics", key, TABLE_CODE)],
+              runtime=runtime)
     tables = []
     for cfg in tqdm(progress.counted(list(keys), "Study B distance tables", _run_label), total=len(keys),
                     desc="Study B runs", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
-            run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root)
+            run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime)
             history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
             rows, cache = [], {layer: {} for layer in source_maps}
             for epoch, maps in checkpoints:
@@ -164,17 +163,17 @@ def dynamics(params: DynamicsParams, *, store: Store | None = None, device: str 
                                          test_acc=history.loc[epoch, "test_acc"]))
             return pd.DataFrame(rows)
 
-        tables.append(_labelled(store.table("study_b/dynamics", keys[cfg], compute, code=TABLE_CODE), cfg))
+        tables.append(_labelled(runtime.store.table("study_b/dynamics", keys[cfg], compute, code=TABLE_CODE), cfg))
     return _tidy(tables)
 
 
-def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, store: Store, device: str, data_root: str | None,
-              from_epoch: int = 0) -> tuple[Path, data_mod.Split, dict[str, torch.Tensor], Iterator]:
+def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, from_epoch: int = 0
+              ) -> tuple[Path, data_mod.Split, dict[str, torch.Tensor], Iterator]:
     """The run's folder (trained if not stored), its probe set, the source net's (n, C, H, W) maps of
     every probed layer, and a lazy ``(epoch, maps)`` over the checkpoints from ``from_epoch`` on
     (epoch 0 reuses the source maps: the same net)."""
-    run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
-    probe, classes = _probe(cfg, params.n_probe, data_root)
+    run_dir = finetune_b(cfg, runtime=runtime)
+    probe, classes = _probe(cfg, params.n_probe, runtime.data_root)
 
     def maps_at(epoch: int) -> dict[str, torch.Tensor]:
         model = model_at(cfg, run_dir, epoch, classes)
@@ -185,8 +184,7 @@ def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, store: Store, device
     return run_dir, probe, source_maps, checkpoints
 
 
-def filter_agreement(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
-                     data_root: str | None = None) -> pd.DataFrame:
+def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """The paper's metric agreement (Sec. 4, "mean value for Pearson's r as 0.83"), computed as the
     authors' code does: for each (layer, epoch > 0, class) one Pearson r *across the layer's
     filters* between two per-filter distances to the source net, each a mean over the class's
@@ -197,17 +195,17 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
     finite; r is NaN below 3 or where either distance is constant over the filters).
     """
     params.validate()
-    store = store or Store()
+    runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
             for cfg in _runs(params)}
-    train_all([cfg for cfg, key in keys.items() if not store.has("study_b/filter_agreement", key, TABLE_CODE)],
-              store=store, device=device, data_root=data_root)
+    train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/filter_agreement", key, TABLE_CODE)],
+              runtime=runtime)
     tables = []
     for cfg in tqdm(progress.counted(list(keys), "Study B filter agreement", _run_label), total=len(keys),
                     desc="Study B filter agreement", disable=not progress_enabled()):
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
-            _, probe, source_maps, checkpoints = _run_maps(cfg, params, store, device, data_root, from_epoch=1)
+            _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
             rows = []
             for epoch, maps in checkpoints:
                 for layer, now in maps.items():
@@ -216,7 +214,8 @@ def filter_agreement(params: DynamicsParams, *, store: Store | None = None, devi
                                          **_filter_r(source_maps[layer][mask], now[mask], params.procrustes_centre)))
             return pd.DataFrame(rows)
 
-        tables.append(_labelled(store.table("study_b/filter_agreement", keys[cfg], compute, code=TABLE_CODE), cfg))
+        table = runtime.store.table("study_b/filter_agreement", keys[cfg], compute, code=TABLE_CODE)
+        tables.append(_labelled(table, cfg))
     return _tidy(tables)
 
 
@@ -309,13 +308,13 @@ def run_config(params: DynamicsParams, arch: str, target: str, seed: int | None 
     return cfg
 
 
-def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int, *, store: Store | None = None,
-                    device: str = "auto", data_root: str | None = None, bn: str = "batch"
-                    ) -> tuple[data_mod.Split, dict[int, dict[str, torch.Tensor]], dict[str, ReceptiveField]]:
+def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int, runtime: Runtime | None = None,
+                    bn: str = "batch") -> tuple[data_mod.Split, dict[int, dict[str, torch.Tensor]], dict[str, ReceptiveField]]:
     """The probe images, the (n, C, H, W) maps of ``layers`` (default: all probed) at every checkpoint
     of the run (trained if not stored), and each layer's receptive-field geometry."""
-    run_dir = finetune_b(cfg, store=store, device=device, data_root=data_root)
-    probe, classes = _probe(cfg, n_probe, data_root)
+    runtime = runtime or Runtime()
+    run_dir = finetune_b(cfg, runtime=runtime)
+    probe, classes = _probe(cfg, n_probe, runtime.data_root)
     maps, fields = {}, {}
     for epoch in cfg.checkpoints:
         model = model_at(cfg, run_dir, epoch, classes)
@@ -333,8 +332,7 @@ def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int
 INDEPENDENT_SEED_OFFSET = 1000  # the independent source net of seed s is trained with seed s + 1000
 
 
-def baseline(params: DynamicsParams, *, store: Store | None = None, device: str = "auto",
-             data_root: str | None = None) -> pd.DataFrame:
+def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """The distance an *unrelated* net has: each probed layer of the source net against the same layer
     of an independently trained source net (same architecture, data and recipe, seed + 1000), on
     each target's probe images, all probes together. Small nets only (a torchvision source has no
@@ -344,7 +342,7 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
     source than a differently seeded net of the same kind is.
     """
     params.validate()
-    store = store or Store()
+    runtime = runtime or Runtime()
     twins, keys = {}, {}
     for cfg in _runs(params):
         if cfg.source.pretrained_elsewhere:
@@ -353,16 +351,16 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
         keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
                          source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
                          centre=params.procrustes_centre)
-    train_sources([source for cfg, key in keys.items() if not store.has("study_b/baseline", key, TABLE_CODE)
-                   for source in (cfg.source, twins[cfg])], store=store, device=device, data_root=data_root)
+    train_sources([source for cfg, key in keys.items() if not runtime.store.has("study_b/baseline", key, TABLE_CODE)
+                   for source in (cfg.source, twins[cfg])], runtime=runtime)
     tables = []
     for cfg, twin in twins.items():
 
         def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
-            probe, _ = _probe(cfg, params.n_probe, data_root)
+            probe, _ = _probe(cfg, params.n_probe, runtime.data_root)
             maps = []
             for source in (cfg.source, twin):
-                run_dir = train_source(source, store=store, device=device, data_root=data_root)
+                run_dir = train_source(source, runtime=runtime)
                 model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
                 maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
             rows = []
@@ -373,7 +371,7 @@ def baseline(params: DynamicsParams, *, store: Store | None = None, device: str 
                                      dead_fraction=row["dead_fraction"]))
             return pd.DataFrame(rows)
 
-        tables.append(_labelled(store.table("study_b/baseline", keys[cfg], compute, code=TABLE_CODE), cfg))
+        tables.append(_labelled(runtime.store.table("study_b/baseline", keys[cfg], compute, code=TABLE_CODE), cfg))
     if not tables:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
     return _tidy(tables)
