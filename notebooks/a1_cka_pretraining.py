@@ -32,8 +32,7 @@ import matplotlib.pyplot as plt
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.core.plotting import mean_and_sem
-from repchange.core.stats import paired_difference
+from repchange.studies import summaries
 from repchange.studies.a import tables
 from repchange.studies.a.figures import fig1_cka_to_init
 
@@ -85,35 +84,14 @@ plt.show()
 # mean ± standard error over seeds. {glue:md}`a1_provenance`
 
 # %%
-final = mean_and_sem(table[(table.epoch == epochs) & (table.comparison == "init")], ["layer", "metric"])
-final_independent = mean_and_sem(
-    table[(table.epoch == epochs) & (table.comparison == "independent_init") & (table.metric == "cka")], ["layer"])
-chance = mean_and_sem(table[(table.epoch == 0) & (table.comparison == "independent_init")], ["layer", "metric"])
-pick = lambda frame, metric: frame[frame.metric == metric].set_index("layer")["mean"]  # noqa: E731
-cka_final, cka_final_debiased, cka_chance = pick(final, "cka"), pick(final, "cka_debiased"), pick(chance, "cka")
-cka_final_independent = final_independent.set_index("layer")["mean"]
-layers = list(cka_final.index)
-falls_with_depth = all(cka_final[a] >= cka_final[b] for a, b in zip(layers, layers[1:]))
-# A layer "keeps its init" when its CKA to its own init exceeds its CKA to an independent init
-# by more than two standard errors of the paired difference across seeds.
-gap = paired_difference(table[(table.epoch == epochs) & (table.metric == "cka")], column="comparison",
-                        a="init", b="independent_init", by=["layer"])
-kept = list(gap[gap.clear & (gap["mean"] > 0)].layer)
-final_acc = table[table.epoch == epochs].groupby("seed").test_acc.first().mean()
+summary = summaries.cka_to_init(table, epochs)
 glue_text("a1_provenance", source)
-glue_text("a1_depth_verdict", "falls monotonically" if falls_with_depth else "does not fall monotonically")
-glue_text("a1_kept_layers", ", ".join(kept) if kept else "none of the layers")
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    **{f"a1_cka_final_{layer}": cka_final[layer] for layer in layers},
-    **{f"a1_cka_debiased_final_{layer}": cka_final_debiased[layer] for layer in layers},
-    **{f"a1_cka_chance_{layer}": cka_chance[layer] for layer in layers},
-    **{f"a1_cka_final_independent_{layer}": cka_final_independent[layer] for layer in layers},
-    "a1_test_acc": final_acc,
-    "a1_epochs": int(epochs),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
 from repchange.studies.a import tables
 from repchange.studies.a.figures import fig2_training_curves
 
@@ -76,29 +77,14 @@ plt.show()
 # {glue:md}`a2_provenance`
 
 # %%
-last = histories[histories.epoch == epochs].groupby("degree")[["test_acc", "train_acc", "train_loss"]].mean()
-final, final_train, final_loss = last["test_acc"], last["train_acc"], last["train_loss"]
-ordered = list(final.index)
-test_falls = all(final[a] >= final[b] for a, b in zip(ordered, ordered[1:]))
+summary = summaries.training_curves(histories, epochs)
 glue_text("a2_provenance", source)
-glue_text("a2_test_verdict", "falls with every step of d" if test_falls else "does not fall monotonically with d")
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    **{f"a2_test_acc_d{d}": final[d] for d in ordered},
-    **{f"a2_train_acc_d{d}": final_train[d] for d in ordered},
-    **{f"a2_train_loss_d{d}": final_loss[d] for d in ordered},
-    "a2_test_acc_lo": final[min(ordered)],
-    "a2_test_acc_hi": final[max(ordered)],
-    "a2_train_acc_lo": final_train[min(ordered)],
-    "a2_train_acc_hi": final_train[max(ordered)],
-    "a2_train_loss_lo": final_loss[min(ordered)],
-    "a2_train_loss_hi": final_loss[max(ordered)],
-    "a2_d_min": int(min(ordered)),
-    "a2_d_max": int(max(ordered)),
-    "a2_epochs": int(epochs),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
 from repchange.studies.b import analysis, runs, tables
 from repchange.studies.b.figures import fig_filter_agreement, fig_metric_agreement
 
@@ -100,23 +101,11 @@ plt.show()
 
 # %%
 glue_text("b2_provenance", source)
-by_metric = correlations.groupby("metric")["r"]
-overall = summary[summary.arch == "all"].iloc[0]
+numbers = summaries.metric_agreement(summary, correlations, alphas).numbers
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    "b2_filter_r_mean": overall["mean"],
-    "b2_filter_r_std": overall["std"],
-    "b2_filter_cells": int(overall["n"]),
-    "b2_paper_r_mean": analysis.PAPER_AGREEMENT[0],
-    "b2_paper_r_std": analysis.PAPER_AGREEMENT[1],
-    "b2_filter_r_min_run": summary[summary.arch != "all"]["mean"].min(),
-    "b2_filter_r_max_run": summary[summary.arch != "all"]["mean"].max(),
-    "b2_pooled_r_pwsm0": by_metric.mean()["pwsm_alpha_0"],
-    "b2_pooled_r_pwsm1": by_metric.mean()["pwsm_alpha_1"],
-    "b2_runs": int(correlations[["arch", "target"]].drop_duplicates().shape[0]),
-})
+headline = glue_numbers(numbers)
 headline
 
 # %% [markdown]

@@ -29,7 +29,8 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from repchange.book import parameters
-from repchange.book.glue import glue_list, glue_numbers, glue_text, provenance, save_table
+from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.studies import summaries
 from repchange.studies.b import analysis, runs, tables
 from repchange.studies.b.figures import fig_reusability
 
@@ -107,36 +108,14 @@ plt.show()
 # {glue:md}`b3_provenance`
 
 # %%
+summary = summaries.reusability(accuracy, reuse, relative)
 glue_text("b3_provenance", source)
-pwsm0 = reuse[reuse.metric == "pwsm_alpha_0"]
-procrustes = reuse[reuse.metric == "procrustes_filter"]
-most_reused = pwsm0.loc[pwsm0.groupby("arch", sort=False)["mean"].idxmin()]
-least_reused = pwsm0.loc[pwsm0.groupby("arch", sort=False)["mean"].idxmax()]
-glue_list("b3_most_reused", [f"{r.arch}: {r.target}" for r in most_reused.itertuples()])
-glue_list("b3_least_reused", [f"{r.arch}: {r.target}" for r in least_reused.itertuples()])
-by_arch = pwsm0.groupby("arch", sort=False)["mean"].mean().sort_values()
-glue_list("b3_arch_order", [f"{a} ({v:.2f})" for a, v in by_arch.items()])
-if relative is not None:
-    rel0 = relative[relative.metric == "pwsm_alpha_0"]
-    top = rel0.loc[rel0["ratio"].idxmax()]
-    glue_text("b3_relative_sentence", (
-        f"In units of the independent-net distance, the PWSM (α = 0) reusability ranges from "
-        f"{rel0['ratio'].min():.2f} to {rel0['ratio'].max():.2f} (largest: {top.arch} on {top.target})."))
-else:
-    glue_text("b3_relative_sentence", "Not measured against a baseline: a torchvision source has no twin here.")
-rank_agreement = pwsm0.set_index(["arch", "target"])["mean"].corr(
-    procrustes.set_index(["arch", "target"])["mean"], method="spearman")
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    "b3_test_acc_min": accuracy.test_acc.min(),
-    "b3_test_acc_max": accuracy.test_acc.max(),
-    "b3_train_acc_min": accuracy.train_acc.min(),
-    "b3_reuse_rank_agreement": rank_agreement,
-    "b3_reuse_min": pwsm0["mean"].min(),
-    "b3_reuse_max": pwsm0["mean"].max(),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

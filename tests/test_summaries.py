@@ -112,3 +112,87 @@ def test_finetuning_summaries_of_a_table_with_known_conditions() -> None:
     assert r.numbers["a6_cross_independent_init_block1"] == pytest.approx(0.502) and r.numbers["a6_d_hi"] == 9
     no_shift = summaries.finetuned_vs_references(table[table["shift"] == 0], 10, [0, 9], [])
     assert no_shift.phrases["a6_closer_pretrained_shift"] == "not measured (no shifts)"
+
+
+def _cka_table(keep_block1: bool, epochs: int = 10) -> pd.DataFrame:
+    """Study A's Fig. 1 table for 3 seeds and two layers, an independent init always at CKA 0.3: the
+    layer that keeps its init (block1 if ``keep_block1``, else block2) sits 0.55-0.65 above it in
+    every seed, the other at -0.05, 0 and +0.05 (mean 0: not clearly above)."""
+    rows = []
+    for seed, wobble in zip((1, 2, 3), (-0.05, 0.0, 0.05)):
+        for epoch in (0, epochs):
+            for layer, kept in (("block1", keep_block1), ("block2", not keep_block1)):
+                own = 0.3 + (0.6 + wobble if kept else wobble)
+                base = dict(seed=seed, layer=layer, epoch=epoch, test_acc=0.8 + seed / 100)
+                for metric in ("cka", "cka_debiased"):
+                    rows.append(dict(base, metric=metric, comparison="init", value=1.0 if epoch == 0 else own))
+                    rows.append(dict(base, metric=metric, comparison="independent_init", value=0.2 if epoch == 0 else 0.3))
+    return pd.DataFrame(rows)
+
+
+def test_cka_to_init_summary_finds_the_layers_that_kept_their_init() -> None:
+    s = summaries.cka_to_init(_cka_table(keep_block1=True), 10)
+    assert s.numbers["a1_cka_final_block1"] == pytest.approx(0.9) and s.numbers["a1_cka_chance_block1"] == pytest.approx(0.2)
+    assert s.numbers["a1_cka_final_block2"] == pytest.approx(0.3)
+    assert s.numbers["a1_cka_final_independent_block2"] == pytest.approx(0.3)
+    assert s.numbers["a1_test_acc"] == pytest.approx(0.82) and s.numbers["a1_epochs"] == 10
+    assert s.phrases == {"a1_depth_verdict": "falls monotonically", "a1_kept_layers": "block1"}
+    other = summaries.cka_to_init(_cka_table(keep_block1=False), 10)  # block2 keeps, block1 not
+    assert other.phrases == {"a1_depth_verdict": "does not fall monotonically", "a1_kept_layers": "block2"}
+    with pytest.raises(ValueError, match="no rows at epoch 7"):
+        summaries.cka_to_init(_cka_table(True), 7)
+
+
+def _histories(test_acc: dict[int, float]) -> pd.DataFrame:
+    return pd.DataFrame([dict(degree=d, seed=seed, epoch=epoch, test_acc=acc if epoch == 5 else 0.1,
+                              train_acc=1.0 - d / 20, train_loss=d / 10 + seed / 100)
+                         for d, acc in test_acc.items() for seed in (1, 2) for epoch in (1, 5)])
+
+
+def test_training_curves_summary_reads_the_last_epoch_and_the_order_of_the_degrees() -> None:
+    s = summaries.training_curves(_histories({0: 0.9, 2: 0.6, 9: 0.1}), 5)
+    assert (s.numbers["a2_test_acc_lo"], s.numbers["a2_test_acc_hi"]) == (0.9, 0.1)
+    assert s.numbers["a2_train_acc_d9"] == pytest.approx(0.55) and s.numbers["a2_train_loss_hi"] == pytest.approx(0.915)
+    assert (s.numbers["a2_d_min"], s.numbers["a2_d_max"], s.numbers["a2_epochs"]) == (0, 9, 5)
+    assert s.phrases["a2_test_verdict"] == "falls with every step of d"
+    bumpy = summaries.training_curves(_histories({0: 0.9, 2: 0.95, 9: 0.1}), 5)
+    assert bumpy.phrases["a2_test_verdict"] == "does not fall monotonically with d"
+
+
+def test_metric_agreement_summary_reads_the_all_row_and_each_alphas_pooled_r() -> None:
+    agreement = pd.DataFrame(dict(arch=["a", "b", "all"], target=["t", "t", "all"], mean=[0.9, 0.5, 0.7],
+                                  std=[0.1, 0.2, 0.25], n=[10, 30, 40]))
+    correlations = pd.DataFrame(dict(arch=["a", "a", "b", "b", "b"], target=["t", "t", "t", "t", "u"],
+                                     metric=["pwsm_alpha_0", "pwsm_alpha_1", "pwsm_alpha_0", "pwsm_alpha_1",
+                                             "pwsm_alpha_0"], r=[0.8, 0.6, 0.4, 0.2, 0.3], n=[5] * 5))
+    s = summaries.metric_agreement(agreement, correlations, [0.0, 1.0])
+    assert (s.numbers["b2_filter_r_mean"], s.numbers["b2_filter_r_std"], s.numbers["b2_filter_cells"]) == (0.7, 0.25, 40)
+    assert (s.numbers["b2_filter_r_min_run"], s.numbers["b2_filter_r_max_run"]) == (0.5, 0.9)
+    assert s.numbers["b2_pooled_r_pwsm0"] == pytest.approx(0.5) and s.numbers["b2_pooled_r_pwsm1"] == pytest.approx(0.4)
+    assert s.numbers["b2_runs"] == 3 and s.numbers["b2_paper_r_mean"] == 0.83
+    with pytest.raises(ValueError, match=r"lack PWSM at alpha \[0.5\]"):
+        summaries.metric_agreement(agreement, correlations, [0.5])
+
+
+def _reuse(pwsm: dict[tuple[str, str], float], procrustes: dict[tuple[str, str], float]) -> pd.DataFrame:
+    rows = [dict(arch=a, target=t, metric="pwsm_alpha_0", alpha=0.0, mean=v, std=0.01) for (a, t), v in pwsm.items()]
+    rows += [dict(arch=a, target=t, metric="procrustes_filter", alpha=np.nan, mean=v, std=0.01)
+             for (a, t), v in procrustes.items()]
+    return pd.DataFrame(rows)
+
+
+def test_reusability_summary_ranks_targets_and_architectures_and_both_ways_of_agreement() -> None:
+    pwsm = {("vgg", "near"): 0.1, ("vgg", "far"): 0.4, ("res", "near"): 0.3, ("res", "far"): 0.1}
+    accuracy = pd.DataFrame(dict(arch=["vgg", "res"], target=["near", "far"], train_acc=[0.9, 0.7], test_acc=[0.8, 0.6]))
+    relative = _reuse(pwsm, {}).assign(ratio=lambda f: f["mean"] * 2)
+    s = summaries.reusability(accuracy, _reuse(pwsm, {k: v * 3 for k, v in pwsm.items()}), relative)
+    assert s.phrases["b3_most_reused"] == "vgg: near, res: far" and s.phrases["b3_least_reused"] == "vgg: far, res: near"
+    assert s.phrases["b3_arch_order"] == "res (0.20), vgg (0.25)"
+    assert "from 0.20 to 0.80 (largest: vgg on far)" in s.phrases["b3_relative_sentence"]
+    assert s.numbers["b3_reuse_rank_agreement"] == pytest.approx(1.0)  # Procrustes ranks as PWSM does
+    assert (s.numbers["b3_reuse_min"], s.numbers["b3_reuse_max"], s.numbers["b3_test_acc_min"]) == (0.1, 0.4, 0.6)
+    reversed_ranks = summaries.reusability(accuracy, _reuse(pwsm, {k: 1 - v for k, v in pwsm.items()}), None)
+    assert reversed_ranks.numbers["b3_reuse_rank_agreement"] == pytest.approx(-1.0)
+    assert reversed_ranks.phrases["b3_relative_sentence"].startswith("Not measured against a baseline")
+    with pytest.raises(ValueError, match="no pwsm_alpha_0.5"):
+        summaries.reusability(accuracy, _reuse(pwsm, {}), None, alpha=0.5)

@@ -16,12 +16,13 @@ import pandas as pd
 
 from repchange.core.metrics import pwsm_key
 from repchange.core.plotting import mean_and_sem
-from repchange.core.stats import clearly
+from repchange.core.stats import clearly, paired_difference
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
-__all__ = ["Summary", "cka_vs_degree", "cka_vs_size", "feature_dynamics", "fig5_conditions", "fig5_panels",
-           "finetuned_vs_references", "finetuning_change"]
+__all__ = ["Summary", "cka_to_init", "cka_vs_degree", "cka_vs_size", "feature_dynamics", "fig5_conditions",
+           "fig5_panels", "finetuned_vs_references", "finetuning_change", "metric_agreement", "reusability",
+           "training_curves"]
 
 
 @dataclass
@@ -236,4 +237,124 @@ def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[i
         for comparison in ("pretrained", "independent_init")
         for layer in ("block1", "block4", "logits")
     } | {"a6_ft_epochs": int(ft_epochs), "a6_d_hi": int(max(degrees))}
+    return out
+
+
+def cka_to_init(table: pd.DataFrame, epochs: int) -> Summary:
+    """Figure 1's page (a1): each layer's CKA to its own init after ``epochs`` (biased and debiased),
+    to an independent init, the chance level at epoch 0, whether the CKA falls with depth, and the
+    layers that clearly kept their init (CKA to it above CKA to an independent init by more than
+    two standard errors of the paired difference across seeds)."""
+    at_end = table[table.epoch == epochs]
+    if at_end.empty:
+        raise ValueError(f"the table has no rows at epoch {epochs}; it holds {sorted(table.epoch.unique())}")
+    final = mean_and_sem(at_end[at_end.comparison == "init"], ["layer", "metric"])
+    final_independent = mean_and_sem(at_end[(at_end.comparison == "independent_init") & (at_end.metric == "cka")],
+                                     ["layer"]).set_index("layer")["mean"]
+    chance = mean_and_sem(table[(table.epoch == 0) & (table.comparison == "independent_init")], ["layer", "metric"])
+
+    def pick(frame: pd.DataFrame, metric: str) -> pd.Series:
+        return frame[frame.metric == metric].set_index("layer")["mean"]
+
+    cka, debiased, cka_chance = pick(final, "cka"), pick(final, "cka_debiased"), pick(chance, "cka")
+    layers = list(cka.index)
+    falls_with_depth = all(cka[a] >= cka[b] for a, b in zip(layers, layers[1:]))
+    gap = paired_difference(at_end[at_end.metric == "cka"], column="comparison", a="init", b="independent_init",
+                            by=["layer"])
+    kept = list(gap[gap.clear & (gap["mean"] > 0)].layer)
+    out = Summary()
+    out.phrases = {"a1_depth_verdict": "falls monotonically" if falls_with_depth else "does not fall monotonically",
+                   "a1_kept_layers": _phrase(kept, "none of the layers")}
+    out.numbers = {**{f"a1_cka_final_{layer}": cka[layer] for layer in layers},
+                   **{f"a1_cka_debiased_final_{layer}": debiased[layer] for layer in layers},
+                   **{f"a1_cka_chance_{layer}": cka_chance[layer] for layer in layers},
+                   **{f"a1_cka_final_independent_{layer}": final_independent[layer] for layer in layers},
+                   "a1_test_acc": at_end.groupby("seed").test_acc.first().mean(),
+                   "a1_epochs": int(epochs)}
+    return out
+
+
+def training_curves(histories: pd.DataFrame, epochs: int) -> Summary:
+    """Figure 2's page (a2): test and train accuracy and train loss after ``epochs`` per label
+    degree (means over seeds), at the extreme degrees, and whether test accuracy falls with every
+    step of the degree."""
+    last = histories[histories.epoch == epochs]
+    if last.empty:
+        raise ValueError(f"the histories have no rows at epoch {epochs}; they hold {sorted(histories.epoch.unique())}")
+    means = last.groupby("degree")[["test_acc", "train_acc", "train_loss"]].mean()
+    test, train, loss = means["test_acc"], means["train_acc"], means["train_loss"]
+    degrees = list(test.index)
+    lo, hi = min(degrees), max(degrees)
+    falls = all(test[a] >= test[b] for a, b in zip(degrees, degrees[1:]))
+    out = Summary()
+    out.phrases = {"a2_test_verdict": "falls with every step of d" if falls else "does not fall monotonically with d"}
+    out.numbers = {**{f"a2_test_acc_d{d}": test[d] for d in degrees},
+                   **{f"a2_train_acc_d{d}": train[d] for d in degrees},
+                   **{f"a2_train_loss_d{d}": loss[d] for d in degrees},
+                   "a2_test_acc_lo": test[lo], "a2_test_acc_hi": test[hi],
+                   "a2_train_acc_lo": train[lo], "a2_train_acc_hi": train[hi],
+                   "a2_train_loss_lo": loss[lo], "a2_train_loss_hi": loss[hi],
+                   "a2_d_min": int(lo), "a2_d_max": int(hi), "a2_epochs": int(epochs)}
+    return out
+
+
+def _alpha_name(alpha: float) -> str:
+    """``0``, ``1``, ``0_5``: an α as part of a glue name."""
+    return f"{alpha:g}".replace(".", "_")
+
+
+def metric_agreement(agreement_summary: pd.DataFrame, correlations: pd.DataFrame, alphas: list[float]) -> Summary:
+    """The metric-agreement page (b2): the paper's statistic (mean ± std over cells of the per-filter
+    Pearson r, from :func:`repchange.studies.b.analysis.agreement_summary`), its range over runs, the
+    paper's numbers beside it, and the pooled r of PWSM at each of ``alphas`` (``b2_pooled_r_pwsm<α>``)."""
+    overall = agreement_summary[agreement_summary.arch == "all"]
+    if overall.empty:
+        raise ValueError("the agreement summary has no 'all' row; pass analysis.agreement_summary(...)")
+    overall, per_run = overall.iloc[0], agreement_summary[agreement_summary.arch != "all"]["mean"]
+    pooled = correlations.groupby("metric")["r"].mean()
+    missing = [a for a in alphas if pwsm_key(a) not in pooled.index]
+    if missing:
+        raise ValueError(f"the correlations lack PWSM at alpha {missing}; they have {sorted(pooled.index)}")
+    out = Summary()
+    out.numbers = {"b2_filter_r_mean": overall["mean"], "b2_filter_r_std": overall["std"],
+                   "b2_filter_cells": int(overall["n"]),
+                   "b2_paper_r_mean": analysis.PAPER_AGREEMENT[0], "b2_paper_r_std": analysis.PAPER_AGREEMENT[1],
+                   "b2_filter_r_min_run": per_run.min(), "b2_filter_r_max_run": per_run.max()}
+    for alpha in alphas:
+        out.numbers[f"b2_pooled_r_pwsm{_alpha_name(alpha)}"] = pooled[pwsm_key(alpha)]
+    out.numbers["b2_runs"] = int(correlations[["arch", "target"]].drop_duplicates().shape[0])
+    return out
+
+
+def reusability(accuracy: pd.DataFrame, reuse: pd.DataFrame, relative: pd.DataFrame | None, *,
+                alpha: float = 0.0) -> Summary:
+    """Tables 1 and 2's page (b3): accuracy range, PWSM-``alpha`` reusability range, the most and least
+    reused target per architecture, architectures by mean reusability, the range in units of the
+    independent-net baseline (``relative``, None without one) and the Spearman rank agreement of
+    the (arch, target) reusability between PWSM-``alpha`` and per-filter Procrustes."""
+    key = pwsm_key(alpha)
+    pwsm = reuse[reuse.metric == key]
+    if pwsm.empty:
+        raise ValueError(f"the reusability table has no {key}; it has {sorted(reuse.metric.unique())}")
+    procrustes = reuse[reuse.metric == "procrustes_filter"]
+    most = pwsm.loc[pwsm.groupby("arch", sort=False)["mean"].idxmin()]
+    least = pwsm.loc[pwsm.groupby("arch", sort=False)["mean"].idxmax()]
+    by_arch = pwsm.groupby("arch", sort=False)["mean"].mean().sort_values()
+    out = Summary()
+    out.phrases = {"b3_most_reused": _phrase([f"{r.arch}: {r.target}" for r in most.itertuples()], "none"),
+                   "b3_least_reused": _phrase([f"{r.arch}: {r.target}" for r in least.itertuples()], "none"),
+                   "b3_arch_order": _phrase([f"{a} ({v:.2f})" for a, v in by_arch.items()], "none")}
+    if relative is not None and len(relative):
+        rel = relative[relative.metric == key]
+        top = rel.loc[rel["ratio"].idxmax()]
+        out.phrases["b3_relative_sentence"] = (
+            f"In units of the independent-net distance, the PWSM (α = {alpha:g}) reusability ranges from "
+            f"{rel['ratio'].min():.2f} to {rel['ratio'].max():.2f} (largest: {top.arch} on {top.target}).")
+    else:
+        out.phrases["b3_relative_sentence"] = "Not measured against a baseline: a torchvision source has no twin here."
+    out.numbers = {"b3_test_acc_min": accuracy.test_acc.min(), "b3_test_acc_max": accuracy.test_acc.max(),
+                   "b3_train_acc_min": accuracy.train_acc.min(),
+                   "b3_reuse_rank_agreement": pwsm.set_index(["arch", "target"])["mean"].corr(
+                       procrustes.set_index(["arch", "target"])["mean"], method="spearman"),
+                   "b3_reuse_min": pwsm["mean"].min(), "b3_reuse_max": pwsm["mean"].max()}
     return out
