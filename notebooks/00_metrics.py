@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import metric_checks, metric_figures
+from repchange.studies import metric_checks, metric_figures, summaries
 
 # %% tags=["parameters"]
 dataset: str = "fashion_mnist"  # data for the conv4 runs (the Study A pre-training runs are reused)
@@ -159,35 +159,14 @@ plt.show()
 # per layer and epoch. Right: Pearson $r$ between all metrics. {glue:md}`m_provenance`
 
 # %%
-chance_row = chance[(chance.n == max(chance_ns)) & (chance.p == max(chance_ps))].groupby("metric").value.mean()
-invariant = lambda metric, transform: invariance_wide.loc[transform, metric]  # noqa: E731
+summary = summaries.metrics_chapter(invariance, chance, identification, correlations, deletion, seeds)
 glue_text("m_provenance", source)
 glue_text("m_synthetic_provenance", synthetic)
 glue_text("m_pc_layer", pc_layer)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    "m_seed_a": int(seeds[0]),
-    "m_seed_b": int(seeds[1]),
-    "m_chance_n": int(max(chance_ns)),
-    "m_chance_p": int(max(chance_ps)),
-    "m_chance_cka": chance_row["cka"],
-    "m_chance_cka_debiased": chance_row["cka_debiased"],
-    "m_chance_expected": max(chance_ps) / (max(chance_ns) + max(chance_ps)),
-    "m_cka_after_general_map": invariant("cka", "general invertible map"),
-    "m_pwsm0_after_general_map": invariant("pwsm_alpha_0", "general invertible map"),
-    "m_pwsm0_after_noise": invariant("pwsm_alpha_0", "additive noise (sd 0.2)"),
-    "m_procrustes_after_noise": invariant("procrustes_angle", "additive noise (sd 0.2)"),
-    "m_identified_cka": metric_checks.identification_rate(identification, "cka"),
-    "m_identified_cka_debiased": metric_checks.identification_rate(identification, "cka_debiased"),
-    "m_identified_procrustes": metric_checks.identification_rate(identification, "procrustes_angle"),
-    "m_r_cka_procrustes": correlations.loc["1 - cka", "procrustes_angle"],
-    "m_r_pwsm0_procrustes": correlations.loc["pwsm_alpha_0", "procrustes_angle"],
-    "m_r_mean_off_diagonal": metric_checks.mean_off_diagonal(correlations),
-    "m_pc1_cka": deletion[(deletion.k == 1) & (deletion.metric == "cka")].value.iloc[0],
-    "m_pc1_variance": deletion[deletion.k == 1].variance_removed.iloc[0],
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

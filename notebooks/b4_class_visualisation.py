@@ -31,11 +31,11 @@
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies.b import filter_choice, runs, visualize
+from repchange.studies import summaries
+from repchange.studies.b import filter_choice, runs
 from repchange.studies.b.figures import fig_class_crops
 
 # %% tags=["parameters"]
@@ -79,18 +79,12 @@ print(source, *choice.summary_lines(), sep="\n")
 # %%
 names = runs.class_names(viz_target)
 classes = viz_classes if viz_classes is not None else sorted(set(probe.labels.tolist()))[:4]
-crops, agreement = {}, []
+crops, agreement = filter_choice.crop_changes(choice, classes)
 for layer in viz_layers:
-    filters = list(chosen[layer])
-    crops[layer] = {e: visualize.class_crops(probe.images, probe.labels, maps[e][layer], fields[layer], filters,
-                                             classes) for e in epochs}
     fig_class_crops(crops[layer], names, layer, changes[layer], source,
                     title=f"Study B, Figs. 5–6 analogue — {viz_arch} on {viz_target}, layer {layer}: "
                           "most (top) and least (bottom) changed filter")
     plt.show()
-    r = visualize.crop_change(crops[layer][epochs[0]], crops[layer][epochs[-1]])
-    agreement.append(r.assign(layer=layer, role=r["filter"].map({filters[0]: "most", filters[1]: "least"})))
-agreement = pd.concat(agreement, ignore_index=True)
 save_table(agreement, "b4_crop_change")
 
 # %% [markdown]
@@ -101,21 +95,14 @@ save_table(agreement, "b4_crop_change")
 
 # %%
 glue_text("b4_provenance", source)
-summary = agreement.groupby(["layer", "role", "filter"], sort=False).r.mean().reset_index()
-summary
+summary = summaries.filter_crops(agreement, changes, chosen)
+summary.tables["mean_r"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-first, last = viz_layers[0], viz_layers[-1]
-values = {f"b4_r_{role}_{i}": summary[(summary.layer == layer) & (summary.role == role)].r.item()
-          for i, layer in ((0, first), (1, last)) for role in ("most", "least")}
-values |= {f"b4_d_{role}_{i}": changes[layer].set_index("filter").distance[chosen[layer][k]]
-           for i, layer in ((0, first), (1, last)) for k, role in enumerate(("most", "least"))}
-values |= {"b4_layers_where_most_changed_moved_more": int(sum(
-    values[f"b4_r_most_{i}"] < values[f"b4_r_least_{i}"] for i in (0, 1)))}
-glue_text("b4_first_layer", first)
-glue_text("b4_last_layer", last)
-headline = glue_numbers(values)
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

@@ -27,12 +27,11 @@
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies.b import filter_choice, visualize
+from repchange.studies import summaries
+from repchange.studies.b import filter_choice
 from repchange.studies.b.figures import fig_heatmaps
 
 # %% tags=["parameters"]
@@ -77,22 +76,14 @@ print(source, *choice.summary_lines(), sep="\n")
 # %%
 if not 1 <= n_samples <= len(probe):
     raise ValueError(f"n_samples must lie in 1..{len(probe)} (the probe images), got {n_samples}")
-size = probe.images.shape[-1]
-records = []
+heat, heatmap_change = filter_choice.heatmap_changes(choice)  # every probe image; the figures show n_samples
 for layer in viz_layers:
-    filters = list(chosen[layer])
-    heat = {e: visualize.heatmaps(maps[e][layer], filters, size) for e in epochs}  # all probe images
-    fig_heatmaps(probe.images[:n_samples].numpy(), {e: h[:, :n_samples] for e, h in heat.items()}, filters, layer,
-                 source, title=f"Study B, Figs. 7–8 analogue — {viz_arch} on {viz_target}, layer {layer}: "
-                               "most (top) and least (bottom) changed filter")
+    fig_heatmaps(probe.images[:n_samples].numpy(), {e: h[:, :n_samples] for e, h in heat[layer].items()},
+                 list(chosen[layer]), layer, source,
+                 title=f"Study B, Figs. 7–8 analogue — {viz_arch} on {viz_target}, layer {layer}: "
+                       "most (top) and least (bottom) changed filter")
     plt.show()
-    r = visualize.heatmap_change(heat[epochs[0]], heat[epochs[-1]])  # (2 filters, all probe images)
-    for k, (f, role) in enumerate(zip(filters, ("most", "least"))):
-        records.append(dict(layer=layer, role=role, filter=f, heatmap_r=float(np.nanmean(r[k])),
-                            strength_ratio=float(heat[epochs[-1]][k].max() / max(heat[epochs[0]][k].max(), 1e-12)),
-                            distance=changes[layer].set_index("filter").distance[f]))
-summary = pd.DataFrame(records)
-save_table(summary, "b5_heatmap_change")
+save_table(heatmap_change, "b5_heatmap_change")
 
 # %% [markdown]
 # {glue:md}`b5_provenance`
@@ -103,22 +94,14 @@ save_table(summary, "b5_heatmap_change")
 
 # %%
 glue_text("b5_provenance", source)
-summary.round(3)
+heatmap_change.round(3)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-first, last = viz_layers[0], viz_layers[-1]
-row = summary.set_index(["layer", "role"])
-headline = glue_numbers({
-    **{f"b5_r_{role}_{i}": row.loc[(layer, role), "heatmap_r"] for i, layer in ((0, first), (1, last))
-       for role in ("most", "least")},
-    **{f"b5_strength_{role}_{i}": row.loc[(layer, role), "strength_ratio"] for i, layer in ((0, first), (1, last))
-       for role in ("most", "least")},
-    "b5_layers_agreeing": int(sum(row.loc[(layer, "most"), "heatmap_r"] < row.loc[(layer, "least"), "heatmap_r"]
-                                  for layer in (first, last))),
-})
-glue_text("b5_first_layer", first)
-glue_text("b5_last_layer", last)
+summary = summaries.filter_heatmaps(heatmap_change)
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

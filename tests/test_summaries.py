@@ -126,13 +126,15 @@ def _cka_table(keep_block1: bool, epochs: int = 10) -> pd.DataFrame:
                 base = dict(seed=seed, layer=layer, epoch=epoch, test_acc=0.8 + seed / 100)
                 for metric in ("cka", "cka_debiased"):
                     rows.append(dict(base, metric=metric, comparison="init", value=1.0 if epoch == 0 else own))
-                    rows.append(dict(base, metric=metric, comparison="independent_init", value=0.2 if epoch == 0 else 0.3))
+                    rows.append(dict(base, metric=metric, comparison="independent_init",
+                                     value=0.2 if epoch == 0 else 0.3))
     return pd.DataFrame(rows)
 
 
 def test_cka_to_init_summary_finds_the_layers_that_kept_their_init() -> None:
     s = summaries.cka_to_init(_cka_table(keep_block1=True), 10)
-    assert s.numbers["a1_cka_final_block1"] == pytest.approx(0.9) and s.numbers["a1_cka_chance_block1"] == pytest.approx(0.2)
+    assert s.numbers["a1_cka_final_block1"] == pytest.approx(0.9)
+    assert s.numbers["a1_cka_chance_block1"] == pytest.approx(0.2)
     assert s.numbers["a1_cka_final_block2"] == pytest.approx(0.3)
     assert s.numbers["a1_cka_final_independent_block2"] == pytest.approx(0.3)
     assert s.numbers["a1_test_acc"] == pytest.approx(0.82) and s.numbers["a1_epochs"] == 10
@@ -166,7 +168,8 @@ def test_metric_agreement_summary_reads_the_all_row_and_each_alphas_pooled_r() -
                                      metric=["pwsm_alpha_0", "pwsm_alpha_1", "pwsm_alpha_0", "pwsm_alpha_1",
                                              "pwsm_alpha_0"], r=[0.8, 0.6, 0.4, 0.2, 0.3], n=[5] * 5))
     s = summaries.metric_agreement(agreement, correlations, [0.0, 1.0])
-    assert (s.numbers["b2_filter_r_mean"], s.numbers["b2_filter_r_std"], s.numbers["b2_filter_cells"]) == (0.7, 0.25, 40)
+    n = s.numbers
+    assert (n["b2_filter_r_mean"], n["b2_filter_r_std"], n["b2_filter_cells"]) == (0.7, 0.25, 40)
     assert (s.numbers["b2_filter_r_min_run"], s.numbers["b2_filter_r_max_run"]) == (0.5, 0.9)
     assert s.numbers["b2_pooled_r_pwsm0"] == pytest.approx(0.5) and s.numbers["b2_pooled_r_pwsm1"] == pytest.approx(0.4)
     assert s.numbers["b2_runs"] == 3 and s.numbers["b2_paper_r_mean"] == 0.83
@@ -183,10 +186,12 @@ def _reuse(pwsm: dict[tuple[str, str], float], procrustes: dict[tuple[str, str],
 
 def test_reusability_summary_ranks_targets_and_architectures_and_both_ways_of_agreement() -> None:
     pwsm = {("vgg", "near"): 0.1, ("vgg", "far"): 0.4, ("res", "near"): 0.3, ("res", "far"): 0.1}
-    accuracy = pd.DataFrame(dict(arch=["vgg", "res"], target=["near", "far"], train_acc=[0.9, 0.7], test_acc=[0.8, 0.6]))
+    accuracy = pd.DataFrame(dict(arch=["vgg", "res"], target=["near", "far"], train_acc=[0.9, 0.7],
+                                 test_acc=[0.8, 0.6]))
     relative = _reuse(pwsm, {}).assign(ratio=lambda f: f["mean"] * 2)
     s = summaries.reusability(accuracy, _reuse(pwsm, {k: v * 3 for k, v in pwsm.items()}), relative)
-    assert s.phrases["b3_most_reused"] == "vgg: near, res: far" and s.phrases["b3_least_reused"] == "vgg: far, res: near"
+    assert s.phrases["b3_most_reused"] == "vgg: near, res: far"
+    assert s.phrases["b3_least_reused"] == "vgg: far, res: near"
     assert s.phrases["b3_arch_order"] == "res (0.20), vgg (0.25)"
     assert "from 0.20 to 0.80 (largest: vgg on far)" in s.phrases["b3_relative_sentence"]
     assert s.numbers["b3_reuse_rank_agreement"] == pytest.approx(1.0)  # Procrustes ranks as PWSM does
@@ -196,3 +201,58 @@ def test_reusability_summary_ranks_targets_and_architectures_and_both_ways_of_ag
     assert reversed_ranks.phrases["b3_relative_sentence"].startswith("Not measured against a baseline")
     with pytest.raises(ValueError, match="no pwsm_alpha_0.5"):
         summaries.reusability(accuracy, _reuse(pwsm, {}), None, alpha=0.5)
+
+
+def test_filter_crop_and_heatmap_summaries_count_the_layers_where_the_metric_and_the_pictures_agree() -> None:
+    # layer l1: the most changed filter's crops kept r 0.2 (moved more than the least changed one's 0.9);
+    # layer l3: the other way round (0.8 against 0.3)
+    agreement = pd.DataFrame([dict(layer=layer, role=role, filter=f, cls=c, r=r + (0.05 if c else -0.05))
+                              for layer, pairs in (("l1", ((7, "most", 0.2), (2, "least", 0.9))),
+                                                   ("l3", ((4, "most", 0.8), (5, "least", 0.3))))
+                              for f, role, r in pairs for c in (0, 1)])
+    changes = {"l1": pd.DataFrame(dict(filter=[2, 7], distance=[0.1, 0.6])),
+               "l3": pd.DataFrame(dict(filter=[4, 5], distance=[0.7, 0.05]))}
+    s = summaries.filter_crops(agreement, changes, {"l1": (7, 2), "l3": (4, 5)})
+    assert s.phrases == {"b4_first_layer": "l1", "b4_last_layer": "l3"}
+    assert s.numbers["b4_r_most_0"] == pytest.approx(0.2) and s.numbers["b4_r_least_1"] == pytest.approx(0.3)
+    assert (s.numbers["b4_d_most_0"], s.numbers["b4_d_least_0"], s.numbers["b4_d_most_1"]) == (0.6, 0.1, 0.7)
+    assert s.numbers["b4_layers_where_most_changed_moved_more"] == 1
+    heat = pd.DataFrame(dict(layer=["l1", "l1", "l3", "l3"], role=["most", "least"] * 2, filter=[7, 2, 4, 5],
+                             heatmap_r=[0.1, 0.7, 0.2, 0.6], strength_ratio=[3.0, 1.1, 2.0, 0.9], distance=0.0))
+    h = summaries.filter_heatmaps(heat)
+    assert h.numbers["b5_layers_agreeing"] == 2 and h.numbers["b5_strength_most_1"] == 2.0
+    assert h.phrases == {"b5_first_layer": "l1", "b5_last_layer": "l3"}
+    flipped = summaries.filter_heatmaps(heat.assign(heatmap_r=[0.9, 0.2, 0.8, 0.1]))
+    assert flipped.numbers["b5_layers_agreeing"] == 0
+
+
+def test_metrics_chapter_summary_reads_each_check_from_its_table() -> None:
+    from repchange.studies import metric_checks
+
+    invariance = pd.DataFrame([dict(transform=t, metric=m, value=v) for t, vals in (
+        ("general invertible map", {"cka": 0.61234, "pwsm_alpha_0": 0.0, "procrustes_angle": 0.4}),
+        ("additive noise (sd 0.2)", {"cka": 0.9, "pwsm_alpha_0": 0.3, "procrustes_angle": 0.2}))
+        for m, v in vals.items()])
+    chance = pd.DataFrame([dict(n=n, p=p, trial=t, metric=m, value=v + t * 0.02)
+                           for n, p in ((50, 10), (100, 1000)) for t in (0, 1)
+                           for m, v in (("cka", p / (n + p)), ("cka_debiased", 0.0))])
+    layers, metrics = ["b1", "b2"], ("cka", "cka_debiased", "procrustes_angle")
+
+    def similarity(a: str, b: str, metric: str) -> float:  # the angle is lowest off the diagonal
+        return (0.2 if a == b else 0.1) if metric == "procrustes_angle" else (0.9 if a == b else 0.2)
+
+    identification = pd.DataFrame([dict(layer_a=a, layer_b=b, metric=m, value=similarity(a, b, m))
+                                   for a in layers for b in layers for m in metrics])
+    names = ["1 - cka", "pwsm_alpha_0", "procrustes_angle"]
+    correlations = pd.DataFrame([[1.0, 0.5, 0.8], [0.5, 1.0, 0.6], [0.8, 0.6, 1.0]], index=names, columns=names)
+    deletion = pd.DataFrame(dict(k=[0, 1, 1], variance_removed=[0.0, 0.4, 0.4],
+                                 metric=["cka", "cka", "procrustes_angle"], value=[1.0, 0.7, 0.3]))
+    n = summaries.metrics_chapter(invariance, chance, identification, correlations, deletion, [3, 4]).numbers
+    assert (n["m_seed_a"], n["m_seed_b"], n["m_chance_n"], n["m_chance_p"]) == (3, 4, 100, 1000)
+    assert n["m_chance_cka"] == pytest.approx(1000 / 1100 + 0.01)
+    assert n["m_chance_expected"] == pytest.approx(1000 / 1100)
+    assert n["m_cka_after_general_map"] == 0.612 and n["m_procrustes_after_noise"] == 0.2  # read as shown, 3 decimals
+    assert (n["m_identified_cka"], n["m_identified_procrustes"]) == (1.0, 0.0)  # the angle is lowest off the diagonal
+    assert n["m_r_mean_off_diagonal"] == pytest.approx((0.5 + 0.8 + 0.6) / 3)
+    assert (n["m_pc1_cka"], n["m_pc1_variance"]) == (0.7, 0.4)
+    assert n["m_identified_cka"] == metric_checks.identification_rate(identification, "cka")

@@ -17,12 +17,13 @@ import pandas as pd
 from repchange.core.metrics import pwsm_key
 from repchange.core.plotting import mean_and_sem
 from repchange.core.stats import clearly, paired_difference
+from repchange.studies import metric_checks as checks
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
 __all__ = ["Summary", "cka_to_init", "cka_vs_degree", "cka_vs_size", "feature_dynamics", "fig5_conditions",
-           "fig5_panels", "finetuned_vs_references", "finetuning_change", "metric_agreement", "reusability",
-           "training_curves"]
+           "fig5_panels", "filter_crops", "filter_heatmaps", "finetuned_vs_references", "finetuning_change",
+           "metric_agreement", "metrics_chapter", "reusability", "training_curves"]
 
 
 @dataclass
@@ -357,4 +358,80 @@ def reusability(accuracy: pd.DataFrame, reuse: pd.DataFrame, relative: pd.DataFr
                    "b3_reuse_rank_agreement": pwsm.set_index(["arch", "target"])["mean"].corr(
                        procrustes.set_index(["arch", "target"])["mean"], method="spearman"),
                    "b3_reuse_min": pwsm["mean"].min(), "b3_reuse_max": pwsm["mean"].max()}
+    return out
+
+
+def _first_and_last(layers: list[str]) -> tuple[tuple[int, str], tuple[int, str]]:
+    return (0, layers[0]), (1, layers[-1])
+
+
+def filter_crops(agreement: pd.DataFrame, changes: dict[str, pd.DataFrame], chosen: dict[str, tuple[int, int]]
+                 ) -> Summary:
+    """Figs. 5-6's page (b4), for the first and the last chosen layer (numbered 0 and 1): each role's
+    mean crop r over classes (``agreement`` from :func:`repchange.studies.b.filter_choice.crop_changes`),
+    its per-filter Procrustes distance (``changes``, ``chosen``: (most, least) filter per layer), and in
+    how many of the two layers the most changed filter's crops changed more (lower r) than the least
+    changed one's."""
+    mean_r = agreement.groupby(["layer", "role"], sort=False).r.mean()
+    layers = list(dict.fromkeys(agreement.layer))
+    ends = _first_and_last(layers)
+    out = Summary()
+    out.tables = {"mean_r": agreement.groupby(["layer", "role", "filter"], sort=False).r.mean().reset_index()}
+    out.phrases = {"b4_first_layer": layers[0], "b4_last_layer": layers[-1]}
+    out.numbers = {f"b4_r_{role}_{i}": mean_r[(layer, role)] for i, layer in ends for role in ("most", "least")}
+    out.numbers |= {f"b4_d_{role}_{i}": changes[layer].set_index("filter").distance[chosen[layer][k]]
+                    for i, layer in ends for k, role in enumerate(("most", "least"))}
+    out.numbers["b4_layers_where_most_changed_moved_more"] = int(sum(
+        out.numbers[f"b4_r_most_{i}"] < out.numbers[f"b4_r_least_{i}"] for i in (0, 1)))
+    return out
+
+
+def filter_heatmaps(table: pd.DataFrame) -> Summary:
+    """Figs. 7-8's page (b5), for the first and the last layer of ``table`` (from
+    :func:`repchange.studies.b.filter_choice.heatmap_changes`; numbered 0 and 1): each role's heatmap r
+    and strength ratio, and in how many of the two layers the most changed filter's heatmaps moved
+    more (lower r) than the least changed one's."""
+    row = table.set_index(["layer", "role"])
+    layers = list(dict.fromkeys(table.layer))
+    ends = _first_and_last(layers)
+    out = Summary()
+    out.phrases = {"b5_first_layer": layers[0], "b5_last_layer": layers[-1]}
+    out.numbers = {f"b5_r_{role}_{i}": row.loc[(layer, role), "heatmap_r"] for i, layer in ends
+                   for role in ("most", "least")}
+    out.numbers |= {f"b5_strength_{role}_{i}": row.loc[(layer, role), "strength_ratio"] for i, layer in ends
+                    for role in ("most", "least")}
+    out.numbers["b5_layers_agreeing"] = int(sum(row.loc[(layer, "most"), "heatmap_r"] < row.loc[(layer, "least"),
+                                                "heatmap_r"] for _, layer in ends))
+    return out
+
+
+def metrics_chapter(invariance: pd.DataFrame, chance: pd.DataFrame, identification: pd.DataFrame,
+                    correlations: pd.DataFrame, deletion: pd.DataFrame, seeds: list[int]) -> Summary:
+    """The metrics chapter (00_metrics), from :mod:`repchange.studies.metric_checks`' tables: values after
+    a general invertible map and after noise (``invariance``, read as the page shows it: to 3
+    decimals), chance CKA at the largest n and p against p / (n + p), layer-identification rates,
+    the metrics' agreement (``correlations``) and what deleting the first principal component does."""
+    wide = invariance.pivot(index="transform", columns="metric", values="value").round(3)
+    n, p = int(chance.n.max()), int(chance.p.max())
+    at_chance = chance[(chance.n == n) & (chance.p == p)].groupby("metric").value.mean()
+    first_pc = deletion[deletion.k == 1]
+    out = Summary()
+    out.tables = {"invariance": wide}
+    out.numbers = {
+        "m_seed_a": int(seeds[0]), "m_seed_b": int(seeds[1]), "m_chance_n": n, "m_chance_p": p,
+        "m_chance_cka": at_chance["cka"], "m_chance_cka_debiased": at_chance["cka_debiased"],
+        "m_chance_expected": p / (n + p),
+        "m_cka_after_general_map": wide.loc["general invertible map", "cka"],
+        "m_pwsm0_after_general_map": wide.loc["general invertible map", "pwsm_alpha_0"],
+        "m_pwsm0_after_noise": wide.loc["additive noise (sd 0.2)", "pwsm_alpha_0"],
+        "m_procrustes_after_noise": wide.loc["additive noise (sd 0.2)", "procrustes_angle"],
+        "m_identified_cka": checks.identification_rate(identification, "cka"),
+        "m_identified_cka_debiased": checks.identification_rate(identification, "cka_debiased"),
+        "m_identified_procrustes": checks.identification_rate(identification, "procrustes_angle"),
+        "m_r_cka_procrustes": correlations.loc["1 - cka", "procrustes_angle"],
+        "m_r_pwsm0_procrustes": correlations.loc["pwsm_alpha_0", "procrustes_angle"],
+        "m_r_mean_off_diagonal": checks.mean_off_diagonal(correlations),
+        "m_pc1_cka": first_pc[first_pc.metric == "cka"].value.iloc[0],
+        "m_pc1_variance": first_pc.variance_removed.iloc[0],
+    }
     return out

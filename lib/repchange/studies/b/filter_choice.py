@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -19,7 +20,7 @@ from repchange.studies.b import visualize
 from repchange.studies.b.runs import FinetuneBConfig
 from repchange.studies.b.tables import DynamicsParams, checkpoint_maps, describe, run_config
 
-__all__ = ["FilterChoice", "choose_filters"]
+__all__ = ["FilterChoice", "choose_filters", "crop_changes", "heatmap_changes"]
 
 
 @dataclass
@@ -57,3 +58,42 @@ def choose_filters(params: DynamicsParams, arch: str, target: str, layers: list[
     chosen = {layer: visualize.pick_filters(changes[layer]) for layer in layers}
     return FilterChoice(cfg, probe, maps, fields, epochs, list(layers), changes, chosen,
                         describe(params, targets=[target]))
+
+
+ROLES = ("most", "least")  # the order of FilterChoice.chosen[layer]
+
+
+def crop_changes(choice: FilterChoice, classes: list[int]) -> tuple[dict[str, dict], pd.DataFrame]:
+    """Figs. 5-6 (b4): per chosen layer, the class-average receptive-field crops ``{epoch: ...}`` of its
+    most and least changed filter (:func:`repchange.studies.b.visualize.class_crops`), and a table of
+    the Pearson r between each filter's crop at the first and the last epoch, per class (columns of
+    :func:`repchange.studies.b.visualize.crop_change` plus layer, role)."""
+    first, last = choice.epochs[0], choice.epochs[-1]
+    crops, agreement = {}, []
+    for layer in choice.layers:
+        filters = list(choice.chosen[layer])
+        crops[layer] = {e: visualize.class_crops(choice.probe.images, choice.probe.labels, choice.maps[e][layer],
+                                                 choice.fields[layer], filters, classes) for e in choice.epochs}
+        r = visualize.crop_change(crops[layer][first], crops[layer][last])
+        agreement.append(r.assign(layer=layer, role=r["filter"].map(dict(zip(filters, ROLES)))))
+    return crops, pd.concat(agreement, ignore_index=True)
+
+
+def heatmap_changes(choice: FilterChoice) -> tuple[dict[str, dict[int, np.ndarray]], pd.DataFrame]:
+    """Figs. 7-8 (b5): per chosen layer, the heatmaps ``{epoch: (2, n, H, W)}`` of its most and least
+    changed filter over every probe image, and a table with one row per (layer, role): filter,
+    heatmap_r (mean over images of the Pearson r between its first- and last-epoch heatmap),
+    strength_ratio (strongest response at the last epoch / at the first) and distance."""
+    size = choice.probe.images.shape[-1]
+    first, last = choice.epochs[0], choice.epochs[-1]
+    heat, records = {}, []
+    for layer in choice.layers:
+        filters = list(choice.chosen[layer])
+        heat[layer] = {e: visualize.heatmaps(choice.maps[e][layer], filters, size) for e in choice.epochs}
+        r = visualize.heatmap_change(heat[layer][first], heat[layer][last])  # (2 filters, all probe images)
+        distance = choice.changes[layer].set_index("filter").distance
+        for k, (f, role) in enumerate(zip(filters, ROLES)):
+            strength = heat[layer][last][k].max() / max(heat[layer][first][k].max(), 1e-12)
+            records.append(dict(layer=layer, role=role, filter=f, heatmap_r=float(np.nanmean(r[k])),
+                                strength_ratio=float(strength), distance=distance[f]))
+    return heat, pd.DataFrame(records)
