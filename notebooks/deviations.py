@@ -40,7 +40,7 @@ from IPython.display import display
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import deviations
+from repchange.studies import deviations, summaries
 from repchange.studies.b import tables
 
 # %% tags=["parameters"]
@@ -143,31 +143,13 @@ _ = save_table(pwsm_conv, "deviation_pwsm_convention")
 pwsm_conv.round(4)
 
 # %%
-bn_pwsm = bn_b[bn_b.metric == "pwsm_alpha_0"]
-glue_text("dev_bn_a_sentence", f"Study A, Fig. 1: eval mode changes last-epoch CKA-to-init by up to "
-          f"{bn_a.difference.abs().max():.3f} (layer mean {bn_a.difference.mean():+.3f}); the random-init baseline "
-          f"moves by up to {(bn_a.eval_independent - bn_a.batch_independent).abs().max():.3f}.")
-glue_text("dev_bn_b_sentence", f"Study B ({deviation_arch}): PWSM α = 0 at the last checkpoint changes by "
-          f"{bn_pwsm.difference.abs().mean():.3f} rad on average (up to {bn_pwsm.difference.abs().max():.3f}).")
-glue_text("dev_centre_sentence", f"{deviation_arch}: column centring changes the last-checkpoint per-filter Procrustes "
-          f"distance by {centre.difference.abs().mean():.3f} on average (up to {centre.difference.abs().max():.3f}); "
-          f"its ordering over layers agrees with rank correlation "
-          f"{centre.groupby('target').apply(lambda g: g['default'].corr(g['variant'], method='spearman')).mean():.2f}.")
-glue_text("dev_shift_sentence", f"Fig. 4c: s = 1 for every seed instead of s = seed changes last-epoch CKA to the "
-          f"pre-trained net by up to {shift.difference.abs().max():.3f} (layer mean {shift.difference.mean():+.3f}).")
-glue_text("dev_pwsm_sentence", f"{deviation_arch} on {deviation_target}, source vs last checkpoint: netrep's convention "
-          f"differs from ours by {pwsm_conv.difference.abs().mean():.4f} rad on average over "
-          f"{len(pwsm_conv)} layers (up to {pwsm_conv.difference.abs().max():.4f}).")
+summary = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, arch=deviation_arch, target=deviation_target)
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    "dev_bn_a_max": bn_a.difference.abs().max(),
-    "dev_bn_b_mean": bn_pwsm.difference.abs().mean(),
-    "dev_centre_mean": centre.difference.abs().mean(),
-    "dev_shift_max": shift.difference.abs().max(),
-    "dev_pwsm_mean": pwsm_conv.difference.abs().mean(),
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

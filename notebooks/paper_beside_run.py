@@ -26,7 +26,7 @@ from IPython.display import display
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import beside, paper_numbers
+from repchange.studies import beside, summaries
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import analysis
 from repchange.studies.b import tables as b_tables
@@ -97,14 +97,6 @@ display(a_beside.pivot_table(index="layer", columns="condition", values=["paper"
 agreement_a
 
 # %%
-def falls(flag: bool) -> str:
-    return "falls from block to block" if flag else "does not fall at every block"
-
-sentences = []
-for _, r in agreement_a.iterrows():
-    sentences.append(f"*{r.condition}*: layer ordering agrees with Spearman ρ = {r.rank_agreement:.2f}; the paper's "
-                     f"CKA {falls(r.paper_falls_over_blocks)}, ours {falls(r.ours_falls_over_blocks)}.")
-glue_text("beside_a_sentences", " ".join(sentences))
 glue_text("beside_provenance_a", source_a)
 
 # %% [markdown]
@@ -129,24 +121,15 @@ display(acc.round(3))
 reuse.round(3)
 
 # %%
-gap = reuse.pivot_table(index="arch", columns="kind", values=["paper", "ours"])
-gaps = {who: (gap[(who, "dissimilar")] - gap[(who, "similar")]) for who in ("paper", "ours")}
-same_sign = int(((gaps["paper"] > 0) == (gaps["ours"] > 0)).sum())
 agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, runtime))
-overall = agreement[agreement.arch == "all"].iloc[0]
-glue_text("beside_b_gap", ", ".join(f"{arch}: paper {gaps['paper'][arch]:+.3f}, ours {gaps['ours'][arch]:+.3f}"
-                                    for arch in gap.index))
+summary = summaries.paper_beside(agreement_a, reuse, agreement)
+for name, phrase in summary.phrases.items():
+    glue_text(name, phrase)
 glue_text("beside_provenance_b", source_b)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers({
-    "beside_a_rank_agreement_min": agreement_a.rank_agreement.min(),
-    "beside_b_same_sign": same_sign,
-    "beside_b_archs": len(gap.index),
-    "beside_r_ours": overall["mean"], "beside_r_ours_std": overall["std"],
-    "beside_r_paper": paper_numbers.STUDY_B_AGREEMENT[0], "beside_r_paper_std": paper_numbers.STUDY_B_AGREEMENT[1],
-})
+headline = glue_numbers(summary.numbers)
 headline
 
 # %% [markdown]

@@ -256,3 +256,36 @@ def test_metrics_chapter_summary_reads_each_check_from_its_table() -> None:
     assert n["m_r_mean_off_diagonal"] == pytest.approx((0.5 + 0.8 + 0.6) / 3)
     assert (n["m_pc1_cka"], n["m_pc1_variance"]) == (0.7, 0.4)
     assert n["m_identified_cka"] == metric_checks.identification_rate(identification, "cka")
+
+
+def test_deviations_summary_quotes_each_measured_effect() -> None:
+    bn_a = pd.DataFrame(dict(layer=["b1", "b2"], difference=[0.01, -0.03], batch_independent=[0.2, 0.3],
+                             eval_independent=[0.25, 0.3]))
+    bn_b = pd.DataFrame(dict(metric=["pwsm_alpha_0", "pwsm_alpha_0", "pwsm_alpha_1"], difference=[0.1, -0.3, 9.0]))
+    centre = pd.DataFrame(dict(target=["t", "t", "t", "u", "u", "u"], layer=["l1", "l2", "l3"] * 2,
+                               default=[1, 2, 3, 1, 2, 3], variant=[1, 2, 3, 3, 2, 1], difference=[0.0, 0.2] * 3))
+    shift = pd.DataFrame(dict(difference=[0.004, -0.002]))
+    pwsm_conv = pd.DataFrame(dict(difference=[0.001, -0.003, 0.002]))
+    s = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, arch="vgg", target="digits")
+    assert s.numbers["dev_bn_a_max"] == pytest.approx(0.03) and s.numbers["dev_bn_b_mean"] == pytest.approx(0.2)
+    assert "rank correlation 0.00" in s.phrases["dev_centre_sentence"]  # +1 on t, -1 on u
+    assert "(layer mean -0.010); the random-init baseline moves by up to 0.050" in s.phrases["dev_bn_a_sentence"]
+    assert "over 3 layers (up to 0.0030)" in s.phrases["dev_pwsm_sentence"]
+    assert s.phrases["dev_shift_sentence"].endswith("by up to 0.004 (layer mean +0.001).")
+
+
+def test_paper_beside_summary_counts_the_architectures_whose_reuse_gap_has_the_papers_sign() -> None:
+    agreement_a = pd.DataFrame(dict(condition=["pre-training", "fine-tuning"], rank_agreement=[0.9, -0.5],
+                                    paper_falls_over_blocks=[True, True], ours_falls_over_blocks=[True, False]))
+    reuse = pd.DataFrame([dict(arch=arch, kind=kind, paper=paper, ours=ours) for arch, kind, paper, ours in (
+        ("vgg", "similar", 0.1, 0.2), ("vgg", "dissimilar", 0.3, 0.4),       # both positive
+        ("resnet", "similar", 0.1, 0.5), ("resnet", "dissimilar", 0.3, 0.1))])  # paper +, ours -
+    agreement = pd.DataFrame(dict(arch=["vgg", "all"], target=["t", "all"], mean=[0.7, 0.74], std=[0.1, 0.2],
+                                  n=[3, 9]))
+    s = summaries.paper_beside(agreement_a, reuse, agreement)
+    assert (s.numbers["beside_b_same_sign"], s.numbers["beside_b_archs"]) == (1, 2)
+    assert s.numbers["beside_a_rank_agreement_min"] == -0.5 and s.numbers["beside_r_ours"] == 0.74
+    assert "vgg: paper +0.200, ours +0.200" in s.phrases["beside_b_gap"]
+    assert "resnet: paper +0.200, ours -0.400" in s.phrases["beside_b_gap"]
+    assert "*fine-tuning*: layer ordering agrees with Spearman ρ = -0.50; the paper's CKA falls from block to " \
+           "block, ours does not fall at every block." in s.phrases["beside_a_sentences"]

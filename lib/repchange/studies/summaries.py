@@ -18,12 +18,13 @@ from repchange.core.metrics import pwsm_key
 from repchange.core.plotting import mean_and_sem
 from repchange.core.stats import clearly, paired_difference
 from repchange.studies import metric_checks as checks
+from repchange.studies import paper_numbers
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
 __all__ = ["Summary", "cka_to_init", "cka_vs_degree", "cka_vs_size", "feature_dynamics", "fig5_conditions",
            "fig5_panels", "filter_crops", "filter_heatmaps", "finetuned_vs_references", "finetuning_change",
-           "metric_agreement", "metrics_chapter", "reusability", "training_curves"]
+           "deviations", "metric_agreement", "metrics_chapter", "paper_beside", "reusability", "training_curves"]
 
 
 @dataclass
@@ -434,4 +435,67 @@ def metrics_chapter(invariance: pd.DataFrame, chance: pd.DataFrame, identificati
         "m_pc1_cka": first_pc[first_pc.metric == "cka"].value.iloc[0],
         "m_pc1_variance": first_pc.variance_removed.iloc[0],
     }
+    return out
+
+
+def deviations(bn_a: pd.DataFrame, bn_b: pd.DataFrame, centre: pd.DataFrame, shift: pd.DataFrame,
+               pwsm_conv: pd.DataFrame, *, arch: str, target: str) -> Summary:
+    """The deviations page: the measured effect of each departure, from the tables of
+    :mod:`repchange.studies.deviations` (each with a ``difference`` column; ``centre`` holds the
+    per-filter Procrustes rows only, with ``default`` and ``variant`` per layer and target)."""
+    bn_pwsm = bn_b[bn_b.metric == pwsm_key(0.0)]
+    rank = pd.Series([g["default"].corr(g["variant"], method="spearman") for _, g in centre.groupby("target")]).mean()
+    out = Summary()
+    out.phrases = {
+        "dev_bn_a_sentence": f"Study A, Fig. 1: eval mode changes last-epoch CKA-to-init by up to "
+                             f"{bn_a.difference.abs().max():.3f} (layer mean {bn_a.difference.mean():+.3f}); the "
+                             f"random-init baseline moves by up to "
+                             f"{(bn_a.eval_independent - bn_a.batch_independent).abs().max():.3f}.",
+        "dev_bn_b_sentence": f"Study B ({arch}): PWSM α = 0 at the last checkpoint changes by "
+                             f"{bn_pwsm.difference.abs().mean():.3f} rad on average (up to "
+                             f"{bn_pwsm.difference.abs().max():.3f}).",
+        "dev_centre_sentence": f"{arch}: column centring changes the last-checkpoint per-filter Procrustes distance by "
+                               f"{centre.difference.abs().mean():.3f} on average (up to "
+                               f"{centre.difference.abs().max():.3f}); its ordering over layers agrees with rank "
+                               f"correlation {rank:.2f}.",
+        "dev_shift_sentence": f"Fig. 4c: s = 1 for every seed instead of s = seed changes last-epoch CKA to the "
+                              f"pre-trained net by up to {shift.difference.abs().max():.3f} (layer mean "
+                              f"{shift.difference.mean():+.3f}).",
+        "dev_pwsm_sentence": f"{arch} on {target}, source vs last checkpoint: netrep's convention differs from ours "
+                             f"by {pwsm_conv.difference.abs().mean():.4f} rad on average over {len(pwsm_conv)} layers "
+                             f"(up to {pwsm_conv.difference.abs().max():.4f}).",
+    }
+    out.numbers = {"dev_bn_a_max": bn_a.difference.abs().max(), "dev_bn_b_mean": bn_pwsm.difference.abs().mean(),
+                   "dev_centre_mean": centre.difference.abs().mean(), "dev_shift_max": shift.difference.abs().max(),
+                   "dev_pwsm_mean": pwsm_conv.difference.abs().mean()}
+    return out
+
+
+def _falls(flag: bool) -> str:
+    return "falls from block to block" if flag else "does not fall at every block"
+
+
+def paper_beside(agreement_a: pd.DataFrame, reuse: pd.DataFrame, agreement_summary: pd.DataFrame) -> Summary:
+    """The paper-beside-run page: Study A's layer-pattern agreement per condition
+    (:func:`repchange.studies.beside.pattern_agreement`), Study B's reuse gap (dissimilar minus
+    similar) per architecture for the paper and for us and in how many architectures its sign
+    agrees (``reuse`` from :func:`repchange.studies.beside.study_b_reusability_beside`), and the
+    per-filter metric agreement beside the paper's."""
+    gap = reuse.pivot_table(index="arch", columns="kind", values=["paper", "ours"])
+    gaps = {who: gap[(who, "dissimilar")] - gap[(who, "similar")] for who in ("paper", "ours")}
+    overall = agreement_summary[agreement_summary.arch == "all"].iloc[0]
+    out = Summary()
+    out.phrases = {
+        "beside_a_sentences": " ".join(
+            f"*{r.condition}*: layer ordering agrees with Spearman ρ = {r.rank_agreement:.2f}; the paper's CKA "
+            f"{_falls(r.paper_falls_over_blocks)}, ours {_falls(r.ours_falls_over_blocks)}."
+            for r in agreement_a.itertuples()),
+        "beside_b_gap": ", ".join(f"{arch}: paper {gaps['paper'][arch]:+.3f}, ours {gaps['ours'][arch]:+.3f}"
+                                  for arch in gap.index)}
+    out.numbers = {"beside_a_rank_agreement_min": agreement_a.rank_agreement.min(),
+                   "beside_b_same_sign": int(((gaps["paper"] > 0) == (gaps["ours"] > 0)).sum()),
+                   "beside_b_archs": len(gap.index),
+                   "beside_r_ours": overall["mean"], "beside_r_ours_std": overall["std"],
+                   "beside_r_paper": paper_numbers.STUDY_B_AGREEMENT[0],
+                   "beside_r_paper_std": paper_numbers.STUDY_B_AGREEMENT[1]}
     return out
