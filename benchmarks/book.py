@@ -16,6 +16,7 @@ Run alone: ``python benchmarks/book.py [--quick]`` (--quick: 2 seeds).
 
 from __future__ import annotations
 
+import ast
 import sys
 import tempfile
 import time
@@ -29,8 +30,6 @@ SETUPS = {"serial (1 process x 2 threads)": {"REPCHANGE_WORKERS": "1", "REPCHANG
 
 
 def main(quick: bool = False) -> dict[str, float]:
-    import ast
-
     declared = runner.declared_parameters(runner.read_notebook(NOTEBOOK))
     defaults = {name: ast.literal_eval(p.default) for name, p in declared.items() if name in ("seeds", "degrees")}
     params = runner.resolve_parameters(NOTEBOOK, "default", {"seeds": [1, 2]} if quick else None)

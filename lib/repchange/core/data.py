@@ -6,7 +6,7 @@ Every loader returns a :class:`DataSet` whose ``train``/``test`` splits hold
 Resolution order for files (never a silent substitute):
 1. an explicit ``root`` argument, else the ``REPCHANGE_DATA`` environment variable;
 2. the system package location (Fashion-MNIST: Debian's ``dataset-fashion-mnist``);
-3. a torchvision download into ``~/.cache/repchange/core/data`` -- only when ``download=True``.
+3. a torchvision download into ``~/.cache/repchange/data`` -- only when ``download=True``.
 A data set found nowhere raises :class:`DataNotFoundError` saying how to get it.
 
 Splits:

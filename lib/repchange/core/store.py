@@ -37,7 +37,7 @@ COMPLETE = "complete.json"
 
 
 def default_root() -> Path:
-    """``$REPCHANGE_STORE``, else ``runs/store`` in this checkout, else ``~/.cache/repchange/core/store``."""
+    """``$REPCHANGE_STORE``, else ``runs/store`` in this checkout, else ``~/.cache/repchange/store``."""
     env = os.environ.get("REPCHANGE_STORE")
     if env:
         return Path(env).expanduser().resolve()

@@ -22,9 +22,10 @@ from repchange.studies import paper_numbers
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
-__all__ = ["Summary", "cka_to_init", "cka_vs_degree", "cka_vs_size", "feature_dynamics", "fig5_conditions",
-           "fig5_panels", "filter_crops", "filter_heatmaps", "finetuned_vs_references", "finetuning_change",
-           "deviations", "metric_agreement", "metrics_chapter", "paper_beside", "reusability", "training_curves"]
+__all__ = ["Summary", "cka_to_init", "cka_vs_degree", "cka_vs_size", "deviations", "feature_dynamics",
+           "fig5_conditions", "fig5_panels", "filter_crops", "filter_heatmaps", "finetuned_vs_references",
+           "finetuning_change", "metric_agreement", "metrics_chapter", "paper_beside", "reusability",
+           "training_curves"]
 
 
 @dataclass
