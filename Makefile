@@ -49,7 +49,7 @@ test: setup browser
 test-fast: setup
 	$(PY) -m pytest -m "not notebook and not slow" -q
 
-# make run NB=notebooks/a1_cka_pretraining.py PROFILE=smoke PARAMS="-p epochs 3"
+# make run NB=notebooks/a1_cka_pretraining.py PROFILE=smoke PARAMS="-p a_pretrain_epochs 3"
 run: setup
 	@test -n "$(NB)" || (echo "usage: make run NB=notebooks/<name>.py [PROFILE=smoke] [PARAMS='-p name value']"; exit 2)
 	$(PY) -m repchange run $(NB) --profile $(PROFILE) $(PARAMS)

@@ -31,9 +31,9 @@ SETUPS = {"serial (1 process x 2 threads)": {"REPCHANGE_WORKERS": "1", "REPCHANG
 
 def main(quick: bool = False) -> dict[str, float]:
     declared = runner.declared_parameters(runner.read_notebook(NOTEBOOK))
-    defaults = {name: ast.literal_eval(p.default) for name, p in declared.items() if name in ("seeds", "degrees")}
-    params = runner.resolve_parameters(NOTEBOOK, "default", {"seeds": [1, 2]} if quick else None)
-    runs = len(params.get("seeds", defaults["seeds"])) * len(params.get("degrees", defaults["degrees"]))
+    defaults = {name: ast.literal_eval(p.default) for name, p in declared.items() if name in ("a_seeds", "a_degrees")}
+    params = runner.resolve_parameters(NOTEBOOK, "default", {"a_seeds": [1, 2]} if quick else None)
+    runs = len(params.get("a_seeds", defaults["a_seeds"])) * len(params.get("a_degrees", defaults["a_degrees"]))
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -45,18 +45,18 @@ from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.studies import metric_checks, metric_figures, summaries
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # data for the conv4 runs (the Study A pre-training runs are reused)
-seeds: list[int] = [1, 2]  # two seeds: A is compared with its init, A with B for layer identification
-epochs: int = 10
-train_size: int = 2048
-eval_size: int = 1000
-n_probe: int = 500
-batch_size: int = 32
-lr: float = 1e-3
-momentum: float = 0.9
-bn_order: str = "relu_bn"
-width: int = 64
-pc_layer: str = "block4"  # layer for the principal-component deletion test (needs at most n_probe features)
+a_dataset: str = "fashion_mnist"  # data for the conv4 runs (the Study A pre-training runs are reused)
+a_seeds: list[int] = [1, 2]  # two seeds: A is compared with its init, A with B for layer identification
+a_pretrain_epochs: int = 10
+a_pretrain_size: int = 2048
+a_pretrain_eval_size: int = 1000
+a_probe_size: int = 500
+a_batch_size: int = 32
+a_lr: float = 1e-3
+a_momentum: float = 0.9
+a_bn_order: str = "relu_bn"
+a_width: int = 64
+pc_layer: str = "block4"  # layer for the principal-component deletion test (needs at most a_probe_size features)
 chance_ns: list[int] = [100, 250, 500, 1000]  # sample counts for the chance-level experiment
 chance_ps: list[int] = [10, 100, 1000, 10000]  # feature counts for the chance-level experiment
 chance_trials: int = 3
@@ -68,8 +68,8 @@ profile: str = "default"
 # %%
 params = parameters.metric_checks_params(globals())  # validated: bad parameters fail here, before any training
 runtime = parameters.runtime(globals())  # store, device, data folder
-source = provenance(data=dataset, profile=profile, seeds=seeds, epochs=epochs, train_size=train_size,
-                    probe=f"first {n_probe} test images", width=width)
+source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, epochs=a_pretrain_epochs,
+                    train_size=a_pretrain_size, probe=f"first {a_probe_size} test images", width=a_width)
 synthetic = provenance(data="synthetic Gaussian features", profile=profile, seeds=[0], trials=chance_trials)
 print(source)
 
@@ -115,7 +115,7 @@ plt.show()
 # %%
 deletion = metric_checks.pc_deletion_on(params, pc_layer, runtime)
 save_table(deletion, "metrics_pc_deletion")
-fig = metric_figures.pc_deletion(deletion, f"{source} · layer: {pc_layer} of seed {seeds[0]}, final epoch")
+fig = metric_figures.pc_deletion(deletion, f"{source} · layer: {pc_layer} of seed {a_seeds[0]}, final epoch")
 plt.show()
 
 # %% [markdown]
@@ -159,7 +159,7 @@ plt.show()
 # per layer and epoch. Right: Pearson $r$ between all metrics. {glue:md}`m_provenance`
 
 # %%
-summary = summaries.metrics_chapter(invariance, chance, identification, correlations, deletion, seeds)
+summary = summaries.metrics_chapter(invariance, chance, identification, correlations, deletion, a_seeds)
 glue_text("m_provenance", source)
 glue_text("m_synthetic_provenance", synthetic)
 glue_text("m_pc_layer", pc_layer)

@@ -38,18 +38,18 @@ from repchange.studies.a.figures import fig1_cka_to_init
 
 # %% tags=["parameters"]
 # Data and protocol (book defaults: a 2-core laptop CPU; see notebooks/params/ for other profiles)
-dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
-seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
-epochs: int = 10  # pre-training epochs (paper: 150)
-train_size: int = 2048  # first N training images, None for the whole train split
-eval_size: int = 1000  # test images used for the per-epoch test accuracy
-n_probe: int = 500  # probe set: the first n_probe test images, unshuffled (paper: 500)
+a_dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
+a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
+a_pretrain_epochs: int = 10  # pre-training epochs (paper: 150)
+a_pretrain_size: int = 2048  # first N training images, None for the whole train split
+a_pretrain_eval_size: int = 1000  # test images used for the per-epoch test accuracy
+a_probe_size: int = 500  # probe set: the first a_probe_size test images, unshuffled (paper: 500)
 extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-batch_size: int = 32
-lr: float = 1e-3
-momentum: float = 0.9
-bn_order: str = "relu_bn"  # relu_bn as in the authors code, bn_relu as in the paper text
-width: int = 64
+a_batch_size: int = 32
+a_lr: float = 1e-3
+a_momentum: float = 0.9
+a_bn_order: str = "relu_bn"  # relu_bn as in the authors code, bn_relu as in the paper text
+a_width: int = 64
 device: str = "auto"  # auto picks CUDA when available, else the CPU
 data_root: str = None  # folder with the data files, None for REPCHANGE_DATA or the system package
 download: bool = False  # let torchvision download a missing data set
@@ -58,8 +58,8 @@ profile: str = "default"  # the name printed on every figure
 # %%
 params = parameters.cka_to_init(globals())  # validated: bad parameters fail here, before any training
 runtime = parameters.runtime(globals())  # store, device, data folder
-source = provenance(data=dataset, profile=profile, seeds=seeds, epochs=epochs, train_size=train_size,
-                    probe=f"first {n_probe} test images", bn_order=bn_order)
+source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, epochs=a_pretrain_epochs,
+                    train_size=a_pretrain_size, probe=f"first {a_probe_size} test images", bn_order=a_bn_order)
 print(source)
 
 # %% [markdown]
@@ -84,7 +84,7 @@ plt.show()
 # mean ± standard error over seeds. {glue:md}`a1_provenance`
 
 # %%
-summary = summaries.cka_to_init(table, epochs)
+summary = summaries.cka_to_init(table, a_pretrain_epochs)
 glue_text("a1_provenance", source)
 for name, phrase in summary.phrases.items():
     glue_text(name, phrase)

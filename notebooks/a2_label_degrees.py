@@ -35,19 +35,19 @@ from repchange.studies.a import tables
 from repchange.studies.a.figures import fig2_training_curves
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
-seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
-degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
-epochs: int = 10  # pre-training epochs (paper: 150)
-train_size: int = 2048  # first N training images, None for the whole train split
-eval_size: int = 1000  # test images used for the per-epoch test accuracy
-n_probe: int = 500
+a_dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
+a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
+a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
+a_pretrain_epochs: int = 10  # pre-training epochs (paper: 150)
+a_pretrain_size: int = 2048  # first N training images, None for the whole train split
+a_pretrain_eval_size: int = 1000  # test images used for the per-epoch test accuracy
+a_probe_size: int = 500
 extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-batch_size: int = 32
-lr: float = 1e-3
-momentum: float = 0.9
-bn_order: str = "relu_bn"
-width: int = 64
+a_batch_size: int = 32
+a_lr: float = 1e-3
+a_momentum: float = 0.9
+a_bn_order: str = "relu_bn"
+a_width: int = 64
 device: str = "auto"
 data_root: str = None
 download: bool = False
@@ -56,8 +56,8 @@ profile: str = "default"
 # %%
 params = parameters.degree_sweep(globals())  # validated: bad parameters fail here, before any training
 runtime = parameters.runtime(globals())  # store, device, data folder
-source = provenance(data=dataset, profile=profile, seeds=seeds, degrees=degrees, epochs=epochs,
-                    train_size=train_size, eval_size=eval_size)
+source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, degrees=a_degrees, epochs=a_pretrain_epochs,
+                    train_size=a_pretrain_size, eval_size=a_pretrain_eval_size)
 print(source)
 
 # %% [markdown]
@@ -77,7 +77,7 @@ plt.show()
 # {glue:md}`a2_provenance`
 
 # %%
-summary = summaries.training_curves(histories, epochs)
+summary = summaries.training_curves(histories, a_pretrain_epochs)
 glue_text("a2_provenance", source)
 for name, phrase in summary.phrases.items():
     glue_text(name, phrase)

@@ -34,19 +34,19 @@ from repchange.studies.a import tables
 from repchange.studies.a.figures import fig3b_cka_vs_size
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
-seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
-train_sizes: list = [64, 256, 1024, 2048]  # training images, None for the whole train split (paper: 64, 256, 1024, 4096, all)
-degree: int = 9  # label randomness degree of every run (paper: fully random, D - 1)
-epochs: int = 10  # pre-training epochs (paper: 150)
-eval_size: int = 1000  # test images used for the per-epoch test accuracy
-n_probe: int = 500  # probe set: the first n_probe test images, unshuffled (paper: 500)
+a_dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
+a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
+a_pretrain_sizes: list = [64, 256, 1024, 2048]  # None: the whole train split (paper: 64, 256, 1024, 4096, all)
+a_size_sweep_degree: int = 9  # label randomness degree of every run (paper: fully random, D - 1)
+a_pretrain_epochs: int = 10  # pre-training epochs (paper: 150)
+a_pretrain_eval_size: int = 1000  # test images used for the per-epoch test accuracy
+a_probe_size: int = 500  # probe set: the first a_probe_size test images, unshuffled (paper: 500)
 extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-batch_size: int = 32
-lr: float = 1e-3
-momentum: float = 0.9
-bn_order: str = "relu_bn"
-width: int = 64
+a_batch_size: int = 32
+a_lr: float = 1e-3
+a_momentum: float = 0.9
+a_bn_order: str = "relu_bn"
+a_width: int = 64
 device: str = "auto"
 data_root: str = None
 download: bool = False
@@ -55,8 +55,8 @@ profile: str = "default"
 # %%
 params = parameters.size_sweep(globals())  # validated: bad parameters fail here, before any training
 runtime = parameters.runtime(globals())  # store, device, data folder
-source = provenance(data=dataset, profile=profile, seeds=seeds, train_sizes=train_sizes, degree=degree,
-                    epochs=epochs, probe=f"first {n_probe} test images")
+source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, train_sizes=a_pretrain_sizes,
+                    degree=a_size_sweep_degree, epochs=a_pretrain_epochs, probe=f"first {a_probe_size} test images")
 print(source)
 
 # %%
@@ -72,7 +72,7 @@ plt.show()
 # seeds. {glue:md}`a4_provenance`
 
 # %%
-summary = summaries.cka_vs_size(sweep, epochs)
+summary = summaries.cka_vs_size(sweep, a_pretrain_epochs)
 glue_text("a4_provenance", source)
 for name, phrase in summary.phrases.items():
     glue_text(name, phrase)
@@ -100,4 +100,4 @@ headline
 # seeds): {glue:md}`a4_moved_more`. Layers that stayed clearly closer: {glue:md}`a4_moved_less`.
 # With the same number of epochs the larger sets also take more SGD steps, so this figure
 # cannot separate "more to memorise" from "trained longer"; a researcher can fix the number
-# of steps instead by scaling `epochs` per size in a papermill sweep.
+# of steps instead by scaling `a_pretrain_epochs` per size in a papermill sweep.

@@ -38,24 +38,24 @@ from repchange.studies.a import tables
 from repchange.studies.a.figures import fig4_finetuning_change
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # source domain, one of repchange.core.data.available()
-cross_domain: str = "digits"  # target of the cross-domain runs, resized to the source image shape
-seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
-degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d of the fine-tuning labels
-shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
-epochs: int = 10  # pre-training epochs (paper: 150)
-train_size: int = 2048  # pre-training images, None for the whole train split
-eval_size: int = 1000  # test images used for the pre-training test accuracy
-ft_epochs: int = 10  # fine-tuning epochs (paper: 25)
-ft_train_size: int = 500  # fine-tuning images, from the start of the target test split (paper: 5000)
-ft_eval_size: int = 500  # the next images of the target test split, for accuracy and CKA (paper: 5000)
-n_probe: int = 500  # probe set: the first n_probe fine-tuning eval images (paper: 500)
+a_dataset: str = "fashion_mnist"  # source domain, one of repchange.core.data.available()
+a_cross_domain: str = "digits"  # target of the cross-domain runs, resized to the source image shape
+a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
+a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d of the fine-tuning labels
+a_shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
+a_pretrain_epochs: int = 10  # pre-training epochs (paper: 150)
+a_pretrain_size: int = 2048  # pre-training images, None for the whole train split
+a_pretrain_eval_size: int = 1000  # test images used for the pre-training test accuracy
+a_finetune_epochs: int = 10  # fine-tuning epochs (paper: 25)
+a_finetune_size: int = 500  # fine-tuning images, from the start of the target test split (paper: 5000)
+a_finetune_eval_size: int = 500  # the next images of the target test split, for accuracy and CKA (paper: 5000)
+a_probe_size: int = 500  # probe set: the first a_probe_size fine-tuning eval images (paper: 500)
 extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-batch_size: int = 32
-lr: float = 1e-3
-momentum: float = 0.9
-bn_order: str = "relu_bn"
-width: int = 64
+a_batch_size: int = 32
+a_lr: float = 1e-3
+a_momentum: float = 0.9
+a_bn_order: str = "relu_bn"
+a_width: int = 64
 device: str = "auto"
 data_root: str = None
 download: bool = False
@@ -64,10 +64,11 @@ profile: str = "default"
 # %%
 params = parameters.finetune_sweep(globals())  # validated: bad parameters fail here, before any training
 runtime = parameters.runtime(globals())  # store, device, data folder
-source = provenance(data=f"{dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds, degrees=degrees,
-                    shifts=shifts, pretraining=f"{train_size} images × {epochs} epochs",
-                    fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs",
-                    probe=f"first {n_probe} fine-tuning eval images")
+source = provenance(data=f"{a_dataset} → {a_dataset} / {a_cross_domain}", profile=profile, seeds=a_seeds,
+                    degrees=a_degrees, shifts=a_shifts,
+                    pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
+                    fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
+                    probe=f"first {a_probe_size} fine-tuning eval images")
 print(source)
 
 # %% [markdown]
@@ -88,7 +89,7 @@ plt.show()
 # error over seeds. {glue:md}`a5_provenance`
 
 # %%
-summary = summaries.finetuning_change(table, ft_epochs, degrees, shifts, dataset, cross_domain)
+summary = summaries.finetuning_change(table, a_finetune_epochs, a_degrees, a_shifts, a_dataset, a_cross_domain)
 summary.tables["accuracy"]
 
 # %% [markdown]

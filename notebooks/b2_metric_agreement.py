@@ -42,23 +42,23 @@ from repchange.studies.b import analysis, runs, tables
 from repchange.studies.b.figures import fig_filter_agreement, fig_metric_agreement
 
 # %% tags=["parameters"]
-archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
-targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
-source_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
-source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
-source_size: int = 4096  # source training images: the first Fashion-MNIST training images
-finetune_epochs: int = 7  # paper: 15
-finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]  # paper: 0, 1, 3, 5, 7, 10, 15
-finetune_size: int = 768  # fine-tuning images per target (None: the whole train split)
-finetune_eval_size: int = 500  # target evaluation images (None: the whole test split)
-finetune_lr: float = 1e-4  # Adam, clip 0.5; paper's text: 1e-4 at batch 196, authors' code: 5e-5 at batch 32
-finetune_batch_size: int = 32
-probe_size: int = 200  # probe images per target, stratified over its classes (seed 42)
-alphas: list[float] = [0.0, 0.5, 1.0]  # PWSM alphas: 0 full whitening (the authors' code), 1 angular Procrustes
+b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
+b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
+b_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
+b_source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
+b_source_size: int = 4096  # source training images: the first Fashion-MNIST training images
+b_finetune_epochs: int = 7  # paper: 15
+b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]  # paper: 0, 1, 3, 5, 7, 10, 15
+b_finetune_size: int = 768  # fine-tuning images per target (None: the whole train split)
+b_finetune_eval_size: int = 500  # target evaluation images (None: the whole test split)
+b_finetune_lr: float = 1e-4  # Adam, clip 0.5; paper's text: 1e-4 at batch 196, authors' code: 5e-5 at batch 32
+b_finetune_batch_size: int = 32
+b_probe_size: int = 200  # probe images per target, stratified over its classes (seed 42)
+b_alphas: list[float] = [0.0, 0.5, 1.0]  # PWSM alphas: 0 full whitening (the authors' code), 1 angular Procrustes
 extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-procrustes_centre: str = "rows"  # per-filter Procrustes centring: "rows" (the authors' code) or "columns" (scipy)
-finetune_lr_by_target: dict = {}  # learning rate per target, e.g. {"fruits360": 1e-3} (the paper's text)
-source_weights: str = "imagenet"  # torchvision nets only: "imagenet" (torchvision's cache) or a state-dict path
+b_procrustes_centre: str = "rows"  # per-filter Procrustes centring: "rows" (the authors' code) or "columns" (scipy)
+b_finetune_lr_by_target: dict = {}  # learning rate per target, e.g. {"fruits360": 1e-3} (the paper's text)
+b_source_weights: str = "imagenet"  # torchvision nets only: "imagenet" (torchvision's cache) or a state-dict path
 device: str = "auto"
 data_root: str = None
 profile: str = "default"
@@ -66,9 +66,9 @@ profile: str = "default"
 # %%
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
 runtime = parameters.runtime(globals())  # store, device, data folder
-source = provenance(profile=profile, seeds=source_seeds, **tables.describe(params))
+source = provenance(profile=profile, seeds=b_seeds, **tables.describe(params))
 print(source)
-for name in targets:
+for name in b_targets:
     print(f"  {name}: {runs.describe_target(name)}")
 
 # %%
@@ -101,7 +101,7 @@ plt.show()
 
 # %%
 glue_text("b2_provenance", source)
-numbers = summaries.metric_agreement(summary, correlations, alphas).numbers
+numbers = summaries.metric_agreement(summary, correlations, b_alphas).numbers
 
 # %%
 # NBVAL_CHECK_OUTPUT

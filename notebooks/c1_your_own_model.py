@@ -127,4 +127,4 @@ glue_numbers({"c1_probe": len(probe), "c1_epochs": own_epochs, "c1_cka_most": ck
 #   `repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/`
 #   writes `compare.csv`, a per-layer figure and a small HTML report.
 # - **Study B on your data.** The Study B chapters take any ImageFolder tree as a target:
-#   `-p targets "['folder:/path/to/tree']"`.
+#   `-p b_targets "['folder:/path/to/tree']"`.

@@ -49,42 +49,42 @@ from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
 # %% tags=["parameters"]
-dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.core.data.available()
-cross_domain: str = "digits"  # Study A cross-domain target
-seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
-degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
-shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
-train_sizes: list = [64, 256, 1024, 2048]  # Figure 3b training-set sizes
-degree: int = 9  # label randomness degree of the Figure 3b runs
-epochs: int = 10  # pre-training epochs (paper: 150)
-train_size: int = 2048  # pre-training images, None for the whole train split
-eval_size: int = 1000  # test images for the pre-training test accuracy
-ft_epochs: int = 10  # fine-tuning epochs (paper: 25)
-ft_train_size: int = 500  # fine-tuning images (paper: 5000)
-ft_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
-n_probe: int = 500  # Study A probe images
+a_dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.core.data.available()
+a_cross_domain: str = "digits"  # Study A cross-domain target
+a_seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
+a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
+a_shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
+a_pretrain_sizes: list = [64, 256, 1024, 2048]  # Figure 3b training-set sizes
+a_size_sweep_degree: int = 9  # label randomness degree of the Figure 3b runs
+a_pretrain_epochs: int = 10  # pre-training epochs (paper: 150)
+a_pretrain_size: int = 2048  # pre-training images, None for the whole train split
+a_pretrain_eval_size: int = 1000  # test images for the pre-training test accuracy
+a_finetune_epochs: int = 10  # fine-tuning epochs (paper: 25)
+a_finetune_size: int = 500  # fine-tuning images (paper: 5000)
+a_finetune_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
+a_probe_size: int = 500  # Study A probe images
 extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-batch_size: int = 32
-lr: float = 1e-3
-momentum: float = 0.9
-bn_order: str = "relu_bn"
-width: int = 64
-archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # Study B architectures
-targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
-source_seeds: list[int] = [1, 2]  # Study B source-net seeds
-source_epochs: int = 3
-source_size: int = 4096
-finetune_epochs: int = 7
-finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]
-finetune_size: int = 768
-finetune_eval_size: int = 500
-finetune_lr: float = 1e-4  # Adam, clip 0.5; paper's text: 1e-4 at batch 196, authors' code: 5e-5 at batch 32
-finetune_batch_size: int = 32
-probe_size: int = 200  # Study B probe images per target
-alphas: list[float] = [0.0, 0.5, 1.0]  # PWSM alphas: 0 full whitening (the authors' code), 1 angular Procrustes
-procrustes_centre: str = "rows"  # per-filter Procrustes centring: "rows" (the authors' code) or "columns" (scipy)
-finetune_lr_by_target: dict = {}  # learning rate per target, e.g. {"fruits360": 1e-3} (the paper's text)
-source_weights: str = "imagenet"
+a_batch_size: int = 32
+a_lr: float = 1e-3
+a_momentum: float = 0.9
+a_bn_order: str = "relu_bn"
+a_width: int = 64
+b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # Study B architectures
+b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
+b_seeds: list[int] = [1, 2]  # Study B source-net seeds
+b_source_epochs: int = 3
+b_source_size: int = 4096
+b_finetune_epochs: int = 7
+b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]
+b_finetune_size: int = 768
+b_finetune_eval_size: int = 500
+b_finetune_lr: float = 1e-4  # Adam, clip 0.5; paper's text: 1e-4 at batch 196, authors' code: 5e-5 at batch 32
+b_finetune_batch_size: int = 32
+b_probe_size: int = 200  # Study B probe images per target
+b_alphas: list[float] = [0.0, 0.5, 1.0]  # PWSM alphas: 0 full whitening (the authors' code), 1 angular Procrustes
+b_procrustes_centre: str = "rows"  # per-filter Procrustes centring: "rows" (the authors' code) or "columns" (scipy)
+b_finetune_lr_by_target: dict = {}  # learning rate per target, e.g. {"fruits360": 1e-3} (the paper's text)
+b_source_weights: str = "imagenet"
 level: float = 0.95  # confidence level of every interval
 device: str = "auto"
 data_root: str = None
@@ -97,10 +97,11 @@ degree_params = parameters.degree_sweep(globals())
 size_params = parameters.size_sweep(globals())
 finetune_params = parameters.finetune_sweep(globals())
 dynamics_params = parameters.dynamics(globals())
-source_a = provenance(data=f"Study A: {dataset} → {dataset} / {cross_domain}", profile=profile, seeds=seeds,
-                      degrees=degrees, pretraining=f"{train_size} images × {epochs} epochs",
-                      fine_tuning=f"{ft_train_size} images × {ft_epochs} epochs", probe=f"{n_probe} images")
-source_b = provenance(profile=profile, seeds=source_seeds, **b_tables.describe(dynamics_params))
+source_a = provenance(data=f"Study A: {a_dataset} → {a_dataset} / {a_cross_domain}", profile=profile, seeds=a_seeds,
+                      degrees=a_degrees, pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
+                      fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
+                      probe=f"{a_probe_size} images")
+source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynamics_params))
 print(source_a)
 print("Study B: " + source_b)
 

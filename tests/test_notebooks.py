@@ -302,22 +302,26 @@ def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_p
 
 def test_bad_parameters_fail_before_training(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    params = runner.resolve_parameters(A1, "smoke", {"dataset": "imagenet"})
+    params = runner.resolve_parameters(A1, "smoke", {"a_dataset": "imagenet"})
     with pytest.raises(runner.NotebookFailed, match=r"ValueError: unknown data set 'imagenet'"):
         runner.execute(A1, tmp_path / "bad.ipynb", params, extra_env={"REPCHANGE_STORE": str(store)})
     assert not store.exists()  # nothing was trained or stored
-    with pytest.raises(ValueError, match=r"has no parameter\(s\) \['degree'\]"):
-        runner.resolve_parameters(A1, "smoke", {"degree": 3})
+    with pytest.raises(ValueError, match=r"has no parameter\(s\) \['a_degrees'\]; its parameters"):
+        runner.resolve_parameters(A1, "smoke", {"a_degrees": [3]})  # Figure 1 has clean labels only
+    with pytest.raises(ValueError, match=r"\['n_probe'\] \('n_probe' is now 'a_probe_size'\)"):
+        runner.resolve_parameters(A1, "smoke", {"n_probe": 3})  # a name from before the shared vocabulary
+    with pytest.raises(ValueError, match=r"\['a_probe_sise'\] \(did you mean 'a_probe_size'\?\)"):
+        runner.resolve_parameters(A1, "smoke", {"a_probe_sise": 3})
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         runner.resolve_parameters(A1, "fast")
 
 
 @pytest.mark.parametrize("stem, overrides, message", [
-    ("a2_label_degrees", {"degrees": [0, 10]}, r"ValueError: label randomness degree 10 is out of range: it must lie in 0\.\.9"),
-    ("a5_finetuning_change", {"ft_epochs": -1}, r"ValueError: .*epochs must be at least 1, got -1"),
-    ("b1_feature_dynamics", {"archs": ["alexnet"]}, r"ValueError: unknown architecture 'alexnet'"),
-    ("b1_feature_dynamics", {"targets": ["scene15"]}, r"ValueError: vgg_small cannot be fine-tuned on 'scene15'"),
-    ("b1_feature_dynamics", {"archs": ["resnet50"], "targets": ["scene15"], "data_root": "/nonexistent/data"},
+    ("a2_label_degrees", {"a_degrees": [0, 10]}, r"ValueError: label randomness degree 10 is out of range: it must lie in 0\.\.9"),
+    ("a5_finetuning_change", {"a_finetune_epochs": -1}, r"ValueError: .*epochs must be at least 1, got -1"),
+    ("b1_feature_dynamics", {"b_archs": ["alexnet"]}, r"ValueError: unknown architecture 'alexnet'"),
+    ("b1_feature_dynamics", {"b_targets": ["scene15"]}, r"ValueError: vgg_small cannot be fine-tuned on 'scene15'"),
+    ("b1_feature_dynamics", {"b_archs": ["resnet50"], "b_targets": ["scene15"], "data_root": "/nonexistent/data"},
      r"DataNotFoundError: .*scene15"),
 ])
 def test_a_wrong_parameter_stops_a_papermill_run_before_any_training(stem: str, overrides: dict, message: str,
@@ -332,7 +336,7 @@ def test_a_wrong_parameter_stops_a_papermill_run_before_any_training(stem: str, 
 
 def test_cli_reports_a_bad_parameter_in_one_line(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "repchange", "run", str(A1), "--profile", "smoke", "-p", "epochs", "0",
+        [sys.executable, "-m", "repchange", "run", str(A1), "--profile", "smoke", "-p", "a_pretrain_epochs", "0",
          "--out", str(tmp_path / "run")],
         capture_output=True, text=True, env={**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "s")})
     assert proc.returncode == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from repchange.book import runner
+from repchange.book import runner, vocabulary
 
 TINY = '''# %% tags=["parameters"]
 width: int = 2
@@ -41,7 +41,7 @@ def test_a_parameter_shared_by_several_chapters_has_one_default() -> None:
     for nb in runner.book_notebooks():
         for name, p in runner.declared_parameters(runner.read_notebook(nb)).items():
             defaults.setdefault(name, {})[nb.stem] = p.default
-    allowed = {"seeds": {"00_metrics"}}  # the metrics chapter trains two small nets of its own
+    allowed = {"a_seeds": {"00_metrics"}}  # the metrics chapter trains two small nets of its own
     for name, by_notebook in defaults.items():
         shared = {stem: v for stem, v in by_notebook.items() if stem not in allowed.get(name, set())}
         assert len(set(shared.values())) <= 1, f"{name} has different defaults: {shared}"
@@ -97,3 +97,38 @@ def test_execution_key_follows_source_parameters_and_library(tmp_path: Path) -> 
     assert runner.execution_key(notebook, {"width": 5}, "other library") != key
     notebook.write_text(TINY.replace("range(width)", "range(width + 1)"))
     assert runner.execution_key(notebook, {"width": 5}, library) != key
+
+
+def test_every_notebook_parameter_follows_the_shared_vocabulary() -> None:
+    """a_ / b_ / own_ for one study's parameters, or shared, or one chapter's own (book.vocabulary)."""
+    declared = {nb.stem: set(runner.declared_parameters(runner.read_notebook(nb))) for nb in runner.book_notebooks()}
+    for stem, names in declared.items():
+        assert not vocabulary.off_vocabulary(stem, names), f"{stem}: {vocabulary.off_vocabulary(stem, names)}"
+    everywhere = set().union(*declared.values())
+    assert not set(vocabulary.RENAMED) & everywhere, "a notebook still declares a name from before the vocabulary"
+    assert set(vocabulary.RENAMED.values()) <= everywhere, "RENAMED points to names no notebook declares"
+    assert vocabulary.off_vocabulary("a1_cka_pretraining", ["a_seeds", "epochs", "pc_layer", "device"]) == \
+        ["epochs", "pc_layer"]  # and the rule can fail
+
+
+def test_the_two_studies_use_the_same_words_after_their_prefix() -> None:
+    """Fine-tuning and probe sizes: one word each in both studies (the issue's ft_epochs / finetune_epochs)."""
+    declared = set().union(*(runner.declared_parameters(runner.read_notebook(nb)) for nb in runner.book_notebooks()))
+    for word in ("seeds", "finetune_epochs", "finetune_size", "finetune_eval_size", "probe_size"):
+        assert {f"a_{word}", f"b_{word}"} <= declared, word
+
+
+def test_a_profile_key_that_no_notebook_declares_is_an_error(tmp_path: Path) -> None:
+    a1 = runner.project_root() / "notebooks" / "a1_cka_pretraining.py"
+    old = tmp_path / "old.yaml"
+    old.write_text("all:\n  ft_epochs: 3\n  a_seeds: [1]\n")
+    with pytest.raises(ValueError, match=r"sets \['ft_epochs'\], which no notebook declares \('ft_epochs' is now "
+                                         r"'a_finetune_epochs'\)"):
+        runner.resolve_parameters(a1, str(old))
+    stray = tmp_path / "stray.yaml"
+    stray.write_text("all:\n  a_seeds: [1]\na1_cka_pretrain:\n  a_width: 8\n")
+    with pytest.raises(ValueError, match=r"section\(s\) \['a1_cka_pretrain'\] for no notebook"):
+        runner.resolve_parameters(a1, str(stray))
+    good = tmp_path / "good.yaml"
+    good.write_text("all:\n  a_seeds: [1]\n  b_seeds: [3]\na1_cka_pretraining:\n  a_width: 8\n")
+    assert runner.resolve_parameters(a1, str(good)) == {"a_seeds": [1], "a_width": 8, "profile": str(good)}

@@ -13,7 +13,8 @@ import pytest
 from repchange.book import runner, sweep
 
 A1 = runner.project_root() / "notebooks" / "a1_cka_pretraining.py"
-TINY = {"seeds": [1], "epochs": 1, "train_size": 128, "eval_size": 100, "n_probe": 50, "width": 16}
+TINY = {"a_seeds": [1], "a_pretrain_epochs": 1, "a_pretrain_size": 128, "a_pretrain_eval_size": 100, "a_probe_size": 50,
+        "a_width": 16}
 
 
 def test_grid_is_the_cartesian_product_in_order() -> None:
@@ -36,6 +37,8 @@ def test_cell_names_are_readable_unique_and_stable() -> None:
 def test_a_misspelt_parameter_fails_the_sweep_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"has no parameter\(s\) \['epoch'\]"):
         sweep.sweep_notebook(A1, sweep.grid(epoch=[1, 2]), profile="smoke", out=tmp_path / "s")
+    with pytest.raises(ValueError, match=r"has no parameter\(s\) \['epochs'\] \('epochs' is now 'a_pretrain_epochs'\)"):
+        sweep.sweep_notebook(A1, sweep.grid(epochs=[1, 2]), profile="smoke", out=tmp_path / "s")
     assert not (tmp_path / "s").exists()
 
 
@@ -44,13 +47,13 @@ def test_notebook_sweep_on_a_dask_local_cluster(tmp_path: Path, monkeypatch: pyt
     distributed = pytest.importorskip("distributed")  # installed by the test extra
     monkeypatch.setenv("REPCHANGE_STORE", str(tmp_path / "store"))  # workers inherit it
     out = tmp_path / "sweep"
-    cells = sweep.grid(dataset=["fashion_mnist", "cifar10"])  # CIFAR-10 is not installed here: that cell fails
+    cells = sweep.grid(a_dataset=["fashion_mnist", "cifar10"])  # CIFAR-10 is not installed here: that cell fails
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         report = sweep.sweep_notebook(A1, cells, profile="smoke", base=TINY, out=out, executor=client, progress=False)
-        status = report.set_index("dataset").status
+        status = report.set_index("a_dataset").status
         assert status.to_dict() == {"fashion_mnist": "done", "cifar10": "failed"}
-        error = report.set_index("dataset").error["cifar10"]
+        error = report.set_index("a_dataset").error["cifar10"]
         assert "data set 'cifar10' not found" in error and "To get it" in error
         good, bad = (out / sweep.cell_name(c) for c in cells)
         assert (good / "done.json").exists() and not (good / "failed.json").exists()
@@ -61,13 +64,13 @@ def test_notebook_sweep_on_a_dask_local_cluster(tmp_path: Path, monkeypatch: pyt
         # Again, with a retry: the finished cell is skipped, the failed one runs twice more and fails again.
         executed = (good / "a1_cka_pretraining.ipynb").stat().st_mtime_ns
         again = sweep.sweep_notebook(A1, cells, profile="smoke", base=TINY, out=out, executor=client,
-                                     retries=1, progress=False).set_index("dataset")
+                                     retries=1, progress=False).set_index("a_dataset")
         assert again.status.to_dict() == {"fashion_mnist": "skipped", "cifar10": "failed"}
         assert again.attempts.to_dict() == {"fashion_mnist": 1, "cifar10": 2}
         assert (good / "a1_cka_pretraining.ipynb").stat().st_mtime_ns == executed
 
     table = sweep.collect(out, "a1_cka_to_init")
-    assert set(table.dataset) == {"fashion_mnist"} and len(table) > 0
+    assert set(table.a_dataset) == {"fashion_mnist"} and len(table) > 0
     stored = pd.read_csv(good / "results" / "a1_cka_to_init.csv")
     assert len(table) == len(stored) and table.value.tolist() == stored.value.tolist()
     with pytest.raises(FileNotFoundError, match="no finished cell .* has a table 'nothing'"):
@@ -100,7 +103,7 @@ def test_call_sweep_on_local_processes_retries_a_failed_cell(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_cli_sweep_reports_each_cell_and_exits_nonzero_on_a_failure(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "repchange", "sweep", str(A1), "--profile", "smoke", "-g", "epochs", "[0]",
+    args = [sys.executable, "-m", "repchange", "sweep", str(A1), "--profile", "smoke", "-g", "a_pretrain_epochs", "[0]",
             "--out", str(tmp_path / "cli"), "--workers", "1"]
     proc = subprocess.run(args, capture_output=True, text=True,
                           env={**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "store")})

@@ -24,10 +24,10 @@ both: ``studies.summaries`` (numbers the prose quotes), ``studies.claims`` (the 
 ``studies.deviations`` (our departures, measured), ``studies.paper_numbers`` (published numbers,
 for display), ``studies.beside`` (them next to ours).
 
-``book`` -- running and publishing the chapters: ``book.parameters`` (chapter parameters,
-validated), ``book.glue`` (glue and provenance), ``book.runner`` (papermill and the book build),
-``book.sweep`` (parameter grids), ``book.check`` (headless Chromium), ``book.explorer`` (stored
-results), ``book.cli``.
+``book`` -- running and publishing the chapters: ``book.vocabulary`` (the parameter names),
+``book.parameters`` (chapter parameters, validated), ``book.glue`` (glue and provenance),
+``book.runner`` (papermill and the book build), ``book.sweep`` (parameter grids), ``book.check``
+(headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 
 Your own model (on ``core`` only): ``hooks`` (layers by module path), ``track`` (the Tracker),
 ``track_lightning`` (its Lightning callback), ``compare`` (two checkpoints, a report).

@@ -1,9 +1,9 @@
 """``python -m repchange`` (or ``repchange``): run notebooks with parameters, build the book.
 
-    repchange run notebooks/a1_cka_pretraining.py --profile smoke -p epochs 3 -p seeds "[1, 2]"
+    repchange run notebooks/a1_cka_pretraining.py --profile smoke -p a_pretrain_epochs 3 -p a_seeds "[1, 2]"
     repchange params notebooks/a1_cka_pretraining.py
     repchange book --profile paper
-    repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g seeds "[[1], [2]]" --workers 2
+    repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g a_seeds "[[1], [2]]" --workers 2
     repchange check-book _build/default/html
     repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
 """

@@ -6,11 +6,14 @@ runs and tables; a chapter passes its parameters as a mapping (``globals()`` in 
     params = parameters.finetune_sweep(globals())
 
 Each function reads only the names it needs and raises ValueError naming any that are missing.
+
+Parameter names follow :mod:`repchange.book.vocabulary`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec
@@ -21,8 +24,46 @@ from repchange.studies.b import tables as b_tables
 __all__ = ["cka_to_init", "degree_sweep", "dynamics", "finetune_sweep", "metric_checks_params", "pretrain",
            "runtime", "size_sweep"]
 
-PRETRAIN_NAMES = ("dataset", "epochs", "train_size", "eval_size", "batch_size", "lr", "momentum", "bn_order",
-                  "width")
+PRETRAIN_NAMES = ("a_dataset", "a_pretrain_epochs", "a_pretrain_size", "a_pretrain_eval_size", "a_batch_size", "a_lr",
+                  "a_momentum", "a_bn_order", "a_width")
+
+
+T = TypeVar("T")
+
+# The library's words in validation messages -> the notebook parameters they stand for; the first
+# phrase that matches is used up, so "fine-tuning epochs" is not also read as "epochs".
+A_PRETRAIN_WORDS = (("unknown data set", "a_dataset"), ("epochs", "a_pretrain_epochs"),
+                    ("train_size", "a_pretrain_size"), ("eval_size", "a_pretrain_eval_size"),
+                    ("bn_order", "a_bn_order"), ("n_probe", "a_probe_size"), ("seeds", "a_seeds"),
+                    ("measured_epochs", "a_pretrain_epochs"), ("bn must", "extraction_bn"))
+A_SWEEP_WORDS = (("label randomness degree", "a_degrees"), ("degrees", "a_degrees"),
+                 ("label shift", "a_shifts"), ("shift", "a_shifts"))
+A_SIZE_WORDS = (("label randomness degree", "a_size_sweep_degree"), ("train_sizes", "a_pretrain_sizes"))
+A_FINETUNE_WORDS = (("unknown target data set", "a_cross_domain"), ("fine-tuning epochs", "a_finetune_epochs"),
+                    ("fine-tuning train_size and eval_size", "a_finetune_size, a_finetune_eval_size"),
+                    ("fine-tuning eval split", "a_finetune_eval_size"))
+B_WORDS = (("unknown architecture", "b_archs"), ("cannot be fine-tuned on", "b_targets"),
+           ("source epochs and train_size", "b_source_epochs, b_source_size"),
+           ("fine-tuning epochs", "b_finetune_epochs"), ("archs, targets and seeds", "b_archs, b_targets, b_seeds"),
+           ("lr_by_target", "b_finetune_lr_by_target"), ("procrustes_centre", "b_procrustes_centre"),
+           ("alphas", "b_alphas"), ("n_probe", "b_probe_size"), ("bn must", "extraction_bn"))
+
+
+def _in_notebook_terms(build: Callable[[], T], words: Sequence[tuple[str, str]]) -> T:
+    """``build()``; a ValueError it raises gains the notebook parameters that its message's library
+    words stand for (``epochs`` -> ``a_pretrain_epochs``), so the reader knows which one to change."""
+    try:
+        return build()
+    except ValueError as error:
+        rest, named = str(error), []
+        for phrase, name in words:
+            if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", rest):
+                rest = rest.replace(phrase, " ")
+                named += [n for n in name.split(", ") if n not in named]
+        if not named:
+            raise
+        raise ValueError(f"{error} (notebook parameter{'s' if len(named) > 1 else ''}: {', '.join(named)})") \
+            from error
 
 
 def _take(values: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -40,76 +81,81 @@ def runtime(values: Mapping[str, Any]) -> Runtime:
 
 
 def pretrain(values: Mapping[str, Any]) -> a_tables.PretrainConfig:
-    """The conv4 pre-training template: dataset, epochs, train_size, eval_size, SGD (lr, momentum,
-    batch_size), bn_order, width. Seed and degree are set per run."""
+    """The conv4 pre-training template (Study A): ``a_dataset``, ``a_pretrain_epochs``, ``a_pretrain_size``,
+    ``a_pretrain_eval_size``, SGD (``a_lr``, ``a_momentum``, ``a_batch_size``), ``a_bn_order``, ``a_width``.
+    Seed and degree are set per run."""
     v = _take(values, PRETRAIN_NAMES)
     return a_tables.PretrainConfig(
-        dataset=v["dataset"], epochs=v["epochs"], train_size=v["train_size"], eval_size=v["eval_size"],
-        bn_order=v["bn_order"], width=v["width"],
-        optimiser=OptimiserSpec("sgd", lr=v["lr"], momentum=v["momentum"], batch_size=v["batch_size"]))
+        dataset=v["a_dataset"], epochs=v["a_pretrain_epochs"], train_size=v["a_pretrain_size"],
+        eval_size=v["a_pretrain_eval_size"], bn_order=v["a_bn_order"], width=v["a_width"],
+        optimiser=OptimiserSpec("sgd", lr=v["a_lr"], momentum=v["a_momentum"], batch_size=v["a_batch_size"]))
 
 
 def metric_checks_params(values: Mapping[str, Any]) -> metric_checks.MetricChecksParams:
-    """The metrics chapter (00_metrics): the pre-training template with ``seeds`` and ``n_probe``; validated."""
-    v = _take(values, ("seeds", "n_probe"))
-    params = metric_checks.MetricChecksParams(pretrain=pretrain(values), seeds=tuple(v["seeds"]), n_probe=v["n_probe"])
-    params.validate()
+    """The metrics chapter (00_metrics): the pre-training template with ``a_seeds`` and ``a_probe_size``; validated."""
+    v = _take(values, ("a_seeds", "a_probe_size"))
+    params = metric_checks.MetricChecksParams(pretrain=pretrain(values), seeds=tuple(v["a_seeds"]),
+                                              n_probe=v["a_probe_size"])
+    _in_notebook_terms(params.validate, A_PRETRAIN_WORDS)
     return params
 
 
 def cka_to_init(values: Mapping[str, Any]) -> a_tables.CkaToInitParams:
-    """Figure 1: the pre-training template with ``seeds`` and ``n_probe``; validated."""
-    v = _take(values, ("seeds", "n_probe", "extraction_bn"))
-    params = a_tables.CkaToInitParams(pretrain(values), tuple(v["seeds"]), v["n_probe"], bn=v["extraction_bn"])
-    params.validate()
+    """Figure 1: the pre-training template with ``a_seeds`` and ``a_probe_size``; validated."""
+    v = _take(values, ("a_seeds", "a_probe_size", "extraction_bn"))
+    params = a_tables.CkaToInitParams(pretrain(values), tuple(v["a_seeds"]), v["a_probe_size"], bn=v["extraction_bn"])
+    _in_notebook_terms(params.validate, A_PRETRAIN_WORDS)
     return params
 
 
 def degree_sweep(values: Mapping[str, Any]) -> a_tables.DegreeSweepParams:
-    """Figures 2 and 3a: the template over ``degrees``; validated."""
-    v = _take(values, ("seeds", "degrees", "n_probe", "extraction_bn"))
-    params = a_tables.DegreeSweepParams(pretrain(values), tuple(v["seeds"]), tuple(v["degrees"]), v["n_probe"],
-                                       bn=v["extraction_bn"])
-    params.validate()
+    """Figures 2 and 3a: the template over ``a_degrees``; validated."""
+    v = _take(values, ("a_seeds", "a_degrees", "a_probe_size", "extraction_bn"))
+    params = a_tables.DegreeSweepParams(pretrain(values), tuple(v["a_seeds"]), tuple(v["a_degrees"]),
+                                       v["a_probe_size"], bn=v["extraction_bn"])
+    _in_notebook_terms(params.validate, A_SWEEP_WORDS + A_PRETRAIN_WORDS)
     return params
 
 
 def size_sweep(values: Mapping[str, Any]) -> a_tables.SizeSweepParams:
-    """Figure 3b: the template over ``train_sizes`` with labels of ``degree``; validated. (The template's
-    own ``train_size`` is never used: each size replaces it.)"""
-    v = _take(values, ("seeds", "train_sizes", "degree", "n_probe", "extraction_bn"))
-    params = a_tables.SizeSweepParams(pretrain({"train_size": None, **values}), tuple(v["seeds"]),
-                                     tuple(v["train_sizes"]), v["degree"], v["n_probe"], bn=v["extraction_bn"])
-    params.validate()
+    """Figure 3b: the template over ``a_pretrain_sizes`` with labels of ``a_size_sweep_degree``; validated.
+    (The template's own ``a_pretrain_size`` is never used: each size replaces it.)"""
+    v = _take(values, ("a_seeds", "a_pretrain_sizes", "a_size_sweep_degree", "a_probe_size", "extraction_bn"))
+    params = a_tables.SizeSweepParams(pretrain({"a_pretrain_size": None, **values}), tuple(v["a_seeds"]),
+                                     tuple(v["a_pretrain_sizes"]), v["a_size_sweep_degree"], v["a_probe_size"],
+                                     bn=v["extraction_bn"])
+    _in_notebook_terms(params.validate, A_SIZE_WORDS + A_PRETRAIN_WORDS)
     return params
 
 
 def finetune_sweep(values: Mapping[str, Any]) -> a_tables.FinetuneSweepParams:
-    """Figures 4 and 5: fine-tuning (ft_epochs, ft_train_size, ft_eval_size, the pre-training's SGD)
-    of the clean pre-trained net under every condition; validated."""
-    v = _take(values, ("seeds", "cross_domain", "degrees", "shifts", "ft_epochs", "ft_train_size", "ft_eval_size",
-                       "n_probe", "extraction_bn"))
+    """Figures 4 and 5: fine-tuning (``a_finetune_epochs``, ``a_finetune_size``, ``a_finetune_eval_size``, the
+    pre-training's SGD) of the clean pre-trained net under every condition; validated."""
+    v = _take(values, ("a_seeds", "a_cross_domain", "a_degrees", "a_shifts", "a_finetune_epochs", "a_finetune_size",
+                       "a_finetune_eval_size", "a_probe_size", "extraction_bn"))
     source = pretrain(values)
     params = a_tables.FinetuneSweepParams(
-        finetune=a_tables.FinetuneConfig(pretrain=source, epochs=v["ft_epochs"], train_size=v["ft_train_size"],
-                                        eval_size=v["ft_eval_size"], optimiser=source.optimiser),
-        seeds=tuple(v["seeds"]), cross_domain=v["cross_domain"], degrees=tuple(v["degrees"]),
-        shifts=tuple(v["shifts"]), n_probe=v["n_probe"], bn=v["extraction_bn"])
-    params.validate()
+        finetune=a_tables.FinetuneConfig(pretrain=source, epochs=v["a_finetune_epochs"],
+                                        train_size=v["a_finetune_size"], eval_size=v["a_finetune_eval_size"],
+                                        optimiser=source.optimiser),
+        seeds=tuple(v["a_seeds"]), cross_domain=v["a_cross_domain"], degrees=tuple(v["a_degrees"]),
+        shifts=tuple(v["a_shifts"]), n_probe=v["a_probe_size"], bn=v["extraction_bn"])
+    _in_notebook_terms(params.validate, A_FINETUNE_WORDS + A_SWEEP_WORDS + A_PRETRAIN_WORDS)
     return params
 
 
 def dynamics(values: Mapping[str, Any]) -> b_tables.DynamicsParams:
-    """Study B: :func:`repchange.studies.b.tables.dynamics_params` from the b-chapters' parameter names; validated."""
-    v = _take(values, ("archs", "targets", "source_seeds", "source_epochs", "source_size", "finetune_epochs",
-                       "finetune_checkpoints", "finetune_size", "finetune_eval_size", "finetune_lr",
-                       "finetune_batch_size", "probe_size", "alphas", "source_weights", "extraction_bn",
-                       "procrustes_centre", "finetune_lr_by_target"))
-    return b_tables.dynamics_params(
-        archs=v["archs"], targets=v["targets"], seeds=v["source_seeds"], source_epochs=v["source_epochs"],
-        source_size=v["source_size"], finetune_epochs=v["finetune_epochs"],
-        finetune_checkpoints=v["finetune_checkpoints"], finetune_size=v["finetune_size"],
-        finetune_eval_size=v["finetune_eval_size"], finetune_lr=v["finetune_lr"],
-        finetune_batch_size=v["finetune_batch_size"], n_probe=v["probe_size"], alphas=v["alphas"],
-        weights=v["source_weights"],
-        bn=v["extraction_bn"], procrustes_centre=v["procrustes_centre"], lr_by_target=v["finetune_lr_by_target"])
+    """Study B: :func:`repchange.studies.b.tables.dynamics_params` from the ``b_`` parameters; validated."""
+    v = _take(values, ("b_archs", "b_targets", "b_seeds", "b_source_epochs", "b_source_size", "b_finetune_epochs",
+                       "b_finetune_checkpoints", "b_finetune_size", "b_finetune_eval_size", "b_finetune_lr",
+                       "b_finetune_batch_size", "b_probe_size", "b_alphas", "b_source_weights", "extraction_bn",
+                       "b_procrustes_centre", "b_finetune_lr_by_target"))
+    return _in_notebook_terms(lambda: b_tables.dynamics_params(
+        archs=v["b_archs"], targets=v["b_targets"], seeds=v["b_seeds"], source_epochs=v["b_source_epochs"],
+        source_size=v["b_source_size"], finetune_epochs=v["b_finetune_epochs"],
+        finetune_checkpoints=v["b_finetune_checkpoints"], finetune_size=v["b_finetune_size"],
+        finetune_eval_size=v["b_finetune_eval_size"], finetune_lr=v["b_finetune_lr"],
+        finetune_batch_size=v["b_finetune_batch_size"], n_probe=v["b_probe_size"], alphas=v["b_alphas"],
+        weights=v["b_source_weights"],
+        bn=v["extraction_bn"], procrustes_centre=v["b_procrustes_centre"], lr_by_target=v["b_finetune_lr_by_target"]),
+        B_WORDS)

@@ -4,9 +4,9 @@ Notebook sources are jupytext ``py:percent`` files in ``notebooks/``. A *profile
 file in ``notebooks/params/`` (or any path)::
 
     all:                      # parameters for every notebook that declares them
-      seeds: [1]
+      a_seeds: [1]
     a1_cka_pretraining:       # parameters for one notebook (file stem)
-      epochs: 2
+      a_pretrain_epochs: 2
 
 The profile ``default`` means each notebook's own parameters cell. Every executed notebook
 gets ``profile=<name>`` so its figures say what produced them.
@@ -14,6 +14,7 @@ gets ``profile=<name>`` so its figures say what produced them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,12 +31,14 @@ import jupytext
 import nbformat
 import yaml
 
+from repchange.book import vocabulary
 from repchange.core import progress as progress_mod
 
 __all__ = [
     "NotebookFailed",
     "book_notebooks",
     "build_book",
+    "check_profile",
     "declared_parameters",
     "execute",
     "load_profile",
@@ -114,22 +117,59 @@ def load_profile(profile: str) -> dict[str, dict[str, Any]]:
     return {name: {**merged.get(name, {}), **data.get(name, {})} for name in {*merged, *data}}
 
 
+def _hints(names: list[str], declared: Mapping[str, Any]) -> str:
+    hints = [h for h in (vocabulary.suggestion(n, declared) for n in names) if h]
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+@functools.lru_cache(maxsize=None)
+def _declared_names(path: str, modified: int) -> frozenset[str]:
+    return frozenset(declared_parameters(read_notebook(Path(path))))
+
+
+def _names_in_book() -> dict[str, frozenset[str]]:
+    """``{notebook stem: declared parameter names}`` of every book notebook (cached per file version)."""
+    return {p.stem: _declared_names(str(p), p.stat().st_mtime_ns) for p in book_notebooks()}
+
+
+def check_profile(sections: Mapping[str, Mapping[str, Any]], notebook: Path | None = None) -> None:
+    """Raise ValueError for a profile key that would do nothing: an ``all`` key that no book notebook
+    (nor ``notebook``) declares, or a section named after no book notebook (nor ``notebook``).
+    Renamed names are reported with their new names."""
+    book = _names_in_book()
+    if notebook is not None:
+        book = {**book, notebook.stem: _declared_names(str(notebook), notebook.stat().st_mtime_ns)}
+    known = frozenset().union(*book.values())
+    unused = sorted(set(sections.get("all", {})) - known)
+    if unused:
+        raise ValueError(f"the profile's 'all' section sets {unused}, which no notebook declares"
+                         f"{_hints(unused, known)}; see book/parameters.md for every notebook's parameters")
+    strays = sorted(set(sections) - {"all"} - set(book))
+    if strays:
+        raise ValueError(f"the profile has section(s) {strays} for no notebook; sections are named after "
+                         f"notebook files without .py: {sorted(book)}")
+
+
 def resolve_parameters(
     notebook: Path, profile: str = "default", overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Parameters for ``notebook``: the profile's ``all`` and per-notebook sections, then ``overrides``.
 
-    Keys from ``all`` that the notebook does not declare are skipped; an explicit per-notebook
-    key or override the notebook does not declare is an error naming the ones it does.
+    Keys from ``all`` that the notebook does not declare are skipped (other notebooks declare them,
+    see :func:`check_profile`); an explicit per-notebook key or override the notebook does not declare
+    is an error naming the ones it does, with the new name of a renamed parameter.
     """
     nb = read_notebook(notebook)
     declared = declared_parameters(nb)
     sections = load_profile(profile)
+    if sections:
+        check_profile(sections, notebook)
     chosen = {k: v for k, v in sections.get("all", {}).items() if k in declared}
     specific = {**sections.get(notebook.stem, {}), **(overrides or {})}
     unknown = sorted(set(specific) - set(declared))
     if unknown:
-        raise ValueError(f"{notebook.name} has no parameter(s) {unknown}; its parameters are {sorted(declared)}")
+        raise ValueError(f"{notebook.name} has no parameter(s) {unknown}{_hints(unknown, declared)}; "
+                         f"its parameters are {sorted(declared)}")
     chosen.update(specific)
     if "profile" in declared:
         label = profile if not overrides else f"{profile} + overrides {dict(overrides)}"

@@ -1,6 +1,6 @@
 """Parameter sweeps: a grid of notebook runs (papermill) or experiment calls on any executor.
 
-    cells = grid(seeds=[[1], [2], [3]], degrees=[[0], [9]])
+    cells = grid(a_seeds=[[1], [2], [3]], a_degrees=[[0], [9]])
     report = sweep_notebook("notebooks/a3_cka_vs_degree.py", cells, profile="smoke", out="runs/sweeps/a3")
     table = collect("runs/sweeps/a3", "a3_cka_by_degree")      # every cell's table, with its parameters
 
@@ -41,7 +41,7 @@ DONE, FAILED, PARAMS = "done.json", "failed.json", "params.json"
 def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
     """The cartesian product of ``axes`` (``name -> list of values``) as a list of parameter dicts.
 
-    ``grid(seeds=[[1], [2]], epochs=[2, 5])`` gives 4 cells; the last axis varies fastest.
+    ``grid(a_seeds=[[1], [2]], a_pretrain_epochs=[2, 5])`` gives 4 cells; the last axis varies fastest.
     """
     for name, values in axes.items():
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not len(values):
