@@ -72,8 +72,8 @@ choice = filter_choice.choose_filters(params, b_viz_arch, b_viz_target, b_viz_la
                                       bn=extraction_bn)
 probe, maps, fields, epochs, changes, chosen = (choice.probe, choice.maps, choice.fields, choice.epochs,
                                                 choice.changes, choice.chosen)
-b_viz_layers = choice.layers
-source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=b_viz_arch, layers=b_viz_layers,
+layers = choice.layers  # b_viz_layers, or the default pair when it is None
+source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=b_viz_arch, layers=layers,
                     **choice.describe)
 print(source, *choice.summary_lines(), sep="\n")
 
@@ -81,7 +81,7 @@ print(source, *choice.summary_lines(), sep="\n")
 names = runs.class_names(b_viz_target)
 classes = b_viz_classes if b_viz_classes is not None else sorted(set(probe.labels.tolist()))[:4]
 crops, agreement = filter_choice.crop_changes(choice, classes)
-for layer in b_viz_layers:
+for layer in layers:
     fig_class_crops(crops[layer], names, layer, changes[layer], source,
                     title=f"Study B, Figs. 5–6 analogue — {b_viz_arch} on {b_viz_target}, layer {layer}: "
                           "most (top) and least (bottom) changed filter")

@@ -69,8 +69,8 @@ choice = filter_choice.choose_filters(params, b_viz_arch, b_viz_target, b_viz_la
                                       bn=extraction_bn)
 probe, maps, fields, epochs, changes, chosen = (choice.probe, choice.maps, choice.fields, choice.epochs,
                                                 choice.changes, choice.chosen)
-b_viz_layers = choice.layers
-source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=b_viz_arch, layers=b_viz_layers,
+layers = choice.layers  # b_viz_layers, or the default pair when it is None
+source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=b_viz_arch, layers=layers,
                     **choice.describe)
 print(source, *choice.summary_lines(), sep="\n")
 
@@ -78,7 +78,7 @@ print(source, *choice.summary_lines(), sep="\n")
 if not 1 <= b_viz_samples <= len(probe):
     raise ValueError(f"n_samples must lie in 1..{len(probe)} (the probe images), got {b_viz_samples}")
 heat, heatmap_change = filter_choice.heatmap_changes(choice)  # every probe image; the figures show b_viz_samples
-for layer in b_viz_layers:
+for layer in layers:
     fig_heatmaps(probe.images[:b_viz_samples].numpy(), {e: h[:, :b_viz_samples] for e, h in heat[layer].items()},
                  list(chosen[layer]), layer, source,
                  title=f"Study B, Figs. 7–8 analogue — {b_viz_arch} on {b_viz_target}, layer {layer}: "
