@@ -16,7 +16,6 @@ Run alone: ``python benchmarks/book.py [--quick]`` (--quick: 2 seeds).
 
 from __future__ import annotations
 
-import ast
 import sys
 import tempfile
 import time
@@ -30,10 +29,10 @@ SETUPS = {"serial (1 process x 2 threads)": {"REPCHANGE_WORKERS": "1", "REPCHANG
 
 
 def main(quick: bool = False) -> dict[str, float]:
-    declared = runner.declared_parameters(runner.read_notebook(NOTEBOOK))
-    defaults = {name: ast.literal_eval(p.default) for name, p in declared.items() if name in ("a_seeds", "a_degrees")}
-    params = runner.resolve_parameters(NOTEBOOK, "default", {"a_seeds": [1, 2]} if quick else None)
-    runs = len(params.get("a_seeds", defaults["a_seeds"])) * len(params.get("a_degrees", defaults["a_degrees"]))
+    overrides = {"a_seeds": [1, 2]} if quick else None
+    params = runner.resolve_parameters(NOTEBOOK, "default", overrides)
+    values = runner.effective_parameters(NOTEBOOK, "default", overrides)
+    runs = len(values["a_seeds"]) * len(values["a_degrees"])
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from typing import Any, Callable
 
 import pytest
@@ -14,10 +13,7 @@ NOTEBOOKS = runner.project_root() / "notebooks"
 
 def _values(stem: str, **overrides: Any) -> dict[str, Any]:
     """A notebook's parameters as it would run them: its defaults, the smoke profile, then ``overrides``."""
-    path = NOTEBOOKS / f"{stem}.py"
-    values = {name: ast.literal_eval(p.default) for name, p in
-              runner.declared_parameters(runner.read_notebook(path)).items()}
-    return {**values, **runner.resolve_parameters(path, "smoke", overrides)}
+    return runner.effective_parameters(NOTEBOOKS / f"{stem}.py", "smoke", overrides)
 
 
 @pytest.mark.parametrize("stem, build, override, message, named", [

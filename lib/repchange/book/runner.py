@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import jupytext
 import nbformat
@@ -40,6 +40,7 @@ __all__ = [
     "build_book",
     "check_profile",
     "declared_parameters",
+    "effective_parameters",
     "execute",
     "load_profile",
     "parameter_reference",
@@ -132,13 +133,11 @@ def _names_in_book() -> dict[str, frozenset[str]]:
     return {p.stem: _declared_names(str(p), p.stat().st_mtime_ns) for p in book_notebooks()}
 
 
-def check_profile(sections: Mapping[str, Mapping[str, Any]], notebook: Path | None = None) -> None:
+def check_profile(sections: Mapping[str, Mapping[str, Any]], also: Mapping[str, Iterable[str]] | None = None) -> None:
     """Raise ValueError for a profile key that would do nothing: an ``all`` key that no book notebook
-    (nor ``notebook``) declares, or a section named after no book notebook (nor ``notebook``).
-    Renamed names are reported with their new names."""
-    book = _names_in_book()
-    if notebook is not None:
-        book = {**book, notebook.stem: _declared_names(str(notebook), notebook.stat().st_mtime_ns)}
+    declares, or a section named after no book notebook. ``also``: ``{notebook stem: declared names}``
+    of further notebooks (one outside the book). Renamed names are reported with their new names."""
+    book = {**_names_in_book(), **{stem: frozenset(names) for stem, names in (also or {}).items()}}
     known = frozenset().union(*book.values())
     unused = sorted(set(sections.get("all", {})) - known)
     if unused:
@@ -148,6 +147,17 @@ def check_profile(sections: Mapping[str, Mapping[str, Any]], notebook: Path | No
     if strays:
         raise ValueError(f"the profile has section(s) {strays} for no notebook; sections are named after "
                          f"notebook files without .py: {sorted(book)}")
+
+
+def effective_parameters(
+    notebook: Path, profile: str = "default", overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every parameter's value in a run of ``notebook``: its parameters cell's defaults (literals),
+    then :func:`resolve_parameters` over them."""
+    import ast
+
+    defaults = {name: ast.literal_eval(p.default) for name, p in declared_parameters(read_notebook(notebook)).items()}
+    return {**defaults, **resolve_parameters(notebook, profile, overrides)}
 
 
 def resolve_parameters(
@@ -163,7 +173,7 @@ def resolve_parameters(
     declared = declared_parameters(nb)
     sections = load_profile(profile)
     if sections:
-        check_profile(sections, notebook)
+        check_profile(sections, {notebook.stem: declared})
     chosen = {k: v for k, v in sections.get("all", {}).items() if k in declared}
     specific = {**sections.get(notebook.stem, {}), **(overrides or {})}
     unknown = sorted(set(specific) - set(declared))
