@@ -113,7 +113,8 @@ headline
 # independent init is {glue:text}`a1_cka_final_independent_block1:.3f` (block 1),
 # {glue:text}`a1_cka_final_independent_block4:.3f` (block 4) and
 # {glue:text}`a1_cka_final_independent_logits:.3f` (logits); the layers whose CKA to their own
-# init exceeds it by more than two standard errors across seeds: {glue:md}`a1_kept_layers`.
+# init clearly exceeds it (the ledger's verdict rule on the paired difference across seeds; see
+# {doc}`how verdicts are made <verdicts>`): {glue:md}`a1_kept_layers`.
 # Where that list is short, the solid curves' fall with depth measures how far training moves
 # each layer's representation at all, not how much of the particular random init survives.
 #

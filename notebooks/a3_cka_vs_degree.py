@@ -91,8 +91,8 @@ headline
 # {glue:text}`a3_cka_hi_block3:.3f`, block 4 {glue:text}`a3_cka_lo_block4:.3f` →
 # {glue:text}`a3_cka_hi_block4:.3f`, logits {glue:text}`a3_cka_lo_logits:.3f` →
 # {glue:text}`a3_cka_hi_logits:.3f`. The layers that moved further from their init under the most
-# random than under the least random labels (CKA lower by more than two standard errors of the
-# paired difference across seeds): {glue:md}`a3_moved_more`; the layers that stayed clearly
+# random than under the least random labels (the ledger's verdict rule on the paired difference
+# across seeds, {doc}`how verdicts are made <verdicts>`): {glue:md}`a3_moved_more`; the layers that stayed clearly
 # closer to their init: {glue:md}`a3_moved_less`.
 #
 # Against the baseline: with the most random labels, an independent init has CKA

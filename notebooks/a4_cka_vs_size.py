@@ -96,8 +96,8 @@ headline
 # {glue:text}`a4_cka_small_logits:.3f` → {glue:text}`a4_cka_large_logits:.3f`.
 #
 # Layers that moved clearly further from their init with the largest set than with the
-# smallest (CKA lower by more than two standard errors of the paired difference across
-# seeds): {glue:md}`a4_moved_more`. Layers that stayed clearly closer: {glue:md}`a4_moved_less`.
+# smallest (the ledger's verdict rule on the paired difference across seeds,
+# {doc}`how verdicts are made <verdicts>`): {glue:md}`a4_moved_more`. Layers that stayed clearly closer: {glue:md}`a4_moved_less`.
 # With the same number of epochs the larger sets also take more SGD steps, so this figure
 # cannot separate "more to memorise" from "trained longer"; a researcher can fix the number
 # of steps instead by scaling `a_pretrain_epochs` per size in a papermill sweep.

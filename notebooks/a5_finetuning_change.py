@@ -125,7 +125,8 @@ headline
 # domain's CKA falls to {glue:text}`a5_same_hi_block1:.3f`, {glue:text}`a5_same_hi_block2:.3f`,
 # {glue:text}`a5_same_hi_block3:.3f`, {glue:text}`a5_same_hi_block4:.3f`,
 # {glue:text}`a5_same_hi_logits:.3f`. Layers that changed clearly more under the most than
-# under the least random labels (paired difference across seeds beyond two standard errors):
+# under the least random labels (the ledger's verdict rule on the paired difference across seeds,
+# {doc}`how verdicts are made <verdicts>`):
 # source domain {glue:md}`a5_random_moves_same`; cross domain {glue:md}`a5_random_moves_cross`.
 #
 # **(c) New task or new domain.** Layers that changed clearly more on the cross domain than

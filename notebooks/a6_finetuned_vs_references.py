@@ -95,8 +95,9 @@ headline
 # %% [markdown]
 # ## What this run shows
 #
-# A layer counts as closer to one reference than to the other when its CKA differs by more
-# than two standard errors of the paired difference across seeds.
+# A layer counts as closer to one reference than to the other when the paired difference of its
+# CKA across seeds "holds" under the ledger's verdict rule (an interval clear of zero and an effect
+# of at least 0.01; {doc}`how verdicts are made <verdicts>`).
 #
 # | condition | closer to the pre-trained net | closer to an independent random net |
 # |---|---|---|

@@ -16,22 +16,28 @@
 # Every claim the two papers make about how representations change, one row each: where the
 # paper makes it (section and figure; words in quotation marks are the paper's own, the rest
 # paraphrase its figures and discussion), the statistic that tests it, its value on this book's
-# runs with a confidence interval, and a verdict **computed from the numbers**:
+# runs with an interval, and a verdict **computed from the numbers** by the one rule of
+# {doc}`how verdicts are made <verdicts>`:
 #
-# - **holds** — the whole interval lies on the claimed side of the null value;
-# - **does not hold** — the whole interval lies on the other side (or at the null);
-# - **inconclusive** — the interval contains the null, or fewer than two units were measured.
+# - **holds** — the interval excludes the null on the claimed side and the effect reaches the
+#   claim's smallest effect of interest (SESOI);
+# - **does not hold** — the same on the other side;
+# - **negligible** — the whole interval lies within ± the SESOI: too small to count either way;
+# - **inconclusive** — anything else, or fewer than two units;
+# - **premise not met** — the run's own numbers show that what the claim presupposes did not
+#   happen (here: random labels memorised, the row A2-train-fit); the claim's numbers are kept;
+# - **not measured** — the run cannot test the claim.
 #
 # Every statistic can come out either way: the test suite feeds each claim a synthetic table
-# that supports it (verdict "holds") and one that contradicts it ("does not hold").
+# that supports it (verdict "holds") and one that contradicts it ("does not hold"), and makes
+# every verdict above from synthetic tables.
 #
-# The *unit* a claim is tested on is a seed for Study A (each seed is an independent
-# pre-training and fine-tuning) and a fine-tuning run (architecture × target × seed) or an
-# architecture for Study B. The interval is the two-sided Student-t interval of the mean over
-# units at the level printed below. Study B's default trains two source nets (seeds 1 and 2) per
-# architecture; its runs on different targets share their seed's source net, so its intervals
-# speak for two source nets per architecture, not for pre-training in general. Where the book departs from a paper's protocol, the
-# {doc}`deviations page <deviations>` names the departure and its measured effect.
+# The *unit* is the independent one: a seed for Study A (each seed is an independent
+# pre-training and fine-tuning) and a **source net** (architecture × seed) for Study B, whose
+# fine-tunings on several targets are averaged into one value first. The ledger is one family of
+# some thirty tests: the Holm-adjusted verdict stands beside each one. Where the book departs from
+# a paper's protocol, the {doc}`deviations page <deviations>` names the departure and its
+# measured effect.
 #
 # Nothing is trained here: every table is the stored one of its chapter (the same parameters
 # give the same run keys). Run alone on an empty store, this page trains what it needs.
@@ -44,6 +50,7 @@ from IPython.display import display
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.core import verdicts
 from repchange.studies import claims
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
@@ -117,46 +124,55 @@ part_a = claims.study_a_claims(
 )
 part_b = claims.study_b_claims(b_tables.dynamics(dynamics_params, runtime),
                                b_tables.filter_agreement(dynamics_params, runtime), level=level)
-ledger = claims.ledger(part_a, part_b)
+ledger = claims.ledger(part_a, part_b, level=level)
 _ = save_table(ledger, "claims_ledger")
 
 # %%
-shown = ledger[["key", "figure", "claim", "statistic", "n", "value", "ci_low", "ci_high", "verdict"]]
 colours = {k: f"color: {v}; font-weight: bold" for k, v in claims.VERDICT_COLOURS.items()}
-display(shown.style.format({"value": "{:.3f}", "ci_low": "{:.3f}", "ci_high": "{:.3f}"}, na_rep="–")
-        .map(lambda v: colours.get(v, ""), subset=["verdict"]).hide(axis="index"))
+display(claims.ledger_view(ledger).style.format({"SESOI": "{:g}"})
+        .map(lambda v: colours.get(v, ""), subset=["verdict", "Holm-adjusted"]).hide(axis="index"))
 
 # %% [markdown]
-# **The ledger.** `value` is the mean of the statistic over the claim's units,
-# `ci_low`–`ci_high` its {glue:text}`ledger_level_pct`% t interval, `n` the number of units.
+# **The ledger.** `mean − null [interval]`: the statistic's mean over the claim's units minus its
+# null value, with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range);
+# `SESOI`: the smallest effect that counts; `unit (n)`: the independent units and how many.
 # Study A: {glue:md}`ledger_provenance_a` Study B: {glue:md}`ledger_provenance_b`
+
+# %% tags=["hide-output"]
+display(claims.ledger_details(ledger).style.format({"null": "{:g}", "p": "{:.3g}"}, na_rep="–").hide(axis="index"))
+
+# %% [markdown]
+# **Each claim's statistic** (click to show): where the paper makes it, what is computed per
+# unit, the null it is compared with, the t test's two-sided p-value (Holm adjusts these), each
+# unit's value and notes (premises, units without spread, why a claim was not measured).
 
 # %%
 fig = claims.fig_ledger(ledger, f"Study A — {source_a} | Study B — {source_b}")
 plt.show()
 
 # %% [markdown]
-# **Every claim at a glance.** The dot is the mean of the statistic minus its null value; the
-# bar its interval; the axis is symmetric-logarithmic so that CKA differences of a few
-# hundredths and rank correlations near 1 can be read on one axis.
+# **Every claim at a glance.** The dot is the claim's effect (mean − null) in units of its
+# smallest effect of interest, turned so that the claimed side is to the right; the bar its
+# interval; the shaded band ±1 SESOI, where an interval reads "negligible".
 # Study A: {glue:md}`ledger_provenance_a` Study B: {glue:md}`ledger_provenance_b`
 
 # %%
-counts = ledger.verdict.value_counts()
 glue_text("ledger_provenance_a", source_a)
 glue_text("ledger_provenance_b", source_b)
-for verdict in ("holds", "does not hold", "inconclusive", "not measured"):
+for verdict in verdicts.VERDICTS:
     rows = ledger[ledger.verdict == verdict]
     glue_text(f"ledger_keys_{verdict.replace(' ', '_')}", ", ".join(f"`{k}`" for k in rows.key) or "none")
+changed_by_holm = ledger[ledger.verdict_holm != ledger.verdict]
+glue_text("ledger_keys_holm_changed", ", ".join(f"`{k}`" for k in changed_by_holm.key) or "none")
 
 # %%
 # NBVAL_CHECK_OUTPUT
+counts, counts_holm = ledger.verdict.value_counts(), ledger.verdict_holm.value_counts()
 headline = glue_numbers({
     "ledger_claims": len(ledger),
-    "ledger_holds": int(counts.get("holds", 0)),
-    "ledger_does_not_hold": int(counts.get("does not hold", 0)),
-    "ledger_inconclusive": int(counts.get("inconclusive", 0)),
-    "ledger_not_measured": int(counts.get("not measured", 0)),
+    **{f"ledger_{v.replace(' ', '_')}": int(counts.get(v, 0)) for v in verdicts.VERDICTS},
+    "ledger_holds_holm": int(counts_holm.get("holds", 0)),
+    "ledger_does_not_hold_holm": int(counts_holm.get("does not hold", 0)),
     "ledger_level_pct": int(round(level * 100)),
 })
 headline
@@ -166,9 +182,14 @@ headline
 #
 # Of {glue:text}`ledger_claims` claims, {glue:text}`ledger_holds` hold here
 # ({glue:md}`ledger_keys_holds`), {glue:text}`ledger_does_not_hold` do not
-# ({glue:md}`ledger_keys_does_not_hold`) and {glue:text}`ledger_inconclusive` are inconclusive
-# ({glue:md}`ledger_keys_inconclusive`); {glue:text}`ledger_not_measured` could not be measured
-# with these parameters ({glue:md}`ledger_keys_not_measured`).
+# ({glue:md}`ledger_keys_does_not_hold`), {glue:text}`ledger_negligible` are negligible — an
+# effect within the smallest effect of interest ({glue:md}`ledger_keys_negligible`) — and
+# {glue:text}`ledger_inconclusive` are inconclusive ({glue:md}`ledger_keys_inconclusive`).
+# {glue:text}`ledger_premise_not_met` rest on a premise this run does not meet
+# ({glue:md}`ledger_keys_premise_not_met`) and {glue:text}`ledger_not_measured` could not be
+# measured with these parameters ({glue:md}`ledger_keys_not_measured`). Taken as one family
+# (Holm), {glue:text}`ledger_holds_holm` hold and {glue:text}`ledger_does_not_hold_holm` do not;
+# the verdicts the adjustment turns inconclusive: {glue:md}`ledger_keys_holm_changed`.
 #
 # Read a verdict with its run: the default book trains for minutes, not the papers' 150
 # epochs on CIFAR-10 or ImageNet weights, so "does not hold" means *not at this scale and on

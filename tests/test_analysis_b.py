@@ -144,5 +144,5 @@ def test_claims_of_an_alpha_the_table_lacks_are_not_measured() -> None:
     table = _table(_grows)
     ledger = claims.study_b_claims(table, alpha=0.5).set_index("key")
     assert ledger.loc["B-depth (pwsm_alpha_0.5)", "verdict"] == "not measured"
-    assert "add its alpha" in ledger.loc["B-depth (pwsm_alpha_0.5)", "per_unit"]
+    assert "add its alpha" in ledger.loc["B-depth (pwsm_alpha_0.5)", "note"]
     assert ledger.loc["B-depth (procrustes_filter)", "verdict"] != "not measured"

@@ -12,7 +12,8 @@ import pytest
 
 from repchange.book import runner
 from repchange.book.glue import read_glued
-from repchange.studies import claims
+from repchange.core import verdicts
+from repchange.studies import summaries
 from repchange.studies.b import analysis
 
 pytestmark = pytest.mark.notebook  # the slow tier: `make test` runs it, `make test-fast` leaves it out
@@ -56,7 +57,7 @@ def test_a1_glues_every_headline_number_in_range(a1_run: dict) -> None:
     assert g["a1_epochs"] == 2
     assert g["a1_test_acc"] > 0.3  # 10 classes: chance is 0.1
     assert "profile: smoke" in g["a1_provenance"] and "seeds: [1, 2]" in g["a1_provenance"]
-    assert g["a1_depth_verdict"] in ("falls monotonically", "does not fall monotonically")
+    assert g["a1_depth_verdict"] in summaries.DEPTH_PHRASES.values()
     kept = g["a1_kept_layers"]
     assert kept == "none of the layers" or set(kept.split(", ")) <= set(LAYERS)
 
@@ -251,31 +252,53 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     assert f"ranges from {rel0.ratio.min():.2f} to {rel0.ratio.max():.2f}" in g3["b3_relative_sentence"]
 
 
+def test_verdicts_page_glues_its_calibration_table(smoke_runs: dict) -> None:
+    g = read_glued(smoke_runs["notebooks"]["verdicts"])
+    table = pd.read_csv(smoke_runs["out"] / "results" / "verdicts_calibration.csv")
+    assert set(table.method) == set(verdicts.METHODS) and set(table.n) == {3, 5, 10}
+    assert g["verdicts_draws"] == 300 and g["verdicts_nominal"] == pytest.approx(0.025)
+    rule = table[table.method == "rule"].set_index(["sampler", "n", "effect_sesoi"])
+    assert g["verdicts_false_holds_n5"] == pytest.approx(rule.xs((5, 0.0), level=["n", "effect_sesoi"]).holds.max())
+    assert g["verdicts_power_2_n5"] == pytest.approx(rule.xs((5, 2.0), level=["n", "effect_sesoi"]).holds.min())
+    rates = table[list(verdicts.VERDICTS[:4])].sum(axis=1)
+    assert rates.to_numpy() == pytest.approx(1.0)  # every simulated claim gets exactly one verdict
+    assert g["verdicts_power_2_n5"] > g["verdicts_power_1_n5"] > g["verdicts_false_holds_n5"]
+
+
 def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, study_b_run: dict) -> None:
     results = smoke_runs["out"] / "results"
     g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
     assert g["ledger_claims"] == len(ledger) == 33
-    counts = ledger.verdict.value_counts()
-    for verdict in ("holds", "does not hold", "inconclusive", "not measured"):
+    counts, counts_holm = ledger.verdict.value_counts(), ledger.verdict_holm.value_counts()
+    for verdict in verdicts.VERDICTS:
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)
+    assert g["ledger_holds_holm"] == counts_holm.get("holds", 0) <= counts.get("holds", 0)
+    by_key = ledger.verdict
     for key, row in ledger.iterrows():
-        if row.verdict != "not measured":
-            assert row.verdict == claims.verdict(row.ci_low, row.ci_high, row.direction, row.null), key
-            if row.n >= 2:  # one unit has no interval (verdict inconclusive)
-                assert row.ci_low <= row.value <= row.ci_high, key
-    # smoke: 2 Study A seeds; Study B 3 archs x 2 targets (one similar, one dissimilar), one source seed
+        if row.verdict == "not measured":
+            continue
+        expected = verdicts.verdict(row.ci_low, row.ci_high, row.value, row.direction, null=row.null, sesoi=row.sesoi)
+        assert row.verdict_unconditional == expected, key
+        premise_met = not isinstance(row.premise, str) or by_key[row.premise] == "holds"
+        assert row.verdict == (expected if premise_met else "premise not met"), key
+        if row.n >= 2:  # one unit has no interval (verdict inconclusive)
+            assert row.ci_low <= row.value <= row.ci_high, key
+            scale = verdicts.SCALES[row.scale]
+            assert scale.low <= row.ci_low and row.ci_high <= scale.high, key  # within the statistic's range
+    # smoke: 2 Study A seeds; Study B 3 archs x 2 targets (one similar, one dissimilar), one source seed: the
+    # unit is the source net, so 3 of them
     assert (ledger[ledger.study == "A"].n == 2).all()
-    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 6 and ledger.loc["B-similarity", "n"] == 3
-    assert ledger.loc["B-resnet-dissimilar", "n"] == 1  # one dissimilar target x one seed: no interval
+    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 3 and ledger.loc["B-similarity", "n"] == 3
+    assert ledger.loc["B-resnet-dissimilar", "n"] == 1  # one seed: no interval
     assert ledger.loc["B-awa2-vs-scene", "verdict"] == "not measured"
     a1 = pd.read_csv(results / "a1_cka_to_init.csv")
     final = a1[(a1.metric == "cka") & (a1.comparison == "init") & (a1.epoch == a1.epoch.max())]
     wide = final.pivot(index="seed", columns="layer", values="value")
     expected = (wide[LAYERS[:-1]].min(axis=1) - wide["logits"]).mean()
     assert ledger.loc["A1-output", "value"] == pytest.approx(expected, abs=1e-9)
-    per_run = study_b_run["agreement"].groupby(["arch", "target", "seed"]).r.mean()
-    assert ledger.loc["B-agreement", "value"] == pytest.approx(per_run.mean(), abs=1e-9)
+    per_net = study_b_run["agreement"].groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
+    assert ledger.loc["B-agreement", "value"] == pytest.approx(per_net.mean(), abs=1e-9)
     assert "profile: smoke" in g["ledger_provenance_a"] and "profile: smoke" in g["ledger_provenance_b"]
 
 

@@ -10,7 +10,8 @@ probed layers), ``core.architectures`` (Study B's nets), ``core.receptive_field`
 fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
 by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
 layers), ``core.metrics`` (similarity measures), ``core.store`` (runs keyed by config and code),
-``core.stats`` (intervals over seeds), ``core.plotting`` (means with error bands, captions),
+``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
+calibration), ``core.stats`` (paired differences over seeds, by that rule), ``core.plotting`` (means with error bands, captions),
 ``core.runtime`` (where runs execute: store, device, data folder, downloads).
 
 ``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
@@ -21,6 +22,7 @@ Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.ta
 dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),
 ``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``;
 both: ``studies.summaries`` (numbers the prose quotes), ``studies.claims`` (the ledger),
+``studies.verdict_figures`` (the verdict rule's calibration),
 ``studies.deviations`` (our departures, measured), ``studies.paper_numbers`` (published numbers,
 for display), ``studies.beside`` (them next to ours).
 

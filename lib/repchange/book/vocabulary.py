@@ -7,7 +7,7 @@ on its own. After the prefix the same words mean the same thing in both studies:
 ``pretrain_`` / ``source_`` (the net before fine-tuning), ``finetune_``, ``epochs``, ``size``
 (training images), ``eval_size``, ``probe_size``, ``lr``, ``batch_size``. Names without a prefix are
 shared by every chapter (:data:`SHARED`) or belong to one chapter only (00_metrics' ``chance_*``
-and ``pc_layer``, the explorer's view). :data:`RENAMED` maps the names before this vocabulary to
+and ``pc_layer``, the explorer's view, the verdicts page's ``calibration_draws``). :data:`RENAMED` maps the names before this vocabulary to
 theirs, so an old override fails with the new name in its message.
 """
 
@@ -27,6 +27,7 @@ SHARED = ("device", "data_root", "download", "profile", "extraction_bn", "level"
 CHAPTER_ONLY = {
     "00_metrics": ("pc_layer", "chance_ns", "chance_ps", "chance_trials"),
     "explorer": ("study", "run", "comparison", "metric", "layers", "epoch"),
+    "verdicts": ("calibration_draws",),
 }
 """Unprefixed names that belong to one chapter (notebook stem) and no study protocol."""
 

@@ -1,48 +1,50 @@
-"""The claims ledger: each claim of the two papers, the statistic that tests it, a CI and a verdict.
+"""The claims ledger: each claim of the two papers, the statistic that tests it, its interval and verdict.
 
-A claim is tested on *units* — seeds for Study A, fine-tuning runs (arch × target × seed) or
-architectures for Study B. Each unit gives one value of the claim's statistic (a difference,
-a rank correlation, …); the ledger reports their mean with a two-sided t confidence interval
-and a verdict computed from it:
-
-- ``holds``: the whole interval lies on the claimed side of the null value;
-- ``does not hold``: the whole interval lies on the other side (or at the null);
-- ``inconclusive``: the interval contains the null, or fewer than two units were measured.
-
-A claim that the statistic is *not* above its null ("no closer to the pre-trained net than to
-a random one") holds when the whole interval is at or below the null and does not hold when
-it is above it.
+A claim is tested on independent *units*: a seed for Study A (each seed pre-trains and fine-tunes its
+own nets), a **source net** (architecture × seed) for Study B — the fine-tunings of one source net on
+several targets share it, so they are averaged into one value before any interval. Each unit gives one
+value of the claim's statistic (a difference, a rank correlation, …); the verdict comes from
+:mod:`repchange.core.verdicts` (the one rule the chapters use too): a range-respecting t interval, a
+smallest effect of interest per family of statistics, and a Holm-adjusted verdict beside the unadjusted
+one (:func:`ledger`). A claim that presupposes what the run's own numbers show did not happen (random
+labels memorised, :data:`PREMISES`) reads **premise not met**, whatever its statistic says.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from repchange.core import verdicts
 from repchange.core.metrics import pwsm_key
+from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
-__all__ = ["Claim", "LEVEL", "SIMILARITY_TO_SOURCE", "assess", "ledger", "not_measured", "study_a_claims",
-           "study_b_claims", "t_interval", "verdict", "fig_ledger"]
+__all__ = ["Claim", "LEVEL", "PREMISES", "SIMILARITY_TO_SOURCE", "VERDICT_COLOURS", "assess", "fig_ledger", "ledger",
+           "ledger_details", "ledger_view", "not_measured", "study_a_claims", "study_b_claims"]
 
-LEVEL = 0.95
-DIRECTIONS = ("greater", "less", "not greater")
 # Study B: how far each target lies from its source (the paper: Fruits-360 is the dissimilar one).
 SIMILARITY_TO_SOURCE = {
     "fashion_new_classes": "similar", "fashion_inverted": "dissimilar", "digits": "dissimilar",
     "fashion_heldout": "same task", "fashion_coarse": "related",
     "scene15": "similar", "awa2": "similar", "fruits360": "dissimilar",
 }
+# What a claim presupposes, as the key of the ledger row that measures it: the premise is met only where
+# that row holds. Study A's claims about nets pre-trained on random labels presuppose that those labels
+# were fitted ("if the models are trained long enough", Sec. 4.1), which A2-train-fit measures.
+PREMISES = {"A2-train-fit": "random labels memorised: training accuracy at the most random degree almost as high "
+                            "as with clean labels (A2-train-fit holds)"}
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim: where the paper makes it, what is computed per unit, and which side of ``null`` it predicts."""
+    """One claim: where the paper makes it, what is computed per unit, which side of ``null`` it predicts,
+    the :data:`~repchange.core.verdicts.SCALES` family of its statistic and, optionally, the ledger key
+    of the claim it presupposes (``premise``)."""
 
     key: str
     study: str
@@ -50,56 +52,54 @@ class Claim:
     claim: str
     statistic: str
     unit: str
-    direction: str  # "greater" | "less" | "not greater" (than null)
+    direction: str  # "greater" | "less" (than null) | "negligible" (no effect beyond the SESOI)
     null: float = 0.0
+    scale: str = "cka difference"
+    premise: str | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
-
-
-def t_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float, int]:
-    """``(mean, low, high, n)`` of the finite ``values``: the two-sided Student-t interval of the mean.
-
-    ``low`` and ``high`` are NaN when fewer than two values are finite (no interval exists).
-    """
-    v = np.asarray(list(values), dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return np.nan, np.nan, np.nan, 0
-    mean = float(v.mean())
-    if n < 2:
-        return mean, np.nan, np.nan, 1
-    half = float(sps.t.ppf((1 + level) / 2, n - 1) * v.std(ddof=1) / np.sqrt(n))
-    return mean, mean - half, mean + half, n
-
-
-def verdict(low: float, high: float, direction: str, null: float = 0.0) -> str:
-    """``holds`` / ``does not hold`` / ``inconclusive`` for an interval ``[low, high]`` (see the module doc)."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    if direction == "greater":
-        return "holds" if low > null else "does not hold" if high <= null else "inconclusive"
-    if direction == "less":
-        return "holds" if high < null else "does not hold" if low >= null else "inconclusive"
-    return "holds" if high <= null else "does not hold" if low > null else "inconclusive"
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {sorted(SCALES)}, got {self.scale!r}")
+        if self.premise is not None and self.premise not in PREMISES:
+            raise ValueError(f"premise must be one of {sorted(PREMISES)}, got {self.premise!r}")
 
 
 def assess(claim: Claim, values: pd.Series, level: float = LEVEL) -> dict[str, object]:
-    """One ledger row: the claim's fields, n, mean, CI and verdict over the per-unit ``values``."""
-    mean, low, high, n = t_interval(values, level)
+    """One ledger row: the claim's fields, its SESOI, n, mean, interval, p-value and verdict over the
+    per-unit ``values`` (one per independent unit)."""
+    scale = SCALES[claim.scale]
+    i = verdicts.interval(values, scale, null=claim.null, level=level)
     units = ", ".join(f"{k}: {v:.3f}" for k, v in values.items()) if len(values) <= 12 else f"{len(values)} units"
-    return {**asdict(claim), "n": n, "value": mean, "ci_low": low, "ci_high": high,
-            "verdict": verdict(low, high, claim.direction, claim.null), "per_unit": units}
+    note = f"no spread: all {i.n} units equal" if i.no_spread else ""
+    return {**asdict(claim), "sesoi": scale.sesoi, "n": i.n, "value": i.mean, "ci_low": i.low, "ci_high": i.high,
+            "p": i.p, "verdict": verdicts.verdict(i.low, i.high, i.mean, claim.direction, null=claim.null,
+                                                  sesoi=scale.sesoi),
+            "per_unit": units, "note": note}
 
 
 def not_measured(claim: Claim, why: str) -> dict[str, object]:
     """A ledger row for a claim this run cannot test (e.g. no shifted-label condition)."""
-    return {**asdict(claim), "n": 0, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-            "verdict": "not measured", "per_unit": why}
+    return {**asdict(claim), "sesoi": SCALES[claim.scale].sesoi, "n": 0, "value": np.nan, "ci_low": np.nan,
+            "ci_high": np.nan, "p": np.nan, "verdict": "not measured", "per_unit": "", "note": why}
+
+
+def _apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose premise row does not hold read "premise not met" (their numbers are kept)."""
+    frame = frame.copy()
+    by_key = frame.set_index("key").verdict
+    for k, row in frame.iterrows():
+        premise = row.get("premise")
+        if not isinstance(premise, str) or row.verdict == "not measured":
+            continue
+        met = by_key.get(premise)
+        if met != "holds":
+            frame.loc[k, "note"] = "; ".join(x for x in (row.note, f"premise {premise} reads {met or 'absent'}: "
+                                                          f"{PREMISES[premise]} — not shown in this run") if x)
+            frame.loc[k, "verdict_unconditional"] = row.verdict
+            frame.loc[k, "verdict"] = "premise not met"
+    return frame
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,11 +117,6 @@ def _by_seed_layer(rows: pd.DataFrame) -> pd.DataFrame:
     return wide[list(dict.fromkeys(rows.layer))]
 
 
-def _depth_spearman(wide: pd.DataFrame) -> pd.Series:
-    depth = np.arange(wide.shape[1])
-    return wide.apply(lambda row: sps.spearmanr(depth, row.to_numpy()).statistic, axis=1)
-
-
 TRAIN_FIT_TOLERANCE = 0.05  # "almost as high as": within 5 percentage points of training accuracy
 
 
@@ -137,12 +132,14 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
     first, penultimate, last = init.columns[0], init.columns[-2], init.columns[-1]
     rows.append(assess(Claim(
         "A1-depth", "A", "Sec. 4.1, Fig. 1", "During pre-training, similarity to the initialisation falls with depth.",
-        "Spearman ρ of CKA-to-init with layer depth at the last epoch", "seed", "less"), _depth_spearman(init), level=level))
+        "largest change of CKA-to-init from one layer to the next at the last epoch (falls at every step: < 0; a "
+        "continuous statistic, where a Spearman ρ over five layers saturates at −1 and leaves no spread)", "seed",
+        "less"), init.diff(axis=1).iloc[:, 1:].max(axis=1), level))
     blocks = init.drop(columns=[last])
     rows.append(assess(Claim(
         "A1-output", "A", "Sec. 4.1, Fig. 1", "The output layer moves furthest from its initialisation.",
         f"lowest CKA-to-init among the blocks − CKA-to-init of {last}", "seed", "greater"),
-        blocks.min(axis=1) - init[last], level=level))
+        blocks.min(axis=1) - init[last], level))
 
     final = histories[histories.epoch == histories.epoch.max()]
     by_degree = final.pivot_table(index="seed", columns="degree", values=["train_acc", "test_acc"])
@@ -151,14 +148,14 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         "A2-train-fit", "A", "Sec. 4.1, Fig. 2", "“the training accuracy in the experiments on the randomized data "
         "is almost as high as” with clean labels.",
         f"train accuracy at d={d_hi} − at d={d_lo}; holds above −{TRAIN_FIT_TOLERANCE:.2f} (our tolerance for "
-        "“almost as high”)", "seed", "greater", -TRAIN_FIT_TOLERANCE),
-        by_degree["train_acc"][d_hi] - by_degree["train_acc"][d_lo], level=level))
+        "“almost as high”)", "seed", "greater", -TRAIN_FIT_TOLERANCE, scale="accuracy difference"),
+        by_degree["train_acc"][d_hi] - by_degree["train_acc"][d_lo], level))
     test = by_degree["test_acc"][sorted(by_degree["test_acc"].columns)]
     rows.append(assess(Claim(
         "A2-test-falls", "A", "Sec. 4.1, Fig. 2", "The more random the labels, the lower the test accuracy — at "
         "every step of d, not only between the ends.",
         f"largest change of test accuracy between consecutive degrees {list(test.columns)} (all steps down: < 0)",
-        "seed", "less"), test.diff(axis=1).iloc[:, 1:].max(axis=1) if test.shape[1] > 1 else pd.Series(dtype=float),
+        "seed", "less", scale="accuracy difference"), test.diff(axis=1).iloc[:, 1:].max(axis=1) if test.shape[1] > 1 else pd.Series(dtype=float),
         level=level))
 
     to_init = _final_cka(degrees, "init")
@@ -166,25 +163,27 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
     hi = _by_seed_layer(to_init[to_init.degree == d_hi])
     rows.append(assess(Claim(
         "A3-less-change", "A", "Sec. 4.1, Fig. 3a", "“if the structure in the data decreases, there is less "
-        "similarity change overall …”", f"layer-mean CKA-to-init at d={d_hi} − at d={d_lo}", "seed", "greater"),
-        hi.mean(axis=1) - lo.mean(axis=1), level=level))
+        "similarity change overall …”", f"layer-mean CKA-to-init at d={d_hi} − at d={d_lo}", "seed", "greater", premise="A2-train-fit"),
+        hi.mean(axis=1) - lo.mean(axis=1), level))
     rows.append(assess(Claim(
         "A3-less-change-early", "A", "Sec. 4.1, Fig. 3a", "“… and especially in the early layers”.",
-        f"CKA-to-init of {first} at d={d_hi} − at d={d_lo}", "seed", "greater"),
-        hi[first] - lo[first], level=level))
+        f"CKA-to-init of {first} at d={d_hi} − at d={d_lo}", "seed", "greater", premise="A2-train-fit"),
+        hi[first] - lo[first], level))
     extra = lo - hi  # how much further random labels move each layer
     rows.append(assess(Claim(
         "A3-last-layers", "A", "Sec. 4.1, Fig. 3a", "Memorising random labels is carried mainly by the last layers.",
-        f"[CKA(d={d_lo}) − CKA(d={d_hi})] of {last} − the same of {first}", "seed", "greater"),
-        extra[last] - extra[first], level=level))
+        f"[CKA(d={d_lo}) − CKA(d={d_hi})] of {last} − the same of {first}", "seed", "greater",
+        premise="A2-train-fit"),
+        extra[last] - extra[first], level))
 
     by_size = _final_cka(sizes, "init")
     small, large = min(by_size.train_size), max(by_size.train_size)
     rows.append(assess(Claim(
         "A3-size", "A", "Sec. 4.1, Fig. 3b", "The more randomly labelled images, the further the layers move from "
-        "their init.", f"layer-mean CKA-to-init with {small} − with {large} images", "seed", "greater"),
+        "their init.", f"layer-mean CKA-to-init with {small} − with {large} images", "seed", "greater",
+        premise="A2-train-fit"),
         _by_seed_layer(by_size[by_size.train_size == small]).mean(axis=1)
-        - _by_seed_layer(by_size[by_size.train_size == large]).mean(axis=1), level=level))
+        - _by_seed_layer(by_size[by_size.train_size == large]).mean(axis=1), level))
 
     rows += _finetuning_claims(finetuning, first, penultimate, last, level)
     return pd.DataFrame(rows)
@@ -210,23 +209,23 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
     rows = [
         assess(Claim("A4-head", "A", "Sec. 4.2, Fig. 4a", "Fine-tuning (all weights trainable) changes the head most.",
                      f"lowest CKA-to-pre-trained among the blocks − that of {last} (source domain, {clean_label})",
-                     "seed", "greater"), clean.drop(columns=[last]).min(axis=1) - clean[last], level=level),
+                     "seed", "greater"), clean.drop(columns=[last]).min(axis=1) - clean[last], level),
         assess(Claim("A4-random", "A", "Sec. 4.2, Fig. 4a", "Random labels change the fine-tuned net more than clean "
                      "labels.", f"layer-mean CKA-to-pre-trained: {clean_label} − {random_label} (source domain)",
-                     "seed", "greater"), clean.mean(axis=1) - random_.mean(axis=1), level=level),
+                     "seed", "greater"), clean.mean(axis=1) - random_.mean(axis=1), level),
         assess(Claim("A4-random-early", "A", "Sec. 4.2, Fig. 4a", "… and the extra change reaches down to the first "
                      "block.", f"CKA-to-pre-trained of {first}: {clean_label} − {random_label} (source domain)",
-                     "seed", "greater"), clean[first] - random_[first], level=level),
+                     "seed", "greater"), clean[first] - random_[first], level),
         assess(Claim("A4b-random-cross", "A", "Sec. 4.2, Fig. 4b", "On the cross domain too, random labels change the "
                      "net more than clean labels.", f"layer-mean CKA-to-pre-trained, cross domain: {clean_label} − "
-                     f"{random_label}", "seed", "greater"), cross.mean(axis=1) - cross_random.mean(axis=1), level=level),
+                     f"{random_label}", "seed", "greater"), cross.mean(axis=1) - cross_random.mean(axis=1), level),
         assess(Claim("A4c-cross-vs-clean", "A", "Sec. 4.2, Fig. 4c", "The change in early layers under a cross-domain "
                      "task is larger than with clean labels …", f"mean CKA-to-pre-trained of {early}: same-domain "
                      f"{clean_label} − cross domain {clean_label}", "seed", "greater"),
-               clean[early].mean(axis=1) - cross[early].mean(axis=1), level=level),
+               clean[early].mean(axis=1) - cross[early].mean(axis=1), level),
         assess(Claim("A4c-cross-vs-random", "A", "Sec. 4.2, Fig. 4c", "… and less than with random labels.",
                      f"mean CKA-to-pre-trained of {early}: cross domain {clean_label} − same-domain {random_label}",
-                     "seed", "greater"), cross[early].mean(axis=1) - random_[early].mean(axis=1), level=level),
+                     "seed", "greater"), cross[early].mean(axis=1) - random_[early].mean(axis=1), level),
     ]
     shift_claims = [
         (Claim("A4c-shift-vs-clean", "A", "Sec. 4.2, Fig. 4c", "The change in early layers under a domain task "
@@ -251,21 +250,21 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
     ]
     if shift_labels:
         shifted = wide("same", shift_labels[0])
-        rows += [assess(claim, statistic(shifted), level=level) for claim, statistic in shift_claims]
+        rows += [assess(claim, statistic(shifted), level) for claim, statistic in shift_claims]
     else:
         rows += [not_measured(claim, "no shifted-label condition in this run") for claim, _ in shift_claims]
     rows += [
         assess(Claim("A5-closer", "A", "Sec. 4.3, Fig. 5a", "With clean labels, fine-tuned layers stay closer to the "
                      "pre-trained net than to a random net.", f"layer-mean CKA to the pre-trained net − to an "
                      f"independent init ({clean_label})", "seed", "greater"),
-               margin(clean, "same", clean_label), level=level),
+               margin(clean, "same", clean_label), level),
         assess(Claim("A5d-closer-cross", "A", "Sec. 4.3, Fig. 5d", "After cross-domain fine-tuning the net is still "
                      "closer to the pre-trained net than to a random one.", "layer-mean CKA to the pre-trained net − "
                      f"to an independent init (cross domain, {clean_label})", "seed", "greater"),
-               margin(cross, "cross", clean_label), level=level),
+               margin(cross, "cross", clean_label), level),
         assess(Claim("A5d-margin-cross", "A", "Sec. 4.3, Figs. 5a/5d", "… with a smaller margin than on the same "
                      "task.", f"margin (same domain) − margin (cross domain), both {clean_label}", "seed", "greater"),
-               margin(clean, "same", clean_label) - margin(cross, "cross", clean_label), level=level),
+               margin(clean, "same", clean_label) - margin(cross, "cross", clean_label), level),
     ]
     independent_random = wide("same", random_label, "independent_init")
     for layer in (penultimate, last):
@@ -273,24 +272,37 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
             f"A5b-random-unlearns ({layer})", "A", "Sec. 4.3, Fig. 5b; Conclusion", "Under random labels the "
             "representation ends up more similar to a random init than to the pre-trained net.",
             f"CKA of {layer} to the pre-trained net − to an independent init ({random_label})", "seed", "less"),
-            random_[layer] - independent_random[layer], level=level))
+            random_[layer] - independent_random[layer], level))
     rows.append(assess(Claim(
         "A5b-random-early", "A", "Sec. 4.3, Fig. 5b; Conclusion", "Fine-tuning on random labels “changes the early "
         "representation”.", f"mean CKA-to-pre-trained of {early}: {random_label} − {clean_label} (source domain)",
-        "seed", "less"), random_[early].mean(axis=1) - clean[early].mean(axis=1), level=level))
+        "seed", "less"), random_[early].mean(axis=1) - clean[early].mean(axis=1), level))
     return rows
 
 
 # ----------------------------------------------------------------------------------------------
-# Study B: one value per fine-tuning run (arch, target, seed) or per (arch, seed).
+# Study B: one value per source net (arch, seed); a source net's fine-tunings on several targets are
+# averaged into its one value (they share the net, so they are not independent units).
 
 ARCH_OF_PAPER = {"resnet_small": "resnet50", "vgg_small": "vgg19", "densenet_small": "densenet121"}
 
 
+def _per_source_net(per_run: dict[tuple[str, str, int], float]) -> pd.Series:
+    """The mean over targets of per-run values keyed (arch, target, seed), one per source net, indexed
+    ``arch/s<seed>`` (NaN runs left out of their net's mean)."""
+    runs = pd.Series(per_run, dtype=float)
+    if runs.empty:
+        return runs
+    runs.index = pd.MultiIndex.from_tuples(runs.index, names=["arch", "target", "seed"])
+    nets = runs.groupby(level=["arch", "seed"], sort=False).mean()
+    return pd.Series(nets.to_numpy(), index=[f"{a}/s{s}" for a, s in nets.index], dtype=float)
+
+
 def _per_run(table: pd.DataFrame, function) -> pd.Series:
-    """``function(rows of one run)`` for every (arch, target, seed), indexed ``arch/target/s<seed>``."""
-    out = {f"{a}/{t}/s{s}": function(rows) for (a, t, s), rows in table.groupby(["arch", "target", "seed"], sort=False)}
-    return pd.Series(out, dtype=float)
+    """``function(rows of one run)`` for every (arch, target, seed), averaged per source net (see
+    :func:`_per_source_net`)."""
+    return _per_source_net({key: function(rows) for key, rows in table.groupby(["arch", "target", "seed"],
+                                                                                sort=False)})
 
 
 def _upward_share(rows: pd.DataFrame) -> float:
@@ -316,22 +328,24 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
     for seed in sorted(dynamics.seed.unique()):
         trend = analysis.depth_trend(dynamics[dynamics.seed == seed])
         for _, r in trend.iterrows():
-            per_run.setdefault(r.metric, {})[f"{r.arch}/{r.target}/s{seed}"] = r.spearman
+            per_run.setdefault(r.metric, {})[(r.arch, r.target, seed)] = r.spearman
     for name in (metric, "procrustes_filter"):
         label = labels[name]
         depth = Claim(
             f"B-depth ({name})", "B", "Sec. 4, Figs. 2–4", "Fine-tuning moves deeper layers further than early ones.",
-            f"Spearman ρ of the last checkpoint's distance with layer depth; {label}", "run", "greater")
+            f"Spearman ρ of the last checkpoint's distance with layer depth, mean over the source net's targets; "
+            f"{label}", "source net", "greater", scale="rank correlation")
         upward = Claim(
             f"B-upward ({name})", "B", "Sec. 4, Figs. 2–4", "The distance to the source shows a “predominantly "
             "upward trend” over the fine-tuning epochs.", f"share of a run's layers whose distance rises with the "
-            f"epoch (Spearman ρ > 0); {label}; holds above 0.5", "run", "greater", 0.5)
+            f"epoch (Spearman ρ > 0), mean over the source net's targets; {label}; holds above 0.5", "source net",
+            "greater", 0.5, scale="share")
         if name not in present:
             why = f"the table has no {label} (add its alpha to the chapter's alphas)"
             rows += [not_measured(depth, why), not_measured(upward, why)]
             continue
-        rows.append(assess(depth, pd.Series(per_run[name]), level=level))
-        rows.append(assess(upward, _per_run(overall[overall.metric == name], _upward_share), level=level))
+        rows.append(assess(depth, _per_source_net(per_run[name]), level))
+        rows.append(assess(upward, _per_run(overall[overall.metric == name], _upward_share), level))
 
     kinds = {t: SIMILARITY_TO_SOURCE.get(t) for t in dynamics.target.unique()}
     reuse = analysis.reusability(dynamics)
@@ -339,7 +353,7 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
     target_claim = Claim("B-similarity", "B", "Sec. 4, Table 2", "Features are reused more on a target like the "
                          "source and rewritten more on a dissimilar one.",
                          f"layer-mean final distance ({labels[metric]}): mean over dissimilar "
-                         "targets − mean over similar targets", "arch × seed", "greater")
+                         "targets − mean over similar targets", "source net", "greater", scale="distance difference")
     if metric not in present:
         rows.append(not_measured(target_claim, f"the table has no {labels[metric]}"))
     elif {"similar", "dissimilar"} <= set(kinds.values()):
@@ -351,14 +365,15 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
             for arch, group in dist.groupby("arch", sort=False):
                 means = group.groupby("kind")["value"].mean()
                 values[f"{arch}/s{seed}"] = means["dissimilar"] - means["similar"]
-        rows.append(assess(target_claim, pd.Series(values), level=level))
+        rows.append(assess(target_claim, pd.Series(values), level))
     else:
         rows.append(not_measured(target_claim, f"needs a similar and a dissimilar target; this run has {kinds}"))
 
     resnet_claim = Claim("B-resnet-dissimilar", "B", "Sec. 4, Table 2", "On the dissimilar target (Fruits-360) "
                          "ResNet50 reuses its features most (lowest reusability distance).",
-                         f"lowest reusability of the other architectures − ResNet's, per dissimilar target and seed "
-                         f"({labels[metric]})", "target × seed", "greater")
+                         f"lowest reusability of the other architectures − ResNet's, mean over the dissimilar targets "
+                         f"({labels[metric]})", "seed (one source net per architecture)", "greater",
+                         scale="distance difference")
     resnets = [a for a in dynamics.arch.unique() if ARCH_OF_PAPER.get(a, a) == "resnet50"]
     dissimilar = [t for t, k in kinds.items() if k == "dissimilar"]
     if metric not in present:
@@ -368,16 +383,15 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
         for seed in sorted(dynamics.seed.unique()):
             per_seed = analysis.reusability(dynamics[dynamics.seed == seed])
             per_seed = per_seed[per_seed.metric == metric].set_index(["target", "arch"])["mean"]
-            for target in dissimilar:
-                row = per_seed.loc[target]
-                values[f"{target}/s{seed}"] = row.drop(resnets).min() - row[resnets].min()
-        rows.append(assess(resnet_claim, pd.Series(values), level=level))
+            values[f"s{seed}"] = np.mean([per_seed.loc[t].drop(resnets).min() - per_seed.loc[t][resnets].min()
+                                          for t in dissimilar])
+        rows.append(assess(resnet_claim, pd.Series(values), level))
     else:
         rows.append(not_measured(resnet_claim, "needs a ResNet, another architecture and a dissimilar target"))
 
     order_claim = Claim("B-awa2-vs-scene", "B", "Sec. 4, Table 2", "Features are reused more on AwA2 than on "
                         "15-Scene (Table 2: DenseNet121 and ResNet50).", "reusability on 15-Scene − on AwA2",
-                        "arch × seed", "greater")
+                        "source net", "greater", scale="distance difference")
     if metric not in present:
         rows.append(not_measured(order_claim, f"the table has no {labels[metric]}"))
     elif {"awa2", "scene15"} <= set(dynamics.target.unique()):
@@ -387,36 +401,66 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
             per_seed = per_seed[per_seed.metric == metric].set_index(["arch", "target"])["mean"]
             for arch in dynamics.arch.unique():
                 values[f"{arch}/s{seed}"] = per_seed[(arch, "scene15")] - per_seed[(arch, "awa2")]
-        rows.append(assess(order_claim, pd.Series(values), level=level))
+        rows.append(assess(order_claim, pd.Series(values), level))
     else:
         rows.append(not_measured(order_claim, "needs the AwA2 and 15-Scene targets (paper profile)"))
 
     agreement_claim = Claim("B-agreement", "B", "Sec. 4 (r = 0.83 ± 0.43)", "“mean value for Pearson's r as "
                             "0.83”: the per-filter Procrustes distance and a per-filter CKA distance agree strongly.",
-                            "mean over (layer, epoch, class) of Pearson r across filters, per run; 0.5 = the "
-                            "conventional threshold of a strong correlation", "run", "greater", 0.5)
+                            "mean over (layer, epoch, class) of Pearson r across filters, mean over the source net's "
+                            "targets; 0.5 = the conventional threshold of a strong correlation", "source net",
+                            "greater", 0.5, scale="correlation")
     if agreement is not None and agreement.r.notna().any():
         rows.append(assess(agreement_claim, _per_run(agreement.rename(columns={"r": "value"}),
-                                                     lambda rows: rows["value"].mean()), level=level))
+                                                     lambda rows: rows["value"].mean()), level))
     else:
         rows.append(not_measured(agreement_claim, "no filter-agreement table was passed"))
     return pd.DataFrame(rows)
 
 
-def ledger(*parts: pd.DataFrame) -> pd.DataFrame:
-    """The ledger rows of both studies in one table, verdict counts in ``frame.attrs["counts"]``."""
+def ledger(*parts: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """The ledger rows of both studies in one table: premises applied (a claim whose premise row does not
+    hold reads "premise not met"), then ``verdict_holm``: the verdict with the measured claims taken as
+    one family (Holm; see :func:`repchange.core.verdicts.holm`). Verdict counts in
+    ``frame.attrs["counts"]`` and ``frame.attrs["counts_holm"]``."""
     frame = pd.concat(parts, ignore_index=True)
+    if "verdict_unconditional" not in frame:
+        frame["verdict_unconditional"] = frame.verdict
+    frame = _apply_premises(frame)
+    frame["verdict_holm"] = verdicts.holm(frame.p, frame.verdict, level)
     frame.attrs["counts"] = frame.verdict.value_counts().to_dict()
+    frame.attrs["counts_holm"] = frame.verdict_holm.value_counts().to_dict()
     return frame
 
 
-VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b", "inconclusive": "#8c8c8c"}
-DIRECTION_MARKS = {"greater": "claimed > null", "less": "claimed < null", "not greater": "claimed ≤ null"}
+def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """What a reader scans, one row per claim: key, claim, verdict, Holm-adjusted verdict, the effect
+    (mean − null) with its interval, the SESOI and the unit with n."""
+    def effect(r: pd.Series) -> str:
+        if r.verdict == "not measured" or not np.isfinite(r.value):
+            return "–"
+        interval = f" [{r.ci_low - r.null:+.3f}, {r.ci_high - r.null:+.3f}]" if np.isfinite(r.ci_low) else ""
+        return f"{r.value - r.null:+.3f}{interval}"
+
+    return pd.DataFrame({"key": frame.key, "claim": frame.claim, "verdict": frame.verdict,
+                         "Holm-adjusted": frame.verdict_holm, "mean − null [interval]": frame.apply(effect, axis=1),
+                         "SESOI": frame.sesoi, "unit (n)": [f"{u} ({n})" for u, n in zip(frame.unit, frame.n)]})
+
+
+def ledger_details(frame: pd.DataFrame) -> pd.DataFrame:
+    """Beneath the ledger: where each claim is made, its statistic, null, p-value, per-unit values and notes."""
+    return frame[["key", "figure", "statistic", "direction", "null", "p", "per_unit", "note"]]
+
+
+VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b", "negligible": "#2874a6",
+                   "inconclusive": "#8c8c8c", "premise not met": "#b9770e"}
+DIRECTION_MARKS = {"greater": "claimed > null", "less": "claimed < null", "negligible": "claimed ≈ null"}
 
 
 def fig_ledger(frame: pd.DataFrame, provenance: str):
-    """Forest plot of the ledger: per claim, mean − null with its CI (symmetric-log x axis, so small CKA
-    differences and rank correlations share one axis), coloured by verdict; untested claims left out."""
+    """Forest plot of the ledger: per claim, (mean − null) / SESOI with its interval, turned so that the
+    claimed side is to the right, coloured by verdict; the shaded band is ±1 smallest effect of interest
+    (symmetric-log x axis, linear inside the band). Untested claims are left out."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -424,20 +468,25 @@ def fig_ledger(frame: pd.DataFrame, provenance: str):
 
     rows = frame[frame.verdict != "not measured"].iloc[::-1]
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.9))
+    ax.axvspan(-1, 1, color="#2874a6", alpha=0.12, lw=0)
     for k, (_, r) in enumerate(rows.iterrows()):
         colour = VERDICT_COLOURS[r.verdict]
-        if np.isfinite(r.ci_low):
-            ax.plot([r.ci_low - r.null, r.ci_high - r.null], [k, k], color=colour, lw=2.2)
-        ax.plot(r.value - r.null, k, "o", color=colour, ms=6)
+        sign = -1.0 if r.direction == "less" else 1.0
+        ends = sorted(sign * (x - r.null) / r.sesoi for x in (r.ci_low, r.ci_high))
+        if np.all(np.isfinite(ends)):
+            ax.plot(ends, [k, k], color=colour, lw=2.2)
+        ax.plot(sign * (r.value - r.null) / r.sesoi, k, "o", color=colour, ms=6)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xscale("symlog", linthresh=0.02)
+    ax.set_xscale("symlog", linthresh=1)
     ax.set_yticks(np.arange(len(rows)), [f"{r.key}  ({DIRECTION_MARKS[r.direction]})" for _, r in rows.iterrows()],
                   fontsize=8)
-    ax.set_xlabel("statistic − null: mean over units and t interval (symmetric-log scale)", fontsize=8)
+    ax.set_xlabel("(statistic − null) / smallest effect of interest, claimed side to the right: mean over units "
+                  "and interval; shaded: ±1 (negligible)", fontsize=8)
     ax.grid(alpha=0.3, axis="x")
     ax.legend([Line2D([], [], color=c, marker="o", lw=2) for c in VERDICT_COLOURS.values()], list(VERDICT_COLOURS),
               fontsize=8, loc="lower right")
-    ax.set_title("Claims ledger — every claim's statistic against its null", fontsize=11)
+    ax.set_title("Claims ledger — every claim's effect against its null and its smallest effect of interest",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     caption(fig, provenance)
     return fig

@@ -16,7 +16,9 @@ import pandas as pd
 
 from repchange.core.metrics import pwsm_key
 from repchange.core.plotting import mean_and_sem
+from repchange.core import verdicts
 from repchange.core.stats import clearly, paired_difference
+from repchange.core.verdicts import SCALES
 from repchange.studies import metric_checks as checks
 from repchange.studies import paper_numbers
 from repchange.studies.a.finetuning import condition_label
@@ -243,11 +245,15 @@ def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[i
     return out
 
 
+DEPTH_PHRASES = {"holds": "falls clearly at every step", "does not hold": "does not fall at every step",
+                 "negligible": "hardly changes", "inconclusive": "does not fall clearly at every step"}
+
+
 def cka_to_init(table: pd.DataFrame, epochs: int) -> Summary:
     """Figure 1's page (a1): each layer's CKA to its own init after ``epochs`` (biased and debiased),
-    to an independent init, the chance level at epoch 0, whether the CKA falls with depth, and the
-    layers that clearly kept their init (CKA to it above CKA to an independent init by more than
-    two standard errors of the paired difference across seeds)."""
+    to an independent init, the chance level at epoch 0, whether the CKA falls with depth (the ledger's
+    A1-depth verdict: the largest layer-to-layer change, per seed), and the layers that clearly kept their
+    init (CKA to it above CKA to an independent init, paired over seeds, by the verdict rule)."""
     at_end = table[table.epoch == epochs]
     if at_end.empty:
         raise ValueError(f"the table has no rows at epoch {epochs}; it holds {sorted(table.epoch.unique())}")
@@ -261,12 +267,16 @@ def cka_to_init(table: pd.DataFrame, epochs: int) -> Summary:
 
     cka, debiased, cka_chance = pick(final, "cka"), pick(final, "cka_debiased"), pick(chance, "cka")
     layers = list(cka.index)
-    falls_with_depth = all(cka[a] >= cka[b] for a, b in zip(layers, layers[1:]))
+    by_seed = at_end[(at_end.comparison == "init") & (at_end.metric == "cka")].pivot_table(
+        index="seed", columns="layer", values="value")[layers]
+    largest_step = by_seed.diff(axis=1).iloc[:, 1:].max(axis=1)  # the ledger's A1-depth statistic
+    i = verdicts.interval(largest_step, SCALES["cka difference"])
+    depth = verdicts.verdict(i.low, i.high, i.mean, "less", sesoi=SCALES["cka difference"].sesoi)
     gap = paired_difference(at_end[at_end.metric == "cka"], column="comparison", a="init", b="independent_init",
                             by=["layer"])
     kept = list(gap[gap.clear & (gap["mean"] > 0)].layer)
     out = Summary()
-    out.phrases = {"a1_depth_verdict": "falls monotonically" if falls_with_depth else "does not fall monotonically",
+    out.phrases = {"a1_depth_verdict": DEPTH_PHRASES[depth],
                    "a1_kept_layers": _phrase(kept, "none of the layers")}
     out.numbers = {**{f"a1_cka_final_{layer}": cka[layer] for layer in layers},
                    **{f"a1_cka_debiased_final_{layer}": debiased[layer] for layer in layers},
