@@ -27,12 +27,16 @@ def _study_a_world() -> dict:
     return {
         "pre_init": [0.95, 0.85, 0.7, 0.5, 0.2],
         "train_acc": {0: 0.99, 1: 0.98, 9: 0.97}, "test_acc": {0: 0.85, 1: 0.6, 9: 0.1},
+        "train_loss": {0: (2.0, 0.5), 1: (2.1, 1.0), 9: (2.3, 2.0)},  # (first epoch, last epoch)
         "degree": {0: [0.90, 0.80, 0.6, 0.4, 0.2], 9: [0.95, 0.9, 0.75, 0.55, 0.15]},
         "size": {64: 0.9, 640: 0.7},
-        "fine": {("same", "clean"): [0.99, 0.97, 0.92, 0.8, 0.5], ("same", "random d=9"): [0.90, 0.8, 0.6, 0.3, 0.1],
+        "fine": {("same", "clean"): [0.998, 0.996, 0.92, 0.8, 0.5], ("same", "random d=9"): [0.90, 0.8, 0.6, 0.3, 0.1],
+                 ("same", "random d=4"): [0.95, 0.9, 0.75, 0.5, 0.3],
                  ("cross", "clean"): [0.95, 0.9, 0.8, 0.5, 0.4], ("cross", "random d=9"): [0.88, 0.75, 0.55, 0.25, 0.1],
+                 ("cross", "random d=4"): [0.92, 0.82, 0.7, 0.4, 0.2],
                  ("same", "shift s=seed"): [0.96, 0.92, 0.85, 0.7, 0.3]},
         "independent": {("same", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("same", "random d=9"): [0.6, 0.6, 0.5, 0.45, 0.3],
+                        ("same", "random d=4"): [0.5] * 5, ("cross", "random d=4"): [0.5] * 5,
                         ("cross", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("cross", "random d=9"): [0.5, 0.45, 0.4, 0.3, 0.2],
                         ("same", "shift s=seed"): [0.5, 0.45, 0.4, 0.3, 0.2]},
     }
@@ -73,6 +77,11 @@ CONTRADICT_A = {
     "A1-output": _set_layer(("pre_init",), 4, 0.99),
     "A2-train-fit": _set(("train_acc", 9), 0.5),
     "A2-test-falls": _set(("test_acc", 1), 0.9),
+    "A2-loss-slower": _set(("train_loss", 9), (2.3, 0.2)),
+    "A-cross-early": _set(("fine", ("cross", "clean")), [0.99, 0.98]),
+    "A4-graded (same)": _set(("fine", ("same", "random d=4")), [0.999, 0.998, 0.95, 0.85, 0.6]),
+    "A4-graded (cross)": _set(("fine", ("cross", "random d=4")), [0.97, 0.95, 0.9, 0.6, 0.5]),
+    "A4-clean-early": _set(("fine", ("same", "clean")), [0.95, 0.9]),
     "A3-less-change": _set(("degree", 9), [0.8, 0.7, 0.5, 0.3, 0.1]),
     "A3-less-change-early": _set_layer(("degree", 9), 0, 0.8),
     "A3-last-layers": _set_layer(("degree", 9), 4, 0.35),
@@ -82,9 +91,10 @@ CONTRADICT_A = {
     "A4-random-early": _both(_set_layer(("fine", ("same", "random d=9")), 0, 1.0),
                              _set_layer(("fine", ("same", "clean")), 0, 0.95)),
     "A4b-random-cross": _set(("fine", ("cross", "random d=9")), [0.99, 0.95, 0.9, 0.7, 0.6]),
-    "A4c-cross-vs-clean": _set(("fine", ("cross", "clean")), [1.0, 0.99]),
+    "A4c-cross-vs-clean": _both(_set(("fine", ("cross", "clean")), [1.0, 0.99]), _set(("fine", ("same", "clean")), [0.96, 0.95])),
     "A4c-cross-vs-random": _set(("fine", ("cross", "clean")), [0.8, 0.7]),
-    "A4c-shift-vs-clean": _set(("fine", ("same", "shift s=seed")), [1.0, 0.99]),
+    "A4c-shift-vs-clean": _both(_set(("fine", ("same", "shift s=seed")), [1.0, 0.99]),
+                                _set(("fine", ("same", "clean")), [0.96, 0.95])),
     "A4c-shift-vs-random": _set(("fine", ("same", "shift s=seed")), [0.8, 0.7]),
     "A4c-penultimate": _set_layer(("fine", ("same", "shift s=seed")), 3, 0.4),
     "A5c-closer-shift": _set(("independent", ("same", "shift s=seed")), [0.99] * 5),
@@ -94,7 +104,8 @@ CONTRADICT_A = {
     "A5d-margin-cross": _set(("independent", ("cross", "clean")), [0.0] * 5),
     "A5b-random-unlearns (block4)": _set_layer(("independent", ("same", "random d=9")), 3, 0.1),
     "A5b-random-unlearns (logits)": _set_layer(("independent", ("same", "random d=9")), 4, 0.0),
-    "A5b-random-early": _set(("fine", ("same", "random d=9")), [1.0, 0.99]),
+    "A5b-random-early": _both(_set(("fine", ("same", "random d=9")), [1.0, 0.99]),
+                              _set(("fine", ("same", "clean")), [0.96, 0.95])),
 }
 
 
@@ -111,14 +122,15 @@ def _study_a_tables(world: dict, noise: float = 0.001) -> dict[str, pd.DataFrame
         return out
 
     pretraining = pd.DataFrame(rows([1.0] * 5, epoch=0, comparison="init") + rows(world["pre_init"], epoch=2, comparison="init"))
-    histories = pd.DataFrame([dict(degree=d, seed=s, epoch=2, train_acc=world["train_acc"][d] + noise * rng.standard_normal(),
-                                   test_acc=world["test_acc"][d] + noise * rng.standard_normal())
-                              for d in (0, 1, 9) for s in SEEDS])
+    histories = pd.DataFrame([dict(degree=d, seed=s, epoch=e, train_acc=world["train_acc"][d] + noise * rng.standard_normal(),
+                                   test_acc=world["test_acc"][d] + noise * rng.standard_normal(),
+                                   train_loss=world["train_loss"][d][e - 1] + noise * rng.standard_normal())
+                              for d in (0, 1, 9) for s in SEEDS for e in (1, 2)])
     degrees = pd.DataFrame(sum((rows(world["degree"][d], epoch=2, comparison="init", degree=d) for d in (0, 9)), []))
     sizes = pd.DataFrame(sum((rows([world["size"][n]] * 5, epoch=2, comparison="init", train_size=n) for n in (64, 640)), []))
     fine = []
     for (domain, labels), profile in world["fine"].items():
-        keys = dict(domain=domain, labels=labels, degree=9 if "random" in labels else 0, epoch=3)
+        keys = dict(domain=domain, labels=labels, degree=int(labels.split("=")[1]) if "random" in labels else 0, epoch=3)
         fine += rows(profile, comparison="pretrained", **keys)
         fine += rows(world["independent"][(domain, labels)], comparison="independent_init", **keys)
     return dict(pretraining=pretraining, histories=histories, degrees=degrees, sizes=sizes, finetuning=pd.DataFrame(fine))
@@ -150,7 +162,11 @@ def test_study_a_statistics_are_the_stated_differences() -> None:
     assert value["A3-less-change-early"] == pytest.approx(0.05)
     assert value["A4c-penultimate"] == pytest.approx(0.2)  # shifted block4 0.7 − cross 0.5
     assert value["A5b-random-unlearns (block4)"] == pytest.approx(0.3 - 0.45)
-    assert value["A5d-margin-cross"] == pytest.approx(np.mean([0.99, 0.97, 0.92, 0.8, 0.5]) - np.mean([0.95, 0.9, 0.8, 0.5, 0.4]))
+    assert value["A5d-margin-cross"] == pytest.approx(np.mean([0.998, 0.996, 0.92, 0.8, 0.5]) - np.mean([0.95, 0.9, 0.8, 0.5, 0.4]))
+    assert value["A2-loss-slower"] == pytest.approx(1.5 - 0.3)  # clean falls 2.0 → 0.5, d=9 2.3 → 2.0
+    assert value["A4-clean-early"] == pytest.approx(0.997 - 1.0)
+    # layer means: clean 0.8428, d=4 0.68, d=9 0.54: steps -0.1628, -0.14
+    assert value["A4-graded (same)"] == pytest.approx(-0.14)
 
 
 def test_a_run_without_shifted_labels_marks_those_claims_not_measured() -> None:
@@ -158,14 +174,14 @@ def test_a_run_without_shifted_labels_marks_those_claims_not_measured() -> None:
     tables["finetuning"] = tables["finetuning"][~tables["finetuning"].labels.str.startswith("shift")]
     ledger = claims.study_a_claims(**tables).set_index("key")
     untested = ledger[ledger.verdict == "not measured"]
-    assert set(untested.index) == {"A4c-shift-vs-clean", "A4c-shift-vs-random", "A4c-penultimate", "A5c-closer-shift",
-                                   "A5c-margin-shift"}
+    assert set(untested.index) == {"A-cross-early", "A4c-shift-vs-clean", "A4c-shift-vs-random", "A4c-penultimate",
+                                   "A5c-closer-shift", "A5c-margin-shift"}
     assert (untested.n == 0).all() and untested.note.str.contains("no shifted-label").all()
 
 
 def _study_b_world() -> dict:
     return {"depth": [1.0, 2.0, 3.0], "epoch": [0.0, 0.5, 0.8, 1.0], "dissimilar": 2.0, "resnet_dissimilar": 0.8,
-            "scene15": 1.2, "awa2": 1.0, "r": 0.9}
+            "scene15": 1.2, "awa2": 1.0, "r": 0.9, "early_dissimilar": 1.0, "procrustes_follows": True}
 
 
 def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataFrame:
@@ -178,10 +194,15 @@ def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataF
         scale = world.get(target, world["dissimilar"] if kind == "dissimilar" else 1.0)
         if kind == "dissimilar" and arch == "resnet_small":
             scale *= world["resnet_dissimilar"]
+        if kind == "dissimilar" and k == 0:
+            scale *= world["early_dissimilar"]
         base = 0.1 * world["depth"][k] * epoch_factor * scale
         for metric, alpha, factor in (("pwsm_alpha_0", 0.0, 1.0), ("procrustes_filter", None, 0.5)):
+            value = factor * base
+            if metric == "procrustes_filter" and not world["procrustes_follows"] and e:
+                value = 0.1 + 0.05 * rng.random()  # unrelated to the PWSM distance
             rows.append(dict(arch=arch, target=target, seed=seed, layer=layer, epoch=e, cls=cls, metric=metric,
-                             alpha=alpha, value=factor * base + (noise * rng.standard_normal() if e else 0.0)))
+                             alpha=alpha, value=value + (noise * rng.standard_normal() if e else 0.0)))
     return pd.DataFrame(rows)
 
 
@@ -202,6 +223,8 @@ CONTRADICT_B = {
     "B-resnet-dissimilar": _set(("resnet_dissimilar",), 1.5),
     "B-awa2-vs-scene": _set(("scene15",), 0.8),
     "B-agreement": _set(("r",), 0.1),
+    "B-early-dissimilar": _set(("early_dissimilar",), 0.3),
+    "B-metrics-alike": _set(("procrustes_follows",), False),
 }
 OFFLINE = ["fashion_new_classes", "fashion_inverted", "digits"]
 

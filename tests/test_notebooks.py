@@ -269,7 +269,7 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     results = smoke_runs["out"] / "results"
     g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
-    assert g["ledger_claims"] == len(ledger) == 33
+    assert g["ledger_claims"] == len(ledger) == 40
     counts, counts_holm = ledger.verdict.value_counts(), ledger.verdict_holm.value_counts()
     for verdict in verdicts.VERDICTS:
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)

@@ -62,6 +62,8 @@ SCALES = {scale.name: scale for scale in (
     Scale("accuracy difference", 0.01, -1.0, 1.0, "one percentage point of accuracy"),
     Scale("rank correlation", 0.1, -1.0, 1.0, "|ρ| < 0.1 is a negligible association by the usual convention"),
     Scale("correlation", 0.1, -1.0, 1.0, "|r| < 0.1 is a negligible association by the usual convention"),
+    Scale("loss difference", 0.05, -np.inf, np.inf,
+          "five hundredths of a nat: about 2 % of the cross-entropy of a uniform guess over ten classes (ln 10)"),
     Scale("share", 0.05, 0.0, 1.0, "five percentage points of a share of layers (less than one layer in five)"),
     Scale("distance difference", 0.01, -np.pi / 2, np.pi / 2,
           "one hundredth of a radian of PWSM's angle (or of the per-filter Procrustes distance in [0, 1]); "

@@ -21,6 +21,7 @@ from scipy import stats as sps
 from repchange.core import verdicts
 from repchange.core.metrics import pwsm_key
 from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES
+from repchange.studies import paper_numbers
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
@@ -105,6 +106,9 @@ def _apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # Study A: one value per seed. Tables are those of repchange.studies.a.tables.
 
+_EXPORT_CLEAN = paper_numbers.STUDY_A_CKA["fine-tuning, same domain, clean: CKA to the pre-trained net"]
+ACROSS_PROBES = " (CKA on two probe sets: each domain's own)"
+
 
 def _final_cka(table: pd.DataFrame, comparison: str) -> pd.DataFrame:
     rows = table[(table.metric == "cka") & (table.comparison == comparison)]
@@ -158,6 +162,15 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         "seed", "less", scale="accuracy difference"), test.diff(axis=1).iloc[:, 1:].max(axis=1) if test.shape[1] > 1 else pd.Series(dtype=float),
         level=level))
 
+    first_epoch = histories[histories.train_loss.notna()].epoch.min()
+    start = histories[histories.epoch == first_epoch].pivot_table(index="seed", columns="degree", values="train_loss")
+    end = final.pivot_table(index="seed", columns="degree", values="train_loss")
+    drop = start - end  # how far the training loss fell from the first recorded epoch to the last
+    rows.append(assess(Claim(
+        "A2-loss-slower", "A", "Fig. 2a", "With more random labels the training loss falls more slowly.",
+        f"fall of the training loss from epoch {first_epoch} to the last: at d={d_lo} − at d={d_hi}", "seed",
+        "greater", scale="loss difference"), drop[d_lo] - drop[d_hi], level))
+
     to_init = _final_cka(degrees, "init")
     lo = _by_seed_layer(to_init[to_init.degree == d_lo])
     hi = _by_seed_layer(to_init[to_init.degree == d_hi])
@@ -207,7 +220,10 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
         return frame.mean(axis=1) - wide(domain, labels, "independent_init").mean(axis=1)
 
     rows = [
-        assess(Claim("A4-head", "A", "Sec. 4.2, Fig. 4a", "Fine-tuning (all weights trainable) changes the head most.",
+        assess(Claim("A4-head", "A", "Abstract (prior work), Fig. 4a", "Fine-tuning (all weights trainable) changes "
+                     "the head most — the abstract's summary of prior work, not a result the paper reports; the "
+                     f"authors' results export has block 4 ({_EXPORT_CLEAN[3]:.3f}) below the logits "
+                     f"({_EXPORT_CLEAN[4]:.3f}).",
                      f"lowest CKA-to-pre-trained among the blocks − that of {last} (source domain, {clean_label})",
                      "seed", "greater"), clean.drop(columns=[last]).min(axis=1) - clean[last], level),
         assess(Claim("A4-random", "A", "Sec. 4.2, Fig. 4a", "Random labels change the fine-tuned net more than clean "
@@ -221,13 +237,18 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
                      f"{random_label}", "seed", "greater"), cross.mean(axis=1) - cross_random.mean(axis=1), level),
         assess(Claim("A4c-cross-vs-clean", "A", "Sec. 4.2, Fig. 4c", "The change in early layers under a cross-domain "
                      "task is larger than with clean labels …", f"mean CKA-to-pre-trained of {early}: same-domain "
-                     f"{clean_label} − cross domain {clean_label}", "seed", "greater"),
+                     f"{clean_label} − cross domain {clean_label}{ACROSS_PROBES}", "seed", "greater"),
                clean[early].mean(axis=1) - cross[early].mean(axis=1), level),
         assess(Claim("A4c-cross-vs-random", "A", "Sec. 4.2, Fig. 4c", "… and less than with random labels.",
-                     f"mean CKA-to-pre-trained of {early}: cross domain {clean_label} − same-domain {random_label}",
+                     f"mean CKA-to-pre-trained of {early}: cross domain {clean_label} − same-domain {random_label}"
+                     f"{ACROSS_PROBES}",
                      "seed", "greater"), cross[early].mean(axis=1) - random_[early].mean(axis=1), level),
     ]
     shift_claims = [
+        (Claim("A-cross-early", "A", "Conclusion", "“for cross-domain tasks, the earlier layers have to change more "
+               "than when solving domain tasks”.", f"mean CKA-to-pre-trained of {early}: shifted labels (source "
+               f"domain) − cross domain ({clean_label}){ACROSS_PROBES}", "seed", "greater"),
+         lambda shift: shift[early].mean(axis=1) - cross[early].mean(axis=1)),
         (Claim("A4c-shift-vs-clean", "A", "Sec. 4.2, Fig. 4c", "The change in early layers under a domain task "
                "(shifted labels) is larger than with clean labels …", f"mean CKA-to-pre-trained of {early}: "
                f"{clean_label} − shifted labels (source domain)", "seed", "greater"),
@@ -237,7 +258,7 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
                "greater"), lambda shift: shift[early].mean(axis=1) - random_[early].mean(axis=1)),
         (Claim("A4c-penultimate", "A", "Sec. 4.2, Fig. 4c", "“compared to domain adaption, a cross-domain adaptation "
                "relies more on change in the penultimate layer”.", f"CKA-to-pre-trained of {penultimate}: shifted "
-               f"labels (source domain) − cross domain ({clean_label})", "seed", "greater"),
+               f"labels (source domain) − cross domain ({clean_label}){ACROSS_PROBES}", "seed", "greater"),
          lambda shift: shift[penultimate] - cross[penultimate]),
         (Claim("A5c-closer-shift", "A", "Sec. 4.3, Fig. 5c", "After fine-tuning on a domain task (shifted labels) the "
                "net is still closer to the pre-trained net than to a random one.", "layer-mean CKA to the "
@@ -253,6 +274,22 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
         rows += [assess(claim, statistic(shifted), level) for claim, statistic in shift_claims]
     else:
         rows += [not_measured(claim, "no shifted-label condition in this run") for claim, _ in shift_claims]
+    for domain, figure in (("same", "Fig. 4a"), ("cross", "Fig. 4b")):
+        graded = Claim(f"A4-graded ({domain})", "A", f"Sec. 4.1, {figure}", "“the more random the data is, the more "
+                       "the representation changes” — at every step of d, not only between the ends.",
+                       f"largest change of layer-mean CKA-to-pre-trained between consecutive degrees ({domain} "
+                       "domain; all steps down: < 0)", "seed", "less")
+        degrees = sorted(table.degree[table.labels.str.startswith(("clean", "random"))].unique())
+        if len(degrees) < 3:
+            rows.append(not_measured(graded, f"needs three or more label degrees; this run has {degrees}"))
+            continue
+        means = pd.concat({d: wide(domain, condition_label(d)).mean(axis=1) for d in degrees}, axis=1)
+        rows.append(assess(graded, means.diff(axis=1).iloc[:, 1:].max(axis=1), level))
+    rows.append(assess(Claim(
+        "A4-clean-early", "A", "Sec. 4.2, Fig. 4a", "“for non-random labels, hardly anything changes in early "
+        "layers”.", f"mean CKA-to-pre-trained of {early} − 1 ({clean_label}, source domain); a claim of no "
+        "effect: holds when the interval lies within ± the SESOI", "seed", "negligible"),
+        clean[early].mean(axis=1) - 1.0, level))
     rows += [
         assess(Claim("A5-closer", "A", "Sec. 4.3, Fig. 5a", "With clean labels, fine-tuned layers stay closer to the "
                      "pre-trained net than to a random net.", f"layer-mean CKA to the pre-trained net − to an "
@@ -263,7 +300,8 @@ def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: 
                      f"to an independent init (cross domain, {clean_label})", "seed", "greater"),
                margin(cross, "cross", clean_label), level),
         assess(Claim("A5d-margin-cross", "A", "Sec. 4.3, Figs. 5a/5d", "… with a smaller margin than on the same "
-                     "task.", f"margin (same domain) − margin (cross domain), both {clean_label}", "seed", "greater"),
+                     "task.", f"margin (same domain) − margin (cross domain), both {clean_label}{ACROSS_PROBES}", "seed",
+                     "greater"),
                margin(clean, "same", clean_label) - margin(cross, "cross", clean_label), level),
     ]
     independent_random = wide("same", random_label, "independent_init")
@@ -368,6 +406,38 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
         rows.append(assess(target_claim, pd.Series(values), level))
     else:
         rows.append(not_measured(target_claim, f"needs a similar and a dissimilar target; this run has {kinds}"))
+
+    early_claim = Claim("B-early-dissimilar", "B", "Abstract", "Feature reuse is “reduced, even in early stages” "
+                        "of the network “when the target domain is dissimilar”.",
+                        f"final distance of the first probed layer ({labels[metric]}): mean over dissimilar targets "
+                        "− mean over similar targets", "source net", "greater", scale="distance difference")
+    if metric not in present:
+        rows.append(not_measured(early_claim, f"the table has no {labels[metric]}"))
+    elif {"similar", "dissimilar"} <= set(kinds.values()):
+        values = {}
+        for seed in sorted(dynamics.seed.unique()):
+            dist = analysis.final_distances(dynamics[dynamics.seed == seed])
+            dist = dist[(dist.metric == metric) & (dist.depth == 0)].assign(kind=lambda d: d.target.map(kinds))
+            for arch, group in dist.groupby("arch", sort=False):
+                means = group.groupby("kind")["value"].mean()
+                values[f"{arch}/s{seed}"] = means["dissimilar"] - means["similar"]
+        rows.append(assess(early_claim, pd.Series(values), level))
+    else:
+        rows.append(not_measured(early_claim, f"needs a similar and a dissimilar target; this run has {kinds}"))
+
+    alike_claim = Claim("B-metrics-alike", "B", "Sec. 4.1", "“PWSM and Orthogonal Procrustes show extremely similar "
+                        "results”.", f"Spearman ρ between {labels[metric]} and {labels['procrustes_filter']} across "
+                        "the (target, layer, epoch > 0) cells of a source net; 0.5 = the conventional threshold of a "
+                        "strong correlation", "source net", "greater", 0.5, scale="rank correlation")
+    if {metric, "procrustes_filter"} <= present:
+        cells = overall[(overall.epoch > 0) & overall.metric.isin([metric, "procrustes_filter"])]
+        wide_cells = cells.pivot_table(index=["arch", "seed", "target", "layer", "epoch"], columns="metric",
+                                       values="value")
+        values = {f"{a}/s{sd}": group[metric].corr(group["procrustes_filter"], method="spearman")
+                  for (a, sd), group in wide_cells.groupby(level=["arch", "seed"], sort=False)}
+        rows.append(assess(alike_claim, pd.Series(values, dtype=float), level))
+    else:
+        rows.append(not_measured(alike_claim, "the table lacks one of the two metrics"))
 
     resnet_claim = Claim("B-resnet-dissimilar", "B", "Sec. 4, Table 2", "On the dissimilar target (Fruits-360) "
                          "ResNet50 reuses its features most (lowest reusability distance).",
