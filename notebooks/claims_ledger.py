@@ -51,7 +51,7 @@ from IPython.display import display
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.core import verdicts
-from repchange.studies import claims
+from repchange.studies import claims, estimator_grid
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
@@ -125,6 +125,12 @@ part_a = claims.study_a_claims(
 part_b = claims.study_b_claims(b_tables.dynamics(dynamics_params, runtime),
                                b_tables.filter_agreement(dynamics_params, runtime), level=level)
 ledger = claims.ledger(part_a, part_b, level=level)
+# The estimator grid (its own page; the tables are stored, so this loads them): how many estimators agree
+grid_a, _ = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params,
+                                        a_tables.training_histories(degree_params, runtime), runtime, level)
+grid_b = estimator_grid.study_b_grid(b_tables.dynamics(dynamics_params, runtime),
+                                     b_tables.filter_agreement(dynamics_params, runtime), b_alphas, level)
+ledger["estimators_agreeing"] = estimator_grid.agreement(ledger, grid_a, grid_b)
 _ = save_table(ledger, "claims_ledger")
 
 # %%
@@ -135,7 +141,9 @@ display(claims.ledger_view(ledger).style.format({"SESOI": "{:g}"})
 # %% [markdown]
 # **The ledger.** `mean − null [interval]`: the statistic's mean over the claim's units minus its
 # null value, with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range);
-# `SESOI`: the smallest effect that counts; `unit (n)`: the independent units and how many.
+# `SESOI`: the smallest effect that counts; `unit (n)`: the independent units and how many;
+# `estimators agreeing`: of the estimators of {doc}`the estimator grid <estimator_grid>` that measured
+# the claim, how many give this verdict.
 # Study A: {glue:md}`ledger_provenance_a` Study B: {glue:md}`ledger_provenance_b`
 
 # %% tags=["hide-output"]

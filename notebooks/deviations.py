@@ -16,8 +16,11 @@
 # Every place the book's default run differs from a paper's text or from the authors' code, with
 # the paper's (or the code's) choice, ours, why, and — where the book can measure it on its own
 # runs — the measured effect, computed below on the default data. Where the paper's text and the
-# authors' code disagree, the book follows what reproduced the paper's numbers (the authors'
-# code) and offers the other reading as a parameter or profile.
+# authors' code disagree, the book follows the authors' code (the code that produced the published
+# numbers) and offers the other reading as a parameter or profile. Nothing here was checked against
+# the papers' own numbers on their data: that needs CIFAR-10 and ImageNet weights (`PROFILE=paper`).
+# Study A's published numbers on the {doc}`papers-beside page <paper_beside_run>` are the authors'
+# results export of their code, not values read off the paper's figures.
 #
 # | what | the paper / the authors' code | this book (default) | why | measured effect |
 # |---|---|---|---|---|
@@ -27,11 +30,20 @@
 # | optimiser, Study B | text: Adam, batch 196, lr 1e-4 (Fruits 1e-3); authors' code: Adam 5e-5, batch 32, clip 0.5 | Adam 1e-4, batch 32, clip 0.5 | the text's rate with the code's batch: small nets on 768 images need enough steps | not measured in the default book: profiles `paper` (code) and `paper_text` (text) run both |
 # | layers probed, Study B | ReLU outputs at the ends of major blocks | the same rule on the small nets | — | — |
 # | estimator, Study A | biased linear CKA | biased CKA for every claim; debiased CKA shown beside it | the biased estimator is the paper's | chapter "Measuring representational similarity" |
-# | BatchNorm at extraction | the authors' code never calls `eval()`: batch statistics, the random-init reference too | batch statistics of each probe batch (`extraction_bn="batch"`) | reproduces the authors' numbers; `"eval"` offered | {glue:md}`dev_bn_a_sentence` {glue:md}`dev_bn_b_sentence` |
+# | BatchNorm at extraction | the authors' code never calls `eval()`: batch statistics, the random-init reference too | batch statistics of each probe batch (`extraction_bn="batch"`) | what the authors' code does; `"eval"` offered, and every Study A claim is re-read under it on {doc}`the estimator grid <estimator_grid>` | {glue:md}`dev_bn_a_sentence` {glue:md}`dev_bn_b_sentence` |
 # | per-filter Procrustes centring | the authors centre each row (`mean(dim=1)`) | rows (`b_procrustes_centre="rows"`) | the authors' code; `"columns"` (scipy's convention) offered | {glue:md}`dev_centre_sentence` |
 # | shifted labels | s = seed | s = seed (`shifts=["seed"]`) | the authors' code; a fixed s offered | {glue:md}`dev_shift_sentence` |
 # | PWSM at α = 0.5 | netrep whitens with the raw covariance | covariance divided by its mean eigenvalue (scale-free) | a metric should not depend on the units of the features | {glue:md}`dev_pwsm_sentence` |
-# | metric agreement | r across filters per (layer, epoch, class), per-filter CKA vs per-filter Procrustes, mean over r's | the same; per-filter CKA read as linear CKA of the same H×W maps (our reading of the authors' code) | the paper's statistic | Study B chapter "do the two metrics agree?" |
+# | metric agreement: the pairing | the paper's text: "both PWSM and Orthogonal Procrustes" (Sec. 4.1); the authors' code: per-filter CKA vs per-filter Procrustes | both: per-filter PWSM (α = 0.5) vs per-filter Procrustes first (the ledger's B-agreement), per-filter CKA vs per-filter Procrustes second (B-agreement-code); one r across filters per (layer, epoch, class), mean over r's | the paper's text names PWSM; the code is what produced 0.83 | Study B chapter "do the two metrics agree?" |
+# | metric agreement: orientation | the authors' per-filter Procrustes reads each H×W map's rows as samples; their per-filter CKA (biased, explicit centring matrix) too | all three per-filter distances read the rows as samples and centre each map as the Procrustes does; CKA then centres the samples | a correlation between two distances means something only if both see the same samples (an earlier version of this book read CKA's samples along the columns) | — |
+# | PWSM per layer at α = 0 | the paper: per-filter "partial" whitening (Eq. 1); the authors' code: netrep's LinearMetric with α = 0 on each layer's (N·H·W) × C map, full whitening — a CCA distance | per layer at α = 0 (the code) with α = 0.5 and 1 beside; per-filter PWSM only in the metric agreement | the code produced the figures; what "partial" whitening the text means is not stated | Study B chapters show all three α; {doc}`the estimator grid <estimator_grid>` re-reads every Study B claim under each |
+# | BatchNorm batch size at extraction, Study B | the authors' code extracts one image at a time (batch statistics of one image) | the probe in batches of 200–500 images (batch statistics of the batch) | one-image batches make BatchNorm statistics per-image; not measured here | — |
+# | scale, Study B | 15 epochs, checkpoints 0, 1, 3, 5, 7, 10, 15; ImageNet source nets | 7 epochs, checkpoints 0, 1, 2, 3, 5, 7; source nets trained here for 3 epochs | minutes on a CPU | source nets trained for 3 epochs have barely formed features: the reuse claims speak for them, not for ImageNet features |
+# | layer order, Study A | the paper's text: BatchNorm → ReLU; the authors' code: ReLU → BatchNorm | ReLU → BatchNorm (`a_bn_order="relu_bn"`) | the code | `a_bn_order="bn_relu"` offered; not measured in the default book |
+# | probed layers, Study B | the authors' code probes every ResNet50 bottleneck | the end of each resolution stage | small nets have few blocks; the rule is stated per architecture | — |
+# | training accuracy in Fig. 2 | the authors' code logs the running accuracy over each epoch's batches | the same running accuracy (the net changes during the epoch, so it lags the end-of-epoch net) | the code | the A2-train-fit claim reads it, and the premise of the random-label claims rests on it |
+# | BatchNorm in the small VGG | VGG19 has no BatchNorm | the small VGG-style net has BatchNorm | trains from scratch on a CPU in minutes | — |
+# | Table 2's metric | the paper does not say which metric Table 2's reusability uses | PWSM at α = 0 (the authors' code's shape metric), per-filter Procrustes beside | not "the authors' setting": a choice, both shown | — |
 # | splits and probes, Study B | 80/20 split with seed 42; probes not stated | every subset of a target split stratified over classes with seed 42 | a first-n probe of a class-sorted folder covers few classes | — |
 # | seeds, Study B | one run per model and data set | two source seeds per architecture (`b_seeds=[1, 2]`) | independent source nets give the baseline an error bar and the claims units that do not all share one net | runs of one seed on different targets still share their source net |
 

@@ -13,7 +13,9 @@
 # %% [markdown]
 # # The papers beside this run
 #
-# The two papers' published numbers next to this book's equivalents. They come from other data
+# The two papers' published numbers next to this book's equivalents — Study A's from **the authors'
+# results export** of their code (not read off the paper's figures), Study B's from the paper's own
+# tables and text. They come from other data
 # (CIFAR-10 and SVHN; ImageNet nets on 15-Scene, AwA2 and Fruits-360), another scale (150
 # epochs; 224-pixel images) and other hardware, so the values are not expected to match: what
 # can agree is the **pattern** — which layers move most, which targets are reused less. The
@@ -89,7 +91,7 @@ fig = beside.fig_study_a_beside(a_beside, "this run: " + source_a)
 plt.show()
 
 # %% [markdown]
-# **Study A, last-epoch CKA per layer.** Red: the authors' published results (mean over 5
+# **Study A, last-epoch CKA per layer.** Red: the authors' results export (mean over 5
 # seeds, CIFAR-10 → CIFAR-10 / SVHN); black: this run. {glue:md}`beside_provenance_a`
 
 # %%
@@ -110,7 +112,8 @@ glue_text("beside_provenance_a", source_a)
 # DenseNet ↔ DenseNet121) and targets by kind: the paper's 15-Scene and AwA2 are *similar* to
 # ImageNet and Fruits-360 *dissimilar*; ours are the new Fashion-MNIST classes (similar) and the
 # inverted classes and digits (dissimilar). Reusability is the mean over epochs of the
-# layer-averaged distance (ours: PWSM α = 0, the authors' setting).
+# layer-averaged distance (ours: PWSM α = 0, the shape metric of the authors' code; the paper does not
+# say which metric its Table 2 uses).
 
 # %%
 table = b_tables.dynamics(dynamics_params, runtime)
@@ -122,7 +125,8 @@ display(acc.round(3))
 reuse.round(3)
 
 # %%
-agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, runtime))
+agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, runtime),
+                                       analysis.paper_pairing(b_alphas))  # the paper's pairing: PWSM vs Procrustes
 summary = summaries.paper_beside(agreement_a, reuse, agreement)
 for name, phrase in summary.phrases.items():
     glue_text(name, phrase)
@@ -137,6 +141,7 @@ headline
 # **Reuse on dissimilar versus similar targets** (reusability, dissimilar minus similar; positive:
 # features are rewritten more on the dissimilar target): {glue:md}`beside_b_gap`. The sign agrees
 # with the paper's for {glue:text}`beside_b_same_sign` of {glue:text}`beside_b_archs`
-# architectures. **Metric agreement:** mean Pearson r across filters {glue:text}`beside_r_ours` ±
+# architectures. **Metric agreement** (the paper's pairing: per-filter PWSM at α = 0.5 against the
+# per-filter Procrustes distance): mean Pearson r across filters {glue:text}`beside_r_ours` ±
 # {glue:text}`beside_r_ours_std` here, {glue:text}`beside_r_paper` ± {glue:text}`beside_r_paper_std`
 # in the paper. Study B: {glue:md}`beside_provenance_b`

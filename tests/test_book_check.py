@@ -34,7 +34,11 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     (site / "index.html").write_text(_page(
         '<img src="ok.png"><img src="missing.png"><a href="gone.html">x</a><a href="ok.html#nowhere">y</a>'
         '<a href="ok.html#here">z</a><script>undefinedFunction()</script>'))
-    (site / "ok.html").write_text(_page('<p id="here">fine</p>'))
+    (site / "ok.html").write_text(_page('<p id="here">fine</p><pre>a regex \\( in code is not maths</pre>'))
+    (site / "wide.html").write_text(_page('<table style="width: 3000px"><tr><td>a</td></tr></table>'
+                                          '<details><summary>folded</summary><pre style="width: 3000px">x</pre></details>'))
+    (site / "maths.html").write_text(_page('<p>label <span class="math notranslate">\\(y_d = (y + Y) \\bmod D\\)</span>'
+                                           ' and <div class="math">$$x$$</div></p>'))
     captioned = ('<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div>'
                  '<p>Figure 1. data: x · profile: smoke · seeds: [1]</p>')
     (site / "notebooks" / "good.html").write_text(_page(captioned))
@@ -54,6 +58,9 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     assert "notebooks/leaky.html: machine path visible: 'PosixPath('" in problems
     assert "notebooks/leaky.html: machine path visible: '/work/main'" in problems
     assert not any("/root/hidden" in p for p in problems)  # folded code is not visible text
+    assert any(p.startswith("maths.html: ") and p.endswith("raw TeX delimiter(s) visible: maths not rendered") for p in problems)
+    wide = [p for p in problems if p.startswith("wide.html")]
+    assert len(wide) == 1 and wide[0].startswith("wide.html: too wide: table ")  # the folded <pre> is not seen
     assert not [p for p in problems if p.startswith(("ok.html", "notebooks/good.html"))]
 
 

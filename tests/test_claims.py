@@ -181,7 +181,7 @@ def test_a_run_without_shifted_labels_marks_those_claims_not_measured() -> None:
 
 def _study_b_world() -> dict:
     return {"depth": [1.0, 2.0, 3.0], "epoch": [0.0, 0.5, 0.8, 1.0], "dissimilar": 2.0, "resnet_dissimilar": 0.8,
-            "scene15": 1.2, "awa2": 1.0, "r": 0.9, "early_dissimilar": 1.0, "procrustes_follows": True}
+            "scene15": 1.2, "awa2": 1.0, "r": 0.9, "r_code": 0.8, "early_dissimilar": 1.0, "procrustes_follows": True}
 
 
 def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataFrame:
@@ -207,9 +207,12 @@ def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataF
 
 
 def _agreement(world: dict, targets: list[str]) -> pd.DataFrame:
+    """Per-filter agreement r's of both pairings: the paper's (PWSM α = 0, the only α of ``_dynamics``) and
+    the authors' code's (per-filter CKA)."""
     rng = np.random.default_rng(2)
-    return pd.DataFrame([dict(arch=a, target=t, seed=s, layer="l1", epoch=e, cls=c, r=world["r"] + 0.02 * rng.standard_normal(),
-                              n_filters=16)
+    return pd.DataFrame([dict(arch=a, target=t, seed=s, layer="l1", epoch=e, cls=c, pairing=p,
+                              r=world[key] + 0.02 * rng.standard_normal(), n_filters=16)
+                         for p, key in (("pwsm_alpha_0", "r"), ("cka", "r_code"))
                          for a in ["vgg_small", "resnet_small"] for t in targets for s in [1, 2] for e in [1, 2]
                          for c in ["0", "1"]])
 
@@ -223,6 +226,7 @@ CONTRADICT_B = {
     "B-resnet-dissimilar": _set(("resnet_dissimilar",), 1.5),
     "B-awa2-vs-scene": _set(("scene15",), 0.8),
     "B-agreement": _set(("r",), 0.1),
+    "B-agreement-code": _set(("r_code",), 0.1),
     "B-early-dissimilar": _set(("early_dissimilar",), 0.3),
     "B-metrics-alike": _set(("procrustes_follows",), False),
 }
@@ -260,6 +264,7 @@ def test_study_b_claims_a_run_cannot_test_say_so() -> None:
     assert "similar and a dissimilar" in ledger.loc["B-similarity", "note"]
     assert ledger.loc["B-awa2-vs-scene", "verdict"] == "not measured"
     assert ledger.loc["B-agreement", "verdict"] == "not measured"
+    assert ledger.loc["B-agreement-code", "verdict"] == "not measured"
 
 
 def test_the_ledger_counts_verdicts_and_draws_every_measured_claim() -> None:
@@ -276,7 +281,8 @@ def test_a_source_nets_fine_tunings_are_averaged_into_one_unit() -> None:
     world = _study_b_world()
     agreement = _agreement(world, OFFLINE)
     ledger = claims.study_b_claims(_dynamics(world, OFFLINE), agreement).set_index("key")
-    per_net = agreement.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
+    paper = agreement[agreement.pairing == "pwsm_alpha_0"]
+    per_net = paper.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
     assert ledger.loc["B-agreement", "n"] == len(per_net) == 4
     assert ledger.loc["B-agreement", "value"] == pytest.approx(per_net.mean())
 

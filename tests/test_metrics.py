@@ -203,11 +203,14 @@ def test_filter_procrustes_row_centring_is_the_authors_formula() -> None:
 
 
 @pytest.mark.parametrize("centre", ["rows", "columns"])
-def test_filter_cka_is_linear_cka_of_each_map(centre: str) -> None:
+def test_filter_cka_is_linear_cka_of_each_map_with_rows_as_samples(centre: str) -> None:
+    """The authors' orientation, shared with the per-filter Procrustes: H rows are samples, W columns
+    features; each map centred as Procrustes centres it, then CKA centres the samples."""
     a, b = rand(4 * 7, 6, 47).reshape(4, 7, 6), rand(4 * 7, 6, 48).reshape(4, 7, 6)
     scores = filter_cka(a, b, centre=centre)
+    axis = 1 if centre == "rows" else 0
     for i in range(4):
-        x, y = (a[i], b[i]) if centre == "columns" else (a[i].T, b[i].T)  # samples along the centred axis
+        x, y = a[i] - a[i].mean(axis, keepdims=True), b[i] - b[i].mean(axis, keepdims=True)
         assert float(scores[i]) == pytest.approx(linear_cka(x, y), abs=1e-10)
     assert torch.allclose(filter_cka(a, a, centre=centre), torch.ones(4, dtype=torch.float64))
     rotation = np.linalg.qr(rand(6, 6, 49))[0]
@@ -215,6 +218,39 @@ def test_filter_cka_is_linear_cka_of_each_map(centre: str) -> None:
     dead = a.copy()
     dead[2] = 0.0
     assert torch.isnan(filter_cka(a, dead)[2]) and int(torch.isnan(filter_cka(a, dead)).sum()) == 1
+
+
+@pytest.mark.parametrize("centre", ["rows", "columns"])
+def test_filter_pwsm_at_one_is_the_angle_of_the_per_filter_procrustes_similarity(centre: str) -> None:
+    from repchange.core.metrics import filter_pwsm
+
+    a, b = rand(5 * 9, 4, 50).reshape(5, 9, 4), rand(5 * 9, 4, 51).reshape(5, 9, 4)
+    angle = filter_pwsm(a, b, alpha=1.0, centre=centre)
+    assert torch.allclose(angle, torch.arccos(filter_procrustes_similarity(a, b, centre=centre)), atol=1e-10)
+    for alpha in (0.0, 0.5, 1.0):
+        d = filter_pwsm(a, b, alpha=alpha, centre=centre)
+        assert torch.allclose(d, filter_pwsm(b, a, alpha=alpha, centre=centre), atol=1e-10)  # symmetric
+        assert ((d >= 0) & (d <= np.pi / 2)).all()
+        assert torch.allclose(filter_pwsm(a, a, alpha=alpha, centre=centre), torch.zeros(5, dtype=torch.float64),
+                              atol=1e-6)
+    dead = a.copy()
+    dead[1] = 0.0
+    assert int(torch.isnan(filter_pwsm(a, dead, alpha=0.5)).sum()) == 1
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        filter_pwsm(a, b, alpha=1.5)
+
+
+def test_filter_pwsm_at_zero_ignores_any_invertible_map_of_the_columns() -> None:
+    """Full whitening (α = 0) with more samples (rows) than features (columns): an invertible linear map of
+    the W features leaves the distance unchanged; at α = 1 (Procrustes) it does not."""
+    from repchange.core.metrics import filter_pwsm
+
+    a, b = rand(3 * 12, 4, 52).reshape(3, 12, 4), rand(3 * 12, 4, 53).reshape(3, 12, 4)
+    stretch = np.diag([1.0, 4.0, 0.5, 2.0]) @ np.linalg.qr(rand(4, 4, 54))[0]
+    before = filter_pwsm(a, b, alpha=0.0, centre="columns")
+    assert torch.allclose(filter_pwsm(a @ stretch, b, alpha=0.0, centre="columns"), before, atol=1e-8)
+    assert not torch.allclose(filter_pwsm(a @ stretch, b, alpha=1.0, centre="columns"),
+                              filter_pwsm(a, b, alpha=1.0, centre="columns"), atol=1e-3)
 
 
 def test_pearson_masks_nans_and_matches_numpy() -> None:
@@ -289,3 +325,40 @@ def test_procrustes_in_gram_form_is_as_exact_as_the_svd_of_the_cross_product() -
     exact = np.arccos(np.linalg.svd(xc.T @ yc, compute_uv=False).sum() / np.linalg.norm(xc) / np.linalg.norm(yc))
     assert procrustes_angle(x, y) == pytest.approx(exact, abs=1e-12)
     assert procrustes_angle(y, x) == pytest.approx(exact, abs=1e-12)
+
+
+def test_mutual_knn_alignment_is_one_for_the_same_geometry_and_near_chance_for_unrelated_data() -> None:
+    from repchange.core.metrics import mutual_knn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 30))
+    q, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    assert mutual_knn(x, 3.0 * x @ q, k=10) == pytest.approx(1.0)  # orthogonal map and isotropic scale
+    unrelated = [mutual_knn(x, rng.standard_normal((200, 30)), k=10) for _ in range(5)]
+    assert np.mean(unrelated) == pytest.approx(10 / 199, abs=0.03)
+    noisy = mutual_knn(x, x + 0.3 * rng.standard_normal((200, 30)), k=10)
+    assert 10 / 199 + 0.1 < noisy < 1.0
+    assert mutual_knn(x, x[:, ::-1].copy(), k=5) == pytest.approx(1.0)  # permuting features keeps every neighbour
+    with pytest.raises(ValueError, match="k must lie in 1..n-1"):
+        mutual_knn(x, x, k=200)
+
+
+def test_mutual_knn_matches_scikit_learns_neighbours() -> None:
+    """Reference: scikit-learn's exact cosine k-NN on the centred features, the overlap counted with sets."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from repchange.core.metrics import mutual_knn
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((60, 8))
+    y = x @ rng.standard_normal((8, 5)) + 0.5 * rng.standard_normal((60, 5))
+
+    def neighbour_sets(z: np.ndarray, k: int) -> list[set]:
+        z = z - z.mean(0)
+        idx = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(z).kneighbors(z, return_distance=False)
+        return [set(row) - {i} if i in row else set(row[:k]) for i, row in enumerate(idx)]
+
+    for k in (1, 5, 10):
+        nx, ny = neighbour_sets(x, k), neighbour_sets(y, k)
+        expected = np.mean([len(a & b) / k for a, b in zip(nx, ny)])
+        assert mutual_knn(x, y, k=k) == pytest.approx(expected), k

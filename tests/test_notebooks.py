@@ -190,6 +190,7 @@ def study_b_run(smoke_runs: dict) -> dict:
             "baseline": pd.read_csv(results / "b_baseline.csv"),
             "correlations": pd.read_csv(results / "b_metric_correlations.csv"),
             "agreement": pd.read_csv(results / "b_filter_agreement.csv", dtype={"cls": str}),
+            "agreement_chance": pd.read_csv(results / "b_filter_agreement_chance.csv", dtype={"cls": str}),
             "accuracy": pd.read_csv(results / "b_table1_accuracy.csv"),
             "reuse": pd.read_csv(results / "b_table2_reusability.csv"),
             "crops": pd.read_csv(results / "b4_crop_change.csv"),
@@ -230,11 +231,17 @@ def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run
     assert g2["b2_pooled_r_pwsm0"] == pytest.approx(mean_r["pwsm_alpha_0"], abs=5e-4)
     assert g2["b2_pooled_r_pwsm1"] == pytest.approx(mean_r["pwsm_alpha_1"], abs=5e-4)
     agreement = study_b_run["agreement"]
-    finite = agreement.r.dropna()
-    # the paper's statistic: one r per (layer, epoch > 0, class) cell of every run, 10 digit classes + 5 new classes
-    assert set(agreement.epoch) == {1, 2} and len(agreement) == 2 * (4 + 5 + 5) * (10 + 5)
-    assert g2["b2_filter_cells"] == len(finite) and g2["b2_filter_r_mean"] == pytest.approx(finite.mean(), abs=5e-4)
-    assert g2["b2_filter_r_std"] == pytest.approx(finite.std(), abs=5e-4)
+    # the paper's statistic: one r per (layer, epoch > 0, class) cell of every run, 10 digit classes + 5 new classes,
+    # for each pairing (PWSM at each alpha, per-filter CKA)
+    assert set(agreement.pairing) == {"pwsm_alpha_0", "pwsm_alpha_0.5", "pwsm_alpha_1", "cka"}
+    assert set(agreement.epoch) == {1, 2} and len(agreement) == 4 * 2 * (4 + 5 + 5) * (10 + 5)
+    for name, pairing in (("filter", "pwsm_alpha_0.5"), ("code", "cka")):
+        finite = agreement[agreement.pairing == pairing].r.dropna()
+        assert g2[f"b2_{name}_cells"] == len(finite)
+        assert g2[f"b2_{name}_r_mean"] == pytest.approx(finite.mean(), abs=5e-4)
+        assert g2[f"b2_{name}_r_std"] == pytest.approx(finite.std(), abs=5e-4)
+        chance = study_b_run["agreement_chance"]
+        assert g2[f"b2_{name}_r_chance"] == pytest.approx(chance[chance.pairing == pairing].r.mean(), abs=5e-4)
     assert (g2["b2_paper_r_mean"], g2["b2_paper_r_std"]) == (0.83, 0.43)
     recomputed = analysis.metric_correlations(study_b_run["table"])
     assert recomputed.r.to_numpy() == pytest.approx(correlations.r.to_numpy(), abs=1e-9)
@@ -269,7 +276,7 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     results = smoke_runs["out"] / "results"
     g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
-    assert g["ledger_claims"] == len(ledger) == 40
+    assert g["ledger_claims"] == len(ledger) == 41
     counts, counts_holm = ledger.verdict.value_counts(), ledger.verdict_holm.value_counts()
     for verdict in verdicts.VERDICTS:
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)
@@ -297,7 +304,8 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     wide = final.pivot(index="seed", columns="layer", values="value")
     expected = (wide[LAYERS[:-1]].min(axis=1) - wide["logits"]).mean()
     assert ledger.loc["A1-output", "value"] == pytest.approx(expected, abs=1e-9)
-    per_net = study_b_run["agreement"].groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
+    paper = study_b_run["agreement"][study_b_run["agreement"].pairing == "pwsm_alpha_0.5"]
+    per_net = paper.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
     assert ledger.loc["B-agreement", "value"] == pytest.approx(per_net.mean(), abs=1e-9)
     assert "profile: smoke" in g["ledger_provenance_a"] and "profile: smoke" in g["ledger_provenance_b"]
 

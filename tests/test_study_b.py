@@ -79,9 +79,16 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     assert set(table.arch) == {"vgg_small", "densenet_small"} and set(table.target) == {"fashion_coarse", "digits"}
     agreement = tables.filter_agreement(params, runtime=Runtime(store, "cpu"))  # reuses the stored fine-tuning runs
     assert set(agreement.epoch) == {1, 2} and (agreement.cls != "all").all()
-    finite = agreement.r.dropna()
-    assert len(finite) > 0.5 * len(agreement) and finite.between(-1, 1).all()
+    assert set(agreement.pairing) == {"pwsm_alpha_0", "pwsm_alpha_0.5", "pwsm_alpha_1", "cka"}
+    cells = agreement.groupby(["arch", "target", "seed", "layer", "epoch", "cls"]).size()
+    assert (cells == 4).all()  # every cell has one r per pairing
+    for pairing in ("pwsm_alpha_0.5", "cka"):
+        finite = agreement[agreement.pairing == pairing].r.dropna()
+        assert len(finite) > 0.5 * len(cells) and finite.between(-1, 1).all(), pairing
     assert (agreement.n_filters[agreement.r.notna()] >= 3).all()
+    chance = tables.filter_agreement_chance(params, runtime=Runtime(store, "cpu"))
+    assert set(chance.pairing) == set(agreement.pairing) and "epoch" not in chance
+    assert set(chance.arch) == {"vgg_small", "densenet_small"} and chance.r.dropna().between(-1, 1).all()
     _, maps, _ = tables.checkpoint_maps(tables.run_config(params, "vgg_small", "digits"), None, 20, Runtime(store, "cpu"))
     widths = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits")].groupby("layer").n_filters.max()
     assert all(widths[layer] <= m.shape[1] for layer, m in maps[2].items())  # at most every filter of the layer

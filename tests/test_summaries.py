@@ -165,20 +165,25 @@ def test_training_curves_summary_reads_the_last_epoch_and_the_order_of_the_degre
     assert bumpy.phrases["a2_test_verdict"] == "does not fall monotonically with d"
 
 
-def test_metric_agreement_summary_reads_the_all_row_and_each_alphas_pooled_r() -> None:
-    agreement = pd.DataFrame(dict(arch=["a", "b", "all"], target=["t", "t", "all"], mean=[0.9, 0.5, 0.7],
-                                  std=[0.1, 0.2, 0.25], n=[10, 30, 40]))
+def test_metric_agreement_summary_reads_both_pairings_their_chance_and_each_alphas_pooled_r() -> None:
+    paper = pd.DataFrame(dict(arch=["a", "b", "all"], target=["t", "t", "all"], mean=[0.9, 0.5, 0.7],
+                              std=[0.1, 0.2, 0.25], n=[10, 30, 40], pairing="pwsm_alpha_0.5"))
+    authors = paper.assign(mean=[0.6, 0.2, 0.4], pairing="cka")
+    chance = pd.DataFrame(dict(pairing=["pwsm_alpha_0.5", "pwsm_alpha_0.5", "cka"], r=[0.1, 0.3, -0.2]))
     correlations = pd.DataFrame(dict(arch=["a", "a", "b", "b", "b"], target=["t", "t", "t", "t", "u"],
                                      metric=["pwsm_alpha_0", "pwsm_alpha_1", "pwsm_alpha_0", "pwsm_alpha_1",
                                              "pwsm_alpha_0"], r=[0.8, 0.6, 0.4, 0.2, 0.3], n=[5] * 5))
-    s = summaries.metric_agreement(agreement, correlations, [0.0, 1.0])
+    s = summaries.metric_agreement(paper, authors, correlations, [0.0, 1.0], chance)
     n = s.numbers
     assert (n["b2_filter_r_mean"], n["b2_filter_r_std"], n["b2_filter_cells"]) == (0.7, 0.25, 40)
-    assert (s.numbers["b2_filter_r_min_run"], s.numbers["b2_filter_r_max_run"]) == (0.5, 0.9)
-    assert s.numbers["b2_pooled_r_pwsm0"] == pytest.approx(0.5) and s.numbers["b2_pooled_r_pwsm1"] == pytest.approx(0.4)
-    assert s.numbers["b2_runs"] == 3 and s.numbers["b2_paper_r_mean"] == 0.83
+    assert (n["b2_filter_r_min_run"], n["b2_filter_r_max_run"]) == (0.5, 0.9)
+    assert (n["b2_code_r_mean"], n["b2_code_r_min_run"], n["b2_code_r_max_run"]) == (0.4, 0.2, 0.6)
+    assert n["b2_filter_r_chance"] == pytest.approx(0.2) and n["b2_code_r_chance"] == pytest.approx(-0.2)
+    assert n["b2_pooled_r_pwsm0"] == pytest.approx(0.5) and n["b2_pooled_r_pwsm1"] == pytest.approx(0.4)
+    assert n["b2_runs"] == 3 and n["b2_paper_r_mean"] == 0.83
+    assert s.phrases["b2_paper_pairing"] == "per-filter PWSM α=0.5 vs per-filter Procrustes"
     with pytest.raises(ValueError, match=r"lack PWSM at alpha \[0.5\]"):
-        summaries.metric_agreement(agreement, correlations, [0.5])
+        summaries.metric_agreement(paper, authors, correlations, [0.5])
 
 
 def _reuse(pwsm: dict[tuple[str, str], float], procrustes: dict[tuple[str, str], float]) -> pd.DataFrame:

@@ -17,12 +17,14 @@ calibration), ``core.stats`` (paired differences over seeds, by that rule), ``co
 ``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
 Study A: ``studies.a.pretraining``, ``studies.a.finetuning`` (the runs), ``studies.a.tables``
-(CKA tables and sweeps), ``studies.a.figures``;
+(CKA tables and sweeps), ``studies.a.figures``, ``studies.a.estimators`` (the claims' tables under
+other estimators);
 Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.tables`` (feature
 dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),
 ``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``;
 both: ``studies.summaries`` (numbers the prose quotes), ``studies.claims`` (the ledger),
-``studies.verdict_figures`` (the verdict rule's calibration),
+``studies.verdict_figures`` (the verdict rule's calibration), ``studies.estimator_grid`` (every claim
+under every estimator),
 ``studies.deviations`` (our departures, measured), ``studies.paper_numbers`` (published numbers,
 for display), ``studies.beside`` (them next to ours).
 

@@ -1,7 +1,9 @@
 """Check the built book in a real browser: headless Chromium over the DevTools protocol.
 
 For every HTML page of the site: it loads without a JavaScript error or a failed local request,
-no image is broken, every internal link points at an existing page (and anchor), and on the
+no image is broken, no table, output text or figure reaches past the content column at 1280 px,
+no maths is left as raw TeX (``\(``, ``\[``, ``$$``) once MathJax has run,
+every internal link points at an existing page (and anchor), and on the
 notebook pages every figure is followed, before the next figure, by text naming its profile
 and seeds. ``python -m repchange check-book [HTML_DIR]`` prints the problems; exit 1 if any.
 """
@@ -49,6 +51,34 @@ PAGE_JS = r"""
   text: document.body.innerText,
   injected: [...document.querySelectorAll('.tag_injected-parameters')].filter(e => e.offsetParent !== null).length,
 })
+"""
+# Maths left as TeX after MathJax has typeset the page (or where it never loaded): delimiters in the text a
+# reader sees, code blocks and typeset maths left out.
+RAW_MATHS_JS = r"""
+(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove());
+  const found = body.textContent.match(/\\\(|\\\[|\$\$/g);
+  return found ? found.length : 0;
+})()
+"""
+# Tables, output text and figures that reach past the right edge of the content column (the page is laid
+# out at WINDOW_WIDTH px): a reader would not see their right-hand part.
+WINDOW_WIDTH = 1280
+TOO_WIDE_JS = r"""
+(() => {
+  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const limit = column.getBoundingClientRect().right + 2;
+  const out = [];
+  for (const el of column.querySelectorAll('table, pre, .cell_output img')) {
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > limit && !el.closest('details:not([open])')) {
+      out.push(`${el.tagName.toLowerCase()} ${Math.round(box.right - limit)} px past the column`);
+    }
+  }
+  return [...new Set(out)].slice(0, 3);
+})()
 """
 # Text a reader should never see: this machine's paths and Python reprs of them.
 MACHINE_PATH = re.compile(r"PosixPath\(|(?<![\w.])/(?:root|work|home|tmp)/[\w.-]+")
@@ -136,7 +166,8 @@ class browser:
         self._tmp = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)  # Chromium's helpers may still write
         self.proc = subprocess.Popen(
             [find_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--remote-debugging-port=0", "--allow-file-access-from-files", f"--user-data-dir={self._tmp.name}",
+             "--remote-debugging-port=0", "--allow-file-access-from-files",
+             f"--window-size={WINDOW_WIDTH},900", f"--user-data-dir={self._tmp.name}",
              "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         port = None
         deadline = time.monotonic() + 30
@@ -201,6 +232,10 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks") -> list[Pro
             problems += [Problem(name, f"broken image {src}") for src in found["broken"]]
             problems += [Problem(name, f"machine path visible: {m.group(0)!r}") for m in
                          list(MACHINE_PATH.finditer(found["text"]))[:3]]
+            problems += [Problem(name, f"too wide: {what}") for what in page.evaluate(TOO_WIDE_JS)]
+            raw_maths = page.evaluate(RAW_MATHS_JS)
+            if raw_maths:
+                problems.append(Problem(name, f"{raw_maths} raw TeX delimiter(s) visible: maths not rendered"))
             if found["injected"]:
                 problems.append(Problem(name, "papermill's injected-parameters cell is visible"))
             for link in found["links"]:

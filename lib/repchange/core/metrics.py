@@ -29,8 +29,10 @@ __all__ = [
     "CENTRINGS",
     "filter_cka",
     "filter_procrustes_similarity",
+    "filter_pwsm",
     "linear_cka",
     "minibatch_cka",
+    "mutual_knn",
     "pearson",
     "procrustes_angle",
     "pwsm",
@@ -282,6 +284,32 @@ def procrustes_angle(x: ArrayLike | Factors, y: ArrayLike | Factors) -> float:
     return _angle(_nuclear_cross(fx, fy) / torch.sqrt(fx.squared_norm * fy.squared_norm))
 
 
+def _neighbours(f: Factors, k: int) -> torch.Tensor:
+    """(n, k) indices of each sample's k nearest others by cosine similarity of the centred features."""
+    gram = f.gram
+    norms = torch.sqrt(torch.diagonal(gram).clamp_min(torch.finfo(gram.dtype).tiny))
+    cosine = gram / (norms[:, None] * norms[None, :])
+    cosine.fill_diagonal_(-torch.inf)
+    return cosine.topk(k, dim=1).indices
+
+
+def mutual_knn(x: ArrayLike | Factors, y: ArrayLike | Factors, *, k: int = 10) -> float:
+    """Mutual k-nearest-neighbour alignment (Huh et al. 2024), in [0, 1]: the mean over samples of the
+    share of a sample's k nearest neighbours in X that are also among its k nearest in Y.
+
+    Neighbours by cosine similarity, as Huh et al. (who L2-normalise each sample), here of the
+    column-centred features the other metrics use (from the cached Gram matrix). 1 iff every sample
+    has the same neighbour set in both; about k / (n − 1) for unrelated representations. Invariant
+    to orthogonal maps and isotropic scaling; not to shifts of individual features. Needs k < n.
+    """
+    fx, fy = _pair(x, y)
+    if not 1 <= k < fx.n:
+        raise ValueError(f"k must lie in 1..n-1 = 1..{fx.n - 1}, got {k}")
+    nx, ny = _neighbours(fx, k), _neighbours(fy, k)
+    in_x = torch.zeros(fx.n, fx.n, dtype=torch.bool, device=nx.device).scatter_(1, nx, True)
+    return float(in_x.gather(1, ny).sum(dtype=torch.float64) / (fx.n * k))
+
+
 def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float, scale_free: bool = True) -> float:
     """Partial-whitening shape metric (Williams et al. 2021), angular score in radians.
 
@@ -349,23 +377,54 @@ def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike, *, centre: str = "r
 
 
 def filter_cka(a: ArrayLike, b: ArrayLike, *, centre: str = "rows") -> torch.Tensor:
-    """Per-filter linear CKA of (..., H, W) maps, in [0, 1]: the shape measure paired with
-    :func:`filter_procrustes_similarity` for Study B's metric agreement.
+    """Per-filter linear CKA of (..., H, W) maps, in [0, 1], in the orientation of the authors' code and of
+    :func:`filter_procrustes_similarity`: the H rows are samples, the W columns features.
 
-    Each map is centred as Procrustes centres it, and its samples lie along the centred axis
-    (``centre="rows"``: the W columns are samples of H features; ``"columns"``: the H rows are
-    samples of W features); the score is the linear CKA of the two maps,
-    ``||AᵀB||²_F / (||AᵀA||_F ||BᵀB||_F)`` with A, B samples × features. NaN where either map
+    Each map is first centred as Procrustes centres it (``centre``); CKA's own centring of the samples
+    (the HSIC centring matrix of the authors' code) then subtracts the mean row, which changes nothing
+    for ``centre="columns"``. The score is ``||AᵀB||²_F / (||AᵀA||_F ||BᵀB||_F)``. NaN where either map
     is constant. Vectorised over the leading axes; float64 of the leading shape.
     """
     ac, bc, dead = _filter_maps(a, b, centre)
-    if centre == "rows":
-        ac, bc = ac.transpose(-1, -2), bc.transpose(-1, -2)
+    ac, bc = ac - ac.mean(-2, keepdim=True), bc - bc.mean(-2, keepdim=True)
     at_, bt_ = ac.transpose(-1, -2), bc.transpose(-1, -2)
     cross = torch.linalg.matrix_norm(at_ @ bc) ** 2
     norms = torch.linalg.matrix_norm(at_ @ ac) * torch.linalg.matrix_norm(bt_ @ bc)
     score = cross / torch.where(norms > 0, norms, torch.ones_like(norms))
-    return torch.where(dead, torch.full_like(score, torch.nan), score.clamp(0, 1))
+    return torch.where(dead | (norms == 0), torch.full_like(score, torch.nan), score.clamp(0, 1))
+
+
+def _filter_whitened(m: torch.Tensor, alpha: float) -> torch.Tensor:
+    """(..., H, W) maps times ``αI + (1-α) C̃^(-1/2)``, C̃ = MᵀM / H over its mean eigenvalue; directions
+    of zero variance are left out of the whitening (as :meth:`Factors.whitening`)."""
+    if alpha == 1.0:
+        return m
+    values, vectors = torch.linalg.eigh(m.transpose(-1, -2) @ m / m.shape[-2])
+    values = values.clamp_min(0)
+    mean = values.mean(-1, keepdim=True)
+    values = values / torch.where(mean > 0, mean, torch.ones_like(mean))
+    keep = values > EIG_RTOL * values.amax(-1, keepdim=True)
+    inv_sqrt = torch.where(keep, values.clamp_min(torch.finfo(values.dtype).tiny).rsqrt(), torch.zeros_like(values))
+    eye = torch.eye(m.shape[-1], dtype=m.dtype, device=m.device)
+    return m @ (alpha * eye + (1 - alpha) * (vectors * inv_sqrt.unsqueeze(-2)) @ vectors.transpose(-1, -2))
+
+
+def filter_pwsm(a: ArrayLike, b: ArrayLike, *, alpha: float, centre: str = "rows") -> torch.Tensor:
+    """Per-filter partial-whitening shape metric (the paper's Eq. 1 applied to one filter's map), radians in
+    [0, π/2], of (..., H, W) maps in the orientation and centring of :func:`filter_procrustes_similarity`
+    (rows are samples, columns features): ``arccos(||φ(A)ᵀφ(B)||_* / (||φ(A)||_F ||φ(B)||_F))`` with
+    ``φ(M) = M (αI + (1-α) C̃^(-1/2))`` (see :func:`pwsm`). ``alpha=1`` is the arccos of the per-filter
+    Procrustes similarity. With fewer samples than features (H ≤ W) full whitening (α = 0) leaves little
+    to compare. NaN where either map is constant. Vectorised over the leading axes; float64.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    ac, bc, dead = _filter_maps(a, b, centre)
+    pa, pb = _filter_whitened(ac, alpha), _filter_whitened(bc, alpha)
+    nuclear = torch.linalg.svdvals(pa.transpose(-1, -2) @ pb).sum(-1)
+    norms = torch.linalg.matrix_norm(pa) * torch.linalg.matrix_norm(pb)
+    cosine = (nuclear / torch.where(norms > 0, norms, torch.ones_like(norms))).clamp(0, 1)
+    return torch.where(dead | (norms == 0), torch.full_like(cosine, torch.nan), torch.arccos(cosine))
 
 
 def pearson(a: ArrayLike, b: ArrayLike) -> float:

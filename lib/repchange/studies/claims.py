@@ -110,8 +110,11 @@ _EXPORT_CLEAN = paper_numbers.STUDY_A_CKA["fine-tuning, same domain, clean: CKA 
 ACROSS_PROBES = " (CKA on two probe sets: each domain's own)"
 
 
-def _final_cka(table: pd.DataFrame, comparison: str) -> pd.DataFrame:
-    rows = table[(table.metric == "cka") & (table.comparison == comparison)]
+def _final_cka(table: pd.DataFrame, comparison: str, metric: str = "cka") -> pd.DataFrame:
+    rows = table[(table.metric == metric) & (table.comparison == comparison)]
+    if rows.empty:
+        raise ValueError(f"the table has no {metric!r} rows for comparison {comparison!r}; it has metrics "
+                         f"{sorted(table.metric.unique())} and comparisons {sorted(table.comparison.unique())}")
     return rows[rows.epoch == rows.epoch.max()]
 
 
@@ -126,13 +129,14 @@ TRAIN_FIT_TOLERANCE = 0.05  # "almost as high as": within 5 percentage points of
 
 def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degrees: pd.DataFrame,
                    sizes: pd.DataFrame, finetuning: pd.DataFrame, num_classes: int = 10,
-                   level: float = LEVEL) -> pd.DataFrame:
+                   level: float = LEVEL, metric: str = "cka") -> pd.DataFrame:
     """The ledger rows of Study A from the tables of Figures 1 (``cka_to_init``), 2 (``training_histories``),
-    3a (``degree_sweep``), 3b (``size_sweep``) and 4–5 (``finetune_sweep``); CKA is the biased estimator
-    the paper used, at the last epoch. Quotes are the paper's words; claims without quotation marks
-    paraphrase the figure's caption or discussion."""
+    3a (``degree_sweep``), 3b (``size_sweep``) and 4–5 (``finetune_sweep``), at the last epoch; ``metric``
+    is the similarity read from the tables' metric column (default: biased CKA, the paper's estimator;
+    :mod:`repchange.studies.a.estimators` has the others). Quotes are the paper's words; claims without
+    quotation marks paraphrase the figure's caption or discussion."""
     rows = []
-    init = _by_seed_layer(_final_cka(pretraining, "init"))
+    init = _by_seed_layer(_final_cka(pretraining, "init", metric))
     first, penultimate, last = init.columns[0], init.columns[-2], init.columns[-1]
     rows.append(assess(Claim(
         "A1-depth", "A", "Sec. 4.1, Fig. 1", "During pre-training, similarity to the initialisation falls with depth.",
@@ -171,7 +175,7 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         f"fall of the training loss from epoch {first_epoch} to the last: at d={d_lo} − at d={d_hi}", "seed",
         "greater", scale="loss difference"), drop[d_lo] - drop[d_hi], level))
 
-    to_init = _final_cka(degrees, "init")
+    to_init = _final_cka(degrees, "init", metric)
     lo = _by_seed_layer(to_init[to_init.degree == d_lo])
     hi = _by_seed_layer(to_init[to_init.degree == d_hi])
     rows.append(assess(Claim(
@@ -189,7 +193,7 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         premise="A2-train-fit"),
         extra[last] - extra[first], level))
 
-    by_size = _final_cka(sizes, "init")
+    by_size = _final_cka(sizes, "init", metric)
     small, large = min(by_size.train_size), max(by_size.train_size)
     rows.append(assess(Claim(
         "A3-size", "A", "Sec. 4.1, Fig. 3b", "The more randomly labelled images, the further the layers move from "
@@ -198,17 +202,18 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         _by_seed_layer(by_size[by_size.train_size == small]).mean(axis=1)
         - _by_seed_layer(by_size[by_size.train_size == large]).mean(axis=1), level))
 
-    rows += _finetuning_claims(finetuning, first, penultimate, last, level)
+    rows += _finetuning_claims(finetuning, first, penultimate, last, level, metric)
     return pd.DataFrame(rows)
 
 
-def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: str, level: float) -> list[dict]:
+def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: str, level: float,
+                       metric: str = "cka") -> list[dict]:
     d_lo, d_hi = min(table.degree), max(table.degree)
     clean_label, random_label = condition_label(d_lo), condition_label(d_hi)
     shift_labels = sorted(lab for lab in table.labels.unique() if str(lab).startswith("shift"))
 
     def wide(domain: str, labels: str, comparison: str = "pretrained") -> pd.DataFrame:
-        rows = _final_cka(table, comparison)
+        rows = _final_cka(table, comparison, metric)
         return _by_seed_layer(rows[(rows.domain == domain) & (rows.labels == labels)])
 
     clean, random_ = wide("same", clean_label), wide("same", random_label)
@@ -353,12 +358,15 @@ def _upward_share(rows: pd.DataFrame) -> float:
 
 
 def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None, alpha: float = 0.0,
-                   level: float = LEVEL) -> pd.DataFrame:
+                   level: float = LEVEL, metric: str | None = None) -> pd.DataFrame:
     """The ledger rows of Study B from :func:`repchange.studies.b.tables.dynamics`' table and, for the
     metric agreement, :func:`repchange.studies.b.tables.filter_agreement`'s. The shape metric is
-    PWSM at ``alpha`` (0: the authors' code); a claim whose metric the table lacks is "not measured"."""
-    metric = pwsm_key(alpha)
-    labels = {metric: analysis.pwsm_label(alpha), "procrustes_filter": analysis.FILTER_PROCRUSTES_LABEL}
+    PWSM at ``alpha`` (0: the authors' code), or ``metric`` (e.g. ``"procrustes_filter"``) where given;
+    a claim whose metric the table lacks is "not measured"."""
+    metric = metric or pwsm_key(alpha)
+    labels = {pwsm_key(alpha): analysis.pwsm_label(alpha), "procrustes_filter": analysis.FILTER_PROCRUSTES_LABEL}
+    if metric not in labels:
+        labels[metric] = metric
     present = set(dynamics.metric)
     rows = []
     overall = dynamics[dynamics.cls == "all"]
@@ -367,7 +375,7 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
         trend = analysis.depth_trend(dynamics[dynamics.seed == seed])
         for _, r in trend.iterrows():
             per_run.setdefault(r.metric, {})[(r.arch, r.target, seed)] = r.spearman
-    for name in (metric, "procrustes_filter"):
+    for name in dict.fromkeys((metric, "procrustes_filter")):
         label = labels[name]
         depth = Claim(
             f"B-depth ({name})", "B", "Sec. 4, Figs. 2–4", "Fine-tuning moves deeper layers further than early ones.",
@@ -429,7 +437,10 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
                         "results”.", f"Spearman ρ between {labels[metric]} and {labels['procrustes_filter']} across "
                         "the (target, layer, epoch > 0) cells of a source net; 0.5 = the conventional threshold of a "
                         "strong correlation", "source net", "greater", 0.5, scale="rank correlation")
-    if {metric, "procrustes_filter"} <= present:
+    if metric == "procrustes_filter":
+        rows.append(not_measured(alike_claim, "compares PWSM with per-filter Procrustes: not a claim about one "
+                                              "metric"))
+    elif {metric, "procrustes_filter"} <= present:
         cells = overall[(overall.epoch > 0) & overall.metric.isin([metric, "procrustes_filter"])]
         wide_cells = cells.pivot_table(index=["arch", "seed", "target", "layer", "epoch"], columns="metric",
                                        values="value")
@@ -475,16 +486,21 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
     else:
         rows.append(not_measured(order_claim, "needs the AwA2 and 15-Scene targets (paper profile)"))
 
-    agreement_claim = Claim("B-agreement", "B", "Sec. 4 (r = 0.83 ± 0.43)", "“mean value for Pearson's r as "
-                            "0.83”: the per-filter Procrustes distance and a per-filter CKA distance agree strongly.",
-                            "mean over (layer, epoch, class) of Pearson r across filters, mean over the source net's "
-                            "targets; 0.5 = the conventional threshold of a strong correlation", "source net",
-                            "greater", 0.5, scale="correlation")
-    if agreement is not None and agreement.r.notna().any():
-        rows.append(assess(agreement_claim, _per_run(agreement.rename(columns={"r": "value"}),
-                                                     lambda rows: rows["value"].mean()), level))
-    else:
-        rows.append(not_measured(agreement_claim, "no filter-agreement table was passed"))
+    alphas = sorted(dynamics.alpha.dropna().unique()) if "alpha" in dynamics else [alpha]
+    for key, pairing, whose in (("B-agreement", analysis.paper_pairing(alphas or [alpha]), "the paper's text: PWSM"),
+                                ("B-agreement-code", analysis.AUTHORS_PAIRING, "the authors' code: per-filter CKA")):
+        agreement_claim = Claim(
+            key, "B", "Sec. 4.1 (r = 0.83 ± 0.43)", "“both PWSM and Orthogonal Procrustes” … “mean value for "
+            f"Pearson's r as 0.83”: the two per-filter distances agree strongly (pairing of {whose}).",
+            f"mean over (layer, epoch, class) of Pearson r across filters, {analysis.pairing_label(pairing)}, mean "
+            "over the source net's targets; 0.5 = the conventional threshold of a strong correlation", "source net",
+            "greater", 0.5, scale="correlation")
+        table = agreement[agreement.pairing == pairing] if agreement is not None and "pairing" in agreement else None
+        if table is not None and table.r.notna().any():
+            rows.append(assess(agreement_claim, _per_run(table.rename(columns={"r": "value"}),
+                                                         lambda rows: rows["value"].mean()), level))
+        else:
+            rows.append(not_measured(agreement_claim, f"no filter-agreement table with the pairing {pairing!r}"))
     return pd.DataFrame(rows)
 
 
@@ -514,7 +530,9 @@ def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({"key": frame.key, "claim": frame.claim, "verdict": frame.verdict,
                          "Holm-adjusted": frame.verdict_holm, "mean − null [interval]": frame.apply(effect, axis=1),
-                         "SESOI": frame.sesoi, "unit (n)": [f"{u} ({n})" for u, n in zip(frame.unit, frame.n)]})
+                         "SESOI": frame.sesoi, "unit (n)": [f"{u} ({n})" for u, n in zip(frame.unit, frame.n)],
+                         **({"estimators agreeing": frame.estimators_agreeing} if "estimators_agreeing" in frame
+                            else {})})
 
 
 def ledger_details(frame: pd.DataFrame) -> pd.DataFrame:

@@ -316,26 +316,36 @@ def _alpha_name(alpha: float) -> str:
     return f"{alpha:g}".replace(".", "_")
 
 
-def metric_agreement(agreement_summary: pd.DataFrame, correlations: pd.DataFrame, alphas: list[float]) -> Summary:
+def metric_agreement(paper: pd.DataFrame, authors: pd.DataFrame, correlations: pd.DataFrame, alphas: list[float],
+                     chance: pd.DataFrame | None = None) -> Summary:
     """The metric-agreement page (b2): the paper's statistic (mean ± std over cells of the per-filter
-    Pearson r, from :func:`repchange.studies.b.analysis.agreement_summary`), its range over runs, the
-    paper's numbers beside it, and the pooled r of PWSM at each of ``alphas`` (``b2_pooled_r_pwsm<α>``)."""
-    overall = agreement_summary[agreement_summary.arch == "all"]
-    if overall.empty:
-        raise ValueError("the agreement summary has no 'all' row; pass analysis.agreement_summary(...)")
-    overall, per_run = overall.iloc[0], agreement_summary[agreement_summary.arch != "all"]["mean"]
+    Pearson r, from :func:`repchange.studies.b.analysis.agreement_summary`) for the paper's pairing
+    (``paper``: per-filter PWSM vs Procrustes) and the authors' code's (``authors``: per-filter CKA vs
+    Procrustes), the range over runs, the paper's numbers beside them, the chance level (``chance``:
+    :func:`repchange.studies.b.tables.filter_agreement_chance`, mean r per pairing) and the pooled r of
+    PWSM at each of ``alphas`` (``b2_pooled_r_pwsm<α>``)."""
+    numbers = {}
+    for name, summary in (("filter", paper), ("code", authors)):
+        overall = summary[summary.arch == "all"]
+        if overall.empty:
+            raise ValueError("an agreement summary has no 'all' row; pass analysis.agreement_summary(...)")
+        overall, per_run = overall.iloc[0], summary[summary.arch != "all"]["mean"]
+        numbers |= {f"b2_{name}_r_mean": overall["mean"], f"b2_{name}_r_std": overall["std"],
+                    f"b2_{name}_cells": int(overall["n"]), f"b2_{name}_r_min_run": per_run.min(),
+                    f"b2_{name}_r_max_run": per_run.max()}
+        if chance is not None and not chance.empty:
+            numbers[f"b2_{name}_r_chance"] = chance[chance.pairing == summary.pairing.iloc[0]].r.mean()
     pooled = correlations.groupby("metric")["r"].mean()
     missing = [a for a in alphas if pwsm_key(a) not in pooled.index]
     if missing:
         raise ValueError(f"the correlations lack PWSM at alpha {missing}; they have {sorted(pooled.index)}")
     out = Summary()
-    out.numbers = {"b2_filter_r_mean": overall["mean"], "b2_filter_r_std": overall["std"],
-                   "b2_filter_cells": int(overall["n"]),
-                   "b2_paper_r_mean": analysis.PAPER_AGREEMENT[0], "b2_paper_r_std": analysis.PAPER_AGREEMENT[1],
-                   "b2_filter_r_min_run": per_run.min(), "b2_filter_r_max_run": per_run.max()}
+    out.numbers = {**numbers, "b2_paper_r_mean": analysis.PAPER_AGREEMENT[0],
+                   "b2_paper_r_std": analysis.PAPER_AGREEMENT[1]}
     for alpha in alphas:
         out.numbers[f"b2_pooled_r_pwsm{_alpha_name(alpha)}"] = pooled[pwsm_key(alpha)]
     out.numbers["b2_runs"] = int(correlations[["arch", "target"]].drop_duplicates().shape[0])
+    out.phrases = {"b2_paper_pairing": analysis.pairing_label(paper.pairing.iloc[0])}
     return out
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from repchange.core.metrics import pwsm_key
 from repchange.studies.paper_numbers import STUDY_B_AGREEMENT
 
-__all__ = ["FILTER_PROCRUSTES_LABEL", "PAPER_AGREEMENT", "metric_labels", "metric_order", "pwsm_label", "accuracy_table", "agreement_summary", "depth_trend", "early_share",
+__all__ = ["FILTER_PROCRUSTES_LABEL", "PAPER_AGREEMENT", "metric_labels", "metric_order", "pwsm_label", "accuracy_table", "AUTHORS_PAIRING", "agreement_summary", "pairing_label", "paper_pairing", "depth_trend", "early_share",
            "final_distances", "layer_order",
            "metric_correlations", "reusability", "reusability_vs_baseline", "target_ranking", "versus_baseline"]
 
@@ -190,12 +191,34 @@ def reusability_vs_baseline(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.D
 PAPER_AGREEMENT = STUDY_B_AGREEMENT  # the paper (Sec. 4): mean Pearson r 0.83, standard deviation 0.43
 
 
-def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation and count of the per-(layer, epoch, class) Pearson r's of
+def paper_pairing(alphas) -> str:
+    """The pairing of :func:`repchange.studies.b.tables.filter_agreement` that is the paper's: per-filter
+    PWSM — its *partial* whitening, α = 0.5 where measured, else the first α strictly between 0 and 1,
+    else the first α — against the per-filter Procrustes distance."""
+    alphas = list(alphas)
+    if not alphas:
+        raise ValueError("alphas must name at least one PWSM alpha")
+    partial = [a for a in alphas if 0 < a < 1]
+    return pwsm_key(0.5 if 0.5 in alphas else partial[0] if partial else alphas[0])
+
+
+AUTHORS_PAIRING = "cka"  # the authors' code: per-filter CKA against the per-filter Procrustes distance
+
+
+def pairing_label(pairing: str) -> str:
+    """``per-filter PWSM α=0.5 vs per-filter Procrustes`` for a pairing name of the agreement table."""
+    other = "per-filter CKA" if pairing == AUTHORS_PAIRING else f"per-filter PWSM α={pairing.split('_')[-1]}"
+    return f"{other} vs per-filter Procrustes"
+
+
+def agreement_summary(agreement: pd.DataFrame, pairing: str) -> pd.DataFrame:
+    """Mean, standard deviation and count of the per-(layer, epoch, class) Pearson r's of one ``pairing`` of
     :func:`repchange.studies.b.tables.filter_agreement`, per arch and target (seeds pooled) and, in
     the last row (arch ``all``), over every r -- the statistic the paper reports as 0.83 ± 0.43."""
-    _require(agreement, {"arch", "target", "seed", "layer", "epoch", "cls", "r"})
-    finite = agreement.dropna(subset=["r"])
+    _require(agreement, {"arch", "target", "seed", "layer", "epoch", "cls", "pairing", "r"})
+    if pairing not in set(agreement.pairing):
+        raise ValueError(f"the agreement table has no pairing {pairing!r}; it has {sorted(set(agreement.pairing))}")
+    finite = agreement[agreement.pairing == pairing].dropna(subset=["r"])
     per_run = finite.groupby(["arch", "target"], sort=False)["r"].agg(mean="mean", std="std", n="count").reset_index()
     overall = pd.DataFrame([dict(arch="all", target="all", mean=finite.r.mean(), std=finite.r.std(), n=len(finite))])
-    return pd.concat([per_run, overall], ignore_index=True)
+    return pd.concat([per_run, overall], ignore_index=True).assign(pairing=pairing)

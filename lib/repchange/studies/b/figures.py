@@ -94,28 +94,39 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
     return fig
 
 
-def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[float, float] = (0.83, 0.43)
-                         ) -> Figure:
-    """Histogram of the per-(layer, epoch, class) Pearson r's across filters (the paper's statistic), one
-    colour per arch, with this run's mean ± std and the paper's beside it."""
-    finite = agreement.dropna(subset=["r"])
-    archs = list(finite.arch.unique())
-    colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    bins = np.linspace(-1, 1, 41)
-    ax.hist([finite[finite.arch == a].r for a in archs], bins=bins, stacked=True, color=[colours[a] for a in archs],
-            label=archs)
-    top = ax.get_ylim()[1]
-    for (mean, std), colour, label in (((finite.r.mean(), finite.r.std()), "black", "this run"),
-                                       (paper, "#c0392b", "the paper")):
-        ax.errorbar([mean], [top * (0.92 if label == "this run" else 0.82)], xerr=[std], fmt="o", color=colour,
-                    capsize=4, label=f"{label}: {mean:.2f} ± {std:.2f}")
-    ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel("Pearson r across filters: per-filter Procrustes distance vs per-filter CKA distance", fontsize=8)
-    ax.set_ylabel("(layer, epoch, class) cells", fontsize=8)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.3)
-    ax.set_title("Study B — metric agreement as the paper computed it (one r per layer × epoch × class)", fontsize=10)
+def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[float, float] = (0.83, 0.43),
+                         pairings: list[str] | None = None, chance: pd.DataFrame | None = None) -> Figure:
+    """One panel per pairing (the paper's first): histogram of the per-(layer, epoch, class) Pearson r's
+    across filters, one colour per arch, with this run's mean ± std, the paper's, and (``chance``, the
+    same r's between each source net and its independently trained twin) the chance level's."""
+    from repchange.studies.b.analysis import pairing_label
+
+    pairings = pairings or list(dict.fromkeys(agreement.pairing))
+    fig, axes = plt.subplots(1, len(pairings), figsize=(6.2 * len(pairings), 3.9), squeeze=False)
+    for ax, pairing in zip(axes[0], pairings):
+        finite = agreement[agreement.pairing == pairing].dropna(subset=["r"])
+        archs = list(finite.arch.unique())
+        colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
+        bins = np.linspace(-1, 1, 41)
+        ax.hist([finite[finite.arch == a].r for a in archs], bins=bins, stacked=True, color=[colours[a] for a in archs],
+                label=archs)
+        top = ax.get_ylim()[1]
+        marks = [((finite.r.mean(), finite.r.std()), "black", "this run", 0.92), (paper, "#c0392b", "the paper", 0.82)]
+        if chance is not None and not chance.empty:
+            twin = chance[chance.pairing == pairing].r.dropna()
+            marks.append(((twin.mean(), twin.std()), "#7f8c8d", "twin nets (chance)", 0.72))
+        for (mean, std), colour, label, height in marks:
+            ax.errorbar([mean], [top * height], xerr=[std], fmt="o", color=colour, capsize=4,
+                        label=f"{label}: {mean:.2f} ± {std:.2f}")
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_xlabel(f"Pearson r across filters: {pairing_label(pairing)}", fontsize=8)
+        ax.set_ylabel("(layer, epoch, class) cells", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+        first = pairing == pairings[0]
+        ax.set_title(("the paper's pairing: " if first else "the authors' code's pairing: ") + pairing_label(pairing),
+                     fontsize=9)
+    fig.suptitle("Study B — metric agreement: one r across filters per layer × epoch × class", fontsize=10)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     caption(fig, provenance)
     return fig

@@ -2,7 +2,7 @@
 
 :func:`dynamics` compares each checkpoint's probed ReLU maps on the target's probe images with
 the source net's (epoch 0) under every metric; :func:`filter_agreement` correlates the per-filter
-metrics; :func:`baseline` measures two independently trained source nets against each other, the
+metrics (its chance level: :func:`filter_agreement_chance`); :func:`baseline` measures two independently trained source nets against each other, the
 level "unrelated" reaches. The runs they read are :mod:`repchange.studies.b.runs`'; missing ones
 are trained first.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from repchange.core.metrics import (
     Factors,
     filter_cka,
     filter_procrustes_similarity,
+    filter_pwsm,
     pearson,
     pwsm,
     pwsm_key,
@@ -57,6 +58,7 @@ from repchange.studies.b.runs import (
 TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics")
 
 __all__ = ["DynamicsParams", "baseline", "checkpoint_maps", "describe", "dynamics", "dynamics_params", "filter_agreement",
+           "filter_agreement_chance",
            "run_config"]
 
 
@@ -184,19 +186,25 @@ def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, fr
     return run_dir, probe, source_maps, checkpoints
 
 
-def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
-    """The paper's metric agreement (Sec. 4, "mean value for Pearson's r as 0.83"), computed as the
-    authors' code does: for each (layer, epoch > 0, class) one Pearson r *across the layer's
-    filters* between two per-filter distances to the source net, each a mean over the class's
-    probe images -- the per-filter Procrustes distance and the per-filter CKA distance
-    (1 - :func:`repchange.core.metrics.filter_cka`, the same maps read as CKA reads them).
+AGREEMENT_PAIRINGS_DOC = """``pairing``: ``pwsm_alpha_<α>`` — per-filter PWSM at α (the paper's Eq. 1 on one
+filter's map; the paper's text pairs PWSM with Procrustes), one per α of the parameters; ``cka`` — per-filter
+linear CKA (the authors' code's pairing). Every distance uses the same maps, samples axis (the H rows)
+and centring as the per-filter Procrustes distance."""
 
-    Columns: arch, target, seed, layer, epoch, cls, r, n_filters (filters with both distances
+
+def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """The paper's metric agreement (Sec. 4, "mean value for Pearson's r as 0.83"): for each (layer,
+    epoch > 0, class) one Pearson r *across the layer's filters* between the per-filter Procrustes
+    distance to the source net and a second per-filter distance to it, each a mean over the class's
+    probe images. The second distance is given by ``pairing`` (below).
+
+    Columns: arch, target, seed, layer, epoch, cls, pairing, r, n_filters (filters with both distances
     finite; r is NaN below 3 or where either distance is constant over the filters).
-    """
+    """ + AGREEMENT_PAIRINGS_DOC
     params.validate()
     runtime = runtime or Runtime()
-    keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
+    keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre,
+                      alphas=params.alphas)
             for cfg in _runs(params)}
     train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/filter_agreement", key, TABLE_CODE)],
               runtime=runtime)
@@ -210,8 +218,8 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
             for epoch, maps in checkpoints:
                 for layer, now in maps.items():
                     for cls, mask in _class_groups(probe.labels)[1:]:
-                        rows.append(dict(layer=layer, epoch=epoch, cls=cls,
-                                         **_filter_r(source_maps[layer][mask], now[mask], params.procrustes_centre)))
+                        rows += [dict(layer=layer, epoch=epoch, cls=cls, **r) for r in
+                                 _filter_r(source_maps[layer][mask], now[mask], params.procrustes_centre, params.alphas)]
             return pd.DataFrame(rows)
 
         table = runtime.store.table("study_b/filter_agreement", keys[cfg], compute, code=TABLE_CODE)
@@ -219,18 +227,62 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
     return _tidy(tables)
 
 
-def _filter_r(src: torch.Tensor, now: torch.Tensor, centre: str) -> dict[str, float]:
-    """Pearson r across filters of the per-filter Procrustes and CKA distances of (n, C, H, W) maps."""
+def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """The chance level of :func:`filter_agreement`: the same r's between each source net and its
+    independently trained twin (seed + 1000, as :func:`baseline`), on each run's probe images, per
+    (layer, class). Small nets only. Columns: arch, target, seed, layer, cls, pairing, r, n_filters."""
+    params.validate()
+    runtime = runtime or Runtime()
+    twins, keys = {}, {}
+    for cfg in _runs(params):
+        if cfg.source.pretrained_elsewhere:
+            continue
+        twin = twins[cfg] = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
+        keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
+                         alphas=params.alphas, n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
+    train_sources([source for cfg, key in keys.items()
+                   if not runtime.store.has("study_b/filter_agreement_chance", key, TABLE_CODE)
+                   for source in (cfg.source, twins[cfg])], runtime=runtime)
+    tables = []
+    for cfg, twin in twins.items():
+
+        def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
+            probe, _ = _probe(cfg, params.n_probe, runtime.data_root)
+            maps = []
+            for source in (cfg.source, twin):
+                run_dir = train_source(source, runtime=runtime)
+                model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
+                maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
+            return pd.DataFrame([dict(layer=layer, cls=cls, **r) for layer in maps[0]
+                                 for cls, mask in _class_groups(probe.labels)[1:]
+                                 for r in _filter_r(maps[0][layer][mask], maps[1][layer][mask],
+                                                    params.procrustes_centre, params.alphas)])
+
+        tables.append(_labelled(runtime.store.table("study_b/filter_agreement_chance", keys[cfg], compute,
+                                                    code=TABLE_CODE), cfg))
+    if not tables:
+        return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
+    return _tidy(tables)
+
+
+def _filter_r(src: torch.Tensor, now: torch.Tensor, centre: str, alphas: Iterable[float]) -> list[dict[str, object]]:
+    """Per pairing (see :func:`filter_agreement`): Pearson r across filters of the per-filter Procrustes
+    distance and the pairing's distance, each the mean over images of (n, C, H, W) maps."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
         procrustes = 1 - np.nanmean(filter_procrustes_similarity(src, now, centre=centre).numpy(), axis=0)
-        cka = 1 - np.nanmean(filter_cka(src, now, centre=centre).numpy(), axis=0)
-    both = np.isfinite(procrustes) & np.isfinite(cka)
-    try:
-        r = pearson(procrustes, cka)
-    except ValueError:  # fewer than 3 live filters, or a distance constant over them
-        r = np.nan
-    return dict(r=r, n_filters=int(both.sum()))
+        others = {pwsm_key(a): np.nanmean(filter_pwsm(src, now, alpha=a, centre=centre).numpy(), axis=0)
+                  for a in alphas}
+        others["cka"] = 1 - np.nanmean(filter_cka(src, now, centre=centre).numpy(), axis=0)
+    out = []
+    for pairing, other in others.items():
+        both = np.isfinite(procrustes) & np.isfinite(other)
+        try:
+            r = pearson(procrustes, other)
+        except ValueError:  # fewer than 3 live filters, or a distance constant over them
+            r = np.nan
+        out.append(dict(pairing=pairing, r=r, n_filters=int(both.sum())))
+    return out
 
 
 def _runs(params: DynamicsParams) -> list[FinetuneBConfig]:

@@ -1,0 +1,72 @@
+"""Claims across estimators: the grid, the agreement count, and Study A's estimator tables' similarities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_claims import CONTRADICT_A, OFFLINE, _agreement, _dynamics, _study_a_tables, _study_a_world, _study_b_world
+
+from repchange.studies import claims, estimator_grid
+
+
+def _two_estimator_tables() -> dict[str, pd.DataFrame]:
+    """Study A tables whose "cka" rows support every claim and whose "procrustes" rows contradict A3-size."""
+    supporting = _study_a_tables(_study_a_world())
+    world = _study_a_world()
+    CONTRADICT_A["A3-size"](world)
+    other = _study_a_tables(world)
+    out = {}
+    for name, frame in supporting.items():
+        if "metric" in frame:
+            alt = other[name][other[name].metric == "cka"].assign(metric="procrustes")
+            frame = pd.concat([frame, alt], ignore_index=True)
+        out[name] = frame
+    return out
+
+
+def test_the_grid_sets_each_estimators_verdicts_side_by_side_and_counts_agreement() -> None:
+    tables = _two_estimator_tables()
+    parts = {label: claims.ledger(claims.study_a_claims(**tables, metric=metric))
+             for label, metric in (("biased CKA", "cka"), ("Procrustes", "procrustes"))}
+    table = estimator_grid.grid(parts)
+    assert list(table.columns) == ["biased CKA", "Procrustes"] and list(table.index) == list(parts["biased CKA"].key)
+    assert table.loc["A3-size", "biased CKA"] == "holds" and table.loc["A3-size", "Procrustes"] == "does not hold"
+    assert (table.drop(index="A3-size")["Procrustes"] == table.drop(index="A3-size")["biased CKA"]).all()
+    counts = estimator_grid.agreement(parts["biased CKA"], table).set_axis(parts["biased CKA"].key)
+    assert counts["A3-size"] == "1/2" and counts["A1-depth"] == "2/2"
+
+
+def test_study_b_rows_count_only_for_their_own_metric() -> None:
+    world = _study_b_world()
+    dynamics, agreement = _dynamics(world, OFFLINE), _agreement(world, OFFLINE)
+    parts = {"PWSM α=0": claims.ledger(claims.study_b_claims(dynamics, agreement, alpha=0.0)),
+             "per-filter Procrustes": claims.ledger(claims.study_b_claims(dynamics, agreement,
+                                                                         metric="procrustes_filter"))}
+    table = estimator_grid.grid(parts, {"PWSM α=0": "pwsm_alpha_0", "per-filter Procrustes": "procrustes_filter"})
+    assert "B-depth" in table.index and "B-depth (pwsm_alpha_0)" not in table.index
+    assert table.loc["B-depth"].tolist() == ["holds", "holds"]
+    assert table.loc["B-metrics-alike", "per-filter Procrustes"] == "not measured"  # a claim about two metrics
+    ledger = parts["PWSM α=0"]
+    counts = estimator_grid.agreement(ledger, table).set_axis(ledger.key)
+    assert counts["B-depth (pwsm_alpha_0)"] == "2/2" and counts["B-metrics-alike"] == "1/1"
+    assert counts["B-awa2-vs-scene"] == "–"  # not measured here
+
+
+@pytest.mark.parametrize("key, expected", [("B-depth (pwsm_alpha_0.5)", ("B-depth", "pwsm_alpha_0.5")),
+                                           ("B-upward (procrustes_filter)", ("B-upward", "procrustes_filter")),
+                                           ("A5b-random-unlearns (logits)", ("A5b-random-unlearns (logits)", None))])
+def test_generic_keys_drop_only_a_metric_suffix(key: str, expected: tuple) -> None:
+    assert estimator_grid.generic_key(key) == expected
+
+
+def test_every_study_a_estimator_is_a_similarity_that_is_one_for_identical_representations() -> None:
+    from repchange.core.metrics import Factors
+    from repchange.studies.a.estimators import ESTIMATORS, similarities
+
+    rng = np.random.default_rng(0)
+    x = Factors(rng.standard_normal((120, 40)))
+    same, other = similarities(x, x), similarities(x, Factors(rng.standard_normal((120, 40))))
+    assert set(same) == set(ESTIMATORS)
+    assert all(v == pytest.approx(1.0) for v in same.values()), same
+    assert all(other[m] < same[m] - 0.3 for m in ESTIMATORS), other
