@@ -22,6 +22,9 @@
    50,000 probe images (peak memory against n), and one exact update on the CPU against CUDA.
 4. A book chapter built serially against in parallel (``benchmarks/book.py``): Figure 2's 25
    pre-training runs from an empty store, 1 process x 2 threads against the pool.
+5. The verdict rule (``benchmarks/verdicts.py``): its calibration on synthetic units (false "holds"
+   under no effect, "holds" at one and two smallest effects of interest, n = 3 and 5) beside the bare
+   t interval and a percentile bootstrap; each Study A estimator's cost per comparison against CKA's.
 
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
@@ -229,9 +232,12 @@ def main() -> None:
     import book
 
     book_results = book.main()
+    import verdicts
+
+    verdict_results = verdicts.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
-               "book": book_results}
+               "book": book_results, "verdicts": verdict_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

@@ -76,7 +76,7 @@ for name in b_targets:
 # %%
 agreement = tables.filter_agreement(params, runtime)
 chance = tables.filter_agreement_chance(params, runtime)
-pairings = [analysis.paper_pairing(b_alphas), analysis.AUTHORS_PAIRING]
+pairings = [analysis.PAPER_PAIRING, analysis.AUTHORS_PAIRING]
 summary, summary_code = (analysis.agreement_summary(agreement, p) for p in pairings)
 save_table(agreement, "b_filter_agreement")
 save_table(chance, "b_filter_agreement_chance")

@@ -126,7 +126,7 @@ reuse.round(3)
 
 # %%
 agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, runtime),
-                                       analysis.paper_pairing(b_alphas))  # the paper's pairing: PWSM vs Procrustes
+                                       analysis.PAPER_PAIRING)  # the paper's pairing: PWSM vs Procrustes
 summary = summaries.paper_beside(agreement_a, reuse, agreement)
 for name, phrase in summary.phrases.items():
     glue_text(name, phrase)

@@ -207,12 +207,12 @@ def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataF
 
 
 def _agreement(world: dict, targets: list[str]) -> pd.DataFrame:
-    """Per-filter agreement r's of both pairings: the paper's (PWSM α = 0, the only α of ``_dynamics``) and
-    the authors' code's (per-filter CKA)."""
+    """Per-filter agreement r's of both pairings: the paper's (per-filter PWSM at α = 0.5) and the authors'
+    code's (per-filter CKA)."""
     rng = np.random.default_rng(2)
     return pd.DataFrame([dict(arch=a, target=t, seed=s, layer="l1", epoch=e, cls=c, pairing=p,
                               r=world[key] + 0.02 * rng.standard_normal(), n_filters=16)
-                         for p, key in (("pwsm_alpha_0", "r"), ("cka", "r_code"))
+                         for p, key in (("pwsm_alpha_0.5", "r"), ("cka", "r_code"))
                          for a in ["vgg_small", "resnet_small"] for t in targets for s in [1, 2] for e in [1, 2]
                          for c in ["0", "1"]])
 
@@ -281,7 +281,7 @@ def test_a_source_nets_fine_tunings_are_averaged_into_one_unit() -> None:
     world = _study_b_world()
     agreement = _agreement(world, OFFLINE)
     ledger = claims.study_b_claims(_dynamics(world, OFFLINE), agreement).set_index("key")
-    paper = agreement[agreement.pairing == "pwsm_alpha_0"]
+    paper = agreement[agreement.pairing == "pwsm_alpha_0.5"]
     per_net = paper.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
     assert ledger.loc["B-agreement", "n"] == len(per_net) == 4
     assert ledger.loc["B-agreement", "value"] == pytest.approx(per_net.mean())

@@ -240,6 +240,19 @@ def test_filter_pwsm_at_one_is_the_angle_of_the_per_filter_procrustes_similarity
         filter_pwsm(a, b, alpha=1.5)
 
 
+def test_a_side_whitened_once_gives_the_same_distances_and_must_match_alpha_and_centring() -> None:
+    from repchange.core.metrics import FilterWhitened, filter_pwsm
+
+    a, b = rand(4 * 8, 5, 55).reshape(4, 8, 5), rand(4 * 8, 5, 56).reshape(4, 8, 5)
+    once = FilterWhitened(a, alpha=0.5, centre="rows")
+    assert torch.equal(filter_pwsm(once, b, alpha=0.5), filter_pwsm(a, b, alpha=0.5))
+    assert torch.equal(filter_pwsm(b, once, alpha=0.5), filter_pwsm(b, a, alpha=0.5))
+    with pytest.raises(ValueError, match="FilterWhitened of alpha=0.5"):
+        filter_pwsm(once, b, alpha=0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        filter_pwsm(once, b[:, :, :4], alpha=0.5)
+
+
 def test_filter_pwsm_at_zero_ignores_any_invertible_map_of_the_columns() -> None:
     """Full whitening (α = 0) with more samples (rows) than features (columns): an invertible linear map of
     the W features leaves the distance unchanged; at α = 1 (Procrustes) it does not."""

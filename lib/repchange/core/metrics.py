@@ -29,6 +29,7 @@ __all__ = [
     "CENTRINGS",
     "filter_cka",
     "filter_procrustes_similarity",
+    "FilterWhitened",
     "filter_pwsm",
     "linear_cka",
     "minibatch_cka",
@@ -409,22 +410,42 @@ def _filter_whitened(m: torch.Tensor, alpha: float) -> torch.Tensor:
     return m @ (alpha * eye + (1 - alpha) * (vectors * inv_sqrt.unsqueeze(-2)) @ vectors.transpose(-1, -2))
 
 
-def filter_pwsm(a: ArrayLike, b: ArrayLike, *, alpha: float, centre: str = "rows") -> torch.Tensor:
+class FilterWhitened:
+    """One side of :func:`filter_pwsm`, computed once: (..., H, W) maps centred as ``centre`` says and
+    whitened at ``alpha`` (``maps``), and the mask of constant maps (``dead``). Study B's source net meets
+    every checkpoint: whiten it once."""
+
+    def __init__(self, maps: ArrayLike, *, alpha: float, centre: str = "rows") -> None:
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        centred, _, dead = _filter_maps(maps, maps, centre)
+        self.alpha, self.centre, self.dead = alpha, centre, dead
+        self.maps = _filter_whitened(centred, alpha)
+        self.norms = torch.linalg.matrix_norm(self.maps)
+
+
+def filter_pwsm(a: ArrayLike | FilterWhitened, b: ArrayLike | FilterWhitened, *, alpha: float,
+                centre: str = "rows") -> torch.Tensor:
     """Per-filter partial-whitening shape metric (the paper's Eq. 1 applied to one filter's map), radians in
     [0, π/2], of (..., H, W) maps in the orientation and centring of :func:`filter_procrustes_similarity`
     (rows are samples, columns features): ``arccos(||φ(A)ᵀφ(B)||_* / (||φ(A)||_F ||φ(B)||_F))`` with
     ``φ(M) = M (αI + (1-α) C̃^(-1/2))`` (see :func:`pwsm`). ``alpha=1`` is the arccos of the per-filter
     Procrustes similarity. With fewer samples than features (H ≤ W) full whitening (α = 0) leaves little
-    to compare. NaN where either map is constant. Vectorised over the leading axes; float64.
+    to compare. NaN where either map is constant. Either side may be a :class:`FilterWhitened` of the same
+    ``alpha`` and ``centre`` (computed once, reused). Vectorised over the leading axes; float64.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    ac, bc, dead = _filter_maps(a, b, centre)
-    pa, pb = _filter_whitened(ac, alpha), _filter_whitened(bc, alpha)
-    nuclear = torch.linalg.svdvals(pa.transpose(-1, -2) @ pb).sum(-1)
-    norms = torch.linalg.matrix_norm(pa) * torch.linalg.matrix_norm(pb)
+    pa, pb = (x if isinstance(x, FilterWhitened) else FilterWhitened(x, alpha=alpha, centre=centre) for x in (a, b))
+    for side in (pa, pb):
+        if (side.alpha, side.centre) != (alpha, centre):
+            raise ValueError(f"a FilterWhitened of alpha={side.alpha}, centre={side.centre!r} passed to filter_pwsm "
+                             f"with alpha={alpha}, centre={centre!r}")
+    if pa.maps.shape != pb.maps.shape:
+        raise ValueError(f"maps must have the same shape (..., H, W): got {tuple(pa.maps.shape)} and "
+                         f"{tuple(pb.maps.shape)}")
+    nuclear = torch.linalg.svdvals(pa.maps.transpose(-1, -2) @ pb.maps).sum(-1)
+    norms = pa.norms * pb.norms
     cosine = (nuclear / torch.where(norms > 0, norms, torch.ones_like(norms))).clamp(0, 1)
-    return torch.where(dead | (norms == 0), torch.full_like(cosine, torch.nan), torch.arccos(cosine))
+    return torch.where(pa.dead | pb.dead | (norms == 0), torch.full_like(cosine, torch.nan), torch.arccos(cosine))
 
 
 def pearson(a: ArrayLike, b: ArrayLike) -> float:

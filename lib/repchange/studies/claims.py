@@ -486,8 +486,7 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
     else:
         rows.append(not_measured(order_claim, "needs the AwA2 and 15-Scene targets (paper profile)"))
 
-    alphas = sorted(dynamics.alpha.dropna().unique()) if "alpha" in dynamics else [alpha]
-    for key, pairing, whose in (("B-agreement", analysis.paper_pairing(alphas or [alpha]), "the paper's text: PWSM"),
+    for key, pairing, whose in (("B-agreement", analysis.PAPER_PAIRING, "the paper's text: PWSM"),
                                 ("B-agreement-code", analysis.AUTHORS_PAIRING, "the authors' code: per-filter CKA")):
         agreement_claim = Claim(
             key, "B", "Sec. 4.1 (r = 0.83 ± 0.43)", "“both PWSM and Orthogonal Procrustes” … “mean value for "

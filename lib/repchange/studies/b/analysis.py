@@ -14,7 +14,7 @@ import pandas as pd
 from repchange.core.metrics import pwsm_key
 from repchange.studies.paper_numbers import STUDY_B_AGREEMENT
 
-__all__ = ["FILTER_PROCRUSTES_LABEL", "PAPER_AGREEMENT", "metric_labels", "metric_order", "pwsm_label", "accuracy_table", "AUTHORS_PAIRING", "agreement_summary", "pairing_label", "paper_pairing", "depth_trend", "early_share",
+__all__ = ["FILTER_PROCRUSTES_LABEL", "PAPER_AGREEMENT", "metric_labels", "metric_order", "pwsm_label", "accuracy_table", "AUTHORS_PAIRING", "PAPER_PAIRING", "agreement_summary", "pairing_label", "depth_trend", "early_share",
            "final_distances", "layer_order",
            "metric_correlations", "reusability", "reusability_vs_baseline", "target_ranking", "versus_baseline"]
 
@@ -191,17 +191,7 @@ def reusability_vs_baseline(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.D
 PAPER_AGREEMENT = STUDY_B_AGREEMENT  # the paper (Sec. 4): mean Pearson r 0.83, standard deviation 0.43
 
 
-def paper_pairing(alphas) -> str:
-    """The pairing of :func:`repchange.studies.b.tables.filter_agreement` that is the paper's: per-filter
-    PWSM — its *partial* whitening, α = 0.5 where measured, else the first α strictly between 0 and 1,
-    else the first α — against the per-filter Procrustes distance."""
-    alphas = list(alphas)
-    if not alphas:
-        raise ValueError("alphas must name at least one PWSM alpha")
-    partial = [a for a in alphas if 0 < a < 1]
-    return pwsm_key(0.5 if 0.5 in alphas else partial[0] if partial else alphas[0])
-
-
+PAPER_PAIRING = pwsm_key(0.5)  # the paper's text: per-filter PWSM (at its "partial" whitening) vs Procrustes
 AUTHORS_PAIRING = "cka"  # the authors' code: per-filter CKA against the per-filter Procrustes distance
 
 

@@ -26,6 +26,7 @@ from repchange.core.metrics import (
     ALPHAS,
     CENTRINGS,
     Factors,
+    FilterWhitened,
     filter_cka,
     filter_procrustes_similarity,
     filter_pwsm,
@@ -36,6 +37,7 @@ from repchange.core.metrics import (
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
 from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, load_checkpoint, progress_enabled
+from repchange.studies.b import analysis
 from repchange.studies.b.runs import (
     DEFAULT_TARGETS,
     SMALL_ARCHS,
@@ -186,10 +188,12 @@ def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, fr
     return run_dir, probe, source_maps, checkpoints
 
 
-AGREEMENT_PAIRINGS_DOC = """``pairing``: ``pwsm_alpha_<α>`` — per-filter PWSM at α (the paper's Eq. 1 on one
-filter's map; the paper's text pairs PWSM with Procrustes), one per α of the parameters; ``cka`` — per-filter
-linear CKA (the authors' code's pairing). Every distance uses the same maps, samples axis (the H rows)
-and centring as the per-filter Procrustes distance."""
+AGREEMENT_ALPHA = 0.5  # the per-filter PWSM of the paper's pairing: its "partial" whitening
+AGREEMENT_PAIRINGS = (analysis.PAPER_PAIRING, analysis.AUTHORS_PAIRING)
+AGREEMENT_PAIRINGS_DOC = """``pairing``: ``pwsm_alpha_0.5`` — per-filter PWSM at partial whitening α = 0.5 (the
+paper's Eq. 1 on one filter's map; the paper's text pairs PWSM with Procrustes); ``cka`` — per-filter linear
+CKA (the authors' code's pairing). Every distance uses the same maps, samples axis (the H rows) and
+centring as the per-filter Procrustes distance."""
 
 
 def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
@@ -204,7 +208,7 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
     params.validate()
     runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre,
-                      alphas=params.alphas)
+                      pairings=AGREEMENT_PAIRINGS)
             for cfg in _runs(params)}
     train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/filter_agreement", key, TABLE_CODE)],
               runtime=runtime)
@@ -215,11 +219,13 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
             rows = []
+            whitened = {layer: FilterWhitened(maps, alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
+                        for layer, maps in source_maps.items()}  # the source side, once for every checkpoint
             for epoch, maps in checkpoints:
                 for layer, now in maps.items():
-                    for cls, mask in _class_groups(probe.labels)[1:]:
-                        rows += [dict(layer=layer, epoch=epoch, cls=cls, **r) for r in
-                                 _filter_r(source_maps[layer][mask], now[mask], params.procrustes_centre, params.alphas)]
+                    rows += [dict(layer=layer, epoch=epoch, **r) for r in
+                             _filter_r(source_maps[layer], now, probe.labels, params.procrustes_centre,
+                                       whitened[layer])]
             return pd.DataFrame(rows)
 
         table = runtime.store.table("study_b/filter_agreement", keys[cfg], compute, code=TABLE_CODE)
@@ -239,7 +245,8 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
             continue
         twin = twins[cfg] = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
         keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
-                         alphas=params.alphas, n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre)
+                         pairings=AGREEMENT_PAIRINGS, n_probe=params.n_probe, bn=params.bn,
+                         centre=params.procrustes_centre)
     train_sources([source for cfg, key in keys.items()
                    if not runtime.store.has("study_b/filter_agreement_chance", key, TABLE_CODE)
                    for source in (cfg.source, twins[cfg])], runtime=runtime)
@@ -253,10 +260,9 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
                 run_dir = train_source(source, runtime=runtime)
                 model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
                 maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
-            return pd.DataFrame([dict(layer=layer, cls=cls, **r) for layer in maps[0]
-                                 for cls, mask in _class_groups(probe.labels)[1:]
-                                 for r in _filter_r(maps[0][layer][mask], maps[1][layer][mask],
-                                                    params.procrustes_centre, params.alphas)])
+            return pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
+                                 for r in _filter_r(maps[0][layer], maps[1][layer], probe.labels,
+                                                    params.procrustes_centre)])
 
         tables.append(_labelled(runtime.store.table("study_b/filter_agreement_chance", keys[cfg], compute,
                                                     code=TABLE_CODE), cfg))
@@ -265,23 +271,28 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
     return _tidy(tables)
 
 
-def _filter_r(src: torch.Tensor, now: torch.Tensor, centre: str, alphas: Iterable[float]) -> list[dict[str, object]]:
-    """Per pairing (see :func:`filter_agreement`): Pearson r across filters of the per-filter Procrustes
-    distance and the pairing's distance, each the mean over images of (n, C, H, W) maps."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
-        procrustes = 1 - np.nanmean(filter_procrustes_similarity(src, now, centre=centre).numpy(), axis=0)
-        others = {pwsm_key(a): np.nanmean(filter_pwsm(src, now, alpha=a, centre=centre).numpy(), axis=0)
-                  for a in alphas}
-        others["cka"] = 1 - np.nanmean(filter_cka(src, now, centre=centre).numpy(), axis=0)
+def _filter_r(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, centre: str,
+              src_whitened: FilterWhitened | None = None) -> list[dict[str, object]]:
+    """Per class of ``labels`` and pairing (see :func:`filter_agreement`): Pearson r across filters of the
+    per-filter Procrustes distance and the pairing's distance, each the mean over the class's images of
+    (n, C, H, W) maps. Each distance is computed once for every image and filter, then averaged per class."""
+    distances = {"procrustes": 1 - filter_procrustes_similarity(src, now, centre=centre).numpy(),
+                 AGREEMENT_PAIRINGS[0]: filter_pwsm(src if src_whitened is None else src_whitened, now,
+                                                    alpha=AGREEMENT_ALPHA, centre=centre).numpy(),
+                 "cka": 1 - filter_cka(src, now, centre=centre).numpy()}
     out = []
-    for pairing, other in others.items():
-        both = np.isfinite(procrustes) & np.isfinite(other)
-        try:
-            r = pearson(procrustes, other)
-        except ValueError:  # fewer than 3 live filters, or a distance constant over them
-            r = np.nan
-        out.append(dict(pairing=pairing, r=r, n_filters=int(both.sum())))
+    for cls, mask in _class_groups(labels)[1:]:
+        rows = mask.numpy() if isinstance(mask, torch.Tensor) else mask
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
+            means = {name: np.nanmean(d[rows], axis=0) for name, d in distances.items()}
+        for pairing in AGREEMENT_PAIRINGS:
+            both = np.isfinite(means["procrustes"]) & np.isfinite(means[pairing])
+            try:
+                r = pearson(means["procrustes"], means[pairing])
+            except ValueError:  # fewer than 3 live filters, or a distance constant over them
+                r = np.nan
+            out.append(dict(cls=cls, pairing=pairing, r=r, n_filters=int(both.sum())))
     return out
 
 
