@@ -2,7 +2,7 @@
 
 For every HTML page of the site: it loads without a JavaScript error or a failed local request,
 no image is broken, no table, output text or figure reaches past the content column at 1280 px,
-no maths is left as raw TeX (``\(``, ``\[``, ``$$``) once MathJax has run,
+no maths is left as raw TeX (an opening ``\\(``, ``\\[`` or ``$$``) once MathJax has run,
 every internal link points at an existing page (and anchor), and on the
 notebook pages every figure is followed, before the next figure, by text naming its profile
 and seeds. ``python -m repchange check-book [HTML_DIR]`` prints the problems; exit 1 if any.

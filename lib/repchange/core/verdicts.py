@@ -34,6 +34,7 @@ from typing import Iterable
 import itertools
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
 
 __all__ = ["DIRECTIONS", "LEVEL", "METHODS", "SCALES", "VERDICTS", "Scale", "Interval", "calibrate",
@@ -201,12 +202,10 @@ def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater"
 
 def calibration_table(ns: Iterable[int] = (3, 5), effects: Iterable[float] = (0.0, 1.0, 2.0),
                       samplers: Iterable[str] = ("normal", "skewed"), methods: Iterable[str] = tuple(METHODS), *,
-                      draws: int = 4000, level: float = LEVEL, scale: Scale | None = None) -> "pd.DataFrame":
+                      draws: int = 4000, level: float = LEVEL, scale: Scale | None = None) -> pd.DataFrame:
     """:func:`calibrate` over a grid: one row per (method, sampler, n, effect in SESOIs) with the rate of
     each verdict for a claim "greater" whose units spread by one SESOI. Effect 0 gives the false "holds"
     rate (nominal: ``(1 − level) / 2``), effect 1 the power at the smallest effect of interest."""
-    import pandas as pd
-
     scale = scale or SCALES["cka difference"]
     rows = []
     for k, (method, sampler, n, effect) in enumerate(itertools.product(methods, samplers, ns, effects)):

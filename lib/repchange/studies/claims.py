@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from repchange.core import verdicts
 from repchange.core.metrics import pwsm_key

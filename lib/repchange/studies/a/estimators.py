@@ -14,7 +14,7 @@ with ``metric=`` any of :data:`ESTIMATORS`; every value is a similarity (higher 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import pandas as pd
 
