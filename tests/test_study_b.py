@@ -88,9 +88,6 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
         finite = agreement[agreement.pairing == pairing].r.dropna()
         assert len(finite) > 0.5 * len(cells) and finite.between(-1, 1).all(), pairing
     assert (agreement.n_filters[agreement.r.notna()] >= 3).all()
-    chance = tables.filter_agreement_chance(params, runtime=Runtime(store, "cpu"))
-    assert set(chance.pairing) == set(agreement.pairing) and "epoch" not in chance
-    assert set(chance.arch) == {"vgg_small", "densenet_small"} and chance.r.dropna().between(-1, 1).all()
     _, maps, _ = tables.checkpoint_maps(tables.run_config(params, "vgg_small", "digits"), None, 20, Runtime(store, "cpu"))
     widths = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits")].groupby("layer").n_filters.max()
     assert all(widths[layer] <= m.shape[1] for layer, m in maps[2].items())  # at most every filter of the layer
@@ -113,6 +110,10 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     again = tables.dynamics(params, runtime=Runtime(store, "cpu"))
     assert again.equals(table)
     assert len(list((store.root / "study_b" / "source").iterdir())) == 2  # one source net per architecture
+    chance = tables.filter_agreement_chance(params, runtime=Runtime(store, "cpu"))  # trains each net's twin
+    assert set(chance.pairing) == set(agreement.pairing) and "epoch" not in chance
+    assert set(chance.arch) == {"vgg_small", "densenet_small"} and chance.r.dropna().between(-1, 1).all()
+    assert len(list((store.root / "study_b" / "source").iterdir())) == 4
     assert len(list((store.root / "study_b" / "finetune").iterdir())) == 4
 
 
