@@ -347,6 +347,22 @@ def _per_run(table: pd.DataFrame, function) -> pd.Series:
                                                                                 sort=False)})
 
 
+def _dissimilar_minus_similar(dynamics: pd.DataFrame, metric: str, kinds: dict[str, str]) -> dict[str, pd.Series]:
+    """Per source net (``arch/s<seed>``), the final distance under ``metric`` averaged over the dissimilar
+    targets minus that over the similar ones: for the layer mean (``"all layers"``) and for the first
+    probed layer (``"first layer"``)."""
+    gaps: dict[str, dict[str, float]] = {"all layers": {}, "first layer": {}}
+    for seed in sorted(dynamics.seed.unique()):
+        dist = analysis.final_distances(dynamics[dynamics.seed == seed])
+        dist = dist[dist.metric == metric].assign(kind=lambda d: d.target.map(kinds))
+        for name, rows in (("all layers", dist.groupby(["arch", "target", "kind"], sort=False)["value"].mean()
+                            .reset_index()), ("first layer", dist[dist.depth == 0])):
+            for arch, group in rows.groupby("arch", sort=False):
+                means = group.groupby("kind")["value"].mean()
+                gaps[name][f"{arch}/s{seed}"] = means["dissimilar"] - means["similar"]
+    return {name: pd.Series(values, dtype=float) for name, values in gaps.items()}
+
+
 def _upward_share(rows: pd.DataFrame) -> float:
     """Share of the run's layers whose distance has a positive Spearman ρ with the fine-tuning epoch (epochs > 0:
     epoch 0 is the source itself, distance 0, and would make every trend start upward)."""
@@ -393,44 +409,22 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
         rows.append(assess(upward, _per_run(overall[overall.metric == name], _upward_share), level))
 
     kinds = {t: SIMILARITY_TO_SOURCE.get(t) for t in dynamics.target.unique()}
-    reuse = analysis.reusability(dynamics)
-    reuse = reuse[reuse.metric == metric]
     target_claim = Claim("B-similarity", "B", "Sec. 4, Table 2", "Features are reused more on a target like the "
                          "source and rewritten more on a dissimilar one.",
                          f"layer-mean final distance ({labels[metric]}): mean over dissimilar "
                          "targets − mean over similar targets", "source net", "greater", scale="distance difference")
-    if metric not in present:
-        rows.append(not_measured(target_claim, f"the table has no {labels[metric]}"))
-    elif {"similar", "dissimilar"} <= set(kinds.values()):
-        values = {}
-        for seed in sorted(dynamics.seed.unique()):
-            dist = analysis.final_distances(dynamics[dynamics.seed == seed])
-            dist = dist[dist.metric == metric].groupby(["arch", "target"])["value"].mean().reset_index()
-            dist["kind"] = dist.target.map(kinds)
-            for arch, group in dist.groupby("arch", sort=False):
-                means = group.groupby("kind")["value"].mean()
-                values[f"{arch}/s{seed}"] = means["dissimilar"] - means["similar"]
-        rows.append(assess(target_claim, pd.Series(values), level))
-    else:
-        rows.append(not_measured(target_claim, f"needs a similar and a dissimilar target; this run has {kinds}"))
-
     early_claim = Claim("B-early-dissimilar", "B", "Abstract", "Feature reuse is “reduced, even in early stages” "
                         "of the network “when the target domain is dissimilar”.",
                         f"final distance of the first probed layer ({labels[metric]}): mean over dissimilar targets "
                         "− mean over similar targets", "source net", "greater", scale="distance difference")
     if metric not in present:
-        rows.append(not_measured(early_claim, f"the table has no {labels[metric]}"))
+        rows += [not_measured(c, f"the table has no {labels[metric]}") for c in (target_claim, early_claim)]
     elif {"similar", "dissimilar"} <= set(kinds.values()):
-        values = {}
-        for seed in sorted(dynamics.seed.unique()):
-            dist = analysis.final_distances(dynamics[dynamics.seed == seed])
-            dist = dist[(dist.metric == metric) & (dist.depth == 0)].assign(kind=lambda d: d.target.map(kinds))
-            for arch, group in dist.groupby("arch", sort=False):
-                means = group.groupby("kind")["value"].mean()
-                values[f"{arch}/s{seed}"] = means["dissimilar"] - means["similar"]
-        rows.append(assess(early_claim, pd.Series(values), level))
+        gaps = _dissimilar_minus_similar(dynamics, metric, kinds)
+        rows += [assess(target_claim, gaps["all layers"], level), assess(early_claim, gaps["first layer"], level)]
     else:
-        rows.append(not_measured(early_claim, f"needs a similar and a dissimilar target; this run has {kinds}"))
+        why = f"needs a similar and a dissimilar target; this run has {kinds}"
+        rows += [not_measured(target_claim, why), not_measured(early_claim, why)]
 
     alike_claim = Claim("B-metrics-alike", "B", "Sec. 4.1", "“PWSM and Orthogonal Procrustes show extremely similar "
                         "results”.", f"Spearman ρ between {labels[metric]} and {labels['procrustes_filter']} across "
