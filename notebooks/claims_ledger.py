@@ -114,22 +114,23 @@ print("Study B: " + source_b)
 
 # %%
 runtime = parameters.runtime(globals())  # store, device, data folder
+histories = a_tables.training_histories(degree_params, runtime)
+dynamics = b_tables.dynamics(dynamics_params, runtime)
+agreement = b_tables.filter_agreement(dynamics_params, runtime)
 part_a = claims.study_a_claims(
     pretraining=a_tables.cka_to_init(pretraining, runtime),
-    histories=a_tables.training_histories(degree_params, runtime),
+    histories=histories,
     degrees=a_tables.degree_sweep(degree_params, runtime),
     sizes=a_tables.size_sweep(size_params, runtime),
     finetuning=a_tables.finetune_sweep(finetune_params, runtime),
     level=level,
 )
-part_b = claims.study_b_claims(b_tables.dynamics(dynamics_params, runtime),
-                               b_tables.filter_agreement(dynamics_params, runtime), level=level)
+part_b = claims.study_b_claims(dynamics, agreement, level=level)
 ledger = claims.ledger(part_a, part_b, level=level)
 # The estimator grid (its own page; the tables are stored, so this loads them): how many estimators agree
-grid_a, _ = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params,
-                                        a_tables.training_histories(degree_params, runtime), runtime, level)
-grid_b = estimator_grid.study_b_grid(b_tables.dynamics(dynamics_params, runtime),
-                                     b_tables.filter_agreement(dynamics_params, runtime), b_alphas, level)
+grid_a, _ = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params, histories, runtime,
+                                        level)
+grid_b = estimator_grid.study_b_grid(dynamics, agreement, b_alphas, level)
 ledger["estimators_agreeing"] = estimator_grid.agreement(ledger, grid_a, grid_b)
 _ = save_table(ledger, "claims_ledger")
 
