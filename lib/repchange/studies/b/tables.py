@@ -261,12 +261,7 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
     for cfg, twin in twins.items():
 
         def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
-            probe, _ = _probe(cfg, params.n_probe, runtime.data_root)
-            maps = []
-            for source in (cfg.source, twin):
-                run_dir = train_source(source, runtime=runtime)
-                model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
-                maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
+            probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
             keep = _agreement_images(probe.labels)
             return pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
                                  for r in _filter_r(maps[0][layer][keep], maps[1][layer][keep], probe.labels[keep],
@@ -277,6 +272,19 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
     if not tables:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
     return _tidy(tables)
+
+
+def _source_and_twin_maps(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
+                          ) -> tuple[data_mod.Split, list[dict[str, torch.Tensor]]]:
+    """The run's probe set and the (n, C, H, W) maps of every probed layer of its source net and of that net's
+    independently trained ``twin`` on it (both trained if not stored)."""
+    probe, _ = _probe(cfg, params.n_probe, runtime.data_root)
+    maps = []
+    for source in (cfg.source, twin):
+        run_dir = train_source(source, runtime=runtime)
+        model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
+        maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
+    return probe, maps
 
 
 def _agreement_images(labels: torch.Tensor) -> torch.Tensor:
@@ -434,12 +442,7 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
     for cfg, twin in twins.items():
 
         def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
-            probe, _ = _probe(cfg, params.n_probe, runtime.data_root)
-            maps = []
-            for source in (cfg.source, twin):
-                run_dir = train_source(source, runtime=runtime)
-                model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
-                maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
+            probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
             rows = []
             for layer in maps[0]:
                 for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
