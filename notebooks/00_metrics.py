@@ -47,8 +47,8 @@ from repchange.studies import metric_checks, metric_figures, summaries
 # %% tags=["parameters"]
 a_dataset: str = "fashion_mnist"  # data for the conv4 runs (the Study A pre-training runs are reused)
 a_seeds: list[int] = [1, 2]  # two seeds: A is compared with its init, A with B for layer identification
-a_pretrain_epochs: int = 10
-a_pretrain_size: int = 2048
+a_pretrain_epochs: int = 16
+a_pretrain_size: int = 1024
 a_pretrain_eval_size: int = 1000
 a_probe_size: int = 500
 a_batch_size: int = 32

@@ -36,9 +36,9 @@ from repchange.studies.a.figures import fig3b_cka_vs_size
 # %% tags=["parameters"]
 a_dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
-a_pretrain_sizes: list = [64, 256, 1024, 2048]  # None: the whole train split (paper: 64, 256, 1024, 4096, all)
+a_pretrain_sizes: list = [64, 256, 1024]  # None: the whole train split (paper: 64, 256, 1024, 4096, all)
 a_size_sweep_degree: int = 9  # label randomness degree of every run (paper: fully random, D - 1)
-a_pretrain_epochs: int = 10  # pre-training epochs (paper: 150)
+a_pretrain_epochs: int = 16  # pre-training epochs (paper: 150)
 a_pretrain_eval_size: int = 1000  # test images used for the per-epoch test accuracy
 a_probe_size: int = 500  # probe set: the first a_probe_size test images, unshuffled (paper: 500)
 extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"

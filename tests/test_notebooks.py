@@ -316,6 +316,21 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     assert "profile: smoke" in g["ledger_provenance_a"] and "profile: smoke" in g["ledger_provenance_b"]
 
 
+def test_budget_page_reads_the_ledgers_pretraining_claims_at_each_measured_epoch(smoke_runs: dict) -> None:
+    results = smoke_runs["out"] / "results"
+    g = read_glued(smoke_runs["notebooks"]["budget"])
+    frame = pd.read_csv(results / "budget_ledger.csv")
+    ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
+    assert g["budget_count"] == frame.budget.nunique() == 1  # smoke: 2 epochs, so one budget (epoch 2)
+    at_end = frame[frame.budget == g["budget_epochs"]].set_index("key")
+    # the last budget is the ledger's own reading of the same claims: same statistics, same verdicts
+    assert at_end.value.to_numpy() == pytest.approx(ledger.loc[at_end.index, "value"].to_numpy(), abs=1e-12)
+    assert (at_end.verdict == ledger.loc[at_end.index, "verdict"]).all()
+    assert g["budget_fit_gap"] == pytest.approx(at_end.loc["A2-train-fit", "value"], abs=5e-4)
+    assert g["budget_flip_count"] == 0
+    assert "32-epoch runs: not run" in g["budget_longer"]  # the scale profile's runs are not in the smoke store
+
+
 @pytest.mark.parametrize("stem", [nb.stem for nb in runner.book_notebooks()])
 def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_path: Path) -> None:
     """nbval-lax re-runs the executed notebook on an empty store: training must be deterministic.
@@ -327,7 +342,7 @@ def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_p
     store = tmp_path / "fresh-store"
     if stem.startswith("b") and stem != "b1_feature_dynamics":
         shutil.copytree(smoke_runs["store"] / "study_b", store / "study_b")
-    if stem in ("claims_ledger", "estimator_grid", "explorer", "paper_beside_run", "deviations"):  # every chapter's runs
+    if stem in ("claims_ledger", "budget", "estimator_grid", "explorer", "paper_beside_run", "deviations"):  # every chapter's runs
         shutil.copytree(smoke_runs["store"], store)
     env = {**__import__("os").environ, "REPCHANGE_STORE": str(store), "REPCHANGE_PROGRESS": "0"}
     proc = subprocess.run(

@@ -151,13 +151,14 @@ def test_cka_to_init_summary_finds_the_layers_that_kept_their_init() -> None:
 
 def _histories(test_acc: dict[int, float]) -> pd.DataFrame:
     return pd.DataFrame([dict(degree=d, seed=seed, epoch=epoch, test_acc=acc if epoch == 5 else 0.1,
-                              train_acc=1.0 - d / 20, train_loss=d / 10 + seed / 100)
+                              fit_acc=1.0 - d / 20, train_acc=0.9 - d / 20, train_loss=d / 10 + seed / 100)
                          for d, acc in test_acc.items() for seed in (1, 2) for epoch in (1, 5)])
 
 
 def test_training_curves_summary_reads_the_last_epoch_and_the_order_of_the_degrees() -> None:
     s = summaries.training_curves(_histories({0: 0.9, 2: 0.6, 9: 0.1}), 5)
     assert (s.numbers["a2_test_acc_lo"], s.numbers["a2_test_acc_hi"]) == (0.9, 0.1)
+    assert s.numbers["a2_running_acc_hi"] == pytest.approx(0.45)  # the running mean, beside the fitted 0.55
     assert s.numbers["a2_train_acc_d9"] == pytest.approx(0.55) and s.numbers["a2_train_loss_hi"] == pytest.approx(0.915)
     assert (s.numbers["a2_d_min"], s.numbers["a2_d_max"], s.numbers["a2_epochs"]) == (0, 9, 5)
     assert s.phrases["a2_test_verdict"] == "falls with every step of d"

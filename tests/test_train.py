@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from repchange.core.data import Split
+from repchange.core.data import Split, normalise
 from repchange.core.models import Conv4
 from repchange.core.train import OptimiserSpec, TrainingDiverged, checkpoint_path, load_checkpoint, train
 
@@ -41,12 +41,25 @@ def run(tmp: Path, epochs: int = 3, **kw) -> tuple[Conv4, object]:
 
 def test_training_learns_and_records_history(tmp_path: Path) -> None:
     _, history = run(tmp_path, epochs=4, checkpoint_epochs=[0, 2, 4])
-    assert list(history.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"]
+    assert list(history.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "fit_loss", "fit_acc"]
     assert history.epoch.tolist() == [0, 1, 2, 3, 4]
+    assert history.fit_acc.isna().all()  # measured only at fit_epochs
     assert history.test_acc.iloc[-1] > 0.9 and history.train_loss.iloc[-1] < history.train_loss.iloc[1]
     saved = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert saved == ["epoch_000.pt", "epoch_002.pt", "epoch_004.pt"]
     assert (tmp_path / "history.csv").exists()
+
+
+def test_fit_is_the_net_after_the_epoch_in_eval_mode_on_the_training_images(tmp_path: Path) -> None:
+    model, history = run(tmp_path, epochs=3, fit_epochs=[1, 3])
+    assert history.fit_acc.isna().tolist() == [True, False, True, False]
+    tr, _ = toy_splits()
+    model.eval()
+    with torch.no_grad():
+        logits = model(normalise(tr.images, None).contiguous(memory_format=torch.channels_last))
+    assert history.fit_acc.iloc[-1] == pytest.approx(float((logits.argmax(1) == tr.labels).float().mean()))
+    assert history.fit_loss.iloc[-1] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, tr.labels)),
+                                                      rel=1e-5)
 
 
 def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:

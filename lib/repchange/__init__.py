@@ -24,7 +24,7 @@ dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of thos
 ``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``;
 both: ``studies.summaries`` (numbers the prose quotes), ``studies.claims`` (the ledger),
 ``studies.verdict_figures`` (the verdict rule's calibration), ``studies.estimator_grid`` (every claim
-under every estimator),
+under every estimator), ``studies.budget`` (the pre-training claims against the training budget),
 ``studies.deviations`` (our departures, measured), ``studies.paper_numbers`` (published numbers,
 for display), ``studies.beside`` (them next to ours).
 

@@ -8,7 +8,13 @@ never stopped (on the same device and library versions).
 Files written into ``run_dir`` (each atomically):
 ``checkpoints/epoch_XXX.pt`` (model state at each chosen epoch, 0 = before any step),
 ``resume.pt`` (model + optimiser + history after the last finished epoch),
-``history.csv`` (one row per epoch: epoch, train_loss, train_acc, test_loss, test_acc).
+``history.csv`` (one row per epoch: epoch, train_loss, train_acc, test_loss, test_acc, fit_loss, fit_acc).
+
+Two training accuracies: ``train_acc`` is the running mean over the epoch's batches in train mode
+(it lags the net: early batches count at their earlier weights); ``fit_acc`` (and ``fit_loss``) is
+the net *after* the epoch, in eval mode, on every training image -- what "the training set is
+fitted" means. It costs one forward pass over the training split, so it is measured only at
+``fit_epochs``.
 """
 
 from __future__ import annotations
@@ -117,13 +123,15 @@ def train(
     device: str = "auto",
     desc: str = "training",
     eval_epochs: Iterable[int] | None = None,
+    fit_epochs: Iterable[int] = (),
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` epochs; return the per-epoch history.
 
     Resumes from ``run_dir/resume.pt`` when an earlier attempt left one. ``test_split`` is
     evaluated at ``eval_epochs`` (None: after every epoch and at epoch 0; test loss and
-    accuracy are NaN at the others). ``on_epoch_end(epoch)`` runs after an epoch's files are
+    accuracy are NaN at the others); the training split itself, in eval mode after the epoch, at
+    ``fit_epochs`` (``fit_loss``, ``fit_acc``; NaN at the others). ``on_epoch_end(epoch)`` runs after an epoch's files are
     written (tests use it to simulate a kill). On the CPU the run uses
     :func:`repchange.core.parallel.train_threads` threads, so its numbers do not depend on how many
     runs train beside it. Every epoch is reported to :mod:`repchange.core.progress`.
@@ -147,9 +155,13 @@ def train(
         y_train, y_test = train_split.labels.to(dev), test_split.labels.to(dev)
         eval_batch = max(256, optimiser.batch_size)
         evaluated = set(range(epochs + 1)) if eval_epochs is None else {int(e) for e in eval_epochs}
+        fitted = {int(e) for e in fit_epochs}
 
         def evaluate(epoch: int) -> tuple[float, float]:
             return _evaluate(model, x_test, y_test, eval_batch) if epoch in evaluated else (math.nan, math.nan)
+
+        def fit(epoch: int) -> tuple[float, float]:
+            return _evaluate(model, x_train, y_train, eval_batch) if epoch in fitted else (math.nan, math.nan)
 
         history: list[dict[str, float]] = []
         start_epoch = 0
@@ -163,8 +175,9 @@ def train(
             if 0 in wanted:
                 _save(model.state_dict(), checkpoint_path(run_dir, 0))
             test_loss, test_acc = evaluate(0)
+            fit_loss, fit_acc = fit(0)
             history.append(dict(epoch=0, train_loss=math.nan, train_acc=math.nan, test_loss=test_loss,
-                                test_acc=test_acc))
+                                test_acc=test_acc, fit_loss=fit_loss, fit_acc=fit_acc))
 
         n = len(y_train)
         bar = tqdm(range(start_epoch + 1, epochs + 1), desc=desc, initial=start_epoch, total=epochs,
@@ -194,8 +207,9 @@ def train(
                 )
             images_per_s = n / (time.perf_counter() - epoch_start)
             test_loss, test_acc = evaluate(epoch)
+            fit_loss, fit_acc = fit(epoch)
             history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=float(correct) / n,
-                                test_loss=test_loss, test_acc=test_acc))
+                                test_loss=test_loss, test_acc=test_acc, fit_loss=fit_loss, fit_acc=fit_acc))
             bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
             progress.report("epoch", desc=desc, epoch=epoch, epochs=epochs, images_per_s=images_per_s)
             if epoch in wanted:

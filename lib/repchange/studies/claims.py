@@ -109,12 +109,18 @@ _EXPORT_CLEAN = paper_numbers.STUDY_A_CKA["fine-tuning, same domain, clean: CKA 
 ACROSS_PROBES = " (CKA on two probe sets: each domain's own)"
 
 
-def _final_cka(table: pd.DataFrame, comparison: str, metric: str = "cka") -> pd.DataFrame:
+def _final_cka(table: pd.DataFrame, comparison: str, metric: str = "cka", epoch: int | None = None) -> pd.DataFrame:
+    """Rows of ``comparison`` and ``metric`` at ``epoch`` (None: the table's last epoch)."""
     rows = table[(table.metric == metric) & (table.comparison == comparison)]
     if rows.empty:
         raise ValueError(f"the table has no {metric!r} rows for comparison {comparison!r}; it has metrics "
                          f"{sorted(table.metric.unique())} and comparisons {sorted(table.comparison.unique())}")
-    return rows[rows.epoch == rows.epoch.max()]
+    if epoch is None:
+        return rows[rows.epoch == rows.epoch.max()]
+    if epoch not in set(rows.epoch):
+        raise ValueError(f"the table has no epoch {epoch} for comparison {comparison!r}; it has epochs "
+                         f"{sorted(rows.epoch.unique())}")
+    return rows[rows.epoch == epoch]
 
 
 def _by_seed_layer(rows: pd.DataFrame) -> pd.DataFrame:
@@ -134,12 +140,27 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
     is the similarity read from the tables' metric column (default: biased CKA, the paper's estimator;
     :mod:`repchange.studies.a.estimators` has the others). Quotes are the paper's words; claims without
     quotation marks paraphrase the figure's caption or discussion."""
+    rows = pretraining_claims(pretraining=pretraining, histories=histories, degrees=degrees, sizes=sizes,
+                              level=level, metric=metric)
+    layers = list(dict.fromkeys(pretraining.layer))
+    rows += _finetuning_claims(finetuning, layers[0], layers[-2], layers[-1], level, metric)
+    return pd.DataFrame(rows)
+
+
+def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degrees: pd.DataFrame,
+                       sizes: pd.DataFrame, epoch: int | None = None, level: float = LEVEL,
+                       metric: str = "cka") -> list[dict]:
+    """Study A's claims about pre-training (A1, A2, A3) from the tables of Figures 1, 2, 3a and 3b, read at
+    pre-training ``epoch`` (None: each table's last). The learning rate is constant and epoch ``e``'s
+    batches depend on the seed and ``e`` alone, so a run's net at epoch ``e`` *is* the net an ``e``-epoch
+    run ends with: reading the claims at ``e`` is the ledger of an ``e``-epoch training budget.
+    Training fit is ``fit_acc``: the net after the epoch, in eval mode, on its training images."""
     rows = []
-    init = _by_seed_layer(_final_cka(pretraining, "init", metric))
+    init = _by_seed_layer(_final_cka(pretraining, "init", metric, epoch))
     first, penultimate, last = init.columns[0], init.columns[-2], init.columns[-1]
     rows.append(assess(Claim(
         "A1-depth", "A", "Sec. 4.1, Fig. 1", "During pre-training, similarity to the initialisation falls with depth.",
-        "largest change of CKA-to-init from one layer to the next at the last epoch (falls at every step: < 0; a "
+        "largest change of CKA-to-init from one layer to the next at the epoch read (falls at every step: < 0; a "
         "continuous statistic, where a Spearman ρ over five layers saturates at −1 and leaves no spread)", "seed",
         "less"), init.diff(axis=1).iloc[:, 1:].max(axis=1), level))
     blocks = init.drop(columns=[last])
@@ -148,15 +169,18 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         f"lowest CKA-to-init among the blocks − CKA-to-init of {last}", "seed", "greater"),
         blocks.min(axis=1) - init[last], level))
 
-    final = histories[histories.epoch == histories.epoch.max()]
-    by_degree = final.pivot_table(index="seed", columns="degree", values=["train_acc", "test_acc"])
+    at = histories.epoch.max() if epoch is None else epoch
+    if at not in set(histories.epoch):
+        raise ValueError(f"the training histories have no epoch {at}; they have {sorted(histories.epoch.unique())}")
+    final = histories[histories.epoch == at]
+    by_degree = final.pivot_table(index="seed", columns="degree", values=["fit_acc", "test_acc"])
     d_lo, d_hi = min(histories.degree), max(histories.degree)
     rows.append(assess(Claim(
         "A2-train-fit", "A", "Sec. 4.1, Fig. 2", "“the training accuracy in the experiments on the randomized data "
         "is almost as high as” with clean labels.",
-        f"train accuracy at d={d_hi} − at d={d_lo}; holds above −{TRAIN_FIT_TOLERANCE:.2f} (our tolerance for "
+        f"training accuracy (eval mode, after the epoch) at d={d_hi} − at d={d_lo}; holds above −{TRAIN_FIT_TOLERANCE:.2f} (our tolerance for "
         "“almost as high”)", "seed", "greater", -TRAIN_FIT_TOLERANCE, scale="accuracy difference"),
-        by_degree["train_acc"][d_hi] - by_degree["train_acc"][d_lo], level))
+        by_degree["fit_acc"][d_hi] - by_degree["fit_acc"][d_lo], level))
     test = by_degree["test_acc"][sorted(by_degree["test_acc"].columns)]
     rows.append(assess(Claim(
         "A2-test-falls", "A", "Sec. 4.1, Fig. 2", "The more random the labels, the lower the test accuracy — at "
@@ -171,10 +195,10 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
     drop = start - end  # how far the training loss fell from the first recorded epoch to the last
     rows.append(assess(Claim(
         "A2-loss-slower", "A", "Fig. 2a", "With more random labels the training loss falls more slowly.",
-        f"fall of the training loss from epoch {first_epoch} to the last: at d={d_lo} − at d={d_hi}", "seed",
+        f"fall of the training loss from epoch {first_epoch} to epoch {at}: at d={d_lo} − at d={d_hi}", "seed",
         "greater", scale="loss difference"), drop[d_lo] - drop[d_hi], level))
 
-    to_init = _final_cka(degrees, "init", metric)
+    to_init = _final_cka(degrees, "init", metric, epoch)
     lo = _by_seed_layer(to_init[to_init.degree == d_lo])
     hi = _by_seed_layer(to_init[to_init.degree == d_hi])
     rows.append(assess(Claim(
@@ -192,7 +216,7 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         premise="A2-train-fit"),
         extra[last] - extra[first], level))
 
-    by_size = _final_cka(sizes, "init", metric)
+    by_size = _final_cka(sizes, "init", metric, epoch)
     small, large = min(by_size.train_size), max(by_size.train_size)
     rows.append(assess(Claim(
         "A3-size", "A", "Sec. 4.1, Fig. 3b", "The more randomly labelled images, the further the layers move from "
@@ -201,8 +225,7 @@ def study_a_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degree
         _by_seed_layer(by_size[by_size.train_size == small]).mean(axis=1)
         - _by_seed_layer(by_size[by_size.train_size == large]).mean(axis=1), level))
 
-    rows += _finetuning_claims(finetuning, first, penultimate, last, level, metric)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def _finetuning_claims(table: pd.DataFrame, first: str, penultimate: str, last: str, level: float,

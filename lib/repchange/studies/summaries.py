@@ -288,14 +288,15 @@ def cka_to_init(table: pd.DataFrame, epochs: int) -> Summary:
 
 
 def training_curves(histories: pd.DataFrame, epochs: int) -> Summary:
-    """Figure 2's page (a2): test and train accuracy and train loss after ``epochs`` per label
+    """Figure 2's page (a2): test accuracy, training accuracy (``fit_acc``: after the epoch, eval mode;
+    ``a2_running_acc_*``: the running mean during the epoch) and train loss after ``epochs`` per label
     degree (means over seeds), at the extreme degrees, and whether test accuracy falls with every
     step of the degree."""
     last = histories[histories.epoch == epochs]
     if last.empty:
         raise ValueError(f"the histories have no rows at epoch {epochs}; they hold {sorted(histories.epoch.unique())}")
-    means = last.groupby("degree")[["test_acc", "train_acc", "train_loss"]].mean()
-    test, train, loss = means["test_acc"], means["train_acc"], means["train_loss"]
+    means = last.groupby("degree")[["test_acc", "fit_acc", "train_acc", "train_loss"]].mean()
+    test, train, running, loss = means["test_acc"], means["fit_acc"], means["train_acc"], means["train_loss"]
     degrees = list(test.index)
     lo, hi = min(degrees), max(degrees)
     falls = all(test[a] >= test[b] for a, b in zip(degrees, degrees[1:]))
@@ -306,6 +307,7 @@ def training_curves(histories: pd.DataFrame, epochs: int) -> Summary:
                    **{f"a2_train_loss_d{d}": loss[d] for d in degrees},
                    "a2_test_acc_lo": test[lo], "a2_test_acc_hi": test[hi],
                    "a2_train_acc_lo": train[lo], "a2_train_acc_hi": train[hi],
+                   "a2_running_acc_lo": running[lo], "a2_running_acc_hi": running[hi],
                    "a2_train_loss_lo": loss[lo], "a2_train_loss_hi": loss[hi],
                    "a2_d_min": int(lo), "a2_d_max": int(hi), "a2_epochs": int(epochs)}
     return out

@@ -40,17 +40,31 @@ def fig1_cka_to_init(table: pd.DataFrame, provenance: str) -> Figure:
 
 
 def fig2_training_curves(histories: pd.DataFrame, provenance: str) -> Figure:
-    """Figure 2: training loss, training accuracy and test accuracy per epoch, one line per degree d."""
+    """Figure 2: training loss, training accuracy and test accuracy per epoch, one line per degree d.
+
+    The training-accuracy panel draws both measurements: solid, the net after the epoch in eval mode on
+    its training images (``fit_acc``, what "fitted" means); dashed, the running mean over the epoch's
+    batches in train mode (``train_acc``, which lags). Histories without ``fit_acc`` draw the dashed only."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), sharex=True)
     degrees = sorted(histories.degree.unique())
     colours = plt.cm.plasma(np.linspace(0.05, 0.85, len(degrees)))
+
+    def curve(ax, rows: pd.DataFrame, column: str, colour, **style) -> None:
+        rows = rows.dropna(subset=[column]) if column in rows else rows.iloc[:0]
+        if not rows.empty:
+            s = mean_and_sem(rows, ["epoch"], column).sort_values("epoch")
+            band(ax, s.epoch, s["mean"], s["sem"], colour, **style)
+
     for colour, degree in zip(colours, degrees):
         rows = histories[histories.degree == degree]
-        for ax, column in zip(axes, ("train_loss", "train_acc", "test_acc")):
-            s = mean_and_sem(rows.dropna(subset=[column]), ["epoch"], column).sort_values("epoch")
-            band(ax, s.epoch, s["mean"], s["sem"], colour, label=f"d = {degree}")
-    for ax, title in zip(axes, ("training loss", "training accuracy", "test accuracy (labels of the same degree)")):
-        ax.set_title(title, fontsize=10)
+        curve(axes[0], rows, "train_loss", colour, label=f"d = {degree}")
+        curve(axes[1], rows, "fit_acc", colour, style="-o")
+        curve(axes[1], rows, "train_acc", colour, style="--", lw=1.0)
+        curve(axes[2], rows, "test_acc", colour)
+    for ax, title in zip(axes, ("training loss (running, train mode)",
+                                "training accuracy: after the epoch, eval mode (solid); running (dashed)",
+                                "test accuracy (labels of the same degree)")):
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("pre-training epoch")
         ax.grid(alpha=0.3)
     axes[2].axhline(0.1, color="grey", ls=":", lw=1)

@@ -31,7 +31,7 @@ from repchange.core.train import OptimiserSpec, progress_enabled
 from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
-from repchange.studies.a.pretraining import PretrainConfig, PretrainedRun, pretrain, pretrain_all
+from repchange.studies.a.pretraining import PretrainConfig, PretrainedRun, ledger_epochs, pretrain, pretrain_all
 
 __all__ = [
     "CkaToInitParams",
@@ -44,10 +44,14 @@ __all__ = [
     "SizeSweepParams",
     "cka_to_init",
     "degree_sweep",
+    "degree_tables",
+    "ledger_epochs",
+    "pretraining_stored",
     "finetune_sweep",
     "finetune_histories",
     "pretrain",
     "size_sweep",
+    "size_tables",
     "training_histories",
 ]
 
@@ -151,17 +155,22 @@ def _pretrain_for_tables(tables: Iterable[CkaToInitParams], runtime: Runtime) ->
     pretrain_all([replace(t.pretrain, seed=seed) for t in missing for seed in t.seeds], runtime=runtime)
 
 
+def degree_tables(params: DegreeSweepParams) -> dict[int, CkaToInitParams]:
+    """The :func:`cka_to_init` table behind each degree of :func:`degree_sweep`, by degree."""
+    return {degree: CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
+                                    measured_epochs=ledger_epochs(params.pretrain.epochs), bn=params.bn)
+            for degree in params.degrees}
+
+
 def degree_sweep(params: DegreeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
-    """Tidy table over label degrees: :func:`cka_to_init` at epochs 0 and final for each degree.
+    """Tidy table over label degrees: :func:`cka_to_init` at :func:`ledger_epochs` for each degree.
 
     Columns: those of :func:`cka_to_init` plus ``degree``. The per-epoch training history is in
     :func:`training_histories`. Each degree's pre-training is the same stored run every chapter uses.
     """
     params.validate()
     runtime = runtime or Runtime()
-    per_degree = {degree: CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
-                                          measured_epochs=(0, params.pretrain.epochs), bn=params.bn)
-                  for degree in params.degrees}
+    per_degree = degree_tables(params)
     _pretrain_for_tables(per_degree.values(), runtime)
     tables = []
     for degree, table_params in per_degree.items():
@@ -195,7 +204,7 @@ class SizeSweepParams:
 
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     seeds: tuple[int, ...] = (1, 2, 3)
-    train_sizes: tuple[int | None, ...] = (64, 256, 1024, 2048)
+    train_sizes: tuple[int | None, ...] = (64, 256, 1024)
     degree: int = 9
     n_probe: int = 500
     bn: str = "batch"
@@ -208,19 +217,22 @@ class SizeSweepParams:
         CkaToInitParams(self.pretrain, self.seeds, self.n_probe, bn=self.bn).validate()
 
 
+def size_tables(params: SizeSweepParams) -> dict[int | None, CkaToInitParams]:
+    """The :func:`cka_to_init` table behind each training-set size of :func:`size_sweep`, by size."""
+    return {size: CkaToInitParams(replace(params.pretrain, train_size=size, degree=params.degree), params.seeds,
+                                  params.n_probe, measured_epochs=ledger_epochs(params.pretrain.epochs), bn=params.bn)
+            for size in params.train_sizes}
+
+
 def size_sweep(params: SizeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
-    """Tidy table over training-set sizes: :func:`cka_to_init` at epochs 0 and final for each size.
+    """Tidy table over training-set sizes: :func:`cka_to_init` at :func:`ledger_epochs` for each size.
 
     Columns: those of :func:`cka_to_init` plus ``train_size`` (the number of images actually
     used, so ``None`` appears as the split's length) and ``degree``.
     """
     params.validate()
     runtime = runtime or Runtime()
-    per_size = {}
-    for size in params.train_sizes:
-        cfg = replace(params.pretrain, train_size=size, degree=params.degree)
-        per_size[size] = CkaToInitParams(cfg, params.seeds, params.n_probe, measured_epochs=(0, cfg.epochs),
-                                         bn=params.bn)
+    per_size = size_tables(params)
     _pretrain_for_tables(per_size.values(), runtime)
     n_train = None
     tables = []
@@ -370,3 +382,14 @@ def finetune_histories(params: FinetuneSweepParams, runtime: Runtime | None = No
                                              shift=run.config.resolved_shift(loaded[cfg.target].num_classes),
                                              seed=seed))
     return pd.concat(frames, ignore_index=True)
+
+
+def pretraining_stored(pretraining: CkaToInitParams, degrees: DegreeSweepParams, sizes: SizeSweepParams,
+                       runtime: Runtime | None = None) -> bool:
+    """Whether the store holds every pre-training table of the ledger for these parameters (Figures 1, 2,
+    3a, 3b: the tables and the training runs behind the histories), so reading them trains nothing."""
+    runtime = runtime or Runtime()
+    tables = [pretraining, *degree_tables(degrees).values(), *size_tables(sizes).values()]
+    runs = [replace(degrees.pretrain, degree=d, seed=s) for d in degrees.degrees for s in degrees.seeds]
+    return (all(runtime.store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE) for t in tables)
+            and all(runtime.store.has("study_a/pretrain", cfg, PRETRAINING_CODE) for cfg in runs))
