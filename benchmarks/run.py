@@ -26,6 +26,11 @@
    under no effect, "holds" at one and two smallest effects of interest, n = 3 and 5) beside the bare
    t interval and a percentile bootstrap; each Study A estimator's cost per comparison against CKA's.
 
+6. The memorisation regime's cost (``benchmarks/regime.py``): where an epoch's time goes (training,
+   test and training-fit evaluation), one pre-training run at the previous default (2,048 x 10) against
+   the new one (1,024 x 16), and the levers measured to pay for it: ``torch.compile`` of the step, and
+   several seeds stacked as one grouped-convolution model.
+
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
 
@@ -51,7 +56,7 @@ from repchange.core.metrics import MinibatchCKA, linear_cka
 from repchange.core.models import Conv4
 from repchange.core.train import OptimiserSpec, train
 
-EPOCHS, TRAIN_SIZE, N_PROBE, SEEDS = 10, 1024, 500, (1, 2)  # the book's default 10 + 10 epochs
+EPOCHS, TRAIN_SIZE, N_PROBE, SEEDS = 10, 1024, 500, (1, 2)  # 10 + 10 epochs (the book: 16 + 10)
 STREAM_N, STREAM_P, STREAM_BATCH = 10_000, 65_536, 500
 
 
@@ -235,9 +240,12 @@ def main() -> None:
     import verdicts
 
     verdict_results = verdicts.main()
+    import regime
+
+    regime_results = regime.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
-               "book": book_results, "verdicts": verdict_results}
+               "book": book_results, "verdicts": verdict_results, "regime": regime_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

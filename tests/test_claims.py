@@ -77,7 +77,7 @@ CONTRADICT_A = {
     "A1-output": _set_layer(("pre_init",), 4, 0.99),
     "A2-train-fit": _set(("fit_acc", 9), 0.5),
     "A2-test-falls": _set(("test_acc", 1), 0.9),
-    "A2-loss-slower": _set(("train_loss", 9), (2.3, 0.2)),
+    "A2-loss-slower": _set(("train_loss", 9), (1.5, 0.2)),  # the random-label curve runs below the clean one
     "A-cross-early": _set(("fine", ("cross", "clean")), [0.99, 0.98]),
     "A4-graded (same)": _set(("fine", ("same", "random d=4")), [0.999, 0.998, 0.95, 0.85, 0.6]),
     "A4-graded (cross)": _set(("fine", ("cross", "random d=4")), [0.97, 0.95, 0.9, 0.6, 0.5]),
@@ -165,7 +165,7 @@ def test_study_a_statistics_are_the_stated_differences() -> None:
     assert value["A4c-penultimate"] == pytest.approx(0.2)  # shifted block4 0.7 − cross 0.5
     assert value["A5b-random-unlearns (block4)"] == pytest.approx(0.3 - 0.45)
     assert value["A5d-margin-cross"] == pytest.approx(np.mean([0.998, 0.996, 0.92, 0.8, 0.5]) - np.mean([0.95, 0.9, 0.8, 0.5, 0.4]))
-    assert value["A2-loss-slower"] == pytest.approx(1.5 - 0.3)  # clean falls 2.0 → 0.5, d=9 2.3 → 2.0
+    assert value["A2-loss-slower"] == pytest.approx(((2.3 - 2.0) + (2.0 - 0.5)) / 2)  # mean gap over epochs 1, 2
     assert value["A4-clean-early"] == pytest.approx(0.997 - 1.0)
     # layer means: clean 0.8428, d=4 0.68, d=9 0.54: steps -0.1628, -0.14
     assert value["A4-graded (same)"] == pytest.approx(-0.14)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from test_analysis_b import _grows, _table
 
-from repchange.studies import summaries
+from repchange.studies import deviations, summaries
 
 
 def _baseline(table: pd.DataFrame, level: float) -> pd.DataFrame:
@@ -276,7 +276,15 @@ def test_deviations_summary_quotes_each_measured_effect() -> None:
                                default=[1, 2, 3, 1, 2, 3], variant=[1, 2, 3, 3, 2, 1], difference=[0.0, 0.2] * 3))
     shift = pd.DataFrame(dict(difference=[0.004, -0.002]))
     pwsm_conv = pd.DataFrame(dict(difference=[0.001, -0.003, 0.002]))
-    s = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, arch="vgg", target="digits")
+    histories = pd.DataFrame([dict(degree=d, seed=s, epoch=e, train_acc=0.5 + 0.1 * e - 0.1 * (d == 9),
+                                   fit_acc=float("nan") if e == 1 else 0.6 + 0.1 * e + 0.01 * s)
+                              for d in (0, 9) for s in (1, 2) for e in (1, 2, 3)])
+    fit = deviations.fit_measure_effect(histories)
+    assert fit.epoch.tolist() == [2, 3, 2, 3]  # epoch 1 has no fit measurement
+    assert fit.difference.tolist() == pytest.approx([0.115, 0.115, 0.215, 0.215])
+    s = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, fit, arch="vgg", target="digits")
+    assert s.phrases["dev_fit_sentence"].startswith("the two differ by up to +0.215 (d = 9, epoch 2: running 0.600, "
+                                                    "fit 0.815); after the last epoch at d = 9: running 0.700, fit 0.915")
     assert s.numbers["dev_bn_a_max"] == pytest.approx(0.03) and s.numbers["dev_bn_b_mean"] == pytest.approx(0.2)
     assert "rank correlation 0.00" in s.phrases["dev_centre_sentence"]  # +1 on t, -1 on u
     assert "(layer mean -0.010); the random-init baseline moves by up to 0.050" in s.phrases["dev_bn_a_sentence"]

@@ -101,9 +101,12 @@ def metric_checks_params(values: Mapping[str, Any]) -> metric_checks.MetricCheck
 
 
 def cka_to_init(values: Mapping[str, Any]) -> a_tables.CkaToInitParams:
-    """Figure 1: the pre-training template with ``a_seeds`` and ``a_probe_size``; validated."""
+    """Figure 1: the pre-training template with ``a_seeds`` and ``a_probe_size``, measured at the epochs the runs
+    evaluate (:func:`repchange.studies.a.pretraining.evaluated_epochs`: every second and each budget); validated."""
     v = _take(values, ("a_seeds", "a_probe_size", "extraction_bn"))
-    params = a_tables.CkaToInitParams(pretrain(values), tuple(v["a_seeds"]), v["a_probe_size"], bn=v["extraction_bn"])
+    template = pretrain(values)
+    params = a_tables.CkaToInitParams(template, tuple(v["a_seeds"]), v["a_probe_size"], bn=v["extraction_bn"],
+                                      measured_epochs=a_tables.evaluated_epochs(template.epochs))
     _in_notebook_terms(params.validate, A_PRETRAIN_WORDS)
     return params
 

@@ -189,14 +189,17 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
         "seed", "less", scale="accuracy difference"), test.diff(axis=1).iloc[:, 1:].max(axis=1) if test.shape[1] > 1 else pd.Series(dtype=float),
         level=level))
 
-    first_epoch = histories[histories.train_loss.notna()].epoch.min()
-    start = histories[histories.epoch == first_epoch].pivot_table(index="seed", columns="degree", values="train_loss")
-    end = final.pivot_table(index="seed", columns="degree", values="train_loss")
-    drop = start - end  # how far the training loss fell from the first recorded epoch to the last
+    # Every net starts at the same loss (random init: ≈ ln 10 whatever the labels), so "falls more slowly" means
+    # the random-label curve runs above the clean one: the mean gap over epochs 1..budget. (The fall from epoch 1
+    # to the end rewards a curve that is still high after epoch 1 and turns against the claim once random labels
+    # are memorised, although their loss fell more slowly throughout.)
+    curves = histories[(histories.epoch >= 1) & (histories.epoch <= at)].pivot_table(
+        index=["seed", "epoch"], columns="degree", values="train_loss")
+    gap = (curves[d_hi] - curves[d_lo]).groupby(level="seed").mean()
     rows.append(assess(Claim(
         "A2-loss-slower", "A", "Fig. 2a", "With more random labels the training loss falls more slowly.",
-        f"fall of the training loss from epoch {first_epoch} to epoch {at}: at d={d_lo} − at d={d_hi}", "seed",
-        "greater", scale="loss difference"), drop[d_lo] - drop[d_hi], level))
+        f"mean over epochs 1..{at} of the training loss at d={d_hi} − at d={d_lo} (both start at the init's loss, so "
+        "a slower fall is a curve above)", "seed", "greater", scale="loss difference"), gap, level))
 
     to_init = _final_cka(degrees, "init", metric, epoch)
     lo = _by_seed_layer(to_init[to_init.degree == d_lo])

@@ -18,7 +18,8 @@ from repchange.core.runtime import Runtime
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
-__all__ = ["bn_effect_study_a", "pwsm_convention_effect", "shift_effect", "study_b_variant_effect"]
+__all__ = ["bn_effect_study_a", "fit_measure_effect", "pwsm_convention_effect", "shift_effect",
+           "study_b_variant_effect"]
 
 
 def _final(table: pd.DataFrame, **where: object) -> pd.Series:
@@ -49,6 +50,18 @@ def bn_effect_study_a(params: a_tables.CkaToInitParams, runtime: Runtime | None 
                              _final(frames["eval"], comparison="independent_init"),
                              ("batch_independent", "eval_independent"))
     return out.merge(baseline.drop(columns="difference"), on="layer")
+
+
+def fit_measure_effect(histories: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2's two training accuracies at every epoch where both are measured, mean over seeds per degree:
+    the running mean over the epoch's batches (``running``, what the authors' code logs) and the net after the
+    epoch in eval mode on its training images (``fit``, what A2-train-fit reads). Columns: degree, epoch,
+    running, fit, difference (fit − running)."""
+    rows = histories.dropna(subset=["fit_acc", "train_acc"])
+    out = (rows.groupby(["degree", "epoch"])[["train_acc", "fit_acc"]].mean().reset_index()
+           .rename(columns={"train_acc": "running", "fit_acc": "fit"}))
+    out["difference"] = out.fit - out.running
+    return out
 
 
 def shift_effect(params: a_tables.FinetuneSweepParams, fixed: int = 1, runtime: Runtime | None = None) -> pd.DataFrame:

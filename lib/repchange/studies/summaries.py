@@ -462,10 +462,11 @@ def metrics_chapter(invariance: pd.DataFrame, chance: pd.DataFrame, identificati
 
 
 def deviations(bn_a: pd.DataFrame, bn_b: pd.DataFrame, centre: pd.DataFrame, shift: pd.DataFrame,
-               pwsm_conv: pd.DataFrame, *, arch: str, target: str) -> Summary:
+               pwsm_conv: pd.DataFrame, fit: pd.DataFrame, *, arch: str, target: str) -> Summary:
     """The deviations page: the measured effect of each departure, from the tables of
     :mod:`repchange.studies.deviations` (each with a ``difference`` column; ``centre`` holds the
-    per-filter Procrustes rows only, with ``default`` and ``variant`` per layer and target)."""
+    per-filter Procrustes rows only, with ``default`` and ``variant`` per layer and target; ``fit`` is
+    :func:`~repchange.studies.deviations.fit_measure_effect`)."""
     bn_pwsm = bn_b[bn_b.metric == pwsm_key(0.0)]
     rank = pd.Series([g["default"].corr(g["variant"], method="spearman") for _, g in centre.groupby("target")]).mean()
     out = Summary()
@@ -484,14 +485,25 @@ def deviations(bn_a: pd.DataFrame, bn_b: pd.DataFrame, centre: pd.DataFrame, shi
         "dev_shift_sentence": f"Fig. 4c: s = 1 for every seed instead of s = seed changes last-epoch CKA to the "
                               f"pre-trained net by up to {shift.difference.abs().max():.3f} (layer mean "
                               f"{shift.difference.mean():+.3f}).",
+        "dev_fit_sentence": _fit_sentence(fit),
         "dev_pwsm_sentence": f"{arch} on {target}, source vs last checkpoint: netrep's convention differs from ours "
                              f"by {pwsm_conv.difference.abs().mean():.4f} rad on average over {len(pwsm_conv)} layers "
                              f"(up to {pwsm_conv.difference.abs().max():.4f}).",
     }
     out.numbers = {"dev_bn_a_max": bn_a.difference.abs().max(), "dev_bn_b_mean": bn_pwsm.difference.abs().mean(),
                    "dev_centre_mean": centre.difference.abs().mean(), "dev_shift_max": shift.difference.abs().max(),
-                   "dev_pwsm_mean": pwsm_conv.difference.abs().mean()}
+                   "dev_pwsm_mean": pwsm_conv.difference.abs().mean(), "dev_fit_max": fit.difference.abs().max()}
     return out
+
+
+def _fit_sentence(fit: pd.DataFrame) -> str:
+    """Where the running training accuracy lags the end-of-epoch fit most, and how the two compare at the end."""
+    worst = fit.loc[fit.difference.abs().idxmax()]
+    hardest = fit[fit.degree == fit.degree.max()]
+    end = hardest.loc[hardest.epoch.idxmax()]
+    return (f"the two differ by up to {worst.difference:+.3f} (d = {int(worst.degree)}, epoch {int(worst.epoch)}: running "
+            f"{worst.running:.3f}, fit {worst.fit:.3f}); after the last epoch at d = {int(end.degree)}: running "
+            f"{end.running:.3f}, fit {end.fit:.3f}.")
 
 
 def _falls(flag: bool) -> str:

@@ -31,7 +31,8 @@ from repchange.core.train import OptimiserSpec, progress_enabled
 from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
-from repchange.studies.a.pretraining import PretrainConfig, PretrainedRun, ledger_epochs, pretrain, pretrain_all
+from repchange.studies.a.pretraining import (PretrainConfig, PretrainedRun, evaluated_epochs, ledger_epochs, pretrain,
+                                             pretrain_all)
 
 __all__ = [
     "CkaToInitParams",
@@ -45,6 +46,7 @@ __all__ = [
     "cka_to_init",
     "degree_sweep",
     "degree_tables",
+    "evaluated_epochs",
     "ledger_epochs",
     "pretraining_stored",
     "finetune_sweep",
@@ -156,14 +158,21 @@ def _pretrain_for_tables(tables: Iterable[CkaToInitParams], runtime: Runtime) ->
 
 
 def degree_tables(params: DegreeSweepParams) -> dict[int, CkaToInitParams]:
-    """The :func:`cka_to_init` table behind each degree of :func:`degree_sweep`, by degree."""
+    """The :func:`cka_to_init` table behind each degree of :func:`degree_sweep`, by degree: the two extreme
+    degrees (what the ledger's claims compare) at every :func:`ledger_epochs` budget, the others at 0 and the
+    last epoch (what Figure 3a draws)."""
+    ends = {min(params.degrees), max(params.degrees)}
     return {degree: CkaToInitParams(replace(params.pretrain, degree=degree), params.seeds, params.n_probe,
-                                    measured_epochs=ledger_epochs(params.pretrain.epochs), bn=params.bn)
+                                    measured_epochs=_sweep_epochs(params.pretrain.epochs, degree in ends), bn=params.bn)
             for degree in params.degrees}
 
 
+def _sweep_epochs(epochs: int, extreme: bool) -> tuple[int, ...]:
+    return ledger_epochs(epochs) if extreme else (0, epochs)
+
+
 def degree_sweep(params: DegreeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
-    """Tidy table over label degrees: :func:`cka_to_init` at :func:`ledger_epochs` for each degree.
+    """Tidy table over label degrees: :func:`cka_to_init` for each degree (epochs: :func:`degree_tables`).
 
     Columns: those of :func:`cka_to_init` plus ``degree``. The per-epoch training history is in
     :func:`training_histories`. Each degree's pre-training is the same stored run every chapter uses.
@@ -218,14 +227,18 @@ class SizeSweepParams:
 
 
 def size_tables(params: SizeSweepParams) -> dict[int | None, CkaToInitParams]:
-    """The :func:`cka_to_init` table behind each training-set size of :func:`size_sweep`, by size."""
+    """The :func:`cka_to_init` table behind each training-set size of :func:`size_sweep`, by size: the smallest
+    and the largest at every :func:`ledger_epochs` budget, the others at 0 and the last epoch."""
+    by_size = sorted(params.train_sizes, key=lambda size: float("inf") if size is None else size)  # None: all
+    ends = {by_size[0], by_size[-1]}
     return {size: CkaToInitParams(replace(params.pretrain, train_size=size, degree=params.degree), params.seeds,
-                                  params.n_probe, measured_epochs=ledger_epochs(params.pretrain.epochs), bn=params.bn)
+                                  params.n_probe, measured_epochs=_sweep_epochs(params.pretrain.epochs, size in ends),
+                                  bn=params.bn)
             for size in params.train_sizes}
 
 
 def size_sweep(params: SizeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
-    """Tidy table over training-set sizes: :func:`cka_to_init` at :func:`ledger_epochs` for each size.
+    """Tidy table over training-set sizes: :func:`cka_to_init` for each size (epochs: :func:`size_tables`).
 
     Columns: those of :func:`cka_to_init` plus ``train_size`` (the number of images actually
     used, so ``None`` appears as the split's length) and ``degree``.

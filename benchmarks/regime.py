@@ -1,0 +1,192 @@
+"""`make bench`, part 7: what the memorisation regime costs, and the levers measured to pay for it.
+
+All on conv4 (Study A: Fashion-MNIST 28x28x1, SGD lr 1e-3 momentum 0.9, batch 32, channels_last), one
+thread (what each book worker uses), in one run:
+
+1. Where an epoch's time goes: a training epoch on 1,024 images, the test evaluation (1,000 images) and
+   the training-fit evaluation (1,024 images, eval mode), as seconds and as shares of the training epoch.
+2. One pre-training run as the book trains it (:func:`repchange.core.train.train` with the run's
+   checkpoints and evaluations): the previous default (2,048 images x 10 epochs, test accuracy every
+   epoch) against the new one (1,024 x 16, test accuracy and training fit at
+   :func:`repchange.studies.a.pretraining.evaluated_epochs`), and the new one evaluated at every epoch.
+3. ``torch.compile`` of the loss (forward; backward through AOTAutograd) against eager: compile seconds,
+   steady-state step ratio, and the largest difference of the losses over the same steps.
+4. Several seeds stacked as one model (grouped convolutions, ``K`` = 5 nets, each with its own batches):
+   images/s per net against one net at a time, and the largest weight difference after one epoch from
+   the same initialisation (the same maths in another float order). Not adopted: a run's floats would
+   then depend on which runs shared its stack, and the store keys a run by its own configuration only.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from repchange.core import data
+from repchange.core.data import Split, normalise
+from repchange.core.models import Conv4
+from repchange.core.parallel import torch_threads
+from repchange.core.train import OptimiserSpec, _evaluate, train
+from repchange.studies.a.pretraining import evaluated_epochs
+
+K_STACK, BATCH = 5, 32
+
+
+def _conv4(seed: int) -> Conv4:
+    torch.manual_seed(seed)
+    return Conv4(1, 10, 28).to(memory_format=torch.channels_last)
+
+
+def _epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn=None) -> list[float]:
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    loss_fn = loss_fn or (lambda xb, yb: F.cross_entropy(model(xb), yb))
+    model.train()
+    losses = []
+    for start in range(0, len(y), BATCH):
+        loss = loss_fn(x[start : start + BATCH], y[start : start + BATCH])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return losses
+
+
+def _seconds(fn, reps: int = 2) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
+
+
+def epoch_parts(x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor, yt: torch.Tensor) -> dict[str, float]:
+    model = _conv4(0)
+    train_s = _seconds(lambda: _epoch(model, x, y))
+    test_s = _seconds(lambda: _evaluate(model, xt, yt, 256))
+    fit_s = _seconds(lambda: _evaluate(model, x, y, 256))
+    return {"train_epoch_s": train_s, "test_eval_s": test_s, "fit_eval_s": fit_s,
+            "test_eval_share": test_s / train_s, "fit_eval_share": fit_s / train_s}
+
+
+def run_costs(ds: data.DataSet) -> dict[str, float]:
+    spec = OptimiserSpec("sgd", lr=1e-3, momentum=0.9, batch_size=BATCH)
+    test = ds.test.subset(slice(0, 1000))
+    setups = {
+        "previous default (2048 x 10, test every epoch)": dict(size=2048, epochs=10, eval=None, fit=()),
+        "new default (1024 x 16, evaluated_epochs)": dict(size=1024, epochs=16, eval=evaluated_epochs(16),
+                                                         fit=[e for e in evaluated_epochs(16) if e > 0]),
+        "new, evaluated every epoch": dict(size=1024, epochs=16, eval=None, fit=range(1, 17)),
+    }
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (label, s) in enumerate(setups.items()):
+            start = time.perf_counter()
+            train(_conv4(1), ds.train.subset(slice(0, s["size"])), test, epochs=s["epochs"], optimiser=spec, seed=1,
+                  run_dir=Path(tmp) / str(k), checkpoint_epochs=range(s["epochs"] + 1), device="cpu",
+                  eval_epochs=s["eval"], fit_epochs=s["fit"])
+            out[label] = time.perf_counter() - start
+    return out
+
+
+def compiled_step(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    eager_model, compiled_model = _conv4(0), _conv4(0)
+    eager = _epoch(eager_model, x, y)
+    eager_s = _seconds(lambda: _epoch(_conv4(0), x, y))
+    fn = torch.compile(lambda xb, yb: F.cross_entropy(compiled_model(xb), yb))
+    start = time.perf_counter()
+    compiled = _epoch(compiled_model, x, y, fn)  # includes compilation
+    first_s = time.perf_counter() - start
+    steady_s = _seconds(lambda: _epoch(compiled_model, x, y, fn))
+    return {"compile_first_epoch_s": first_s, "eager_epoch_s": eager_s, "compiled_epoch_s": steady_s,
+            "compiled_over_eager_speed": eager_s / steady_s,
+            "max_loss_difference": max(abs(a - b) for a, b in zip(eager, compiled))}
+
+
+class StackedConv4(nn.Module):
+    """``K`` conv4 nets as one: grouped convolutions (group k = net k), per-net BatchNorm channels and heads.
+    Input (B, K, 28, 28): channel k is net k's image; output (B, K, 10)."""
+
+    def __init__(self, nets: list[Conv4]):
+        super().__init__()
+        k = len(nets)
+        layers: list[nn.Module] = []
+        for i in range(4):
+            convs = [net.blocks[i][0] for net in nets]
+            conv = nn.Conv2d(convs[0].in_channels * k, convs[0].out_channels * k, 3, padding=1, groups=k)
+            conv.weight.data = torch.cat([c.weight.data for c in convs])
+            conv.bias.data = torch.cat([c.bias.data for c in convs])
+            norms = [net.blocks[i][2] for net in nets]
+            norm = nn.BatchNorm2d(norms[0].num_features * k)
+            norm.weight.data = torch.cat([b.weight.data for b in norms])
+            norm.bias.data = torch.cat([b.bias.data for b in norms])
+            layers += [conv, nn.ReLU(), norm, nn.MaxPool2d(2)]
+        self.features = nn.Sequential(*layers)
+        self.k = k
+        self.w = nn.Parameter(torch.stack([net.head.weight.data for net in nets]))  # (K, 10, F)
+        self.b = nn.Parameter(torch.stack([net.head.bias.data for net in nets]))  # (K, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)  # (B, K*C, h, w): net k's channels are block k
+        h = h.reshape(h.shape[0], self.k, -1)
+        return torch.einsum("bkf,kof->bko", h, self.w) + self.b
+
+
+def stacked_seeds(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    orders = [torch.randperm(len(y), generator=torch.Generator().manual_seed(s)) for s in range(K_STACK)]
+    xs = [x[o] for o in orders]  # each net sees its own order of the images
+    ys = [y[o] for o in orders]
+    nets = [_conv4(s) for s in range(K_STACK)]
+    stacked = StackedConv4([_conv4(s) for s in range(K_STACK)]).to(memory_format=torch.channels_last)
+    x_stack = torch.cat(xs, dim=1).contiguous(memory_format=torch.channels_last)  # (N, K, 28, 28)
+    y_stack = torch.stack(ys, dim=1)  # (N, K)
+
+    def stacked_loss(xb, yb):
+        out = stacked(xb)
+        return F.cross_entropy(out.reshape(-1, 10), yb.reshape(-1), reduction="sum") / xb.shape[0]
+
+    start = time.perf_counter()
+    for net, xk, yk in zip(nets, xs, ys):
+        _epoch(net, xk.contiguous(memory_format=torch.channels_last), yk)
+    separate_s = time.perf_counter() - start
+    start = time.perf_counter()
+    _epoch(stacked, x_stack, y_stack, stacked_loss)
+    stacked_s = time.perf_counter() - start
+    channels = nets[0].blocks[0][0].out_channels
+    first = stacked.features[0].weight.data[:channels]
+    difference = float((first - nets[0].blocks[0][0].weight.data).abs().max())
+    return {"separate_s": separate_s, "stacked_s": stacked_s, "stacked_over_separate_speed": separate_s / stacked_s,
+            "max_weight_difference_after_one_epoch": difference}
+
+
+def main() -> dict[str, object]:
+    ds = data.load("fashion_mnist")
+    train_split, test = ds.train.subset(slice(0, 1024)), ds.test.subset(slice(0, 1000))
+    x = normalise(train_split.images, None).contiguous(memory_format=torch.channels_last)
+    xt = normalise(test.images, None).contiguous(memory_format=torch.channels_last)
+    with torch_threads(1):
+        parts = epoch_parts(x, train_split.labels, xt, test.labels)
+        runs = run_costs(ds)
+        compiled = compiled_step(x, train_split.labels)
+        stacked = stacked_seeds(x, train_split.labels)
+    print("\n[7] the memorisation regime's cost (conv4, 1 thread)")
+    print(f"  epoch on 1,024 images {parts['train_epoch_s']:.2f} s; test evaluation (1,000) "
+          f"{parts['test_eval_share']:.2f}x of it; training-fit evaluation (1,024) {parts['fit_eval_share']:.2f}x")
+    base = next(iter(runs.values()))
+    for label, seconds in runs.items():
+        print(f"  one pre-training run, {label:<48} {seconds:6.1f} s  ({seconds / base:.2f}x the previous default)")
+    print(f"  torch.compile: first epoch {compiled['compile_first_epoch_s']:.0f} s (compiling), then "
+          f"{compiled['compiled_over_eager_speed']:.2f}x eager's speed; losses differ by up to "
+          f"{compiled['max_loss_difference']:.1e}")
+    print(f"  {K_STACK} seeds stacked (grouped convolutions): {stacked['stacked_over_separate_speed']:.2f}x the speed of "
+          f"one at a time; block-1 weights differ by up to {stacked['max_weight_difference_after_one_epoch']:.1e} "
+          "after one epoch")
+    return {"epoch_parts": parts, "run_costs": runs, "compile": compiled, "stacked": stacked}
+
+
+if __name__ == "__main__":
+    main()
