@@ -93,8 +93,11 @@ headline
 # After {glue:text}`a2_epochs` epochs, test accuracy is {glue:text}`a2_test_acc_lo:.3f` for
 # the least random labels ($d$ = {glue:text}`a2_d_min`) and {glue:text}`a2_test_acc_hi:.3f`
 # for the most random ($d$ = {glue:text}`a2_d_max`); across the degrees it
-# {glue:md}`a2_test_verdict`. Training accuracy reaches {glue:text}`a2_train_acc_lo:.3f` at
-# $d$ = {glue:text}`a2_d_min` and {glue:text}`a2_train_acc_hi:.3f` at $d$ = {glue:text}`a2_d_max`
-# (training loss {glue:text}`a2_train_loss_lo:.3f` vs {glue:text}`a2_train_loss_hi:.3f`; chance
-# loss for 10 classes is ln 10 ≈ 2.303): whether the net has begun to memorise random labels
-# within this budget is read from that pair, not assumed.
+# {glue:md}`a2_test_verdict`. After the last epoch the net fits {glue:text}`a2_train_acc_lo:.3f`
+# of its training images at $d$ = {glue:text}`a2_d_min` and {glue:text}`a2_train_acc_hi:.3f` at
+# $d$ = {glue:text}`a2_d_max` (measured in eval mode after the epoch; the running accuracy during
+# that epoch, which lags the net, read {glue:text}`a2_running_acc_lo:.3f` and
+# {glue:text}`a2_running_acc_hi:.3f`; training loss {glue:text}`a2_train_loss_lo:.3f` vs
+# {glue:text}`a2_train_loss_hi:.3f`, chance loss for 10 classes ln 10 ≈ 2.303): whether the nets
+# have memorised the random labels is read from that pair, not assumed. The
+# {doc}`budget page <budget>` shows when it happens and what it changes in the ledger.

@@ -340,7 +340,7 @@ def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_p
     nb = tmp_path / f"{stem}.ipynb"
     nb.write_bytes(smoke_runs["notebooks"][stem].read_bytes())
     store = tmp_path / "fresh-store"
-    if stem.startswith("b") and stem != "b1_feature_dynamics":
+    if stem[:1] == "b" and stem[1:2].isdigit() and stem != "b1_feature_dynamics":  # Study B chapters b2..b5
         shutil.copytree(smoke_runs["store"] / "study_b", store / "study_b")
     if stem in ("claims_ledger", "budget", "estimator_grid", "explorer", "paper_beside_run", "deviations"):  # every chapter's runs
         shutil.copytree(smoke_runs["store"], store)
