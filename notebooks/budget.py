@@ -67,27 +67,23 @@ profile: str = "default"
 runtime = parameters.runtime(globals())  # store, device, data folder
 
 
-def tables_for(epochs: int) -> tuple[dict, dict[str, pd.DataFrame] | None]:
-    """The chapters' parameters with ``epochs`` pre-training epochs, and their four tables (None: not stored
-    and not ours to train)."""
+def tables_for(epochs: int) -> dict[str, pd.DataFrame] | None:
+    """The four pre-training tables of the chapters' parameters with ``epochs`` pre-training epochs (None: a
+    longer run that is not stored: this page never trains it)."""
     values = {**globals(), "a_pretrain_epochs": epochs}
-    p = dict(pretraining=parameters.cka_to_init(values), degrees=parameters.degree_sweep(values),
-             sizes=parameters.size_sweep(values))
-    if epochs != a_pretrain_epochs and not a_tables.pretraining_stored(p["pretraining"], p["degrees"], p["sizes"],
-                                                                       runtime):
-        return p, None
-    return p, dict(pretraining=a_tables.cka_to_init(p["pretraining"], runtime),
-                   histories=a_tables.training_histories(p["degrees"], runtime),
-                   degrees=a_tables.degree_sweep(p["degrees"], runtime), sizes=a_tables.size_sweep(p["sizes"], runtime))
+    params = (parameters.cka_to_init(values), parameters.degree_sweep(values), parameters.size_sweep(values))
+    if epochs != a_pretrain_epochs and not a_tables.pretraining_stored(*params, runtime):
+        return None
+    return a_tables.pretraining_tables(*params, runtime)
 
 
-own_params, own = tables_for(a_pretrain_epochs)
+own = tables_for(a_pretrain_epochs)
 own_budgets = [e for e in a_tables.ledger_epochs(a_pretrain_epochs) if e > 0]
 label = f"{a_pretrain_size} images"
 parts = [budget.budget_ledger(**own, epochs=own_budgets, label=label, level=level)]
 longer_status = []
 for epochs in sorted(set(a_longer_epochs) - {a_pretrain_epochs}):
-    _, tables = tables_for(epochs)
+    tables = tables_for(epochs)
     if tables is None:
         longer_status.append(f"{epochs}-epoch runs: not run (not in the store; the scale profile trains them)")
         continue

@@ -114,17 +114,11 @@ print("Study B: " + source_b)
 
 # %%
 runtime = parameters.runtime(globals())  # store, device, data folder
-histories = a_tables.training_histories(degree_params, runtime)
+tables_a = a_tables.pretraining_tables(pretraining, degree_params, size_params, runtime)
+histories = tables_a["histories"]
 dynamics = b_tables.dynamics(dynamics_params, runtime)
 agreement = b_tables.filter_agreement(dynamics_params, runtime)
-part_a = claims.study_a_claims(
-    pretraining=a_tables.cka_to_init(pretraining, runtime),
-    histories=histories,
-    degrees=a_tables.degree_sweep(degree_params, runtime),
-    sizes=a_tables.size_sweep(size_params, runtime),
-    finetuning=a_tables.finetune_sweep(finetune_params, runtime),
-    level=level,
-)
+part_a = claims.study_a_claims(**tables_a, finetuning=a_tables.finetune_sweep(finetune_params, runtime), level=level)
 part_b = claims.study_b_claims(dynamics, agreement, level=level)
 ledger = claims.ledger(part_a, part_b, level=level)
 # The estimator grid (its own page; the tables are stored, so this loads them): how many estimators agree

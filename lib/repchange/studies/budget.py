@@ -36,8 +36,7 @@ def budget_ledger(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degrees
     for epoch in sorted({int(e) for e in epochs}):
         rows = pd.DataFrame(claims.pretraining_claims(pretraining=pretraining, histories=histories, degrees=degrees,
                                                       sizes=sizes, epoch=epoch, level=level, metric=metric))
-        rows["verdict_unconditional"] = rows.verdict
-        frames.append(claims._apply_premises(rows).assign(budget=epoch, run=label))
+        frames.append(claims.apply_premises(rows).assign(budget=epoch, run=label))
     if not frames:
         raise ValueError("epochs must name at least one budget")
     return pd.concat(frames, ignore_index=True)

@@ -24,8 +24,9 @@ from repchange.studies import paper_numbers
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
-__all__ = ["Claim", "LEVEL", "PREMISES", "SIMILARITY_TO_SOURCE", "VERDICT_COLOURS", "assess", "fig_ledger", "ledger",
-           "ledger_details", "ledger_view", "not_measured", "study_a_claims", "study_b_claims"]
+__all__ = ["Claim", "LEVEL", "PREMISES", "SIMILARITY_TO_SOURCE", "VERDICT_COLOURS", "apply_premises", "assess",
+           "fig_ledger", "ledger", "ledger_details", "ledger_view", "not_measured", "pretraining_claims",
+           "study_a_claims", "study_b_claims"]
 
 # Study B: how far each target lies from its source (the paper: Fruits-360 is the dissimilar one).
 SIMILARITY_TO_SOURCE = {
@@ -85,9 +86,12 @@ def not_measured(claim: Claim, why: str) -> dict[str, object]:
             "ci_high": np.nan, "p": np.nan, "verdict": "not measured", "per_unit": "", "note": why}
 
 
-def _apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose premise row does not hold read "premise not met" (their numbers are kept)."""
+def apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose premise row does not hold read "premise not met" (their numbers are kept); each row's verdict
+    before this step is kept in ``verdict_unconditional`` (set here unless the frame already has it)."""
     frame = frame.copy()
+    if "verdict_unconditional" not in frame:
+        frame["verdict_unconditional"] = frame.verdict
     by_key = frame.set_index("key").verdict
     for k, row in frame.iterrows():
         premise = row.get("premise")
@@ -157,7 +161,7 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
     Training fit is ``fit_acc``: the net after the epoch, in eval mode, on its training images."""
     rows = []
     init = _by_seed_layer(_final_cka(pretraining, "init", metric, epoch))
-    first, penultimate, last = init.columns[0], init.columns[-2], init.columns[-1]
+    first, last = init.columns[0], init.columns[-1]
     rows.append(assess(Claim(
         "A1-depth", "A", "Sec. 4.1, Fig. 1", "During pre-training, similarity to the initialisation falls with depth.",
         "largest change of CKA-to-init from one layer to the next at the epoch read (falls at every step: < 0; a "
@@ -527,10 +531,7 @@ def ledger(*parts: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     hold reads "premise not met"), then ``verdict_holm``: the verdict with the measured claims taken as
     one family (Holm; see :func:`repchange.core.verdicts.holm`). Verdict counts in
     ``frame.attrs["counts"]`` and ``frame.attrs["counts_holm"]``."""
-    frame = pd.concat(parts, ignore_index=True)
-    if "verdict_unconditional" not in frame:
-        frame["verdict_unconditional"] = frame.verdict
-    frame = _apply_premises(frame)
+    frame = apply_premises(pd.concat(parts, ignore_index=True))
     frame["verdict_holm"] = verdicts.holm(frame.p, frame.verdict, level)
     frame.attrs["counts"] = frame.verdict.value_counts().to_dict()
     frame.attrs["counts_holm"] = frame.verdict_holm.value_counts().to_dict()

@@ -133,9 +133,10 @@ def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, runtime: Runtime | None 
         train_split, eval_split = _training_splits(cfg, ds)
         run = PretrainedRun(cfg, run_dir, pd.DataFrame(), **info)
         model = run.new_model(cfg.seed)
+        evaluated = evaluated_epochs(cfg.epochs)
         train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
-              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), eval_epochs=evaluated_epochs(cfg.epochs),
-              fit_epochs=[e for e in evaluated_epochs(cfg.epochs) if e > 0], device=runtime.device, desc=cfg.label)
+              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), eval_epochs=evaluated,
+              fit_epochs=[e for e in evaluated if e > 0], device=runtime.device, desc=cfg.label)
 
     run_dir = runtime.store.get_or_run("study_a/pretrain", cfg, produce, code=TRAINING_CODE)
     return PretrainedRun(cfg, run_dir, pd.read_csv(run_dir / "history.csv"), **info)

@@ -49,6 +49,7 @@ __all__ = [
     "evaluated_epochs",
     "ledger_epochs",
     "pretraining_stored",
+    "pretraining_tables",
     "finetune_sweep",
     "finetune_histories",
     "pretrain",
@@ -191,20 +192,21 @@ def degree_sweep(params: DegreeSweepParams, runtime: Runtime | None = None) -> p
 def training_histories(params: DegreeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """Per-epoch loss and accuracies of every (degree, seed) pre-training run (trains what is missing).
 
-    Columns: degree, seed, epoch, train_loss, train_acc, test_loss, test_acc. Accuracies are
-    measured against each split's own (partially random) labels.
+    Columns: degree, seed, epoch, train_loss, train_acc, test_loss, test_acc, fit_loss, fit_acc (see
+    :mod:`repchange.core.train`). Accuracies are measured against each split's own (partially random) labels.
     """
     params.validate()
     runtime = runtime or Runtime()
     ds = runtime.load(params.pretrain.dataset)
-    pretrain_all([replace(params.pretrain, degree=d, seed=s) for d in params.degrees for s in params.seeds],
-                 runtime=runtime)
-    frames = []
-    for degree in params.degrees:
-        for seed in params.seeds:
-            run = pretrain(replace(params.pretrain, degree=degree, seed=seed), ds, runtime=runtime)
-            frames.append(run.history.assign(degree=degree, seed=seed))
-    return pd.concat(frames, ignore_index=True)
+    runs = _degree_runs(params)
+    pretrain_all(runs, runtime=runtime)
+    return pd.concat([pretrain(cfg, ds, runtime=runtime).history.assign(degree=cfg.degree, seed=cfg.seed)
+                      for cfg in runs], ignore_index=True)
+
+
+def _degree_runs(params: DegreeSweepParams) -> list[PretrainConfig]:
+    """Every (degree, seed) pre-training of the sweep, degree-major."""
+    return [replace(params.pretrain, degree=d, seed=s) for d in params.degrees for s in params.seeds]
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,15 @@ def pretraining_stored(pretraining: CkaToInitParams, degrees: DegreeSweepParams,
     3a, 3b: the tables and the training runs behind the histories), so reading them trains nothing."""
     runtime = runtime or Runtime()
     tables = [pretraining, *degree_tables(degrees).values(), *size_tables(sizes).values()]
-    runs = [replace(degrees.pretrain, degree=d, seed=s) for d in degrees.degrees for s in degrees.seeds]
     return (all(runtime.store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE) for t in tables)
-            and all(runtime.store.has("study_a/pretrain", cfg, PRETRAINING_CODE) for cfg in runs))
+            and all(runtime.store.has("study_a/pretrain", cfg, PRETRAINING_CODE) for cfg in _degree_runs(degrees)))
+
+
+def pretraining_tables(pretraining: CkaToInitParams, degrees: DegreeSweepParams, sizes: SizeSweepParams,
+                       runtime: Runtime | None = None) -> dict[str, pd.DataFrame]:
+    """The four pre-training tables the ledger reads (trains and computes what the store lacks), named as
+    :func:`repchange.studies.claims.pretraining_claims` takes them: ``pretraining`` (:func:`cka_to_init`),
+    ``histories`` (:func:`training_histories`), ``degrees`` (:func:`degree_sweep`), ``sizes`` (:func:`size_sweep`)."""
+    runtime = runtime or Runtime()
+    return dict(pretraining=cka_to_init(pretraining, runtime), histories=training_histories(degrees, runtime),
+                degrees=degree_sweep(degrees, runtime), sizes=size_sweep(sizes, runtime))
