@@ -118,7 +118,7 @@ plt.show()
 # **Claim × budget.** Each cell is one claim's verdict after that many pre-training epochs, coloured
 # as in the ledger, with its effect in units of the claim's smallest effect of interest (claimed side
 # positive) and the interval beneath. A3 claims read "premise not met" at budgets where the random
-# labels are not yet fitted (A2-train-fit does not hold there). {glue:md}`budget_provenance`
+# labels are not yet fitted (A2-train-fit does not hold there and some seed misses its tolerance). {glue:md}`budget_provenance`
 
 # %%
 view = frame.assign(effect=[f"{v - n:+.3f} [{lo - n:+.3f}, {hi - n:+.3f}]"

@@ -24,8 +24,11 @@
 # - **does not hold** — the same on the other side;
 # - **negligible** — the whole interval lies within ± the SESOI: too small to count either way;
 # - **inconclusive** — anything else, or fewer than two units;
-# - **premise not met** — the run's own numbers show that what the claim presupposes did not
-#   happen (here: random labels memorised, the row A2-train-fit); the claim's numbers are kept;
+# - **premise not met** — the run does not show what the claim presupposes (here: random labels
+#   memorised, the row A2-train-fit): the premise claim does not hold, and not every seed of the run
+#   meets it. A premise is a fact about the run's own nets — the nets the claim measures — so five
+#   seeds that all fit every random label meet it even where their identical values give the premise
+#   claim itself no interval. The claim's numbers are kept;
 # - **not measured** — the run cannot test the claim.
 #
 # Every statistic can come out either way: the test suite feeds each claim a synthetic table

@@ -40,7 +40,7 @@
 # | **does not hold** | H ≤ 0 (the null is excluded, or touched, on the other side) and e ≤ −δ |
 # | **negligible** | the whole interval lies inside (−δ, δ): whatever the effect is, it is too small to count |
 # | **inconclusive** | anything else, or fewer than two units |
-# | **premise not met** | the run's own numbers show that what the claim presupposes did not happen (random labels not memorised: the ledger's A2-train-fit does not hold) |
+# | **premise not met** | the run does not show what the claim presupposes (random labels memorised): the ledger's A2-train-fit does not hold, and not every seed of the run fitted its random labels within the tolerance. A premise is a fact about the nets the claim measures, so it is met when every seed meets it, even where identical values leave A2-train-fit itself without an interval |
 # | **not measured** | the run cannot test the claim (e.g. no shifted-label condition) |
 #
 # A claim of *no* effect ("hardly anything changes") holds when its interval lies inside

@@ -108,3 +108,13 @@ def test_the_rule_is_calibrated_no_more_false_holds_than_its_level(n: int, sampl
 def test_calibration_refuses_an_unknown_sampler() -> None:
     with pytest.raises(ValueError, match="sampler must be"):
         verdicts.calibrate(3, 0.0, scale=CKA, sampler="uniform")
+
+
+@pytest.mark.parametrize("values, direction, expected", [
+    ([0.0, 0.0, 0.0], "greater", False), ([0.1, 0.2, 0.01], "greater", True), ([0.1, np.nan, 0.2], "greater", True),
+    ([-0.1, -0.2], "less", True), ([-0.1, 0.2], "less", False), ([0.005, -0.009], "negligible", True),
+    ([0.005, -0.011], "negligible", False), ([], "greater", False), ([np.nan], "less", False)])
+def test_every_unit_says_whether_each_unit_lies_on_the_claimed_side(values, direction, expected) -> None:
+    assert verdicts.every_unit(values, direction, sesoi=0.01) is expected
+    shifted = [v - 0.05 for v in values]  # the same question against a null of −0.05
+    assert verdicts.every_unit(shifted, direction, null=-0.05, sesoi=0.01) is expected

@@ -21,8 +21,9 @@ the statistic's whole range unless the exact sign-flip test rejects the null on 
 identical values on one side of the null have ``p = 2^(1−n)`` (two-sided), the smallest p any
 distribution-free test can give; at 95 % that needs ``n ≥ 6``.
 
-Two more verdicts are set by the ledger, not by numbers: **premise not met** (the run itself shows
-that what the claim presupposes did not happen) and **not measured** (the run cannot test it).
+Two more verdicts are set by the ledger, not by numbers: **premise not met** (the run itself does not
+show what the claim presupposes: the premise claim does not hold and not every unit of the run meets it,
+:func:`every_unit`) and **not measured** (the run cannot test it).
 The ledger is one family of tests: :func:`holm` adds Holm-adjusted verdicts beside the unadjusted.
 """
 
@@ -38,7 +39,7 @@ import pandas as pd
 from scipy import stats as sps
 
 __all__ = ["DIRECTIONS", "LEVEL", "METHODS", "SCALES", "VERDICTS", "Scale", "Interval", "calibrate",
-           "calibration_table", "holm", "interval", "verdict"]
+           "calibration_table", "every_unit", "holm", "interval", "verdict"]
 
 LEVEL = 0.95
 DIRECTIONS = ("greater", "less", "negligible")
@@ -141,6 +142,24 @@ def verdict(low: float, high: float, mean: float, direction: str, *, null: float
     if hi <= 0 and effect <= -sesoi:
         return "does not hold"
     return "inconclusive"
+
+
+def every_unit(values: Iterable[float], direction: str, *, null: float = 0.0, sesoi: float = 0.0) -> bool:
+    """Whether every one of the (at least one) finite ``values`` lies on the claimed side of ``null`` — strictly
+    beyond it for ``"greater"``/``"less"``, inside ``(null − sesoi, null + sesoi)`` for ``"negligible"``. A
+    description of these units, not an inference about others: the ledger uses it for premises (facts about
+    the run's own nets), never for a verdict."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)] - null
+    if len(v) == 0:
+        return False
+    if direction == "greater":
+        return bool((v > 0).all())
+    if direction == "less":
+        return bool((v < 0).all())
+    return bool((np.abs(v) < sesoi).all())
 
 
 def holm(p_values: Iterable[float], verdicts: Iterable[str], level: float = LEVEL) -> list[str]:

@@ -28,7 +28,8 @@ def budget_ledger(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degrees
                   sizes: pd.DataFrame, epochs: Iterable[int], label: str = "", level: float = LEVEL,
                   metric: str = "cka") -> pd.DataFrame:
     """The pre-training claims at each of ``epochs`` (each must be measured by every table), premises applied
-    per budget (an A3 claim reads "premise not met" at a budget where A2-train-fit does not hold).
+    per budget (an A3 claim reads "premise not met" at a budget where A2-train-fit does not hold and some seed
+    misses it: :func:`~repchange.studies.claims.apply_premises`).
 
     Columns: those of the ledger plus ``budget`` (pre-training epochs) and ``run`` (``label``: which runs, e.g.
     "1024 images")."""

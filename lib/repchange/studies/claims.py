@@ -77,28 +77,40 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL) -> dict[str, o
     return {**asdict(claim), "sesoi": scale.sesoi, "n": i.n, "value": i.mean, "ci_low": i.low, "ci_high": i.high,
             "p": i.p, "verdict": verdicts.verdict(i.low, i.high, i.mean, claim.direction, null=claim.null,
                                                   sesoi=scale.sesoi),
+            "every_unit": verdicts.every_unit(values, claim.direction, null=claim.null, sesoi=scale.sesoi),
             "per_unit": units, "note": note}
 
 
 def not_measured(claim: Claim, why: str) -> dict[str, object]:
     """A ledger row for a claim this run cannot test (e.g. no shifted-label condition)."""
     return {**asdict(claim), "sesoi": SCALES[claim.scale].sesoi, "n": 0, "value": np.nan, "ci_low": np.nan,
-            "ci_high": np.nan, "p": np.nan, "verdict": "not measured", "per_unit": "", "note": why}
+            "ci_high": np.nan, "p": np.nan, "verdict": "not measured", "every_unit": False, "per_unit": "", "note": why}
 
 
 def apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose premise row does not hold read "premise not met" (their numbers are kept); each row's verdict
-    before this step is kept in ``verdict_unconditional`` (set here unless the frame already has it)."""
+    """Rows whose premise this run does not show read "premise not met" (their numbers are kept); each row's
+    verdict before this step is kept in ``verdict_unconditional`` (set here unless the frame already has it).
+
+    A premise is a fact about the run's own nets, which are the nets the dependent claims measure: it is met
+    when the premise claim holds, or when every unit of the run lies on the premise's claimed side
+    (``every_unit``) although the interval cannot say so for the population — e.g. five seeds that all fit
+    every random label give no spread, and the exact test needs six (:mod:`repchange.core.verdicts`)."""
     frame = frame.copy()
     if "verdict_unconditional" not in frame:
         frame["verdict_unconditional"] = frame.verdict
-    by_key = frame.set_index("key").verdict
+    premises = frame.set_index("key")
     for k, row in frame.iterrows():
         premise = row.get("premise")
         if not isinstance(premise, str) or row.verdict == "not measured":
             continue
-        met = by_key.get(premise)
-        if met != "holds":
+        met = premises.verdict.get(premise)
+        by_units = met != "holds" and bool(premises.get("every_unit", pd.Series(dtype=bool)).get(premise, False))
+        if by_units:
+            n = premises.n.get(premise)
+            frame.loc[k, "note"] = "; ".join(x for x in (row.note, f"premise {premise} reads {met} for the population "
+                                                          f"but every one of this run's {n} units meets it: "
+                                                          f"{PREMISES[premise]} — shown by these nets") if x)
+        elif met != "holds":
             frame.loc[k, "note"] = "; ".join(x for x in (row.note, f"premise {premise} reads {met or 'absent'}: "
                                                           f"{PREMISES[premise]} — not shown in this run") if x)
             frame.loc[k, "verdict_unconditional"] = row.verdict
