@@ -71,7 +71,14 @@ runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, epochs=a_pretrain_epochs,
                     train_size=a_pretrain_size, probe=f"first {a_probe_size} test images", width=a_width)
 synthetic = provenance(data="synthetic Gaussian features", profile=profile, seeds=[0], trials=chance_trials)
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# **Chance levels (synthetic features):** {glue:md}`m_synthetic_provenance`
+#
+# **Figures of trained nets:** {glue:md}`m_provenance`
+# ```
 
 # %% [markdown]
 # ## What each metric ignores
@@ -103,7 +110,7 @@ plt.show()
 
 # %% [markdown]
 # **Figure M1.** CKA between independent random representations; error bars: standard error
-# over trials. {glue:md}`m_synthetic_provenance`
+# over trials.
 
 # %% [markdown]
 # ## Sensitivity to deleting principal components
@@ -120,7 +127,7 @@ plt.show()
 
 # %% [markdown]
 # **Figure M2.** Similarity of layer {glue:md}`m_pc_layer` to itself with its top principal
-# components deleted. {glue:md}`m_provenance`
+# components deleted.
 
 # %% [markdown]
 # ## Layer identification across seeds
@@ -137,7 +144,7 @@ plt.show()
 
 # %% [markdown]
 # **Figure M3.** Every layer of the seed-{glue:text}`m_seed_a` net against every layer of the
-# seed-{glue:text}`m_seed_b` net, both after training. {glue:md}`m_provenance`
+# seed-{glue:text}`m_seed_b` net, both after training.
 
 # %% [markdown]
 # ## Do the metrics agree on real representation change?
@@ -156,7 +163,7 @@ plt.show()
 
 # %% [markdown]
 # **Figure M4.** Left: distance to the init by 1 − CKA and by the Procrustes angle, one point
-# per layer and epoch. Right: Pearson $r$ between all metrics. {glue:md}`m_provenance`
+# per layer and epoch. Right: Pearson $r$ between all metrics.
 
 # %%
 summary = summaries.metrics_chapter(invariance, chance, identification, correlations, deletion, a_seeds)

@@ -60,7 +60,12 @@ params = parameters.cka_to_init(globals())  # validated: bad parameters fail her
 runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, epochs=a_pretrain_epochs,
                     train_size=a_pretrain_size, probe=f"first {a_probe_size} test images", bn_order=a_bn_order)
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`a1_provenance`
+# ```
 
 # %% [markdown]
 # ## Train (or load) and measure
@@ -81,7 +86,7 @@ plt.show()
 # %% [markdown]
 # **Figure 1.** Linear CKA between each layer at every pre-training epoch and the same net at
 # initialisation (solid), and between it and an independently drawn random init (dashed),
-# mean ± standard error over seeds. {glue:md}`a1_provenance`
+# mean ± standard error over seeds.
 
 # %%
 summary = summaries.cka_to_init(table, a_pretrain_epochs)

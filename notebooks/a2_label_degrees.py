@@ -58,7 +58,12 @@ params = parameters.degree_sweep(globals())  # validated: bad parameters fail he
 runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, degrees=a_degrees, epochs=a_pretrain_epochs,
                     train_size=a_pretrain_size, eval_size=a_pretrain_eval_size)
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`a2_provenance`
+# ```
 
 # %% [markdown]
 # ## Train (or load) one run per degree and seed
@@ -74,7 +79,6 @@ plt.show()
 # %% [markdown]
 # **Figure 2.** Training loss, training accuracy and test accuracy per epoch for each label
 # randomness degree $d$, mean ± standard error over seeds; dotted: chance accuracy.
-# {glue:md}`a2_provenance`
 
 # %%
 summary = summaries.training_curves(histories, a_pretrain_epochs)

@@ -57,7 +57,12 @@ params = parameters.degree_sweep(globals())  # validated: bad parameters fail he
 runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, degrees=a_degrees, epochs=a_pretrain_epochs,
                     train_size=a_pretrain_size, probe=f"first {a_probe_size} test images")
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`a3_provenance`
+# ```
 
 # %%
 sweep = tables.degree_sweep(params, runtime)
@@ -68,7 +73,7 @@ plt.show()
 # %% [markdown]
 # **Figure 3a.** CKA between each layer after {glue:text}`a3_epochs` epochs of pre-training and
 # the same layer at initialisation (solid) or an independent initialisation (dashed), against
-# the label randomness degree; mean ± standard error over seeds. {glue:md}`a3_provenance`
+# the label randomness degree; mean ± standard error over seeds.
 
 # %%
 summary = summaries.cka_vs_degree(sweep, a_pretrain_epochs)

@@ -57,7 +57,12 @@ params = parameters.size_sweep(globals())  # validated: bad parameters fail here
 runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, train_sizes=a_pretrain_sizes,
                     degree=a_size_sweep_degree, epochs=a_pretrain_epochs, probe=f"first {a_probe_size} test images")
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`a4_provenance`
+# ```
 
 # %%
 sweep = tables.size_sweep(params, runtime)
@@ -69,7 +74,7 @@ plt.show()
 # **Figure 3b.** CKA between each layer after {glue:text}`a4_epochs` epochs of pre-training on
 # randomly labelled images and the same layer at initialisation (solid) or an independent
 # initialisation (dashed), against the number of training images; mean ± standard error over
-# seeds. {glue:md}`a4_provenance`
+# seeds.
 
 # %%
 summary = summaries.cka_vs_size(sweep, a_pretrain_epochs)

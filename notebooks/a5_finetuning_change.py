@@ -69,7 +69,12 @@ source = provenance(data=f"{a_dataset} → {a_dataset} / {a_cross_domain}", prof
                     pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
                     fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
                     probe=f"first {a_probe_size} fine-tuning eval images")
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`a5_provenance`
+# ```
 
 # %% [markdown]
 # ## Fine-tune (or load) every condition
@@ -86,7 +91,7 @@ plt.show()
 # %% [markdown]
 # **Figure 4.** CKA of every layer after {glue:text}`a5_ft_epochs` fine-tuning epochs to the
 # same layer of the pre-trained net (solid; dashed: to an independent init), mean ± standard
-# error over seeds. {glue:md}`a5_provenance`
+# error over seeds.
 
 # %%
 summary = summaries.finetuning_change(table, a_finetune_epochs, a_degrees, a_shifts, a_dataset, a_cross_domain)

@@ -66,7 +66,12 @@ source = provenance(data=f"{a_dataset} → {a_dataset} / {a_cross_domain}", prof
                     pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
                     fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
                     probe=f"first {a_probe_size} fine-tuning eval images")
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`a6_provenance`
+# ```
 
 # %%
 table = tables.finetune_sweep(params, runtime)
@@ -79,7 +84,6 @@ plt.show()
 # **Figure 5.** CKA of every layer after {glue:text}`a6_ft_epochs` fine-tuning epochs with the
 # pre-trained net (green), with the random init its pre-training started from (purple) and
 # with an independent random init (grey), mean ± standard error over seeds.
-# {glue:md}`a6_provenance`
 
 # %%
 summary = summaries.finetuned_vs_references(table, a_finetune_epochs, a_degrees, a_shifts)

@@ -74,9 +74,14 @@ profile: str = "default"
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
 runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(profile=profile, seeds=b_seeds, **tables.describe(params))
-print(source)
 for name in b_targets:
     print(f"  {name}: {runs.describe_target(name)}")
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`b1_provenance`
+# ```
 
 # %%
 table = tables.dynamics(params, runtime)
@@ -101,7 +106,6 @@ for number, arch in zip((2, 3, 4), b_archs):
     plt.show()
 
 # %% [markdown]
-# {glue:md}`b1_provenance`
 
 # %%
 glue_text("b1_provenance", source)

@@ -69,9 +69,14 @@ profile: str = "default"
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
 runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(profile=profile, seeds=b_seeds, **tables.describe(params))
-print(source)
 for name in b_targets:
     print(f"  {name}: {runs.describe_target(name)}")
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`b2_provenance`
+# ```
 
 # %%
 agreement = tables.filter_agreement(params, runtime)
@@ -92,7 +97,7 @@ plt.show()
 # distances read each filter's H×W map the same way (rows as samples, centred as the per-filter
 # Procrustes centres them). Each count is one (layer, epoch, class) cell of one run; black: this
 # run's mean ± standard deviation of r; red: the paper's; grey: the chance level, the same r between
-# each source net and its independently trained twin. {glue:md}`b2_provenance`
+# each source net and its independently trained twin.
 
 # %%
 pd.concat([summary, summary_code], ignore_index=True).round(3)
@@ -107,7 +112,7 @@ plt.show()
 # %% [markdown]
 # **Second view, pooled.** One point per (layer, epoch, class) of every run; each panel's r is
 # taken across all of a run's points at once, so it mixes the depth and epoch trends that both
-# metrics share into the agreement. It is not the paper's statistic. {glue:md}`b2_provenance`
+# metrics share into the agreement. It is not the paper's statistic.
 
 # %%
 glue_text("b2_provenance", source)

@@ -60,9 +60,14 @@ profile: str = "default"
 params = parameters.dynamics(globals())  # the same runs in every Study B chapter; validated
 runtime = parameters.runtime(globals())  # store, device, data folder
 source = provenance(profile=profile, seeds=b_seeds, **tables.describe(params))
-print(source)
 for name in b_targets:
     print(f"  {name}: {runs.describe_target(name)}")
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`b3_provenance`
+# ```
 
 # %%
 table = tables.dynamics(params, runtime)
@@ -105,7 +110,6 @@ fig_reusability(reuse, source)
 plt.show()
 
 # %% [markdown]
-# {glue:md}`b3_provenance`
 
 # %%
 summary = summaries.reusability(accuracy, reuse, relative)

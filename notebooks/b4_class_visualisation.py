@@ -75,7 +75,13 @@ probe, maps, fields, epochs, changes, chosen = (choice.probe, choice.maps, choic
 layers = choice.layers  # b_viz_layers, or the default pair when it is None
 source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=b_viz_arch, layers=layers,
                     **choice.describe)
-print(source, *choice.summary_lines(), sep="\n")
+print(*choice.summary_lines(), sep="\n")
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`b4_provenance`
+# ```
 
 # %%
 names = runs.class_names(b_viz_target)
@@ -89,8 +95,6 @@ for layer in layers:
 save_table(agreement, "b4_crop_change")
 
 # %% [markdown]
-# {glue:md}`b4_provenance`
-#
 # How much did each filter's preferred pattern change? Pearson r between the class-average
 # crop at epoch 0 and after the last epoch (1 = the same pattern), per filter and class:
 

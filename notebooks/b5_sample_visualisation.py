@@ -72,7 +72,13 @@ probe, maps, fields, epochs, changes, chosen = (choice.probe, choice.maps, choic
 layers = choice.layers  # b_viz_layers, or the default pair when it is None
 source = provenance(profile=profile, seeds=[choice.cfg.source.seed], net=b_viz_arch, layers=layers,
                     **choice.describe)
-print(source, *choice.summary_lines(), sep="\n")
+print(*choice.summary_lines(), sep="\n")
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`b5_provenance`
+# ```
 
 # %%
 if not 1 <= b_viz_samples <= len(probe):
@@ -87,8 +93,6 @@ for layer in layers:
 save_table(heatmap_change, "b5_heatmap_change")
 
 # %% [markdown]
-# {glue:md}`b5_provenance`
-#
 # Per filter, over all probe images: Pearson r between the heatmap at epoch 0 and after the
 # last epoch (1 = responds in the same places), and the ratio of the strongest response after
 # and before fine-tuning:

@@ -95,9 +95,14 @@ changes = budget.flips(frame)
 source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, degrees=a_degrees,
                     pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
                     budgets=[int(b) for b in sorted(frame.budget.unique())], probe=f"{a_probe_size} images")
-print(source)
 print("\n".join(longer_status) or "no longer runs asked for")
 _ = save_table(frame, "budget_ledger")
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`budget_provenance`
+# ```
 
 # %%
 fig = budget.fig_fit_curves(own["histories"], own_budgets, claims.TRAIN_FIT_TOLERANCE, source)
@@ -108,7 +113,7 @@ plt.show()
 # the epoch in eval mode on its training images; dashed: the running mean during the epoch). Right:
 # the most random degree's fit minus the clean labels' fit, per seed (thin) and on average (thick);
 # the A2-train-fit claim holds once the interval of that gap lies above the dotted tolerance. Grey
-# verticals: the budgets read below. {glue:md}`budget_provenance`
+# verticals: the budgets read below.
 
 # %%
 fig = budget.fig_budget(frame, source)
@@ -118,7 +123,7 @@ plt.show()
 # **Claim × budget.** Each cell is one claim's verdict after that many pre-training epochs, coloured
 # as in the ledger, with its effect in units of the claim's smallest effect of interest (claimed side
 # positive) and the interval beneath. A3 claims read "premise not met" at budgets where the random
-# labels are not yet fitted (A2-train-fit does not hold there and some seed misses its tolerance). {glue:md}`budget_provenance`
+# labels are not yet fitted (A2-train-fit does not hold there and some seed misses its tolerance).
 
 # %%
 view = frame.assign(effect=[f"{v - n:+.3f} [{lo - n:+.3f}, {hi - n:+.3f}]"

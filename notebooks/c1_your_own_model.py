@@ -53,7 +53,12 @@ ds = data.load(own_dataset, root=data_root).conformed_to((3, own_image_size, own
 train_split, probe = ds.train.stratified(own_train_size, seed=42), ds.test.stratified(own_probe_size, seed=42)
 source = provenance(data=ds.describe(), profile=profile, seeds=[own_seed], model="torchvision resnet18 (random init)",
                     train=f"{len(train_split)} images, {own_epochs} epochs", probe=f"{len(probe)} test images")
-print(source)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`c1_provenance`
+# ```
 
 # %% [markdown]
 # ## Track a training run
@@ -92,7 +97,7 @@ plt.show()
 # %% [markdown]
 # **Figure.** Each stage of ResNet-18 against its own random init, after every epoch: linear
 # CKA (left, 1 = unchanged) and the angular Procrustes distance (right, radians, 0 =
-# unchanged), on {glue:text}`c1_probe` probe images. {glue:md}`c1_provenance`
+# unchanged), on {glue:text}`c1_probe` probe images.
 
 # %%
 # NBVAL_CHECK_OUTPUT

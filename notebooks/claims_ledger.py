@@ -112,8 +112,14 @@ source_a = provenance(data=f"Study A: {a_dataset} → {a_dataset} / {a_cross_dom
                       fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
                       probe=f"{a_probe_size} images")
 source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynamics_params))
-print(source_a)
-print("Study B: " + source_b)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# **Study A:** {glue:md}`ledger_provenance_a`
+#
+# **Study B:** {glue:md}`ledger_provenance_b`
+# ```
 
 # %%
 runtime = parameters.runtime(globals())  # store, device, data folder
@@ -142,7 +148,6 @@ display(claims.ledger_view(ledger).style.format({"SESOI": "{:g}"})
 # `SESOI`: the smallest effect that counts; `unit (n)`: the independent units and how many;
 # `estimators agreeing`: of the estimators of {doc}`the estimator grid <estimator_grid>` that measured
 # the claim, how many give this verdict.
-# Study A: {glue:md}`ledger_provenance_a` Study B: {glue:md}`ledger_provenance_b`
 
 # %% tags=["hide-output"]
 display(claims.ledger_details(ledger).style.format({"null": "{:g}", "p": "{:.3g}"}, na_rep="–").hide(axis="index"))
@@ -160,7 +165,6 @@ plt.show()
 # **Every claim at a glance.** The dot is the claim's effect (mean − null) in units of its
 # smallest effect of interest, turned so that the claimed side is to the right; the bar its
 # interval; the shaded band ±1 SESOI, where an interval reads "negligible".
-# Study A: {glue:md}`ledger_provenance_a` Study B: {glue:md}`ledger_provenance_b`
 
 # %%
 glue_text("ledger_provenance_a", source_a)

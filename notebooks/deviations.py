@@ -35,7 +35,7 @@
 # | shifted labels | s = seed | s = seed (`shifts=["seed"]`) | the authors' code; a fixed s offered | {glue:md}`dev_shift_sentence` |
 # | PWSM at α = 0.5 | netrep whitens with the raw covariance | covariance divided by its mean eigenvalue (scale-free) | a metric should not depend on the units of the features | {glue:md}`dev_pwsm_sentence` |
 # | metric agreement: the pairing | the paper's text: "both PWSM and Orthogonal Procrustes" (Sec. 4.1); the authors' code: per-filter CKA vs per-filter Procrustes | both: per-filter PWSM (α = 0.5) vs per-filter Procrustes first (the ledger's B-agreement), per-filter CKA vs per-filter Procrustes second (B-agreement-code); one r across filters per (layer, epoch, class), mean over r's | the paper's text names PWSM; the code is what produced 0.83 | Study B chapter "do the two metrics agree?" |
-# | metric agreement: images per class | the authors' code averages each filter's distance over the class's images | over the first 16 probe images of each class (all three pairings alike) | one eigendecomposition per image and filter makes the per-filter PWSM about five times the Procrustes' cost | not measured against all images |
+# | metric agreement: images per class | the authors' code averages each filter's distance over the class's images | over the first 16 probe images of each class (all three pairings alike) | one eigendecomposition per image and filter makes the per-filter PWSM about five times the Procrustes' cost | {glue:md}`dev_images_sentence` |
 # | metric agreement: orientation | the authors' per-filter Procrustes reads each H×W map's rows as samples; their per-filter CKA (biased, explicit centring matrix) too | all three per-filter distances read the rows as samples and centre each map as the Procrustes does; CKA then centres the samples | a correlation between two distances means something only if both see the same samples (an earlier version of this book read CKA's samples along the columns) | — |
 # | PWSM per layer at α = 0 | the paper: per-filter "partial" whitening (Eq. 1); the authors' code: netrep's LinearMetric with α = 0 on each layer's (N·H·W) × C map, full whitening — a CCA distance | per layer at α = 0 (the code) with α = 0.5 and 1 beside; per-filter PWSM only in the metric agreement | the code produced the figures; what "partial" whitening the text means is not stated | Study B chapters show all three α; {doc}`the estimator grid <estimator_grid>` re-reads every Study B claim under each |
 # | BatchNorm batch size at extraction, Study B | the authors' code extracts one image at a time (batch statistics of one image) | the probe in batches of 200–500 images (batch statistics of the batch) | one-image batches make BatchNorm statistics per-image; not measured here | — |
@@ -110,8 +110,14 @@ source_a = provenance(data=f"Study A: {a_dataset} → {a_dataset} / {a_cross_dom
                       pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
                       fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs")
 source_b = provenance(profile=profile, seeds=b_seeds, **tables.describe(dynamics_params, [b_deviation_target]))
-print(source_a)
-print("Study B: " + source_b)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# **Study A:** {glue:md}`dev_provenance_a`
+#
+# **Study B:** {glue:md}`dev_provenance_b`
+# ```
 
 # %% [markdown]
 # ## BatchNorm at extraction (Study A, Figure 1)
@@ -157,10 +163,22 @@ pwsm_conv = deviations.pwsm_convention_effect(dynamics_params, b_deviation_arch,
 _ = save_table(pwsm_conv, "deviation_pwsm_convention")
 pwsm_conv.round(4)
 
+# %% [markdown]
+# ## Metric agreement: the first images of each class against all of them
+# One run (`b_deviation_arch` on `b_deviation_target`), its last checkpoint: Pearson r across
+# filters per layer, class and pairing, each filter's distances averaged over the book's first
+# images of each class (`images`) and over all of the class's probe images (`all_images`, the
+# authors' code).
+
+# %%
+images = deviations.agreement_images_effect(dynamics_params, b_deviation_arch, b_deviation_target, runtime=runtime)
+_ = save_table(images, "deviation_agreement_images")
+images.groupby("pairing")[["images", "all_images", "difference"]].describe().T.round(3)
+
 # %%
 fit = deviations.fit_measure_effect(a_tables.training_histories(parameters.degree_sweep(globals()), runtime))
 _ = save_table(fit, "deviation_fit_measure")
-summary = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, fit, arch=b_deviation_arch,
+summary = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, fit, images, arch=b_deviation_arch,
                                target=b_deviation_target)
 for name, phrase in summary.phrases.items():
     glue_text(name, phrase)
@@ -169,10 +187,6 @@ for name, phrase in summary.phrases.items():
 # NBVAL_CHECK_OUTPUT
 headline = glue_numbers(summary.numbers)
 headline
-
-# %% [markdown]
-# The measured effects, in the table at the top of the page, were computed here:
-# {glue:md}`dev_provenance_a` · Study B: {glue:md}`dev_provenance_b`
 
 # %%
 glue_text("dev_provenance_a", source_a)

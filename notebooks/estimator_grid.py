@@ -98,8 +98,14 @@ source_a = provenance(data=f"Study A: {a_dataset} → {a_dataset} / {a_cross_dom
                       fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
                       probe=f"{a_probe_size} images")
 source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynamics_params))
-print(source_a)
-print("Study B: " + source_b)
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# **Study A:** {glue:md}`grid_provenance_a`
+#
+# **Study B:** {glue:md}`grid_provenance_b`
+# ```
 
 # %% [markdown]
 # ## Study A: four estimators, two BatchNorm modes
@@ -117,7 +123,7 @@ plt.show()
 
 # %% [markdown]
 # **Figure G1.** Study A's claims (rows) under each estimator and BatchNorm mode at extraction
-# (columns; `cka · BN batch` is the ledger's). {glue:md}`grid_provenance_a`
+# (columns; `cka · BN batch` is the ledger's).
 
 # %%
 chance_a = chance.pivot_table(index=["bn", "metric"], columns="layer", values="value",
@@ -143,7 +149,7 @@ fig = estimator_grid.fig_grid(grid_b, claims.VERDICT_COLOURS, "Study B — each 
 plt.show()
 
 # %% [markdown]
-# **Figure G2.** Study B's claims (rows) under each metric (columns). {glue:md}`grid_provenance_b`
+# **Figure G2.** Study B's claims (rows) under each metric (columns).
 
 # %%
 twin = b_tables.baseline(dynamics_params, runtime)

@@ -84,6 +84,16 @@ source_a = provenance(data=f"Study A: {a_dataset} → {a_dataset} / {a_cross_dom
                       pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
                       fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs")
 source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynamics_params))
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# **Study A:** {glue:md}`beside_provenance_a`
+#
+# **Study B:** {glue:md}`beside_provenance_b`
+# ```
+
+# %%
 a_beside = beside.study_a_beside(a_tables.cka_to_init(pretraining_params, runtime),
                                  a_tables.finetune_sweep(finetune_params, runtime))
 _ = save_table(a_beside, "paper_beside_study_a")
@@ -92,7 +102,7 @@ plt.show()
 
 # %% [markdown]
 # **Study A, last-epoch CKA per layer.** Red: the authors' results export (mean over 5
-# seeds, CIFAR-10 → CIFAR-10 / SVHN); black: this run. {glue:md}`beside_provenance_a`
+# seeds, CIFAR-10 → CIFAR-10 / SVHN); black: this run.
 
 # %%
 agreement_a = beside.pattern_agreement(a_beside)
@@ -144,4 +154,4 @@ headline
 # architectures. **Metric agreement** (the paper's pairing: per-filter PWSM at α = 0.5 against the
 # per-filter Procrustes distance): mean Pearson r across filters {glue:text}`beside_r_ours` ±
 # {glue:text}`beside_r_ours_std` here, {glue:text}`beside_r_paper` ± {glue:text}`beside_r_paper_std`
-# in the paper. Study B: {glue:md}`beside_provenance_b`
+# in the paper.

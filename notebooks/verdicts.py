@@ -76,10 +76,15 @@ profile: str = "default"
 # %%
 source = provenance(data="synthetic units (normal, and a centred gamma with skewness 1.4)", profile=profile,
                     seeds=["one per cell"], draws=calibration_draws, level=level)
-print(source)
 scales = pd.DataFrame([{"family of statistics": s.name, "SESOI δ": s.sesoi, "range": f"[{s.low:.3g}, {s.high:.3g}]",
                         "why this δ": s.why} for s in verdicts.SCALES.values()])
 display(scales.style.format({"SESOI δ": "{:g}"}).hide(axis="index"))
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`verdicts_provenance`
+# ```
 
 # %% [markdown]
 # **The smallest effects of interest**, one per family of statistics. Every CKA difference in
@@ -104,7 +109,7 @@ plt.show()
 # %% [markdown]
 # **Figure V1.** The rate of "holds" for claims drawn with no effect (left; dotted: the nominal
 # 2.5 %), with an effect of one SESOI (middle) and of two (right), against the number of
-# independent units, normal units. {glue:md}`verdicts_provenance`
+# independent units, normal units.
 
 # %%
 shown = calibration.rename(columns={"effect_sesoi": "effect (SESOIs)"})

@@ -39,11 +39,14 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
                                           '<details><summary>folded</summary><pre style="width: 3000px">x</pre></details>'))
     (site / "maths.html").write_text(_page('<p>label <span class="math notranslate">\\(y_d = (y + Y) \\bmod D\\)</span>'
                                            ' and <div class="math">$$x$$</div></p>'))
-    captioned = ('<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div>'
-                 '<p>Figure 1. data: x · profile: smoke · seeds: [1]</p>')
-    (site / "notebooks" / "good.html").write_text(_page(captioned))
-    (site / "notebooks" / "bare.html").write_text(_page(
-        '<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div><p>no caption</p>'))
+    figure = '<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div><p>Figure 1.</p>'
+    box = '<div class="admonition provenance"><p>data: x · profile: smoke · seeds: [1]</p></div>'
+    (site / "notebooks" / "good.html").write_text(_page(box + figure + figure))
+    (site / "notebooks" / "bare.html").write_text(_page(figure + "<p>no provenance</p>"))
+    (site / "notebooks" / "late.html").write_text(_page(figure + box + figure))
+    (site / "notebooks" / "twice.html").write_text(_page(
+        box + figure + "<p>Figure 1. data: x · profile: smoke · seeds: [1]</p>" + box))
+    (site / "notebooks" / "unnamed.html").write_text(_page('<div class="provenance"><p>data: x</p></div>' + figure))
     (site / "notebooks" / "leaky.html").write_text(_page(
         '<div class="cell tag_injected-parameters"><pre># Parameters\nprofile = "default"</pre></div>'
         "<pre>PosixPath('/work/main/runs/x.csv')</pre><details><summary>code</summary><pre>/root/hidden</pre></details>"))
@@ -53,7 +56,12 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     assert "index.html: link to a missing file gone.html" in problems
     assert "index.html: link to a missing anchor ok.html#nowhere" in problems
     assert any(p.startswith("index.html: JavaScript error: ReferenceError: undefinedFunction") for p in problems)
-    assert problems.count("notebooks/bare.html: figure ../ok.png has no caption naming its profile and seeds") == 1
+    assert "notebooks/bare.html: figures without a provenance box (class 'provenance') naming profile and seeds" in problems
+    assert "notebooks/late.html: the provenance box comes after the first figure" in problems
+    assert "notebooks/twice.html: provenance stated in 2 boxes; a page states it once" in problems
+    assert "notebooks/twice.html: provenance repeated 1 time(s) outside its box; a page states it once" in problems
+    assert "notebooks/unnamed.html: the provenance box does not name profile and seeds" in problems
+    assert len([p for p in problems if p.startswith(("notebooks/bare", "notebooks/late", "notebooks/unnamed"))]) == 3
     assert "notebooks/leaky.html: papermill's injected-parameters cell is visible" in problems
     assert "notebooks/leaky.html: machine path visible: 'PosixPath('" in problems
     assert "notebooks/leaky.html: machine path visible: '/work/main'" in problems

@@ -420,7 +420,7 @@ def test_book_builds_with_warnings_as_errors(a1_run: dict, built_book: Path) -> 
     assert (built_book / "html" / "index.html").exists()
     page = (built_book / "html" / "notebooks" / "a1_cka_pretraining.html").read_text()
     assert f'{a1_run["glued"]["a1_cka_final_block1"]:.3f}' in page
-    assert "profile: smoke" in page and "<img" in page
+    assert "profile: smoke" in page and "<img" in page and "provenance admonition" in page
     assert (built_book / "results" / "a1_cka_to_init.csv").exists()
     reference = (built_book / "html" / "book" / "parameters.html").read_text()
     for nb in runner.book_notebooks():  # every notebook's every parameter, as papermill reads them

@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from repchange.core import data
 from repchange.core.metrics import pwsm_key
 from repchange.core.runtime import Runtime
 from repchange.core.store import Store
+from repchange.studies import deviations
 from repchange.studies.b import runs, tables
 
 SOURCE = runs.SourceConfig(arch="vgg_small", epochs=1, train_size=256)
@@ -88,6 +90,13 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
         finite = agreement[agreement.pairing == pairing].r.dropna()
         assert len(finite) > 0.5 * len(cells) and finite.between(-1, 1).all(), pairing
     assert (agreement.n_filters[agreement.r.notna()] >= 3).all()
+    # the deviations page's comparison reads the same r's as the table at the last checkpoint (20 probes: under 16 a class)
+    images = deviations.agreement_images_effect(params, "vgg_small", "digits", Runtime(store, "cpu"))
+    stored = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits") & (agreement.epoch == 2)]
+    both = images.merge(stored.astype({"cls": str}), on=["layer", "cls", "pairing"], validate="one_to_one")
+    assert len(both) == len(images) == len(stored)
+    np.testing.assert_allclose(both.images.to_numpy(), both.r.to_numpy(), equal_nan=True)
+    np.testing.assert_allclose(images.difference.fillna(0).to_numpy(), 0.0, atol=1e-12)
     _, maps, _ = tables.checkpoint_maps(tables.run_config(params, "vgg_small", "digits"), None, 20, Runtime(store, "cpu"))
     widths = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits")].groupby("layer").n_filters.max()
     assert all(widths[layer] <= m.shape[1] for layer, m in maps[2].items())  # at most every filter of the layer
@@ -244,3 +253,10 @@ def test_filter_choice_picks_the_most_and_least_changed_filter_of_the_default_la
         live = table[(table.dead_fraction <= 0.5) & table.distance.notna()].set_index("filter").distance
         assert live[most] == live.max() and live[least] == live.min() and most != least
     assert any("receptive field" in line for line in choice.summary_lines())
+
+
+def test_agreement_images_keep_the_first_images_of_each_class_in_probe_order() -> None:
+    labels = torch.tensor([2, 0, 2, 1, 0, 2, 0, 1])
+    assert tables.agreement_images(labels, 2).tolist() == [0, 1, 2, 3, 4, 7]
+    assert tables.agreement_images(labels, None).tolist() == list(range(8))
+

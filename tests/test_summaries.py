@@ -282,7 +282,15 @@ def test_deviations_summary_quotes_each_measured_effect() -> None:
     fit = deviations.fit_measure_effect(histories)
     assert fit.epoch.tolist() == [2, 3, 2, 3]  # epoch 1 has no fit measurement
     assert fit.difference.tolist() == pytest.approx([0.115, 0.115, 0.215, 0.215])
-    s = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, fit, arch="vgg", target="digits")
+    images = pd.DataFrame(dict(pairing=["pwsm_alpha_0.5", "pwsm_alpha_0.5", "cka"], images=[0.8, 0.6, 0.9],
+                               all_images=[0.85, 0.5, 0.9], difference=[0.05, -0.1, 0.0]))
+    s = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, fit, images, arch="vgg", target="digits")
+    assert s.phrases["dev_images_sentence"] == (
+        "vgg on digits, last checkpoint, all of each class's probe images instead of the first ones — per-filter PWSM "
+        "α = 0.5 (the paper's pairing): mean r 0.700 → 0.675, each (layer, class) r moving by 0.075 on average (up to "
+        "0.100); per-filter CKA (the authors' code's): mean r 0.900 → 0.900, each (layer, class) r moving by 0.000 on "
+        "average (up to 0.000).")
+    assert s.numbers["dev_images_mean"] == pytest.approx(0.05)
     assert s.phrases["dev_fit_sentence"].startswith("the two differ by up to +0.215 (d = 9, epoch 2: running 0.600, "
                                                     "fit 0.815); after the last epoch at d = 9: running 0.700, fit 0.915")
     assert s.numbers["dev_bn_a_max"] == pytest.approx(0.03) and s.numbers["dev_bn_b_mean"] == pytest.approx(0.2)

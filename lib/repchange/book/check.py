@@ -4,8 +4,8 @@ For every HTML page of the site: it loads without a JavaScript error or a failed
 no image is broken, no table, output text or figure reaches past the content column at 1280 px,
 no maths is left as raw TeX (an opening ``\\(``, ``\\[`` or ``$$``) once MathJax has run,
 every internal link points at an existing page (and anchor), and on the
-notebook pages every figure is followed, before the next figure, by text naming its profile
-and seeds. ``python -m repchange check-book [HTML_DIR]`` prints the problems; exit 1 if any.
+notebook pages the provenance (profile and seeds) is stated once, in a box of class ``provenance``
+before the first figure, and nowhere else in the visible text. ``python -m repchange check-book [HTML_DIR]`` prints the problems; exit 1 if any.
 """
 
 from __future__ import annotations
@@ -24,23 +24,25 @@ from urllib.parse import unquote, urlparse
 
 __all__ = ["Problem", "browser", "check_site", "find_chromium"]
 
-# Per figure: the text from its cell to the next cell that holds a figure must name profile and seeds.
-FIGURE_CAPTIONS_JS = r"""
+# A notebook page states its provenance once: one element of class ``provenance`` (the chapter's
+# "runs behind this page" box) that names profile and seeds and comes before the first figure; the
+# statement's signature ("profile: … · seeds:") appears nowhere else in the text a reader sees.
+PROVENANCE_JS = r"""
 (() => {
-  const cells = [...document.querySelectorAll('div.cell, div.cell_output, section > p')];
-  const out = [];
-  const all = [...document.querySelectorAll('main img, article img')].filter(i => i.closest('.cell_output'));
-  for (const img of all) {
-    const cell = img.closest('.cell') || img.closest('.cell_output');
-    let text = cell.innerText || '';
-    let node = cell.nextElementSibling || (cell.parentElement && cell.parentElement.nextElementSibling);
-    for (let k = 0; node && k < 12; k++, node = node.nextElementSibling) {
-      if (node.querySelector && node.querySelector('.cell_output img')) break;
-      text += ' ' + (node.innerText || '');
-    }
-    out.push({src: img.getAttribute('src'), profile: /profile:/.test(text), seeds: /seeds?:/.test(text)});
-  }
-  return out;
+  const signature = /profile: [^·\n]* · seeds?:/g;
+  const figures = [...document.querySelectorAll('main img, article img')].filter(i => i.closest('.cell_output'));
+  const boxes = [...document.querySelectorAll('.provenance')];
+  const boxText = boxes.map(b => b.innerText || '').join(' ');
+  const inBoxes = (boxText.match(signature) || []).length;
+  const all = ((document.body.innerText || '').match(signature) || []).length;
+  const first = figures[0];
+  return {
+    figures: figures.length,
+    boxes: boxes.length,
+    names: /profile:/.test(boxText) && /seeds?:/.test(boxText),
+    before: !first || boxes.some(b => b.compareDocumentPosition(first) & Node.DOCUMENT_POSITION_FOLLOWING),
+    outside: all - inBoxes,
+  };
 })()
 """
 PAGE_JS = r"""
@@ -248,7 +250,22 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks") -> list[Pro
                     if f'id="{target.fragment}"' not in text:
                         problems.append(Problem(name, f"link to a missing anchor {file.name}#{target.fragment}"))
             if path.parent.name == notebook_dir:
-                for figure in page.evaluate(FIGURE_CAPTIONS_JS):
-                    if not (figure["profile"] and figure["seeds"]):
-                        problems.append(Problem(name, f"figure {figure['src']} has no caption naming its profile and seeds"))
+                problems += [Problem(name, p) for p in _provenance_problems(page.evaluate(PROVENANCE_JS))]
+    return problems
+
+
+def _provenance_problems(found: dict[str, Any]) -> list[str]:
+    """What :data:`PROVENANCE_JS` found on a notebook page, as problems (none when it states its provenance once)."""
+    problems = []
+    if found["boxes"] > 1:
+        problems.append(f"provenance stated in {found['boxes']} boxes; a page states it once")
+    if found["outside"] > 0:
+        problems.append(f"provenance repeated {found['outside']} time(s) outside its box; a page states it once")
+    if found["figures"]:
+        if found["boxes"] == 0:
+            problems.append("figures without a provenance box (class 'provenance') naming profile and seeds")
+        elif not found["names"]:
+            problems.append("the provenance box does not name profile and seeds")
+        elif not found["before"]:
+            problems.append("the provenance box comes after the first figure")
     return problems

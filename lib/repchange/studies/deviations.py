@@ -18,8 +18,8 @@ from repchange.core.runtime import Runtime
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
-__all__ = ["bn_effect_study_a", "fit_measure_effect", "pwsm_convention_effect", "shift_effect",
-           "study_b_variant_effect"]
+__all__ = ["agreement_images_effect", "bn_effect_study_a", "fit_measure_effect", "pwsm_convention_effect",
+           "shift_effect", "study_b_variant_effect"]
 
 
 def _final(table: pd.DataFrame, **where: object) -> pd.Series:
@@ -109,3 +109,26 @@ def pwsm_convention_effect(params: b_tables.DynamicsParams, arch: str, target: s
         ours, netrep = pwsm(x, y, alpha=alpha), pwsm(x, y, alpha=alpha, scale_free=False)
         rows.append(dict(layer=layer, ours=ours, netrep=netrep, difference=netrep - ours))
     return pd.DataFrame(rows)
+
+
+def agreement_images_effect(params: b_tables.DynamicsParams, arch: str, target: str,
+                            runtime: Runtime | None = None) -> pd.DataFrame:
+    """The metric agreement of one run (``arch`` on ``target``, the first seed) at its last checkpoint, per layer,
+    class and pairing: Pearson r across filters with each filter's distances averaged over the first
+    :data:`~repchange.studies.b.tables.AGREEMENT_IMAGES_PER_CLASS` probe images of each class (the book) and
+    over all of the class's probe images (the authors' code). Columns: layer, cls, pairing, images (per class,
+    the book's), all_images, difference (all − the book's)."""
+    cfg = b_tables.run_config(params, arch, target)
+    probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, runtime=runtime, bn=params.bn)
+    last = max(maps)
+    frames = {}
+    for name, per_class in (("book", b_tables.AGREEMENT_IMAGES_PER_CLASS), ("all_images", None)):
+        keep = b_tables.agreement_images(probe.labels, per_class)
+        frames[name] = pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
+                                     for r in b_tables.filter_r(maps[0][layer][keep], maps[last][layer][keep],
+                                                                probe.labels[keep], params.procrustes_centre)])
+    out = frames["book"].drop(columns="n_filters").rename(columns={"r": "images"})
+    out["all_images"] = frames["all_images"].r.to_numpy()
+    out["difference"] = out.all_images - out.images
+    return out
+

@@ -462,11 +462,12 @@ def metrics_chapter(invariance: pd.DataFrame, chance: pd.DataFrame, identificati
 
 
 def deviations(bn_a: pd.DataFrame, bn_b: pd.DataFrame, centre: pd.DataFrame, shift: pd.DataFrame,
-               pwsm_conv: pd.DataFrame, fit: pd.DataFrame, *, arch: str, target: str) -> Summary:
+               pwsm_conv: pd.DataFrame, fit: pd.DataFrame, images: pd.DataFrame, *, arch: str, target: str) -> Summary:
     """The deviations page: the measured effect of each departure, from the tables of
     :mod:`repchange.studies.deviations` (each with a ``difference`` column; ``centre`` holds the
     per-filter Procrustes rows only, with ``default`` and ``variant`` per layer and target; ``fit`` is
-    :func:`~repchange.studies.deviations.fit_measure_effect`)."""
+    :func:`~repchange.studies.deviations.fit_measure_effect`; ``images`` is
+    :func:`~repchange.studies.deviations.agreement_images_effect`)."""
     bn_pwsm = bn_b[bn_b.metric == pwsm_key(0.0)]
     rank = pd.Series([g["default"].corr(g["variant"], method="spearman") for _, g in centre.groupby("target")]).mean()
     out = Summary()
@@ -486,14 +487,26 @@ def deviations(bn_a: pd.DataFrame, bn_b: pd.DataFrame, centre: pd.DataFrame, shi
                               f"pre-trained net by up to {shift.difference.abs().max():.3f} (layer mean "
                               f"{shift.difference.mean():+.3f}).",
         "dev_fit_sentence": _fit_sentence(fit),
+        "dev_images_sentence": _images_sentence(images, arch, target),
         "dev_pwsm_sentence": f"{arch} on {target}, source vs last checkpoint: netrep's convention differs from ours "
                              f"by {pwsm_conv.difference.abs().mean():.4f} rad on average over {len(pwsm_conv)} layers "
                              f"(up to {pwsm_conv.difference.abs().max():.4f}).",
     }
     out.numbers = {"dev_bn_a_max": bn_a.difference.abs().max(), "dev_bn_b_mean": bn_pwsm.difference.abs().mean(),
                    "dev_centre_mean": centre.difference.abs().mean(), "dev_shift_max": shift.difference.abs().max(),
-                   "dev_pwsm_mean": pwsm_conv.difference.abs().mean(), "dev_fit_max": fit.difference.abs().max()}
+                   "dev_pwsm_mean": pwsm_conv.difference.abs().mean(), "dev_fit_max": fit.difference.abs().max(),
+                   "dev_images_mean": images.difference.abs().mean()}
     return out
+
+
+def _images_sentence(images: pd.DataFrame, arch: str, target: str) -> str:
+    """How far each pairing's r across filters moves when every probe image of a class is averaged, not the first few."""
+    parts = []
+    for pairing, rows in images.groupby("pairing", sort=False):
+        name = "per-filter PWSM α = 0.5 (the paper's pairing)" if pairing.startswith("pwsm") else "per-filter CKA (the authors' code's)"
+        parts.append(f"{name}: mean r {rows.images.mean():.3f} → {rows.all_images.mean():.3f}, each (layer, class) r "
+                     f"moving by {rows.difference.abs().mean():.3f} on average (up to {rows.difference.abs().max():.3f})")
+    return f"{arch} on {target}, last checkpoint, all of each class's probe images instead of the first ones — " + "; ".join(parts) + "."
 
 
 def _fit_sentence(fit: pd.DataFrame) -> str:

@@ -59,9 +59,8 @@ from repchange.studies.b.runs import (
 
 TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics")
 
-__all__ = ["DynamicsParams", "baseline", "checkpoint_maps", "describe", "dynamics", "dynamics_params", "filter_agreement",
-           "filter_agreement_chance",
-           "run_config"]
+__all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
+           "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "run_config"]
 
 
 @dataclass(frozen=True)
@@ -223,14 +222,14 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
 
         def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
             _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
-            rows, keep = [], _agreement_images(probe.labels)
+            rows, keep = [], agreement_images(probe.labels)
             labels = probe.labels[keep]
             whitened = {layer: FilterWhitened(maps[keep], alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
                         for layer, maps in source_maps.items()}  # the source side, once for every checkpoint
             for epoch, maps in checkpoints:
                 for layer, now in maps.items():
                     rows += [dict(layer=layer, epoch=epoch, **r) for r in
-                             _filter_r(source_maps[layer][keep], now[keep], labels, params.procrustes_centre,
+                             filter_r(source_maps[layer][keep], now[keep], labels, params.procrustes_centre,
                                        whitened[layer])]
             return pd.DataFrame(rows)
 
@@ -262,9 +261,9 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
 
         def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
             probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
-            keep = _agreement_images(probe.labels)
+            keep = agreement_images(probe.labels)
             return pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
-                                 for r in _filter_r(maps[0][layer][keep], maps[1][layer][keep], probe.labels[keep],
+                                 for r in filter_r(maps[0][layer][keep], maps[1][layer][keep], probe.labels[keep],
                                                     params.procrustes_centre)])
 
         tables.append(_labelled(runtime.store.table("study_b/filter_agreement_chance", keys[cfg], compute,
@@ -287,13 +286,13 @@ def _source_and_twin_maps(cfg: FinetuneBConfig, twin: SourceConfig, params: Dyna
     return probe, maps
 
 
-def _agreement_images(labels: torch.Tensor) -> torch.Tensor:
-    """Indices of the first :data:`AGREEMENT_IMAGES_PER_CLASS` probe images of each class, in probe order."""
-    keep = [torch.nonzero(labels == c).flatten()[:AGREEMENT_IMAGES_PER_CLASS] for c in labels.unique().tolist()]
+def agreement_images(labels: torch.Tensor, per_class: int | None = AGREEMENT_IMAGES_PER_CLASS) -> torch.Tensor:
+    """Indices of the first ``per_class`` probe images of each class (None: all of them), in probe order."""
+    keep = [torch.nonzero(labels == c).flatten()[:per_class] for c in labels.unique().tolist()]
     return torch.sort(torch.cat(keep)).values
 
 
-def _filter_r(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, centre: str,
+def filter_r(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, centre: str,
               src_whitened: FilterWhitened | None = None) -> list[dict[str, object]]:
     """Per class of ``labels`` and pairing (see :func:`filter_agreement`): Pearson r across filters of the
     per-filter Procrustes distance and the pairing's distance, each the mean over the class's images of
