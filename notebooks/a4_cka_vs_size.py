@@ -65,8 +65,9 @@ source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, train_sizes=
 # ```
 
 # %%
-sweep = tables.size_sweep(params, runtime)
-save_table(sweep, "a4_cka_by_train_size")
+table = tables.size_sweep(params, runtime)
+save_table(table, "a4_cka_by_train_size")
+sweep = table[~table.equal_steps]  # Figure 3b: every size after the same epochs
 fig = fig3b_cka_vs_size(sweep, source)
 plt.show()
 
@@ -104,5 +105,19 @@ headline
 # smallest (the ledger's verdict rule on the paired difference across seeds,
 # {doc}`how verdicts are made <verdicts>`): {glue:md}`a4_moved_more`. Layers that stayed clearly closer: {glue:md}`a4_moved_less`.
 # With the same number of epochs the larger sets also take more SGD steps, so this figure
-# cannot separate "more to memorise" from "trained longer"; a researcher can fix the number
-# of steps instead by scaling `a_pretrain_epochs` per size in a papermill sweep.
+# cannot separate "more to memorise" from "trained longer".
+
+# %% [markdown]
+# ## The same number of SGD steps
+# The smallest set is trained again, for as many SGD steps as the largest takes in
+# {glue:text}`a4_epochs` epochs (the ledger's A3-size-steps reads this run):
+
+# %%
+steps_view = summaries.equal_steps_view(table)
+glue_text("a4_steps_sentence", summaries.equal_steps_sentence(steps_view))
+steps_view.round(3)
+
+# %% [markdown]
+# {glue:md}`a4_steps_sentence` If the layers before the last stay closer to their init with few
+# images even at equal steps, the difference in Figure 3b is not only a difference in training
+# length.

@@ -29,7 +29,7 @@ def _study_a_world() -> dict:
         "fit_acc": {0: 0.99, 1: 0.98, 9: 0.97}, "test_acc": {0: 0.85, 1: 0.6, 9: 0.1},
         "train_loss": {0: (2.0, 0.5), 1: (2.1, 1.0), 9: (2.3, 2.0)},  # (first epoch, last epoch)
         "degree": {0: [0.90, 0.80, 0.6, 0.4, 0.2], 9: [0.95, 0.9, 0.75, 0.55, 0.15]},
-        "size": {64: 0.9, 640: 0.7},
+        "size": {64: 0.9, 640: 0.7}, "size_steps": 0.85,  # 64 images trained as many steps as 640 take
         "fine": {("same", "clean"): [0.998, 0.996, 0.92, 0.8, 0.5], ("same", "random d=9"): [0.90, 0.8, 0.6, 0.3, 0.1],
                  ("same", "random d=4"): [0.95, 0.9, 0.75, 0.5, 0.3],
                  ("cross", "clean"): [0.95, 0.9, 0.8, 0.5, 0.4], ("cross", "random d=9"): [0.88, 0.75, 0.55, 0.25, 0.1],
@@ -86,6 +86,7 @@ CONTRADICT_A = {
     "A3-less-change-early": _set_layer(("degree", 9), 0, 0.8),
     "A3-last-layers": _set_layer(("degree", 9), 4, 0.35),
     "A3-size": _set(("size", 64), 0.6),
+    "A3-size-steps": _set(("size_steps",), 0.6),
     "A4-head": _set_layer(("fine", ("same", "clean")), 4, 0.95),
     "A4-random": _set(("fine", ("same", "random d=9")), [1.0, 0.99, 0.95, 0.9, 0.8]),
     "A4-random-early": _both(_set_layer(("fine", ("same", "random d=9")), 0, 1.0),
@@ -129,7 +130,9 @@ def _study_a_tables(world: dict, noise: float = 0.001) -> dict[str, pd.DataFrame
                                    train_loss=world["train_loss"][d][e - 1] + noise * rng.standard_normal())
                               for d in (0, 1, 9) for s in SEEDS for e in (1, 2)])
     degrees = pd.DataFrame(sum((rows(world["degree"][d], epoch=2, comparison="init", degree=d) for d in (0, 9)), []))
-    sizes = pd.DataFrame(sum((rows([world["size"][n]] * 5, epoch=2, comparison="init", train_size=n) for n in (64, 640)), []))
+    sizes = pd.DataFrame(sum((rows([world["size"][n]] * 5, epoch=2, comparison="init", train_size=n, equal_steps=False)
+                              for n in (64, 640)), [])
+                         + rows([world["size_steps"]] * 5, epoch=20, comparison="init", train_size=64, equal_steps=True))
     fine = []
     for (domain, labels), profile in world["fine"].items():
         keys = dict(domain=domain, labels=labels, degree=int(labels.split("=")[1]) if "random" in labels else 0, epoch=3)
@@ -295,7 +298,7 @@ def test_claims_on_random_labels_read_premise_not_met_when_the_run_did_not_memor
     world = _study_a_world()
     CONTRADICT_A["A2-train-fit"](world)
     frame = claims.ledger(claims.study_a_claims(**_study_a_tables(world))).set_index("key")
-    premised = ["A3-less-change", "A3-less-change-early", "A3-last-layers", "A3-size"]
+    premised = ["A3-less-change", "A3-less-change-early", "A3-last-layers", "A3-size", "A3-size-steps"]
     assert frame.loc["A2-train-fit", "verdict"] == "does not hold"
     assert (frame.loc[premised, "verdict"] == "premise not met").all()
     assert (frame.loc[premised, "verdict_unconditional"] == "holds").all()

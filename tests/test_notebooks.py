@@ -121,9 +121,13 @@ def test_training_set_size_chapter_glues_fig3b(smoke_runs: dict) -> None:
     for key in ("a4_moved_more", "a4_moved_less"):
         assert a4[key] == "none of the layers" or set(a4[key].split(", ")) <= set(LAYERS)
     assert set(a4["a4_moved_more"].split(", ")).isdisjoint(a4["a4_moved_less"].split(", "))
-    sweep = pd.read_csv(smoke_runs["out"] / "results" / "a4_cka_by_train_size.csv")
+    table = pd.read_csv(smoke_runs["out"] / "results" / "a4_cka_by_train_size.csv")
+    sweep, steps = table[~table.equal_steps].drop(columns="equal_steps"), table[table.equal_steps]
     assert sorted(sweep.train_size.unique()) == [64, 640] and set(sweep.degree) == {9}
     assert len(sweep) == 2 * 2 * 2 * 5 * 2 * 2  # seeds x sizes x epochs {0, 2} x layers x comparisons x metrics
+    # 64 images for as many SGD steps as 640 take in 2 epochs (20 a epoch against 2): 20 epochs
+    assert set(steps.train_size) == {64} and set(steps.epoch) == {0, 20} and len(steps) == 2 * 2 * 5 * 2 * 2
+    assert a4["a4_steps_sentence"].startswith("mean CKA to the init of the layers before logits: ")
     a3 = pd.read_csv(smoke_runs["out"] / "results" / "a3_cka_by_degree.csv")
     shared = a3[a3.degree == 9].drop(columns="degree").reset_index(drop=True)
     mine = sweep[sweep.train_size == 640].drop(columns=["degree", "train_size"]).reset_index(drop=True)
@@ -279,7 +283,7 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     results = smoke_runs["out"] / "results"
     g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
-    assert g["ledger_claims"] == len(ledger) == 41
+    assert g["ledger_claims"] == len(ledger) == 42
     counts, counts_holm = ledger.verdict.value_counts(), ledger.verdict_holm.value_counts()
     for verdict in verdicts.VERDICTS:
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)

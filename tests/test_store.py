@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
-from repchange.core.store import Store, config_key
+from repchange.core.store import Store, config_key, verify_run
 
 
 @dataclass(frozen=True)
@@ -144,3 +147,112 @@ def measure(x):
     assert pooled_fingerprint([whole]) != pooled_fingerprint([runs])  # a definition left out of the key
     assert pooled_fingerprint([whole]) != pooled_fingerprint([runs, dynamics.replace("x * 2", "x * 3")])
     assert pooled_fingerprint([whole]) != pooled_fingerprint([whole.replace('TRAINING_CODE = ', 'SOMETHING = ')])
+
+
+# ----------------------------------------------------------------------------------------------
+# The store serves only what it has checked: complete.json is a manifest of sizes and SHA-256s.
+
+def _edit(path: Path) -> None:
+    """Change one byte in the middle of ``path`` (same size: only the checksum can tell)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _weights_run(store: Store, calls: list) -> Path:
+    def produce(run_dir: Path) -> None:
+        calls.append(1)
+        torch.save({"w": torch.arange(1000.0)}, run_dir / "epoch_1.pt")
+        (run_dir / "history.csv").write_text("epoch,loss\n1,0.5\n")
+
+    return store.get_or_run("train", Cfg(), produce)
+
+
+def test_the_manifest_records_every_file_with_size_and_checksum(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    run_dir = _weights_run(store, [])
+    manifest = json.loads((run_dir / "complete.json").read_text())
+    assert set(manifest["files"]) == {"config.json", "epoch_1.pt", "history.csv"}  # not the lock, not itself
+    assert manifest["files"]["history.csv"] == {"size": 17, "sha256": hashlib.sha256(b"epoch,loss\n1,0.5\n").hexdigest()}
+    assert manifest["kind"] == "train" and verify_run(run_dir) is None
+
+
+@pytest.mark.parametrize("name", ["epoch_1.pt", "config.json", "history.csv"])
+@pytest.mark.parametrize("damage", [_edit, _truncate])
+def test_a_damaged_run_is_quarantined_named_and_made_again(tmp_path: Path, capsys, name: str, damage) -> None:
+    store, calls = Store(tmp_path), []
+    run_dir = _weights_run(store, calls)
+    damage(run_dir / name)
+    again = _weights_run(Store(tmp_path), calls)  # a new process's store: nothing cached
+    assert again == run_dir and len(calls) == 2  # made again, in the same place
+    assert verify_run(run_dir) is None and torch.load(run_dir / "epoch_1.pt")["w"][999] == 999
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"store: train/{run_dir.name} failed its check ({name} ")
+    quarantined = list((tmp_path / ".quarantine" / "train").iterdir())
+    assert len(quarantined) == 1 and quarantined[0].name.startswith(run_dir.name)
+    assert (quarantined[0] / name).exists() and (quarantined[0] / "complete.json").exists()  # moved aside, not deleted
+
+
+def test_an_edited_table_is_never_served(tmp_path: Path, capsys) -> None:
+    store = Store(tmp_path)
+    frame = pd.DataFrame({"layer": ["block1", "logits"], "value": [0.25, 0.125]})
+    store.table("cka", Cfg(), lambda: frame)
+    run_dir = store.run_dir("cka", Cfg())
+    (run_dir / "table.csv").write_text((run_dir / "table.csv").read_text().replace("0.25", "0.35"))
+    served = Store(tmp_path).table("cka", Cfg(), lambda: frame)
+    pd.testing.assert_frame_equal(served, frame)  # recomputed, not the edited digit
+    assert "(table.csv differs from its recorded checksum)" in capsys.readouterr().err  # same size: the checksum tells
+    assert verify_run(run_dir) is None
+
+
+def test_a_run_without_checksums_is_not_served(tmp_path: Path, capsys) -> None:
+    """Runs finished before the store recorded checksums cannot be checked: made again, the old one kept aside."""
+    store, calls = Store(tmp_path), []
+    run_dir = _weights_run(store, calls)
+    (run_dir / "complete.json").write_text(json.dumps({"key": run_dir.name}))
+    assert not Store(tmp_path).has("train", Cfg())
+    assert "stored before the store recorded checksums" in capsys.readouterr().err
+    _weights_run(Store(tmp_path), calls)
+    assert len(calls) == 2
+
+
+def test_a_verified_run_is_hashed_once_per_process_until_its_files_change(tmp_path: Path, monkeypatch) -> None:
+    from repchange.core import store as store_module
+
+    store = Store(tmp_path)
+    run_dir = _weights_run(store, [])
+    hashed = []
+    real = store_module._sha256
+    monkeypatch.setattr(store_module, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    store_module._VERIFIED.clear()
+    assert store.has("train", Cfg()) and store.has("train", Cfg())
+    assert sorted(hashed) == ["config.json", "epoch_1.pt", "history.csv"]  # the second look used the cache
+    _edit(run_dir / "history.csv")
+    assert not store.has("train", Cfg())  # its stats changed: checked again, and it fails
+
+
+def test_store_care_verifies_measures_and_prunes_only_what_no_code_asks_for(tmp_path: Path, capsys) -> None:
+    from repchange.book.cli import main
+    from repchange.core import store_care
+
+    store = Store(tmp_path)
+    current = store.get_or_run("train", Cfg(), lambda d: (d / "w.txt").write_text("current"), code=("core.labels",))
+    old = store.get_or_run("train", Cfg(a=2), lambda d: (d / "w.txt").write_text("old"), code=("core.labels",))
+    manifest = json.loads((old / "complete.json").read_text())
+    manifest["code"]["version"] = "0" * 16  # made by code that no longer exists
+    (old / "complete.json").write_text(json.dumps(manifest))
+    plain = store.get_or_run("table", Cfg(), lambda d: (d / "t.csv").write_text("x\n1\n"))
+    (plain / "t.csv").write_text("x\n2\n")  # damaged
+    assert main(["store", "verify", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"table/{plain.name}: t.csv differs from its recorded checksum" in out and "2 of 3 runs" in out
+    usage = store_care.disk_usage(store)
+    assert usage.runs.sum() == 3 and set(usage.kind) == {"train", "table"}
+    assert main(["store", "prune", "--root", str(tmp_path)]) == 0
+    assert old.exists() and f"train/{old.name}: made by code version 0000" in capsys.readouterr().out  # listed only
+    assert main(["store", "prune", "--root", str(tmp_path), "--yes"]) == 0
+    assert not old.exists() and current.exists() and plain.exists()

@@ -6,6 +6,7 @@
     repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g a_seeds "[[1], [2]]" --workers 2
     repchange check-book _build/default/html
     repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
+    repchange store verify | du | prune [--yes] [--quarantine]
 """
 
 from __future__ import annotations
@@ -73,6 +74,45 @@ def _cmd_check_book(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    from repchange.core import store_care
+    from repchange.core.store import Store
+
+    store = Store(args.root) if args.root else Store()
+    if not store.root.is_dir():
+        raise FileNotFoundError(f"no run store at {store.root} (set REPCHANGE_STORE or pass --root)")
+    if args.action == "verify":
+        report = store_care.verify_all(store)
+        bad = report[report.problem != ""]
+        for row in bad.itertuples():
+            print(f"{row.run}: {row.problem}")
+        print(f"{len(report) - len(bad)} of {len(report)} runs in {store.root} match their manifests; {len(bad)} do not "
+              "(the store quarantines and remakes a failing run when it is next asked for)")
+        return 1 if len(bad) else 0
+    if args.action == "du":
+        usage = store_care.disk_usage(store)
+        for row in usage.itertuples():
+            print(f"{_mb(row.bytes):>12}  {row.runs:5d} runs  {row.kind}  {row.code_version}")
+        print(f"{_mb(usage.bytes.sum()):>12}  {usage.runs.sum():5d} runs  in {store.root}")
+        return 0
+    stale = store_care.stale_runs(store)
+    for row in stale.itertuples():
+        print(f"{_mb(row.bytes):>12}  {row.run}: {row.why}")
+    quarantined = store.root / ".quarantine"
+    extra = " and the quarantine folder" if args.quarantine and quarantined.is_dir() else ""
+    print(f"{len(stale)} run(s) no current code asks for, {_mb(stale.bytes.sum())}{extra}")
+    if not args.yes:
+        print("nothing deleted: run again with --yes to delete them")
+        return 0
+    freed = store_care.prune(store, stale, quarantine=args.quarantine)
+    print(f"deleted: {_mb(freed)} freed")
+    return 0
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     nb = runner.read_notebook(Path(args.notebook))
     for p in runner.declared_parameters(nb).values():
@@ -132,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                                               "script errors, broken images and links, uncaptioned figures")
     check.add_argument("html", nargs="?", help="the site folder (default _build/default/html)")
     check.set_defaults(func=_cmd_check_book)
+    st = sub.add_parser("store", help="look after the run store: verify every run against its manifest, show the "
+                                      "space by kind and code version, prune runs no current code asks for")
+    st.add_argument("action", choices=["verify", "du", "prune"])
+    st.add_argument("--root", help="the store folder (default: $REPCHANGE_STORE, else runs/store)")
+    st.add_argument("--yes", action="store_true", help="prune: delete what it lists (without it, only list)")
+    st.add_argument("--quarantine", action="store_true", help="prune: also delete the quarantine folder")
+    st.set_defaults(func=_cmd_store)
     book = sub.add_parser("book", help="execute every notebook with a profile and build the HTML book")
     book.add_argument("--profile", default="default")
     book.add_argument("--out", help="output folder (default _build/<profile>)")

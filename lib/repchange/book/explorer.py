@@ -59,7 +59,7 @@ class StoredTable:
 
 
 def stored_tables(store: Store | None = None) -> list[StoredTable]:
-    """Every complete table of the kinds in :data:`KINDS`, sorted by kind and label."""
+    """Every complete table of the kinds in :data:`KINDS` that passes the store's check, sorted by kind and label."""
     store = store or Store()
     found = []
     for kind in KINDS:
@@ -67,7 +67,7 @@ def stored_tables(store: Store | None = None) -> list[StoredTable]:
         if not folder.is_dir():
             continue
         for run in folder.iterdir():
-            if Store.is_complete(run) and (run / "table.csv").exists():
+            if store.serves(run) and (run / "table.csv").exists():
                 found.append(StoredTable(kind, run, json.loads((run / "config.json").read_text())["config"]))
     return sorted(found, key=lambda t: (list(KINDS).index(t.kind), t.label))
 
@@ -212,7 +212,7 @@ class Explorer:
         if stored.kind != "study_b/dynamics":
             raise ValueError("filter views exist for Study B runs only; choose a Study B run")
         cfg = _finetune_b_config(stored.config["finetune"])
-        if not Store.is_complete(self.store.run_dir("study_b/finetune", cfg, code=runs.TRAINING_CODE)):
+        if not self.store.serves(self.store.run_dir("study_b/finetune", cfg, code=runs.TRAINING_CODE)):
             raise FileNotFoundError(f"the checkpoints of {stored.label} are not in {self.store.root} (the explorer "
                                     "never trains); run the Study B chapters with this store first")
         layer, epoch = self.layers.value[0], self.epoch.value

@@ -339,7 +339,8 @@ def execution_key(notebook: Path, parameters: Mapping[str, Any], library: str) -
     parts = [notebook.read_text(), json.dumps(dict(parameters), sort_keys=True, default=str), library,
              os.environ.get("REPCHANGE_DATA", ""), str(default_root())]
     if notebook.stem in READS_WHOLE_STORE:
-        parts += sorted(str(p.parent.relative_to(default_root())) for p in default_root().rglob("complete.json"))
+        parts += sorted(str(p.parent.relative_to(default_root())) for p in default_root().rglob("complete.json")
+                        if ".quarantine" not in p.parts)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

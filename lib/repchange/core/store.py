@@ -10,6 +10,13 @@ A run is *complete* only once ``complete.json`` exists; it is written last, atom
 Readers never look at a run without it, so a killed run is never served as a result; the
 half-finished folder is kept so the producer can resume from its last checkpoint.
 Concurrent producers of the same key serialise on a lock file.
+
+``complete.json`` is the run's manifest: its kind, the code it was made by (module names and
+version) and every file's size and SHA-256. The store serves a run only after checking its files
+against the manifest (once per process while the files' sizes and times are unchanged). A run that
+fails — a file edited, truncated or missing, or a run stored before manifests recorded checksums —
+is moved aside to ``<root>/.quarantine/`` (never deleted), named in one line on stderr, and made
+again.
 """
 
 from __future__ import annotations
@@ -22,18 +29,21 @@ import importlib
 import inspect
 import json
 import os
+import sys
 import tempfile
+import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
-__all__ = ["Store", "atomic_write", "code_version", "config_key", "default_root", "definition_fingerprints",
-           "pooled_fingerprint", "source_fingerprint"]
+__all__ = ["COMPLETE", "QUARANTINE", "Store", "atomic_write", "code_version", "config_key", "default_root", "definition_fingerprints",
+           "file_manifest", "pooled_fingerprint", "read_manifest", "source_fingerprint", "verify_run"]
 
 T = TypeVar("T")
 COMPLETE = "complete.json"
+QUARANTINE = ".quarantine"
 
 
 def default_root() -> Path:
@@ -139,6 +149,61 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
+def _stored_files(run_dir: Path) -> list[Path]:
+    """The run's files a manifest covers: all but the lock, the manifest itself and hidden temporaries."""
+    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != COMPLETE
+                  and not any(part.startswith(".") for part in p.relative_to(run_dir).parts))
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def file_manifest(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"size": bytes, "sha256": hex}}`` of every file of ``run_dir`` (see :func:`_stored_files`)."""
+    return {p.relative_to(run_dir).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            for p in _stored_files(run_dir)}
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The parsed ``complete.json`` of ``run_dir`` (ValueError if it is not a JSON object)."""
+    manifest = json.loads((run_dir / COMPLETE).read_text())
+    if not isinstance(manifest, dict):
+        raise ValueError("complete.json is not a JSON object")
+    return manifest
+
+
+def verify_run(run_dir: Path) -> str | None:
+    """Why the complete run ``run_dir`` must not be served, or None when every file the manifest lists is
+    there with its recorded size and SHA-256 (files the manifest does not list are not served and not checked)."""
+    try:
+        manifest = read_manifest(run_dir)
+    except (OSError, ValueError) as err:
+        return f"its manifest cannot be read ({err})"
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "stored before the store recorded checksums"
+    for name, want in files.items():
+        path = run_dir / name
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if size != want.get("size"):
+            return f"{name} has {size} bytes, {want.get('size')} recorded"
+        if _sha256(path) != want.get("sha256"):
+            return f"{name} differs from its recorded checksum"
+    return None
+
+
+_VERIFIED: dict[Path, tuple] = {}  # run folder -> the file stats it was verified with, in this process
+
+
+def _stats(run_dir: Path) -> tuple:
+    return tuple((p.as_posix(), st.st_size, st.st_mtime_ns) for p in [run_dir / COMPLETE, *_stored_files(run_dir)]
+                 for st in [p.stat()])
+
+
 class Store:
     """Runs on disk, keyed by config. ``Store()`` uses :func:`default_root`."""
 
@@ -150,11 +215,46 @@ class Store:
 
     @staticmethod
     def is_complete(run_dir: Path) -> bool:
+        """Whether the run was finished (its manifest written); :meth:`serves` also checks its files."""
         return (run_dir / COMPLETE).exists()
 
+    def serves(self, run_dir: Path) -> bool:
+        """Whether the store serves ``run_dir``: complete and its files as its manifest records them. A
+        complete run that fails is quarantined (:meth:`quarantine`) and reads as not stored."""
+        if not self.is_complete(run_dir):
+            return False
+        try:
+            stats = _stats(run_dir)
+        except OSError:
+            stats = None
+        if stats is not None and _VERIFIED.get(run_dir) == stats:
+            return True
+        problem = verify_run(run_dir)
+        if problem is None:
+            _VERIFIED[run_dir] = stats
+            return True
+        with self._locked(run_dir):
+            if self.is_complete(run_dir) and verify_run(run_dir) is not None:  # not already mended by another process
+                self.quarantine(run_dir, problem)
+        return self.serves(run_dir) if self.is_complete(run_dir) else False
+
+    def quarantine(self, run_dir: Path, why: str) -> Path:
+        """Move ``run_dir``'s files (all but its lock) to ``<root>/.quarantine/<kind>/<key>-<time>/`` and say so
+        in one line on stderr; returns the new folder."""
+        relative = run_dir.relative_to(self.root)
+        target = self.root / QUARANTINE / relative.parent / f"{run_dir.name}-{time.strftime('%Y%m%dT%H%M%S')}"
+        target.mkdir(parents=True, exist_ok=True)
+        (run_dir / COMPLETE).replace(target / COMPLETE)  # first: from here on the run is not complete
+        for path in sorted(run_dir.iterdir()):
+            if path.name != ".lock":
+                path.replace(target / path.name)
+        _VERIFIED.pop(run_dir, None)
+        print(f"store: {relative} failed its check ({why}); moved to {target}, making it again", file=sys.stderr)
+        return target
+
     def has(self, kind: str, config: Any, code: tuple[str, ...] = ()) -> bool:
-        """Whether the run (or table) for ``config`` is stored and complete."""
-        return self.is_complete(self.run_dir(kind, config, code))
+        """Whether the run (or table) for ``config`` is stored, complete and passes its check (:meth:`serves`)."""
+        return self.serves(self.run_dir(kind, config, code))
 
     def missing(self, kind: str, configs: Iterable[T], code: tuple[str, ...] = ()) -> list[T]:
         """The distinct ``configs`` (hashable, in first-seen order) whose run is not yet stored."""
@@ -179,7 +279,7 @@ class Store:
         may find files of an earlier, interrupted attempt there to resume from.
         """
         run_dir = self.run_dir(kind, config, code)
-        if self.is_complete(run_dir):
+        if self.serves(run_dir):
             return run_dir
         with self._locked(run_dir):
             if self.is_complete(run_dir):  # another process finished it while we waited
@@ -187,7 +287,11 @@ class Store:
             config_json = json.dumps({"kind": kind, "config": _jsonable(config)}, indent=2, sort_keys=True)
             atomic_write(run_dir / "config.json", lambda p: p.write_text(config_json))
             produce(run_dir)
-            atomic_write(run_dir / COMPLETE, lambda p: p.write_text(json.dumps({"key": run_dir.name})))
+            manifest = {"key": run_dir.name, "kind": kind,
+                        "code": {"modules": list(code), "version": code_version(code) if code else ""},
+                        "files": file_manifest(run_dir)}
+            atomic_write(run_dir / COMPLETE, lambda p: p.write_text(json.dumps(manifest, indent=1)))
+            _VERIFIED[run_dir] = _stats(run_dir)
         return run_dir
 
     def table(

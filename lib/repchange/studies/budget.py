@@ -44,12 +44,13 @@ def budget_ledger(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degrees
 
 
 def flips(frame: pd.DataFrame) -> pd.DataFrame:
-    """Claims whose verdict differs between consecutive budgets of :func:`budget_ledger`'s ``frame``.
+    """Claims whose verdict differs between consecutive measured budgets of :func:`budget_ledger`'s ``frame``
+    (a budget at which a claim is "not measured", e.g. A3-size-steps before the last, is skipped).
 
     Columns: key, from_budget, to_budget, from_verdict, to_verdict, from_value, to_value, from_interval,
     to_interval (``[low, high]`` strings)."""
     out = []
-    for key, rows in frame.sort_values("budget").groupby("key", sort=False):
+    for key, rows in frame[frame.verdict != "not measured"].sort_values("budget").groupby("key", sort=False):
         rows = rows.reset_index(drop=True)
         for a, b in zip(rows.index[:-1], rows.index[1:]):
             if rows.verdict[a] != rows.verdict[b]:

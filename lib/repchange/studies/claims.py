@@ -235,15 +235,33 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
         premise="A2-train-fit"),
         extra[last] - extra[first], level))
 
-    by_size = _final_cka(sizes, "init", metric, epoch)
+    matched = sizes.equal_steps.astype(bool) if "equal_steps" in sizes else pd.Series(False, index=sizes.index)
+    by_size = _final_cka(sizes[~matched], "init", metric, epoch)
     small, large = min(by_size.train_size), max(by_size.train_size)
+    small_cka = _by_seed_layer(by_size[by_size.train_size == small])
+    large_cka = _by_seed_layer(by_size[by_size.train_size == large])
     rows.append(assess(Claim(
         "A3-size", "A", "Sec. 4.1, Fig. 3b", "The more randomly labelled images, the further the layers move from "
         "their init.", f"layer-mean CKA-to-init with {small} − with {large} images", "seed", "greater",
         premise="A2-train-fit"),
-        _by_seed_layer(by_size[by_size.train_size == small]).mean(axis=1)
-        - _by_seed_layer(by_size[by_size.train_size == large]).mean(axis=1), level))
+        small_cka.mean(axis=1) - large_cka.mean(axis=1), level))
 
+    # Fig. 3b at equal epochs gives the small set fewer SGD steps, which alone moves layers less: held equal here.
+    steps_claim = Claim(
+        "A3-size-steps", "A", "Fig. 3b", "With “only a few samples”, memorising “does not need anything else than the "
+        "last layer” — with the number of SGD steps held equal across sizes.",
+        f"mean CKA-to-init of the layers before {last} with {small} images trained for as many steps as {large} take − "
+        f"the same with {large} images", "seed", "greater", premise="A2-train-fit")
+    steps = sizes[matched & (sizes.train_size == small)]
+    if steps.empty:
+        rows.append(not_measured(steps_claim, "no equal-steps run of the smallest size (a single size, or equal_steps off)"))
+    elif epoch is not None and epoch != sizes[~matched].epoch.max():
+        rows.append(not_measured(steps_claim, f"the equal-steps run is measured at the last budget only, not at epoch {epoch}"))
+    else:
+        matched_cka = _by_seed_layer(_final_cka(steps, "init", metric))
+        before_last = [c for c in matched_cka.columns if c != last]
+        rows.append(assess(steps_claim, matched_cka[before_last].mean(axis=1) - large_cka[before_last].mean(axis=1),
+                           level))
     return rows
 
 

@@ -151,6 +151,35 @@ def cka_vs_size(sweep: pd.DataFrame, epoch: int) -> Summary:
     return out
 
 
+def equal_steps_view(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Figure 3b with the SGD steps held equal: biased CKA to the init per layer (mean over seeds) of the fewest
+    images after the sweep's epochs, of the fewest images trained for as many steps as the most images take, and
+    of the most images. Columns: layer and one per run (named by images and epochs); empty without an
+    equal-steps run (``equal_steps`` column of :func:`repchange.studies.a.tables.size_sweep`)."""
+    if "equal_steps" not in sweep or not sweep.equal_steps.any():
+        return pd.DataFrame()
+    cka = sweep[(sweep.metric == "cka") & (sweep.comparison == "init")]
+    matched, plain = cka[cka.equal_steps.astype(bool)], cka[~cka.equal_steps.astype(bool)]
+    epochs = plain.epoch.max()
+    small, large = plain.train_size.min(), plain.train_size.max()
+    columns = {}
+    for name, rows in ((f"{small} images, {epochs} epochs", plain[(plain.train_size == small) & (plain.epoch == epochs)]),
+                       (f"{small} images, {matched.epoch.max()} epochs (equal steps)", matched[matched.epoch == matched.epoch.max()]),
+                       (f"{large} images, {epochs} epochs", plain[(plain.train_size == large) & (plain.epoch == epochs)])):
+        columns[name] = rows.groupby("layer", sort=False).value.mean()
+    return pd.DataFrame(columns).rename_axis("layer").reset_index()
+
+
+def equal_steps_sentence(view: pd.DataFrame) -> str:
+    """One sentence on :func:`equal_steps_view`: how far the layers before the last moved in each run."""
+    if view.empty:
+        return "not measured here (no equal-steps run: a single size, or equal steps switched off)."
+    before_last = view.iloc[:-1, 1:].mean()
+    names = list(view.columns[1:])
+    return (f"mean CKA to the init of the layers before {view.layer.iloc[-1]}: {before_last[names[0]]:.3f} ({names[0]}), "
+            f"{before_last[names[1]]:.3f} ({names[1]}), {before_last[names[2]]:.3f} ({names[2]}).")
+
+
 def finetuning_change(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list, dataset: str,
                       cross_domain: str) -> Summary:
     """Figure 4's page (a5): accuracy per condition, CKA to the pre-trained net per layer at the least

@@ -25,7 +25,7 @@ from repchange.core.runtime import Runtime
 from repchange.studies.a.finetuning import finetune, finetuning_splits
 from repchange.studies.a.tables import (
     FINETUNE_TABLE_CODE, INDEPENDENT_SEED_OFFSET, CkaToInitParams, DegreeSweepParams, FinetuneSweepParams,
-    SizeSweepParams, pretrain)
+    SizeSweepParams, equal_steps_table, pretrain)
 
 __all__ = ["ESTIMATORS", "KNN_K", "chance_levels", "estimator_tables", "similarities"]
 
@@ -119,7 +119,11 @@ def estimator_tables(pretraining: CkaToInitParams, degrees: DegreeSweepParams, s
         cfg = replace(sizes.pretrain, train_size=size, degree=sizes.degree)
         n_train = size if size is not None else len(runtime.load(cfg.dataset).train)
         table = _pretraining_table(CkaToInitParams(cfg, sizes.seeds, sizes.n_probe, bn=bn), runtime)
-        by_size.append(table.assign(train_size=n_train, degree=sizes.degree))
+        by_size.append(table.assign(train_size=n_train, degree=sizes.degree, equal_steps=False))
+    steps = equal_steps_table(sizes, len(runtime.load(sizes.pretrain.dataset).train) if None in sizes.train_sizes else None)
+    if steps is not None:  # the smallest size trained for as many SGD steps as the largest (A3-size-steps)
+        table = _pretraining_table(replace(steps, bn=bn, measured_epochs=None), runtime)
+        by_size.append(table.assign(train_size=steps.pretrain.train_size, degree=sizes.degree, equal_steps=True))
     sweep = replace(finetuning, bn=bn)
     fine = [_finetuning_table(sweep, domain, cfg, runtime) for domain, cfg in sweep.conditions()]
     return {"pretraining": pre, "degrees": pd.concat(by_degree, ignore_index=True),

@@ -1,7 +1,7 @@
 """Study A's training runs: conv4 pre-training on (partially random) labels, stored by config.
 
 Protocol (the authors' code): SGD lr 1e-3, momentum 0.9, batch 32, no augmentation, inputs
-in [-1, 1]; a checkpoint after every epoch. Test accuracy and training fit (eval mode, every
+in [-1, 1]; a checkpoint after every epoch (runs over 32 epochs: at :func:`checkpoint_epochs`). Test accuracy and training fit (eval mode, every
 training image) are measured at :func:`evaluated_epochs`: every second epoch and each budget of
 :func:`ledger_epochs` -- an evaluation pass costs about a third of a training epoch per image, and
 measuring both at every epoch added 74 % to a 1,024-image run's training time. The training split is the first ``train_size``
@@ -13,6 +13,7 @@ invalidates stored trainings, editing the figure tables in ``studies.a.tables`` 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -27,8 +28,8 @@ from repchange.core.parallel import Job, run_jobs
 from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, load_checkpoint, train
 
-__all__ = ["BUDGET_EPOCHS", "PretrainConfig", "PretrainedRun", "evaluated_epochs", "ledger_epochs", "pretrain",
-           "pretrain_all"]
+__all__ = ["BUDGET_EPOCHS", "PretrainConfig", "PretrainedRun", "checkpoint_epochs", "evaluated_epochs", "ledger_epochs",
+           "matched_epochs", "pretrain", "pretrain_all"]
 
 # Training budgets (pre-training epochs) at which the sweeps are measured besides the last epoch, so the
 # ledger can be read at each budget (:mod:`repchange.studies.budget`): 10 is the book's earlier default.
@@ -43,8 +44,25 @@ def ledger_epochs(epochs: int) -> tuple[int, ...]:
 
 def evaluated_epochs(epochs: int) -> tuple[int, ...]:
     """The epochs at which a run of ``epochs`` epochs measures test accuracy and training fit: 0, every second
-    epoch, and each of :func:`ledger_epochs` (so every budget the ledger is read at). E.g. 16 → 0, 2, 4, 5, 6, …, 16."""
-    return tuple(sorted({*range(0, epochs + 1, 2), *ledger_epochs(epochs)}))
+    epoch (up to 32 epochs; beyond, every ⌈epochs/16⌉-th), and each of :func:`ledger_epochs` (so every budget the
+    ledger is read at). E.g. 16 → 0, 2, 4, 5, 6, …, 16; 256 → 0, 5, 10, 16, 20, 32, 40, 48, …, 256."""
+    stride = 2 if epochs <= 32 else math.ceil(epochs / 16)
+    return tuple(sorted({*range(0, epochs + 1, stride), *ledger_epochs(epochs)}))
+
+
+def checkpoint_epochs(epochs: int) -> tuple[int, ...]:
+    """The epochs a run keeps a checkpoint of: every epoch up to 32 epochs (Figure 1 and the explorer read any),
+    beyond that the :func:`evaluated_epochs` (a run on a few images for many epochs keeps ~20, not thousands)."""
+    return tuple(range(epochs + 1)) if epochs <= 32 else evaluated_epochs(epochs)
+
+
+def matched_epochs(epochs: int, size: int, reference: int, batch_size: int = 32) -> int:
+    """Epochs on ``size`` images that take as many SGD steps as ``epochs`` epochs on ``reference`` images, with
+    batches of ``batch_size`` (the last batch of an epoch may be partial): ``epochs · ⌈reference/b⌉ / ⌈size/b⌉``,
+    rounded. E.g. 16 epochs on 1,024 images (512 steps) ↔ 256 epochs on 64."""
+    if min(epochs, size, reference, batch_size) < 1:
+        raise ValueError(f"epochs, sizes and batch size must be positive, got {epochs}, {size}, {reference}, {batch_size}")
+    return max(1, round(epochs * math.ceil(reference / batch_size) / math.ceil(size / batch_size)))
 
 TRAINING_CODE = ("core.data", "core.labels", "core.models", "core.train", "studies.a.pretraining")
 
@@ -122,7 +140,7 @@ def _training_splits(cfg: PretrainConfig, ds: data_mod.DataSet) -> tuple[data_mo
 
 
 def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, runtime: Runtime | None = None) -> PretrainedRun:
-    """Train (or load from the store) one pre-training run, with a checkpoint at every epoch."""
+    """Train (or load from the store) one pre-training run, with a checkpoint at each :func:`checkpoint_epochs`."""
     cfg.validate(ds.num_classes)
     if ds.name != cfg.dataset:
         raise ValueError(f"config asks for data set {cfg.dataset!r} but {ds.name!r} was passed")
@@ -135,7 +153,7 @@ def pretrain(cfg: PretrainConfig, ds: data_mod.DataSet, runtime: Runtime | None 
         model = run.new_model(cfg.seed)
         evaluated = evaluated_epochs(cfg.epochs)
         train(model, train_split, eval_split, epochs=cfg.epochs, optimiser=cfg.optimiser, seed=cfg.seed,
-              run_dir=run_dir, checkpoint_epochs=range(cfg.epochs + 1), eval_epochs=evaluated,
+              run_dir=run_dir, checkpoint_epochs=checkpoint_epochs(cfg.epochs), eval_epochs=evaluated,
               fit_epochs=[e for e in evaluated if e > 0], device=runtime.device, desc=cfg.label)
 
     run_dir = runtime.store.get_or_run("study_a/pretrain", cfg, produce, code=TRAINING_CODE)

@@ -31,8 +31,8 @@ from repchange.core.train import OptimiserSpec, progress_enabled
 from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
-from repchange.studies.a.pretraining import (PretrainConfig, PretrainedRun, evaluated_epochs, ledger_epochs, pretrain,
-                                             pretrain_all)
+from repchange.studies.a.pretraining import (PretrainConfig, PretrainedRun, evaluated_epochs, ledger_epochs,
+                                             matched_epochs, pretrain, pretrain_all)
 
 __all__ = [
     "CkaToInitParams",
@@ -53,6 +53,7 @@ __all__ = [
     "finetune_sweep",
     "finetune_histories",
     "pretrain",
+    "equal_steps_table",
     "size_sweep",
     "size_tables",
     "training_histories",
@@ -219,6 +220,7 @@ class SizeSweepParams:
     degree: int = 9
     n_probe: int = 500
     bn: str = "batch"
+    equal_steps: bool = True  # also train the smallest size for as many SGD steps as the largest takes
 
     def validate(self, num_classes: int = 10) -> None:
         if not self.train_sizes:
@@ -239,24 +241,52 @@ def size_tables(params: SizeSweepParams) -> dict[int | None, CkaToInitParams]:
             for size in params.train_sizes}
 
 
+def equal_steps_table(params: SizeSweepParams, n_train: int | None = None) -> CkaToInitParams | None:
+    """The :func:`cka_to_init` table of the smallest size trained for as many SGD steps as the largest size takes
+    in ``pretrain.epochs`` epochs (:func:`~repchange.studies.a.pretraining.matched_epochs`), measured at 0 and its
+    last epoch; None without ``equal_steps``, with one size, or when the smallest already takes as many steps.
+    ``n_train``: the split's length, needed when the largest size is None (the whole split)."""
+    by_size = sorted(params.train_sizes, key=lambda size: float("inf") if size is None else size)
+    small, large = by_size[0], by_size[-1]
+    if not params.equal_steps or len(by_size) < 2 or small is None:
+        return None
+    if large is None:
+        if n_train is None:
+            raise ValueError("equal_steps with the whole training split needs the split's length (n_train)")
+        large = n_train
+    epochs = matched_epochs(params.pretrain.epochs, small, large, params.pretrain.optimiser.batch_size)
+    if epochs <= params.pretrain.epochs:
+        return None
+    return CkaToInitParams(replace(params.pretrain, train_size=small, degree=params.degree, epochs=epochs), params.seeds,
+                           params.n_probe, measured_epochs=(0, epochs), bn=params.bn)
+
+
+def _split_length(params: SizeSweepParams, runtime: Runtime) -> int | None:
+    return len(runtime.load(params.pretrain.dataset).train) if None in params.train_sizes else None
+
+
 def size_sweep(params: SizeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
-    """Tidy table over training-set sizes: :func:`cka_to_init` for each size (epochs: :func:`size_tables`).
+    """Tidy table over training-set sizes: :func:`cka_to_init` for each size (epochs: :func:`size_tables`), and
+    the smallest size trained for as many SGD steps as the largest (:func:`equal_steps_table`).
 
     Columns: those of :func:`cka_to_init` plus ``train_size`` (the number of images actually
-    used, so ``None`` appears as the split's length) and ``degree``.
+    used, so ``None`` appears as the split's length), ``degree`` and ``equal_steps`` (True on the rows of the
+    smallest size's equal-steps run; its epochs are its own, longer ones).
     """
     params.validate()
     runtime = runtime or Runtime()
     per_size = size_tables(params)
-    _pretrain_for_tables(per_size.values(), runtime)
-    n_train = None
+    n_train = _split_length(params, runtime)
+    steps = equal_steps_table(params, n_train)
+    _pretrain_for_tables([*per_size.values(), *([steps] if steps else [])], runtime)
     tables = []
     for size, table_params in per_size.items():
-        cfg = table_params.pretrain
         table = cka_to_init(table_params, runtime=runtime)
-        if size is None and n_train is None:
-            n_train = len(runtime.load(cfg.dataset).train)
-        tables.append(table.assign(train_size=size if size is not None else n_train, degree=params.degree))
+        tables.append(table.assign(train_size=size if size is not None else n_train, degree=params.degree,
+                                   equal_steps=False))
+    if steps is not None:
+        tables.append(cka_to_init(steps, runtime=runtime).assign(train_size=steps.pretrain.train_size,
+                                                                  degree=params.degree, equal_steps=True))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -404,7 +434,8 @@ def pretraining_stored(pretraining: CkaToInitParams, degrees: DegreeSweepParams,
     """Whether the store holds every pre-training table of the ledger for these parameters (Figures 1, 2,
     3a, 3b: the tables and the training runs behind the histories), so reading them trains nothing."""
     runtime = runtime or Runtime()
-    tables = [pretraining, *degree_tables(degrees).values(), *size_tables(sizes).values()]
+    steps = equal_steps_table(sizes, _split_length(sizes, runtime))
+    tables = [pretraining, *degree_tables(degrees).values(), *size_tables(sizes).values(), *([steps] if steps else [])]
     return (all(runtime.store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE) for t in tables)
             and all(runtime.store.has("study_a/pretrain", cfg, PRETRAINING_CODE) for cfg in _degree_runs(degrees)))
 
