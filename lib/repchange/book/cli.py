@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--retries", type=int, default=0, help="run a failed cell again up to this many times")
     sw.set_defaults(func=_cmd_sweep)
     check = sub.add_parser("check-book", help="load every page of the built book in headless Chromium and report "
-                                              "script errors, broken images and links, pages whose provenance is not stated once before their first figure")
+                                              "script errors, broken images and links, raw maths, over-wide tables, "
+                                              "pages whose provenance is not stated once before their first figure")
     check.add_argument("html", nargs="?", help="the site folder (default _build/default/html)")
     check.set_defaults(func=_cmd_check_book)
     st = sub.add_parser("store", help="look after the run store: verify every run against its manifest, show the "
