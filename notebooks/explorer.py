@@ -29,6 +29,7 @@
 import matplotlib.pyplot as plt
 
 from repchange.book.explorer import KINDS, Explorer
+from repchange.book.glue import glue_text
 
 # %% tags=["parameters"]
 study: str = None  # one of repchange.book.explorer.KINDS; None: the first stored
@@ -44,7 +45,16 @@ explorer = Explorer()
 chosen = {name: value for name, value in dict(study=study, run=run, comparison=comparison, metric=metric,
                                               layers=layers, epoch=epoch).items() if value is not None}
 explorer.select(**chosen)
-print(f"{len(explorer.tables)} stored tables in the run store")
+glue_text("explorer_provenance", f"data: {len(explorer.tables)} stored tables in the run store · profile: {profile} · "
+                                 "seeds: each figure's own, named beneath it with its stored run")
+
+# %% [markdown]
+# ```{admonition} The runs behind this page
+# :class: provenance
+# {glue:md}`explorer_provenance`
+# ```
+
+# %%
 explorer.show()
 print(f"profile: {profile} · {explorer.describe()}")
 
