@@ -47,6 +47,18 @@ def test_repchange_data_environment_variable_is_a_root(no_system_data: Path, mon
     assert len(data.load("fashion_mnist").train) == 12
 
 
+def test_an_explicit_folder_is_honoured_or_refused_never_replaced_by_the_system_copy(tmp_path: Path, monkeypatch) -> None:
+    """The system Fashion-MNIST exists here, but a named folder that lacks it stops the run instead."""
+    monkeypatch.delenv("REPCHANGE_DATA", raising=False)
+    with pytest.raises(data.DataNotFoundError, match=r"folder you named \(root / data_root = .*nonexistent.*\), which "
+                                                     r"does not exist.*leave root / data_root unset"):
+        data.load("fashion_mnist", root=tmp_path / "nonexistent")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("REPCHANGE_DATA", str(tmp_path / "empty"))
+    with pytest.raises(data.DataNotFoundError, match="REPCHANGE_DATA = .*empty.*does not hold 'fashion_mnist'"):
+        data.load("fashion_mnist")
+
+
 def test_missing_data_set_says_where_it_looked_and_how_to_get_it(no_system_data: Path) -> None:
     with pytest.raises(data.DataNotFoundError) as err:
         data.load("fashion_mnist", root=no_system_data / "empty")

@@ -4,10 +4,12 @@ Every loader returns a :class:`DataSet` whose ``train``/``test`` splits hold
 ``images`` as ``uint8`` tensors of shape (N, C, H, W) and ``labels`` as ``int64`` (N,).
 
 Resolution order for files (never a silent substitute):
-1. an explicit ``root`` argument, else the ``REPCHANGE_DATA`` environment variable;
-2. the system package location (Fashion-MNIST: Debian's ``dataset-fashion-mnist``);
-3. a torchvision download into ``~/.cache/repchange/data`` -- only when ``download=True``.
-A data set found nowhere raises :class:`DataNotFoundError` saying how to get it.
+1. an explicit ``root`` argument, else the ``REPCHANGE_DATA`` environment variable -- when either names a
+   folder, **only** that folder (and its ``<name>`` subfolder) is read, and ``download=True`` downloads into it:
+   an explicit choice is honoured or refused, never replaced by another copy;
+2. otherwise the system package location (Fashion-MNIST: Debian's ``dataset-fashion-mnist``);
+3. otherwise a torchvision download into ``~/.cache/repchange/data`` -- only when ``download=True``.
+A data set found nowhere raises :class:`DataNotFoundError` saying where it looked and how to get it.
 
 Splits:
 - ``fashion_mnist``: the official 60,000 train / 10,000 test images (28x28x1).
@@ -330,14 +332,17 @@ def available() -> list[str]:
     return sorted([*_REGISTRY, *_BUILTIN])
 
 
-def _candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
-    dirs: list[Path] = []
+def _explicit_root(root: str | os.PathLike | None) -> Path | None:
+    """The folder the user named: ``root``, else ``REPCHANGE_DATA``; None when neither names one."""
     explicit = root if root is not None else os.environ.get("REPCHANGE_DATA")
-    if explicit:
-        dirs += [Path(explicit), Path(explicit) / name]
-    dirs += list(_REGISTRY[name].system_dirs)
-    dirs.append(DOWNLOAD_ROOT / name)
-    return dirs
+    return Path(explicit).expanduser() if explicit else None
+
+
+def _candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
+    explicit = _explicit_root(root)
+    if explicit is not None:  # the user's folder and nothing else
+        return [explicit, explicit / name]
+    return [*_REGISTRY[name].system_dirs, DOWNLOAD_ROOT / name]
 
 
 def _with_tv_subdirs(folder: Path, name: str) -> list[Path]:
@@ -355,14 +360,23 @@ def _resolve(name: str, root: str | os.PathLike | None, download: bool) -> tuple
                 found = entry.reader(sub)
                 if found is not None:
                     return found, str(sub)
+    explicit = _explicit_root(root)
     if download and entry.download is not None:
-        target = DOWNLOAD_ROOT / name
+        target = (explicit if explicit is not None else DOWNLOAD_ROOT) / name
         entry.download(target)
         for sub in _with_tv_subdirs(target, name):
             found = entry.reader(sub)
             if found is not None:
                 return found, f"{sub} (downloaded)"
     places = ", ".join(str(p) for p in dict.fromkeys(looked))
+    if explicit is not None:
+        named = "root / data_root" if root is not None else "REPCHANGE_DATA"
+        state = "does not exist" if not explicit.exists() else f"does not hold {name!r}"
+        raise DataNotFoundError(
+            f"data set {name!r} not found in the folder you named ({named} = {explicit}), which {state}; looked "
+            f"in: {places}. Put the data set there, or leave {named} unset to use the system copy or the "
+            f"download cache. To get it: {entry.how_to_get}."
+        )
     raise DataNotFoundError(
         f"data set {name!r} not found; looked in: {places}. To get it: {entry.how_to_get}."
     )
