@@ -80,7 +80,7 @@ def _mb(n: float) -> str:
 
 def _cmd_store(args: argparse.Namespace) -> int:
     from repchange.core import store_care
-    from repchange.core.store import Store
+    from repchange.core.store import QUARANTINE, Store
 
     store = Store(args.root) if args.root else Store()
     if not store.root.is_dir():
@@ -102,7 +102,7 @@ def _cmd_store(args: argparse.Namespace) -> int:
     stale = store_care.stale_runs(store)
     for row in stale.itertuples():
         print(f"{_mb(row.bytes):>12}  {row.run}: {row.why}")
-    quarantined = store.root / ".quarantine"
+    quarantined = store.root / QUARANTINE
     extra = " and the quarantine folder" if args.quarantine and quarantined.is_dir() else ""
     print(f"{len(stale)} run(s) no current code asks for, {_mb(stale.bytes.sum())}{extra}")
     if not args.yes:

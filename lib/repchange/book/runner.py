@@ -334,13 +334,14 @@ def library_fingerprint() -> str:
 def execution_key(notebook: Path, parameters: Mapping[str, Any], library: str) -> str:
     """What an executed notebook's output depends on: its source, its parameters, the library's code,
     the data and store locations (and, for :data:`READS_WHOLE_STORE`, the store's complete runs)."""
-    from repchange.core.store import default_root
+    from repchange.core.store import Store, default_root
+    from repchange.core.store_care import complete_runs
 
     parts = [notebook.read_text(), json.dumps(dict(parameters), sort_keys=True, default=str), library,
              os.environ.get("REPCHANGE_DATA", ""), str(default_root())]
     if notebook.stem in READS_WHOLE_STORE:
-        parts += sorted(str(p.parent.relative_to(default_root())) for p in default_root().rglob("complete.json")
-                        if ".quarantine" not in p.parts)
+        store = Store(default_root())
+        parts += [run.relative_to(store.root).as_posix() for run in complete_runs(store)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

@@ -338,8 +338,8 @@ def _explicit_root(root: str | os.PathLike | None) -> Path | None:
     return Path(explicit).expanduser() if explicit else None
 
 
-def _candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
-    explicit = _explicit_root(root)
+def _candidate_dirs(name: str, explicit: Path | None) -> list[Path]:
+    """Where ``name`` is looked for: only the user's folder (``explicit``) when there is one."""
     if explicit is not None:  # the user's folder and nothing else
         return [explicit, explicit / name]
     return [*_REGISTRY[name].system_dirs, DOWNLOAD_ROOT / name]
@@ -352,15 +352,15 @@ def _with_tv_subdirs(folder: Path, name: str) -> list[Path]:
 
 def _resolve(name: str, root: str | os.PathLike | None, download: bool) -> tuple[tuple[Split, Split], str]:
     entry = _REGISTRY[name]
+    explicit = _explicit_root(root)
     looked: list[Path] = []
-    for folder in _candidate_dirs(name, root):
+    for folder in _candidate_dirs(name, explicit):
         for sub in _with_tv_subdirs(folder, name):
             looked.append(sub)
             if sub.is_dir():
                 found = entry.reader(sub)
                 if found is not None:
                     return found, str(sub)
-    explicit = _explicit_root(root)
     if download and entry.download is not None:
         target = (explicit if explicit is not None else DOWNLOAD_ROOT) / name
         entry.download(target)

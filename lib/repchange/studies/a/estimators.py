@@ -25,7 +25,7 @@ from repchange.core.runtime import Runtime
 from repchange.studies.a.finetuning import finetune, finetuning_splits
 from repchange.studies.a.tables import (
     FINETUNE_TABLE_CODE, INDEPENDENT_SEED_OFFSET, CkaToInitParams, DegreeSweepParams, FinetuneSweepParams,
-    SizeSweepParams, equal_steps_table, pretrain)
+    SizeSweepParams, equal_steps_table, pretrain, split_length)
 
 __all__ = ["ESTIMATORS", "KNN_K", "chance_levels", "estimator_tables", "similarities"]
 
@@ -120,7 +120,7 @@ def estimator_tables(pretraining: CkaToInitParams, degrees: DegreeSweepParams, s
         n_train = size if size is not None else len(runtime.load(cfg.dataset).train)
         table = _pretraining_table(CkaToInitParams(cfg, sizes.seeds, sizes.n_probe, bn=bn), runtime)
         by_size.append(table.assign(train_size=n_train, degree=sizes.degree, equal_steps=False))
-    steps = equal_steps_table(sizes, len(runtime.load(sizes.pretrain.dataset).train) if None in sizes.train_sizes else None)
+    steps = equal_steps_table(sizes, split_length(sizes, runtime))
     if steps is not None:  # the smallest size trained for as many SGD steps as the largest (A3-size-steps)
         table = _pretraining_table(replace(steps, bn=bn, measured_epochs=None), runtime)
         by_size.append(table.assign(train_size=steps.pretrain.train_size, degree=sizes.degree, equal_steps=True))

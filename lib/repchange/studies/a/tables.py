@@ -56,6 +56,7 @@ __all__ = [
     "equal_steps_table",
     "size_sweep",
     "size_tables",
+    "split_length",
     "training_histories",
 ]
 
@@ -261,7 +262,8 @@ def equal_steps_table(params: SizeSweepParams, n_train: int | None = None) -> Ck
                            params.n_probe, measured_epochs=(0, epochs), bn=params.bn)
 
 
-def _split_length(params: SizeSweepParams, runtime: Runtime) -> int | None:
+def split_length(params: SizeSweepParams, runtime: Runtime) -> int | None:
+    """The length of the whole training split when ``params`` names it (size None), else None (nothing loaded)."""
     return len(runtime.load(params.pretrain.dataset).train) if None in params.train_sizes else None
 
 
@@ -276,7 +278,7 @@ def size_sweep(params: SizeSweepParams, runtime: Runtime | None = None) -> pd.Da
     params.validate()
     runtime = runtime or Runtime()
     per_size = size_tables(params)
-    n_train = _split_length(params, runtime)
+    n_train = split_length(params, runtime)
     steps = equal_steps_table(params, n_train)
     _pretrain_for_tables([*per_size.values(), *([steps] if steps else [])], runtime)
     tables = []
@@ -434,7 +436,7 @@ def pretraining_stored(pretraining: CkaToInitParams, degrees: DegreeSweepParams,
     """Whether the store holds every pre-training table of the ledger for these parameters (Figures 1, 2,
     3a, 3b: the tables and the training runs behind the histories), so reading them trains nothing."""
     runtime = runtime or Runtime()
-    steps = equal_steps_table(sizes, _split_length(sizes, runtime))
+    steps = equal_steps_table(sizes, split_length(sizes, runtime))
     tables = [pretraining, *degree_tables(degrees).values(), *size_tables(sizes).values(), *([steps] if steps else [])]
     return (all(runtime.store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE) for t in tables)
             and all(runtime.store.has("study_a/pretrain", cfg, PRETRAINING_CODE) for cfg in _degree_runs(degrees)))
