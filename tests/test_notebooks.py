@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from repchange.book import runner
+from repchange.book.parameter_checks import ParameterError
 from repchange.book.glue import read_glued
 from repchange.core import verdicts
 from repchange.studies import summaries
@@ -360,8 +361,10 @@ def test_headline_cells_reproduce_under_nbval(smoke_runs: dict, stem: str, tmp_p
 
 def test_bad_parameters_fail_before_training(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    params = runner.resolve_parameters(A1, "smoke", {"a_dataset": "imagenet"})
-    with pytest.raises(runner.NotebookFailed, match=r"ValueError: unknown data set 'imagenet'"):
+    with pytest.raises(ParameterError, match=r"a_dataset = 'imagenet': unknown data set"):  # the runner's door
+        runner.resolve_parameters(A1, "smoke", {"a_dataset": "imagenet"})
+    params = {**runner.resolve_parameters(A1, "smoke"), "a_dataset": "imagenet"}  # papermill without the runner
+    with pytest.raises(runner.NotebookFailed, match=r"ParameterError: .*a_dataset = 'imagenet': unknown data set"):
         runner.execute(A1, tmp_path / "bad.ipynb", params, extra_env={"REPCHANGE_STORE": str(store)})
     assert not store.exists()  # nothing was trained or stored
     with pytest.raises(ValueError, match=r"has no parameter\(s\) \['a_degrees'\]; its parameters"):
@@ -375,18 +378,21 @@ def test_bad_parameters_fail_before_training(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("stem, overrides, message", [
-    ("a2_label_degrees", {"a_degrees": [0, 10]}, r"ValueError: label randomness degree 10 is out of range: it must lie in 0\.\.9"),
-    ("a5_finetuning_change", {"a_finetune_epochs": -1}, r"ValueError: .*epochs must be at least 1, got -1"),
-    ("b1_feature_dynamics", {"b_archs": ["alexnet"]}, r"ValueError: unknown architecture 'alexnet'"),
-    ("b1_feature_dynamics", {"b_targets": ["scene15"]}, r"ValueError: vgg_small cannot be fine-tuned on 'scene15'"),
-    ("b1_feature_dynamics", {"b_archs": ["resnet50"], "b_targets": ["scene15"], "data_root": "/nonexistent/data"},
+    ("a2_label_degrees", {"a_degrees": [0, 10]}, r"ParameterError: .*a_degrees\[1\] = 10: must be at most 9"),
+    ("a5_finetuning_change", {"a_finetune_epochs": -1}, r"ParameterError: .*a_finetune_epochs = -1: must be at least 1"),
+    ("b1_feature_dynamics", {"b_archs": ["alexnet"]}, r"ParameterError: .*b_archs\[0\] = 'alexnet': unknown architecture"),
+    ("b1_feature_dynamics", {"b_targets": ["scene15"]}, r"ParameterError: .*b_archs and b_targets do not go together"),
+    ("b1_feature_dynamics", {"b_archs": ["resnet50"], "b_targets": ["scene15"], "data_root": "EMPTY"},
      r"DataNotFoundError: .*scene15"),
 ])
 def test_a_wrong_parameter_stops_a_papermill_run_before_any_training(stem: str, overrides: dict, message: str,
                                                                       tmp_path: Path) -> None:
+    """Papermill straight onto the notebook (no runner, so no door): the notebook's own checks stop it."""
     notebook = ROOT / "notebooks" / f"{stem}.py"
     store = tmp_path / "store"
-    params = runner.resolve_parameters(notebook, "smoke", overrides)
+    (tmp_path / "empty").mkdir()
+    overrides = {k: str(tmp_path / "empty") if v == "EMPTY" else v for k, v in overrides.items()}
+    params = {**runner.resolve_parameters(notebook, "smoke"), **overrides}
     with pytest.raises(runner.NotebookFailed, match=message):
         runner.execute(notebook, tmp_path / "bad.ipynb", params, extra_env={"REPCHANGE_STORE": str(store)})
     assert not list(store.rglob("complete.json")) and not list(store.rglob("*.pt"))  # nothing trained or stored
@@ -398,8 +404,8 @@ def test_cli_reports_a_bad_parameter_in_one_line(tmp_path: Path) -> None:
          "--out", str(tmp_path / "run")],
         capture_output=True, text=True, env={**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "s")})
     assert proc.returncode == 2
-    assert "error: a1_cka_pretraining.py failed: ValueError: epochs must be at least 1, got 0" in proc.stderr
-    assert (tmp_path / "run" / "a1_cka_pretraining.ipynb").exists()  # the failed copy is kept for reading
+    assert "error: a1_cka_pretraining.py: bad parameter: a_pretrain_epochs = 0: must be at least 1" in proc.stderr
+    assert not (tmp_path / "run").exists()  # refused at the door: no kernel started, nothing written
 
 
 def test_profiles_resolve_for_every_book_notebook() -> None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from repchange.core.store import Store, config_key, verify_run
+from repchange.core.store import Store, StoreWriteError, config_key, verify_run, write_failure
 
 
 @dataclass(frozen=True)
@@ -256,3 +258,59 @@ def test_store_care_verifies_measures_and_prunes_only_what_no_code_asks_for(tmp_
     assert old.exists() and f"train/{old.name}: made by code version 0000" in capsys.readouterr().out  # listed only
     assert main(["store", "prune", "--root", str(tmp_path), "--yes"]) == 0
     assert not old.exists() and current.exists() and plain.exists()
+
+
+# ---- write errors say what happened and what to do (issue 25) -----------------------------------------------------
+
+def _full_disk_error() -> RuntimeError:
+    """What torch.save really raises when the disk fills mid-write (/dev/full: every write fails with ENOSPC)."""
+    try:
+        torch.save({"w": torch.zeros(10_000)}, "/dev/full")
+    except RuntimeError as error:
+        return error
+    raise AssertionError("torch.save to /dev/full succeeded")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_a_full_disk_names_the_store_its_free_space_and_repchange_store(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    Store(store.root).table("t", {"x": 1}, lambda: pd.DataFrame({"v": [1]}))  # a run finished before the disk fills
+
+    def produce(run_dir: Path) -> None:
+        raise _full_disk_error()
+
+    with pytest.raises(StoreWriteError, match=rf"run store {re.escape(str(store.root))} is out of space \([\d,]+ MB "
+                                              rf"free; .*unexpected pos.*REPCHANGE_STORE.*finished runs are kept"):
+        store.get_or_run("train", {"x": 2}, produce)
+    assert not store.is_complete(store.run_dir("train", {"x": 2}))
+    assert store.has("t", {"x": 1})  # nothing finished is lost
+    with pytest.raises(StoreWriteError, match="out of space"):
+        store.table("t", {"x": 3}, lambda: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+
+
+def test_a_read_only_store_names_the_folder_and_repchange_store(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "store")
+    real_mkdir = Path.mkdir
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        if self.is_relative_to(store.root):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(StoreWriteError, match=rf"run store {re.escape(str(store.root))} is read-only .*set "
+                                              rf"REPCHANGE_STORE to a writable folder"):
+        store.table("t", {"x": 1}, lambda: pd.DataFrame({"v": [1]}))
+
+
+def test_an_error_about_a_file_outside_the_store_is_not_called_a_store_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+
+    def produce(run_dir: Path) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/fashion/train-images")
+
+    with pytest.raises(PermissionError, match="/data/fashion") as caught:
+        store.get_or_run("train", {"x": 1}, produce)
+    assert not isinstance(caught.value, StoreWriteError)
+    assert write_failure(RuntimeError("PytorchStreamReader failed reading zip archive"), store.root) is None

@@ -30,7 +30,8 @@ under every estimator), ``studies.budget`` (the pre-training claims against the 
 for display), ``studies.beside`` (them next to ours).
 
 ``book`` -- running and publishing the chapters: ``book.vocabulary`` (the parameter names),
-``book.parameters`` (chapter parameters, validated), ``book.glue`` (glue and provenance),
+``book.parameter_checks`` (every parameter typed and checked at the door), ``book.parameters`` (chapter
+parameters -> study objects), ``book.glue`` (glue and provenance),
 ``book.runner`` (papermill and the book build), ``book.sweep`` (parameter grids), ``book.check``
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 

@@ -26,6 +26,7 @@ from torch import nn
 
 from repchange.core import data as data_mod
 from repchange.core.data import IMAGENET_STATS, Split
+from repchange.core.train import check_device, resolve_device
 from repchange.track import Tracker, plot_table
 
 __all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
@@ -124,6 +125,7 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
 
     With ``out``, also writes ``compare.csv``, ``compare.png`` and ``compare.html`` there. Every
     input is checked before any activation is computed; a bad one stops with one message."""
+    check_device(device)
     state_a, state_b = load_checkpoint_state(checkpoint_a), load_checkpoint_state(checkpoint_b)
     if set(state_a) != set(state_b):
         only_a, only_b = sorted(set(state_a) - set(state_b)), sorted(set(state_b) - set(state_a))
@@ -136,8 +138,7 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     first = next((m for m in model_a.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
     channels = first.in_channels if isinstance(first, nn.Conv2d) else 3
     images, described = load_probe(probe, n_probe, image_size=image_size, channels=channels)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     model_a.to(dev)
     model_b.to(dev)
     tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,

@@ -207,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("--out", default="compare-report", help="folder for compare.csv, compare.png, compare.html")
     cmp.set_defaults(func=_cmd_compare)
     args = parser.parse_args(argv)
+    from repchange.core.store import StoreWriteError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, runner.NotebookFailed) as err:
+    except (ValueError, FileNotFoundError, StoreWriteError, runner.NotebookFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -5,16 +5,18 @@ runs and tables; a chapter passes its parameters as a mapping (``globals()`` in 
 
     params = parameters.finetune_sweep(globals())
 
-Each function reads only the names it needs and raises ValueError naming any that are missing.
+Each function reads only the names it needs, raises ValueError naming any that are missing, and checks
+their types and values in the notebook's names (:mod:`repchange.book.parameter_checks`) before it builds
+anything; the study objects' own ``validate`` runs after, for what only the library knows.
 
 Parameter names follow :mod:`repchange.book.vocabulary`.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Mapping
 
+from repchange.book import parameter_checks
 from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec
 from repchange.studies import metric_checks
@@ -28,56 +30,20 @@ PRETRAIN_NAMES = ("a_dataset", "a_pretrain_epochs", "a_pretrain_size", "a_pretra
                   "a_momentum", "a_bn_order", "a_width")
 
 
-T = TypeVar("T")
-
-# The library's words in validation messages -> the notebook parameters they stand for; the first
-# phrase that matches is used up, so "fine-tuning epochs" is not also read as "epochs".
-A_PRETRAIN_WORDS = (("unknown data set", "a_dataset"), ("epochs", "a_pretrain_epochs"),
-                    ("train_size", "a_pretrain_size"), ("eval_size", "a_pretrain_eval_size"),
-                    ("bn_order", "a_bn_order"), ("n_probe", "a_probe_size"), ("seeds", "a_seeds"),
-                    ("measured_epochs", "a_pretrain_epochs"), ("bn must", "extraction_bn"))
-A_SWEEP_WORDS = (("label randomness degree", "a_degrees"), ("degrees", "a_degrees"),
-                 ("label shift", "a_shifts"), ("shift", "a_shifts"))
-A_SIZE_WORDS = (("label randomness degree", "a_size_sweep_degree"), ("train_sizes", "a_pretrain_sizes"))
-A_FINETUNE_WORDS = (("unknown target data set", "a_cross_domain"), ("fine-tuning epochs", "a_finetune_epochs"),
-                    ("fine-tuning train_size and eval_size", "a_finetune_size, a_finetune_eval_size"),
-                    ("fine-tuning eval split", "a_finetune_eval_size"))
-B_WORDS = (("unknown architecture", "b_archs"), ("cannot be fine-tuned on", "b_targets"),
-           ("source epochs and train_size", "b_source_epochs, b_source_size"),
-           ("fine-tuning epochs", "b_finetune_epochs"), ("archs, targets and seeds", "b_archs, b_targets, b_seeds"),
-           ("lr_by_target", "b_finetune_lr_by_target"), ("procrustes_centre", "b_procrustes_centre"),
-           ("alphas", "b_alphas"), ("n_probe", "b_probe_size"), ("bn must", "extraction_bn"))
-
-
-def _in_notebook_terms(build: Callable[[], T], words: Sequence[tuple[str, str]]) -> T:
-    """``build()``; a ValueError it raises gains the notebook parameters that its message's library
-    words stand for (``epochs`` -> ``a_pretrain_epochs``), so the reader knows which one to change."""
-    try:
-        return build()
-    except ValueError as error:
-        rest, named = str(error), []
-        for phrase, name in words:
-            if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", rest):
-                rest = rest.replace(phrase, " ")
-                named += [n for n in name.split(", ") if n not in named]
-        if not named:
-            raise
-        raise ValueError(f"{error} (notebook parameter{'s' if len(named) > 1 else ''}: {', '.join(named)})") \
-            from error
-
-
-def _take(values: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+def _take(values: Mapping[str, Any], names: tuple[str, ...], stem: str | None = None) -> dict[str, Any]:
+    """``names`` of ``values``, typed and checked in the notebook's names
+    (:func:`repchange.book.parameter_checks.check_values`)."""
     missing = [n for n in names if n not in values]
     if missing:
         raise ValueError(f"the notebook parameters lack {missing}; this study needs {list(names)}")
-    return {n: values[n] for n in names}
+    return parameter_checks.check_values(values, names, stem)
 
 
 def runtime(values: Mapping[str, Any]) -> Runtime:
     """Where the chapter's runs execute: ``device``, ``data_root`` and ``download`` when the chapter
     declares them (else the defaults), and the default store (``$REPCHANGE_STORE``)."""
-    return Runtime(device=values.get("device", "auto"), data_root=values.get("data_root"),
-                   download=bool(values.get("download", False)))
+    v = parameter_checks.check_values(values, [n for n in ("device", "data_root", "download") if n in values])
+    return Runtime(device=v.get("device", "auto"), data_root=v.get("data_root"), download=v.get("download", False))
 
 
 def pretrain(values: Mapping[str, Any]) -> a_tables.PretrainConfig:
@@ -93,10 +59,10 @@ def pretrain(values: Mapping[str, Any]) -> a_tables.PretrainConfig:
 
 def metric_checks_params(values: Mapping[str, Any]) -> metric_checks.MetricChecksParams:
     """The metrics chapter (00_metrics): the pre-training template with ``a_seeds`` and ``a_probe_size``; validated."""
-    v = _take(values, ("a_seeds", "a_probe_size"))
+    v = _take(values, ("a_seeds", "a_probe_size"), stem="00_metrics")
     params = metric_checks.MetricChecksParams(pretrain=pretrain(values), seeds=tuple(v["a_seeds"]),
                                               n_probe=v["a_probe_size"])
-    _in_notebook_terms(params.validate, A_PRETRAIN_WORDS)
+    params.validate()
     return params
 
 
@@ -107,7 +73,7 @@ def cka_to_init(values: Mapping[str, Any]) -> a_tables.CkaToInitParams:
     template = pretrain(values)
     params = a_tables.CkaToInitParams(template, tuple(v["a_seeds"]), v["a_probe_size"], bn=v["extraction_bn"],
                                       measured_epochs=a_tables.evaluated_epochs(template.epochs))
-    _in_notebook_terms(params.validate, A_PRETRAIN_WORDS)
+    params.validate()
     return params
 
 
@@ -116,7 +82,7 @@ def degree_sweep(values: Mapping[str, Any]) -> a_tables.DegreeSweepParams:
     v = _take(values, ("a_seeds", "a_degrees", "a_probe_size", "extraction_bn"))
     params = a_tables.DegreeSweepParams(pretrain(values), tuple(v["a_seeds"]), tuple(v["a_degrees"]),
                                        v["a_probe_size"], bn=v["extraction_bn"])
-    _in_notebook_terms(params.validate, A_SWEEP_WORDS + A_PRETRAIN_WORDS)
+    params.validate()
     return params
 
 
@@ -127,7 +93,7 @@ def size_sweep(values: Mapping[str, Any]) -> a_tables.SizeSweepParams:
     params = a_tables.SizeSweepParams(pretrain({"a_pretrain_size": None, **values}), tuple(v["a_seeds"]),
                                      tuple(v["a_pretrain_sizes"]), v["a_size_sweep_degree"], v["a_probe_size"],
                                      bn=v["extraction_bn"])
-    _in_notebook_terms(params.validate, A_SIZE_WORDS + A_PRETRAIN_WORDS)
+    params.validate()
     return params
 
 
@@ -143,7 +109,7 @@ def finetune_sweep(values: Mapping[str, Any]) -> a_tables.FinetuneSweepParams:
                                         optimiser=source.optimiser),
         seeds=tuple(v["a_seeds"]), cross_domain=v["a_cross_domain"], degrees=tuple(v["a_degrees"]),
         shifts=tuple(v["a_shifts"]), n_probe=v["a_probe_size"], bn=v["extraction_bn"])
-    _in_notebook_terms(params.validate, A_FINETUNE_WORDS + A_SWEEP_WORDS + A_PRETRAIN_WORDS)
+    params.validate()
     return params
 
 
@@ -153,12 +119,11 @@ def dynamics(values: Mapping[str, Any]) -> b_tables.DynamicsParams:
                        "b_finetune_checkpoints", "b_finetune_size", "b_finetune_eval_size", "b_finetune_lr",
                        "b_finetune_batch_size", "b_probe_size", "b_alphas", "b_source_weights", "extraction_bn",
                        "b_procrustes_centre", "b_finetune_lr_by_target"))
-    return _in_notebook_terms(lambda: b_tables.dynamics_params(
+    return b_tables.dynamics_params(
         archs=v["b_archs"], targets=v["b_targets"], seeds=v["b_seeds"], source_epochs=v["b_source_epochs"],
         source_size=v["b_source_size"], finetune_epochs=v["b_finetune_epochs"],
         finetune_checkpoints=v["b_finetune_checkpoints"], finetune_size=v["b_finetune_size"],
         finetune_eval_size=v["b_finetune_eval_size"], finetune_lr=v["b_finetune_lr"],
         finetune_batch_size=v["b_finetune_batch_size"], n_probe=v["b_probe_size"], alphas=v["b_alphas"],
         weights=v["b_source_weights"],
-        bn=v["extraction_bn"], procrustes_centre=v["b_procrustes_centre"], lr_by_target=v["b_finetune_lr_by_target"]),
-        B_WORDS)
+        bn=v["extraction_bn"], procrustes_centre=v["b_procrustes_centre"], lr_by_target=v["b_finetune_lr_by_target"])

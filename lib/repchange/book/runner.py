@@ -14,6 +14,7 @@ gets ``profile=<name>`` so its figures say what produced them.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -31,7 +32,7 @@ import jupytext
 import nbformat
 import yaml
 
-from repchange.book import vocabulary
+from repchange.book import parameter_checks, vocabulary
 from repchange.core import progress as progress_mod
 
 __all__ = [
@@ -77,7 +78,6 @@ def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
     Raises ValueError when papermill cannot read an assignment of that cell (it would silently
     drop the parameter, e.g. for a comment that contains " = ").
     """
-    import ast
 
     from papermill.inspection import _infer_parameters
 
@@ -154,8 +154,6 @@ def effective_parameters(
 ) -> dict[str, Any]:
     """Every parameter's value in a run of ``notebook``: its parameters cell's defaults (literals),
     then :func:`resolve_parameters` over them."""
-    import ast
-
     defaults = {name: ast.literal_eval(p.default) for name, p in declared_parameters(read_notebook(notebook)).items()}
     return {**defaults, **resolve_parameters(notebook, profile, overrides)}
 
@@ -167,7 +165,10 @@ def resolve_parameters(
 
     Keys from ``all`` that the notebook does not declare are skipped (other notebooks declare them,
     see :func:`check_profile`); an explicit per-notebook key or override the notebook does not declare
-    is an error naming the ones it does, with the new name of a renamed parameter.
+    is an error naming the ones it does, with the new name of a renamed parameter. Every parameter
+    (defaults included) is then typed and checked (:func:`repchange.book.parameter_checks.check_notebook`):
+    a bad one raises :class:`~repchange.book.parameter_checks.ParameterError` before anything runs; the
+    values come back as checked (``-p a_lr 1e-3``, a YAML string, as the float 0.001).
     """
     nb = read_notebook(notebook)
     declared = declared_parameters(nb)
@@ -184,7 +185,9 @@ def resolve_parameters(
     if "profile" in declared:
         label = profile if not overrides else f"{profile} + overrides {dict(overrides)}"
         chosen.setdefault("profile", label)
-    return chosen
+    defaults = {name: ast.literal_eval(p.default) for name, p in declared.items()}
+    checked = parameter_checks.check_notebook(notebook, {**defaults, **chosen}, nb)
+    return {name: checked[name] for name in chosen}
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,9 @@ def parameter_reference(root: Path | None = None) -> str:
     lines = ["# Parameters of every notebook", "",
              "Generated from each notebook's parameters cell when the book is built (what "
              "`papermill --help-notebook` and `make params NB=...` print). Pass any of them with "
-             "`python -m repchange run NB -p NAME VALUE`, in a profile, or as a sweep axis; see {doc}`how_to_run`.", ""]
+             "`python -m repchange run NB -p NAME VALUE`, in a profile, or as a sweep axis; see {doc}`how_to_run`. "
+             "Each value is checked against its type and its rule before the notebook runs "
+             "(`repchange.book.parameter_checks`): a bad one stops the run in one line naming it.", ""]
     for nb_path in book_notebooks(root):
         nb = read_notebook(nb_path)
         title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
@@ -372,8 +377,9 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
     timings: dict[str, float] = {}
     library = library_fingerprint()
     book_start = time.perf_counter()
+    every_params = {nb_path: resolve_parameters(nb_path, profile) for nb_path in notebooks}  # all checked first
     for i, nb_path in enumerate(notebooks, 1):
-        params = resolve_parameters(nb_path, profile)
+        params = every_params[nb_path]
         name = str(nb_path.relative_to(root))
         target = src / nb_path.relative_to(root).with_suffix(".ipynb")
         key = execution_key(nb_path, params, library)

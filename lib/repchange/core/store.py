@@ -17,13 +17,18 @@ against the manifest (once per process while the files' sizes and times are unch
 fails — a file edited, truncated or missing, or a run stored before manifests recorded checksums —
 is moved aside to ``<root>/.quarantine/`` (never deleted), named in one line on stderr, and made
 again.
+
+A write that fails for want of room or permission raises :class:`StoreWriteError`, which names the
+store, its free space and ``REPCHANGE_STORE``; the runs finished before it stay complete.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import errno
 import fcntl
+import shutil
 import hashlib
 import importlib
 import inspect
@@ -38,7 +43,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
-__all__ = ["COMPLETE", "QUARANTINE", "Store", "atomic_write", "code_version", "config_key", "default_root", "definition_fingerprints",
+__all__ = ["COMPLETE", "QUARANTINE", "Store", "StoreWriteError", "write_failure", "atomic_write", "code_version", "config_key", "default_root", "definition_fingerprints",
            "file_manifest", "pooled_fingerprint", "read_manifest", "source_fingerprint", "verify_run"]
 
 T = TypeVar("T")
@@ -204,6 +209,50 @@ def _stats(run_dir: Path) -> tuple:
                  for st in [p.stat()])
 
 
+class StoreWriteError(OSError):
+    """The store could not be written (a full disk, a read-only or forbidden folder); the message says what to do."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_FORBIDDEN = (errno.EROFS, errno.EACCES, errno.EPERM)
+_TORCH_WRITE = ("unexpected pos", "PytorchStreamWriter", "file write failed")
+"""What torch.save's zip writer says when the disk fills mid-write (``[enforce fail at inline_container.cc:...]
+. unexpected pos 704 vs 598``); it raises a RuntimeError, not an OSError."""
+
+
+def _free(folder: Path) -> str:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown free space"
+    return f"{free / 2**20:,.0f} MB free" if free >= 2**20 else f"{free:,} bytes free"
+
+
+def write_failure(error: BaseException, root: Path) -> StoreWriteError | None:
+    """A :class:`StoreWriteError` for ``error`` raised while writing the store at ``root`` — naming the store, its
+    free space and ``REPCHANGE_STORE`` — or None when ``error`` is not a failed write."""
+    if isinstance(error, StoreWriteError):
+        return error
+    code = error.errno if isinstance(error, OSError) else None
+    filename = getattr(error, "filename", None)
+    elsewhere = filename is not None and not Path(os.fsdecode(filename)).resolve().is_relative_to(root)
+    if elsewhere or (code in _FORBIDDEN and filename is None):  # a file outside the store (data, /tmp): not ours
+        return None
+    if code in _FULL or (isinstance(error, RuntimeError) and any(s in str(error) for s in _TORCH_WRITE)):
+        return StoreWriteError(
+            f"the run store {root} is out of space ({_free(root)}; {error}); free space there or point "
+            f"REPCHANGE_STORE at a folder with room, then run again: finished runs are kept and an interrupted "
+            f"training resumes from its last checkpoint")
+    if code in _FORBIDDEN:
+        what = "read-only" if code == errno.EROFS else "not writable by this user"
+        return StoreWriteError(
+            f"the run store {root} is {what} ({error}); set REPCHANGE_STORE to a writable folder (runs found in "
+            f"{root} can be copied there)")
+    return None
+
+
 class Store:
     """Runs on disk, keyed by config. ``Store()`` uses :func:`default_root`."""
 
@@ -252,6 +301,17 @@ class Store:
         print(f"store: {relative} failed its check ({why}); moved to {target}, making it again", file=sys.stderr)
         return target
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Translate a failed write into :class:`StoreWriteError` (:func:`write_failure`); other errors pass."""
+        try:
+            yield
+        except (OSError, RuntimeError) as error:
+            translated = write_failure(error, self.root)
+            if translated is None or translated is error:
+                raise
+            raise translated from error
+
     def has(self, kind: str, config: Any, code: tuple[str, ...] = ()) -> bool:
         """Whether the run (or table) for ``config`` is stored, complete and passes its check (:meth:`serves`)."""
         return self.serves(self.run_dir(kind, config, code))
@@ -281,7 +341,7 @@ class Store:
         run_dir = self.run_dir(kind, config, code)
         if self.serves(run_dir):
             return run_dir
-        with self._locked(run_dir):
+        with self._writing(), self._locked(run_dir):
             if self.is_complete(run_dir):  # another process finished it while we waited
                 return run_dir
             config_json = json.dumps({"kind": kind, "config": _jsonable(config)}, indent=2, sort_keys=True)
