@@ -314,3 +314,23 @@ def test_an_error_about_a_file_outside_the_store_is_not_called_a_store_error(tmp
         store.get_or_run("train", {"x": 1}, produce)
     assert not isinstance(caught.value, StoreWriteError)
     assert write_failure(RuntimeError("PytorchStreamReader failed reading zip archive"), store.root) is None
+
+
+def test_the_cached_code_version_equals_the_parsed_one_and_follows_the_file(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import inspect
+
+    from repchange.core import store as store_mod
+
+    modules = ("core.data", "core.train", "studies.b.runs")
+    parsed = store_mod.pooled_fingerprint(inspect.getsource(importlib.import_module(f"repchange.{m}")) for m in modules)
+    assert store_mod.code_version(modules) == parsed == store_mod.code_version(modules)
+    # a new version of a module's file (another stamp) is parsed again, not served from the cache
+    copy = tmp_path / "runs.py"
+    copy.write_text(Path(inspect.getsourcefile(importlib.import_module("repchange.studies.b.runs"))).read_text()
+                    + "\n\ndef added() -> int:\n    return 1\n")
+    stamps = {"studies.b.runs": (str(copy), copy.stat().st_size, copy.stat().st_mtime_ns)}
+    real = store_mod._file_stamp
+    monkeypatch.setattr(store_mod, "_file_stamp", lambda name: stamps.get(name) or real(name))
+    assert store_mod.code_version(modules) != parsed

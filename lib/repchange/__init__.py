@@ -13,14 +13,16 @@ layers), ``core.metrics`` (similarity measures), ``core.store`` (runs keyed by c
 only after their checksums match), ``core.store_care`` (verify, measure and prune a store),
 ``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
 calibration), ``core.stats`` (paired differences over seeds, by that rule), ``core.plotting`` (means with error bands, captions),
-``core.runtime`` (where runs execute: store, device, data folder, downloads).
+``core.runtime`` (where runs execute: store, device, data folder, downloads), ``core.devices`` (which device a
+run may ask for).
 
 ``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
 Study A: ``studies.a.pretraining``, ``studies.a.finetuning`` (the runs), ``studies.a.tables``
 (CKA tables and sweeps), ``studies.a.figures``, ``studies.a.estimators`` (the claims' tables under
 other estimators);
-Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.tables`` (feature
+Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.source_plateau`` (whether the
+source nets stopped improving), ``studies.b.tables`` (feature
 dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),
 ``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``;
 both: ``studies.summaries`` (numbers the prose quotes), ``studies.claims`` (the ledger),

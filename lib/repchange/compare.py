@@ -26,7 +26,8 @@ from torch import nn
 
 from repchange.core import data as data_mod
 from repchange.core.data import IMAGENET_STATS, Split
-from repchange.core.train import check_device, resolve_device
+from repchange.core.devices import check_device
+from repchange.core.train import resolve_device
 from repchange.track import Tracker, plot_table
 
 __all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "write_report"]

@@ -116,7 +116,7 @@ def _weights(value: str) -> str:
 
 
 def _device(value: str) -> str:
-    from repchange.core.train import check_device
+    from repchange.core.devices import check_device
     check_device(value)
     return value
 

@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass, field
 
 from repchange.core import data as data_mod
+from repchange.core.devices import check_device
 from repchange.core.store import Store
 
 __all__ = ["Runtime"]
@@ -22,6 +23,9 @@ class Runtime:
     device: str = "auto"
     data_root: str | None = None
     download: bool = False
+
+    def __post_init__(self) -> None:
+        check_device(self.device)  # a device this machine lacks is refused here, before any work
 
     def load(self, name: str) -> data_mod.DataSet:
         """:func:`repchange.core.data.load` of ``name`` from this runtime's data folder, once per process."""

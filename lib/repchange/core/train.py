@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from repchange.core.data import Split, normalise
 from repchange.core.parallel import torch_threads, train_threads
 from repchange.core.store import atomic_write
 
-__all__ = ["OptimiserSpec", "TrainingDiverged", "check_device", "checkpoint_path", "load_checkpoint", "resolve_device", "train"]
+__all__ = ["OptimiserSpec", "TrainingDiverged", "checkpoint_path", "load_checkpoint", "resolve_device", "train"]
 
 
 @dataclass(frozen=True)
@@ -69,32 +68,8 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-
-
-def check_device(device: str) -> None:
-    """Raise ValueError (one line, naming ``device: auto``) unless ``device`` names a device this machine has:
-    ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (N below the CUDA device count) or ``mps``."""
-    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
-        raise ValueError(f"device {device!r} is none of 'auto' (CUDA when present, else the CPU), 'cpu', 'cuda', "
-                         f"'cuda:N' or 'mps'")
-    if device.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device.partition(":")[2] or 0)
-        if count == 0:
-            raise ValueError(f"device {device!r} was asked for, but this machine has no CUDA device "
-                             f"(torch.cuda.is_available() is False); use device: auto (CUDA when present, else the "
-                             f"CPU) or device: cpu")
-        if index >= count:
-            raise ValueError(f"device {device!r} was asked for, but this machine has {count} CUDA device(s) "
-                             f"(cuda:0..cuda:{count - 1}); use device: auto or one of those")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' was asked for, but this machine has no Apple GPU; use device: auto or cpu")
-
-
 def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU; any other name must pass :func:`check_device`."""
-    check_device(device)
+    """``"auto"`` picks CUDA when available, else the CPU; anything else is passed to torch."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
