@@ -33,7 +33,7 @@ A5 = NOTEBOOKS / "a5_finetuning_change.py"
 
 ISSUE_25_ROWS = [
     ({"a_seeds": "abc"}, r"a_seeds = 'abc': must be a list"),
-    ({"a_seeds": [1, 1]}, r"a_seeds = \[1, 1\]: lists \[1\] more than once"),
+    ({"a_seeds": [1, 1]}, r"a_seeds = \[1, 1\]: repeats 1; each entry must appear once"),
     ({"a_seeds": [-1]}, r"a_seeds\[0\] = -1: must be at least 0"),
     ({"a_pretrain_epochs": 1.5}, r"a_pretrain_epochs = 1.5: must be a whole number \(declared int\)"),
     ({"a_pretrain_epochs": "ten"}, r"a_pretrain_epochs = 'ten': must be a whole number"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Mapping, Optional, Union
@@ -73,7 +74,7 @@ def _one_of(options: Callable[[], Iterable[str]], what: str) -> AfterValidator:
 def _distinct(values: list) -> list:
     repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
     if repeated:
-        raise ValueError(f"lists {repeated} more than once; each entry must appear once")
+        raise ValueError(f"repeats {', '.join(map(repr, repeated))}; each entry must appear once")
     return values
 
 
@@ -87,10 +88,15 @@ def _architectures() -> list[str]:
     return list(ARCHITECTURES)
 
 
+def _path(value: str) -> Path:
+    """``value`` with a leading ``~`` expanded where it names a user (``~nobody`` stays as written)."""
+    return Path(os.path.expanduser(value))
+
+
 def _target(value: str) -> str:
     from repchange.studies.b import runs
     if runs.is_folder_target(value):
-        folder = Path(value[len(runs.FOLDER_PREFIX):]).expanduser()
+        folder = _path(value[len(runs.FOLDER_PREFIX):])
         if not str(folder).strip() or not folder.is_dir():
             raise ValueError(f"the ImageFolder tree {str(folder)!r} does not exist; name an existing folder "
                              f"('folder:<path>') or one of {sorted(runs.TARGETS)}")
@@ -102,14 +108,14 @@ def _target(value: str) -> str:
 
 
 def _existing_folder(value: str) -> str:
-    if not Path(value).expanduser().is_dir():
+    if not _path(value).is_dir():
         raise ValueError(f"no folder {value!r} exists; name a folder that holds the data sets, or set data_root to "
                          f"None (null) to use the system copies and $REPCHANGE_DATA")
     return value
 
 
 def _weights(value: str) -> str:
-    if value != "imagenet" and not Path(value).expanduser().is_file():
+    if value != "imagenet" and not _path(value).is_file():
         raise ValueError(f"no weights file {value!r} exists; name a state-dict file, 'imagenet' (torchvision's "
                          f"cache) or None (a random init)")
     return value
