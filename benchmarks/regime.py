@@ -15,12 +15,18 @@ thread (what each book worker uses), in one run:
    images/s per net against one net at a time, and the largest weight difference after one epoch from
    the same initialisation (the same maths in another float order). Not adopted: a run's floats would
    then depend on which runs shared its stack, and the store keys a run by its own configuration only.
+5. Run keys: the code version parsed from the modules' sources for every key (before) against once per
+   file version and process (now).
+6. Study B's source nets at their plateau: one epoch of each small net, and the default's source training
+   before (3 epochs; a twin per seed trained for the baseline) against now (the plateau's epochs; each
+   seed's twin is the other seed's source net), as a ratio.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -164,6 +170,52 @@ def stacked_seeds(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
             "first_step_loss_difference": first_step, "max_weight_difference_after_one_epoch": difference}
 
 
+def store_keys(reps: int = 5) -> dict[str, float]:
+    """Seconds per run key (:func:`repchange.core.store.code_version` of Study A's fine-tuning table modules),
+    parsing every module's source each time (before) against once per file version (now)."""
+    import importlib
+    import inspect
+
+    from repchange.core import store
+    from repchange.studies.a.tables import FINETUNE_TABLE_CODE
+
+    start = time.perf_counter()
+    for _ in range(reps):
+        parsed = store.pooled_fingerprint(inspect.getsource(importlib.import_module(f"repchange.{name}"))
+                                          for name in FINETUNE_TABLE_CODE)
+    parsed_s = (time.perf_counter() - start) / reps
+    store.code_version(FINETUNE_TABLE_CODE)  # the first call parses
+    start = time.perf_counter()
+    for _ in range(reps * 100):
+        cached = store.code_version(FINETUNE_TABLE_CODE)
+    cached_s = (time.perf_counter() - start) / (reps * 100)
+    assert parsed == cached
+    return {"parsed_s": parsed_s, "cached_s": cached_s, "speed_ratio": parsed_s / cached_s}
+
+
+def study_b_sources(previous_epochs: int = 3) -> dict[str, object]:
+    """One epoch of each small Study B source net as the book trains it (the default's 4,096 images, test accuracy
+    after the epoch), and the source training of the default's two seeds as a multiple of it: before (3 epochs,
+    a twin per seed trained besides: 4 nets per architecture) and now (the plateau's epochs, each seed's twin the
+    other seed's source net: 2 nets per architecture)."""
+    from repchange.studies.b import runs
+
+    default = runs.SourceConfig()
+    epoch_s = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in runs.SMALL_ARCHS:
+            cfg = replace(default, arch=arch, epochs=1)
+            tr, ev = runs.source_splits(cfg)
+            start = time.perf_counter()
+            train(runs._new_net(arch, 1, len(runs.SOURCE_CLASSES)), tr, ev, epochs=1, optimiser=cfg.optimiser, seed=1,
+                  run_dir=Path(tmp) / arch, eval_epochs=None, device="cpu", desc=arch)
+            epoch_s[arch] = time.perf_counter() - start
+    one_round = sum(epoch_s.values())
+    before_s, now_s = 4 * previous_epochs * one_round, 2 * default.epochs * one_round
+    return {"epoch_s": epoch_s, "previous_epochs": previous_epochs, "epochs": default.epochs, "before_s": before_s,
+            "now_s": now_s, "now_over_before": now_s / before_s}
+
+
 def main() -> dict[str, object]:
     ds = data.load("fashion_mnist")
     train_split, test = ds.train.subset(slice(0, 1024)), ds.test.subset(slice(0, 1000))
@@ -187,7 +239,17 @@ def main() -> dict[str, object]:
     print(f"  {K_STACK} seeds stacked (grouped convolutions): {stacked['stacked_over_separate_speed']:.2f}x the speed of "
           f"one at a time; first step's summed loss differs by {stacked['first_step_loss_difference']:.1e}, block-1 "
           f"weights by up to {stacked['max_weight_difference_after_one_epoch']:.1e} after one epoch")
-    return {"epoch_parts": parts, "run_costs": runs, "compile": compiled, "stacked": stacked}
+    keys = store_keys()
+    with torch_threads(1):
+        sources = study_b_sources()
+    print(f"  run keys: {keys['parsed_s'] * 1e3:.0f} ms parsing the modules each time, {keys['cached_s'] * 1e6:.0f} µs "
+          f"once per file version: {keys['speed_ratio']:,.0f}x (the same key)")
+    epochs = ", ".join(f"{arch} {seconds:.1f} s" for arch, seconds in sources["epoch_s"].items())
+    print(f"  Study B source epoch (4,096 images, 1 thread): {epochs}; the default's source training at "
+          f"{sources['epochs']} epochs with shared twins {sources['now_s']:.0f} s against {sources['before_s']:.0f} s "
+          f"at {sources['previous_epochs']} epochs with trained twins: {sources['now_over_before']:.2f}x")
+    return {"epoch_parts": parts, "run_costs": runs, "compile": compiled, "stacked": stacked, "store_keys": keys,
+            "study_b_sources": sources}
 
 
 if __name__ == "__main__":

@@ -45,14 +45,14 @@ import matplotlib.pyplot as plt
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.studies import summaries
-from repchange.studies.b import runs, tables
-from repchange.studies.b.figures import fig_feature_dynamics
+from repchange.studies.b import runs, source_plateau, tables
+from repchange.studies.b.figures import fig_feature_dynamics, fig_source_curves
 
 # %% tags=["parameters"]
 b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
 b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 b_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
-b_source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
+b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1; the paper: ImageNet weights)
 b_source_size: int = 4096  # source training images: the first Fashion-MNIST training images
 b_finetune_epochs: int = 7  # paper: 15
 b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]  # paper: 0, 1, 3, 5, 7, 10, 15
@@ -88,6 +88,39 @@ table = tables.dynamics(params, runtime)
 baseline = tables.baseline(params, runtime)
 save_table(table, "b_dynamics")
 save_table(baseline, "b_baseline")
+
+# %% [markdown]
+# ## Are the source nets trained?
+#
+# The paper fine-tunes ImageNet-trained nets: the features a fine-tuning may reuse are fully formed.
+# Our small source nets train here, so before reading their fine-tunings we check that they have
+# stopped improving on their own task. Each source run records its test accuracy (1,000 held-out
+# images of the five source classes) after every epoch. Single epochs jitter by about two points,
+# so the rule compares means: a net has **reached its plateau** at epoch *e* when the mean accuracy
+# over its last {glue:text}`b1_plateau_window` epochs (and over seeds) gains less than
+# {glue:text}`b1_plateau_tolerance` over the {glue:text}`b1_plateau_window` epochs before
+# (`repchange.studies.b.source_plateau`). The torchvision nets of the paper profile come with
+# their published weights and have no curve here.
+
+# %%
+small = [arch for arch in b_archs if arch in runs.SMALL_ARCHS]
+glue_text("b1_plateau_window", str(source_plateau.WINDOW))
+glue_text("b1_plateau_tolerance", f"{source_plateau.TOLERANCE:g}")
+if small:
+    curves = source_plateau.source_curves(params.finetune.source, small, b_seeds, runtime)  # stored: no training
+    plateau = source_plateau.plateau_table(curves)
+    save_table(curves, "b_source_curves")
+    fig_source_curves(curves, plateau, source_plateau.WINDOW, source_plateau.TOLERANCE)
+    plt.show()
+    glue_text("b1_source_plateau", source_plateau.sentence(plateau))
+else:
+    plateau = None
+    glue_text("b1_source_plateau", "The torchvision nets come with their published ImageNet weights: no source "
+                                   "net is trained here.")
+plateau
+
+# %% [markdown]
+# {glue:md}`b1_source_plateau`
 
 # %% [markdown]
 # ## One figure per architecture

@@ -47,7 +47,7 @@ from repchange.studies.b.figures import fig_filter_agreement, fig_metric_agreeme
 b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # see repchange.core.architectures.ARCHITECTURES
 b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 b_seeds: list[int] = [1, 2]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
-b_source_epochs: int = 3  # source training epochs (paper: ImageNet weights)
+b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1; the paper: ImageNet weights)
 b_source_size: int = 4096  # source training images: the first Fashion-MNIST training images
 b_finetune_epochs: int = 7  # paper: 15
 b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]  # paper: 0, 1, 3, 5, 7, 10, 15

@@ -39,7 +39,7 @@
 # | metric agreement: orientation | the authors' per-filter Procrustes reads each H×W map's rows as samples; their per-filter CKA (biased, explicit centring matrix) too | all three per-filter distances read the rows as samples and centre each map as the Procrustes does; CKA then centres the samples | a correlation between two distances means something only if both see the same samples (an earlier version of this book read CKA's samples along the columns) | — |
 # | PWSM per layer at α = 0 | the paper: per-filter "partial" whitening (Eq. 1); the authors' code: netrep's LinearMetric with α = 0 on each layer's (N·H·W) × C map, full whitening — a CCA distance | per layer at α = 0 (the code) with α = 0.5 and 1 beside; per-filter PWSM only in the metric agreement | the code produced the figures; what "partial" whitening the text means is not stated | Study B chapters show all three α; {doc}`the estimator grid <estimator_grid>` re-reads every Study B claim under each |
 # | BatchNorm batch size at extraction, Study B | the authors' code extracts one image at a time (batch statistics of one image) | the probe in batches of 200–500 images (batch statistics of the batch) | one-image batches make BatchNorm statistics per-image; not measured here | — |
-# | scale, Study B | 15 epochs, checkpoints 0, 1, 3, 5, 7, 10, 15; ImageNet source nets | 7 epochs, checkpoints 0, 1, 2, 3, 5, 7; source nets trained here for 3 epochs | minutes on a CPU | source nets trained for 3 epochs have barely formed features: the reuse claims speak for them, not for ImageNet features |
+# | scale, Study B | 15 epochs, checkpoints 0, 1, 3, 5, 7, 10, 15; ImageNet source nets | 7 epochs, checkpoints 0, 1, 2, 3, 5, 7; source nets trained here (Fashion-MNIST, five classes) until their test accuracy plateaus: 10 epochs (the rule and each net's curve: Study B chapter "Are the source nets trained?") | minutes on a CPU | trained source nets, not ImageNet's: the reuse claims speak for features formed on one small task |
 # | layer order, Study A | the paper's text: BatchNorm → ReLU; the authors' code: ReLU → BatchNorm | ReLU → BatchNorm (`a_bn_order="relu_bn"`) | the code | `a_bn_order="bn_relu"` offered; not measured in the default book |
 # | probed layers, Study B | the authors' code probes every ResNet50 bottleneck | the end of each resolution stage | small nets have few blocks; the rule is stated per architecture | — |
 # | training accuracy in Fig. 2 | the authors' code logs the running accuracy over each epoch's batches | both: the running accuracy (dashed in Figure 2) and the fit after the epoch, in eval mode, on every training image (solid; `fit_acc`), which A2-train-fit reads | the running mean lags the net it describes; "trained until fitted" is about the net as it is | {glue:md}`dev_fit_sentence` |
@@ -81,7 +81,7 @@ a_width: int = 64
 b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # Study B architectures
 b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 b_seeds: list[int] = [1, 2]  # Study B source-net seeds
-b_source_epochs: int = 3
+b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1)
 b_source_size: int = 4096
 b_finetune_epochs: int = 7
 b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]

@@ -227,6 +227,8 @@ def test_feature_dynamics_chapter_glues_the_saved_table(study_b_run: dict) -> No
         (against[against.metric == "pwsm_alpha_0"].ratio < 1).mean(), abs=5e-4)
     assert 0 <= g["b1_below_baseline_procrustes"] <= 1 and g["b1_max_ratio_pwsm0"] > 0
     assert "independently trained source net" in g["b1_baseline_sentence"]
+    # the smoke's source nets train 1 epoch: the plateau rule (two windows of 3 epochs) cannot judge them
+    assert g["b1_source_plateau"].count("too few to judge (the rule needs at least 6)") == 3
 
 
 def test_metric_agreement_and_tables_glue_what_the_saved_tables_hold(study_b_run: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -260,3 +261,26 @@ def test_agreement_images_keep_the_first_images_of_each_class_in_probe_order() -
     assert tables.agreement_images(labels, 2).tolist() == [0, 1, 2, 3, 4, 7]
     assert tables.agreement_images(labels, None).tolist() == list(range(8))
 
+
+
+def test_the_independent_twin_is_another_seeds_source_net_when_the_run_has_one() -> None:
+    source = runs.SourceConfig(arch="resnet_small", seed=2, epochs=10)
+    assert tables.independent_twin(source, (1, 2)) == replace(source, seed=1)
+    assert tables.independent_twin(replace(source, seed=1), (1, 2)) == source
+    assert tables.independent_twin(replace(source, seed=3), (1, 2, 3)) == replace(source, seed=1)  # cyclic
+    assert tables.independent_twin(source, (2,)) == replace(source, seed=1002)  # one seed: a net of its own
+    twin = tables.independent_twin(source, (1, 2))
+    assert (twin.arch, twin.epochs, twin.train_size, twin.optimiser) == (source.arch, 10, source.train_size,
+                                                                         source.optimiser)
+
+
+def test_with_two_seeds_the_baseline_trains_no_source_net_beyond_the_runs_own(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), seeds=(1, 2), n_probe=20)
+    base = tables.baseline(params, runtime=Runtime(store, "cpu"))
+    assert sorted(base.seed.unique()) == [1, 2]
+    seeds = sorted(json.loads((run / "config.json").read_text())["config"]["seed"]
+                   for run in (store.root / "study_b" / "source").iterdir())
+    assert seeds == [1, 2]  # the two sources of the run, each the other's twin
+    one, two = (base[base.seed == s].set_index(["layer", "metric"]).value for s in (1, 2))
+    np.testing.assert_allclose(one, two.loc[one.index], rtol=1e-5)  # one pair of nets, seen from each side

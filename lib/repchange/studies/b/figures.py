@@ -231,3 +231,29 @@ def fig_heatmaps(images: np.ndarray, heat: dict, filters: list[int], layer: str,
     fig.suptitle(title or f"Study B — sample-based visualisation of {layer}", fontsize=10)
     caption(fig, provenance + " · colour scale: one per filter, shared across epochs and images")
     return fig
+
+
+def fig_source_curves(curves: pd.DataFrame, plateau: pd.DataFrame, window: int, tolerance: float) -> Figure:
+    """Study B's source nets: test accuracy after each epoch (thin: each seed; thick: the mean over seeds), the
+    plateau epoch of :func:`repchange.studies.b.source_plateau.plateau_table` dotted, one panel per architecture."""
+    archs = list(plateau.arch)
+    fig, axes = plt.subplots(1, len(archs), figsize=(3.4 * len(archs), 3.2), squeeze=False, sharey=True)
+    for ax, row in zip(axes[0], plateau.itertuples()):
+        frame = curves[curves.arch == row.arch]
+        for _, seed_curve in frame.groupby("seed"):
+            ax.plot(seed_curve.epoch, seed_curve.test_acc, color="#7a8fa6", lw=0.8, alpha=0.8)
+        mean = frame.groupby("epoch").test_acc.mean()
+        ax.plot(mean.index, mean.to_numpy(), color="#1f3b5a", lw=2, marker="o", ms=3, label="mean over seeds")
+        if row.reached:
+            ax.axvline(row.plateau_epoch, color="#2e7d32", ls=":", lw=1.5, label=f"plateau (epoch {row.plateau_epoch})")
+            ax.set_title(f"{row.arch}: plateau reached", fontsize=9)
+        else:
+            ax.set_title(f"{row.arch}: plateau not reached", fontsize=9, color="#b23b3b")
+        ax.set_xlabel("source epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0, 0].set_ylabel("source test accuracy\n(1,000 held-out images)")
+    fig.suptitle(f"Study B source nets — plateau: the mean of the last {window} epochs gains less than {tolerance:g} "
+                 f"over the {window} before", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -106,7 +106,7 @@ class SourceConfig:
 
     arch: str = "vgg_small"
     seed: int = 1
-    epochs: int = 3
+    epochs: int = 10  # where every small net's source accuracy has plateaued (studies.b.source_plateau)
     train_size: int = 4096
     optimiser: OptimiserSpec = field(default_factory=lambda: OptimiserSpec("adam", lr=1e-3, batch_size=64))
     weights: str | None = "imagenet"
@@ -253,8 +253,8 @@ def _published_net(source: SourceConfig, num_classes: int, *, weights: bool) -> 
 
 
 def train_source(cfg: SourceConfig, runtime: Runtime | None = None) -> Path | None:
-    """Train (or load) a small source net; returns its run folder (checkpoint at the last epoch).
-    None for a torchvision net: its source training is ImageNet's, its weights come with it."""
+    """Train (or load) a small source net; returns its run folder (checkpoint at the last epoch, test accuracy
+    after every epoch in ``history.csv``). None for a torchvision net: its source training is ImageNet's, its weights come with it."""
     cfg.validate()
     if cfg.pretrained_elsewhere:
         return None
@@ -262,10 +262,11 @@ def train_source(cfg: SourceConfig, runtime: Runtime | None = None) -> Path | No
 
     def produce(run_dir: Path) -> None:
         tr, ev = source_splits(cfg, runtime.data_root)
+        # test accuracy after every epoch: the source curve that says whether the net has plateaued
+        # (repchange.studies.b.source_plateau); 1,000 images, a small share of an epoch's cost
         train(_new_net(cfg.arch, cfg.seed, len(SOURCE_CLASSES)), tr, ev, epochs=cfg.epochs, optimiser=cfg.optimiser,
-              seed=cfg.seed, run_dir=run_dir, checkpoint_epochs=[cfg.epochs], eval_epochs=[cfg.epochs],
-              device=runtime.device,
-              desc=f"source {cfg.arch} seed {cfg.seed}")
+              seed=cfg.seed, run_dir=run_dir, checkpoint_epochs=[cfg.epochs], eval_epochs=None,
+              device=runtime.device, desc=f"source {cfg.arch} seed {cfg.seed}")
 
     return runtime.store.get_or_run("study_b/source", cfg, produce, code=TRAINING_CODE)
 

@@ -60,7 +60,8 @@ from repchange.studies.b.runs import (
 TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
-           "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "run_config"]
+           "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
+           "run_config"]
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
 
 def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """The chance level of :func:`filter_agreement`: the same r's between each source net and its
-    independently trained twin (seed + 1000, as :func:`baseline`), on each run's probe images, per
+    independently trained twin (:func:`independent_twin`, as :func:`baseline`), on each run's probe images, per
     (layer, class). Small nets only. Columns: arch, target, seed, layer, cls, pairing, r, n_filters."""
     params.validate()
     runtime = runtime or Runtime()
@@ -248,7 +249,7 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
     for cfg in _runs(params):
         if cfg.source.pretrained_elsewhere:
             continue
-        twin = twins[cfg] = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
+        twin = twins[cfg] = independent_twin(cfg.source, params.seeds)
         keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
                          pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS,
                          n_probe=params.n_probe, bn=params.bn,
@@ -413,12 +414,25 @@ def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int
     return probe, maps, fields
 
 
-INDEPENDENT_SEED_OFFSET = 1000  # the independent source net of seed s is trained with seed s + 1000
+INDEPENDENT_SEED_OFFSET = 1000  # with one seed s, its independent source net is trained with seed s + 1000
+
+
+def independent_twin(source: SourceConfig, seeds: tuple[int, ...]) -> SourceConfig:
+    """An independently trained source net of the same kind (architecture, data, recipe) as ``source``: the source
+    net of the run's next seed (cyclically) when the run has two or more ``seeds`` — trained anyway, so the
+    baseline costs no training — else one trained with seed + :data:`INDEPENDENT_SEED_OFFSET`.
+
+    With two seeds the two baselines of a (layer, target) are one pair of nets seen from each side: the
+    baseline is a reference level, not a unit of any claim."""
+    seeds = tuple(seeds)
+    if len(seeds) < 2 or source.seed not in seeds:
+        return replace(source, seed=source.seed + INDEPENDENT_SEED_OFFSET)
+    return replace(source, seed=seeds[(seeds.index(source.seed) + 1) % len(seeds)])
 
 
 def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
     """The distance an *unrelated* net has: each probed layer of the source net against the same layer
-    of an independently trained source net (same architecture, data and recipe, seed + 1000), on
+    of an independently trained source net (same architecture, data and recipe: :func:`independent_twin`), on
     each target's probe images, all probes together. Small nets only (a torchvision source has no
     independent twin here). Columns: arch, target, seed, layer, metric, value, dead_fraction.
 
@@ -431,7 +445,7 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
     for cfg in _runs(params):
         if cfg.source.pretrained_elsewhere:
             continue
-        twin = twins[cfg] = replace(cfg.source, seed=cfg.source.seed + INDEPENDENT_SEED_OFFSET)
+        twin = twins[cfg] = independent_twin(cfg.source, params.seeds)
         keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
                          source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
                          centre=params.procrustes_centre)
