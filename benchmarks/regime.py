@@ -245,9 +245,10 @@ def main() -> dict[str, object]:
     print(f"  run keys: {keys['parsed_s'] * 1e3:.0f} ms parsing the modules each time, {keys['cached_s'] * 1e6:.0f} µs "
           f"once per file version: {keys['speed_ratio']:,.0f}x (the same key)")
     epochs = ", ".join(f"{arch} {seconds:.1f} s" for arch, seconds in sources["epoch_s"].items())
-    print(f"  Study B source epoch (4,096 images, 1 thread): {epochs}; the default's source training at "
-          f"{sources['epochs']} epochs with shared twins {sources['now_s']:.0f} s against {sources['before_s']:.0f} s "
-          f"at {sources['previous_epochs']} epochs with trained twins: {sources['now_over_before']:.2f}x")
+    print(f"  Study B source epoch (4,096 images, test accuracy after it, 1 thread): {epochs}; the default's source "
+          f"training (nets x epochs x these epochs, one thread) at {sources['epochs']} epochs with shared twins "
+          f"{sources['now_s']:.0f} s against {sources['before_s']:.0f} s at {sources['previous_epochs']} epochs with "
+          f"a twin trained per seed: {sources['now_over_before']:.2f}x")
     return {"epoch_parts": parts, "run_costs": runs, "compile": compiled, "stacked": stacked, "store_keys": keys,
             "study_b_sources": sources}
 
