@@ -103,9 +103,16 @@ def test_call_sweep_on_local_processes_retries_a_failed_cell(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_cli_sweep_reports_each_cell_and_exits_nonzero_on_a_failure(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "repchange", "sweep", str(A1), "--profile", "smoke", "-g", "a_pretrain_epochs", "[0]",
-            "--out", str(tmp_path / "cli"), "--workers", "1"]
-    proc = subprocess.run(args, capture_output=True, text=True,
-                          env={**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "store")})
+    # a size the door cannot know is too large (the split's length is read with the data): the cell runs and fails
+    args = [sys.executable, "-m", "repchange", "sweep", str(A1), "--profile", "smoke", "-g", "a_pretrain_size",
+            "[100000]", "--out", str(tmp_path / "cli"), "--workers", "1"]
+    env = {**__import__("os").environ, "REPCHANGE_STORE": str(tmp_path / "store")}
+    proc = subprocess.run(args, capture_output=True, text=True, env=env)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "epochs must be at least 1, got 0" in proc.stdout and "0 of 1 cells finished" in proc.stdout
+    assert "exceeds the 60000 training images" in proc.stdout and "0 of 1 cells finished" in proc.stdout
+    # a value the door refuses stops the whole sweep before any cell runs, naming the parameter
+    bad = [*args[:args.index("-g")], "-g", "a_pretrain_epochs", "[3, 0]", "--out", str(tmp_path / "refused"),
+           "--workers", "1"]
+    proc = subprocess.run(bad, capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "a_pretrain_epochs = 0: must be at least 1" in proc.stderr
+    assert not (tmp_path / "refused").exists()
