@@ -106,14 +106,15 @@ def test_the_command_line_refuses_a_bad_parameter_in_one_line_before_any_work(tm
 # ---- the rules against the notebooks ------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
-def _cells() -> dict[str, dict[str, tuple[str, Any]]]:
-    return {p.stem: parameter_checks.annotations(runner.read_notebook(p)) for p in runner.book_notebooks()}
+def _cells() -> dict[str, dict[str, Any]]:
+    """{notebook stem: {name: papermill's parameter (its annotation as inferred_type_name)}}."""
+    return {p.stem: runner.declared_parameters(runner.read_notebook(p)) for p in runner.book_notebooks()}
 
 
 def test_every_declared_parameter_is_annotated() -> None:
-    for path in runner.book_notebooks():
-        declared = set(runner.declared_parameters(runner.read_notebook(path)))
-        assert declared == set(_cells()[path.stem]), f"{path.name}: {sorted(declared - set(_cells()[path.stem]))}"
+    for stem, cells in _cells().items():
+        bare = sorted(name for name, p in cells.items() if p.inferred_type_name == "None")
+        assert not bare, f"{stem}: {bare} have no annotation"
 
 
 def _base(tp: Any) -> Any:
@@ -133,7 +134,8 @@ def _base(tp: Any) -> Any:
 
 def test_every_rule_agrees_with_the_annotation_of_each_notebook_that_declares_it() -> None:
     for stem, cells in _cells().items():
-        for name, (annotation, default) in cells.items():
+        for name, parameter in cells.items():
+            annotation = parameter.inferred_type_name
             rule = parameter_checks.CHAPTER_RULES.get(stem, {}).get(name, parameter_checks.rule_for(name))
             declared = _base(parameter_checks._evaluate(annotation))
             if rule is not None:
@@ -170,12 +172,12 @@ WRONG_VALUES = st.one_of(
 
 @functools.lru_cache(maxsize=None)
 def _notebook(stem: str) -> tuple[Any, dict[str, Any], tuple]:
-    """(the notebook, its defaults, the builders of book.parameters it calls on its globals())."""
+    """(its declared parameters, its defaults, the builders of book.parameters it calls on its globals())."""
     path = NOTEBOOKS / f"{stem}.py"
-    nb = runner.read_notebook(path)
-    values = {n: ast.literal_eval(p.default) for n, p in runner.declared_parameters(nb).items()}
+    declared = runner.declared_parameters(runner.read_notebook(path))
+    values = {n: ast.literal_eval(p.default) for n, p in declared.items()}
     called = sorted(set(re.findall(r"parameters\.(\w+)\(globals\(\)\)", path.read_text())))
-    return nb, values, tuple(getattr(parameters, name) for name in called)
+    return declared, values, tuple(getattr(parameters, name) for name in called)
 
 
 STEMS = sorted(p.stem for p in runner.book_notebooks())
@@ -187,10 +189,10 @@ NAMES = sorted({(name, stem) for stem in STEMS for name in _notebook(stem)[1]})
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=WRONG_VALUES)
 def test_a_wrong_value_passes_or_is_named_never_a_deep_error(name: str, stem: str, value: Any) -> None:
-    nb, values, builders = _notebook(stem)
+    declared, values, builders = _notebook(stem)
     trial = {**values, name: value}
     try:
-        checked = parameter_checks.check_notebook(NOTEBOOKS / f"{stem}.py", trial, nb)
+        checked = parameter_checks.check_notebook(NOTEBOOKS / f"{stem}.py", trial, declared)
     except ParameterError as error:
         assert name in str(error).split(": ", 1)[1], str(error)
         return

@@ -18,18 +18,16 @@ the notebook, for runs that do not go through the runner (papermill, an interact
 
 from __future__ import annotations
 
-import ast
 import functools
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Mapping, Optional, Union
 
-import nbformat
 import pydantic
 from pydantic import AfterValidator, BeforeValidator, Field
 
-__all__ = ["CROSS_RULES", "RULES", "ParameterError", "annotations", "check_notebook", "check_values", "rule_for"]
+__all__ = ["CROSS_RULES", "RULES", "ParameterError", "check_notebook", "check_values", "rule_for"]
 
 
 class ParameterError(ValueError):
@@ -154,7 +152,6 @@ def _explorer_kinds() -> list[str]:
 
 STUDY_A_CLASSES = 10
 """Classes of every Study A data set (Fashion-MNIST, digits, CIFAR-10, SVHN): degrees lie in 0..9."""
-
 
 
 def _shift(value: str | int) -> str | int:
@@ -306,18 +303,6 @@ def _evaluate(annotation: str) -> Any:
     return eval(compile(annotation, "<annotation>", "eval"), {"__builtins__": {}}, dict(_ANNOTATION_NAMES))
 
 
-def annotations(nb: nbformat.NotebookNode) -> dict[str, tuple[str, Any]]:
-    """``{name: (annotation source, default literal)}`` of the parameters cell's annotated assignments."""
-    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-    if cell is None:
-        return {}
-    found = {}
-    for node in ast.parse(cell.source).body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-            found[node.target.id] = (ast.unparse(node.annotation), ast.literal_eval(node.value))
-    return found
-
-
 def _field_type(name: str, annotation: Any, optional: bool, stem: str | None) -> Any:
     rule = CHAPTER_RULES.get(stem or "", {}).get(name, rule_for(name))
     if rule is None:
@@ -396,17 +381,16 @@ def _check(values: Mapping[str, Any], declared: Mapping[str, str | None], option
     return clean
 
 
-def check_notebook(notebook: Path, values: Mapping[str, Any], nb: nbformat.NotebookNode | None = None) -> dict[str, Any]:
+def check_notebook(notebook: Path, values: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` (every declared parameter of ``notebook``: defaults with overrides) checked against the
     parameters cell's annotations, :data:`RULES` and :data:`CROSS_RULES`; the values as checked (a float
-    read from "1e-3"). Raises :class:`ParameterError` naming every bad parameter."""
-    from repchange.book import runner
-
-    nb = nb if nb is not None else runner.read_notebook(notebook)
-    declared = annotations(nb)
-    names = {n: (declared[n][0] if n in declared else None) for n in values}
-    optional = {n: declared[n][1] is None for n in declared}
-    return _check(values, names, optional, notebook.stem, Path(notebook).name)
+    read from "1e-3"). ``declared``: :func:`repchange.book.runner.declared_parameters` of the notebook (papermill's
+    parameters: the annotation as ``inferred_type_name``, ``"None"`` where there is none). Raises
+    :class:`ParameterError` naming every bad parameter."""
+    names = {n: (declared[n].inferred_type_name if n in declared and declared[n].inferred_type_name != "None"
+                 else None) for n in values}
+    optional = {n: p.default == "None" for n, p in declared.items()}
+    return _check(values, names, optional, Path(notebook).stem, Path(notebook).name)
 
 
 def check_values(values: Mapping[str, Any], names: Iterable[str], stem: str | None = None) -> dict[str, Any]:

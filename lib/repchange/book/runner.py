@@ -78,7 +78,6 @@ def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
     Raises ValueError when papermill cannot read an assignment of that cell (it would silently
     drop the parameter, e.g. for a comment that contains " = ").
     """
-
     from papermill.inspection import _infer_parameters
 
     found = {p.name: p for p in _infer_parameters(nb)}
@@ -153,9 +152,8 @@ def effective_parameters(
     notebook: Path, profile: str = "default", overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Every parameter's value in a run of ``notebook``: its parameters cell's defaults (literals),
-    then :func:`resolve_parameters` over them."""
-    defaults = {name: ast.literal_eval(p.default) for name, p in declared_parameters(read_notebook(notebook)).items()}
-    return {**defaults, **resolve_parameters(notebook, profile, overrides)}
+    then :func:`resolve_parameters` over them; all checked."""
+    return _resolved(notebook, profile, overrides)[0]
 
 
 def resolve_parameters(
@@ -170,8 +168,14 @@ def resolve_parameters(
     a bad one raises :class:`~repchange.book.parameter_checks.ParameterError` before anything runs; the
     values come back as checked (``-p a_lr 1e-3``, a YAML string, as the float 0.001).
     """
-    nb = read_notebook(notebook)
-    declared = declared_parameters(nb)
+    checked, chosen = _resolved(notebook, profile, overrides)
+    return {name: checked[name] for name in chosen}
+
+
+def _resolved(notebook: Path, profile: str, overrides: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """(every parameter of ``notebook`` as checked: defaults, then the profile and ``overrides``; the names the
+    profile or ``overrides`` set), for :func:`resolve_parameters` and :func:`effective_parameters`."""
+    declared = declared_parameters(read_notebook(notebook))
     sections = load_profile(profile)
     if sections:
         check_profile(sections, {notebook.stem: declared})
@@ -186,8 +190,7 @@ def resolve_parameters(
         label = profile if not overrides else f"{profile} + overrides {dict(overrides)}"
         chosen.setdefault("profile", label)
     defaults = {name: ast.literal_eval(p.default) for name, p in declared.items()}
-    checked = parameter_checks.check_notebook(notebook, {**defaults, **chosen}, nb)
-    return {name: checked[name] for name in chosen}
+    return parameter_checks.check_notebook(notebook, {**defaults, **chosen}, declared), list(chosen)
 
 
 @dataclass(frozen=True)

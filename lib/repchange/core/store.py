@@ -44,8 +44,9 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
-__all__ = ["COMPLETE", "QUARANTINE", "Store", "StoreWriteError", "write_failure", "atomic_write", "code_version", "config_key", "default_root", "definition_fingerprints",
-           "file_manifest", "pooled_fingerprint", "read_manifest", "source_fingerprint", "verify_run"]
+__all__ = ["COMPLETE", "QUARANTINE", "Store", "StoreWriteError", "atomic_write", "code_version", "config_key",
+           "default_root", "definition_fingerprints", "file_manifest", "pooled_fingerprint", "read_manifest",
+           "source_fingerprint", "verify_run", "write_failure"]
 
 T = TypeVar("T")
 COMPLETE = "complete.json"
@@ -126,7 +127,10 @@ def source_fingerprint(source: str) -> str:
 def pooled_fingerprint(sources: Iterable[str]) -> str:
     """Short hash of the top-level definitions of several modules' sources, pooled: independent of
     their order and of which module holds which definition."""
-    prints = set().union(*(definition_fingerprints(source) for source in sources))
+    return _pooled(set().union(*(definition_fingerprints(source) for source in sources)))
+
+
+def _pooled(prints: Iterable[str]) -> str:
     return hashlib.sha256("".join(sorted(prints)).encode()).hexdigest()[:16]
 
 
@@ -136,8 +140,7 @@ def code_version(modules: tuple[str, ...]) -> str:
 
     Each module's fingerprints are parsed once per version of its file (path, size, modification time)
     and process: a book asks for a key per run and check, and parsing cost 0.3 s per key."""
-    prints = set().union(*(_module_fingerprints(name, *_file_stamp(name)) for name in modules))
-    return hashlib.sha256("".join(sorted(prints)).encode()).hexdigest()[:16]
+    return _pooled(set().union(*(_module_fingerprints(name, *_file_stamp(name)) for name in modules)))
 
 
 def _file_stamp(name: str) -> tuple[str, int, int]:

@@ -254,7 +254,8 @@ def _published_net(source: SourceConfig, num_classes: int, *, weights: bool) -> 
 
 def train_source(cfg: SourceConfig, runtime: Runtime | None = None) -> Path | None:
     """Train (or load) a small source net; returns its run folder (checkpoint at the last epoch, test accuracy
-    after every epoch in ``history.csv``). None for a torchvision net: its source training is ImageNet's, its weights come with it."""
+    after every epoch in ``history.csv``). None for a torchvision net: its source training is ImageNet's, its
+    weights come with it."""
     cfg.validate()
     if cfg.pretrained_elsewhere:
         return None
