@@ -135,6 +135,8 @@ def test_streaming_cka_equals_minibatch_cka_and_exact_with_one_batch() -> None:
     _steps(model, x)
     b = _outputs(model, model[1], x)
     assert any((p != q).any() for p, q in zip(start, model.parameters()))
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(0))  # the probe's one seeded permutation
+    a, b = a[order], b[order]
     expected = minibatch_cka([(a[i : i + 16], b[i : i + 16]) for i in range(0, 64, 16)], debiased=True)
     assert streamed.update(1).value.item() == pytest.approx(expected, abs=1e-10)
     assert whole.update(1).value.item() == pytest.approx(exact.update(1).value.item(), abs=1e-10)
@@ -148,7 +150,7 @@ def test_reference_as_state_dict_module_or_file(tmp_path) -> None:
     direct = linear_cka(_outputs(model, model[1], x), _outputs(other, other[1], x))
     for reference in (other.state_dict(), other, tmp_path / "other.pt"):
         assert Tracker(model, x, layers=["1"], metrics=("cka",), reference=reference).update(0).value.item() \
-            == pytest.approx(direct, abs=1e-10)
+            == pytest.approx(direct, abs=1e-7)  # float32 forward on permuted rows
     with pytest.raises(ValueError, match="do not fit"):
         Tracker(model, x, layers=["1"], reference=nn.Linear(3, 3).state_dict())
 

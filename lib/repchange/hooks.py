@@ -8,6 +8,10 @@ last stage (for torchvision's VGG and ResNet these are Study B's layers; see :fu
 "stages" reads 4-D outputs as (N, C, H, W): it suits convolutional nets (VGG, ResNet, DenseNet,
 MobileNet, EfficientNet), not nets that permute to channels-last inside blocks (ConvNeXt) or
 transformers; name their layers instead.
+
+A module that returns a tuple, a mapping or a model-output object is read through a **selector**
+(``select=``): an index (``0``), a key or attribute name (``"last_hidden_state"``), a function of the
+output, or a mapping from layer name to one of those. Without one such a layer stops and says so.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ import difflib
 import fnmatch
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from repchange.core.features import extraction_mode
 
-__all__ = ["Layer", "Tap", "resolve_layers", "stage_ends"]
+__all__ = ["Layer", "Selector", "Tap", "resolve_layers", "select_output", "stage_ends"]
+
+Selector = int | str | Callable[[Any], torch.Tensor] | None
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,7 @@ def _unknown_layer(spec: str, names: list[str]) -> ValueError:
     return ValueError(f"the model has no module {spec!r}; {hint} (see model.named_modules())")
 
 
-def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None, example: torch.Tensor | None = None
-                   ) -> list[Layer]:
+def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None, example: Any = None) -> list[Layer]:
     """The :class:`Layer` list that ``layers`` names in ``model`` (see the module docstring).
 
     None takes ``model.probe_layers`` when the model has them (repchange's nets), else "stages";
@@ -106,7 +111,7 @@ class _Call:
         return t.shape[-2] * t.shape[-1] if isinstance(t, torch.Tensor) and t.ndim == 4 else None
 
 
-def _record_calls(model: nn.Module, example: torch.Tensor) -> list[_Call]:
+def _record_calls(model: nn.Module, example: Any) -> list[_Call]:
     """Every module call of one forward pass, with when it started and finished (one clock) and
     its first input and output (kept alive, so tensor ids stay unique)."""
     calls: list[_Call] = []
@@ -131,14 +136,46 @@ def _record_calls(model: nn.Module, example: torch.Tensor) -> list[_Call]:
                         module.register_forward_hook(partial(post, path))]
     try:
         with extraction_mode(model, "eval"):
-            model(example)
+            _forward(model, example)
     finally:
         for h in handles:
             h.remove()
     return calls
 
 
-def stage_ends(model: nn.Module, example: torch.Tensor) -> list[Layer]:
+def _forward(model: nn.Module, batch: Any) -> Any:
+    """``model(**batch)`` for keyword inputs, else ``model(batch)``."""
+    return model(**batch) if isinstance(batch, Mapping) else model(batch)
+
+
+def select_output(output: Any, select: Selector, layer: str) -> torch.Tensor:
+    """The tensor ``select`` picks from a module's ``output`` (see the module docstring)."""
+    if select is None:
+        picked = output
+    elif callable(select):
+        picked = select(output)
+    elif isinstance(select, int):
+        if not isinstance(output, (tuple, list)):
+            raise ValueError(f"layer {layer!r}: select={select} indexes a tuple, but the layer returns "
+                             f"{type(output).__name__}")
+        picked = output[select]
+    elif isinstance(output, Mapping):
+        if select not in output:
+            raise ValueError(f"layer {layer!r}: select={select!r} is not among its output's keys {list(output)}")
+        picked = output[select]
+    else:
+        if not hasattr(output, select):
+            raise ValueError(f"layer {layer!r}: its output ({type(output).__name__}) has no attribute {select!r}")
+        picked = getattr(output, select)
+    if not isinstance(picked, torch.Tensor):
+        kinds = (f"a tuple of {len(output)}" if isinstance(output, (tuple, list)) else type(output).__name__)
+        raise ValueError(f"layer {layer!r} returns {kinds}, not a tensor; pass select= (an index such as 0, a key "
+                         f"or attribute such as 'last_hidden_state', or a function of the output), or track one "
+                         f"of its submodules")
+    return picked
+
+
+def stage_ends(model: nn.Module, example: Any) -> list[Layer]:
     """The output at the end of each resolution stage of ``model`` on ``example`` (N, C, H, W).
 
     A *down-sampling call* is a module call whose 4-D output is spatially smaller than its 4-D
@@ -190,12 +227,20 @@ class Tap:
     """Forward hooks keeping, for each layer, the output of its chosen call in the current pass.
     The hooks are attached only while the tap is entered (``with tap:``), never during training."""
 
-    def __init__(self, model: nn.Module, layers: list[Layer]) -> None:
+    def __init__(self, model: nn.Module, layers: list[Layer],
+                 select: Selector | Mapping[str, Selector] = None) -> None:
         modules = dict(model.named_modules())
         missing = [l.path for l in layers if l.path not in modules]
         if missing:
             raise _unknown_layer(missing[0], [p for p in modules if p])
         self.layers = layers
+        if isinstance(select, Mapping):
+            unknown = sorted(set(select) - {l.name for l in layers})
+            if unknown:
+                raise ValueError(f"select names layers {unknown} that are not tracked ({[l.name for l in layers]})")
+            self._select = {l.name: select.get(l.name) for l in layers}
+        else:
+            self._select = {l.name: select for l in layers}
         self.outputs: dict[str, torch.Tensor] = {}
         self._calls: dict[str, int] = {}
         self._modules = {p: modules[p] for p in dict.fromkeys(l.path for l in layers)}
@@ -215,14 +260,12 @@ class Tap:
         self._calls[path] = k + 1
         for layer in self.layers:
             if layer.path == path and layer.call in (None, k):
-                if not isinstance(output, torch.Tensor):
-                    raise ValueError(f"layer {layer.name!r} returns {type(output).__name__}, not a tensor; "
-                                     f"track one of its submodules instead")
-                self.outputs[layer.name] = output
+                self.outputs[layer.name] = select_output(output, self._select[layer.name], layer.name)
 
-    def __call__(self, model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, model: nn.Module, x: Any) -> dict[str, torch.Tensor]:
+        """Each layer's output on one batch ``x`` (a tensor, or a mapping passed as keyword inputs)."""
         self.outputs, self._calls = {}, {}
-        model(x)
+        _forward(model, x)
         for layer in self.layers:
             if layer.name not in self.outputs:
                 calls = self._calls.get(layer.path, 0)

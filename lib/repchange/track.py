@@ -4,15 +4,26 @@
     for epoch in range(1, epochs + 1):
         train_one_epoch(model)
         tracker.update(epoch)
-    tracker.table  # step, layer, metric, alpha, value (+ any keyword given to update)
+    tracker.table  # step, layer, metric, alpha, value, higher_is_better, note (+ any keyword given to update)
 
-**Layers** are module paths, glob patterns, ``name@k`` or "stages": see :mod:`repchange.hooks`.
+**Layers** are module paths, glob patterns, ``name@k`` or "stages": see :mod:`repchange.hooks`;
+``select=`` reads modules that return tuples or model-output objects. **Probes** are tensors,
+mappings of keyword inputs, Datasets, DataLoaders or Splits, read in one seeded order: see
+:mod:`repchange.probes`.
 
-**Metrics** (each layer's output flattened to (n, features) unless ``view="positions"``):
-``cka`` and ``cka_debiased`` (linear CKA, 1 = same), ``procrustes`` (angular Procrustes
-distance, radians, 0 = same), ``pwsm`` at each of ``alphas`` (partial-whitening shape metric,
-radians), ``filter_procrustes`` (Study B's per-filter Procrustes similarity of (H, W) maps,
-averaged over probe images and filters; 1 = same).
+**Metrics** (each layer's output as (samples, features) by ``view``: ``flatten``, ``positions``,
+``mean`` or ``first`` token; see :func:`repchange.core.features.as_samples`), named in
+:data:`repchange.core.measures.MEASURES`: ``cka`` and ``cka_debiased`` (linear CKA), ``rbf_cka``,
+``mutual_knn`` (k nearest neighbours), ``procrustes`` (angular Procrustes distance, radians),
+``pwsm`` at each of ``alphas`` (radians), ``filter_procrustes`` (Study B's per-filter Procrustes
+similarity, averaged over probe images and filters). The ``higher_is_better`` column says which
+are similarities; a value with no definition on the inputs (a dead layer, a self-HSIC estimate
+<= 0 at small n) is NaN with the reason in ``note``, never a bare NaN.
+
+**Calibration**: ``null=N`` adds a permutation null of N shuffles of the probe rows (null mean, sd,
+band, one-sided p-value, calibrated score z) to every value; ``bootstrap=B`` a percentile interval
+over probe samples for debiased CKA (:mod:`repchange.core.resampling`). Biased CKA at a layer whose
+width dwarfs the probe set warns (:class:`SmallProbeWarning`).
 
 **Memory**: by default the reference activations are held (on the model's device) and every
 metric is exact on the whole probe set. ``streaming=True`` computes debiased CKA batch by batch
@@ -26,73 +37,33 @@ import copy
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from repchange.core.data import Split, normalise
-from repchange.core.features import BN_MODES, extraction_mode, positions_as_samples
-from repchange.core.metrics import (
-    Factors,
-    MinibatchCKA,
-    filter_procrustes_similarity,
-    linear_cka,
-    procrustes_angle,
-    pwsm,
-)
+from repchange.core.features import BN_MODES, VIEWS, as_samples, extraction_mode
+from repchange.core.measures import MEASURES
+from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
+from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
-from repchange.hooks import Layer, Tap, resolve_layers, stage_ends
+from repchange.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
+from repchange.probes import Probe, batch_size_of, to_device
+from repchange.readout import SmallProbeWarning, factors_or_reason, layer_activations, measure_rows, small_probe_warnings
 
-__all__ = ["METRICS", "Layer", "ProbeTooLarge", "Tracker", "final_values", "plot_table", "resolve_layers",
-           "stage_ends"]
+__all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "plot_table",
+           "resolve_layers", "stage_ends"]
 
-METRICS = ("cka", "cka_debiased", "procrustes", "pwsm", "filter_procrustes")
-VIEWS = ("flatten", "positions")
+METRICS = tuple(MEASURES)
 MEMORY_SHARE = 0.8  # of the memory available, the most the held activations may take
 
 
 class ProbeTooLarge(ValueError):
     """The probe set's activations would not fit in memory."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Probe
-
-
-def _probe_batches(probe: Any, batch_size: int, stats: Any) -> tuple[Callable[[], Iterator[torch.Tensor]], int | None]:
-    """(a function yielding the probe's input batches in a fixed order, the number of probe samples)."""
-    if isinstance(probe, Split):
-        images = probe.images
-        return (lambda: (normalise(images[s : s + batch_size], stats) for s in range(0, len(images), batch_size)),
-                len(images))
-    if isinstance(probe, torch.Tensor):
-        if probe.ndim < 2:
-            raise ValueError(f"a probe tensor holds one input per row, got shape {tuple(probe.shape)}")
-        return (lambda: (probe[s : s + batch_size] for s in range(0, len(probe), batch_size))), len(probe)
-    if isinstance(probe, Dataset):
-        probe = DataLoader(probe, batch_size=batch_size, shuffle=False)
-    if isinstance(probe, DataLoader):
-        if isinstance(probe.sampler, RandomSampler):
-            raise ValueError("the probe DataLoader shuffles; every update must see the same samples in the same "
-                             "order: build it with shuffle=False")
-
-        def first(batch: Any) -> torch.Tensor:
-            if isinstance(batch, (tuple, list)):
-                batch = batch[0]
-            if not isinstance(batch, torch.Tensor):
-                raise ValueError(f"the probe DataLoader yields {type(batch).__name__}; it must yield input tensors "
-                                 f"or (inputs, targets) pairs")
-            return batch
-
-        n = len(probe.dataset) if hasattr(probe.dataset, "__len__") else None  # type: ignore[arg-type]
-        return (lambda: (first(b) for b in probe)), n
-    raise ValueError(f"probe must be a tensor, a torch Dataset, a DataLoader or a repchange Split, "
-                     f"got {type(probe).__name__}")
 
 
 def _available_bytes(device: torch.device) -> int:
@@ -123,12 +94,16 @@ def _gib(b: float) -> str:
 @dataclass(frozen=True)
 class _Settings:
     layers: list[str]
+    reference_layers: list[str] | None
     metrics: list[str]
     alphas: list[float]
     view: str
     bn: str
     streaming: bool
     probe_size: int | None
+    probe_seed: int | None
+    null: int
+    bootstrap: int
     model: str
 
 
@@ -136,21 +111,27 @@ class Tracker:
     """Record how the chosen layers of ``model`` move away from a reference while it trains.
 
     ``model``: any ``nn.Module``; its device (of its first parameter) is where activations and
-    metrics are computed. ``probe``: input tensor (n, ...), torch ``Dataset`` or ``DataLoader``
-    (not shuffled; the first element of each item is the input) or a repchange ``Split`` (uint8
-    images, normalised with ``model.input_stats`` when present). ``layers``: see the module
-    docstring. ``metrics``: names from :data:`METRICS`; "pwsm" is computed at each of ``alphas``.
-    ``reference``: None (the model as it is now), a state dict, a checkpoint path, or another
-    module with the same layer names. ``bn``: "eval" (running statistics, the default) or "batch"
-    (probe-batch statistics, as the papers' code). ``out``: a folder where ``track.csv`` is
-    rewritten after every update (and the reference weights kept, so a restarted run resumes);
-    ``name`` puts it under the run store (``runs/track/<name>``).
+    metrics are computed. ``probe``: see :mod:`repchange.probes` (read in the order of one
+    permutation drawn from ``probe_seed``). ``layers``: see :mod:`repchange.hooks`. ``metrics``:
+    names from :data:`METRICS`; "pwsm" is computed at each of ``alphas``; ``k`` (mutual_knn) and
+    ``sigma`` (rbf_cka, a multiple of the median distance). ``reference``: None (the model as it is
+    now), a state dict, a checkpoint path, or another module: with the same layer names, or
+    ``reference_layers`` paired with ``layers`` in order (a teacher against a student; widths may
+    differ). ``select`` / ``reference_select``: read outputs that are not tensors (see
+    :mod:`repchange.hooks`). ``view``: how an output becomes (samples, features). ``bn``: "eval"
+    (running statistics, the default) or "batch" (probe-batch statistics, as the papers' code).
+    ``null``, ``bootstrap``, ``confidence``: see the module docstring. ``out``: a folder where
+    ``track.csv`` is rewritten after every update (and the reference weights kept, so a restarted
+    run resumes); ``name`` puts it under the run store (``runs/track/<name>``).
     """
 
     def __init__(self, model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None = "stages",
                  metrics: Sequence[str] = ("cka", "procrustes"), alphas: Sequence[float] = (),
                  reference: Mapping[str, torch.Tensor] | str | os.PathLike | nn.Module | None = None,
-                 view: str = "flatten", bn: str = "eval", batch_size: int = 256, streaming: bool = False,
+                 reference_layers: str | Sequence[str] | None = None, select: Selector | Mapping[str, Selector] = None,
+                 reference_select: Selector | Mapping[str, Selector] = None, view: str = "flatten", bn: str = "eval",
+                 batch_size: int = 256, streaming: bool = False, null: int = 0, bootstrap: int = 0,
+                 confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
                  out: str | os.PathLike | None = None, name: str | None = None) -> None:
         unknown = [m for m in metrics if m not in METRICS]
         if unknown or not metrics:
@@ -167,20 +148,40 @@ class Tracker:
                              "only with the debiased HSIC, and Procrustes/PWSM need the whole probe set at once")
         if batch_size < (4 if streaming else 1):
             raise ValueError(f"batch_size must be at least {4 if streaming else 1}, got {batch_size}")
+        check_resampling(list(metrics), null, bootstrap, confidence)
+        if (null or bootstrap) and (streaming or view == "positions"):
+            raise ValueError("null and bootstrap shuffle or resample probe samples: they need the exact metrics "
+                             "(streaming=False) and one row per probe sample (a view other than 'positions')")
+        if reference_layers is not None and not isinstance(reference, nn.Module):
+            raise ValueError("reference_layers name layers of another model: pass that model as reference=")
         self.model, self.metrics, self.alphas = model, tuple(metrics), tuple(float(a) for a in alphas)
         self.view, self.bn, self.streaming = view, bn, streaming
+        self.null, self.bootstrap, self.confidence, self.seed = null, bootstrap, confidence, probe_seed or 0
+        self.k, self.sigma = k, sigma
         self.device = next(model.parameters()).device
-        self._batches, n = _probe_batches(probe, batch_size, getattr(model, "input_stats", None))
-        first = next(iter(self._batches()), None)
-        if first is None:
-            raise ValueError("the probe set is empty")
-        self.layers = resolve_layers(model, layers, first.to(self.device))
-        self._tap = Tap(model, self.layers)
-        with self._tap, extraction_mode(model, bn):
-            outputs = self._tap(model, first.to(self.device))
-        widths = {name: out[0].numel() for name, out in outputs.items()}
+        self.probe = Probe(probe, batch_size, probe_seed)
+        if streaming and not self.probe.permuted:
+            raise ValueError("streaming=True averages HSIC over batches, so the batches must be a random draw of "
+                             "the probe: give probe_seed (not None) and a map-style Dataset, not an IterableDataset")
+        n = self.probe.n
+        first = to_device(self.probe.first(model), self.device)
+        self.layers = resolve_layers(model, layers, first)
+        self._select = select
+        self._tap = Tap(model, self.layers, select)
+        widths = self._widths(model, self._tap, first)
+        self.reference_layers = self.layers
+        if reference_layers is not None:
+            assert isinstance(reference, nn.Module)
+            ref_first = to_device(self.probe.first(reference), self.device)
+            self.reference_layers = resolve_layers(reference, reference_layers, ref_first)
+            if len(self.reference_layers) != len(self.layers):
+                raise ValueError(f"reference_layers pairs with layers in order: {len(self.reference_layers)} "
+                                 f"reference layers {[l.name for l in self.reference_layers]} against "
+                                 f"{len(self.layers)} layers {[l.name for l in self.layers]}")
+        self._ref_select = reference_select if reference_layers is not None or reference_select is not None \
+            else select
         if "filter_procrustes" in self.metrics:
-            flat = [name for name, out in outputs.items() if out.ndim != 4]
+            flat = [name for name, w in self._shapes.items() if len(w) != 3]
             if flat:
                 raise ValueError(f"filter_procrustes needs (N, C, H, W) outputs; layers {flat} give other shapes")
         if not streaming and n is not None:
@@ -192,12 +193,29 @@ class Tracker:
                     f"memory independent of the probe size), fewer probe samples, or fewer layers")
 
         self.out = Path(out) if out is not None else (_store_root() / "track" / name if name else None)
-        self._settings = _Settings([l.name for l in self.layers], list(self.metrics), list(self.alphas), view, bn,
-                                   streaming, n, type(model).__name__)
+        self._settings = _Settings([l.name for l in self.layers],
+                                   None if reference_layers is None else [l.name for l in self.reference_layers],
+                                   list(self.metrics), list(self.alphas), view, bn, streaming, n, probe_seed, null,
+                                   bootstrap, type(model).__name__)
         self._rows: list[dict[str, Any]] = self._resume() if self.out else []
         reference = self._saved_reference(reference)
         self._reference_model = self._reference(reference) if streaming or reference is not None else model
         self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
+        if self._reference_acts is not None and n is not None:
+            ref_widths = {r.name: as_samples(self._reference_acts[r.name][:1], view).shape[1]
+                          for r in self.reference_layers}
+            pairs = [(r.name, l.name) for r, l in zip(self.reference_layers, self.layers)]
+            lines = small_probe_warnings(n, ref_widths, widths, pairs, self.metrics)
+            if lines:
+                warnings.warn("n is small for the width at " + "; ".join(lines), SmallProbeWarning, stacklevel=2)
+
+    def _widths(self, model: nn.Module, tap: Tap, first: Any) -> dict[str, int]:
+        """Each layer's features per sample in the chosen view (and ``_shapes``: per-sample shapes)."""
+        with tap, extraction_mode(model, self.bn):
+            outputs = tap(model, first)
+        self._shapes = {name: tuple(out.shape[1:]) for name, out in outputs.items()}
+        return {name: as_samples(out[:1], self.view).shape[1] if self.view != "positions" else out[0].numel()
+                for name, out in outputs.items()}
 
     # -- reference and resume -------------------------------------------------------------------
 
@@ -214,7 +232,7 @@ class Tracker:
 
     def _reference(self, reference: Any) -> nn.Module:
         if isinstance(reference, nn.Module):
-            Tap(reference, self.layers)  # the same layer names must exist
+            Tap(reference, self.reference_layers)  # the layers must exist in the reference
             return reference
         ref = copy.deepcopy(self.model)
         if reference is not None:
@@ -235,78 +253,76 @@ class Tracker:
             differ = sorted(k for k in asdict(self._settings) if saved.get(k) != asdict(self._settings)[k])
             raise ValueError(f"{self.out} holds a tracking with other settings (differ: {differ}); "
                              f"pass another folder, or delete this one to start afresh")
-        return pd.read_csv(table).to_dict("records")
+        rows = pd.read_csv(table, keep_default_na=False, na_values=[""])
+        if "note" in rows:
+            rows["note"] = rows["note"].fillna("")
+        return rows.to_dict("records")
 
     # -- measuring ------------------------------------------------------------------------------
 
     def _activations(self, model: nn.Module, what: str) -> dict[str, torch.Tensor]:
-        tap = self._tap if model is self.model else Tap(model, self.layers)
-        parts: dict[str, list[torch.Tensor]] = {l.name: [] for l in self.layers}
-        with tap, extraction_mode(model, self.bn):
-            for x in self._batches():
-                for name, out in tap(model, x.to(self.device)).items():
-                    parts[name].append(out.float().clone())
-        acts = {name: torch.cat(p) for name, p in parts.items()}
-        for name, a in acts.items():
-            if not torch.isfinite(a).all():
-                raise ValueError(f"layer {name!r} of {what} produced NaN or infinite activations on the probe set")
-        return acts
+        is_reference = model is self._reference_model and model is not self.model
+        layers = self.reference_layers if is_reference else self.layers
+        return layer_activations(model, self.probe, layers, select=self._ref_select if is_reference else self._select,
+                                 bn=self.bn, device=self.device, what=what)
 
-    def _view(self, acts: torch.Tensor) -> torch.Tensor:
-        if self.view == "positions" and acts.ndim == 4:
-            return positions_as_samples(acts)
-        return acts.flatten(1)
-
-    def _exact(self, layer: str, ref: torch.Tensor, cur: torch.Tensor) -> Iterator[tuple[str, float, float]]:
-        fx, fy = Factors(self._view(ref), f"{layer} (reference)"), Factors(self._view(cur), layer)
-        for metric in self.metrics:
-            if metric == "cka":
-                yield metric, math.nan, linear_cka(fx, fy)
-            elif metric == "cka_debiased":
-                yield metric, math.nan, linear_cka(fx, fy, debiased=True)
-            elif metric == "procrustes":
-                yield metric, math.nan, procrustes_angle(fx, fy)
-            elif metric == "pwsm":
-                for alpha in self.alphas:
-                    yield metric, alpha, pwsm(fx, fy, alpha=alpha)
-            else:  # filter_procrustes
-                yield metric, math.nan, float(torch.nanmean(filter_procrustes_similarity(ref, cur)))
-
-    def _streamed(self) -> dict[str, float]:
+    def _streamed(self) -> dict[str, tuple[float, str]]:
         acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
-        ref_tap = Tap(self._reference_model, self.layers)
+        ref_tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
+        pairs = list(zip(self.reference_layers, self.layers))
         with self._tap, ref_tap, extraction_mode(self.model, self.bn), \
                 extraction_mode(self._reference_model, self.bn):
-            for x in self._batches():
-                x = x.to(self.device)
-                if len(x) < 4:
+            for x in self.probe.batches(self.model):
+                x = to_device(x, self.device)
+                if batch_size_of(x) < 4:
                     continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
                 cur, ref = self._tap(self.model, x), ref_tap(self._reference_model, x)
-                for name in acc:
-                    a, b = ref[name].flatten(1).float(), cur[name].flatten(1).float()
+                for r, l in pairs:
+                    a, b = as_samples(ref[r.name].float(), self.view), as_samples(cur[l.name].float(), self.view)
                     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
-                        raise ValueError(f"layer {name!r} produced NaN or infinite activations on the probe set")
-                    acc[name].update(a, b)
-        return {name: a.value for name, a in acc.items()}
+                        raise ValueError(f"layer {l.name!r} produced NaN or infinite activations on the probe set")
+                    if bool((a == a[:1]).all()) or bool((b == b[:1]).all()):
+                        continue  # a constant batch has no HSIC of its own; an all-constant layer is undefined below
+                    acc[l.name].update(a, b)
+        values = {}
+        for name, a in acc.items():
+            try:
+                values[name] = (a.value, "") if a.batches else \
+                    (math.nan, "undefined: the layer is constant on every probe batch (e.g. a dead layer)")
+            except UndefinedSimilarity as err:
+                values[name] = (math.nan, str(err))
+        return values
+
+    def _pair_label(self, r: Layer) -> dict[str, str]:
+        return {"reference_layer": r.name} if self._settings.reference_layers is not None else {}
 
     def update(self, step: int | float, **info: Any) -> pd.DataFrame:
         """Measure every layer and metric against the reference now; return the new rows
-        (step, layer, metric, alpha, value and ``info``) and append them to :attr:`table`
-        (and to ``out``). Rows of an earlier update at the same step are replaced."""
+        (step, layer, metric, alpha, value, higher_is_better, note and ``info``) and append them to
+        :attr:`table` (and to ``out``). Rows of an earlier update at the same step are replaced."""
         rows = []
         if self.streaming:
-            for name, value in self._streamed().items():
-                rows.append(dict(step=step, layer=name, metric="cka_debiased", alpha=math.nan, value=value, **info))
+            streamed = self._streamed()
+            for r, l in zip(self.reference_layers, self.layers):
+                value, note = streamed[l.name]
+                rows.append(dict(step=step, layer=l.name, **self._pair_label(r), metric="cka_debiased",
+                                 alpha=math.nan, value=value, higher_is_better=True, note=note, **info))
         else:
             current = self._activations(self.model, f"the model at step {step}")
-            for layer in self.layers:
-                for metric, alpha, value in self._exact(layer.name, self._reference_acts[layer.name],
-                                                        current[layer.name]):
-                    rows.append(dict(step=step, layer=layer.name, metric=metric, alpha=alpha, value=value, **info))
+            for r, l in zip(self.reference_layers, self.layers):
+                ref, cur = self._reference_acts[r.name], current[l.name]
+                fa, fb = self._factors(ref, f"{r.name} (reference)"), self._factors(cur, l.name)
+                for row in measure_rows(ref, cur, fa, fb, self.metrics, self.alphas, k=self.k,
+                                        sigma=self.sigma, null=self.null, bootstrap=self.bootstrap,
+                                        confidence=self.confidence, seed=self.seed):
+                    rows.append(dict(step=step, layer=l.name, **self._pair_label(r), **row, **info))
         self._rows = [r for r in self._rows if r["step"] != step] + rows
         if self.out is not None:
             self._save()
         return pd.DataFrame(rows)
+
+    def _factors(self, acts: torch.Tensor, name: str) -> Factors | str:
+        return factors_or_reason(as_samples(acts, self.view), name)
 
     def _save(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -315,8 +331,11 @@ class Tracker:
 
     @property
     def table(self) -> pd.DataFrame:
-        """Every update's rows: step, layer, metric, alpha (NaN except for pwsm), value, and info columns."""
-        columns = ["step", "layer", "metric", "alpha", "value"]
+        """Every update's rows: step, layer, metric, alpha (NaN except for pwsm), value, higher_is_better,
+        note ("" or why the value is undefined), the null and interval columns when asked, info columns."""
+        columns = ["step", "layer", "metric", "alpha", "value", "higher_is_better", "note"]
+        if self.null or self.bootstrap:
+            columns += list(RESAMPLED_COLUMNS)
         return pd.DataFrame(self._rows, columns=None if self._rows else columns)
 
 

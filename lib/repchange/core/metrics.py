@@ -33,18 +33,31 @@ __all__ = [
     "filter_pwsm",
     "linear_cka",
     "minibatch_cka",
+    "knn_overlap",
     "mutual_knn",
+    "neighbours_from_gram",
     "pearson",
     "procrustes_angle",
     "pwsm",
     "pwsm_key",
+    "hsic_floor",
+    "normalised_hsic",
+    "rbf_cka",
+    "rbf_gram",
     "unbiased_hsic",
+    "UndefinedSimilarity",
 ]
 
 ArrayLike = np.ndarray | torch.Tensor
 ALPHAS = (0.0, 0.5, 1.0)  # PWSM's alphas in both books' chapters: full whitening, partial, none (Procrustes)
 EIG_RTOL = 1e-10  # eigenvalues below this fraction of the largest count as zero
 GRAM_CHUNK = 2048  # feature columns converted to float64 at a time when building a Gram matrix
+
+
+class UndefinedSimilarity(ValueError):
+    """A similarity that has no value on these inputs: a representation constant across samples, or a
+    self-HSIC estimate at or below 0 (the debiased estimator at small n). The message begins
+    ``undefined:`` and says why; tables record it beside a NaN (:mod:`repchange.core.measures`)."""
 
 
 def _tensor(x: ArrayLike) -> torch.Tensor:
@@ -95,7 +108,8 @@ class Factors:
         if not bool(torch.isfinite(self.means).all()):  # a NaN or infinity makes its column's mean non-finite
             raise ValueError(f"{name} contains NaN or infinite values (shape {tuple(raw.shape)})")
         if not bool((raw != raw[:1]).any()):
-            raise ValueError(f"{name} is constant across samples (shape {tuple(raw.shape)}): similarity is undefined")
+            raise UndefinedSimilarity(f"undefined: {name} is constant across samples (shape {tuple(raw.shape)}), "
+                                      f"e.g. a dead layer: it has no self-similarity to normalise by")
         self._whitening: dict[tuple[float, bool], torch.Tensor] = {}
 
     @property
@@ -231,15 +245,43 @@ def unbiased_hsic(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     return _unbiased_hsic_from_parts(_hollow_parts(k), _hollow_parts(l))
 
 
+HSIC_RTOL = 1e-10  # a self-HSIC below this fraction of its first term's size counts as 0 (rounding)
+
+
+def hsic_floor(parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> float:
+    """The size below which an unbiased self-HSIC of these hollow-Gram parts is rounding: ``HSIC_RTOL``
+    times its trace term ``||K̃||²_F / (n(n-3))``."""
+    k = parts[0]
+    n = k.shape[0]
+    return HSIC_RTOL * float((k * k).sum()) / (n * (n - 3))
+
+
+def normalised_hsic(xy: torch.Tensor | float, xx: torch.Tensor | float, yy: torch.Tensor | float, n: int,
+                    what: str = "CKA", floor_x: float = 0.0, floor_y: float = 0.0) -> float:
+    """``xy / sqrt(xx · yy)``, the CKA of three HSIC values, refused when a self-HSIC is at or below its
+    floor (0, or the rounding level :func:`hsic_floor` of an unbiased estimate).
+
+    The biased self-HSIC is a squared norm (0 only for a constant representation); the unbiased
+    estimate falls to 0 where all samples but one are equal (a layer dead on all but one probe image)
+    and can come out a rounding-level ±1e-17 there, where the ratio is meaningless (two negatives make
+    a positive product). Raises :class:`UndefinedSimilarity` naming the values and n, never a NaN."""
+    xx, yy = float(xx), float(yy)
+    if not (xx > floor_x and yy > floor_y and xx > 0 and yy > 0):
+        raise UndefinedSimilarity(f"undefined: self-HSIC <= 0 at n = {n}, to rounding ({what}: HSIC(X, X) = {xx:.3g}, "
+                                  f"HSIC(Y, Y) = {yy:.3g}); use more samples or the biased estimator")
+    return float(xy) / math.sqrt(xx * yy)
+
+
 def cka_from_grams(k: torch.Tensor, l: torch.Tensor, *, debiased: bool = False) -> float:
-    """Linear CKA from centred Gram matrices (see :func:`centred_gram`)."""
+    """Linear CKA from centred Gram matrices (see :func:`centred_gram`); :class:`UndefinedSimilarity`
+    where a self-HSIC is at or below 0."""
     if k.shape != l.shape:
         raise ValueError(f"Gram matrices differ in shape: {tuple(k.shape)} vs {tuple(l.shape)}")
     if debiased:
         xy, xx, yy = unbiased_hsic(k, l), unbiased_hsic(k, k), unbiased_hsic(l, l)
-    else:
-        xy, xx, yy = (k * l).sum(), (k * k).sum(), (l * l).sum()
-    return float(xy / torch.sqrt(xx * yy))
+        return normalised_hsic(xy, xx, yy, k.shape[0], "debiased CKA", hsic_floor(_hollow_parts(k)),
+                               hsic_floor(_hollow_parts(l)))
+    return normalised_hsic((k * l).sum(), (k * k).sum(), (l * l).sum(), k.shape[0], "CKA")
 
 
 def linear_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, debiased: bool = False) -> float:
@@ -249,12 +291,14 @@ def linear_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, debiased: bool
     Invariant to orthogonal maps and isotropic scaling of either input, not to general
     invertible maps. ``debiased=True`` replaces HSIC by its unbiased estimator (Song et al.
     2012), whose value for independent random features is near 0 rather than near p/(n+p);
-    it can be slightly negative.
+    it can be slightly negative. Raises :class:`UndefinedSimilarity` (never returns NaN) where
+    a representation is constant or, debiased, a self-HSIC estimate is at or below 0.
     """
     fx, fy = _pair(x, y)
     if debiased:
         cross = _unbiased_hsic_from_parts(fx.hollow_gram, fy.hollow_gram)
-        return float(cross / torch.sqrt(fx.self_hsic_unbiased * fy.self_hsic_unbiased))
+        return normalised_hsic(cross, fx.self_hsic_unbiased, fy.self_hsic_unbiased, fx.n, "debiased CKA",
+                               hsic_floor(fx.hollow_gram), hsic_floor(fy.hollow_gram))
     if _feature_form(fx, fy):
         cross = torch.linalg.matrix_norm(fy.x.T @ fx.x) ** 2
     else:
@@ -287,7 +331,11 @@ def procrustes_angle(x: ArrayLike | Factors, y: ArrayLike | Factors) -> float:
 
 def _neighbours(f: Factors, k: int) -> torch.Tensor:
     """(n, k) indices of each sample's k nearest others by cosine similarity of the centred features."""
-    gram = f.gram
+    return neighbours_from_gram(f.gram, k)
+
+
+def neighbours_from_gram(gram: torch.Tensor, k: int) -> torch.Tensor:
+    """(n, k) indices of each sample's k nearest others by cosine similarity, from a Gram matrix (n, n)."""
     norms = torch.sqrt(torch.diagonal(gram).clamp_min(torch.finfo(gram.dtype).tiny))
     cosine = gram / (norms[:, None] * norms[None, :])
     cosine.fill_diagonal_(-torch.inf)
@@ -306,9 +354,49 @@ def mutual_knn(x: ArrayLike | Factors, y: ArrayLike | Factors, *, k: int = 10) -
     fx, fy = _pair(x, y)
     if not 1 <= k < fx.n:
         raise ValueError(f"k must lie in 1..n-1 = 1..{fx.n - 1}, got {k}")
-    nx, ny = _neighbours(fx, k), _neighbours(fy, k)
-    in_x = torch.zeros(fx.n, fx.n, dtype=torch.bool, device=nx.device).scatter_(1, nx, True)
-    return float(in_x.gather(1, ny).sum(dtype=torch.float64) / (fx.n * k))
+    return knn_overlap(_neighbours(fx, k), _neighbours(fy, k))
+
+
+def knn_overlap(nx: torch.Tensor, ny: torch.Tensor) -> float:
+    """The mean share of shared neighbours of two (n, k) neighbour-index tables."""
+    n, k = nx.shape
+    in_x = torch.zeros(n, n, dtype=torch.bool, device=nx.device).scatter_(1, nx, True)
+    return float(in_x.gather(1, ny).sum(dtype=torch.float64) / (n * k))
+
+
+def _median(values: torch.Tensor) -> torch.Tensor:
+    """The median as numpy takes it (the mean of the two middle values of an even count)."""
+    flat = values.flatten()
+    m = flat.numel()
+    low = flat.kthvalue((m + 1) // 2).values
+    return low if m % 2 else (low + flat.kthvalue(m // 2 + 1).values) / 2
+
+
+def rbf_gram(f: Factors, sigma: float = 1.0) -> torch.Tensor:
+    """The centred RBF kernel matrix (n, n) ``H exp(-d²_ij / (2 sigma² median(d²))) H`` from the cached Gram,
+    with the median over all n² squared distances, the zero diagonal included: Kornblith et al. 2019's code
+    (``gram_rbf(x, threshold=sigma)``)."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive (a multiple of the median distance), got {sigma}")
+    gram = f.gram
+    norms = torch.diagonal(gram)
+    squared = (norms[:, None] + norms[None, :] - 2 * gram).clamp_min(0)
+    median = _median(squared)
+    if not median > 0:
+        raise UndefinedSimilarity(f"undefined: the median squared distance between samples of {f.name} is 0: "
+                                  f"RBF CKA has no bandwidth")
+    kernel = torch.exp(-squared / (2 * sigma**2 * median))
+    return kernel - kernel.mean(0, keepdim=True) - kernel.mean(1, keepdim=True) + kernel.mean()
+
+
+def rbf_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, sigma: float = 1.0) -> float:
+    """CKA with an RBF kernel (Kornblith et al. 2019), in [0, 1]: ``<K, L>_F / (||K||_F ||L||_F)`` of the
+    centred kernel matrices of :func:`rbf_gram`, bandwidth² ``sigma²`` times each side's median squared distance.
+    Invariant to orthogonal maps, isotropic scaling and translation; approaches linear CKA as ``sigma``
+    grows. Raises :class:`UndefinedSimilarity` where a side has no spread."""
+    fx, fy = _pair(x, y)
+    k, l = rbf_gram(fx, sigma), rbf_gram(fy, sigma)
+    return normalised_hsic((k * l).sum(), (k * k).sum(), (l * l).sum(), fx.n, "RBF CKA")
 
 
 def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float, scale_free: bool = True) -> float:
@@ -476,24 +564,30 @@ class MinibatchCKA:
     def __init__(self, *, debiased: bool = True) -> None:
         self.debiased = debiased
         self._sums = torch.zeros(3, dtype=torch.float64)
-        self.batches = 0
+        self._floors = torch.zeros(2, dtype=torch.float64)
+        self.batches = self.samples = 0
 
     def update(self, x: ArrayLike, y: ArrayLike) -> None:
         fx, fy = _pair(x, y)
         k, l = fx.gram, fy.gram
         if self.debiased:
-            terms = [unbiased_hsic(k, l), unbiased_hsic(k, k), unbiased_hsic(l, l)]
+            kp, lp = _hollow_parts(k), _hollow_parts(l)
+            terms = [_unbiased_hsic_from_parts(kp, lp), _unbiased_hsic_from_parts(kp, kp),
+                     _unbiased_hsic_from_parts(lp, lp)]
+            self._floors += torch.tensor([hsic_floor(kp), hsic_floor(lp)], dtype=torch.float64)
         else:
             terms = [(k * l).sum(), (k * k).sum(), (l * l).sum()]
         self._sums += torch.stack(terms).cpu()
         self.batches += 1
+        self.samples += fx.n
 
     @property
     def value(self) -> float:
         if self.batches == 0:
             raise ValueError("MinibatchCKA has seen no batches")
         xy, xx, yy = self._sums
-        return float(xy / torch.sqrt(xx * yy))
+        return normalised_hsic(xy, xx, yy, self.samples, f"minibatch CKA over {self.batches} batches",
+                               float(self._floors[0]), float(self._floors[1]))
 
 
 def minibatch_cka(batches: Iterable[tuple[ArrayLike, ArrayLike]], *, debiased: bool = True) -> float:

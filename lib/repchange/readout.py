@@ -1,0 +1,112 @@
+"""Reading layers on a probe set and measuring layer pairs: what the Tracker and the layer matrix share.
+
+:func:`layer_activations` runs a model over a :class:`~repchange.probes.Probe` and keeps the chosen
+layers' outputs; :func:`measure_rows` turns one layer pair into table rows (value, direction, why a
+value is undefined, and the null and interval columns when asked); :func:`small_probe_warnings`
+names the pairs where biased CKA cannot tell related from unrelated features at this n.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from repchange.core.features import extraction_mode
+from repchange.core.measures import MEASURES, Sides, biased_cka_chance, evaluate
+from repchange.core.metrics import Factors, UndefinedSimilarity
+from repchange.core.resampling import RESAMPLED_COLUMNS, calibrate
+from repchange.hooks import Layer, Selector, Tap
+from repchange.probes import Probe, batch_size_of, to_device
+
+__all__ = ["CHANCE_WARNING", "SmallProbeWarning", "factors_or_reason", "layer_activations", "measure_rows",
+           "small_probe_warnings"]
+
+CHANCE_WARNING = 0.25  # biased CKA of independent features above this: warn that n is too small for the width
+
+
+class SmallProbeWarning(UserWarning):
+    """The probe set is small for the layer's width: biased CKA of unrelated features would be high."""
+
+
+def layer_activations(model: nn.Module, probe: Probe, layers: list[Layer], *, select: Selector | Mapping[str, Selector]
+                      = None, bn: str = "eval", device: torch.device | None = None, what: str | None = None
+                      ) -> dict[str, torch.Tensor]:
+    """Each layer's outputs (n, ...) on the whole probe, float32, in the probe's order; ``what`` names
+    the model in errors (a NaN output, outputs that are not batch-first)."""
+    what = what or type(model).__name__
+    device = device or next(model.parameters()).device
+    tap = Tap(model, layers, select)
+    parts: dict[str, list[torch.Tensor]] = {l.name: [] for l in layers}
+    with tap, extraction_mode(model, bn):
+        for x in probe.batches(model):
+            x = to_device(x, device)
+            size = batch_size_of(x)
+            for name, out in tap(model, x).items():
+                if out.ndim == 0 or out.shape[0] != size:
+                    raise ValueError(f"layer {name!r} of {what} gives outputs of shape {tuple(out.shape)} for a batch of {size}: "
+                                     f"outputs must be batch-first (sequences as (N, T, D); e.g. "
+                                     f"nn.TransformerEncoder(..., batch_first=True))")
+                parts[name].append(out.detach().float().clone())
+    acts = {name: torch.cat(p) for name, p in parts.items()}
+    for name, a in acts.items():
+        if not torch.isfinite(a).all():
+            raise ValueError(f"layer {name!r} of {what} produced NaN or infinite activations on the probe set")
+    return acts
+
+
+def small_probe_warnings(n: int, widths_a: Mapping[str, int], widths_b: Mapping[str, int],
+                         pairs: Sequence[tuple[str, str]], metrics: Sequence[str]) -> list[str]:
+    """One line per layer pair where biased CKA of independent features of these widths on n samples
+    (:func:`repchange.core.measures.biased_cka_chance`) exceeds :data:`CHANCE_WARNING`."""
+    if "cka" not in metrics:
+        return []
+    lines = []
+    for a, b in pairs:
+        chance = biased_cka_chance(n, widths_a[a], widths_b[b])
+        if chance > CHANCE_WARNING:
+            lines.append(f"{a if a == b else f'{a} vs {b}'} (widths {widths_a[a]}, {widths_b[b]}: {chance:.2f})")
+    if lines:
+        lines[-1] += (f". Biased CKA of unrelated features of such widths on n = {n} samples is about the number "
+                      f"given, so values near it say nothing: use cka_debiased, a permutation null (null=...), a "
+                      f"pooled view (view='mean') or more probe samples")
+    return lines
+
+
+def factors_or_reason(x: torch.Tensor, name: str) -> Factors | str:
+    """The factors of (samples, features) ``x``, or why every measure of it is undefined (constant)."""
+    try:
+        return Factors(x, name)
+    except UndefinedSimilarity as err:
+        return str(err)
+
+
+def measure_rows(acts_a: torch.Tensor, acts_b: torch.Tensor, fa: Factors | str, fb: Factors | str,
+                 metrics: Sequence[str], alphas: Sequence[float], *, k: int = 10, sigma: float = 1.0,
+                 null: int = 0, bootstrap: int = 0, confidence: float = 0.95, seed: int = 0
+                 ) -> Iterator[dict[str, Any]]:
+    """The rows (metric, alpha, value, higher_is_better, note and, when asked, the null and interval
+    columns) of every metric between one layer pair: activations as extracted (for per-filter
+    maps) and their factors in the chosen view (rows = the same probe samples on both sides), or the
+    reason a side is undefined (:func:`factors_or_reason`)."""
+    undefined = next((side for side in (fa, fb) if isinstance(side, str)), None)
+    for metric in metrics:
+        for alpha in (alphas if metric == "pwsm" else (math.nan,)):
+            if undefined is not None:
+                row = dict(metric=metric, alpha=alpha, value=math.nan,
+                           higher_is_better=MEASURES[metric].higher_is_better, note=undefined)
+                yield row | ({c: math.nan for c in RESAMPLED_COLUMNS} if null or bootstrap else {})
+                continue
+            sides = Sides(fa, fb, acts_a if metric == "filter_procrustes" else None,
+                          acts_b if metric == "filter_procrustes" else None, alpha, k, sigma)
+            value, note = evaluate(metric, sides)
+            row: dict[str, Any] = dict(metric=metric, alpha=alpha, value=value,
+                                       higher_is_better=MEASURES[metric].higher_is_better, note=note)
+            if null or bootstrap:
+                cal = calibrate(metric, sides, value, permutations=null, bootstrap=bootstrap,
+                                confidence=confidence, seed=seed)
+                row.update(cal.columns())
+                row["note"] = "; ".join(x for x in (note, cal.note) if x)
+            yield row
