@@ -8,6 +8,14 @@
 2. Device speed-up. One exact ``Tracker.update`` (CKA and Procrustes at ResNet-50's stages,
    n = 1,000 probes of 64 x 64) on the CPU and, where CUDA exists, on the GPU: their ratio.
 
+3. The cost of the null. A permutation null of debiased and biased CKA for one layer of 1,000 probes
+   x 16,384 features against one of 512: permutations per second (the cached Gram matrices are
+   re-indexed) against evaluating the value afresh for each shuffle (a new Factors per shuffle, as a
+   package without the cache does), as a ratio in one run.
+4. The layer x layer matrix. ``layer_matrix`` over n_a = n_b = 5 layers (ResNet-18 stages against
+   themselves under another init, 500 probes) against n_a x n_b pairwise calls that each factorise
+   both layers (``linear_cka`` on raw activations): its time and the ratio.
+
 Run alone: ``python benchmarks/tracking.py [--quick]`` (--quick: n up to 10,000).
 """
 
@@ -23,6 +31,13 @@ import torch
 import torchvision
 from torch.utils.data import Dataset
 
+from repchange.core.measures import Sides, evaluate
+from repchange.core.metrics import Factors, linear_cka
+from repchange.core.resampling import calibrate
+from repchange.layer_matrix import layer_matrix
+from repchange.readout import layer_activations
+from repchange.probes import Probe
+from repchange.hooks import resolve_layers
 from repchange.track import Tracker, _held_bytes
 
 SIZES = (2_000, 10_000, 50_000)
@@ -90,6 +105,49 @@ def device_speedup() -> dict[str, float | str]:
     return result
 
 
+def null_cost(permutations: int = 200, fresh: int = 5) -> dict[str, float]:
+    """Permutations per second of the cached null, and of recomputing the value per shuffle."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 16_384, generator=g)
+    y = x[:, :512] @ torch.randn(512, 512, generator=g) / 20 + torch.randn(1000, 512, generator=g)
+    result: dict[str, float] = {}
+    for metric in ("cka_debiased", "cka"):
+        sides = Sides(Factors(x), Factors(y))
+        value, _ = evaluate(metric, sides)
+        sides.x.gram, sides.y.gram  # the factorisation every value needs once, not part of the null
+        start = time.perf_counter()
+        cal = calibrate(metric, sides, value, permutations=permutations)
+        result[f"{metric}_per_s"] = permutations / (time.perf_counter() - start)
+        result[f"{metric}_p"] = cal.p_value
+    start = time.perf_counter()
+    for i in range(fresh):
+        order = torch.randperm(1000, generator=torch.Generator().manual_seed(i))
+        linear_cka(x, y[order], debiased=True)
+    result["fresh_per_s"] = fresh / (time.perf_counter() - start)
+    result["cached_over_fresh"] = result["cka_debiased_per_s"] / result["fresh_per_s"]
+    return result
+
+
+def matrix_cost(n: int = 500) -> dict[str, float]:
+    """layer_matrix over 5 x 5 ResNet-18 stages against 25 pairwise calls that factorise both sides."""
+    torch.manual_seed(0)
+    a, b = torchvision.models.resnet18(weights=None), torchvision.models.resnet18(weights=None)
+    x = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    start = time.perf_counter()
+    table = layer_matrix(a, b, x, metrics=("cka_debiased",))
+    matrix_s = time.perf_counter() - start
+    probe = Probe(x)
+    start = time.perf_counter()
+    acts_a = layer_activations(a, probe, resolve_layers(a, "stages", x[:2]))
+    acts_b = layer_activations(b, probe, resolve_layers(b, "stages", x[:2]))
+    pairwise = {(la, lb): linear_cka(va.flatten(1), vb.flatten(1), debiased=True)
+                for la, va in acts_a.items() for lb, vb in acts_b.items()}
+    pairwise_s = time.perf_counter() - start
+    same = max(abs(pairwise[(r.layer_a, r.layer_b)] - r.value) for r in table.itertuples())
+    return dict(pairs=len(table), factorisations=table.attrs["factorisations"], matrix_s=matrix_s,
+                pairwise_s=pairwise_s, pairwise_over_matrix=pairwise_s / matrix_s, largest_difference=same)
+
+
 def main(quick: bool = False) -> dict:
     sizes = tuple(n for n in SIZES if not quick or n <= 10_000)
     print(f"\n[tracking 1] streamed CKA, ResNet-50 layer1 (16,384 features), batches of {BATCH}:")
@@ -102,7 +160,16 @@ def main(quick: bool = False) -> dict:
     speed = device_speedup()
     print("[tracking 2] one exact update, ResNet-50 stages, 1,000 probes of 64x64: "
           + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in speed.items()))
-    return {"memory": rows, "device": speed}
+    null = null_cost()
+    print(f"[tracking 3] permutation null, 1,000 probes x 16,384 features against 512: debiased CKA "
+          f"{null['cka_debiased_per_s']:.0f} permutations/s, biased {null['cka_per_s']:.0f}/s; recomputing the value "
+          f"per shuffle {null['fresh_per_s']:.2f}/s: cached / fresh = {null['cached_over_fresh']:.0f}x")
+    matrix = matrix_cost()
+    print(f"[tracking 4] layer x layer, ResNet-18 stages 5 x 5, 500 probes: layer_matrix {matrix['matrix_s']:.1f} s "
+          f"({matrix['factorisations']} factorisations), {matrix['pairs']} pairwise calls {matrix['pairwise_s']:.1f} s "
+          f"(activations read once for them): pairwise / matrix = {matrix['pairwise_over_matrix']:.2f}x; largest "
+          f"difference {matrix['largest_difference']:.1e}")
+    return {"memory": rows, "device": speed, "null": null, "matrix": matrix}
 
 
 if __name__ == "__main__":

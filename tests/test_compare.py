@@ -124,3 +124,37 @@ def test_nan_weights_stop_naming_the_layer(tmp_path: Path) -> None:
     torch.save(state, tmp_path / "nan.pt")
     with pytest.raises(ValueError, match="layer 'layer3' of the model at step 0 produced NaN"):
         compare("resnet18", a, tmp_path / "nan.pt", str(_tree(tmp_path / "probe", per_class=2)), image_size=32)
+
+
+def test_two_architectures_layer_by_layer_with_a_null(tmp_path: Path) -> None:
+    a, _ = _checkpoints(tmp_path)
+    torch.manual_seed(2)
+    torch.save(torchvision.models.mobilenet_v3_small(weights=None, num_classes=3).state_dict(), tmp_path / "m.pt")
+    probe = _tree(tmp_path / "probe")
+    code = cli.main(["compare", "resnet18", str(a), str(tmp_path / "m.pt"), "--arch-b", "mobilenet_v3_small",
+                     "--probe", str(probe), "--n-probe", "18", "--image-size", "64", "--view", "mean",
+                     "--layers-b", "features.1", "features.4", "features.12", "--null", "19",
+                     "--out", str(tmp_path / "report")])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "report" / "compare.csv")
+    assert set(table.layer_b) == {"features.1", "features.4", "features.12"}
+    assert table.layer_a.nunique() == 5 and len(table) == 15 and set(table.metric) == {"cka_debiased"}
+    assert table.p_value.between(1 / 20, 1).all() and table.null_low.le(table.null_high).all()
+    html = (tmp_path / "report" / "compare.html").read_text()
+    assert "Every layer against every layer" in html and "Best match of each layer" in html
+    assert "mobilenet_v3_small" in html
+
+
+def test_a_tracked_comparison_draws_its_null_band(tmp_path: Path) -> None:
+    a, b = _checkpoints(tmp_path)
+    probe = _tree(tmp_path / "probe")
+    table = compare("resnet18", a, b, str(probe), n_probe=18, image_size=64, metrics=("cka",), view="mean",
+                    null=19, out=tmp_path / "r")
+    assert {"null_low", "null_high", "p_value", "z"} <= set(table.columns)
+    from repchange.track import plot_table
+
+    fig = plot_table(table)
+    assert fig.axes[0].collections and "null band" in fig.axes[0].get_title()  # the shaded band under the curve
+    assert (tmp_path / "r" / "compare.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="layers_b and view_b name B's side"):
+        compare("resnet18", a, b, str(probe), layers_b=["layer1"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -37,7 +39,8 @@ def test_the_callback_tracks_every_epoch_against_the_module_at_fit_start(tmp_pat
     with torch.no_grad():
         start = module.net[1](module.net[0](probe)).clone()
     callback = RepresentationTracking(probe, layers=["net.1"], metrics=("cka",), out=tmp_path / "track")
-    trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+    logger = lightning.pytorch.loggers.CSVLogger(tmp_path / "logs", name="run")
+    trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", logger=logger, enable_checkpointing=False,
                                 enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     trainer.callbacks.append(callback)
     trainer.fit(module, loader)
@@ -45,8 +48,13 @@ def test_the_callback_tracks_every_epoch_against_the_module_at_fit_start(tmp_pat
     assert table.step.tolist() == [0, 4, 8] and table.epoch.tolist() == [0, 1, 2]
     with torch.no_grad():
         end = module.net[1](module.net[0](probe))
-    assert table.value.iloc[-1] == pytest.approx(linear_cka(start, end), abs=1e-10)
+    assert table.value.iloc[-1] == pytest.approx(linear_cka(start, end), abs=1e-6)  # float32 on permuted rows
     assert table.value.iloc[0] == pytest.approx(1.0) and table.value.iloc[-1] < 0.999
     assert (tmp_path / "track" / "track.csv").exists()
+    import pandas as pd
+
+    logged = pd.read_csv(Path(logger.log_dir) / "metrics.csv").dropna(subset=["repchange/cka/net.1"])
+    assert logged.step.tolist() == [0, 4, 8]  # through the trainer's logger, at the tracked steps
+    assert logged["repchange/cka/net.1"].tolist() == pytest.approx(table.value.tolist())
     with pytest.raises(ValueError, match="every_n_steps"):
         RepresentationTracking(probe, every_n_steps=0)

@@ -14,7 +14,8 @@ only after their checksums match), ``core.store_care`` (verify, measure and prun
 ``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
 calibration), ``core.stats`` (paired differences over seeds, by that rule), ``core.plotting`` (means with error bands, captions),
 ``core.runtime`` (where runs execute: store, device, data folder, downloads), ``core.devices`` (which device a
-run may ask for).
+run may ask for), ``core.measures`` (the similarity measures by name: direction, range, undefined values),
+``core.resampling`` (a permutation null and a bootstrap interval for one value).
 
 ``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
@@ -37,8 +38,10 @@ parameters -> study objects), ``book.glue`` (glue and provenance),
 ``book.runner`` (papermill and the book build), ``book.sweep`` (parameter grids), ``book.check``
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 
-Your own model (on ``core`` only): ``hooks`` (layers by module path), ``track`` (the Tracker),
-``track_lightning`` (its Lightning callback), ``compare`` (two checkpoints, a report).
+Your own model (on ``core`` only): ``hooks`` (layers by module path, selectors), ``probes`` (probe sets
+in one seeded order), ``readout`` (layers read on a probe, layer pairs measured), ``track`` (the Tracker),
+``layer_matrix`` (any two models, every layer against every layer), ``track_lightning`` (its Lightning
+callback), ``track_transformers`` (its Hugging Face Trainer callback), ``compare`` (two checkpoints, a report).
 """
 
 __version__ = "0.1.0"

@@ -1,7 +1,15 @@
-"""Compare two checkpoints of one architecture layer by layer: a table, a figure, an HTML report.
+"""Compare two checkpoints layer by layer, or every layer against every layer: a table, a figure,
+an HTML report.
 
     repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
     repchange compare mypkg.nets:build a.pt b.pt --probe fashion_mnist --layers "layer*" --metrics cka procrustes
+    repchange compare resnet18 a.pt b.pt --arch-b vit_b_16 --layers-b "encoder.layers.encoder_layer_*" \
+        --view mean --view-b first --probe tree/ --null 200      # two architectures, layer × layer
+
+With one architecture each layer of B is compared with the same layer of A (``--matrix``: every
+layer of B with every layer of A); with ``--arch-b`` the two models differ and the report is the
+layer × layer matrix with each layer's best match. ``--null N`` adds a permutation null (the band
+under each curve, a p-value per value), ``--bootstrap B`` an interval for debiased CKA.
 
 The architecture is a torchvision model name (built without weights, ``num_classes`` read from
 the checkpoints' head) or ``module:function`` returning an ``nn.Module``. A checkpoint is a state
@@ -28,6 +36,7 @@ from repchange.core import data as data_mod
 from repchange.core.data import IMAGENET_STATS, Split
 from repchange.core.devices import check_device
 from repchange.core.train import resolve_device
+from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.track import Tracker, plot_table
 
 __all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
@@ -118,57 +127,93 @@ def load_probe(probe: str, n: int | None, *, image_size: int | None = None, chan
 
 
 def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.PathLike, probe: str, *,
-            layers: str | Sequence[str] | None = "stages", metrics: Sequence[str] = ("cka", "procrustes"),
-            alphas: Sequence[float] = (), n_probe: int | None = 500, image_size: int | None = None,
-            num_classes: int | None = None, bn: str = "eval", streaming: bool = False, device: str = "auto",
-            out: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The tidy table (layer, metric, alpha, value) of checkpoint B against checkpoint A.
+            arch_b: str | None = None, layers: str | Sequence[str] | None = "stages",
+            layers_b: str | Sequence[str] | None = None, matrix: bool = False,
+            metrics: Sequence[str] = ("cka", "procrustes"), alphas: Sequence[float] = (), view: str = "flatten",
+            view_b: str | None = None, null: int = 0, bootstrap: int = 0, n_probe: int | None = 500,
+            image_size: int | None = None, num_classes: int | None = None, bn: str = "eval", streaming: bool = False,
+            device: str = "auto", out: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The tidy table of checkpoint B against checkpoint A: per layer (layer, metric, alpha, value, ...)
+    or, with ``matrix`` or ``arch_b``, every layer pair (layer_a, layer_b, ...).
 
     With ``out``, also writes ``compare.csv``, ``compare.png`` and ``compare.html`` there. Every
     input is checked before any activation is computed; a bad one stops with one message."""
     check_device(device)
+    pairwise = matrix or arch_b is not None
+    if streaming and pairwise:
+        raise ValueError("--streaming measures each layer against the same layer; the layer × layer matrix "
+                         "(--matrix, --arch-b) holds every layer's activations: drop --streaming")
+    if (layers_b is not None or view_b is not None) and not pairwise:
+        raise ValueError("layers_b and view_b name B's side of a layer × layer matrix: add matrix=True (--matrix) "
+                         "or name B's architecture (arch_b, --arch-b)")
     state_a, state_b = load_checkpoint_state(checkpoint_a), load_checkpoint_state(checkpoint_b)
-    if set(state_a) != set(state_b):
+    if arch_b is None and set(state_a) != set(state_b):
         only_a, only_b = sorted(set(state_a) - set(state_b)), sorted(set(state_b) - set(state_a))
         raise ValueError(f"the checkpoints are of different architectures: {len(only_a)} tensors only in A "
-                         f"(e.g. {only_a[:3]}), {len(only_b)} only in B (e.g. {only_b[:3]})")
-    num_classes = num_classes if num_classes is not None else _num_classes(state_a)
-    model_a, model_b = build_model(arch, num_classes), build_model(arch, num_classes)
+                         f"(e.g. {only_a[:3]}), {len(only_b)} only in B (e.g. {only_b[:3]}); name B's with --arch-b")
+    model_a = build_model(arch, num_classes if num_classes is not None else _num_classes(state_a))
+    model_b = build_model(arch_b or arch, num_classes if num_classes is not None else _num_classes(state_b))
     _load_into(model_a, state_a, f"A ({checkpoint_a})", arch)
-    _load_into(model_b, state_b, f"B ({checkpoint_b})", arch)
+    _load_into(model_b, state_b, f"B ({checkpoint_b})", arch_b or arch)
     first = next((m for m in model_a.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
     channels = first.in_channels if isinstance(first, nn.Conv2d) else 3
     images, described = load_probe(probe, n_probe, image_size=image_size, channels=channels)
     dev = resolve_device(device)
     model_a.to(dev)
     model_b.to(dev)
-    tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
-                      streaming=streaming)
-    table = tracker.update(0).drop(columns="step")
-    table.attrs["provenance"] = (f"{arch}: B = {checkpoint_b} against A = {checkpoint_a}; probe: {described}; "
-                                 f"BatchNorm at extraction: {bn}; device: {dev}")
+    if pairwise:
+        table = layer_matrix(model_a, model_b, images, layers_a=layers, layers_b=layers if layers_b is None
+                             else layers_b, metrics=metrics, alphas=alphas, view_a=view, view_b=view_b, bn=bn,
+                             null=null, bootstrap=bootstrap)
+    else:
+        tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
+                          view=view, streaming=streaming, null=null, bootstrap=bootstrap)
+        table = tracker.update(0).drop(columns="step")
+    names = f"{arch}" if arch_b is None else f"A: {arch}, B: {arch_b}"
+    table.attrs["provenance"] = (f"{names}: B = {checkpoint_b} against A = {checkpoint_a}; probe: {described}; "
+                                 f"BatchNorm at extraction: {bn}; device: {dev}"
+                                 + (f"; permutation null: {null} shuffles" if null else ""))
     if out is not None:
         write_report(table, Path(out))
     return table
 
 
-def write_report(table: pd.DataFrame, out: Path) -> Path:
-    """``compare.csv``, ``compare.png`` and a self-contained ``compare.html`` under ``out``; returns the HTML."""
+def _png(fig: object) -> str:
     import matplotlib.pyplot as plt
 
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def write_report(table: pd.DataFrame, out: Path) -> Path:
+    """``compare.csv``, ``compare.png`` and a self-contained ``compare.html`` under ``out``; returns the HTML.
+    A layer × layer table (``layer_a``, ``layer_b``) gets one heatmap per metric and the best matches."""
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "compare.csv", index=False)
-    fig = plot_table(table)
-    fig.savefig(out / "compare.png", dpi=120)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    picture = base64.b64encode(buffer.getvalue()).decode()
+    sections = []
+    if "layer_a" in table:
+        panels = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
+        for i, (metric, alpha) in enumerate(panels):
+            fig = plot_matrix(table, metric, None if pd.isna(alpha) else float(alpha))
+            if i == 0:
+                fig.savefig(out / "compare.png", dpi=120)
+            best = best_matches(table, metric, None if pd.isna(alpha) else float(alpha))
+            sections.append(f"<h2>{html.escape(metric)}{'' if pd.isna(alpha) else f' α={alpha:g}'}</h2>"
+                            f"<img alt='{html.escape(metric)}, layer by layer' src='data:image/png;base64,{_png(fig)}' "
+                            f"style='max-width:100%'><h3>Best match of each layer</h3>"
+                            f"{best.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}")
+        heading = "Every layer against every layer"
+    else:
+        fig = plot_table(table)
+        fig.savefig(out / "compare.png", dpi=120)
+        sections.append(f"<img alt='metric per layer' src='data:image/png;base64,{_png(fig)}' style='max-width:100%'>")
+        heading = "Representation change, layer by layer"
     provenance = html.escape(table.attrs.get("provenance", ""))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>repchange compare</title>"
             f"<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 8px}}</style>"
-            f"</head><body><h1>Representation change, layer by layer</h1><p>{provenance}</p>"
-            f"<img alt='metric per layer' src='data:image/png;base64,{picture}' style='max-width:100%'>"
-            f"{table.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}</body></html>")
+            f"</head><body><h1>{heading}</h1><p>{provenance}</p>{''.join(sections)}"
+            f"<h2>Table</h2>{table.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}</body></html>")
     (out / "compare.html").write_text(page)
     return out / "compare.html"

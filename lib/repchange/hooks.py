@@ -1,7 +1,8 @@
 """Layers of any ``nn.Module`` named by module path, and forward hooks that read their outputs.
 
-A layer is a module path of ``model.named_modules()``: an exact name, a glob pattern
-(``"layer*"``), ``"name@k"`` for the k-th call (from 0) of a module used several times in one
+A layer is a module path of ``model.named_modules()``: an exact name, a glob pattern matched part
+by part between the dots (``"layer*"`` is ``layer1`` … ``layer4``, not their submodules;
+``"encoder.layers.*"`` every encoder block), ``"name@k"`` for the k-th call (from 0) of a module used several times in one
 forward pass (a bare name means its *last* call), or ``"stages"``: the output at the end of
 each resolution stage, the outermost module whose output feeds each down-sampling, and the
 last stage (for torchvision's VGG and ResNet these are Study B's layers; see :func:`stage_ends`).
@@ -53,6 +54,12 @@ def _parse(spec: str) -> tuple[str, int | None]:
     return path, int(call) if call else None
 
 
+def _glob_match(name: str, pattern: str) -> bool:
+    """``pattern`` matches ``name`` part by part between the dots (a ``*`` never crosses a dot)."""
+    parts, wanted = name.split("."), pattern.split(".")
+    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted))
+
+
 def _unknown_layer(spec: str, names: list[str]) -> ValueError:
     close = difflib.get_close_matches(spec, names, n=5, cutoff=0.4)
     hint = f"closest names: {close}" if close else f"the model's modules begin {names[:8]}"
@@ -83,7 +90,7 @@ def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None, example
             continue
         path, call = _parse(spec)
         if any(ch in path for ch in "*?["):
-            matched = [p for p in names if fnmatch.fnmatchcase(p, path)]
+            matched = [p for p in names if _glob_match(p, path)]
             if not matched:
                 raise _unknown_layer(spec, names)
             chosen += [Layer(p if call is None else f"{p}@{call}", p, call) for p in matched]

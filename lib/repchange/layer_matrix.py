@@ -69,7 +69,8 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     acts_b = acts_a if model_b is model_a and layers_b == layers_a and select_b == select_a else \
         layer_activations(model_b, reader, resolved_b, select=select_b, bn=bn, device=device, what="model B")
     views_a = {name: as_samples(a, view_a) for name, a in acts_a.items()}
-    views_b = {name: as_samples(b, view_b) for name, b in acts_b.items()}
+    views_b = views_a if acts_b is acts_a and view_b == view_a else \
+        {name: as_samples(b, view_b) for name, b in acts_b.items()}
     n = len(next(iter(views_a.values())))
     lines = small_probe_warnings(n, {k: v.shape[1] for k, v in views_a.items()},
                                  {k: v.shape[1] for k, v in views_b.items()},

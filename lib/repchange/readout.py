@@ -68,10 +68,13 @@ def small_probe_warnings(n: int, widths_a: Mapping[str, int], widths_b: Mapping[
         chance = biased_cka_chance(n, widths_a[a], widths_b[b])
         if chance > CHANCE_WARNING:
             lines.append(f"{a if a == b else f'{a} vs {b}'} (widths {widths_a[a]}, {widths_b[b]}: {chance:.2f})")
+    if len(lines) > 3:
+        lines = lines[:2] + [f"and {len(lines) - 2} more pairs"]
     if lines:
-        lines[-1] += (f". Biased CKA of unrelated features of such widths on n = {n} samples is about the number "
-                      f"given, so values near it say nothing: use cka_debiased, a permutation null (null=...), a "
-                      f"pooled view (view='mean') or more probe samples")
+        lines[-1] += (f". Biased CKA between independent iid features of such widths on n = {n} samples is about "
+                      f"the number given, so a value near it may say nothing; a permutation null (null=...) shows "
+                      f"what these layers give unrelated, or use cka_debiased, a pooled view (view='mean') or "
+                      f"more probe samples")
     return lines
 
 

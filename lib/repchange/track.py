@@ -55,8 +55,8 @@ from repchange.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.probes import Probe, batch_size_of, to_device
 from repchange.readout import SmallProbeWarning, factors_or_reason, layer_activations, measure_rows, small_probe_warnings
 
-__all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "plot_table",
-           "resolve_layers", "stage_ends"]
+__all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
+           "plot_table", "resolve_layers", "stage_ends"]
 
 METRICS = tuple(MEASURES)
 MEMORY_SHARE = 0.8  # of the memory available, the most the held activations may take
@@ -103,6 +103,7 @@ class _Settings:
     probe_size: int | None
     probe_seed: int | None
     null: int
+    null_metrics: list[str]
     bootstrap: int
     model: str
 
@@ -120,7 +121,9 @@ class Tracker:
     differ). ``select`` / ``reference_select``: read outputs that are not tensors (see
     :mod:`repchange.hooks`). ``view``: how an output becomes (samples, features). ``bn``: "eval"
     (running statistics, the default) or "batch" (probe-batch statistics, as the papers' code).
-    ``null``, ``bootstrap``, ``confidence``: see the module docstring. ``out``: a folder where
+    ``null``, ``bootstrap``, ``confidence``: see the module docstring; ``null_metrics`` limits the
+    null to some of the metrics (Procrustes and PWSM redo an SVD per shuffle; the CKA family and
+    mutual k-NN re-index cached matrices). ``out``: a folder where
     ``track.csv`` is rewritten after every update (and the reference weights kept, so a restarted
     run resumes); ``name`` puts it under the run store (``runs/track/<name>``).
     """
@@ -130,7 +133,8 @@ class Tracker:
                  reference: Mapping[str, torch.Tensor] | str | os.PathLike | nn.Module | None = None,
                  reference_layers: str | Sequence[str] | None = None, select: Selector | Mapping[str, Selector] = None,
                  reference_select: Selector | Mapping[str, Selector] = None, view: str = "flatten", bn: str = "eval",
-                 batch_size: int = 256, streaming: bool = False, null: int = 0, bootstrap: int = 0,
+                 batch_size: int = 256, streaming: bool = False, null: int = 0,
+                 null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
                  confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
                  out: str | os.PathLike | None = None, name: str | None = None) -> None:
         unknown = [m for m in metrics if m not in METRICS]
@@ -149,6 +153,10 @@ class Tracker:
         if batch_size < (4 if streaming else 1):
             raise ValueError(f"batch_size must be at least {4 if streaming else 1}, got {batch_size}")
         check_resampling(list(metrics), null, bootstrap, confidence)
+        outside = [m for m in (null_metrics or ()) if m not in metrics]
+        if outside or (null_metrics is not None and not null):
+            raise ValueError(f"null_metrics names which tracked metrics get the null={null} shuffles: "
+                             + (f"{outside} are not among metrics {list(metrics)}" if outside else "give null > 0"))
         if (null or bootstrap) and (streaming or view == "positions"):
             raise ValueError("null and bootstrap shuffle or resample probe samples: they need the exact metrics "
                              "(streaming=False) and one row per probe sample (a view other than 'positions')")
@@ -157,6 +165,7 @@ class Tracker:
         self.model, self.metrics, self.alphas = model, tuple(metrics), tuple(float(a) for a in alphas)
         self.view, self.bn, self.streaming = view, bn, streaming
         self.null, self.bootstrap, self.confidence, self.seed = null, bootstrap, confidence, probe_seed or 0
+        self.null_metrics = tuple(metrics if null_metrics is None else null_metrics)
         self.k, self.sigma = k, sigma
         self.device = next(model.parameters()).device
         self.probe = Probe(probe, batch_size, probe_seed)
@@ -196,7 +205,7 @@ class Tracker:
         self._settings = _Settings([l.name for l in self.layers],
                                    None if reference_layers is None else [l.name for l in self.reference_layers],
                                    list(self.metrics), list(self.alphas), view, bn, streaming, n, probe_seed, null,
-                                   bootstrap, type(model).__name__)
+                                   list(self.null_metrics), bootstrap, type(model).__name__)
         self._rows: list[dict[str, Any]] = self._resume() if self.out else []
         reference = self._saved_reference(reference)
         self._reference_model = self._reference(reference) if streaming or reference is not None else model
@@ -312,10 +321,14 @@ class Tracker:
             for r, l in zip(self.reference_layers, self.layers):
                 ref, cur = self._reference_acts[r.name], current[l.name]
                 fa, fb = self._factors(ref, f"{r.name} (reference)"), self._factors(cur, l.name)
-                for row in measure_rows(ref, cur, fa, fb, self.metrics, self.alphas, k=self.k,
-                                        sigma=self.sigma, null=self.null, bootstrap=self.bootstrap,
-                                        confidence=self.confidence, seed=self.seed):
-                    rows.append(dict(step=step, layer=l.name, **self._pair_label(r), **row, **info))
+                for metric in self.metrics:
+                    null = self.null if metric in self.null_metrics else 0
+                    for row in measure_rows(ref, cur, fa, fb, [metric], self.alphas, k=self.k, sigma=self.sigma,
+                                            null=null, bootstrap=self.bootstrap, confidence=self.confidence,
+                                            seed=self.seed):
+                        blank = {c: math.nan for c in RESAMPLED_COLUMNS if c not in row} \
+                            if self.null or self.bootstrap else {}
+                        rows.append(dict(step=step, layer=l.name, **self._pair_label(r), **row, **blank, **info))
         self._rows = [r for r in self._rows if r["step"] != step] + rows
         if self.out is not None:
             self._save()
@@ -339,6 +352,20 @@ class Tracker:
         return pd.DataFrame(self._rows, columns=None if self._rows else columns)
 
 
+def logged_values(rows: pd.DataFrame, prefix: str = "repchange") -> dict[str, float]:
+    """``{"repchange/<metric>[_alpha]/<layer>": value}`` (and ``.../p_value``) of one update's defined rows,
+    as a training framework's logger takes them."""
+    values = {}
+    for row in rows.itertuples(index=False):
+        if pd.isna(row.value):
+            continue
+        metric = row.metric if pd.isna(row.alpha) else f"{row.metric}_alpha_{row.alpha:g}"
+        values[f"{prefix}/{metric}/{row.layer}"] = float(row.value)
+        if "p_value" in rows and not pd.isna(row.p_value):
+            values[f"{prefix}/{metric}/{row.layer}/p_value"] = float(row.p_value)
+    return values
+
+
 def final_values(table: pd.DataFrame, metric: str = "cka", alpha: float | None = None) -> pd.Series:
     """``{layer: value}`` of ``metric`` (at ``alpha`` for pwsm) at the table's last step, in layer order."""
     part = table[(table.metric == metric) & (table.alpha.isna() if alpha is None else table.alpha == alpha)]
@@ -350,30 +377,42 @@ def final_values(table: pd.DataFrame, metric: str = "cka", alpha: float | None =
 
 def plot_table(table: pd.DataFrame, title: str = "") -> Any:
     """One panel per metric (and α): the value per layer in forward order; with a ``step``
-    column of several steps, one line per layer over the steps instead."""
+    column of several steps, one line per layer over the steps instead. Where the table has a
+    permutation null (``null_low``, ``null_high``), its central band is shaded under each curve:
+    a value inside it is what unrelated representations of these layers give."""
     import matplotlib.pyplot as plt
 
     keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
     panels = [(m, a) for m, a in keys]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     order = list(dict.fromkeys(table.layer))
+    banded = {"null_low", "null_high"} <= set(table.columns)
     for ax, (metric, alpha) in zip(axes[0], panels):
         part = table[(table.metric == metric) & (table.alpha.isna() if pd.isna(alpha) else table.alpha == alpha)]
         label = metric if pd.isna(alpha) else f"{metric} α={alpha:g}"
         if "step" in part and part.step.nunique() > 1:
             for layer in order:
                 rows = part[part.layer == layer].sort_values("step")
-                ax.plot(rows.step, rows.value, marker="o", ms=3, label=layer)
+                line, = ax.plot(rows.step, rows.value, marker="o", ms=3, label=layer)
+                if banded and rows.null_low.notna().any():
+                    ax.fill_between(rows.step, rows.null_low, rows.null_high, color=line.get_color(), alpha=0.15,
+                                    linewidth=0)
             ax.set_xlabel("step")
             ax.legend(fontsize=7)
         else:
-            values = part.set_index("layer").value.reindex(order)
-            ax.plot(range(len(order)), values.to_numpy(), marker="o")
+            rows = part.set_index("layer").reindex(order)
+            ax.plot(range(len(order)), rows.value.to_numpy(), marker="o")
+            if banded and rows.null_low.notna().any():
+                ax.fill_between(range(len(order)), rows.null_low.to_numpy(dtype=float),
+                                rows.null_high.to_numpy(dtype=float), color="0.6", alpha=0.3, linewidth=0,
+                                label="permutation null (central 95 %)")
+                ax.legend(fontsize=7)
             ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
             ax.set_xlabel("layer")
-        direction = "1 = unchanged" if metric.startswith("cka") or metric == "filter_procrustes" else \
-            "radians, 0 = unchanged"
-        ax.set_title(label, fontsize=10)
+        higher = MEASURES[metric].higher_is_better if metric in MEASURES else True
+        direction = ("1 = unchanged" if higher else "radians, 0 = unchanged") if metric != "mutual_knn" else \
+            "share of shared neighbours"
+        ax.set_title(label + (" (shaded: null band)" if banded else ""), fontsize=10)
         ax.set_ylabel(direction, fontsize=8)
         ax.grid(alpha=0.3)
     if title:

@@ -196,6 +196,8 @@ RULES: dict[str, Any] = {
     "chance_ns": Annotated[list[Positive], Field(min_length=1)],
     "chance_ps": Annotated[list[Positive], Field(min_length=1)],
     "own_metrics": Annotated[list[Annotated[str, _one_of(_track_metrics, "metric")]], Field(min_length=1)],
+    "own_null_metrics": Annotated[list[Annotated[str, _one_of(_track_metrics, "metric")]], AfterValidator(_distinct)],
+    "own_null": NonNegative,
     "device": Annotated[str, AfterValidator(_device)],
     "data_root": Optional[Annotated[str, AfterValidator(_existing_folder)]],
     "download": Annotated[bool, Field(strict=True)],

@@ -138,6 +138,11 @@ class _Resampler:
         elif name == "cka_debiased":
             parts = _hollow_parts(self.kx)
             self.fixed = (parts, _unbiased_hsic_from_parts(parts, parts), hsic_floor(parts))
+            # a permutation of Y's rows permutes its hollow Gram and row sums and keeps its self-HSIC
+            self.y_parts = _hollow_parts(self.ky)
+            self.y_self = (_unbiased_hsic_from_parts(self.y_parts, self.y_parts), hsic_floor(self.y_parts))
+        if name in ("cka", "rbf_cka"):
+            self.y_self_norm = (self.ky * self.ky).sum()
         elif name == "mutual_knn":
             self.fixed = neighbours_from_gram(self.kx, sides.k)
 
@@ -145,9 +150,17 @@ class _Resampler:
         name, s = self.name, self.s
         n = s.x.n if ix is None else len(ix)
         if name in ("cka", "rbf_cka"):
-            k, kk = self.fixed if ix is None else (_centred(_sub(self.kx, ix)), None)
-            l = _sub(self.ky, iy) if ix is None else _centred(_sub(self.ky, iy))
-            return normalised_hsic((k * l).sum(), (k * k).sum() if kk is None else kk, (l * l).sum(), n)
+            if ix is None:  # a permutation: Y's Gram re-indexed, both norms unchanged
+                k, kk = self.fixed
+                return normalised_hsic((k * _sub(self.ky, iy)).sum(), kk, self.y_self_norm, n)
+            k, l = _centred(_sub(self.kx, ix)), _centred(_sub(self.ky, iy))
+            return normalised_hsic((k * l).sum(), (k * k).sum(), (l * l).sum(), n)
+        if name == "cka_debiased" and ix is None and iy is not None:
+            kp, kk, floor_k = self.fixed
+            hollow, rows, total = self.y_parts
+            lp = (_sub(hollow, iy), rows[iy], total)
+            return normalised_hsic(_unbiased_hsic_from_parts(kp, lp), kk, self.y_self[0], n, "debiased CKA",
+                                   floor_k, self.y_self[1])
         if name == "cka_debiased":
             if ix is None:
                 kp, kk, floor_k = self.fixed
