@@ -530,6 +530,16 @@ def test_your_own_model_chapter_glues_the_tracked_table(smoke_runs: dict) -> Non
     assert g["c1_cka_most"] == pytest.approx(final.min(), abs=5e-4)
     assert g["c1_most"].strip("`") == final.idxmin() and g["c1_least"].strip("`") == final.idxmax()
     assert final.min() < 0.99  # training moved at least one stage away from its init
+    # the null band: every value of the tracked metrics that get it, the init against itself above its band
+    banded = table[table.metric.isin(["cka", "cka_debiased"])]
+    assert banded.null_low.notna().all() and (banded.null_low <= banded.null_high).all()
+    assert (start[start.metric == "cka"].value > start[start.metric == "cka"].null_high).all()
+    assert table[table.metric == "procrustes"].null_low.isna().all()  # not asked for Procrustes
+    matrix = pd.read_csv(smoke_runs["out"] / "results" / "c1_resnet_vs_vit.csv")
+    assert set(matrix.layer_b) == {f"encoder.layers.encoder_layer_{i}" for i in range(4)}
+    assert len(matrix) == 5 * 4 == g["c1_pairs"] and g["c1_factorisations"] == 9
+    assert g["c1_above_null"] == int((matrix.value > matrix.null_high).sum())
+    assert g["c1_best_sentence"].count("↔") == 5
 
 
 def test_a_warm_build_keeps_every_unchanged_notebook(a1_run: dict, built_book: Path, capsys) -> None:

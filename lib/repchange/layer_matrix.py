@@ -32,6 +32,8 @@ from repchange.readout import SmallProbeWarning, factors_or_reason, layer_activa
 
 __all__ = ["best_matches", "layer_matrix", "plot_matrix"]
 
+EXAMPLE_ROWS = 4  # samples of the first batch that find the layers (a forward pass of shapes only)
+
 
 def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a: str | Sequence[str] | None = "stages",
                  layers_b: str | Sequence[str] | None = "stages", metrics: Sequence[str] = ("cka_debiased",),
@@ -63,8 +65,8 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     if next(model_b.parameters()).device != device:
         raise ValueError("model_a and model_b lie on different devices; move one with .to(device) first")
     reader = Probe(probe, batch_size, probe_seed)
-    resolved_a = resolve_layers(model_a, layers_a, to_device(reader.first(model_a), device))
-    resolved_b = resolve_layers(model_b, layers_b, to_device(reader.first(model_b), device))
+    resolved_a = resolve_layers(model_a, layers_a, to_device(reader.first(model_a, EXAMPLE_ROWS), device))
+    resolved_b = resolve_layers(model_b, layers_b, to_device(reader.first(model_b, EXAMPLE_ROWS), device))
     acts_a = layer_activations(model_a, reader, resolved_a, select=select_a, bn=bn, device=device, what="model A")
     acts_b = acts_a if model_b is model_a and layers_b == layers_a and select_b == select_a else \
         layer_activations(model_b, reader, resolved_b, select=select_b, bn=bn, device=device, what="model B")

@@ -131,11 +131,13 @@ class Probe:
             else:
                 yield _slice(self._tensors, chunk)  # type: ignore[arg-type]
 
-    def first(self, model: nn.Module | None = None) -> Batch:
-        """The first batch (an example input for finding layers)."""
+    def first(self, model: nn.Module | None = None, rows: int | None = None) -> Batch:
+        """The first batch, or its first ``rows`` samples (an example input for finding layers)."""
         batch = next(iter(self.batches(model)), None)
         if batch is None:
             raise ValueError("the probe set is empty")
+        if rows is not None:
+            batch = {k: v[:rows] for k, v in batch.items()} if isinstance(batch, Mapping) else batch[:rows]
         return batch
 
     def labels(self) -> torch.Tensor | None:

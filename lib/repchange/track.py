@@ -59,6 +59,7 @@ __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", 
            "plot_table", "resolve_layers", "stage_ends"]
 
 METRICS = tuple(MEASURES)
+EXAMPLE_ROWS = 4  # samples of the first probe batch that find the layers and their widths
 MEMORY_SHARE = 0.8  # of the memory available, the most the held activations may take
 
 
@@ -173,15 +174,16 @@ class Tracker:
             raise ValueError("streaming=True averages HSIC over batches, so the batches must be a random draw of "
                              "the probe: give probe_seed (not None) and a map-style Dataset, not an IterableDataset")
         n = self.probe.n
-        first = to_device(self.probe.first(model), self.device)
+        first = to_device(self.probe.first(model, EXAMPLE_ROWS), self.device)  # finds layers and widths
         self.layers = resolve_layers(model, layers, first)
         self._select = select
         self._tap = Tap(model, self.layers, select)
         widths = self._widths(model, self._tap, first)
+        self.widths = widths  # features per probe sample of each layer in the chosen view
         self.reference_layers = self.layers
         if reference_layers is not None:
             assert isinstance(reference, nn.Module)
-            ref_first = to_device(self.probe.first(reference), self.device)
+            ref_first = to_device(self.probe.first(reference, EXAMPLE_ROWS), self.device)
             self.reference_layers = resolve_layers(reference, reference_layers, ref_first)
             if len(self.reference_layers) != len(self.layers):
                 raise ValueError(f"reference_layers pairs with layers in order: {len(self.reference_layers)} "
