@@ -81,17 +81,24 @@ loader = DataLoader(train_set, batch_size=own_batch_size, shuffle=True,
                     generator=torch.Generator().manual_seed(own_seed))
 optimiser = torch.optim.SGD(model.parameters(), lr=own_lr, momentum=0.9)
 
+
+def train_one_epoch(net: torch.nn.Module, optimiser: torch.optim.Optimizer) -> float:
+    """One pass over the training images; the last batch's loss."""
+    net.train()
+    for images, labels in loader:
+        loss = torch.nn.functional.cross_entropy(net(images), labels)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return float(loss.detach())
+
+
 tracker = Tracker(model, probe, layers=own_layers, metrics=own_metrics,  # 1: hook the layers, measure the reference
                   null=own_null, null_metrics=own_null_metrics or None)
 tracker.update(0)                                                # 2: epoch 0 (the init against itself)
 for epoch in range(1, own_epochs + 1):
-    model.train()
-    for images, labels in loader:
-        loss = torch.nn.functional.cross_entropy(model(images), labels)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    tracker.update(epoch, train_loss=float(loss))                # 3: after every epoch
+    loss = train_one_epoch(model, optimiser)
+    tracker.update(epoch, train_loss=loss)                       # 3: after every epoch
 
 table = tracker.table
 save_table(table, "c1_tracked_resnet18")
@@ -161,13 +168,8 @@ vit = torchvision.models.VisionTransformer(image_size=own_image_size, patch_size
                                            hidden_dim=own_vit_width, mlp_dim=2 * own_vit_width,
                                            num_classes=ds.num_classes)
 vit_optimiser = torch.optim.AdamW(vit.parameters(), lr=1e-3)
-for epoch in range(1, own_epochs + 1):  # an ordinary loop again: it stands for yours
-    vit.train()
-    for images, labels in loader:
-        loss = torch.nn.functional.cross_entropy(vit(images), labels)
-        vit_optimiser.zero_grad()
-        loss.backward()
-        vit_optimiser.step()
+for epoch in range(1, own_epochs + 1):  # the same loop, untracked: only the trained nets are compared
+    train_one_epoch(vit, vit_optimiser)
 
 matrix = layer_matrix(model, vit, probe, layers_a=own_layers, layers_b=["encoder.layers.encoder_layer_*"],
                       metrics=("cka_debiased",), null=own_null)
