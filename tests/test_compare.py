@@ -55,6 +55,7 @@ def test_cli_compares_two_resnet_checkpoints_on_an_image_folder(tmp_path: Path, 
     assert set(table.metric) == {"cka", "procrustes"}
     html = (tmp_path / "report" / "compare.html").read_text()
     assert "data:image/png;base64," in html and "layer4" in html and (tmp_path / "report" / "compare.png").stat().st_size
+    assert "Caution.</b> n is small for the width at relu" in html  # 12 probes against 16,384 features
     # the values are the metrics computed directly on the two nets' layer4 outputs
     images, _ = load_probe(str(probe), 12, image_size=64)
     x = normalise(images.images, IMAGENET_STATS)
@@ -74,7 +75,8 @@ def test_cli_compares_two_resnet_checkpoints_on_an_image_folder(tmp_path: Path, 
     assert row["cka"] == pytest.approx(linear_cka(*outs), abs=1e-6)
     assert row["procrustes"] == pytest.approx(procrustes_angle(*outs), abs=1e-6)
     assert 0 < row["procrustes"] < 1.5 and row["cka"] < 1  # the perturbed net differs
-    assert "report:" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "report:" in printed.out and "caution: n is small" in printed.err
 
 
 def test_a_module_function_architecture_and_a_book_data_set(tmp_path: Path, monkeypatch) -> None:

@@ -25,8 +25,10 @@ import html
 import importlib
 import io
 import os
+import sys
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
@@ -37,6 +39,7 @@ from repchange.core.data import IMAGENET_STATS, Split
 from repchange.core.devices import check_device
 from repchange.core.train import resolve_device
 from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
+from repchange.readout import SmallProbeWarning
 from repchange.track import Tracker, plot_table
 
 __all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
@@ -161,21 +164,38 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     dev = resolve_device(device)
     model_a.to(dev)
     model_b.to(dev)
-    if pairwise:
-        table = layer_matrix(model_a, model_b, images, layers_a=layers, layers_b=layers if layers_b is None
-                             else layers_b, metrics=metrics, alphas=alphas, view_a=view, view_b=view_b, bn=bn,
-                             null=null, bootstrap=bootstrap)
-    else:
-        tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
-                          view=view, streaming=streaming, null=null, bootstrap=bootstrap)
-        table = tracker.update(0).drop(columns="step")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SmallProbeWarning)
+        table = _measure(model_a, model_b, images, pairwise, layers=layers, layers_b=layers_b, metrics=metrics,
+                         alphas=alphas, view=view, view_b=view_b, bn=bn, streaming=streaming, null=null,
+                         bootstrap=bootstrap)
+    cautions = [str(w.message) for w in caught if issubclass(w.category, SmallProbeWarning)]
+    for w in caught:  # what is not ours goes on as it came
+        if not issubclass(w.category, SmallProbeWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for line in cautions:
+        print(f"caution: {line}", file=sys.stderr)
     names = f"{arch}" if arch_b is None else f"A: {arch}, B: {arch_b}"
     table.attrs["provenance"] = (f"{names}: B = {checkpoint_b} against A = {checkpoint_a}; probe: {described}; "
                                  f"BatchNorm at extraction: {bn}; device: {dev}"
                                  + (f"; permutation null: {null} shuffles" if null else ""))
+    table.attrs["cautions"] = cautions
     if out is not None:
         write_report(table, Path(out))
     return table
+
+
+def _measure(model_a: nn.Module, model_b: nn.Module, images: Split, pairwise: bool, *, layers: Any, layers_b: Any,
+             metrics: Sequence[str], alphas: Sequence[float], view: str, view_b: str | None, bn: str, streaming: bool,
+             null: int, bootstrap: int) -> pd.DataFrame:
+    """The per-layer table (a Tracker against A) or, ``pairwise``, the layer x layer matrix."""
+    if pairwise:
+        return layer_matrix(model_a, model_b, images, layers_a=layers, layers_b=layers if layers_b is None
+                            else layers_b, metrics=metrics, alphas=alphas, view_a=view, view_b=view_b, bn=bn,
+                            null=null, bootstrap=bootstrap)
+    tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
+                      view=view, streaming=streaming, null=null, bootstrap=bootstrap)
+    return tracker.update(0).drop(columns="step")
 
 
 def _png(fig: object) -> str:
@@ -211,9 +231,11 @@ def write_report(table: pd.DataFrame, out: Path) -> Path:
         sections.append(f"<img alt='metric per layer' src='data:image/png;base64,{_png(fig)}' style='max-width:100%'>")
         heading = "Representation change, layer by layer"
     provenance = html.escape(table.attrs.get("provenance", ""))
+    cautions = "".join(f"<p class='caution'><b>Caution.</b> {html.escape(line)}</p>"
+                       for line in table.attrs.get("cautions", []))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>repchange compare</title>"
             f"<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 8px}}</style>"
-            f"</head><body><h1>{heading}</h1><p>{provenance}</p>{''.join(sections)}"
+            f"</head><body><h1>{heading}</h1><p>{provenance}</p>{cautions}{''.join(sections)}"
             f"<h2>Table</h2>{table.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}</body></html>")
     (out / "compare.html").write_text(page)
     return out / "compare.html"
