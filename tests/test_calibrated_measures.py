@@ -131,7 +131,8 @@ def _pair(seed: int, n: int, related: bool) -> Sides:
     return Sides(Factors(x), Factors(y + 0.5 * torch.randn(n, 8, generator=g, dtype=torch.float64)), k=5)
 
 
-@pytest.mark.parametrize("metric", ["cka", "cka_debiased", "mutual_knn", "procrustes"])
+@pytest.mark.parametrize("metric", ["cka", "cka_debiased", "mutual_knn",
+                                    pytest.param("procrustes", marks=pytest.mark.slow)])  # an SVD per shuffle: 16 s
 def test_the_permutation_null_is_calibrated_and_finds_a_real_relation(metric: str) -> None:
     p_unrelated, z_related = [], []
     for seed in range(30):
