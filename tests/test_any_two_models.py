@@ -224,3 +224,23 @@ def test_a_glob_matches_part_by_part_between_the_dots() -> None:
     resnet = torchvision.models.resnet18(weights=None)
     assert [l.name for l in resolve_layers(resnet, ["layer*"])] == ["layer1", "layer2", "layer3", "layer4"]
     assert len(resolve_layers(resnet, ["layer1.*.conv?"])) == 4
+
+
+def test_a_probe_that_cannot_be_permuted_says_so_and_streaming_refuses_it() -> None:
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(torch.randn(40, 4, generator=torch.Generator().manual_seed(0)))
+
+    class Unsized(torch.utils.data.Dataset):
+        def __getitem__(self, i: int) -> torch.Tensor:
+            return torch.randn(4, generator=torch.Generator().manual_seed(i))
+
+    sized = TensorDataset(torch.randn(40, 4))
+    assert Probe(sized).permuted and Probe(DataLoader(sized, batch_size=8)).permuted
+    assert not Probe(sized, seed=None).permuted
+    assert not Probe(Stream()).permuted and not Probe(DataLoader(Unsized(), sampler=range(40), batch_size=8)).permuted
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+    with pytest.raises(ValueError, match="IterableDataset"):
+        Tracker(model, DataLoader(Stream(), batch_size=8), layers=["1"], metrics=("cka_debiased",), streaming=True)
+    exact = Tracker(model, DataLoader(Stream(), batch_size=8), layers=["1"], metrics=("cka",))  # order is irrelevant
+    assert exact.update(0).value.item() == pytest.approx(1.0)

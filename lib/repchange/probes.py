@@ -78,6 +78,7 @@ class Probe:
         self._split: Split | None = None
         self._tensors: Batch | None = None
         self._loader: DataLoader | None = None
+        self._loader_permuted = False
         if isinstance(probe, Split):
             self._split, self.n = probe, len(probe)
         elif isinstance(probe, torch.Tensor):
@@ -100,8 +101,7 @@ class Probe:
                              f"DataLoader or a repchange Split, got {type(probe).__name__}")
         if self.n == 0:
             raise ValueError("the probe set is empty")
-        self.permuted = seed is not None and not (self._loader is not None
-                                                  and isinstance(self._loader.dataset, IterableDataset))
+        self.permuted = seed is not None and (self._loader is None or self._loader_permuted)
         self._order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
                        if self.permuted and self._loader is None else None)
 
@@ -111,9 +111,10 @@ class Probe:
             raise ValueError("the probe DataLoader shuffles; every update must see the same samples in the same "
                              "order: build it with shuffle=False (repchange permutes it once, from seed)")
         dataset = loader.dataset
-        if isinstance(dataset, IterableDataset) or self.seed is None:
-            return loader
+        if isinstance(dataset, IterableDataset) or self.seed is None or not hasattr(dataset, "__len__"):
+            return loader  # read as it comes: `permuted` says so, and streaming refuses it
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed)).tolist()  # type: ignore[arg-type]
+        self._loader_permuted = True
         return DataLoader(dataset, batch_size=loader.batch_size or self.batch_size, sampler=order,
                           collate_fn=loader.collate_fn, num_workers=loader.num_workers, pin_memory=loader.pin_memory)
 

@@ -212,7 +212,7 @@ class Tracker:
         reference = self._saved_reference(reference)
         self._reference_model = self._reference(reference) if streaming or reference is not None else model
         self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
-        if self._reference_acts is not None and n is not None:
+        if self._reference_acts is not None and n is not None and view != "positions":  # rows = probe samples
             ref_widths = {r.name: as_samples(self._reference_acts[r.name][:1], view).shape[1]
                           for r in self.reference_layers}
             pairs = [(r.name, l.name) for r, l in zip(self.reference_layers, self.layers)]
