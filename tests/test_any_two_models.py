@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from repchange.core.metrics import Factors, linear_cka, minibatch_cka
+from repchange.core.metrics import linear_cka, minibatch_cka
 from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.probes import Probe
 from repchange.track import Tracker

@@ -23,7 +23,7 @@ import pandas as pd
 from torch import nn
 
 from repchange.core.features import BN_MODES, VIEWS, as_samples
-from repchange.core.measures import MEASURES
+from repchange.core.measures import MEASURES, check_metrics
 from repchange.core.metrics import Factors
 from repchange.core.resampling import check_resampling
 from repchange.hooks import Selector, resolve_layers
@@ -44,11 +44,7 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     """Every layer of ``model_a`` against every layer of ``model_b`` on ``probe`` (see the module
     docstring; ``view_b`` defaults to ``view_a``). Every input is checked before any activation."""
     view_b = view_a if view_b is None else view_b
-    unknown = [m for m in metrics if m not in MEASURES]
-    if unknown or not metrics:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(MEASURES)}")
-    if ("pwsm" in metrics) != bool(alphas):
-        raise ValueError("metric 'pwsm' needs alphas (e.g. alphas=(0.0, 0.5)), and alphas need 'pwsm'")
+    check_metrics(metrics, alphas)
     if "filter_procrustes" in metrics:
         raise ValueError("filter_procrustes pairs filters of one layer with the same filters of its other self; "
                          "between different layers use cka, cka_debiased, rbf_cka, mutual_knn, procrustes or pwsm")

@@ -88,12 +88,13 @@ def factors_or_reason(x: torch.Tensor, name: str) -> Factors | str:
 
 def measure_rows(acts_a: torch.Tensor, acts_b: torch.Tensor, fa: Factors | str, fb: Factors | str,
                  metrics: Sequence[str], alphas: Sequence[float], *, k: int = 10, sigma: float = 1.0,
-                 null: int = 0, bootstrap: int = 0, confidence: float = 0.95, seed: int = 0
-                 ) -> Iterator[dict[str, Any]]:
+                 null: int = 0, null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
+                 confidence: float = 0.95, seed: int = 0) -> Iterator[dict[str, Any]]:
     """The rows (metric, alpha, value, higher_is_better, note and, when asked, the null and interval
     columns) of every metric between one layer pair: activations as extracted (for per-filter
     maps) and their factors in the chosen view (rows = the same probe samples on both sides), or the
-    reason a side is undefined (:func:`factors_or_reason`)."""
+    reason a side is undefined (:func:`factors_or_reason`). ``null_metrics`` (None: all) are the metrics
+    that get the ``null`` shuffles; the others' null columns are NaN."""
     undefined = next((side for side in (fa, fb) if isinstance(side, str)), None)
     for metric in metrics:
         for alpha in (alphas if metric == "pwsm" else (math.nan,)):
@@ -108,7 +109,8 @@ def measure_rows(acts_a: torch.Tensor, acts_b: torch.Tensor, fa: Factors | str, 
             row: dict[str, Any] = dict(metric=metric, alpha=alpha, value=value,
                                        higher_is_better=MEASURES[metric].higher_is_better, note=note)
             if null or bootstrap:
-                cal = calibrate(metric, sides, value, permutations=null, bootstrap=bootstrap,
+                shuffles = null if null_metrics is None or metric in null_metrics else 0
+                cal = calibrate(metric, sides, value, permutations=shuffles, bootstrap=bootstrap,
                                 confidence=confidence, seed=seed)
                 row.update(cal.columns())
                 row["note"] = "; ".join(x for x in (note, cal.note) if x)

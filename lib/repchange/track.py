@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from repchange.core.features import BN_MODES, VIEWS, as_samples, extraction_mode
-from repchange.core.measures import MEASURES
+from repchange.core.measures import MEASURES, check_metrics
 from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
@@ -138,14 +138,7 @@ class Tracker:
                  null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
                  confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
                  out: str | os.PathLike | None = None, name: str | None = None) -> None:
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown or not metrics:
-            raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
-        if ("pwsm" in metrics) != bool(alphas):
-            raise ValueError("metric 'pwsm' needs alphas (e.g. alphas=(0.0, 0.5)), and alphas need 'pwsm'")
-        bad_alpha = [a for a in alphas if not 0 <= a <= 1]
-        if bad_alpha:
-            raise ValueError(f"alphas must lie in [0, 1], got {bad_alpha}")
+        check_metrics(metrics, alphas)
         if view not in VIEWS or bn not in BN_MODES:
             raise ValueError(f"view must be one of {VIEWS} and bn one of {BN_MODES}, got {view!r} and {bn!r}")
         if streaming and set(metrics) != {"cka_debiased"}:
@@ -178,7 +171,7 @@ class Tracker:
         self.layers = resolve_layers(model, layers, first)
         self._select = select
         self._tap = Tap(model, self.layers, select)
-        widths = self._widths(model, self._tap, first)
+        widths, shapes = self._widths(model, self._tap, first)
         self.widths = widths  # features per probe sample of each layer in the chosen view
         self.reference_layers = self.layers
         if reference_layers is not None:
@@ -192,7 +185,7 @@ class Tracker:
         self._ref_select = reference_select if reference_layers is not None or reference_select is not None \
             else select
         if "filter_procrustes" in self.metrics:
-            flat = [name for name, w in self._shapes.items() if len(w) != 3]
+            flat = [name for name, shape in shapes.items() if len(shape) != 3]
             if flat:
                 raise ValueError(f"filter_procrustes needs (N, C, H, W) outputs; layers {flat} give other shapes")
         if not streaming and n is not None:
@@ -220,13 +213,14 @@ class Tracker:
             if lines:
                 warnings.warn("n is small for the width at " + "; ".join(lines), SmallProbeWarning, stacklevel=2)
 
-    def _widths(self, model: nn.Module, tap: Tap, first: Any) -> dict[str, int]:
-        """Each layer's features per sample in the chosen view (and ``_shapes``: per-sample shapes)."""
+    def _widths(self, model: nn.Module, tap: Tap, first: Any) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+        """Each layer's features per sample in the chosen view, and its per-sample output shape."""
         with tap, extraction_mode(model, self.bn):
             outputs = tap(model, first)
-        self._shapes = {name: tuple(out.shape[1:]) for name, out in outputs.items()}
-        return {name: as_samples(out[:1], self.view).shape[1] if self.view != "positions" else out[0].numel()
-                for name, out in outputs.items()}
+        shapes = {name: tuple(out.shape[1:]) for name, out in outputs.items()}
+        widths = {name: as_samples(out[:1], self.view).shape[1] if self.view != "positions" else out[0].numel()
+                  for name, out in outputs.items()}
+        return widths, shapes
 
     # -- reference and resume -------------------------------------------------------------------
 
@@ -323,14 +317,10 @@ class Tracker:
             for r, l in zip(self.reference_layers, self.layers):
                 ref, cur = self._reference_acts[r.name], current[l.name]
                 fa, fb = self._factors(ref, f"{r.name} (reference)"), self._factors(cur, l.name)
-                for metric in self.metrics:
-                    null = self.null if metric in self.null_metrics else 0
-                    for row in measure_rows(ref, cur, fa, fb, [metric], self.alphas, k=self.k, sigma=self.sigma,
-                                            null=null, bootstrap=self.bootstrap, confidence=self.confidence,
-                                            seed=self.seed):
-                        blank = {c: math.nan for c in RESAMPLED_COLUMNS if c not in row} \
-                            if self.null or self.bootstrap else {}
-                        rows.append(dict(step=step, layer=l.name, **self._pair_label(r), **row, **blank, **info))
+                for row in measure_rows(ref, cur, fa, fb, self.metrics, self.alphas, k=self.k, sigma=self.sigma,
+                                        null=self.null, null_metrics=self.null_metrics, bootstrap=self.bootstrap,
+                                        confidence=self.confidence, seed=self.seed):
+                    rows.append(dict(step=step, layer=l.name, **self._pair_label(r), **row, **info))
         self._rows = [r for r in self._rows if r["step"] != step] + rows
         if self.out is not None:
             self._save()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -21,6 +21,7 @@ from repchange.core.metrics import (
     UndefinedSimilarity,
     _hollow_parts,
     _unbiased_hsic_from_parts,
+    double_centred,
     filter_procrustes_similarity,
     hsic_floor,
     knn_overlap,
@@ -34,7 +35,7 @@ from repchange.core.metrics import (
     rbf_gram,
 )
 
-__all__ = ["MEASURES", "Measure", "Sides", "biased_cka_chance", "evaluate", "resampled"]
+__all__ = ["MEASURES", "Measure", "Sides", "biased_cka_chance", "check_metrics", "evaluate", "resampled"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,19 @@ MEASURES: dict[str, Measure] = {m.name: m for m in (
     Measure("filter_procrustes", True, 0.0, 1.0, "Study B's per-filter Procrustes similarity, mean",
             needs_maps=True),
 )}
+
+
+def check_metrics(metrics: Sequence[str], alphas: Sequence[float]) -> None:
+    """Refuse, before any work, unknown measure names, pwsm without alphas (or alphas without pwsm) and
+    alphas outside [0, 1]."""
+    unknown = [m for m in metrics if m not in MEASURES]
+    if unknown or not metrics:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(MEASURES)}")
+    if ("pwsm" in metrics) != bool(alphas):
+        raise ValueError("metric 'pwsm' needs alphas (e.g. alphas=(0.0, 0.5)), and alphas need 'pwsm'")
+    bad_alpha = [a for a in alphas if not 0 <= a <= 1]
+    if bad_alpha:
+        raise ValueError(f"alphas must lie in [0, 1], got {bad_alpha}")
 
 
 @dataclass
@@ -114,10 +128,6 @@ def evaluate(name: str, sides: Sides) -> tuple[float, str]:
 # Values on re-indexed samples: X's rows ix against Y's rows iy (a permutation, or a bootstrap draw)
 
 
-def _centred(k: torch.Tensor) -> torch.Tensor:
-    return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
-
-
 def _sub(k: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
     return k if idx is None else k[idx[:, None], idx[None, :]]
 
@@ -153,7 +163,7 @@ class _Resampler:
             if ix is None:  # a permutation: Y's Gram re-indexed, both norms unchanged
                 k, kk = self.fixed
                 return normalised_hsic((k * _sub(self.ky, iy)).sum(), kk, self.y_self_norm, n)
-            k, l = _centred(_sub(self.kx, ix)), _centred(_sub(self.ky, iy))
+            k, l = double_centred(_sub(self.kx, ix)), double_centred(_sub(self.ky, iy))
             return normalised_hsic((k * l).sum(), (k * k).sum(), (l * l).sum(), n)
         if name == "cka_debiased" and ix is None and iy is not None:
             kp, kk, floor_k = self.fixed

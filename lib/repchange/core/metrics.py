@@ -26,6 +26,7 @@ __all__ = [
     "MinibatchCKA",
     "centred_gram",
     "cka_from_grams",
+    "double_centred",
     "CENTRINGS",
     "filter_cka",
     "filter_procrustes_similarity",
@@ -111,6 +112,7 @@ class Factors:
             raise UndefinedSimilarity(f"undefined: {name} is constant across samples (shape {tuple(raw.shape)}), "
                                       f"e.g. a dead layer: it has no self-similarity to normalise by")
         self._whitening: dict[tuple[float, bool], torch.Tensor] = {}
+        self._rbf: dict[float, torch.Tensor] = {}  # centred RBF kernel matrices by bandwidth factor
 
     @property
     def n(self) -> int:
@@ -278,9 +280,10 @@ def cka_from_grams(k: torch.Tensor, l: torch.Tensor, *, debiased: bool = False) 
     if k.shape != l.shape:
         raise ValueError(f"Gram matrices differ in shape: {tuple(k.shape)} vs {tuple(l.shape)}")
     if debiased:
-        xy, xx, yy = unbiased_hsic(k, l), unbiased_hsic(k, k), unbiased_hsic(l, l)
-        return normalised_hsic(xy, xx, yy, k.shape[0], "debiased CKA", hsic_floor(_hollow_parts(k)),
-                               hsic_floor(_hollow_parts(l)))
+        kp, lp = _hollow_parts(k), _hollow_parts(l)
+        return normalised_hsic(_unbiased_hsic_from_parts(kp, lp), _unbiased_hsic_from_parts(kp, kp),
+                               _unbiased_hsic_from_parts(lp, lp), k.shape[0], "debiased CKA", hsic_floor(kp),
+                               hsic_floor(lp))
     return normalised_hsic((k * l).sum(), (k * k).sum(), (l * l).sum(), k.shape[0], "CKA")
 
 
@@ -372,12 +375,23 @@ def _median(values: torch.Tensor) -> torch.Tensor:
     return low if m % 2 else (low + flat.kthvalue(m // 2 + 1).values) / 2
 
 
+def double_centred(k: torch.Tensor) -> torch.Tensor:
+    """``H K H`` of an (n, n) kernel matrix, H the centring matrix."""
+    return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+
+
 def rbf_gram(f: Factors, sigma: float = 1.0) -> torch.Tensor:
     """The centred RBF kernel matrix (n, n) ``H exp(-d²_ij / (2 sigma² median(d²))) H`` from the cached Gram,
     with the median over all n² squared distances, the zero diagonal included: Kornblith et al. 2019's code
-    (``gram_rbf(x, threshold=sigma)``)."""
+    (``gram_rbf(x, threshold=sigma)``). Cached on ``f`` per ``sigma``, like its whitening maps."""
     if not sigma > 0:
         raise ValueError(f"sigma must be positive (a multiple of the median distance), got {sigma}")
+    if sigma not in f._rbf:
+        f._rbf[sigma] = _rbf_gram(f, sigma)
+    return f._rbf[sigma]
+
+
+def _rbf_gram(f: Factors, sigma: float) -> torch.Tensor:
     gram = f.gram
     norms = torch.diagonal(gram)
     squared = (norms[:, None] + norms[None, :] - 2 * gram).clamp_min(0)
@@ -385,8 +399,7 @@ def rbf_gram(f: Factors, sigma: float = 1.0) -> torch.Tensor:
     if not median > 0:
         raise UndefinedSimilarity(f"undefined: the median squared distance between samples of {f.name} is 0: "
                                   f"RBF CKA has no bandwidth")
-    kernel = torch.exp(-squared / (2 * sigma**2 * median))
-    return kernel - kernel.mean(0, keepdim=True) - kernel.mean(1, keepdim=True) + kernel.mean()
+    return double_centred(torch.exp(-squared / (2 * sigma**2 * median)))
 
 
 def rbf_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, sigma: float = 1.0) -> float:
