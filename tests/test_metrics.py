@@ -109,6 +109,7 @@ from repchange.core.metrics import (
     pearson,
     procrustes_angle,
     pwsm,
+    pwsm_alphas,
 )
 
 
@@ -160,6 +161,29 @@ def test_pwsm_is_a_metric_and_ignores_scale_and_row_duplication(alpha: float) ->
     assert pwsm(7.0 * x, y, alpha=alpha) == pytest.approx(base, abs=1e-10)
     assert pwsm(np.vstack([x, x]), np.vstack([y, y]), alpha=alpha) == pytest.approx(base, abs=1e-10)
     assert pwsm(y, x, alpha=alpha) == pytest.approx(base, abs=1e-8)
+
+
+@pytest.mark.parametrize("scale_free", [True, False])
+def test_pwsm_alphas_equals_the_definition_on_whitened_copies(scale_free: bool) -> None:
+    """One cross product for all alphas (W_x XᵀY W_y, n tr(W C W)) gives what φ(X) = Xc W written out gives."""
+    x, y = rand(300, 12, 0) * 3.0, rand(300, 9, 1) + rand(300, 1, 2)
+
+    def direct(alpha: float) -> float:
+        def phi(m: np.ndarray) -> np.ndarray:
+            mc = m - m.mean(0)
+            cov = mc.T @ mc / len(mc)
+            values, vectors = np.linalg.eigh(cov / (cov.trace() / len(cov) if scale_free else 1.0))
+            return mc @ (alpha * np.eye(len(cov)) + (1 - alpha) * (vectors / np.sqrt(values)) @ vectors.T)
+
+        px, py = phi(x), phi(y)
+        return float(np.arccos(np.linalg.svd(px.T @ py, compute_uv=False).sum() / np.sqrt((px ** 2).sum() * (py ** 2).sum())))
+
+    alphas = (0.0, 0.25, 0.5, 1.0)
+    values = pwsm_alphas(x, y, alphas, scale_free=scale_free)
+    assert list(values) == list(alphas)
+    for alpha in alphas:
+        assert values[alpha] == pytest.approx(direct(alpha), abs=1e-10)
+        assert pwsm(x, y, alpha=alpha, scale_free=scale_free) == values[alpha]
 
 
 def test_pwsm_refuses_whitening_with_fewer_samples_than_features() -> None:

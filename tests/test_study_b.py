@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -75,7 +77,7 @@ def test_bad_study_b_configs_name_the_problem(change: dict, message: str) -> Non
 
 
 @pytest.mark.slow
-def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) -> None:
+def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(tmp_path / "store")
     params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small", "densenet_small"),
                                     targets=("fashion_coarse", "digits"), n_probe=20)
@@ -119,6 +121,11 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path) ->
     assert layers == ["denseblock1", "transition1", "denseblock2", "transition2", "denseblock3"]
     again = tables.dynamics(params, runtime=Runtime(store, "cpu"))
     assert again.equals(table)
+    # computed in the calling process instead of two workers: the same numbers to the bit (one thread either way)
+    monkeypatch.setenv("REPCHANGE_WORKERS", "1")
+    shutil.rmtree(store.root / "study_b" / "dynamics")
+    pd.testing.assert_frame_equal(tables.dynamics(params, runtime=Runtime(store, "cpu")), table)
+    monkeypatch.delenv("REPCHANGE_WORKERS")
     assert len(list((store.root / "study_b" / "source").iterdir())) == 2  # one source net per architecture
     chance = tables.filter_agreement_chance(params, runtime=Runtime(store, "cpu"))  # trains each net's twin
     assert set(chance.pairing) == set(agreement.pairing) and "epoch" not in chance

@@ -20,6 +20,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from repchange.core.parallel import torch_threads
+
 __all__ = [
     "ALPHAS",
     "Factors",
@@ -40,6 +42,7 @@ __all__ = [
     "pearson",
     "procrustes_angle",
     "pwsm",
+    "pwsm_alphas",
     "pwsm_key",
     "hsic_floor",
     "normalised_hsic",
@@ -422,16 +425,42 @@ def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float, scale_
     (the mean canonical correlation when p = q). ``alpha < 1`` needs n ≥ p and n ≥ q.
     Directions of zero variance (e.g. dead units) are left out of the whitening.
     ``scale_free=False`` whitens with the raw covariance, as netrep does: identical at α = 0 and
-    α = 1, different (and dependent on the features' scale) in between.
+    α = 1, different (and dependent on the features' scale) in between. Several alphas of one pair:
+    :func:`pwsm_alphas` (one cross product for all of them).
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    return pwsm_alphas(x, y, (alpha,), scale_free=scale_free)[alpha]
+
+
+def pwsm_alphas(x: ArrayLike | Factors, y: ArrayLike | Factors, alphas: Iterable[float], *,
+                scale_free: bool = True) -> dict[float, float]:
+    """:func:`pwsm` of one pair at each of ``alphas`` (``{alpha: radians}``), from one (p, q) cross product.
+
+    ``φ(X)ᵀφ(Y) = W_x XcᵀYc W_y`` and ``||φ(X)||²_F = n tr(W_x C_x W_x)``, so no whitened (n, p) copy of either
+    side is made: per alpha only (p, q)-sized products, on the whitening maps cached on each side's
+    :class:`Factors`. Where a side has more features than samples only ``alpha=1`` is defined (Gram form)."""
+    alphas = tuple(alphas)
+    for alpha in alphas:
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     fx, fy = _pair(x, y)
-    if alpha == 1.0:
-        return procrustes_angle(fx, fy)
-    px, py = fx.x @ fx.whitening(alpha, scale_free=scale_free), fy.x @ fy.whitening(alpha, scale_free=scale_free)
-    nuclear = torch.linalg.svdvals(px.T @ py).sum()
-    return _angle(nuclear / torch.sqrt((px * px).sum() * (py * py).sum()))
+    if not _feature_form(fx, fy):
+        wide = fx if fx.p > fx.n else fy
+        for alpha in alphas:
+            if alpha < 1.0:
+                wide.whitening(alpha, scale_free=scale_free)  # raises: more features than samples
+        angle = procrustes_angle(fx, fy)
+        return {alpha: angle for alpha in alphas}
+    cross = fx.x.T @ fy.x  # (p, q) = XcᵀYc
+    out = {}
+    for alpha in alphas:
+        if alpha == 1.0:
+            nuclear, norms = torch.linalg.svdvals(cross).sum(), fx.squared_norm * fy.squared_norm
+        else:
+            wx, wy = fx.whitening(alpha, scale_free=scale_free), fy.whitening(alpha, scale_free=scale_free)
+            nuclear = torch.linalg.svdvals(wx @ cross @ wy).sum()
+            norms = (fx.n * ((wx @ fx.cov) * wx).sum()) * (fy.n * ((wy @ fy.cov) * wy).sum())
+        out[alpha] = _angle(nuclear / torch.sqrt(norms))
+    return out
 
 
 def pwsm_key(alpha: float) -> str:
@@ -474,7 +503,8 @@ def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike, *, centre: str = "r
     ac, bc, dead = _filter_maps(a, b, centre)
     norms = torch.linalg.matrix_norm(ac, keepdim=True) * torch.linalg.matrix_norm(bc, keepdim=True)
     cross = ac.transpose(-1, -2) @ bc / torch.where(norms > 0, norms, torch.ones_like(norms))
-    score = torch.linalg.svdvals(cross).sum(-1)
+    with torch_threads(1):  # a batch of small SVDs: one thread is faster, and robust to a busy machine
+        score = torch.linalg.svdvals(cross).sum(-1)
     return torch.where(dead, torch.full_like(score, torch.nan), score.clamp(0, 1))
 
 
@@ -501,7 +531,8 @@ def _filter_whitened(m: torch.Tensor, alpha: float) -> torch.Tensor:
     of zero variance are left out of the whitening (as :meth:`Factors.whitening`)."""
     if alpha == 1.0:
         return m
-    values, vectors = torch.linalg.eigh(m.transpose(-1, -2) @ m / m.shape[-2])
+    with torch_threads(1):  # see filter_procrustes_similarity
+        values, vectors = torch.linalg.eigh(m.transpose(-1, -2) @ m / m.shape[-2])
     values = values.clamp_min(0)
     mean = values.mean(-1, keepdim=True)
     values = values / torch.where(mean > 0, mean, torch.ones_like(mean))
@@ -543,7 +574,8 @@ def filter_pwsm(a: ArrayLike | FilterWhitened, b: ArrayLike | FilterWhitened, *,
     if pa.maps.shape != pb.maps.shape:
         raise ValueError(f"maps must have the same shape (..., H, W): got {tuple(pa.maps.shape)} and "
                          f"{tuple(pb.maps.shape)}")
-    nuclear = torch.linalg.svdvals(pa.maps.transpose(-1, -2) @ pb.maps).sum(-1)
+    with torch_threads(1):  # see filter_procrustes_similarity
+        nuclear = torch.linalg.svdvals(pa.maps.transpose(-1, -2) @ pb.maps).sum(-1)
     norms = pa.norms * pb.norms
     cosine = (nuclear / torch.where(norms > 0, norms, torch.ones_like(norms))).clamp(0, 1)
     return torch.where(pa.dead | pb.dead | (norms == 0), torch.full_like(cosine, torch.nan), torch.arccos(cosine))

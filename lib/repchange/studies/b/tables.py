@@ -12,15 +12,13 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
-
 from repchange.core import data as data_mod
-from repchange.core import progress
+from repchange.core.parallel import Job, run_jobs, torch_threads, train_threads
 from repchange.core.features import BN_MODES, extract, positions_as_samples
 from repchange.core.metrics import (
     ALPHAS,
@@ -31,12 +29,12 @@ from repchange.core.metrics import (
     filter_procrustes_similarity,
     filter_pwsm,
     pearson,
-    pwsm,
+    pwsm_alphas,
     pwsm_key,
 )
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
 from repchange.core.runtime import Runtime
-from repchange.core.train import OptimiserSpec, load_checkpoint, progress_enabled
+from repchange.core.train import OptimiserSpec, load_checkpoint
 from repchange.studies.b import analysis
 from repchange.studies.b.runs import (
     DEFAULT_TARGETS,
@@ -45,6 +43,7 @@ from repchange.studies.b.runs import (
     SPLIT_SEED,
     TARGETS,
     TRAINING_CODE,
+    _ARCH_COST,
     FinetuneBConfig,
     SourceConfig,
     _new_net,
@@ -122,12 +121,12 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
         if cls not in source_factors:
             source_factors[cls] = Factors(positions_as_samples(src[mask]), name=f"source maps ({cls})")
         x, y = source_factors[cls], Factors(positions_as_samples(now[mask]), name=f"fine-tuned maps ({cls})")
-        for alpha in alphas:
-            # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
-            # while for all probes together the ValueError stands (raise n_probe)
-            undefined = cls != "all" and alpha < 1 and x.n < x.p
-            rows.append(dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha,
-                             value=np.nan if undefined else pwsm(x, y, alpha=alpha), dead_fraction=np.nan))
+        # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
+        # while for all probes together the ValueError stands (raise n_probe)
+        defined = [a for a in alphas if not (cls != "all" and a < 1 and x.n < x.p)]
+        values = pwsm_alphas(x, y, defined)
+        rows += [dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha, value=values.get(alpha, np.nan),
+                      dead_fraction=np.nan) for alpha in alphas]
     return rows
 
 
@@ -151,24 +150,43 @@ def dynamics(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
                       centre=params.procrustes_centre) for cfg in _runs(params)}
     train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/dynamics", key, TABLE_CODE)],
               runtime=runtime)
-    tables = []
-    for cfg in tqdm(progress.counted(list(keys), "Study B distance tables", _run_label), total=len(keys),
-                    desc="Study B runs", disable=not progress_enabled()):
+    jobs = {cfg: (_dynamics_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
+    return _tidy(_stored_tables("study_b/dynamics", keys, jobs, runtime, "Study B distance tables"))
 
-        def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
-            run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime)
-            history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
-            rows, cache = [], {layer: {} for layer in source_maps}
-            for epoch, maps in checkpoints:
-                for layer in maps:
-                    for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
-                                           cache[layer], centre=params.procrustes_centre):
-                        rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
-                                         test_acc=history.loc[epoch, "test_acc"]))
-            return pd.DataFrame(rows)
 
-        tables.append(_labelled(runtime.store.table("study_b/dynamics", keys[cfg], compute, code=TABLE_CODE), cfg))
-    return _tidy(tables)
+def _dynamics_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`dynamics` rows (without arch, target, seed)."""
+    run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime)
+    history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
+    rows, cache = [], {layer: {} for layer in source_maps}
+    for epoch, maps in checkpoints:
+        for layer in maps:
+            for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas, cache[layer],
+                                   centre=params.procrustes_centre):
+                rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
+                                 test_acc=history.loc[epoch, "test_acc"]))
+    return pd.DataFrame(rows)
+
+
+def _table_job(kind: str, key: dict, function: Callable[..., pd.DataFrame], kwargs: dict, runtime: Runtime) -> None:
+    """Compute and store one run's table (a worker's job), on :func:`~repchange.core.parallel.train_threads`
+    threads wherever it runs, so its numbers do not depend on how many tables are computed beside it."""
+    with torch_threads(train_threads()):
+        runtime.store.table(kind, key, lambda: function(**kwargs), code=TABLE_CODE)
+
+
+def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: str) -> list[pd.DataFrame]:
+    """Each run's table of ``kind`` (``keys``: run config → store key; ``jobs``: run config → (function,
+    kwargs) that computes its table), labelled with arch, target and seed. The tables the store lacks are
+    computed side by side, one worker process per core on one thread each
+    (:func:`~repchange.core.parallel.run_jobs`): the per-filter decompositions are many small
+    eigendecompositions and SVDs, which gain nothing from a second thread and lose much on a busy machine."""
+    missing = [cfg for cfg, key in keys.items() if not runtime.store.has(kind, key, TABLE_CODE)]
+    run_jobs([Job(_table_job, dict(kind=kind, key=keys[cfg], function=jobs[cfg][0], kwargs=jobs[cfg][1],
+                                   runtime=runtime), label=_run_label(cfg),
+                  cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg in missing], device=runtime.device, desc=desc)
+    return [_labelled(runtime.store.table(kind, keys[cfg], lambda cfg=cfg: jobs[cfg][0](**jobs[cfg][1]),
+                                          code=TABLE_CODE), cfg) for cfg in keys]
 
 
 def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, from_epoch: int = 0
@@ -217,26 +235,22 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
             for cfg in _runs(params)}
     train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/filter_agreement", key, TABLE_CODE)],
               runtime=runtime)
-    tables = []
-    for cfg in tqdm(progress.counted(list(keys), "Study B filter agreement", _run_label), total=len(keys),
-                    desc="Study B filter agreement", disable=not progress_enabled()):
+    jobs = {cfg: (_agreement_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
+    return _tidy(_stored_tables("study_b/filter_agreement", keys, jobs, runtime, "Study B filter agreement"))
 
-        def compute(cfg: FinetuneBConfig = cfg) -> pd.DataFrame:
-            _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
-            rows, keep = [], agreement_images(probe.labels)
-            labels = probe.labels[keep]
-            whitened = {layer: FilterWhitened(maps[keep], alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
-                        for layer, maps in source_maps.items()}  # the source side, once for every checkpoint
-            for epoch, maps in checkpoints:
-                for layer, now in maps.items():
-                    rows += [dict(layer=layer, epoch=epoch, **r) for r in
-                             filter_r(source_maps[layer][keep], now[keep], labels, params.procrustes_centre,
-                                       whitened[layer])]
-            return pd.DataFrame(rows)
 
-        table = runtime.store.table("study_b/filter_agreement", keys[cfg], compute, code=TABLE_CODE)
-        tables.append(_labelled(table, cfg))
-    return _tidy(tables)
+def _agreement_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`filter_agreement` rows (without arch, target, seed)."""
+    _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
+    rows, keep = [], agreement_images(probe.labels)
+    labels = probe.labels[keep]
+    whitened = {layer: FilterWhitened(maps[keep], alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
+                for layer, maps in source_maps.items()}  # the source side, once for every checkpoint
+    for epoch, maps in checkpoints:
+        for layer, now in maps.items():
+            rows += [dict(layer=layer, epoch=epoch, **r) for r in
+                     filter_r(source_maps[layer][keep], now[keep], labels, params.procrustes_centre, whitened[layer])]
+    return pd.DataFrame(rows)
 
 
 def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
@@ -257,21 +271,19 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
     train_sources([source for cfg, key in keys.items()
                    if not runtime.store.has("study_b/filter_agreement_chance", key, TABLE_CODE)
                    for source in (cfg.source, twins[cfg])], runtime=runtime)
-    tables = []
-    for cfg, twin in twins.items():
-
-        def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
-            probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
-            keep = agreement_images(probe.labels)
-            return pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
-                                 for r in filter_r(maps[0][layer][keep], maps[1][layer][keep], probe.labels[keep],
-                                                    params.procrustes_centre)])
-
-        tables.append(_labelled(runtime.store.table("study_b/filter_agreement_chance", keys[cfg], compute,
-                                                    code=TABLE_CODE), cfg))
-    if not tables:
+    if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
-    return _tidy(tables)
+    jobs = {cfg: (_chance_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime)) for cfg, twin in twins.items()}
+    return _tidy(_stored_tables("study_b/filter_agreement_chance", keys, jobs, runtime, "Study B agreement chance"))
+
+
+def _chance_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`filter_agreement_chance` rows (without arch, target, seed)."""
+    probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
+    keep = agreement_images(probe.labels)
+    return pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
+                         for r in filter_r(maps[0][layer][keep], maps[1][layer][keep], probe.labels[keep],
+                                           params.procrustes_centre)])
 
 
 def _source_and_twin_maps(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
@@ -451,20 +463,18 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
                          centre=params.procrustes_centre)
     train_sources([source for cfg, key in keys.items() if not runtime.store.has("study_b/baseline", key, TABLE_CODE)
                    for source in (cfg.source, twins[cfg])], runtime=runtime)
-    tables = []
-    for cfg, twin in twins.items():
-
-        def compute(cfg: FinetuneBConfig = cfg, twin: SourceConfig = twin) -> pd.DataFrame:
-            probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
-            rows = []
-            for layer in maps[0]:
-                for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
-                                       centre=params.procrustes_centre):
-                    rows.append(dict(layer=layer, metric=row["metric"], value=row["value"],
-                                     dead_fraction=row["dead_fraction"]))
-            return pd.DataFrame(rows)
-
-        tables.append(_labelled(runtime.store.table("study_b/baseline", keys[cfg], compute, code=TABLE_CODE), cfg))
-    if not tables:
+    if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
-    return _tidy(tables)
+    jobs = {cfg: (_baseline_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime)) for cfg, twin in twins.items()}
+    return _tidy(_stored_tables("study_b/baseline", keys, jobs, runtime, "Study B baseline"))
+
+
+def _baseline_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`baseline` rows (without arch, target, seed)."""
+    probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
+    rows = []
+    for layer in maps[0]:
+        for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
+                               centre=params.procrustes_centre):
+            rows.append(dict(layer=layer, metric=row["metric"], value=row["value"], dead_fraction=row["dead_fraction"]))
+    return pd.DataFrame(rows)
