@@ -32,6 +32,10 @@
    several seeds stacked as one grouped-convolution model; run keys parsed once per file version against
    every time; Study B's source training at its plateau (shared twins) against the previous 3 epochs.
 
+7. Study B's distance tables (``benchmarks/study_b_tables.py``): PWSM at every alpha from one cross product
+   against whitened copies per alpha, and a run's table in the notebook's process at torch's default
+   threads against the worker pool at one thread each, on a quiet machine and beside one busy process.
+
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
 
@@ -244,9 +248,13 @@ def main() -> None:
     import regime
 
     regime_results = regime.main()
+    import study_b_tables
+
+    study_b_results = study_b_tables.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
-               "book": book_results, "verdicts": verdict_results, "regime": regime_results}
+               "book": book_results, "verdicts": verdict_results, "regime": regime_results,
+               "study_b_tables": study_b_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

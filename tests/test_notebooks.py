@@ -179,11 +179,13 @@ def test_every_training_run_is_trained_once_for_the_whole_book(smoke_runs: dict)
     assert len(finetune) == 2 * 5 + 2  # seeds x conditions, shared by a5 and a6; + s = 1 per seed (deviations page)
     assert all((run / "complete.json").exists() for run in pretrain + finetune)
     study_b_runs = {kind: list((smoke_runs["store"] / "study_b" / kind).iterdir())
-                    for kind in ("source", "finetune", "dynamics", "filter_agreement")}
+                    for kind in ("source", "finetune", "dynamics", "filter_agreement", "last_checkpoint_distances")}
     assert len(study_b_runs["source"]) == 3 * 2  # per architecture the source net and its independent twin
     assert len(study_b_runs["finetune"]) == len(study_b_runs["filter_agreement"]) == 3 * 2  # archs x smoke targets
-    # + the deviations page's two variants (eval-mode BatchNorm, column centring) of resnet_small x 2 targets
-    assert len(study_b_runs["dynamics"]) == 3 * 2 + 2 * 2
+    assert len(study_b_runs["dynamics"]) == 3 * 2
+    # the deviations page: the book's settings and its two variants (eval-mode BatchNorm, column centring) of
+    # resnet_small x 2 targets, at the last checkpoint only
+    assert len(study_b_runs["last_checkpoint_distances"]) == 3 * 2
 
 
 @pytest.fixture(scope="module")

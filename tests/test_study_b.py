@@ -121,6 +121,14 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path, mo
     assert layers == ["denseblock1", "transition1", "denseblock2", "transition2", "denseblock3"]
     again = tables.dynamics(params, runtime=Runtime(store, "cpu"))
     assert again.equals(table)
+    # the deviations page's last-checkpoint table: the same numbers as the dynamics table's rows there
+    last = tables.last_checkpoint_distances(params, runtime=Runtime(store, "cpu"))
+    full = table[(table.epoch == 2) & (table.cls == "all")].drop(columns=["cls", "train_acc", "test_acc"])
+    keys = ["arch", "target", "seed", "layer", "metric"]
+    both = last.merge(full, on=keys, suffixes=("", "_full"), validate="one_to_one")
+    assert len(both) == len(full) == len(last) and (both.epoch == 2).all()
+    np.testing.assert_allclose(both.value, both.value_full, rtol=1e-12)
+    np.testing.assert_allclose(both.dead_fraction, both.dead_fraction_full, rtol=1e-12)
     # computed in the calling process instead of two workers: the same numbers to the bit (one thread either way)
     monkeypatch.setenv("REPCHANGE_WORKERS", "1")
     shutil.rmtree(store.root / "study_b" / "dynamics")

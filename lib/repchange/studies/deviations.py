@@ -79,15 +79,14 @@ def shift_effect(params: a_tables.FinetuneSweepParams, fixed: int = 1, runtime: 
 
 def study_b_variant_effect(params: b_tables.DynamicsParams, arch: str, runtime: Runtime | None = None,
                            **change: object) -> pd.DataFrame:
-    """Last-checkpoint distance per target, layer and metric (all probes) for one architecture under the
-    book's settings and under ``change`` (e.g. ``bn="eval"`` or ``procrustes_centre="columns"``).
-    Columns: target, metric, layer, default, variant, difference (variant − default)."""
+    """Last-checkpoint distance per target, layer and metric (all probes, mean over seeds) for one architecture
+    under the book's settings and under ``change`` (e.g. ``bn="eval"`` or ``procrustes_centre="columns"``):
+    :func:`~repchange.studies.b.tables.last_checkpoint_distances` of both. Columns: target, metric, layer,
+    default, variant, difference (variant − default)."""
     base = replace(params, archs=(arch,))
-    tables = {name: b_tables.dynamics(p, runtime=runtime)
-              for name, p in (("default", base), ("variant", replace(base, **change)))}
     keys = ["target", "metric", "layer"]
-    final = {name: t[(t.cls == "all") & (t.epoch == t.epoch.max())].groupby(keys, sort=False)["value"].mean()
-             for name, t in tables.items()}
+    final = {name: b_tables.last_checkpoint_distances(p, runtime=runtime).groupby(keys, sort=False)["value"].mean()
+             for name, p in (("default", base), ("variant", replace(base, **change)))}
     out = pd.concat([final["default"].rename("default"), final["variant"].rename("variant")], axis=1).reset_index()
     out["difference"] = out["variant"] - out["default"]
     return out

@@ -2,9 +2,12 @@
 
 :func:`dynamics` compares each checkpoint's probed ReLU maps on the target's probe images with
 the source net's (epoch 0) under every metric; :func:`filter_agreement` correlates the per-filter
-metrics (its chance level: :func:`filter_agreement_chance`); :func:`baseline` measures two independently trained source nets against each other, the
-level "unrelated" reaches. The runs they read are :mod:`repchange.studies.b.runs`'; missing ones
-are trained first.
+metrics (its chance level: :func:`filter_agreement_chance`); :func:`baseline` measures two
+independently trained source nets against each other, the level "unrelated" reaches;
+:func:`last_checkpoint_distances` is the dynamics at the last checkpoint alone. The runs they read
+are :mod:`repchange.studies.b.runs`'; missing ones are trained first. Each run's table is stored
+once; the missing ones are computed side by side in the worker pool, one thread each
+(:func:`repchange.core.parallel.run_jobs`), with the same numbers as one after another.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
-           "run_config"]
+           "last_checkpoint_distances", "run_config"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,30 @@ def _dynamics_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runti
     return pd.DataFrame(rows)
 
 
+def last_checkpoint_distances(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """Each run's last checkpoint against its source net, all probes together, under every metric of
+    :func:`dynamics`: the rows of its table at the last epoch with ``cls == "all"``, computed alone (one
+    checkpoint, one group), for comparisons of extraction settings that read nothing else (the deviations
+    page). Columns: arch, target, seed, layer, epoch, metric, alpha, value, dead_fraction."""
+    params.validate()
+    runtime = runtime or Runtime()
+    keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                      centre=params.procrustes_centre, epoch=max(cfg.checkpoints)) for cfg in _runs(params)}
+    kind = "study_b/last_checkpoint_distances"
+    train_all([cfg for cfg, key in keys.items() if not runtime.store.has(kind, key, TABLE_CODE)], runtime=runtime)
+    jobs = {cfg: (_last_checkpoint_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
+    return _tidy(_stored_tables(kind, keys, jobs, runtime, "Study B last-checkpoint distances"))
+
+
+def _last_checkpoint_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`last_checkpoint_distances` rows (without arch, target, seed)."""
+    _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=max(cfg.checkpoints))
+    epoch, maps = next(checkpoints)
+    return pd.DataFrame([dict(layer=layer, epoch=epoch, **row) for layer in maps
+                         for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
+                                                per_class=False, centre=params.procrustes_centre)]).drop(columns="cls")
+
+
 def _table_job(kind: str, key: dict, function: Callable[..., pd.DataFrame], kwargs: dict, runtime: Runtime) -> None:
     """Compute and store one run's table (a worker's job), on :func:`~repchange.core.parallel.train_threads`
     threads wherever it runs, so its numbers do not depend on how many tables are computed beside it."""
@@ -273,7 +300,8 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
                    for source in (cfg.source, twins[cfg])], runtime=runtime)
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
-    jobs = {cfg: (_chance_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime)) for cfg, twin in twins.items()}
+    jobs = {cfg: (_chance_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
+            for cfg, twin in twins.items()}
     return _tidy(_stored_tables("study_b/filter_agreement_chance", keys, jobs, runtime, "Study B agreement chance"))
 
 
@@ -465,16 +493,19 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
                    for source in (cfg.source, twins[cfg])], runtime=runtime)
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
-    jobs = {cfg: (_baseline_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime)) for cfg, twin in twins.items()}
+    jobs = {cfg: (_baseline_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
+            for cfg, twin in twins.items()}
     return _tidy(_stored_tables("study_b/baseline", keys, jobs, runtime, "Study B baseline"))
 
 
-def _baseline_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+def _baseline_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
+                    ) -> pd.DataFrame:
     """One run's :func:`baseline` rows (without arch, target, seed)."""
     probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
     rows = []
     for layer in maps[0]:
         for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
                                centre=params.procrustes_centre):
-            rows.append(dict(layer=layer, metric=row["metric"], value=row["value"], dead_fraction=row["dead_fraction"]))
+            rows.append(dict(layer=layer, metric=row["metric"], value=row["value"],
+                             dead_fraction=row["dead_fraction"]))
     return pd.DataFrame(rows)

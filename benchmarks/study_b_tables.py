@@ -1,0 +1,134 @@
+"""`make bench`, part 8: what Study B's distance tables cost, and the two levers that pay for them.
+
+1. PWSM of one layer at the book's three alphas, on the positions-as-samples shape of the largest
+   small-net layer (200 probe images x 28 x 28 positions, 72 channels): one whitened (n, p) copy of
+   each side per alpha (the previous ``pwsm``, written out here) against
+   :func:`repchange.core.metrics.pwsm_alphas` (one (p, q) cross product, whitening maps applied to it).
+   Reported: both times, the ratio and the largest difference (radians; the same maths in another
+   float order).
+2. One Study B run's distance table (``densenet_small``, 200 probe images, checkpoints 0, 1, 2, 3, 5, 7;
+   briefly trained nets: the table's cost does not depend on how well they learnt) for two runs:
+   in the calling process at torch's default threads, one after the other (how the tables were made
+   before), against the book's way (two worker processes, one thread each), on a quiet machine and
+   with one busy process beside it (a second job on a 2-core laptop, or CI's neighbours). Reported:
+   seconds of each, the ratios and whether the tables agree (to 1e-9: thread counts change the float
+   order).
+
+Run alone: ``python benchmarks/study_b_tables.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from repchange.core.metrics import ALPHAS, Factors, pwsm_alphas
+from repchange.core.runtime import Runtime
+from repchange.core.store import Store
+from repchange.studies.b import tables
+
+RUN = dict(archs=["densenet_small"], targets=["fashion_new_classes"], seeds=[1, 2], source_epochs=1,
+           source_size=512, finetune_epochs=7, finetune_checkpoints=[0, 1, 2, 3, 5, 7], finetune_size=128,
+           finetune_eval_size=500, finetune_lr=1e-4, finetune_batch_size=32, n_probe=200)
+
+
+def _pwsm_per_alpha(fx: Factors, fy: Factors, alpha: float) -> float:
+    """The previous ``pwsm``: whitened copies φ(X) = Xc W of both sides, then their Procrustes angle."""
+    px, py = fx.x @ fx.whitening(alpha), fy.x @ fy.whitening(alpha)
+    nuclear = torch.linalg.svdvals(px.T @ py).sum()
+    return math.acos(min(1.0, float(nuclear / torch.sqrt((px * px).sum() * (py * py).sum()))))
+
+
+def pwsm_lever(n: int = 200 * 28 * 28, p: int = 72, reps: int = 3) -> dict[str, float]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(n, p, generator=gen))
+    y = torch.relu(x + 0.5 * torch.randn(n, p, generator=gen))
+
+    def fresh() -> tuple[Factors, Factors]:  # the table builds each fine-tuned side anew per checkpoint
+        fx, fy = Factors(x), Factors(y)
+        fx.whitening(0.0), fx.whitening(0.5)  # the source side is cached across checkpoints: not timed
+        return fx, fy
+
+    def timed(fn) -> tuple[float, dict[float, float]]:
+        best, out = math.inf, {}
+        for _ in range(reps):
+            fx, fy = fresh()
+            start = time.perf_counter()
+            out = fn(fx, fy)
+            best = min(best, time.perf_counter() - start)
+        return best, out
+
+    before, old = timed(lambda fx, fy: {a: _pwsm_per_alpha(fx, fy, a) if a < 1 else None for a in ALPHAS})
+    now, new = timed(lambda fx, fy: pwsm_alphas(fx, fy, ALPHAS))
+    return {"shape": f"{n} x {p}", "per_alpha_s": before, "one_cross_s": now, "speed_ratio": before / now,
+            "max_difference_rad": max(abs(old[a] - new[a]) for a in ALPHAS if a < 1)}
+
+
+def _busy() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def _kernel_way(params: tables.DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """Every run's table in this process at torch's default threads, one after the other."""
+    return pd.concat([tables._dynamics_table(cfg, params, runtime).assign(seed=cfg.source.seed)
+                      for cfg in tables._runs(params)], ignore_index=True)
+
+
+def _pool_way(params: tables.DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    shutil.rmtree(runtime.store.root / "study_b" / "dynamics", ignore_errors=True)
+    return tables.dynamics(params, runtime)
+
+
+def table_lever() -> dict[str, object]:
+    params = tables.dynamics_params(**RUN)
+    out: dict[str, object] = {"runs": len(tables._runs(params)), "threads_default": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = Runtime(Store(Path(tmp) / "store"), "cpu")
+        tables.train_all(tables._runs(params), runtime=runtime)
+        results = {}
+        for load in ("quiet", "one busy process beside"):
+            busy = _busy() if load != "quiet" else None
+            try:
+                for way, fn in (("kernel", _kernel_way), ("pool", _pool_way)):
+                    start = time.perf_counter()
+                    results[(load, way)] = fn(params, runtime)
+                    out[f"{load}: {way}_s"] = time.perf_counter() - start
+            finally:
+                if busy is not None:
+                    busy.kill()
+            out[f"{load}: speed_ratio"] = out[f"{load}: kernel_s"] / out[f"{load}: pool_s"]
+        keys = ["seed", "layer", "epoch", "cls", "metric"]
+        a = results[("quiet", "kernel")].sort_values(keys).reset_index(drop=True)
+        b = results[("quiet", "pool")].sort_values(keys).reset_index(drop=True)
+        out["max_difference"] = float(np.nanmax(np.abs(a.value.to_numpy() - b.value.to_numpy())))
+    return out
+
+
+def main() -> dict[str, object]:
+    os.environ["REPCHANGE_PROGRESS"] = "0"
+    pwsm = pwsm_lever()
+    table = table_lever()
+    print("\n[8] Study B's distance tables")
+    print(f"  PWSM at alphas 0 and 0.5 ({pwsm['shape']}): whitened copies per alpha {pwsm['per_alpha_s']:.2f} s, "
+          f"one cross product {pwsm['one_cross_s']:.3f} s: {pwsm['speed_ratio']:.1f}x; largest difference "
+          f"{pwsm['max_difference_rad']:.1e} rad")
+    for load in ("quiet", "one busy process beside"):
+        print(f"  {table['runs']} densenet_small tables, {load}: in the kernel ({table['threads_default']} threads, one "
+              f"after the other) {table[f'{load}: kernel_s']:.1f} s, two 1-thread workers "
+              f"{table[f'{load}: pool_s']:.1f} s: {table[f'{load}: speed_ratio']:.2f}x")
+    print(f"  largest difference between the two ways' tables: {table['max_difference']:.1e}")
+    return {"pwsm": pwsm, "tables": table}
+
+
+if __name__ == "__main__":
+    main()
