@@ -20,8 +20,8 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 import torch
+
 from repchange.core import data as data_mod
-from repchange.core.parallel import Job, run_jobs, torch_threads, train_threads
 from repchange.core.features import BN_MODES, extract, positions_as_samples
 from repchange.core.metrics import (
     ALPHAS,
@@ -35,6 +35,7 @@ from repchange.core.metrics import (
     pwsm_alphas,
     pwsm_key,
 )
+from repchange.core.parallel import Job, run_jobs, torch_threads, train_threads
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
 from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec, load_checkpoint
