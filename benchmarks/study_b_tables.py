@@ -11,8 +11,8 @@
    in the calling process at torch's default threads, one after the other (how the tables were made
    before), against the book's way (two worker processes, one thread each), on a quiet machine and
    with one busy process beside it (a second job on a 2-core laptop, or CI's neighbours). Reported:
-   seconds of each, the ratios and whether the tables agree (to 1e-9: thread counts change the float
-   order).
+   seconds of each, the ratios and the largest difference of the two tables (the activations are float32
+   and the thread count changes their float order: about 1e-7, not bit-identical).
 
 Run alone: ``python benchmarks/study_b_tables.py``.
 """
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from repchange.core.metrics import ALPHAS, Factors, pwsm_alphas
+from repchange.core.metrics import ALPHAS, Factors, procrustes_angle, pwsm_alphas
 from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.studies.b import tables
@@ -68,10 +68,11 @@ def pwsm_lever(n: int = 200 * 28 * 28, p: int = 72, reps: int = 3) -> dict[str, 
             best = min(best, time.perf_counter() - start)
         return best, out
 
-    before, old = timed(lambda fx, fy: {a: _pwsm_per_alpha(fx, fy, a) if a < 1 else None for a in ALPHAS})
+    before, old = timed(lambda fx, fy: {a: _pwsm_per_alpha(fx, fy, a) if a < 1 else procrustes_angle(fx, fy)
+                                        for a in ALPHAS})
     now, new = timed(lambda fx, fy: pwsm_alphas(fx, fy, ALPHAS))
     return {"shape": f"{n} x {p}", "per_alpha_s": before, "one_cross_s": now, "speed_ratio": before / now,
-            "max_difference_rad": max(abs(old[a] - new[a]) for a in ALPHAS if a < 1)}
+            "max_difference_rad": max(abs(old[a] - new[a]) for a in ALPHAS)}
 
 
 def _busy() -> subprocess.Popen:
@@ -119,7 +120,7 @@ def main() -> dict[str, object]:
     pwsm = pwsm_lever()
     table = table_lever()
     print("\n[8] Study B's distance tables")
-    print(f"  PWSM at alphas 0 and 0.5 ({pwsm['shape']}): whitened copies per alpha {pwsm['per_alpha_s']:.2f} s, "
+    print(f"  PWSM at alphas 0, 0.5 and 1 ({pwsm['shape']}): whitened copies per alpha {pwsm['per_alpha_s']:.2f} s, "
           f"one cross product {pwsm['one_cross_s']:.3f} s: {pwsm['speed_ratio']:.1f}x; largest difference "
           f"{pwsm['max_difference_rad']:.1e} rad")
     for load in ("quiet", "one busy process beside"):
