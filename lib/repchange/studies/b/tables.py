@@ -152,10 +152,9 @@ def dynamics(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
     runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
                       centre=params.procrustes_centre) for cfg in _runs(params)}
-    train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/dynamics", key, TABLE_CODE)],
-              runtime=runtime)
     jobs = {cfg: (_dynamics_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
-    return _tidy(_stored_tables("study_b/dynamics", keys, jobs, runtime, "Study B distance tables"))
+    return _tidy(_stored_tables("study_b/dynamics", keys, jobs, runtime, "Study B distance tables",
+                                train=lambda missing: train_all(missing, runtime=runtime)))
 
 
 def _dynamics_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
@@ -180,11 +179,11 @@ def last_checkpoint_distances(params: DynamicsParams, runtime: Runtime | None = 
     params.validate()
     runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                      centre=params.procrustes_centre, epoch=max(cfg.checkpoints)) for cfg in _runs(params)}
-    kind = "study_b/last_checkpoint_distances"
-    train_all([cfg for cfg, key in keys.items() if not runtime.store.has(kind, key, TABLE_CODE)], runtime=runtime)
+                      centre=params.procrustes_centre) for cfg in _runs(params)}
     jobs = {cfg: (_last_checkpoint_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
-    return _tidy(_stored_tables(kind, keys, jobs, runtime, "Study B last-checkpoint distances"))
+    return _tidy(_stored_tables("study_b/last_checkpoint_distances", keys, jobs, runtime,
+                                "Study B last-checkpoint distances",
+                                train=lambda missing: train_all(missing, runtime=runtime)))
 
 
 def _last_checkpoint_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
@@ -196,25 +195,34 @@ def _last_checkpoint_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime
                                                 per_class=False, centre=params.procrustes_centre)]).drop(columns="cls")
 
 
-def _table_job(kind: str, key: dict, function: Callable[..., pd.DataFrame], kwargs: dict, runtime: Runtime) -> None:
-    """Compute and store one run's table (a worker's job), on :func:`~repchange.core.parallel.train_threads`
-    threads wherever it runs, so its numbers do not depend on how many tables are computed beside it."""
+def _table_job(kind: str, key: dict, function: Callable[..., pd.DataFrame], kwargs: dict,
+               runtime: Runtime) -> pd.DataFrame:
+    """One run's table: loaded if stored, else computed and stored (a worker's job), on
+    :func:`~repchange.core.parallel.train_threads` threads wherever it runs, so its numbers do not depend on
+    how many tables are computed beside it."""
     with torch_threads(train_threads()):
-        runtime.store.table(kind, key, lambda: function(**kwargs), code=TABLE_CODE)
+        return runtime.store.table(kind, key, lambda: function(**kwargs), code=TABLE_CODE)
 
 
-def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: str) -> list[pd.DataFrame]:
+def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: str,
+                   train: Callable[[list[FinetuneBConfig]], None]) -> list[pd.DataFrame]:
     """Each run's table of ``kind`` (``keys``: run config → store key; ``jobs``: run config → (function,
-    kwargs) that computes its table), labelled with arch, target and seed. The tables the store lacks are
-    computed side by side, one worker process per core on one thread each
-    (:func:`~repchange.core.parallel.run_jobs`): the per-filter decompositions are many small
+    kwargs) that computes its table), labelled with arch, target and seed. For the tables the store lacks,
+    ``train`` first trains what they read; then they are computed side by side, one worker process per core on
+    one thread each (:func:`~repchange.core.parallel.run_jobs`): the per-filter decompositions are many small
     eigendecompositions and SVDs, which gain nothing from a second thread and lose much on a busy machine."""
     missing = [cfg for cfg, key in keys.items() if not runtime.store.has(kind, key, TABLE_CODE)]
+    train(missing)
     run_jobs([Job(_table_job, dict(kind=kind, key=keys[cfg], function=jobs[cfg][0], kwargs=jobs[cfg][1],
                                    runtime=runtime), label=_run_label(cfg),
                   cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg in missing], device=runtime.device, desc=desc)
-    return [_labelled(runtime.store.table(kind, keys[cfg], lambda cfg=cfg: jobs[cfg][0](**jobs[cfg][1]),
-                                          code=TABLE_CODE), cfg) for cfg in keys]
+    return [_labelled(_table_job(kind, keys[cfg], *jobs[cfg], runtime), cfg) for cfg in keys]
+
+
+def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfig, SourceConfig],
+                      runtime: Runtime) -> None:
+    """Train the source nets of ``missing`` runs and their independent twins (the baseline and chance tables)."""
+    train_sources([source for cfg in missing for source in (cfg.source, twins[cfg])], runtime=runtime)
 
 
 def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, from_epoch: int = 0
@@ -261,10 +269,9 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
     keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre,
                       pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS)
             for cfg in _runs(params)}
-    train_all([cfg for cfg, key in keys.items() if not runtime.store.has("study_b/filter_agreement", key, TABLE_CODE)],
-              runtime=runtime)
     jobs = {cfg: (_agreement_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
-    return _tidy(_stored_tables("study_b/filter_agreement", keys, jobs, runtime, "Study B filter agreement"))
+    return _tidy(_stored_tables("study_b/filter_agreement", keys, jobs, runtime, "Study B filter agreement",
+                                train=lambda missing: train_all(missing, runtime=runtime)))
 
 
 def _agreement_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
@@ -296,14 +303,12 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
                          pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS,
                          n_probe=params.n_probe, bn=params.bn,
                          centre=params.procrustes_centre)
-    train_sources([source for cfg, key in keys.items()
-                   if not runtime.store.has("study_b/filter_agreement_chance", key, TABLE_CODE)
-                   for source in (cfg.source, twins[cfg])], runtime=runtime)
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
     jobs = {cfg: (_chance_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
             for cfg, twin in twins.items()}
-    return _tidy(_stored_tables("study_b/filter_agreement_chance", keys, jobs, runtime, "Study B agreement chance"))
+    return _tidy(_stored_tables("study_b/filter_agreement_chance", keys, jobs, runtime, "Study B agreement chance",
+                                train=lambda missing: _train_with_twins(missing, twins, runtime)))
 
 
 def _chance_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
@@ -490,13 +495,12 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
         keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
                          source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
                          centre=params.procrustes_centre)
-    train_sources([source for cfg, key in keys.items() if not runtime.store.has("study_b/baseline", key, TABLE_CODE)
-                   for source in (cfg.source, twins[cfg])], runtime=runtime)
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
     jobs = {cfg: (_baseline_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
             for cfg, twin in twins.items()}
-    return _tidy(_stored_tables("study_b/baseline", keys, jobs, runtime, "Study B baseline"))
+    return _tidy(_stored_tables("study_b/baseline", keys, jobs, runtime, "Study B baseline",
+                                train=lambda missing: _train_with_twins(missing, twins, runtime)))
 
 
 def _baseline_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
