@@ -36,6 +36,11 @@
    against whitened copies per alpha, and a run's table in the notebook's process at torch's default
    threads against the worker pool at one thread each, on a quiet machine and beside one busy process.
 
+8. Study A's tables (``benchmarks/study_a_tables.py``): the chapters' CKA tables and the estimator grid's
+   (biased and debiased CKA, angular Procrustes, mutual k-NN), six seeds of conv4 each, in the notebook's
+   process at torch's default threads against the worker pool at one thread each, quiet and beside one busy
+   process.
+
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
 
@@ -251,10 +256,13 @@ def main() -> None:
     import study_b_tables
 
     study_b_results = study_b_tables.main()
+    import study_a_tables
+
+    study_a_results = study_a_tables.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
                "book": book_results, "verdicts": verdict_results, "regime": regime_results,
-               "study_b_tables": study_b_results}
+               "study_b_tables": study_b_results, "study_a_tables": study_a_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

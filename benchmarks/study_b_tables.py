@@ -22,16 +22,14 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
+import kernel_vs_pool
 from repchange.core.metrics import ALPHAS, Factors, procrustes_angle, pwsm_alphas
 from repchange.core.runtime import Runtime
 from repchange.core.store import Store
@@ -75,10 +73,6 @@ def pwsm_lever(n: int = 200 * 28 * 28, p: int = 72, reps: int = 3) -> dict[str, 
             "max_difference_rad": max(abs(old[a] - new[a]) for a in ALPHAS)}
 
 
-def _busy() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
-
-
 def _kernel_way(params: tables.DynamicsParams, runtime: Runtime) -> pd.DataFrame:
     """Every run's table in this process at torch's default threads, one after the other."""
     return pd.concat([tables._dynamics_table(cfg, params, runtime).assign(seed=cfg.source.seed)
@@ -96,22 +90,8 @@ def table_lever() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(Store(Path(tmp) / "store"), "cpu")
         tables.train_all(tables._runs(params), runtime=runtime)
-        results = {}
-        for load in ("quiet", "one busy process beside"):
-            busy = _busy() if load != "quiet" else None
-            try:
-                for way, fn in (("kernel", _kernel_way), ("pool", _pool_way)):
-                    start = time.perf_counter()
-                    results[(load, way)] = fn(params, runtime)
-                    out[f"{load}: {way}_s"] = time.perf_counter() - start
-            finally:
-                if busy is not None:
-                    busy.kill()
-            out[f"{load}: speed_ratio"] = out[f"{load}: kernel_s"] / out[f"{load}: pool_s"]
-        keys = ["seed", "layer", "epoch", "cls", "metric"]
-        a = results[("quiet", "kernel")].sort_values(keys).reset_index(drop=True)
-        b = results[("quiet", "pool")].sort_values(keys).reset_index(drop=True)
-        out["max_difference"] = float(np.nanmax(np.abs(a.value.to_numpy() - b.value.to_numpy())))
+        out.update(kernel_vs_pool.compare(lambda: _kernel_way(params, runtime), lambda: _pool_way(params, runtime),
+                                          ["seed", "layer", "epoch", "cls", "metric"]))
     return out
 
 
@@ -123,7 +103,7 @@ def main() -> dict[str, object]:
     print(f"  PWSM at alphas 0, 0.5 and 1 ({pwsm['shape']}): whitened copies per alpha {pwsm['per_alpha_s']:.2f} s, "
           f"one cross product {pwsm['one_cross_s']:.3f} s: {pwsm['speed_ratio']:.1f}x; largest difference "
           f"{pwsm['max_difference_rad']:.1e} rad")
-    for load in ("quiet", "one busy process beside"):
+    for load in kernel_vs_pool.LOADS:
         print(f"  {table['runs']} densenet_small tables, {load}: in the kernel ({table['threads_default']} threads, one "
               f"after the other) {table[f'{load}: kernel_s']:.1f} s, two 1-thread workers "
               f"{table[f'{load}: pool_s']:.1f} s: {table[f'{load}: speed_ratio']:.2f}x")

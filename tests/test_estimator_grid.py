@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_fashion_mnist_tree
 from test_claims import CONTRADICT_A, OFFLINE, _agreement, _dynamics, _study_a_tables, _study_a_world, _study_b_world
 
 from repchange.studies import claims, estimator_grid
@@ -70,3 +73,50 @@ def test_every_study_a_estimator_is_a_similarity_that_is_one_for_identical_repre
     assert set(same) == set(ESTIMATORS)
     assert all(v == pytest.approx(1.0) for v in same.values()), same
     assert all(other[m] < same[m] - 0.3 for m in ESTIMATORS), other
+
+
+def test_study_a_estimator_tables_come_from_the_pool_with_the_serial_numbers(
+            store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grid's Study A tables: one stored table per (config, seed), computed in the worker pool on one
+    thread each; recomputed in the calling process they are the same to the bit."""
+    import shutil
+    from dataclasses import replace
+
+    from repchange.core.runtime import Runtime
+    from repchange.core.store import Store
+    from repchange.studies.a import tables as a_tables
+    from repchange.studies.a.estimators import ESTIMATORS, estimator_tables
+
+    make_fashion_mnist_tree(tmp_path / "fm", n_train=80, n_test=60)
+    pre = a_tables.PretrainConfig(epochs=1, train_size=48, eval_size=40, width=8)
+    seeds = (1, 2)
+    params = dict(
+        pretraining=a_tables.CkaToInitParams(pre, seeds, n_probe=16),
+        degrees=a_tables.DegreeSweepParams(pre, seeds, degrees=(0, 9), n_probe=16),
+        sizes=a_tables.SizeSweepParams(pre, seeds, train_sizes=(16, 48), n_probe=16),
+        finetuning=a_tables.FinetuneSweepParams(a_tables.FinetuneConfig(pre, epochs=1, train_size=32, eval_size=20),
+                                                seeds, cross_domain="digits", degrees=(0,), n_probe=16))
+    store = Store(store_root)
+    tables = estimator_tables(**params, bn="batch", runtime=Runtime(store, "cpu", data_root=str(tmp_path / "fm")))
+    assert set(tables) == {"pretraining", "degrees", "sizes", "finetuning"}
+    for name, frame in tables.items():
+        assert set(frame.metric) == set(ESTIMATORS) and set(frame.seed) == set(seeds), name
+        assert frame.value.between(-1 - 1e-9, 1 + 1e-9).all(), name
+    assert set(tables["pretraining"].comparison) == {"init", "independent_init"}
+    assert set(tables["degrees"].degree) == {0, 9} and tables["sizes"].equal_steps.any()
+    assert set(tables["finetuning"].comparison) == {"pretrained", "independent_init"}
+    # one table per (config, seed), shared where the chapters share runs: 2 seeds x (d=0 with the chance
+    # comparison, d=0, d=9 = size 48 at d=9, size 16 at d=9, size 16 at d=9 for equal steps)
+    assert len(list((store_root / "study_a" / "estimators_pretraining").iterdir())) == 2 * 5
+    # computed in the calling process instead of two workers: the same numbers to the bit
+    monkeypatch.setenv("REPCHANGE_WORKERS", "1")
+    for kind in ("estimators_pretraining", "estimators_finetuning"):
+        shutil.rmtree(store_root / "study_a" / kind)
+    serial = estimator_tables(**params, bn="batch", runtime=Runtime(store, "cpu", data_root=str(tmp_path / "fm")))
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(serial[name], frame, obj=name)
+    # a subset of the seeds reads the stored per-seed tables
+    again = estimator_tables(**{**params, "pretraining": replace(params["pretraining"], seeds=(2,))}, bn="batch",
+                             runtime=Runtime(store, "cpu", data_root=str(tmp_path / "fm")))
+    pd.testing.assert_frame_equal(again["pretraining"], tables["pretraining"][tables["pretraining"].seed == 2]
+                                  .reset_index(drop=True))

@@ -164,3 +164,31 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived their killed parent"
+
+
+def test_study_a_tables_from_the_pool_equal_the_serial_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """The chapters' CKA tables: each table's seeds computed in the pool (all tables' seeds in one queue) and
+    stored whole; computed in the calling process instead, the same tables to the bit."""
+    import shutil
+
+    from conftest import make_fashion_mnist_tree
+
+    from repchange.studies.a import tables
+
+    make_fashion_mnist_tree(tmp_path / "fm", n_train=80, n_test=60)
+    pre = PretrainConfig(epochs=2, train_size=48, eval_size=40, width=8)
+    degrees = tables.DegreeSweepParams(pre, seeds=(1, 2, 3), degrees=(0, 9), n_probe=16)
+    finetuning = tables.FinetuneSweepParams(tables.FinetuneConfig(pre, epochs=1, train_size=32, eval_size=20),
+                                            seeds=(1, 2), cross_domain="digits", degrees=(0,), n_probe=16)
+    store = Store(tmp_path / "store")
+    runtime = Runtime(store, "cpu", data_root=str(tmp_path / "fm"))
+    by_degree, fine = tables.degree_sweep(degrees, runtime), tables.finetune_sweep(finetuning, runtime)
+    assert sorted(by_degree.groupby("degree").seed.unique().map(sorted).tolist()) == [[1, 2, 3], [1, 2, 3]]
+    assert len(list((tmp_path / "store" / "study_a" / "cka_to_init").iterdir())) == 2  # stored whole, per degree
+    assert set(fine.labels) == {"clean", "shift s=seed"} and set(fine.domain) == {"same", "cross"}
+    monkeypatch.setenv("REPCHANGE_WORKERS", "1")
+    for kind in ("cka_to_init", "finetune_cka"):
+        shutil.rmtree(tmp_path / "store" / "study_a" / kind)
+    pd.testing.assert_frame_equal(tables.degree_sweep(degrees, runtime), by_degree)
+    pd.testing.assert_frame_equal(tables.finetune_sweep(finetuning, runtime), fine)

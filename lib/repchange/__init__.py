@@ -8,7 +8,7 @@ module (a test checks that every module is listed here):
 targets, any folder), ``core.labels`` (label corruption), ``core.models`` (Study A's conv4 and its
 probed layers), ``core.architectures`` (Study B's nets), ``core.receptive_field`` (receptive
 fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
-by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
+by side), ``core.table_pool`` (stored result tables computed side by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
 layers), ``core.metrics`` (similarity measures), ``core.store`` (runs keyed by config and code, served
 only after their checksums match), ``core.store_care`` (verify, measure and prune a store),
 ``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,

@@ -86,11 +86,11 @@ class Job:
         return self.function(**self.kwargs)
 
 
-def _timed(job: Job) -> float:
-    """Run ``job``; the seconds it took (measured where it ran, not counting time in the queue)."""
+def _timed(job: Job) -> tuple[float, Any]:
+    """Run ``job``; the seconds it took (measured where it ran, not counting time in the queue) and its result."""
     t0 = time.monotonic()
-    job()
-    return time.monotonic() - t0
+    result = job()
+    return time.monotonic() - t0, result
 
 
 def _die_with_parent() -> None:
@@ -115,12 +115,13 @@ def _init_worker(threads: int) -> None:
 
 
 def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str = "cpu",
-             desc: str = "training runs") -> None:
+             desc: str = "training runs", on_result: Callable[[int, Any], None] | None = None) -> None:
     """Run every job; in a spawn process pool when there are several jobs and workers on the CPU.
 
-    A failing job stops the queue: runs already finished stay in the store, running ones finish,
-    and the first error is raised naming its job. Progress: one ``runs`` event per finished job
-    (see :mod:`repchange.core.progress`).
+    ``on_result(i, result)`` is called in this process as each job ``jobs[i]`` finishes (results travel back
+    pickled), so a caller can store what is complete before the rest is. A failing job stops the queue: runs
+    already finished stay in the store, running ones finish, and the first error is raised naming its job.
+    Progress: one ``runs`` event per finished job (see :mod:`repchange.core.progress`).
     """
     if not jobs:
         return
@@ -128,38 +129,42 @@ def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str =
     pool_size = min(n_workers or workers(), n)
     start = time.monotonic()
 
-    def finished(done: int, job: Job, seconds: float) -> None:
+    def finished(done: int, index: int, timed: tuple[float, Any]) -> None:
+        seconds, result = timed
+        if on_result is not None:
+            on_result(index, result)
         elapsed = time.monotonic() - start
         eta = elapsed / done * (n - done) if done < n else 0.0
-        progress.report("runs", desc=desc, done=done, total=n, label=job.label, seconds=seconds, eta_s=eta)
+        progress.report("runs", desc=desc, done=done, total=n, label=jobs[index].label, seconds=seconds, eta_s=eta)
 
     if pool_size <= 1 or device.startswith("cuda") or (device == "auto" and _cuda()):
-        for done, job in enumerate(jobs, 1):
-            finished(done, job, _timed(job))
+        for done, (index, job) in enumerate(enumerate(jobs), 1):
+            finished(done, index, _timed(job))
         return
 
-    queue = sorted(jobs, key=lambda j: -j.cost)
+    queue = sorted(range(n), key=lambda i: -jobs[i].cost)
     with ProcessPoolExecutor(pool_size, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(train_threads(),)) as pool:
-        submitted = {pool.submit(_timed, job): job for job in queue}
+        submitted = {pool.submit(_timed, jobs[i]): i for i in queue}
         pending, done_count, error = set(submitted), 0, None
         while pending:
             finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished_now:
-                job = submitted[future]
+                index = submitted[future]
+                job = jobs[index]
                 if future.cancelled():
                     continue
                 exc = future.exception()
                 if exc is not None:
                     if error is None:
-                        error = RuntimeError(f"training run {job.label or job.function.__name__} failed: "
+                        error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: "
                                              f"{type(exc).__name__}: {exc}")
                         error.__cause__ = exc
                         for other in pending:
                             other.cancel()
                     continue
                 done_count += 1
-                finished(done_count, job, future.result())
+                finished(done_count, index, future.result())
         if error is not None:
             raise error
 

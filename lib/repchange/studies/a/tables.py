@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-from repchange.core import progress
 from repchange.core.features import BN_MODES, layer_factors
 from repchange.core.metrics import Factors, linear_cka
 from repchange.core.runtime import Runtime
-from repchange.core.train import OptimiserSpec, progress_enabled
+from repchange.core.table_pool import AssembledTable, TablePart, assembled_tables
+from repchange.core.train import OptimiserSpec
 from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
@@ -109,31 +108,36 @@ def cka_to_init(params: CkaToInitParams, runtime: Runtime | None = None) -> pd.D
     """
     params.validate()
     runtime = runtime or Runtime()
+    _pretrain_for_tables([params], runtime)
+    return _cka_to_init_tables([params], runtime)[0]
 
-    def compute() -> pd.DataFrame:
-        ds = runtime.load(params.pretrain.dataset)
-        if params.n_probe > len(ds.test):
-            raise ValueError(f"n_probe {params.n_probe} exceeds the {len(ds.test)} test images of {ds.name}")
-        probe = ds.test.subset(slice(0, params.n_probe))
-        pretrain_all([replace(params.pretrain, seed=seed) for seed in params.seeds], runtime=runtime)
-        rows = []
-        for seed in progress.counted(params.seeds, f"CKA tables, pre-training d={params.pretrain.degree}",
-                                     lambda s: f"seed {s}"):
-            run = pretrain(replace(params.pretrain, seed=seed), ds, runtime=runtime)
-            refs = {
-                "init": layer_factors(run.model_at(0), probe, bn=params.bn),
-                "independent_init": layer_factors(run.new_model(seed + INDEPENDENT_SEED_OFFSET), probe, bn=params.bn),
-            }
-            history = run.history.set_index("epoch")
-            epochs = params.measured_epochs or range(run.config.epochs + 1)
-            for epoch in tqdm(epochs, desc=f"CKA seed {seed}", disable=not progress_enabled(), leave=False):
-                factors = refs["init"] if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
-                hist = history.loc[epoch]
-                rows += _similarity_rows(factors, refs, seed=seed, epoch=epoch, train_loss=hist.train_loss,
-                                         train_acc=hist.train_acc, test_acc=hist.test_acc)
-        return pd.DataFrame(rows)
 
-    return runtime.store.table("study_a/cka_to_init", asdict(params), compute, code=PRETRAIN_TABLE_CODE)
+def _cka_to_init_tables(tables: list[CkaToInitParams], runtime: Runtime) -> list[pd.DataFrame]:
+    """:func:`cka_to_init` of each of ``tables`` (their runs trained), the missing ones' seeds side by side."""
+    return assembled_tables([AssembledTable("study_a/cka_to_init", asdict(t), tuple(
+        TablePart(_cka_to_init_rows, dict(params=t, seed=seed, runtime=runtime),
+                  label=f"d={t.pretrain.degree} n={t.pretrain.train_size} seed {seed}",
+                  cost=len(t.measured_epochs or range(t.pretrain.epochs + 1))) for seed in t.seeds),
+        code=PRETRAIN_TABLE_CODE) for t in tables], runtime, "CKA tables, pre-training")
+
+
+def _cka_to_init_rows(params: CkaToInitParams, seed: int, runtime: Runtime) -> pd.DataFrame:
+    """One seed's rows of :func:`cka_to_init` (its run is trained if not stored)."""
+    ds = runtime.load(params.pretrain.dataset)
+    probe = ds.test.subset(slice(0, params.n_probe))
+    run = pretrain(replace(params.pretrain, seed=seed), ds, runtime=runtime)
+    refs = {
+        "init": layer_factors(run.model_at(0), probe, bn=params.bn),
+        "independent_init": layer_factors(run.new_model(seed + INDEPENDENT_SEED_OFFSET), probe, bn=params.bn),
+    }
+    history = run.history.set_index("epoch")
+    rows = []
+    for epoch in params.measured_epochs or range(run.config.epochs + 1):
+        factors = refs["init"] if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
+        hist = history.loc[epoch]
+        rows += _similarity_rows(factors, refs, seed=seed, epoch=epoch, train_loss=hist.train_loss,
+                                 train_acc=hist.train_acc, test_acc=hist.test_acc)
+    return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,13 @@ class DegreeSweepParams:
 
 
 def _pretrain_for_tables(tables: Iterable[CkaToInitParams], runtime: Runtime) -> None:
-    """Train, side by side, every pre-training that the not yet stored ``tables`` need."""
+    """Train, side by side, every pre-training that the not yet stored ``tables`` need (first checking that their
+    probe fits the test split)."""
     missing = [t for t in tables if not runtime.store.has("study_a/cka_to_init", asdict(t), PRETRAIN_TABLE_CODE)]
+    for t in missing:  # before any training
+        ds = runtime.load(t.pretrain.dataset)
+        if t.n_probe > len(ds.test):
+            raise ValueError(f"n_probe {t.n_probe} exceeds the {len(ds.test)} test images of {ds.name}")
     pretrain_all([replace(t.pretrain, seed=seed) for t in missing for seed in t.seeds], runtime=runtime)
 
 
@@ -184,11 +193,8 @@ def degree_sweep(params: DegreeSweepParams, runtime: Runtime | None = None) -> p
     runtime = runtime or Runtime()
     per_degree = degree_tables(params)
     _pretrain_for_tables(per_degree.values(), runtime)
-    tables = []
-    for degree, table_params in per_degree.items():
-        table = cka_to_init(table_params, runtime=runtime)
-        tables.append(table.assign(degree=degree))
-    return pd.concat(tables, ignore_index=True)
+    tables = _cka_to_init_tables(list(per_degree.values()), runtime)
+    return pd.concat([table.assign(degree=degree) for degree, table in zip(per_degree, tables)], ignore_index=True)
 
 
 def training_histories(params: DegreeSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
@@ -281,14 +287,12 @@ def size_sweep(params: SizeSweepParams, runtime: Runtime | None = None) -> pd.Da
     n_train = split_length(params, runtime)
     steps = equal_steps_table(params, n_train)
     _pretrain_for_tables([*per_size.values(), *([steps] if steps else [])], runtime)
-    tables = []
-    for size, table_params in per_size.items():
-        table = cka_to_init(table_params, runtime=runtime)
-        tables.append(table.assign(train_size=size if size is not None else n_train, degree=params.degree,
-                                   equal_steps=False))
+    computed = _cka_to_init_tables([*per_size.values(), *([steps] if steps else [])], runtime)
+    tables = [table.assign(train_size=size if size is not None else n_train, degree=params.degree, equal_steps=False)
+              for size, table in zip(per_size, computed)]
     if steps is not None:
-        tables.append(cka_to_init(steps, runtime=runtime).assign(train_size=steps.pretrain.train_size,
-                                                                  degree=params.degree, equal_steps=True))
+        tables.append(computed[-1].assign(train_size=steps.pretrain.train_size, degree=params.degree,
+                                          equal_steps=True))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -340,40 +344,30 @@ class _FinetuneCkaParams:
     measured_epochs: tuple[int, ...] | None = None  # None: every fine-tuning epoch
 
 
-def _finetune_cka(params: _FinetuneCkaParams, runtime: Runtime) -> pd.DataFrame:
-    """One condition's table over seeds and every fine-tuning epoch (stored once)."""
+def _finetune_cka_rows(params: _FinetuneCkaParams, seed: int, runtime: Runtime) -> pd.DataFrame:
+    """One seed's rows of a condition's table over its fine-tuning epochs (its run is trained if not stored)."""
     cfg = params.finetune
-
-    def compute() -> pd.DataFrame:
-        source = runtime.load(cfg.pretrain.dataset)
-        # conformed once here; finetune() then finds the shape already matching
-        target = runtime.load(cfg.target).conformed_to(source.image_shape)
-        rows = []
-        for seed in progress.counted(params.seeds, f"CKA tables, fine-tuning {cfg.target} {cfg.labels}",
-                                     lambda s: f"seed {s}"):
-            run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target,
-                           runtime=runtime)
-            _, eval_split = finetuning_splits(run.config, target)
-            probe = eval_split.subset(slice(0, params.n_probe))
-            pretrained = layer_factors(run.model_at(0), probe, bn=params.bn)
-            refs = {
-                "pretrained": pretrained,
-                "pretrain_init": layer_factors(run.source.model_at(0), probe, bn=params.bn),
-                "independent_init": layer_factors(run.source.new_model(seed + INDEPENDENT_SEED_OFFSET), probe,
-                                                  bn=params.bn),
-            }
-            shift = run.config.resolved_shift(target.num_classes)
-            history = run.history.set_index("epoch")
-            epochs = params.measured_epochs if params.measured_epochs is not None else range(cfg.epochs + 1)
-            for epoch in tqdm(epochs, desc=f"CKA {cfg.target} {cfg.labels} seed {seed}",
-                              disable=not progress_enabled(), leave=False):
-                factors = pretrained if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
-                hist = history.loc[epoch]
-                rows += _similarity_rows(factors, refs, seed=seed, shift=shift, epoch=epoch,
-                                         train_loss=hist.train_loss, train_acc=hist.train_acc, test_acc=hist.test_acc)
-        return pd.DataFrame(rows)
-
-    return runtime.store.table("study_a/finetune_cka", asdict(params), compute, code=FINETUNE_TABLE_CODE)
+    source = runtime.load(cfg.pretrain.dataset)
+    # conformed once here; finetune() then finds the shape already matching
+    target = runtime.load(cfg.target).conformed_to(source.image_shape)
+    run = finetune(replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)), source, target, runtime=runtime)
+    _, eval_split = finetuning_splits(run.config, target)
+    probe = eval_split.subset(slice(0, params.n_probe))
+    pretrained = layer_factors(run.model_at(0), probe, bn=params.bn)
+    refs = {
+        "pretrained": pretrained,
+        "pretrain_init": layer_factors(run.source.model_at(0), probe, bn=params.bn),
+        "independent_init": layer_factors(run.source.new_model(seed + INDEPENDENT_SEED_OFFSET), probe, bn=params.bn),
+    }
+    shift = run.config.resolved_shift(target.num_classes)
+    history = run.history.set_index("epoch")
+    rows = []
+    for epoch in params.measured_epochs if params.measured_epochs is not None else range(cfg.epochs + 1):
+        factors = pretrained if epoch == 0 else layer_factors(run.model_at(epoch), probe, bn=params.bn)
+        hist = history.loc[epoch]
+        rows += _similarity_rows(factors, refs, seed=seed, shift=shift, epoch=epoch,
+                                 train_loss=hist.train_loss, train_acc=hist.train_acc, test_acc=hist.test_acc)
+    return pd.DataFrame(rows)
 
 
 def finetune_sweep(params: FinetuneSweepParams, runtime: Runtime | None = None) -> pd.DataFrame:
@@ -397,11 +391,12 @@ def finetune_sweep(params: FinetuneSweepParams, runtime: Runtime | None = None) 
                if not runtime.store.has("study_a/finetune_cka", asdict(t), FINETUNE_TABLE_CODE)]
     finetune_all([replace(cfg, pretrain=replace(cfg.pretrain, seed=seed)) for cfg in missing for seed in params.seeds],
                  runtime=runtime)
-    tables = []
-    for domain, table_params in tqdm(conditions, desc="fine-tuning conditions", disable=not progress_enabled()):
-        cfg = table_params.finetune
-        table = _finetune_cka(table_params, runtime=runtime)
-        tables.append(table.assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree))
+    computed = assembled_tables([AssembledTable("study_a/finetune_cka", asdict(t), tuple(
+        TablePart(_finetune_cka_rows, dict(params=t, seed=seed, runtime=runtime),
+                  label=f"{t.finetune.target} {t.finetune.labels} seed {seed}") for seed in t.seeds),
+        code=FINETUNE_TABLE_CODE) for _, t in conditions], runtime, "CKA tables, fine-tuning")
+    tables = [table.assign(domain=domain, target=t.finetune.target, labels=t.finetune.labels, degree=t.finetune.degree)
+              for (domain, t), table in zip(conditions, computed)]
     front = ["domain", "target", "labels", "degree", "shift"]
     frame = pd.concat(tables, ignore_index=True)
     return frame[front + [c for c in frame.columns if c not in front]]

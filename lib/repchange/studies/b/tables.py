@@ -7,7 +7,7 @@ independently trained source nets against each other, the level "unrelated" reac
 :func:`last_checkpoint_distances` is the dynamics at the last checkpoint alone. The runs they read
 are :mod:`repchange.studies.b.runs`'; missing ones are trained first. Each run's table is stored
 once; the missing ones are computed side by side in the worker pool, one thread each
-(:func:`repchange.core.parallel.run_jobs`), with the same numbers as one after another.
+(:mod:`repchange.core.table_pool`), with the same numbers as one after another.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from repchange.core.metrics import (
     pwsm_alphas,
     pwsm_key,
 )
-from repchange.core.parallel import Job, run_jobs, torch_threads, train_threads
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
 from repchange.core.runtime import Runtime
+from repchange.core.table_pool import TableJob, missing_tables, stored_tables
 from repchange.core.train import OptimiserSpec, load_checkpoint
 from repchange.studies.b import analysis
 from repchange.studies.b.runs import (
@@ -195,28 +195,20 @@ def _last_checkpoint_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime
                                                 per_class=False, centre=params.procrustes_centre)]).drop(columns="cls")
 
 
-def _table_job(kind: str, key: dict, function: Callable[..., pd.DataFrame], kwargs: dict,
-               runtime: Runtime) -> pd.DataFrame:
-    """One run's table: loaded if stored, else computed and stored (a worker's job), on
-    :func:`~repchange.core.parallel.train_threads` threads wherever it runs, so its numbers do not depend on
-    how many tables are computed beside it."""
-    with torch_threads(train_threads()):
-        return runtime.store.table(kind, key, lambda: function(**kwargs), code=TABLE_CODE)
-
-
 def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: str,
                    train: Callable[[list[FinetuneBConfig]], None]) -> list[pd.DataFrame]:
     """Each run's table of ``kind`` (``keys``: run config → store key; ``jobs``: run config → (function,
     kwargs) that computes its table), labelled with arch, target and seed. For the tables the store lacks,
-    ``train`` first trains what they read; then they are computed side by side, one worker process per core on
-    one thread each (:func:`~repchange.core.parallel.run_jobs`): the per-filter decompositions are many small
+    ``train`` first trains what they read; then they are computed side by side on one thread each
+    (:func:`repchange.core.table_pool.stored_tables`): the per-filter decompositions are many small
     eigendecompositions and SVDs, which gain nothing from a second thread and lose much on a busy machine."""
-    missing = [cfg for cfg, key in keys.items() if not runtime.store.has(kind, key, TABLE_CODE)]
-    train(missing)
-    run_jobs([Job(_table_job, dict(kind=kind, key=keys[cfg], function=jobs[cfg][0], kwargs=jobs[cfg][1],
-                                   runtime=runtime), label=_run_label(cfg),
-                  cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg in missing], device=runtime.device, desc=desc)
-    return [_labelled(_table_job(kind, keys[cfg], *jobs[cfg], runtime), cfg) for cfg in keys]
+    table_jobs = {cfg: TableJob(kind, key, *jobs[cfg], code=TABLE_CODE, label=_run_label(cfg),
+                                cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg, key in keys.items()}
+    missing = missing_tables(list(table_jobs.values()), runtime.store)
+    lacking = {id(job) for job in missing}
+    train([cfg for cfg, job in table_jobs.items() if id(job) in lacking])
+    tables = stored_tables(list(table_jobs.values()), runtime, desc, missing=missing)
+    return [_labelled(table, cfg) for cfg, table in zip(table_jobs, tables)]
 
 
 def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfig, SourceConfig],
