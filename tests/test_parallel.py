@@ -192,3 +192,20 @@ def test_study_a_tables_from_the_pool_equal_the_serial_tables(tmp_path: Path, mo
         shutil.rmtree(tmp_path / "store" / "study_a" / kind)
     pd.testing.assert_frame_equal(tables.degree_sweep(degrees, runtime), by_degree)
     pd.testing.assert_frame_equal(tables.finetune_sweep(finetuning, runtime), fine)
+
+
+def test_missing_tables_lists_each_table_once(tmp_path: Path) -> None:
+    """Two jobs for one stored table (one kind, key and code) are one job: the pool would otherwise compute it
+    twice, one worker waiting on the store's lock."""
+    import pandas as pd
+
+    from repchange.core.table_pool import TableJob, missing_tables, stored_tables
+
+    store = Store(tmp_path)
+    first, same, other = (TableJob("t", dict(x=1), pd.DataFrame, dict(data=dict(v=[1]))),
+                          TableJob("t", dict(x=1), pd.DataFrame, dict(data=dict(v=[9])), label="again"),
+                          TableJob("t", dict(x=2), pd.DataFrame, dict(data=dict(v=[2]))))
+    assert missing_tables([first, same, other], store) == [first, other]
+    tables = stored_tables([first, same, other], Runtime(store, "cpu"), "tables")
+    assert [t.v.tolist() for t in tables] == [[1], [1], [2]]  # the second job reads the first's table
+    assert missing_tables([first, same, other], store) == []

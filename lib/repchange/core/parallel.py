@@ -9,6 +9,8 @@ the calling process (:func:`repchange.core.train.train` pins them) -- because a 
 numbers depend on its thread count (reductions split differently). So a run's numbers never
 depend on how many runs train beside it: pool and serial are bit-identical (tested).
 
+Result tables computed from stored runs go through the same pool (:mod:`repchange.core.table_pool`).
+
 Knobs (environment): ``REPCHANGE_TRAIN_THREADS`` (default 1), ``REPCHANGE_WORKERS`` (default
 cores // train threads). On CUDA the runs go one after another in the calling process.
 """

@@ -51,8 +51,12 @@ def stored_table(job: TableJob, store: Store) -> pd.DataFrame:
 
 
 def missing_tables(jobs: Sequence[TableJob], store: Store) -> list[TableJob]:
-    """The ``jobs`` whose table the store does not serve."""
-    return [job for job in jobs if not store.has(job.kind, job.key, job.code)]
+    """The ``jobs`` whose table the store does not serve, each table once (two jobs with one kind, key and code
+    are one table: computing it twice would leave a worker waiting on the store's lock)."""
+    distinct: dict = {}
+    for job in jobs:
+        distinct.setdefault(store.run_dir(job.kind, job.key, job.code), job)
+    return [job for path, job in distinct.items() if not store.serves(path)]
 
 
 def stored_tables(jobs: Sequence[TableJob], runtime: Runtime, desc: str,
