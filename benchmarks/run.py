@@ -37,7 +37,7 @@
    threads against the worker pool at one thread each, on a quiet machine and beside one busy process.
 
 8. Study A's tables (``benchmarks/study_a_tables.py``): the chapters' CKA tables and the estimator grid's
-   (biased and debiased CKA, angular Procrustes, mutual k-NN), six seeds of conv4 each, in the notebook's
+   (biased and debiased CKA, angular Procrustes, mutual k-NN), sized as the book's, in the notebook's
    process at torch's default threads against the worker pool at one thread each, quiet and beside one busy
    process.
 
