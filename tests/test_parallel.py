@@ -199,7 +199,8 @@ def test_missing_tables_lists_each_table_once(tmp_path: Path) -> None:
     twice, one worker waiting on the store's lock."""
     import pandas as pd
 
-    from repchange.core.table_pool import TableJob, missing_tables, stored_tables
+    from repchange.core.table_pool import (AssembledTable, TableJob, TablePart, assembled_tables, missing_tables,
+                                           stored_tables)
 
     store = Store(tmp_path)
     first, same, other = (TableJob("t", dict(x=1), pd.DataFrame, dict(data=dict(v=[1]))),
@@ -209,3 +210,9 @@ def test_missing_tables_lists_each_table_once(tmp_path: Path) -> None:
     tables = stored_tables([first, same, other], Runtime(store, "cpu"), "tables")
     assert [t.v.tolist() for t in tables] == [[1], [1], [2]]  # the second job reads the first's table
     assert missing_tables([first, same, other], store) == []
+    # tables assembled from parts: the same rule, and the duplicate reads the one stored table
+    whole = AssembledTable("w", dict(x=1), (TablePart(pd.DataFrame, dict(data=dict(v=[1]))),
+                                             TablePart(pd.DataFrame, dict(data=dict(v=[2])))))
+    twin = replace(whole, parts=(TablePart(pd.DataFrame, dict(data=dict(v=[7]))),))
+    assert missing_tables([whole, twin], store) == [whole]
+    assert [t.v.tolist() for t in assembled_tables([whole, twin], Runtime(store, "cpu"), "tables")] == [[1, 2], [1, 2]]

@@ -17,13 +17,15 @@ storing each table in this process as soon as its last part arrives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import pandas as pd
 
 from repchange.core.parallel import Job, run_jobs, torch_threads, train_threads
 from repchange.core.runtime import Runtime
 from repchange.core.store import Store
+
+T = TypeVar("T", "TableJob", "AssembledTable")
 
 __all__ = ["AssembledTable", "TableJob", "TablePart", "assembled_tables", "missing_tables", "stored_table",
            "stored_tables"]
@@ -50,9 +52,10 @@ def stored_table(job: TableJob, store: Store) -> pd.DataFrame:
         return store.table(job.kind, job.key, lambda: job.function(**job.kwargs), code=job.code)
 
 
-def missing_tables(jobs: Sequence[TableJob], store: Store) -> list[TableJob]:
-    """The ``jobs`` whose table the store does not serve, each table once (two jobs with one kind, key and code
-    are one table: computing it twice would leave a worker waiting on the store's lock)."""
+def missing_tables(jobs: Sequence[T], store: Store) -> list[T]:
+    """The ``jobs`` (:class:`TableJob` or :class:`AssembledTable`) whose table the store does not serve, each table
+    once (two jobs with one kind, key and code are one table: computing it twice would leave a worker waiting on
+    the store's lock)."""
     distinct: dict = {}
     for job in jobs:
         distinct.setdefault(store.run_dir(job.kind, job.key, job.code), job)
@@ -101,7 +104,7 @@ def assembled_tables(tables: Sequence[AssembledTable], runtime: Runtime, desc: s
     tables' parts in one queue), each table stored as soon as its last part arrives, then all read from the
     store. For tables whose parts are worth computing apart (seeds) but that are read, and stored, whole."""
     store = runtime.store
-    todo = [t for t in tables if not store.has(t.kind, t.key, t.code)]
+    todo = missing_tables(tables, store)
     owner = [(i, j) for i, t in enumerate(todo) for j in range(len(t.parts))]
     arrived: list[dict[int, pd.DataFrame]] = [{} for _ in todo]
 
