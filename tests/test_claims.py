@@ -16,7 +16,9 @@ SEEDS = [1, 2, 3]
 
 def test_a_claim_with_an_unknown_direction_is_an_error() -> None:
     with pytest.raises(ValueError, match="direction must be one of"):
-        claims.Claim("x", "A", "Fig. 1", "c", "s", "seed", "bigger")
+        claims.Claim("x", "A", "Sec. 3", "Fig. 1", "quote", "c", "s", "seed", "bigger")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        claims.Claim("x", "A", "Sec. 3", "Fig. 1", "quote", "c", "s", "seed", "greater", kind="rumour")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -24,21 +26,26 @@ def test_a_claim_with_an_unknown_direction_is_an_error() -> None:
 # of that world that contradicts it. Values carry small per-cell noise, so intervals have width.
 
 def _study_a_world() -> dict:
+    independent = {("same", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("same", "random d=9"): [0.6, 0.6, 0.5, 0.45, 0.3],
+                   ("same", "random d=4"): [0.5] * 5, ("cross", "random d=4"): [0.5] * 5,
+                   ("cross", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("cross", "random d=9"): [0.5, 0.45, 0.4, 0.3, 0.2],
+                   ("same", "shift s=seed"): [0.5, 0.45, 0.4, 0.3, 0.2]}
     return {
         "pre_init": [0.95, 0.85, 0.7, 0.5, 0.2],
+        "chance_pre": [0.9, 0.8, 0.6, 0.4, 0.1],  # two unrelated random inits on the pre-training probe
         "fit_acc": {0: 0.99, 1: 0.98, 9: 0.97}, "test_acc": {0: 0.85, 1: 0.6, 9: 0.1},
         "train_loss": {0: (2.0, 0.5), 1: (2.1, 1.0), 9: (2.3, 2.0)},  # (first epoch, last epoch)
         "degree": {0: [0.90, 0.80, 0.6, 0.4, 0.2], 9: [0.95, 0.9, 0.75, 0.55, 0.15]},
+        "degree_early": {0: [0.95, 0.9, 0.8, 0.6, 0.4], 9: [0.97, 0.93, 0.8, 0.6, 0.2]},  # epoch 1: equal steps
         "size": {64: 0.9, 640: 0.7}, "size_steps": 0.85,  # 64 images trained as many steps as 640 take
         "fine": {("same", "clean"): [0.998, 0.996, 0.92, 0.8, 0.5], ("same", "random d=9"): [0.90, 0.8, 0.6, 0.3, 0.1],
                  ("same", "random d=4"): [0.95, 0.9, 0.75, 0.5, 0.3],
                  ("cross", "clean"): [0.95, 0.9, 0.8, 0.5, 0.4], ("cross", "random d=9"): [0.88, 0.75, 0.55, 0.25, 0.1],
                  ("cross", "random d=4"): [0.92, 0.82, 0.7, 0.4, 0.2],
                  ("same", "shift s=seed"): [0.96, 0.92, 0.85, 0.7, 0.3]},
-        "independent": {("same", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("same", "random d=9"): [0.6, 0.6, 0.5, 0.45, 0.3],
-                        ("same", "random d=4"): [0.5] * 5, ("cross", "random d=4"): [0.5] * 5,
-                        ("cross", "clean"): [0.5, 0.45, 0.4, 0.3, 0.2], ("cross", "random d=9"): [0.5, 0.45, 0.4, 0.3, 0.2],
-                        ("same", "shift s=seed"): [0.5, 0.45, 0.4, 0.3, 0.2]},
+        "chance": {"same": [0.3, 0.25, 0.2, 0.15, 0.1], "cross": [0.3, 0.25, 0.2, 0.15, 0.1]},
+        "own_init": {k: list(v) for k, v in independent.items()},  # Fig. 5's reference: the pre-training's own init
+        "independent": independent,
     }
 
 
@@ -72,6 +79,13 @@ def _both(*changes):
     return change
 
 
+FIG5 = {  # Fig. 5's claims: (world key of the reference's profile, condition, contradicting change)
+    "A5c-closer-shift": (("same", "shift s=seed"), [0.99] * 5),
+    "A5c-margin-shift": (("same", "shift s=seed"), [0.1] * 5),
+    "A5-closer": (("same", "clean"), [1.0] * 5),
+    "A5d-closer-cross": (("cross", "clean"), [1.0] * 5),
+    "A5d-margin-cross": (("cross", "clean"), [0.0] * 5),
+}
 CONTRADICT_A = {
     "A1-depth": _set(("pre_init",), [0.2, 0.5, 0.7, 0.85, 0.95]),
     "A1-output": _set_layer(("pre_init",), 4, 0.99),
@@ -83,14 +97,16 @@ CONTRADICT_A = {
     "A4-graded (cross)": _set(("fine", ("cross", "random d=4")), [0.97, 0.95, 0.9, 0.6, 0.5]),
     "A4-clean-early": _set(("fine", ("same", "clean")), [0.95, 0.9]),
     "A3-less-change": _set(("degree", 9), [0.8, 0.7, 0.5, 0.3, 0.1]),
-    "A3-less-change-early": _set_layer(("degree", 9), 0, 0.8),
+    "A3-less-change [all layers]": _set(("degree", 9), [0.8, 0.7, 0.5, 0.3, 0.1]),
+    "A3-less-change-early": _set(("degree", 9), [0.8, 0.7]),
     "A3-last-layers": _set_layer(("degree", 9), 4, 0.35),
     "A3-size": _set(("size", 64), 0.6),
+    "A3-size [all layers]": _set(("size", 64), 0.6),
     "A3-size-steps": _set(("size_steps",), 0.6),
     "A4-head": _set_layer(("fine", ("same", "clean")), 4, 0.95),
     "A4-random": _set(("fine", ("same", "random d=9")), [1.0, 0.99, 0.95, 0.9, 0.8]),
-    "A4-random-early": _both(_set_layer(("fine", ("same", "random d=9")), 0, 1.0),
-                             _set_layer(("fine", ("same", "clean")), 0, 0.95)),
+    "A4-random-vs-scratch": _set(("chance_pre",), [0.0] * 5),  # above its chance, scratch moved less
+    "A4-random-vs-scratch [equal SGD steps]": _set(("degree_early", 9), [1.0] * 5),
     "A4b-random-cross": _set(("fine", ("cross", "random d=9")), [0.99, 0.95, 0.9, 0.7, 0.6]),
     "A4c-cross-vs-clean": _both(_set(("fine", ("cross", "clean")), [1.0, 0.99]), _set(("fine", ("same", "clean")), [0.96, 0.95])),
     "A4c-cross-vs-random": _set(("fine", ("cross", "clean")), [0.8, 0.7]),
@@ -98,16 +114,16 @@ CONTRADICT_A = {
                                 _set(("fine", ("same", "clean")), [0.96, 0.95])),
     "A4c-shift-vs-random": _set(("fine", ("same", "shift s=seed")), [0.8, 0.7]),
     "A4c-penultimate": _set_layer(("fine", ("same", "shift s=seed")), 3, 0.4),
-    "A5c-closer-shift": _set(("independent", ("same", "shift s=seed")), [0.99] * 5),
-    "A5c-margin-shift": _set(("independent", ("same", "shift s=seed")), [0.1] * 5),
-    "A5-closer": _set(("independent", ("same", "clean")), [1.0] * 5),
-    "A5d-closer-cross": _set(("independent", ("cross", "clean")), [1.0] * 5),
-    "A5d-margin-cross": _set(("independent", ("cross", "clean")), [0.0] * 5),
-    "A5b-random-unlearns (block4)": _set_layer(("independent", ("same", "random d=9")), 3, 0.1),
-    "A5b-random-unlearns (logits)": _set_layer(("independent", ("same", "random d=9")), 4, 0.0),
+    **{key: _set(("own_init", condition), change) for key, (condition, change) in FIG5.items()},
+    **{f"{key} [independent init]": _set(("independent", condition), change) for key, (condition, change) in FIG5.items()},
+    "A5b-random-unlearns (block4)": _set_layer(("own_init", ("same", "random d=9")), 3, 0.1),
+    "A5b-random-unlearns (logits)": _set_layer(("own_init", ("same", "random d=9")), 4, 0.0),
+    "A5b-random-unlearns (block4) [independent init]": _set_layer(("independent", ("same", "random d=9")), 3, 0.1),
+    "A5b-random-unlearns (logits) [independent init]": _set_layer(("independent", ("same", "random d=9")), 4, 0.0),
     "A5b-random-early": _both(_set(("fine", ("same", "random d=9")), [1.0, 0.99]),
                               _set(("fine", ("same", "clean")), [0.96, 0.95])),
 }
+STEPS = dict(finetune_steps=10, pretrain_steps_per_epoch=10)  # one fine-tuning run = one pre-training epoch
 
 
 def _study_a_tables(world: dict, noise: float = 0.001) -> dict[str, pd.DataFrame]:
@@ -122,27 +138,35 @@ def _study_a_tables(world: dict, noise: float = 0.001) -> dict[str, pd.DataFrame
                         dict(keys, seed=seed, layer=layer, metric="cka_debiased", value=-9.0)]
         return out
 
-    pretraining = pd.DataFrame(rows([1.0] * 5, epoch=0, comparison="init") + rows(world["pre_init"], epoch=2, comparison="init"))
+    pretraining = pd.DataFrame(rows([1.0] * 5, epoch=0, comparison="init") + rows(world["pre_init"], epoch=2, comparison="init")
+                               + rows(world["chance_pre"], epoch=0, comparison="independent_init"))
     # train_acc (the running mean in train mode) is far below fit_acc: the claim must read fit_acc
     histories = pd.DataFrame([dict(degree=d, seed=s, epoch=e, train_acc=0.3 * world["fit_acc"][d],
                                    fit_acc=world["fit_acc"][d] + noise * rng.standard_normal(),
                                    test_acc=world["test_acc"][d] + noise * rng.standard_normal(),
                                    train_loss=world["train_loss"][d][e - 1] + noise * rng.standard_normal())
                               for d in (0, 1, 9) for s in SEEDS for e in (1, 2)])
-    degrees = pd.DataFrame(sum((rows(world["degree"][d], epoch=2, comparison="init", degree=d) for d in (0, 9)), []))
+    degrees = pd.DataFrame(sum((rows(world["degree"][d], epoch=2, comparison="init", degree=d)
+                                + rows(world["degree_early"][d], epoch=1, comparison="init", degree=d) for d in (0, 9)), []))
     sizes = pd.DataFrame(sum((rows([world["size"][n]] * 5, epoch=2, comparison="init", train_size=n, equal_steps=False)
                               for n in (64, 640)), [])
                          + rows([world["size_steps"]] * 5, epoch=20, comparison="init", train_size=64, equal_steps=True))
     fine = []
     for (domain, labels), profile in world["fine"].items():
-        keys = dict(domain=domain, labels=labels, degree=int(labels.split("=")[1]) if "random" in labels else 0, epoch=3)
-        fine += rows(profile, comparison="pretrained", **keys)
-        fine += rows(world["independent"][(domain, labels)], comparison="independent_init", **keys)
+        keys = dict(domain=domain, labels=labels, degree=int(labels.split("=")[1]) if "random" in labels else 0)
+        fine += rows(profile, comparison="pretrained", epoch=3, **keys)
+        fine += rows(world["own_init"][(domain, labels)], comparison="pretrain_init", epoch=3, **keys)
+        fine += rows(world["independent"][(domain, labels)], comparison="independent_init", epoch=3, **keys)
+        fine += rows(world["chance"][domain], comparison="chance", epoch=0, **keys)
     return dict(pretraining=pretraining, histories=histories, degrees=degrees, sizes=sizes, finetuning=pd.DataFrame(fine))
 
 
+def _a_ledger(world: dict, noise: float = 0.001, **kwargs) -> pd.DataFrame:
+    return claims.study_a_claims(**_study_a_tables(world, noise), **STEPS, **kwargs).set_index("key")
+
+
 def test_every_study_a_claim_holds_in_a_world_made_to_support_it() -> None:
-    ledger = claims.study_a_claims(**_study_a_tables(_study_a_world())).set_index("key")
+    ledger = _a_ledger(_study_a_world())
     assert set(ledger.index) == set(CONTRADICT_A)  # every claim of the ledger has its contradiction below
     assert (ledger.verdict == "holds").all(), ledger.loc[ledger.verdict != "holds", ["value", "ci_low", "ci_high"]]
     assert (ledger.n == 3).all()
@@ -153,25 +177,51 @@ def test_every_study_a_claim_holds_in_a_world_made_to_support_it() -> None:
 def test_each_study_a_claim_does_not_hold_where_the_data_contradict_it(key: str) -> None:
     world = _study_a_world()
     CONTRADICT_A[key](world)
-    row = claims.study_a_claims(**_study_a_tables(world)).set_index("key").loc[key]
+    row = _a_ledger(world).loc[key]
     assert row.verdict == "does not hold", (row.value, row.ci_low, row.ci_high)
 
 
 def test_study_a_statistics_are_the_stated_differences() -> None:
-    ledger = claims.study_a_claims(**_study_a_tables(_study_a_world(), noise=0.0)).set_index("key")
+    world = _study_a_world()
+    world["chance"]["cross"] = [0.5, 0.45, 0.4, 0.35, 0.3]  # the cross-domain probe's chance level differs
+    ledger = _a_ledger(world, noise=0.0)
     value = ledger["value"]
     assert value["A1-depth"] == pytest.approx(-0.1)  # steps -0.1, -0.15, -0.2, -0.3
     assert value["A2-train-fit"] == pytest.approx(-0.02) and ledger.loc["A2-train-fit", "null"] == -0.05
     assert value["A2-test-falls"] == pytest.approx(-0.25)  # steps 0.85 → 0.6 → 0.1: the larger is -0.25
-    assert value["A3-less-change"] == pytest.approx(np.mean([0.05, 0.1, 0.15, 0.15, -0.05]))
-    assert value["A3-less-change-early"] == pytest.approx(0.05)
-    assert value["A4c-penultimate"] == pytest.approx(0.2)  # shifted block4 0.7 − cross 0.5
+    assert value["A3-less-change"] == pytest.approx(np.mean([0.05, 0.1, 0.15, 0.15]))  # the blocks only
+    assert value["A3-less-change [all layers]"] == pytest.approx(np.mean([0.05, 0.1, 0.15, 0.15, -0.05]))
+    assert value["A3-less-change-early"] == pytest.approx(0.075)  # the first two blocks
+    assert value["A4c-penultimate"] == pytest.approx((0.7 - 0.15) - (0.5 - 0.35))  # each above its probe's chance
+    assert value["A4c-cross-vs-clean"] == pytest.approx(np.mean([0.998 - 0.3, 0.996 - 0.25])
+                                                        - np.mean([0.95 - 0.5, 0.9 - 0.45]))
     assert value["A5b-random-unlearns (block4)"] == pytest.approx(0.3 - 0.45)
     assert value["A5d-margin-cross"] == pytest.approx(np.mean([0.998, 0.996, 0.92, 0.8, 0.5]) - np.mean([0.95, 0.9, 0.8, 0.5, 0.4]))
     assert value["A2-loss-slower"] == pytest.approx(((2.3 - 2.0) + (2.0 - 0.5)) / 2)  # mean gap over epochs 1, 2
     assert value["A4-clean-early"] == pytest.approx(0.997 - 1.0)
     # layer means: clean 0.8428, d=4 0.68, d=9 0.54: steps -0.1628, -0.14
     assert value["A4-graded (same)"] == pytest.approx(-0.14)
+    fine_x = np.mean([0.9 - 0.3, 0.8 - 0.25, 0.6 - 0.2, 0.3 - 0.15, 0.1 - 0.1])
+    assert value["A4-random-vs-scratch"] == pytest.approx(fine_x - np.mean([0.05, 0.1, 0.15, 0.15, 0.05]))
+    assert value["A4-random-vs-scratch [equal SGD steps]"] == pytest.approx(fine_x - np.mean([0.07, 0.13, 0.2, 0.2, 0.1]))
+    assert "epoch 1 (10 steps) against 10 fine-tuning steps" in ledger.loc["A4-random-vs-scratch [equal SGD steps]", "note"]
+
+
+def test_fig5_reads_the_papers_reference_and_shows_the_authors_code_beside_it() -> None:
+    """The paper's Fig. 5 reference is the net's own pre-training init; an independent init (the authors' code) is
+    a row beside each claim, out of the tally, and :func:`reference_dependence` names the claims whose verdict moves."""
+    world = _study_a_world()
+    FIG5_CHANGE = CONTRADICT_A["A5-closer [independent init]"]
+    FIG5_CHANGE(world)
+    frame = claims.ledger(claims.study_a_claims(**_study_a_tables(world), **STEPS))
+    rows = frame.set_index("key")
+    assert rows.loc["A5-closer", "verdict"] == "holds" and rows.loc["A5-closer [independent init]", "verdict"] == "does not hold"
+    assert rows.loc["A5-closer", "tallied"] and not rows.loc["A5-closer [independent init]", "tallied"]
+    assert rows.loc["A5-closer [independent init]", "verdict_holm"] == "out of tally"
+    dependent = claims.reference_dependence(frame).set_index("key")
+    # the same change moves the margins measured against the independent init too; nothing else depends on it
+    assert set(dependent.index) == {"A5-closer", "A5c-margin-shift", "A5d-margin-cross"}
+    assert (dependent.iloc[:, 0] != dependent.iloc[:, 1]).all()
 
 
 def test_a_run_without_shifted_labels_marks_those_claims_not_measured() -> None:
@@ -179,21 +229,26 @@ def test_a_run_without_shifted_labels_marks_those_claims_not_measured() -> None:
     tables["finetuning"] = tables["finetuning"][~tables["finetuning"].labels.str.startswith("shift")]
     ledger = claims.study_a_claims(**tables).set_index("key")
     untested = ledger[ledger.verdict == "not measured"]
-    assert set(untested.index) == {"A-cross-early", "A4c-shift-vs-clean", "A4c-shift-vs-random", "A4c-penultimate",
-                                   "A5c-closer-shift", "A5c-margin-shift"}
-    assert (untested.n == 0).all() and untested.note.str.contains("no shifted-label").all()
+    shifted = {"A-cross-early", "A4c-shift-vs-clean", "A4c-shift-vs-random", "A4c-penultimate", "A5c-closer-shift",
+               "A5c-margin-shift", "A5c-closer-shift [independent init]", "A5c-margin-shift [independent init]"}
+    assert set(untested.index) == shifted | {"A4-random-vs-scratch [equal SGD steps]"}  # no steps given here
+    assert (untested.n == 0).all() and untested.loc[sorted(shifted)].note.str.contains("no shifted-label").all()
 
 
 def _study_b_world() -> dict:
     return {"depth": [1.0, 2.0, 3.0], "epoch": [0.0, 0.5, 0.8, 1.0], "dissimilar": 2.0, "resnet_dissimilar": 0.8,
-            "scene15": 1.2, "awa2": 1.0, "r": 0.9, "r_code": 0.8, "early_dissimilar": 1.0, "procrustes_follows": True}
+            "scene15": 1.2, "awa2": 1.0, "r": 0.9, "r_code": 0.8, "r_twin": 0.3, "early_dissimilar": 1.0,
+            "dissimilar_first_epoch": 1.0, "procrustes_follows": True}
+
+
+B_SEEDS = [1, 2, 3]
 
 
 def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     rows = []
     for arch, target, seed, (k, layer), (e, epoch_factor), cls in itertools.product(
-            ["vgg_small", "resnet_small", "densenet_small"], targets, [1, 2], enumerate(["l1", "l2", "l3"]),
+            ["vgg_small", "resnet_small", "densenet_small"], targets, B_SEEDS, enumerate(["l1", "l2", "l3"]),
             enumerate(world["epoch"]), ["all", "0", "1"]):
         kind = claims.SIMILARITY_TO_SOURCE[target]
         scale = world.get(target, world["dissimilar"] if kind == "dissimilar" else 1.0)
@@ -201,9 +256,12 @@ def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataF
             scale *= world["resnet_dissimilar"]
         if kind == "dissimilar" and k == 0:
             scale *= world["early_dissimilar"]
+        if kind == "dissimilar" and e == 1:
+            scale *= world["dissimilar_first_epoch"]
         base = 0.1 * world["depth"][k] * epoch_factor * scale
+        shared = 0.01 * rng.standard_normal() if e else 0.0  # a cell's deviation both metrics see
         for metric, alpha, factor in (("pwsm_alpha_0", 0.0, 1.0), ("procrustes_filter", None, 0.5)):
-            value = factor * base
+            value = factor * (base + shared)
             if metric == "procrustes_filter" and not world["procrustes_follows"] and e:
                 value = 0.1 + 0.05 * rng.random()  # unrelated to the PWSM distance
             rows.append(dict(arch=arch, target=target, seed=seed, layer=layer, epoch=e, cls=cls, metric=metric,
@@ -211,15 +269,16 @@ def _dynamics(world: dict, targets: list[str], noise: float = 0.005) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def _agreement(world: dict, targets: list[str]) -> pd.DataFrame:
+def _agreement(world: dict, targets: list[str], twin: bool = False) -> pd.DataFrame:
     """Per-filter agreement r's of both pairings: the paper's (per-filter PWSM at α = 0.5) and the authors'
-    code's (per-filter CKA)."""
-    rng = np.random.default_rng(2)
-    return pd.DataFrame([dict(arch=a, target=t, seed=s, layer="l1", epoch=e, cls=c, pairing=p,
-                              r=world[key] + 0.02 * rng.standard_normal(), n_filters=16)
+    code's (per-filter CKA); ``twin``: the chance level's table (each source net against its twin, no epochs)."""
+    rng = np.random.default_rng(3 if twin else 2)
+    return pd.DataFrame([dict(arch=a, target=t, seed=s, layer="l1", cls=c, pairing=p,
+                              r=(world["r_twin"] if twin else world[key]) + 0.02 * rng.standard_normal(), n_filters=16,
+                              **({} if twin else {"epoch": e}))
                          for p, key in (("pwsm_alpha_0.5", "r"), ("cka", "r_code"))
-                         for a in ["vgg_small", "resnet_small"] for t in targets for s in [1, 2] for e in [1, 2]
-                         for c in ["0", "1"]])
+                         for a in ["vgg_small", "resnet_small"] for t in targets for s in B_SEEDS
+                         for e in ([0] if twin else [1, 2]) for c in ["0", "1"]])
 
 
 CONTRADICT_B = {
@@ -230,17 +289,23 @@ CONTRADICT_B = {
     "B-similarity": _set(("dissimilar",), 0.5),
     "B-resnet-dissimilar": _set(("resnet_dissimilar",), 1.5),
     "B-awa2-vs-scene": _set(("scene15",), 0.8),
-    "B-agreement": _set(("r",), 0.1),
+    "B-agreement": _set(("r",), 0.1),  # below the twins' 0.3
     "B-agreement-code": _set(("r_code",), 0.1),
-    "B-early-dissimilar": _set(("early_dissimilar",), 0.3),
+    "B-early-dissimilar": _set(("dissimilar_first_epoch",), 0.2),  # at the first checkpoint, dissimilar moved less
+    "B-early-dissimilar [first layer]": _set(("early_dissimilar",), 0.3),
     "B-metrics-alike": _set(("procrustes_follows",), False),
 }
 OFFLINE = ["fashion_new_classes", "fashion_inverted", "digits"]
 
 
+def _b_claims(world: dict, targets: list[str], agreement: bool = True) -> pd.DataFrame:
+    tables = (_agreement(world, targets), _agreement(world, targets, twin=True)) if agreement else (None, None)
+    return claims.study_b_claims(_dynamics(world, targets), tables[0], agreement_chance=tables[1])
+
+
 def _study_b_ledger(world: dict) -> pd.DataFrame:
-    offline = claims.study_b_claims(_dynamics(world, OFFLINE), _agreement(world, OFFLINE)).set_index("key")
-    paper = claims.study_b_claims(_dynamics(world, ["awa2", "scene15"])).set_index("key")
+    offline = _b_claims(world, OFFLINE).set_index("key")
+    paper = _b_claims(world, ["awa2", "scene15"], agreement=False).set_index("key")
     return pd.concat([offline.drop(index="B-awa2-vs-scene"), paper.loc[["B-awa2-vs-scene"]]])
 
 
@@ -248,11 +313,13 @@ def test_every_study_b_claim_holds_in_a_world_made_to_support_it() -> None:
     ledger = _study_b_ledger(_study_b_world())
     assert set(ledger.index) == set(CONTRADICT_B)
     assert (ledger.verdict == "holds").all(), ledger.loc[ledger.verdict != "holds", ["value", "ci_low", "ci_high"]]
-    # The unit is the source net (3 archs × 2 seeds): a net's fine-tunings on 3 targets are one value.
-    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 6
+    # The unit is the source net (3 archs × 3 seeds): a net's fine-tunings on 3 targets are one value, and the
+    # architecture is a fixed effect (9 nets − 3 architectures = 6 degrees of freedom).
+    assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 9 and ledger.loc["B-depth (pwsm_alpha_0)", "df"] == 6
     assert ledger.loc["B-depth (pwsm_alpha_0)", "per_unit"].startswith("vgg_small/s1: ")
-    assert ledger.loc["B-resnet-dissimilar", "n"] == 2  # one ResNet source net per seed
-    assert ledger.loc["B-agreement", "value"] == pytest.approx(0.9, abs=0.02)
+    assert ledger.loc["B-resnet-dissimilar", "n"] == 3  # one ResNet source net per seed
+    assert ledger.loc["B-agreement", "value"] == pytest.approx(0.9 - 0.3, abs=0.02)  # above the twins' r
+    assert ledger.loc["B-early-dissimilar [first layer]", "kind"] == "beside"
 
 
 @pytest.mark.parametrize("key", sorted(CONTRADICT_B))
@@ -263,6 +330,42 @@ def test_each_study_b_claim_does_not_hold_where_the_data_contradict_it(key: str)
     assert row.verdict == "does not hold", (row.value, row.ci_low, row.ci_high)
 
 
+def test_one_source_net_per_architecture_is_untestable() -> None:
+    """Three architectures with one seed each: the architecture is a fixed effect, so no degree of freedom is left."""
+    world = _study_b_world()
+    dynamics = _dynamics(world, OFFLINE)
+    row = claims.study_b_claims(dynamics[dynamics.seed == 1]).set_index("key").loc["B-depth (pwsm_alpha_0)"]
+    assert row.n == 3 and row.df == 0 and row.verdict == "untestable at this n"
+    assert "no interval can be conclusive" in row.note
+
+
+def test_b_upward_is_a_continuous_statistic_with_spread() -> None:
+    """Every layer rises monotonically, so a rank correlation would sit at 1 for every net; the relative rise varies
+    between nets and gives a real interval (the epoch profile 0.5, 0.8, 1.0: slope 0.25 per epoch over a span of 2,
+    mean 0.767 → +0.652)."""
+    row = _study_b_ledger(_study_b_world()).loc["B-upward (pwsm_alpha_0)"]
+    assert not row.no_spread and row.ci_low < row.value < row.ci_high and row.scale == "relative change"
+    assert row.value == pytest.approx(0.5 / (2.3 / 3), abs=0.02)
+
+
+def test_partial_rank_correlation_removes_shared_trends() -> None:
+    """Two metrics that share only a depth and an epoch trend (independent noise otherwise) correlate strongly when
+    pooled, but not once the trends are partialled out; two that share their cell-by-cell deviations still do."""
+    rng = np.random.default_rng(0)
+    cells = pd.DataFrame([dict(target=t, layer=l, epoch=e) for t in "ab" for l in range(4) for e in range(1, 6)])
+    trend = cells.layer + 0.5 * cells.epoch
+    shared = rng.standard_normal(len(cells))
+    cells["x"] = trend + 0.3 * rng.standard_normal(len(cells))
+    cells["y"] = trend + 0.3 * rng.standard_normal(len(cells))
+    pooled = cells.x.corr(cells.y, method="spearman")
+    from repchange.studies.b.claims import partial_rank_correlation
+
+    assert pooled > 0.8
+    assert abs(partial_rank_correlation(cells, "x", "y", ["target", "layer"], "epoch")) < 0.35
+    cells["x2"], cells["y2"] = trend + shared, trend + shared + 0.1 * rng.standard_normal(len(cells))
+    assert partial_rank_correlation(cells, "x2", "y2", ["target", "layer"], "epoch") > 0.8
+
+
 def test_study_b_claims_a_run_cannot_test_say_so() -> None:
     ledger = claims.study_b_claims(_dynamics(_study_b_world(), ["fashion_coarse", "digits"])).set_index("key")
     assert ledger.loc["B-similarity", "verdict"] == "not measured"
@@ -270,26 +373,40 @@ def test_study_b_claims_a_run_cannot_test_say_so() -> None:
     assert ledger.loc["B-awa2-vs-scene", "verdict"] == "not measured"
     assert ledger.loc["B-agreement", "verdict"] == "not measured"
     assert ledger.loc["B-agreement-code", "verdict"] == "not measured"
+    world = _study_b_world()
+    no_twins = claims.study_b_claims(_dynamics(world, OFFLINE), _agreement(world, OFFLINE)).set_index("key")
+    assert no_twins.loc["B-agreement", "verdict"] == "not measured" and "chance level" in no_twins.loc["B-agreement", "note"]
+
+
+def _full_ledger(a_world: dict | None = None) -> pd.DataFrame:
+    world = _study_b_world()
+    return claims.ledger(claims.study_a_claims(**_study_a_tables(a_world or _study_a_world()), **STEPS),
+                         _b_claims(world, OFFLINE))
 
 
 def test_the_ledger_counts_verdicts_and_draws_every_measured_claim() -> None:
-    world = _study_b_world()
-    frame = claims.ledger(claims.study_a_claims(**_study_a_tables(_study_a_world())),
-                          claims.study_b_claims(_dynamics(world, OFFLINE), _agreement(world, OFFLINE)))
-    assert sum(frame.attrs["counts"].values()) == len(frame) == len(CONTRADICT_A) + len(CONTRADICT_B)
+    frame = _full_ledger()
+    tallied = frame.kind.isin(["quote", "reading"])
+    assert sum(frame.attrs["counts"].values()) == tallied.sum() == frame.tallied.sum()
+    assert len(frame) == len(CONTRADICT_A) + len(CONTRADICT_B)  # B-awa2-vs-scene: a "not measured" row offline
+    assert set(frame.key[~frame.tallied]) >= {"A4-head", "A3-size [all layers]", "B-early-dissimilar [first layer]"}
     fig = claims.fig_ledger(frame, "data: synthetic")
     assert len(fig.axes[0].get_yticklabels()) == (frame.verdict != "not measured").sum()
 
 
 def test_a_source_nets_fine_tunings_are_averaged_into_one_unit() -> None:
-    """B-agreement per source net = the mean over its targets of each run's mean r."""
+    """B-agreement per source net = the mean over its targets of each run's mean r, minus the same of its twin."""
     world = _study_b_world()
-    agreement = _agreement(world, OFFLINE)
-    ledger = claims.study_b_claims(_dynamics(world, OFFLINE), agreement).set_index("key")
-    paper = agreement[agreement.pairing == "pwsm_alpha_0.5"]
-    per_net = paper.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
-    assert ledger.loc["B-agreement", "n"] == len(per_net) == 4
-    assert ledger.loc["B-agreement", "value"] == pytest.approx(per_net.mean())
+    agreement, twin = _agreement(world, OFFLINE), _agreement(world, OFFLINE, twin=True)
+    ledger = claims.study_b_claims(_dynamics(world, OFFLINE), agreement, agreement_chance=twin).set_index("key")
+
+    def per_net(table: pd.DataFrame) -> pd.Series:
+        paper = table[table.pairing == "pwsm_alpha_0.5"]
+        return paper.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
+
+    gap = per_net(agreement) - per_net(twin)
+    assert ledger.loc["B-agreement", "n"] == len(gap) == 6
+    assert ledger.loc["B-agreement", "value"] == pytest.approx(gap.groupby(level="arch").mean().mean())
 
 
 def test_claims_on_random_labels_read_premise_not_met_when_the_run_did_not_memorise() -> None:
@@ -297,47 +414,65 @@ def test_claims_on_random_labels_read_premise_not_met_when_the_run_did_not_memor
     "premise not met"; when it holds they keep their verdicts."""
     world = _study_a_world()
     CONTRADICT_A["A2-train-fit"](world)
-    frame = claims.ledger(claims.study_a_claims(**_study_a_tables(world))).set_index("key")
-    premised = ["A3-less-change", "A3-less-change-early", "A3-last-layers", "A3-size", "A3-size-steps"]
+    frame = claims.ledger(claims.study_a_claims(**_study_a_tables(world), **STEPS)).set_index("key")
+    premised = ["A3-less-change", "A3-less-change [all layers]", "A3-less-change-early", "A3-last-layers", "A3-size",
+                "A3-size [all layers]", "A3-size-steps"]
     assert frame.loc["A2-train-fit", "verdict"] == "does not hold"
     assert (frame.loc[premised, "verdict"] == "premise not met").all()
     assert (frame.loc[premised, "verdict_unconditional"] == "holds").all()
     assert frame.loc[premised, "note"].str.contains("premise A2-train-fit reads does not hold").all()
     assert (frame.drop(index=premised + ["A2-train-fit"]).verdict == "holds").all()
-    clean = claims.ledger(claims.study_a_claims(**_study_a_tables(_study_a_world()))).set_index("key")
+    clean = claims.ledger(claims.study_a_claims(**_study_a_tables(_study_a_world()), **STEPS)).set_index("key")
     assert (clean.loc[premised, "verdict"] == "holds").all()
 
 
 def test_a_difference_below_the_smallest_effect_of_interest_reads_negligible() -> None:
-    """A consistent but tiny difference (0.002 in CKA, below the 0.01 SESOI) is negligible, not "holds"."""
+    """A consistent but tiny difference (0.002 in CKA, below the 0.01 SESOI) is negligible, not "holds"; the
+    note says it is real."""
     world = _study_a_world()
-    world["degree"][9][0] = world["degree"][0][0] + 0.002
-    row = claims.study_a_claims(**_study_a_tables(world, noise=0.0001)).set_index("key").loc["A3-less-change-early"]
+    world["degree"][9][:2] = [world["degree"][0][0] + 0.002, world["degree"][0][1] + 0.002]
+    row = _a_ledger(world, noise=0.0001).loc["A3-less-change-early"]
     assert row.ci_low > 0 and row.verdict == "negligible" and row.sesoi == 0.01
+    assert "real but below the smallest effect of interest" in row.note
 
 
-def test_the_ledger_adds_holm_adjusted_verdicts_over_the_measured_claims() -> None:
-    world = _study_b_world()
-    frame = claims.ledger(claims.study_a_claims(**_study_a_tables(_study_a_world())),
-                          claims.study_b_claims(_dynamics(world, OFFLINE), _agreement(world, OFFLINE)))
+def test_the_verdict_at_three_times_the_sesoi_shows_which_verdicts_depend_on_it() -> None:
+    world = _study_a_world()
+    world["degree"][9][:2] = [world["degree"][0][0] + 0.02, world["degree"][0][1] + 0.02]  # 2 δ: holds, not at 3 δ
+    row = _a_ledger(world, noise=0.0001).loc["A3-less-change-early"]
+    assert row.verdict == "holds" and row.verdict_3sesoi == "negligible"
+
+
+def test_the_ledger_adds_holm_adjusted_verdicts_over_the_tallied_claims() -> None:
+    frame = _full_ledger()
     from statsmodels.stats.multitest import multipletests
 
-    measured = frame[frame.p.notna()]
-    adjusted = multipletests(measured.p, method="holm")[1]
-    for (_, row), p_adj in zip(measured.iterrows(), adjusted):
-        expected = row.verdict if row.verdict not in ("holds", "does not hold") or p_adj < 0.05 else "inconclusive"
+    family = frame[frame.tallied & frame.p.notna()]
+    adjusted = multipletests(family.p, method="holm")[1]
+    for (_, row), p_adj in zip(family.iterrows(), adjusted):
+        conclusive = row.verdict in ("holds", "does not hold", "negligible")
+        expected = row.verdict if not conclusive or p_adj < 0.05 else "inconclusive"
         assert row.verdict_holm == expected, row.key
-    assert (frame.verdict_holm != frame.verdict).any()  # n = 3 seeds: some holds do not survive 33 tests
-    assert sum(frame.attrs["counts_holm"].values()) == len(frame)
+    assert (frame.verdict_holm[~frame.tallied] == "out of tally").all()
+    assert sum(frame.attrs["counts_holm"].values()) == frame.tallied.sum()
+
+
+def test_a_saturated_statistic_is_not_printed_as_a_point_interval() -> None:
+    """Six units with one value: the exact test decides, and the reader sees "no spread" with its exact p."""
+    claim = claims.Claim("X", "B", "Sec. 4.1", "Fig. 2", "quote", "c", "s", "source net", "greater", 0.5, scale="share")
+    frame = claims.ledger(pd.DataFrame([claims.assess(claim, pd.Series([1.0] * 6, index=list("abcdef")))]))
+    view = claims.ledger_view(frame).iloc[0]
+    assert "no spread" in view["effect [95% interval]"] and "[" not in view["effect [95% interval]"]
+    assert "exact p = 0.0312" in frame.note.iloc[0]
 
 
 def _premise_frame(fit_gaps: list[float]) -> pd.DataFrame:
     """A two-row ledger: A2-train-fit over per-seed fit gaps and one claim that presupposes it."""
     seeds = [f"seed {k}" for k in range(len(fit_gaps))]
-    premise = claims.Claim("A2-train-fit", "A", "Fig. 2", "fitted", "fit gap", "seed", "greater", -0.05,
-                           scale="accuracy difference")
-    dependent = claims.Claim("A3-less-change", "A", "Fig. 3a", "less change", "CKA gap", "seed", "greater",
-                             premise="A2-train-fit")
+    premise = claims.Claim("A2-train-fit", "A", "Sec. 3.2", "Fig. 2", "quote", "fitted", "fit gap", "seed", "greater",
+                           -0.05, scale="accuracy difference")
+    dependent = claims.Claim("A3-less-change", "A", "Sec. 3.2", "Fig. 3a", "quote", "less change", "CKA gap", "seed",
+                             "greater", premise="A2-train-fit")
     return pd.DataFrame([claims.assess(premise, pd.Series(fit_gaps, index=seeds)),
                          claims.assess(dependent, pd.Series([0.1, 0.12, 0.11, 0.1, 0.13][:len(fit_gaps)], index=seeds))])
 
@@ -357,7 +492,7 @@ def test_a_premise_one_unit_of_the_run_misses_is_not_met_unless_its_claim_holds(
     assert missed.loc["A2-train-fit", "verdict"] == "inconclusive" and not missed.loc["A2-train-fit", "every_unit"]
     assert missed.loc["A3-less-change", "verdict"] == "premise not met"
     assert missed.loc["A3-less-change", "verdict_unconditional"] == "holds"
-    # the claim holds for the population although one seed misses the tolerance (−0.055): met by the verdict
-    held = claims.apply_premises(_premise_frame([0.0, -0.01, -0.01, 0.0, -0.055])).set_index("key")
+    # the claim holds for the population although one seed misses the tolerance (−0.06): met by the verdict
+    held = claims.apply_premises(_premise_frame([0.05, 0.04, 0.05, 0.04, -0.06])).set_index("key")
     assert held.loc["A2-train-fit", "verdict"] == "holds" and not held.loc["A2-train-fit", "every_unit"]
     assert held.loc["A3-less-change", "verdict"] == "holds" and held.loc["A3-less-change", "note"] == ""

@@ -4,27 +4,49 @@ A claim predicts on which side of a ``null`` value the mean of a statistic lies,
 independent *units* (a Study A seed, a Study B source net). From the units' values we form the
 Student-t interval of the mean at ``level`` (two-sided), intersected with the statistic's range (the
 mean lies in the range, so the intersection keeps the coverage). Each statistic belongs to a
-:class:`Scale` that states its range and its **smallest effect of interest** (SESOI, ``δ``). With
-``e = mean − null`` and the interval ``[L, H]`` of ``e`` turned so that the claimed side is positive:
+:class:`Scale` that states its range and its **smallest effect of interest** (SESOI, ``δ``). A claim
+says more than "the effect is not zero": it says the effect is *large enough to matter*, i.e. at least
+``δ`` on the claimed side. With ``e = mean − null`` and its interval ``[L, H]`` turned so that the
+claimed side is positive:
 
-- **negligible**: the whole interval lies inside ``(−δ, δ)`` — whatever the effect is, it is too small
-  to count;
-- **holds**: ``L > 0`` (the null is excluded on the claimed side) and ``e ≥ δ``;
-- **does not hold**: ``H ≤ 0`` (the null is excluded on the other side, or touched) and ``e ≤ −δ``;
-- **inconclusive**: anything else, or fewer than two units.
+- **holds**: ``L ≥ δ`` — the whole interval lies beyond the smallest effect of interest (a
+  minimum-effect test: a true effect of exactly ``δ`` reads "holds" at most ``(1 − level) / 2`` of the
+  time, a smaller one less often);
+- **negligible**: ``−δ < L`` and ``H < δ`` — whatever the effect is, it is too small to count. This
+  includes an interval inside ``(0, δ)``: a real effect below the smallest effect of interest (the row's
+  note says so);
+- **does not hold**: ``H < δ`` and ``L ≤ −δ`` — an effect of interest on the claimed side is excluded,
+  and the interval reaches an effect of interest on the other side;
+- **inconclusive**: anything else (``L < δ ≤ H``: the data allow both an effect that counts and one
+  that does not);
+- **untestable at this n**: fewer than :data:`MIN_DF` degrees of freedom (two units, or one unit per
+  group): the t interval then rests on the normality of two values alone, and no distribution-free test
+  can reach the level (the sign-flip test's smallest p at n = 2 is 0.5).
 
 A claim of *no* effect (direction ``"negligible"``, e.g. "hardly anything changes") holds when the
-interval lies inside ``(−δ, δ)`` and does not hold when it lies wholly beyond ``δ`` or ``−δ``.
+interval lies inside ``(−δ, δ)`` (an equivalence test: the two one-sided tests against ``±δ``, TOST) and
+does not hold when it lies wholly beyond ``δ`` or ``−δ``.
 
-Units whose values do not vary give no t interval (the spread estimate is 0). The interval is then
-the statistic's whole range unless the exact sign-flip test rejects the null on its own: ``n``
-identical values on one side of the null have ``p = 2^(1−n)`` (two-sided), the smallest p any
-distribution-free test can give; at 95 % that needs ``n ≥ 6``.
+Every verdict is the outcome of one test, and :func:`verdict_p` gives that test's p-value, doubled
+one-sided so that ``p < 1 − level`` exactly when the interval gives the verdict: the minimum-effect test
+for "holds" and "does not hold", TOST for "negligible" and for an equivalence claim's "holds". Holm's
+adjustment (:func:`holm`) uses these p-values, so the better the data support "hardly anything changes",
+the surer the adjusted verdict too.
+
+Units whose values do not vary give no t interval (the spread estimate is 0). The tests are then the
+exact sign-flip test: ``n`` identical values beyond a threshold have ``p = 2^(1−n)`` (doubled one-sided),
+the smallest p any distribution-free test can give; at 95 % that needs ``n ≥ 6``. The interval is then
+the point where the test rejects, and the statistic's whole range where it does not; a reader sees "no
+spread; exact p = …", never a point shown as an interval.
+
+**Groups** (Study B: a source net is an architecture × a seed; architecture is a fixed effect, not an
+exchangeable unit): with ``groups``, the estimate is the mean of the group means, its standard error comes
+from the pooled within-group spread, and the t distribution has ``n − groups`` degrees of freedom — the
+interval generalises over seeds within the architectures measured, not over architectures.
 
 Two more verdicts are set by the ledger, not by numbers: **premise not met** (the run itself does not
 show what the claim presupposes: the premise claim does not hold and not every unit of the run meets it,
 :func:`every_unit`) and **not measured** (the run cannot test it).
-The ledger is one family of tests: :func:`holm` adds Holm-adjusted verdicts beside the unadjusted.
 """
 
 from __future__ import annotations
@@ -38,12 +60,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["DIRECTIONS", "LEVEL", "METHODS", "SCALES", "VERDICTS", "Scale", "Interval", "calibrate",
-           "calibration_table", "every_unit", "holm", "interval", "verdict"]
+__all__ = ["CONCLUSIVE", "DIRECTIONS", "LEVEL", "METHODS", "MIN_DF", "SCALES", "SENSITIVITY", "VERDICTS", "Scale",
+           "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm", "interval",
+           "verdict", "verdict_p"]
 
 LEVEL = 0.95
+MIN_DF = 2  # fewer degrees of freedom: "untestable at this n"
 DIRECTIONS = ("greater", "less", "negligible")
-VERDICTS = ("holds", "does not hold", "negligible", "inconclusive", "premise not met", "not measured")
+VERDICTS = ("holds", "does not hold", "negligible", "inconclusive", "untestable at this n", "premise not met",
+            "not measured")
+CONCLUSIVE = ("holds", "does not hold", "negligible")
 
 
 @dataclass(frozen=True)
@@ -61,22 +87,31 @@ SCALES = {scale.name: scale for scale in (
     Scale("cka difference", 0.01, -2.0, 2.0,
           "one hundredth of CKA's [0, 1] scale: the smallest step the papers' figures resolve; a debiased CKA "
           "can be negative, so a difference lies in [−2, 2]"),
+    Scale("alignment difference", 0.02, -1.0, 1.0,
+          "two hundredths of the mutual k-NN alignment's [0, 1] scale (a share of shared neighbours): about one "
+          "shared neighbour in five of k = 10, half again its seed-to-seed spread between unrelated nets"),
     Scale("accuracy difference", 0.01, -1.0, 1.0, "one percentage point of accuracy"),
     Scale("rank correlation", 0.1, -1.0, 1.0, "|ρ| < 0.1 is a negligible association by the usual convention"),
     Scale("correlation", 0.1, -1.0, 1.0, "|r| < 0.1 is a negligible association by the usual convention"),
     Scale("loss difference", 0.05, -np.inf, np.inf,
           "five hundredths of a nat: about 2 % of the cross-entropy of a uniform guess over ten classes (ln 10)"),
+    Scale("relative change", 0.05, -np.inf, np.inf,
+          "a rise of five hundredths of the quantity's own mean: a trend smaller than that is flat for the claim"),
     Scale("share", 0.05, 0.0, 1.0, "five percentage points of a share of layers (less than one layer in five)"),
-    Scale("distance difference", 0.01, -np.pi / 2, np.pi / 2,
-          "one hundredth of a radian of PWSM's angle (or of the per-filter Procrustes distance in [0, 1]); "
-          "both distances lie in [0, π/2]"),
+    Scale("pwsm difference", 0.01, -np.pi / 2, np.pi / 2,
+          "one hundredth of a radian of PWSM's angle, which lies in [0, π/2]: about 0.6 % of its range"),
+    Scale("procrustes difference", 0.01, -1.0, 1.0,
+          "one hundredth of the per-filter Procrustes distance, which lies in [0, 1]: 1 % of its range"),
 )}
+SENSITIVITY = 3.0  # the ledger also reads every claim at SENSITIVITY × its SESOI
 
 
 @dataclass(frozen=True)
 class Interval:
-    """The interval of the mean of ``n`` unit values: ``low``/``high`` NaN when there is none (n < 2);
-    ``p``: two-sided p-value against the null (NaN when n < 2); ``no_spread``: every value was equal."""
+    """The interval of the mean of ``n`` unit values: ``low``/``high`` NaN when there is none (fewer than
+    :data:`MIN_DF` degrees of freedom); ``p``: two-sided p-value against the null (NaN likewise);
+    ``sem``: the standard error; ``df``: its degrees of freedom (``n − groups``); ``no_spread``: the units
+    do not vary (within their groups), so the tests are exact sign-flip tests."""
 
     mean: float
     low: float
@@ -84,64 +119,118 @@ class Interval:
     n: int
     p: float
     no_spread: bool = False
+    sem: float = np.nan
+    df: int = 0
+    values: tuple[float, ...] = ()
+
+    @property
+    def testable(self) -> bool:
+        return self.df >= MIN_DF
 
 
-def interval(values: Iterable[float], scale: Scale, *, null: float = 0.0, level: float = LEVEL) -> Interval:
+def interval(values: Iterable[float], scale: Scale, *, null: float = 0.0, level: float = LEVEL,
+             groups: Iterable[object] | None = None) -> Interval:
     """The t interval of the mean of the finite ``values`` at ``level``, intersected with ``scale``'s range,
-    and the two-sided p-value of the one-sample t test against ``null`` (see the module doc for n < 2 and
-    for values without spread)."""
+    and the two-sided p-value of the one-sample t test against ``null``. With ``groups`` (one label per
+    value): the mean of the group means with the pooled within-group standard error on ``n − groups`` degrees
+    of freedom (a fixed-effects model of the groups). Fewer than :data:`MIN_DF` degrees of freedom give no
+    interval (see the module doc, also for values without spread)."""
     v = np.asarray(list(values), dtype=float)
-    v = v[np.isfinite(v)]
+    g = None if groups is None else np.asarray(list(groups), dtype=object)
+    if g is not None and len(g) != len(v):
+        raise ValueError(f"groups must give one label per value: {len(g)} labels for {len(v)} values")
+    finite = np.isfinite(v)
+    v = v[finite]
+    g = None if g is None else g[finite]
     n = len(v)
     if n == 0:
         return Interval(np.nan, np.nan, np.nan, 0, np.nan)
-    if n < 2:
-        return Interval(float(v[0]), np.nan, np.nan, 1, np.nan)
-    mean, low, high, p, flat = (float(x[0]) for x in _intervals(v[None, :], scale, null, level))
-    return Interval(mean, low, high, n, p, no_spread=bool(flat))
+    if g is None:
+        mean, ss, df, weight = v.mean(), ((v - v.mean()) ** 2).sum(), n - 1, 1.0 / n
+    else:
+        labels = list(dict.fromkeys(g))
+        means = {k: v[g == k].mean() for k in labels}
+        mean = float(np.mean(list(means.values())))
+        ss = sum(((v[g == k] - means[k]) ** 2).sum() for k in labels)
+        df = n - len(labels)
+        weight = sum(1.0 / (g == k).sum() for k in labels) / len(labels) ** 2
+    if df < 1:
+        return Interval(float(mean), np.nan, np.nan, n, np.nan, df=max(df, 0), values=tuple(v))
+    sem = float(np.sqrt(ss / df * weight))
+    flat = bool(ss <= (1e-12 * max(1.0, abs(mean))) ** 2 * n)
+    p_two = _p_greater(mean, sem, df, null, v, flat, two_sided=True)
+    if df < MIN_DF:
+        return Interval(float(mean), np.nan, np.nan, n, np.nan, no_spread=flat, sem=sem, df=df, values=tuple(v))
+    if flat:
+        # the exact test at any threshold the values lie beyond: 2^(1−n), below 1 − level from n = 6 at 95 %
+        point = 2.0 ** (1 - n) < 1 - level
+        low, high = (float(mean), float(mean)) if point else (scale.low, scale.high)
+        return Interval(float(mean), low, high, n, p_two, no_spread=True, sem=0.0, df=df, values=tuple(v))
+    half = sps.t.ppf((1 + level) / 2, df) * sem
+    return Interval(float(mean), max(mean - half, scale.low), min(mean + half, scale.high), n, p_two, sem=sem,
+                    df=df, values=tuple(v))
 
 
-def _intervals(values: np.ndarray, scale: Scale, null: float, level: float) -> tuple[np.ndarray, ...]:
-    """Row-wise :func:`interval` of ``values`` (rows × n ≥ 2, all finite): mean, low, high, p, no_spread."""
-    n = values.shape[1]
-    mean = values.mean(axis=1)
-    sem = values.std(axis=1, ddof=1) / np.sqrt(n)
-    flat = values.max(axis=1) == values.min(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (mean - null) / sem
-    half = sps.t.ppf((1 + level) / 2, n - 1) * sem
-    p = 2 * sps.t.sf(np.abs(t), n - 1)
-    low, high = np.maximum(mean - half, scale.low), np.minimum(mean + half, scale.high)
-    # Exact sign-flip test where there is no spread: of the 2^n sign patterns, only the observed one and its
-    # mirror are as extreme.
-    p_flat = np.where(mean == null, 1.0, min(1.0, 2.0 ** (1 - n)))
-    p = np.where(flat, p_flat, p)
-    point = flat & (p_flat < 1 - level)
-    low = np.where(flat, np.where(point, mean, scale.low), low)
-    high = np.where(flat, np.where(point, mean, scale.high), high)
-    return mean, low, high, p, flat
+def _p_greater(mean: float, sem: float, df: int, threshold: float, values: np.ndarray, flat: bool,
+               two_sided: bool = False) -> float:
+    """Doubled one-sided p-value of "the mean exceeds ``threshold``" (two-sided: of "differs from it"); the
+    exact sign-flip test when the values do not vary: ``2^(1−n)`` beyond the threshold, 1 otherwise."""
+    if flat:
+        beyond = (mean != threshold) if two_sided else (mean > threshold)
+        return float(min(1.0, 2.0 ** (1 - len(values)))) if beyond else 1.0
+    t = (mean - threshold) / sem
+    return float(2 * sps.t.sf(abs(t) if two_sided else t, df))
 
 
 def verdict(low: float, high: float, mean: float, direction: str, *, null: float = 0.0, sesoi: float = 0.0) -> str:
     """``holds`` / ``does not hold`` / ``negligible`` / ``inconclusive`` for the interval ``[low, high]`` of a
-    mean ``mean`` (see the module doc); ``direction`` is the claimed side of ``null``."""
+    mean ``mean`` (see the module doc); ``direction`` is the claimed side of ``null``. An interval that is
+    not there (NaN) reads "inconclusive" here; :func:`assess_interval` says "untestable at this n" first."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(mean)):
         return "inconclusive"
-    lo, hi, effect = low - null, high - null, mean - null
+    lo, hi = low - null, high - null
     inside = -sesoi < lo and hi < sesoi
     if direction == "negligible":
         return "holds" if inside else "does not hold" if (lo >= sesoi or hi <= -sesoi) else "inconclusive"
     if direction == "less":
-        lo, hi, effect = -hi, -lo, -effect
+        lo, hi = -hi, -lo
     if inside:
         return "negligible"
-    if lo > 0 and effect >= sesoi:
+    if lo >= sesoi:
         return "holds"
-    if hi <= 0 and effect <= -sesoi:
+    if hi < sesoi and lo <= -sesoi:
         return "does not hold"
     return "inconclusive"
+
+
+def verdict_p(i: Interval, direction: str, outcome: str, *, null: float = 0.0, sesoi: float = 0.0) -> float:
+    """The p-value of the test behind ``outcome`` (a :func:`verdict` of ``i``), doubled one-sided so that it is
+    below ``1 − level`` exactly when the interval gives that verdict: the minimum-effect test against ``±δ``
+    for "holds" and "does not hold" of a directional claim, the two one-sided tests (TOST: the larger of their
+    p's) for "negligible" and for an equivalence claim's "holds"; for "inconclusive", the smallest of the
+    candidate tests' p's (none reaches the level). NaN without an interval."""
+    if not i.testable or not np.isfinite(i.mean):
+        return np.nan
+    v = np.asarray(i.values, dtype=float)
+    sign = -1.0 if direction == "less" else 1.0
+    e, s, vals = sign * (i.mean - null), i.sem, sign * (v - null)
+
+    def beyond(threshold: float) -> float:  # "e > threshold"
+        return _p_greater(e, s, i.df, threshold, vals, i.no_spread)
+
+    def below(threshold: float) -> float:  # "e < threshold"
+        return _p_greater(-e, s, i.df, -threshold, -vals, i.no_spread)
+
+    tost = max(beyond(-sesoi), below(sesoi))
+    if direction == "negligible":
+        candidates = {"holds": tost, "does not hold": min(beyond(sesoi), below(-sesoi))}
+    else:
+        candidates = {"holds": beyond(sesoi), "negligible": tost, "does not hold": below(sesoi)}
+    if outcome in candidates:
+        return candidates[outcome]
+    return min(candidates.values())
 
 
 def every_unit(values: Iterable[float], direction: str, *, null: float = 0.0, sesoi: float = 0.0) -> bool:
@@ -162,11 +251,21 @@ def every_unit(values: Iterable[float], direction: str, *, null: float = 0.0, se
     return bool((np.abs(v) < sesoi).all())
 
 
+def assess_interval(i: Interval, direction: str, *, null: float = 0.0, sesoi: float = 0.0) -> tuple[str, float]:
+    """The verdict of interval ``i`` and the p-value of its test (:func:`verdict_p`); "untestable at this n"
+    with fewer than :data:`MIN_DF` degrees of freedom."""
+    if not i.testable:
+        return "untestable at this n", np.nan
+    outcome = verdict(i.low, i.high, i.mean, direction, null=null, sesoi=sesoi)
+    return outcome, verdict_p(i, direction, outcome, null=null, sesoi=sesoi)
+
+
 def holm(p_values: Iterable[float], verdicts: Iterable[str], level: float = LEVEL) -> list[str]:
-    """Holm-adjusted verdicts of a family of claims: a ``holds`` or ``does not hold`` whose Holm-adjusted
-    two-sided p-value (statsmodels' ``multipletests``, family = the claims with a finite p) is not below
-    ``1 − level`` becomes ``inconclusive``; the other verdicts are kept (``negligible`` rests on an
-    equivalence interval that the adjustment of the directional tests does not touch)."""
+    """Holm-adjusted verdicts of a family of claims: a conclusive verdict (``holds``, ``does not hold``,
+    ``negligible``) whose Holm-adjusted p-value (statsmodels' ``multipletests``, family = the claims with a
+    finite p) is not below ``1 − level`` becomes ``inconclusive``; the others are kept. ``p_values`` are each
+    verdict's own test (:func:`verdict_p`): TOST for an equivalence, so the adjustment cannot turn strong
+    support for "no effect" into doubt."""
     from statsmodels.stats.multitest import multipletests
 
     p = np.asarray(list(p_values), dtype=float)
@@ -176,8 +275,7 @@ def holm(p_values: Iterable[float], verdicts: Iterable[str], level: float = LEVE
         return out
     adjusted = np.full(len(p), np.nan)
     adjusted[finite] = multipletests(p[finite], alpha=1 - level, method="holm")[1]
-    return [v if v not in ("holds", "does not hold") or adjusted[k] < 1 - level else "inconclusive"
-            for k, v in enumerate(out)]
+    return [v if v not in CONCLUSIVE or adjusted[k] < 1 - level else "inconclusive" for k, v in enumerate(out)]
 
 
 METHODS = {
@@ -187,6 +285,19 @@ METHODS = {
 }
 
 
+def _intervals(values: np.ndarray, scale: Scale, null: float, level: float) -> tuple[np.ndarray, ...]:
+    """Row-wise :func:`interval` of ``values`` (rows × n ≥ 3, all finite, no groups): mean, low, high."""
+    n = values.shape[1]
+    mean = values.mean(axis=1)
+    sem = values.std(axis=1, ddof=1) / np.sqrt(n)
+    half = sps.t.ppf((1 + level) / 2, n - 1) * sem
+    flat = sem == 0
+    point = 2.0 ** (1 - n) < 1 - level
+    low = np.where(flat, mean if point else scale.low, np.maximum(mean - half, scale.low))
+    high = np.where(flat, mean if point else scale.high, np.minimum(mean + half, scale.high))
+    return mean, low, high
+
+
 def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater", spread: float | None = None,
               draws: int = 4000, level: float = LEVEL, seed: int = 0, sampler: str = "normal",
               method: str = "rule") -> dict[str, float]:
@@ -194,9 +305,11 @@ def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater"
     null is 0) and standard deviation ``spread`` (default: ``scale.sesoi``, so an effect of one SESOI is
     one unit-to-unit standard deviation). ``sampler``: ``"normal"`` or ``"skewed"`` (a centred gamma with
     shape 2, skewness 1.4). ``method``: a key of :data:`METHODS`. Returns ``{verdict: rate}`` over
-    ``draws`` simulated claims."""
+    ``draws`` simulated claims (all "untestable at this n" below :data:`MIN_DF` degrees of freedom)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    if n - 1 < MIN_DF:
+        return {v: float(v == "untestable at this n") for v in VERDICTS[:5]}
     rng = np.random.default_rng(seed)
     sd = scale.sesoi if spread is None else spread
     if sampler == "normal":
@@ -206,7 +319,7 @@ def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater"
     else:
         raise ValueError(f"sampler must be 'normal' or 'skewed', got {sampler!r}")
     values = effect + sd * noise
-    mean, low, high, _, _ = _intervals(values, scale, 0.0, level)
+    mean, low, high = _intervals(values, scale, 0.0, level)
     if method == "bootstrap":
         ci = sps.bootstrap((values,), np.mean, axis=-1, n_resamples=999, confidence_level=level,
                            method="percentile", vectorized=True, random_state=rng).confidence_interval
@@ -216,19 +329,24 @@ def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater"
     for m, lo, hi in zip(mean, low, high):
         v = verdict(lo, hi, m, direction, sesoi=sesoi)
         counts[v] = counts.get(v, 0) + 1
-    return {v: counts.get(v, 0) / draws for v in VERDICTS[:4]}
+    return {v: counts.get(v, 0) / draws for v in VERDICTS[:5]}
 
 
-def calibration_table(ns: Iterable[int] = (3, 5), effects: Iterable[float] = (0.0, 1.0, 2.0),
+def calibration_table(ns: Iterable[int] = (3, 5), effects: Iterable[float] = (0.0, 0.5, 0.8, 1.0, 2.0),
                       samplers: Iterable[str] = ("normal", "skewed"), methods: Iterable[str] = tuple(METHODS), *,
-                      draws: int = 4000, level: float = LEVEL, scale: Scale | None = None) -> pd.DataFrame:
-    """:func:`calibrate` over a grid: one row per (method, sampler, n, effect in SESOIs) with the rate of
-    each verdict for a claim "greater" whose units spread by one SESOI. Effect 0 gives the false "holds"
-    rate (nominal: ``(1 − level) / 2``), effect 1 the power at the smallest effect of interest."""
+                      spreads: Iterable[float] = (1.0,), draws: int = 4000, level: float = LEVEL,
+                      scale: Scale | None = None) -> pd.DataFrame:
+    """:func:`calibrate` over a grid: one row per (method, sampler, spread, n, effect) with the rate of each
+    verdict for a claim "greater"; ``effects`` and ``spreads`` (the units' standard deviation) in SESOIs.
+    Effect 1 gives the rule's false "holds" rate at the smallest effect of interest (nominal: at most
+    ``(1 − level) / 2``), effects below 1 how often an effect too small to count is called "holds", effect 2
+    the power."""
     scale = scale or SCALES["cka difference"]
     rows = []
-    for k, (method, sampler, n, effect) in enumerate(itertools.product(methods, samplers, ns, effects)):
-        rates = calibrate(n, effect * scale.sesoi, scale=scale, draws=draws, level=level, seed=k, sampler=sampler,
-                          method=method)
-        rows.append({"method": method, "sampler": sampler, "n": n, "effect_sesoi": effect, **rates})
+    grid = itertools.product(methods, samplers, spreads, ns, effects)
+    for k, (method, sampler, spread, n, effect) in enumerate(grid):
+        rates = calibrate(n, effect * scale.sesoi, scale=scale, spread=spread * scale.sesoi, draws=draws,
+                          level=level, seed=k, sampler=sampler, method=method)
+        rows.append({"method": method, "sampler": sampler, "spread_sesoi": spread, "n": n, "effect_sesoi": effect,
+                     **rates})
     return pd.DataFrame(rows)

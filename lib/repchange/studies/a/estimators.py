@@ -6,7 +6,7 @@ Nothing is trained: the runs are the stored ones of the chapters (the same param
 run keys). Only the comparisons the claims read are measured, at the last epoch: pre-training
 (Fig. 1: to the own init; chance: the init against an independent init), the extreme label
 degrees (Fig. 3a) and training-set sizes (Fig. 3b), and every fine-tuning condition (Figs. 4–5: to
-the pre-trained net and to an independent init). The tables have the columns of
+the pre-trained net, to its own pre-training init and to an independent init; chance: the two inits). The tables have the columns of
 :mod:`repchange.studies.a.tables`' so :func:`repchange.studies.claims.study_a_claims` reads them
 with ``metric=`` any of :data:`ESTIMATORS`; every value is a similarity (higher = more alike).
 
@@ -84,8 +84,8 @@ def _pretraining_jobs(params: CkaToInitParams, runtime: Runtime, with_chance: bo
 
 def _finetuning_seed_table(sweep: FinetuneSweepParams, domain: str, cfg: FinetuneConfig, runtime: Runtime
                            ) -> pd.DataFrame:
-    """One fine-tuning run (``cfg``, its seed set): the final epoch against the pre-trained net and an
-    independent init."""
+    """One fine-tuning run (``cfg``, its seed set): the final epoch against the pre-trained net, its own
+    pre-training init and an independent init; and the two inits against each other at epoch 0 (``chance``)."""
     source = runtime.load(cfg.pretrain.dataset)
     target = runtime.load(cfg.target).conformed_to(source.image_shape)
     seed = cfg.pretrain.seed
@@ -93,10 +93,13 @@ def _finetuning_seed_table(sweep: FinetuneSweepParams, domain: str, cfg: Finetun
     _, eval_split = finetuning_splits(run.config, target)
     probe = eval_split.subset(slice(0, sweep.n_probe))
     refs = {"pretrained": layer_factors(run.model_at(0), probe, bn=sweep.bn),
+            "pretrain_init": layer_factors(run.source.model_at(0), probe, bn=sweep.bn),
             "independent_init": layer_factors(run.source.new_model(seed + INDEPENDENT_SEED_OFFSET), probe,
                                               bn=sweep.bn)}
     final = layer_factors(run.model_at(cfg.epochs), probe, bn=sweep.bn)
-    rows = _rows(final, refs, seed=seed, epoch=cfg.epochs, shift=run.config.resolved_shift(target.num_classes))
+    shift = run.config.resolved_shift(target.num_classes)
+    rows = _rows(final, refs, seed=seed, epoch=cfg.epochs, shift=shift)
+    rows += _rows(refs["pretrain_init"], {"chance": refs["independent_init"]}, seed=seed, epoch=0, shift=shift)
     return pd.DataFrame(rows).assign(domain=domain, target=cfg.target, labels=cfg.labels, degree=cfg.degree)
 
 

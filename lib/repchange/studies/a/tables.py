@@ -8,7 +8,8 @@ already have on these images -- the baseline every CKA value must be read agains
 
 Fine-tuning tables: the probe set is the first ``n_probe`` images of the fine-tuning eval
 split (target data), and each epoch's net is compared with the pre-trained net (fine-tuning
-epoch 0), with the random init its pre-training started from, and with an independent init.
+epoch 0), with the random init its pre-training started from, and with an independent init; the
+two inits against each other (``chance``) give the probe's chance level.
 
 Training runs come from :mod:`.pretraining` and :mod:`.finetuning`; every table is stored
 once per parameter set and code version, and tidy: one row per
@@ -367,6 +368,8 @@ def _finetune_cka_rows(params: _FinetuneCkaParams, seed: int, runtime: Runtime) 
         hist = history.loc[epoch]
         rows += _similarity_rows(factors, refs, seed=seed, shift=shift, epoch=epoch,
                                  train_loss=hist.train_loss, train_acc=hist.train_acc, test_acc=hist.test_acc)
+    # the probe's chance level: two unrelated random inits (the pre-training's own and an independent one)
+    rows += _similarity_rows(refs["pretrain_init"], {"chance": refs["independent_init"]}, seed=seed, shift=shift, epoch=0)
     return pd.DataFrame(rows)
 
 
@@ -377,7 +380,8 @@ def finetune_sweep(params: FinetuneSweepParams, runtime: Runtime | None = None) 
 
     Columns: domain (``same`` | ``cross``), target, labels (``clean`` | ``random d=..`` |
     ``shift s=..``), degree, shift (the run's s: with ``"seed"`` it differs by seed), seed, layer, epoch, comparison (``pretrained`` |
-    ``pretrain_init`` | ``independent_init``), metric (``cka`` | ``cka_debiased``), value,
+    ``pretrain_init`` | ``independent_init``; and ``chance`` at epoch 0: the pre-training's init against the
+    independent init, the probe's chance level, without training columns), metric (``cka`` | ``cka_debiased``), value,
     train_loss, train_acc, test_acc (accuracies against the condition's own labels).
     Each condition's table is stored separately, so chapters that share conditions share work.
     """
