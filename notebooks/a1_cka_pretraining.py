@@ -40,7 +40,7 @@ from repchange.studies.a.figures import fig1_cka_to_init
 # Data and protocol (book defaults: a 2-core laptop CPU; see notebooks/params/ for other profiles)
 a_dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
-a_pretrain_epochs: int = 16  # pre-training epochs (paper: 150)
+a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
 a_pretrain_size: int = 1024  # first N training images, None for the whole train split
 a_pretrain_eval_size: int = 1000  # test images used for the per-epoch test accuracy
 a_probe_size: int = 500  # probe set: the first a_probe_size test images, unshuffled (paper: 500)

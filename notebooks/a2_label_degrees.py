@@ -20,7 +20,7 @@
 #
 # **The paper's claim.** The more random the labels, the slower the training loss falls and
 # the lower the test accuracy, down to chance for fully random labels, while the network
-# still fits its training labels (memorisation) — given the paper's 150 epochs.
+# still fits its training labels (memorisation) — given the authors' code's 150 epochs.
 #
 # Test accuracy here is measured against test labels corrupted to the same degree (drawn
 # independently), as in the authors' code, so for $d = 9$ chance (0.1) is the ceiling.
@@ -38,7 +38,7 @@ from repchange.studies.a.figures import fig2_training_curves
 a_dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
-a_pretrain_epochs: int = 16  # pre-training epochs (paper: 150)
+a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
 a_pretrain_size: int = 1024  # first N training images, None for the whole train split
 a_pretrain_eval_size: int = 1000  # test images used for the per-epoch test accuracy
 a_probe_size: int = 500

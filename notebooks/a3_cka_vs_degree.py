@@ -18,8 +18,9 @@
 # random labels were a matter of the last layer only, the early layers' CKA to their init
 # would not depend on $d$.
 #
-# **The paper's claim.** The change from the initialisation depends on the label randomness
-# layer by layer, and memorising random labels is carried mainly by the last layers.
+# **The paper's claim** (Sec. 3.2): "if the structure in the data decreases, there is less
+# similarity change overall and especially in the early layers. From that, we conclude that
+# memorization is mainly happening in the last layer."
 #
 # As everywhere in this book, each solid curve (CKA to the own init) comes with its baseline
 # (dashed: CKA to an independently drawn init) and the debiased estimator beside the biased one.
@@ -37,7 +38,7 @@ from repchange.studies.a.figures import fig3a_cka_vs_degree
 a_dataset: str = "fashion_mnist"  # one of repchange.core.data.available()
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
-a_pretrain_epochs: int = 16  # pre-training epochs (paper: 150)
+a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
 a_pretrain_size: int = 1024  # first N training images, None for the whole train split
 a_pretrain_eval_size: int = 1000  # test images used for the per-epoch test accuracy
 a_probe_size: int = 500  # probe set: the first a_probe_size test images, unshuffled (paper: 500)

@@ -36,7 +36,7 @@
 #
 # **What runs here by default.** ImageNet and the paper's target sets are not on this machine,
 # so small nets of the same three families are trained on the first images of Fashion-MNIST
-# (the *source*) and then fine-tuned, all layers trainable with a new head, on four targets
+# (the *source*) and then fine-tuned, all layers trainable with a new head, on three targets
 # the source never saw (below). The `paper` profile runs the published setting.
 
 # %%

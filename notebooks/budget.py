@@ -13,9 +13,9 @@
 # %% [markdown]
 # # Do the verdicts depend on the training budget?
 #
-# Goerttler & Obermayer train for 150 epochs on 50,000 images; this book trains on a laptop. Their
+# The authors' code trains for 150 epochs on 50,000 images (the paper's text gives no epoch count); this book trains on a laptop. Their
 # claims about random labels presuppose that the nets have *memorised* them ("if the models are
-# trained long enough", Sec. 4.1). When one of our verdicts reads "does not hold", a reader needs
+# trained long enough", Sec. 3.2). When one of our verdicts reads "does not hold", a reader needs
 # to know whether it speaks about the paper or about our budget. This page answers it by reading
 # Study A's pre-training claims (A1–A3 of the {doc}`ledger <claims_ledger>`) at several training
 # budgets, with the same rule ({doc}`how verdicts are made <verdicts>`).
@@ -46,7 +46,7 @@ a_seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; 
 a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
 a_pretrain_sizes: list = [64, 256, 1024]  # Figure 3b training-set sizes
 a_size_sweep_degree: int = 9  # label randomness degree of the Figure 3b runs
-a_pretrain_epochs: int = 16  # pre-training epochs (paper: 150)
+a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
 a_pretrain_size: int = 1024  # pre-training images, None for the whole train split
 a_pretrain_eval_size: int = 1000  # test images for the pre-training test accuracy
 a_probe_size: int = 500  # Study A probe images

@@ -13,17 +13,20 @@
 # %% [markdown]
 # # Claims ledger: which of the papers' claims hold here
 #
-# Every claim the two papers make about how representations change, one row each: where the
-# paper makes it (section and figure; words in quotation marks are the paper's own, the rest
-# paraphrase its figures and discussion), the statistic that tests it, its value on this book's
-# runs with an interval, and a verdict **computed from the numbers** by the one rule of
-# {doc}`how verdicts are made <verdicts>`:
+# Every claim the two papers make about how representations change, one row each: the paper's own
+# words, verbatim, at the section they stand in (the test suite reads every quotation against the
+# papers' texts); what the row reads of them; the statistic that tests it; its value on this book's
+# runs with an interval; and a verdict **computed from the numbers** by the one rule of
+# {doc}`how verdicts are made <verdicts>`. A claim says the effect is large enough to matter — at
+# least its smallest effect of interest δ, on the claimed side:
 #
-# - **holds** — the interval excludes the null on the claimed side and the effect reaches the
-#   claim's smallest effect of interest (SESOI);
-# - **does not hold** — the same on the other side;
-# - **negligible** — the whole interval lies within ± the SESOI: too small to count either way;
-# - **inconclusive** — anything else, or fewer than two units;
+# - **holds** — the whole interval lies beyond δ on the claimed side;
+# - **does not hold** — the interval excludes an effect of δ on the claimed side and reaches −δ;
+# - **negligible** — the whole interval lies within ±δ: too small to count either way (where it also
+#   excludes zero, the note says the effect is real but below δ);
+# - **inconclusive** — anything else;
+# - **untestable at this n** — fewer than two degrees of freedom (two seeds, or one source net per
+#   architecture): no interval could be conclusive;
 # - **premise not met** — the run does not show what the claim presupposes (here: random labels
 #   memorised, the row A2-train-fit): the premise claim does not hold, and not every seed of the run
 #   meets it. A premise is a fact about the run's own nets — the nets the claim measures — so five
@@ -32,13 +35,13 @@
 # - **not measured** — the run cannot test the claim.
 #
 # Every statistic can come out either way: the test suite feeds each claim a synthetic table
-# that supports it (verdict "holds") and one that contradicts it ("does not hold"), and makes
-# every verdict above from synthetic tables.
+# that supports it (verdict "holds") and one that contradicts it ("does not hold").
 #
 # The *unit* is the independent one: a seed for Study A (each seed is an independent
 # pre-training and fine-tuning) and a **source net** (architecture × seed) for Study B, whose
-# fine-tunings on several targets are averaged into one value first. The ledger is one family of
-# some thirty tests: the Holm-adjusted verdict stands beside each one. Where the book departs from
+# fine-tunings on several targets are averaged into one value first; the architecture is a fixed
+# effect there (the interval's spread comes from the seeds within each architecture). The tallied
+# claims are one family: the Holm-adjusted verdict stands beside each one. Where the book departs from
 # a paper's protocol, the {doc}`deviations page <deviations>` names the departure and its
 # measured effect.
 #
@@ -51,12 +54,10 @@
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.glue import glue_numbers, glue_text, save_table
+from repchange.book.ledger_run import book_ledger
 from repchange.core import verdicts
-from repchange.studies import claims, estimator_grid
-from repchange.studies.a import tables as a_tables
-from repchange.studies.b import tables as b_tables
+from repchange.studies import claims
 
 # %% tags=["parameters"]
 a_dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.core.data.available()
@@ -66,10 +67,10 @@ a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
 a_shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
 a_pretrain_sizes: list = [64, 256, 1024]  # Figure 3b training-set sizes
 a_size_sweep_degree: int = 9  # label randomness degree of the Figure 3b runs
-a_pretrain_epochs: int = 16  # pre-training epochs (paper: 150)
+a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
 a_pretrain_size: int = 1024  # pre-training images, None for the whole train split
 a_pretrain_eval_size: int = 1000  # test images for the pre-training test accuracy
-a_finetune_epochs: int = 10  # fine-tuning epochs (paper: 25)
+a_finetune_epochs: int = 10  # fine-tuning epochs (the authors' code: 25)
 a_finetune_size: int = 500  # fine-tuning images (paper: 5000)
 a_finetune_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
 a_probe_size: int = 500  # Study A probe images
@@ -102,16 +103,9 @@ download: bool = False
 profile: str = "default"
 
 # %%
-pretraining = parameters.cka_to_init(globals())
-degree_params = parameters.degree_sweep(globals())
-size_params = parameters.size_sweep(globals())
-finetune_params = parameters.finetune_sweep(globals())
-dynamics_params = parameters.dynamics(globals())
-source_a = provenance(data=f"Study A: {a_dataset} → {a_dataset} / {a_cross_domain}", profile=profile, seeds=a_seeds,
-                      degrees=a_degrees, pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
-                      fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
-                      probe=f"{a_probe_size} images")
-source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynamics_params))
+book = book_ledger(globals())  # every table is the chapters' stored one; the estimator grid gives "estimators"
+ledger, source_a, source_b = book.ledger, book.source_a, book.source_b
+_ = save_table(ledger, "claims_ledger")
 
 # %% [markdown]
 # ```{admonition} The runs behind this page
@@ -122,39 +116,30 @@ source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynami
 # ```
 
 # %%
-runtime = parameters.runtime(globals())  # store, device, data folder
-tables_a = a_tables.pretraining_tables(pretraining, degree_params, size_params, runtime)
-histories = tables_a["histories"]
-dynamics = b_tables.dynamics(dynamics_params, runtime)
-agreement = b_tables.filter_agreement(dynamics_params, runtime)
-part_a = claims.study_a_claims(**tables_a, finetuning=a_tables.finetune_sweep(finetune_params, runtime), level=level)
-part_b = claims.study_b_claims(dynamics, agreement, level=level)
-ledger = claims.ledger(part_a, part_b, level=level)
-# The estimator grid (its own page; the tables are stored, so this loads them): how many estimators agree
-grid_a, _ = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params, histories, runtime,
-                                        level)
-grid_b = estimator_grid.study_b_grid(dynamics, agreement, b_alphas, level)
-ledger["estimators_agreeing"] = estimator_grid.agreement(ledger, grid_a, grid_b)
-_ = save_table(ledger, "claims_ledger")
-
-# %%
 colours = {k: f"color: {v}; font-weight: bold" for k, v in claims.VERDICT_COLOURS.items()}
-display(claims.ledger_view(ledger).style.format({"SESOI": "{:g}"})
-        .map(lambda v: colours.get(v, ""), subset=["verdict", "Holm-adjusted"]).hide(axis="index"))
+view = claims.ledger_view(ledger)
+display(view.style.format({"δ": "{:g}"}).map(lambda v: colours.get(v, ""), subset=["verdict", "Holm", "at 3δ"])
+        .hide(axis="index").set_table_attributes('class="ledger"'))
 
 # %% [markdown]
-# **The ledger.** `mean − null [interval]`: the statistic's mean over the claim's units minus its
-# null value, with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range);
-# `SESOI`: the smallest effect that counts; `unit (n)`: the independent units and how many;
-# `estimators agreeing`: of the estimators of {doc}`the estimator grid <estimator_grid>` that measured
-# the claim, how many give this verdict.
+# **The ledger.** `where`: the section of the paper the claim stands in (its words are in the details
+# below); `effect [95% interval]`: the statistic's mean over the claim's units minus its null value,
+# with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range; "no spread" where
+# every unit has the same value and the exact sign-flip test decides); `δ`: the smallest effect that
+# counts; `at 3δ`: the verdict with three times that δ (where it differs, the verdict depends on δ);
+# `n`: the independent units; `estimators`: of the estimators of {doc}`the estimator grid
+# <estimator_grid>` that measured the claim, how many give this verdict. Rows whose key carries a
+# bracket (`[all layers]`, `[independent init]`, `[first layer]`, `[equal SGD steps]`) are second
+# readings shown beside a claim, and `A4-head` is prior work the paper cites: they are out of the tally
+# and out of Holm's family ("out of tally").
 
 # %% tags=["hide-output"]
 display(claims.ledger_details(ledger).style.format({"null": "{:g}", "p": "{:.3g}"}, na_rep="–").hide(axis="index"))
 
 # %% [markdown]
-# **Each claim's statistic** (click to show): where the paper makes it, what is computed per
-# unit, the null it is compared with, the t test's two-sided p-value (Holm adjusts these), each
+# **Each claim's statistic** (click to show): the paper's words (verbatim; "…" marks words left
+# out), what the row reads of them, what is computed per unit, the null it is compared with, the
+# p-value of the test behind the verdict (minimum-effect or equivalence; Holm adjusts these), each
 # unit's value and notes (premises, units without spread, why a claim was not measured).
 
 # %%
@@ -168,18 +153,25 @@ plt.show()
 
 # %%
 glue_text("ledger_provenance_a", source_a)
+dependent = claims.reference_dependence(ledger)
+glue_text("ledger_fig5_reference", ", ".join(f"`{k}` ({a} against the own init, {b} against an independent one)"
+                                            for k, a, b in dependent.itertuples(index=False))
+          or "none: every Fig. 5 claim reads the same against both")
 glue_text("ledger_provenance_b", source_b)
+tallied = ledger[ledger.tallied]
 for verdict in verdicts.VERDICTS:
-    rows = ledger[ledger.verdict == verdict]
+    rows = tallied[tallied.verdict == verdict]
     glue_text(f"ledger_keys_{verdict.replace(' ', '_')}", ", ".join(f"`{k}`" for k in rows.key) or "none")
-changed_by_holm = ledger[ledger.verdict_holm != ledger.verdict]
+changed_by_holm = tallied[tallied.verdict_holm != tallied.verdict]
 glue_text("ledger_keys_holm_changed", ", ".join(f"`{k}`" for k in changed_by_holm.key) or "none")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-counts, counts_holm = ledger.verdict.value_counts(), ledger.verdict_holm.value_counts()
+tallied = ledger[ledger.tallied]
+counts, counts_holm = tallied.verdict.value_counts(), tallied.verdict_holm.value_counts()
 headline = glue_numbers({
-    "ledger_claims": len(ledger),
+    "ledger_claims": len(tallied),
+    "ledger_rows": len(ledger),
     **{f"ledger_{v.replace(' ', '_')}": int(counts.get(v, 0)) for v in verdicts.VERDICTS},
     "ledger_holds_holm": int(counts_holm.get("holds", 0)),
     "ledger_does_not_hold_holm": int(counts_holm.get("does not hold", 0)),
@@ -190,19 +182,25 @@ headline
 # %% [markdown]
 # ## What this run shows
 #
-# Of {glue:text}`ledger_claims` claims, {glue:text}`ledger_holds` hold here
-# ({glue:md}`ledger_keys_holds`), {glue:text}`ledger_does_not_hold` do not
-# ({glue:md}`ledger_keys_does_not_hold`), {glue:text}`ledger_negligible` are negligible — an
-# effect within the smallest effect of interest ({glue:md}`ledger_keys_negligible`) — and
-# {glue:text}`ledger_inconclusive` are inconclusive ({glue:md}`ledger_keys_inconclusive`).
+# Of {glue:text}`ledger_claims` claims of the two papers ({glue:text}`ledger_rows` rows with the
+# readings beside them), {glue:text}`ledger_holds` hold here ({glue:md}`ledger_keys_holds`),
+# {glue:text}`ledger_does_not_hold` do not ({glue:md}`ledger_keys_does_not_hold`),
+# {glue:text}`ledger_negligible` are negligible — an effect within the smallest effect of interest
+# ({glue:md}`ledger_keys_negligible`) — and {glue:text}`ledger_inconclusive` are inconclusive
+# ({glue:md}`ledger_keys_inconclusive`). {glue:text}`ledger_untestable_at_this_n` cannot be decided
+# with this run's units ({glue:md}`ledger_keys_untestable_at_this_n`),
 # {glue:text}`ledger_premise_not_met` rest on a premise this run does not meet
 # ({glue:md}`ledger_keys_premise_not_met`) and {glue:text}`ledger_not_measured` could not be
 # measured with these parameters ({glue:md}`ledger_keys_not_measured`). Taken as one family
 # (Holm), {glue:text}`ledger_holds_holm` hold and {glue:text}`ledger_does_not_hold_holm` do not;
 # the verdicts the adjustment turns inconclusive: {glue:md}`ledger_keys_holm_changed`.
 #
-# Read a verdict with its run: the default book trains for minutes, not the papers' 150
-# epochs on CIFAR-10 or ImageNet weights, so "does not hold" means *not at this scale and on
-# these data*; `make book PROFILE=paper` re-runs the same ledger under the published
-# protocols. Each chapter shows the figure behind its claims; the statistic column says
-# exactly which numbers of that figure enter the verdict.
+# **Fig. 5's reference.** The paper compares the fine-tuned net with "the random initialization" its
+# pre-training started from (Sec. 4.3); the authors' code draws a fresh net. Verdicts that depend on
+# which: {glue:md}`ledger_fig5_reference`.
+#
+# Read a verdict with its run: the default book trains for minutes, not the authors' 150 epochs
+# on CIFAR-10 or ImageNet weights, so "does not hold" means *not at this scale and on these data*;
+# `make book PROFILE=paper` re-runs the same ledger under the published protocols. Each chapter
+# shows the figure behind its claims; the statistic column says exactly which numbers of that
+# figure enter the verdict.

@@ -51,10 +51,10 @@ a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
 a_shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
 a_pretrain_sizes: list = [64, 256, 1024]  # Figure 3b training-set sizes
 a_size_sweep_degree: int = 9  # label randomness degree of the Figure 3b runs
-a_pretrain_epochs: int = 16  # pre-training epochs (paper: 150)
+a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
 a_pretrain_size: int = 1024  # pre-training images, None for the whole train split
 a_pretrain_eval_size: int = 1000  # test images for the pre-training test accuracy
-a_finetune_epochs: int = 10  # fine-tuning epochs (paper: 25)
+a_finetune_epochs: int = 10  # fine-tuning epochs (the authors' code: 25)
 a_finetune_size: int = 500  # fine-tuning images (paper: 5000)
 a_finetune_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
 a_probe_size: int = 500  # Study A probe images
@@ -114,7 +114,8 @@ source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynami
 started = time.perf_counter()
 histories = a_tables.training_histories(degree_params, runtime)
 grid_a, chance = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params, histories,
-                                             runtime, level)
+                                             runtime, level,
+                                             **claims.study_a_steps(finetune_params.finetune, degree_params.pretrain))
 grid_seconds = time.perf_counter() - started
 save_table(grid_a.reset_index(names="claim"), "estimator_grid_a")
 fig = estimator_grid.fig_grid(grid_a, claims.VERDICT_COLOURS, "Study A — each claim's verdict under each estimator",
@@ -142,7 +143,8 @@ display(chance_a.style.format("{:.3f}"))
 # %%
 dynamics = b_tables.dynamics(dynamics_params, runtime)
 agreement = b_tables.filter_agreement(dynamics_params, runtime)
-grid_b = estimator_grid.study_b_grid(dynamics, agreement, b_alphas, level)
+agreement_chance = b_tables.filter_agreement_chance(dynamics_params, runtime)
+grid_b = estimator_grid.study_b_grid(dynamics, agreement, b_alphas, level, agreement_chance=agreement_chance)
 save_table(grid_b.reset_index(names="claim"), "estimator_grid_b")
 fig = estimator_grid.fig_grid(grid_b, claims.VERDICT_COLOURS, "Study B — each claim's verdict under each metric",
                               "Study B: " + source_b)

@@ -75,3 +75,39 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
 def test_a_folder_without_a_book_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="holds no built book"):
         check.check_site(tmp_path)
+
+
+def test_a_word_broken_inside_a_table_cell_is_reported_with_its_table(chromium: str, tmp_path: Path) -> None:
+    """A column too narrow for its words: the browser breaks "inconclusive" inside the word (the book's CSS lets it,
+    so that nothing runs past the column); a cell that wraps between words, or at a hyphen, is fine."""
+    site = tmp_path / "html"
+    site.mkdir()
+    css = "<style>td { overflow-wrap: anywhere; word-break: break-word; }</style>"
+    (site / "index.html").write_text(_page(
+        f'{css}<table id="ledger"><tr><td style="width: 30px; max-width: 30px">inconclusive</td></tr></table>'
+        '<table><tr><td style="width: 60px; max-width: 60px">does not hold</td>'
+        '<td style="width: 90px; max-width: 90px">A3-less-change-early</td></tr></table>'
+        '<details><summary>folded</summary><table><tr><td style="width: 20px; max-width: 20px">negligible'
+        '</td></tr></table></details>'))
+    problems = [str(p) for p in check.check_site(site, landing=False)]
+    broken = [p for p in problems if "broken" in p]
+    assert len(broken) == 1 and broken[0].startswith('index.html: a word broken inside a table cell: #ledger: "inc')
+
+
+def test_the_landing_page_must_state_findings_with_a_figure(chromium: str, tmp_path: Path) -> None:
+    site = tmp_path / "html"
+    (site / "notebooks").mkdir(parents=True)
+    (site / "ok.png").write_bytes(PNG)
+    (site / "index.html").write_text('<!doctype html><meta http-equiv="refresh" content="0; url=notebooks/intro.html">')
+    box = '<div class="admonition provenance"><p>data: x · profile: smoke · seeds: [1]</p></div>'
+    figure = '<div class="cell"><div class="cell_output"><img src="../ok.png"></div></div>'
+    (site / "notebooks" / "intro.html").write_text(_page(
+        f'{box}<section id="what-this-book-found"><p>Of the 30 claims: 12 holds.</p>{figure}</section>'))
+    assert not [str(p) for p in check.check_site(site) if str(p).startswith("index.html")]
+    (site / "notebooks" / "intro.html").write_text(_page(f'{box}<section id="what-this-book-found"><p>Of the 30 '
+                                                         'claims: 12 holds.</p></section>'))
+    problems = [str(p) for p in check.check_site(site)]
+    assert "index.html: the landing page's findings show no figure (the ledger's forest plot)" in problems
+    (site / "notebooks" / "intro.html").write_text(_page("<h1>repchange</h1>"))
+    problems = [str(p) for p in check.check_site(site)]
+    assert "index.html: the landing page has no section 'What this book found'" in problems

@@ -146,8 +146,14 @@ def test_finetuning_chapters_glue_fig4_and_fig5_from_one_table(smoke_runs: dict)
         ("cross", "digits", "clean"), ("cross", "digits", "random d=9"),
         ("same", "fashion_mnist", "clean"), ("same", "fashion_mnist", "random d=9"),
         ("same", "fashion_mnist", "shift s=seed")]
-    assert set(table.comparison) == {"pretrained", "pretrain_init", "independent_init"}
-    assert len(table) == 5 * 2 * 2 * 5 * 3 * 2  # conditions x seeds x epochs {0, last} x layers x comparisons x metrics
+    assert set(table.comparison) == {"pretrained", "pretrain_init", "independent_init", "chance"}
+    chance = table[table.comparison == "chance"]
+    assert set(chance.epoch) == {0} and len(chance) == 5 * 2 * 5 * 2  # conditions x seeds x layers x metrics
+    # the probe's chance level is the same two inits whatever the labels: one value per (domain, seed, layer)
+    per_domain = chance[chance.metric == "cka"].groupby(["domain", "seed", "layer"]).value
+    assert (per_domain.max() - per_domain.min()).max() < 1e-9
+    measured = table[table.comparison != "chance"]
+    assert len(measured) == 5 * 2 * 2 * 5 * 3 * 2  # conditions x seeds x epochs {0, last} x layers x comparisons x metrics
     start = table[(table.epoch == 0) & (table.comparison == "pretrained")]
     assert start.value.to_numpy() == pytest.approx(1.0, abs=1e-9)  # epoch 0 is the pre-trained net itself
     final = table[(table.epoch == 2) & (table.comparison == "pretrained") & (table.metric == "cka")]
@@ -273,47 +279,53 @@ def test_verdicts_page_glues_its_calibration_table(smoke_runs: dict) -> None:
     g = read_glued(smoke_runs["notebooks"]["verdicts"])
     table = pd.read_csv(smoke_runs["out"] / "results" / "verdicts_calibration.csv")
     assert set(table.method) == set(verdicts.METHODS) and set(table.n) == {3, 5, 10}
+    assert set(table.effect_sesoi) == {0.0, 0.5, 0.8, 1.0, 2.0, 3.0}
+    assert set(table[table.method == "rule"].spread_sesoi) == {0.5, 1.0, 3.0}
     assert g["verdicts_draws"] == 300 and g["verdicts_nominal"] == pytest.approx(0.025)
-    rule = table[table.method == "rule"].set_index(["sampler", "n", "effect_sesoi"])
+    rule = table[(table.method == "rule") & (table.spread_sesoi == 1.0)].set_index(["sampler", "n", "effect_sesoi"])
     # glued numbers carry three decimals
-    assert g["verdicts_false_holds_n5"] == pytest.approx(rule.xs((5, 0.0), level=["n", "effect_sesoi"]).holds.max(),
-                                                         abs=5e-4)
-    assert g["verdicts_power_2_n5"] == pytest.approx(rule.xs((5, 2.0), level=["n", "effect_sesoi"]).holds.min(),
-                                                     abs=5e-4)
-    rates = table[list(verdicts.VERDICTS[:4])].sum(axis=1)
+    assert g["verdicts_holds_at_half_n5"] == pytest.approx(rule.loc[("normal", 5, 0.5), "holds"], abs=5e-4)
+    assert g["verdicts_power_2_n5"] == pytest.approx(rule.loc[("normal", 5, 2.0), "holds"], abs=5e-4)
+    rates = table[list(verdicts.VERDICTS[:5])].sum(axis=1)
     assert rates.to_numpy() == pytest.approx(1.0)  # every simulated claim gets exactly one verdict
-    assert g["verdicts_power_2_n5"] > g["verdicts_power_1_n5"] > g["verdicts_false_holds_n5"]
+    assert g["verdicts_power_3_n5"] > g["verdicts_power_2_n5"] > g["verdicts_holds_at_1_n5"]
+    assert g["verdicts_old_holds_at_08_n5"] > g["verdicts_holds_at_08_n5"]  # the earlier rule let small effects hold
 
 
 def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, study_b_run: dict) -> None:
     results = smoke_runs["out"] / "results"
     g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
-    assert g["ledger_claims"] == len(ledger) == 42
-    counts, counts_holm = ledger.verdict.value_counts(), ledger.verdict_holm.value_counts()
+    tallied = ledger[ledger.tallied]
+    assert g["ledger_claims"] == len(tallied) and g["ledger_rows"] == len(ledger) == 57
+    counts, counts_holm = tallied.verdict.value_counts(), tallied.verdict_holm.value_counts()
     for verdict in verdicts.VERDICTS:
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)
     assert g["ledger_holds_holm"] == counts_holm.get("holds", 0) <= counts.get("holds", 0)
+    assert (ledger.verdict_holm[~ledger.tallied] == "out of tally").all()
     by_key = ledger.verdict
     for key, row in ledger.iterrows():
         if row.verdict == "not measured":
             continue
-        expected = verdicts.verdict(row.ci_low, row.ci_high, row.value, row.direction, null=row.null, sesoi=row.sesoi)
+        interval = verdicts.Interval(row.value, row.ci_low, row.ci_high, int(row.n), row.p, df=int(row.df))
+        expected = ("untestable at this n" if not interval.testable else
+                    verdicts.verdict(row.ci_low, row.ci_high, row.value, row.direction, null=row.null, sesoi=row.sesoi))
         assert row.verdict_unconditional == expected, key
         premise_met = (not isinstance(row.premise, str) or by_key[row.premise] == "holds"
                        or bool(ledger.every_unit[row.premise]))
         assert row.verdict == (expected if premise_met else "premise not met"), key
-        if row.n >= 2:  # one unit has no interval (verdict inconclusive)
+        if interval.testable:
             assert row.ci_low <= row.value <= row.ci_high, key
             scale = verdicts.SCALES[row.scale]
             assert scale.low <= row.ci_low and row.ci_high <= scale.high, key  # within the statistic's range
-    # smoke: 2 Study A seeds; Study B 3 archs x 2 targets (one similar, one dissimilar), one source seed: the
-    # unit is the source net, so 3 of them
+    # smoke: 2 Study A seeds (1 degree of freedom: untestable); Study B 3 archs x 2 targets (one similar, one
+    # dissimilar), one source seed: the unit is the source net, so 3 of them, one per architecture (0 df)
     measured_a = ledger[(ledger.study == "A") & (ledger.verdict != "not measured")]
-    assert (measured_a.n == 2).all()
+    assert (measured_a.n == 2).all() and (measured_a.verdict_unconditional == "untestable at this n").all()
     # smoke runs two label degrees: the graded claims over every step of d need three
     assert (ledger.loc[["A4-graded (same)", "A4-graded (cross)"], "verdict"] == "not measured").all()
     assert ledger.loc["B-depth (pwsm_alpha_0)", "n"] == 3 and ledger.loc["B-similarity", "n"] == 3
+    assert ledger.loc["B-depth (pwsm_alpha_0)", "verdict"] == "untestable at this n"
     assert ledger.loc["B-resnet-dissimilar", "n"] == 1  # one seed: no interval
     assert ledger.loc["B-awa2-vs-scene", "verdict"] == "not measured"
     a1 = pd.read_csv(results / "a1_cka_to_init.csv")
@@ -321,9 +333,13 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     wide = final.pivot(index="seed", columns="layer", values="value")
     expected = (wide[LAYERS[:-1]].min(axis=1) - wide["logits"]).mean()
     assert ledger.loc["A1-output", "value"] == pytest.approx(expected, abs=1e-9)
-    paper = study_b_run["agreement"][study_b_run["agreement"].pairing == "pwsm_alpha_0.5"]
-    per_net = paper.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
-    assert ledger.loc["B-agreement", "value"] == pytest.approx(per_net.mean(), abs=1e-9)
+    def per_net(table: pd.DataFrame) -> pd.Series:
+        paper = table[table.pairing == "pwsm_alpha_0.5"]
+        return paper.groupby(["arch", "target", "seed"]).r.mean().groupby(["arch", "seed"]).mean()
+
+    chance = pd.read_csv(results / "b_filter_agreement_chance.csv")
+    gap = per_net(study_b_run["agreement"]) - per_net(chance)  # above the twins' agreement
+    assert ledger.loc["B-agreement", "value"] == pytest.approx(gap.mean(), abs=1e-9)
     assert "profile: smoke" in g["ledger_provenance_a"] and "profile: smoke" in g["ledger_provenance_b"]
 
 

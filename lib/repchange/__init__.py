@@ -20,13 +20,16 @@ run may ask for), ``core.measures`` (the similarity measures by name: direction,
 ``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
 Study A: ``studies.a.pretraining``, ``studies.a.finetuning`` (the runs), ``studies.a.tables``
-(CKA tables and sweeps), ``studies.a.figures``, ``studies.a.estimators`` (the claims' tables under
+(CKA tables and sweeps), ``studies.a.figures``, ``studies.a.claims`` (its ledger rows), ``studies.a.estimators`` (the claims' tables under
 other estimators);
 Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.source_plateau`` (whether the
 source nets stopped improving), ``studies.b.tables`` (feature
 dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),
-``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``;
-both: ``studies.summaries`` (numbers the prose quotes), ``studies.claims`` (the ledger),
+``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``, ``studies.b.claims``
+(its ledger rows);
+both: ``studies.summaries`` (numbers the prose quotes), ``studies.ledger`` (a claim, its verdict, premises, Holm,
+views), ``studies.claims`` (both studies' rows assembled), ``studies.paper_texts`` (the papers' sections, for the
+quotes),
 ``studies.verdict_figures`` (the verdict rule's calibration), ``studies.estimator_grid`` (every claim
 under every estimator), ``studies.budget`` (the pre-training claims against the training budget),
 ``studies.deviations`` (our departures, measured), ``studies.paper_numbers`` (published numbers,
@@ -34,7 +37,8 @@ for display), ``studies.beside`` (them next to ours).
 
 ``book`` -- running and publishing the chapters: ``book.vocabulary`` (the parameter names),
 ``book.parameter_checks`` (every parameter typed and checked at the door), ``book.parameters`` (chapter
-parameters -> study objects), ``book.glue`` (glue and provenance),
+parameters -> study objects), ``book.glue`` (glue and provenance), ``book.ledger_run`` (a run's ledger and
+the landing page's findings),
 ``book.runner`` (papermill and the book build), ``book.sweep`` (parameter grids), ``book.check``
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 

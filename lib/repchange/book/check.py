@@ -3,8 +3,9 @@
 For every HTML page of the site: it loads without a JavaScript error or a failed local request,
 no image is broken, no table, output text or figure reaches past the content column at 1280 px,
 no maths is left as raw TeX (an opening ``\\(``, ``\\[`` or ``$$``) once MathJax has run,
-every internal link points at an existing page (and anchor), and on the
-notebook pages the provenance (profile and seeds) is stated once, in a box of class ``provenance``
+every internal link points at an existing page (and anchor), no table cell breaks a word across
+lines, the landing page (where index.html leads) opens with "What this book found" and the ledger's
+forest plot, and on the notebook pages the provenance (profile and seeds) is stated once, in a box of class ``provenance``
 before the first figure, and nowhere else in the visible text. ``python -m repchange check-book [HTML_DIR]`` prints the problems; exit 1 if any.
 """
 
@@ -80,6 +81,46 @@ TOO_WIDE_JS = r"""
     }
   }
   return [...new Set(out)].slice(0, 3);
+})()
+"""
+# Words a table cell breaks across lines ("hol ds", "S E S O I" stacked letter by letter): each run of letters and
+# digits between spaces, hyphens and slashes is measured with a DOM Range; its boxes on more than one line mean the
+# browser broke it inside the word. Folded (closed <details>) tables are left out.
+BROKEN_WORDS_JS = r"""
+(() => {
+  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const out = [];
+  const tables = [...column.querySelectorAll('table')].filter(t => !t.closest('details:not([open])'));
+  tables.forEach((table, k) => {
+    const label = table.id ? `#${table.id}` : `table ${k + 1}`;
+    for (const cell of table.querySelectorAll('td, th')) {
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      let node;
+      while ((node = walker.nextNode())) {
+        const words = /[^\s\-\u2013\u2014\/]+/g;
+        let m;
+        while ((m = words.exec(node.data))) {
+          const range = document.createRange();
+          range.setStart(node, m.index);
+          range.setEnd(node, m.index + m[0].length);
+          const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+          if (lines.size > 1) { out.push(`${label}: "${m[0]}" broken over ${lines.size} lines`); return; }
+        }
+      }
+    }
+  });
+  return out.slice(0, 5);
+})()
+"""
+# The landing page (the book's root, where index.html leads): its "What this book found" section states the
+# findings and shows the ledger's forest plot.
+LANDING_JS = r"""
+(() => {
+  const section = document.querySelector('section#what-this-book-found');
+  if (!section) return {section: false};
+  const text = section.innerText || '';
+  const images = [...section.querySelectorAll('.cell_output img')].filter(i => i.complete && i.naturalWidth > 0);
+  return {section: true, counts: /\d+\D+claims/.test(text) && /holds?/.test(text), figures: images.length};
 })()
 """
 # Text a reader should never see: this machine's paths and Python reprs of them.
@@ -218,8 +259,9 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def check_site(html: str | Path, *, notebook_dir: str = "notebooks") -> list[Problem]:
-    """Every problem found on the site under ``html`` (see the module doc); an empty list when it is clean."""
+def check_site(html: str | Path, *, notebook_dir: str = "notebooks", landing: bool = True) -> list[Problem]:
+    """Every problem found on the site under ``html`` (see the module doc); an empty list when it is clean.
+    ``landing``: also check that the page index.html leads to states the book's findings with a figure."""
     html = Path(html).resolve()
     if not (html / "index.html").exists():
         raise FileNotFoundError(f"{html} holds no built book (no index.html); build it with `make book`")
@@ -235,6 +277,8 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks") -> list[Pro
             problems += [Problem(name, f"machine path visible: {m.group(0)!r}") for m in
                          list(MACHINE_PATH.finditer(found["text"]))[:3]]
             problems += [Problem(name, f"too wide: {what}") for what in page.evaluate(TOO_WIDE_JS)]
+            problems += [Problem(name, f"a word broken inside a table cell: {what}")
+                         for what in page.evaluate(BROKEN_WORDS_JS)]
             raw_maths = page.evaluate(RAW_MATHS_JS)
             if raw_maths:
                 problems.append(Problem(name, f"{raw_maths} raw TeX delimiter(s) visible: maths not rendered"))
@@ -251,6 +295,21 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks") -> list[Pro
                         problems.append(Problem(name, f"link to a missing anchor {file.name}#{target.fragment}"))
             if path.parent.name == notebook_dir:
                 problems += [Problem(name, p) for p in _provenance_problems(page.evaluate(PROVENANCE_JS))]
+        if landing:
+            page.load((html / "index.html").as_uri())
+            problems += [Problem("index.html", p) for p in _landing_problems(page.evaluate(LANDING_JS))]
+    return problems
+
+
+def _landing_problems(found: dict[str, Any]) -> list[str]:
+    """What :data:`LANDING_JS` found on the page index.html leads to, as problems."""
+    if not found.get("section"):
+        return ["the landing page has no section 'What this book found'"]
+    problems = []
+    if not found.get("counts"):
+        problems.append("the landing page's findings state no verdict counts")
+    if not found.get("figures"):
+        problems.append("the landing page's findings show no figure (the ledger's forest plot)")
     return problems
 
 

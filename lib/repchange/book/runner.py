@@ -278,7 +278,9 @@ def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def book_notebooks(root: Path | None = None) -> list[Path]:
-    """The notebook sources the table of contents names, in order."""
+    """The notebook sources the table of contents names, in execution order: the chapters in their order, then
+    the root page when it is a notebook (the landing page summarises the ledger the chapters' tables make, so it
+    runs once they are stored)."""
     root = root or project_root()
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files: list[str] = []
@@ -294,6 +296,8 @@ def book_notebooks(root: Path | None = None) -> list[Path]:
                 walk(value)
 
     walk(toc)
+    if isinstance(toc.get("root"), str):
+        files.append(toc["root"])
     return [root / f"{f}.py" for f in files if f.startswith("notebooks/")]
 
 

@@ -279,10 +279,24 @@ def holm(p_values: Iterable[float], verdicts: Iterable[str], level: float = LEVE
 
 
 METHODS = {
-    "rule": "this book's rule: t interval ∩ range, smallest effect of interest",
+    "rule": "this book's rule: t interval ∩ range, the whole interval beyond the smallest effect of interest",
+    "earlier rule": "the ledger's earlier rule: an interval clear of zero and a mean of at least the SESOI",
     "t, no SESOI": "the t interval alone (the ledger's rule before the smallest effect of interest)",
     "bootstrap": "percentile bootstrap interval (scipy.stats.bootstrap, 999 resamples), smallest effect of interest",
 }
+
+
+def _earlier_verdict(low: float, high: float, mean: float, direction: str, *, sesoi: float) -> str:
+    """The ledger's rule before the minimum-effect test (for the calibration's comparison only): negligible inside
+    ``(−δ, δ)``, else "holds" when the interval excludes zero on the claimed side and the *mean* reaches δ."""
+    lo, hi, e = (low, high, mean) if direction != "less" else (-high, -low, -mean)
+    if -sesoi < lo and hi < sesoi:
+        return "negligible"
+    if lo > 0 and e >= sesoi:
+        return "holds"
+    if hi <= 0 and e <= -sesoi:
+        return "does not hold"
+    return "inconclusive"
 
 
 def _intervals(values: np.ndarray, scale: Scale, null: float, level: float) -> tuple[np.ndarray, ...]:
@@ -325,9 +339,10 @@ def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater"
                            method="percentile", vectorized=True, random_state=rng).confidence_interval
         low, high = np.maximum(ci.low, scale.low), np.minimum(ci.high, scale.high)
     sesoi = 0.0 if method == "t, no SESOI" else scale.sesoi
+    decide = _earlier_verdict if method == "earlier rule" else verdict
     counts: dict[str, int] = {}
     for m, lo, hi in zip(mean, low, high):
-        v = verdict(lo, hi, m, direction, sesoi=sesoi)
+        v = decide(lo, hi, m, direction, sesoi=sesoi)
         counts[v] = counts.get(v, 0) + 1
     return {v: counts.get(v, 0) / draws for v in VERDICTS[:5]}
 

@@ -92,7 +92,7 @@ def fig_study_a_beside(beside: pd.DataFrame, provenance: str) -> Figure:
     for ax, condition in zip(axes[0], conditions):
         g = beside[beside.condition == condition]
         x = np.arange(len(g))
-        ax.plot(x, g["paper"], "o-", color="#c0392b", label="the paper (CIFAR-10, 150 epochs)")
+        ax.plot(x, g["paper"], "o-", color="#c0392b", label="the authors' results export (CIFAR-10, 150 epochs)")
         ax.plot(x, g["ours"], "s--", color="black", label="this run")
         ax.set_xticks(x, g["layer"], fontsize=8)
         ax.set_title(condition.replace(": ", ":\n"), fontsize=8.5)
@@ -100,7 +100,7 @@ def fig_study_a_beside(beside: pd.DataFrame, provenance: str) -> Figure:
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("last-epoch linear CKA (biased)", fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="lower left")
-    fig.suptitle("Study A — the paper's numbers beside this run (different data and scale)", fontsize=11)
+    fig.suptitle("Study A — the authors' results export beside this run (different data and scale)", fontsize=11)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     caption(fig, provenance)
     return fig

@@ -56,33 +56,36 @@ def grid(parts: dict[str, pd.DataFrame], metrics: dict[str, str] | None = None) 
 
 def study_a_grid(pretraining: CkaToInitParams, degrees: DegreeSweepParams, sizes: SizeSweepParams,
                  finetuning: FinetuneSweepParams, histories: pd.DataFrame, runtime: Runtime | None = None,
-                 level: float = LEVEL) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 level: float = LEVEL, **steps: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Study A's grid over :data:`~repchange.studies.a.estimators.ESTIMATORS` × BatchNorm modes (columns
     ``"<metric> · BN <mode>"``) and each estimator's chance level per layer (columns bn, metric, layer,
-    value), from :func:`repchange.studies.a.estimators.estimator_tables` of the chapters' parameters."""
+    value), from :func:`repchange.studies.a.estimators.estimator_tables` of the chapters' parameters; ``steps``:
+    :func:`repchange.studies.claims.study_a_steps` (the runs' SGD steps, for the equal-steps readings)."""
     parts, chance = {}, []
     for bn in BN_MODES:
         tables = estimators.estimator_tables(pretraining, degrees, sizes, finetuning, bn, runtime)
         chance.append(estimators.chance_levels(tables["pretraining"]).assign(bn=bn))
         for metric in estimators.ESTIMATORS:
-            part = claims.study_a_claims(histories=histories, level=level, metric=metric, **tables)
+            part = claims.study_a_claims(histories=histories, level=level, metric=metric, **tables, **steps)
             parts[f"{metric} · BN {bn}"] = claims.ledger(part, level=level)
     return grid(parts), pd.concat(chance, ignore_index=True)
 
 
 def study_b_grid(dynamics: pd.DataFrame, agreement_table: pd.DataFrame | None, alphas: Iterable[float],
-                 level: float = LEVEL) -> pd.DataFrame:
+                 level: float = LEVEL, agreement_chance: pd.DataFrame | None = None) -> pd.DataFrame:
     """Study B's grid: the claims under PWSM at each of ``alphas`` and under the per-filter Procrustes
-    distance (columns: the metrics' labels)."""
+    distance (columns: the metrics' labels); ``agreement_chance``: the twins' agreement the B-agreement rows
+    are read above (:func:`repchange.studies.b.tables.filter_agreement_chance`)."""
     parts, metric_of = {}, {}
     for alpha in alphas:
         label = analysis.pwsm_label(alpha)
-        parts[label] = claims.ledger(claims.study_b_claims(dynamics, agreement_table, alpha=alpha, level=level),
-                                     level=level)
+        parts[label] = claims.ledger(claims.study_b_claims(dynamics, agreement_table, alpha=alpha, level=level,
+                                                           agreement_chance=agreement_chance), level=level)
         metric_of[label] = f"pwsm_alpha_{alpha:g}"
     label = analysis.FILTER_PROCRUSTES_LABEL
     parts[label] = claims.ledger(claims.study_b_claims(dynamics, agreement_table, level=level,
-                                                       metric="procrustes_filter"), level=level)
+                                                       metric="procrustes_filter", agreement_chance=agreement_chance),
+                                 level=level)
     metric_of[label] = "procrustes_filter"
     return grid(parts, metric_of)
 

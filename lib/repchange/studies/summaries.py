@@ -247,9 +247,11 @@ def fig5_panels(degrees: list[int], shifts: list, cross_domain: str) -> list[tup
             for key, (domain, labels) in sorted(conditions.items(), key=lambda kv: titles[kv[0]])]
 
 
-def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list) -> Summary:
-    """Figure 5's page (a6): per condition, the layers clearly closer to the pre-trained net or to an
-    independent init, and the CKA to each at block 1, block 4 and the logits."""
+def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list,
+                            reference: str = "pretrain_init") -> Summary:
+    """Figure 5's page (a6): per condition, the layers clearly closer to the pre-trained net or to the random
+    ``reference`` (the paper's text: the init the net's own pre-training started from, ``pretrain_init``; the
+    authors' code: an independent init), and the CKA to each reference at block 1, block 4 and the logits."""
     final = table[(table.epoch == ft_epochs) & (table.metric == "cka")]
     stats = mean_and_sem(final, ["domain", "labels", "comparison", "layer"]).set_index(
         ["domain", "labels", "comparison", "layer"])["mean"]
@@ -260,15 +262,15 @@ def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[i
                         "a6_closer_random_shift": "not measured (no shifts)"}
     for key, (domain, labels) in conditions.items():
         rows = final[(final.domain == domain) & (final.labels == labels)
-                     & final.comparison.isin(["pretrained", "independent_init"])]
+                     & final.comparison.isin(["pretrained", reference])]
         out.phrases[f"a6_closer_pretrained_{key}"] = _phrase(
-            clearly(rows, "higher", column="comparison", a="pretrained", b="independent_init"), "none of the layers")
+            clearly(rows, "higher", column="comparison", a="pretrained", b=reference), "none of the layers")
         out.phrases[f"a6_closer_random_{key}"] = _phrase(
-            clearly(rows, "lower", column="comparison", a="pretrained", b="independent_init"), "none of the layers")
+            clearly(rows, "lower", column="comparison", a="pretrained", b=reference), "none of the layers")
     out.numbers = {
         f"a6_{key}_{comparison}_{layer}": stats[(domain, labels, comparison, layer)]
         for key, (domain, labels) in conditions.items()
-        for comparison in ("pretrained", "independent_init")
+        for comparison in ("pretrained", "pretrain_init", "independent_init")
         for layer in ("block1", "block4", "logits")
     } | {"a6_ft_epochs": int(ft_epochs), "a6_d_hi": int(max(degrees))}
     return out

@@ -9,33 +9,33 @@ from repchange.core.plotting import caption
 __all__ = ["fig_calibration"]
 
 METHOD_STYLE = {"rule": ("#1b4f72", "-o"), "t, no SESOI": ("#8c8c8c", "--s"), "bootstrap": ("#b9770e", ":^")}
+SPREAD_COLOURS = {0.5: "#76b7b2", 1.0: "#1b4f72", 3.0: "#c0392b"}
 
 
-def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str):
-    """Three panels from :func:`repchange.core.verdicts.calibration_table` (normal units; skewed ones in
-    the page's table): the rate of a false "holds" under no effect (dotted line: the nominal one-sided
-    rate ``nominal``), and the rate of "holds" at one and at two smallest effects of interest, against
-    the number of units n, one line per method."""
+def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int = 5):
+    """Two panels from :func:`repchange.core.verdicts.calibration_table` (normal units; skewed ones in the page's
+    table), the rate of "holds" against the true effect in smallest effects of interest (δ) at ``n`` units.
+    Left: each method, units spread by one δ. Right: the rule, units spread by 0.5, 1 and 3 δ. The dotted lines
+    mark an effect of one δ and the nominal one-sided rate ``nominal``: below one δ, "holds" is a false verdict."""
     import matplotlib.pyplot as plt
 
-    normal = table[table.sampler == "normal"]
-    effects = [(0.0, "no effect: false “holds”"), (1.0, "effect = 1 SESOI: “holds”"),
-               (2.0, "effect = 2 SESOI: “holds”")]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.3))
-    for ax, (effect, title) in zip(axes, effects):
-        for method, rows in normal[normal.effect_sesoi == effect].groupby("method", sort=False):
-            colour, style = METHOD_STYLE.get(method, ("black", "-"))
-            ax.plot(rows.n, rows.holds, style, color=colour, label=method, ms=4)
-        if effect == 0.0:
-            ax.axhline(nominal, color="black", lw=0.8, ls=":")
-            ax.set_ylim(0, max(0.05, 1.3 * normal[normal.effect_sesoi == 0].holds.max()))
-        else:
-            ax.set_ylim(0, 1.02)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("independent units n", fontsize=8)
+    normal = table[(table.sampler == "normal") & (table.n == n)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.9), sharey=True)
+    for method, rows in normal[normal.spread_sesoi == 1.0].groupby("method", sort=False):
+        colour, style = METHOD_STYLE.get(method, ("black", "-"))
+        left.plot(rows.effect_sesoi, rows.holds, style, color=colour, label=method, ms=4)
+    rule = normal[normal.method == "rule"]
+    for spread, rows in rule.groupby("spread_sesoi", sort=True):
+        right.plot(rows.effect_sesoi, rows.holds, "-o", color=SPREAD_COLOURS.get(spread, "black"), ms=4,
+                   label=f"units spread {spread:g} δ")
+    for ax, title in ((left, f"each method, units spread 1 δ (n = {n})"), (right, f"the rule, by spread (n = {n})")):
+        ax.axvline(1.0, color="black", lw=0.8, ls=":")
+        ax.axhline(nominal, color="black", lw=0.8, ls=":")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("true effect (δ)", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("rate over simulated claims", fontsize=8)
-    axes[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+        ax.legend(fontsize=9, loc="upper left")
+    left.set_ylabel("rate of “holds”", fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     caption(fig, provenance)
     return fig

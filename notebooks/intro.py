@@ -1,0 +1,162 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # repchange
+#
+# How much does a network's internal representation change while it learns, and where? This
+# book re-runs two published studies of that question, every figure computed by the code in
+# this repository when the book was built:
+#
+# - **Study A** — {cite:t}`goerttler2022similarity`: linear CKA {cite:p}`kornblith2019similarity`
+#   between the layers of a 4-block conv net {cite:p}`vinyals2016matching` and its random
+#   initialisation or its pre-trained self, under partially random labels, shifted labels,
+#   different training-set sizes and cross-domain fine-tuning.
+# - **Study B** — {cite:t}`behzadi2024feature`: per-epoch feature dynamics of VGG, ResNet and
+#   DenseNet during fine-tuning, measured with shape metrics {cite:p}`williams2021generalized`
+#   and orthogonal Procrustes: how far each layer moves from the source net epoch by epoch
+#   (Figs. 2–4), how well the metrics agree, accuracy and reusability (Tables 1–2), and what
+#   single filters respond to before and after fine-tuning (Figs. 5–8).
+#
+# ## What this book found
+#
+# Every number below is read from this build's {doc}`claims ledger <claims_ledger>` (the same function
+# computes both pages), never typed by hand; each claim links to the chapter that shows its figure.
+# A verdict speaks about *this* run: small nets, Fashion-MNIST and scikit-learn's digits on a laptop CPU
+# (see "What this build ran on" below), not the papers' CIFAR-10 and ImageNet runs.
+
+# %%
+import matplotlib.pyplot as plt
+
+from repchange.book.glue import glue_text
+from repchange.book.ledger_run import book_ledger, landing_text
+from repchange.studies import claims
+
+# %% tags=["parameters"]
+a_dataset: str = "fashion_mnist"  # Study A source domain, one of repchange.core.data.available()
+a_cross_domain: str = "digits"  # Study A cross-domain target
+a_seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
+a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
+a_shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
+a_pretrain_sizes: list = [64, 256, 1024]  # Figure 3b training-set sizes
+a_size_sweep_degree: int = 9  # label randomness degree of the Figure 3b runs
+a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
+a_pretrain_size: int = 1024  # pre-training images, None for the whole train split
+a_pretrain_eval_size: int = 1000  # test images for the pre-training test accuracy
+a_finetune_epochs: int = 10  # fine-tuning epochs (the authors' code: 25)
+a_finetune_size: int = 500  # fine-tuning images (paper: 5000)
+a_finetune_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
+a_probe_size: int = 500  # Study A probe images
+extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
+a_batch_size: int = 32
+a_lr: float = 1e-3
+a_momentum: float = 0.9
+a_bn_order: str = "relu_bn"
+a_width: int = 64
+b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # Study B architectures
+b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
+b_seeds: list[int] = [1, 2]  # Study B source-net seeds
+b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1)
+b_source_size: int = 4096
+b_finetune_epochs: int = 7
+b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]
+b_finetune_size: int = 768
+b_finetune_eval_size: int = 500
+b_finetune_lr: float = 1e-4  # Adam, clip 0.5; paper's text: 1e-4 at batch 196, authors' code: 5e-5 at batch 32
+b_finetune_batch_size: int = 32
+b_probe_size: int = 200  # Study B probe images per target
+b_alphas: list[float] = [0.0, 0.5, 1.0]  # PWSM alphas: 0 full whitening (the authors' code), 1 angular Procrustes
+b_procrustes_centre: str = "rows"  # per-filter Procrustes centring: "rows" (the authors' code) or "columns" (scipy)
+b_finetune_lr_by_target: dict = {}  # learning rate per target, e.g. {"fruits360": 1e-3} (the paper's text)
+b_source_weights: str = "imagenet"
+level: float = 0.95  # confidence level of every interval
+device: str = "auto"
+data_root: str = None
+download: bool = False
+profile: str = "default"
+
+# %%
+book = book_ledger(globals())
+for name, text in landing_text(book).items():
+    glue_text(name, text)
+glue_text("findings_provenance_a", book.source_a)
+glue_text("findings_provenance_b", book.source_b)
+
+# %% [markdown]
+# ```{admonition} The runs behind these findings
+# :class: provenance
+# **Study A:** {glue:md}`findings_provenance_a`
+#
+# **Study B:** {glue:md}`findings_provenance_b`
+# ```
+#
+# {glue:md}`findings_counts`
+#
+# **Claims that do not hold here** — the data exclude an effect of the size the claim needs, on its side:
+#
+# {glue:md}`findings_does_not_hold`
+#
+# **What holds in Study B** (feature dynamics during fine-tuning):
+#
+# {glue:md}`findings_b_holds`
+#
+# **What holds in Study A** (similarity of pre-trained and fine-tuned representations):
+#
+# {glue:md}`findings_a_holds`
+#
+# **How firm the verdicts are:**
+#
+# {glue:md}`findings_robustness`
+
+# %%
+fig = claims.fig_ledger(book.ledger, f"Study A — {book.source_a} | Study B — {book.source_b}",
+                        title="Every claim at a glance: effect in units of its smallest effect of interest (δ)")
+plt.show()
+
+# %% [markdown]
+# **Every claim at a glance.** The dot is a claim's effect (statistic − null) in units of its smallest
+# effect of interest δ, turned so that the claimed side is to the right; the bar is its 95 % interval;
+# the shaded band is ±δ. A claim holds when its whole bar lies right of +δ. Colour: the verdict; a cross:
+# a verdict Holm's adjustment turns inconclusive; hollow: a row out of the tally (prior work, a second
+# reading). Study A above the line, Study B below. The {doc}`ledger <claims_ledger>` has every row with
+# the paper's words, and {doc}`how verdicts are made <verdicts>` the rule.
+#
+# ## How to read a page
+#
+# Each chapter states the paper's claim in one sentence, then what this run shows, with every
+# number in the prose read from the table the page computed. Every figure says which data,
+# parameter profile and seeds produced it. Study A's CKA values are always shown next to their
+# baseline — the similarity two *unrelated* random networks already have on the same images —
+# because linear CKA between high-dimensional early-layer features is close to 1 even when
+# nothing has been learned.
+#
+# Every "holds", "clearly" and "no clear change" in the book comes from one verdict rule
+# ({doc}`how verdicts are made <verdicts>`): an interval over the independent units
+# (seeds; Study B's source nets), a smallest effect of interest below which an effect reads
+# "negligible", and "premise not met" where the run shows that what a claim presupposes did not
+# happen. {doc}`The budget page <budget>` reads Study A's pre-training claims at several
+# training budgets, so a verdict can be told apart from the budget that produced it.
+# {doc}`The estimator grid <estimator_grid>` re-reads every claim under other
+# similarity measures, because a claim that holds under one estimator only is a finding too.
+#
+# ## What this build ran on
+#
+# The book's default build runs offline on a laptop CPU: Study A on Fashion-MNIST
+# {cite:p}`xiao2017fashion` with fewer images and epochs than the paper, but long enough that
+# the nets memorise fully random labels (1,024 images, 16 epochs; {doc}`the budget page
+# <budget>` reads the claims at 5, 10 and 16 epochs); Study B with small
+# VGG-, ResNet- and DenseNet-style nets trained on five Fashion-MNIST classes as the source and
+# fine-tuned on the five other classes (similar), the same classes inverted and scikit-learn's
+# digits (dissimilar) (the parameters
+# cell of each page lists the settings; {doc}`/book/data` describes the targets). The `paper`
+# profile holds the published protocols for machines with the original data sets and a GPU;
+# see {doc}`/book/how_to_run`.
