@@ -38,14 +38,18 @@
 # | metric agreement: images per class | the authors' code averages each filter's distance over the class's images | over the first 16 probe images of each class (all three pairings alike) | one eigendecomposition per image and filter makes the per-filter PWSM about five times the Procrustes' cost | {glue:md}`dev_images_sentence` |
 # | metric agreement: orientation | the authors' per-filter Procrustes reads each H×W map's rows as samples; their per-filter CKA (biased, explicit centring matrix) too | all three per-filter distances read the rows as samples and centre each map as the Procrustes does; CKA then centres the samples | a correlation between two distances means something only if both see the same samples (an earlier version of this book read CKA's samples along the columns) | — |
 # | PWSM per layer at α = 0 | the paper: per-filter "partial" whitening (Eq. 1); the authors' code: netrep's LinearMetric with α = 0 on each layer's (N·H·W) × C map, full whitening — a CCA distance | per layer at α = 0 (the code) with α = 0.5 and 1 beside; per-filter PWSM only in the metric agreement | the code produced the figures; what "partial" whitening the text means is not stated | Study B chapters show all three α; {doc}`the estimator grid <estimator_grid>` re-reads every Study B claim under each |
-# | BatchNorm batch size at extraction, Study B | the authors' code extracts one image at a time (batch statistics of one image) | the probe in batches of 200–500 images (batch statistics of the batch) | one-image batches make BatchNorm statistics per-image; not measured here | — |
+# | BatchNorm batch size at extraction, Study B | the authors' code extracts one image at a time (batch statistics of one image) | the probe in batches of 200–500 images (batch statistics of the batch) | one-image batches make BatchNorm statistics per-image | not measured: no parameter sets the extraction batch yet, and one-image extraction of every checkpoint would multiply b1's feature extraction by the probe size |
 # | scale, Study B | 15 epochs, checkpoints 0, 1, 3, 5, 7, 10, 15; ImageNet source nets | 7 epochs, checkpoints 0, 1, 2, 3, 5, 7; source nets trained here (Fashion-MNIST, five classes) until their test accuracy plateaus: 10 epochs (the rule and each net's curve: Study B chapter "Are the source nets trained?") | minutes on a CPU | trained source nets, not ImageNet's: the reuse claims speak for features formed on one small task |
-# | layer order, Study A | the paper's text: BatchNorm → ReLU; the authors' code: ReLU → BatchNorm | ReLU → BatchNorm (`a_bn_order="relu_bn"`) | the code | `a_bn_order="bn_relu"` offered; not measured in the default book |
-# | probed layers, Study B | the authors' code probes every ResNet50 bottleneck | the end of each resolution stage | small nets have few blocks; the rule is stated per architecture | — |
+# | layer order, Study A | the paper's text: BatchNorm → ReLU; the authors' code: ReLU → BatchNorm | ReLU → BatchNorm (`a_bn_order="relu_bn"`) | the code | not measured in the default book: it needs five more pre-training runs; `make run NB=notebooks/a1_cka_pretraining.py PARAMS="-p a_bn_order bn_relu"` measures Figure 1 under the text's order |
+# | probed layers, Study B | the authors' code probes every ResNet50 bottleneck | the end of each resolution stage | small nets have few blocks; the rule is stated per architecture | not measured: probing every block of the small ResNet doubles its probed layers and the per-filter metrics' cost in b1 |
 # | training accuracy in Fig. 2 | the authors' code logs the running accuracy over each epoch's batches | both: the running accuracy (dashed in Figure 2) and the fit after the epoch, in eval mode, on every training image (solid; `fit_acc`), which A2-train-fit reads | the running mean lags the net it describes; "trained until fitted" is about the net as it is | {glue:md}`dev_fit_sentence` |
 # | BatchNorm in the small VGG | VGG19 has no BatchNorm | the small VGG-style net has BatchNorm | trains from scratch on a CPU in minutes | — |
 # | Table 2's metric | the paper does not say which metric Table 2's reusability uses | PWSM at α = 0 (the authors' code's shape metric), per-filter Procrustes beside | not "the authors' setting": a choice, both shown | — |
 # | splits and probes, Study B | 80/20 split with seed 42; probes not stated | every subset of a target split stratified over classes with seed 42 | a first-n probe of a class-sorted folder covers few classes | — |
+# | Fig. 5's reference init, Study A | the paper's text: "the random initialization" the net's own pre-training started from (Sec. 4.3); the authors' code: a net drawn afresh after loading the pre-trained weights | the paper's text; every Fig. 5 ledger row is read against the code's independent init too, in a row beside it | the text is the paper's claim; the code's choice is shown, not hidden | {glue:md}`dev_fig5_sentence` |
+# | comparisons across probes, Study A | the paper compares CKA on CIFAR-10 and on SVHN images as they are | each probe's chance level (CKA of two unrelated random inits on those images) is taken out before a cross-domain row compares them | on a probe where any two nets look alike, a net would seem to have changed less | {glue:md}`dev_probe_chance_sentence` |
+# | targets, Study B (size) | 15-Scene, AwA2, Fruits-360: thousands of 224 × 224 RGB images per target | 768 fine-tuning images per target, 28 × 28 grey | a CPU and no target sets offline | not measurable here (no target sets) |
+# | epoch counts, Study A | the paper's text gives none; the authors' code: 150 pre-training and 25 fine-tuning epochs | 16 + 10 | minutes on a CPU | {doc}`the budget page <budget>` reads the pre-training claims at 5, 10 and 16 epochs |
 # | seeds, Study B | one run per model and data set | two source seeds per architecture (`b_seeds=[1, 2]`) | independent source nets give the baseline an error bar and the claims units that do not all share one net | runs of one seed on different targets still share their source net |
 
 # %%
@@ -174,6 +178,34 @@ pwsm_conv.round(4)
 images = deviations.agreement_images_effect(dynamics_params, b_deviation_arch, b_deviation_target, runtime=runtime)
 _ = save_table(images, "deviation_agreement_images")
 images.groupby("pairing")[["images", "all_images", "difference"]].describe().T.round(3)
+
+# %% [markdown]
+# ## Figure 5's reference init, and each probe's chance level (Study A)
+#
+# The fine-tuned nets' layer-mean CKA to their own pre-training init (the paper's text) and to an
+# independent init (the authors' code), per condition; then each fine-tuning probe's chance level per
+# layer, the level a raw comparison across the two probes would carry.
+
+# %%
+finetuning = a_tables.finetune_sweep(finetune_params, runtime)
+fig5 = deviations.fig5_reference_effect(finetuning)
+chance = deviations.probe_chance_levels(finetuning)
+_ = save_table(fig5, "deviation_fig5_reference")
+_ = save_table(chance, "deviation_probe_chance")
+display(fig5.round(3))
+chance.round(3)
+
+# %%
+largest = fig5.loc[fig5.difference.abs().idxmax()]
+early = chance.iloc[:2]
+glue_text("dev_fig5_sentence", f"the layer-mean CKA to an independent init minus that to the own init is "
+                               f"{fig5.difference.min():+.3f} to {fig5.difference.max():+.3f} over the conditions "
+                               f"(largest: {largest.domain} domain, {largest.labels}); each Fig. 5 margin moves by "
+                               "the opposite; the {doc}`ledger <claims_ledger>` names the verdicts that depend on it")
+glue_text("dev_probe_chance_sentence", f"chance CKA of the early layers ({', '.join(early.layer)}): "
+                                       f"{early.same.mean():.3f} on the source-domain probe, {early.cross.mean():.3f} "
+                                       f"on the cross-domain one; a raw comparison would carry "
+                                       f"{early.difference.mean():+.3f} into the rows that compare them")
 
 # %%
 fit = deviations.fit_measure_effect(a_tables.training_histories(parameters.degree_sweep(globals()), runtime))

@@ -297,7 +297,7 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     g = read_glued(smoke_runs["notebooks"]["claims_ledger"])
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
     tallied = ledger[ledger.tallied]
-    assert g["ledger_claims"] == len(tallied) and g["ledger_rows"] == len(ledger) == 57
+    assert g["ledger_claims"] == len(tallied) and g["ledger_rows"] == len(ledger) == 53
     counts, counts_holm = tallied.verdict.value_counts(), tallied.verdict_holm.value_counts()
     for verdict in verdicts.VERDICTS:
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)
@@ -341,6 +341,22 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     gap = per_net(study_b_run["agreement"]) - per_net(chance)  # above the twins' agreement
     assert ledger.loc["B-agreement", "value"] == pytest.approx(gap.mean(), abs=1e-9)
     assert "profile: smoke" in g["ledger_provenance_a"] and "profile: smoke" in g["ledger_provenance_b"]
+
+
+def test_landing_page_states_the_ledgers_findings(smoke_runs: dict) -> None:
+    """The root page glues its counts from the same ledger the ledger page saved: nothing typed by hand."""
+    g = read_glued(smoke_runs["notebooks"]["intro"])
+    ledger = pd.read_csv(smoke_runs["out"] / "results" / "claims_ledger.csv")
+    tallied = ledger[ledger.tallied]
+    counts = tallied.verdict.value_counts()
+    assert f"Of the **{len(tallied)}** claims" in g["findings_counts"]
+    for verdict, n in counts.items():
+        assert f"**{n}** {verdict}" in g["findings_counts"]
+    assert f"{int((~ledger.tallied).sum())} further rows" in g["findings_counts"]
+    does_not_hold = tallied[tallied.verdict == "does not hold"].key
+    assert all(f"[{k}]" in g["findings_does_not_hold"] for k in does_not_hold)
+    assert "profile: smoke" in g["findings_provenance_a"] and "profile: smoke" in g["findings_provenance_b"]
+    assert runner.book_notebooks()[-1].stem == "intro"  # executed last: it reads what the chapters stored
 
 
 def test_budget_page_reads_the_ledgers_pretraining_claims_at_each_measured_epoch(smoke_runs: dict) -> None:

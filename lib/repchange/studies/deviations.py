@@ -18,8 +18,8 @@ from repchange.core.runtime import Runtime
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
-__all__ = ["agreement_images_effect", "bn_effect_study_a", "fit_measure_effect", "pwsm_convention_effect",
-           "shift_effect", "study_b_variant_effect"]
+__all__ = ["agreement_images_effect", "bn_effect_study_a", "fig5_reference_effect", "fit_measure_effect",
+           "probe_chance_levels", "pwsm_convention_effect", "shift_effect", "study_b_variant_effect"]
 
 
 def _final(table: pd.DataFrame, **where: object) -> pd.Series:
@@ -131,3 +131,32 @@ def agreement_images_effect(params: b_tables.DynamicsParams, arch: str, target: 
     out["difference"] = out.all_images - out.images
     return out
 
+
+
+def fig5_reference_effect(finetuning: pd.DataFrame) -> pd.DataFrame:
+    """Figure 5's reference init: per condition (domain, labels), the layer-mean CKA of the fine-tuned net (last
+    epoch, biased CKA, mean over seeds) to the init its own pre-training started from (``own_init``, the paper's
+    text) and to an independently drawn init (``independent_init``, the authors' code), and ``difference``
+    (independent − own): how much a Fig. 5 margin (CKA to the pre-trained net − to the init) moves with the choice.
+    Columns: domain, labels, own_init, independent_init, difference."""
+    final = finetuning[(finetuning.epoch == finetuning.epoch.max()) & (finetuning.metric == "cka")]
+    final = final[final.comparison.isin(["pretrain_init", "independent_init"])]
+    means = final.groupby(["domain", "labels", "comparison", "seed"], sort=False)["value"].mean() \
+        .groupby(["domain", "labels", "comparison"], sort=False).mean().unstack("comparison")
+    out = means.rename(columns={"pretrain_init": "own_init"})[["own_init", "independent_init"]].reset_index()
+    out["difference"] = out.independent_init - out.own_init
+    return out
+
+
+def probe_chance_levels(finetuning: pd.DataFrame, layers: list[str] | None = None) -> pd.DataFrame:
+    """Each fine-tuning probe's chance level: biased CKA between two unrelated random inits on it (the table's
+    ``chance`` rows), per domain and layer, mean over seeds; ``layers``: keep these (None: all). A comparison of
+    raw CKA across the two probes carries the difference of these levels. Columns: layer, same, cross, difference
+    (cross − same)."""
+    rows = finetuning[(finetuning.comparison == "chance") & (finetuning.metric == "cka")]
+    if rows.empty:
+        raise ValueError("the fine-tuning table has no 'chance' rows; compute it with repchange.studies.a.tables")
+    wide = rows.groupby(["layer", "domain"], sort=False)["value"].mean().unstack("domain")
+    out = wide[["same", "cross"]].reset_index()
+    out["difference"] = out.cross - out.same
+    return out if layers is None else out[out.layer.isin(layers)].reset_index(drop=True)
