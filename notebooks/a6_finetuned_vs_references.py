@@ -104,8 +104,8 @@ headline
 # ## What this run shows
 #
 # A layer counts as closer to one reference than to the other when the paired difference of its
-# CKA across seeds "holds" under the ledger's verdict rule (an interval clear of zero and an effect
-# of at least 0.01; {doc}`how verdicts are made <verdicts>`).
+# CKA across seeds "holds" under the ledger's verdict rule (the whole interval beyond the smallest
+# effect of interest, 0.01; {doc}`how verdicts are made <verdicts>`).
 #
 # | condition | closer to the pre-trained net | closer to its own random init |
 # |---|---|---|

@@ -119,7 +119,7 @@ glue_text("findings_provenance_b", book.source_b)
 
 # %%
 fig = claims.fig_ledger(book.ledger, f"Study A — {book.source_a} | Study B — {book.source_b}",
-                        title="Every claim at a glance: effect in units of its smallest effect of interest (δ)")
+                        title="Every claim at a glance (effect in units of its δ)")
 plt.show()
 
 # %% [markdown]

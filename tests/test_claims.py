@@ -392,6 +392,10 @@ def test_the_ledger_counts_verdicts_and_draws_every_measured_claim() -> None:
     assert set(frame.key[~frame.tallied]) >= {"A4-head", "A3-size [all layers]", "B-early-dissimilar [first layer]"}
     fig = claims.fig_ledger(frame, "data: synthetic")
     assert len(fig.axes[0].get_yticklabels()) == (frame.verdict != "not measured").sum()
+    fig.canvas.draw()  # the legend sits off the data: below the axes, overlapping no point of them
+    renderer = fig.canvas.get_renderer()
+    legend, axes = fig.legends[0].get_window_extent(renderer), fig.axes[0].get_window_extent(renderer)
+    assert legend.y1 <= axes.y0 and not legend.overlaps(axes)
 
 
 def test_a_source_nets_fine_tunings_are_averaged_into_one_unit() -> None:

@@ -121,7 +121,7 @@ def test_training_set_size_chapter_glues_fig3b(smoke_runs: dict) -> None:
         assert 0.0 < a4[f"a4_cka_small_{layer}"] <= 1.0 and 0.0 < a4[f"a4_cka_large_{layer}"] <= 1.0
     for key in ("a4_moved_more", "a4_moved_less"):
         assert a4[key] == "none of the layers" or set(a4[key].split(", ")) <= set(LAYERS)
-    assert set(a4["a4_moved_more"].split(", ")).isdisjoint(a4["a4_moved_less"].split(", "))
+    assert (set(a4["a4_moved_more"].split(", ")) & set(a4["a4_moved_less"].split(", "))) <= {"none of the layers"}
     table = pd.read_csv(smoke_runs["out"] / "results" / "a4_cka_by_train_size.csv")
     sweep, steps = table[~table.equal_steps].drop(columns="equal_steps"), table[table.equal_steps]
     assert sorted(sweep.train_size.unique()) == [64, 640] and set(sweep.degree) == {9}

@@ -205,7 +205,8 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
     from repchange.core.plotting import caption
 
     rows = frame[~frame.verdict.isin(["not measured"])].sort_values("study", kind="stable").iloc[::-1]
-    height = 0.3 * len(rows) + 2.6
+    height = 0.3 * len(rows) + 2.2
+    reach = [1.0]
     fig, ax = plt.subplots(figsize=(9, height))
     ax.axvspan(-1, 1, color="#2874a6", alpha=0.12, lw=0)
     for k, (_, r) in enumerate(rows.iterrows()):
@@ -216,6 +217,7 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
             ax.plot(ends, [k, k], color=colour, lw=2.2)
         tallied = bool(r.get("tallied", True))
         x = sign * (r.value - r.null) / r.sesoi
+        reach += [abs(v) for v in (x, *ends) if np.isfinite(v)]
         ax.plot(x, k, "o", color=colour, ms=6, mfc=colour if tallied else "white")
         if r.get("verdict_holm") == "inconclusive" and r.verdict in verdicts.CONCLUSIVE:
             ax.plot(x, k, "x", color="black", ms=7)
@@ -225,6 +227,7 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
             ax.axhline(k - 0.5, color="black", lw=0.6)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(-2.0 * max(reach), 2.0 * max(reach))  # every point and bar inside, with room
     ax.set_yticks(np.arange(len(rows)), [f"{r.key} ({DIRECTION_MARKS[r.direction]})" for _, r in rows.iterrows()],
                   fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -236,9 +239,9 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
                                                                         lw=0)]
     labels += ["Holm: inconclusive", "out of the tally"]
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False,
-               bbox_to_anchor=(0.5, 1.05 / height))
-    ax.set_title(title or "Claims ledger — each claim's effect in units of its smallest effect of interest (δ)",
+               bbox_to_anchor=(0.5, 0.3 / height))
+    ax.set_title(title or "Each claim's effect in units of its smallest effect of interest δ",
                  fontsize=11)
-    fig.tight_layout(rect=(0, 2.0 / height, 1, 1))
+    fig.tight_layout(rect=(0, 1.0 / height, 1, 1))
     caption(fig, provenance)
     return fig

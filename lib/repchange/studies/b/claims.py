@@ -195,12 +195,12 @@ def _target_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, l
     if metric not in present:
         return [not_measured(c, f"the table has no {label}") for c in (similarity, early, first_layer, resnet, order)]
     rows = overall[overall.metric == metric]
-    checkpoints = rows.epoch[rows.epoch > 0]
-    reuse = _run_means(rows[rows.epoch > 0].groupby(["arch", "target", "seed", "epoch"], sort=False)["value"].mean()
-                       .reset_index())
+    trained = rows[rows.epoch > 0]
+    # Table 2's reusability per run: the layer-averaged distance, averaged over the checkpoints after epoch 0
+    reuse = _run_means(trained.groupby(["arch", "target", "seed", "epoch"], sort=False)["value"].mean().reset_index())
     out = []
     if {"similar", "dissimilar"} <= set(kinds.values()):
-        first_epoch = rows[rows.epoch == checkpoints.min()]
+        first_epoch = rows[rows.epoch == trained.epoch.min()]
         final = rows[rows.epoch == rows.epoch.max()]
         first_probed = pd.concat([group[group.layer == analysis.layer_order(dynamics, arch)[0]]
                                   for arch, group in final.groupby("arch", sort=False)])
@@ -213,18 +213,17 @@ def _target_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, l
 
     resnets = [a for a in dynamics.arch.unique() if ARCH_OF_PAPER.get(a, a) == "resnet50"]
     dissimilar = [t for t, k in kinds.items() if k == "dissimilar"]
-    by_net = reuse  # one reusability per (arch, target, seed)
     if resnets and dissimilar and dynamics.arch.nunique() > 1:
         values = {}
         for seed in sorted(dynamics.seed.unique()):
-            per_seed = by_net.xs(seed, level="seed")
+            per_seed = reuse.xs(seed, level="seed")
             values[f"s{seed}"] = np.mean([per_seed.xs(t, level="target").drop(resnets).min()
                                           - per_seed.xs(t, level="target")[resnets].min() for t in dissimilar])
         out.append(assess(resnet, pd.Series(values), level))
     else:
         out.append(not_measured(resnet, "needs a ResNet, another architecture and a dissimilar target"))
     if {"awa2", "scene15"} <= set(dynamics.target.unique()):
-        values = {f"{a}/s{s}": by_net[(a, "scene15", s)] - by_net[(a, "awa2", s)]
+        values = {f"{a}/s{s}": reuse[(a, "scene15", s)] - reuse[(a, "awa2", s)]
                   for a in dynamics.arch.unique() for s in sorted(dynamics.seed.unique())}
         out.append(_assess_nets(order, pd.Series(values), level))
     else:
