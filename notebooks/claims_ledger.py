@@ -118,15 +118,14 @@ _ = save_table(ledger, "claims_ledger")
 # %%
 colours = {k: f"color: {v}; font-weight: bold" for k, v in claims.VERDICT_COLOURS.items()}
 view = claims.ledger_view(ledger)
-display(view.style.format({"δ": "{:g}"}).map(lambda v: colours.get(v, ""), subset=["verdict", "Holm", "at 3δ"])
-        .hide(axis="index").set_table_attributes('class="ledger"'))
+display(view.style.map(lambda v: colours.get(v, ""), subset=["verdict", "Holm", "at 3δ"]).hide(axis="index"))
 
 # %% [markdown]
 # **The ledger.** `where`: the section of the paper the claim stands in (its words are in the details
 # below); `effect [95% interval]`: the statistic's mean over the claim's units minus its null value,
 # with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range; "no spread" where
-# every unit has the same value and the exact sign-flip test decides); `δ`: the smallest effect that
-# counts; `at 3δ`: the verdict with three times that δ (where it differs, the verdict depends on δ);
+# every unit has the same value and the exact sign-flip test decides); `at 3δ`: the verdict with three
+# times the claim's smallest effect of interest δ (in the details below) (where it differs, the verdict depends on δ);
 # `n`: the independent units; `estimators`: of the estimators of {doc}`the estimator grid
 # <estimator_grid>` that measured the claim, how many give this verdict. Rows whose key carries a
 # bracket (`[all layers]`, `[independent init]`, `[first layer]`, `[equal SGD steps]`) are second
@@ -134,7 +133,8 @@ display(view.style.format({"δ": "{:g}"}).map(lambda v: colours.get(v, ""), subs
 # and out of Holm's family ("out of tally").
 
 # %% tags=["hide-output"]
-display(claims.ledger_details(ledger).style.format({"null": "{:g}", "p": "{:.3g}"}, na_rep="–").hide(axis="index"))
+display(claims.ledger_details(ledger).style.format({"null": "{:g}", "δ": "{:g}", "p": "{:.3g}"}, na_rep="–")
+        .hide(axis="index"))
 
 # %% [markdown]
 # **Each claim's statistic** (click to show): the paper's words (verbatim; "…" marks words left

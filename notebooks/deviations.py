@@ -201,7 +201,7 @@ early = chance.iloc[:2]
 glue_text("dev_fig5_sentence", f"the layer-mean CKA to an independent init minus that to the own init is "
                                f"{fig5.difference.min():+.3f} to {fig5.difference.max():+.3f} over the conditions "
                                f"(largest: {largest.domain} domain, {largest.labels}); each Fig. 5 margin moves by "
-                               "the opposite; the {doc}`ledger <claims_ledger>` names the verdicts that depend on it")
+                               "the opposite; the claims ledger names the verdicts that depend on it")
 glue_text("dev_probe_chance_sentence", f"chance CKA of the early layers ({', '.join(early.layer)}): "
                                        f"{early.same.mean():.3f} on the source-domain probe, {early.cross.mean():.3f} "
                                        f"on the cross-domain one; a raw comparison would carry "

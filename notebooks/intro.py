@@ -103,19 +103,27 @@ glue_text("findings_provenance_b", book.source_b)
 #
 # **Claims that do not hold here** — the data exclude an effect of the size the claim needs, on its side:
 #
-# {glue:md}`findings_does_not_hold`
+# ```{glue:md} findings_does_not_hold
+# :format: myst
+# ```
 #
 # **What holds in Study B** (feature dynamics during fine-tuning):
 #
-# {glue:md}`findings_b_holds`
+# ```{glue:md} findings_b_holds
+# :format: myst
+# ```
 #
 # **What holds in Study A** (similarity of pre-trained and fine-tuned representations):
 #
-# {glue:md}`findings_a_holds`
+# ```{glue:md} findings_a_holds
+# :format: myst
+# ```
 #
 # **How firm the verdicts are:**
 #
-# {glue:md}`findings_robustness`
+# ```{glue:md} findings_robustness
+# :format: myst
+# ```
 
 # %%
 fig = claims.fig_ledger(book.ledger, f"Study A — {book.source_a} | Study B — {book.source_b}",

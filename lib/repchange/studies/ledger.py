@@ -172,20 +172,20 @@ def _effect_text(r: pd.Series) -> str:
 
 def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
     """What a reader scans, one row per claim: key, where the paper says it, the verdict, Holm's, the verdict at
-    three times the SESOI, the effect (mean − null) with its interval, the SESOI and n."""
+    three times the SESOI, the effect (mean − null) with its interval and n (the SESOI is in the details)."""
     out = {"claim": frame.key, "where": frame.section, "verdict": frame.verdict, "Holm": frame.verdict_holm,
            f"at {SENSITIVITY:g}δ": frame.verdict_3sesoi, "effect [95% interval]": frame.apply(_effect_text, axis=1),
-           "δ": frame.sesoi, "n": frame.n}
+           "n": frame.n}
     if "estimators_agreeing" in frame:
         out["estimators"] = frame.estimators_agreeing
     return pd.DataFrame(out)
 
 
 def ledger_details(frame: pd.DataFrame) -> pd.DataFrame:
-    """Beneath the ledger: the paper's words, what the row reads of them, its statistic, unit, null, p-value,
-    per-unit values and notes."""
-    return frame[["key", "kind", "quote", "claim", "statistic", "unit", "direction", "null", "p", "per_unit",
-                  "note"]]
+    """Beneath the ledger: the paper's words, what the row reads of them, its statistic, unit, null, smallest
+    effect of interest (δ), p-value, per-unit values and notes."""
+    return frame[["key", "kind", "quote", "claim", "statistic", "unit", "direction", "null", "sesoi", "p", "per_unit",
+                  "note"]].rename(columns={"sesoi": "δ"})
 
 
 VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b", "negligible": "#2874a6",
