@@ -37,9 +37,11 @@
 # read **untestable at this n**: the t interval would rest on the normality of two values, and no
 # distribution-free test can reach the level (the sign-flip test's smallest p at n = 2 is 0.5).
 #
-# Units without any spread give no t interval. The exact sign-flip test decides then (n identical
-# values beyond a threshold have p = 2^(1−n), the smallest p any distribution-free test can give; at
-# 95 % that needs n ≥ 6), and the ledger prints "no spread; exact p = …", never a point as an interval.
+# Units without any spread (or, with architectures as groups, without spread inside each) give no t
+# interval. The exact sign-flip test decides then (n values that all lie beyond a threshold have
+# p = 2^(1−n), the smallest p any distribution-free test can give; at 95 % that needs n ≥ 6); its
+# interval is the units' own span, and the ledger prints "no spread" with the exact p, never a point
+# as an interval.
 #
 # **The smallest effect of interest (SESOI, δ).** A claim says more than "not zero": that the effect
 # is large enough to matter, at least δ on the claimed side. Each family of statistics states its δ

@@ -467,7 +467,7 @@ def test_a_saturated_statistic_is_not_printed_as_a_point_interval() -> None:
     frame = claims.ledger(pd.DataFrame([claims.assess(claim, pd.Series([1.0] * 6, index=list("abcdef")))]))
     view = claims.ledger_view(frame).iloc[0]
     assert "no spread" in view["effect [95% interval]"] and "[" not in view["effect [95% interval]"]
-    assert "exact p = 0.0312" in frame.note.iloc[0]
+    assert "the exact sign-flip test decides, p = 0.0312" in frame.note.iloc[0]
 
 
 def _premise_frame(fit_gaps: list[float]) -> pd.DataFrame:

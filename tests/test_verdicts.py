@@ -49,6 +49,17 @@ def test_values_without_spread_need_the_exact_sign_flip_test() -> None:
     assert verdicts.assess_interval(at_null, "greater", null=0.5, sesoi=0.05) == ("negligible", pytest.approx(2 ** -7))
 
 
+def test_no_spread_within_groups_needs_every_unit_beyond_the_threshold() -> None:
+    """Architectures as a fixed effect with identical seeds inside each: the exact test counts only when every unit
+    lies beyond the threshold, not merely their mean."""
+    groups = ["vgg", "vgg", "resnet", "resnet", "dense", "dense"]
+    beyond = verdicts.interval([0.9, 0.9, 0.5, 0.5, 0.7, 0.7], RHO, groups=groups)
+    assert beyond.no_spread and verdicts.assess_interval(beyond, "greater", sesoi=0.1) == ("holds", pytest.approx(2 ** -5))
+    assert (beyond.low, beyond.high) == (0.5, 0.9)  # the exact test inverted: the units' span
+    straddling = verdicts.interval([0.9, 0.9, 0.5, 0.5, 0.05, 0.05], RHO, groups=groups)  # mean 0.48, one net below δ
+    assert verdicts.assess_interval(straddling, "greater", sesoi=0.1) == ("inconclusive", 1.0)
+
+
 def test_two_units_or_one_per_group_are_untestable() -> None:
     two = verdicts.interval([0.30, 0.31], CKA)
     assert two.df == 1 and np.isnan(two.low)

@@ -34,10 +34,11 @@ adjustment (:func:`holm`) uses these p-values, so the better the data support "h
 the surer the adjusted verdict too.
 
 Units whose values do not vary give no t interval (the spread estimate is 0). The tests are then the
-exact sign-flip test: ``n`` identical values beyond a threshold have ``p = 2^(1−n)`` (doubled one-sided),
+exact sign-flip test: ``n`` values that all lie beyond a threshold have ``p = 2^(1−n)`` (doubled one-sided),
 the smallest p any distribution-free test can give; at 95 % that needs ``n ≥ 6``. The interval is then
-the point where the test rejects, and the statistic's whole range where it does not; a reader sees "no
-spread; exact p = …", never a point shown as an interval.
+the test inverted — the values' own span (a point when all are equal) — where the test can reject, and the
+statistic's whole range where it cannot; a reader sees "no spread" with the exact p, never a point shown as
+an interval.
 
 **Groups** (Study B: a source net is an architecture × a seed; architecture is a fixed effect, not an
 exchangeable unit): with ``groups``, the estimate is the mean of the group means, its standard error comes
@@ -162,9 +163,10 @@ def interval(values: Iterable[float], scale: Scale, *, null: float = 0.0, level:
     if df < MIN_DF:
         return Interval(float(mean), np.nan, np.nan, n, np.nan, no_spread=flat, sem=sem, df=df, values=tuple(v))
     if flat:
-        # the exact test at any threshold the values lie beyond: 2^(1−n), below 1 − level from n = 6 at 95 %
-        point = 2.0 ** (1 - n) < 1 - level
-        low, high = (float(mean), float(mean)) if point else (scale.low, scale.high)
+        # The exact test rejects "at most c" when every value lies beyond c (p = 2^(1−n), below 1 − level from n = 6
+        # at 95 %): inverted, the interval is the values' own span — a point when they are all equal.
+        exact = 2.0 ** (1 - n) < 1 - level
+        low, high = (float(v.min()), float(v.max())) if exact else (scale.low, scale.high)
         return Interval(float(mean), low, high, n, p_two, no_spread=True, sem=0.0, df=df, values=tuple(v))
     half = sps.t.ppf((1 + level) / 2, df) * sem
     return Interval(float(mean), max(mean - half, scale.low), min(mean + half, scale.high), n, p_two, sem=sem,
@@ -174,9 +176,11 @@ def interval(values: Iterable[float], scale: Scale, *, null: float = 0.0, level:
 def _p_greater(mean: float, sem: float, df: int, threshold: float, values: np.ndarray, flat: bool,
                two_sided: bool = False) -> float:
     """Doubled one-sided p-value of "the mean exceeds ``threshold``" (two-sided: of "differs from it"); the
-    exact sign-flip test when the values do not vary: ``2^(1−n)`` beyond the threshold, 1 otherwise."""
+    exact sign-flip test when the values do not vary (within their groups): ``2^(1−n)`` when every value lies
+    beyond the threshold (on one side of it, two-sided), 1 otherwise."""
     if flat:
-        beyond = (mean != threshold) if two_sided else (mean > threshold)
+        above, below = bool((values > threshold).all()), bool((values < threshold).all())
+        beyond = (above or below) if two_sided else above
         return float(min(1.0, 2.0 ** (1 - len(values)))) if beyond else 1.0
     t = (mean - threshold) / sem
     return float(2 * sps.t.sf(abs(t) if two_sided else t, df))

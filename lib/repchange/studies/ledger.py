@@ -91,7 +91,8 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
     if groups is not None:
         notes.append(f"{len(set(groups))} architectures as a fixed effect: {i.df} degrees of freedom")
     if i.no_spread and i.testable:
-        notes.append(f"no spread: all {i.n} units equal; exact p = {p:.3g}")
+        same = "the seeds of each architecture equal" if groups is not None else f"all {i.n} units equal"
+        notes.append(f"no spread: {same}; the exact sign-flip test decides, p = {p:.3g}")
     if not i.testable:
         notes.append(f"{i.df} degree{'s' if i.df != 1 else ''} of freedom: no interval can be conclusive")
     if verdict == "negligible" and np.isfinite(i.low) and (i.low > claim.null or i.high < claim.null):
@@ -163,7 +164,7 @@ def _effect_text(r: pd.Series) -> str:
     if r.verdict == "not measured" or not np.isfinite(r.value):
         return "–"
     effect = f"{r.value - r.null:+.3f}"
-    if bool(r.get("no_spread", False)):
+    if bool(r.get("no_spread", False)) and not (np.isfinite(r.ci_low) and r.ci_low < r.ci_high):
         return f"{effect} (no spread)"
     if np.isfinite(r.ci_low):
         return f"{effect} [{r.ci_low - r.null:+.3f}, {r.ci_high - r.null:+.3f}]"
