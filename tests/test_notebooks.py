@@ -354,7 +354,7 @@ def test_landing_page_states_the_ledgers_findings(smoke_runs: dict) -> None:
         assert f"**{n}** {verdict}" in g["findings_counts"]
     assert f"{int((~ledger.tallied).sum())} further rows" in g["findings_counts"]
     does_not_hold = tallied[tallied.verdict == "does not hold"].key
-    assert all(f"[{k}]" in g["findings_does_not_hold"] for k in does_not_hold)
+    assert all(f"[`{k}`]" in g["findings_does_not_hold"] for k in does_not_hold)
     assert "profile: smoke" in g["findings_provenance_a"] and "profile: smoke" in g["findings_provenance_b"]
     assert runner.book_notebooks()[-1].stem == "intro"  # executed last: it reads what the chapters stored
 

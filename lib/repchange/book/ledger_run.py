@@ -87,7 +87,7 @@ def _claim_lines(rows: pd.DataFrame) -> str:
     for r in rows.itertuples():
         effect = r.value - r.null
         interval = f" [{r.ci_low - r.null:+.3f}, {r.ci_high - r.null:+.3f}]" if pd.notna(r.ci_low) else ""
-        lines.append(f"- [{r.key}]({chapter_of(r.key)}.ipynb) ({r.section}) — {r.claim} Effect {effect:+.3f}{interval}, "
+        lines.append(f"- [`{r.key}`]({chapter_of(r.key)}.ipynb) ({r.section}) — {r.claim} Effect {effect:+.3f}{interval}, "
                      f"δ = {r.sesoi:g}, n = {r.n}.")
     return "\n".join(lines) or "- none"
 
