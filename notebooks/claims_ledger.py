@@ -121,12 +121,12 @@ view = claims.ledger_view(ledger)
 display(view.style.map(lambda v: colours.get(v, ""), subset=["verdict", "Holm", "at 3δ"]).hide(axis="index"))
 
 # %% [markdown]
-# **The ledger.** `where`: the section of the paper the claim stands in (its words are in the details
-# below); `effect [95% interval]`: the statistic's mean over the claim's units minus its null value,
+# **The ledger.** `§`: the section of the paper the claim stands in (its words are in the details
+# below); `effect [95% CI]`: the statistic's mean over the claim's units minus its null value,
 # with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range; "no spread" where
 # every unit has the same value and the exact sign-flip test decides); `at 3δ`: the verdict with three
 # times the claim's smallest effect of interest δ (in the details below) (where it differs, the verdict depends on δ);
-# `n`: the independent units; `estimators`: of the estimators of {doc}`the estimator grid
+# `n`: the independent units; `grid`: of the estimators of {doc}`the estimator grid
 # <estimator_grid>` that measured the claim, how many give this verdict. Rows whose key carries a
 # bracket (`[all layers]`, `[independent init]`, `[first layer]`, `[equal SGD steps]`) are second
 # readings shown beside a claim, and `A4-head` is prior work the paper cites: they are out of the tally

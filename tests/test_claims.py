@@ -466,7 +466,7 @@ def test_a_saturated_statistic_is_not_printed_as_a_point_interval() -> None:
     claim = claims.Claim("X", "B", "Sec. 4.1", "Fig. 2", "quote", "c", "s", "source net", "greater", 0.5, scale="share")
     frame = claims.ledger(pd.DataFrame([claims.assess(claim, pd.Series([1.0] * 6, index=list("abcdef")))]))
     view = claims.ledger_view(frame).iloc[0]
-    assert "no spread" in view["effect [95% interval]"] and "[" not in view["effect [95% interval]"]
+    assert "no spread" in view["effect [95% CI]"] and "[" not in view["effect [95% CI]"]
     assert "the exact sign-flip test decides, p = 0.0312" in frame.note.iloc[0]
 
 

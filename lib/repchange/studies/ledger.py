@@ -172,13 +172,14 @@ def _effect_text(r: pd.Series) -> str:
 
 
 def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
-    """What a reader scans, one row per claim: key, where the paper says it, the verdict, Holm's, the verdict at
+    """What a reader scans, one row per claim: key, the paper's section (§), the verdict, Holm's, the verdict at
     three times the SESOI, the effect (mean − null) with its interval and n (the SESOI is in the details)."""
-    out = {"claim": frame.key, "where": frame.section, "verdict": frame.verdict, "Holm": frame.verdict_holm,
-           f"at {SENSITIVITY:g}δ": frame.verdict_3sesoi, "effect [95% interval]": frame.apply(_effect_text, axis=1),
+    out = {"claim": frame.key, "§": frame.section.str.removeprefix("Sec. "), "verdict": frame.verdict,
+           "Holm": frame.verdict_holm,
+           f"at {SENSITIVITY:g}δ": frame.verdict_3sesoi, "effect [95% CI]": frame.apply(_effect_text, axis=1),
            "n": frame.n}
     if "estimators_agreeing" in frame:
-        out["estimators"] = frame.estimators_agreeing
+        out["grid"] = frame.estimators_agreeing
     return pd.DataFrame(out)
 
 
