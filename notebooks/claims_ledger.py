@@ -158,23 +158,21 @@ glue_text("ledger_fig5_reference", ", ".join(f"`{k}` ({a} against the own init, 
                                             for k, a, b in dependent.itertuples(index=False))
           or "none: every Fig. 5 claim reads the same against both")
 glue_text("ledger_provenance_b", source_b)
-tallied = ledger[ledger.tallied]
+findings = claims.findings(ledger)  # the counts and keys the landing page states too
 for verdict in verdicts.VERDICTS:
-    rows = tallied[tallied.verdict == verdict]
-    glue_text(f"ledger_keys_{verdict.replace(' ', '_')}", ", ".join(f"`{k}`" for k in rows.key) or "none")
-changed_by_holm = tallied[tallied.verdict_holm != tallied.verdict]
-glue_text("ledger_keys_holm_changed", ", ".join(f"`{k}`" for k in changed_by_holm.key) or "none")
+    v = verdict.replace(" ", "_")
+    glue_text(f"ledger_keys_{v}", ", ".join(f"`{k}`" for k in findings[f"keys_A_{v}"] + findings[f"keys_B_{v}"])
+              or "none")
+glue_text("ledger_keys_holm_changed", ", ".join(f"`{k}`" for k in findings["keys_holm_changed"]) or "none")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-tallied = ledger[ledger.tallied]
-counts, counts_holm = tallied.verdict.value_counts(), tallied.verdict_holm.value_counts()
 headline = glue_numbers({
-    "ledger_claims": len(tallied),
-    "ledger_rows": len(ledger),
-    **{f"ledger_{v.replace(' ', '_')}": int(counts.get(v, 0)) for v in verdicts.VERDICTS},
-    "ledger_holds_holm": int(counts_holm.get("holds", 0)),
-    "ledger_does_not_hold_holm": int(counts_holm.get("does not hold", 0)),
+    "ledger_claims": findings["claims"],
+    "ledger_rows": findings["rows"],
+    **{f"ledger_{v.replace(' ', '_')}": findings[v.replace(" ", "_")] for v in verdicts.VERDICTS},
+    "ledger_holds_holm": findings["holds_holm"],
+    "ledger_does_not_hold_holm": findings["does_not_hold_holm"],
     "ledger_level_pct": int(round(level * 100)),
 })
 headline

@@ -295,9 +295,8 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks", landing: bo
                         problems.append(Problem(name, f"link to a missing anchor {file.name}#{target.fragment}"))
             if path.parent.name == notebook_dir:
                 problems += [Problem(name, p) for p in _provenance_problems(page.evaluate(PROVENANCE_JS))]
-        if landing:
-            page.load((html / "index.html").as_uri())
-            problems += [Problem("index.html", p) for p in _landing_problems(page.evaluate(LANDING_JS))]
+            if landing and name == "index.html":  # loaded above, its redirect to the root page followed
+                problems += [Problem(name, p) for p in _landing_problems(page.evaluate(LANDING_JS))]
     return problems
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from repchange.book import parameters
 from repchange.book.glue import provenance
+from repchange.core.verdicts import VERDICTS
 from repchange.studies import budget, claims, estimator_grid
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
@@ -102,10 +103,8 @@ def landing_text(book: BookLedger) -> dict[str, str]:
     def count(verdict: str, suffix: str = "") -> int:
         return int(f[f"{verdict.replace(' ', '_')}{suffix}"])
 
-    order = ("holds", "does not hold", "negligible", "inconclusive", "untestable at this n", "premise not met",
-             "not measured")
-    counts = ", ".join(f"**{count(v)}** {v}" for v in order if count(v))
-    holm = ", ".join(f"**{count(v, '_holm')}** {v}" for v in order if count(v, "_holm"))
+    counts = ", ".join(f"**{count(v)}** {v}" for v in VERDICTS if count(v))
+    holm = ", ".join(f"**{count(v, '_holm')}** {v}" for v in VERDICTS if count(v, "_holm"))
     keys = lambda ks: ", ".join(f"`{k}`" for k in ks) or "none"  # noqa: E731
     return {
         "findings_counts": f"Of the **{f['claims']}** claims the two papers make that this book tests "
