@@ -68,7 +68,7 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     assert not any("/root/hidden" in p for p in problems)  # folded code is not visible text
     assert any(p.startswith("maths.html: ") and p.endswith("raw TeX delimiter(s) visible: maths not rendered") for p in problems)
     wide = [p for p in problems if p.startswith("wide.html")]
-    assert len(wide) == 1 and wide[0].startswith("wide.html: too wide: table ")  # the folded <pre> is not seen
+    assert len(wide) == 1 and wide[0].startswith("wide.html: too wide: table 1 is ")  # the folded <pre> is not seen
     assert not [p for p in problems if p.startswith(("ok.html", "notebooks/good.html"))]
 
 
@@ -111,3 +111,58 @@ def test_the_landing_page_must_state_findings_with_a_figure(chromium: str, tmp_p
     (site / "notebooks" / "intro.html").write_text(_page("<h1>repchange</h1>"))
     problems = [str(p) for p in check.check_site(site)]
     assert "index.html: the landing page has no section 'What this book found'" in problems
+
+
+def test_a_table_that_scrolls_sideways_inside_the_column_is_too_wide(chromium: str, tmp_path: Path) -> None:
+    """The book's CSS lets a wide table scroll inside the column, so nothing reaches past it; the check still measures
+    the table's full width (its scroll width), and names the table by its first headers."""
+    site = tmp_path / "html"
+    site.mkdir()
+    css = "<style>table { display: block; max-width: 100%; overflow-x: auto; } td { white-space: nowrap; }</style>"
+    cells = "".join(f"<td>column {i} with a long value</td>" for i in range(12))
+    (site / "index.html").write_text(_page(
+        f'{css}<table><tr><th>step</th><th>layer</th></tr><tr>{cells}</tr></table>'
+        '<table><tr><th>fits</th></tr><tr><td>1</td></tr></table>'))
+    problems = [str(p) for p in check.check_site(site, landing=False)]
+    assert len(problems) == 1 and problems[0].startswith("index.html: too wide: table 1 (step | layer) is ")
+    assert problems[0].endswith(" px wider than its column")
+
+
+def test_nan_and_scientific_notation_for_ordinary_values_are_reported(chromium: str, tmp_path: Path) -> None:
+    """NaN in a cell, and 1.000000e+00 or 5e-3 for ordinary values, are reported per table; a p-value of 2.6e-08 (below
+    1e-3, where scientific notation is the readable form), "—" and decimals are fine."""
+    site = tmp_path / "html"
+    site.mkdir()
+    (site / "index.html").write_text(_page(
+        '<table id="raw"><tr><th>value</th><th>p</th></tr><tr><td>NaN</td><td>1.000000e+00</td></tr>'
+        '<tr><td>nan</td><td>lr 5e-3</td></tr></table>'
+        '<table id="clean"><tr><th>value</th><th>p</th></tr><tr><td>—</td><td>2.6e-08</td></tr>'
+        '<tr><td>0.005</td><td>1.00</td></tr><tr><td>nanoGPT</td><td>0</td></tr></table>'
+        '<details><summary>folded</summary><table><tr><td>NaN</td></tr></table></details>'))
+    problems = [str(p) for p in check.check_site(site, landing=False)]
+    assert sorted(problems) == [
+        'index.html: unreadable values: #raw shows 2 NaN cell(s): write "—" or leave the column out',
+        "index.html: unreadable values: #raw shows 2 ordinary value(s) in scientific notation (e.g. 1.000000e+00)"]
+
+
+def test_a_figure_shrunk_below_sixty_percent_of_its_natural_width_is_reported(chromium: str, tmp_path: Path) -> None:
+    """A strip of panels 3,000 px wide squeezed into the column: reported with its scale; a figure shown at its natural
+    width, or one the column shrinks by less than 40 %, is fine."""
+    site = tmp_path / "html"
+    site.mkdir()
+
+    def svg(width: int) -> str:
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="100">'
+                f'<rect width="{width}" height="100" fill="grey"/></svg>')
+
+    (site / "strip.svg").write_text(svg(3000))
+    (site / "small.svg").write_text(svg(300))
+    (site / "snug.svg").write_text(svg(700))
+    (site / "index.html").write_text(
+        '<!doctype html><html><head><title>t</title><style>img { max-width: 100%; }</style></head><body>'
+        '<main style="width: 600px">'
+        '<div class="cell_output"><img src="strip.svg"></div><div class="cell_output"><img src="small.svg"></div>'
+        '<div class="cell_output"><img src="snug.svg"></div></main></body></html>')
+    problems = [str(p) for p in check.check_site(site, landing=False)]
+    assert problems == ["index.html: figure too small: figure 1 (strip.svg) shown at 20% of its natural width "
+                        "(3000 px in 600 px): its text shrinks below legibility"]

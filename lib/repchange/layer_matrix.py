@@ -142,13 +142,13 @@ def plot_matrix(table: pd.DataFrame, metric: str | None = None, alpha: float | N
         if (~pd.isna(values)).any():
             j = int(pd.Series(values).idxmax() if measure.higher_is_better else pd.Series(values).idxmin())
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="white", linewidth=1.6))
-    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_xlabel(f"B: {table.attrs.get('model_b', 'model B')}", fontsize=9)
-    ax.set_ylabel(f"A: {table.attrs.get('model_a', 'model A')}", fontsize=9)
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(f"B: {table.attrs.get('model_b', 'model B')}")
+    ax.set_ylabel(f"A: {table.attrs.get('model_a', 'model A')}")
     label = metric if alpha is None else f"{metric} α={alpha:g}"
     cbar = fig.colorbar(image, ax=ax)
-    cbar.set_label(f"{label} ({'higher' if measure.higher_is_better else 'lower'} = more similar)", fontsize=8)
-    ax.set_title(title or f"{label}, every layer against every layer (outlined: each row's best match)", fontsize=9)
+    cbar.set_label(f"{label} ({'higher' if measure.higher_is_better else 'lower'} = more similar)")
+    ax.set_title(title or f"{label}, every layer against every layer (outlined: each row's best match)")
     fig.tight_layout()
     return fig

@@ -390,7 +390,7 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
                     ax.fill_between(rows.step, rows.null_low, rows.null_high, color=line.get_color(), alpha=0.15,
                                     linewidth=0)
             ax.set_xlabel("step")
-            ax.legend(fontsize=7)
+            ax.legend()
         else:
             rows = part.set_index("layer").reindex(order)
             ax.plot(range(len(order)), rows.value.to_numpy(), marker="o")
@@ -398,17 +398,17 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
                 ax.fill_between(range(len(order)), rows.null_low.to_numpy(dtype=float),
                                 rows.null_high.to_numpy(dtype=float), color="0.6", alpha=0.3, linewidth=0,
                                 label="permutation null (central 95 %)")
-                ax.legend(fontsize=7)
-            ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
+                ax.legend()
+            ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
             ax.set_xlabel("layer")
         higher = MEASURES[metric].higher_is_better if metric in MEASURES else True
         direction = ("1 = unchanged" if higher else "radians, 0 = unchanged") if metric != "mutual_knn" else \
             "share of shared neighbours"
-        ax.set_title(label + (" (shaded: null band)" if banded else ""), fontsize=10)
-        ax.set_ylabel(direction, fontsize=8)
+        ax.set_title(label + (" (shaded: null band)" if banded else ""))
+        ax.set_ylabel(direction)
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -1,7 +1,9 @@
 """Check the built book in a real browser: headless Chromium over the DevTools protocol.
 
 For every HTML page of the site: it loads without a JavaScript error or a failed local request,
-no image is broken, no table, output text or figure reaches past the content column at 1280 px,
+no image is broken, no table, output text or figure reaches past the content column at 1280 px (a table that scrolls sideways
+inside it counts as too wide), no table shows NaN or scientific notation for an ordinary value, no figure is shown
+at less than 60 % of its natural width,
 no maths is left as raw TeX (an opening ``\\(``, ``\\[`` or ``$$``) once MathJax has run,
 every internal link points at an existing page (and anchor), no table cell breaks a word across
 lines, the landing page (where index.html leads) opens with "What this book found" and the ledger's
@@ -66,33 +68,48 @@ RAW_MATHS_JS = r"""
   return found ? found.length : 0;
 })()
 """
-# Tables, output text and figures that reach past the right edge of the content column (the page is laid
-# out at WINDOW_WIDTH px): a reader would not see their right-hand part.
+# How a table is named in a problem: its id, else its place on the page and its first header cells.
+TABLE_LABEL_JS = r"""
+var tableLabel = (table, k) => {
+  if (table.id) return `#${table.id}`;
+  const head = [...table.querySelectorAll('th')].slice(0, 3).map(h => (h.innerText || '').trim()).filter(Boolean);
+  return `table ${k + 1}` + (head.length ? ` (${head.join(' | ')})` : '');
+};
+var visibleTables = column => [...column.querySelectorAll('table')]
+  .filter(t => !t.closest('details:not([open])') && t.getBoundingClientRect().width > 0);
+var articleColumn = () => document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+"""
+# Tables, output text and figures wider than the content column (the page is laid out at WINDOW_WIDTH px): a table
+# that reaches past its right edge, or one that fits only by scrolling sideways inside it (the book's CSS gives a
+# wide table a scroll bar), hides its right-hand part from a reader.
 WINDOW_WIDTH = 1280
-TOO_WIDE_JS = r"""
+TOO_WIDE_JS = TABLE_LABEL_JS + r"""
 (() => {
-  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const column = articleColumn();
   const limit = column.getBoundingClientRect().right + 2;
   const out = [];
-  for (const el of column.querySelectorAll('table, pre, .cell_output img')) {
+  visibleTables(column).forEach((table, k) => {
+    const box = table.getBoundingClientRect();
+    const over = Math.max(box.right - limit, table.scrollWidth - table.clientWidth);
+    if (over > 2) out.push(`${tableLabel(table, k)} is ${Math.round(over)} px wider than its column`);
+  });
+  for (const el of column.querySelectorAll('pre, .cell_output img')) {
     const box = el.getBoundingClientRect();
     if (box.width > 0 && box.right > limit && !el.closest('details:not([open])')) {
       out.push(`${el.tagName.toLowerCase()} ${Math.round(box.right - limit)} px past the column`);
     }
   }
-  return [...new Set(out)].slice(0, 3);
+  return [...new Set(out)].slice(0, 5);
 })()
 """
 # Words a table cell breaks across lines ("hol ds", "S E S O I" stacked letter by letter): each run of letters and
 # digits between spaces, hyphens and slashes is measured with a DOM Range; its boxes on more than one line mean the
 # browser broke it inside the word. Folded (closed <details>) tables are left out.
-BROKEN_WORDS_JS = r"""
+BROKEN_WORDS_JS = TABLE_LABEL_JS + r"""
 (() => {
-  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   const out = [];
-  const tables = [...column.querySelectorAll('table')].filter(t => !t.closest('details:not([open])'));
-  tables.forEach((table, k) => {
-    const label = table.id ? `#${table.id}` : `table ${k + 1}`;
+  visibleTables(articleColumn()).forEach((table, k) => {
+    const label = tableLabel(table, k);
     for (const cell of table.querySelectorAll('td, th')) {
       const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
       let node;
@@ -112,6 +129,50 @@ BROKEN_WORDS_JS = r"""
   return out.slice(0, 5);
 })()
 """
+# Cells a reader cannot read as a value: a missing value printed as NaN (say "—", or leave the column out), and
+# scientific notation for an ordinary value (|x| in [1e-3, 1e4], or zero), which reads as a decimal.
+RAW_VALUES_JS = TABLE_LABEL_JS + r"""
+(() => {
+  const out = [];
+  const missing = /^(nan|NaN|<NA>|NaT)$/;
+  const scientific = /[-+]?\d+(?:\.\d+)?[eE][-+]?\d+/g;
+  visibleTables(articleColumn()).forEach((table, k) => {
+    let nan = 0, sci = 0, example = '';
+    for (const cell of table.querySelectorAll('td, th')) {
+      const text = (cell.innerText || '').trim();
+      if (missing.test(text)) nan += 1;
+      for (const m of text.match(scientific) || []) {
+        const x = Math.abs(Number(m));
+        if (x === 0 || (x >= 1e-3 && x <= 1e4)) { sci += 1; example = example || m; }
+      }
+    }
+    const label = tableLabel(table, k);
+    if (nan) out.push(`${label} shows ${nan} NaN cell(s): write "—" or leave the column out`);
+    if (sci) out.push(`${label} shows ${sci} ordinary value(s) in scientific notation (e.g. ${example})`);
+  });
+  return out.slice(0, 6);
+})()
+"""
+# Figures shrunk by the page: an image displayed at less than SMALLEST_FIGURE_SCALE of its natural width has its text
+# shrunk below legibility (a wide strip of panels squeezed into the column).
+SMALLEST_FIGURE_SCALE = 0.6
+SMALL_FIGURES_JS = r"""
+((smallest) => {
+  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const out = [];
+  [...column.querySelectorAll('img')].filter(i => !i.closest('details:not([open])')).forEach((img, k) => {
+    const shown = img.getBoundingClientRect().width;
+    if (!img.naturalWidth || shown === 0) return;
+    const scale = shown / img.naturalWidth;
+    if (scale < smallest) {
+      const name = (img.getAttribute('src') || '').split('/').pop().slice(0, 12);
+      out.push(`figure ${k + 1} (${name}) shown at ${Math.round(100 * scale)}% of its natural width `
+               + `(${img.naturalWidth} px in ${Math.round(shown)} px): its text shrinks below legibility`);
+    }
+  });
+  return out.slice(0, 5);
+})(SMALLEST)
+""".replace("SMALLEST", str(SMALLEST_FIGURE_SCALE))
 # The landing page (the book's root, where index.html leads): its "What this book found" section states the
 # findings and shows the ledger's forest plot.
 LANDING_JS = r"""
@@ -279,6 +340,8 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks", landing: bo
             problems += [Problem(name, f"too wide: {what}") for what in page.evaluate(TOO_WIDE_JS)]
             problems += [Problem(name, f"a word broken inside a table cell: {what}")
                          for what in page.evaluate(BROKEN_WORDS_JS)]
+            problems += [Problem(name, f"unreadable values: {what}") for what in page.evaluate(RAW_VALUES_JS)]
+            problems += [Problem(name, f"figure too small: {what}") for what in page.evaluate(SMALL_FIGURES_JS)]
             raw_maths = page.evaluate(RAW_MATHS_JS)
             if raw_maths:
                 problems.append(Problem(name, f"{raw_maths} raw TeX delimiter(s) visible: maths not rendered"))

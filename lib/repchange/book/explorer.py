@@ -182,15 +182,15 @@ class Explorer:
         left.axvline(self.epoch.value, color="black", lw=0.8, ls=":")
         left.set_xlabel("epoch")
         left.set_ylabel(f"{self.metric.value} to {self.comparison.value}")
-        left.legend(fontsize=7)
+        left.legend()
         left.grid(alpha=0.3)
         at = stats[stats.epoch == self.epoch.value]
         right.bar(range(len(at)), at["mean"], yerr=at["sem"].fillna(0), color="#4c72b0", capsize=2)
-        right.set_xticks(range(len(at)), at.layer, rotation=30, ha="right", fontsize=8)
-        right.set_title(f"epoch {self.epoch.value}", fontsize=9)
+        right.set_xticks(range(len(at)), at.layer, rotation=30, ha="right")
+        right.set_title(f"epoch {self.epoch.value}")
         right.grid(alpha=0.3, axis="y")
         stored = self.tables[self.run.value]
-        fig.suptitle(f"{KINDS[stored.kind]} — {stored.label}", fontsize=10)
+        fig.suptitle(f"{KINDS[stored.kind]} — {stored.label}")
         fig.tight_layout(rect=(0, 0.06, 1, 1))
         caption(fig, f"stored run {stored.path.name} · seeds: {sorted(rows.seed.unique().tolist())} · "
                       f"mean ± s.e.m. over seeds")

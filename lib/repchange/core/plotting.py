@@ -1,13 +1,89 @@
-"""Plotting helpers the figures of both studies share: means with standard-error bands, captions."""
+"""Plotting helpers the figures of both studies share: the page's figure size and type, bands, captions.
+
+Every figure of the book is drawn at most :data:`PAGE_WIDTH_IN` wide at :data:`FIGURE_DPI` (700 px natural), so the
+book's content column (676 px at a 1280 px window) shows it at about its natural size: the house style's 12 pt labels
+and titles then read at about 16 px, the body text's size, and 11 pt tick labels at about 15 px. Strips of more than
+two panels wrap into rows (:func:`panel_grid`). :func:`page_figure` applies the style and checks the result.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
 import textwrap
+from typing import Callable, TypeVar
 
+import matplotlib as mpl
+import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-__all__ = ["band", "caption", "mean_and_sem"]
+__all__ = ["FIGURE_DPI", "HOUSE_STYLE", "MIN_FONT_PT", "PAGE_WIDTH_IN", "band", "caption", "legend_below", "legibility_problems",
+           "mean_and_sem", "page_figure", "panel_grid"]
+
+PAGE_WIDTH_IN = 7.0
+FIGURE_DPI = 100
+MIN_FONT_PT = 9.0  # the caption's provenance line; everything a reader needs is 11 pt or more
+HOUSE_STYLE = {"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "font.size": 12, "axes.titlesize": 12,
+               "axes.labelsize": 12, "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11,
+               "legend.title_fontsize": 11, "figure.titlesize": 12}
+F = TypeVar("F", bound=Callable[..., Figure])
+
+
+def panel_grid(n: int, *, panel_height: float, max_cols: int = 2, extra_height: float = 1.0,
+               width: float = PAGE_WIDTH_IN, **subplots_kw) -> tuple[Figure, list]:
+    """A figure of ``n`` panels, ``max_cols`` to a row and as many rows as needed, ``width`` inches wide and
+    ``panel_height`` inches per row (+ ``extra_height`` for title and legend), laid out by matplotlib's constrained
+    layout. Returns (figure, the n axes in reading order); axes beyond ``n`` in the last row are removed."""
+    cols = max(1, min(n, max_cols))
+    rows = math.ceil(n / cols)
+    subplots_kw.setdefault("layout", "constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(width, panel_height * rows + extra_height), squeeze=False,
+                             **subplots_kw)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
+def legend_below(fig: Figure, ax, *, ncol: int = 3, **legend_kw) -> None:
+    """One legend for the figure, below its panels (off the data), from the lines labelled on ``ax``; the figure
+    must use the constrained layout (:func:`panel_grid` does)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(handles)), frameon=False,
+                   **legend_kw)
+
+
+def legibility_problems(fig: Figure) -> list[str]:
+    """What keeps ``fig`` from reading on the page: wider than :data:`PAGE_WIDTH_IN`, or a text below
+    :data:`MIN_FONT_PT`. Empty when it reads."""
+    problems = []
+    if fig.get_figwidth() > PAGE_WIDTH_IN + 1e-6:
+        problems.append(f"{fig.get_figwidth():.1f} in wide (the page holds {PAGE_WIDTH_IN} in)")
+    small = sorted({round(t.get_fontsize(), 1) for t in fig.findobj(Text)
+                    if t.get_text().strip() and t.get_visible() and t.get_fontsize() < MIN_FONT_PT})
+    if small:
+        problems.append(f"text at {small} pt (at least {MIN_FONT_PT} pt)")
+    return problems
+
+
+def page_figure(function: F) -> F:
+    """Decorate a figure function: it draws in :data:`HOUSE_STYLE`, and a figure that would not read on the page
+    (see :func:`legibility_problems`) is an error in our code, raised here rather than shipped."""
+
+    @functools.wraps(function)
+    def drawn(*args, **kwargs) -> Figure:
+        with mpl.rc_context(HOUSE_STYLE):
+            fig = function(*args, **kwargs)
+        problems = legibility_problems(fig)
+        if problems:
+            raise RuntimeError(f"{function.__name__} drew a figure that does not read on the page: "
+                               + "; ".join(problems))
+        return fig
+
+    return drawn  # type: ignore[return-value]
 
 
 def mean_and_sem(frame: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
@@ -22,9 +98,11 @@ def mean_and_sem(frame: pd.DataFrame, by: list[str], value: str = "value") -> pd
 
 
 def caption(fig: Figure, text: str) -> None:
-    """Write ``text`` (provenance, notes) wrapped at the bottom left of ``fig``."""
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(text, 150)), fontsize=7.5, color="#333333",
-             ha="left", va="bottom")
+    """Write ``text`` (provenance, notes) wrapped to the figure's width below ``fig``'s bottom left, in
+    :data:`MIN_FONT_PT` (the page states the same in its provenance box, in body text)."""
+    chars = int(fig.get_figwidth() * 72 / (0.5 * MIN_FONT_PT))
+    fig.text(0.01, 0.0, "\n".join(textwrap.wrap(text, chars)), fontsize=MIN_FONT_PT, color="#333333",
+             ha="left", va="top")  # below the axes: the page's tight bounding box takes it in
 
 
 def band(ax, x, mean, sem, colour, label=None, style="-", lw=1.8) -> None:

@@ -98,21 +98,20 @@ def fig_budget(frame: pd.DataFrame, provenance: str):
                 text = f"{sign * (r.value - r.null) / r.sesoi:+.1f}"
                 if np.all(np.isfinite(ends)):
                     text += f"\n[{ends[0]:+.1f}, {ends[1]:+.1f}]"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white")
+                ax.text(j, i, text, ha="center", va="center", color="white")
     ax.set_xlim(-0.5, len(budgets) - 0.5)
     ax.set_ylim(len(keys) - 0.5, -0.5)
     run = frame.drop_duplicates("budget").set_index("budget").run
-    ax.set_xticks(range(len(budgets)), [f"{b} epochs" + (f"\n{run[b]}" if run[b] else "") for b in budgets],
-                  fontsize=8)
-    ax.set_yticks(range(len(keys)), keys, fontsize=8)
+    ax.set_xticks(range(len(budgets)), [f"{b} epochs" + (f"\n{run[b]}" if run[b] else "") for b in budgets])
+    ax.set_yticks(range(len(keys)), keys)
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
     present = [v for v in claims.VERDICT_COLOURS if v in set(frame.verdict)]
-    ax.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present, fontsize=7,
+    ax.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present,
               loc="upper center", bbox_to_anchor=(0.5, -0.09 - 0.02 * (len(keys) < 8)), ncol=len(present))
     ax.set_title("Study A's pre-training claims against the training budget\n(cell: effect in SESOI, claimed side "
-                 "positive, and its interval)", fontsize=10)
+                 "positive, and its interval)")
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     caption(fig, provenance)
     return fig
@@ -149,10 +148,10 @@ def fig_fit_curves(histories: pd.DataFrame, budgets: Iterable[int], tolerance: f
         ax.set_xlabel("pre-training epoch (= training budget)")
         ax.grid(alpha=0.3)
     left.set_ylabel("training accuracy")
-    left.set_title("after the epoch, eval mode (solid); running mean (dashed)", fontsize=9)
-    right.set_title(f"fit at d = {max(degrees)} − fit at d = {min(degrees)}, per seed", fontsize=9)
-    left.legend(fontsize=7)
-    right.legend(fontsize=7, loc="lower right")
+    left.set_title("after the epoch, eval mode (solid); running mean (dashed)")
+    right.set_title(f"fit at d = {max(degrees)} − fit at d = {min(degrees)}, per seed")
+    left.legend()
+    right.legend(loc="lower right")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     caption(fig, provenance)
     return fig

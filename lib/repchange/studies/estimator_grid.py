@@ -119,11 +119,11 @@ def fig_grid(table: pd.DataFrame, colours: dict[str, str], title: str, provenanc
                       for row in table.to_numpy()])
     ax.imshow(image, aspect="auto")
     for (i, j), v in np.ndenumerate(table.to_numpy()):
-        ax.text(j, i, v if isinstance(v, str) else "–", ha="center", va="center", fontsize=6.5,
+        ax.text(j, i, v if isinstance(v, str) else "–", ha="center", va="center",
                 color="white" if isinstance(v, str) and v in colours else "#555555")
-    ax.set_xticks(range(table.shape[1]), list(table.columns), rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(table.shape[0]), list(table.index), fontsize=8)
-    ax.set_title(title, fontsize=10)
+    ax.set_xticks(range(table.shape[1]), list(table.columns), rotation=30, ha="right")
+    ax.set_yticks(range(table.shape[0]), list(table.index))
+    ax.set_title(title)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     caption(fig, provenance)
     return fig

@@ -230,20 +230,18 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlim(-2.0 * max(reach), 2.0 * max(reach))  # every point and bar inside, with room
-    ax.set_yticks(np.arange(len(rows)), [f"{r.key} ({DIRECTION_MARKS[r.direction]})" for _, r in rows.iterrows()],
-                  fontsize=8)
+    ax.set_yticks(np.arange(len(rows)), [f"{r.key} ({DIRECTION_MARKS[r.direction]})" for _, r in rows.iterrows()])
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel("(statistic − null) / δ, claimed side to the right; shaded: ±δ", fontsize=9)
+    ax.set_xlabel("(statistic − null) / δ, claimed side to the right; shaded: ±δ")
     ax.grid(alpha=0.3, axis="x")
     handles = [Line2D([], [], color=c, marker="o", lw=2) for c in VERDICT_COLOURS.values()]
     labels = list(VERDICT_COLOURS)
     handles += [Line2D([], [], color="black", marker="x", lw=0), Line2D([], [], color="grey", marker="o", mfc="white",
                                                                         lw=0)]
     labels += ["Holm: inconclusive", "out of the tally"]
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False,
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False,
                bbox_to_anchor=(0.5, 0.3 / height))
-    ax.set_title(title or "Each claim's effect in units of its smallest effect of interest δ",
-                 fontsize=11)
+    ax.set_title(title or "Each claim's effect in units of its smallest effect of interest δ")
     fig.tight_layout(rect=(0, 1.0 / height, 1, 1))
     caption(fig, provenance)
     return fig

@@ -31,11 +31,11 @@ def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int
     for ax, title in ((left, f"each method, units spread 1 δ (n = {n})"), (right, f"the rule, by spread (n = {n})")):
         ax.axvline(1.0, color="black", lw=0.8, ls=":")
         ax.axhline(nominal, color="black", lw=0.8, ls=":")
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("true effect (δ)", fontsize=10)
+        ax.set_title(title)
+        ax.set_xlabel("true effect (δ)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=9, loc="upper left")
-    left.set_ylabel("rate of “holds”", fontsize=10)
+        ax.legend(loc="upper left")
+    left.set_ylabel("rate of “holds”")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     caption(fig, provenance)
     return fig

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import band, caption, mean_and_sem
+from repchange.core.plotting import band, caption, legend_below, mean_and_sem, page_figure, panel_grid
 
 __all__ = ["fig1_cka_to_init", "fig2_training_curves", "fig3a_cka_vs_degree", "fig3b_cka_vs_size", "fig4_finetuning_change",
            "fig5_finetuned_vs_references"]
@@ -16,6 +16,7 @@ LAYER_COLOURS = {"block1": "#1b9e77", "block2": "#d95f02", "block3": "#7570b3", 
                  "logits": "#444444"}
 
 
+@page_figure
 def fig1_cka_to_init(table: pd.DataFrame, provenance: str) -> Figure:
     """Figure 1: CKA of each layer to its random init over pre-training epochs.
 
@@ -23,29 +24,28 @@ def fig1_cka_to_init(table: pd.DataFrame, provenance: str) -> Figure:
     the net's own init; dashed lines with an independently drawn init -- the level that
     unrelated random nets already reach on these images. Bands: ± one standard error over seeds.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
+    fig, axes = panel_grid(2, panel_height=3.4, extra_height=1.3, sharex=True, sharey=True)
     for ax, (metric, title) in zip(axes, CKA_PANELS):
         _layer_bands(ax, table[table.metric == metric], "epoch", "init")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
         ax.set_xlabel("pre-training epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("CKA")
     axes[0].plot([], [], "--", color="grey", label="vs independent init")
-    axes[0].legend(fontsize=8, loc="lower left", ncol=2)
-    fig.suptitle("Study A, Fig. 1 — similarity of each layer to its random initialisation during pre-training",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_below(fig, axes[0])
+    fig.suptitle("Study A, Fig. 1 — each layer's similarity to its random init")
     caption(fig, provenance)
     return fig
 
 
+@page_figure
 def fig2_training_curves(histories: pd.DataFrame, provenance: str) -> Figure:
     """Figure 2: training loss, training accuracy and test accuracy per epoch, one line per degree d.
 
     The training-accuracy panel draws both measurements: solid, the net after the epoch in eval mode on
     its training images (``fit_acc``, what "fitted" means); dashed, the running mean over the epoch's
     batches in train mode (``train_acc``, which lags). Histories without ``fit_acc`` draw the dashed only."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), sharex=True)
+    fig, axes = panel_grid(3, panel_height=3.0, extra_height=1.4, sharex=True)
     degrees = sorted(histories.degree.unique())
     colours = plt.cm.plasma(np.linspace(0.05, 0.85, len(degrees)))
 
@@ -61,16 +61,15 @@ def fig2_training_curves(histories: pd.DataFrame, provenance: str) -> Figure:
         curve(axes[1], rows, "fit_acc", colour, style="-o")
         curve(axes[1], rows, "train_acc", colour, style="--", lw=1.0)
         curve(axes[2], rows, "test_acc", colour)
-    for ax, title in zip(axes, ("training loss (running, train mode)",
-                                "training accuracy: after the epoch, eval mode (solid); running (dashed)",
-                                "test accuracy (labels of the same degree)")):
-        ax.set_title(title, fontsize=9)
+    for ax, title in zip(axes, ("training loss (running)",
+                                "training accuracy: eval mode after\nthe epoch (solid), running (dashed)",
+                                "test accuracy (same degree)")):
+        ax.set_title(title)
         ax.set_xlabel("pre-training epoch")
         ax.grid(alpha=0.3)
     axes[2].axhline(0.1, color="grey", ls=":", lw=1)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Study A, Fig. 2 — learning under partially random labels", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_below(fig, axes[0], ncol=6)
+    fig.suptitle("Study A, Fig. 2 — learning under partially random labels")
     caption(fig, provenance)
     return fig
 
@@ -86,15 +85,16 @@ def _layer_bands(ax, frame: pd.DataFrame, x: str, reference: str) -> None:
                   label=layer if comparison == reference else None, style=style, lw=1.8 if style == "-" else 1.1)
 
 
+@page_figure
 def _final_cka_against(sweep: pd.DataFrame, x: str, xlabel: str, title: str, provenance: str,
                        *, log_x: bool = False, reference: str = "init", reference_label: str = "init") -> Figure:
     """Final-epoch CKA per layer against column ``x``: solid to ``reference``, dashed to an independent init."""
     final_epoch = sweep.epoch.max()
     final = sweep[sweep.epoch == final_epoch]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
+    fig, axes = panel_grid(2, panel_height=3.4, extra_height=1.3, sharex=True, sharey=True)
     for ax, (metric, metric_title) in zip(axes, CKA_PANELS):
         _layer_bands(ax, final[final.metric == metric], x, reference)
-        ax.set_title(metric_title, fontsize=10)
+        ax.set_title(metric_title)
         ax.set_xlabel(xlabel)
         if log_x:
             ax.set_xscale("log")
@@ -104,9 +104,8 @@ def _final_cka_against(sweep: pd.DataFrame, x: str, xlabel: str, title: str, pro
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"CKA to {reference_label} after {final_epoch} epochs")
     axes[0].plot([], [], "--", color="grey", label="vs independent init")
-    axes[0].legend(fontsize=8, ncol=2)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_below(fig, axes[0])
+    fig.suptitle(title)
     caption(fig, provenance)
     return fig
 
@@ -118,36 +117,36 @@ def fig3a_cka_vs_degree(sweep: pd.DataFrame, provenance: str) -> Figure:
     Left biased, right debiased CKA; bands ± one standard error over seeds.
     """
     return _final_cka_against(sweep, "degree", "label randomness degree d",
-                              "Study A, Fig. 3a — change from the initialisation against label randomness", provenance)
+                              "Study A, Fig. 3a — CKA to the init against label randomness", provenance)
 
 
 def fig3b_cka_vs_size(sweep: pd.DataFrame, provenance: str) -> Figure:
     """Figure 3b: as Figure 3a, against the number of (randomly labelled) training images, log axis."""
     return _final_cka_against(sweep, "train_size", "training images (log scale)",
-                              "Study A, Fig. 3b — change from the initialisation against training-set size "
-                              "(random labels)", provenance, log_x=True)
+                              "Study A, Fig. 3b — CKA to the init against training-set size", provenance, log_x=True)
 
 
+@page_figure
 def fig4_finetuning_change(table: pd.DataFrame, provenance: str) -> Figure:
     """Figure 4: CKA of each fine-tuned layer to the pre-trained net after fine-tuning.
 
-    Columns: (a) source domain against label degree d, (b) cross domain against d, (c) per
+    Rows: (a) source domain against label degree d, (b) cross domain against d, (c) per
     layer: source domain with shifted labels, cross domain and source domain with clean labels.
-    Rows: biased CKA (the paper's) and debiased CKA. Dashed: CKA to an independent init.
+    Columns: biased CKA (the paper's) and debiased CKA. Dashed: CKA to an independent init.
     Bands and bars: ± one standard error over seeds.
     """
     final = table[table.epoch == table.epoch.max()]
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.4), sharey="row")
+    fig, axes = plt.subplots(3, 2, figsize=(7.0, 10.8), sharey="col", layout="constrained")
+    axes = axes.T  # axes[metric, panel]: the paper's panels (a)-(c) down the page, biased | debiased across
     for row, (metric, metric_title) in enumerate(CKA_PANELS):
         rows = final[final.metric == metric]
+        short = metric_title.split(" (")[-1].rstrip(")") if row else "biased"
         for col, domain in enumerate(("same", "cross")):
             ax = axes[row, col]
             subset = rows[(rows.domain == domain) & (rows["shift"] == 0)]
             _layer_bands(ax, subset, "degree", "pretrained")
             target = subset.target.iloc[0] if len(subset) else domain
-            if row == 0:
-                ax.set_title(f"({'ab'[col]}) {'source' if domain == 'same' else 'cross'} domain ({target})",
-                             fontsize=10)
+            ax.set_title(f"({'ab'[col]}) {'source' if domain == 'same' else 'cross'} domain ({target}), {short}")
             ax.set_xlabel("label randomness degree d")
             ax.set_xticks(sorted(subset.degree.unique()))
             ax.grid(alpha=0.3)
@@ -168,17 +167,16 @@ def fig4_finetuning_change(table: pd.DataFrame, provenance: str) -> Figure:
                 ax.errorbar(x + (shown - 1) * 0.08, stats["mean"], yerr=stats["sem"], marker="o", ms=4,
                             color=colour, label=name, capsize=2)
                 shown += 1
-        ax.set_xticks(x, layers, fontsize=8)
-        if row == 0:
-            ax.set_title("(c) shifted labels vs cross domain", fontsize=10)
+        ax.set_xticks(x, layers, rotation=30)
+        ax.set_title(f"(c) shifted labels vs cross domain, {short}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        axes[row, 0].set_ylabel(f"CKA to the pre-trained net\n{metric_title}", fontsize=9)
+    for col in range(3):
+        axes[0, col].set_ylabel("CKA to the pre-trained net")
     axes[0, 0].plot([], [], "--", color="grey", label="vs independent init")
-    axes[0, 0].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"Study A, Fig. 4 — change during fine-tuning ({table.epoch.max()} epochs) from the pre-trained net",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    more, more_labels = axes[0, 2].get_legend_handles_labels()
+    fig.legend(handles + more, labels + more_labels, loc="outside lower center", ncol=3, frameon=False)
+    fig.suptitle(f"Study A, Fig. 4 — change from the pre-trained net\nduring fine-tuning ({table.epoch.max()} epochs)")
     caption(fig, provenance)
     return fig
 
@@ -187,14 +185,18 @@ FIG5_COMPARISONS = (("pretrained", "pre-trained net", "-"), ("pretrain_init", "i
                     ("independent_init", "an independent init", "--"))
 
 
+@page_figure
 def fig5_finetuned_vs_references(table: pd.DataFrame, panels: list[tuple[str, str]], provenance: str) -> Figure:
     """Figure 5: the fine-tuned net's layers compared with the pre-trained net and with random inits.
 
     ``panels``: (title, labels-and-domain query) per column, e.g. ``("(a) clean", "domain == 'same' and labels == 'clean'")``.
-    x = layer, after the last fine-tuning epoch; rows biased / debiased CKA; error bars ± one SE over seeds.
+    x = layer, after the last fine-tuning epoch; one row per panel, columns biased / debiased CKA; error bars ± one
+    SE over seeds.
     """
     final = table[table.epoch == table.epoch.max()]
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.6 * len(panels) + 1, 7), sharey="row", squeeze=False)
+    fig, axes = plt.subplots(len(panels), 2, figsize=(7.0, 2.9 * len(panels) + 1.6), sharey="col", squeeze=False,
+                             layout="constrained")
+    axes = axes.T  # axes[metric, panel]: panels down the page, biased | debiased across
     layers = list(final.layer.unique())
     x = np.arange(len(layers))
     colours = {"pretrained": "#1b7837", "pretrain_init": "#762a83", "independent_init": "#999999"}
@@ -207,15 +209,11 @@ def fig5_finetuned_vs_references(table: pd.DataFrame, panels: list[tuple[str, st
                 stats = mean_and_sem(rows, ["layer"]).set_index("layer").loc[layers]
                 ax.errorbar(x + (k - 1) * 0.07, stats["mean"], yerr=stats["sem"], fmt=style, marker="o", ms=4,
                             color=colours[comparison], label=f"vs {label}", capsize=2)
-            ax.set_xticks(x, layers, fontsize=8)
+            ax.set_xticks(x, layers, rotation=30)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{title}\n{metric_title}", fontsize=9)
-        axes[1, col].set_xlabel("layer")
-    axes[0, 0].set_ylabel("CKA (biased)")
-    axes[1, 0].set_ylabel("CKA (debiased)")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"Study A, Fig. 5 — fine-tuned ({table.epoch.max()} epochs) vs pre-trained and vs pre-initialised nets",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+            ax.set_title(f"{title}, {'biased' if row == 0 else 'debiased'}")
+        axes[0, col].set_ylabel("CKA")
+    legend_below(fig, axes[0, 0])
+    fig.suptitle(f"Study A, Fig. 5 — fine-tuned ({table.epoch.max()} epochs) vs\npre-trained and vs pre-initialised nets")
     caption(fig, provenance)
     return fig

@@ -47,17 +47,16 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, bas
                         ax.axhline(level.mean(), color=colours[layer], ls="--", lw=0.9, alpha=0.8)
             ax.grid(alpha=0.3)
             if i == 0:
-                ax.set_title(target, fontsize=10)
+                ax.set_title(target)
             if i == len(metrics) - 1:
                 ax.set_xlabel("fine-tuning epoch")
                 ax.set_xticks(sorted(rows.epoch.unique()))
         unit = "1 − similarity" if metric == "procrustes_filter" else "radians"
-        axes[i, 0].set_ylabel(f"{metric_labels(table)[metric]}\n({unit})", fontsize=7.5)
+        axes[i, 0].set_ylabel(f"{metric_labels(table)[metric]}\n({unit})")
     if baseline is not None:
         axes[0, -1].plot([], [], "--", color="grey", lw=0.9, label="independent source net")
-    axes[0, -1].legend(fontsize=7, title="probed layer", title_fontsize=7)
-    fig.suptitle(title or f"Study B — feature dynamics of {arch} during fine-tuning (distance to the source net)",
-                 fontsize=11)
+    axes[0, -1].legend(title="probed layer")
+    fig.suptitle(title or f"Study B — feature dynamics of {arch} during fine-tuning (distance to the source net)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     caption(fig, provenance)
     return fig
@@ -81,14 +80,14 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
                        marker=markers[target], lw=0)
         r = correlations[correlations.metric == metric]["r"]
         ax.set_title(f"{metric_labels(table)[metric]}\nmean Pearson r = {r.mean():.2f} "
-                     f"(range {r.min():.2f} … {r.max():.2f})", fontsize=8.5)
-        ax.set_xlabel(metric_labels(table)[reference], fontsize=8)
-        ax.set_ylabel("PWSM distance (radians)", fontsize=8)
+                     f"(range {r.min():.2f} … {r.max():.2f})")
+        ax.set_xlabel(metric_labels(table)[reference])
+        ax.set_ylabel("PWSM distance (radians)")
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], ls="", marker="o", color=colours[a], label=a) for a in archs]
     handles += [plt.Line2D([], [], ls="", marker=markers[t], color="grey", label=t) for t in targets]
-    axes[0, -1].legend(handles=handles, fontsize=7, loc="lower right")
-    fig.suptitle("Second view, pooled (not the paper's statistic): one point per layer × epoch × class", fontsize=11)
+    axes[0, -1].legend(handles=handles, loc="lower right")
+    fig.suptitle("Second view, pooled (not the paper's statistic): one point per layer × epoch × class")
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     caption(fig, provenance)
     return fig
@@ -119,14 +118,13 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
             ax.errorbar([mean], [top * height], xerr=[std], fmt="o", color=colour, capsize=4,
                         label=f"{label}: {mean:.2f} ± {std:.2f}")
         ax.set_xlim(-1.05, 1.05)
-        ax.set_xlabel(f"Pearson r across filters: {pairing_label(pairing)}", fontsize=8)
-        ax.set_ylabel("(layer, epoch, class) cells", fontsize=8)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.set_xlabel(f"Pearson r across filters: {pairing_label(pairing)}")
+        ax.set_ylabel("(layer, epoch, class) cells")
+        ax.legend(loc="upper left")
         ax.grid(alpha=0.3)
         first = pairing == pairings[0]
-        ax.set_title(("the paper's pairing: " if first else "the authors' code's pairing: ") + pairing_label(pairing),
-                     fontsize=9)
-    fig.suptitle("Study B — metric agreement: one r across filters per layer × epoch × class", fontsize=10)
+        ax.set_title(("the paper's pairing: " if first else "the authors' code's pairing: ") + pairing_label(pairing))
+    fig.suptitle("Study B — metric agreement: one r across filters per layer × epoch × class")
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     caption(fig, provenance)
     return fig
@@ -146,12 +144,12 @@ def fig_reusability(reuse: pd.DataFrame, provenance: str) -> Figure:
             x = np.arange(len(targets)) + (k - (len(archs) - 1) / 2) * width
             r = rows.loc[[(arch, t) for t in targets]]
             ax.bar(x, r["mean"], width, yerr=r["std"], color=colours[arch], label=arch, capsize=2)
-        ax.set_xticks(np.arange(len(targets)), targets, rotation=25, ha="right", fontsize=8)
-        ax.set_title(metric_labels(reuse)[metric], fontsize=8.5)
+        ax.set_xticks(np.arange(len(targets)), targets, rotation=25, ha="right")
+        ax.set_title(metric_labels(reuse)[metric])
         ax.grid(alpha=0.3, axis="y")
-    axes[0, 0].set_ylabel("layer-averaged distance to the source\n(mean ± std over epochs)", fontsize=8)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle("Study B, Table 2 — reusability of the source features (lower = reused more)", fontsize=11)
+    axes[0, 0].set_ylabel("layer-averaged distance to the source\n(mean ± std over epochs)")
+    axes[0, 0].legend()
+    fig.suptitle("Study B, Table 2 — reusability of the source features (lower = reused more)")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     caption(fig, provenance)
     return fig
@@ -187,13 +185,13 @@ def fig_class_crops(crops: dict, class_names: dict[int, str], layer: str, change
             ax = axes[r, k]
             _show_image(ax, crops[epoch].crops[i, j])
             if crops[epoch].weight[i, j] == 0:
-                ax.text(0.5, 0.5, "silent", ha="center", va="center", transform=ax.transAxes, fontsize=7)
+                ax.text(0.5, 0.5, "silent", ha="center", va="center", transform=ax.transAxes)
             if r == 0:
-                ax.set_title(f"epoch {epoch}", fontsize=8)
+                ax.set_title(f"epoch {epoch}")
         label = f"filter {f}\n(d = {distance.get(f, np.nan):.2f})\n{class_names.get(c, c)}" if j == 0 \
             else class_names.get(c, str(c))
-        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    fig.suptitle(title or f"Study B — class-based visualisation of {layer}", fontsize=10)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.suptitle(title or f"Study B — class-based visualisation of {layer}")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     caption(fig, provenance + " · d: per-filter Procrustes distance to the source at the last epoch; "
              "beige: outside the image")
@@ -217,18 +215,18 @@ def fig_heatmaps(images: np.ndarray, heat: dict, filters: list[int], layer: str,
         for s in range(n):
             r = i * n + s
             _show_image(axes[r, 0], images[s].astype(np.float64))
-            axes[r, 0].set_ylabel(f"filter {f}\nimage {s}" if s == 0 else f"image {s}", fontsize=7, rotation=0,
+            axes[r, 0].set_ylabel(f"filter {f}\nimage {s}" if s == 0 else f"image {s}", rotation=0,
                                   ha="right", va="center")
             for k, epoch in enumerate(epochs):
                 ax = axes[r, k + 1]
                 _show_image(ax, images[s].astype(np.float64))
                 shown = ax.imshow(heat[epoch][i, s], cmap="inferno", vmin=0, vmax=vmax, alpha=0.6)
                 if r == 0:
-                    ax.set_title(f"epoch {epoch}", fontsize=8)
+                    ax.set_title(f"epoch {epoch}")
         fig.colorbar(shown, ax=axes[i * n:(i + 1) * n, :].ravel().tolist(), label=f"filter {f}: activation",
                      shrink=0.9)
-    axes[0, 0].set_title("image", fontsize=8)
-    fig.suptitle(title or f"Study B — sample-based visualisation of {layer}", fontsize=10)
+    axes[0, 0].set_title("image")
+    fig.suptitle(title or f"Study B — sample-based visualisation of {layer}")
     caption(fig, provenance + " · colour scale: one per filter, shared across epochs and images")
     return fig
 
@@ -246,14 +244,14 @@ def fig_source_curves(curves: pd.DataFrame, plateau: pd.DataFrame, window: int, 
         ax.plot(mean.index, mean.to_numpy(), color="#1f3b5a", lw=2, marker="o", ms=3, label="mean over seeds")
         if row.reached:
             ax.axvline(row.plateau_epoch, color="#2e7d32", ls=":", lw=1.5, label=f"plateau (epoch {row.plateau_epoch})")
-            ax.set_title(f"{row.arch}: plateau reached", fontsize=9)
+            ax.set_title(f"{row.arch}: plateau reached")
         else:
-            ax.set_title(f"{row.arch}: plateau not reached", fontsize=9, color="#b23b3b")
+            ax.set_title(f"{row.arch}: plateau not reached", color="#b23b3b")
         ax.set_xlabel("source epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(loc="lower right")
     axes[0, 0].set_ylabel("source test accuracy\n(1,000 held-out images)")
     fig.suptitle(f"Study B source nets — plateau: the mean of the last {window} epochs gains less than {tolerance:g} "
-                 f"over the {window} before", fontsize=10)
+                 f"over the {window} before")
     fig.tight_layout()
     return fig
