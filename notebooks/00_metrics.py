@@ -42,6 +42,7 @@ import matplotlib.pyplot as plt
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.reader_tables import for_readers
 from repchange.studies import metric_checks, metric_figures, summaries
 
 # %% tags=["parameters"]
@@ -91,8 +92,9 @@ synthetic = provenance(data="synthetic Gaussian features", profile=profile, seed
 
 # %%
 invariance = metric_checks.invariances()
-invariance_wide = invariance.pivot(index="transform", columns="metric", values="value").round(3)
-invariance_wide
+invariance_wide = invariance.pivot(index="transform", columns="metric", values="value")
+for_readers(invariance_wide, {"cka": "CKA", "cka_debiased": "CKA debiased", "procrustes_angle": "Procrustes (rad)",
+                              "pwsm_alpha_0": "PWSM α = 0 (rad)", "pwsm_alpha_0.5": "α = 0.5", "pwsm_alpha_1": "α = 1"})
 
 # %% [markdown]
 # ## Chance levels: why CKA near 1 can mean nothing

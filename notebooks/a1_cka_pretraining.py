@@ -31,6 +31,7 @@
 import matplotlib.pyplot as plt
 
 from repchange.book import parameters
+from repchange.book.reader_tables import for_readers
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.studies import summaries
 from repchange.studies.a import tables
@@ -76,8 +77,8 @@ source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, epochs=a_pre
 
 # %%
 table = tables.cka_to_init(params, runtime)
-save_table(table, "a1_cka_to_init")
-table.head()
+save_table(table, "a1_cka_to_init")  # every column is in the results CSV; its first rows here
+for_readers(table.head(), [c for c in ("seed", "epoch", "layer", "comparison", "metric", "value") if c in table])
 
 # %%
 fig = fig1_cka_to_init(table, source)

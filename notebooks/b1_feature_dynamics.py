@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.reader_tables import for_readers
 from repchange.studies import summaries
 from repchange.studies.b import runs, source_plateau, tables
 from repchange.studies.b.figures import fig_feature_dynamics, fig_source_curves
@@ -117,7 +118,7 @@ else:
     plateau = None
     glue_text("b1_source_plateau", "The torchvision nets come with their published ImageNet weights: no source "
                                    "net is trained here.")
-plateau
+for_readers(plateau) if plateau is not None else None
 
 # %% [markdown]
 # {glue:md}`b1_source_plateau`
@@ -135,7 +136,7 @@ plateau
 # %%
 for number, arch in zip((2, 3, 4), b_archs):
     fig_feature_dynamics(table, arch, source, baseline=baseline if len(baseline) else None,
-                         title=f"Study B, Fig. {number} analogue — {arch}: distance of each layer to the source net")
+                         title=f"Study B, Fig. {number} analogue — {arch}:\ndistance of each layer to the source net")
     plt.show()
 
 # %% [markdown]
@@ -145,7 +146,7 @@ glue_text("b1_provenance", source)
 summary = summaries.feature_dynamics(table, baseline, b_finetune_checkpoints)
 for name, phrase in summary.phrases.items():
     glue_text(name, phrase)
-summary.tables["spearman"]
+for_readers(summary.tables["spearman"])
 
 # %%
 # NBVAL_CHECK_OUTPUT

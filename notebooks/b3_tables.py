@@ -30,6 +30,7 @@ from IPython.display import display
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.reader_tables import for_readers
 from repchange.studies import summaries
 from repchange.studies.b import analysis, runs, tables
 from repchange.studies.b.figures import fig_reusability
@@ -84,14 +85,15 @@ if relative is not None:
 # ## Table 1: accuracy after fine-tuning
 
 # %%
-accuracy.pivot_table(index="arch", columns="target", values=["train_acc", "test_acc"], sort=False).round(3)
+for_readers(accuracy.groupby(["arch", "target"], sort=False)[["train_acc", "test_acc"]].mean().reset_index(),
+            {"arch": "architecture", "target": "target", "train_acc": "training accuracy", "test_acc": "test accuracy"})
 
 # %% [markdown]
 # ## Table 2: reusability (mean ± std over epochs of the layer-averaged distance)
 
 # %%
 shown = reuse.assign(cell=[f"{m:.3f} ± {s:.3f}" for m, s in zip(reuse["mean"], reuse["std"])])
-shown.pivot_table(index=["metric", "arch"], columns="target", values="cell", aggfunc="first", sort=False)
+for_readers(shown.pivot_table(index=["metric", "arch"], columns="target", values="cell", aggfunc="first", sort=False))
 
 # %% [markdown]
 # The same distances in units of the baseline: the layer-averaged distance between the source
@@ -101,7 +103,8 @@ shown.pivot_table(index=["metric", "arch"], columns="target", values="cell", agg
 
 # %%
 if relative is not None:
-    display(relative.pivot_table(index=["metric", "arch"], columns="target", values="ratio", sort=False).round(2))
+    display(for_readers(relative.pivot_table(index=["metric", "arch"], columns="target", values="ratio", sort=False),
+                        decimals=2))
 else:
     print("no baseline: a torchvision source has no independently trained twin here")
 

@@ -36,6 +36,7 @@ import pandas as pd
 from IPython.display import display
 
 from repchange.book import parameters
+from repchange.book.reader_tables import for_readers
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.studies import budget, claims
 from repchange.studies.a import tables as a_tables
@@ -128,8 +129,11 @@ plt.show()
 # %%
 view = frame.assign(effect=[f"{v - n:+.3f} [{lo - n:+.3f}, {hi - n:+.3f}]"
                             for v, n, lo, hi in zip(frame.value, frame.null, frame.ci_low, frame.ci_high)])
-display(view.pivot_table(index="key", columns="budget", values="verdict", aggfunc="first", sort=False))
-display(changes)
+verdict_by_budget = view.pivot_table(index="key", columns="budget", values="verdict", aggfunc="first", sort=False)
+display(for_readers(verdict_by_budget.rename(columns=lambda b: f"{b} epochs")))
+display(for_readers(changes.assign(before=[f"{v} ({b} epochs)" for v, b in zip(changes.from_verdict, changes.from_budget)],
+                                   after=[f"{v} ({b} epochs)" for v, b in zip(changes.to_verdict, changes.to_budget)]),
+                    {"key": "claim", "before": "verdict before", "after": "verdict after"}))
 
 # %% [markdown]
 # **The verdicts as a table**, and every change of verdict from one budget to the next.

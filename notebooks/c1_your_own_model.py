@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.core import data
 from repchange.core.measures import biased_cka_chance
+from repchange.book.reader_tables import for_readers
 from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.track import Tracker, final_values, plot_table
 
@@ -101,8 +102,10 @@ for epoch in range(1, own_epochs + 1):
     tracker.update(epoch, train_loss=loss)                       # 3: after every epoch
 
 table = tracker.table
-save_table(table, "c1_tracked_resnet18")
-table.head(8)
+save_table(table, "c1_tracked_resnet18")  # every column (null, p, z, intervals, notes) is in the results CSV
+shown = {"layer": "layer", "metric": "metric", "value": "value at the last epoch", "null_high": "null's 97.5 %",
+         "p_value": "p (permutation)"}
+for_readers(table[table.step == table.step.max()], {k: v for k, v in shown.items() if k in table})
 
 # %%
 fig = plot_table(table, source)
@@ -191,7 +194,8 @@ glue_numbers({"c1_pairs": len(matrix), "c1_factorisations": matrix.attrs["factor
 rows_a = best[best.side == "a"]
 glue_text("c1_best_sentence", "; ".join(f"`{r.layer}` ↔ `{r.best.removeprefix('encoder.layers.')}` "
                                         f"({r.value:.2f})" for r in rows_a.itertuples()))
-best
+for_readers(best.assign(best=best.best.str.removeprefix("encoder.layers."), side=best.side.map({"a": "ResNet-18", "b": "ViT"})),
+            {"side": "model", "layer": "layer", "best": "best match", "value": "debiased CKA"})
 
 # %% [markdown]
 # Best matches, ResNet stage ↔ ViT block (debiased CKA): {glue:md}`c1_best_sentence`.

@@ -118,14 +118,17 @@ _ = save_table(ledger, "claims_ledger")
 # %%
 colours = {k: f"color: {v}; font-weight: bold" for k, v in claims.VERDICT_COLOURS.items()}
 view = claims.ledger_view(ledger)
+for column in ("Holm", "at 3δ"):  # a reader looks for the rows where the verdict moves
+    view[column] = view[column].where(view[column] != view.verdict, "same")
 display(view.style.map(lambda v: colours.get(v, ""), subset=["verdict", "Holm", "at 3δ"]).hide(axis="index"))
 
 # %% [markdown]
 # **The ledger.** `§`: the section of the paper the claim stands in (its words are in the details
-# below); `effect [95% CI]`: the statistic's mean over the claim's units minus its null value,
+# below); `Holm`, `at 3δ`: the verdict after Holm's adjustment and with three times δ, "same" where it does not
+# move; `effect [95% CI]`: the statistic's mean over the claim's units minus its null value,
 # with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range; "no spread" where
-# every unit has the same value and the exact sign-flip test decides); `at 3δ`: the verdict with three
-# times the claim's smallest effect of interest δ (in the details below) (where it differs, the verdict depends on δ);
+# every unit has the same value and the exact sign-flip test decides); δ is the claim's smallest effect of
+# interest (in the details below): where `at 3δ` differs, the verdict depends on δ;
 # `n`: the independent units; `grid`: of the estimators of {doc}`the estimator grid
 # <estimator_grid>` that measured the claim, how many give this verdict. Rows whose key carries a
 # bracket (`[all layers]`, `[independent init]`, `[first layer]`, `[equal SGD steps]`) are second

@@ -22,41 +22,258 @@
 # Study A's published numbers on the {doc}`papers-beside page <paper_beside_run>` are the authors'
 # results export of their code, not values read off the paper's figures.
 #
-# | what | the paper / the authors' code | this book (default) | why | measured effect |
-# |---|---|---|---|---|
-# | data, Study A | CIFAR-10 → CIFAR-10 / SVHN | Fashion-MNIST → Fashion-MNIST / digits | offline, 2 CPU cores; `PROFILE=paper` runs CIFAR-10/SVHN | not measurable here (no CIFAR-10) |
-# | scale, Study A | 150 + 25 epochs, 50,000 + 5,000 images, 5 seeds | 16 + 10 epochs, 1,024 + 500 images, 5 seeds (random labels memorised: see the budget page) | minutes instead of days | see the papers-beside-this-run page |
-# | data, Study B | ImageNet VGG19/ResNet50/DenseNet121 → 15-Scene, AwA2, Fruits-360 | small VGG/ResNet/DenseNet trained on Fashion-MNIST classes 0–4 → the other five classes (similar), the same inverted and digits (dissimilar) | no ImageNet weights or target sets offline | not measurable here |
-# | optimiser, Study B | text: Adam, batch 196, lr 1e-4 (Fruits 1e-3); authors' code: Adam 5e-5, batch 32, clip 0.5 | Adam 1e-4, batch 32, clip 0.5 | the text's rate with the code's batch: small nets on 768 images need enough steps | not measured in the default book: profiles `paper` (code) and `paper_text` (text) run both |
-# | layers probed, Study B | ReLU outputs at the ends of major blocks | the same rule on the small nets | — | — |
-# | estimator, Study A | biased linear CKA | biased CKA for every claim; debiased CKA shown beside it | the biased estimator is the paper's | chapter "Measuring representational similarity" |
-# | BatchNorm at extraction | the authors' code never calls `eval()`: batch statistics, the random-init reference too | batch statistics of each probe batch (`extraction_bn="batch"`) | what the authors' code does; `"eval"` offered, and every Study A claim is re-read under it on {doc}`the estimator grid <estimator_grid>` | {glue:md}`dev_bn_a_sentence` {glue:md}`dev_bn_b_sentence` |
-# | per-filter Procrustes centring | the authors centre each row (`mean(dim=1)`) | rows (`b_procrustes_centre="rows"`) | the authors' code; `"columns"` (scipy's convention) offered | {glue:md}`dev_centre_sentence` |
-# | shifted labels | s = seed | s = seed (`shifts=["seed"]`) | the authors' code; a fixed s offered | {glue:md}`dev_shift_sentence` |
-# | PWSM at α = 0.5 | netrep whitens with the raw covariance | covariance divided by its mean eigenvalue (scale-free) | a metric should not depend on the units of the features | {glue:md}`dev_pwsm_sentence` |
-# | metric agreement: the pairing | the paper's text: "both PWSM and Orthogonal Procrustes" (Sec. 4.1); the authors' code: per-filter CKA vs per-filter Procrustes | both: per-filter PWSM (α = 0.5) vs per-filter Procrustes first (the ledger's B-agreement), per-filter CKA vs per-filter Procrustes second (B-agreement-code); one r across filters per (layer, epoch, class), mean over r's | the paper's text names PWSM; the code is what produced 0.83 | Study B chapter "do the two metrics agree?" |
-# | metric agreement: images per class | the authors' code averages each filter's distance over the class's images | over the first 16 probe images of each class (all three pairings alike) | one eigendecomposition per image and filter makes the per-filter PWSM about five times the Procrustes' cost | {glue:md}`dev_images_sentence` |
-# | metric agreement: orientation | the authors' per-filter Procrustes reads each H×W map's rows as samples; their per-filter CKA (biased, explicit centring matrix) too | all three per-filter distances read the rows as samples and centre each map as the Procrustes does; CKA then centres the samples | a correlation between two distances means something only if both see the same samples (an earlier version of this book read CKA's samples along the columns) | — |
-# | PWSM per layer at α = 0 | the paper: per-filter "partial" whitening (Eq. 1); the authors' code: netrep's LinearMetric with α = 0 on each layer's (N·H·W) × C map, full whitening — a CCA distance | per layer at α = 0 (the code) with α = 0.5 and 1 beside; per-filter PWSM only in the metric agreement | the code produced the figures; what "partial" whitening the text means is not stated | Study B chapters show all three α; {doc}`the estimator grid <estimator_grid>` re-reads every Study B claim under each |
-# | BatchNorm batch size at extraction, Study B | the authors' code extracts one image at a time (batch statistics of one image) | the probe in batches of 200–500 images (batch statistics of the batch) | one-image batches make BatchNorm statistics per-image | not measured: no parameter sets the extraction batch yet, and one-image extraction of every checkpoint would multiply b1's feature extraction by the probe size |
-# | scale, Study B | 15 epochs, checkpoints 0, 1, 3, 5, 7, 10, 15; ImageNet source nets | 7 epochs, checkpoints 0, 1, 2, 3, 5, 7; source nets trained here (Fashion-MNIST, five classes) until their test accuracy plateaus: 10 epochs (the rule and each net's curve: Study B chapter "Are the source nets trained?") | minutes on a CPU | trained source nets, not ImageNet's: the reuse claims speak for features formed on one small task |
-# | layer order, Study A | the paper's text: BatchNorm → ReLU; the authors' code: ReLU → BatchNorm | ReLU → BatchNorm (`a_bn_order="relu_bn"`) | the code | not measured in the default book: it needs five more pre-training runs; `make run NB=notebooks/a1_cka_pretraining.py PARAMS="-p a_bn_order bn_relu"` measures Figure 1 under the text's order |
-# | probed layers, Study B | the authors' code probes every ResNet50 bottleneck | the end of each resolution stage | small nets have few blocks; the rule is stated per architecture | not measured: probing every block of the small ResNet doubles its probed layers and the per-filter metrics' cost in b1 |
-# | training accuracy in Fig. 2 | the authors' code logs the running accuracy over each epoch's batches | both: the running accuracy (dashed in Figure 2) and the fit after the epoch, in eval mode, on every training image (solid; `fit_acc`), which A2-train-fit reads | the running mean lags the net it describes; "trained until fitted" is about the net as it is | {glue:md}`dev_fit_sentence` |
-# | BatchNorm in the small VGG | VGG19 has no BatchNorm | the small VGG-style net has BatchNorm | trains from scratch on a CPU in minutes | — |
-# | Table 2's metric | the paper does not say which metric Table 2's reusability uses | PWSM at α = 0 (the authors' code's shape metric), per-filter Procrustes beside | not "the authors' setting": a choice, both shown | — |
-# | splits and probes, Study B | 80/20 split with seed 42; probes not stated | every subset of a target split stratified over classes with seed 42 | a first-n probe of a class-sorted folder covers few classes | — |
-# | Fig. 5's reference init, Study A | the paper's text: "the random initialization" the net's own pre-training started from (Sec. 4.3); the authors' code: a net drawn afresh after loading the pre-trained weights | the paper's text; every Fig. 5 ledger row is read against the code's independent init too, in a row beside it | the text is the paper's claim; the code's choice is shown, not hidden | {glue:md}`dev_fig5_sentence` |
-# | comparisons across probes, Study A | the paper compares CKA on CIFAR-10 and on SVHN images as they are | each probe's chance level (CKA of two unrelated random inits on those images) is taken out before a cross-domain row compares them | on a probe where any two nets look alike, a net would seem to have changed less | {glue:md}`dev_probe_chance_sentence` |
-# | targets, Study B (size) | 15-Scene, AwA2, Fruits-360: thousands of 224 × 224 RGB images per target | 768 fine-tuning images per target, 28 × 28 grey | a CPU and no target sets offline | not measurable here (no target sets) |
-# | epoch counts, Study A | the paper's text gives none; the authors' code: 150 pre-training and 25 fine-tuning epochs | 16 + 10 | minutes on a CPU | {doc}`the budget page <budget>` reads the pre-training claims at 5, 10 and 16 epochs |
-# | seeds, Study B | one run per model and data set | two source seeds per architecture (`b_seeds=[1, 2]`) | independent source nets give the baseline an error bar and the claims units that do not all share one net | runs of one seed on different targets still share their source net |
+# Each departure below names what the paper or the authors' code does, what this book does by default, why,
+# and the effect where it was measured.
+#
+# data, Study A
+# : **the paper / the authors' code:** CIFAR-10 → CIFAR-10 / SVHN
+#
+#   **this book (default):** Fashion-MNIST → Fashion-MNIST / digits
+#
+#   **why:** offline, 2 CPU cores; `PROFILE=paper` runs CIFAR-10/SVHN
+#
+#   **measured effect:** not measurable here (no CIFAR-10)
+#
+# scale, Study A
+# : **the paper / the authors' code:** 150 + 25 epochs, 50,000 + 5,000 images, 5 seeds
+#
+#   **this book (default):** 16 + 10 epochs, 1,024 + 500 images, 5 seeds (random labels memorised: see the budget page)
+#
+#   **why:** minutes instead of days
+#
+#   **measured effect:** see the papers-beside-this-run page
+#
+# data, Study B
+# : **the paper / the authors' code:** ImageNet VGG19/ResNet50/DenseNet121 → 15-Scene, AwA2, Fruits-360
+#
+#   **this book (default):** small VGG/ResNet/DenseNet trained on Fashion-MNIST classes 0–4 → the other five classes (similar), the same inverted and digits (dissimilar)
+#
+#   **why:** no ImageNet weights or target sets offline
+#
+#   **measured effect:** not measurable here
+#
+# optimiser, Study B
+# : **the paper / the authors' code:** text: Adam, batch 196, lr 1e-4 (Fruits 1e-3); authors' code: Adam 5e-5, batch 32, clip 0.5
+#
+#   **this book (default):** Adam 1e-4, batch 32, clip 0.5
+#
+#   **why:** the text's rate with the code's batch: small nets on 768 images need enough steps
+#
+#   **measured effect:** not measured in the default book: profiles `paper` (code) and `paper_text` (text) run both
+#
+# layers probed, Study B
+# : **the paper / the authors' code:** ReLU outputs at the ends of major blocks
+#
+#   **this book (default):** the same rule on the small nets
+#
+#   **why:** —
+#
+#   **measured effect:** —
+#
+# estimator, Study A
+# : **the paper / the authors' code:** biased linear CKA
+#
+#   **this book (default):** biased CKA for every claim; debiased CKA shown beside it
+#
+#   **why:** the biased estimator is the paper's
+#
+#   **measured effect:** chapter "Measuring representational similarity"
+#
+# BatchNorm at extraction
+# : **the paper / the authors' code:** the authors' code never calls `eval()`: batch statistics, the random-init reference too
+#
+#   **this book (default):** batch statistics of each probe batch (`extraction_bn="batch"`)
+#
+#   **why:** what the authors' code does; `"eval"` offered, and every Study A claim is re-read under it on {doc}`the estimator grid <estimator_grid>`
+#
+#   **measured effect:** {glue:md}`dev_bn_a_sentence` {glue:md}`dev_bn_b_sentence`
+#
+# per-filter Procrustes centring
+# : **the paper / the authors' code:** the authors centre each row (`mean(dim=1)`)
+#
+#   **this book (default):** rows (`b_procrustes_centre="rows"`)
+#
+#   **why:** the authors' code; `"columns"` (scipy's convention) offered
+#
+#   **measured effect:** {glue:md}`dev_centre_sentence`
+#
+# shifted labels
+# : **the paper / the authors' code:** s = seed
+#
+#   **this book (default):** s = seed (`shifts=["seed"]`)
+#
+#   **why:** the authors' code; a fixed s offered
+#
+#   **measured effect:** {glue:md}`dev_shift_sentence`
+#
+# PWSM at α = 0.5
+# : **the paper / the authors' code:** netrep whitens with the raw covariance
+#
+#   **this book (default):** covariance divided by its mean eigenvalue (scale-free)
+#
+#   **why:** a metric should not depend on the units of the features
+#
+#   **measured effect:** {glue:md}`dev_pwsm_sentence`
+#
+# metric agreement: the pairing
+# : **the paper / the authors' code:** the paper's text: "both PWSM and Orthogonal Procrustes" (Sec. 4.1); the authors' code: per-filter CKA vs per-filter Procrustes
+#
+#   **this book (default):** both: per-filter PWSM (α = 0.5) vs per-filter Procrustes first (the ledger's B-agreement), per-filter CKA vs per-filter Procrustes second (B-agreement-code); one r across filters per (layer, epoch, class), mean over r's
+#
+#   **why:** the paper's text names PWSM; the code is what produced 0.83
+#
+#   **measured effect:** Study B chapter "do the two metrics agree?"
+#
+# metric agreement: images per class
+# : **the paper / the authors' code:** the authors' code averages each filter's distance over the class's images
+#
+#   **this book (default):** over the first 16 probe images of each class (all three pairings alike)
+#
+#   **why:** one eigendecomposition per image and filter makes the per-filter PWSM about five times the Procrustes' cost
+#
+#   **measured effect:** {glue:md}`dev_images_sentence`
+#
+# metric agreement: orientation
+# : **the paper / the authors' code:** the authors' per-filter Procrustes reads each H×W map's rows as samples; their per-filter CKA (biased, explicit centring matrix) too
+#
+#   **this book (default):** all three per-filter distances read the rows as samples and centre each map as the Procrustes does; CKA then centres the samples
+#
+#   **why:** a correlation between two distances means something only if both see the same samples (an earlier version of this book read CKA's samples along the columns)
+#
+#   **measured effect:** —
+#
+# PWSM per layer at α = 0
+# : **the paper / the authors' code:** the paper: per-filter "partial" whitening (Eq. 1); the authors' code: netrep's LinearMetric with α = 0 on each layer's (N·H·W) × C map, full whitening — a CCA distance
+#
+#   **this book (default):** per layer at α = 0 (the code) with α = 0.5 and 1 beside; per-filter PWSM only in the metric agreement
+#
+#   **why:** the code produced the figures; what "partial" whitening the text means is not stated
+#
+#   **measured effect:** Study B chapters show all three α; {doc}`the estimator grid <estimator_grid>` re-reads every Study B claim under each
+#
+# BatchNorm batch size at extraction, Study B
+# : **the paper / the authors' code:** the authors' code extracts one image at a time (batch statistics of one image)
+#
+#   **this book (default):** the probe in batches of 200–500 images (batch statistics of the batch)
+#
+#   **why:** one-image batches make BatchNorm statistics per-image
+#
+#   **measured effect:** not measured: no parameter sets the extraction batch yet, and one-image extraction of every checkpoint would multiply b1's feature extraction by the probe size
+#
+# scale, Study B
+# : **the paper / the authors' code:** 15 epochs, checkpoints 0, 1, 3, 5, 7, 10, 15; ImageNet source nets
+#
+#   **this book (default):** 7 epochs, checkpoints 0, 1, 2, 3, 5, 7; source nets trained here (Fashion-MNIST, five classes) until their test accuracy plateaus: 10 epochs (the rule and each net's curve: Study B chapter "Are the source nets trained?")
+#
+#   **why:** minutes on a CPU
+#
+#   **measured effect:** trained source nets, not ImageNet's: the reuse claims speak for features formed on one small task
+#
+# layer order, Study A
+# : **the paper / the authors' code:** the paper's text: BatchNorm → ReLU; the authors' code: ReLU → BatchNorm
+#
+#   **this book (default):** ReLU → BatchNorm (`a_bn_order="relu_bn"`)
+#
+#   **why:** the code
+#
+#   **measured effect:** not measured in the default book: it needs five more pre-training runs; `make run NB=notebooks/a1_cka_pretraining.py PARAMS="-p a_bn_order bn_relu"` measures Figure 1 under the text's order
+#
+# probed layers, Study B
+# : **the paper / the authors' code:** the authors' code probes every ResNet50 bottleneck
+#
+#   **this book (default):** the end of each resolution stage
+#
+#   **why:** small nets have few blocks; the rule is stated per architecture
+#
+#   **measured effect:** not measured: probing every block of the small ResNet doubles its probed layers and the per-filter metrics' cost in b1
+#
+# training accuracy in Fig. 2
+# : **the paper / the authors' code:** the authors' code logs the running accuracy over each epoch's batches
+#
+#   **this book (default):** both: the running accuracy (dashed in Figure 2) and the fit after the epoch, in eval mode, on every training image (solid; `fit_acc`), which A2-train-fit reads
+#
+#   **why:** the running mean lags the net it describes; "trained until fitted" is about the net as it is
+#
+#   **measured effect:** {glue:md}`dev_fit_sentence`
+#
+# BatchNorm in the small VGG
+# : **the paper / the authors' code:** VGG19 has no BatchNorm
+#
+#   **this book (default):** the small VGG-style net has BatchNorm
+#
+#   **why:** trains from scratch on a CPU in minutes
+#
+#   **measured effect:** —
+#
+# Table 2's metric
+# : **the paper / the authors' code:** the paper does not say which metric Table 2's reusability uses
+#
+#   **this book (default):** PWSM at α = 0 (the authors' code's shape metric), per-filter Procrustes beside
+#
+#   **why:** not "the authors' setting": a choice, both shown
+#
+#   **measured effect:** —
+#
+# splits and probes, Study B
+# : **the paper / the authors' code:** 80/20 split with seed 42; probes not stated
+#
+#   **this book (default):** every subset of a target split stratified over classes with seed 42
+#
+#   **why:** a first-n probe of a class-sorted folder covers few classes
+#
+#   **measured effect:** —
+#
+# Fig. 5's reference init, Study A
+# : **the paper / the authors' code:** the paper's text: "the random initialization" the net's own pre-training started from (Sec. 4.3); the authors' code: a net drawn afresh after loading the pre-trained weights
+#
+#   **this book (default):** the paper's text; every Fig. 5 ledger row is read against the code's independent init too, in a row beside it
+#
+#   **why:** the text is the paper's claim; the code's choice is shown, not hidden
+#
+#   **measured effect:** {glue:md}`dev_fig5_sentence`
+#
+# comparisons across probes, Study A
+# : **the paper / the authors' code:** the paper compares CKA on CIFAR-10 and on SVHN images as they are
+#
+#   **this book (default):** each probe's chance level (CKA of two unrelated random inits on those images) is taken out before a cross-domain row compares them
+#
+#   **why:** on a probe where any two nets look alike, a net would seem to have changed less
+#
+#   **measured effect:** {glue:md}`dev_probe_chance_sentence`
+#
+# targets, Study B (size)
+# : **the paper / the authors' code:** 15-Scene, AwA2, Fruits-360: thousands of 224 × 224 RGB images per target
+#
+#   **this book (default):** 768 fine-tuning images per target, 28 × 28 grey
+#
+#   **why:** a CPU and no target sets offline
+#
+#   **measured effect:** not measurable here (no target sets)
+#
+# epoch counts, Study A
+# : **the paper / the authors' code:** the paper's text gives none; the authors' code: 150 pre-training and 25 fine-tuning epochs
+#
+#   **this book (default):** 16 + 10
+#
+#   **why:** minutes on a CPU
+#
+#   **measured effect:** {doc}`the budget page <budget>` reads the pre-training claims at 5, 10 and 16 epochs
+#
+# seeds, Study B
+# : **the paper / the authors' code:** one run per model and data set
+#
+#   **this book (default):** two source seeds per architecture (`b_seeds=[1, 2]`)
+#
+#   **why:** independent source nets give the baseline an error bar and the claims units that do not all share one net
+#
+#   **measured effect:** runs of one seed on different targets still share their source net
 
 # %%
 from IPython.display import display
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.reader_tables import for_readers
 from repchange.studies import deviations, summaries
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables
@@ -133,7 +350,7 @@ source_b = provenance(profile=profile, seeds=b_seeds, **tables.describe(dynamics
 # %%
 bn_a = deviations.bn_effect_study_a(pretraining, runtime)
 _ = save_table(bn_a, "deviation_bn_study_a")
-bn_a.round(3)
+for_readers(bn_a)
 
 # %% [markdown]
 # ## BatchNorm at extraction and Procrustes centring (Study B)
@@ -148,8 +365,8 @@ centre = deviations.study_b_variant_effect(dynamics_params, b_deviation_arch, pr
 centre = centre[centre.metric == "procrustes_filter"]
 _ = save_table(bn_b, "deviation_bn_study_b")
 _ = save_table(centre, "deviation_centring")
-display(bn_b.round(3))
-centre.round(3)
+display(for_readers(bn_b))
+for_readers(centre)
 
 # %% [markdown]
 # ## Shifted labels: s = seed against one fixed s (Study A, Figure 4c)
@@ -157,7 +374,7 @@ centre.round(3)
 # %%
 shift = deviations.shift_effect(finetune_params, fixed=1, runtime=runtime)
 _ = save_table(shift, "deviation_shift")
-shift.round(3)
+for_readers(shift)
 
 # %% [markdown]
 # ## PWSM at α = 0.5: scale-free whitening against netrep's
@@ -165,7 +382,7 @@ shift.round(3)
 # %%
 pwsm_conv = deviations.pwsm_convention_effect(dynamics_params, b_deviation_arch, b_deviation_target, runtime=runtime)
 _ = save_table(pwsm_conv, "deviation_pwsm_convention")
-pwsm_conv.round(4)
+for_readers(pwsm_conv, decimals=4)
 
 # %% [markdown]
 # ## Metric agreement: the first images of each class against all of them
@@ -177,7 +394,7 @@ pwsm_conv.round(4)
 # %%
 images = deviations.agreement_images_effect(dynamics_params, b_deviation_arch, b_deviation_target, runtime=runtime)
 _ = save_table(images, "deviation_agreement_images")
-images.groupby("pairing")[["images", "all_images", "difference"]].describe().T.round(3)
+for_readers(images.groupby("pairing")[["images", "all_images", "difference"]].describe().T)
 
 # %% [markdown]
 # ## Figure 5's reference init, and each probe's chance level (Study A)
@@ -192,8 +409,8 @@ fig5 = deviations.fig5_reference_effect(finetuning)
 chance = deviations.probe_chance_levels(finetuning)
 _ = save_table(fig5, "deviation_fig5_reference")
 _ = save_table(chance, "deviation_probe_chance")
-display(fig5.round(3))
-chance.round(3)
+display(for_readers(fig5))
+for_readers(chance)
 
 # %%
 largest = fig5.loc[fig5.difference.abs().idxmax()]

@@ -28,6 +28,7 @@ from IPython.display import display
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.reader_tables import for_readers
 from repchange.studies import beside, summaries
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import analysis
@@ -106,8 +107,8 @@ plt.show()
 
 # %%
 agreement_a = beside.pattern_agreement(a_beside)
-display(a_beside.pivot_table(index="layer", columns="condition", values=["paper", "ours"], sort=False).round(3))
-agreement_a
+display(for_readers(a_beside.pivot_table(index="layer", columns="condition", values=["paper", "ours"], sort=False)))
+for_readers(agreement_a)
 
 # %%
 glue_text("beside_provenance_a", source_a)
@@ -131,8 +132,8 @@ acc = beside.study_b_accuracy_beside(analysis.accuracy_table(table))
 reuse = beside.study_b_reusability_beside(analysis.reusability(table))
 _ = save_table(acc, "paper_beside_table1")
 _ = save_table(reuse, "paper_beside_table2")
-display(acc.round(3))
-reuse.round(3)
+display(for_readers(acc))
+for_readers(reuse)
 
 # %%
 agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, runtime),

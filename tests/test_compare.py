@@ -156,7 +156,8 @@ def test_a_tracked_comparison_draws_its_null_band(tmp_path: Path) -> None:
     from repchange.track import plot_table
 
     fig = plot_table(table)
-    assert fig.axes[0].collections and "null band" in fig.axes[0].get_title()  # the shaded band under the curve
+    assert fig.axes[0].collections  # the shaded band under the curve, named in the legend below the panels
+    assert "permutation null" in fig.legends[0].get_title().get_text()
     assert (tmp_path / "r" / "compare.png").stat().st_size > 0
     with pytest.raises(ValueError, match="layers_b and view_b name B's side"):
         compare("resnet18", a, b, str(probe), layers_b=["layer1"])

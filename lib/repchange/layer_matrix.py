@@ -123,15 +123,28 @@ def plot_matrix(table: pd.DataFrame, metric: str | None = None, alpha: float | N
                 ax: Any = None) -> Any:
     """The layer × layer heatmap of one metric (A's layers as rows, B's as columns, forward order),
     each row's best match outlined; undefined cells are left blank."""
+    import matplotlib as mpl
+
+    from repchange.core.plotting import HOUSE_STYLE
+
+    with mpl.rc_context(HOUSE_STYLE):
+        return _draw_matrix(table, metric, alpha, title, ax)
+
+
+def _draw_matrix(table: pd.DataFrame, metric: str | None, alpha: float | None, title: str, ax: Any) -> Any:
+    """:func:`plot_matrix`'s drawing: at most the page's width, cells shrinking with more layers."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
+    from repchange.core.plotting import PAGE_WIDTH_IN
 
     part, metric = _one_metric(table, metric, alpha)
     rows, cols = list(dict.fromkeys(part.layer_a)), list(dict.fromkeys(part.layer_b))
     grid = part.pivot_table(index="layer_a", columns="layer_b", values="value", aggfunc="first", dropna=False)
     grid = grid.reindex(index=rows, columns=cols)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(cols) + 2.2, 1.0 + 0.45 * len(rows) + 0.8))
+        cell = min(0.55, (PAGE_WIDTH_IN - 3.2) / max(len(cols), 1))
+        fig, ax = plt.subplots(figsize=(cell * len(cols) + 3.2, cell * len(rows) + 2.6), layout="constrained")
     else:
         fig = ax.figure
     measure = MEASURES[metric]
@@ -149,6 +162,5 @@ def plot_matrix(table: pd.DataFrame, metric: str | None = None, alpha: float | N
     label = metric if alpha is None else f"{metric} α={alpha:g}"
     cbar = fig.colorbar(image, ax=ax)
     cbar.set_label(f"{label} ({'higher' if measure.higher_is_better else 'lower'} = more similar)")
-    ax.set_title(title or f"{label}, every layer against every layer (outlined: each row's best match)")
-    fig.tight_layout()
+    ax.set_title(title or f"{label}, every layer against every layer\n(outlined: each row's best match)")
     return fig

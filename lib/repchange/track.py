@@ -372,14 +372,22 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
     column of several steps, one line per layer over the steps instead. Where the table has a
     permutation null (``null_low``, ``null_high``), its central band is shaded under each curve:
     a value inside it is what unrelated representations of these layers give."""
-    import matplotlib.pyplot as plt
+    import matplotlib as mpl
+
+    from repchange.core.plotting import HOUSE_STYLE, legend_below, panel_grid
 
     keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
     panels = [(m, a) for m, a in keys]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    with mpl.rc_context(HOUSE_STYLE):
+        return _plot_panels(table, panels, title, panel_grid, legend_below)
+
+
+def _plot_panels(table: pd.DataFrame, panels: list, title: str, panel_grid, legend_below) -> Any:
+    """:func:`plot_table`'s drawing: panels two to a row, page-wide, the legend below them."""
+    fig, axes = panel_grid(len(panels), panel_height=3.2, extra_height=1.4 if title else 1.0)
     order = list(dict.fromkeys(table.layer))
     banded = {"null_low", "null_high"} <= set(table.columns)
-    for ax, (metric, alpha) in zip(axes[0], panels):
+    for ax, (metric, alpha) in zip(axes, panels):
         part = table[(table.metric == metric) & (table.alpha.isna() if pd.isna(alpha) else table.alpha == alpha)]
         label = metric if pd.isna(alpha) else f"{metric} α={alpha:g}"
         if "step" in part and part.step.nunique() > 1:
@@ -390,7 +398,6 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
                     ax.fill_between(rows.step, rows.null_low, rows.null_high, color=line.get_color(), alpha=0.15,
                                     linewidth=0)
             ax.set_xlabel("step")
-            ax.legend()
         else:
             rows = part.set_index("layer").reindex(order)
             ax.plot(range(len(order)), rows.value.to_numpy(), marker="o")
@@ -398,18 +405,17 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
                 ax.fill_between(range(len(order)), rows.null_low.to_numpy(dtype=float),
                                 rows.null_high.to_numpy(dtype=float), color="0.6", alpha=0.3, linewidth=0,
                                 label="permutation null (central 95 %)")
-                ax.legend()
             ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
             ax.set_xlabel("layer")
         higher = MEASURES[metric].higher_is_better if metric in MEASURES else True
         direction = ("1 = unchanged" if higher else "radians, 0 = unchanged") if metric != "mutual_knn" else \
             "share of shared neighbours"
-        ax.set_title(label + (" (shaded: null band)" if banded else ""))
+        ax.set_title(label)
         ax.set_ylabel(direction)
         ax.grid(alpha=0.3)
+    legend_below(fig, axes[0], ncol=4, title="shaded: the permutation null's central 95 %" if banded else None)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

@@ -168,13 +168,20 @@ class Explorer:
     # --- drawing ----------------------------------------------------------------------------
     def figure(self):
         """The current view as a matplotlib figure."""
-        import matplotlib.pyplot as plt
+        import matplotlib as mpl
 
-        from repchange.core.plotting import caption
+        from repchange.core.plotting import HOUSE_STYLE
+
+        with mpl.rc_context(HOUSE_STYLE):
+            return self._draw()
+
+    def _draw(self):
+        """:meth:`figure`'s drawing: the curves over epochs above the bars at the chosen epoch."""
+        from repchange.core.plotting import caption, legend_below, panel_grid
 
         rows = self.selection
         stats = rows.groupby(["layer", "epoch"], sort=False)["value"].agg(["mean", "sem"]).reset_index()
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+        fig, (left, right) = panel_grid(2, panel_height=3.2, max_cols=1, extra_height=1.4)
         for layer in self.layers.value:
             s = stats[stats.layer == layer]
             left.plot(s.epoch, s["mean"], marker="o", ms=3, label=layer)
@@ -182,7 +189,7 @@ class Explorer:
         left.axvline(self.epoch.value, color="black", lw=0.8, ls=":")
         left.set_xlabel("epoch")
         left.set_ylabel(f"{self.metric.value} to {self.comparison.value}")
-        left.legend()
+        legend_below(fig, left, ncol=5)
         left.grid(alpha=0.3)
         at = stats[stats.epoch == self.epoch.value]
         right.bar(range(len(at)), at["mean"], yerr=at["sem"].fillna(0), color="#4c72b0", capsize=2)
@@ -191,7 +198,6 @@ class Explorer:
         right.grid(alpha=0.3, axis="y")
         stored = self.tables[self.run.value]
         fig.suptitle(f"{KINDS[stored.kind]} — {stored.label}")
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
         caption(fig, f"stored run {stored.path.name} · seeds: {sorted(rows.seed.unique().tolist())} · "
                       f"mean ± s.e.m. over seeds")
         return fig

@@ -315,13 +315,26 @@ def parameter_reference(root: Path | None = None) -> str:
         nb = read_notebook(nb_path)
         title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
                       if c.cell_type == "markdown" and c.source.startswith("# ")), nb_path.stem)
-        lines += [f"## `{nb_path.relative_to(root)}`", "", title, "", "| parameter | type | default | meaning |",
-                  "|---|---|---|---|"]
+        lines += [f"## `{nb_path.relative_to(root)}`", "", title, "", "| parameter | default | meaning (type) |",
+                  "|---|---|---|"]
         for p in declared_parameters(nb).values():
-            cell = [f"`{p.name}`", f"`{p.inferred_type_name}`", f"`{p.default}`", p.help.replace("|", "\\|")]
+            meaning = f"{p.help} ({p.inferred_type_name})" if p.help else f"({p.inferred_type_name})"
+            cell = [f"`{p.name}`", f"`{_decimal_literal(p.default)}`", meaning.replace("|", "\\|")]
             lines.append("| " + " | ".join(cell) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _decimal_literal(text: str) -> str:
+    """A float literal in scientific notation (``1e-3``) as the decimal it equals (``0.001``), for readers;
+    any other default's source text as it is."""
+    import re
+
+    if re.fullmatch(r"[-+]?\d+(?:\.\d+)?[eE][-+]?\d+", text.strip()):
+        import numpy as np
+
+        return np.format_float_positional(float(text), trim="-")
+    return text
 
 
 def _clock(seconds: float) -> str:

@@ -14,7 +14,6 @@ import textwrap
 from typing import Callable, TypeVar
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.text import Text
@@ -38,6 +37,8 @@ def panel_grid(n: int, *, panel_height: float, max_cols: int = 2, extra_height: 
     layout. Returns (figure, the n axes in reading order); axes beyond ``n`` in the last row are removed."""
     cols = max(1, min(n, max_cols))
     rows = math.ceil(n / cols)
+    import matplotlib.pyplot as plt
+
     subplots_kw.setdefault("layout", "constrained")
     fig, axes = plt.subplots(rows, cols, figsize=(width, panel_height * rows + extra_height), squeeze=False,
                              **subplots_kw)

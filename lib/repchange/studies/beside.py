@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from repchange.core.plotting import caption, legend_below, page_figure, panel_grid
+
 from repchange.studies import paper_numbers
 
 __all__ = ["fig_study_a_beside", "pattern_agreement", "study_a_beside", "study_b_accuracy_beside",
@@ -81,26 +83,23 @@ def _beside(paper: pd.DataFrame, ours: pd.DataFrame, column: str) -> pd.DataFram
     return pd.concat([p, o], axis=1).reset_index()
 
 
+@page_figure
 def fig_study_a_beside(beside: pd.DataFrame, provenance: str) -> Figure:
     """One panel per published condition: the paper's CKA per layer and ours."""
-    import matplotlib.pyplot as plt
-
-    from repchange.core.plotting import caption
-
     conditions = list(dict.fromkeys(beside.condition))
-    fig, axes = plt.subplots(1, len(conditions), figsize=(4.2 * len(conditions), 3.8), sharey=True, squeeze=False)
-    for ax, condition in zip(axes[0], conditions):
+    fig, axes = panel_grid(len(conditions), panel_height=3.0, extra_height=1.2, sharey=True)
+    for ax, condition in zip(axes, conditions):
         g = beside[beside.condition == condition]
         x = np.arange(len(g))
         ax.plot(x, g["paper"], "o-", color="#c0392b", label="the authors' results export (CIFAR-10, 150 epochs)")
         ax.plot(x, g["ours"], "s--", color="black", label="this run")
-        ax.set_xticks(x, g["layer"])
+        ax.set_xticks(x, g["layer"], rotation=30)
         ax.set_title(condition.replace(": ", ":\n"))
         ax.set_ylim(0, 1.05)
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("last-epoch linear CKA (biased)")
-    axes[0, 0].legend(loc="lower left")
-    fig.suptitle("Study A — the authors' results export beside this run (different data and scale)")
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    for ax in axes[::2]:
+        ax.set_ylabel("last-epoch CKA (biased)")
+    legend_below(fig, axes[0], ncol=1)
+    fig.suptitle("Study A — the authors' results export beside this run\n(different data and scale)")
     caption(fig, provenance)
     return fig

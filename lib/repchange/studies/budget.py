@@ -18,6 +18,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure, panel_grid
 from repchange.core.verdicts import LEVEL
 from repchange.studies import claims
 
@@ -73,17 +74,17 @@ def flip_sentences(changes: pd.DataFrame) -> list[str]:
             f"{r.to_verdict} after {r.to_budget} ({r.to_value:+.3f} {r.to_interval})." for r in changes.itertuples()]
 
 
+@page_figure
 def fig_budget(frame: pd.DataFrame, provenance: str):
     """Claim × budget: each cell coloured by the verdict at that budget, with the effect in smallest effects
     of interest ((mean − null) / SESOI, claimed side positive) and its interval beneath it."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from repchange.core.plotting import caption
 
     keys = list(dict.fromkeys(frame.key))
     budgets = sorted(frame.budget.unique())
-    fig, ax = plt.subplots(figsize=(2.0 + 1.55 * len(budgets), 0.55 * len(keys) + 1.9))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.62 * len(keys) + 2.4), layout="constrained")
     for i, key in enumerate(keys):
         for j, budget in enumerate(budgets):
             cell = frame[(frame.key == key) & (frame.budget == budget)]
@@ -108,15 +109,15 @@ def fig_budget(frame: pd.DataFrame, provenance: str):
     for side in ax.spines.values():
         side.set_visible(False)
     present = [v for v in claims.VERDICT_COLOURS if v in set(frame.verdict)]
-    ax.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present,
-              loc="upper center", bbox_to_anchor=(0.5, -0.09 - 0.02 * (len(keys) < 8)), ncol=len(present))
+    fig.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present,
+               loc="outside lower center", ncol=min(len(present), 3), frameon=False)
     ax.set_title("Study A's pre-training claims against the training budget\n(cell: effect in SESOI, claimed side "
-                 "positive, and its interval)")
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+                 "positive,\nand its interval)")
     caption(fig, provenance)
     return fig
 
 
+@page_figure
 def fig_fit_curves(histories: pd.DataFrame, budgets: Iterable[int], tolerance: float, provenance: str):
     """Left: training accuracy after each epoch in eval mode (``fit_acc``, solid) and the running mean during
     the epoch (``train_acc``, dashed) per label degree, mean over seeds. Right: the gap of the most random
@@ -124,9 +125,8 @@ def fig_fit_curves(histories: pd.DataFrame, budgets: Iterable[int], tolerance: f
     dotted. Grey verticals: the budgets the ledger is read at."""
     import matplotlib.pyplot as plt
 
-    from repchange.core.plotting import caption
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (left, right) = panel_grid(2, panel_height=3.6, max_cols=1, extra_height=0.6)
     degrees = sorted(histories.degree.unique())
     colours = plt.cm.plasma(np.linspace(0.05, 0.85, len(degrees)))
     trained = histories[histories.epoch > 0]
@@ -148,10 +148,9 @@ def fig_fit_curves(histories: pd.DataFrame, budgets: Iterable[int], tolerance: f
         ax.set_xlabel("pre-training epoch (= training budget)")
         ax.grid(alpha=0.3)
     left.set_ylabel("training accuracy")
-    left.set_title("after the epoch, eval mode (solid); running mean (dashed)")
+    left.set_title("after the epoch, eval mode (solid); running (dashed)")
     right.set_title(f"fit at d = {max(degrees)} − fit at d = {min(degrees)}, per seed")
-    left.legend()
-    right.legend(loc="lower right")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    left.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     caption(fig, provenance)
     return fig

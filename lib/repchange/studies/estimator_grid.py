@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from repchange.core.features import BN_MODES
+from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure
 from repchange.core.runtime import Runtime
 from repchange.core.verdicts import LEVEL
 from repchange.studies import claims
@@ -106,24 +107,31 @@ def agreement(ledger: pd.DataFrame, *grids: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=ledger.index, name="estimators agreeing")
 
 
+VERDICT_MARKS = {"holds": "✓", "does not hold": "✗", "negligible": "≈", "inconclusive": "?",
+                 "untestable at this n": "n<", "premise not met": "p", "not measured": "–"}
+
+
+@page_figure
 def fig_grid(table: pd.DataFrame, colours: dict[str, str], title: str, provenance: str):
-    """Claims (rows) × estimators (columns), each cell coloured by its verdict and labelled with it."""
+    """Claims (rows) × estimators (columns), each cell coloured by its verdict and marked with its sign
+    (:data:`VERDICT_MARKS`, so the grid reads without colour); the legend below names both."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
 
-    from repchange.core.plotting import caption
-
-    fig, ax = plt.subplots(figsize=(1.25 * table.shape[1] + 3.2, 0.34 * table.shape[0] + 2.0))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.36 * table.shape[0] + 3.0), layout="constrained")
     blank = (0.97, 0.97, 0.97)
     image = np.array([[to_rgb(colours[v]) if isinstance(v, str) and v in colours else blank for v in row]
                       for row in table.to_numpy()])
     ax.imshow(image, aspect="auto")
     for (i, j), v in np.ndenumerate(table.to_numpy()):
-        ax.text(j, i, v if isinstance(v, str) else "–", ha="center", va="center",
+        ax.text(j, i, VERDICT_MARKS.get(v, v) if isinstance(v, str) else "–", ha="center", va="center",
                 color="white" if isinstance(v, str) and v in colours else "#555555")
     ax.set_xticks(range(table.shape[1]), list(table.columns), rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]), list(table.index))
     ax.set_title(title)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    present = [v for v in colours if v in set(table.to_numpy().ravel())]
+    fig.legend([Patch(color=colours[v]) for v in present], [f"{VERDICT_MARKS.get(v, '')} {v}" for v in present],
+               loc="outside lower center", ncol=min(3, len(present)), frameon=False)
     caption(fig, provenance)
     return fig

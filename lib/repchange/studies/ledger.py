@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from repchange.core import verdicts
+from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure
 from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES, SENSITIVITY
 
 __all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_premises", "assess", "fig_ledger",
@@ -195,6 +196,7 @@ VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b", "negligible":
 DIRECTION_MARKS = {"greater": ">", "less": "<", "negligible": "≈"}
 
 
+@page_figure
 def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None):
     """Forest plot of the ledger: per claim, (mean − null) / SESOI with its interval, turned so that the
     claimed side is to the right, coloured by verdict, grouped by study (and section); the shaded band is ±1
@@ -204,12 +206,10 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from repchange.core.plotting import caption
-
     rows = frame[~frame.verdict.isin(["not measured"])].sort_values("study", kind="stable").iloc[::-1]
-    height = 0.3 * len(rows) + 2.2
+    height = 0.3 * len(rows) + 2.8
     reach = [1.0]
-    fig, ax = plt.subplots(figsize=(9, height))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, height), layout="constrained")
     ax.axvspan(-1, 1, color="#2874a6", alpha=0.12, lw=0)
     for k, (_, r) in enumerate(rows.iterrows()):
         colour = VERDICT_COLOURS.get(r.verdict, "#8c8c8c")
@@ -232,16 +232,14 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
     ax.set_xlim(-2.0 * max(reach), 2.0 * max(reach))  # every point and bar inside, with room
     ax.set_yticks(np.arange(len(rows)), [f"{r.key} ({DIRECTION_MARKS[r.direction]})" for _, r in rows.iterrows()])
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel("(statistic − null) / δ, claimed side to the right; shaded: ±δ")
+    ax.set_xlabel("(statistic − null) / δ, claimed side right; shaded: ±δ")
     ax.grid(alpha=0.3, axis="x")
     handles = [Line2D([], [], color=c, marker="o", lw=2) for c in VERDICT_COLOURS.values()]
     labels = list(VERDICT_COLOURS)
     handles += [Line2D([], [], color="black", marker="x", lw=0), Line2D([], [], color="grey", marker="o", mfc="white",
                                                                         lw=0)]
     labels += ["Holm: inconclusive", "out of the tally"]
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False,
-               bbox_to_anchor=(0.5, 0.3 / height))
-    ax.set_title(title or "Each claim's effect in units of its smallest effect of interest δ")
-    fig.tight_layout(rect=(0, 1.0 / height, 1, 1))
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    ax.set_title(title or "Each claim's effect in units of its\nsmallest effect of interest δ")
     caption(fig, provenance)
     return fig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repchange.core.plotting import caption
+from repchange.core.plotting import caption, page_figure, panel_grid
 
 __all__ = ["fig_calibration"]
 
@@ -12,6 +12,7 @@ METHOD_STYLE = {"rule": ("#1b4f72", "-o"), "t, no SESOI": ("#8c8c8c", "--s"), "b
 SPREAD_COLOURS = {0.5: "#76b7b2", 1.0: "#1b4f72", 3.0: "#c0392b"}
 
 
+@page_figure
 def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int = 5):
     """Two panels from :func:`repchange.core.verdicts.calibration_table` (normal units; skewed ones in the page's
     table), the rate of "holds" against the true effect in smallest effects of interest (δ) at ``n`` units.
@@ -20,7 +21,7 @@ def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int
     import matplotlib.pyplot as plt
 
     normal = table[(table.sampler == "normal") & (table.n == n)]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.9), sharey=True)
+    fig, (left, right) = panel_grid(2, panel_height=3.6, extra_height=0.8, sharey=True)
     for method, rows in normal[normal.spread_sesoi == 1.0].groupby("method", sort=False):
         colour, style = METHOD_STYLE.get(method, ("black", "-"))
         left.plot(rows.effect_sesoi, rows.holds, style, color=colour, label=method, ms=4)
@@ -28,7 +29,7 @@ def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int
     for spread, rows in rule.groupby("spread_sesoi", sort=True):
         right.plot(rows.effect_sesoi, rows.holds, "-o", color=SPREAD_COLOURS.get(spread, "black"), ms=4,
                    label=f"units spread {spread:g} δ")
-    for ax, title in ((left, f"each method, units spread 1 δ (n = {n})"), (right, f"the rule, by spread (n = {n})")):
+    for ax, title in ((left, f"each method, spread 1 δ (n = {n})"), (right, f"the rule, by spread (n = {n})")):
         ax.axvline(1.0, color="black", lw=0.8, ls=":")
         ax.axhline(nominal, color="black", lw=0.8, ls=":")
         ax.set_title(title)
@@ -36,6 +37,5 @@ def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
     left.set_ylabel("rate of “holds”")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
     caption(fig, provenance)
     return fig

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import band, caption, mean_and_sem
+from repchange.core.plotting import PAGE_WIDTH_IN, band, caption, legend_below, mean_and_sem, page_figure, panel_grid
 from repchange.studies.b.analysis import layer_order, metric_labels, metric_order
 
 __all__ = ["fig_class_crops", "fig_feature_dynamics", "fig_heatmaps", "fig_metric_agreement", "fig_reusability"]
@@ -15,6 +15,7 @@ __all__ = ["fig_class_crops", "fig_feature_dynamics", "fig_heatmaps", "fig_metri
 TARGET_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
+@page_figure
 def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, baseline: pd.DataFrame | None = None,
                          title: str = "") -> Figure:
     """Distance of each probed layer to the source net against the fine-tuning epoch.
@@ -30,8 +31,8 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, bas
         raise ValueError(f"no rows for architecture {arch!r}; the table has {sorted(table.arch.unique())}")
     metrics, targets, layers = metric_order(rows), list(rows.target.unique()), layer_order(table, arch)
     colours = dict(zip(layers, plt.cm.viridis(np.linspace(0.9, 0.05, len(layers)))))
-    fig, axes = plt.subplots(len(metrics), len(targets), figsize=(3.2 * len(targets) + 1, 2.3 * len(metrics) + 0.8),
-                             sharex=True, sharey="row", squeeze=False)
+    fig, axes = plt.subplots(len(metrics), len(targets), figsize=(PAGE_WIDTH_IN, 2.4 * len(metrics) + 1.6),
+                             sharex=True, sharey="row", squeeze=False, layout="constrained")
     stats = mean_and_sem(rows, ["metric", "target", "layer", "epoch"])
     for i, metric in enumerate(metrics):
         for j, target in enumerate(targets):
@@ -55,13 +56,13 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, bas
         axes[i, 0].set_ylabel(f"{metric_labels(table)[metric]}\n({unit})")
     if baseline is not None:
         axes[0, -1].plot([], [], "--", color="grey", lw=0.9, label="independent source net")
-    axes[0, -1].legend(title="probed layer")
-    fig.suptitle(title or f"Study B — feature dynamics of {arch} during fine-tuning (distance to the source net)")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    legend_below(fig, axes[0, -1], ncol=4, title="probed layer")
+    fig.suptitle(title or f"Study B — feature dynamics of {arch} during fine-tuning\n(distance to the source net)")
     caption(fig, provenance)
     return fig
 
 
+@page_figure
 def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, provenance: str,
                          reference: str = "procrustes_filter") -> Figure:
     """Per-filter Procrustes distance against PWSM at each alpha, one point per (layer, epoch > 0, class)
@@ -73,26 +74,26 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
     archs, targets = list(points.arch.unique()), list(points.target.unique())
     colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
     markers = dict(zip(targets, TARGET_MARKERS))
-    fig, axes = plt.subplots(1, len(others), figsize=(4.2 * len(others), 4.2), squeeze=False)
-    for ax, metric in zip(axes[0], others):
+    fig, axes = panel_grid(len(others), panel_height=3.3, extra_height=1.6)
+    for ax, metric in zip(axes, others):
         for (arch, target), group in wide.groupby(["arch", "target"], sort=False):
             ax.scatter(group[reference], group[metric], s=9, alpha=0.55, color=colours[arch],
                        marker=markers[target], lw=0)
         r = correlations[correlations.metric == metric]["r"]
-        ax.set_title(f"{metric_labels(table)[metric]}\nmean Pearson r = {r.mean():.2f} "
-                     f"(range {r.min():.2f} … {r.max():.2f})")
+        ax.set_title(f"{metric_labels(table)[metric]}\nmean r = {r.mean():.2f} "
+                     f"({r.min():.2f} … {r.max():.2f})")
         ax.set_xlabel(metric_labels(table)[reference])
-        ax.set_ylabel("PWSM distance (radians)")
+        ax.set_ylabel("PWSM (radians)")
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], ls="", marker="o", color=colours[a], label=a) for a in archs]
     handles += [plt.Line2D([], [], ls="", marker=markers[t], color="grey", label=t) for t in targets]
-    axes[0, -1].legend(handles=handles, loc="lower right")
-    fig.suptitle("Second view, pooled (not the paper's statistic): one point per layer × epoch × class")
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
+    fig.suptitle("Second view, pooled (not the paper's statistic):\none point per layer × epoch × class")
     caption(fig, provenance)
     return fig
 
 
+@page_figure
 def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[float, float] = (0.83, 0.43),
                          pairings: list[str] | None = None, chance: pd.DataFrame | None = None) -> Figure:
     """One panel per pairing (the paper's first): histogram of the per-(layer, epoch, class) Pearson r's
@@ -101,8 +102,8 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
     from repchange.studies.b.analysis import pairing_label
 
     pairings = pairings or list(dict.fromkeys(agreement.pairing))
-    fig, axes = plt.subplots(1, len(pairings), figsize=(6.2 * len(pairings), 3.9), squeeze=False)
-    for ax, pairing in zip(axes[0], pairings):
+    fig, axes = panel_grid(len(pairings), panel_height=3.6, max_cols=1, extra_height=0.8)
+    for ax, pairing in zip(axes, pairings):
         finite = agreement[agreement.pairing == pairing].dropna(subset=["r"])
         archs = list(finite.arch.unique())
         colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
@@ -120,25 +121,25 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
         ax.set_xlim(-1.05, 1.05)
         ax.set_xlabel(f"Pearson r across filters: {pairing_label(pairing)}")
         ax.set_ylabel("(layer, epoch, class) cells")
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.grid(alpha=0.3)
         first = pairing == pairings[0]
         ax.set_title(("the paper's pairing: " if first else "the authors' code's pairing: ") + pairing_label(pairing))
     fig.suptitle("Study B — metric agreement: one r across filters per layer × epoch × class")
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
     caption(fig, provenance)
     return fig
 
 
+@page_figure
 def fig_reusability(reuse: pd.DataFrame, provenance: str) -> Figure:
     """Table 2 as bars: mean ± std over epochs of the layer-averaged distance, per target (group) and
     arch (bar), one panel per metric."""
     metrics = metric_order(reuse)
     archs, targets = list(reuse.arch.unique()), list(reuse.target.unique())
     colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)))))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.8), squeeze=False)
+    fig, axes = panel_grid(len(metrics), panel_height=3.2, extra_height=1.2, sharey=True)
     width = 0.8 / len(archs)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes, metrics):
         rows = reuse[reuse.metric == metric].set_index(["arch", "target"])
         for k, arch in enumerate(archs):
             x = np.arange(len(targets)) + (k - (len(archs) - 1) / 2) * width
@@ -147,10 +148,10 @@ def fig_reusability(reuse: pd.DataFrame, provenance: str) -> Figure:
         ax.set_xticks(np.arange(len(targets)), targets, rotation=25, ha="right")
         ax.set_title(metric_labels(reuse)[metric])
         ax.grid(alpha=0.3, axis="y")
-    axes[0, 0].set_ylabel("layer-averaged distance to the source\n(mean ± std over epochs)")
-    axes[0, 0].legend()
-    fig.suptitle("Study B, Table 2 — reusability of the source features (lower = reused more)")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    for ax in axes[::2]:
+        ax.set_ylabel("distance to the source\n(mean ± std over epochs)")
+    legend_below(fig, axes[0], ncol=len(archs))
+    fig.suptitle("Study B, Table 2 — reusability of the source features\n(lower = reused more)")
     caption(fig, provenance)
     return fig
 
@@ -169,6 +170,7 @@ def _show_image(ax, pixels: np.ndarray, *, cmap: str = "gray") -> None:
     ax.set_yticks([])
 
 
+@page_figure
 def fig_class_crops(crops: dict, class_names: dict[int, str], layer: str, changes: pd.DataFrame,
                     provenance: str, *, title: str = "") -> Figure:
     """Class-based visualisation: per filter (block of rows) and class (row), the activation-weighted
@@ -177,8 +179,9 @@ def fig_class_crops(crops: dict, class_names: dict[int, str], layer: str, change
     epochs = sorted(crops)
     first = crops[epochs[0]]
     rows = [(i, f, j, c) for i, f in enumerate(first.filters) for j, c in enumerate(first.classes)]
-    fig, axes = plt.subplots(len(rows), len(epochs), figsize=(1.15 * len(epochs) + 2.2, 1.15 * len(rows) + 1.0),
-                             squeeze=False)
+    cell = min(1.15, (PAGE_WIDTH_IN - 2.2) / len(epochs))
+    fig, axes = plt.subplots(len(rows), len(epochs), figsize=(cell * len(epochs) + 2.2, cell * len(rows) + 1.2),
+                             squeeze=False, layout="constrained")
     distance = changes.set_index("filter")["distance"]
     for r, (i, f, j, c) in enumerate(rows):
         for k, epoch in enumerate(epochs):
@@ -192,12 +195,12 @@ def fig_class_crops(crops: dict, class_names: dict[int, str], layer: str, change
             else class_names.get(c, str(c))
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
     fig.suptitle(title or f"Study B — class-based visualisation of {layer}")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     caption(fig, provenance + " · d: per-filter Procrustes distance to the source at the last epoch; "
              "beige: outside the image")
     return fig
 
 
+@page_figure
 def fig_heatmaps(images: np.ndarray, heat: dict, filters: list[int], layer: str, provenance: str, *,
                  title: str = "") -> Figure:
     """Sample-based visualisation: per filter (block of rows) and probe image (row), the image and its
@@ -206,10 +209,10 @@ def fig_heatmaps(images: np.ndarray, heat: dict, filters: list[int], layer: str,
     ``images`` (n, C, H, W); ``heat``: ``{epoch: (F, n, H, W)}`` from :func:`repchange.studies.b.visualize.heatmaps`."""
     epochs = sorted(heat)
     n = images.shape[0]
+    cell = min(1.2, (PAGE_WIDTH_IN - 3.0) / (len(epochs) + 1))
     fig, axes = plt.subplots(len(filters) * n, len(epochs) + 1,
-                             figsize=(1.2 * (len(epochs) + 1) + 2.2, 1.2 * len(filters) * n + 1.2), squeeze=False,
+                             figsize=(cell * (len(epochs) + 1) + 3.0, cell * len(filters) * n + 1.2), squeeze=False,
                              layout="constrained")
-    fig.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
     for i, f in enumerate(filters):
         vmax = max(float(heat[e][i].max()) for e in epochs) or 1.0
         for s in range(n):
@@ -231,12 +234,13 @@ def fig_heatmaps(images: np.ndarray, heat: dict, filters: list[int], layer: str,
     return fig
 
 
+@page_figure
 def fig_source_curves(curves: pd.DataFrame, plateau: pd.DataFrame, window: int, tolerance: float) -> Figure:
     """Study B's source nets: test accuracy after each epoch (thin: each seed; thick: the mean over seeds), the
     plateau epoch of :func:`repchange.studies.b.source_plateau.plateau_table` dotted, one panel per architecture."""
     archs = list(plateau.arch)
-    fig, axes = plt.subplots(1, len(archs), figsize=(3.4 * len(archs), 3.2), squeeze=False, sharey=True)
-    for ax, row in zip(axes[0], plateau.itertuples()):
+    fig, axes = panel_grid(len(archs), panel_height=3.0, extra_height=1.0, sharey=True)
+    for ax, row in zip(axes, plateau.itertuples()):
         frame = curves[curves.arch == row.arch]
         for _, seed_curve in frame.groupby("seed"):
             ax.plot(seed_curve.epoch, seed_curve.test_acc, color="#7a8fa6", lw=0.8, alpha=0.8)
@@ -250,8 +254,8 @@ def fig_source_curves(curves: pd.DataFrame, plateau: pd.DataFrame, window: int, 
         ax.set_xlabel("source epoch")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
-    axes[0, 0].set_ylabel("source test accuracy\n(1,000 held-out images)")
-    fig.suptitle(f"Study B source nets — plateau: the mean of the last {window} epochs gains less than {tolerance:g} "
-                 f"over the {window} before")
-    fig.tight_layout()
+    for ax in axes[::2]:
+        ax.set_ylabel("source test accuracy\n(1,000 held-out images)")
+    fig.suptitle(f"Study B source nets — plateau: the mean of the last {window} epochs\ngains less than "
+                 f"{tolerance:g} over the {window} before")
     return fig
