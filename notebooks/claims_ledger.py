@@ -54,6 +54,7 @@
 import matplotlib.pyplot as plt
 from IPython.display import display
 
+from repchange.book.reader_tables import wrappable
 from repchange.book.glue import glue_numbers, glue_text, save_table
 from repchange.book.ledger_run import book_ledger
 from repchange.core import verdicts
@@ -117,10 +118,13 @@ _ = save_table(ledger, "claims_ledger")
 
 # %%
 colours = {k: f"color: {v}; font-weight: bold" for k, v in claims.VERDICT_COLOURS.items()}
+moved = {k: f"color: {v}" for k, v in claims.VERDICT_COLOURS.items()}  # Holm's and 3δ's verdicts, where they move
 view = claims.ledger_view(ledger)
 for column in ("Holm", "at 3δ"):  # a reader looks for the rows where the verdict moves
     view[column] = view[column].where(view[column] != view.verdict, "same")
-display(view.style.map(lambda v: colours.get(v, ""), subset=["verdict", "Holm", "at 3δ"]).hide(axis="index"))
+display(view.style.map(lambda v: colours.get(v, ""), subset=["verdict"])
+        .map(lambda v: moved.get(v, ""), subset=["Holm", "at 3δ"])
+        .format(wrappable, subset=["claim"]).hide(axis="index"))
 
 # %% [markdown]
 # **The ledger.** `§`: the section of the paper the claim stands in (its words are in the details

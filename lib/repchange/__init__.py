@@ -37,8 +37,8 @@ for display), ``studies.beside`` (them next to ours).
 
 ``book`` -- running and publishing the chapters: ``book.vocabulary`` (the parameter names),
 ``book.parameter_checks`` (every parameter typed and checked at the door), ``book.parameters`` (chapter
-parameters -> study objects), ``book.glue`` (glue and provenance), ``book.ledger_run`` (a run's ledger and
-the landing page's findings),
+parameters -> study objects), ``book.glue`` (glue and provenance), ``book.reader_tables`` (tables formatted
+for readers), ``book.ledger_run`` (a run's ledger and the landing page's findings),
 ``book.runner`` (papermill and the book build), ``book.sweep`` (parameter grids), ``book.check``
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 

@@ -136,7 +136,7 @@ def _draw_matrix(table: pd.DataFrame, metric: str | None, alpha: float | None, t
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from repchange.core.plotting import PAGE_WIDTH_IN
+    from repchange.core.plotting import PAGE_WIDTH_IN, wrapped
 
     part, metric = _one_metric(table, metric, alpha)
     rows, cols = list(dict.fromkeys(part.layer_a)), list(dict.fromkeys(part.layer_b))
@@ -162,5 +162,5 @@ def _draw_matrix(table: pd.DataFrame, metric: str | None, alpha: float | None, t
     label = metric if alpha is None else f"{metric} α={alpha:g}"
     cbar = fig.colorbar(image, ax=ax)
     cbar.set_label(f"{label} ({'higher' if measure.higher_is_better else 'lower'} = more similar)")
-    ax.set_title(title or f"{label}, every layer against every layer\n(outlined: each row's best match)")
+    ax.set_title(wrapped(title or f"{label}, every layer against every layer\n(outlined: each row's best match)", fig))
     return fig

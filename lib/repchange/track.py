@@ -374,15 +374,15 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
     a value inside it is what unrelated representations of these layers give."""
     import matplotlib as mpl
 
-    from repchange.core.plotting import HOUSE_STYLE, legend_below, panel_grid
+    from repchange.core.plotting import HOUSE_STYLE, legend_below, panel_grid, wrapped
 
     keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
     panels = [(m, a) for m, a in keys]
     with mpl.rc_context(HOUSE_STYLE):
-        return _plot_panels(table, panels, title, panel_grid, legend_below)
+        return _plot_panels(table, panels, title, panel_grid, legend_below, wrapped)
 
 
-def _plot_panels(table: pd.DataFrame, panels: list, title: str, panel_grid, legend_below) -> Any:
+def _plot_panels(table: pd.DataFrame, panels: list, title: str, panel_grid, legend_below, wrapped) -> Any:
     """:func:`plot_table`'s drawing: panels two to a row, page-wide, the legend below them."""
     fig, axes = panel_grid(len(panels), panel_height=3.2, extra_height=1.4 if title else 1.0)
     order = list(dict.fromkeys(table.layer))
@@ -415,7 +415,7 @@ def _plot_panels(table: pd.DataFrame, panels: list, title: str, panel_grid, lege
         ax.grid(alpha=0.3)
     legend_below(fig, axes[0], ncol=4, title="shaded: the permutation null's central 95 %" if banded else None)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(wrapped(title, fig))
     return fig
 
 

@@ -103,7 +103,8 @@ TOO_WIDE_JS = TABLE_LABEL_JS + r"""
 })()
 """
 # Words a table cell breaks across lines ("hol ds", "S E S O I" stacked letter by letter): each run of letters and
-# digits between spaces, hyphens and slashes is measured with a DOM Range; its boxes on more than one line mean the
+# digits between spaces, hyphens, slashes and underscores (where reader_tables lets an identifier wrap) is measured
+# with a DOM Range; its boxes on more than one line mean the
 # browser broke it inside the word. Folded (closed <details>) tables are left out.
 BROKEN_WORDS_JS = TABLE_LABEL_JS + r"""
 (() => {
@@ -114,7 +115,7 @@ BROKEN_WORDS_JS = TABLE_LABEL_JS + r"""
       const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
       let node;
       while ((node = walker.nextNode())) {
-        const words = /[^\s\-\u2013\u2014\/]+/g;
+        const words = /[^\s\-\u2013\u2014\/_]+/g;
         let m;
         while ((m = words.exec(node.data))) {
           const range = document.createRange();

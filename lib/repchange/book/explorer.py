@@ -177,7 +177,7 @@ class Explorer:
 
     def _draw(self):
         """:meth:`figure`'s drawing: the curves over epochs above the bars at the chosen epoch."""
-        from repchange.core.plotting import caption, legend_below, panel_grid
+        from repchange.core.plotting import caption, legend_below, panel_grid, wrapped
 
         rows = self.selection
         stats = rows.groupby(["layer", "epoch"], sort=False)["value"].agg(["mean", "sem"]).reset_index()
@@ -197,7 +197,7 @@ class Explorer:
         right.set_title(f"epoch {self.epoch.value}")
         right.grid(alpha=0.3, axis="y")
         stored = self.tables[self.run.value]
-        fig.suptitle(f"{KINDS[stored.kind]} — {stored.label}")
+        fig.suptitle(wrapped(f"{KINDS[stored.kind]} — {stored.label}", fig))
         caption(fig, f"stored run {stored.path.name} · seeds: {sorted(rows.seed.unique().tolist())} · "
                       f"mean ± s.e.m. over seeds")
         return fig

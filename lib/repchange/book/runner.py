@@ -318,11 +318,18 @@ def parameter_reference(root: Path | None = None) -> str:
         lines += [f"## `{nb_path.relative_to(root)}`", "", title, "", "| parameter | default | meaning (type) |",
                   "|---|---|---|"]
         for p in declared_parameters(nb).values():
-            meaning = f"{p.help} ({p.inferred_type_name})" if p.help else f"({p.inferred_type_name})"
+            meaning = f"{_decimals_in(p.help)} ({p.inferred_type_name})" if p.help else f"({p.inferred_type_name})"
             cell = [f"`{p.name}`", f"`{_decimal_literal(p.default)}`", meaning.replace("|", "\\|")]
             lines.append("| " + " | ".join(cell) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _decimals_in(text: str) -> str:
+    """``text`` with every number in scientific notation ("lr 1e-3") written as its decimal ("lr 0.001")."""
+    import re
+
+    return re.sub(r"(?<![\w.])\d+(?:\.\d+)?[eE][-+]?\d+(?!\w)", lambda m: _decimal_literal(m.group(0)), text)
 
 
 def _decimal_literal(text: str) -> str:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 __all__ = ["FIGURE_DPI", "HOUSE_STYLE", "MIN_FONT_PT", "PAGE_WIDTH_IN", "band", "caption", "legend_below", "legibility_problems",
-           "mean_and_sem", "page_figure", "panel_grid"]
+           "mean_and_sem", "page_figure", "panel_grid", "wrapped"]
 
 PAGE_WIDTH_IN = 7.0
 FIGURE_DPI = 100
@@ -57,12 +57,19 @@ def legend_below(fig: Figure, ax, *, ncol: int = 3, **legend_kw) -> None:
                    **legend_kw)
 
 
+def wrapped(text: str, fig: Figure, size_pt: float = 12.0) -> str:
+    """``text`` broken into lines that fit ``fig``'s width at ``size_pt`` (a title, a long provenance line)."""
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * size_pt)))
+    return "\n".join(line for part in text.split("\n") for line in (textwrap.wrap(part, chars) or [""]))
+
+
 def legibility_problems(fig: Figure) -> list[str]:
-    """What keeps ``fig`` from reading on the page: wider than :data:`PAGE_WIDTH_IN`, or a text below
-    :data:`MIN_FONT_PT`. Empty when it reads."""
+    """What keeps ``fig`` from reading on the page: wider than :data:`PAGE_WIDTH_IN` (as drawn, titles and
+    legends included), or a text below :data:`MIN_FONT_PT`. Empty when it reads."""
     problems = []
-    if fig.get_figwidth() > PAGE_WIDTH_IN + 1e-6:
-        problems.append(f"{fig.get_figwidth():.1f} in wide (the page holds {PAGE_WIDTH_IN} in)")
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer()).width  # inches, what the page's tight crop keeps
+    if max(fig.get_figwidth(), drawn) > PAGE_WIDTH_IN + 0.3:
+        problems.append(f"{max(fig.get_figwidth(), drawn):.1f} in wide (the page holds {PAGE_WIDTH_IN} in)")
     small = sorted({round(t.get_fontsize(), 1) for t in fig.findobj(Text)
                     if t.get_text().strip() and t.get_visible() and t.get_fontsize() < MIN_FONT_PT})
     if small:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import caption, legend_below, page_figure, panel_grid
+from repchange.core.plotting import caption, legend_below, page_figure, panel_grid, wrapped
 
 from repchange.studies import paper_numbers
 
@@ -100,6 +100,6 @@ def fig_study_a_beside(beside: pd.DataFrame, provenance: str) -> Figure:
     for ax in axes[::2]:
         ax.set_ylabel("last-epoch CKA (biased)")
     legend_below(fig, axes[0], ncol=1)
-    fig.suptitle("Study A — the authors' results export beside this run\n(different data and scale)")
+    fig.suptitle(wrapped("Study A — the authors' results export beside this run\n(different data and scale)", fig))
     caption(fig, provenance)
     return fig

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import band, caption, legend_below, mean_and_sem, page_figure, panel_grid
+from repchange.core.plotting import band, caption, legend_below, mean_and_sem, page_figure, panel_grid, wrapped
 
 __all__ = ["fig1_cka_to_init", "fig2_training_curves", "fig3a_cka_vs_degree", "fig3b_cka_vs_size", "fig4_finetuning_change",
            "fig5_finetuned_vs_references"]
@@ -33,7 +33,7 @@ def fig1_cka_to_init(table: pd.DataFrame, provenance: str) -> Figure:
     axes[0].set_ylabel("CKA")
     axes[0].plot([], [], "--", color="grey", label="vs independent init")
     legend_below(fig, axes[0])
-    fig.suptitle("Study A, Fig. 1 — each layer's similarity to its random init")
+    fig.suptitle(wrapped("Study A, Fig. 1 — each layer's similarity to its random init", fig))
     caption(fig, provenance)
     return fig
 
@@ -69,7 +69,7 @@ def fig2_training_curves(histories: pd.DataFrame, provenance: str) -> Figure:
         ax.grid(alpha=0.3)
     axes[2].axhline(0.1, color="grey", ls=":", lw=1)
     legend_below(fig, axes[0], ncol=6)
-    fig.suptitle("Study A, Fig. 2 — learning under partially random labels")
+    fig.suptitle(wrapped("Study A, Fig. 2 — learning under partially random labels", fig))
     caption(fig, provenance)
     return fig
 
@@ -105,7 +105,7 @@ def _final_cka_against(sweep: pd.DataFrame, x: str, xlabel: str, title: str, pro
     axes[0].set_ylabel(f"CKA to {reference_label} after {final_epoch} epochs")
     axes[0].plot([], [], "--", color="grey", label="vs independent init")
     legend_below(fig, axes[0])
-    fig.suptitle(title)
+    fig.suptitle(wrapped(title, fig))
     caption(fig, provenance)
     return fig
 
@@ -146,7 +146,7 @@ def fig4_finetuning_change(table: pd.DataFrame, provenance: str) -> Figure:
             subset = rows[(rows.domain == domain) & (rows["shift"] == 0)]
             _layer_bands(ax, subset, "degree", "pretrained")
             target = subset.target.iloc[0] if len(subset) else domain
-            ax.set_title(f"({'ab'[col]}) {'source' if domain == 'same' else 'cross'} domain ({target}), {short}")
+            ax.set_title(f"({'ab'[col]}) {'source' if domain == 'same' else 'cross'} domain ({target})\n{short}")
             ax.set_xlabel("label randomness degree d")
             ax.set_xticks(sorted(subset.degree.unique()))
             ax.grid(alpha=0.3)
@@ -168,7 +168,7 @@ def fig4_finetuning_change(table: pd.DataFrame, provenance: str) -> Figure:
                             color=colour, label=name, capsize=2)
                 shown += 1
         ax.set_xticks(x, layers, rotation=30)
-        ax.set_title(f"(c) shifted labels vs cross domain, {short}")
+        ax.set_title(f"(c) shifted labels vs cross domain\n{short}")
         ax.grid(alpha=0.3)
     for col in range(3):
         axes[0, col].set_ylabel("CKA to the pre-trained net")
@@ -176,7 +176,7 @@ def fig4_finetuning_change(table: pd.DataFrame, provenance: str) -> Figure:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     more, more_labels = axes[0, 2].get_legend_handles_labels()
     fig.legend(handles + more, labels + more_labels, loc="outside lower center", ncol=3, frameon=False)
-    fig.suptitle(f"Study A, Fig. 4 — change from the pre-trained net\nduring fine-tuning ({table.epoch.max()} epochs)")
+    fig.suptitle(wrapped(f"Study A, Fig. 4 — change from the pre-trained net\nduring fine-tuning ({table.epoch.max()} epochs)", fig))
     caption(fig, provenance)
     return fig
 
@@ -211,9 +211,9 @@ def fig5_finetuned_vs_references(table: pd.DataFrame, panels: list[tuple[str, st
                             color=colours[comparison], label=f"vs {label}", capsize=2)
             ax.set_xticks(x, layers, rotation=30)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{title}, {'biased' if row == 0 else 'debiased'}")
+            ax.set_title(f"{title}\n{'biased' if row == 0 else 'debiased'}")
         axes[0, col].set_ylabel("CKA")
     legend_below(fig, axes[0, 0])
-    fig.suptitle(f"Study A, Fig. 5 — fine-tuned ({table.epoch.max()} epochs) vs\npre-trained and vs pre-initialised nets")
+    fig.suptitle(wrapped(f"Study A, Fig. 5 — fine-tuned ({table.epoch.max()} epochs) vs\npre-trained and vs pre-initialised nets", fig))
     caption(fig, provenance)
     return fig

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import PAGE_WIDTH_IN, band, caption, legend_below, mean_and_sem, page_figure, panel_grid
+from repchange.core.plotting import (PAGE_WIDTH_IN, band, caption, legend_below, mean_and_sem, page_figure, panel_grid,
+                                     wrapped)
 from repchange.studies.b.analysis import layer_order, metric_labels, metric_order
 
 __all__ = ["fig_class_crops", "fig_feature_dynamics", "fig_heatmaps", "fig_metric_agreement", "fig_reusability"]
@@ -57,7 +58,7 @@ def fig_feature_dynamics(table: pd.DataFrame, arch: str, provenance: str, *, bas
     if baseline is not None:
         axes[0, -1].plot([], [], "--", color="grey", lw=0.9, label="independent source net")
     legend_below(fig, axes[0, -1], ncol=4, title="probed layer")
-    fig.suptitle(title or f"Study B — feature dynamics of {arch} during fine-tuning\n(distance to the source net)")
+    fig.suptitle(wrapped(title or f"Study B — feature dynamics of {arch} during fine-tuning\n(distance to the source net)", fig))
     caption(fig, provenance)
     return fig
 
@@ -88,7 +89,7 @@ def fig_metric_agreement(table: pd.DataFrame, correlations: pd.DataFrame, proven
     handles = [plt.Line2D([], [], ls="", marker="o", color=colours[a], label=a) for a in archs]
     handles += [plt.Line2D([], [], ls="", marker=markers[t], color="grey", label=t) for t in targets]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
-    fig.suptitle("Second view, pooled (not the paper's statistic):\none point per layer × epoch × class")
+    fig.suptitle(wrapped("Second view, pooled (not the paper's statistic):\none point per layer × epoch × class", fig))
     caption(fig, provenance)
     return fig
 
@@ -125,7 +126,7 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
         ax.grid(alpha=0.3)
         first = pairing == pairings[0]
         ax.set_title(("the paper's pairing: " if first else "the authors' code's pairing: ") + pairing_label(pairing))
-    fig.suptitle("Study B — metric agreement: one r across filters per layer × epoch × class")
+    fig.suptitle(wrapped("Study B — metric agreement: one r across filters per layer × epoch × class", fig))
     caption(fig, provenance)
     return fig
 
@@ -151,7 +152,7 @@ def fig_reusability(reuse: pd.DataFrame, provenance: str) -> Figure:
     for ax in axes[::2]:
         ax.set_ylabel("distance to the source\n(mean ± std over epochs)")
     legend_below(fig, axes[0], ncol=len(archs))
-    fig.suptitle("Study B, Table 2 — reusability of the source features\n(lower = reused more)")
+    fig.suptitle(wrapped("Study B, Table 2 — reusability of the source features\n(lower = reused more)", fig))
     caption(fig, provenance)
     return fig
 
@@ -194,7 +195,7 @@ def fig_class_crops(crops: dict, class_names: dict[int, str], layer: str, change
         label = f"filter {f}\n(d = {distance.get(f, np.nan):.2f})\n{class_names.get(c, c)}" if j == 0 \
             else class_names.get(c, str(c))
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
-    fig.suptitle(title or f"Study B — class-based visualisation of {layer}")
+    fig.suptitle(wrapped(title or f"Study B — class-based visualisation of {layer}", fig))
     caption(fig, provenance + " · d: per-filter Procrustes distance to the source at the last epoch; "
              "beige: outside the image")
     return fig
@@ -229,7 +230,7 @@ def fig_heatmaps(images: np.ndarray, heat: dict, filters: list[int], layer: str,
         fig.colorbar(shown, ax=axes[i * n:(i + 1) * n, :].ravel().tolist(), label=f"filter {f}: activation",
                      shrink=0.9)
     axes[0, 0].set_title("image")
-    fig.suptitle(title or f"Study B — sample-based visualisation of {layer}")
+    fig.suptitle(wrapped(title or f"Study B — sample-based visualisation of {layer}", fig))
     caption(fig, provenance + " · colour scale: one per filter, shared across epochs and images")
     return fig
 
@@ -256,6 +257,6 @@ def fig_source_curves(curves: pd.DataFrame, plateau: pd.DataFrame, window: int, 
         ax.legend(loc="lower right")
     for ax in axes[::2]:
         ax.set_ylabel("source test accuracy\n(1,000 held-out images)")
-    fig.suptitle(f"Study B source nets — plateau: the mean of the last {window} epochs\ngains less than "
-                 f"{tolerance:g} over the {window} before")
+    fig.suptitle(wrapped(f"Study B source nets — plateau: the mean of the last {window} epochs\ngains less than "
+                 f"{tolerance:g} over the {window} before", fig))
     return fig
