@@ -67,6 +67,7 @@ def legibility_problems(fig: Figure) -> list[str]:
     """What keeps ``fig`` from reading on the page: wider than :data:`PAGE_WIDTH_IN` (as drawn, titles and
     legends included), or a text below :data:`MIN_FONT_PT`. Empty when it reads."""
     problems = []
+    fig.draw_without_rendering()  # runs the layout engine, as the page's drawing will
     drawn = fig.get_tightbbox(fig.canvas.get_renderer()).width  # inches, what the page's tight crop keeps
     if max(fig.get_figwidth(), drawn) > PAGE_WIDTH_IN + 0.3:
         problems.append(f"{max(fig.get_figwidth(), drawn):.1f} in wide (the page holds {PAGE_WIDTH_IN} in)")

@@ -232,7 +232,7 @@ def fig_ledger(frame: pd.DataFrame, provenance: str, *, title: str | None = None
     ax.set_xlim(-2.0 * max(reach), 2.0 * max(reach))  # every point and bar inside, with room
     ax.set_yticks(np.arange(len(rows)), [f"{r.key} ({DIRECTION_MARKS[r.direction]})" for _, r in rows.iterrows()])
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel("(statistic − null) / δ, claimed side right; shaded: ±δ")
+    ax.set_xlabel("(statistic − null) / δ, claimed side right\nshaded: ±δ")
     ax.grid(alpha=0.3, axis="x")
     handles = [Line2D([], [], color=c, marker="o", lw=2) for c in VERDICT_COLOURS.values()]
     labels = list(VERDICT_COLOURS)
