@@ -49,12 +49,16 @@ def panel_grid(n: int, *, panel_height: float, max_cols: int = 2, extra_height: 
 
 
 def legend_below(fig: Figure, ax, *, ncol: int = 3, **legend_kw) -> None:
-    """One legend for the figure, below its panels (off the data), from the lines labelled on ``ax``; the figure
-    must use the constrained layout (:func:`panel_grid` does)."""
+    """One legend for the figure, below its panels (off the data), from the lines labelled on ``ax``, in at most
+    ``ncol`` columns and as many as the longest label lets fit the figure's width; the figure must use the
+    constrained layout (:func:`panel_grid` does)."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(handles)), frameon=False,
-                   **legend_kw)
+        size = mpl.rcParams["legend.fontsize"]
+        size = size if isinstance(size, int | float) else 11.0
+        fits = int(fig.get_figwidth() * 72 / (0.6 * size * (max(len(label) for label in labels) + 5)))
+        fig.legend(handles, labels, loc="outside lower center", ncol=max(1, min(ncol, len(handles), fits)),
+                   frameon=False, **legend_kw)
 
 
 def wrapped(text: str, fig: Figure, size_pt: float = 12.0) -> str:
