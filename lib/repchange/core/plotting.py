@@ -63,7 +63,7 @@ def legend_below(fig: Figure, ax, *, ncol: int = 3, **legend_kw) -> None:
 
 def wrapped(text: str, fig: Figure, size_pt: float = 12.0) -> str:
     """``text`` broken into lines that fit ``fig``'s width at ``size_pt`` (a title, a long provenance line)."""
-    chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * size_pt)))
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.62 * size_pt)))  # DejaVu Sans: about 0.6 em a character
     return "\n".join(line for part in text.split("\n") for line in (textwrap.wrap(part, chars) or [""]))
 
 
@@ -113,8 +113,7 @@ def mean_and_sem(frame: pd.DataFrame, by: list[str], value: str = "value") -> pd
 def caption(fig: Figure, text: str) -> None:
     """Write ``text`` (provenance, notes) wrapped to the figure's width below ``fig``'s bottom left, in
     :data:`MIN_FONT_PT` (the page states the same in its provenance box, in body text)."""
-    chars = int(fig.get_figwidth() * 72 / (0.5 * MIN_FONT_PT))
-    fig.text(0.01, 0.0, "\n".join(textwrap.wrap(text, chars)), fontsize=MIN_FONT_PT, color="#333333",
+    fig.text(0.01, 0.0, wrapped(text, fig, MIN_FONT_PT), fontsize=MIN_FONT_PT, color="#333333",
              ha="left", va="top")  # below the axes: the page's tight bounding box takes it in
 
 
