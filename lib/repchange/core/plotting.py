@@ -61,9 +61,10 @@ def legend_below(fig: Figure, ax, *, ncol: int = 3, **legend_kw) -> None:
                    frameon=False, **legend_kw)
 
 
-def wrapped(text: str, fig: Figure, size_pt: float = 12.0) -> str:
-    """``text`` broken into lines that fit ``fig``'s width at ``size_pt`` (a title, a long provenance line)."""
-    chars = max(20, int(fig.get_figwidth() * 72 / (0.62 * size_pt)))  # DejaVu Sans: about 0.6 em a character
+def wrapped(text: str, fig: Figure, size_pt: float = 12.0, share: float = 1.0) -> str:
+    """``text`` broken into lines that fit ``share`` of ``fig``'s width at ``size_pt`` (a title, a long provenance
+    line; ``share`` < 1 for an axis title beside a legend)."""
+    chars = max(20, int(share * fig.get_figwidth() * 72 / (0.62 * size_pt)))  # DejaVu Sans: about 0.6 em a character
     return "\n".join(line for part in text.split("\n") for line in (textwrap.wrap(part, chars) or [""]))
 
 

@@ -120,12 +120,13 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
             ax.errorbar([mean], [top * height], xerr=[std], fmt="o", color=colour, capsize=4,
                         label=f"{label}: {mean:.2f} ± {std:.2f}")
         ax.set_xlim(-1.05, 1.05)
-        ax.set_xlabel(f"Pearson r across filters: {pairing_label(pairing)}")
+        ax.set_xlabel(wrapped(f"Pearson r across filters: {pairing_label(pairing)}", fig, share=0.45))
         ax.set_ylabel("(layer, epoch, class) cells")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.grid(alpha=0.3)
         first = pairing == pairings[0]
-        ax.set_title(("the paper's pairing: " if first else "the authors' code's pairing: ") + pairing_label(pairing))
+        ax.set_title(wrapped(("the paper's pairing: " if first else "the authors' code's pairing: ")
+                             + pairing_label(pairing), fig, share=0.45))  # the legend takes half the width
     fig.suptitle(wrapped("Study B — metric agreement: one r across filters per layer × epoch × class", fig))
     caption(fig, provenance)
     return fig
