@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from repchange.core.features import BN_MODES
-from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure
+from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure, wrapped
 from repchange.core.runtime import Runtime
 from repchange.core.verdicts import LEVEL
 from repchange.studies import claims
@@ -129,9 +129,9 @@ def fig_grid(table: pd.DataFrame, colours: dict[str, str], title: str, provenanc
                 color="white" if isinstance(v, str) and v in colours else "#555555")
     ax.set_xticks(range(table.shape[1]), list(table.columns), rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]), list(table.index))
-    ax.set_title(title)
+    ax.set_title(wrapped(title, fig, share=0.6))
     present = [v for v in colours if v in set(table.to_numpy().ravel())]
     fig.legend([Patch(color=colours[v]) for v in present], [f"{VERDICT_MARKS.get(v, '')} {v}" for v in present],
-               loc="outside lower center", ncol=min(3, len(present)), frameon=False)
+               loc="outside lower center", ncol=min(2, len(present)), frameon=False)
     caption(fig, provenance)
     return fig
