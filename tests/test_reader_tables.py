@@ -82,3 +82,20 @@ def test_page_figure_draws_in_the_house_style_and_refuses_an_unreadable_figure()
     with pytest.raises(RuntimeError, match=r"strip drew a figure that does not read on the page: 16.0 in wide .*"
                                            r"text at \[6.0\] pt"):
         strip()
+
+
+def test_a_panel_title_wider_than_its_panel_wraps_to_fit_it() -> None:
+    import matplotlib as mpl
+
+    with mpl.rc_context(plotting.HOUSE_STYLE):
+        fig, axes = plotting.panel_grid(2, panel_height=3.0)
+        axes[1].set_title("PWSM α=1 (angular Procrustes, no whitening) between every layer and its source")
+        axes[0].set_title("short")
+        plotting.fit_axis_texts(fig)
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    assert axes[0].get_title() == "short"
+    assert "\n" in axes[1].get_title()
+    assert axes[1].title.get_window_extent(renderer).width <= 1.02 * axes[1].get_window_extent(renderer).width
+    assert not plotting.legibility_problems(fig)
+    plt.close(fig)

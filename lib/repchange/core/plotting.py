@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-__all__ = ["FIGURE_DPI", "HOUSE_STYLE", "MIN_FONT_PT", "PAGE_WIDTH_IN", "band", "caption", "legend_below", "legibility_problems",
+__all__ = ["FIGURE_DPI", "HOUSE_STYLE", "MIN_FONT_PT", "PAGE_WIDTH_IN", "band", "caption", "fit_axis_texts", "legend_below", "legibility_problems",
            "mean_and_sem", "page_figure", "panel_grid", "wrapped"]
 
 PAGE_WIDTH_IN = 7.0
@@ -68,6 +68,22 @@ def wrapped(text: str, fig: Figure, size_pt: float = 12.0, share: float = 1.0) -
     return "\n".join(line for part in text.split("\n") for line in (textwrap.wrap(part, chars) or [""]))
 
 
+def fit_axis_texts(fig: Figure) -> None:
+    """Re-wrap each axes' title and x label that the layout drew wider than its axes into lines that fit it
+    (a metric's long name above a narrow panel), so no text runs into the next panel or off the page."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        room = ax.get_window_extent(renderer).width
+        for text in (ax.title, ax.xaxis.label):
+            content = text.get_text()
+            width = text.get_window_extent(renderer).width if content else 0.0
+            if width > 1.02 * room > 0:
+                longest = max(len(line) for line in content.split("\n"))
+                chars = max(12, int(longest * room / width) - 1)
+                text.set_text("\n".join(textwrap.fill(line, chars) for line in content.split("\n")))
+
+
 def legibility_problems(fig: Figure) -> list[str]:
     """What keeps ``fig`` from reading on the page: wider than :data:`PAGE_WIDTH_IN` (as drawn, titles and
     legends included), or a text below :data:`MIN_FONT_PT`. Empty when it reads."""
@@ -84,13 +100,15 @@ def legibility_problems(fig: Figure) -> list[str]:
 
 
 def page_figure(function: F) -> F:
-    """Decorate a figure function: it draws in :data:`HOUSE_STYLE`, and a figure that would not read on the page
-    (see :func:`legibility_problems`) is an error in our code, raised here rather than shipped."""
+    """Decorate a figure function: it draws in :data:`HOUSE_STYLE`, its axis titles and x labels wrap to their
+    axes (:func:`fit_axis_texts`), and a figure that would still not read on the page (see
+    :func:`legibility_problems`) is an error in our code, raised here rather than shipped."""
 
     @functools.wraps(function)
     def drawn(*args, **kwargs) -> Figure:
         with mpl.rc_context(HOUSE_STYLE):
             fig = function(*args, **kwargs)
+            fit_axis_texts(fig)
         problems = legibility_problems(fig)
         if problems:
             raise RuntimeError(f"{function.__name__} drew a figure that does not read on the page: "
