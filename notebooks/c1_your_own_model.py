@@ -38,7 +38,7 @@ from repchange.track import Tracker, final_values, plot_table
 
 # %% tags=["parameters"]
 # Names begin with own_ so that a profile's Study A settings (epochs, lr, dataset, ...) never reach this chapter.
-own_dataset: str = "fashion_mnist"  # one of repchange.core.data.available(); images resized to own_image_size, 3 channels
+own_dataset: str = "fashion_mnist"  # a name from data.available() (repchange.core); images resized to own_image_size, 3 channels
 own_image_size: int = 32  # ResNet-18 input size here (ImageNet: 224)
 own_train_size: int = 1024  # training images, spread over the classes
 own_probe_size: int = 500  # probe images (test split, spread over the classes): every update sees these

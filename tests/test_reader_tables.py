@@ -99,3 +99,28 @@ def test_a_panel_title_wider_than_its_panel_wraps_to_fit_it() -> None:
     assert axes[1].title.get_window_extent(renderer).width <= 1.02 * axes[1].get_window_extent(renderer).width
     assert not plotting.legibility_problems(fig)
     plt.close(fig)
+
+
+def test_the_caption_sits_below_the_legend_in_the_pages_tight_crop(tmp_path) -> None:
+    """A legend below the panels and the provenance caption beneath it: drawn as the page saves a figure
+    (bbox_inches="tight", which replaces the figure's box by one that takes the caption in), the caption stays
+    clear of the legend -- measured in the save's own draw."""
+
+    @plotting.page_figure
+    def drawn():
+        fig, axes = plotting.panel_grid(2, panel_height=2.5)
+        for k in range(7):
+            axes[0].plot([0, 1], [k, k + 1], label=f"line {k}")
+        plotting.legend_below(fig, axes[0], ncol=3)
+        plotting.caption(fig, "data: x · profile: smoke · seeds: [1, 2, 3] · " * 4)
+        return fig
+
+    fig = drawn()
+    caption = next(t for t in fig.texts if t.get_gid() == plotting.CAPTION_GID)
+    seen = []
+    fig.canvas.mpl_connect("draw_event", lambda event: seen.append(
+        (fig.legends[0].get_window_extent(event.renderer), caption.get_window_extent(event.renderer))))
+    fig.savefig(tmp_path / "f.png", bbox_inches="tight")
+    legend, text = seen[-1]
+    assert text.y1 < legend.y0  # the caption's top below the legend's bottom
+    plt.close(fig)

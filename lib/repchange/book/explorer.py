@@ -177,7 +177,7 @@ class Explorer:
 
     def _draw(self):
         """:meth:`figure`'s drawing: the curves over epochs above the bars at the chosen epoch."""
-        from repchange.core.plotting import caption, legend_below, panel_grid, wrapped
+        from repchange.core.plotting import caption, legend_below, panel_grid, place_caption, wrapped
 
         rows = self.selection
         stats = rows.groupby(["layer", "epoch"], sort=False)["value"].agg(["mean", "sem"]).reset_index()
@@ -200,6 +200,7 @@ class Explorer:
         fig.suptitle(wrapped(f"{KINDS[stored.kind]} — {stored.label}", fig))
         caption(fig, f"stored run {stored.path.name} · seeds: {sorted(rows.seed.unique().tolist())} · "
                       f"mean ± s.e.m. over seeds")
+        place_caption(fig)
         return fig
 
     def describe(self) -> str:

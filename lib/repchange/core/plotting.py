@@ -19,11 +19,12 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 __all__ = ["FIGURE_DPI", "HOUSE_STYLE", "MIN_FONT_PT", "PAGE_WIDTH_IN", "band", "caption", "fit_axis_texts", "legend_below", "legibility_problems",
-           "mean_and_sem", "page_figure", "panel_grid", "wrapped"]
+           "mean_and_sem", "page_figure", "panel_grid", "place_caption", "wrapped"]
 
 PAGE_WIDTH_IN = 7.0
 FIGURE_DPI = 100
 MIN_FONT_PT = 9.0  # the caption's provenance line; everything a reader needs is 11 pt or more
+CAPTION_GID = "repchange-caption"
 HOUSE_STYLE = {"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "font.size": 12, "axes.titlesize": 12,
                "axes.labelsize": 12, "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11,
                "legend.title_fontsize": 11, "figure.titlesize": 12}
@@ -109,6 +110,7 @@ def page_figure(function: F) -> F:
         with mpl.rc_context(HOUSE_STYLE):
             fig = function(*args, **kwargs)
             fit_axis_texts(fig)
+            place_caption(fig)
         problems = legibility_problems(fig)
         if problems:
             raise RuntimeError(f"{function.__name__} drew a figure that does not read on the page: "
@@ -133,7 +135,32 @@ def caption(fig: Figure, text: str) -> None:
     """Write ``text`` (provenance, notes) wrapped to the figure's width below ``fig``'s bottom left, in
     :data:`MIN_FONT_PT` (the page states the same in its provenance box, in body text)."""
     fig.text(0.01, 0.0, wrapped(text, fig, MIN_FONT_PT), fontsize=MIN_FONT_PT, color="#333333",
-             ha="left", va="top")  # below the axes: the page's tight bounding box takes it in
+             ha="left", va="top", gid=CAPTION_GID)  # below the figure: the page's tight crop takes it in
+
+
+def place_caption(fig: Figure) -> None:
+    """Move :func:`caption`'s text just below everything else the layout drew (a legend below the panels
+    included), so the two never overlap, and freeze the layout there; a figure without a caption is left as
+    it is. Call it last, once the figure is drawn."""
+    captions = [t for t in fig.texts if t.get_gid() == CAPTION_GID]
+    if not captions:
+        return
+    for t in captions:
+        t.set_visible(False)
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    # Freeze the layout as drawn and pin each figure legend where the layout put it, in figure coordinates: a
+    # figure legend is otherwise anchored to the figure's box, which the page's tight crop (bbox_inches="tight")
+    # replaces by one that takes the caption in, and the legend would slide down onto the caption.
+    for legend in fig.legends:
+        corner = legend.get_window_extent(renderer).transformed(fig.transFigure.inverted())
+        legend.set_loc("lower left")
+        legend.set_bbox_to_anchor((corner.x0, corner.y0), transform=fig.transFigure)
+    fig.set_layout_engine("none")
+    bottom = fig.get_tightbbox(renderer).y0 / fig.get_figheight()  # inches -> figure fraction
+    for t in captions:
+        t.set_visible(True)
+        t.set_y(min(0.0, bottom) - 0.01)
 
 
 def band(ax, x, mean, sem, colour, label=None, style="-", lw=1.8) -> None:
