@@ -39,6 +39,7 @@ def test_the_page_table_shows_the_chosen_columns_rounded_without_nan_or_scientif
     assert html.count(MISSING) == 2 and "1.000" in html and "&lt;0.001" in html or "<0.001" in html
     assert "0.123" in html and "0.04" in html and ">note<" not in html  # the unchosen column is left out
     assert "null's 97.5 %" in html and "p_value" not in html
+    assert for_readers(frame, ["layer", "value"]).to_html() == for_readers(frame, ["layer", "value"]).to_html()
 
 
 def test_a_pivot_table_keeps_its_index_and_joins_its_two_header_levels() -> None:

@@ -16,6 +16,7 @@ an ordinary value, a word broken inside a cell, or a width past the column.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -80,6 +81,8 @@ def for_readers(frame: pd.DataFrame, columns: Mapping[str, str] | Sequence[str] 
     styler = shown.style.format({header: (lambda v, d=d: number(v, d)) for header, d in places.items()})
     styler = styler.format_index(lambda v: number(v, default) if not isinstance(v, str) else wrappable(v), axis=0)
     styler = styler.format_index(lambda v: v if not isinstance(v, str) else wrappable(v), axis=1)
+    # the table's id from its content, not pandas' random one: the same table renders the same HTML (nbval compares)
+    styler = styler.set_uuid(hashlib.sha256(shown.to_csv().encode()).hexdigest()[:10])
     if not index:
         styler = styler.hide(axis="index")
     if caption:
