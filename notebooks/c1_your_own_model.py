@@ -27,12 +27,13 @@
 import matplotlib.pyplot as plt
 import torch
 import torchvision
+from IPython.display import HTML
 from torch.utils.data import DataLoader, TensorDataset
 
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.reader_tables import for_readers
 from repchange.core import data
 from repchange.core.measures import biased_cka_chance
-from repchange.book.reader_tables import for_readers
 from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.track import Tracker, final_values, plot_table
 
@@ -194,8 +195,8 @@ glue_numbers({"c1_pairs": len(matrix), "c1_factorisations": matrix.attrs["factor
 rows_a = best[best.side == "a"]
 glue_text("c1_best_sentence", "; ".join(f"`{r.layer}` ↔ `{r.best.removeprefix('encoder.layers.')}` "
                                         f"({r.value:.2f})" for r in rows_a.itertuples()))
-for_readers(best.assign(best=best.best.str.removeprefix("encoder.layers."), side=best.side.map({"a": "ResNet-18", "b": "ViT"})),
-            {"side": "model", "layer": "layer", "best": "best match", "value": "debiased CKA"})
+matches = best.assign(best=best.best.str.removeprefix("encoder.layers."), side=best.side.map({"a": "ResNet-18", "b": "ViT"}))
+HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best match", "value": "debiased CKA"}).to_html())
 
 # %% [markdown]
 # Best matches, ResNet stage ↔ ViT block (debiased CKA): {glue:md}`c1_best_sentence`.
