@@ -161,3 +161,26 @@ def test_a_tracked_comparison_draws_its_null_band(tmp_path: Path) -> None:
     assert (tmp_path / "r" / "compare.png").stat().st_size > 0
     with pytest.raises(ValueError, match="layers_b and view_b name B's side"):
         compare("resnet18", a, b, str(probe), layers_b=["layer1"])
+
+
+@pytest.mark.parametrize("prefix", ["model.", "_orig_mod.", "model._orig_mod.", "module.model.", "net."])
+def test_checkpoints_from_lightning_ddp_and_torch_compile_load_by_their_keys(prefix: str) -> None:
+    """A Lightning module's ``model.``, torch.compile's ``_orig_mod.`` and their combinations come off when that
+    makes the keys the model's; the loaded weights are the saved ones."""
+    from repchange.compare import _load_into, match_prefixes
+
+    torch.manual_seed(0)
+    saved = torchvision.models.get_model("resnet18", weights=None, num_classes=3)
+    state = {f"{prefix}{k}": v for k, v in saved.state_dict().items()}
+    model = torchvision.models.get_model("resnet18", weights=None, num_classes=3)
+    _load_into(model, state, "A", "resnet18")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))
+    assert match_prefixes(state, {"something.else"}) is state  # nothing fits: left for the error to name
+
+
+def test_a_checkpoint_of_another_model_is_still_refused_with_its_mismatches() -> None:
+    from repchange.compare import _load_into
+
+    other = {f"model.{k}": v for k, v in torchvision.models.get_model("resnet34", weights=None).state_dict().items()}
+    with pytest.raises(ValueError, match=r"checkpoint A does not fit resnet18: .* unexpected"):
+        _load_into(torchvision.models.get_model("resnet18", weights=None), other, "A", "resnet18")

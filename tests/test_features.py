@@ -68,3 +68,18 @@ def test_layer_factors_wrap_every_probed_layer() -> None:
     factors = layer_factors(model, probe())
     assert list(factors) == list(model.probe_layers)
     assert factors["block1"].shape == (6, 256) and factors["logits"].name == "logits"
+
+
+@pytest.mark.parametrize("bn", ["batch", "eval"])
+def test_each_modules_own_mode_is_restored_a_frozen_batchnorm_stays_frozen(bn: str) -> None:
+    """A training model whose first BatchNorm the user froze (eval mode, running statistics fixed): after an
+    extraction that BatchNorm is still in eval mode and every other module still trains."""
+    model = Conv4(1, 3, 16, width=4).train()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    norms[0].eval()
+    before = {name: m.training for name, m in model.named_modules()}
+    running = norms[0].running_mean.clone()
+    extract(model, model.probe_layers, probe(), bn=bn)
+    assert {name: m.training for name, m in model.named_modules()} == before
+    assert not norms[0].training and norms[1].training and model.training
+    assert torch.equal(norms[0].running_mean, running)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pytest
 import torch
@@ -216,3 +218,28 @@ def test_final_values_and_the_figure_follow_the_table() -> None:
     fig = plot_table(table)
     assert [ax.get_title() for ax in fig.axes] == ["cka", "pwsm α=0.5"]
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["a", "b"]
+
+
+def test_tracking_a_model_with_frozen_batchnorm_leaves_it_frozen() -> None:
+    """The Tracker measures between training steps: a BatchNorm the user froze stays in eval mode after
+    ``update`` (before, every module was set back to the model's top-level mode and the frozen layer trained)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4), nn.BatchNorm1d(4)).train()
+    model[1].eval()  # frozen by the user
+    tracker = Tracker(model, torch.randn(32, 6), layers=["2", "4"], metrics=("cka",))
+    tracker.update(0)
+    assert not model[1].training and model[4].training and model.training
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_model_takes_a_float32_probe(dtype: torch.dtype) -> None:
+    """Probes are cast to the model's floating dtype (they failed on the first forward pass); the metrics are
+    still computed in float64 from the float32 copies of the activations, and the values are close to the
+    float32 model's."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU())
+    x = torch.randn(64, 6)
+    reference = copy.deepcopy(model)  # float32
+    half = Tracker(model.to(dtype), x, layers=["1", "3"], metrics=("cka",), reference=reference).update(0)
+    assert half.value.notna().all()
+    assert (half.value.to_numpy() > 0.98).all()  # the same net in half precision against its float32 self

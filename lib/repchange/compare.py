@@ -13,8 +13,9 @@ under each curve, a p-value per value), ``--bootstrap B`` an interval for debias
 
 The architecture is a torchvision model name (built without weights, ``num_classes`` read from
 the checkpoints' head) or ``module:function`` returning an ``nn.Module``. A checkpoint is a state
-dict, or a dict holding one under ``state_dict`` or ``model`` (a ``module.`` prefix from
-DataParallel is dropped). The probe is an ImageFolder root (``n_probe`` images spread over its
+dict, or a dict holding one under ``state_dict`` or ``model``; the prefixes wrappers add (DataParallel's and
+DDP's ``module.``, Lightning's ``model.``, ``torch.compile``'s ``_orig_mod.``) are taken off where that makes the
+keys the model's (:func:`match_prefixes`). The probe is an ImageFolder root (``n_probe`` images spread over its
 classes) or one of the book's data sets (its test split). Checkpoint A is the reference.
 """
 
@@ -42,7 +43,7 @@ from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.readout import SmallProbeWarning
 from repchange.track import Tracker, plot_table
 
-__all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "write_report"]
+__all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "match_prefixes", "write_report"]
 
 
 def load_checkpoint_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -95,8 +96,27 @@ def build_model(arch: str, num_classes: int | None = None) -> nn.Module:
     return model
 
 
+def match_prefixes(state: dict[str, torch.Tensor], expected: set[str]) -> dict[str, torch.Tensor]:
+    """``state`` with the wrappers' prefixes taken off where that makes its keys exactly ``expected`` (the
+    model's): ``_orig_mod.`` (``torch.compile``) anywhere in a key, then leading components every key shares
+    (Lightning's ``model.``, DDP's ``module.``, a user's ``net.``). A state that matches neither way is returned
+    as it is, for :func:`_load_into` to name its mismatches."""
+    if set(state) == expected:
+        return state
+    candidate = {k.replace("_orig_mod.", ""): v for k, v in state.items()}
+    for _ in range(4):
+        if set(candidate) == expected:
+            return candidate
+        heads = {k.split(".", 1)[0] for k in candidate}
+        if len(heads) != 1 or not all("." in k for k in candidate):
+            break
+        candidate = {k.split(".", 1)[1]: v for k, v in candidate.items()}
+    return candidate if set(candidate) == expected else state
+
+
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], label: str, arch: str) -> None:
     result = model.state_dict()
+    state = match_prefixes(state, set(result))
     missing = [k for k in result if k not in state]
     unexpected = [k for k in state if k not in result]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in result.items()

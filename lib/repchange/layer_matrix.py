@@ -27,7 +27,7 @@ from repchange.core.measures import MEASURES, check_metrics
 from repchange.core.metrics import Factors
 from repchange.core.resampling import check_resampling
 from repchange.hooks import Selector, resolve_layers
-from repchange.probes import Probe, to_device
+from repchange.probes import Probe, floating_dtype, to_device
 from repchange.readout import SmallProbeWarning, factors_or_reason, layer_activations, measure_rows, small_probe_warnings
 
 __all__ = ["best_matches", "layer_matrix", "plot_matrix"]
@@ -61,8 +61,8 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     if next(model_b.parameters()).device != device:
         raise ValueError("model_a and model_b lie on different devices; move one with .to(device) first")
     reader = Probe(probe, batch_size, probe_seed)
-    resolved_a = resolve_layers(model_a, layers_a, to_device(reader.first(model_a, EXAMPLE_ROWS), device))
-    resolved_b = resolve_layers(model_b, layers_b, to_device(reader.first(model_b, EXAMPLE_ROWS), device))
+    resolved_a = resolve_layers(model_a, layers_a, to_device(reader.first(model_a, EXAMPLE_ROWS), device, floating_dtype(model_a)))
+    resolved_b = resolve_layers(model_b, layers_b, to_device(reader.first(model_b, EXAMPLE_ROWS), device, floating_dtype(model_b)))
     acts_a = layer_activations(model_a, reader, resolved_a, select=select_a, bn=bn, device=device, what="model A")
     acts_b = acts_a if model_b is model_a and layers_b == layers_a and select_b == select_a else \
         layer_activations(model_b, reader, resolved_b, select=select_b, bn=bn, device=device, what="model B")

@@ -24,15 +24,28 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
 from repchange.core.data import Split, normalise
 
-__all__ = ["Batch", "Probe", "batch_size_of", "to_device"]
+__all__ = ["Batch", "Probe", "batch_size_of", "floating_dtype", "to_device"]
 
 Batch = torch.Tensor | dict[str, torch.Tensor]
 
 
-def to_device(batch: Batch, device: torch.device) -> Batch:
+def floating_dtype(model: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of ``model``'s first floating-point parameter (bf16, fp16, float32, ...); None without one."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+
+
+def to_device(batch: Batch, device: torch.device, dtype: torch.dtype | None = None) -> Batch:
+    """``batch`` on ``device``; with ``dtype`` (the model's, :func:`floating_dtype`) its floating-point tensors
+    cast to it, so a float32 probe feeds a bf16 or fp16 model. Integer tensors (token ids, attention masks) keep
+    their dtype."""
+    def move(v: torch.Tensor) -> torch.Tensor:
+        if dtype is not None and v.is_floating_point() and v.dtype != dtype:
+            return v.to(device=device, dtype=dtype)
+        return v.to(device)
+
     if isinstance(batch, Mapping):
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-    return batch.to(device)
+        return {k: move(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    return move(batch)
 
 
 def batch_size_of(batch: Batch) -> int:

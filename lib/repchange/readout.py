@@ -19,7 +19,7 @@ from repchange.core.measures import MEASURES, Sides, biased_cka_chance, evaluate
 from repchange.core.metrics import Factors, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, calibrate
 from repchange.hooks import Layer, Selector, Tap
-from repchange.probes import Probe, batch_size_of, to_device
+from repchange.probes import Probe, batch_size_of, floating_dtype, to_device
 
 __all__ = ["CHANCE_WARNING", "SmallProbeWarning", "factors_or_reason", "layer_activations", "measure_rows",
            "small_probe_warnings"]
@@ -42,7 +42,7 @@ def layer_activations(model: nn.Module, probe: Probe, layers: list[Layer], *, se
     parts: dict[str, list[torch.Tensor]] = {l.name: [] for l in layers}
     with tap, extraction_mode(model, bn):
         for x in probe.batches(model):
-            x = to_device(x, device)
+            x = to_device(x, device, floating_dtype(model))
             size = batch_size_of(x)
             for name, out in tap(model, x).items():
                 if out.ndim == 0 or out.shape[0] != size:

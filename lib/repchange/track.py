@@ -52,7 +52,7 @@ from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
 from repchange.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
-from repchange.probes import Probe, batch_size_of, to_device
+from repchange.probes import Probe, batch_size_of, floating_dtype, to_device
 from repchange.readout import SmallProbeWarning, factors_or_reason, layer_activations, measure_rows, small_probe_warnings
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
@@ -167,7 +167,7 @@ class Tracker:
             raise ValueError("streaming=True averages HSIC over batches, so the batches must be a random draw of "
                              "the probe: give probe_seed (not None) and a map-style Dataset, not an IterableDataset")
         n = self.probe.n
-        first = to_device(self.probe.first(model, EXAMPLE_ROWS), self.device)  # finds layers and widths
+        first = to_device(self.probe.first(model, EXAMPLE_ROWS), self.device, floating_dtype(model))  # finds layers and widths
         self.layers = resolve_layers(model, layers, first)
         self._select = select
         self._tap = Tap(model, self.layers, select)
@@ -176,7 +176,7 @@ class Tracker:
         self.reference_layers = self.layers
         if reference_layers is not None:
             assert isinstance(reference, nn.Module)
-            ref_first = to_device(self.probe.first(reference, EXAMPLE_ROWS), self.device)
+            ref_first = to_device(self.probe.first(reference, EXAMPLE_ROWS), self.device, floating_dtype(reference))
             self.reference_layers = resolve_layers(reference, reference_layers, ref_first)
             if len(self.reference_layers) != len(self.layers):
                 raise ValueError(f"reference_layers pairs with layers in order: {len(self.reference_layers)} "
@@ -278,10 +278,10 @@ class Tracker:
         with self._tap, ref_tap, extraction_mode(self.model, self.bn), \
                 extraction_mode(self._reference_model, self.bn):
             for x in self.probe.batches(self.model):
-                x = to_device(x, self.device)
                 if batch_size_of(x) < 4:
                     continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
-                cur, ref = self._tap(self.model, x), ref_tap(self._reference_model, x)
+                cur = self._tap(self.model, to_device(x, self.device, floating_dtype(self.model)))
+                ref = ref_tap(self._reference_model, to_device(x, self.device, floating_dtype(self._reference_model)))
                 for r, l in pairs:
                     a, b = as_samples(ref[r.name].float(), self.view), as_samples(cur[l.name].float(), self.view)
                     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):

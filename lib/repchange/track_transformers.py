@@ -47,9 +47,7 @@ class RepresentationTrackingCallback(TrainerCallback):
     def _update(self, state: Any, model: Any) -> None:
         if self.tracker is None:
             return
-        was_training = model.training
-        rows = self.tracker.update(state.global_step, epoch=float(state.epoch or 0))
-        model.train(was_training)
+        rows = self.tracker.update(state.global_step, epoch=float(state.epoch or 0))  # leaves every module's mode
         if self.log:
             values = logged_values(rows)
             state.log_history.append({**values, "epoch": float(state.epoch or 0), "step": state.global_step})

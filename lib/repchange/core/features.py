@@ -28,10 +28,11 @@ def _batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
 @contextmanager
 def extraction_mode(model: nn.Module, bn: str = "batch") -> Iterator[None]:
     """Inference mode with dropout off and BatchNorm as ``bn`` says (see :data:`BN_MODES`); on exit
-    the model's mode and running statistics are as they were."""
+    the model's running statistics are as they were, and each submodule's own training flag too (a frozen
+    BatchNorm left in eval mode inside a training model stays in eval mode)."""
     if bn not in BN_MODES:
         raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     norms = _batch_norm_layers(model) if bn == "batch" else []
     tracking = [m.track_running_stats for m in norms]
@@ -44,7 +45,8 @@ def extraction_mode(model: nn.Module, bn: str = "batch") -> Iterator[None]:
     finally:
         for m, track in zip(norms, tracking):
             m.track_running_stats = track
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
 
 
 def extract(
