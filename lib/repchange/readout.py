@@ -40,9 +40,10 @@ def layer_activations(model: nn.Module, probe: Probe, layers: list[Layer], *, se
     device = device or next(model.parameters()).device
     tap = Tap(model, layers, select)
     parts: dict[str, list[torch.Tensor]] = {l.name: [] for l in layers}
+    dtype = floating_dtype(model)
     with tap, extraction_mode(model, bn):
         for x in probe.batches(model):
-            x = to_device(x, device, floating_dtype(model))
+            x = to_device(x, device, dtype)
             size = batch_size_of(x)
             for name, out in tap(model, x).items():
                 if out.ndim == 0 or out.shape[0] != size:

@@ -275,13 +275,14 @@ class Tracker:
         acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
         ref_tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
         pairs = list(zip(self.reference_layers, self.layers))
+        dtype, ref_dtype = floating_dtype(self.model), floating_dtype(self._reference_model)
         with self._tap, ref_tap, extraction_mode(self.model, self.bn), \
                 extraction_mode(self._reference_model, self.bn):
             for x in self.probe.batches(self.model):
                 if batch_size_of(x) < 4:
                     continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
-                cur = self._tap(self.model, to_device(x, self.device, floating_dtype(self.model)))
-                ref = ref_tap(self._reference_model, to_device(x, self.device, floating_dtype(self._reference_model)))
+                cur = self._tap(self.model, to_device(x, self.device, dtype))
+                ref = ref_tap(self._reference_model, to_device(x, self.device, ref_dtype))
                 for r, l in pairs:
                     a, b = as_samples(ref[r.name].float(), self.view), as_samples(cur[l.name].float(), self.view)
                     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
@@ -374,16 +375,18 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
     a value inside it is what unrelated representations of these layers give."""
     import matplotlib as mpl
 
-    from repchange.core.plotting import HOUSE_STYLE, legend_below, panel_grid, wrapped
+    from repchange.core.plotting import HOUSE_STYLE
 
     keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
     panels = [(m, a) for m, a in keys]
     with mpl.rc_context(HOUSE_STYLE):
-        return _plot_panels(table, panels, title, panel_grid, legend_below, wrapped)
+        return _plot_panels(table, panels, title)
 
 
-def _plot_panels(table: pd.DataFrame, panels: list, title: str, panel_grid, legend_below, wrapped) -> Any:
+def _plot_panels(table: pd.DataFrame, panels: list, title: str) -> Any:
     """:func:`plot_table`'s drawing: panels two to a row, page-wide, the legend below them."""
+    from repchange.core.plotting import legend_below, panel_grid, wrapped
+
     fig, axes = panel_grid(len(panels), panel_height=3.2, extra_height=1.4 if title else 1.0)
     order = list(dict.fromkeys(table.layer))
     banded = {"null_low", "null_high"} <= set(table.columns)

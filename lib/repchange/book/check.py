@@ -68,8 +68,9 @@ RAW_MATHS_JS = r"""
   return found ? found.length : 0;
 })()
 """
-# How a table is named in a problem: its id, else its place on the page and its first header cells.
-TABLE_LABEL_JS = r"""
+# Helpers the page scripts share: the content column, its visible (unfolded) tables, and how a table is named in a
+# problem (its id, else its place on the page and its first header cells).
+PAGE_HELPERS_JS = r"""
 var tableLabel = (table, k) => {
   if (table.id) return `#${table.id}`;
   const head = [...table.querySelectorAll('th')].slice(0, 3).map(h => (h.innerText || '').trim()).filter(Boolean);
@@ -83,7 +84,7 @@ var articleColumn = () => document.querySelector('article.bd-article') || docume
 # that reaches past its right edge, or one that fits only by scrolling sideways inside it (the book's CSS gives a
 # wide table a scroll bar), hides its right-hand part from a reader.
 WINDOW_WIDTH = 1280
-TOO_WIDE_JS = TABLE_LABEL_JS + r"""
+TOO_WIDE_JS = PAGE_HELPERS_JS + r"""
 (() => {
   const column = articleColumn();
   const limit = column.getBoundingClientRect().right + 2;
@@ -106,7 +107,7 @@ TOO_WIDE_JS = TABLE_LABEL_JS + r"""
 # digits between spaces, hyphens, slashes and underscores (where reader_tables lets an identifier wrap) is measured
 # with a DOM Range; its boxes on more than one line mean the
 # browser broke it inside the word. Folded (closed <details>) tables are left out.
-BROKEN_WORDS_JS = TABLE_LABEL_JS + r"""
+BROKEN_WORDS_JS = PAGE_HELPERS_JS + r"""
 (() => {
   const out = [];
   visibleTables(articleColumn()).forEach((table, k) => {
@@ -132,7 +133,7 @@ BROKEN_WORDS_JS = TABLE_LABEL_JS + r"""
 """
 # Cells a reader cannot read as a value: a missing value printed as NaN (say "—", or leave the column out), and
 # scientific notation for an ordinary value (|x| in [1e-3, 1e4], or zero), which reads as a decimal.
-RAW_VALUES_JS = TABLE_LABEL_JS + r"""
+RAW_VALUES_JS = PAGE_HELPERS_JS + r"""
 (() => {
   const out = [];
   const missing = /^(nan|NaN|<NA>|NaT)$/;
@@ -157,11 +158,10 @@ RAW_VALUES_JS = TABLE_LABEL_JS + r"""
 # Figures shrunk by the page: an image displayed at less than SMALLEST_FIGURE_SCALE of its natural width has its text
 # shrunk below legibility (a wide strip of panels squeezed into the column).
 SMALLEST_FIGURE_SCALE = 0.6
-SMALL_FIGURES_JS = r"""
+SMALL_FIGURES_JS = PAGE_HELPERS_JS + r"""
 ((smallest) => {
-  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   const out = [];
-  [...column.querySelectorAll('img')].filter(i => !i.closest('details:not([open])')).forEach((img, k) => {
+  [...articleColumn().querySelectorAll('img')].filter(i => !i.closest('details:not([open])')).forEach((img, k) => {
     const shown = img.getBoundingClientRect().width;
     if (!img.naturalWidth || shown === 0) return;
     const scale = shown / img.naturalWidth;

@@ -48,8 +48,6 @@ def number(value: object, decimals: int = 3) -> str:
         value = float(value)
         if np.isinf(value):
             return "∞" if value > 0 else "−∞"
-        if value == int(value) and abs(value) < 1e15 and decimals == 0:
-            return str(int(value))
         text = f"{value:.{decimals}f}"
         if value != 0 and float(text) == 0:
             return f"{'−' if value < 0 else ''}<{10 ** -decimals:.{decimals}f}"
@@ -67,10 +65,8 @@ def for_readers(frame: pd.DataFrame, columns: Mapping[str, str] | Sequence[str] 
         frame = frame.set_axis([" · ".join(str(part) for part in c) for c in frame.columns], axis=1)
     if index is None:
         index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
-    if columns is None:
-        columns = {c: str(c).replace("_", " ") for c in frame.columns}
-    elif not isinstance(columns, Mapping):
-        columns = {c: str(c).replace("_", " ") for c in columns}
+    if not isinstance(columns, Mapping):
+        columns = {c: str(c).replace("_", " ") for c in (frame.columns if columns is None else columns)}
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise KeyError(f"columns {missing} are not in the table; it has {list(frame.columns)}")

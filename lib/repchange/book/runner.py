@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -325,19 +326,18 @@ def parameter_reference(root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+SCIENTIFIC_LITERAL = r"\d+(?:\.\d+)?[eE][-+]?\d+"  # 1e-3, 2.5E+2
+
+
 def _decimals_in(text: str) -> str:
     """``text`` with every number in scientific notation ("lr 1e-3") written as its decimal ("lr 0.001")."""
-    import re
-
-    return re.sub(r"(?<![\w.])\d+(?:\.\d+)?[eE][-+]?\d+(?!\w)", lambda m: _decimal_literal(m.group(0)), text)
+    return re.sub(rf"(?<![\w.]){SCIENTIFIC_LITERAL}(?!\w)", lambda m: _decimal_literal(m.group(0)), text)
 
 
 def _decimal_literal(text: str) -> str:
     """A float literal in scientific notation (``1e-3``) as the decimal it equals (``0.001``), for readers;
     any other default's source text as it is."""
-    import re
-
-    if re.fullmatch(r"[-+]?\d+(?:\.\d+)?[eE][-+]?\d+", text.strip()):
+    if re.fullmatch(rf"[-+]?{SCIENTIFIC_LITERAL}", text.strip()):
         import numpy as np
 
         return np.format_float_positional(float(text), trim="-")
