@@ -353,6 +353,8 @@ def test_landing_page_states_the_ledgers_findings(smoke_runs: dict) -> None:
     for verdict, n in counts.items():
         assert f"**{n}** {verdict}" in g["findings_counts"]
     assert f"{int((~ledger.tallied).sum())} further rows" in g["findings_counts"]
+    # the scale axis: the budget page trained the smoke profile's 320 × 2 before this page read it from the store
+    assert "**Scale (more images, more SGD steps):** read at 640 × 2, 320 × 2" in g["findings_robustness"]
     does_not_hold = tallied[tallied.verdict == "does not hold"].key
     assert all(f"[`{k}`]" in g["findings_does_not_hold"] for k in does_not_hold)
     assert "profile: smoke" in g["findings_provenance_a"] and "profile: smoke" in g["findings_provenance_b"]
@@ -371,7 +373,27 @@ def test_budget_page_reads_the_ledgers_pretraining_claims_at_each_measured_epoch
     assert (at_end.verdict == ledger.loc[at_end.index, "verdict"]).all()
     assert g["budget_fit_gap"] == pytest.approx(at_end.loc["A2-train-fit", "value"], abs=5e-4)
     assert g["budget_flip_count"] == 0
-    assert "32-epoch runs: not run" in g["budget_longer"]  # the scale profile's runs are not in the smoke store
+
+
+def test_budget_page_reads_every_study_a_claim_at_each_scale_and_its_own_scale_is_the_ledger(smoke_runs: dict) -> None:
+    results = smoke_runs["out"] / "results"
+    g = read_glued(smoke_runs["notebooks"]["budget"])
+    scales = pd.read_csv(results / "scale_ledger.csv")
+    ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
+    # smoke: the book's 640 × 2 (2 seeds) and the trained 320 × 2 (3 seeds), each in both BatchNorm modes
+    assert set(zip(scales.images, scales.epochs, scales.bn, scales.seeds)) == {
+        (640, 2, "batch", 2), (640, 2, "eval", 2), (320, 2, "batch", 3), (320, 2, "eval", 3)}
+    assert g["scale_count"] == 2
+    own = scales[(scales.images == 640) & (scales.bn == "batch")].set_index("key")
+    study_a = ledger[ledger.study == "A"]
+    assert set(own.index) == set(study_a.index)
+    assert own.value.to_numpy() == pytest.approx(study_a.loc[own.index, "value"].to_numpy(), abs=1e-12, nan_ok=True)
+    assert (own.verdict == study_a.loc[own.index, "verdict"]).all()
+    tallied = scales[scales.tallied]
+    assert g["scale_claims"] == tallied.key.nunique()
+    moving = tallied[tallied.verdict != "not measured"].groupby(["bn", "key"]).verdict.nunique()
+    assert g["scale_claims_moving"] == len({key for (_, key), n in moving.items() if n > 1})
+    assert "320 × 2: read (3 seeds)" in g["scale_provenance"] and "640 × 2: read (2 seeds" in g["scale_provenance"]
 
 
 @pytest.mark.parametrize("stem", [nb.stem for nb in runner.book_notebooks()])

@@ -16,6 +16,7 @@ from repchange.book import parameters
 from repchange.book.glue import provenance
 from repchange.core.verdicts import VERDICTS
 from repchange.studies import budget, claims, estimator_grid
+from repchange.studies.a import scale as a_scale
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
@@ -25,7 +26,9 @@ __all__ = ["BookLedger", "book_ledger"]
 @dataclass(frozen=True)
 class BookLedger:
     """A run's ledger (:func:`repchange.studies.claims.ledger`, with ``estimators_agreeing``), the estimator
-    grids of both studies, Study A's pre-training claims at each budget of the run, and the provenance lines."""
+    grids of both studies, Study A's pre-training claims at each budget of the run, the provenance lines, and
+    Study A's claims at each scale the store holds (:func:`repchange.book.parameters.scale_axis`, never trained
+    here) with one status line per scale."""
 
     ledger: pd.DataFrame
     grid_a: pd.DataFrame
@@ -33,6 +36,8 @@ class BookLedger:
     budgets: pd.DataFrame
     source_a: str
     source_b: str
+    scales: pd.DataFrame
+    scale_status: tuple[str, ...]
 
 
 def book_ledger(values: Mapping[str, Any]) -> BookLedger:
@@ -66,7 +71,8 @@ def book_ledger(values: Mapping[str, Any]) -> BookLedger:
                           fine_tuning=f"{v['a_finetune_size']} images × {v['a_finetune_epochs']} epochs",
                           probe=f"{v['a_probe_size']} images")
     source_b = provenance(profile=v["profile"], seeds=v["b_seeds"], **b_tables.describe(dynamics_params))
-    return BookLedger(ledger, grid_a, grid_b, by_budget, source_a, source_b)
+    scales, scale_status = parameters.scale_axis({**values, "a_train_scales": False})
+    return BookLedger(ledger, grid_a, grid_b, by_budget, source_a, source_b, scales, tuple(scale_status))
 
 
 # Where each claim's figure is shown: the chapter a landing-page line links to (key prefix → notebook).
@@ -91,6 +97,23 @@ def _claim_lines(rows: pd.DataFrame) -> str:
         lines.append(f"- [`{r.key}`]({chapter_of(r.key)}.ipynb) ({r.section}) — {r.claim} Effect {effect:+.3f}{interval}, "
                      f"δ = {r.sesoi:g}, n = {r.n}.")
     return "\n".join(lines) or "- none"
+
+
+def _scale_line(book: BookLedger) -> str:
+    """The landing page's line on the scale axis: which tallied Study A claims read the same at every scale the
+    store holds (both BatchNorm modes), which move with scale, and which scales were not run."""
+    read = [s for s in book.scale_status if ": read" in s]
+    not_run = [s.split(":")[0] for s in book.scale_status if ": not run" in s]
+    missing = f" Not run in this build: {', '.join(not_run)} (the scale profile trains them)." if not_run else ""
+    if len(read) < 2:
+        return f"- **Scale (more images, more SGD steps):** only the book's own scale is in the store.{missing}"
+    stable = a_scale.stable_claims(book.scales)
+    moving = list(dict.fromkeys(a_scale.scale_flips(book.scales).key))
+    keys = lambda ks: ", ".join(f"`{k}`" for k in ks) or "none"  # noqa: E731
+    return (f"- **Scale (more images, more SGD steps):** read at {', '.join(s.split(':')[0] for s in read)} "
+            f"(images × epochs), both BatchNorm modes: {len(stable)} of the "
+            f"{book.scales[book.scales.tallied].key.nunique()} tallied Study A claims read the same everywhere "
+            f"({keys(stable)}); moving with scale: {keys(moving)}.{missing}")
 
 
 def landing_text(book: BookLedger) -> dict[str, str]:
@@ -121,6 +144,7 @@ def landing_text(book: BookLedger) -> dict[str, str]:
             f"- **Training budget:** {f.get('budget_stable', 0)} of the {f.get('budget_claims', 0)} pre-training claims "
             f"read the same after {', '.join(map(str, f.get('budgets', [])))} epochs; moving with the budget: "
             f"{keys(f.get('keys_budget_dependent', []))}.",
+            _scale_line(book),
             f"- **Smallest effect of interest:** read at three times δ, these verdicts change: "
             f"{keys(f['keys_sesoi_sensitive'])}.",
             f"- **Fig. 5's reference init** (the net's own pre-training init, as the paper's text says, or an "

@@ -69,6 +69,17 @@ def _one_of(options: Callable[[], Iterable[str]], what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _distinct_pairs(values: list) -> list:
+    _distinct([tuple(v) for v in values])
+    return values
+
+
+def _epochs_given(pair: list) -> list:
+    if pair[1] is None:
+        raise ValueError("each scale is [images, epochs]: images may be None (the whole split), epochs may not")
+    return pair
+
+
 def _distinct(values: list) -> list:
     repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
     if repeated:
@@ -192,7 +203,10 @@ RULES: dict[str, Any] = {
     "b_finetune_lr_by_target": dict[TargetName, PositiveReal],
     "b_source_weights": Optional[Annotated[str, AfterValidator(_weights)]],
     "b_viz_classes": Optional[list[NonNegative]], "b_viz_layers": Optional[list[str]],
-    "a_longer_epochs": Annotated[list[Positive], Field(min_length=1), AfterValidator(_distinct)],
+    "a_scales": Annotated[list[Annotated[list[Optional[Positive]], Field(min_length=2, max_length=2),
+                                         AfterValidator(_epochs_given)]], AfterValidator(_distinct_pairs)],
+    "a_scale_seeds": Annotated[list[NonNegative], Field(min_length=3), AfterValidator(_distinct)],
+    "a_train_scales": Annotated[bool, Field(strict=True)],
     "chance_ns": Annotated[list[Positive], Field(min_length=1)],
     "chance_ps": Annotated[list[Positive], Field(min_length=1)],
     "own_metrics": Annotated[list[Annotated[str, _one_of(_track_metrics, "metric")]], Field(min_length=1)],

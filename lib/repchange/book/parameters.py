@@ -16,15 +16,18 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import pandas as pd
+
 from repchange.book import parameter_checks
 from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec
 from repchange.studies import metric_checks
+from repchange.studies.a import scale as a_scale
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
 __all__ = ["cka_to_init", "degree_sweep", "dynamics", "finetune_sweep", "metric_checks_params", "pretrain",
-           "runtime", "size_sweep"]
+           "runtime", "scale_axis", "size_sweep"]
 
 PRETRAIN_NAMES = ("a_dataset", "a_pretrain_epochs", "a_pretrain_size", "a_pretrain_eval_size", "a_batch_size", "a_lr",
                   "a_momentum", "a_bn_order", "a_width")
@@ -127,3 +130,16 @@ def dynamics(values: Mapping[str, Any]) -> b_tables.DynamicsParams:
         finetune_batch_size=v["b_finetune_batch_size"], n_probe=v["b_probe_size"], alphas=v["b_alphas"],
         weights=v["b_source_weights"],
         bn=v["extraction_bn"], procrustes_centre=v["b_procrustes_centre"], lr_by_target=v["b_finetune_lr_by_target"])
+
+
+def scale_axis(values: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """Study A's claims at the book's scale and at each of ``a_scales`` (seeds ``a_scale_seeds``; trained only when
+    ``a_train_scales`` is declared and true), in both BatchNorm modes: :func:`repchange.studies.a.scale.scale_axis`
+    with the chapters' Study A parameters."""
+    v = _take(values, ("a_seeds", "a_pretrain_size", "a_pretrain_epochs", "a_scales", "a_scale_seeds", "level"))
+    book = dict(pretraining=cka_to_init(values), degrees=degree_sweep(values), sizes=size_sweep(values),
+                finetuning=finetune_sweep(values))
+    train = bool(_take(values, ("a_train_scales",))["a_train_scales"]) if "a_train_scales" in values else False
+    return a_scale.scale_axis(book, a_scale.Scale(v["a_pretrain_size"], v["a_pretrain_epochs"]), v["a_seeds"],
+                              a_scale.parse_scales(v["a_scales"]), v["a_scale_seeds"], runtime(values),
+                              level=v["level"], train=train)

@@ -22,7 +22,7 @@ from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure, panel_g
 from repchange.core.verdicts import LEVEL
 from repchange.studies import claims
 
-__all__ = ["budget_ledger", "fig_budget", "fig_fit_curves", "flip_sentences", "flips"]
+__all__ = ["budget_ledger", "fig_budget", "fig_fit_curves", "fig_scale", "flip_sentences", "flips"]
 
 
 def budget_ledger(*, pretraining: pd.DataFrame, histories: pd.DataFrame, degrees: pd.DataFrame,
@@ -152,5 +152,46 @@ def fig_fit_curves(histories: pd.DataFrame, budgets: Iterable[int], tolerance: f
     right.set_title(f"fit at d = {max(degrees)} − fit at d = {min(degrees)}, per seed")
     left.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    caption(fig, provenance)
+    return fig
+
+
+@page_figure
+def fig_scale(frame: pd.DataFrame, provenance: str):
+    """Claim × scale (:func:`repchange.studies.a.scale.scale_axis`'s rows; tallied claims): for each scale, in
+    order of SGD steps, one column per BatchNorm mode at extraction; each cell coloured by the verdict, with the
+    effect in smallest effects of interest ((mean − null) / SESOI, claimed side positive). Claims not measured at
+    any scale are left out."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rows = frame[frame.tallied].sort_values("steps", kind="stable")
+    keys = list(dict.fromkeys(rows.key[rows.verdict != "not measured"]))  # a claim measured nowhere has no cell
+    columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn)))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.3 * len(keys) + 2.6), layout="constrained")
+    for j, (images, epochs, steps, bn) in enumerate(columns):
+        cell = rows[(rows.images == images) & (rows.epochs == epochs) & (rows.bn == bn)].set_index("key")
+        for i, key in enumerate(keys):
+            if key not in cell.index:
+                continue
+            r = cell.loc[key]
+            ax.add_patch(plt.Rectangle((j - 0.47, i - 0.45), 0.94, 0.9, lw=0, alpha=0.85,
+                                       color=claims.VERDICT_COLOURS.get(r.verdict, "#ffffff")))
+            if np.isfinite(r.value):
+                sign = -1.0 if r.direction == "less" else 1.0
+                ax.text(j, i, f"{sign * (r.value - r.null) / r.sesoi:+.1f}", ha="center", va="center", color="white",
+                        fontsize=9)
+    ax.set_xlim(-0.5, len(columns) - 0.5)
+    ax.set_ylim(len(keys) - 0.5, -0.5)
+    ax.set_xticks(range(len(columns)), [f"{i:,} × {e}\n{s:,} steps\n{bn}" for i, e, s, bn in columns], fontsize=9)
+    ax.set_yticks(range(len(keys)), keys, fontsize=9)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    present = [v for v in claims.VERDICT_COLOURS if v in set(rows.verdict)]
+    fig.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present,
+               loc="outside lower center", ncol=min(len(present), 3), frameon=False)
+    ax.set_title("Study A's claims at more SGD steps (column: images × epochs, steps, BatchNorm at extraction; "
+                 "cell: effect in SESOI, claimed side positive)")
     caption(fig, provenance)
     return fig
