@@ -4,7 +4,7 @@
    (256 x 8 x 8 = 16,384 features at 32 x 32 input) for n = 2,000, 10,000 and 50,000 probe
    images generated batch by batch, each in a child process: its peak resident memory above
    the process after building the models, and the time of one update. Beside it, the memory
-   the exact (non-streaming) tracker would need for the same n (``track._held_bytes``).
+   the exact (non-streaming) tracker would need for the same n (``memory.predicted_peak``).
 2. Device speed-up. One exact ``Tracker.update`` (CKA and Procrustes at ResNet-50's stages,
    n = 1,000 probes of 64 x 64) on the CPU and, where CUDA exists, on the GPU: their ratio.
 
@@ -15,6 +15,10 @@
 4. The layer x layer matrix. ``layer_matrix`` over n_a = n_b = 5 layers (ResNet-18 stages against
    themselves under another init, 500 probes) against n_a x n_b pairwise calls that each factorise
    both layers (``linear_cka`` on raw activations): its time and the ratio.
+
+5. The memory guard. For CKA + Procrustes (feature form), debiased CKA (p = 4,096 > n: Gram form), RBF CKA and
+   mutual k-NN, an exact update of two MLP layers on 3,000 probes in a child process: the peak resident memory
+   against ``repchange.memory.predicted_peak`` (target: within ± 20 %).
 
 Run alone: ``python benchmarks/tracking.py [--quick]`` (--quick: n up to 10,000).
 """
@@ -38,7 +42,8 @@ from repchange.layer_matrix import layer_matrix
 from repchange.readout import layer_activations
 from repchange.probes import Probe
 from repchange.hooks import resolve_layers
-from repchange.track import Tracker, _held_bytes
+from repchange.memory import predicted_peak
+from repchange.track import Tracker
 
 SIZES = (2_000, 10_000, 50_000)
 BATCH = 250
@@ -83,8 +88,37 @@ def memory_bound(sizes: tuple[int, ...]) -> list[dict[str, float]]:
         proc = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True,
                               check=True)
         row = json.loads(proc.stdout.strip().splitlines()[-1])
-        row["exact_need_gb"] = _held_bytes(n, {"layer1": 256 * 8 * 8}) / 1e9
+        shapes = {"layer1": (1, 256 * 8 * 8)}
+        row["exact_need_gb"] = predicted_peak(n, shapes, shapes, [("layer1", "layer1")], ["cka_debiased"]) / 1e9
         rows.append(row)
+    return rows
+
+
+PREDICTED = (("cka_debiased", "procrustes"), ("rbf_cka",), ("mutual_knn",), ("cka_debiased",))
+
+
+def prediction_child(n: int, metrics: str) -> None:
+    """In a child process: one exact update of a 2-layer MLP (widths 512 and 4,096) on ``n`` probes with the
+    comma-separated ``metrics``; prints the peak resident memory above the process before the Tracker, and the
+    guard's prediction."""
+    torch.manual_seed(0)
+    names = tuple(metrics.split(","))
+    model = torch.nn.Sequential(torch.nn.Linear(64, 512), torch.nn.ReLU(), torch.nn.Linear(512, 4096))
+    probe = torch.randn(n, 64)
+    shapes = {"1": (1, 512), "2": (1, 4096)}
+    predicted = predicted_peak(n, shapes, shapes, [("1", "1"), ("2", "2")], names)
+    base = _peak_mb()
+    Tracker(model, probe, layers=["1", "2"], metrics=names, batch_size=500).update(1)
+    print(json.dumps(dict(n=n, metrics=metrics, measured_mb=_peak_mb() - base, predicted_mb=predicted / 2**20)))
+
+
+def memory_prediction(n: int = 3_000) -> list[dict[str, float]]:
+    """The guard's predicted peak against the measured one, each metric set in a fresh child process."""
+    rows = []
+    for names in PREDICTED:
+        proc = subprocess.run([sys.executable, __file__, "--predict", str(n), ",".join(names)], capture_output=True,
+                              text=True, check=True)
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return rows
 
 
@@ -178,11 +212,18 @@ def main(quick: bool = False) -> dict:
           f"{matrix['metric_part_s']:.2f} s against {matrix['pairs']} pairwise calls {matrix['pairwise_s']:.2f} s on the "
           f"same activations: pairwise / cached = {matrix['pairwise_over_cached']:.1f}x; largest difference "
           f"{matrix['largest_difference']:.1e}")
-    return {"memory": rows, "device": speed, "null": null, "matrix": matrix}
+    predicted = memory_prediction()
+    print("[tracking 5] the memory guard: predicted peak against measured (MLP layers of 512 and 4,096, 3,000 probes):")
+    for r in predicted:
+        print(f"  {r['metrics']:<24} predicted {r['predicted_mb']:7.0f} MB, measured {r['measured_mb']:7.0f} MB: "
+              f"measured / predicted {r['measured_mb'] / r['predicted_mb']:.2f}")
+    return {"memory": rows, "device": speed, "null": null, "matrix": matrix, "prediction": predicted}
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         streaming_child(int(sys.argv[2]))
+    elif len(sys.argv) > 3 and sys.argv[1] == "--predict":
+        prediction_child(int(sys.argv[2]), sys.argv[3])
     else:
         main(quick="--quick" in sys.argv)

@@ -179,7 +179,7 @@ headline
 # ledger.
 
 # %%
-at_scale, scale_status = parameters.scale_axis(globals())
+at_scale, scale_status = a_scale.scale_axis(**parameters.scale_axis(globals()), runtime=runtime)
 scale_changes = a_scale.scale_flips(at_scale)
 scale_source = provenance(data=a_dataset, profile=profile, seeds=a_seeds, scale_seeds=a_scale_seeds, degrees=a_degrees,
                           scales="; ".join(scale_status), probe=f"{a_probe_size} images")

@@ -220,14 +220,20 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 #   debiased CKA. A probe too small for biased CKA at a layer's width raises a `SmallProbeWarning`.
 # - **Any inputs and outputs.** Probes of keyword inputs (`{"input_ids": ..., "attention_mask": ...}`),
 #   `select=` for modules that return tuples or model-output objects, `view="mean"` / `"first"` /
-#   `"positions"` for token sequences; every probe is read in one seeded permutation, so streamed
-#   CKA on a class-sorted probe estimates CKA of the whole probe.
+#   `"last"` / `"positions"` for token sequences, or your own `pool(outputs, mask)` function. Token
+#   views read the probe's `attention_mask`: the mean over *real* tokens, the first and last real
+#   token, real positions only (padding, alike in any two models, would add similarity that is not
+#   there; `view="flatten"` on padded sequences is refused). The view is applied to each batch as it
+#   is read, so dynamically padded batches (each its own length) work. Every probe is read in one
+#   seeded permutation, so streamed CKA on a class-sorted probe estimates CKA of the whole probe.
 # - **Training frameworks.** `repchange.track_lightning.RepresentationTracking` (logs through the
 #   trainer's loggers) and `repchange.track_transformers.attach(trainer, probe, ...)` (a Hugging Face
 #   Trainer callback; its values reach `report_to`).
 # - **Large probe sets.** `streaming=True` computes debiased CKA batch by batch (Nguyen et al.
-#   2021): memory no longer grows with the probe set. A probe too large for exact metrics stops
-#   before any work and says so.
+#   2021): memory no longer grows with the probe set. Debiased CKA, like CKA, Procrustes and PWSM,
+#   works in feature form where a layer is narrower than the probe (no n × n matrix). Before any
+#   activation, the tool predicts the peak memory of the chosen metrics (RBF CKA and mutual k-NN
+#   need n × n matrices) and stops with the size needed and what would fit.
 # - **Nothing lost.** `out="runs/track/my-run"` rewrites `track.csv` after every update and
 #   keeps the reference weights, so a restarted run resumes against the same reference.
 # - **Two checkpoints, no training loop:**

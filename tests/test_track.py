@@ -198,9 +198,9 @@ def test_bad_input_gets_a_clear_message() -> None:
 
 
 def test_a_probe_too_large_for_memory_stops_before_any_work(monkeypatch) -> None:
-    import repchange.track as track
+    import repchange.memory as memory
 
-    monkeypatch.setattr(track, "_available_bytes", lambda device: 10_000)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10_000)
     model = nn.Sequential(nn.Linear(4, 64), nn.ReLU())
     with pytest.raises(ProbeTooLarge, match="use streaming=True"):
         Tracker(model, torch.randn(100, 4), layers=["1"])

@@ -58,3 +58,17 @@ def test_the_callback_tracks_every_epoch_against_the_module_at_fit_start(tmp_pat
     assert logged["repchange/cka/net.1"].tolist() == pytest.approx(table.value.tolist())
     with pytest.raises(ValueError, match="every_n_steps"):
         RepresentationTracking(probe, every_n_steps=0)
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_measures_each_optimiser_step_once(tmp_path) -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)  # 16 micro-batches
+    callback = RepresentationTracking(torch.randn(40, 8), layers=["net.1"], metrics=("cka",), every_n_steps=1)
+    trainer = lightning.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                                accumulate_grad_batches=4)
+    trainer.callbacks.append(callback)
+    trainer.fit(Classifier(), loader)
+    assert callback.tracker.table.step.tolist() == [0, 1, 2, 3, 4]  # 4 optimiser steps, each measured once

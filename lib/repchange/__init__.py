@@ -21,7 +21,7 @@ run may ask for), ``core.measures`` (the similarity measures by name: direction,
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
 Study A: ``studies.a.pretraining``, ``studies.a.finetuning`` (the runs), ``studies.a.tables``
 (CKA tables and sweeps), ``studies.a.figures``, ``studies.a.claims`` (its ledger rows), ``studies.a.estimators`` (the claims' tables under
-other estimators);
+other estimators), ``studies.a.scale`` (every claim at more images and SGD steps);
 Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.source_plateau`` (whether the
 source nets stopped improving), ``studies.b.tables`` (feature
 dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),
@@ -43,7 +43,9 @@ for readers), ``book.ledger_run`` (a run's ledger and the landing page's finding
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 
 Your own model (on ``core`` only): ``hooks`` (layers by module path, selectors), ``probes`` (probe sets
-in one seeded order), ``readout`` (layers read on a probe, layer pairs measured), ``track`` (the Tracker),
+in one seeded order), ``views`` (outputs as samples × features; token views by the attention mask),
+``memory`` (a measurement's peak predicted, and refused where it won't fit), ``readout`` (layers read on a
+probe, layer pairs measured), ``track`` (the Tracker),
 ``layer_matrix`` (any two models, every layer against every layer), ``track_lightning`` (its Lightning
 callback), ``track_transformers`` (its Hugging Face Trainer callback), ``compare`` (two checkpoints, a report).
 """

@@ -7,7 +7,7 @@
 
 The two models may differ in architecture, width and output shapes (conv maps against token
 sequences); each side's outputs become (probe samples, features) by its own ``view`` (see
-:func:`repchange.core.features.as_samples`). Each layer is factorised once (one centring, one Gram
+:func:`repchange.views.as_samples`). Each layer is factorised once (one centring, one Gram
 matrix): n_a + n_b factorisations serve all n_a × n_b pairs. ``model_b`` may be ``model_a`` (a
 model's layers against each other). Columns: layer_a, layer_b, metric, alpha, value,
 higher_is_better, note (and the null and interval columns with ``null`` / ``bootstrap``).
@@ -22,13 +22,16 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 from torch import nn
 
-from repchange.core.features import BN_MODES, VIEWS, as_samples
+from repchange.core.features import BN_MODES
 from repchange.core.measures import MEASURES, check_metrics
 from repchange.core.metrics import Factors
 from repchange.core.resampling import check_resampling
 from repchange.hooks import Selector, resolve_layers
 from repchange.probes import Probe, floating_dtype, to_device
-from repchange.readout import SmallProbeWarning, factors_or_reason, layer_activations, measure_rows, small_probe_warnings
+from repchange.memory import check_fits, predicted_peak
+from repchange.readout import (SmallProbeWarning, factors_or_reason, layer_activations, layer_view_shapes, measure_rows,
+                               small_probe_warnings)
+from repchange.views import Pool, as_samples, check_view
 
 __all__ = ["best_matches", "layer_matrix", "plot_matrix"]
 
@@ -37,7 +40,7 @@ EXAMPLE_ROWS = 4  # samples of the first batch that find the layers (a forward p
 
 def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a: str | Sequence[str] | None = "stages",
                  layers_b: str | Sequence[str] | None = "stages", metrics: Sequence[str] = ("cka_debiased",),
-                 alphas: Sequence[float] = (), view_a: str = "flatten", view_b: str | None = None,
+                 alphas: Sequence[float] = (), view_a: str | Pool = "flatten", view_b: str | Pool | None = None,
                  select_a: Selector | Mapping[str, Selector] = None, select_b: Selector | Mapping[str, Selector] = None,
                  bn: str = "eval", batch_size: int = 256, probe_seed: int | None = 0, null: int = 0,
                  bootstrap: int = 0, confidence: float = 0.95, k: int = 10, sigma: float = 1.0) -> pd.DataFrame:
@@ -49,8 +52,7 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
         raise ValueError("filter_procrustes pairs filters of one layer with the same filters of its other self; "
                          "between different layers use cka, cka_debiased, rbf_cka, mutual_knn, procrustes or pwsm")
     for name, view in (("view_a", view_a), ("view_b", view_b)):
-        if view not in VIEWS:
-            raise ValueError(f"{name} must be one of {VIEWS}, got {view!r}")
+        check_view(view, name)
         if view == "positions":
             raise ValueError(f"{name}='positions' makes positions the samples, and two layers of other resolutions "
                              f"have other positions: use 'flatten', 'mean' or 'first'")
@@ -61,11 +63,24 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     if next(model_b.parameters()).device != device:
         raise ValueError("model_a and model_b lie on different devices; move one with .to(device) first")
     reader = Probe(probe, batch_size, probe_seed)
-    resolved_a = resolve_layers(model_a, layers_a, to_device(reader.first(model_a, EXAMPLE_ROWS), device, floating_dtype(model_a)))
-    resolved_b = resolve_layers(model_b, layers_b, to_device(reader.first(model_b, EXAMPLE_ROWS), device, floating_dtype(model_b)))
-    acts_a = layer_activations(model_a, reader, resolved_a, select=select_a, bn=bn, device=device, what="model A")
-    acts_b = acts_a if model_b is model_a and layers_b == layers_a and select_b == select_a else \
-        layer_activations(model_b, reader, resolved_b, select=select_b, bn=bn, device=device, what="model B")
+    first_a = to_device(reader.first(model_a, EXAMPLE_ROWS), device, floating_dtype(model_a))
+    first_b = to_device(reader.first(model_b, EXAMPLE_ROWS), device, floating_dtype(model_b))
+    resolved_a, resolved_b = resolve_layers(model_a, layers_a, first_a), resolve_layers(model_b, layers_b, first_b)
+    if reader.n is not None:  # before any activation of the whole probe
+        shapes_a = layer_view_shapes(model_a, resolved_a, first_a, select=select_a, bn=bn, view=view_a)
+        shapes_b = layer_view_shapes(model_b, resolved_b, first_b, select=select_b, bn=bn, view=view_b)
+        need = predicted_peak(reader.n, shapes_a, {f"B:{k}": v for k, v in shapes_b.items()},
+                              [(a.name, f"B:{b.name}") for a in resolved_a for b in resolved_b], metrics,
+                              resampled=bool(null or bootstrap))
+        check_fits(need, device, f"{reader.n} probe samples at {len(resolved_a)} × {len(resolved_b)} layers "
+                   f"({', '.join(metrics)})", "use fewer probe samples, fewer layers, a pooled view (view_a='mean') "
+                   "or metrics without (n, n) matrices (cka, cka_debiased, procrustes and pwsm work in feature form "
+                   "where a layer is narrower than the probe)")
+    acts_a = layer_activations(model_a, reader, resolved_a, select=select_a, bn=bn, device=device, what="model A",
+                               view=view_a)
+    acts_b = acts_a if model_b is model_a and layers_b == layers_a and select_b == select_a and view_b == view_a else \
+        layer_activations(model_b, reader, resolved_b, select=select_b, bn=bn, device=device, what="model B",
+                          view=view_b)
     views_a = {name: as_samples(a, view_a) for name, a in acts_a.items()}
     views_b = views_a if acts_b is acts_a and view_b == view_a else \
         {name: as_samples(b, view_b) for name, b in acts_b.items()}

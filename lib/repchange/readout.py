@@ -20,8 +20,10 @@ from repchange.core.metrics import Factors, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, calibrate
 from repchange.hooks import Layer, Selector, Tap
 from repchange.probes import Probe, batch_size_of, floating_dtype, to_device
+from repchange.views import Pool, as_samples, attention_mask
 
-__all__ = ["CHANCE_WARNING", "SmallProbeWarning", "factors_or_reason", "layer_activations", "measure_rows",
+__all__ = ["CHANCE_WARNING", "SmallProbeWarning", "check_batch_first", "factors_or_reason", "layer_view_shapes",
+           "view_shapes", "layer_activations", "measure_rows",
            "small_probe_warnings"]
 
 CHANCE_WARNING = 0.25  # biased CKA of independent features above this: warn that n is too small for the width
@@ -32,10 +34,15 @@ class SmallProbeWarning(UserWarning):
 
 
 def layer_activations(model: nn.Module, probe: Probe, layers: list[Layer], *, select: Selector | Mapping[str, Selector]
-                      = None, bn: str = "eval", device: torch.device | None = None, what: str | None = None
-                      ) -> dict[str, torch.Tensor]:
-    """Each layer's outputs (n, ...) on the whole probe, float32, in the probe's order; ``what`` names
-    the model in errors (a NaN output, outputs that are not batch-first)."""
+                      = None, bn: str = "eval", device: torch.device | None = None, what: str | None = None,
+                      view: str | Pool = "flatten") -> dict[str, torch.Tensor]:
+    """Each layer's outputs on the whole probe, float32, in the probe's order; ``what`` names the model in errors
+    (a NaN output, outputs that are not batch-first).
+
+    Token sequences (N, T, D), and any output under a pool function, are turned into (samples, features) by
+    ``view`` batch by batch, with the batch's ``attention_mask`` (:func:`repchange.views.as_samples`): dynamically
+    padded batches of different T concatenate, and padding never enters. Conv maps (N, C, H, W) are kept whole
+    (filter Procrustes reads them); the view applies to them afterwards, with the same result."""
     what = what or type(model).__name__
     device = device or next(model.parameters()).device
     tap = Tap(model, layers, select)
@@ -45,17 +52,54 @@ def layer_activations(model: nn.Module, probe: Probe, layers: list[Layer], *, se
         for x in probe.batches(model):
             x = to_device(x, device, dtype)
             size = batch_size_of(x)
+            mask = attention_mask(x)
             for name, out in tap(model, x).items():
-                if out.ndim == 0 or out.shape[0] != size:
-                    raise ValueError(f"layer {name!r} of {what} gives outputs of shape {tuple(out.shape)} for a batch of {size}: "
-                                     f"outputs must be batch-first (sequences as (N, T, D); e.g. "
-                                     f"nn.TransformerEncoder(..., batch_first=True))")
-                parts[name].append(out.detach().float().clone())
-    acts = {name: torch.cat(p) for name, p in parts.items()}
+                check_batch_first(name, out, size, what)
+                out = out.detach().float()
+                if out.ndim == 3 or (callable(view) and out.ndim > 2):
+                    out = as_samples(out, view, mask)
+                parts[name].append(out.clone())
+    acts = {name: _concatenated(name, p, what) for name, p in parts.items()}
     for name, a in acts.items():
         if not torch.isfinite(a).all():
             raise ValueError(f"layer {name!r} of {what} produced NaN or infinite activations on the probe set")
     return acts
+
+
+def view_shapes(outputs: Mapping[str, torch.Tensor], view: str | Pool, mask: torch.Tensor | None = None
+                ) -> dict[str, tuple[int, int]]:
+    """Per layer, (rows per probe sample, features per row) of its outputs (a batch) in ``view``: rows are 1
+    except with positions as samples (then the first sample's; a padded one's are fewer than the longest's)."""
+    first = None if mask is None else mask[:1]
+    return {name: tuple(as_samples(out[:1].float(), view, first if out.ndim == 3 else None).shape)
+            for name, out in outputs.items()}
+
+
+def layer_view_shapes(model: nn.Module, layers: list[Layer], first: Any, *, select: Selector | Mapping[str, Selector]
+                      = None, bn: str = "eval", view: str | Pool = "flatten") -> dict[str, tuple[int, int]]:
+    """:func:`view_shapes` of ``layers`` of ``model`` on the example batch ``first`` (on the model's device)."""
+    tap = Tap(model, layers, select)
+    with tap, extraction_mode(model, bn):
+        return view_shapes(tap(model, first), view, attention_mask(first))
+
+
+def check_batch_first(name: str, out: torch.Tensor, size: int, what: str) -> None:
+    """Raise ValueError unless layer ``name``'s output ``out`` has the batch's ``size`` samples on its first axis."""
+    if out.ndim == 0 or out.shape[0] != size:
+        raise ValueError(f"layer {name!r} of {what} gives outputs of shape {tuple(out.shape)} for a batch of {size}: "
+                         f"outputs must be batch-first (sequences as (N, T, D); e.g. "
+                         f"nn.TransformerEncoder(..., batch_first=True))")
+
+
+def _concatenated(name: str, parts: list[torch.Tensor], what: str) -> torch.Tensor:
+    """The batches of one layer joined along samples; batches of different shapes (variable-length conv inputs,
+    sequences under ``view='flatten'``) are named."""
+    shapes = sorted({tuple(p.shape[1:]) for p in parts})
+    if len(shapes) > 1:
+        raise ValueError(f"layer {name!r} of {what} gives outputs of different shapes across probe batches {shapes[:3]}: "
+                         f"for token sequences of different lengths choose a pooled view (view='mean', 'last', "
+                         f"'first') or a pool function; for images, give the probe one image size")
+    return torch.cat(parts)
 
 
 def small_probe_warnings(n: int, widths_a: Mapping[str, int], widths_b: Mapping[str, int],

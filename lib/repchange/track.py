@@ -12,7 +12,8 @@ mappings of keyword inputs, Datasets, DataLoaders or Splits, read in one seeded 
 :mod:`repchange.probes`.
 
 **Metrics** (each layer's output as (samples, features) by ``view``: ``flatten``, ``positions``,
-``mean`` or ``first`` token; see :func:`repchange.core.features.as_samples`), named in
+``mean``, ``first`` or ``last`` token, or a ``pool(outputs, mask)`` function; token sequences honour the probe's
+``attention_mask``; see :func:`repchange.views.as_samples`), named in
 :data:`repchange.core.measures.MEASURES`: ``cka`` and ``cka_debiased`` (linear CKA), ``rbf_cka``,
 ``mutual_knn`` (k nearest neighbours), ``procrustes`` (angular Procrustes distance, radians),
 ``pwsm`` at each of ``alphas`` (radians), ``filter_procrustes`` (Study B's per-filter Procrustes
@@ -46,48 +47,23 @@ import pandas as pd
 import torch
 from torch import nn
 
-from repchange.core.features import BN_MODES, VIEWS, as_samples, extraction_mode
+from repchange.core.features import BN_MODES, extraction_mode
 from repchange.core.measures import MEASURES, check_metrics
 from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
 from repchange.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.probes import Probe, batch_size_of, floating_dtype, to_device
-from repchange.readout import SmallProbeWarning, factors_or_reason, layer_activations, measure_rows, small_probe_warnings
+from repchange.memory import ProbeTooLarge, check_fits, predicted_peak
+from repchange.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
+                               layer_view_shapes, small_probe_warnings)
+from repchange.views import Pool, as_samples, attention_mask, check_view, view_name
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
            "plot_table", "resolve_layers", "stage_ends"]
 
 METRICS = tuple(MEASURES)
 EXAMPLE_ROWS = 4  # samples of the first probe batch that find the layers and their widths
-MEMORY_SHARE = 0.8  # of the memory available, the most the held activations may take
-
-
-class ProbeTooLarge(ValueError):
-    """The probe set's activations would not fit in memory."""
-
-
-def _available_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].strip().split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return 1 << 62  # unknown: do not refuse
-
-
-def _held_bytes(n: int, widths: Mapping[str, int]) -> int:
-    """Memory for exact metrics: two float32 copies of each layer's (n, p) outputs plus their
-    float64 factors (centred features when p <= n, else two (n, n) Gram matrices)."""
-    return sum(2 * 4 * n * p + 2 * 8 * (n * p if p <= n else n * n) for p in widths.values())
-
-
-def _gib(b: float) -> str:
-    return f"{b / 2**30:.1f} GiB"
-
-
 # ---------------------------------------------------------------------------------------------
 # Tracker
 
@@ -98,7 +74,7 @@ class _Settings:
     reference_layers: list[str] | None
     metrics: list[str]
     alphas: list[float]
-    view: str
+    view: str  # its name (a pool function: pool:<name>)
     bn: str
     streaming: bool
     probe_size: int | None
@@ -133,14 +109,15 @@ class Tracker:
                  metrics: Sequence[str] = ("cka", "procrustes"), alphas: Sequence[float] = (),
                  reference: Mapping[str, torch.Tensor] | str | os.PathLike | nn.Module | None = None,
                  reference_layers: str | Sequence[str] | None = None, select: Selector | Mapping[str, Selector] = None,
-                 reference_select: Selector | Mapping[str, Selector] = None, view: str = "flatten", bn: str = "eval",
+                 reference_select: Selector | Mapping[str, Selector] = None, view: str | Pool = "flatten", bn: str = "eval",
                  batch_size: int = 256, streaming: bool = False, null: int = 0,
                  null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
                  confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
                  out: str | os.PathLike | None = None, name: str | None = None) -> None:
         check_metrics(metrics, alphas)
-        if view not in VIEWS or bn not in BN_MODES:
-            raise ValueError(f"view must be one of {VIEWS} and bn one of {BN_MODES}, got {view!r} and {bn!r}")
+        check_view(view)
+        if bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
         if streaming and set(metrics) != {"cka_debiased"}:
             raise ValueError("streaming=True computes only metrics=('cka_debiased',): minibatch CKA is unbiased "
                              "only with the debiased HSIC, and Procrustes/PWSM need the whole probe set at once")
@@ -188,18 +165,25 @@ class Tracker:
             flat = [name for name, shape in shapes.items() if len(shape) != 3]
             if flat:
                 raise ValueError(f"filter_procrustes needs (N, C, H, W) outputs; layers {flat} give other shapes")
-        if not streaming and n is not None:
-            need, have = _held_bytes(n, widths), _available_bytes(self.device)
-            if need > MEMORY_SHARE * have:
-                raise ProbeTooLarge(
-                    f"{n} probe samples at layers {[l.name for l in self.layers]} need about {_gib(need)} for exact "
-                    f"metrics, and {_gib(have)} is available on {self.device}: use streaming=True (minibatch CKA, "
-                    f"memory independent of the probe size), fewer probe samples, or fewer layers")
+        if not streaming and n is not None:  # before any activation of the whole probe
+            ref_shapes = shapes_now = layer_view_shapes(model, self.layers, first, select=select, bn=bn, view=view)
+            if reference_layers is not None:
+                ref_shapes = layer_view_shapes(reference, self.reference_layers, ref_first, select=self._ref_select,
+                                               bn=bn, view=view)
+            pairs = [(r.name, l.name) for r, l in zip(self.reference_layers, self.layers)]
+            need = predicted_peak(n, ref_shapes, shapes_now, pairs, self.metrics, resampled=bool(null or bootstrap))
+            check_fits(need, self.device, f"{n} probe samples at layers {[l.name for l in self.layers]} "
+                       f"({', '.join(self.metrics)})",
+                       "use streaming=True (minibatch debiased CKA, memory independent of the probe size), fewer "
+                       "probe samples, fewer layers, a pooled view (view='mean') or metrics without (n, n) matrices "
+                       "(cka, cka_debiased, procrustes and pwsm work in feature form where a layer is narrower than "
+                       "the probe)")
 
         self.out = Path(out) if out is not None else (_store_root() / "track" / name if name else None)
         self._settings = _Settings([l.name for l in self.layers],
                                    None if reference_layers is None else [l.name for l in self.reference_layers],
-                                   list(self.metrics), list(self.alphas), view, bn, streaming, n, probe_seed, null,
+                                   list(self.metrics), list(self.alphas), view_name(view), bn, streaming, n,
+                                   probe_seed, null,
                                    list(self.null_metrics), bootstrap, type(model).__name__)
         self._rows: list[dict[str, Any]] = self._resume() if self.out else []
         reference = self._saved_reference(reference)
@@ -217,9 +201,12 @@ class Tracker:
         """Each layer's features per sample in the chosen view, and its per-sample output shape."""
         with tap, extraction_mode(model, self.bn):
             outputs = tap(model, first)
+        mask = attention_mask(first)
+        for name, out in outputs.items():
+            check_batch_first(name, out, batch_size_of(first), type(model).__name__)
         shapes = {name: tuple(out.shape[1:]) for name, out in outputs.items()}
-        widths = {name: as_samples(out[:1], self.view).shape[1] if self.view != "positions" else out[0].numel()
-                  for name, out in outputs.items()}
+        widths = {name: as_samples(out.float(), self.view, mask if out.ndim == 3 else None).shape[1]
+                  if self.view != "positions" else out[0].numel() for name, out in outputs.items()}
         return widths, shapes
 
     # -- reference and resume -------------------------------------------------------------------
@@ -269,7 +256,7 @@ class Tracker:
         is_reference = model is self._reference_model and model is not self.model
         layers = self.reference_layers if is_reference else self.layers
         return layer_activations(model, self.probe, layers, select=self._ref_select if is_reference else self._select,
-                                 bn=self.bn, device=self.device, what=what)
+                                 bn=self.bn, device=self.device, what=what, view=self.view)
 
     def _streamed(self) -> dict[str, tuple[float, str]]:
         acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
@@ -283,18 +270,16 @@ class Tracker:
                     continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
                 cur = self._tap(self.model, to_device(x, self.device, dtype))
                 ref = ref_tap(self._reference_model, to_device(x, self.device, ref_dtype))
+                mask = attention_mask(x)
                 for r, l in pairs:
-                    a, b = as_samples(ref[r.name].float(), self.view), as_samples(cur[l.name].float(), self.view)
+                    a, b = as_samples(ref[r.name].float(), self.view, mask), as_samples(cur[l.name].float(), self.view, mask)
                     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
                         raise ValueError(f"layer {l.name!r} produced NaN or infinite activations on the probe set")
-                    if bool((a == a[:1]).all()) or bool((b == b[:1]).all()):
-                        continue  # a constant batch has no HSIC of its own; an all-constant layer is undefined below
-                    acc[l.name].update(a, b)
+                    acc[l.name].update(a, b)  # a batch constant on one side counts exactly (MinibatchCKA)
         values = {}
         for name, a in acc.items():
             try:
-                values[name] = (a.value, "") if a.batches else \
-                    (math.nan, "undefined: the layer is constant on every probe batch (e.g. a dead layer)")
+                values[name] = (a.value, "")
             except UndefinedSimilarity as err:
                 values[name] = (math.nan, str(err))
         return values

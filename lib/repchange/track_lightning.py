@@ -6,7 +6,9 @@
 
 The reference is the module as it is when fitting starts. Measured at step 0, then after every
 training epoch, or every ``every_n_steps`` optimiser steps when given; each row carries the
-global step and the epoch. Only the global-zero process measures. Every value is also logged
+global step and the epoch; under gradient accumulation a step is measured once, when its optimiser step is done
+(Lightning calls the batch hook once per micro-batch, with the same global step). Only the global-zero process
+measures. Every value is also logged
 through the trainer's loggers (TensorBoard, CSV, W&B, ...) as ``repchange/<metric>/<layer>`` (and
 ``.../p_value`` with a null), unless ``log=False``; an undefined value is left out of the log (the
 table keeps it with its reason).
@@ -35,9 +37,11 @@ class RepresentationTracking(Callback):
             raise ValueError(f"every_n_steps must be a positive number of steps or None, got {every_n_steps}")
         self.probe, self.every_n_steps, self.log, self.options = probe, every_n_steps, log, tracker_options
         self.tracker: Tracker | None = None
+        self._measured_step: int | None = None
 
     def _update(self, trainer: Any, epoch: int) -> None:
         assert self.tracker is not None
+        self._measured_step = trainer.global_step
         rows = self.tracker.update(trainer.global_step, epoch=epoch)
         if self.log:
             values = logged_values(rows)
@@ -51,7 +55,8 @@ class RepresentationTracking(Callback):
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
         step = trainer.global_step
-        if self.tracker is not None and self.every_n_steps and step % self.every_n_steps == 0:
+        if self.tracker is not None and self.every_n_steps and step % self.every_n_steps == 0 \
+                and step != self._measured_step:  # micro-batches inside one accumulation window share a step
             self._update(trainer, trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:

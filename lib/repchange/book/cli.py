@@ -202,10 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("--metrics", nargs="+", help="cka, cka_debiased, rbf_cka, mutual_knn, procrustes, pwsm (with "
                                                   "--alpha), filter_procrustes (default: cka procrustes; with "
                                                   "--streaming or a matrix: cka_debiased)")
-    cmp.add_argument("--view", default="flatten", choices=["flatten", "positions", "mean", "first"],
+    cmp.add_argument("--view", default="flatten", choices=["flatten", "positions", "mean", "first", "last"],
                      help="how a layer's output becomes (samples, features): flatten, positions as samples, the mean "
-                          "over positions, the first token")
-    cmp.add_argument("--view-b", choices=["flatten", "mean", "first"], help="B's view in the matrix (default --view)")
+                          "over positions, the first or last token (token sequences: real tokens only, by the probe's "
+                          "attention_mask)")
+    cmp.add_argument("--view-b", choices=["flatten", "mean", "first", "last"],
+                     help="B's view in the matrix (default --view)")
     cmp.add_argument("--null", type=int, default=0, help="permutations of a null for every value (0: none)")
     cmp.add_argument("--bootstrap", type=int, default=0, help="bootstrap draws of an interval for cka_debiased")
     cmp.add_argument("--alpha", nargs="+", type=float, default=[], help="PWSM alphas in [0, 1]")

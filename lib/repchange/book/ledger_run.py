@@ -71,7 +71,8 @@ def book_ledger(values: Mapping[str, Any]) -> BookLedger:
                           fine_tuning=f"{v['a_finetune_size']} images × {v['a_finetune_epochs']} epochs",
                           probe=f"{v['a_probe_size']} images")
     source_b = provenance(profile=v["profile"], seeds=v["b_seeds"], **b_tables.describe(dynamics_params))
-    scales, scale_status = parameters.scale_axis({**values, "a_train_scales": False})
+    scales, scale_status = a_scale.scale_axis(**parameters.scale_axis({**values, "a_train_scales": False}),
+                                              runtime=runtime)
     return BookLedger(ledger, grid_a, grid_b, by_budget, source_a, source_b, scales, tuple(scale_status))
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import pandas as pd
-
 from repchange.book import parameter_checks
 from repchange.core.runtime import Runtime
 from repchange.core.train import OptimiserSpec
@@ -132,14 +130,16 @@ def dynamics(values: Mapping[str, Any]) -> b_tables.DynamicsParams:
         bn=v["extraction_bn"], procrustes_centre=v["b_procrustes_centre"], lr_by_target=v["b_finetune_lr_by_target"])
 
 
-def scale_axis(values: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
-    """Study A's claims at the book's scale and at each of ``a_scales`` (seeds ``a_scale_seeds``; trained only when
-    ``a_train_scales`` is declared and true), in both BatchNorm modes: :func:`repchange.studies.a.scale.scale_axis`
-    with the chapters' Study A parameters."""
+def scale_axis(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of :func:`repchange.studies.a.scale.scale_axis` (but ``runtime``) from the chapters' Study A
+    parameters: the book's own scale (``a_pretrain_size`` × ``a_pretrain_epochs``, ``a_seeds``) and ``a_scales``
+    (seeds ``a_scale_seeds``; trained only where ``a_train_scales`` is declared and true); validated, nothing run."""
     v = _take(values, ("a_seeds", "a_pretrain_size", "a_pretrain_epochs", "a_scales", "a_scale_seeds", "level"))
     book = dict(pretraining=cka_to_init(values), degrees=degree_sweep(values), sizes=size_sweep(values),
                 finetuning=finetune_sweep(values))
     train = bool(_take(values, ("a_train_scales",))["a_train_scales"]) if "a_train_scales" in values else False
-    return a_scale.scale_axis(book, a_scale.Scale(v["a_pretrain_size"], v["a_pretrain_epochs"]), v["a_seeds"],
-                              a_scale.parse_scales(v["a_scales"]), v["a_scale_seeds"], runtime(values),
-                              level=v["level"], train=train)
+    scales = a_scale.parse_scales(v["a_scales"])
+    for scale in scales:  # every scale's tables validate before any work
+        a_scale.scale_tables(scale, "batch", v["a_scale_seeds"], **book)
+    return dict(book=book, own=a_scale.Scale(v["a_pretrain_size"], v["a_pretrain_epochs"]), own_seeds=v["a_seeds"],
+                scales=scales, seeds=v["a_scale_seeds"], level=v["level"], train=train)

@@ -11,7 +11,7 @@ from torch import nn
 from repchange.core.data import Split, normalise
 from repchange.core.metrics import Factors
 
-__all__ = ["BN_MODES", "VIEWS", "as_samples", "extract", "extraction_mode", "factors_of", "layer_factors",
+__all__ = ["BN_MODES", "extract", "extraction_mode", "factors_of", "layer_factors",
            "positions_as_samples"]
 
 # How BatchNorm layers normalise while activations are extracted:
@@ -112,26 +112,3 @@ def factors_of(activations: Mapping[str, torch.Tensor]) -> dict[str, Factors]:
 def layer_factors(model: nn.Module, probe: Split, *, bn: str = "batch") -> dict[str, Factors]:
     """:func:`factors_of` the flattened outputs of ``model.probe_layers`` on ``probe`` (``bn``: see :func:`extract`)."""
     return factors_of(extract(model, model.probe_layers, probe, bn=bn))
-
-
-VIEWS = ("flatten", "positions", "mean", "first")
-
-
-def as_samples(acts: torch.Tensor, view: str = "flatten") -> torch.Tensor:
-    """A layer's batch-first outputs as the (samples, features) matrix a metric compares.
-
-    ``flatten``: (N, ...) -> (N, prod); ``positions``: conv maps (N, C, H, W) -> (N·H·W, C) and token
-    sequences (N, T, D) -> (N·T, D): positions are samples; ``mean``: the mean over positions ->
-    (N, C) or (N, D) (padding tokens included); ``first``: the first token of (N, T, D) (a class
-    token). (N, D) outputs are returned as they are by every view."""
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    if acts.ndim <= 2 or view == "flatten":
-        return acts.reshape(len(acts), -1)
-    if view == "positions":
-        return positions_as_samples(acts) if acts.ndim == 4 else acts.reshape(-1, acts.shape[-1])
-    if view == "mean":
-        return acts.mean(dim=(2, 3)) if acts.ndim == 4 else acts.reshape(len(acts), -1, acts.shape[-1]).mean(1)
-    if acts.ndim != 3:
-        raise ValueError(f"view='first' reads token sequences (N, T, D); got outputs of shape {tuple(acts.shape)}")
-    return acts[:, 0]

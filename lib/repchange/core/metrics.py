@@ -159,13 +159,31 @@ class Factors:
         return torch.linalg.matrix_norm(self.cov) * self.n if self.p <= self.n else torch.linalg.matrix_norm(self.gram)
 
     @cached_property
+    def sq_norms(self) -> torch.Tensor:
+        """The Gram matrix's diagonal ``||x_i − mean||²`` (n,), float64, without forming the Gram matrix."""
+        if "gram" in self.__dict__:
+            return torch.diagonal(self.gram).clone()
+        return sum((((self._raw[:, j : j + GRAM_CHUNK].to(torch.float64) - self.means[j : j + GRAM_CHUNK]) ** 2).sum(1)
+                    for j in _column_blocks(self.p)), torch.zeros(self.n, dtype=torch.float64, device=self._raw.device))
+
+    @cached_property
     def hollow_gram(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The Gram matrix with a zero diagonal, its row sums and its total: the unbiased HSIC's parts."""
         return _hollow_parts(self.gram)
 
     @cached_property
     def self_hsic_unbiased(self) -> torch.Tensor:
+        if self.p <= self.n:  # feature form: no (n, n) matrix
+            return _unbiased_hsic_features(self, self, self.self_norm ** 2)
         return _unbiased_hsic_from_parts(self.hollow_gram, self.hollow_gram)
+
+    @cached_property
+    def self_hsic_floor(self) -> float:
+        """:func:`hsic_floor` of this side: ``HSIC_RTOL · ||K̃||²_F / (n(n−3))``, in feature form where p ≤ n."""
+        if self.p <= self.n:
+            n = self.n
+            return HSIC_RTOL * float(self.self_norm ** 2 - self.sq_norms @ self.sq_norms) / (n * (n - 3))
+        return hsic_floor(self.hollow_gram)
 
     @cached_property
     def gram_sqrt(self) -> torch.Tensor:
@@ -195,6 +213,15 @@ class Factors:
             eye = torch.eye(self.p, dtype=torch.float64, device=inv_sqrt.device)
             self._whitening[key] = alpha * eye + (1 - alpha) * inv_sqrt
         return self._whitening[key]
+
+
+def _gram_or_zero(x: torch.Tensor, name: str) -> torch.Tensor:
+    """The centred Gram matrix (n, n) of ``x`` (n, p) in float64; exactly zero when ``x`` is constant across rows."""
+    if not bool((x != x[:1]).any()):
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or infinite values (shape {tuple(x.shape)})")
+        return torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device)
+    return Factors(x, name).gram
 
 
 def _factors(x: ArrayLike | Factors, name: str) -> Factors:
@@ -229,6 +256,17 @@ def _unbiased_hsic_from_parts(
     n = k.shape[0]
     trace = (k * l).sum()
     return (trace + k_sum * l_sum / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (k_rows @ l_rows)) / (n * (n - 3))
+
+
+def _unbiased_hsic_features(fx: Factors, fy: Factors, cross_sq: torch.Tensor) -> torch.Tensor:
+    """The unbiased HSIC of :func:`unbiased_hsic` from centred features, ``cross_sq = ||XcᵀYc||²_F = tr(KL)``.
+
+    With centred features ``K1 = 0``, so with ``d_K = diag(K)``: ``tr(K̃L̃) = tr(KL) − d_K·d_L``,
+    ``1ᵀK̃1 = −tr K`` and ``1ᵀK̃L̃1 = d_K·d_L`` — the same estimator, rearranged (equal to rounding)."""
+    n = fx.n
+    dk, dl = fx.sq_norms, fy.sq_norms
+    both = dk @ dl
+    return (cross_sq - both + dk.sum() * dl.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * both) / (n * (n - 3))
 
 
 def _hollow_parts(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -302,9 +340,14 @@ def linear_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, debiased: bool
     """
     fx, fy = _pair(x, y)
     if debiased:
-        cross = _unbiased_hsic_from_parts(fx.hollow_gram, fy.hollow_gram)
+        if fx.n < 4:
+            raise ValueError(f"the unbiased HSIC estimator needs at least 4 samples, got {fx.n}")
+        if _feature_form(fx, fy):  # O(n(p + q)) memory: no (n, n) Gram matrix
+            cross = _unbiased_hsic_features(fx, fy, torch.linalg.matrix_norm(fy.x.T @ fx.x) ** 2)
+        else:
+            cross = _unbiased_hsic_from_parts(fx.hollow_gram, fy.hollow_gram)
         return normalised_hsic(cross, fx.self_hsic_unbiased, fy.self_hsic_unbiased, fx.n, "debiased CKA",
-                               hsic_floor(fx.hollow_gram), hsic_floor(fy.hollow_gram))
+                               fx.self_hsic_floor, fy.self_hsic_floor)
     if _feature_form(fx, fy):
         cross = torch.linalg.matrix_norm(fy.x.T @ fx.x) ** 2
     else:
@@ -603,7 +646,10 @@ class MinibatchCKA:
     Each ``update(x_batch, y_batch)`` (b, p), (b, q) adds one batch's HSIC(K, L), HSIC(K, K),
     HSIC(L, L); ``value`` is ``mean HSIC(K,L) / sqrt(mean HSIC(K,K) · mean HSIC(L,L))``.
     With ``debiased=True`` (the default) the unbiased estimator is used and the result
-    estimates the same population quantity as full-data debiased CKA.
+    estimates the same population quantity as full-data debiased CKA. A batch constant on one side has a zero
+    centred Gram matrix there: it adds exactly 0 to HSIC(K, L) and to that side's self-HSIC, and its other side's
+    self-HSIC, so it is counted, never dropped (dropping it would bias the value upward); a side constant on every
+    batch leaves the value undefined.
     """
 
     def __init__(self, *, debiased: bool = True) -> None:
@@ -613,8 +659,12 @@ class MinibatchCKA:
         self.batches = self.samples = 0
 
     def update(self, x: ArrayLike, y: ArrayLike) -> None:
-        fx, fy = _pair(x, y)
-        k, l = fx.gram, fy.gram
+        x, y = _as_matrix(x, "X"), _as_matrix(y, "Y")
+        if len(x) != len(y):
+            raise ValueError(f"X and Y must have the same number of samples (rows), got {len(x)} and {len(y)}")
+        k, l = _gram_or_zero(x, "X"), _gram_or_zero(y, "Y")
+        if k.device != l.device:
+            raise ValueError(f"X and Y lie on different devices ({x.device} and {y.device}); move one with .to(device) first")
         if self.debiased:
             kp, lp = _hollow_parts(k), _hollow_parts(l)
             terms = [_unbiased_hsic_from_parts(kp, lp), _unbiased_hsic_from_parts(kp, kp),
@@ -624,7 +674,7 @@ class MinibatchCKA:
             terms = [(k * l).sum(), (k * k).sum(), (l * l).sum()]
         self._sums += torch.stack(terms).cpu()
         self.batches += 1
-        self.samples += fx.n
+        self.samples += len(x)
 
     @property
     def value(self) -> float:
