@@ -101,7 +101,9 @@ _ = save_table(frame, "budget_ledger")
 # %% [markdown]
 # ```{admonition} The runs behind this page
 # :class: provenance
-# {glue:md}`budget_provenance`
+# **Budgets within the book's runs:** {glue:md}`budget_provenance`
+#
+# **Scales (further below):** {glue:md}`scale_provenance`
 # ```
 
 # %%
@@ -219,11 +221,6 @@ scale_headline = glue_numbers({
 scale_headline
 
 # %% [markdown]
-# ```{admonition} The runs behind the scale axis
-# :class: provenance
-# {glue:md}`scale_provenance`
-# ```
-#
 # ## What the scale axis shows
 #
 # Read at {glue:text}`scale_count` scales, {glue:text}`scale_claims_moving` of the

@@ -179,10 +179,12 @@ def test_finetuning_chapters_glue_fig4_and_fig5_from_one_table(smoke_runs: dict)
 def test_every_training_run_is_trained_once_for_the_whole_book(smoke_runs: dict) -> None:
     pretrain = list((smoke_runs["store"] / "study_a" / "pretrain").iterdir())
     # seeds {1, 2} x (degrees {0, 9} at 640 images + d = 9 at 64 images for 2 and, equal steps, 20 epochs): shared
-    # by 00_metrics and a1-a6
-    assert len(pretrain) == 2 * 4
+    # by 00_metrics and a1-a6; the budget page's 320 x 2 scale: seeds {1, 2, 3} x degrees {0, 9} at 320 images, the
+    # 64-image d = 9 run of seed 3 (seeds 1 and 2 are the book's) and the 64-image equal-steps runs (10 epochs)
+    assert len(pretrain) == 2 * 4 + (3 * 2 + 1 + 3)
     finetune = list((smoke_runs["store"] / "study_a" / "finetune").iterdir())
-    assert len(finetune) == 2 * 5 + 2  # seeds x conditions, shared by a5 and a6; + s = 1 per seed (deviations page)
+    # seeds x conditions, shared by a5 and a6; + s = 1 per seed (deviations page); + the scale's 3 seeds x 5 conditions
+    assert len(finetune) == 2 * 5 + 2 + 3 * 5
     assert all((run / "complete.json").exists() for run in pretrain + finetune)
     study_b_runs = {kind: list((smoke_runs["store"] / "study_b" / kind).iterdir())
                     for kind in ("source", "finetune", "dynamics", "filter_agreement", "last_checkpoint_distances")}
