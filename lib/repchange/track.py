@@ -56,7 +56,7 @@ from repchange.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.probes import Probe, batch_size_of, floating_dtype, to_device
 from repchange.memory import ProbeTooLarge, check_fits, predicted_peak
 from repchange.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
-                               layer_view_shapes, small_probe_warnings)
+                               layer_view_shapes, small_probe_warnings, view_shapes)
 from repchange.views import Pool, as_samples, attention_mask, check_view, view_name
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
@@ -148,7 +148,7 @@ class Tracker:
         self.layers = resolve_layers(model, layers, first)
         self._select = select
         self._tap = Tap(model, self.layers, select)
-        widths, shapes = self._widths(model, self._tap, first)
+        widths, shapes, shapes_now = self._widths(model, self._tap, first)
         self.widths = widths  # features per probe sample of each layer in the chosen view
         self.reference_layers = self.layers
         if reference_layers is not None:
@@ -166,7 +166,7 @@ class Tracker:
             if flat:
                 raise ValueError(f"filter_procrustes needs (N, C, H, W) outputs; layers {flat} give other shapes")
         if not streaming and n is not None:  # before any activation of the whole probe
-            ref_shapes = shapes_now = layer_view_shapes(model, self.layers, first, select=select, bn=bn, view=view)
+            ref_shapes = shapes_now
             if reference_layers is not None:
                 ref_shapes = layer_view_shapes(reference, self.reference_layers, ref_first, select=self._ref_select,
                                                bn=bn, view=view)
@@ -197,17 +197,19 @@ class Tracker:
             if lines:
                 warnings.warn("n is small for the width at " + "; ".join(lines), SmallProbeWarning, stacklevel=2)
 
-    def _widths(self, model: nn.Module, tap: Tap, first: Any) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
-        """Each layer's features per sample in the chosen view, and its per-sample output shape."""
+    def _widths(self, model: nn.Module, tap: Tap, first: Any
+                ) -> tuple[dict[str, int], dict[str, tuple[int, ...]], dict[str, tuple[int, int]]]:
+        """From one pass over the example rows: each layer's features per sample in the chosen view, its per-sample
+        output shape, and its (rows per sample, features per row) for the memory guard (:func:`view_shapes`)."""
         with tap, extraction_mode(model, self.bn):
             outputs = tap(model, first)
-        mask = attention_mask(first)
         for name, out in outputs.items():
             check_batch_first(name, out, batch_size_of(first), type(model).__name__)
         shapes = {name: tuple(out.shape[1:]) for name, out in outputs.items()}
-        widths = {name: as_samples(out.float(), self.view, mask if out.ndim == 3 else None).shape[1]
-                  if self.view != "positions" else out[0].numel() for name, out in outputs.items()}
-        return widths, shapes
+        viewed = view_shapes(outputs, self.view, attention_mask(first))
+        widths = {name: viewed[name][1] if self.view != "positions" else out[0].numel()
+                  for name, out in outputs.items()}
+        return widths, shapes, viewed
 
     # -- reference and resume -------------------------------------------------------------------
 

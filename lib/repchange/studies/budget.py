@@ -74,43 +74,55 @@ def flip_sentences(changes: pd.DataFrame) -> list[str]:
             f"{r.to_verdict} after {r.to_budget} ({r.to_value:+.3f} {r.to_interval})." for r in changes.itertuples()]
 
 
+def _verdict_grid(fig, ax, cells: list[list], row_labels: list[str], column_labels: list[str], *,
+                  with_interval: bool = False, fontsize: float | None = None) -> None:
+    """Draw claim × column cells on ``ax``: ``cells[i][j]`` a ledger row (or None: no cell) coloured by its verdict,
+    with its effect in smallest effects of interest ((mean − null) / SESOI, claimed side positive) and, with
+    ``with_interval``, the interval beneath; then the labels and one verdict legend below the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    drawn = set()
+    for i, row in enumerate(cells):
+        for j, r in enumerate(row):
+            if r is None:
+                continue
+            drawn.add(r.verdict)
+            ax.add_patch(plt.Rectangle((j - 0.48, i - 0.45), 0.96, 0.9, lw=0, alpha=0.85,
+                                       color=claims.VERDICT_COLOURS.get(r.verdict, "#ffffff")))
+            if not np.isfinite(r.value):
+                continue
+            sign = -1.0 if r.direction == "less" else 1.0
+            text = f"{sign * (r.value - r.null) / r.sesoi:+.1f}"
+            ends = sorted(sign * (x - r.null) / r.sesoi for x in (r.ci_low, r.ci_high))
+            if with_interval and np.all(np.isfinite(ends)):
+                text += f"\n[{ends[0]:+.1f}, {ends[1]:+.1f}]"
+            ax.text(j, i, text, ha="center", va="center", color="white", fontsize=fontsize)
+    ax.set_xlim(-0.5, len(column_labels) - 0.5)
+    ax.set_ylim(len(row_labels) - 0.5, -0.5)
+    ax.set_xticks(range(len(column_labels)), column_labels, fontsize=fontsize)
+    ax.set_yticks(range(len(row_labels)), row_labels, fontsize=fontsize)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    present = [v for v in claims.VERDICT_COLOURS if v in drawn]
+    fig.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present,
+               loc="outside lower center", ncol=min(len(present), 3), frameon=False)
+
+
 @page_figure
 def fig_budget(frame: pd.DataFrame, provenance: str):
     """Claim × budget: each cell coloured by the verdict at that budget, with the effect in smallest effects
     of interest ((mean − null) / SESOI, claimed side positive) and its interval beneath it."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
 
     keys = list(dict.fromkeys(frame.key))
     budgets = sorted(frame.budget.unique())
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.62 * len(keys) + 2.4), layout="constrained")
-    for i, key in enumerate(keys):
-        for j, budget in enumerate(budgets):
-            cell = frame[(frame.key == key) & (frame.budget == budget)]
-            if cell.empty:
-                continue
-            r = cell.iloc[0]
-            colour = claims.VERDICT_COLOURS.get(r.verdict, "#ffffff")
-            ax.add_patch(plt.Rectangle((j - 0.48, i - 0.45), 0.96, 0.9, color=colour, alpha=0.85, lw=0))
-            sign = -1.0 if r.direction == "less" else 1.0
-            if np.isfinite(r.value):
-                ends = sorted(sign * (x - r.null) / r.sesoi for x in (r.ci_low, r.ci_high))
-                text = f"{sign * (r.value - r.null) / r.sesoi:+.1f}"
-                if np.all(np.isfinite(ends)):
-                    text += f"\n[{ends[0]:+.1f}, {ends[1]:+.1f}]"
-                ax.text(j, i, text, ha="center", va="center", color="white")
-    ax.set_xlim(-0.5, len(budgets) - 0.5)
-    ax.set_ylim(len(keys) - 0.5, -0.5)
+    cells = {(key, budget): cell.iloc[0] for (key, budget), cell in frame.groupby(["key", "budget"], sort=False)}
     run = frame.drop_duplicates("budget").set_index("budget").run
-    ax.set_xticks(range(len(budgets)), [f"{b} epochs" + (f"\n{run[b]}" if run[b] else "") for b in budgets])
-    ax.set_yticks(range(len(keys)), keys)
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    present = [v for v in claims.VERDICT_COLOURS if v in set(frame.verdict)]
-    fig.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present,
-               loc="outside lower center", ncol=min(len(present), 3), frameon=False)
+    _verdict_grid(fig, ax, [[cells.get((key, budget)) for budget in budgets] for key in keys], keys,
+                  [f"{b} epochs" + (f"\n{run[b]}" if run[b] else "") for b in budgets], with_interval=True)
     ax.set_title("Study A's pre-training claims against the training budget\n(cell: effect in SESOI, claimed side "
                  "positive,\nand its interval)")
     caption(fig, provenance)
@@ -163,34 +175,14 @@ def fig_scale(frame: pd.DataFrame, provenance: str):
     effect in smallest effects of interest ((mean − null) / SESOI, claimed side positive). Claims not measured at
     any scale are left out."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
 
     rows = frame[frame.tallied].sort_values("steps", kind="stable")
     keys = list(dict.fromkeys(rows.key[rows.verdict != "not measured"]))  # a claim measured nowhere has no cell
     columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn)))
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.3 * len(keys) + 2.6), layout="constrained")
-    for j, (images, epochs, steps, bn) in enumerate(columns):
-        cell = rows[(rows.images == images) & (rows.epochs == epochs) & (rows.bn == bn)].set_index("key")
-        for i, key in enumerate(keys):
-            if key not in cell.index:
-                continue
-            r = cell.loc[key]
-            ax.add_patch(plt.Rectangle((j - 0.47, i - 0.45), 0.94, 0.9, lw=0, alpha=0.85,
-                                       color=claims.VERDICT_COLOURS.get(r.verdict, "#ffffff")))
-            if np.isfinite(r.value):
-                sign = -1.0 if r.direction == "less" else 1.0
-                ax.text(j, i, f"{sign * (r.value - r.null) / r.sesoi:+.1f}", ha="center", va="center", color="white",
-                        fontsize=9)
-    ax.set_xlim(-0.5, len(columns) - 0.5)
-    ax.set_ylim(len(keys) - 0.5, -0.5)
-    ax.set_xticks(range(len(columns)), [f"{i:,} × {e}\n{s:,} steps\n{bn}" for i, e, s, bn in columns], fontsize=9)
-    ax.set_yticks(range(len(keys)), keys, fontsize=9)
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    present = [v for v in claims.VERDICT_COLOURS if v in set(rows.verdict)]
-    fig.legend([Patch(color=claims.VERDICT_COLOURS[v]) for v in present], present,
-               loc="outside lower center", ncol=min(len(present), 3), frameon=False)
+    cells = {(r.key, r.images, r.epochs, r.bn): r for r in rows.itertuples()}
+    _verdict_grid(fig, ax, [[cells.get((key, i, e, bn)) for i, e, _, bn in columns] for key in keys], keys,
+                  [f"{i:,} × {e}\n{s:,} steps\n{bn}" for i, e, s, bn in columns], fontsize=9)
     ax.set_title("Study A's claims at more SGD steps (column: images × epochs, steps, BatchNorm at extraction; "
                  "cell: effect in SESOI, claimed side positive)")
     caption(fig, provenance)

@@ -34,8 +34,8 @@ from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
 from repchange.studies.a.pretraining import pretrain_all
 from repchange.studies.ledger import TALLIED, apply_premises
 
-__all__ = ["Scale", "ScaleTables", "parse_scales", "scale_axis", "scale_flips", "bn_dependent", "scale_label", "scale_ledger", "stable_claims",
-           "scale_tables", "scale_trainings", "scale_verdicts"]
+__all__ = ["Scale", "ScaleTables", "bn_dependent", "parse_scales", "scale_axis", "scale_flips", "scale_label",
+           "scale_ledger", "scale_tables", "scale_trainings", "scale_verdicts", "stable_claims"]
 
 MIN_SEEDS = 3
 
@@ -119,10 +119,12 @@ def scale_trainings(tables: ScaleTables, runtime: Runtime) -> tuple[list, list]:
     return list(dict.fromkeys(pre)), list(dict.fromkeys(fine))
 
 
-def _missing(tables: ScaleTables, runtime: Runtime) -> int:
+def _missing(tables: ScaleTables, runtime: Runtime) -> tuple[int, int]:
+    """(trainings of ``tables`` the store lacks, trainings in all)."""
     pre, fine = scale_trainings(tables, runtime)
-    return (len(runtime.store.missing("study_a/pretrain", pre, PRETRAINING_CODE))
-            + len(runtime.store.missing("study_a/finetune", fine, FINETUNING_CODE)))
+    lacking = (len(runtime.store.missing("study_a/pretrain", pre, PRETRAINING_CODE))
+               + len(runtime.store.missing("study_a/finetune", fine, FINETUNING_CODE)))
+    return lacking, len(pre) + len(fine)
 
 
 def scale_ledger(tables: ScaleTables, runtime: Runtime | None = None, *, level: float = LEVEL,
@@ -135,7 +137,7 @@ def scale_ledger(tables: ScaleTables, runtime: Runtime | None = None, *, level: 
     ``steps`` (SGD steps of one pre-training run), ``seeds`` (how many), ``bn`` and ``tallied`` (the papers'
     findings, as in the ledger)."""
     runtime = runtime or Runtime()
-    if not train and _missing(tables, runtime):
+    if not train and _missing(tables, runtime)[0]:
         return None
     if train:  # every training first, side by side in one pool per kind (the tables would train them piecemeal)
         pre, fine = scale_trainings(tables, runtime)
@@ -208,9 +210,9 @@ def scale_axis(book: dict, own: Scale, own_seeds: Sequence[int], scales: Iterabl
             tables = scale_tables(scale, bn, own_seeds if mine else seeds, **book)
             rows = scale_ledger(tables, runtime, level=level, train=train or mine)
             if rows is None:
-                pre, fine = scale_trainings(tables, runtime)
-                status.append(f"{scale_label(scale)}: not run — the store lacks {_missing(tables, runtime)} of its "
-                              f"{len(pre) + len(fine)} trainings (the scale profile trains them)")
+                lacking, total = _missing(tables, runtime)
+                status.append(f"{scale_label(scale)}: not run — the store lacks {lacking} of its {total} trainings "
+                              f"(the scale profile trains them)")
                 break
             read.append(rows)
         if read:
