@@ -12,7 +12,7 @@ import torchvision
 from PIL import Image
 
 from repchange.book import cli
-from repchange.compare import compare, load_probe
+from repchange.compare import compare, load_checkpoint_state, load_probe
 from repchange.core import image_folders
 from repchange.core.data import IMAGENET_STATS, normalise
 from repchange.core.metrics import linear_cka, procrustes_angle
@@ -117,6 +117,36 @@ def test_bad_input_stops_with_one_clear_message(tmp_path: Path, capsys, args: li
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert pytest.importorskip("re").search(message, err), err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--n-probe", "-5"], r"n_probe \(--n-probe\) .* at least 4 .* got -5"),
+    (["--n-probe", "1"], r"n_probe \(--n-probe\) .* at least 4"),
+    (["--n-probe", "8", "--metrics", "mutual_knn"], r"at least 11 for mutual_knn; got 8"),
+    (["--image-size", "0"], r"image_size \(--image-size\) must be a whole number of at least 8, got 0"),
+    (["--num-classes", "0"], r"num_classes \(--num-classes\)"),
+    (["--null", "-1"], r"null and bootstrap are numbers of draws"),
+    (["--out", "FILE"], r"out \(--out\) names .*which is a file"),
+])
+def test_flags_are_checked_before_any_checkpoint_is_read(tmp_path: Path, capsys, args: list[str],
+                                                         message: str) -> None:
+    """The checkpoints do not exist: an error naming the flag shows the flag was checked first."""
+    (tmp_path / "report.txt").write_text("kept")
+    args = [str(tmp_path / "report.txt") if a == "FILE" else a for a in args]
+    code = cli.main(["compare", "resnet18", str(tmp_path / "none_a.pt"), str(tmp_path / "none_b.pt"),
+                     "--probe", "digits", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert pytest.importorskip("re").search(message, err), err
+    assert (tmp_path / "report.txt").read_text() == "kept"
+
+
+def test_an_unreadable_checkpoint_gets_our_advice_not_pytorchs(tmp_path: Path) -> None:
+    (tmp_path / "junk.pt").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint_state(tmp_path / "junk.pt")
+    assert "torch.save(model.state_dict(), path)" in str(err.value)
+    assert "file an issue" not in str(err.value) and "\n" not in str(err.value)
 
 
 def test_nan_weights_stop_naming_the_layer(tmp_path: Path) -> None:

@@ -72,6 +72,23 @@ def test_mlp_values_equal_the_metrics_computed_directly() -> None:
     assert len(tracker.table) == 2 * len(rows)
 
 
+def test_the_references_factors_are_built_once_and_serve_every_update(monkeypatch) -> None:
+    import repchange.track as track_mod
+
+    built: list[str] = []
+    real = track_mod.factors_or_reason
+    monkeypatch.setattr(track_mod, "factors_or_reason", lambda x, name: built.append(name) or real(x, name))
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 8)), torch.randn(40, 6)
+    tracker = Tracker(model, x, layers=["0", "2"], metrics=("cka", "procrustes"), null=20)
+    for step in range(3):
+        _steps(model, x)
+        rows = tracker.update(step)
+    assert sorted(n for n in built if "reference" in n) == ["0 (reference)", "2 (reference)"]
+    assert sum("reference" not in n for n in built) == 6  # the model's own, at every update
+    assert rows.value.notna().all()  # values after a kept reference: test_mlp_values_equal_the_metrics_computed_directly
+
+
 def test_a_module_called_twice_is_tracked_per_call() -> None:
     torch.manual_seed(0)
     model, x = SharedReLU(), torch.randn(30, 6)

@@ -43,7 +43,7 @@ from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.readout import SmallProbeWarning
 from repchange.track import Tracker, plot_table
 
-__all__ = ["compare", "load_checkpoint_state", "load_probe", "build_model", "match_prefixes", "write_report"]
+__all__ = ["MIN_PROBE", "check_request", "compare", "load_checkpoint_state", "load_probe", "build_model", "match_prefixes", "write_report"]
 
 
 def load_checkpoint_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -54,7 +54,9 @@ def load_checkpoint_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure gets the same advice
-        raise ValueError(f"cannot read checkpoint {path} as a PyTorch state dict: {err}") from None
+        raise ValueError(f"cannot read checkpoint {path} as a PyTorch state dict ({type(err).__name__}): save one "
+                         f"with torch.save(model.state_dict(), path), or a dict holding it under 'state_dict' or "
+                         f"'model' (a Lightning .ckpt is one)") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -163,6 +165,8 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     input is checked before any activation is computed; a bad one stops with one message."""
     check_device(device)
     pairwise = matrix or arch_b is not None
+    check_request(metrics=metrics, alphas=alphas, view=view, view_b=view_b, null=null, bootstrap=bootstrap,
+                  n_probe=n_probe, image_size=image_size, num_classes=num_classes, bn=bn, out=out)
     if streaming and pairwise:
         raise ValueError("--streaming measures each layer against the same layer; the layer × layer matrix "
                          "(--matrix, --arch-b) holds every layer's activations: drop --streaming")
@@ -203,6 +207,40 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     if out is not None:
         write_report(table, Path(out))
     return table
+
+
+MIN_PROBE = 4  # debiased CKA's unbiased HSIC needs 4 samples; every other measure fewer
+
+
+def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str, view_b: str | None, null: int,
+                  bootstrap: int, n_probe: int | None, image_size: int | None, num_classes: int | None, bn: str,
+                  out: str | os.PathLike | None) -> None:
+    """Refuse, before any checkpoint is read, a request :func:`compare` cannot honour; each message names the
+    argument and its command-line flag."""
+    from repchange.core.measures import check_metrics
+    from repchange.core.resampling import check_resampling
+    from repchange.views import check_view
+
+    check_metrics(list(metrics), list(alphas))
+    check_resampling(list(metrics), null, bootstrap)
+    check_view(view, "view (--view)")
+    if view_b is not None:
+        check_view(view_b, "view_b (--view-b)")
+    if bn not in ("eval", "batch"):
+        raise ValueError(f"bn (--bn) must be 'eval' or 'batch', got {bn!r}")
+    need = max([MIN_PROBE] + [11 for m in metrics if m in ("mutual_knn",)])  # k = 10 neighbours and the sample
+    if n_probe is not None and (isinstance(n_probe, bool) or not isinstance(n_probe, int) or n_probe < need):
+        raise ValueError(f"n_probe (--n-probe) is the number of probe images, at least {need} for "
+                         f"{', '.join(metrics)}; got {n_probe!r} (a few hundred give stable values)")
+    for name, flag, value, least in (("image_size", "--image-size", image_size, 8),
+                                     ("num_classes", "--num-classes", num_classes, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ValueError(f"{name} ({flag}) must be a whole number of at least {least}, got {value!r}")
+    if out is not None:
+        target = Path(out).expanduser()
+        if target.exists() and not target.is_dir():
+            raise ValueError(f"out (--out) names {target}, which is a file: the report is a folder "
+                             f"(compare.csv, compare.png, compare.html); name a folder")
 
 
 def _measure(model_a: nn.Module, model_b: nn.Module, images: Split, pairwise: bool, *, layers: Any, layers_b: Any,

@@ -189,6 +189,7 @@ class Tracker:
         reference = self._saved_reference(reference)
         self._reference_model = self._reference(reference) if streaming or reference is not None else model
         self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
+        self._reference_factors: dict[str, Factors | str] = {}  # built at the first update, kept for the rest
         if self._reference_acts is not None and n is not None and view != "positions":  # rows = probe samples
             ref_widths = {r.name: as_samples(self._reference_acts[r.name][:1], view).shape[1]
                           for r in self.reference_layers}
@@ -304,7 +305,9 @@ class Tracker:
             current = self._activations(self.model, f"the model at step {step}")
             for r, l in zip(self.reference_layers, self.layers):
                 ref, cur = self._reference_acts[r.name], current[l.name]
-                fa, fb = self._factors(ref, f"{r.name} (reference)"), self._factors(cur, l.name)
+                if r.name not in self._reference_factors:  # its decompositions serve every later update
+                    self._reference_factors[r.name] = self._factors(ref, f"{r.name} (reference)")
+                fa, fb = self._reference_factors[r.name], self._factors(cur, l.name)
                 for row in measure_rows(ref, cur, fa, fb, self.metrics, self.alphas, k=self.k, sigma=self.sigma,
                                         null=self.null, null_metrics=self.null_metrics, bootstrap=self.bootstrap,
                                         confidence=self.confidence, seed=self.seed):
