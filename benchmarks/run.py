@@ -18,7 +18,7 @@
    Training throughput and feature-extraction time are reported beside them.
 2. Streamed (minibatch) CKA for n = 10,000 samples of p = 65,536 features, in batches of 500
    generated on the fly, in a child process: its peak resident memory.
-3. ``repchange.track`` (``benchmarks/tracking.py``): streamed CKA on a ResNet-50 stage for up to
+3. ``repchange.tool.track`` (``benchmarks/tracking.py``): streamed CKA on a ResNet-50 stage for up to
    50,000 probe images (peak memory against n), and one exact update on the CPU against CUDA.
 4. A book chapter built serially against in parallel (``benchmarks/book.py``): Figure 2's 25
    pre-training runs from an empty store, 1 process x 2 threads against the pool.

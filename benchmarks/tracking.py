@@ -1,4 +1,4 @@
-"""`make bench`, part 3: repchange.track on a torchvision ResNet-50 stage.
+"""`make bench`, part 3: repchange.tool.track on a torchvision ResNet-50 stage.
 
 1. Memory bound. ``Tracker(streaming=True)`` (minibatch debiased CKA) on ResNet-50's ``layer1``
    (256 x 8 x 8 = 16,384 features at 32 x 32 input) for n = 2,000, 10,000 and 50,000 probe
@@ -18,7 +18,7 @@
 
 5. The memory guard. For CKA + Procrustes (feature form), debiased CKA (p = 4,096 > n: Gram form), RBF CKA and
    mutual k-NN, an exact update of two MLP layers on 3,000 probes in a child process: the peak resident memory
-   against ``repchange.memory.predicted_peak`` (target: within ± 20 %).
+   against ``repchange.tool.memory.predicted_peak`` (target: within ± 20 %).
 
 Run alone: ``python benchmarks/tracking.py [--quick]`` (--quick: n up to 10,000).
 """
@@ -38,12 +38,12 @@ from torch.utils.data import Dataset
 from repchange.core.measures import Sides, evaluate
 from repchange.core.metrics import Factors, linear_cka
 from repchange.core.resampling import calibrate
-from repchange.layer_matrix import layer_matrix
-from repchange.readout import layer_activations
-from repchange.probes import Probe
-from repchange.hooks import resolve_layers
-from repchange.memory import predicted_peak
-from repchange.track import Tracker
+from repchange.tool.layer_matrix import layer_matrix
+from repchange.tool.readout import layer_activations
+from repchange.tool.probes import Probe
+from repchange.tool.hooks import resolve_layers
+from repchange.tool.memory import predicted_peak
+from repchange.tool.track import Tracker
 
 SIZES = (2_000, 10_000, 50_000)
 BATCH = 250

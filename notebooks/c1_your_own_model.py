@@ -14,7 +14,7 @@
 # # Your own model: which layers did training rewrite, and when?
 #
 # The two studies ask how far each layer of *their* nets moves during training. The same
-# question of any PyTorch model takes three lines with `repchange.track`: build a `Tracker`
+# question of any PyTorch model takes three lines with `repchange.tool.track`: build a `Tracker`
 # from the model and a fixed probe set, call `tracker.update(step)` wherever the training loop
 # should be measured, and read `tracker.table`.
 #
@@ -34,8 +34,8 @@ from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.book.reader_tables import for_readers
 from repchange.core import data
 from repchange.core.measures import biased_cka_chance
-from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
-from repchange.track import Tracker, final_values, plot_table
+from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
+from repchange.tool.track import Tracker, final_values, plot_table
 
 # %% tags=["parameters"]
 # Names begin with own_ so that a profile's Study A settings (epochs, lr, dataset, ...) never reach this chapter.
@@ -48,7 +48,7 @@ own_batch_size: int = 64
 own_lr: float = 0.05  # SGD with momentum 0.9
 own_seed: int = 1
 own_layers: str = "stages"  # module paths, globs, name@k, or "stages" (the end of each resolution stage)
-own_metrics: list[str] = ["cka", "cka_debiased", "procrustes"]  # see repchange.track.METRICS
+own_metrics: list[str] = ["cka", "cka_debiased", "procrustes"]  # see repchange.tool.track.METRICS
 own_null: int = 50  # shuffles of the probe rows behind each value's permutation null (0: none)
 own_null_metrics: list[str] = ["cka", "cka_debiased"]  # which metrics get the null (Procrustes redoes an SVD a shuffle)
 own_vit_width: int = 64  # the small ViT compared with the ResNet layer by layer: token width (4 blocks, patches of 4)
@@ -159,7 +159,7 @@ else:
 #
 # ## Two different architectures, every layer against every layer
 #
-# `repchange.layer_matrix.layer_matrix` compares any two models on one probe set: here the ResNet-18
+# `repchange.tool.layer_matrix.layer_matrix` compares any two models on one probe set: here the ResNet-18
 # trained above against a small Vision Transformer (torchvision's `VisionTransformer`, 4 blocks,
 # patches of 4 pixels) trained the same way. Each layer is factorised once, so the
 # {glue:text}`c1_pairs` pairs cost {glue:text}`c1_factorisations` factorisations. Conv maps and token
@@ -209,7 +209,7 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 #
 # - **Layers.** `layers=["layer*"]` (globs), `"layer1.0.relu@1"` (the second call of a module
 #   used twice), or the default `"stages"`; a name that does not exist stops with the closest
-#   names. `repchange.hooks.stage_ends(model, example_batch)` lists what "stages" picks.
+#   names. `repchange.tool.hooks.stage_ends(model, example_batch)` lists what "stages" picks.
 # - **Metrics.** `"cka_debiased"`, `"rbf_cka"`, `"mutual_knn"` (Huh et al. 2024), `"pwsm"` with
 #   `alphas=(0.0, 0.5)` (with `view="positions"` for conv layers, Study B's convention),
 #   `"filter_procrustes"` (Study B's per-filter Procrustes similarity). The table's
@@ -226,8 +226,8 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 #   there; `view="flatten"` on padded sequences is refused). The view is applied to each batch as it
 #   is read, so dynamically padded batches (each its own length) work. Every probe is read in one
 #   seeded permutation, so streamed CKA on a class-sorted probe estimates CKA of the whole probe.
-# - **Training frameworks.** `repchange.track_lightning.RepresentationTracking` (logs through the
-#   trainer's loggers) and `repchange.track_transformers.attach(trainer, probe, ...)` (a Hugging Face
+# - **Training frameworks.** `repchange.tool.track_lightning.RepresentationTracking` (logs through the
+#   trainer's loggers) and `repchange.tool.track_transformers.attach(trainer, probe, ...)` (a Hugging Face
 #   Trainer callback; its values reach `report_to`).
 # - **Large probe sets.** `streaming=True` computes debiased CKA batch by batch (Nguyen et al.
 #   2021): memory no longer grows with the probe set. Debiased CKA, like CKA, Procrustes and PWSM,

@@ -13,9 +13,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from repchange.core.metrics import linear_cka, minibatch_cka
-from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
-from repchange.probes import Probe
-from repchange.track import Tracker
+from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
+from repchange.tool.probes import Probe
+from repchange.tool.track import Tracker
 
 
 class Passthrough(nn.Module):
@@ -217,7 +217,7 @@ def test_a_layer_matrix_with_its_null_and_an_undefined_cell() -> None:
 
 
 def test_a_glob_matches_part_by_part_between_the_dots() -> None:
-    from repchange.hooks import resolve_layers
+    from repchange.tool.hooks import resolve_layers
 
     names = [l.name for l in resolve_layers(_small_vit(), ["encoder.layers.*"])]
     assert names == ["encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1"]  # not their submodules

@@ -21,7 +21,7 @@ from repchange.core.metrics import (
     rbf_cka,
 )
 from repchange.core.resampling import calibrate, check_resampling
-from repchange.track import SmallProbeWarning, Tracker
+from repchange.tool.track import SmallProbeWarning, Tracker
 
 # all samples but one equal: the unbiased self-HSIC is exactly 0 in exact arithmetic, +8.9e-17 in floats
 ONE_OUTLIER = torch.tensor([[3.0], [1.0], [1.0], [1.0], [1.0]], dtype=torch.float64)

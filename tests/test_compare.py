@@ -12,7 +12,7 @@ import torchvision
 from PIL import Image
 
 from repchange.book import cli
-from repchange.compare import compare, load_checkpoint_state, load_probe
+from repchange.tool.compare import compare, load_checkpoint_state, load_probe
 from repchange.core import image_folders
 from repchange.core.data import IMAGENET_STATS, normalise
 from repchange.core.metrics import linear_cka, procrustes_angle
@@ -183,7 +183,7 @@ def test_a_tracked_comparison_draws_its_null_band(tmp_path: Path) -> None:
     table = compare("resnet18", a, b, str(probe), n_probe=18, image_size=64, metrics=("cka",), view="mean",
                     null=19, out=tmp_path / "r")
     assert {"null_low", "null_high", "p_value", "z"} <= set(table.columns)
-    from repchange.track import plot_table
+    from repchange.tool.track import plot_table
 
     fig = plot_table(table)
     assert fig.axes[0].collections  # the shaded band under the curve, named in the legend below the panels
@@ -197,7 +197,7 @@ def test_a_tracked_comparison_draws_its_null_band(tmp_path: Path) -> None:
 def test_checkpoints_from_lightning_ddp_and_torch_compile_load_by_their_keys(prefix: str) -> None:
     """A Lightning module's ``model.``, torch.compile's ``_orig_mod.`` and their combinations come off when that
     makes the keys the model's; the loaded weights are the saved ones."""
-    from repchange.compare import _load_into, match_prefixes
+    from repchange.tool.compare import _load_into, match_prefixes
 
     torch.manual_seed(0)
     saved = torchvision.models.get_model("resnet18", weights=None, num_classes=3)
@@ -209,7 +209,7 @@ def test_checkpoints_from_lightning_ddp_and_torch_compile_load_by_their_keys(pre
 
 
 def test_a_checkpoint_of_another_model_is_still_refused_with_its_mismatches() -> None:
-    from repchange.compare import _load_into
+    from repchange.tool.compare import _load_into
 
     other = {f"model.{k}": v for k, v in torchvision.models.get_model("resnet34", weights=None).state_dict().items()}
     with pytest.raises(ValueError, match=r"checkpoint A does not fit resnet18: .* unexpected"):

@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import repchange.memory as memory
+import repchange.tool.memory as memory
 from repchange.core.metrics import Factors, centred_gram, cka_from_grams, linear_cka
-from repchange.layer_matrix import layer_matrix
-from repchange.memory import ProbeTooLarge, layer_bytes, predicted_peak
-from repchange.track import Tracker
+from repchange.tool.layer_matrix import layer_matrix
+from repchange.tool.memory import ProbeTooLarge, layer_bytes, predicted_peak
+from repchange.tool.track import Tracker
 
 
 @settings(max_examples=40, deadline=None)

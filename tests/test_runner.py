@@ -62,17 +62,18 @@ def test_the_package_docstring_names_every_module() -> None:
     assert not missing, f"lib/repchange/__init__.py does not list {missing}"
 
 
-LAYERS = {"core": {"core"}, "studies": {"core", "studies"}, "book": {"core", "studies", "book", "tools"},
-          "tools": {"core", "tools"}}
+LAYERS = {"core": {"core"}, "studies": {"core", "studies"}, "book": {"core", "studies", "book", "tool"},
+          "tool": {"core", "tool"}}
 
 
 def _layer(module: str) -> str:
     top = module.split(".")[0]
-    return top if top in ("core", "studies", "book") else "tools"
+    assert top in LAYERS, f"repchange.{module} lies outside core, studies, book and tool"
+    return top
 
 
 def test_each_layer_imports_only_from_the_layers_before_it() -> None:
-    """core <- studies <- book; your-own-model tools (hooks, track, compare) on core only."""
+    """core <- studies <- book; the tool for your own model (repchange.tool) on core only."""
     import ast
 
     upward = []

@@ -8,9 +8,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from repchange.core.metrics import MinibatchCKA, centred_gram, linear_cka, unbiased_hsic
-from repchange.layer_matrix import layer_matrix
-from repchange.track import Tracker
-from repchange.views import as_samples
+from repchange.tool.layer_matrix import layer_matrix
+from repchange.tool.track import Tracker
+from repchange.tool.views import as_samples
 
 T = 16
 

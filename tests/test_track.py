@@ -1,4 +1,4 @@
-"""repchange.track on models repchange did not define: tracked values equal the metrics computed directly."""
+"""repchange.tool.track on models repchange did not define: tracked values equal the metrics computed directly."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from repchange.core.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
-from repchange.track import ProbeTooLarge, Tracker, final_values, plot_table, resolve_layers, stage_ends
+from repchange.tool.track import ProbeTooLarge, Tracker, final_values, plot_table, resolve_layers, stage_ends
 
 
 class SharedReLU(nn.Module):
@@ -73,7 +73,7 @@ def test_mlp_values_equal_the_metrics_computed_directly() -> None:
 
 
 def test_the_references_factors_are_built_once_and_serve_every_update(monkeypatch) -> None:
-    import repchange.track as track_mod
+    import repchange.tool.track as track_mod
 
     built: list[str] = []
     real = track_mod.factors_or_reason
@@ -215,7 +215,7 @@ def test_bad_input_gets_a_clear_message() -> None:
 
 
 def test_a_probe_too_large_for_memory_stops_before_any_work(monkeypatch) -> None:
-    import repchange.memory as memory
+    import repchange.tool.memory as memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10_000)
     model = nn.Sequential(nn.Linear(4, 64), nn.ReLU())

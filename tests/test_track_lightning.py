@@ -11,7 +11,7 @@ from torch import nn
 lightning = pytest.importorskip("lightning")
 
 from repchange.core.metrics import linear_cka
-from repchange.track_lightning import RepresentationTracking
+from repchange.tool.track_lightning import RepresentationTracking
 
 
 class Classifier(lightning.LightningModule):

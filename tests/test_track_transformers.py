@@ -8,7 +8,7 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from repchange.core.metrics import linear_cka
-from repchange.track_transformers import RepresentationTrackingCallback, attach
+from repchange.tool.track_transformers import RepresentationTrackingCallback, attach
 
 
 class Recorder(transformers.TrainerCallback):

@@ -1,6 +1,6 @@
 """repchange: re-runs of two studies of representation change during pre-training and fine-tuning.
 
-Three layers, each importing only from those before it (a test checks this), one concern per
+Three layers, each importing only from those before it, and the tool beside them on ``core`` (a test checks this), one concern per
 module (a test checks that every module is listed here):
 
 ``core`` -- what both studies and your own model stand on:
@@ -42,12 +42,13 @@ for readers), ``book.ledger_run`` (a run's ledger and the landing page's finding
 ``book.runner`` (papermill and the book build), ``book.sweep`` (parameter grids), ``book.check``
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 
-Your own model (on ``core`` only): ``hooks`` (layers by module path, selectors), ``probes`` (probe sets
-in one seeded order), ``views`` (outputs as samples × features; token views by the attention mask),
-``memory`` (a measurement's peak predicted, and refused where it won't fit), ``readout`` (layers read on a
-probe, layer pairs measured), ``track`` (the Tracker),
-``layer_matrix`` (any two models, every layer against every layer), ``track_lightning`` (its Lightning
-callback), ``track_transformers`` (its Hugging Face Trainer callback), ``compare`` (two checkpoints, a report).
+``tool`` -- your own model, on ``core`` only (the light install: ``pip install repchange`` without the
+``[book]`` extra): ``tool.hooks`` (layers by module path, selectors), ``tool.probes`` (probe sets in one seeded
+order), ``tool.views`` (outputs as samples × features; token views by the attention mask), ``tool.memory`` (a
+measurement's peak predicted, and refused where it won't fit), ``tool.readout`` (layers read on a probe, layer
+pairs measured), ``tool.track`` (the Tracker), ``tool.layer_matrix`` (any two models, every layer against every
+layer), ``tool.track_lightning`` (its Lightning callback), ``tool.track_transformers`` (its Hugging Face Trainer
+callback), ``tool.compare`` (two checkpoints, a report), ``tool.cli`` (``repchange compare`` without the book).
 """
 
 __version__ = "0.1.0"

@@ -16,19 +16,22 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from repchange.book import runner
+from repchange.tool.cli import add_compare_parser
 
 __all__ = ["main"]
 
 
 def _parse_overrides(pairs: list[list[str]]) -> dict[str, object]:
     """``-p name value`` pairs; values are read as YAML (``3`` -> int, ``[1, 2]`` -> list, ``null`` -> None)."""
+    import yaml
+
     return {name: yaml.safe_load(value) for name, value in pairs}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from repchange.book import runner
+    import yaml
+
     notebook = Path(args.notebook).resolve()
     params = runner.resolve_parameters(notebook, args.profile, _parse_overrides(args.param))
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -64,6 +67,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_book(args: argparse.Namespace) -> int:
+    from repchange.book import runner
+
     from repchange.book import check
 
     html = Path(args.html or runner.project_root() / "_build" / "default" / "html")
@@ -114,6 +119,8 @@ def _cmd_store(args: argparse.Namespace) -> int:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
+    from repchange.book import runner
+
     nb = runner.read_notebook(Path(args.notebook))
     for p in runner.declared_parameters(nb).values():
         comment = f"  # {p.help}" if p.help else ""
@@ -122,25 +129,11 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
+    from repchange.book import runner
+
     start = time.perf_counter()
     index = runner.build_book(args.profile, out=Path(args.out) if args.out else None, rerun=args.rerun)
     print(f"book built in {time.perf_counter() - start:.0f} s: {index}")
-    return 0
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from repchange.compare import compare
-
-    out = Path(args.out)
-    pairwise = args.matrix or args.arch_b is not None
-    default_metrics = ["cka_debiased"] if args.streaming or pairwise else ["cka", "procrustes"]
-    table = compare(args.arch, args.checkpoint_a, args.checkpoint_b, args.probe, arch_b=args.arch_b,
-                    layers=args.layers or "stages", layers_b=args.layers_b, matrix=args.matrix,
-                    metrics=args.metrics or default_metrics, alphas=args.alpha, view=args.view, view_b=args.view_b,
-                    null=args.null, bootstrap=args.bootstrap, n_probe=args.n_probe, image_size=args.image_size,
-                    num_classes=args.num_classes, bn=args.bn, streaming=args.streaming, device=args.device, out=out)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
-    print(f"report: {out / 'compare.html'} (table {out / 'compare.csv'}, figure {out / 'compare.png'})")
     return 0
 
 
@@ -189,42 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--rerun", action="store_true", help="execute every notebook again, even those unchanged "
                                                            "since their last execution")
     book.set_defaults(func=_cmd_book)
-    cmp = sub.add_parser("compare", help="compare two checkpoints layer by layer, or every layer against every layer "
-                                          "(also of two architectures), on a probe set (table, figure, HTML report)")
-    cmp.add_argument("arch", help="a torchvision model name (e.g. resnet18) or module:function returning the model")
-    cmp.add_argument("checkpoint_a", help="the reference checkpoint (a state-dict file)")
-    cmp.add_argument("checkpoint_b", help="the checkpoint compared with it")
-    cmp.add_argument("--probe", required=True, help="an ImageFolder root or a book data set (e.g. fashion_mnist)")
-    cmp.add_argument("--arch-b", help="B's architecture, when it differs from A's (gives the layer × layer matrix)")
-    cmp.add_argument("--layers", nargs="+", help="module paths, globs or name@k (default: the end of each stage)")
-    cmp.add_argument("--layers-b", nargs="+", help="B's layers in the matrix (default: --layers)")
-    cmp.add_argument("--matrix", action="store_true", help="every layer of B against every layer of A")
-    cmp.add_argument("--metrics", nargs="+", help="cka, cka_debiased, rbf_cka, mutual_knn, procrustes, pwsm (with "
-                                                  "--alpha), filter_procrustes (default: cka procrustes; with "
-                                                  "--streaming or a matrix: cka_debiased)")
-    cmp.add_argument("--view", default="flatten", choices=["flatten", "positions", "mean", "first", "last"],
-                     help="how a layer's output becomes (samples, features): flatten, positions as samples, the mean "
-                          "over positions, the first or last token (token sequences: real tokens only, by the probe's "
-                          "attention_mask)")
-    cmp.add_argument("--view-b", choices=["flatten", "mean", "first", "last"],
-                     help="B's view in the matrix (default --view)")
-    cmp.add_argument("--null", type=int, default=0, help="permutations of a null for every value (0: none)")
-    cmp.add_argument("--bootstrap", type=int, default=0, help="bootstrap draws of an interval for cka_debiased")
-    cmp.add_argument("--alpha", nargs="+", type=float, default=[], help="PWSM alphas in [0, 1]")
-    cmp.add_argument("--n-probe", type=int, default=500, help="probe images (spread over the classes)")
-    cmp.add_argument("--image-size", type=int, help="resize probe images to this size (ImageFolder default 224)")
-    cmp.add_argument("--num-classes", type=int, help="head size (default: read from the checkpoint)")
-    cmp.add_argument("--bn", default="eval", choices=["eval", "batch"], help="BatchNorm statistics at extraction")
-    cmp.add_argument("--streaming", action="store_true", help="minibatch debiased CKA: memory independent of the "
-                                                               "probe size (metrics: cka_debiased only)")
-    cmp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    cmp.add_argument("--out", default="compare-report", help="folder for compare.csv, compare.png, compare.html")
-    cmp.set_defaults(func=_cmd_compare)
+    add_compare_parser(sub)
     args = parser.parse_args(argv)
     from repchange.core.store import StoreWriteError
 
+    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, StoreWriteError)
+    if args.command != "compare":  # the book's stack is the [book] extra; compare runs on the light install
+        try:
+            from repchange.book import runner
+        except ModuleNotFoundError as err:
+            print(f"error: repchange {args.command} needs the book's stack ({err.name} is not installed): "
+                  f"pip install 'repchange[book]' (from a clone: pip install -e '.[book]', or make book)",
+                  file=sys.stderr)
+            return 2
+        errors += (runner.NotebookFailed,)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, StoreWriteError, runner.NotebookFailed) as err:
+    except errors as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -152,7 +152,7 @@ def _centrings() -> tuple[str, ...]:
 
 
 def _track_metrics() -> tuple[str, ...]:
-    from repchange.track import METRICS
+    from repchange.tool.track import METRICS
     return METRICS
 
 

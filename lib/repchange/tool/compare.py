@@ -39,9 +39,9 @@ from repchange.core import data as data_mod
 from repchange.core.data import IMAGENET_STATS, Split
 from repchange.core.devices import check_device
 from repchange.core.train import resolve_device
-from repchange.layer_matrix import best_matches, layer_matrix, plot_matrix
-from repchange.readout import SmallProbeWarning
-from repchange.track import Tracker, plot_table
+from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
+from repchange.tool.readout import SmallProbeWarning
+from repchange.tool.track import Tracker, plot_table
 
 __all__ = ["MIN_PROBE", "check_request", "compare", "load_checkpoint_state", "load_probe", "build_model", "match_prefixes", "write_report"]
 
@@ -219,7 +219,7 @@ def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str,
     argument and its command-line flag."""
     from repchange.core.measures import check_metrics
     from repchange.core.resampling import check_resampling
-    from repchange.views import check_view
+    from repchange.tool.views import check_view
 
     check_metrics(list(metrics), list(alphas))
     check_resampling(list(metrics), null, bootstrap)

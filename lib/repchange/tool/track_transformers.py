@@ -1,4 +1,4 @@
-"""A Hugging Face ``transformers`` Trainer callback around :class:`repchange.track.Tracker`
+"""A Hugging Face ``transformers`` Trainer callback around :class:`repchange.tool.track.Tracker`
 (``pip install -e .[transformers]``).
 
     trainer = transformers.Trainer(model=model, args=args, train_dataset=train)
@@ -8,8 +8,8 @@
     tracking.tracker.table
 
 The probe is usually a mapping of keyword inputs (``{"input_ids": ..., "attention_mask": ...}``,
-:mod:`repchange.probes`); a Hugging Face layer often returns a tuple or a model-output object, read
-through ``select`` (:mod:`repchange.hooks`). The reference is the model when training begins.
+:mod:`repchange.tool.probes`); a Hugging Face layer often returns a tuple or a model-output object, read
+through ``select`` (:mod:`repchange.tool.hooks`). The reference is the model when training begins.
 Measured at step 0, then at the end of every epoch, or every ``every_n_steps`` optimiser steps when
 given; each row carries the global step and the epoch. Values go to ``trainer.state.log_history``
 and to the Trainer's next log as ``repchange/<metric>/<layer>``, so to TensorBoard, W&B, ... (its
@@ -25,10 +25,10 @@ from typing import Any
 try:
     from transformers import TrainerCallback
 except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError("repchange.track_transformers needs Hugging Face transformers: "
+    raise ImportError("repchange.tool.track_transformers needs Hugging Face transformers: "
                       "pip install -e '.[transformers]'") from err
 
-from repchange.track import Tracker, logged_values
+from repchange.tool.track import Tracker, logged_values
 
 __all__ = ["RepresentationTrackingCallback", "attach"]
 

@@ -1,4 +1,4 @@
-"""A PyTorch Lightning callback around :class:`repchange.track.Tracker` (``pip install -e .[lightning]``).
+"""A PyTorch Lightning callback around :class:`repchange.tool.track.Tracker` (``pip install -e .[lightning]``).
 
     trainer = lightning.Trainer(callbacks=[RepresentationTracking(probe, layers="stages", out="runs/track/x")])
     trainer.fit(module)
@@ -21,9 +21,9 @@ from typing import Any
 try:
     from lightning.pytorch.callbacks import Callback
 except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError("repchange.track_lightning needs PyTorch Lightning: pip install -e '.[lightning]'") from err
+    raise ImportError("repchange.tool.track_lightning needs PyTorch Lightning: pip install -e '.[lightning]'") from err
 
-from repchange.track import Tracker, logged_values
+from repchange.tool.track import Tracker, logged_values
 
 __all__ = ["RepresentationTracking"]
 

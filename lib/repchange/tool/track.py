@@ -6,14 +6,14 @@
         tracker.update(epoch)
     tracker.table  # step, layer, metric, alpha, value, higher_is_better, note (+ any keyword given to update)
 
-**Layers** are module paths, glob patterns, ``name@k`` or "stages": see :mod:`repchange.hooks`;
+**Layers** are module paths, glob patterns, ``name@k`` or "stages": see :mod:`repchange.tool.hooks`;
 ``select=`` reads modules that return tuples or model-output objects. **Probes** are tensors,
 mappings of keyword inputs, Datasets, DataLoaders or Splits, read in one seeded order: see
-:mod:`repchange.probes`.
+:mod:`repchange.tool.probes`.
 
 **Metrics** (each layer's output as (samples, features) by ``view``: ``flatten``, ``positions``,
 ``mean``, ``first`` or ``last`` token, or a ``pool(outputs, mask)`` function; token sequences honour the probe's
-``attention_mask``; see :func:`repchange.views.as_samples`), named in
+``attention_mask``; see :func:`repchange.tool.views.as_samples`), named in
 :data:`repchange.core.measures.MEASURES`: ``cka`` and ``cka_debiased`` (linear CKA), ``rbf_cka``,
 ``mutual_knn`` (k nearest neighbours), ``procrustes`` (angular Procrustes distance, radians),
 ``pwsm`` at each of ``alphas`` (radians), ``filter_procrustes`` (Study B's per-filter Procrustes
@@ -52,12 +52,12 @@ from repchange.core.measures import MEASURES, check_metrics
 from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
-from repchange.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
-from repchange.probes import Probe, batch_size_of, floating_dtype, to_device
-from repchange.memory import ProbeTooLarge, check_fits, predicted_peak
-from repchange.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
+from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
+from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
+from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
+from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
-from repchange.views import Pool, as_samples, attention_mask, check_view, view_name
+from repchange.tool.views import Pool, as_samples, attention_mask, check_view, view_name
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
            "plot_table", "resolve_layers", "stage_ends"]
@@ -89,14 +89,14 @@ class Tracker:
     """Record how the chosen layers of ``model`` move away from a reference while it trains.
 
     ``model``: any ``nn.Module``; its device (of its first parameter) is where activations and
-    metrics are computed. ``probe``: see :mod:`repchange.probes` (read in the order of one
-    permutation drawn from ``probe_seed``). ``layers``: see :mod:`repchange.hooks`. ``metrics``:
+    metrics are computed. ``probe``: see :mod:`repchange.tool.probes` (read in the order of one
+    permutation drawn from ``probe_seed``). ``layers``: see :mod:`repchange.tool.hooks`. ``metrics``:
     names from :data:`METRICS`; "pwsm" is computed at each of ``alphas``; ``k`` (mutual_knn) and
     ``sigma`` (rbf_cka, a multiple of the median distance). ``reference``: None (the model as it is
     now), a state dict, a checkpoint path, or another module: with the same layer names, or
     ``reference_layers`` paired with ``layers`` in order (a teacher against a student; widths may
     differ). ``select`` / ``reference_select``: read outputs that are not tensors (see
-    :mod:`repchange.hooks`). ``view``: how an output becomes (samples, features). ``bn``: "eval"
+    :mod:`repchange.tool.hooks`). ``view``: how an output becomes (samples, features). ``bn``: "eval"
     (running statistics, the default) or "batch" (probe-batch statistics, as the papers' code).
     ``null``, ``bootstrap``, ``confidence``: see the module docstring; ``null_metrics`` limits the
     null to some of the metrics (Procrustes and PWSM redo an SVD per shuffle; the CKA family and

@@ -1,6 +1,6 @@
 """Reading layers on a probe set and measuring layer pairs: what the Tracker and the layer matrix share.
 
-:func:`layer_activations` runs a model over a :class:`~repchange.probes.Probe` and keeps the chosen
+:func:`layer_activations` runs a model over a :class:`~repchange.tool.probes.Probe` and keeps the chosen
 layers' outputs; :func:`measure_rows` turns one layer pair into table rows (value, direction, why a
 value is undefined, and the null and interval columns when asked); :func:`small_probe_warnings`
 names the pairs where biased CKA cannot tell related from unrelated features at this n.
@@ -18,9 +18,9 @@ from repchange.core.features import extraction_mode
 from repchange.core.measures import MEASURES, Sides, biased_cka_chance, evaluate
 from repchange.core.metrics import Factors, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, calibrate
-from repchange.hooks import Layer, Selector, Tap
-from repchange.probes import Probe, batch_size_of, floating_dtype, to_device
-from repchange.views import Pool, as_samples, attention_mask
+from repchange.tool.hooks import Layer, Selector, Tap
+from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
+from repchange.tool.views import Pool, as_samples, attention_mask
 
 __all__ = ["CHANCE_WARNING", "SmallProbeWarning", "check_batch_first", "factors_or_reason", "layer_view_shapes",
            "view_shapes", "layer_activations", "measure_rows",
@@ -40,7 +40,7 @@ def layer_activations(model: nn.Module, probe: Probe, layers: list[Layer], *, se
     (a NaN output, outputs that are not batch-first).
 
     Token sequences (N, T, D), and any output under a pool function, are turned into (samples, features) by
-    ``view`` batch by batch, with the batch's ``attention_mask`` (:func:`repchange.views.as_samples`): dynamically
+    ``view`` batch by batch, with the batch's ``attention_mask`` (:func:`repchange.tool.views.as_samples`): dynamically
     padded batches of different T concatenate, and padding never enters. Conv maps (N, C, H, W) are kept whole
     (filter Procrustes reads them); the view applies to them afterwards, with the same result."""
     what = what or type(model).__name__

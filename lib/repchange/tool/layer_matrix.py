@@ -7,7 +7,7 @@
 
 The two models may differ in architecture, width and output shapes (conv maps against token
 sequences); each side's outputs become (probe samples, features) by its own ``view`` (see
-:func:`repchange.views.as_samples`). Each layer is factorised once (one centring, one Gram
+:func:`repchange.tool.views.as_samples`). Each layer is factorised once (one centring, one Gram
 matrix): n_a + n_b factorisations serve all n_a × n_b pairs. ``model_b`` may be ``model_a`` (a
 model's layers against each other). Columns: layer_a, layer_b, metric, alpha, value,
 higher_is_better, note (and the null and interval columns with ``null`` / ``bootstrap``).
@@ -26,12 +26,12 @@ from repchange.core.features import BN_MODES
 from repchange.core.measures import MEASURES, check_metrics
 from repchange.core.metrics import Factors
 from repchange.core.resampling import check_resampling
-from repchange.hooks import Selector, resolve_layers
-from repchange.probes import Probe, floating_dtype, to_device
-from repchange.memory import check_fits, predicted_peak
-from repchange.readout import (SmallProbeWarning, factors_or_reason, layer_activations, layer_view_shapes, measure_rows,
+from repchange.tool.hooks import Selector, resolve_layers
+from repchange.tool.probes import Probe, floating_dtype, to_device
+from repchange.tool.memory import check_fits, predicted_peak
+from repchange.tool.readout import (SmallProbeWarning, factors_or_reason, layer_activations, layer_view_shapes, measure_rows,
                                small_probe_warnings)
-from repchange.views import Pool, as_samples, check_view
+from repchange.tool.views import Pool, as_samples, check_view
 
 __all__ = ["best_matches", "layer_matrix", "plot_matrix"]
 

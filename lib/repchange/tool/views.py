@@ -2,7 +2,7 @@
 
 Conv maps (N, C, H, W) and token sequences (N, T, D) are pooled, flattened or unrolled into positions; token
 sequences honour the probe's ``attention_mask``, so padding never enters a comparison. The tool applies a
-view to each probe batch as it is read (:func:`repchange.readout.layer_activations`), so dynamically padded
+view to each probe batch as it is read (:func:`repchange.tool.readout.layer_activations`), so dynamically padded
 batches of different lengths work and memory grows with the pooled width, not T × D.
 """
 

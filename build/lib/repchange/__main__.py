@@ -1,0 +1,3 @@
+from repchange.book.cli import main
+
+raise SystemExit(main())

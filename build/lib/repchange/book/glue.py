@@ -1,0 +1,77 @@
+"""Helpers a notebook calls: glue headline numbers, state provenance, save result tables."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+__all__ = ["glue_list", "glue_numbers", "glue_text", "provenance", "read_glued", "save_table"]
+
+
+def glue_numbers(values: Mapping[str, float], *, digits: int = 3) -> pd.Series:
+    """Glue each ``name -> number`` for ``{glue:text}`` in the prose; return them as a Series.
+
+    Values are glued as floats (rounded to ``digits``) so tests can read them back from the
+    executed notebook; the returned Series is the cell's visible headline output.
+    """
+    from myst_nb import glue
+
+    rounded = {name: v if isinstance(v, int) else round(float(v), digits) for name, v in values.items()}
+    for name, value in rounded.items():
+        glue(name, value, display=False)
+    return pd.Series(rounded, name="value")
+
+
+def glue_text(name: str, text: str) -> None:
+    """Glue a sentence fragment as Markdown, for ``{glue:md}`name``` in the prose."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, Markdown(text), display=False)
+
+
+def glue_list(name: str, items: list, *, empty: str = "none of the layers") -> None:
+    """Glue ``items`` as a comma-separated phrase (or ``empty`` when there are none)."""
+    glue_text(name, ", ".join(str(i) for i in items) if items else empty)
+
+
+def provenance(*, data: str, profile: str, seeds: Any, **details: Any) -> str:
+    """One line naming what produced a figure: data, profile, seeds and any other settings."""
+    parts = [f"data: {data}", f"profile: {profile}", f"seeds: {list(seeds)}"]
+    parts += [f"{k.replace('_', ' ')}: {v}" for k, v in details.items()]
+    return " · ".join(parts)
+
+
+def save_table(frame: pd.DataFrame, name: str) -> Path | None:
+    """Write ``frame`` to ``$REPCHANGE_RESULTS_DIR/<name>.csv`` when a runner set that folder."""
+    folder = os.environ.get("REPCHANGE_RESULTS_DIR")
+    if not folder:
+        return None
+    path = Path(folder) / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def read_glued(notebook: str | os.PathLike) -> dict[str, Any]:
+    """Every value an executed notebook glued: numbers as numbers, Markdown as text."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    glued: dict[str, Any] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if not record:
+                continue
+            prefix = record["mime_prefix"]
+            bundle = output["data"]
+            if f"{prefix}text/markdown" in bundle:
+                glued[record["name"]] = bundle[f"{prefix}text/markdown"]
+            else:
+                glued[record["name"]] = ast.literal_eval(bundle[f"{prefix}text/plain"])
+    return glued

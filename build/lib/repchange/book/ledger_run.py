@@ -1,0 +1,155 @@
+"""The claims ledger of a book run, built once from a notebook's parameters for every page that shows it.
+
+The ledger page and the landing page (``notebooks/intro.py``) both call :func:`book_ledger` with their
+``globals()``: the same parameters give the same stored tables, so the two pages cannot disagree, and
+nothing is trained where every chapter has run (run alone on an empty store, a page trains what it needs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pandas as pd
+
+from repchange.book import parameters
+from repchange.book.glue import provenance
+from repchange.core.verdicts import VERDICTS
+from repchange.studies import budget, claims, estimator_grid
+from repchange.studies.a import scale as a_scale
+from repchange.studies.a import tables as a_tables
+from repchange.studies.b import tables as b_tables
+
+__all__ = ["BookLedger", "book_ledger"]
+
+
+@dataclass(frozen=True)
+class BookLedger:
+    """A run's ledger (:func:`repchange.studies.claims.ledger`, with ``estimators_agreeing``), the estimator
+    grids of both studies, Study A's pre-training claims at each budget of the run, the provenance lines, and
+    Study A's claims at each scale the store holds (:func:`repchange.book.parameters.scale_axis`, never trained
+    here) with one status line per scale."""
+
+    ledger: pd.DataFrame
+    grid_a: pd.DataFrame
+    grid_b: pd.DataFrame
+    budgets: pd.DataFrame
+    source_a: str
+    source_b: str
+    scales: pd.DataFrame
+    scale_status: tuple[str, ...]
+
+
+def book_ledger(values: Mapping[str, Any]) -> BookLedger:
+    """The ledger of the run the notebook parameters ``values`` describe (the ledger page's parameters)."""
+    level = values["level"]
+    pretraining = parameters.cka_to_init(values)
+    degree_params = parameters.degree_sweep(values)
+    size_params = parameters.size_sweep(values)
+    finetune_params = parameters.finetune_sweep(values)
+    dynamics_params = parameters.dynamics(values)
+    runtime = parameters.runtime(values)
+    tables_a = a_tables.pretraining_tables(pretraining, degree_params, size_params, runtime)
+    steps = claims.study_a_steps(finetune_params.finetune, degree_params.pretrain)
+    dynamics = b_tables.dynamics(dynamics_params, runtime)
+    agreement = b_tables.filter_agreement(dynamics_params, runtime)
+    chance = b_tables.filter_agreement_chance(dynamics_params, runtime)
+    part_a = claims.study_a_claims(**tables_a, finetuning=a_tables.finetune_sweep(finetune_params, runtime),
+                                   level=level, **steps)
+    part_b = claims.study_b_claims(dynamics, agreement, level=level, agreement_chance=chance)
+    ledger = claims.ledger(part_a, part_b, level=level)
+    grid_a, _ = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params,
+                                            tables_a["histories"], runtime, level, **steps)
+    grid_b = estimator_grid.study_b_grid(dynamics, agreement, values["b_alphas"], level, agreement_chance=chance)
+    ledger["estimators_agreeing"] = estimator_grid.agreement(ledger, grid_a, grid_b)
+    budgets = [e for e in a_tables.ledger_epochs(pretraining.pretrain.epochs) if e > 0]
+    by_budget = budget.budget_ledger(**tables_a, epochs=budgets, label="", level=level)
+    v = values
+    source_a = provenance(data=f"Study A: {v['a_dataset']} → {v['a_dataset']} / {v['a_cross_domain']}",
+                          profile=v["profile"], seeds=v["a_seeds"], degrees=v["a_degrees"],
+                          pretraining=f"{v['a_pretrain_size']} images × {v['a_pretrain_epochs']} epochs",
+                          fine_tuning=f"{v['a_finetune_size']} images × {v['a_finetune_epochs']} epochs",
+                          probe=f"{v['a_probe_size']} images")
+    source_b = provenance(profile=v["profile"], seeds=v["b_seeds"], **b_tables.describe(dynamics_params))
+    scales, scale_status = a_scale.scale_axis(**parameters.scale_axis({**values, "a_train_scales": False}),
+                                              runtime=runtime)
+    return BookLedger(ledger, grid_a, grid_b, by_budget, source_a, source_b, scales, tuple(scale_status))
+
+
+# Where each claim's figure is shown: the chapter a landing-page line links to (key prefix → notebook).
+CHAPTER_OF = (("A1-", "a1_cka_pretraining"), ("A2-", "a2_label_degrees"), ("A3-size", "a4_cka_vs_size"),
+              ("A3-", "a3_cka_vs_degree"), ("A5", "a6_finetuned_vs_references"), ("A", "a5_finetuning_change"),
+              ("B-agreement", "b2_metric_agreement"), ("B-metrics", "b2_metric_agreement"),
+              ("B-resnet", "b3_tables"), ("B-awa2", "b3_tables"), ("B-similarity", "b3_tables"),
+              ("B", "b1_feature_dynamics"))
+
+
+def chapter_of(key: str) -> str:
+    """The notebook (without ``.py``) whose figure a ledger row reads."""
+    return next(chapter for prefix, chapter in CHAPTER_OF if key.startswith(prefix))
+
+
+def _claim_lines(rows: pd.DataFrame) -> str:
+    """A Markdown list: each row's key linked to its chapter, its reading and its effect with the interval."""
+    lines = []
+    for r in rows.itertuples():
+        effect = r.value - r.null
+        interval = f" [{r.ci_low - r.null:+.3f}, {r.ci_high - r.null:+.3f}]" if pd.notna(r.ci_low) else ""
+        lines.append(f"- [`{r.key}`]({chapter_of(r.key)}.ipynb) ({r.section}) — {r.claim} Effect {effect:+.3f}{interval}, "
+                     f"δ = {r.sesoi:g}, n = {r.n}.")
+    return "\n".join(lines) or "- none"
+
+
+def _scale_line(book: BookLedger) -> str:
+    """The landing page's line on the scale axis: which tallied Study A claims read the same at every scale the
+    store holds (both BatchNorm modes), which move with scale, and which scales were not run."""
+    read = [s for s in book.scale_status if ": read" in s]
+    not_run = [s.split(":")[0] for s in book.scale_status if ": not run" in s]
+    missing = f" Not run in this build: {', '.join(not_run)} (the scale profile trains them)." if not_run else ""
+    if len(read) < 2:
+        return f"- **Scale (more images, more SGD steps):** only the book's own scale is in the store.{missing}"
+    stable = a_scale.stable_claims(book.scales)
+    moving = list(dict.fromkeys(a_scale.scale_flips(book.scales).key))
+    keys = lambda ks: ", ".join(f"`{k}`" for k in ks) or "none"  # noqa: E731
+    return (f"- **Scale (more images, more SGD steps):** read at {', '.join(s.split(':')[0] for s in read)} "
+            f"(images × epochs), both BatchNorm modes: {len(stable)} of the "
+            f"{book.scales[book.scales.tallied].key.nunique()} tallied Study A claims read the same everywhere "
+            f"({keys(stable)}); moving with scale: {keys(moving)}.{missing}")
+
+
+def landing_text(book: BookLedger) -> dict[str, str]:
+    """The landing page's Markdown pieces, from :func:`book_ledger`: the verdict counts (raw and Holm), the claims
+    that do not hold, what holds in Study B, and how many verdicts agree across estimators, budgets, δ and Fig. 5's
+    reference — every number read from the ledger."""
+    f = claims.findings(book.ledger, book.budgets)
+    tallied = book.ledger[book.ledger.tallied]
+
+    def count(verdict: str, suffix: str = "") -> int:
+        return int(f[f"{verdict.replace(' ', '_')}{suffix}"])
+
+    counts = ", ".join(f"**{count(v)}** {v}" for v in VERDICTS if count(v))
+    holm = ", ".join(f"**{count(v, '_holm')}** {v}" for v in VERDICTS if count(v, "_holm"))
+    keys = lambda ks: ", ".join(f"`{k}`" for k in ks) or "none"  # noqa: E731
+    return {
+        "findings_counts": f"Of the **{f['claims']}** claims the two papers make that this book tests "
+                           f"({f['claims_A']} of Study A, {f['claims_B']} of Study B): {counts}. Taken as one family "
+                           f"(Holm): {holm}. {f['out_of_tally']} further rows are shown beside them in the ledger and "
+                           "not counted: prior work the papers cite, and second readings of a claim.",
+        "findings_does_not_hold": _claim_lines(tallied[tallied.verdict == "does not hold"]),
+        "findings_b_holds": _claim_lines(tallied[(tallied.study == "B") & (tallied.verdict == "holds")]),
+        "findings_a_holds": _claim_lines(tallied[(tallied.study == "A") & (tallied.verdict == "holds")]),
+        "findings_robustness": "\n".join([
+            f"- **Estimators:** {f.get('estimators_all_agree', 0)} of the {f.get('estimators_measured', 0)} claims "
+            "the estimator grid re-reads keep their verdict under every estimator; the others depend on it: "
+            f"{keys(f.get('keys_estimator_dependent', []))}.",
+            f"- **Training budget:** {f.get('budget_stable', 0)} of the {f.get('budget_claims', 0)} pre-training claims "
+            f"read the same after {', '.join(map(str, f.get('budgets', [])))} epochs; moving with the budget: "
+            f"{keys(f.get('keys_budget_dependent', []))}.",
+            _scale_line(book),
+            f"- **Smallest effect of interest:** read at three times δ, these verdicts change: "
+            f"{keys(f['keys_sesoi_sensitive'])}.",
+            f"- **Fig. 5's reference init** (the net's own pre-training init, as the paper's text says, or an "
+            f"independent one, as the authors' code draws): verdicts that depend on it: "
+            f"{keys(f['keys_reference_dependent'])}.",
+            f"- **Holm:** the adjustment turns these verdicts inconclusive: {keys(f['keys_holm_changed'])}."]),
+    }

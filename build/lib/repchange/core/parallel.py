@@ -1,0 +1,177 @@
+"""Independent training runs side by side: one worker process per core, never oversubscribed.
+
+Seeds, label degrees and conditions are independent runs. A training step at batch size 32
+cannot keep two cores busy, so :func:`run_jobs` trains them in a pool of ``workers()``
+processes, each pinned to ``train_threads()`` threads, so that workers x threads <= cores.
+
+Every run trains on ``train_threads()`` threads wherever it runs -- in the pool or alone in
+the calling process (:func:`repchange.core.train.train` pins them) -- because a float32 CPU run's
+numbers depend on its thread count (reductions split differently). So a run's numbers never
+depend on how many runs train beside it: pool and serial are bit-identical (tested).
+
+Result tables computed from stored runs go through the same pool (:mod:`repchange.core.table_pool`).
+
+Knobs (environment): ``REPCHANGE_TRAIN_THREADS`` (default 1), ``REPCHANGE_WORKERS`` (default
+cores // train threads). On CUDA the runs go one after another in the calling process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any, Callable, Iterator, Sequence
+
+from repchange.core import progress
+
+__all__ = ["Job", "cores", "run_jobs", "torch_threads", "train_threads", "workers"]
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _positive_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"${name} must be a positive integer, got {raw!r}; unset it for the default ({default})")
+    return value
+
+
+def train_threads() -> int:
+    """Threads of every training run (``$REPCHANGE_TRAIN_THREADS``, default 1)."""
+    return _positive_env("REPCHANGE_TRAIN_THREADS", 1)
+
+
+def workers() -> int:
+    """Training worker processes (``$REPCHANGE_WORKERS``, default cores // train threads, at least 1)."""
+    return _positive_env("REPCHANGE_WORKERS", max(1, cores() // train_threads()))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with torch's intra-op thread count set to ``n`` (restored afterwards)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class Job:
+    """``function(**kwargs)``, a module-level function (workers import it); ``cost`` orders the queue
+    (largest first, so the slowest run does not start last)."""
+
+    function: Callable[..., Any]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    cost: float = 1.0
+
+    def __call__(self) -> Any:
+        return self.function(**self.kwargs)
+
+
+def _timed(job: Job) -> tuple[float, Any]:
+    """Run ``job``; the seconds it took (measured where it ran, not counting time in the queue) and its result."""
+    t0 = time.monotonic()
+    result = job()
+    return time.monotonic() - t0, result
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to stop this worker when the process that started it dies, so a killed
+    ``make book`` leaves no orphan training on the cores (finished runs are in the store already)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: workers finish their current run, then exit
+        pass
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    _die_with_parent()
+    os.environ["REPCHANGE_PROGRESS"] = "0"  # no bars from workers; progress goes to the progress file
+    os.environ["REPCHANGE_WORKERS"] = "1"  # a worker never starts a pool of its own
+    torch.set_num_threads(threads)
+
+
+def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str = "cpu",
+             desc: str = "training runs", on_result: Callable[[int, Any], None] | None = None) -> None:
+    """Run every job; in a spawn process pool when there are several jobs and workers on the CPU.
+
+    ``on_result(i, result)`` is called in this process as each job ``jobs[i]`` finishes (results travel back
+    pickled), so a caller can store what is complete before the rest is. A failing job stops the queue: runs
+    already finished stay in the store, running ones finish, and the first error is raised naming its job.
+    Progress: one ``runs`` event per finished job (see :mod:`repchange.core.progress`).
+    """
+    if not jobs:
+        return
+    n = len(jobs)
+    pool_size = min(n_workers or workers(), n)
+    start = time.monotonic()
+
+    def finished(done: int, index: int, timed: tuple[float, Any]) -> None:
+        seconds, result = timed
+        if on_result is not None:
+            on_result(index, result)
+        elapsed = time.monotonic() - start
+        eta = elapsed / done * (n - done) if done < n else 0.0
+        progress.report("runs", desc=desc, done=done, total=n, label=jobs[index].label, seconds=seconds, eta_s=eta)
+
+    if pool_size <= 1 or device.startswith("cuda") or (device == "auto" and _cuda()):
+        for done, (index, job) in enumerate(enumerate(jobs), 1):
+            finished(done, index, _timed(job))
+        return
+
+    queue = sorted(range(n), key=lambda i: -jobs[i].cost)
+    with ProcessPoolExecutor(pool_size, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(train_threads(),)) as pool:
+        submitted = {pool.submit(_timed, jobs[i]): i for i in queue}
+        pending, done_count, error = set(submitted), 0, None
+        while pending:
+            finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished_now:
+                index = submitted[future]
+                job = jobs[index]
+                if future.cancelled():
+                    continue
+                exc = future.exception()
+                if exc is not None:
+                    if error is None:
+                        error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: "
+                                             f"{type(exc).__name__}: {exc}")
+                        error.__cause__ = exc
+                        for other in pending:
+                            other.cancel()
+                    continue
+                done_count += 1
+                finished(done_count, index, future.result())
+        if error is not None:
+            raise error
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

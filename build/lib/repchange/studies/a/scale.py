@@ -1,0 +1,237 @@
+"""Study A's claims at more SGD steps: the book's protocol on larger pre-training sets.
+
+The default book pre-trains conv4 on 1,024 images for 16 epochs (512 SGD steps); the authors' code trains on
+50,000 images for 150 epochs (about 234,000). A *scale* is one (pre-training images, epochs) pair; at each
+scale every Study A table is rebuilt from the book's parameters with only these changed:
+
+- the pre-training set (``train_size``; None: the whole train split) and its epochs, for every degree and seed;
+- Fig. 3b's sizes: the book's sizes below the scale's image count, then the scale's own (its d = 9 runs are the
+  degree sweep's), trained for the scale's epochs, with the smallest size's equal-steps run;
+- the fine-tunings of Figs. 4 and 5 start from the scale's clean pre-trained nets (their own size and epochs
+  are the book's);
+- the seeds (at least three: the claims' units) and BatchNorm at extraction (both modes are read).
+
+:func:`scale_ledger` gives every Study A claim at each scale and BatchNorm mode, with the premises applied, or
+reports a scale as not run when the store lacks its trainings and training was not asked for (the default
+book never trains a scale; the ``scale`` profile does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from repchange.core.features import BN_MODES
+from repchange.core.runtime import Runtime
+from repchange.core.verdicts import LEVEL
+from repchange.studies.a import tables as a_tables
+from repchange.studies.a.claims import sgd_steps, study_a_claims, study_a_steps
+from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
+from repchange.studies.a.finetuning import finetune_all
+from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
+from repchange.studies.a.pretraining import pretrain_all
+from repchange.studies.ledger import TALLIED, apply_premises
+
+__all__ = ["Scale", "ScaleTables", "bn_dependent", "parse_scales", "scale_axis", "scale_flips", "scale_label",
+           "scale_ledger", "scale_tables", "scale_trainings", "scale_verdicts", "stable_claims"]
+
+MIN_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A pre-training budget: ``images`` training images (None: the whole train split) for ``epochs`` epochs."""
+
+    images: int | None
+    epochs: int
+
+    def validate(self) -> None:
+        if self.images is not None and (isinstance(self.images, bool) or self.images < 1):
+            raise ValueError(f"a scale's image count must be positive or None (the whole split), got {self.images!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"a scale's epochs must be a positive integer, got {self.epochs!r}")
+
+
+def parse_scales(pairs: Iterable[Sequence[int | None]]) -> tuple[Scale, ...]:
+    """``[[images, epochs], ...]`` (the notebook parameter ``a_scales``) as :class:`Scale` s, validated."""
+    scales = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"a_scales: each entry must be [images, epochs] (images None: the whole split), "
+                             f"got {pair!r}")
+        scale = Scale(pair[0], pair[1])
+        scale.validate()
+        scales.append(scale)
+    if len(set(scales)) != len(scales):
+        raise ValueError(f"a_scales: repeated entries in {[list(p) for p in pairs]}")
+    return tuple(scales)
+
+
+@dataclass(frozen=True)
+class ScaleTables:
+    """The parameters of every Study A table at one scale and BatchNorm mode."""
+
+    scale: Scale
+    bn: str
+    pretraining: a_tables.CkaToInitParams
+    degrees: a_tables.DegreeSweepParams
+    sizes: a_tables.SizeSweepParams
+    finetuning: a_tables.FinetuneSweepParams
+
+
+def scale_tables(scale: Scale, bn: str, seeds: Sequence[int], *, pretraining: a_tables.CkaToInitParams,
+                 degrees: a_tables.DegreeSweepParams, sizes: a_tables.SizeSweepParams,
+                 finetuning: a_tables.FinetuneSweepParams) -> ScaleTables:
+    """The book's Study A parameters (``pretraining`` … ``finetuning``) moved to ``scale`` with ``seeds`` and
+    BatchNorm mode ``bn`` at extraction (see the module docstring for what changes); validated."""
+    scale.validate()
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+    seeds = tuple(seeds)
+    template = replace(pretraining.pretrain, train_size=scale.images, epochs=scale.epochs)
+    smaller = tuple(s for s in sizes.train_sizes if s is not None and (scale.images is None or s < scale.images))
+    tables = ScaleTables(
+        scale, bn,
+        pretraining=replace(pretraining, pretrain=template, seeds=seeds, bn=bn,
+                            measured_epochs=a_tables.evaluated_epochs(scale.epochs)),
+        degrees=replace(degrees, pretrain=template, seeds=seeds, bn=bn),
+        sizes=replace(sizes, pretrain=replace(sizes.pretrain, epochs=scale.epochs), seeds=seeds, bn=bn,
+                      train_sizes=(*smaller, scale.images)),
+        finetuning=replace(finetuning, finetune=replace(finetuning.finetune, pretrain=template), seeds=seeds, bn=bn))
+    tables.pretraining.validate()
+    tables.degrees.validate()
+    tables.sizes.validate()
+    tables.finetuning.validate()
+    return tables
+
+
+def scale_trainings(tables: ScaleTables, runtime: Runtime) -> tuple[list, list]:
+    """(pre-training configs, fine-tuning configs) every table of ``tables`` trains, each once."""
+    pre = [replace(tables.degrees.pretrain, degree=d, seed=s) for d in tables.degrees.degrees for s in tables.degrees.seeds]
+    n_train = a_tables.split_length(tables.sizes, runtime)
+    per_size = [*a_tables.size_tables(tables.sizes).values()]
+    steps = a_tables.equal_steps_table(tables.sizes, n_train)
+    pre += [replace(t.pretrain, seed=s) for t in [*per_size, *([steps] if steps else [])] for s in t.seeds]
+    fine = [replace(cfg, pretrain=replace(cfg.pretrain, seed=s))
+            for _, cfg in tables.finetuning.conditions() for s in tables.finetuning.seeds]
+    return list(dict.fromkeys(pre)), list(dict.fromkeys(fine))
+
+
+def _missing(tables: ScaleTables, runtime: Runtime) -> tuple[int, int]:
+    """(trainings of ``tables`` the store lacks, trainings in all)."""
+    pre, fine = scale_trainings(tables, runtime)
+    lacking = (len(runtime.store.missing("study_a/pretrain", pre, PRETRAINING_CODE))
+               + len(runtime.store.missing("study_a/finetune", fine, FINETUNING_CODE)))
+    return lacking, len(pre) + len(fine)
+
+
+def scale_ledger(tables: ScaleTables, runtime: Runtime | None = None, *, level: float = LEVEL,
+                 train: bool = False) -> pd.DataFrame | None:
+    """Every Study A claim at ``tables``' scale (read at the last pre-training epoch), premises applied; None when
+    the store lacks some of its trainings and ``train`` is False (nothing is trained then; the tables of stored
+    trainings are computed and stored).
+
+    Columns: those of the ledger rows plus ``images`` (the image count, the split's length for None), ``epochs``,
+    ``steps`` (SGD steps of one pre-training run), ``seeds`` (how many), ``bn`` and ``tallied`` (the papers'
+    findings, as in the ledger)."""
+    runtime = runtime or Runtime()
+    if not train and _missing(tables, runtime)[0]:
+        return None
+    if train:  # every training first, side by side in one pool per kind (the tables would train them piecemeal)
+        pre, fine = scale_trainings(tables, runtime)
+        pretrain_all(pre, runtime)
+        finetune_all(fine, runtime)
+    found = a_tables.pretraining_tables(tables.pretraining, tables.degrees, tables.sizes, runtime)
+    steps = study_a_steps(tables.finetuning.finetune, tables.degrees.pretrain)
+    rows = study_a_claims(**found, finetuning=a_tables.finetune_sweep(tables.finetuning, runtime), level=level,
+                          **steps)
+    images = tables.scale.images or len(runtime.load(tables.pretraining.pretrain.dataset).train)
+    return apply_premises(rows).assign(
+        tallied=lambda f: f.kind.isin(TALLIED), images=images, epochs=tables.scale.epochs, bn=tables.bn, seeds=len(tables.pretraining.seeds),
+        steps=sgd_steps(images, tables.scale.epochs, tables.pretraining.pretrain.optimiser.batch_size))
+
+
+def _columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in order of SGD steps, with ``scale`` (``images × epochs (steps)``) and ``effect`` (mean − null and
+    its interval, ``+0.012 [+0.004, +0.020]``; empty when not measured)."""
+    rows = frame.sort_values("steps", kind="stable")
+    return rows.assign(
+        scale=[f"{i:,} × {e} ({s:,} steps)" for i, e, s in zip(rows.images, rows.epochs, rows.steps)],
+        effect=["" if pd.isna(x) else f"{x - n:+.3f}" + ("" if pd.isna(lo) else f" [{lo - n:+.3f}, {hi - n:+.3f}]")
+                for x, n, lo, hi in zip(rows.value, rows.null, rows.ci_low, rows.ci_high)])
+
+
+def scale_verdicts(frame: pd.DataFrame, bn: str) -> pd.DataFrame:
+    """Claim × scale under BatchNorm mode ``bn`` (tallied claims): each cell the verdict with the effect and its
+    interval (``holds · +0.012 [+0.004, +0.020]``); columns in order of SGD steps, named ``images × epochs (steps)``."""
+    rows = _columns(frame[(frame.bn == bn) & frame.tallied])
+    cells = rows.assign(cell=[v if not e else f"{v} · {e}" for v, e in zip(rows.verdict, rows.effect)])
+    order = list(dict.fromkeys(cells.scale))
+    table = cells.pivot_table(index="key", columns="scale", values="cell", aggfunc="first", sort=False)[order]
+    return table.rename_axis(index="claim", columns=None)
+
+
+def scale_flips(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tallied claims whose verdict is not the same at every scale read, per BatchNorm mode ("not measured" cells
+    skipped). Columns: key, bn, sentence (each scale's verdict and effect, in order of SGD steps)."""
+    read = _columns(frame[(frame.verdict != "not measured") & frame.tallied])
+    out = []
+    for (bn, key), rows in read.groupby(["bn", "key"], sort=False):
+        if rows.verdict.nunique() > 1:
+            out.append(dict(key=key, bn=bn, sentence=f"{key} (BatchNorm {bn} at extraction): " + " → ".join(
+                f"{v} at {s}" + (f", {e}" if e else "") for v, s, e in zip(rows.verdict, rows.scale, rows.effect))))
+    return pd.DataFrame(out, columns=["key", "bn", "sentence"])
+
+
+def scale_label(scale: Scale) -> str:
+    """``1,024 × 16`` (images × epochs; ``all`` for the whole split)."""
+    return f"{'all' if scale.images is None else f'{scale.images:,}'} × {scale.epochs}"
+
+
+def scale_axis(book: dict, own: Scale, own_seeds: Sequence[int], scales: Iterable[Scale], seeds: Sequence[int],
+               runtime: Runtime | None = None, *, level: float = LEVEL, train: bool = False,
+               bn_modes: Sequence[str] = BN_MODES) -> tuple[pd.DataFrame, list[str]]:
+    """Every Study A claim at the book's own scale ``own`` (its seeds ``own_seeds``: its runs are the book's, so it is
+    always read) and at each of ``scales`` (``seeds``; trained only with ``train``), under each BatchNorm mode.
+    ``book``: the book's ``pretraining``, ``degrees``, ``sizes`` and ``finetuning`` parameters.
+
+    Returns (the :func:`scale_ledger` rows of every scale read, one status line per scale: read, or not run and
+    how many trainings the store lacks)."""
+    if len(tuple(seeds)) < MIN_SEEDS:
+        raise ValueError(f"a_scale_seeds: the claims' units are seeds; name at least {MIN_SEEDS}, got {list(seeds)}")
+    runtime = runtime or Runtime()
+    frames, status = [], []
+    for scale in dict.fromkeys((own, *scales)):
+        mine = scale == own
+        read = []
+        for bn in bn_modes:
+            tables = scale_tables(scale, bn, own_seeds if mine else seeds, **book)
+            rows = scale_ledger(tables, runtime, level=level, train=train or mine)
+            if rows is None:
+                lacking, total = _missing(tables, runtime)
+                status.append(f"{scale_label(scale)}: not run — the store lacks {lacking} of its {total} trainings "
+                              f"(the scale profile trains them)")
+                break
+            read.append(rows)
+        if read:
+            frames += read
+            status.append(f"{scale_label(scale)}: read ({int(read[0].seeds.iloc[0])} seeds"
+                          f"{', the book’s own runs' if mine else ''})")
+    return pd.concat(frames, ignore_index=True), status
+
+
+def stable_claims(frame: pd.DataFrame) -> list[str]:
+    """Tallied claims read (not "not measured") at every scale and BatchNorm mode of ``frame`` with one verdict."""
+    read = frame[frame.tallied]
+    cells = read[["images", "epochs", "bn"]].drop_duplicates().shape[0]
+    measured = read[read.verdict != "not measured"].groupby("key", sort=False)
+    return [key for key, rows in measured if len(rows) == cells and rows.verdict.nunique() == 1]
+
+
+def bn_dependent(frame: pd.DataFrame) -> list[str]:
+    """Tallied claims whose verdict differs between the BatchNorm modes at some scale of ``frame``."""
+    read = frame[frame.tallied & (frame.verdict != "not measured")]
+    modes = read.groupby(["key", "images", "epochs"], sort=False).verdict.nunique()
+    return list(dict.fromkeys(k for (k, _, _), n in modes.items() if n > 1))

@@ -1,0 +1,278 @@
+"""Study B's claims (Behzadi-Khormouji et al.), one value per source net, from the tables of
+:mod:`repchange.studies.b.tables`.
+
+The unit is the **source net** (architecture × seed): the fine-tunings of one source net on several targets
+share it, so they are averaged into one value before any interval. Architecture is a fixed effect, not an
+exchangeable unit: an interval over source nets takes the mean of the architectures' means and its spread
+from the seeds within each architecture (``groups`` in :func:`repchange.core.verdicts.interval`), so it
+generalises over seeds of the architectures measured, not over architectures. With one seed per
+architecture that leaves no degrees of freedom: "untestable at this n".
+
+Every row quotes the paper verbatim at the section it stands in. Table 2's claims all read its statistic,
+**reusability** (Sec. 3.2: the mean over the fine-tuning checkpoints of the layer-averaged distance).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from repchange.core.metrics import pwsm_key
+from repchange.core.verdicts import LEVEL
+from repchange.studies.b import analysis
+from repchange.studies.ledger import Claim, assess, not_measured, source_net_groups
+
+__all__ = ["ARCH_OF_PAPER", "SIMILARITY_TO_SOURCE", "partial_rank_correlation", "study_b_claims"]
+
+# How far each target lies from its source (the paper: Fruits-360 is the dissimilar one).
+SIMILARITY_TO_SOURCE = {
+    "fashion_new_classes": "similar", "fashion_inverted": "dissimilar", "digits": "dissimilar",
+    "fashion_heldout": "same task", "fashion_coarse": "related",
+    "scene15": "similar", "awa2": "similar", "fruits360": "dissimilar",
+}
+ARCH_OF_PAPER = {"resnet_small": "resnet50", "vgg_small": "vgg19", "densenet_small": "densenet121"}
+_SEC41_AGREE = "This indicates that there is a highly positive linear correlation between these two metrics"
+
+
+def _scale(metric: str) -> str:
+    return "procrustes difference" if metric == "procrustes_filter" else "pwsm difference"
+
+
+def _per_source_net(per_run: dict[tuple[str, str, int], float]) -> pd.Series:
+    """The mean over targets of per-run values keyed (arch, target, seed), one per source net, indexed
+    ``arch/s<seed>`` (NaN runs left out of their net's mean)."""
+    runs = pd.Series(per_run, dtype=float)
+    if runs.empty:
+        return runs
+    runs.index = pd.MultiIndex.from_tuples(runs.index, names=["arch", "target", "seed"])
+    nets = runs.groupby(level=["arch", "seed"], sort=False).mean()
+    return pd.Series(nets.to_numpy(), index=[f"{a}/s{s}" for a, s in nets.index], dtype=float)
+
+
+def _per_run(table: pd.DataFrame, function) -> pd.Series:
+    """``function(rows of one run)`` for every (arch, target, seed), averaged per source net."""
+    return _per_source_net({key: function(rows) for key, rows in table.groupby(["arch", "target", "seed"],
+                                                                                sort=False)})
+
+
+def _assess_nets(claim: Claim, values: pd.Series, level: float) -> dict:
+    """:func:`assess` over source nets, architecture as a fixed effect."""
+    return assess(claim, values, level, groups=source_net_groups(values))
+
+
+def _dissimilar_minus_similar(per_run: pd.Series, kinds: dict[str, str]) -> pd.Series:
+    """Per source net: the mean of ``per_run`` (indexed arch, target, seed) over the dissimilar targets minus
+    that over the similar ones."""
+    frame = per_run.rename("value").reset_index()
+    frame["kind"] = frame.target.map(kinds)
+    means = frame.groupby(["arch", "seed", "kind"], sort=False)["value"].mean().unstack("kind")
+    gaps = means["dissimilar"] - means["similar"]
+    return pd.Series(gaps.to_numpy(), index=[f"{a}/s{s}" for a, s in gaps.index], dtype=float)
+
+
+def _run_means(rows: pd.DataFrame) -> pd.Series:
+    """Mean ``value`` per (arch, target, seed)."""
+    return rows.groupby(["arch", "target", "seed"], sort=False)["value"].mean()
+
+
+def _relative_rise(rows: pd.DataFrame) -> float:
+    """Mean over a run's layers of the distance's least-squares rise across the fine-tuning checkpoints (slope ×
+    the epochs' span, epochs > 0: epoch 0 is the source itself, distance 0, and would make every trend start
+    upward) relative to the layer's mean distance there: +0.2 = the fitted distance grows by a fifth of its mean.
+    Continuous, unlike a rank correlation, which saturates at 1 for every monotone layer."""
+    rows = rows[rows.epoch > 0]
+    rises = []
+    for _, group in rows.groupby("layer", sort=False):
+        epochs, values = group["epoch"].to_numpy(float), group["value"].to_numpy(float)
+        if len(np.unique(epochs)) < 2 or not values.mean() > 0:
+            continue
+        slope = np.polyfit(epochs, values, 1)[0]
+        rises.append(slope * (epochs.max() - epochs.min()) / values.mean())
+    return float(np.mean(rises)) if rises else np.nan
+
+
+def partial_rank_correlation(cells: pd.DataFrame, a: str, b: str, within: list[str], across: str) -> float:
+    """Spearman ρ of columns ``a`` and ``b`` over ``cells`` with the shared effects of ``within`` (e.g. target ×
+    layer) and of ``across`` within each ``within[0]`` (e.g. the epoch within each target) partialled out: both
+    columns ranked, each rank residualised on the two crossed factors (two-way demeaning, exact for a complete
+    layout; the layout is completed by dropping cells of incomplete rows), then Pearson r of the residuals."""
+    ranks = cells[[a, b]].rank()
+    frame = pd.concat([cells[within + [across]].reset_index(drop=True), ranks.reset_index(drop=True)], axis=1)
+    row_key = frame[within].astype(str).agg("|".join, axis=1)
+    col_key = frame[within[0]].astype(str) + "|" + frame[across].astype(str)
+    residuals = {}
+    for column in (a, b):
+        r = frame[column]
+        r = r - r.groupby(row_key).transform("mean")
+        r = r - r.groupby(col_key).transform("mean")
+        residuals[column] = r
+    if residuals[a].std() == 0 or residuals[b].std() == 0:
+        return np.nan
+    return float(np.corrcoef(residuals[a], residuals[b])[0, 1])
+
+
+def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None, alpha: float = 0.0,
+                   level: float = LEVEL, metric: str | None = None,
+                   agreement_chance: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ledger rows of Study B from :func:`repchange.studies.b.tables.dynamics`' table and, for the
+    metric agreement, :func:`repchange.studies.b.tables.filter_agreement`'s with its chance level
+    (:func:`~repchange.studies.b.tables.filter_agreement_chance`: the same r's against each source net's
+    independently trained twin). The shape metric is PWSM at ``alpha`` (0: the authors' code), or ``metric``
+    (e.g. ``"procrustes_filter"``) where given; a claim whose metric the table lacks is "not measured"."""
+    metric = metric or pwsm_key(alpha)
+    labels = {pwsm_key(alpha): analysis.pwsm_label(alpha), "procrustes_filter": analysis.FILTER_PROCRUSTES_LABEL}
+    labels.setdefault(metric, metric)
+    present = set(dynamics.metric)
+    overall = dynamics[dynamics.cls == "all"]
+    rows = []
+    per_run = {}
+    for seed in sorted(dynamics.seed.unique()):
+        trend = analysis.depth_trend(dynamics[dynamics.seed == seed])
+        for _, r in trend.iterrows():
+            per_run.setdefault(r.metric, {})[(r.arch, r.target, seed)] = r.spearman
+    for name in dict.fromkeys((metric, "procrustes_filter")):
+        label = labels[name]
+        depth = Claim(
+            f"B-depth ({name})", "B", "Sec. 4.1", "Figs. 2–4", "early layers inside a network have consistently lower "
+            "distance, i.e. higher similarity, to the features encoded on their corresponding layers in the source "
+            "model", "Fine-tuning moves deeper layers further than early ones.",
+            f"Spearman ρ of the last checkpoint's distance with layer depth, mean over the source net's targets; "
+            f"{label}", "source net", "greater", scale="rank correlation")
+        upward = Claim(
+            f"B-upward ({name})", "B", "Sec. 4.1", "Figs. 2–4", "there can be seen a predominantly upward trend in "
+            "distance of all of the other layers fine-tuned on different datasets as the models progress through the "
+            "fine-tuning process", "The distance to the source rises over the fine-tuning epochs.",
+            f"relative rise of a layer's distance over the checkpoints after epoch 0 (least-squares slope × span / mean "
+            f"distance), mean over the run's layers, then over the source net's targets; {label}", "source net",
+            "greater", scale="relative change")
+        if name not in present:
+            why = f"the table has no {label} (add its alpha to the chapter's alphas)"
+            rows += [not_measured(depth, why), not_measured(upward, why)]
+            continue
+        rows.append(_assess_nets(depth, _per_source_net(per_run[name]), level))
+        rows.append(_assess_nets(upward, _per_run(overall[overall.metric == name], _relative_rise), level))
+
+    rows += _target_claims(dynamics, overall, metric, labels[metric], present, level)
+    rows.append(_metrics_alike(overall, metric, labels, present, level))
+    rows += _agreement_claims(agreement, agreement_chance, level)
+    return pd.DataFrame(rows)
+
+
+def _target_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, label: str, present: set,
+                   level: float) -> list[dict]:
+    """The claims about targets: Table 2's (reusability) and the abstract's first-checkpoint claim."""
+    kinds = {t: SIMILARITY_TO_SOURCE.get(t) for t in dynamics.target.unique()}
+    scale = _scale(metric)
+    similarity = Claim(
+        "B-similarity", "B", "Sec. 4.1", "Table 2", "the closest the source and target domains are to each other, the "
+        "highest amount of features learned from the source domain can be reused for the target domain",
+        "Features are reused more on a target like the source than on a dissimilar one.",
+        f"reusability (mean over the fine-tuning checkpoints of the layer-averaged {label}, Table 2): mean over "
+        "dissimilar targets − mean over similar targets", "source net", "greater", scale=scale)
+    early = Claim(
+        "B-early-dissimilar", "B", "Abstract", "Figs. 2–4", "feature similarity is reduced, even in early stages, "
+        "between the source model and its fine-tuned counterparts when the target domain is dissimilar",
+        "Already at the first fine-tuning checkpoint, a dissimilar target has moved the layers further than a "
+        "similar one (“stages” of the fine-tuning: Sec. 1, Sec. 3.2).",
+        f"layer-mean {label} at the first fine-tuning checkpoint: mean over dissimilar targets − mean over similar "
+        "targets", "source net", "greater", scale=scale)
+    first_layer = Claim(
+        "B-early-dissimilar [first layer]", "B", "Abstract", "Figs. 2–4", early.quote, "A paraphrase that reads "
+        "“early” as depth: the first probed layer's final distance is larger on a dissimilar target.",
+        f"final {label} of the first probed layer: mean over dissimilar targets − mean over similar targets",
+        "source net", "greater", scale=scale, kind="beside")
+    resnet = Claim(
+        "B-resnet-dissimilar", "B", "Sec. 4.1", "Table 2", "when there is a high dissimilarity between source and "
+        "target domains, Resnet50 provides a higher amount of features that can be reused",
+        "On the dissimilar target ResNet reuses its features most (lowest reusability distance).",
+        f"lowest reusability of the other architectures − ResNet's, mean over the dissimilar targets ({label})",
+        "seed (one source net per architecture)", "greater", scale=scale)
+    order = Claim(
+        "B-awa2-vs-scene", "B", "Sec. 4.1", "Table 2", "the layers of other models fine-tuned on the AwA2 dataset have "
+        "lowest distance, i.e. higher similarity, than those fine-tuned on the 15-Scene dataset",
+        "Features are reused more on AwA2 than on 15-Scene (the sentence excepts VGG19).",
+        "reusability on 15-Scene − on AwA2", "source net", "greater", scale=scale)
+    if metric not in present:
+        return [not_measured(c, f"the table has no {label}") for c in (similarity, early, first_layer, resnet, order)]
+    rows = overall[overall.metric == metric]
+    trained = rows[rows.epoch > 0]
+    # Table 2's reusability per run: the layer-averaged distance, averaged over the checkpoints after epoch 0
+    reuse = _run_means(trained.groupby(["arch", "target", "seed", "epoch"], sort=False)["value"].mean().reset_index())
+    out = []
+    if {"similar", "dissimilar"} <= set(kinds.values()):
+        first_epoch = rows[rows.epoch == trained.epoch.min()]
+        final = rows[rows.epoch == rows.epoch.max()]
+        first_probed = pd.concat([group[group.layer == analysis.layer_order(dynamics, arch)[0]]
+                                  for arch, group in final.groupby("arch", sort=False)])
+        out += [_assess_nets(similarity, _dissimilar_minus_similar(reuse, kinds), level),
+                _assess_nets(early, _dissimilar_minus_similar(_run_means(first_epoch), kinds), level),
+                _assess_nets(first_layer, _dissimilar_minus_similar(_run_means(first_probed), kinds), level)]
+    else:
+        why = f"needs a similar and a dissimilar target; this run has {kinds}"
+        out += [not_measured(c, why) for c in (similarity, early, first_layer)]
+
+    resnets = [a for a in dynamics.arch.unique() if ARCH_OF_PAPER.get(a, a) == "resnet50"]
+    dissimilar = [t for t, k in kinds.items() if k == "dissimilar"]
+    if resnets and dissimilar and dynamics.arch.nunique() > 1:
+        values = {}
+        for seed in sorted(dynamics.seed.unique()):
+            per_seed = reuse.xs(seed, level="seed")
+            values[f"s{seed}"] = np.mean([per_seed.xs(t, level="target").drop(resnets).min()
+                                          - per_seed.xs(t, level="target")[resnets].min() for t in dissimilar])
+        out.append(assess(resnet, pd.Series(values), level))
+    else:
+        out.append(not_measured(resnet, "needs a ResNet, another architecture and a dissimilar target"))
+    if {"awa2", "scene15"} <= set(dynamics.target.unique()):
+        values = {f"{a}/s{s}": reuse[(a, "scene15", s)] - reuse[(a, "awa2", s)]
+                  for a in dynamics.arch.unique() for s in sorted(dynamics.seed.unique())}
+        out.append(_assess_nets(order, pd.Series(values), level))
+    else:
+        out.append(not_measured(order, "needs the AwA2 and 15-Scene targets (paper profile)"))
+    return out
+
+
+def _metrics_alike(overall: pd.DataFrame, metric: str, labels: dict[str, str], present: set, level: float) -> dict:
+    """Sec. 4.1's "extremely similar results" with the depth and epoch trends both metrics share partialled out."""
+    claim = Claim("B-metrics-alike", "B", "Sec. 4.1", "Figs. 2–4", "both PWSM and Orthogonal Procrustes show extremely "
+                  "similar results over different fine-tuning tasks", "The two metrics agree beyond the depth and "
+                  "epoch trends they share.", f"partial Spearman ρ between {labels[metric]} and "
+                  f"{labels['procrustes_filter']} over a source net's (target, layer, epoch > 0) cells, with target × "
+                  "layer and target × epoch partialled out (pooled over cells, ρ is inflated by the shared trends); "
+                  "0.5 = the conventional threshold of a strong correlation. The twin nets have one checkpoint, so "
+                  "there is no chance level over epochs to set beside it", "source net", "greater", 0.5,
+                  scale="rank correlation")
+    if metric == "procrustes_filter":
+        return not_measured(claim, "compares PWSM with per-filter Procrustes: not a claim about one metric")
+    if not {metric, "procrustes_filter"} <= present:
+        return not_measured(claim, "the table lacks one of the two metrics")
+    cells = overall[(overall.epoch > 0) & overall.metric.isin([metric, "procrustes_filter"])]
+    wide = cells.pivot_table(index=["arch", "seed", "target", "layer", "epoch"], columns="metric",
+                             values="value").dropna().reset_index()
+    values = {f"{a}/s{s}": partial_rank_correlation(group, metric, "procrustes_filter", ["target", "layer"], "epoch")
+              for (a, s), group in wide.groupby(["arch", "seed"], sort=False)}
+    return _assess_nets(claim, pd.Series(values, dtype=float), level)
+
+
+def _agreement_claims(agreement: pd.DataFrame | None, chance: pd.DataFrame | None, level: float) -> list[dict]:
+    """Sec. 4.1's r = 0.83: the per-filter agreement of the fine-tuned nets above that of the independent twins."""
+    rows = []
+    for key, pairing, whose in (("B-agreement", analysis.PAPER_PAIRING, "the paper's text: PWSM"),
+                                ("B-agreement-code", analysis.AUTHORS_PAIRING, "the authors' code: per-filter CKA")):
+        claim = Claim(
+            key, "B", "Sec. 4.1", "r = 0.83 ± 0.43", _SEC41_AGREE, "The two per-filter distances agree more between a "
+            f"source net and its fine-tunings than between the source net and an unrelated twin (pairing of {whose}).",
+            f"mean over (layer, epoch, class) of Pearson r across filters, {analysis.pairing_label(pairing)}, minus the "
+            "same r between the source net and its independently trained twin; mean over the source net's targets",
+            "source net", "greater", scale="correlation")
+        table = agreement[agreement.pairing == pairing] if agreement is not None and "pairing" in agreement else None
+        twin = chance[chance.pairing == pairing] if chance is not None and "pairing" in chance else None
+        if table is None or not table.r.notna().any():
+            rows.append(not_measured(claim, f"no filter-agreement table with the pairing {pairing!r}"))
+        elif twin is None or not twin.r.notna().any():
+            rows.append(not_measured(claim, "no chance level: the twins' agreement is measured for the small nets only"))
+        else:
+            mean_r = lambda rows: rows["value"].mean()  # noqa: E731
+            fine = _per_run(table.rename(columns={"r": "value"}), mean_r)
+            base = _per_run(twin.rename(columns={"r": "value"}), mean_r)
+            rows.append(_assess_nets(claim, (fine - base).dropna(), level))
+    return rows

@@ -1,0 +1,508 @@
+"""Study B's tables: feature dynamics of a source net while it is fine-tuned (Figs. 2-4).
+
+:func:`dynamics` compares each checkpoint's probed ReLU maps on the target's probe images with
+the source net's (epoch 0) under every metric; :func:`filter_agreement` correlates the per-filter
+metrics (its chance level: :func:`filter_agreement_chance`); :func:`baseline` measures two
+independently trained source nets against each other, the level "unrelated" reaches;
+:func:`last_checkpoint_distances` is the dynamics at the last checkpoint alone. The runs they read
+are :mod:`repchange.studies.b.runs`'; missing ones are trained first. Each run's table is stored
+once; the missing ones are computed side by side in the worker pool, one thread each
+(:mod:`repchange.core.table_pool`), with the same numbers as one after another.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from repchange.core import data as data_mod
+from repchange.core.features import BN_MODES, extract, positions_as_samples
+from repchange.core.metrics import (
+    ALPHAS,
+    CENTRINGS,
+    Factors,
+    FilterWhitened,
+    filter_cka,
+    filter_procrustes_similarity,
+    filter_pwsm,
+    pearson,
+    pwsm_alphas,
+    pwsm_key,
+)
+from repchange.core.receptive_field import ReceptiveField, receptive_fields
+from repchange.core.runtime import Runtime
+from repchange.core.table_pool import TableJob, missing_tables, stored_tables
+from repchange.core.train import OptimiserSpec, load_checkpoint
+from repchange.studies.b import analysis
+from repchange.studies.b.runs import (
+    DEFAULT_TARGETS,
+    SMALL_ARCHS,
+    SOURCE_CLASSES,
+    SPLIT_SEED,
+    TARGETS,
+    TRAINING_CODE,
+    _ARCH_COST,
+    FinetuneBConfig,
+    SourceConfig,
+    _new_net,
+    finetune_b,
+    is_folder_target,
+    model_at,
+    target_splits,
+    train_all,
+    train_source,
+    train_sources,
+)
+
+TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics")
+
+__all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
+           "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
+           "last_checkpoint_distances", "run_config"]
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Figures 2-4: every probed layer at every checkpoint against the source net."""
+
+    finetune: FinetuneBConfig = field(default_factory=FinetuneBConfig)
+    archs: tuple[str, ...] = ("vgg_small", "resnet_small", "densenet_small")
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    seeds: tuple[int, ...] = (1,)  # source-net seeds (the paper: one run per model and data set)
+    alphas: tuple[float, ...] = ALPHAS
+    n_probe: int = 200
+    bn: str = "batch"  # BatchNorm at extraction: batch statistics (the authors' code) or "eval"
+    procrustes_centre: str = "rows"  # per-filter Procrustes: centre rows (the authors' code) or "columns" (scipy)
+    lr_by_target: tuple[tuple[str, float], ...] = ()  # fine-tuning learning rate of named targets (paper: Fruits 1e-3)
+
+    def validate(self) -> None:
+        if self.bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
+        if self.procrustes_centre not in CENTRINGS:
+            raise ValueError(f"procrustes_centre must be one of {CENTRINGS}, got {self.procrustes_centre!r}")
+        unknown = [t for t, _ in self.lr_by_target if t not in TARGETS and not is_folder_target(t)]
+        if unknown:
+            raise ValueError(f"lr_by_target names unknown targets {unknown}; choose from {sorted(TARGETS)}")
+        if not self.archs or not self.targets or not self.seeds:
+            raise ValueError("archs, targets and seeds must each name at least one entry")
+        for arch in self.archs:
+            for target in self.targets:
+                replace(self.finetune, source=replace(self.finetune.source, arch=arch), target=target).validate()
+        if any(not 0.0 <= a <= 1.0 for a in self.alphas):
+            raise ValueError(f"alphas must lie in [0, 1], got {list(self.alphas)}")
+        if self.n_probe < 2 or (self.finetune.eval_size is not None and self.n_probe > self.finetune.eval_size):
+            raise ValueError(f"n_probe must lie in 2..eval_size ({self.finetune.eval_size}), got {self.n_probe}")
+
+
+def _class_groups(labels: torch.Tensor, per_class: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """``("all", all probes)`` and, with ``per_class``, ``(class index, its probes)`` masks."""
+    groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
+    if per_class:
+        groups += [(str(c), labels == c) for c in labels.unique().tolist()]
+    return groups
+
+
+def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...],
+                source_factors: dict[str, Factors] | None = None, *, per_class: bool = True, centre: str = "rows"
+                ) -> list[dict[str, object]]:
+    """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
+
+    ``source_factors`` caches the source's positions-as-samples factors per class across calls.
+    """
+    source_factors = {} if source_factors is None else source_factors
+    similarity = filter_procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
+    rows = []
+    for cls, mask in _class_groups(labels, per_class):
+        sim = similarity[mask].numpy()
+        rows.append(dict(cls=cls, metric="procrustes_filter", alpha=np.nan, value=float(1 - np.nanmean(sim)) if
+                         np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
+        if cls not in source_factors:
+            source_factors[cls] = Factors(positions_as_samples(src[mask]), name=f"source maps ({cls})")
+        x, y = source_factors[cls], Factors(positions_as_samples(now[mask]), name=f"fine-tuned maps ({cls})")
+        # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
+        # while for all probes together the ValueError stands (raise n_probe)
+        defined = [a for a in alphas if not (cls != "all" and a < 1 and x.n < x.p)]
+        values = pwsm_alphas(x, y, defined)
+        rows += [dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha, value=values.get(alpha, np.nan),
+                      dead_fraction=np.nan) for alpha in alphas]
+    return rows
+
+
+def _run_label(cfg: FinetuneBConfig) -> str:
+    return f"{cfg.source.arch} seed {cfg.source.seed} on {cfg.target}"
+
+
+def dynamics(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """Tidy table: arch, target, seed, layer, epoch, cls (``all`` or a class index), metric, value, dead_fraction,
+    train_acc, test_acc.
+
+    Metrics (distances to the source net, 0 = unchanged): ``pwsm_alpha_<a>`` (angular shape
+    metric on positions-as-samples, radians; NaN for a class whose images give fewer positions
+    than the layer has channels when alpha < 1) and ``procrustes_filter`` (1 - nan-mean per-filter
+    Procrustes similarity; ``dead_fraction`` = share of (image, filter) maps that were all zero).
+    Each (arch, target) table is stored once.
+    """
+    params.validate()
+    runtime = runtime or Runtime()
+    keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                      centre=params.procrustes_centre) for cfg in _runs(params)}
+    jobs = {cfg: (_dynamics_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
+    return _tidy(_stored_tables("study_b/dynamics", keys, jobs, runtime, "Study B distance tables",
+                                train=lambda missing: train_all(missing, runtime=runtime)))
+
+
+def _dynamics_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`dynamics` rows (without arch, target, seed)."""
+    run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime)
+    history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
+    rows, cache = [], {layer: {} for layer in source_maps}
+    for epoch, maps in checkpoints:
+        for layer in maps:
+            for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas, cache[layer],
+                                   centre=params.procrustes_centre):
+                rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
+                                 test_acc=history.loc[epoch, "test_acc"]))
+    return pd.DataFrame(rows)
+
+
+def last_checkpoint_distances(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """Each run's last checkpoint against its source net, all probes together, under every metric of
+    :func:`dynamics`: the rows of its table at the last epoch with ``cls == "all"``, computed alone (one
+    checkpoint, one group), for comparisons of extraction settings that read nothing else (the deviations
+    page). Columns: arch, target, seed, layer, epoch, metric, alpha, value, dead_fraction."""
+    params.validate()
+    runtime = runtime or Runtime()
+    keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                      centre=params.procrustes_centre) for cfg in _runs(params)}
+    jobs = {cfg: (_last_checkpoint_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
+    return _tidy(_stored_tables("study_b/last_checkpoint_distances", keys, jobs, runtime,
+                                "Study B last-checkpoint distances",
+                                train=lambda missing: train_all(missing, runtime=runtime)))
+
+
+def _last_checkpoint_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`last_checkpoint_distances` rows (without arch, target, seed)."""
+    _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=max(cfg.checkpoints))
+    epoch, maps = next(checkpoints)
+    return pd.DataFrame([dict(layer=layer, epoch=epoch, **row) for layer in maps
+                         for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
+                                                per_class=False, centre=params.procrustes_centre)]).drop(columns="cls")
+
+
+def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: str,
+                   train: Callable[[list[FinetuneBConfig]], None]) -> list[pd.DataFrame]:
+    """Each run's table of ``kind`` (``keys``: run config → store key; ``jobs``: run config → (function,
+    kwargs) that computes its table), labelled with arch, target and seed. For the tables the store lacks,
+    ``train`` first trains what they read; then they are computed side by side on one thread each
+    (:func:`repchange.core.table_pool.stored_tables`): the per-filter decompositions are many small
+    eigendecompositions and SVDs, which gain nothing from a second thread and lose much on a busy machine."""
+    table_jobs = {cfg: TableJob(kind, key, *jobs[cfg], code=TABLE_CODE, label=_run_label(cfg),
+                                cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg, key in keys.items()}
+    missing = missing_tables(list(table_jobs.values()), runtime.store)
+    lacking = {id(job) for job in missing}
+    train([cfg for cfg, job in table_jobs.items() if id(job) in lacking])
+    tables = stored_tables(list(table_jobs.values()), runtime, desc, missing=missing)
+    return [_labelled(table, cfg) for cfg, table in zip(table_jobs, tables)]
+
+
+def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfig, SourceConfig],
+                      runtime: Runtime) -> None:
+    """Train the source nets of ``missing`` runs and their independent twins (the baseline and chance tables)."""
+    train_sources([source for cfg in missing for source in (cfg.source, twins[cfg])], runtime=runtime)
+
+
+def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, from_epoch: int = 0
+              ) -> tuple[Path, data_mod.Split, dict[str, torch.Tensor], Iterator]:
+    """The run's folder (trained if not stored), its probe set, the source net's (n, C, H, W) maps of
+    every probed layer, and a lazy ``(epoch, maps)`` over the checkpoints from ``from_epoch`` on
+    (epoch 0 reuses the source maps: the same net)."""
+    run_dir = finetune_b(cfg, runtime=runtime)
+    probe, classes = _probe(cfg, params.n_probe, runtime.data_root)
+
+    def maps_at(epoch: int) -> dict[str, torch.Tensor]:
+        model = model_at(cfg, run_dir, epoch, classes)
+        return extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
+
+    source_maps = maps_at(0)
+    checkpoints = ((e, source_maps if e == 0 else maps_at(e)) for e in cfg.checkpoints if e >= from_epoch)
+    return run_dir, probe, source_maps, checkpoints
+
+
+AGREEMENT_ALPHA = 0.5  # the per-filter PWSM of the paper's pairing: its "partial" whitening
+# Per-filter distances of the agreement: means over the first this-many probe images of each class (probe
+# order). One eigendecomposition per image and filter makes the per-filter PWSM ~5x the Procrustes' cost;
+# 16 images per class keep the default book's agreement tables to about the time they took before.
+AGREEMENT_IMAGES_PER_CLASS = 16
+AGREEMENT_PAIRINGS = (analysis.PAPER_PAIRING, analysis.AUTHORS_PAIRING)
+AGREEMENT_PAIRINGS_DOC = """``pairing``: ``pwsm_alpha_0.5`` — per-filter PWSM at partial whitening α = 0.5 (the
+paper's Eq. 1 on one filter's map; the paper's text pairs PWSM with Procrustes); ``cka`` — per-filter linear
+CKA (the authors' code's pairing). Every distance uses the same maps, samples axis (the H rows) and
+centring as the per-filter Procrustes distance."""
+
+
+def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """The paper's metric agreement (Sec. 4, "mean value for Pearson's r as 0.83"): for each (layer,
+    epoch > 0, class) one Pearson r *across the layer's filters* between the per-filter Procrustes
+    distance to the source net and a second per-filter distance to it, each a mean over the class's
+    first :data:`AGREEMENT_IMAGES_PER_CLASS` probe images. The second distance is given by ``pairing``
+    (below).
+
+    Columns: arch, target, seed, layer, epoch, cls, pairing, r, n_filters (filters with both distances
+    finite; r is NaN below 3 or where either distance is constant over the filters).
+    """ + AGREEMENT_PAIRINGS_DOC
+    params.validate()
+    runtime = runtime or Runtime()
+    keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre,
+                      pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS)
+            for cfg in _runs(params)}
+    jobs = {cfg: (_agreement_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
+    return _tidy(_stored_tables("study_b/filter_agreement", keys, jobs, runtime, "Study B filter agreement",
+                                train=lambda missing: train_all(missing, runtime=runtime)))
+
+
+def _agreement_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`filter_agreement` rows (without arch, target, seed)."""
+    _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
+    rows, keep = [], agreement_images(probe.labels)
+    labels = probe.labels[keep]
+    whitened = {layer: FilterWhitened(maps[keep], alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
+                for layer, maps in source_maps.items()}  # the source side, once for every checkpoint
+    for epoch, maps in checkpoints:
+        for layer, now in maps.items():
+            rows += [dict(layer=layer, epoch=epoch, **r) for r in
+                     filter_r(source_maps[layer][keep], now[keep], labels, params.procrustes_centre, whitened[layer])]
+    return pd.DataFrame(rows)
+
+
+def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """The chance level of :func:`filter_agreement`: the same r's between each source net and its
+    independently trained twin (:func:`independent_twin`, as :func:`baseline`), on each run's probe images, per
+    (layer, class). Small nets only. Columns: arch, target, seed, layer, cls, pairing, r, n_filters."""
+    params.validate()
+    runtime = runtime or Runtime()
+    twins, keys = {}, {}
+    for cfg in _runs(params):
+        if cfg.source.pretrained_elsewhere:
+            continue
+        twin = twins[cfg] = independent_twin(cfg.source, params.seeds)
+        keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
+                         pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS,
+                         n_probe=params.n_probe, bn=params.bn,
+                         centre=params.procrustes_centre)
+    if not keys:
+        return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
+    jobs = {cfg: (_chance_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
+            for cfg, twin in twins.items()}
+    return _tidy(_stored_tables("study_b/filter_agreement_chance", keys, jobs, runtime, "Study B agreement chance",
+                                train=lambda missing: _train_with_twins(missing, twins, runtime)))
+
+
+def _chance_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
+    """One run's :func:`filter_agreement_chance` rows (without arch, target, seed)."""
+    probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
+    keep = agreement_images(probe.labels)
+    return pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
+                         for r in filter_r(maps[0][layer][keep], maps[1][layer][keep], probe.labels[keep],
+                                           params.procrustes_centre)])
+
+
+def _source_and_twin_maps(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
+                          ) -> tuple[data_mod.Split, list[dict[str, torch.Tensor]]]:
+    """The run's probe set and the (n, C, H, W) maps of every probed layer of its source net and of that net's
+    independently trained ``twin`` on it (both trained if not stored)."""
+    probe, _ = _probe(cfg, params.n_probe, runtime.data_root)
+    maps = []
+    for source in (cfg.source, twin):
+        run_dir = train_source(source, runtime=runtime)
+        model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
+        maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
+    return probe, maps
+
+
+def agreement_images(labels: torch.Tensor, per_class: int | None = AGREEMENT_IMAGES_PER_CLASS) -> torch.Tensor:
+    """Indices of the first ``per_class`` probe images of each class (None: all of them), in probe order."""
+    keep = [torch.nonzero(labels == c).flatten()[:per_class] for c in labels.unique().tolist()]
+    return torch.sort(torch.cat(keep)).values
+
+
+def filter_r(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, centre: str,
+              src_whitened: FilterWhitened | None = None) -> list[dict[str, object]]:
+    """Per class of ``labels`` and pairing (see :func:`filter_agreement`): Pearson r across filters of the
+    per-filter Procrustes distance and the pairing's distance, each the mean over the class's images of
+    (n, C, H, W) maps. Each distance is computed once for every image and filter, then averaged per class."""
+    distances = {"procrustes": 1 - filter_procrustes_similarity(src, now, centre=centre).numpy(),
+                 AGREEMENT_PAIRINGS[0]: filter_pwsm(src if src_whitened is None else src_whitened, now,
+                                                    alpha=AGREEMENT_ALPHA, centre=centre).numpy(),
+                 "cka": 1 - filter_cka(src, now, centre=centre).numpy()}
+    out = []
+    for cls, mask in _class_groups(labels)[1:]:
+        rows = mask.numpy() if isinstance(mask, torch.Tensor) else mask
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
+            means = {name: np.nanmean(d[rows], axis=0) for name, d in distances.items()}
+        for pairing in AGREEMENT_PAIRINGS:
+            both = np.isfinite(means["procrustes"]) & np.isfinite(means[pairing])
+            try:
+                r = pearson(means["procrustes"], means[pairing])
+            except ValueError:  # fewer than 3 live filters, or a distance constant over them
+                r = np.nan
+            out.append(dict(cls=cls, pairing=pairing, r=r, n_filters=int(both.sum())))
+    return out
+
+
+def _runs(params: DynamicsParams) -> list[FinetuneBConfig]:
+    """One fine-tuning config per (arch, target, seed) of ``params``, in that order."""
+    return [run_config(params, a, t, s) for a in params.archs for t in params.targets for s in params.seeds]
+
+
+def _probe(cfg: FinetuneBConfig, n_probe: int, data_root: str | None) -> tuple[data_mod.Split, int]:
+    """``n_probe`` evaluation images of the run's target, stratified over its classes (seed 42), and its
+    number of classes."""
+    _, ev, classes = target_splits(cfg, data_root)
+    if n_probe < 1:
+        raise ValueError(f"n_probe must be at least 1, got {n_probe}")
+    if n_probe > len(ev):
+        raise ValueError(f"n_probe={n_probe} exceeds the {len(ev)} evaluation images of {cfg.target}")
+    return ev.stratified(n_probe, SPLIT_SEED), classes
+
+
+def _labelled(frame: pd.DataFrame, cfg: FinetuneBConfig) -> pd.DataFrame:
+    return frame.assign(arch=cfg.source.arch, target=cfg.target, seed=cfg.source.seed)
+
+
+def _tidy(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-run tables as one frame, arch / target / seed first."""
+    frame = pd.concat(tables, ignore_index=True)
+    front = ["arch", "target", "seed"]
+    return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def dynamics_params(*, archs: list[str], targets: list[str], seeds: list[int], source_epochs: int,
+                    source_size: int, finetune_epochs: int, finetune_checkpoints: list[int],
+                    finetune_size: int | None, finetune_eval_size: int | None, finetune_lr: float,
+                    finetune_batch_size: int, n_probe: int, alphas: list[float] = ALPHAS,
+                    weights: str | None = "imagenet", bn: str = "batch", procrustes_centre: str = "rows",
+                    lr_by_target: dict[str, float] | None = None) -> DynamicsParams:
+    """The :class:`DynamicsParams` of a Study B notebook's parameters cell (the same in every chapter, so
+    all chapters share the stored runs and tables); validated."""
+    source = replace(SourceConfig(), epochs=source_epochs, train_size=source_size, weights=weights)
+    finetune = FinetuneBConfig(source=source, epochs=finetune_epochs, checkpoints=tuple(finetune_checkpoints),
+                               train_size=finetune_size, eval_size=finetune_eval_size,
+                               optimiser=OptimiserSpec("adam", lr=finetune_lr, batch_size=finetune_batch_size,
+                                                       grad_clip=0.5))
+    params = DynamicsParams(finetune=finetune, archs=tuple(archs), targets=tuple(targets), seeds=tuple(seeds),
+                            alphas=tuple(float(a) for a in alphas), n_probe=n_probe, bn=bn,
+                            procrustes_centre=procrustes_centre,
+                            lr_by_target=tuple(sorted((lr_by_target or {}).items())))
+    params.validate()
+    return params
+
+
+def describe(params: DynamicsParams, targets: list[str] | None = None) -> dict[str, str]:
+    """Provenance of a Study B table: data (source → targets), source and fine-tuning settings, probes."""
+    ft, src = params.finetune, params.finetune.source
+    small = [a for a in params.archs if a in SMALL_ARCHS]
+    source = f"first {src.train_size} Fashion-MNIST images of classes 0-4 × {src.epochs} epochs" if small else \
+        f"published weights ({src.weights}), {ft.image_size} px inputs"
+    overrides = "".join(f"; lr {lr:g} on {t}" for t, lr in params.lr_by_target)
+    origin = "Fashion-MNIST source" if small else f"{src.weights} weights"
+    return dict(data=f"{origin} → {', '.join(targets or params.targets)}", source=source,
+                fine_tuning=f"{ft.train_size or 'all'} images × {ft.epochs} epochs, Adam lr {ft.optimiser.lr:g}, "
+                            f"batch {ft.optimiser.batch_size}, clip {ft.optimiser.grad_clip}{overrides}",
+                checkpoints=list(ft.checkpoints),
+                probe=f"{params.n_probe} eval images of each target, stratified over classes",
+                extraction=f"BatchNorm {params.bn}, Procrustes centring {params.procrustes_centre}")
+
+
+def run_config(params: DynamicsParams, arch: str, target: str, seed: int | None = None) -> FinetuneBConfig:
+    """The fine-tuning config of one (arch, target, seed) run of ``params`` (seed: the first by default)."""
+    seed = params.seeds[0] if seed is None else seed
+    cfg = replace(params.finetune, source=replace(params.finetune.source, arch=arch, seed=seed), target=target)
+    lr = dict(params.lr_by_target).get(target)
+    if lr is not None:
+        cfg = replace(cfg, optimiser=replace(cfg.optimiser, lr=lr))
+    cfg.validate()
+    return cfg
+
+
+def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int, runtime: Runtime | None = None,
+                    bn: str = "batch") -> tuple[data_mod.Split, dict[int, dict[str, torch.Tensor]], dict[str, ReceptiveField]]:
+    """The probe images, the (n, C, H, W) maps of ``layers`` (default: all probed) at every checkpoint
+    of the run (trained if not stored), and each layer's receptive-field geometry."""
+    runtime = runtime or Runtime()
+    run_dir = finetune_b(cfg, runtime=runtime)
+    probe, classes = _probe(cfg, n_probe, runtime.data_root)
+    maps, fields = {}, {}
+    for epoch in cfg.checkpoints:
+        model = model_at(cfg, run_dir, epoch, classes)
+        names = list(model.probe_layers) if layers is None else list(layers)
+        unknown = [n for n in names if n not in model.probe_layers]
+        if unknown:
+            raise ValueError(f"{cfg.source.arch} has no probed layer(s) {unknown}; it has {list(model.probe_layers)}")
+        chosen = {n: model.probe_layers[n] for n in names}
+        maps[epoch] = extract(model, chosen, probe, flatten=False, bn=bn)
+        if not fields:
+            fields = receptive_fields(model, chosen)
+    return probe, maps, fields
+
+
+INDEPENDENT_SEED_OFFSET = 1000  # with one seed s, its independent source net is trained with seed s + 1000
+
+
+def independent_twin(source: SourceConfig, seeds: tuple[int, ...]) -> SourceConfig:
+    """An independently trained source net of the same kind (architecture, data, recipe) as ``source``: the source
+    net of the run's next seed (cyclically) when the run has two or more ``seeds`` — trained anyway, so the
+    baseline costs no training — else one trained with seed + :data:`INDEPENDENT_SEED_OFFSET`.
+
+    With two seeds the two baselines of a (layer, target) are one pair of nets seen from each side: the
+    baseline is a reference level, not a unit of any claim."""
+    seeds = tuple(seeds)
+    if len(seeds) < 2 or source.seed not in seeds:
+        return replace(source, seed=source.seed + INDEPENDENT_SEED_OFFSET)
+    return replace(source, seed=seeds[(seeds.index(source.seed) + 1) % len(seeds)])
+
+
+def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """The distance an *unrelated* net has: each probed layer of the source net against the same layer
+    of an independently trained source net (same architecture, data and recipe: :func:`independent_twin`), on
+    each target's probe images, all probes together. Small nets only (a torchvision source has no
+    independent twin here). Columns: arch, target, seed, layer, metric, value, dead_fraction.
+
+    A fine-tuned layer whose distance to its source stays below this level is still closer to its
+    source than a differently seeded net of the same kind is.
+    """
+    params.validate()
+    runtime = runtime or Runtime()
+    twins, keys = {}, {}
+    for cfg in _runs(params):
+        if cfg.source.pretrained_elsewhere:
+            continue
+        twin = twins[cfg] = independent_twin(cfg.source, params.seeds)
+        keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
+                         source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                         centre=params.procrustes_centre)
+    if not keys:
+        return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
+    jobs = {cfg: (_baseline_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
+            for cfg, twin in twins.items()}
+    return _tidy(_stored_tables("study_b/baseline", keys, jobs, runtime, "Study B baseline",
+                                train=lambda missing: _train_with_twins(missing, twins, runtime)))
+
+
+def _baseline_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
+                    ) -> pd.DataFrame:
+    """One run's :func:`baseline` rows (without arch, target, seed)."""
+    probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
+    rows = []
+    for layer in maps[0]:
+        for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
+                               centre=params.procrustes_centre):
+            rows.append(dict(layer=layer, metric=row["metric"], value=row["value"],
+                             dead_fraction=row["dead_fraction"]))
+    return pd.DataFrame(rows)

@@ -1,0 +1,59 @@
+"""The claims ledger: both studies' claims assembled into one table.
+
+Each study's claims sit beside that study's code (:mod:`repchange.studies.a.claims`,
+:mod:`repchange.studies.b.claims`); the machinery they share — a claim, its assessment over independent
+units, premises, Holm's family, the views and the forest plot — is :mod:`repchange.studies.ledger`. This
+module is the one place the book imports the ledger from.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from repchange.core.verdicts import LEVEL, VERDICTS
+from repchange.studies.a.claims import (FIG5_REFERENCES, TRAIN_FIT_TOLERANCE, pretraining_claims,
+                                        reference_dependence, sgd_steps, study_a_claims, study_a_steps)
+from repchange.studies.b.claims import ARCH_OF_PAPER, SIMILARITY_TO_SOURCE, study_b_claims
+from repchange.studies.ledger import (KINDS, PREMISES, TALLIED, VERDICT_COLOURS, Claim, apply_premises, assess,
+                                      fig_ledger, ledger, ledger_details, ledger_view, not_measured)
+
+__all__ = ["ARCH_OF_PAPER", "Claim", "FIG5_REFERENCES", "KINDS", "LEVEL", "PREMISES", "SIMILARITY_TO_SOURCE",
+           "TALLIED", "TRAIN_FIT_TOLERANCE", "VERDICT_COLOURS", "apply_premises", "assess", "fig_ledger", "findings",
+           "ledger", "ledger_details", "ledger_view", "not_measured", "pretraining_claims", "reference_dependence",
+           "sgd_steps", "study_a_claims", "study_a_steps", "study_b_claims"]
+
+
+def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[str, object]:
+    """What the landing page says, from a ledger (:func:`ledger`, with ``estimators_agreeing`` when the estimator
+    grid was read): counts by verdict over the tallied claims, raw and Holm-adjusted; the keys of each verdict per
+    study; the claims whose verdict moves at 3 δ or with Fig. 5's reference; the tallied claims every estimator
+    agrees on; and, from ``budgets`` (:func:`repchange.studies.budget.budget_ledger`), the pre-training claims
+    whose verdict is the same at every budget read."""
+    tallied = frame[frame.tallied]
+    out: dict[str, object] = {"claims": len(tallied), "rows": len(frame), "out_of_tally": int((~frame.tallied).sum())}
+    for column, suffix in (("verdict", ""), ("verdict_holm", "_holm")):
+        counts = tallied[column].value_counts()
+        for verdict in VERDICTS:
+            out[f"{verdict.replace(' ', '_')}{suffix}"] = int(counts.get(verdict, 0))
+    for study in ("A", "B"):
+        rows = tallied[tallied.study == study]
+        out[f"claims_{study}"] = len(rows)
+        for verdict in VERDICTS:
+            out[f"keys_{study}_{verdict.replace(' ', '_')}"] = list(rows.key[rows.verdict == verdict])
+    out["keys_holm_changed"] = list(tallied.key[tallied.verdict_holm != tallied.verdict])
+    out["keys_sesoi_sensitive"] = list(tallied.key[tallied.verdict_3sesoi != tallied.verdict])
+    out["keys_reference_dependent"] = list(reference_dependence(frame).key)
+    if "estimators_agreeing" in frame:
+        graded = [(k, a) for k, a in zip(tallied.key, tallied.estimators_agreeing) if "/" in str(a)]
+        out["estimators_measured"] = len(graded)
+        out["estimators_all_agree"] = sum(int(a.split("/")[0]) == int(a.split("/")[1]) for _, a in graded)
+        out["keys_estimator_dependent"] = [k for k, a in graded if int(a.split("/")[0]) < int(a.split("/")[1])]
+    if budgets is not None:
+        read = budgets[budgets.verdict != "not measured"]
+        read = read[read.kind.isin(TALLIED)]
+        stable = read.groupby("key", sort=False).verdict.nunique()
+        out["budget_claims"] = len(stable)
+        out["budget_stable"] = int((stable == 1).sum())
+        out["keys_budget_dependent"] = list(stable.index[stable > 1])
+        out["budgets"] = sorted(int(b) for b in read.budget.unique())
+    return out

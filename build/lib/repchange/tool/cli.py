@@ -1,0 +1,62 @@
+"""``repchange compare``: its arguments and its command, on the light install (no book stack imported).
+
+The book's command line (:mod:`repchange.book.cli`) adds this subcommand beside its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_compare_parser"]
+
+
+def add_compare_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``compare`` (its flags and :func:`_cmd_compare`) to a command line's subcommands."""
+    cmp = sub.add_parser("compare", help="compare two checkpoints layer by layer, or every layer against every layer "
+                                          "(also of two architectures), on a probe set (table, figure, HTML report)")
+    cmp.add_argument("arch", help="a torchvision model name (e.g. resnet18) or module:function returning the model")
+    cmp.add_argument("checkpoint_a", help="the reference checkpoint (a state-dict file)")
+    cmp.add_argument("checkpoint_b", help="the checkpoint compared with it")
+    cmp.add_argument("--probe", required=True, help="an ImageFolder root or a book data set (e.g. fashion_mnist)")
+    cmp.add_argument("--arch-b", help="B's architecture, when it differs from A's (gives the layer × layer matrix)")
+    cmp.add_argument("--layers", nargs="+", help="module paths, globs or name@k (default: the end of each stage)")
+    cmp.add_argument("--layers-b", nargs="+", help="B's layers in the matrix (default: --layers)")
+    cmp.add_argument("--matrix", action="store_true", help="every layer of B against every layer of A")
+    cmp.add_argument("--metrics", nargs="+", help="cka, cka_debiased, rbf_cka, mutual_knn, procrustes, pwsm (with "
+                                                  "--alpha), filter_procrustes (default: cka procrustes; with "
+                                                  "--streaming or a matrix: cka_debiased)")
+    cmp.add_argument("--view", default="flatten", choices=["flatten", "positions", "mean", "first", "last"],
+                     help="how a layer's output becomes (samples, features): flatten, positions as samples, the mean "
+                          "over positions, the first or last token (token sequences: real tokens only, by the probe's "
+                          "attention_mask)")
+    cmp.add_argument("--view-b", choices=["flatten", "mean", "first", "last"],
+                     help="B's view in the matrix (default --view)")
+    cmp.add_argument("--null", type=int, default=0, help="permutations of a null for every value (0: none)")
+    cmp.add_argument("--bootstrap", type=int, default=0, help="bootstrap draws of an interval for cka_debiased")
+    cmp.add_argument("--alpha", nargs="+", type=float, default=[], help="PWSM alphas in [0, 1]")
+    cmp.add_argument("--n-probe", type=int, default=500, help="probe images (spread over the classes)")
+    cmp.add_argument("--image-size", type=int, help="resize probe images to this size (ImageFolder default 224)")
+    cmp.add_argument("--num-classes", type=int, help="head size (default: read from the checkpoint)")
+    cmp.add_argument("--bn", default="eval", choices=["eval", "batch"], help="BatchNorm statistics at extraction")
+    cmp.add_argument("--streaming", action="store_true", help="minibatch debiased CKA: memory independent of the "
+                                                               "probe size (metrics: cka_debiased only)")
+    cmp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    cmp.add_argument("--out", default="compare-report", help="folder for compare.csv, compare.png, compare.html")
+    cmp.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from repchange.tool.compare import compare
+
+    out = Path(args.out)
+    pairwise = args.matrix or args.arch_b is not None
+    default_metrics = ["cka_debiased"] if args.streaming or pairwise else ["cka", "procrustes"]
+    table = compare(args.arch, args.checkpoint_a, args.checkpoint_b, args.probe, arch_b=args.arch_b,
+                    layers=args.layers or "stages", layers_b=args.layers_b, matrix=args.matrix,
+                    metrics=args.metrics or default_metrics, alphas=args.alpha, view=args.view, view_b=args.view_b,
+                    null=args.null, bootstrap=args.bootstrap, n_probe=args.n_probe, image_size=args.image_size,
+                    num_classes=args.num_classes, bn=args.bn, streaming=args.streaming, device=args.device, out=out)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
+    print(f"report: {out / 'compare.html'} (table {out / 'compare.csv'}, figure {out / 'compare.png'})")
+    return 0

@@ -1,0 +1,181 @@
+"""Any two models, every layer against every layer: a similarity matrix on one probe set.
+
+    table = layer_matrix(resnet, vit, probe, layers_a="stages", layers_b="encoder.layers.*",
+                         metrics=("cka_debiased",), view_b="first")
+    best_matches(table)          # each layer's best-matching layer on the other side
+    plot_matrix(table)           # the heatmap
+
+The two models may differ in architecture, width and output shapes (conv maps against token
+sequences); each side's outputs become (probe samples, features) by its own ``view`` (see
+:func:`repchange.tool.views.as_samples`). Each layer is factorised once (one centring, one Gram
+matrix): n_a + n_b factorisations serve all n_a × n_b pairs. ``model_b`` may be ``model_a`` (a
+model's layers against each other). Columns: layer_a, layer_b, metric, alpha, value,
+higher_is_better, note (and the null and interval columns with ``null`` / ``bootstrap``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+from torch import nn
+
+from repchange.core.features import BN_MODES
+from repchange.core.measures import MEASURES, check_metrics
+from repchange.core.metrics import Factors
+from repchange.core.resampling import check_resampling
+from repchange.tool.hooks import Selector, resolve_layers
+from repchange.tool.probes import Probe, floating_dtype, to_device
+from repchange.tool.memory import check_fits, predicted_peak
+from repchange.tool.readout import (SmallProbeWarning, factors_or_reason, layer_activations, layer_view_shapes, measure_rows,
+                               small_probe_warnings)
+from repchange.tool.views import Pool, as_samples, check_view
+
+__all__ = ["best_matches", "layer_matrix", "plot_matrix"]
+
+EXAMPLE_ROWS = 4  # samples of the first batch that find the layers (a forward pass of shapes only)
+
+
+def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a: str | Sequence[str] | None = "stages",
+                 layers_b: str | Sequence[str] | None = "stages", metrics: Sequence[str] = ("cka_debiased",),
+                 alphas: Sequence[float] = (), view_a: str | Pool = "flatten", view_b: str | Pool | None = None,
+                 select_a: Selector | Mapping[str, Selector] = None, select_b: Selector | Mapping[str, Selector] = None,
+                 bn: str = "eval", batch_size: int = 256, probe_seed: int | None = 0, null: int = 0,
+                 bootstrap: int = 0, confidence: float = 0.95, k: int = 10, sigma: float = 1.0) -> pd.DataFrame:
+    """Every layer of ``model_a`` against every layer of ``model_b`` on ``probe`` (see the module
+    docstring; ``view_b`` defaults to ``view_a``). Every input is checked before any activation."""
+    view_b = view_a if view_b is None else view_b
+    check_metrics(metrics, alphas)
+    if "filter_procrustes" in metrics:
+        raise ValueError("filter_procrustes pairs filters of one layer with the same filters of its other self; "
+                         "between different layers use cka, cka_debiased, rbf_cka, mutual_knn, procrustes or pwsm")
+    for name, view in (("view_a", view_a), ("view_b", view_b)):
+        check_view(view, name)
+        if view == "positions":
+            raise ValueError(f"{name}='positions' makes positions the samples, and two layers of other resolutions "
+                             f"have other positions: use 'flatten', 'mean' or 'first'")
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+    check_resampling(list(metrics), null, bootstrap, confidence)
+    device = next(model_a.parameters()).device
+    if next(model_b.parameters()).device != device:
+        raise ValueError("model_a and model_b lie on different devices; move one with .to(device) first")
+    reader = Probe(probe, batch_size, probe_seed)
+    first_a = to_device(reader.first(model_a, EXAMPLE_ROWS), device, floating_dtype(model_a))
+    first_b = to_device(reader.first(model_b, EXAMPLE_ROWS), device, floating_dtype(model_b))
+    resolved_a, resolved_b = resolve_layers(model_a, layers_a, first_a), resolve_layers(model_b, layers_b, first_b)
+    if reader.n is not None:  # before any activation of the whole probe
+        shapes_a = layer_view_shapes(model_a, resolved_a, first_a, select=select_a, bn=bn, view=view_a)
+        shapes_b = layer_view_shapes(model_b, resolved_b, first_b, select=select_b, bn=bn, view=view_b)
+        need = predicted_peak(reader.n, shapes_a, {f"B:{k}": v for k, v in shapes_b.items()},
+                              [(a.name, f"B:{b.name}") for a in resolved_a for b in resolved_b], metrics,
+                              resampled=bool(null or bootstrap))
+        check_fits(need, device, f"{reader.n} probe samples at {len(resolved_a)} × {len(resolved_b)} layers "
+                   f"({', '.join(metrics)})", "use fewer probe samples, fewer layers, a pooled view (view_a='mean') "
+                   "or metrics without (n, n) matrices (cka, cka_debiased, procrustes and pwsm work in feature form "
+                   "where a layer is narrower than the probe)")
+    acts_a = layer_activations(model_a, reader, resolved_a, select=select_a, bn=bn, device=device, what="model A",
+                               view=view_a)
+    acts_b = acts_a if model_b is model_a and layers_b == layers_a and select_b == select_a and view_b == view_a else \
+        layer_activations(model_b, reader, resolved_b, select=select_b, bn=bn, device=device, what="model B",
+                          view=view_b)
+    views_a = {name: as_samples(a, view_a) for name, a in acts_a.items()}
+    views_b = views_a if acts_b is acts_a and view_b == view_a else \
+        {name: as_samples(b, view_b) for name, b in acts_b.items()}
+    n = len(next(iter(views_a.values())))
+    lines = small_probe_warnings(n, {k: v.shape[1] for k, v in views_a.items()},
+                                 {k: v.shape[1] for k, v in views_b.items()},
+                                 [(a, b) for a in views_a for b in views_b], metrics)
+    if lines:
+        warnings.warn("n is small for the width at " + "; ".join(lines), SmallProbeWarning, stacklevel=2)
+    factors_a = {name: factors_or_reason(v, f"{name} (A)") for name, v in views_a.items()}
+    factors_b = factors_a if views_b is views_a else \
+        {name: factors_or_reason(v, f"{name} (B)") for name, v in views_b.items()}
+    rows = []
+    for la in resolved_a:
+        for lb in resolved_b:
+            for row in measure_rows(acts_a[la.name], acts_b[lb.name], factors_a[la.name], factors_b[lb.name], metrics,
+                                    [float(a) for a in alphas], k=k, sigma=sigma, null=null, bootstrap=bootstrap,
+                                    confidence=confidence, seed=probe_seed or 0):
+                rows.append(dict(layer_a=la.name, layer_b=lb.name, **row))
+    table = pd.DataFrame(rows)
+    table.attrs.update(layers_a=[l.name for l in resolved_a], layers_b=[l.name for l in resolved_b], n=n,
+                       model_a=type(model_a).__name__, model_b=type(model_b).__name__,
+                       factorisations=sum(isinstance(f, Factors) for f in factors_a.values())
+                       + (0 if factors_b is factors_a else sum(isinstance(f, Factors) for f in factors_b.values())))
+    return table
+
+
+def _one_metric(table: pd.DataFrame, metric: str | None, alpha: float | None) -> tuple[pd.DataFrame, str]:
+    metric = metric or str(table.metric.iloc[0])
+    part = table[(table.metric == metric) & (table.alpha.isna() if alpha is None else table.alpha == alpha)]
+    if part.empty:
+        raise ValueError(f"the table has no rows of metric {metric!r}" + (f" at alpha={alpha}" if alpha is not None else ""))
+    return part, metric
+
+
+def best_matches(table: pd.DataFrame, metric: str | None = None, alpha: float | None = None) -> pd.DataFrame:
+    """For each layer of either side, its best-matching layer on the other side (highest similarity or
+    lowest distance, as ``higher_is_better`` says): side, layer, best, value. Undefined values are skipped."""
+    part, metric = _one_metric(table, metric, alpha)
+    higher = MEASURES[metric].higher_is_better
+    rows = []
+    for side, own, other in (("a", "layer_a", "layer_b"), ("b", "layer_b", "layer_a")):
+        order = list(dict.fromkeys(part[own]))
+        for layer in order:
+            candidates = part[(part[own] == layer) & part.value.notna()]
+            if candidates.empty:
+                rows.append(dict(side=side, layer=layer, best=None, value=math.nan))
+                continue
+            pick = candidates.loc[candidates.value.idxmax() if higher else candidates.value.idxmin()]
+            rows.append(dict(side=side, layer=layer, best=pick[other], value=float(pick.value)))
+    return pd.DataFrame(rows)
+
+
+def plot_matrix(table: pd.DataFrame, metric: str | None = None, alpha: float | None = None, title: str = "",
+                ax: Any = None) -> Any:
+    """The layer × layer heatmap of one metric (A's layers as rows, B's as columns, forward order),
+    each row's best match outlined; undefined cells are left blank."""
+    import matplotlib as mpl
+
+    from repchange.core.plotting import HOUSE_STYLE
+
+    with mpl.rc_context(HOUSE_STYLE):
+        return _draw_matrix(table, metric, alpha, title, ax)
+
+
+def _draw_matrix(table: pd.DataFrame, metric: str | None, alpha: float | None, title: str, ax: Any) -> Any:
+    """:func:`plot_matrix`'s drawing: at most the page's width, cells shrinking with more layers."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from repchange.core.plotting import PAGE_WIDTH_IN, wrapped
+
+    part, metric = _one_metric(table, metric, alpha)
+    rows, cols = list(dict.fromkeys(part.layer_a)), list(dict.fromkeys(part.layer_b))
+    grid = part.pivot_table(index="layer_a", columns="layer_b", values="value", aggfunc="first", dropna=False)
+    grid = grid.reindex(index=rows, columns=cols)
+    if ax is None:
+        cell = min(0.55, (PAGE_WIDTH_IN - 3.2) / max(len(cols), 1))
+        fig, ax = plt.subplots(figsize=(cell * len(cols) + 3.2, cell * len(rows) + 2.6), layout="constrained")
+    else:
+        fig = ax.figure
+    measure = MEASURES[metric]
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis" if measure.higher_is_better else "viridis_r",
+                      aspect="auto")
+    for i, layer in enumerate(rows):
+        values = grid.loc[layer].to_numpy(dtype=float)
+        if (~pd.isna(values)).any():
+            j = int(pd.Series(values).idxmax() if measure.higher_is_better else pd.Series(values).idxmin())
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="white", linewidth=1.6))
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(f"B: {table.attrs.get('model_b', 'model B')}")
+    ax.set_ylabel(f"A: {table.attrs.get('model_a', 'model A')}")
+    label = metric if alpha is None else f"{metric} α={alpha:g}"
+    cbar = fig.colorbar(image, ax=ax)
+    cbar.set_label(f"{label} ({'higher' if measure.higher_is_better else 'lower'} = more similar)")
+    ax.set_title(wrapped(title or f"{label}, every layer against every layer\n(outlined: each row's best match)", fig))
+    return fig

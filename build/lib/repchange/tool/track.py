@@ -1,0 +1,418 @@
+"""Track how the representations of any PyTorch model change while it trains.
+
+    tracker = Tracker(model, probe_images, layers="stages")  # reference: the model as it is now
+    for epoch in range(1, epochs + 1):
+        train_one_epoch(model)
+        tracker.update(epoch)
+    tracker.table  # step, layer, metric, alpha, value, higher_is_better, note (+ any keyword given to update)
+
+**Layers** are module paths, glob patterns, ``name@k`` or "stages": see :mod:`repchange.tool.hooks`;
+``select=`` reads modules that return tuples or model-output objects. **Probes** are tensors,
+mappings of keyword inputs, Datasets, DataLoaders or Splits, read in one seeded order: see
+:mod:`repchange.tool.probes`.
+
+**Metrics** (each layer's output as (samples, features) by ``view``: ``flatten``, ``positions``,
+``mean``, ``first`` or ``last`` token, or a ``pool(outputs, mask)`` function; token sequences honour the probe's
+``attention_mask``; see :func:`repchange.tool.views.as_samples`), named in
+:data:`repchange.core.measures.MEASURES`: ``cka`` and ``cka_debiased`` (linear CKA), ``rbf_cka``,
+``mutual_knn`` (k nearest neighbours), ``procrustes`` (angular Procrustes distance, radians),
+``pwsm`` at each of ``alphas`` (radians), ``filter_procrustes`` (Study B's per-filter Procrustes
+similarity, averaged over probe images and filters). The ``higher_is_better`` column says which
+are similarities; a value with no definition on the inputs (a dead layer, a self-HSIC estimate
+<= 0 at small n) is NaN with the reason in ``note``, never a bare NaN.
+
+**Calibration**: ``null=N`` adds a permutation null of N shuffles of the probe rows (null mean, sd,
+band, one-sided p-value, calibrated score z) to every value; ``bootstrap=B`` a percentile interval
+over probe samples for debiased CKA (:mod:`repchange.core.resampling`). Biased CKA at a layer whose
+width dwarfs the probe set warns (:class:`SmallProbeWarning`).
+
+**Memory**: by default the reference activations are held (on the model's device) and every
+metric is exact on the whole probe set. ``streaming=True`` computes debiased CKA batch by batch
+(Nguyen et al. 2021) against a reference model run beside it, so memory does not grow with the
+probe set; a probe set that would not fit stops before any work with that advice.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from repchange.core.features import BN_MODES, extraction_mode
+from repchange.core.measures import MEASURES, check_metrics
+from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
+from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
+from repchange.core.store import atomic_write
+from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
+from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
+from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
+from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
+                               layer_view_shapes, small_probe_warnings, view_shapes)
+from repchange.tool.views import Pool, as_samples, attention_mask, check_view, view_name
+
+__all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
+           "plot_table", "resolve_layers", "stage_ends"]
+
+METRICS = tuple(MEASURES)
+EXAMPLE_ROWS = 4  # samples of the first probe batch that find the layers and their widths
+# ---------------------------------------------------------------------------------------------
+# Tracker
+
+
+@dataclass(frozen=True)
+class _Settings:
+    layers: list[str]
+    reference_layers: list[str] | None
+    metrics: list[str]
+    alphas: list[float]
+    view: str  # its name (a pool function: pool:<name>)
+    bn: str
+    streaming: bool
+    probe_size: int | None
+    probe_seed: int | None
+    null: int
+    null_metrics: list[str]
+    bootstrap: int
+    model: str
+
+
+class Tracker:
+    """Record how the chosen layers of ``model`` move away from a reference while it trains.
+
+    ``model``: any ``nn.Module``; its device (of its first parameter) is where activations and
+    metrics are computed. ``probe``: see :mod:`repchange.tool.probes` (read in the order of one
+    permutation drawn from ``probe_seed``). ``layers``: see :mod:`repchange.tool.hooks`. ``metrics``:
+    names from :data:`METRICS`; "pwsm" is computed at each of ``alphas``; ``k`` (mutual_knn) and
+    ``sigma`` (rbf_cka, a multiple of the median distance). ``reference``: None (the model as it is
+    now), a state dict, a checkpoint path, or another module: with the same layer names, or
+    ``reference_layers`` paired with ``layers`` in order (a teacher against a student; widths may
+    differ). ``select`` / ``reference_select``: read outputs that are not tensors (see
+    :mod:`repchange.tool.hooks`). ``view``: how an output becomes (samples, features). ``bn``: "eval"
+    (running statistics, the default) or "batch" (probe-batch statistics, as the papers' code).
+    ``null``, ``bootstrap``, ``confidence``: see the module docstring; ``null_metrics`` limits the
+    null to some of the metrics (Procrustes and PWSM redo an SVD per shuffle; the CKA family and
+    mutual k-NN re-index cached matrices). ``out``: a folder where
+    ``track.csv`` is rewritten after every update (and the reference weights kept, so a restarted
+    run resumes); ``name`` puts it under the run store (``runs/track/<name>``).
+    """
+
+    def __init__(self, model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None = "stages",
+                 metrics: Sequence[str] = ("cka", "procrustes"), alphas: Sequence[float] = (),
+                 reference: Mapping[str, torch.Tensor] | str | os.PathLike | nn.Module | None = None,
+                 reference_layers: str | Sequence[str] | None = None, select: Selector | Mapping[str, Selector] = None,
+                 reference_select: Selector | Mapping[str, Selector] = None, view: str | Pool = "flatten", bn: str = "eval",
+                 batch_size: int = 256, streaming: bool = False, null: int = 0,
+                 null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
+                 confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
+                 out: str | os.PathLike | None = None, name: str | None = None) -> None:
+        check_metrics(metrics, alphas)
+        check_view(view)
+        if bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+        if streaming and set(metrics) != {"cka_debiased"}:
+            raise ValueError("streaming=True computes only metrics=('cka_debiased',): minibatch CKA is unbiased "
+                             "only with the debiased HSIC, and Procrustes/PWSM need the whole probe set at once")
+        if batch_size < (4 if streaming else 1):
+            raise ValueError(f"batch_size must be at least {4 if streaming else 1}, got {batch_size}")
+        check_resampling(list(metrics), null, bootstrap, confidence)
+        outside = [m for m in (null_metrics or ()) if m not in metrics]
+        if outside or (null_metrics is not None and not null):
+            raise ValueError(f"null_metrics names which tracked metrics get the null={null} shuffles: "
+                             + (f"{outside} are not among metrics {list(metrics)}" if outside else "give null > 0"))
+        if (null or bootstrap) and (streaming or view == "positions"):
+            raise ValueError("null and bootstrap shuffle or resample probe samples: they need the exact metrics "
+                             "(streaming=False) and one row per probe sample (a view other than 'positions')")
+        if reference_layers is not None and not isinstance(reference, nn.Module):
+            raise ValueError("reference_layers name layers of another model: pass that model as reference=")
+        self.model, self.metrics, self.alphas = model, tuple(metrics), tuple(float(a) for a in alphas)
+        self.view, self.bn, self.streaming = view, bn, streaming
+        self.null, self.bootstrap, self.confidence, self.seed = null, bootstrap, confidence, probe_seed or 0
+        self.null_metrics = tuple(metrics if null_metrics is None else null_metrics)
+        self.k, self.sigma = k, sigma
+        self.device = next(model.parameters()).device
+        self.probe = Probe(probe, batch_size, probe_seed)
+        if streaming and not self.probe.permuted:
+            raise ValueError("streaming=True averages HSIC over batches, so the batches must be a random draw of "
+                             "the probe: give probe_seed (not None) and a map-style Dataset, not an IterableDataset")
+        n = self.probe.n
+        first = to_device(self.probe.first(model, EXAMPLE_ROWS), self.device, floating_dtype(model))  # finds layers and widths
+        self.layers = resolve_layers(model, layers, first)
+        self._select = select
+        self._tap = Tap(model, self.layers, select)
+        widths, shapes, shapes_now = self._widths(model, self._tap, first)
+        self.widths = widths  # features per probe sample of each layer in the chosen view
+        self.reference_layers = self.layers
+        if reference_layers is not None:
+            assert isinstance(reference, nn.Module)
+            ref_first = to_device(self.probe.first(reference, EXAMPLE_ROWS), self.device, floating_dtype(reference))
+            self.reference_layers = resolve_layers(reference, reference_layers, ref_first)
+            if len(self.reference_layers) != len(self.layers):
+                raise ValueError(f"reference_layers pairs with layers in order: {len(self.reference_layers)} "
+                                 f"reference layers {[l.name for l in self.reference_layers]} against "
+                                 f"{len(self.layers)} layers {[l.name for l in self.layers]}")
+        self._ref_select = reference_select if reference_layers is not None or reference_select is not None \
+            else select
+        if "filter_procrustes" in self.metrics:
+            flat = [name for name, shape in shapes.items() if len(shape) != 3]
+            if flat:
+                raise ValueError(f"filter_procrustes needs (N, C, H, W) outputs; layers {flat} give other shapes")
+        if not streaming and n is not None:  # before any activation of the whole probe
+            ref_shapes = shapes_now
+            if reference_layers is not None:
+                ref_shapes = layer_view_shapes(reference, self.reference_layers, ref_first, select=self._ref_select,
+                                               bn=bn, view=view)
+            pairs = [(r.name, l.name) for r, l in zip(self.reference_layers, self.layers)]
+            need = predicted_peak(n, ref_shapes, shapes_now, pairs, self.metrics, resampled=bool(null or bootstrap))
+            check_fits(need, self.device, f"{n} probe samples at layers {[l.name for l in self.layers]} "
+                       f"({', '.join(self.metrics)})",
+                       "use streaming=True (minibatch debiased CKA, memory independent of the probe size), fewer "
+                       "probe samples, fewer layers, a pooled view (view='mean') or metrics without (n, n) matrices "
+                       "(cka, cka_debiased, procrustes and pwsm work in feature form where a layer is narrower than "
+                       "the probe)")
+
+        self.out = Path(out) if out is not None else (_store_root() / "track" / name if name else None)
+        self._settings = _Settings([l.name for l in self.layers],
+                                   None if reference_layers is None else [l.name for l in self.reference_layers],
+                                   list(self.metrics), list(self.alphas), view_name(view), bn, streaming, n,
+                                   probe_seed, null,
+                                   list(self.null_metrics), bootstrap, type(model).__name__)
+        self._rows: list[dict[str, Any]] = self._resume() if self.out else []
+        reference = self._saved_reference(reference)
+        self._reference_model = self._reference(reference) if streaming or reference is not None else model
+        self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
+        self._reference_factors: dict[str, Factors | str] = {}  # built at the first update, kept for the rest
+        if self._reference_acts is not None and n is not None and view != "positions":  # rows = probe samples
+            ref_widths = {r.name: as_samples(self._reference_acts[r.name][:1], view).shape[1]
+                          for r in self.reference_layers}
+            pairs = [(r.name, l.name) for r, l in zip(self.reference_layers, self.layers)]
+            lines = small_probe_warnings(n, ref_widths, widths, pairs, self.metrics)
+            if lines:
+                warnings.warn("n is small for the width at " + "; ".join(lines), SmallProbeWarning, stacklevel=2)
+
+    def _widths(self, model: nn.Module, tap: Tap, first: Any
+                ) -> tuple[dict[str, int], dict[str, tuple[int, ...]], dict[str, tuple[int, int]]]:
+        """From one pass over the example rows: each layer's features per sample in the chosen view, its per-sample
+        output shape, and its (rows per sample, features per row) for the memory guard (:func:`view_shapes`)."""
+        with tap, extraction_mode(model, self.bn):
+            outputs = tap(model, first)
+        for name, out in outputs.items():
+            check_batch_first(name, out, batch_size_of(first), type(model).__name__)
+        shapes = {name: tuple(out.shape[1:]) for name, out in outputs.items()}
+        viewed = view_shapes(outputs, self.view, attention_mask(first))
+        widths = {name: viewed[name][1] if self.view != "positions" else out[0].numel()
+                  for name, out in outputs.items()}
+        return widths, shapes, viewed
+
+    # -- reference and resume -------------------------------------------------------------------
+
+    def _saved_reference(self, reference: Any) -> Any:
+        """With an ``out`` folder and no reference, the model's weights now are saved there once and
+        reused on a restart, so a resumed run compares against the same reference."""
+        if self.out is None or reference is not None:
+            return reference
+        path = self.out / "reference.pt"
+        if not path.exists():
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda p: torch.save(self.model.state_dict(), p))
+        return path
+
+    def _reference(self, reference: Any) -> nn.Module:
+        if isinstance(reference, nn.Module):
+            Tap(reference, self.reference_layers)  # the layers must exist in the reference
+            return reference
+        ref = copy.deepcopy(self.model)
+        if reference is not None:
+            state = torch.load(reference, map_location=self.device, weights_only=True) \
+                if isinstance(reference, (str, os.PathLike)) else reference
+            try:
+                ref.load_state_dict(state)
+            except RuntimeError as err:
+                raise ValueError(f"the reference weights do not fit the model: {str(err).splitlines()[0]}") from None
+        return ref
+
+    def _resume(self) -> list[dict[str, Any]]:
+        table, meta = self.out / "track.csv", self.out / "track.json"
+        if not table.exists():
+            return []
+        saved = json.loads(meta.read_text()) if meta.exists() else {}
+        if saved != asdict(self._settings):
+            differ = sorted(k for k in asdict(self._settings) if saved.get(k) != asdict(self._settings)[k])
+            raise ValueError(f"{self.out} holds a tracking with other settings (differ: {differ}); "
+                             f"pass another folder, or delete this one to start afresh")
+        rows = pd.read_csv(table, keep_default_na=False, na_values=[""])
+        if "note" in rows:
+            rows["note"] = rows["note"].fillna("")
+        return rows.to_dict("records")
+
+    # -- measuring ------------------------------------------------------------------------------
+
+    def _activations(self, model: nn.Module, what: str) -> dict[str, torch.Tensor]:
+        is_reference = model is self._reference_model and model is not self.model
+        layers = self.reference_layers if is_reference else self.layers
+        return layer_activations(model, self.probe, layers, select=self._ref_select if is_reference else self._select,
+                                 bn=self.bn, device=self.device, what=what, view=self.view)
+
+    def _streamed(self) -> dict[str, tuple[float, str]]:
+        acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
+        ref_tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
+        pairs = list(zip(self.reference_layers, self.layers))
+        dtype, ref_dtype = floating_dtype(self.model), floating_dtype(self._reference_model)
+        with self._tap, ref_tap, extraction_mode(self.model, self.bn), \
+                extraction_mode(self._reference_model, self.bn):
+            for x in self.probe.batches(self.model):
+                if batch_size_of(x) < 4:
+                    continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
+                cur = self._tap(self.model, to_device(x, self.device, dtype))
+                ref = ref_tap(self._reference_model, to_device(x, self.device, ref_dtype))
+                mask = attention_mask(x)
+                for r, l in pairs:
+                    a, b = as_samples(ref[r.name].float(), self.view, mask), as_samples(cur[l.name].float(), self.view, mask)
+                    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+                        raise ValueError(f"layer {l.name!r} produced NaN or infinite activations on the probe set")
+                    acc[l.name].update(a, b)  # a batch constant on one side counts exactly (MinibatchCKA)
+        values = {}
+        for name, a in acc.items():
+            try:
+                values[name] = (a.value, "")
+            except UndefinedSimilarity as err:
+                values[name] = (math.nan, str(err))
+        return values
+
+    def _pair_label(self, r: Layer) -> dict[str, str]:
+        return {"reference_layer": r.name} if self._settings.reference_layers is not None else {}
+
+    def update(self, step: int | float, **info: Any) -> pd.DataFrame:
+        """Measure every layer and metric against the reference now; return the new rows
+        (step, layer, metric, alpha, value, higher_is_better, note and ``info``) and append them to
+        :attr:`table` (and to ``out``). Rows of an earlier update at the same step are replaced."""
+        rows = []
+        if self.streaming:
+            streamed = self._streamed()
+            for r, l in zip(self.reference_layers, self.layers):
+                value, note = streamed[l.name]
+                rows.append(dict(step=step, layer=l.name, **self._pair_label(r), metric="cka_debiased",
+                                 alpha=math.nan, value=value, higher_is_better=True, note=note, **info))
+        else:
+            current = self._activations(self.model, f"the model at step {step}")
+            for r, l in zip(self.reference_layers, self.layers):
+                ref, cur = self._reference_acts[r.name], current[l.name]
+                if r.name not in self._reference_factors:  # its decompositions serve every later update
+                    self._reference_factors[r.name] = self._factors(ref, f"{r.name} (reference)")
+                fa, fb = self._reference_factors[r.name], self._factors(cur, l.name)
+                for row in measure_rows(ref, cur, fa, fb, self.metrics, self.alphas, k=self.k, sigma=self.sigma,
+                                        null=self.null, null_metrics=self.null_metrics, bootstrap=self.bootstrap,
+                                        confidence=self.confidence, seed=self.seed):
+                    rows.append(dict(step=step, layer=l.name, **self._pair_label(r), **row, **info))
+        self._rows = [r for r in self._rows if r["step"] != step] + rows
+        if self.out is not None:
+            self._save()
+        return pd.DataFrame(rows)
+
+    def _factors(self, acts: torch.Tensor, name: str) -> Factors | str:
+        return factors_or_reason(as_samples(acts, self.view), name)
+
+    def _save(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.out / "track.json", lambda p: p.write_text(json.dumps(asdict(self._settings), indent=1)))
+        atomic_write(self.out / "track.csv", lambda p: self.table.to_csv(p, index=False))
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Every update's rows: step, layer, metric, alpha (NaN except for pwsm), value, higher_is_better,
+        note ("" or why the value is undefined), the null and interval columns when asked, info columns."""
+        columns = ["step", "layer", "metric", "alpha", "value", "higher_is_better", "note"]
+        if self.null or self.bootstrap:
+            columns += list(RESAMPLED_COLUMNS)
+        return pd.DataFrame(self._rows, columns=None if self._rows else columns)
+
+
+def logged_values(rows: pd.DataFrame, prefix: str = "repchange") -> dict[str, float]:
+    """``{"repchange/<metric>[_alpha]/<layer>": value}`` (and ``.../p_value``) of one update's defined rows,
+    as a training framework's logger takes them."""
+    values = {}
+    for row in rows.itertuples(index=False):
+        if pd.isna(row.value):
+            continue
+        metric = row.metric if pd.isna(row.alpha) else f"{row.metric}_alpha_{row.alpha:g}"
+        values[f"{prefix}/{metric}/{row.layer}"] = float(row.value)
+        if "p_value" in rows and not pd.isna(row.p_value):
+            values[f"{prefix}/{metric}/{row.layer}/p_value"] = float(row.p_value)
+    return values
+
+
+def final_values(table: pd.DataFrame, metric: str = "cka", alpha: float | None = None) -> pd.Series:
+    """``{layer: value}`` of ``metric`` (at ``alpha`` for pwsm) at the table's last step, in layer order."""
+    part = table[(table.metric == metric) & (table.alpha.isna() if alpha is None else table.alpha == alpha)]
+    if part.empty:
+        raise ValueError(f"the table has no rows of metric {metric!r}" + (f" at alpha={alpha}" if alpha is not None else ""))
+    last = part[part.step == part.step.max()] if "step" in part else part
+    return last.set_index("layer").value.reindex(list(dict.fromkeys(part.layer)))
+
+
+def plot_table(table: pd.DataFrame, title: str = "") -> Any:
+    """One panel per metric (and α): the value per layer in forward order; with a ``step``
+    column of several steps, one line per layer over the steps instead. Where the table has a
+    permutation null (``null_low``, ``null_high``), its central band is shaded under each curve:
+    a value inside it is what unrelated representations of these layers give."""
+    import matplotlib as mpl
+
+    from repchange.core.plotting import HOUSE_STYLE
+
+    keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
+    panels = [(m, a) for m, a in keys]
+    with mpl.rc_context(HOUSE_STYLE):
+        return _plot_panels(table, panels, title)
+
+
+def _plot_panels(table: pd.DataFrame, panels: list, title: str) -> Any:
+    """:func:`plot_table`'s drawing: panels two to a row, page-wide, the legend below them."""
+    from repchange.core.plotting import legend_below, panel_grid, wrapped
+
+    fig, axes = panel_grid(len(panels), panel_height=3.2, extra_height=1.4 if title else 1.0)
+    order = list(dict.fromkeys(table.layer))
+    banded = {"null_low", "null_high"} <= set(table.columns)
+    for ax, (metric, alpha) in zip(axes, panels):
+        part = table[(table.metric == metric) & (table.alpha.isna() if pd.isna(alpha) else table.alpha == alpha)]
+        label = metric if pd.isna(alpha) else f"{metric} α={alpha:g}"
+        if "step" in part and part.step.nunique() > 1:
+            for layer in order:
+                rows = part[part.layer == layer].sort_values("step")
+                line, = ax.plot(rows.step, rows.value, marker="o", ms=3, label=layer)
+                if banded and rows.null_low.notna().any():
+                    ax.fill_between(rows.step, rows.null_low, rows.null_high, color=line.get_color(), alpha=0.15,
+                                    linewidth=0)
+            ax.set_xlabel("step")
+        else:
+            rows = part.set_index("layer").reindex(order)
+            ax.plot(range(len(order)), rows.value.to_numpy(), marker="o")
+            if banded and rows.null_low.notna().any():
+                ax.fill_between(range(len(order)), rows.null_low.to_numpy(dtype=float),
+                                rows.null_high.to_numpy(dtype=float), color="0.6", alpha=0.3, linewidth=0,
+                                label="permutation null (central 95 %)")
+            ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
+            ax.set_xlabel("layer")
+        higher = MEASURES[metric].higher_is_better if metric in MEASURES else True
+        direction = ("1 = unchanged" if higher else "radians, 0 = unchanged") if metric != "mutual_knn" else \
+            "share of shared neighbours"
+        ax.set_title(label)
+        ax.set_ylabel(direction)
+        ax.grid(alpha=0.3)
+    legend_below(fig, axes[0], ncol=4, title="shaded: the permutation null's central 95 %" if banded else None)
+    if title:
+        fig.suptitle(wrapped(title, fig))
+    return fig
+
+
+def _store_root() -> Path:
+    from repchange.core.store import default_root
+
+    return default_root()

@@ -1,0 +1,81 @@
+"""The light install: ``pip install .`` into a clean virtual environment that already holds the user's own torch
+gives the tool (Tracker, ``repchange compare``) without the book's stack, and leaves that torch as it was."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK_STACK = ("papermill", "jupytext", "myst_nb", "ipywidgets", "pydantic", "statsmodels", "yaml", "nbformat",
+              "sklearn", "jupyter_book")
+
+END_TO_END = textwrap.dedent('''
+    import importlib.util, sys
+    from pathlib import Path
+    import torch, torchvision
+    from PIL import Image
+
+    present = [m for m in sys.argv[2].split(",") if importlib.util.find_spec(m) is not None]
+    assert not present, f"the light install brought the book's stack: {present}"
+    work = Path(sys.argv[1])
+    for c in range(3):  # an ImageFolder probe: 3 classes x 4 images
+        (work / "probe" / f"class{c}").mkdir(parents=True)
+        for i in range(4):
+            g = torch.Generator().manual_seed(10 * c + i)
+            pixels = (torch.rand(32, 32, 3, generator=g) * 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels).save(work / "probe" / f"class{c}" / f"{i}.png")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), work / "a.pt")
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), work / "b.pt")
+
+    from repchange.tool.track import Tracker
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+    x = torch.randn(64, 8)
+    tracker = Tracker(model, x, layers=["1", "2"], metrics=("cka", "procrustes"))
+    first = tracker.update(0)
+    with torch.no_grad():
+        model[0].weight.add_(torch.randn_like(model[0].weight))
+    second = tracker.update(1)
+    assert first.query("metric == 'cka'").value.round(12).tolist() == [1.0, 1.0], first
+    assert (second.query("metric == 'cka'").value < 1 - 1e-6).all(), second
+    print("tracker ok")
+''')
+
+
+@pytest.mark.slow
+def test_the_tool_installs_beside_a_users_torch_and_runs_without_the_book(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    own = [f"torch=={torch.__version__.split('+')[0]}", f"torchvision=={torchvision.__version__.split('+')[0]}"]
+
+    def pip(*args: str) -> None:
+        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    pip(*own)  # the user's own torch, there first
+    pip(str(ROOT))  # the light install: no extra
+    versions = subprocess.run([str(python), "-c", "import torch, torchvision; print(torch.__version__.split('+')[0], "
+                               "torchvision.__version__.split('+')[0])"], capture_output=True, text=True, check=True)
+    assert versions.stdout.split() == [v.split("==")[1] for v in own], "the light install replaced the user's torch"
+    run = subprocess.run([str(python), "-c", END_TO_END, str(tmp_path), ",".join(BOOK_STACK)], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert run.returncode == 0 and "tracker ok" in run.stdout, run.stderr[-3000:]
+    report = tmp_path / "report"
+    cmd = subprocess.run([str(venv / "bin" / "repchange"), "compare", "resnet18", "a.pt", "b.pt", "--probe", "probe",
+                          "--image-size", "32", "--n-probe", "12", "--out", str(report)], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert cmd.returncode == 0, cmd.stderr[-3000:]
+    table = (report / "compare.csv").read_text().splitlines()
+    assert table[0].startswith("layer,metric") and len(table) == 1 + 5 * 2  # stem + 4 stages x (cka, procrustes)
+    assert (report / "compare.html").stat().st_size > 1000
+    book = subprocess.run([str(venv / "bin" / "repchange"), "book"], capture_output=True, text=True, cwd=tmp_path)
+    assert book.returncode == 2 and book.stderr.startswith("error: repchange book needs the book's stack")
+    assert "pip install 'repchange[book]'" in book.stderr
