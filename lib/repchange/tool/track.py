@@ -57,6 +57,7 @@ from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_devic
 from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
+from repchange.tool.distributed import barrier, is_measuring_rank, unwrapped
 from repchange.tool.views import Pool, as_samples, attention_mask, check_view, view_name
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
@@ -114,6 +115,9 @@ class Tracker:
                  null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
                  confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
                  out: str | os.PathLike | None = None, name: str | None = None) -> None:
+        model = unwrapped(model)  # a DDP wrapper's forward is a collective; layer names are the model's own
+        if isinstance(reference, nn.Module):
+            reference = unwrapped(reference)
         check_metrics(metrics, alphas)
         check_view(view)
         if bn not in BN_MODES:
@@ -185,11 +189,16 @@ class Tracker:
                                    list(self.metrics), list(self.alphas), view_name(view), bn, streaming, n,
                                    probe_seed, null,
                                    list(self.null_metrics), bootstrap, type(model).__name__)
-        self._rows: list[dict[str, Any]] = self._resume() if self.out else []
+        self._reference_factors: dict[str, Factors | str] = {}  # built at the first update, kept for the rest
+        self.measuring = is_measuring_rank()  # under torch.distributed, rank 0 measures and the others wait
+        if not self.measuring:
+            self._rows: list[dict[str, Any]] = []
+            self._reference_model, self._reference_acts = None, None
+            return
+        self._rows = self._resume() if self.out else []
         reference = self._saved_reference(reference)
         self._reference_model = self._reference(reference) if streaming or reference is not None else model
         self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
-        self._reference_factors: dict[str, Factors | str] = {}  # built at the first update, kept for the rest
         if self._reference_acts is not None and n is not None and view != "positions":  # rows = probe samples
             ref_widths = {r.name: as_samples(self._reference_acts[r.name][:1], view).shape[1]
                           for r in self.reference_layers}
@@ -293,7 +302,19 @@ class Tracker:
     def update(self, step: int | float, **info: Any) -> pd.DataFrame:
         """Measure every layer and metric against the reference now; return the new rows
         (step, layer, metric, alpha, value, higher_is_better, note and ``info``) and append them to
-        :attr:`table` (and to ``out``). Rows of an earlier update at the same step are replaced."""
+        :attr:`table` (and to ``out``). Rows of an earlier update at the same step are replaced.
+
+        Under ``torch.distributed`` every rank calls it at the same steps: rank 0 measures, then every rank passes
+        a barrier; the other ranks return no rows (:mod:`repchange.tool.distributed`)."""
+        if not self.measuring:
+            barrier()
+            return pd.DataFrame(columns=self.table.columns)
+        try:
+            return self._measured(step, info)
+        finally:
+            barrier()
+
+    def _measured(self, step: int | float, info: dict[str, Any]) -> pd.DataFrame:
         rows = []
         if self.streaming:
             streamed = self._streamed()
