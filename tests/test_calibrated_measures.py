@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -198,3 +199,37 @@ def test_tracked_values_carry_the_null_band() -> None:
     assert np.allclose(rows.p_value, 1 / 31)  # a layer against itself beats every shuffle
     debiased = rows[rows.metric == "cka_debiased"]
     assert debiased.ci_low.notna().all() and rows[rows.metric == "cka"].ci_low.isna().all()
+
+
+def test_p_values_are_adjusted_over_the_table_and_the_correction_is_named() -> None:
+    from scipy.stats import false_discovery_control
+
+    from repchange.tool.multiplicity import adjusted
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 24), nn.Tanh(), nn.Linear(24, 12), nn.Tanh(), nn.Linear(12, 4))
+    x = torch.randn(60, 6)
+    tracker = Tracker(model, x, layers=["1", "3"], metrics=("cka", "cka_debiased"), null=50)
+    for step in range(2):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+        tracker.update(step)
+    table = tracker.table
+    assert len(table) == 8 and table.p_value.notna().all()
+    assert table.p_adjusted.to_numpy() == pytest.approx(false_discovery_control(table.p_value.to_numpy()))
+    assert set(table.p_adjustment) == {"Benjamini–Hochberg over 8 p-values (steps × layers × metrics)"}
+    spread = pd.DataFrame(dict(layer=list("abcde"), metric="cka", p_value=[0.01, 0.02, 0.03, np.nan, 0.5]))
+    bh = adjusted(spread)
+    assert bh.p_adjusted.tolist()[:3] == pytest.approx([0.04, 0.04, 0.04]) and bh.p_adjusted.iloc[4] == 0.5  # p m / rank, m = 4
+    assert np.isnan(bh.p_adjusted.iloc[3]) and bh.p_adjustment.iloc[3] == ""
+    assert bh.p_adjustment.iloc[0] == "Benjamini–Hochberg over 4 p-values (layers)"
+    holm = adjusted(spread, "holm")
+    ordered = np.sort(spread.p_value.dropna().to_numpy())
+    expected = np.minimum(1, np.maximum.accumulate(ordered * (len(ordered) - np.arange(len(ordered)))))
+    assert np.sort(holm.p_adjusted.dropna().to_numpy()) == pytest.approx(expected)  # Holm's step-down, written out
+    plain = Tracker(model, x, layers=["1"], metrics=("cka",), null=10, p_adjust=None)
+    plain.update(0)
+    assert "p_value" in plain.table and "p_adjusted" not in plain.table
+    with pytest.raises(ValueError, match="p_adjust must be None or one of"):
+        Tracker(model, x, layers=["1"], null=10, p_adjust="bonferroni")

@@ -253,7 +253,8 @@ def _measure(model_a: nn.Module, model_b: nn.Module, images: Split, pairwise: bo
                             null=null, bootstrap=bootstrap)
     tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
                       view=view, streaming=streaming, null=null, bootstrap=bootstrap)
-    return tracker.update(0).drop(columns="step")
+    tracker.update(0)
+    return tracker.table.drop(columns="step")  # with a null: p-values adjusted over layers × metrics
 
 
 def _png(fig: object) -> str:

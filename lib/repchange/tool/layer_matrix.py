@@ -31,6 +31,7 @@ from repchange.tool.probes import Probe, floating_dtype, to_device
 from repchange.tool.memory import check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, factors_or_reason, layer_activations, layer_view_shapes, measure_rows,
                                small_probe_warnings)
+from repchange.tool.multiplicity import adjusted, check_adjustment
 from repchange.tool.views import Pool, as_samples, check_view
 
 __all__ = ["best_matches", "layer_matrix", "plot_matrix"]
@@ -43,9 +44,12 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
                  alphas: Sequence[float] = (), view_a: str | Pool = "flatten", view_b: str | Pool | None = None,
                  select_a: Selector | Mapping[str, Selector] = None, select_b: Selector | Mapping[str, Selector] = None,
                  bn: str = "eval", batch_size: int = 256, probe_seed: int | None = 0, null: int = 0,
-                 bootstrap: int = 0, confidence: float = 0.95, k: int = 10, sigma: float = 1.0) -> pd.DataFrame:
+                 bootstrap: int = 0, confidence: float = 0.95, k: int = 10, sigma: float = 1.0,
+                 p_adjust: str | None = "bh") -> pd.DataFrame:
     """Every layer of ``model_a`` against every layer of ``model_b`` on ``probe`` (see the module
-    docstring; ``view_b`` defaults to ``view_a``). Every input is checked before any activation."""
+    docstring; ``view_b`` defaults to ``view_a``). Every input is checked before any activation. With a null,
+    ``p_adjust`` adds each p-value adjusted over the matrix's layer pairs × metrics
+    (:func:`repchange.tool.multiplicity.adjusted`; None: not added)."""
     view_b = view_a if view_b is None else view_b
     check_metrics(metrics, alphas)
     if "filter_procrustes" in metrics:
@@ -59,6 +63,7 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     if bn not in BN_MODES:
         raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
     check_resampling(list(metrics), null, bootstrap, confidence)
+    check_adjustment(p_adjust)
     device = next(model_a.parameters()).device
     if next(model_b.parameters()).device != device:
         raise ValueError("model_a and model_b lie on different devices; move one with .to(device) first")
@@ -101,6 +106,8 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
                                     confidence=confidence, seed=probe_seed or 0):
                 rows.append(dict(layer_a=la.name, layer_b=lb.name, **row))
     table = pd.DataFrame(rows)
+    if null and p_adjust:
+        table = adjusted(table, p_adjust, "layer pairs × metrics")
     table.attrs.update(layers_a=[l.name for l in resolved_a], layers_b=[l.name for l in resolved_b], n=n,
                        model_a=type(model_a).__name__, model_b=type(model_b).__name__,
                        factorisations=sum(isinstance(f, Factors) for f in factors_a.values())

@@ -57,6 +57,7 @@ from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_devic
 from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
+from repchange.tool.multiplicity import adjusted, check_adjustment
 from repchange.tool.distributed import barrier, is_measuring_rank, unwrapped
 from repchange.tool.views import Pool, as_samples, attention_mask, check_view, view_name
 
@@ -103,7 +104,9 @@ class Tracker:
     null to some of the metrics (Procrustes and PWSM redo an SVD per shuffle; the CKA family and
     mutual k-NN re-index cached matrices). ``out``: a folder where
     ``track.csv`` is rewritten after every update (and the reference weights kept, so a restarted
-    run resumes); ``name`` puts it under the run store (``runs/track/<name>``).
+    run resumes); ``name`` puts it under the run store (``runs/track/<name>``). ``p_adjust``: with a null,
+    :attr:`table` adds each p-value adjusted over every p-value of the table so far (steps × layers × metrics;
+    "bh", "by", "holm" or None, see :mod:`repchange.tool.multiplicity`).
     """
 
     def __init__(self, model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None = "stages",
@@ -114,12 +117,13 @@ class Tracker:
                  batch_size: int = 256, streaming: bool = False, null: int = 0,
                  null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
                  confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
-                 out: str | os.PathLike | None = None, name: str | None = None) -> None:
+                 out: str | os.PathLike | None = None, name: str | None = None, p_adjust: str | None = "bh") -> None:
         model = unwrapped(model)  # a DDP wrapper's forward is a collective; layer names are the model's own
         if isinstance(reference, nn.Module):
             reference = unwrapped(reference)
         check_metrics(metrics, alphas)
         check_view(view)
+        check_adjustment(p_adjust)
         if bn not in BN_MODES:
             raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
         if streaming and set(metrics) != {"cka_debiased"}:
@@ -141,7 +145,7 @@ class Tracker:
         self.view, self.bn, self.streaming = view, bn, streaming
         self.null, self.bootstrap, self.confidence, self.seed = null, bootstrap, confidence, probe_seed or 0
         self.null_metrics = tuple(metrics if null_metrics is None else null_metrics)
-        self.k, self.sigma = k, sigma
+        self.k, self.sigma, self.p_adjust = k, sigma, p_adjust
         self.device = next(model.parameters()).device
         self.probe = Probe(probe, batch_size, probe_seed)
         if streaming and not self.probe.permuted:
@@ -353,7 +357,8 @@ class Tracker:
         columns = ["step", "layer", "metric", "alpha", "value", "higher_is_better", "note"]
         if self.null or self.bootstrap:
             columns += list(RESAMPLED_COLUMNS)
-        return pd.DataFrame(self._rows, columns=None if self._rows else columns)
+        table = pd.DataFrame(self._rows, columns=None if self._rows else columns)
+        return adjusted(table, self.p_adjust) if self.null and self.p_adjust and self._rows else table
 
 
 def logged_values(rows: pd.DataFrame, prefix: str = "repchange") -> dict[str, float]:
