@@ -212,11 +212,14 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 #   names. `repchange.tool.hooks.stage_ends(model, example_batch)` lists what "stages" picks.
 # - **Metrics.** `"cka_debiased"`, `"rbf_cka"`, `"mutual_knn"` (Huh et al. 2024), `"pwsm"` with
 #   `alphas=(0.0, 0.5)` (with `view="positions"` for conv layers, Study B's convention),
-#   `"filter_procrustes"` (Study B's per-filter Procrustes similarity). The table's
+#   `"filter_procrustes"` (Study B's per-filter Procrustes similarity), and the peers' measures on the
+#   same cache: `"mutual_knn_uncentred"` and `"cknna"` as platonic-rep computes them, `"svcca"`,
+#   `"pwcca"` and `"rsa"` (`repchange.core.peer_measures`). The table's
 #   `higher_is_better` column says which are similarities; an undefined value (a dead layer) is
 #   NaN with its reason in `note`.
 # - **Calibrated answers.** `null=N` adds a permutation null to every value (p-value, calibrated
-#   score `z`, the band drawn above); `bootstrap=B` a percentile interval over probe samples for
+#   score `z`, the band drawn above), and each p-value adjusted over the table (`p_adjusted`, Benjamini–Hochberg
+#   by default, named in `p_adjustment`); `bootstrap=B` a percentile interval over probe samples for
 #   debiased CKA. A probe too small for biased CKA at a layer's width raises a `SmallProbeWarning`.
 # - **Any inputs and outputs.** Probes of keyword inputs (`{"input_ids": ..., "attention_mask": ...}`),
 #   `select=` for modules that return tuples or model-output objects, `view="mean"` / `"first"` /

@@ -135,6 +135,14 @@ class Factors:
         return self._raw.to(torch.float64) - self.means
 
     @cached_property
+    def cosine(self) -> torch.Tensor:
+        """(n, n) cosine similarity of the rows as given (not centred), float64: each row divided by
+        max(its norm, 1e-12), as ``torch.nn.functional.normalize`` (platonic-rep's features)."""
+        raw = self._raw.to(torch.float64)
+        unit = raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return unit @ unit.T
+
+    @cached_property
     def gram(self) -> torch.Tensor:
         if "x" in self.__dict__:
             return self.x @ self.x.T

@@ -228,7 +228,7 @@ def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str,
         check_view(view_b, "view_b (--view-b)")
     if bn not in ("eval", "batch"):
         raise ValueError(f"bn (--bn) must be 'eval' or 'batch', got {bn!r}")
-    need = max([MIN_PROBE] + [11 for m in metrics if m in ("mutual_knn",)])  # k = 10 neighbours and the sample
+    need = max([MIN_PROBE] + [11 for m in metrics if m in ("mutual_knn", "mutual_knn_uncentred", "cknna")])  # k = 10 neighbours and the sample
     if n_probe is not None and (isinstance(n_probe, bool) or not isinstance(n_probe, int) or n_probe < need):
         raise ValueError(f"n_probe (--n-probe) is the number of probe images, at least {need} for "
                          f"{', '.join(metrics)}; got {n_probe!r} (a few hundred give stable values)")
