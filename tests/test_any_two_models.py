@@ -244,3 +244,32 @@ def test_a_probe_that_cannot_be_permuted_says_so_and_streaming_refuses_it() -> N
         Tracker(model, DataLoader(Stream(), batch_size=8), layers=["1"], metrics=("cka_debiased",), streaming=True)
     exact = Tracker(model, DataLoader(Stream(), batch_size=8), layers=["1"], metrics=("cka",))  # order is irrelevant
     assert exact.update(0).value.item() == pytest.approx(1.0)
+
+
+def test_the_streamed_matrix_equals_minibatch_cka_per_pair_and_exact_with_one_batch() -> None:
+    from repchange.core.metrics import MinibatchCKA, linear_cka
+    from repchange.tool.probes import Probe
+
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Linear(6, 20), nn.Tanh(), nn.Linear(20, 10), nn.ReLU())
+    b = nn.Sequential(nn.Linear(6, 14), nn.ReLU(), nn.Linear(14, 8))
+    x = torch.randn(130, 6)
+    table = layer_matrix(a, b, x, layers_a=["1", "3"], layers_b=["1", "2"], metrics=("cka_debiased",),
+                         streaming=True, batch_size=32, probe_seed=3)
+    assert len(table) == 4 and table.note.eq("").all()
+    order = Probe(x, 32, 3)  # the same batches, in the same order: MinibatchCKA per pair, written out
+    for row in table.itertuples():
+        acc = MinibatchCKA()
+        for batch in order.batches(a):
+            if len(batch) < 4:
+                continue
+            with torch.no_grad():
+                acc.update(a[: int(row.layer_a) + 1](batch), b[: int(row.layer_b) + 1](batch))
+        assert row.value == pytest.approx(acc.value, abs=1e-10)
+    whole = layer_matrix(a, b, x, layers_a=["3"], layers_b=["2"], metrics=("cka_debiased",), streaming=True,
+                         batch_size=130)
+    with torch.no_grad():
+        exact = linear_cka(a(x), b(x), debiased=True)
+    assert whole.value.item() == pytest.approx(exact, abs=1e-8)  # float32 activations of a permuted batch
+    with pytest.raises(ValueError, match=r"streaming=True computes only metrics=\('cka_debiased',\)"):
+        layer_matrix(a, b, x, metrics=("cka",), streaming=True, layers_a=["1"], layers_b=["1"])

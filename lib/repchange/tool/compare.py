@@ -167,9 +167,6 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     pairwise = matrix or arch_b is not None
     check_request(metrics=metrics, alphas=alphas, view=view, view_b=view_b, null=null, bootstrap=bootstrap,
                   n_probe=n_probe, image_size=image_size, num_classes=num_classes, bn=bn, out=out)
-    if streaming and pairwise:
-        raise ValueError("--streaming measures each layer against the same layer; the layer × layer matrix "
-                         "(--matrix, --arch-b) holds every layer's activations: drop --streaming")
     if (layers_b is not None or view_b is not None) and not pairwise:
         raise ValueError("layers_b and view_b name B's side of a layer × layer matrix: add matrix=True (--matrix) "
                          "or name B's architecture (arch_b, --arch-b)")
@@ -250,7 +247,7 @@ def _measure(model_a: nn.Module, model_b: nn.Module, images: Split, pairwise: bo
     if pairwise:
         return layer_matrix(model_a, model_b, images, layers_a=layers, layers_b=layers if layers_b is None
                             else layers_b, metrics=metrics, alphas=alphas, view_a=view, view_b=view_b, bn=bn,
-                            null=null, bootstrap=bootstrap)
+                            null=null, bootstrap=bootstrap, streaming=streaming)
     tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
                       view=view, streaming=streaming, null=null, bootstrap=bootstrap)
     tracker.update(0)
