@@ -12,7 +12,7 @@ Each takes two (n, p) / (n, q) representations of the same n samples (arrays or
 - ``svcca`` (Raghu et al. 2017): each side reduced to the singular directions that keep 99 % of its variance,
   then the mean canonical correlation of the two reductions.
 - ``pwcca`` (Morcos et al. 2018): the canonical correlations weighted by how much of X each canonical variate
-  accounts for, α_i = Σ_j |⟨h_i, x_j⟩| (h_i the i-th canonical variate of X, x_j X's j-th centred feature); not
+  accounts for, ``α_i = Σ_j |⟨h_i, x_j⟩|`` (h_i the i-th canonical variate of X, x_j X's j-th centred feature); not
   symmetric: X is the reference.
 - ``rsa`` (Kriegeskorte et al. 2008): the Spearman correlation of the two representational dissimilarity
   matrices (1 − Pearson correlation between samples' patterns), over the pairs above the diagonal (scipy).
@@ -121,7 +121,7 @@ def svcca(x: ArrayLike | Factors, y: ArrayLike | Factors, *, keep: float = SVCCA
 
 def pwcca(x: ArrayLike | Factors, y: ArrayLike | Factors) -> float:
     """PWCCA (Morcos et al. 2018), in [0, 1]: Σ α_i ρ_i / Σ α_i, the canonical correlations ρ_i weighted by
-    α_i = Σ_j |⟨h_i, x_j⟩|, the share of X's centred features x_j its unit canonical variate h_i accounts for.
+    ``α_i = Σ_j |⟨h_i, x_j⟩|``, the share of X's centred features x_j its unit canonical variate h_i accounts for.
     X is the reference (the weights are X's). Invariant to invertible linear maps of Y."""
     fx, fy = _pair(x, y)
     rho, qx, u = _canonical(fx, fy, None, "PWCCA")

@@ -144,7 +144,12 @@ def load_probe(probe: str, n: int | None, *, image_size: int | None = None, chan
     if probe not in data_mod.available():
         raise ValueError(f"probe {probe!r} is neither a folder nor a book data set; choose a folder "
                          f"<root>/<class>/<images> or one of {data_mod.available()}")
-    ds = data_mod.load(probe)
+    try:
+        ds = data_mod.load(probe)
+    except ModuleNotFoundError as err:  # the light install has no scikit-learn (the digits data set's source)
+        raise ValueError(f"the probe data set {probe!r} needs {err.name}, which the light install leaves out: "
+                         f"pip install {'scikit-learn' if err.name == 'sklearn' else err.name}, or give an "
+                         f"ImageFolder root as the probe") from None
     c, h, w = ds.image_shape
     ds = ds.conformed_to((max(c, channels), image_size or h, image_size or w))
     split = ds.test.stratified(n, seed=42)

@@ -1,4 +1,4 @@
-"""Any two models, every layer against every layer: a similarity matrix on one probe set.
+"""Any two models, every layer against every layer: a similarity matrix on one probe set::
 
     table = layer_matrix(resnet, vit, probe, layers_a="stages", layers_b="encoder.layers.*",
                          metrics=("cka_debiased",), view_b="first")

@@ -1,4 +1,4 @@
-"""Track how the representations of any PyTorch model change while it trains.
+"""Track how the representations of any PyTorch model change while it trains::
 
     tracker = Tracker(model, probe_images, layers="stages")  # reference: the model as it is now
     for epoch in range(1, epochs + 1):
