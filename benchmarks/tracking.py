@@ -210,6 +210,74 @@ def reference_cache(n: int = 2_000, width: int = 1_024, updates: int = 3) -> dic
                 rebuilt_over_cached=min(rebuilt) / min(cached))
 
 
+def form_child(n: int, form: str) -> None:
+    """In a child process: debiased linear CKA of two (n, 512) / (n, 256) float32 representations, in the feature
+    form (no (n, n) matrix) or the Gram form; prints seconds, the peak above the inputs, and the value."""
+    from repchange.core.metrics import cka_from_grams, centred_gram
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 512, generator=g)
+    y = x[:, :256] @ torch.randn(256, 256, generator=g) + torch.randn(n, 256, generator=g)
+    base = _peak_mb()
+    start = time.perf_counter()
+    value = linear_cka(x, y, debiased=True) if form == "feature" else \
+        cka_from_grams(centred_gram(x), centred_gram(y), debiased=True)
+    print(json.dumps(dict(n=n, form=form, seconds=time.perf_counter() - start, peak_extra_mb=_peak_mb() - base,
+                          value=value)))
+
+
+def feature_vs_gram(n: int = 20_000) -> dict[str, float]:
+    """Debiased CKA at ``n`` probes in both forms, each in a fresh child process."""
+    runs = {}
+    for form in ("feature", "gram"):
+        proc = subprocess.run([sys.executable, __file__, "--form", str(n), form], capture_output=True, text=True,
+                              check=True)
+        runs[form] = json.loads(proc.stdout.strip().splitlines()[-1])
+    f, g = runs["feature"], runs["gram"]
+    return dict(n=n, feature_s=f["seconds"], gram_s=g["seconds"], feature_mb=f["peak_extra_mb"],
+                gram_mb=g["peak_extra_mb"], gram_over_feature_s=g["seconds"] / f["seconds"],
+                gram_over_feature_mb=g["peak_extra_mb"] / max(f["peak_extra_mb"], 1.0),
+                difference=abs(f["value"] - g["value"]))
+
+
+class _Tokens(torch.nn.Module):
+    """Token ids (N, T) -> (N, T, 256) hidden states: an embedding and a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.mix = torch.nn.Embedding(1000, 256), torch.nn.Linear(256, 256)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.embed(input_ids))
+
+
+def padding_child(view: str, n: int = 2_000, length: int = 512) -> None:
+    """In a child process: a token layer's activations over ``n`` sequences padded to ``length`` (real lengths
+    8..64), pooled per batch (``view="mean"``) or concatenated raw (``"raw"``: every position, what concatenating
+    before the view held); prints the peak above the probe."""
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, 1000, (n, length), generator=g)
+    lengths = torch.randint(8, 65, (n,), generator=g)
+    mask = (torch.arange(length)[None, :] < lengths[:, None]).long()
+    torch.manual_seed(0)
+    model = _Tokens()
+    base = _peak_mb()
+    pool = view if view == "mean" else (lambda out, _mask: out.flatten(1))  # raw: every position kept, as before
+    acts = layer_activations(model, Probe({"input_ids": ids * mask, "attention_mask": mask}, 100, 0),
+                             resolve_layers(model, ["mix"]), view=pool)
+    print(json.dumps(dict(view=view, peak_extra_mb=_peak_mb() - base, shape=list(acts["mix"].shape))))
+
+
+def padding_memory() -> dict[str, float]:
+    runs = {}
+    for view in ("mean", "raw"):
+        proc = subprocess.run([sys.executable, __file__, "--padding", view], capture_output=True, text=True,
+                              check=True)
+        runs[view] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(mean_mb=runs["mean"]["peak_extra_mb"], raw_mb=runs["raw"]["peak_extra_mb"],
+                raw_over_mean=runs["raw"]["peak_extra_mb"] / max(runs["mean"]["peak_extra_mb"], 1.0))
+
+
 def main(quick: bool = False) -> dict:
     sizes = tuple(n for n in SIZES if not quick or n <= 10_000)
     print(f"\n[tracking 1] streamed CKA, ResNet-50 layer1 (16,384 features), batches of {BATCH}:")
@@ -241,8 +309,17 @@ def main(quick: bool = False) -> dict:
     print(f"[tracking 6] the reference's factors kept across updates ({cache['n']:,} probes, two layers of "
           f"{cache['width']:,}, CKA + Procrustes): {cache['cached_s']:.2f} s per update against {cache['rebuilt_s']:.2f} s "
           f"rebuilding them: rebuilt / kept = {cache['rebuilt_over_cached']:.2f}x")
+    forms = feature_vs_gram(5_000 if quick else 20_000)
+    print(f"[tracking 7] debiased CKA at n = {forms['n']:,} (512 and 256 features): feature form {forms['feature_s']:.1f} s, "
+          f"{forms['feature_mb']:.0f} MB above the inputs; Gram form {forms['gram_s']:.1f} s, {forms['gram_mb']:.0f} MB: "
+          f"Gram / feature = {forms['gram_over_feature_s']:.1f}x time, {forms['gram_over_feature_mb']:.0f}x memory; "
+          f"values differ by {forms['difference']:.1e}")
+    padding = padding_memory()
+    print(f"[tracking 8] 2,000 token sequences padded to 512 (real lengths 8-64), a 256-wide layer: pooled per batch "
+          f"(view='mean') {padding['mean_mb']:.0f} MB, raw concatenation {padding['raw_mb']:.0f} MB: raw / pooled = "
+          f"{padding['raw_over_mean']:.0f}x")
     return {"memory": rows, "device": speed, "null": null, "matrix": matrix, "prediction": predicted,
-            "reference_cache": cache}
+            "reference_cache": cache, "forms": forms, "padding": padding}
 
 
 if __name__ == "__main__":
@@ -250,5 +327,9 @@ if __name__ == "__main__":
         streaming_child(int(sys.argv[2]))
     elif len(sys.argv) > 3 and sys.argv[1] == "--predict":
         prediction_child(int(sys.argv[2]), sys.argv[3])
+    elif len(sys.argv) > 3 and sys.argv[1] == "--form":
+        form_child(int(sys.argv[2]), sys.argv[3])
+    elif len(sys.argv) > 2 and sys.argv[1] == "--padding":
+        padding_child(sys.argv[2])
     else:
         main(quick="--quick" in sys.argv)
