@@ -208,7 +208,8 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 # ## Beyond this page
 #
 # - **Layers.** `layers=["layer*"]` (globs), `"layer1.0.relu@1"` (the second call of a module
-#   used twice), or the default `"stages"`; a name that does not exist stops with the closest
+#   used twice), `"hidden_states"` (a Hugging Face model's `output_hidden_states`, every block, no hooks),
+#   or the default `"stages"`; a name that does not exist stops with the closest
 #   names. `repchange.tool.hooks.stage_ends(model, example_batch)` lists what "stages" picks.
 # - **Metrics.** `"cka_debiased"`, `"rbf_cka"`, `"mutual_knn"` (Huh et al. 2024), `"pwsm"` with
 #   `alphas=(0.0, 0.5)` (with `view="positions"` for conv layers, Study B's convention),

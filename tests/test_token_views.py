@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -157,3 +159,33 @@ def test_a_batch_constant_on_one_side_is_counted_exactly_not_dropped() -> None:
     only_constant.update(torch.ones(8, 5), y1)
     with pytest.raises(Exception, match="undefined"):
         only_constant.value
+
+
+def test_hugging_face_hidden_states_without_hooks_equal_the_hooked_modules() -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=48, max_position_embeddings=32)
+    torch.manual_seed(0)
+    model = transformers.BertModel(config)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 60, (40, 16), generator=g)
+    lengths = torch.randint(4, 17, (40,), generator=g)
+    mask = (torch.arange(16)[None, :] < lengths[:, None]).long()
+    probe = {"input_ids": ids * mask, "attention_mask": mask}
+    fast = Tracker(model, probe, layers="hidden_states", view="mean", metrics=("cka",), reference=copy.deepcopy(model))
+    assert [l.name for l in fast.layers] == ["hidden_states.0", "hidden_states.1", "hidden_states.2"]
+    first = lambda out: out[0] if isinstance(out, tuple) else out  # noqa: E731
+    hooked = Tracker(model, probe, layers=["embeddings", "encoder.layer.0", "encoder.layer.1"], view="mean",
+                     metrics=("cka",), select=first, reference=fast._reference_model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    a, b = fast.update(1), hooked.update(1)
+    assert a.value.to_numpy() == pytest.approx(b.value.to_numpy(), abs=1e-6)
+    assert (a.value < 1 - 1e-4).all()
+    one = Tracker(model, probe, layers="hidden_states.2", view="mean", metrics=("cka",))
+    assert [l.name for l in one.layers] == ["hidden_states.2"]
+    with pytest.raises(ValueError, match=r"hidden states 0..2"):
+        Tracker(model, probe, layers="hidden_states.7", view="mean")
+    with pytest.raises(ValueError, match="does not take it"):
+        Tracker(nn.Sequential(nn.Linear(4, 4)), torch.randn(10, 4), layers="hidden_states")
