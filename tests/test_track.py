@@ -260,3 +260,32 @@ def test_a_half_precision_model_takes_a_float32_probe(dtype: torch.dtype) -> Non
     half = Tracker(model.to(dtype), x, layers=["1", "3"], metrics=("cka",), reference=reference).update(0)
     assert half.value.notna().all()
     assert (half.value.to_numpy() > 0.98).all()  # the same net in half precision against its float32 self
+
+
+def test_streaming_keeps_the_references_gram_parts_instead_of_a_model_copy_where_they_are_smaller(monkeypatch) -> None:
+    import repchange.tool.track as track_mod
+    from repchange.core.metrics import MinibatchCKA
+    from repchange.tool.probes import Probe
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 256), nn.Tanh(), nn.Linear(256, 256))  # 68k parameters: 270 KB
+    twin = copy.deepcopy(model)
+    x = torch.randn(200, 6)
+    with torch.no_grad():
+        before = [(model[:2](b), model(b)) for b in Probe(x, 100, 0).batches(model)]
+    kept = Tracker(model, x, layers=["1", "2"], metrics=("cka_debiased",), streaming=True, batch_size=100)
+    assert kept._reference_model is None and len(kept._reference_parts) == 2  # 2 layers x 2 x 100² floats: 320 KB
+    monkeypatch.setattr(track_mod, "available_bytes", lambda device: 1_000)  # now a copy (270 KB) is smaller
+    copied = Tracker(twin, x, layers=["1", "2"], metrics=("cka_debiased",), streaming=True, batch_size=100)
+    assert copied._reference_parts is None and isinstance(copied._reference_model, nn.Module)
+    for m in (model, twin):
+        _steps(m, x)
+    a, b = kept.update(1).value.to_numpy(), copied.update(1).value.to_numpy()
+    assert a == pytest.approx(b, abs=1e-12) and (a < 1 - 1e-7).all()  # training moved both layers
+    with torch.no_grad():
+        after = [(model[:2](batch), model(batch)) for batch in Probe(x, 100, 0).batches(model)]
+    for layer in (0, 1):
+        direct = MinibatchCKA()
+        for (r, c) in zip((p[layer] for p in before), (p[layer] for p in after)):
+            direct.update(r, c)
+        assert a[layer] == pytest.approx(direct.value, abs=1e-10)

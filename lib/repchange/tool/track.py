@@ -28,8 +28,10 @@ width dwarfs the probe set warns (:class:`SmallProbeWarning`).
 
 **Memory**: by default the reference activations are held (on the model's device) and every
 metric is exact on the whole probe set. ``streaming=True`` computes debiased CKA batch by batch
-(Nguyen et al. 2021) against a reference model run beside it, so memory does not grow with the
-probe set; a probe set that would not fit stops before any work with that advice.
+(Nguyen et al. 2021), so no activations of the whole probe are held: the reference's per-batch Gram parts
+(n × batch_size floats per layer) are kept where they take less than a copy of the model (or a tenth of free
+memory), and each update then runs the model alone; otherwise a copy of the reference runs beside it. A probe set
+that would not fit stops before any work with that advice.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -49,12 +51,12 @@ from torch import nn
 
 from repchange.core.features import BN_MODES, extraction_mode
 from repchange.core.measures import MEASURES, check_metrics
-from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
+from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity, gram_parts
 from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
 from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
-from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
+from repchange.tool.memory import ProbeTooLarge, available_bytes, check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
 from repchange.tool.multiplicity import adjusted, check_adjustment
@@ -201,8 +203,13 @@ class Tracker:
             return
         self._rows = self._resume() if self.out else []
         reference = self._saved_reference(reference)
-        self._reference_model = self._reference(reference) if streaming or reference is not None else model
+        keep_parts = streaming and self._parts_serve(model)
+        self._reference_model = self._reference(reference) if reference is not None or (streaming and not keep_parts) \
+            else model
         self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
+        self._reference_parts = self._streamed_reference() if keep_parts else None
+        if keep_parts:  # the reference's Gram parts serve every update: no copy of the model is kept
+            self._reference_model = None
         if self._reference_acts is not None and n is not None and view != "positions":  # rows = probe samples
             ref_widths = {r.name: as_samples(self._reference_acts[r.name][:1], view).shape[1]
                           for r in self.reference_layers}
@@ -274,24 +281,53 @@ class Tracker:
         return layer_activations(model, self.probe, layers, select=self._ref_select if is_reference else self._select,
                                  bn=self.bn, device=self.device, what=what, view=self.view)
 
-    def _streamed(self) -> dict[str, tuple[float, str]]:
-        acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
-        ref_tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
-        pairs = list(zip(self.reference_layers, self.layers))
-        dtype, ref_dtype = floating_dtype(self.model), floating_dtype(self._reference_model)
-        with self._tap, ref_tap, extraction_mode(self.model, self.bn), \
-                extraction_mode(self._reference_model, self.bn):
+    def _streamed_batches(self, model: nn.Module, layers: list[Layer], tap: Tap
+                          ) -> Iterator[dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+        """Per probe batch of at least 4 samples, each layer's zero-diagonal centred Gram parts in the view."""
+        dtype = floating_dtype(model)
+        with tap, extraction_mode(model, self.bn):
             for x in self.probe.batches(self.model):
                 if batch_size_of(x) < 4:
                     continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
-                cur = self._tap(self.model, to_device(x, self.device, dtype))
-                ref = ref_tap(self._reference_model, to_device(x, self.device, ref_dtype))
+                outputs = tap(model, to_device(x, self.device, dtype))
                 mask = attention_mask(x)
-                for r, l in pairs:
-                    a, b = as_samples(ref[r.name].float(), self.view, mask), as_samples(cur[l.name].float(), self.view, mask)
-                    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
-                        raise ValueError(f"layer {l.name!r} produced NaN or infinite activations on the probe set")
-                    acc[l.name].update(a, b)  # a batch constant on one side counts exactly (MinibatchCKA)
+                parts = {}
+                for layer in layers:
+                    a = as_samples(outputs[layer.name].float(), self.view, mask)
+                    if not torch.isfinite(a).all():
+                        raise ValueError(f"layer {layer.name!r} produced NaN or infinite activations on the probe set")
+                    parts[layer.name] = gram_parts(a, layer.name)
+                yield parts
+
+    def _parts_bytes(self) -> int:
+        n, b = self.probe.n or 0, self.probe.batch_size
+        return 8 * len(self.reference_layers) * ((n // b) * b * b + (n % b) ** 2)
+
+    def _parts_serve(self, model: nn.Module) -> bool:
+        """Whether the reference's Gram parts (n × batch_size floats per layer) take less memory than a copy of the
+        model, or under a tenth of what is free: then they are kept instead of a copy."""
+        copy_bytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+        need = self._parts_bytes()
+        return need <= copy_bytes or need <= 0.1 * available_bytes(self.device)
+
+    def _streamed_reference(self) -> list[dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+        """The reference's Gram parts of every probe batch, computed once (n × batch_size floats per layer), so that
+        no copy of the model is kept and each update runs one model (see :meth:`_parts_serve`)."""
+        check_fits(self._parts_bytes(), self.device, f"the reference's Gram parts of {self.probe.n} probe samples in "
+                   f"batches of {self.probe.batch_size} at {len(self.reference_layers)} layers",
+                   "use a smaller batch_size (the parts grow with n × batch_size) or fewer layers")
+        tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
+        return list(self._streamed_batches(self._reference_model, self.reference_layers, tap))
+
+    def _streamed(self) -> dict[str, tuple[float, str]]:
+        acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
+        current = self._streamed_batches(self.model, self.layers, self._tap)
+        reference = self._reference_parts if self._reference_parts is not None else self._streamed_batches(
+            self._reference_model, self.reference_layers, Tap(self._reference_model, self.reference_layers,
+                                                              self._ref_select))
+        for ref, cur in zip(reference, current, strict=True):
+            for r, l in zip(self.reference_layers, self.layers):
+                acc[l.name].update_parts(ref[r.name], cur[l.name])  # a constant batch counts exactly
         values = {}
         for name, a in acc.items():
             try:
