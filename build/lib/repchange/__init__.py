@@ -9,7 +9,7 @@ targets, any folder), ``core.labels`` (label corruption), ``core.models`` (Study
 probed layers), ``core.architectures`` (Study B's nets), ``core.receptive_field`` (receptive
 fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
 by side), ``core.table_pool`` (stored result tables computed side by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
-layers), ``core.metrics`` (similarity measures), ``core.store`` (runs keyed by config and code, served
+layers), ``core.metrics`` (similarity measures), ``core.peer_measures`` (the peers' measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``core.store`` (runs keyed by config and code, served
 only after their checksums match), ``core.store_care`` (verify, measure and prune a store),
 ``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
 calibration), ``core.stats`` (paired differences over seeds, by that rule), ``core.plotting`` (means with error bands, captions),
@@ -46,8 +46,8 @@ for readers), ``book.ledger_run`` (a run's ledger and the landing page's finding
 ``[book]`` extra): ``tool.hooks`` (layers by module path, selectors), ``tool.probes`` (probe sets in one seeded
 order), ``tool.views`` (outputs as samples × features; token views by the attention mask), ``tool.memory`` (a
 measurement's peak predicted, and refused where it won't fit), ``tool.readout`` (layers read on a probe, layer
-pairs measured), ``tool.track`` (the Tracker), ``tool.layer_matrix`` (any two models, every layer against every
-layer), ``tool.track_lightning`` (its Lightning callback), ``tool.track_transformers`` (its Hugging Face Trainer
+pairs measured), ``tool.track`` (the Tracker), ``tool.distributed`` (under DDP: rank 0 measures, the others wait), ``tool.multiplicity`` (p-values adjusted over a table's values), ``tool.layer_matrix`` (any two models, every layer against every
+layer), ``tool.streamed_matrix`` (that matrix in minibatches, memory independent of the probe), ``tool.track_lightning`` (its Lightning callback), ``tool.track_transformers`` (its Hugging Face Trainer
 callback), ``tool.compare`` (two checkpoints, a report), ``tool.cli`` (``repchange compare`` without the book).
 """
 

@@ -249,11 +249,7 @@ def _svhn_from(folder: Path) -> tuple[Split, Split] | None:
 
 
 def _digits() -> tuple[Split, Split]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ValueError("the digits data set is scikit-learn's: pip install scikit-learn (or the book's extra, "
-                         "pip install 'repchange[book]')") from None
+    from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]

@@ -34,6 +34,7 @@ from repchange.core.metrics import (
     rbf_cka,
     rbf_gram,
 )
+from repchange.core.peer_measures import cknna, mutual_knn_uncentred, pwcca, rsa, svcca
 
 __all__ = ["MEASURES", "Measure", "Sides", "biased_cka_chance", "check_metrics", "evaluate", "resampled"]
 
@@ -60,6 +61,11 @@ MEASURES: dict[str, Measure] = {m.name: m for m in (
     Measure("pwsm", False, 0.0, math.pi / 2, "partial-whitening shape metric at alpha, radians"),
     Measure("filter_procrustes", True, 0.0, 1.0, "Study B's per-filter Procrustes similarity, mean",
             needs_maps=True),
+    Measure("mutual_knn_uncentred", True, 0.0, 1.0, "mutual k-NN as platonic-rep computes it (features not centred)"),
+    Measure("cknna", True, -math.inf, 1.0, "CKNNA (Huh et al. 2024, platonic-rep's code), unbounded below"),
+    Measure("svcca", True, 0.0, 1.0, "SVCCA (Raghu et al. 2017): mean canonical correlation, 99 % of variance kept"),
+    Measure("pwcca", True, 0.0, 1.0, "PWCCA (Morcos et al. 2018): canonical correlations weighted by X's share"),
+    Measure("rsa", True, -1.0, 1.0, "RSA: Spearman correlation of correlation-distance RDMs"),
 )}
 
 
@@ -103,6 +109,16 @@ def _value(name: str, s: Sides) -> float:
         return procrustes_angle(s.x, s.y)
     if name == "pwsm":
         return pwsm(s.x, s.y, alpha=s.alpha)
+    if name == "mutual_knn_uncentred":
+        return mutual_knn_uncentred(s.x, s.y, k=s.k)
+    if name == "cknna":
+        return cknna(s.x, s.y, k=s.k)
+    if name == "svcca":
+        return svcca(s.x, s.y)
+    if name == "pwcca":
+        return pwcca(s.x, s.y)
+    if name == "rsa":
+        return rsa(s.x, s.y)
     if name == "filter_procrustes":
         if s.maps_x is None or s.maps_y is None:
             raise ValueError("filter_procrustes needs the raw (N, C, H, W) maps of both layers")

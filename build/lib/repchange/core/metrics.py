@@ -28,6 +28,7 @@ __all__ = [
     "MinibatchCKA",
     "centred_gram",
     "cka_from_grams",
+    "gram_parts",
     "double_centred",
     "CENTRINGS",
     "filter_cka",
@@ -133,6 +134,14 @@ class Factors:
     def x(self) -> torch.Tensor:
         """The centred features (n, p), float64."""
         return self._raw.to(torch.float64) - self.means
+
+    @cached_property
+    def cosine(self) -> torch.Tensor:
+        """(n, n) cosine similarity of the rows as given (not centred), float64: each row divided by
+        max(its norm, 1e-12), as ``torch.nn.functional.normalize`` (platonic-rep's features)."""
+        raw = self._raw.to(torch.float64)
+        unit = raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return unit @ unit.T
 
     @cached_property
     def gram(self) -> torch.Tensor:
@@ -267,6 +276,12 @@ def _unbiased_hsic_features(fx: Factors, fy: Factors, cross_sq: torch.Tensor) ->
     dk, dl = fx.sq_norms, fy.sq_norms
     both = dk @ dl
     return (cross_sq - both + dk.sum() * dl.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * both) / (n * (n - 3))
+
+
+def gram_parts(x: torch.Tensor, name: str = "X") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The zero-diagonal centred Gram matrix of one batch (b, p) of features, its row sums and its total: what the
+    unbiased HSIC reads (a batch constant across its samples gives zeros)."""
+    return _hollow_parts(_gram_or_zero(_as_matrix(x, name), name))
 
 
 def _hollow_parts(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -666,15 +681,25 @@ class MinibatchCKA:
         if k.device != l.device:
             raise ValueError(f"X and Y lie on different devices ({x.device} and {y.device}); move one with .to(device) first")
         if self.debiased:
-            kp, lp = _hollow_parts(k), _hollow_parts(l)
-            terms = [_unbiased_hsic_from_parts(kp, lp), _unbiased_hsic_from_parts(kp, kp),
-                     _unbiased_hsic_from_parts(lp, lp)]
-            self._floors += torch.tensor([hsic_floor(kp), hsic_floor(lp)], dtype=torch.float64)
-        else:
-            terms = [(k * l).sum(), (k * k).sum(), (l * l).sum()]
-        self._sums += torch.stack(terms).cpu()
+            self.update_parts(_hollow_parts(k), _hollow_parts(l))
+            return
+        self._sums += torch.stack([(k * l).sum(), (k * k).sum(), (l * l).sum()]).cpu()
         self.batches += 1
         self.samples += len(x)
+
+    def update_parts(self, kp: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                     lp: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+        """The debiased update from each side's zero-diagonal centred Gram parts (hollow (b, b), its row sums, its
+        total; :func:`gram_parts`), e.g. a reference's parts computed once and kept across updates."""
+        if not self.debiased:
+            raise ValueError("update_parts serves the debiased estimator (MinibatchCKA(debiased=True))")
+        if kp[0].shape != lp[0].shape:
+            raise ValueError(f"X and Y must have the same number of samples (rows), got {len(kp[0])} and {len(lp[0])}")
+        terms = [_unbiased_hsic_from_parts(kp, lp), _unbiased_hsic_from_parts(kp, kp), _unbiased_hsic_from_parts(lp, lp)]
+        self._floors += torch.tensor([hsic_floor(kp), hsic_floor(lp)], dtype=torch.float64)
+        self._sums += torch.stack(terms).cpu()
+        self.batches += 1
+        self.samples += len(kp[0])
 
     @property
     def value(self) -> float:

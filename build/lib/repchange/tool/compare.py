@@ -144,7 +144,12 @@ def load_probe(probe: str, n: int | None, *, image_size: int | None = None, chan
     if probe not in data_mod.available():
         raise ValueError(f"probe {probe!r} is neither a folder nor a book data set; choose a folder "
                          f"<root>/<class>/<images> or one of {data_mod.available()}")
-    ds = data_mod.load(probe)
+    try:
+        ds = data_mod.load(probe)
+    except ModuleNotFoundError as err:  # the light install has no scikit-learn (the digits data set's source)
+        raise ValueError(f"the probe data set {probe!r} needs {err.name}, which the light install leaves out: "
+                         f"pip install {'scikit-learn' if err.name == 'sklearn' else err.name}, or give an "
+                         f"ImageFolder root as the probe") from None
     c, h, w = ds.image_shape
     ds = ds.conformed_to((max(c, channels), image_size or h, image_size or w))
     split = ds.test.stratified(n, seed=42)
@@ -167,9 +172,6 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     pairwise = matrix or arch_b is not None
     check_request(metrics=metrics, alphas=alphas, view=view, view_b=view_b, null=null, bootstrap=bootstrap,
                   n_probe=n_probe, image_size=image_size, num_classes=num_classes, bn=bn, out=out)
-    if streaming and pairwise:
-        raise ValueError("--streaming measures each layer against the same layer; the layer × layer matrix "
-                         "(--matrix, --arch-b) holds every layer's activations: drop --streaming")
     if (layers_b is not None or view_b is not None) and not pairwise:
         raise ValueError("layers_b and view_b name B's side of a layer × layer matrix: add matrix=True (--matrix) "
                          "or name B's architecture (arch_b, --arch-b)")
@@ -228,7 +230,7 @@ def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str,
         check_view(view_b, "view_b (--view-b)")
     if bn not in ("eval", "batch"):
         raise ValueError(f"bn (--bn) must be 'eval' or 'batch', got {bn!r}")
-    need = max([MIN_PROBE] + [11 for m in metrics if m in ("mutual_knn",)])  # k = 10 neighbours and the sample
+    need = max([MIN_PROBE] + [11 for m in metrics if m in ("mutual_knn", "mutual_knn_uncentred", "cknna")])  # k = 10 neighbours and the sample
     if n_probe is not None and (isinstance(n_probe, bool) or not isinstance(n_probe, int) or n_probe < need):
         raise ValueError(f"n_probe (--n-probe) is the number of probe images, at least {need} for "
                          f"{', '.join(metrics)}; got {n_probe!r} (a few hundred give stable values)")
@@ -250,10 +252,11 @@ def _measure(model_a: nn.Module, model_b: nn.Module, images: Split, pairwise: bo
     if pairwise:
         return layer_matrix(model_a, model_b, images, layers_a=layers, layers_b=layers if layers_b is None
                             else layers_b, metrics=metrics, alphas=alphas, view_a=view, view_b=view_b, bn=bn,
-                            null=null, bootstrap=bootstrap)
+                            null=null, bootstrap=bootstrap, streaming=streaming)
     tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
                       view=view, streaming=streaming, null=null, bootstrap=bootstrap)
-    return tracker.update(0).drop(columns="step")
+    tracker.update(0)
+    return tracker.table.drop(columns="step")  # with a null: p-values adjusted over layers × metrics
 
 
 def _png(fig: object) -> str:

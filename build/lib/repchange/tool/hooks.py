@@ -10,6 +10,10 @@ last stage (for torchvision's VGG and ResNet these are Study B's layers; see :fu
 MobileNet, EfficientNet), not nets that permute to channels-last inside blocks (ConvNeXt) or
 transformers; name their layers instead.
 
+``"hidden_states"`` reads a Hugging Face model's ``output_hidden_states`` (the embeddings' output, then every
+block's: ``hidden_states.0`` … ``hidden_states.L``) from its forward pass, with no hooks; ``"hidden_states.3"``
+names one of them.
+
 A module that returns a tuple, a mapping or a model-output object is read through a **selector**
 (``select=``): an index (``0``), a key or attribute name (``"last_hidden_state"``), a function of the
 output, or a mapping from layer name to one of those. Without one such a layer stops and says so.
@@ -28,7 +32,7 @@ from torch import nn
 
 from repchange.core.features import extraction_mode
 
-__all__ = ["Layer", "Selector", "Tap", "resolve_layers", "select_output", "stage_ends"]
+__all__ = ["HIDDEN_STATES", "Layer", "Selector", "Tap", "resolve_layers", "select_output", "stage_ends"]
 
 Selector = int | str | Callable[[Any], torch.Tensor] | None
 
@@ -42,6 +46,8 @@ class Layer:
     path: str
     call: int | None = None
 
+
+HIDDEN_STATES = "hidden_states"  # a Layer path: the model's own output_hidden_states, ``call`` its index
 
 # ---------------------------------------------------------------------------------------------
 # Layers
@@ -83,6 +89,9 @@ def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None, example
     names = [p for p, _ in model.named_modules() if p]
     chosen: list[Layer] = []
     for spec in layers:
+        if spec == HIDDEN_STATES or spec.startswith(HIDDEN_STATES + "."):
+            chosen += _hidden_state_layers(model, spec, example)
+            continue
         if spec == "stages":
             if example is None:
                 raise ValueError("layers='stages' needs one example input batch to find the stages")
@@ -103,6 +112,38 @@ def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None, example
     if not unique:
         raise ValueError(f"layers={layers!r} names no module of the model")
     return unique
+
+
+def _hidden_states(model: nn.Module, batch: Any) -> tuple[torch.Tensor, ...]:
+    """``model``'s ``hidden_states`` on ``batch`` (keyword inputs with ``output_hidden_states=True``)."""
+    try:
+        out = model(**batch, output_hidden_states=True) if isinstance(batch, Mapping) else \
+            model(batch, output_hidden_states=True)
+    except TypeError as err:
+        raise ValueError(f"layers='hidden_states' reads a Hugging Face model's output_hidden_states, and "
+                         f"{type(model).__name__}'s forward does not take it ({err}); name its modules instead") \
+            from None
+    states = getattr(out, "hidden_states", None)
+    if states is None and isinstance(out, Mapping):
+        states = out.get("hidden_states")
+    if not isinstance(states, (tuple, list)) or not states:
+        raise ValueError(f"{type(model).__name__} returned no hidden_states with output_hidden_states=True; "
+                         f"name its modules instead")
+    return tuple(states)
+
+
+def _hidden_state_layers(model: nn.Module, spec: str, example: Any) -> list[Layer]:
+    if example is None:
+        raise ValueError("layers='hidden_states' needs one example input batch to count the hidden states")
+    with extraction_mode(model, "eval"):
+        count = len(_hidden_states(model, example))
+    if spec == HIDDEN_STATES:
+        return [Layer(f"{HIDDEN_STATES}.{i}", HIDDEN_STATES, i) for i in range(count)]
+    index = spec[len(HIDDEN_STATES) + 1:]
+    if not index.isdigit() or int(index) >= count:
+        raise ValueError(f"layer {spec!r}: the model gives hidden states 0..{count - 1} ('hidden_states.0' is the "
+                         f"embeddings' output)")
+    return [Layer(spec, HIDDEN_STATES, int(index))]
 
 
 @dataclass
@@ -237,7 +278,9 @@ class Tap:
     def __init__(self, model: nn.Module, layers: list[Layer],
                  select: Selector | Mapping[str, Selector] = None) -> None:
         modules = dict(model.named_modules())
-        missing = [l.path for l in layers if l.path not in modules]
+        self._states = [l for l in layers if l.path == HIDDEN_STATES]  # read from output_hidden_states, not hooks
+        hooked = [l for l in layers if l.path != HIDDEN_STATES]
+        missing = [l.path for l in hooked if l.path not in modules]
         if missing:
             raise _unknown_layer(missing[0], [p for p in modules if p])
         self.layers = layers
@@ -250,7 +293,8 @@ class Tap:
             self._select = {l.name: select for l in layers}
         self.outputs: dict[str, torch.Tensor] = {}
         self._calls: dict[str, int] = {}
-        self._modules = {p: modules[p] for p in dict.fromkeys(l.path for l in layers)}
+        self._hooked = hooked
+        self._modules = {p: modules[p] for p in dict.fromkeys(l.path for l in hooked)}
         self._handles: list[Any] = []
 
     def __enter__(self) -> "Tap":
@@ -265,14 +309,18 @@ class Tap:
     def _hook(self, path: str, _module: nn.Module, _inputs: Any, output: Any) -> None:
         k = self._calls.get(path, 0)
         self._calls[path] = k + 1
-        for layer in self.layers:
+        for layer in self._hooked:
             if layer.path == path and layer.call in (None, k):
                 self.outputs[layer.name] = select_output(output, self._select[layer.name], layer.name)
 
     def __call__(self, model: nn.Module, x: Any) -> dict[str, torch.Tensor]:
         """Each layer's output on one batch ``x`` (a tensor, or a mapping passed as keyword inputs)."""
         self.outputs, self._calls = {}, {}
-        _forward(model, x)
+        if self._states:
+            states = _hidden_states(model, x)
+            self.outputs.update({l.name: states[l.call] for l in self._states if l.call < len(states)})
+        else:
+            _forward(model, x)
         for layer in self.layers:
             if layer.name not in self.outputs:
                 calls = self._calls.get(layer.path, 0)

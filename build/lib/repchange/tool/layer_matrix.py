@@ -1,4 +1,4 @@
-"""Any two models, every layer against every layer: a similarity matrix on one probe set.
+"""Any two models, every layer against every layer: a similarity matrix on one probe set::
 
     table = layer_matrix(resnet, vit, probe, layers_a="stages", layers_b="encoder.layers.*",
                          metrics=("cka_debiased",), view_b="first")
@@ -31,6 +31,8 @@ from repchange.tool.probes import Probe, floating_dtype, to_device
 from repchange.tool.memory import check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, factors_or_reason, layer_activations, layer_view_shapes, measure_rows,
                                small_probe_warnings)
+from repchange.tool.multiplicity import adjusted, check_adjustment
+from repchange.tool.streamed_matrix import MIN_BATCH, streamed_matrix
 from repchange.tool.views import Pool, as_samples, check_view
 
 __all__ = ["best_matches", "layer_matrix", "plot_matrix"]
@@ -43,9 +45,14 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
                  alphas: Sequence[float] = (), view_a: str | Pool = "flatten", view_b: str | Pool | None = None,
                  select_a: Selector | Mapping[str, Selector] = None, select_b: Selector | Mapping[str, Selector] = None,
                  bn: str = "eval", batch_size: int = 256, probe_seed: int | None = 0, null: int = 0,
-                 bootstrap: int = 0, confidence: float = 0.95, k: int = 10, sigma: float = 1.0) -> pd.DataFrame:
+                 bootstrap: int = 0, confidence: float = 0.95, k: int = 10, sigma: float = 1.0,
+                 p_adjust: str | None = "bh", streaming: bool = False) -> pd.DataFrame:
     """Every layer of ``model_a`` against every layer of ``model_b`` on ``probe`` (see the module
-    docstring; ``view_b`` defaults to ``view_a``). Every input is checked before any activation."""
+    docstring; ``view_b`` defaults to ``view_a``). Every input is checked before any activation. With a null,
+    ``p_adjust`` adds each p-value adjusted over the matrix's layer pairs × metrics
+    (:func:`repchange.tool.multiplicity.adjusted`; None: not added). ``streaming``: minibatch debiased CKA of every
+    pair over the probe's batches, memory independent of the probe size (:mod:`repchange.tool.streamed_matrix`;
+    metrics ``("cka_debiased",)`` only, no null or bootstrap)."""
     view_b = view_a if view_b is None else view_b
     check_metrics(metrics, alphas)
     if "filter_procrustes" in metrics:
@@ -59,6 +66,12 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     if bn not in BN_MODES:
         raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
     check_resampling(list(metrics), null, bootstrap, confidence)
+    check_adjustment(p_adjust)
+    if streaming and (tuple(metrics) != ("cka_debiased",) or null or bootstrap or batch_size < MIN_BATCH):
+        raise ValueError(f"streaming=True computes only metrics=('cka_debiased',) (minibatch CKA is unbiased only with "
+                         f"the debiased HSIC), with no null or bootstrap (they need every sample at once) and "
+                         f"batch_size >= {MIN_BATCH}; got metrics={list(metrics)}, null={null}, bootstrap={bootstrap}, "
+                         f"batch_size={batch_size}")
     device = next(model_a.parameters()).device
     if next(model_b.parameters()).device != device:
         raise ValueError("model_a and model_b lie on different devices; move one with .to(device) first")
@@ -66,6 +79,15 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     first_a = to_device(reader.first(model_a, EXAMPLE_ROWS), device, floating_dtype(model_a))
     first_b = to_device(reader.first(model_b, EXAMPLE_ROWS), device, floating_dtype(model_b))
     resolved_a, resolved_b = resolve_layers(model_a, layers_a, first_a), resolve_layers(model_b, layers_b, first_b)
+    if streaming:
+        if not reader.permuted:
+            raise ValueError("streaming=True averages HSIC over batches, so the batches must be a random draw of the "
+                             "probe: give probe_seed (not None) and a map-style Dataset, not an IterableDataset")
+        table = streamed_matrix(model_a, model_b, reader, resolved_a, resolved_b, select_a=select_a,
+                                select_b=select_b, view_a=view_a, view_b=view_b, bn=bn, device=device)
+        table.attrs.update(layers_a=[l.name for l in resolved_a], layers_b=[l.name for l in resolved_b], n=reader.n,
+                           model_a=type(model_a).__name__, model_b=type(model_b).__name__, factorisations=0)
+        return table
     if reader.n is not None:  # before any activation of the whole probe
         shapes_a = layer_view_shapes(model_a, resolved_a, first_a, select=select_a, bn=bn, view=view_a)
         shapes_b = layer_view_shapes(model_b, resolved_b, first_b, select=select_b, bn=bn, view=view_b)
@@ -101,6 +123,8 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
                                     confidence=confidence, seed=probe_seed or 0):
                 rows.append(dict(layer_a=la.name, layer_b=lb.name, **row))
     table = pd.DataFrame(rows)
+    if null and p_adjust:
+        table = adjusted(table, p_adjust, "layer pairs × metrics")
     table.attrs.update(layers_a=[l.name for l in resolved_a], layers_b=[l.name for l in resolved_b], n=n,
                        model_a=type(model_a).__name__, model_b=type(model_b).__name__,
                        factorisations=sum(isinstance(f, Factors) for f in factors_a.values())

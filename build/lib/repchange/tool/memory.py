@@ -27,7 +27,8 @@ __all__ = ["MEMORY_SHARE", "ProbeTooLarge", "available_bytes", "check_fits", "gi
 MEMORY_SHARE = 0.8  # of the memory available, the most a measurement may plan to take
 F32, F64 = 4, 8
 LINEAR = ("cka", "cka_debiased", "procrustes", "pwsm")
-ALWAYS_GRAM = ("rbf_cka", "mutual_knn")
+ALWAYS_GRAM = ("rbf_cka", "mutual_knn", "mutual_knn_uncentred", "cknna", "rsa")
+CCA = ("svcca", "pwcca")
 RESAMPLED_WITH_GRAMS = ("cka", "cka_debiased", "rbf_cka", "mutual_knn")
 
 
@@ -73,6 +74,14 @@ def layer_bytes(n: int, p: int, metrics: Iterable[str], resampled: bool = False,
         total += 4 * F64 * n * n  # squared distances, kernel, centred kernel and a temporary
     if "mutual_knn" in metrics:
         total += 2 * F64 * n * n  # Gram matrix, distances
+    if "mutual_knn_uncentred" in metrics:
+        total += F64 * n * p + 2 * F64 * n * n  # a float64 copy of the rows, the cosine matrix, its masked copy
+    if "cknna" in metrics:
+        total += F64 * n * p + 7 * F64 * n * n  # cosine, two masks, their product, masked kernels, temporaries
+    if "rsa" in metrics:
+        total += F64 * n * p + 2 * F64 * n * n + 3 * F64 * n * n // 2  # rows, correlations, indices, ranks
+    if metrics & set(CCA):
+        total += 2 * F64 * n * p + F64 * n * min(n, p) + F64 * p * p  # centred copy, SVD's U and Vᵀ
     if resampled and metrics & set(RESAMPLED_WITH_GRAMS):
         total += 2 * F64 * n * n  # the cached Grams a null or bootstrap re-indexes
     return total

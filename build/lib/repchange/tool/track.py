@@ -1,4 +1,4 @@
-"""Track how the representations of any PyTorch model change while it trains.
+"""Track how the representations of any PyTorch model change while it trains::
 
     tracker = Tracker(model, probe_images, layers="stages")  # reference: the model as it is now
     for epoch in range(1, epochs + 1):
@@ -28,8 +28,10 @@ width dwarfs the probe set warns (:class:`SmallProbeWarning`).
 
 **Memory**: by default the reference activations are held (on the model's device) and every
 metric is exact on the whole probe set. ``streaming=True`` computes debiased CKA batch by batch
-(Nguyen et al. 2021) against a reference model run beside it, so memory does not grow with the
-probe set; a probe set that would not fit stops before any work with that advice.
+(Nguyen et al. 2021), so no activations of the whole probe are held: the reference's per-batch Gram parts
+(n × batch_size floats per layer) are kept where they take less than a copy of the model (or a tenth of free
+memory), and each update then runs the model alone; otherwise a copy of the reference runs beside it. A probe set
+that would not fit stops before any work with that advice.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -49,14 +51,16 @@ from torch import nn
 
 from repchange.core.features import BN_MODES, extraction_mode
 from repchange.core.measures import MEASURES, check_metrics
-from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
+from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity, gram_parts
 from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
 from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
-from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
+from repchange.tool.memory import ProbeTooLarge, available_bytes, check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
+from repchange.tool.multiplicity import adjusted, check_adjustment
+from repchange.tool.distributed import barrier, is_measuring_rank, unwrapped
 from repchange.tool.views import Pool, as_samples, attention_mask, check_view, view_name
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
@@ -102,7 +106,9 @@ class Tracker:
     null to some of the metrics (Procrustes and PWSM redo an SVD per shuffle; the CKA family and
     mutual k-NN re-index cached matrices). ``out``: a folder where
     ``track.csv`` is rewritten after every update (and the reference weights kept, so a restarted
-    run resumes); ``name`` puts it under the run store (``runs/track/<name>``).
+    run resumes); ``name`` puts it under the run store (``runs/track/<name>``). ``p_adjust``: with a null,
+    :attr:`table` adds each p-value adjusted over every p-value of the table so far (steps × layers × metrics;
+    "bh", "by", "holm" or None, see :mod:`repchange.tool.multiplicity`).
     """
 
     def __init__(self, model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None = "stages",
@@ -113,9 +119,13 @@ class Tracker:
                  batch_size: int = 256, streaming: bool = False, null: int = 0,
                  null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
                  confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
-                 out: str | os.PathLike | None = None, name: str | None = None) -> None:
+                 out: str | os.PathLike | None = None, name: str | None = None, p_adjust: str | None = "bh") -> None:
+        model = unwrapped(model)  # a DDP wrapper's forward is a collective; layer names are the model's own
+        if isinstance(reference, nn.Module):
+            reference = unwrapped(reference)
         check_metrics(metrics, alphas)
         check_view(view)
+        check_adjustment(p_adjust)
         if bn not in BN_MODES:
             raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
         if streaming and set(metrics) != {"cka_debiased"}:
@@ -137,7 +147,7 @@ class Tracker:
         self.view, self.bn, self.streaming = view, bn, streaming
         self.null, self.bootstrap, self.confidence, self.seed = null, bootstrap, confidence, probe_seed or 0
         self.null_metrics = tuple(metrics if null_metrics is None else null_metrics)
-        self.k, self.sigma = k, sigma
+        self.k, self.sigma, self.p_adjust = k, sigma, p_adjust
         self.device = next(model.parameters()).device
         self.probe = Probe(probe, batch_size, probe_seed)
         if streaming and not self.probe.permuted:
@@ -185,11 +195,21 @@ class Tracker:
                                    list(self.metrics), list(self.alphas), view_name(view), bn, streaming, n,
                                    probe_seed, null,
                                    list(self.null_metrics), bootstrap, type(model).__name__)
-        self._rows: list[dict[str, Any]] = self._resume() if self.out else []
-        reference = self._saved_reference(reference)
-        self._reference_model = self._reference(reference) if streaming or reference is not None else model
-        self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
         self._reference_factors: dict[str, Factors | str] = {}  # built at the first update, kept for the rest
+        self.measuring = is_measuring_rank()  # under torch.distributed, rank 0 measures and the others wait
+        if not self.measuring:
+            self._rows: list[dict[str, Any]] = []
+            self._reference_model, self._reference_acts = None, None
+            return
+        self._rows = self._resume() if self.out else []
+        reference = self._saved_reference(reference)
+        keep_parts = streaming and self._parts_serve(model)
+        self._reference_model = self._reference(reference) if reference is not None or (streaming and not keep_parts) \
+            else model
+        self._reference_acts = None if streaming else self._activations(self._reference_model, "the reference")
+        self._reference_parts = self._streamed_reference() if keep_parts else None
+        if keep_parts:  # the reference's Gram parts serve every update: no copy of the model is kept
+            self._reference_model = None
         if self._reference_acts is not None and n is not None and view != "positions":  # rows = probe samples
             ref_widths = {r.name: as_samples(self._reference_acts[r.name][:1], view).shape[1]
                           for r in self.reference_layers}
@@ -261,24 +281,53 @@ class Tracker:
         return layer_activations(model, self.probe, layers, select=self._ref_select if is_reference else self._select,
                                  bn=self.bn, device=self.device, what=what, view=self.view)
 
-    def _streamed(self) -> dict[str, tuple[float, str]]:
-        acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
-        ref_tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
-        pairs = list(zip(self.reference_layers, self.layers))
-        dtype, ref_dtype = floating_dtype(self.model), floating_dtype(self._reference_model)
-        with self._tap, ref_tap, extraction_mode(self.model, self.bn), \
-                extraction_mode(self._reference_model, self.bn):
+    def _streamed_batches(self, model: nn.Module, layers: list[Layer], tap: Tap
+                          ) -> Iterator[dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+        """Per probe batch of at least 4 samples, each layer's zero-diagonal centred Gram parts in the view."""
+        dtype = floating_dtype(model)
+        with tap, extraction_mode(model, self.bn):
             for x in self.probe.batches(self.model):
                 if batch_size_of(x) < 4:
                     continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
-                cur = self._tap(self.model, to_device(x, self.device, dtype))
-                ref = ref_tap(self._reference_model, to_device(x, self.device, ref_dtype))
+                outputs = tap(model, to_device(x, self.device, dtype))
                 mask = attention_mask(x)
-                for r, l in pairs:
-                    a, b = as_samples(ref[r.name].float(), self.view, mask), as_samples(cur[l.name].float(), self.view, mask)
-                    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
-                        raise ValueError(f"layer {l.name!r} produced NaN or infinite activations on the probe set")
-                    acc[l.name].update(a, b)  # a batch constant on one side counts exactly (MinibatchCKA)
+                parts = {}
+                for layer in layers:
+                    a = as_samples(outputs[layer.name].float(), self.view, mask)
+                    if not torch.isfinite(a).all():
+                        raise ValueError(f"layer {layer.name!r} produced NaN or infinite activations on the probe set")
+                    parts[layer.name] = gram_parts(a, layer.name)
+                yield parts
+
+    def _parts_bytes(self) -> int:
+        n, b = self.probe.n or 0, self.probe.batch_size
+        return 8 * len(self.reference_layers) * ((n // b) * b * b + (n % b) ** 2)
+
+    def _parts_serve(self, model: nn.Module) -> bool:
+        """Whether the reference's Gram parts (n × batch_size floats per layer) take less memory than a copy of the
+        model, or under a tenth of what is free: then they are kept instead of a copy."""
+        copy_bytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+        need = self._parts_bytes()
+        return need <= copy_bytes or need <= 0.1 * available_bytes(self.device)
+
+    def _streamed_reference(self) -> list[dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+        """The reference's Gram parts of every probe batch, computed once (n × batch_size floats per layer), so that
+        no copy of the model is kept and each update runs one model (see :meth:`_parts_serve`)."""
+        check_fits(self._parts_bytes(), self.device, f"the reference's Gram parts of {self.probe.n} probe samples in "
+                   f"batches of {self.probe.batch_size} at {len(self.reference_layers)} layers",
+                   "use a smaller batch_size (the parts grow with n × batch_size) or fewer layers")
+        tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
+        return list(self._streamed_batches(self._reference_model, self.reference_layers, tap))
+
+    def _streamed(self) -> dict[str, tuple[float, str]]:
+        acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
+        current = self._streamed_batches(self.model, self.layers, self._tap)
+        reference = self._reference_parts if self._reference_parts is not None else self._streamed_batches(
+            self._reference_model, self.reference_layers, Tap(self._reference_model, self.reference_layers,
+                                                              self._ref_select))
+        for ref, cur in zip(reference, current, strict=True):
+            for r, l in zip(self.reference_layers, self.layers):
+                acc[l.name].update_parts(ref[r.name], cur[l.name])  # a constant batch counts exactly
         values = {}
         for name, a in acc.items():
             try:
@@ -293,7 +342,19 @@ class Tracker:
     def update(self, step: int | float, **info: Any) -> pd.DataFrame:
         """Measure every layer and metric against the reference now; return the new rows
         (step, layer, metric, alpha, value, higher_is_better, note and ``info``) and append them to
-        :attr:`table` (and to ``out``). Rows of an earlier update at the same step are replaced."""
+        :attr:`table` (and to ``out``). Rows of an earlier update at the same step are replaced.
+
+        Under ``torch.distributed`` every rank calls it at the same steps: rank 0 measures, then every rank passes
+        a barrier; the other ranks return no rows (:mod:`repchange.tool.distributed`)."""
+        if not self.measuring:
+            barrier()
+            return pd.DataFrame(columns=self.table.columns)
+        try:
+            return self._measured(step, info)
+        finally:
+            barrier()
+
+    def _measured(self, step: int | float, info: dict[str, Any]) -> pd.DataFrame:
         rows = []
         if self.streaming:
             streamed = self._streamed()
@@ -332,7 +393,8 @@ class Tracker:
         columns = ["step", "layer", "metric", "alpha", "value", "higher_is_better", "note"]
         if self.null or self.bootstrap:
             columns += list(RESAMPLED_COLUMNS)
-        return pd.DataFrame(self._rows, columns=None if self._rows else columns)
+        table = pd.DataFrame(self._rows, columns=None if self._rows else columns)
+        return adjusted(table, self.p_adjust) if self.null and self.p_adjust and self._rows else table
 
 
 def logged_values(rows: pd.DataFrame, prefix: str = "repchange") -> dict[str, float]:

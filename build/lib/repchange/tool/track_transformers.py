@@ -1,5 +1,5 @@
 """A Hugging Face ``transformers`` Trainer callback around :class:`repchange.tool.track.Tracker`
-(``pip install -e .[transformers]``).
+(``pip install -e .[transformers]``)::
 
     trainer = transformers.Trainer(model=model, args=args, train_dataset=train)
     tracking = attach(trainer, probe, layers=["bert.encoder.layer.?", "bert"], view="first",
