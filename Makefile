@@ -7,7 +7,7 @@ PROFILE ?= default
 STAMP := $(VENV)/.installed-stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser book test test-fast run params bench clean
+.PHONY: setup data browser book test test-fast run params bench rehearsal clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ book: setup
 
 test: setup browser
 	$(PY) -m pytest
+
+# The paper profile's code paths on miniature data in the real formats (repchange.book.rehearsal), before a GPU run.
+REHEARSAL := runs/rehearsal
+rehearsal: setup
+	$(PY) -m repchange rehearsal-data $(REHEARSAL)
+	REPCHANGE_DATA=$(REHEARSAL)/data TORCH_HOME=$(REHEARSAL)/torch REPCHANGE_STORE=$(REHEARSAL)/store \
+	  $(PY) -m repchange book --profile rehearsal --out _build/rehearsal
 
 # The fast tier while editing (about 2 minutes): unit tests without the notebook and slow ones.
 test-fast: setup

@@ -144,7 +144,7 @@ def test_every_rule_agrees_with_the_annotation_of_each_notebook_that_declares_it
                     f"{stem}.{name}: annotation {annotation}, rule {rule}"
 
 
-@pytest.mark.parametrize("profile", ["default", "smoke", "scale", "paper", "paper_text"])
+@pytest.mark.parametrize("profile", ["default", "smoke", "scale", "paper", "paper_text", "rehearsal"])
 def test_every_profile_passes_the_door_in_every_notebook(profile: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     profiles = {p.stem for p in (NOTEBOOKS / "params").glob("*.yaml")} | {"default"}

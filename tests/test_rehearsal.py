@@ -1,0 +1,65 @@
+"""The rehearsal profile: the paper profile with only sizes cut, on miniature data in the published formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from repchange.book import parameter_checks, rehearsal, runner
+from repchange.core import data, image_folders
+from repchange.core.architectures import build_architecture
+
+SIZES = {"a_seeds", "a_pretrain_epochs", "a_pretrain_size", "a_pretrain_eval_size", "a_probe_size", "a_pretrain_sizes",
+         "a_finetune_epochs", "a_finetune_size", "a_finetune_eval_size", "b_finetune_epochs", "b_finetune_checkpoints",
+         "b_probe_size"}
+
+
+def test_the_rehearsal_differs_from_the_paper_profile_in_sizes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parameter_checks, "_existing_folder", lambda value: value)
+    monkeypatch.setattr(parameter_checks, "_device", lambda value: value)
+    parameter_checks._model.cache_clear()
+    try:
+        for path in runner.book_notebooks():
+            paper, cut = runner.resolve_parameters(path, "paper"), runner.resolve_parameters(path, "rehearsal")
+            differ = {k for k in paper.keys() | cut.keys() if paper.get(k) != cut.get(k)} - {"profile"}  # its name
+            assert differ <= SIZES, f"{path.stem}: the rehearsal changes {sorted(differ - SIZES)}, not sizes"
+            assert cut.get("b_archs", ["vgg19", "resnet50", "densenet121"]) == ["vgg19", "resnet50", "densenet121"]
+    finally:
+        parameter_checks._model.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def miniature(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rehearsal")
+    rehearsal.write_data(root, per_class=5)
+    return root
+
+
+def test_the_miniature_data_read_through_the_real_loaders(miniature: Path) -> None:
+    for name in ("cifar10", "svhn"):
+        ds = data.load(name, root=miniature)
+        assert tuple(ds.train.images.shape[1:]) == (3, 32, 32) and len(ds.test) == 50
+        assert ds.test.labels.bincount().tolist() == [5] * 10  # SVHN's stored 10 read as digit 0
+    scene = image_folders.load_folder_set("scene15", miniature, image_size=64)
+    assert tuple(scene.train.images.shape[1:]) == (3, 64, 64)  # greyscale JPEGs become three channels
+    assert len(scene.train) + len(scene.test) == 15 * 5
+    awa2 = image_folders.load_folder_set("awa2", miniature, image_size=64)
+    assert len(awa2.train) + len(awa2.test) == 50 * 5
+    fruits = image_folders.load_folder_set("fruits360", miniature, image_size=64)
+    assert len(fruits.test.labels.unique()) == 20  # 20 of its classes drawn, as the paper profile reads it
+
+
+def test_imagenet_weights_are_found_where_torchvisions_cache_keeps_them(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(Exception, match="not in the local cache"):
+        build_architecture("densenet121", num_classes=15, weights="imagenet")
+    (written,) = rehearsal.write_imagenet_weights(tmp_path / "hub", archs=("densenet121",))
+    assert written.name.startswith("densenet121-") and written.suffix == ".pth"
+    model = build_architecture("densenet121", num_classes=15, weights="imagenet")
+    saved = torch.load(written, weights_only=True)
+    own = model.state_dict()
+    assert torch.equal(own["features.conv0.weight"], saved["features.conv0.weight"])  # the file's values, loaded
+    assert own["classifier.weight"].shape[0] == 15  # a new head for the target's classes
