@@ -3,7 +3,8 @@
 The ``rehearsal`` profile is the ``paper`` profile with only the sizes cut down; it runs on what this module
 writes, never on anything downloaded:
 
-- ``cifar-10-batches-py/`` (five ``data_batch_*`` pickles, ``test_batch``, ``batches.meta``) and SVHN's
+- ``cifar-10-batches-py/`` (five ``data_batch_*`` pickles, ``test_batch`` of at least 300 images,
+  ``batches.meta``) and SVHN's
   ``train_32x32.mat`` / ``test_32x32.mat`` (``X`` as (32, 32, 3, N), digit 0 stored as label 10);
 - ImageFolder trees laid out and named as the published data sets are: ``15-Scene/<15 classes>/`` (greyscale
   JPEGs of about 250 × 300), ``Animals_with_Attributes2/JPEGImages/<50 classes>/`` (RGB JPEGs of varied sizes),
@@ -38,6 +39,7 @@ AWA2_CLASSES = ("antelope", "grizzly+bear", "killer+whale", "beaver", "dalmatian
 FRUITS360_CLASSES = ("Apple Braeburn", "Apple Golden 1", "Apple Red 1", "Apricot", "Avocado", "Banana", "Blueberry",
                      "Cantaloupe 1", "Cherry 1", "Cocos", "Dates", "Grape White", "Kiwi", "Lemon", "Lychee", "Mango",
                      "Orange", "Papaya", "Peach", "Pear", "Pineapple", "Plum", "Raspberry", "Strawberry")
+CIFAR10_TEST_PER_CLASS = 30  # 300 test images: the metrics chapter's PWSM needs a probe of at least 256 (block 4's width)
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -60,7 +62,7 @@ def _cifar10(folder: Path, rng: np.random.Generator, per_class: int) -> None:
 
     for i in range(1, 6):
         batch(f"data_batch_{i}", max(1, per_class // 5))
-    batch("test_batch", per_class)
+    batch("test_batch", max(per_class, CIFAR10_TEST_PER_CLASS))
     with open(base / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [n.encode() for n in CIFAR10_NAMES], b"num_cases_per_batch": 10 * per_class,
                      b"num_vis": 3072}, f)
