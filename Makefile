@@ -46,7 +46,7 @@ test: setup browser
 	$(PY) -m pytest
 
 # The paper profile's code paths on miniature data in the real formats (repchange.book.rehearsal), before a GPU run.
-REHEARSAL := runs/rehearsal
+REHEARSAL := $(abspath runs/rehearsal)
 rehearsal: setup
 	$(PY) -m repchange rehearsal-data $(REHEARSAL)
 	REPCHANGE_DATA=$(REHEARSAL)/data TORCH_HOME=$(REHEARSAL)/torch REPCHANGE_STORE=$(REHEARSAL)/store \
