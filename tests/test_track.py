@@ -263,7 +263,7 @@ def test_a_half_precision_model_takes_a_float32_probe(dtype: torch.dtype) -> Non
 
 
 def test_streaming_keeps_the_references_gram_parts_instead_of_a_model_copy_where_they_are_smaller(monkeypatch) -> None:
-    import repchange.tool.track as track_mod
+    import repchange.tool.memory as memory_mod
     from repchange.core.metrics import MinibatchCKA
     from repchange.tool.probes import Probe
 
@@ -275,13 +275,14 @@ def test_streaming_keeps_the_references_gram_parts_instead_of_a_model_copy_where
         before = [(model[:2](b), model(b)) for b in Probe(x, 100, 0).batches(model)]
     kept = Tracker(model, x, layers=["1", "2"], metrics=("cka_debiased",), streaming=True, batch_size=100)
     assert kept._reference_model is None and len(kept._reference_parts) == 2  # 2 layers x 2 x 100² floats: 320 KB
-    monkeypatch.setattr(track_mod, "available_bytes", lambda device: 1_000)  # now a copy (270 KB) is smaller
+    monkeypatch.setattr(memory_mod, "available_bytes", lambda device: 1_000)  # now a copy (270 KB) is smaller
     copied = Tracker(twin, x, layers=["1", "2"], metrics=("cka_debiased",), streaming=True, batch_size=100)
     assert copied._reference_parts is None and isinstance(copied._reference_model, nn.Module)
     for m in (model, twin):
         _steps(m, x)
     a, b = kept.update(1).value.to_numpy(), copied.update(1).value.to_numpy()
     assert a == pytest.approx(b, abs=1e-12) and (a < 1 - 1e-7).all()  # training moved both layers
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()  # measuring left training as it was
     with torch.no_grad():
         after = [(model[:2](batch), model(batch)) for batch in Probe(x, 100, 0).batches(model)]
     for layer in (0, 1):

@@ -36,6 +36,7 @@ that would not fit stops before any work with that advice.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -43,7 +44,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -56,7 +57,8 @@ from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
 from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
-from repchange.tool.memory import ProbeTooLarge, available_bytes, check_fits, predicted_peak
+from repchange.tool import memory
+from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
 from repchange.tool.multiplicity import adjusted, check_adjustment
@@ -281,23 +283,16 @@ class Tracker:
         return layer_activations(model, self.probe, layers, select=self._ref_select if is_reference else self._select,
                                  bn=self.bn, device=self.device, what=what, view=self.view)
 
-    def _streamed_batches(self, model: nn.Module, layers: list[Layer], tap: Tap
-                          ) -> Iterator[dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
-        """Per probe batch of at least 4 samples, each layer's zero-diagonal centred Gram parts in the view."""
-        dtype = floating_dtype(model)
-        with tap, extraction_mode(model, self.bn):
-            for x in self.probe.batches(self.model):
-                if batch_size_of(x) < 4:
-                    continue  # the unbiased HSIC needs 4 samples; a short last batch is left out
-                outputs = tap(model, to_device(x, self.device, dtype))
-                mask = attention_mask(x)
-                parts = {}
-                for layer in layers:
-                    a = as_samples(outputs[layer.name].float(), self.view, mask)
-                    if not torch.isfinite(a).all():
-                        raise ValueError(f"layer {layer.name!r} produced NaN or infinite activations on the probe set")
-                    parts[layer.name] = gram_parts(a, layer.name)
-                yield parts
+    def _batch_parts(self, outputs: Mapping[str, torch.Tensor], layers: list[Layer], mask: torch.Tensor | None
+                     ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Each layer's zero-diagonal centred Gram parts of one probe batch, in the chosen view."""
+        parts = {}
+        for layer in layers:
+            a = as_samples(outputs[layer.name].float(), self.view, mask)
+            if not torch.isfinite(a).all():
+                raise ValueError(f"layer {layer.name!r} produced NaN or infinite activations on the probe set")
+            parts[layer.name] = gram_parts(a, layer.name)
+        return parts
 
     def _parts_bytes(self) -> int:
         n, b = self.probe.n or 0, self.probe.batch_size
@@ -308,26 +303,50 @@ class Tracker:
         model, or under a tenth of what is free: then they are kept instead of a copy."""
         copy_bytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
         need = self._parts_bytes()
-        return need <= copy_bytes or need <= 0.1 * available_bytes(self.device)
+        return need <= copy_bytes or need <= 0.1 * memory.available_bytes(self.device)
 
     def _streamed_reference(self) -> list[dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
-        """The reference's Gram parts of every probe batch, computed once (n × batch_size floats per layer), so that
-        no copy of the model is kept and each update runs one model (see :meth:`_parts_serve`)."""
+        """The reference's Gram parts of every probe batch of at least 4 samples, computed once (n × batch_size
+        floats per layer), so that no copy of the model is kept and each update runs one model (see
+        :meth:`_parts_serve`)."""
         check_fits(self._parts_bytes(), self.device, f"the reference's Gram parts of {self.probe.n} probe samples in "
                    f"batches of {self.probe.batch_size} at {len(self.reference_layers)} layers",
                    "use a smaller batch_size (the parts grow with n × batch_size) or fewer layers")
-        tap = Tap(self._reference_model, self.reference_layers, self._ref_select)
-        return list(self._streamed_batches(self._reference_model, self.reference_layers, tap))
+        reference, parts = self._reference_model, []
+        tap, dtype = Tap(reference, self.reference_layers, self._ref_select), floating_dtype(reference)
+        with tap, extraction_mode(reference, self.bn):
+            for x in self.probe.batches(self.model):
+                if batch_size_of(x) >= 4:  # the unbiased HSIC needs 4 samples; a short last batch is left out
+                    outputs = tap(reference, to_device(x, self.device, dtype))
+                    parts.append(self._batch_parts(outputs, self.reference_layers, attention_mask(x)))
+        return parts
 
     def _streamed(self) -> dict[str, tuple[float, str]]:
+        """Minibatch debiased CKA of each layer against the reference: its kept Gram parts, or its copy run on the
+        same batches. Every context is entered here, around the one loop (a context held inside interleaved
+        generators would leave inference mode on when they finish out of order)."""
         acc = {l.name: MinibatchCKA(debiased=True) for l in self.layers}
-        current = self._streamed_batches(self.model, self.layers, self._tap)
-        reference = self._reference_parts if self._reference_parts is not None else self._streamed_batches(
-            self._reference_model, self.reference_layers, Tap(self._reference_model, self.reference_layers,
-                                                              self._ref_select))
-        for ref, cur in zip(reference, current, strict=True):
-            for r, l in zip(self.reference_layers, self.layers):
-                acc[l.name].update_parts(ref[r.name], cur[l.name])  # a constant batch counts exactly
+        pairs = list(zip(self.reference_layers, self.layers))
+        kept, reference = self._reference_parts, self._reference_model
+        dtype = floating_dtype(self.model)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self._tap)
+            stack.enter_context(extraction_mode(self.model, self.bn))
+            if kept is None:
+                ref_tap = stack.enter_context(Tap(reference, self.reference_layers, self._ref_select))
+                stack.enter_context(extraction_mode(reference, self.bn))
+                ref_dtype = floating_dtype(reference)
+            index = 0
+            for x in self.probe.batches(self.model):
+                if batch_size_of(x) < 4:
+                    continue  # as in _streamed_reference
+                mask = attention_mask(x)
+                cur = self._batch_parts(self._tap(self.model, to_device(x, self.device, dtype)), self.layers, mask)
+                ref = kept[index] if kept is not None else self._batch_parts(
+                    ref_tap(reference, to_device(x, self.device, ref_dtype)), self.reference_layers, mask)
+                index += 1
+                for r, l in pairs:
+                    acc[l.name].update_parts(ref[r.name], cur[l.name])  # a constant batch counts exactly
         values = {}
         for name, a in acc.items():
             try:

@@ -156,4 +156,6 @@ def rsa(x: ArrayLike | Factors, y: ArrayLike | Factors) -> float:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         raise UndefinedSimilarity("undefined: one RDM is constant (every pair of samples equally dissimilar)")
     value = float(spearmanr(a, b).statistic)
-    return value if math.isfinite(value) else math.nan
+    if not math.isfinite(value):
+        raise UndefinedSimilarity("undefined: the RDMs' rank correlation has no value (a rank vector without spread)")
+    return value
