@@ -64,3 +64,30 @@ def test_imagenet_weights_are_found_where_torchvisions_cache_keeps_them(tmp_path
     own = model.state_dict()
     assert torch.equal(own["features.conv0.weight"], saved["features.conv0.weight"])  # the file's values, loaded
     assert own["classifier.weight"].shape[0] == 15  # a new head for the target's classes
+
+
+PUBLISHED_MAPS = {  # (channels, height = width) of each probed layer at 224 pixels
+    "vgg19": {"conv1_2": (64, 224), "conv2_2": (128, 112), "conv3_4": (256, 56), "conv4_4": (512, 28),
+              "conv5_4": (512, 14)},
+    "resnet50": {"conv1": (64, 112), "conv2_x": (256, 56), "conv3_x": (512, 28), "conv4_x": (1024, 14),
+                 "conv5_x": (2048, 7)},
+    "densenet121": {"denseblock1": (128, 56), "transition1": (256, 56), "denseblock2": (128, 28),
+                    "transition2": (512, 28), "denseblock3": (128, 14), "transition3": (1024, 14),
+                    "denseblock4": (128, 7)},
+}
+
+
+@pytest.mark.slow
+def test_the_published_nets_load_their_cached_weights_and_probe_their_layers_at_224_pixels(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repchange.core.data import Split
+    from repchange.core.features import extract
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    rehearsal.write_imagenet_weights(tmp_path / "hub")
+    images = torch.randint(0, 256, (2, 3, 224, 224), dtype=torch.uint8)
+    for arch, expected in PUBLISHED_MAPS.items():
+        model = build_architecture(arch, num_classes=15, weights="imagenet")
+        maps = extract(model, model.probe_layers, Split(images, torch.zeros(2, dtype=torch.int64)), flatten=False)
+        assert {k: (v.shape[1], v.shape[2]) for k, v in maps.items()} == expected, arch
+        assert all(v.shape[2] == v.shape[3] for v in maps.values())
