@@ -3,6 +3,7 @@ gives the tool (Tracker, ``repchange compare``) without the book's stack, and le
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -61,7 +62,11 @@ def test_the_tool_installs_beside_a_users_torch_and_runs_without_the_book(tmp_pa
         assert done.returncode == 0, done.stderr[-3000:]
 
     pip(*own)  # the user's own torch, there first
-    pip(str(ROOT))  # the light install: no extra
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(ROOT / "lib", source / "lib", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    pip(str(source))  # the light install: no extra
     versions = subprocess.run([str(python), "-c", "import torch, torchvision; print(torch.__version__.split('+')[0], "
                                "torchvision.__version__.split('+')[0])"], capture_output=True, text=True, check=True)
     assert versions.stdout.split() == [v.split("==")[1] for v in own], "the light install replaced the user's torch"

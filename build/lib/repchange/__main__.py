@@ -1,3 +1,0 @@
-from repchange.book.cli import main
-
-raise SystemExit(main())
