@@ -195,8 +195,12 @@ plt.show()
 # %% [markdown]
 # **Claim × scale.** Columns: pre-training images × epochs, the SGD steps of one run, and the
 # BatchNorm mode at extraction; each cell is a tallied Study A claim's verdict (colour) with its
-# effect in units of its smallest effect of interest, claimed side positive. Scales the store does
-# not hold are absent; the provenance line says which were read.
+# effect in units of its smallest effect of interest, claimed side positive. A scale the store does
+# not hold is read from the repository's committed record (`references/scale_record`, written by
+# `repchange scale-record` after a run of the `scale` profile) where the record holds exactly its
+# parameters and training code — its columns say *recorded*, and its verdicts are computed here
+# from the recorded measurements with this build's rule — and is absent otherwise; the provenance
+# line says which scales were read and from where.
 
 # %%
 display(for_readers(a_scale.scale_verdicts(at_scale, extraction_bn),

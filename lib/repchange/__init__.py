@@ -21,7 +21,8 @@ run may ask for), ``core.measures`` (the similarity measures by name: direction,
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
 Study A: ``studies.a.pretraining``, ``studies.a.finetuning`` (the runs), ``studies.a.tables``
 (CKA tables and sweeps), ``studies.a.figures``, ``studies.a.claims`` (its ledger rows), ``studies.a.estimators`` (the claims' tables under
-other estimators), ``studies.a.scale`` (every claim at more images and SGD steps);
+other estimators), ``studies.a.scale`` (every claim at more images and SGD steps), ``studies.a.scale_record`` (the committed,
+checksummed record of the scale runs' measurements, for builds without them);
 Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.source_plateau`` (whether the
 source nets stopped improving), ``studies.b.tables`` (feature
 dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),

@@ -7,6 +7,7 @@
     repchange check-book _build/default/html
     repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
     repchange store verify | du | prune [--yes] [--quarantine]
+    repchange scale-record --profile scale
 """
 
 from __future__ import annotations
@@ -149,6 +150,33 @@ def _cmd_rehearsal_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scale_record(args: argparse.Namespace) -> int:
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    from repchange.book import parameters, runner
+    from repchange.studies.a import scale as a_scale
+    from repchange.studies.a.scale_record import RECORD_FOLDER
+
+    out = Path(args.out) if args.out else RECORD_FOLDER
+    values = runner.effective_parameters(runner.project_root() / "notebooks" / "budget.py", args.profile,
+                                         _parse_overrides(args.param))
+    axis = parameters.scale_axis(values)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=runner.project_root()).stdout.strip() or "unknown"
+    provenance = dict(date=datetime.date.today().isoformat(), commit=commit,
+                      machine=f"{platform.machine()} CPU, {os.cpu_count()} cores",
+                      command=" ".join(["repchange scale-record", *sys.argv[2:]]))
+    written, lacking = a_scale.record_scales(axis["book"], axis["scales"], axis["seeds"], out, provenance,
+                                             parameters.runtime(values))
+    print(f"recorded in {out}: {', '.join(written) or 'nothing'}")
+    for line in lacking:
+        print(f"not recorded: {line}")
+    return 0 if written else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repchange", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     rh.add_argument("--per-class", type=int, default=10, help="images per class and split (at least 5)")
     rh.add_argument("--no-weights", action="store_true", help="skip the weight files (VGG19's alone is 548 MB)")
     rh.set_defaults(func=_cmd_rehearsal_data)
+    rec = sub.add_parser("scale-record", help="record the tables of the scale axis's runs the store holds "
+                                              "(references/scale_record), so builds without them read them")
+    rec.add_argument("--profile", default="scale", help="the profile whose a_scales are recorded (default scale)")
+    rec.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override one of budget.py's parameters (VALUE read as YAML); repeatable")
+    rec.add_argument("--out", help="the record folder (default: the repository's references/scale_record)")
+    rec.set_defaults(func=_cmd_scale_record)
     args = parser.parse_args(argv)
     from repchange.core.store import StoreWriteError
 

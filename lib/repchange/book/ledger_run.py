@@ -106,6 +106,10 @@ def _scale_line(book: BookLedger) -> str:
     read = [s for s in book.scale_status if ": read" in s]
     not_run = [s.split(":")[0] for s in book.scale_status if ": not run" in s]
     missing = f" Not run in this build: {', '.join(not_run)} (the scale profile trains them)." if not_run else ""
+    recorded = [s.split(":")[0] for s in book.scale_status if ": read" in s and "recorded" in s]
+    if recorded:
+        missing = (f" Read from the committed record of an earlier scale run (not trained in this build): "
+                   f"{', '.join(recorded)}.{missing}")
     if len(read) < 2:
         return f"- **Scale (more images, more SGD steps):** only the book's own scale is in the store.{missing}"
     stable = a_scale.stable_claims(book.scales)

@@ -173,17 +173,19 @@ def fig_scale(frame: pd.DataFrame, provenance: str):
     """Claim × scale (:func:`repchange.studies.a.scale.scale_axis`'s rows; tallied claims): for each scale, in
     order of SGD steps, one column per BatchNorm mode at extraction; each cell coloured by the verdict, with the
     effect in smallest effects of interest ((mean − null) / SESOI, claimed side positive). Claims not measured at
-    any scale are left out."""
+    any scale are left out. Columns read from the committed record (``source`` not ``this build``) say ``(rec.)``."""
     import matplotlib.pyplot as plt
 
     rows = frame[frame.tallied].sort_values("steps", kind="stable")
     keys = list(dict.fromkeys(rows.key[rows.verdict != "not measured"]))  # a claim measured nowhere has no cell
-    columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn)))
+    recorded = rows["source"].ne("this build") if "source" in rows else pd.Series(False, index=rows.index)
+    columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn, recorded)))
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.3 * len(keys) + 2.6), layout="constrained")
     cells = {(r.key, r.images, r.epochs, r.bn): r for r in rows.itertuples()}
-    _verdict_grid(fig, ax, [[cells.get((key, i, e, bn)) for i, e, _, bn in columns] for key in keys], keys,
-                  [f"{i:,} × {e}\n{s:,} steps\n{bn}" for i, e, s, bn in columns], fontsize=9)
+    _verdict_grid(fig, ax, [[cells.get((key, i, e, bn)) for i, e, _, bn, _ in columns] for key in keys], keys,
+                  [f"{i:,} × {e}{' (rec.)' if rec else ''}\n{s:,} steps\n{bn}" for i, e, s, bn, rec in columns],
+                  fontsize=9)
     ax.set_title("Study A's claims at more SGD steps (column: images × epochs, steps, BatchNorm at extraction; "
-                 "cell: effect in SESOI, claimed side positive)")
+                 "(rec.): read from the committed record; cell: effect in SESOI, claimed side positive)")
     caption(fig, provenance)
     return fig

@@ -13,13 +13,16 @@ scale every Study A table is rebuilt from the book's parameters with only these 
 
 :func:`scale_ledger` gives every Study A claim at each scale and BatchNorm mode, with the premises applied, or
 reports a scale as not run when the store lacks its trainings and training was not asked for (the default
-book never trains a scale; the ``scale`` profile does).
+book never trains a scale; the ``scale`` profile does). :func:`scale_axis` reads a scale the store lacks from
+the repository's record (:mod:`repchange.studies.a.scale_record`) where the record holds exactly its tables,
+and says so in the scale's status line and its rows' ``source``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -32,10 +35,12 @@ from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
 from repchange.studies.a.finetuning import finetune_all
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
 from repchange.studies.a.pretraining import pretrain_all
+from repchange.studies.a.scale_record import ScaleRecord, write_record
 from repchange.studies.ledger import TALLIED, apply_premises
 
-__all__ = ["Scale", "ScaleTables", "bn_dependent", "parse_scales", "scale_axis", "scale_flips", "scale_label",
-           "scale_ledger", "scale_tables", "scale_trainings", "scale_verdicts", "stable_claims"]
+__all__ = ["Scale", "ScaleTables", "bn_dependent", "ledger_rows", "parse_scales", "record_scales", "scale_axis", "scale_flips",
+           "scale_frames", "scale_label", "scale_ledger", "scale_tables", "scale_trainings", "scale_verdicts",
+           "stable_claims"]
 
 MIN_SEEDS = 3
 
@@ -127,15 +132,11 @@ def _missing(tables: ScaleTables, runtime: Runtime) -> tuple[int, int]:
     return lacking, len(pre) + len(fine)
 
 
-def scale_ledger(tables: ScaleTables, runtime: Runtime | None = None, *, level: float = LEVEL,
-                 train: bool = False) -> pd.DataFrame | None:
-    """Every Study A claim at ``tables``' scale (read at the last pre-training epoch), premises applied; None when
-    the store lacks some of its trainings and ``train`` is False (nothing is trained then; the tables of stored
-    trainings are computed and stored).
-
-    Columns: those of the ledger rows plus ``images`` (the image count, the split's length for None), ``epochs``,
-    ``steps`` (SGD steps of one pre-training run), ``seeds`` (how many), ``bn`` and ``tallied`` (the papers'
-    findings, as in the ledger)."""
+def scale_frames(tables: ScaleTables, runtime: Runtime | None = None, *,
+                 train: bool = False) -> tuple[dict[str, pd.DataFrame], int] | None:
+    """(the five tables Study A's claims read at ``tables``' scale and mode — ``pretraining``, ``histories``,
+    ``degrees``, ``sizes``, ``finetuning`` —, the pre-training image count); None when the store lacks some of its
+    trainings and ``train`` is False (nothing is trained then; the tables of stored trainings are computed)."""
     runtime = runtime or Runtime()
     if not train and _missing(tables, runtime)[0]:
         return None
@@ -144,21 +145,42 @@ def scale_ledger(tables: ScaleTables, runtime: Runtime | None = None, *, level: 
         pretrain_all(pre, runtime)
         finetune_all(fine, runtime)
     found = a_tables.pretraining_tables(tables.pretraining, tables.degrees, tables.sizes, runtime)
-    steps = study_a_steps(tables.finetuning.finetune, tables.degrees.pretrain)
-    rows = study_a_claims(**found, finetuning=a_tables.finetune_sweep(tables.finetuning, runtime), level=level,
-                          **steps)
     images = tables.scale.images or len(runtime.load(tables.pretraining.pretrain.dataset).train)
+    return {**found, "finetuning": a_tables.finetune_sweep(tables.finetuning, runtime)}, images
+
+
+def ledger_rows(tables: ScaleTables, frames: dict[str, pd.DataFrame], images: int, *, level: float = LEVEL,
+                source: str = "this build") -> pd.DataFrame:
+    """Every Study A claim read from ``frames`` (:func:`scale_frames`) at ``tables``' scale, premises applied.
+
+    Columns: those of the ledger rows plus ``images``, ``epochs``, ``steps`` (SGD steps of one pre-training run),
+    ``seeds`` (how many), ``bn``, ``tallied`` (the papers' findings, as in the ledger) and ``source`` (``this
+    build``, or the record's provenance)."""
+    steps = study_a_steps(tables.finetuning.finetune, tables.degrees.pretrain)
+    rows = study_a_claims(**frames, level=level, **steps)
     return apply_premises(rows).assign(
-        tallied=lambda f: f.kind.isin(TALLIED), images=images, epochs=tables.scale.epochs, bn=tables.bn, seeds=len(tables.pretraining.seeds),
+        tallied=lambda f: f.kind.isin(TALLIED), images=images, epochs=tables.scale.epochs, bn=tables.bn,
+        seeds=len(tables.pretraining.seeds), source=source,
         steps=sgd_steps(images, tables.scale.epochs, tables.pretraining.pretrain.optimiser.batch_size))
 
 
+def scale_ledger(tables: ScaleTables, runtime: Runtime | None = None, *, level: float = LEVEL,
+                 train: bool = False) -> pd.DataFrame | None:
+    """Every Study A claim at ``tables``' scale (read at the last pre-training epoch), premises applied
+    (:func:`ledger_rows`); None when the store lacks some of its trainings and ``train`` is False."""
+    found = scale_frames(tables, runtime, train=train)
+    return None if found is None else ledger_rows(tables, *found, level=level)
+
+
 def _columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` in order of SGD steps, with ``scale`` (``images × epochs (steps)``) and ``effect`` (mean − null and
+    """``frame`` in order of SGD steps, with ``scale`` (``images × epochs (steps)``; ``, recorded`` after the steps
+    where the rows' ``source`` is a record, not this build) and ``effect`` (mean − null and
     its interval, ``+0.012 [+0.004, +0.020]``; empty when not measured)."""
     rows = frame.sort_values("steps", kind="stable")
+    sources = rows["source"] if "source" in rows else pd.Series("this build", index=rows.index)
     return rows.assign(
-        scale=[f"{i:,} × {e} ({s:,} steps)" for i, e, s in zip(rows.images, rows.epochs, rows.steps)],
+        scale=[f"{i:,} × {e} ({s:,} steps{'' if src == 'this build' else ', recorded'})"
+               for i, e, s, src in zip(rows.images, rows.epochs, rows.steps, sources)],
         effect=["" if pd.isna(x) else f"{x - n:+.3f}" + ("" if pd.isna(lo) else f" [{lo - n:+.3f}, {hi - n:+.3f}]")
                 for x, n, lo, hi in zip(rows.value, rows.null, rows.ci_low, rows.ci_high)])
 
@@ -192,34 +214,66 @@ def scale_label(scale: Scale) -> str:
 
 def scale_axis(book: dict, own: Scale, own_seeds: Sequence[int], scales: Iterable[Scale], seeds: Sequence[int],
                runtime: Runtime | None = None, *, level: float = LEVEL, train: bool = False,
-               bn_modes: Sequence[str] = BN_MODES) -> tuple[pd.DataFrame, list[str]]:
+               bn_modes: Sequence[str] = BN_MODES, record: ScaleRecord | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Every Study A claim at the book's own scale ``own`` (its seeds ``own_seeds``: its runs are the book's, so it is
     always read) and at each of ``scales`` (``seeds``; trained only with ``train``), under each BatchNorm mode.
-    ``book``: the book's ``pretraining``, ``degrees``, ``sizes`` and ``finetuning`` parameters.
+    ``book``: the book's ``pretraining``, ``degrees``, ``sizes`` and ``finetuning`` parameters. A scale the store
+    lacks is read from ``record`` (default: the repository's :class:`ScaleRecord`) where it holds exactly this
+    scale's tables; its rows' ``source`` and its status line say so.
 
-    Returns (the :func:`scale_ledger` rows of every scale read, one status line per scale: read, or not run and
-    how many trainings the store lacks)."""
+    Returns (the :func:`ledger_rows` of every scale read, one status line per scale: read from the store, read
+    from the record, or not run and how many trainings the store lacks)."""
     if len(tuple(seeds)) < MIN_SEEDS:
         raise ValueError(f"a_scale_seeds: the claims' units are seeds; name at least {MIN_SEEDS}, got {list(seeds)}")
     runtime = runtime or Runtime()
+    record = record if record is not None else ScaleRecord()
     frames, status = [], []
     for scale in dict.fromkeys((own, *scales)):
         mine = scale == own
-        read = []
+        read, sources, lacking = [], [], None
         for bn in bn_modes:
             tables = scale_tables(scale, bn, own_seeds if mine else seeds, **book)
-            rows = scale_ledger(tables, runtime, level=level, train=train or mine)
-            if rows is None:
-                lacking, total = _missing(tables, runtime)
-                status.append(f"{scale_label(scale)}: not run — the store lacks {lacking} of its {total} trainings "
-                              f"(the scale profile trains them)")
+            found = scale_frames(tables, runtime, train=train or mine)
+            if found is not None:
+                read.append(ledger_rows(tables, *found, level=level))
+                continue
+            recorded = record.tables(tables)
+            if recorded is None:
+                lacking = _missing(tables, runtime)
                 break
-            read.append(rows)
-        if read:
-            frames += read
-            status.append(f"{scale_label(scale)}: read ({int(read[0].seeds.iloc[0])} seeds"
-                          f"{', the book’s own runs' if mine else ''})")
+            read.append(ledger_rows(tables, recorded.frames, recorded.images, level=level, source=recorded.source))
+            sources.append(recorded.source)
+        if lacking is not None:
+            status.append(f"{scale_label(scale)}: not run — the store lacks {lacking[0]} of its {lacking[1]} "
+                          f"trainings (the scale profile trains them)")
+            continue
+        frames += read
+        origin = (f", the book’s own runs" if mine else
+                  f", {'; '.join(dict.fromkeys(sources))}: not trained in this build" if sources else "")
+        status.append(f"{scale_label(scale)}: read ({int(read[0].seeds.iloc[0])} seeds{origin})")
     return pd.concat(frames, ignore_index=True), status
+
+
+def record_scales(book: dict, scales: Iterable[Scale], seeds: Sequence[int], folder: str | Path,
+                  provenance: Mapping[str, str], runtime: Runtime | None = None, *,
+                  bn_modes: Sequence[str] = BN_MODES) -> tuple[list[str], list[str]]:
+    """Write the tables of each of ``scales`` (``seeds``, every BatchNorm mode) that the store holds into the record
+    in ``folder`` (:func:`repchange.studies.a.scale_record.write_record`; ``provenance``: date, commit, machine,
+    command), training nothing. Returns (the labels written, one line per scale the store lacks)."""
+    runtime = runtime or Runtime()
+    measured, lacking = {}, []
+    for scale in dict.fromkeys(scales):
+        for bn in bn_modes:
+            tables = scale_tables(scale, bn, seeds, **book)
+            found = scale_frames(tables, runtime)
+            if found is None:
+                missing, total = _missing(tables, runtime)
+                lacking.append(f"{scale_label(scale)} ({bn}): the store lacks {missing} of its {total} trainings")
+                continue
+            measured[f"{scale_label(scale)} {bn}"] = (tables, *found)
+    if measured:
+        write_record(folder, measured, provenance)
+    return list(measured), lacking
 
 
 def stable_claims(frame: pd.DataFrame) -> list[str]:
