@@ -16,26 +16,30 @@ import torch
 from torch import nn
 
 from repchange.core.features import extraction_mode
-from repchange.core.metrics import (UndefinedSimilarity, _gram_or_zero, _hollow_parts, _unbiased_hsic_from_parts,
-                                    hsic_floor, normalised_hsic)
+from repchange.core.metrics import (UndefinedSimilarity, _unbiased_hsic_from_parts, gram_parts, hsic_floor,
+                                    normalised_hsic)
 from repchange.tool.hooks import Layer, Selector, Tap
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
 from repchange.tool.readout import check_batch_first
 from repchange.tool.views import Pool, as_samples, attention_mask
 
-__all__ = ["MIN_BATCH", "streamed_matrix"]
+__all__ = ["MIN_BATCH", "batch_gram_parts", "streamed_matrix"]
 
 MIN_BATCH = 4  # the unbiased HSIC needs 4 samples; a shorter last batch is left out
 
 
-def _parts(outputs: Mapping[str, torch.Tensor], view: str | Pool, mask: torch.Tensor | None, side: str
-           ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def batch_gram_parts(outputs: Mapping[str, torch.Tensor], view: str | Pool, mask: torch.Tensor | None,
+                     side: str = "") -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Each layer's zero-diagonal centred Gram parts (:func:`repchange.core.metrics.gram_parts`) of one probe batch:
+    ``outputs`` maps a layer name to its activations (batch first), read in ``view`` with the token ``mask``
+    (padded positions left out). NaN or infinite activations are an error naming the layer (and ``side``)."""
     parts = {}
     for name, out in outputs.items():
         x = as_samples(out.detach().float(), view, mask)
         if not torch.isfinite(x).all():
-            raise ValueError(f"layer {name!r} of model {side} produced NaN or infinite activations on the probe set")
-        parts[name] = _hollow_parts(_gram_or_zero(x, name))
+            of = f" of model {side}" if side else ""
+            raise ValueError(f"layer {name!r}{of} produced NaN or infinite activations on the probe set")
+        parts[name] = gram_parts(x, name)
     return parts
 
 
@@ -63,7 +67,7 @@ def streamed_matrix(model_a: nn.Module, model_b: nn.Module, reader: Probe, layer
             outs_b = tap_b(model_b, to_device(x, device, dtype_b))
             for name, out in (*outs_a.items(), *outs_b.items()):
                 check_batch_first(name, out, size, "the model")
-            pa, pb = _parts(outs_a, view_a, mask, "A"), _parts(outs_b, view_b, mask, "B")
+            pa, pb = batch_gram_parts(outs_a, view_a, mask, "A"), batch_gram_parts(outs_b, view_b, mask, "B")
             for i, la in enumerate(layers_a):
                 own_a[i] += float(_unbiased_hsic_from_parts(pa[la.name], pa[la.name]))
                 floor_a[i] += hsic_floor(pa[la.name])

@@ -52,11 +52,12 @@ from torch import nn
 
 from repchange.core.features import BN_MODES, extraction_mode
 from repchange.core.measures import MEASURES, check_metrics
-from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity, gram_parts
+from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
 from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
 from repchange.core.store import atomic_write
 from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
+from repchange.tool.streamed_matrix import batch_gram_parts
 from repchange.tool import memory
 from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
@@ -286,13 +287,7 @@ class Tracker:
     def _batch_parts(self, outputs: Mapping[str, torch.Tensor], layers: list[Layer], mask: torch.Tensor | None
                      ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Each layer's zero-diagonal centred Gram parts of one probe batch, in the chosen view."""
-        parts = {}
-        for layer in layers:
-            a = as_samples(outputs[layer.name].float(), self.view, mask)
-            if not torch.isfinite(a).all():
-                raise ValueError(f"layer {layer.name!r} produced NaN or infinite activations on the probe set")
-            parts[layer.name] = gram_parts(a, layer.name)
-        return parts
+        return batch_gram_parts({layer.name: outputs[layer.name] for layer in layers}, self.view, mask)
 
     def _parts_bytes(self) -> int:
         n, b = self.probe.n or 0, self.probe.batch_size
