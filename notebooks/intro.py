@@ -155,8 +155,9 @@ plt.show()
 # "negligible", and "premise not met" where the run shows that what a claim presupposes did not
 # happen. {doc}`The budget page <budget>` reads Study A's pre-training claims at several
 # training budgets, and every Study A claim at larger scales (up to the whole Fashion-MNIST
-# training split, when the `scale` profile's runs are in the store), so a verdict can be told
-# apart from the budget that produced it.
+# training split: from the store when the `scale` profile's runs are there, else from the
+# repository's committed, checksummed record of such a run, marked *recorded*), so a verdict can
+# be told apart from the budget that produced it.
 # {doc}`The estimator grid <estimator_grid>` re-reads every claim under other
 # similarity measures, because a claim that holds under one estimator only is a finding too.
 #
