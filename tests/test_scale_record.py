@@ -60,6 +60,12 @@ def test_a_record_is_byte_identical_when_written_twice(tmp_path: Path) -> None:
     key = record_key(tables)
     for name in TABLES:
         assert (tmp_path / "a" / key / f"{name}.csv.gz").read_bytes() == (tmp_path / "b" / key / f"{name}.csv.gz").read_bytes()
+    # recorded again later with the same measurements: the first provenance stands; new measurements replace it
+    write_record(tmp_path / "a", {"x": (tables, _synthetic_frames(), 128)}, {**PROVENANCE, "commit": "fedcba9876"})
+    assert ScaleRecord(tmp_path / "a").tables(tables).source.endswith("commit 0123456 on test machine")
+    changed = {**_synthetic_frames(), "sizes": pd.DataFrame({"seed": [1], "value": [0.75]})}
+    write_record(tmp_path / "a", {"x": (tables, changed, 128)}, {**PROVENANCE, "commit": "fedcba9876"})
+    assert ScaleRecord(tmp_path / "a").tables(tables).source.endswith("commit fedcba9 on test machine")
 
 
 @pytest.mark.parametrize("damage", ["edit", "delete"])

@@ -100,7 +100,8 @@ def write_record(folder: str | Path, measured: Mapping[str, tuple[Any, dict[str,
                  provenance: Mapping[str, str]) -> Path:
     """Write (or extend) the record in ``folder``: ``measured`` maps a label (``all × 4 batch``) to (the
     :class:`~repchange.studies.a.scale.ScaleTables`, its five tables, its image count); ``provenance`` holds
-    ``date``, ``commit``, ``machine`` and ``command``. Entries of other keys already there are kept."""
+    ``date``, ``commit``, ``machine`` and ``command``. Entries of other keys already there are kept, and so is an
+    entry whose files come out byte-identical (its first provenance stands)."""
     folder = Path(folder)
     record = ScaleRecord(folder)
     entries = dict(record.meta["entries"])
@@ -114,6 +115,8 @@ def write_record(folder: str | Path, measured: Mapping[str, tuple[Any, dict[str,
             data = _csv_gz(frames[name])
             atomic_write(folder / key / f"{name}.csv.gz", lambda p, d=data: p.write_bytes(d))
             files[name] = _sha256(data)
+        if key in entries and entries[key]["files"] == files:
+            continue  # the same measurements recorded before: keep when and where they were first recorded
         entries[key] = dict(key=key, label=label, scale=[tables.scale.images, tables.scale.epochs], bn=tables.bn,
                             seeds=list(tables.pretraining.seeds), images=int(images), files=files,
                             provenance={k: str(provenance[k]) for k in ("date", "commit", "machine", "command")})
