@@ -128,3 +128,15 @@ def test_the_scale_figure_draws_a_cell_per_claim_scale_and_mode() -> None:
     ax = fig.axes[0]
     assert len(ax.patches) == 3 * 2 * 2  # three tallied claims × two scales × two modes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["A1-depth", "A3-size", "A2-train-fit"]
+
+
+def test_scales_read_from_the_record_say_so_in_the_table_and_the_figure() -> None:
+    from repchange.studies import budget
+
+    frame = _frame().assign(source=lambda f: ["this build" if i == 1024 else "recorded 2026-12-04 at commit 0123456"
+                                              for i in f.images])
+    table = a_scale.scale_verdicts(frame, "batch")
+    assert list(table.columns) == ["1,024 × 16 (512 steps)", "60,000 × 4 (7,500 steps, recorded)"]
+    ax = budget.fig_scale(frame, "synthetic").axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert [("(rec.)" in label) for label in labels] == [False, False, True, True], labels
