@@ -125,3 +125,14 @@ def test_recorded_tables_give_the_verdicts_of_the_stored_ones(store_root: Path, 
     columns = ["key", "bn", "images", "epochs", "verdict", "value", "ci_low", "ci_high"]
     pd.testing.assert_frame_equal(recorded[columns].reset_index(drop=True), trained[columns].reset_index(drop=True))
     assert set(recorded[recorded.images == 128].source) == {"recorded 2026-12-04 at commit 0123456 on test machine"}
+
+
+def test_scale_record_refuses_a_file_as_its_folder_before_any_work(tmp_path: Path, store_root: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    from repchange.book.cli import main
+
+    target = tmp_path / "a-file"
+    target.write_text("kept")
+    assert main(["scale-record", "--out", str(target)]) == 2
+    assert "--out" in capsys.readouterr().err and target.read_text() == "kept"
+    assert not store_root.exists() or not any(store_root.rglob("complete.json"))

@@ -161,6 +161,8 @@ def _cmd_scale_record(args: argparse.Namespace) -> int:
     from repchange.studies.a.scale_record import RECORD_FOLDER
 
     out = Path(args.out) if args.out else RECORD_FOLDER
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; name a folder for the record (default: {RECORD_FOLDER})")
     values = runner.effective_parameters(runner.project_root() / "notebooks" / "budget.py", args.profile,
                                          _parse_overrides(args.param))
     axis = parameters.scale_axis(values)

@@ -105,20 +105,19 @@ def _scale_line(book: BookLedger) -> str:
     store holds (both BatchNorm modes), which move with scale, and which scales were not run."""
     read = [s for s in book.scale_status if ": read" in s]
     not_run = [s.split(":")[0] for s in book.scale_status if ": not run" in s]
-    missing = f" Not run in this build: {', '.join(not_run)} (the scale profile trains them)." if not_run else ""
-    recorded = [s.split(":")[0] for s in book.scale_status if ": read" in s and "recorded" in s]
-    if recorded:
-        missing = (f" Read from the committed record of an earlier scale run (not trained in this build): "
-                   f"{', '.join(recorded)}.{missing}")
+    recorded = [s.split(":")[0] for s in read if "recorded" in s]
+    notes = (f" Read from the committed record of an earlier scale run (not trained in this build): "
+             f"{', '.join(recorded)}." if recorded else "")
+    notes += f" Not run in this build: {', '.join(not_run)} (the scale profile trains them)." if not_run else ""
     if len(read) < 2:
-        return f"- **Scale (more images, more SGD steps):** only the book's own scale is in the store.{missing}"
+        return f"- **Scale (more images, more SGD steps):** only the book's own scale is in the store.{notes}"
     stable = a_scale.stable_claims(book.scales)
     moving = list(dict.fromkeys(a_scale.scale_flips(book.scales).key))
     keys = lambda ks: ", ".join(f"`{k}`" for k in ks) or "none"  # noqa: E731
     return (f"- **Scale (more images, more SGD steps):** read at {', '.join(s.split(':')[0] for s in read)} "
             f"(images × epochs), both BatchNorm modes: {len(stable)} of the "
             f"{book.scales[book.scales.tallied].key.nunique()} tallied Study A claims read the same everywhere "
-            f"({keys(stable)}); moving with scale: {keys(moving)}.{missing}")
+            f"({keys(stable)}); moving with scale: {keys(moving)}.{notes}")
 
 
 def landing_text(book: BookLedger) -> dict[str, str]:

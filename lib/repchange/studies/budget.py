@@ -21,6 +21,7 @@ import pandas as pd
 from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure, panel_grid
 from repchange.core.verdicts import LEVEL
 from repchange.studies import claims
+from repchange.studies.a.scale import from_record
 
 __all__ = ["budget_ledger", "fig_budget", "fig_fit_curves", "fig_scale", "flip_sentences", "flips"]
 
@@ -173,13 +174,12 @@ def fig_scale(frame: pd.DataFrame, provenance: str):
     """Claim × scale (:func:`repchange.studies.a.scale.scale_axis`'s rows; tallied claims): for each scale, in
     order of SGD steps, one column per BatchNorm mode at extraction; each cell coloured by the verdict, with the
     effect in smallest effects of interest ((mean − null) / SESOI, claimed side positive). Claims not measured at
-    any scale are left out. Columns read from the committed record (``source`` not ``this build``) say ``(rec.)``."""
+    any scale are left out. Columns read from the committed record (:func:`repchange.studies.a.scale.from_record`) say ``(rec.)``."""
     import matplotlib.pyplot as plt
 
     rows = frame[frame.tallied].sort_values("steps", kind="stable")
     keys = list(dict.fromkeys(rows.key[rows.verdict != "not measured"]))  # a claim measured nowhere has no cell
-    recorded = rows["source"].ne("this build") if "source" in rows else pd.Series(False, index=rows.index)
-    columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn, recorded)))
+    columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn, from_record(rows))))
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.3 * len(keys) + 2.6), layout="constrained")
     cells = {(r.key, r.images, r.epochs, r.bn): r for r in rows.itertuples()}
     _verdict_grid(fig, ax, [[cells.get((key, i, e, bn)) for i, e, _, bn, _ in columns] for key in keys], keys,

@@ -38,11 +38,12 @@ from repchange.studies.a.pretraining import pretrain_all
 from repchange.studies.a.scale_record import ScaleRecord, write_record
 from repchange.studies.ledger import TALLIED, apply_premises
 
-__all__ = ["Scale", "ScaleTables", "bn_dependent", "ledger_rows", "parse_scales", "record_scales", "scale_axis", "scale_flips",
+__all__ = ["THIS_BUILD", "Scale", "ScaleTables", "bn_dependent", "from_record", "ledger_rows", "parse_scales", "record_scales", "scale_axis", "scale_flips",
            "scale_frames", "scale_label", "scale_ledger", "scale_tables", "scale_trainings", "scale_verdicts",
            "stable_claims"]
 
 MIN_SEEDS = 3
+THIS_BUILD = "this build"  # the ``source`` of rows computed from this build's store (else: the record's provenance)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def scale_frames(tables: ScaleTables, runtime: Runtime | None = None, *,
 
 
 def ledger_rows(tables: ScaleTables, frames: dict[str, pd.DataFrame], images: int, *, level: float = LEVEL,
-                source: str = "this build") -> pd.DataFrame:
+                source: str = THIS_BUILD) -> pd.DataFrame:
     """Every Study A claim read from ``frames`` (:func:`scale_frames`) at ``tables``' scale, premises applied.
 
     Columns: those of the ledger rows plus ``images``, ``epochs``, ``steps`` (SGD steps of one pre-training run),
@@ -172,15 +173,20 @@ def scale_ledger(tables: ScaleTables, runtime: Runtime | None = None, *, level: 
     return None if found is None else ledger_rows(tables, *found, level=level)
 
 
+def from_record(frame: pd.DataFrame) -> pd.Series:
+    """Per row of ``frame`` (:func:`ledger_rows`), whether it was read from the record rather than computed from this
+    build's store (rows without a ``source`` column are this build's)."""
+    return frame["source"].ne(THIS_BUILD) if "source" in frame else pd.Series(False, index=frame.index)
+
+
 def _columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` in order of SGD steps, with ``scale`` (``images × epochs (steps)``; ``, recorded`` after the steps
     where the rows' ``source`` is a record, not this build) and ``effect`` (mean − null and
     its interval, ``+0.012 [+0.004, +0.020]``; empty when not measured)."""
     rows = frame.sort_values("steps", kind="stable")
-    sources = rows["source"] if "source" in rows else pd.Series("this build", index=rows.index)
     return rows.assign(
-        scale=[f"{i:,} × {e} ({s:,} steps{'' if src == 'this build' else ', recorded'})"
-               for i, e, s, src in zip(rows.images, rows.epochs, rows.steps, sources)],
+        scale=[f"{i:,} × {e} ({s:,} steps{', recorded' if rec else ''})"
+               for i, e, s, rec in zip(rows.images, rows.epochs, rows.steps, from_record(rows))],
         effect=["" if pd.isna(x) else f"{x - n:+.3f}" + ("" if pd.isna(lo) else f" [{lo - n:+.3f}, {hi - n:+.3f}]")
                 for x, n, lo, hi in zip(rows.value, rows.null, rows.ci_low, rows.ci_high)])
 
