@@ -22,15 +22,12 @@ import pandas as pd
 import torch
 
 from repchange.core import data as data_mod
+from repchange.core import filter_chunks
 from repchange.core.features import BN_MODES, extract, positions_as_samples
 from repchange.core.metrics import (
     ALPHAS,
     CENTRINGS,
     Factors,
-    FilterWhitened,
-    filter_cka,
-    filter_procrustes_similarity,
-    filter_pwsm,
     pearson,
     pwsm_alphas,
     pwsm_key,
@@ -60,7 +57,7 @@ from repchange.studies.b.runs import (
     train_sources,
 )
 
-TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics")
+TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics", "core.filter_chunks")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
@@ -116,7 +113,7 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
     ``source_factors`` caches the source's positions-as-samples factors per class across calls.
     """
     source_factors = {} if source_factors is None else source_factors
-    similarity = filter_procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
+    similarity = filter_chunks.procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
     rows = []
     for cls, mask in _class_groups(labels, per_class):
         sim = similarity[mask].numpy()
@@ -129,9 +126,17 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
         # while for all probes together the ValueError stands (raise n_probe)
         defined = [a for a in alphas if not (cls != "all" and a < 1 and x.n < x.p)]
         values = pwsm_alphas(x, y, defined)
+        _release_copy(x)
         rows += [dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha, value=values.get(alpha, np.nan),
                       dead_fraction=np.nan) for alpha in alphas]
     return rows
+
+
+def _release_copy(factors: Factors) -> None:
+    """Drop the float64 centred copy a cached :class:`Factors` made for a cross product (the layer's whole map
+    set, twice the float32 maps it keeps): its next use recomputes it from those maps by the same operations,
+    to the same bits. Keeps one layer's copy live at a time instead of every layer's and class's."""
+    factors.__dict__.pop("x", None)
 
 
 def _run_label(cfg: FinetuneBConfig) -> str:
@@ -271,7 +276,7 @@ def _agreement_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runt
     _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
     rows, keep = [], agreement_images(probe.labels)
     labels = probe.labels[keep]
-    whitened = {layer: FilterWhitened(maps[keep], alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
+    whitened = {layer: filter_chunks.ChunkedWhitened(maps[keep], alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
                 for layer, maps in source_maps.items()}  # the source side, once for every checkpoint
     for epoch, maps in checkpoints:
         for layer, now in maps.items():
@@ -332,14 +337,14 @@ def agreement_images(labels: torch.Tensor, per_class: int | None = AGREEMENT_IMA
 
 
 def filter_r(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, centre: str,
-              src_whitened: FilterWhitened | None = None) -> list[dict[str, object]]:
+              src_whitened: filter_chunks.ChunkedWhitened | None = None) -> list[dict[str, object]]:
     """Per class of ``labels`` and pairing (see :func:`filter_agreement`): Pearson r across filters of the
     per-filter Procrustes distance and the pairing's distance, each the mean over the class's images of
     (n, C, H, W) maps. Each distance is computed once for every image and filter, then averaged per class."""
-    distances = {"procrustes": 1 - filter_procrustes_similarity(src, now, centre=centre).numpy(),
-                 AGREEMENT_PAIRINGS[0]: filter_pwsm(src if src_whitened is None else src_whitened, now,
-                                                    alpha=AGREEMENT_ALPHA, centre=centre).numpy(),
-                 "cka": 1 - filter_cka(src, now, centre=centre).numpy()}
+    distances = {"procrustes": 1 - filter_chunks.procrustes_similarity(src, now, centre=centre).numpy(),
+                 AGREEMENT_PAIRINGS[0]: filter_chunks.pwsm(src if src_whitened is None else src_whitened, now,
+                                                           alpha=AGREEMENT_ALPHA, centre=centre).numpy(),
+                 "cka": 1 - filter_chunks.cka(src, now, centre=centre).numpy()}
     out = []
     for cls, mask in _class_groups(labels)[1:]:
         rows = mask.numpy() if isinstance(mask, torch.Tensor) else mask

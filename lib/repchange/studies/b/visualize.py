@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from repchange.core.metrics import filter_procrustes_similarity
+from repchange.core import filter_chunks
 from repchange.core.receptive_field import ReceptiveField
 
 __all__ = ["ClassCrops", "class_crops", "crop_change", "filter_change", "heatmaps", "heatmap_change", "pick_filters"]
@@ -34,7 +34,7 @@ def filter_change(source_maps: torch.Tensor, maps: torch.Tensor) -> pd.DataFrame
     """Per filter of one layer: ``distance`` = 1 − nan-mean over images of the per-filter Procrustes
     similarity between source and fine-tuned maps (n, F, h, w), and ``dead_fraction`` (share of images
     where either map is without shape). Rows sorted from most to least changed; NaN distance last."""
-    similarity = filter_procrustes_similarity(source_maps, maps).numpy()  # (n, F)
+    similarity = filter_chunks.procrustes_similarity(source_maps, maps).numpy()  # (n, F)
     dead = np.isnan(similarity)
     live_counts = (~dead).sum(0)
     sums = np.where(dead, 0.0, similarity).sum(0)
