@@ -33,7 +33,7 @@ import jupytext
 import nbformat
 import yaml
 
-from repchange.book import parameter_checks, vocabulary
+from repchange.book import parameter_checks, usage as usage_mod, vocabulary
 from repchange.core import progress as progress_mod
 
 __all__ = [
@@ -386,7 +386,8 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
     builds the HTML; ``rerun=True`` executes every notebook again.
 
     Layout under ``out`` (default ``_build/<profile>``): ``src/`` is the staged book (config,
-    prose, executed notebooks), ``results/`` the notebooks' tables, ``html/`` the site.
+    prose, executed notebooks), ``results/`` the notebooks' tables, ``html/`` the site, ``profile.csv``
+    what each notebook executed in this build cost (wall, user and system CPU, peak memory).
     Jupyter Book's own execution is off: every page is a papermill output.
     """
     root = project_root()
@@ -402,6 +403,7 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
     last = json.loads(timings_file.read_text()) if timings_file.exists() else {}
     executed = json.loads(keys_file.read_text()) if keys_file.exists() and not rerun else {}
     timings: dict[str, float] = {}
+    usages: list[usage_mod.Usage] = []
     library = library_fingerprint()
     book_start = time.perf_counter()
     every_params = {nb_path: resolve_parameters(nb_path, profile) for nb_path in notebooks}  # all checked first
@@ -418,15 +420,17 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
         before = f"; {last[name]:.0f} s in the last build" if name in last else ""
         print(f"[{i}/{len(notebooks)}] executing {name} (profile {profile}{before})", flush=True)
         executed.pop(name, None)
-        with progress_mod.follow(out / "progress.jsonl"):
+        with progress_mod.follow(out / "progress.jsonl"), usage_mod.measured(name) as cost:
             done = execute(nb_path, target, params, results_dir=out / "results", progress=sys.stderr.isatty())
+        usages.append(cost)
+        usage_mod.write_profile(out / "profile.csv", usages)  # this build's executions, kept on a crash
         nbformat.write(for_reading(nbformat.read(target, as_version=4)), target)
         timings[name] = done.seconds
         executed[name] = execution_key(nb_path, params, library)  # after the run: the store as it left it
         keys_file.write_text(json.dumps(executed, indent=2))  # a crash keeps what already ran
         timings_file.write_text(json.dumps({**last, **timings}, indent=2))
-        print(f"      done in {done.seconds:.1f} s (book so far {_clock(time.perf_counter() - book_start)})",
-              flush=True)
+        print(f"      done in {done.seconds:.1f} s{'; ' + cost.line() if cost.line() else ''} (book so far "
+              f"{_clock(time.perf_counter() - book_start)})", flush=True)
     timings_file.write_text(json.dumps(timings, indent=2))
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src), "--path-output", tmp, "--all"]
