@@ -13,6 +13,7 @@ from repchange.core.architectures import build_architecture
 
 SIZES = {"a_seeds", "a_pretrain_epochs", "a_pretrain_size", "a_pretrain_eval_size", "a_probe_size", "a_pretrain_sizes",
          "a_finetune_epochs", "a_finetune_size", "a_finetune_eval_size", "b_finetune_epochs", "b_finetune_checkpoints",
+         "b_finetune_size", "b_finetune_eval_size",
          "b_probe_size"}
 
 

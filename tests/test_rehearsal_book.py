@@ -20,7 +20,7 @@ REHEARSED = ("00_metrics", "a1_cka_pretraining", "a2_label_degrees", "a3_cka_vs_
 @pytest.mark.notebook
 def test_the_metrics_and_study_a_chapters_execute_under_the_rehearsal_profile(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    rehearsal.write_data(data, per_class=10)
+    rehearsal.write_data(data)
     env = {"REPCHANGE_STORE": str(tmp_path / "store"), "REPCHANGE_DATA": str(data)}
     notebooks = {nb.stem: nb for nb in runner.book_notebooks()}
     for stem in REHEARSED:

@@ -6,7 +6,7 @@ module (a test checks that every module is listed here):
 ``core`` -- what both studies and your own model stand on:
 ``core.data`` (data sets as in-memory tensors), ``core.image_folders`` (ImageFolder trees: paper
 targets, any folder), ``core.labels`` (label corruption), ``core.models`` (Study A's conv4 and its
-probed layers), ``core.architectures`` (Study B's nets), ``core.receptive_field`` (receptive
+probed layers), ``core.architectures`` (Study B's nets), ``core.probe_shapes`` (their probed maps' shapes, computed on the meta device), ``core.receptive_field`` (receptive
 fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
 by side), ``core.table_pool`` (stored result tables computed side by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
 layers), ``core.metrics`` (similarity measures), ``core.filter_chunks`` (Study B's per-filter metrics a few maps at a time), ``core.peer_measures`` (the peers' measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``core.store`` (runs keyed by config and code, served

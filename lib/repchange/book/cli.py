@@ -142,7 +142,7 @@ def _cmd_rehearsal_data(args: argparse.Namespace) -> int:
     from repchange.book import rehearsal
 
     root = Path(args.folder).expanduser()
-    written = rehearsal.write_data(root / "data", per_class=args.per_class)
+    written = rehearsal.write_data(root / "data", per_class=args.per_class or rehearsal.PER_CLASS)
     weights = rehearsal.write_imagenet_weights(root / "torch" / "hub") if not args.no_weights else []
     print(f"miniature data in the published formats under {root / 'data'} ({', '.join(written)}); random ImageNet "
           f"weight files under {root / 'torch' / 'hub' / 'checkpoints'} ({len(weights)} files). Run the rehearsal with "
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     rh = sub.add_parser("rehearsal-data", help="write miniature data in the paper profile's formats and random ImageNet "
                                                "weight files under torchvision's cache names (for --profile rehearsal)")
     rh.add_argument("folder", help="where to write: FOLDER/data (REPCHANGE_DATA) and FOLDER/torch (TORCH_HOME)")
-    rh.add_argument("--per-class", type=int, default=10, help="images per class and split (at least 5)")
+    rh.add_argument("--per-class", type=int, default=None, help="images per class and split (at least 5; default: 15, the fewest that give the rehearsal profile's probes)")
     rh.add_argument("--no-weights", action="store_true", help="skip the weight files (VGG19's alone is 548 MB)")
     rh.set_defaults(func=_cmd_rehearsal_data)
     rec = sub.add_parser("scale-record", help="record the tables of the scale axis's runs the store holds "

@@ -248,6 +248,11 @@ def _b_probe_within_split(v: Mapping[str, Any]) -> str | None:
                f"the probe images come from the evaluation split"
 
 
+def _probe_positions(v: Mapping[str, Any]) -> str | None:
+    from repchange.studies.b import tables
+    return tables.positions_shortfall(v["b_archs"], v["b_probe_size"], v["b_alphas"])
+
+
 def _checkpoints_within_epochs(v: Mapping[str, Any]) -> str | None:
     checkpoints, epochs = v["b_finetune_checkpoints"], v["b_finetune_epochs"]
     if 0 not in checkpoints or max(checkpoints) > epochs:
@@ -291,6 +296,7 @@ def _shown_run_is_run(arch: str, target: str) -> Callable[[Mapping[str, Any]], s
 CROSS_RULES: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str | None]], ...] = (
     (("a_probe_size", "a_finetune_eval_size"), _probe_within_split),
     (("b_probe_size", "b_finetune_eval_size"), _b_probe_within_split),
+    (("b_probe_size", "b_archs", "b_alphas"), _probe_positions),
     (("b_finetune_checkpoints", "b_finetune_epochs"), _checkpoints_within_epochs),
     (("a_seeds", "a_shifts"), _seed_shift),
     (("b_archs", "b_targets"), _archs_fit_targets),

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["AWA2_CLASSES", "FRUITS360_CLASSES", "PAPER_ARCHS", "SCENE15_CLASSES", "write_data", "write_imagenet_weights"]
+__all__ = ["AWA2_CLASSES", "FRUITS360_CLASSES", "PAPER_ARCHS", "PER_CLASS", "SCENE15_CLASSES", "write_data", "write_imagenet_weights"]
 
 PAPER_ARCHS = ("vgg19", "resnet50", "densenet121")
 SCENE15_CLASSES = ("bedroom", "CALsuburb", "industrial", "kitchen", "livingroom", "MITcoast", "MITforest",
@@ -39,6 +39,7 @@ AWA2_CLASSES = ("antelope", "grizzly+bear", "killer+whale", "beaver", "dalmatian
 FRUITS360_CLASSES = ("Apple Braeburn", "Apple Golden 1", "Apple Red 1", "Apricot", "Avocado", "Banana", "Blueberry",
                      "Cantaloupe 1", "Cherry 1", "Cocos", "Dates", "Grape White", "Kiwi", "Lemon", "Lychee", "Mango",
                      "Orange", "Papaya", "Peach", "Pear", "Pineapple", "Plum", "Raspberry", "Strawberry")
+PER_CLASS = 15  # 15-Scene's 20 % split then holds 45 images: the 42 probes ResNet50's conv5_x needs (2,048 channels of 7 x 7)
 CIFAR10_TEST_PER_CLASS = 30  # 300 test images: the metrics chapter's PWSM needs a probe of at least 256 (block 4's width)
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -92,7 +93,7 @@ def _jpegs(folder: Path, classes: tuple[str, ...], rng: np.random.Generator, per
                                                                         quality=90)
 
 
-def write_data(root: str | Path, *, per_class: int = 10, seed: int = 0) -> dict[str, Path]:
+def write_data(root: str | Path, *, per_class: int = PER_CLASS, seed: int = 0) -> dict[str, Path]:
     """Every data set the paper profile reads, ``per_class`` images per class (and split), under ``root``;
     returns where each lies. The layout is the published one (see the module docstring)."""
     if per_class < 5:

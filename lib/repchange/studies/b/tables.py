@@ -32,6 +32,7 @@ from repchange.core.metrics import (
     pwsm_alphas,
     pwsm_key,
 )
+from repchange.core.probe_shapes import probe_shapes
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
 from repchange.core.runtime import Runtime
 from repchange.core.table_pool import TableJob, missing_tables, stored_tables
@@ -61,6 +62,7 @@ TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics", "core.filter_chun
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
+           "positions_shortfall",
            "last_checkpoint_distances", "run_config"]
 
 
@@ -95,6 +97,29 @@ class DynamicsParams:
             raise ValueError(f"alphas must lie in [0, 1], got {list(self.alphas)}")
         if self.n_probe < 2 or (self.finetune.eval_size is not None and self.n_probe > self.finetune.eval_size):
             raise ValueError(f"n_probe must lie in 2..eval_size ({self.finetune.eval_size}), got {self.n_probe}")
+        problem = positions_shortfall(self.archs, self.n_probe, self.alphas, self.finetune.image_size)
+        if problem:
+            raise ValueError(problem)
+
+
+def positions_shortfall(archs: tuple[str, ...] | list[str], n_probe: int, alphas: tuple[float, ...] | list[float],
+                        image_size: int = FinetuneBConfig.image_size) -> str | None:
+    """What is wrong, or None: PWSM below alpha 1 whitens each layer's channels over the probe's positions (every
+    position of every probe image a sample), so it needs at least as many positions as channels in every probed
+    layer. Read from the layers' shapes (:func:`repchange.core.probe_shapes.probe_shapes`; the small nets at 28 px,
+    the torchvision nets at ``image_size``), before anything runs."""
+    if all(a >= 1 for a in alphas):
+        return None
+    for arch in archs:
+        size = 28 if arch in SMALL_ARCHS else image_size
+        for layer, (channels, height, width) in probe_shapes(arch, size).items():
+            if n_probe * height * width < channels:
+                need = -(-channels // (height * width))
+                return (f"b_probe_size ({n_probe}) gives {n_probe * height * width:,} positions in {arch}'s {layer} "
+                        f"({channels} channels of {height} × {width} at {size} px), but PWSM at b_alphas below 1 needs "
+                        f"at least {channels:,}: raise b_probe_size to at least {need} (and b_finetune_eval_size with "
+                        f"it), or keep only alpha 1 in b_alphas")
+    return None
 
 
 def _class_groups(labels: torch.Tensor, per_class: bool = True) -> list[tuple[str, torch.Tensor]]:
