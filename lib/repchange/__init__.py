@@ -13,7 +13,7 @@ layers), ``core.metrics`` (similarity measures), ``core.filter_chunks`` (Study B
 only after their checksums match), ``core.store_care`` (verify, measure and prune a store),
 ``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
 calibration), ``core.stats`` (paired differences over seeds, by that rule), ``core.plotting`` (means with error bands, captions),
-``core.runtime`` (where runs execute: store, device, data folder, downloads), ``core.devices`` (which device a
+``core.runtime`` (where runs execute: store, device, data folder, downloads), ``core.allocator`` (freed memory kept in the process: no page-fault churn), ``core.devices`` (which device a
 run may ask for), ``core.measures`` (the similarity measures by name: direction, range, undefined values),
 ``core.resampling`` (a permutation null and a bootstrap interval for one value).
 

@@ -26,6 +26,7 @@ from multiprocessing import get_context
 from typing import Any, Callable, Iterator, Sequence
 
 from repchange.core import progress
+from repchange.core.allocator import keep_freed_memory
 
 __all__ = ["Job", "cores", "run_jobs", "torch_threads", "train_threads", "workers"]
 
@@ -111,6 +112,7 @@ def _init_worker(threads: int) -> None:
     import torch
 
     _die_with_parent()
+    keep_freed_memory()
     os.environ["REPCHANGE_PROGRESS"] = "0"  # no bars from workers; progress goes to the progress file
     os.environ["REPCHANGE_WORKERS"] = "1"  # a worker never starts a pool of its own
     torch.set_num_threads(threads)

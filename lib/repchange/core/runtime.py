@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass, field
 
 from repchange.core import data as data_mod
+from repchange.core.allocator import keep_freed_memory
 from repchange.core.devices import check_device
 from repchange.core.store import Store
 
@@ -26,6 +27,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         check_device(self.device)  # a device this machine lacks is refused here, before any work
+        keep_freed_memory()  # the process that runs the studies: training and metrics without page-fault churn
 
     def load(self, name: str) -> data_mod.DataSet:
         """:func:`repchange.core.data.load` of ``name`` from this runtime's data folder, once per process."""
