@@ -41,6 +41,10 @@
    process at torch's default threads against the worker pool at one thread each, quiet and beside one busy
    process.
 
+9. CPU lost in the kernel and memory held by temporaries (``benchmarks/cpu_waste.py``): freed memory kept in the
+   process against glibc's defaults (conv4 training, a VGG19-shaped Study B table), per-filter metrics in
+   chunks against the whole stack, and a worker pool's start-up per call.
+
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
 
@@ -259,10 +263,13 @@ def main() -> None:
     import study_a_tables
 
     study_a_results = study_a_tables.main()
+    import cpu_waste
+
+    cpu_waste_results = cpu_waste.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
                "book": book_results, "verdicts": verdict_results, "regime": regime_results,
-               "study_b_tables": study_b_results, "study_a_tables": study_a_results}
+               "study_b_tables": study_b_results, "study_a_tables": study_a_results, "cpu_waste": cpu_waste_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

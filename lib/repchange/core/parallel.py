@@ -11,16 +11,26 @@ depend on how many runs train beside it: pool and serial are bit-identical (test
 
 Result tables computed from stored runs go through the same pool (:mod:`repchange.core.table_pool`).
 
+The pool outlives the call: a notebook asks for runs and tables a dozen times, and each fresh pool paid
+its workers' start (spawn, import torch and the studies: about 2 s of a core each). It is reused for as long
+as what its workers run under is unchanged -- its size, the threads, the working directory, the whole
+environment (handed to each worker explicitly, so a worker never runs with a stale data folder or store) and
+the library's source files (an edited module gets fresh workers) -- and replaced when any of these changes.
+
 Knobs (environment): ``REPCHANGE_TRAIN_THREADS`` (default 1), ``REPCHANGE_WORKERS`` (default
-cores // train threads). On CUDA the runs go one after another in the calling process.
+cores // train threads), ``REPCHANGE_KEEP_POOL=0`` (a fresh pool for every call). On CUDA the runs go one
+after another in the calling process.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any, Callable, Iterator, Sequence
@@ -108,14 +118,61 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, environ: dict[str, str] | None = None, cwd: str | None = None) -> None:
     import torch
 
     _die_with_parent()
     keep_freed_memory()
+    if environ is not None:  # exactly the environment the pool was made for
+        os.environ.clear()
+        os.environ.update(environ)
+    if cwd is not None:
+        os.chdir(cwd)
     os.environ["REPCHANGE_PROGRESS"] = "0"  # no bars from workers; progress goes to the progress file
     os.environ["REPCHANGE_WORKERS"] = "1"  # a worker never starts a pool of its own
     torch.set_num_threads(threads)
+
+
+_POOL: dict[str, Any] = {}  # "key": what the workers run under, "pool": the ProcessPoolExecutor
+
+
+def _library_stamp() -> tuple[tuple[str, int, int], ...]:
+    """(file, size, modification time) of every module of the package: an edit means fresh workers."""
+    root = Path(__file__).resolve().parents[1]
+    return tuple((str(p), (s := p.stat()).st_size, s.st_mtime_ns) for p in sorted(root.rglob("*.py")))
+
+
+def _discard_pool() -> None:
+    """Stop the kept pool's workers now (queued jobs cancelled); the next call starts a new one."""
+    pool = _POOL.pop("pool", None)
+    _POOL.pop("key", None)
+    if pool is not None:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+
+atexit.register(_discard_pool)
+
+
+def _worker_pool(size: int) -> tuple[ProcessPoolExecutor, bool]:
+    """A pool of ``size`` spawned workers and whether it is kept (False: the caller shuts it down). Kept pools
+    are reused while their key -- size, threads, working directory, environment, library files -- is unchanged."""
+    threads, environ, cwd = train_threads(), dict(os.environ), os.getcwd()
+
+    def new() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(size, mp_context=get_context("spawn"), initializer=_init_worker,
+                                   initargs=(threads, environ, cwd))
+
+    if os.environ.get("REPCHANGE_KEEP_POOL", "1") == "0":
+        return new(), False
+    key = (size, threads, cwd, tuple(sorted(environ.items())), _library_stamp())
+    if _POOL.get("key") != key:
+        _discard_pool()
+        _POOL.update(key=key, pool=new())
+    return _POOL["pool"], True
 
 
 def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str = "cpu",
@@ -147,8 +204,8 @@ def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str =
         return
 
     queue = sorted(range(n), key=lambda i: -jobs[i].cost)
-    with ProcessPoolExecutor(pool_size, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(train_threads(),)) as pool:
+    pool, kept = _worker_pool(n_workers or workers())
+    try:
         submitted = {pool.submit(_timed, jobs[i]): i for i in queue}
         pending, done_count, error = set(submitted), 0, None
         while pending:
@@ -169,8 +226,17 @@ def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str =
                     continue
                 done_count += 1
                 finished(done_count, index, future.result())
-        if error is not None:
-            raise error
+    except BaseException:  # an interrupt, a failing callback: stop the workers (what finished is stored)
+        if kept:
+            _discard_pool()
+        raise
+    finally:
+        if not kept:
+            pool.shutdown(wait=True)
+    if error is not None:
+        if isinstance(error.__cause__, BrokenProcessPool):
+            _discard_pool()
+        raise error
 
 
 def _cuda() -> bool:

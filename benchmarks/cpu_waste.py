@@ -1,0 +1,166 @@
+"""`make bench`, part 9: CPU lost in the kernel and memory held by temporaries, as ratios measured in one run.
+
+1. Freed memory kept in the process (:mod:`repchange.core.allocator`) against glibc's defaults, each in a fresh
+   child process: (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's
+   Study A unit of work); (b) one VGG19-shaped Study B distance table at 224 px (the five probed layers'
+   maps, random, 15 probe images, two checkpoints; :func:`repchange.studies.b.tables._layer_rows`). Reported:
+   wall, user and system seconds, the system share, minor page faults and the peak resident memory of each;
+   the summed trained weights of (a) and the table's values of (b) in both (the allocator does not change the numbers).
+2. Study B's per-filter Procrustes similarity on VGG19's conv1_2 maps (30 images x 64 filters x 224 x 224):
+   the whole stack at once (:func:`repchange.core.metrics.filter_procrustes_similarity`) against chunks of
+   :data:`repchange.core.filter_chunks.CHUNK_ELEMENTS` (:func:`repchange.core.filter_chunks.procrustes_similarity`),
+   each in a child process: seconds, system seconds, peak resident memory, and whether the values are equal
+   to the bit.
+3. A worker pool's start-up: :func:`repchange.core.parallel.run_jobs` calls of two trivial jobs on two workers,
+   a fresh pool per call (``REPCHANGE_KEEP_POOL=0``: spawn, import, one job each, shut down; what every table
+   or training call paid) against the kept pool (started by the first call, reused by the others).
+
+Run alone: ``python benchmarks/cpu_waste.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+TRAIN = """
+import json, resource, tempfile, time
+from pathlib import Path
+import torch
+from repchange.core import data
+from repchange.core.allocator import keep_freed_memory
+from repchange.core.models import build
+from repchange.core.train import OptimiserSpec, train
+kept = keep_freed_memory()
+torch.set_num_threads(1); torch.manual_seed(0)
+split = data.load("fashion_mnist").train.subset(slice(0, 2048))
+model = build("conv4", in_channels=1, num_classes=10, image_size=28)
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+with tempfile.TemporaryDirectory() as tmp:
+    train(model, split, split.subset(slice(0, 256)), epochs=2, optimiser=OptimiserSpec("sgd", lr=0.01, batch_size=32),
+          seed=0, run_dir=Path(tmp) / "run", device="cpu", eval_epochs=[2], desc="bench")
+    check = float(sum(p.double().sum() for p in model.parameters()))  # the trained weights, summed
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps(dict(kept=kept, wall_s=time.perf_counter() - t0, user_s=r1.ru_utime - r0.ru_utime,
+                      sys_s=r1.ru_stime - r0.ru_stime, minor_faults=r1.ru_minflt - r0.ru_minflt,
+                      peak_gb=r1.ru_maxrss * 1024 / 1e9, check=check)))
+"""
+
+TABLE = """
+import json, resource, time
+import torch
+from repchange.core.allocator import keep_freed_memory
+from repchange.core.metrics import ALPHAS
+from repchange.studies.b.tables import _layer_rows
+kept = keep_freed_memory()
+torch.set_num_threads(1); torch.manual_seed(0)
+n = 15
+shapes = {"conv1_2": (64, 224), "conv2_2": (128, 112), "conv3_4": (256, 56), "conv4_4": (512, 28), "conv5_4": (512, 14)}
+labels = torch.arange(n) % 5
+source = {k: torch.relu(torch.randn(n, c, s, s)) for k, (c, s) in shapes.items()}
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+cache, value = {k: {} for k in shapes}, 0.0
+for epoch in (0, 1):
+    for k in shapes:
+        now = source[k] if epoch == 0 else torch.relu(source[k] + 0.1 * torch.randn_like(source[k]))
+        value += sum(r["value"] for r in _layer_rows(source[k], now, labels, ALPHAS, cache[k]) if r["value"] == r["value"])
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps(dict(kept=kept, wall_s=time.perf_counter() - t0, user_s=r1.ru_utime - r0.ru_utime,
+                      sys_s=r1.ru_stime - r0.ru_stime, minor_faults=r1.ru_minflt - r0.ru_minflt,
+                      peak_gb=r1.ru_maxrss * 1024 / 1e9, check=value)))
+"""
+
+FILTERS = """
+import hashlib, json, resource, sys, time
+import torch
+from repchange.core import filter_chunks, metrics
+torch.manual_seed(0)
+a = torch.relu(torch.randn(30, 64, 224, 224)); b = torch.relu(a + 0.1 * torch.randn_like(a))
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+base = r0.ru_maxrss
+out = metrics.filter_procrustes_similarity(a, b) if sys.argv[1] == "whole" else filter_chunks.procrustes_similarity(a, b)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps(dict(wall_s=time.perf_counter() - t0, sys_s=r1.ru_stime - r0.ru_stime,
+                      peak_above_inputs_gb=(r1.ru_maxrss - base) * 1024 / 1e9,
+                      digest=hashlib.sha256(out.nan_to_num(-1).numpy().tobytes()).hexdigest())))
+"""
+
+
+def _child(code: str, *args: str, keep: bool = True) -> dict[str, object]:
+    env = {**os.environ, "REPCHANGE_KEEP_FREED_MEMORY": "1" if keep else "0", "REPCHANGE_PROGRESS": "0",
+           "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def allocator() -> dict[str, dict[str, object]]:
+    results = {}
+    for name, code in (("conv4 training", TRAIN), ("VGG19 distance table", TABLE)):
+        default, kept = _child(code, keep=False), _child(code, keep=True)
+        results[name] = dict(default=default, kept=kept, wall_ratio=kept["wall_s"] / default["wall_s"],
+                             sys_share_default=default["sys_s"] / (default["sys_s"] + default["user_s"]),
+                             sys_share_kept=kept["sys_s"] / (kept["sys_s"] + kept["user_s"]),
+                             faults_ratio=kept["minor_faults"] / default["minor_faults"],
+                             peak_ratio=kept["peak_gb"] / default["peak_gb"], same_numbers=default["check"] == kept["check"])
+    return results
+
+
+def filters() -> dict[str, object]:
+    whole, chunked = _child(FILTERS, "whole"), _child(FILTERS, "chunked")
+    return dict(whole=whole, chunked=chunked, wall_ratio=chunked["wall_s"] / whole["wall_s"],
+                peak_ratio=chunked["peak_above_inputs_gb"] / max(whole["peak_above_inputs_gb"], 1e-9),
+                identical=whole["digest"] == chunked["digest"])
+
+
+def pool_start(calls: int = 4) -> dict[str, float]:
+    from repchange.core import parallel
+
+    jobs = [parallel.Job(_noop_job, dict(i=i)) for i in range(2)]
+    out = {}
+    for mode, keep in (("fresh", "0"), ("kept", "1")):
+        os.environ["REPCHANGE_KEEP_POOL"] = keep
+        parallel._discard_pool()
+        walls = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            parallel.run_jobs(jobs, n_workers=2, desc="bench pool start")
+            walls.append(time.perf_counter() - start)
+        out[f"{mode}_first_s"], out[f"{mode}_later_s"] = walls[0], sum(walls[1:]) / (calls - 1)
+    os.environ.pop("REPCHANGE_KEEP_POOL")
+    parallel._discard_pool()
+    out["later_call_ratio"] = out["kept_later_s"] / out["fresh_later_s"]
+    return out
+
+
+def main() -> dict[str, object]:
+    os.environ["REPCHANGE_PROGRESS"] = "0"
+    results = dict(allocator=allocator(), filters=filters(), pool=pool_start())
+    print("\n[9] CPU lost in the kernel, memory held by temporaries")
+    for name, r in results["allocator"].items():
+        d, k = r["default"], r["kept"]
+        print(f"  {name}: glibc's defaults {d['wall_s']:.1f} s wall, sys {r['sys_share_default']:.0%}, "
+              f"{d['minor_faults']:,} faults, peak {d['peak_gb']:.2f} GB; kept freed memory {k['wall_s']:.1f} s, sys "
+              f"{r['sys_share_kept']:.0%}, {k['minor_faults']:,} faults, peak {k['peak_gb']:.2f} GB: wall "
+              f"{r['wall_ratio']:.2f}x, faults {r['faults_ratio']:.2f}x, peak {r['peak_ratio']:.2f}x, same numbers "
+              f"{r['same_numbers']}")
+    f = results["filters"]
+    print(f"  per-filter Procrustes, VGG19 conv1_2 on 30 images: whole stack {f['whole']['wall_s']:.1f} s (sys "
+          f"{f['whole']['sys_s']:.1f} s), {f['whole']['peak_above_inputs_gb']:.2f} GB above the inputs; in chunks "
+          f"{f['chunked']['wall_s']:.1f} s (sys {f['chunked']['sys_s']:.1f} s), "
+          f"{f['chunked']['peak_above_inputs_gb']:.2f} GB: wall {f['wall_ratio']:.2f}x, identical {f['identical']}")
+    p = results["pool"]
+    print(f"  two trivial jobs on two workers: a fresh pool per call {p['fresh_later_s']:.2f} s per call; the kept pool "
+          f"{p['kept_first_s']:.2f} s for the first call, {p['kept_later_s']:.3f} s for each later one: "
+          f"{p['later_call_ratio']:.3f}x")
+    return results
+
+
+def _noop_job(i: int) -> int:
+    return i
+
+
+if __name__ == "__main__":
+    main()
