@@ -84,7 +84,7 @@ print(*choice.summary_lines(), sep="\n")
 # ```
 
 # %%
-names = runs.class_names(b_viz_target)
+names = runs.class_names(b_viz_target, runtime.data_root)
 classes = b_viz_classes if b_viz_classes is not None else sorted(set(probe.labels.tolist()))[:4]
 crops, agreement = filter_choice.crop_changes(choice, classes)
 for layer in layers:

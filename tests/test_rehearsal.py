@@ -10,6 +10,7 @@ import torch
 from repchange.book import parameter_checks, rehearsal, runner
 from repchange.core import data, image_folders
 from repchange.core.architectures import build_architecture
+from repchange.studies.b import runs
 
 SIZES = {"a_seeds", "a_pretrain_epochs", "a_pretrain_size", "a_pretrain_eval_size", "a_probe_size", "a_pretrain_sizes",
          "a_finetune_epochs", "a_finetune_size", "a_finetune_eval_size", "b_finetune_epochs", "b_finetune_checkpoints",
@@ -51,6 +52,22 @@ def test_the_miniature_data_read_through_the_real_loaders(miniature: Path) -> No
     assert len(awa2.train) + len(awa2.test) == 50 * 5
     fruits = image_folders.load_folder_set("fruits360", miniature, image_size=64)
     assert len(fruits.test.labels.unique()) == 20  # 20 of its classes drawn, as the paper profile reads it
+
+
+def test_the_class_names_are_those_the_loader_drew(miniature: Path) -> None:
+    """Caught by the rehearsal: chapter b4 labelled its crops with class names the paper targets lacked. Every
+    label's name is a class folder whose image count is that label's (Fruits-360 draws 20 of its classes)."""
+    for target, folder, counts_dir in (("scene15", miniature / "15-Scene", None),
+                                       ("fruits360", miniature / "fruits-360_dataset" / "fruits-360", "Training")):
+        names = runs.class_names(target, str(miniature))
+        ds = image_folders.load_folder_set(target, miniature, image_size=16)
+        labels = ds.train.labels if counts_dir else torch.cat([ds.train.labels, ds.test.labels])
+        assert sorted(names) == list(range(int(labels.max()) + 1))
+        tree = folder / counts_dir if counts_dir else folder
+        for label, name in names.items():
+            assert int((labels == label).sum()) == len(list((tree / name).glob("*.jpg"))), (target, name)
+    assert len(runs.class_names("fruits360", str(miniature))) == 20
+    assert runs.class_names("scene15", str(miniature))[0] == "CALsuburb"  # sorted as ImageFolder sorts
 
 
 def test_imagenet_weights_are_found_where_torchvisions_cache_keeps_them(tmp_path: Path,

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from repchange.core.data import DataNotFoundError, DataSet, Split
 
-__all__ = ["FOLDER_SETS", "FolderSet", "load_folder_set", "load_image_folder", "own_split_dirs", "read_probe_folder", "read_tree"]
+__all__ = ["FOLDER_SETS", "FolderSet", "folder_set_classes", "load_folder_set", "load_image_folder", "own_split_dirs", "read_probe_folder", "read_tree"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "repchange" / "folders"
@@ -128,6 +128,26 @@ def own_split_dirs(folder: Path) -> tuple[str, str] | None:
     return next((d for d in TRAIN_TEST_DIRS if all((folder / x).is_dir() for x in d)), None)
 
 
+def _drawn_classes(name: str, train_dir: Path, num_classes: int | None, rng: np.random.Generator) -> list[str]:
+    """The class folders of a tree with its own training folder, sorted; ``num_classes`` of them drawn by ``rng``."""
+    classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
+    if num_classes is None:
+        return classes
+    if len(classes) < num_classes:
+        raise DataNotFoundError(f"{train_dir} has {len(classes)} classes; {name} needs {num_classes}")
+    return sorted(rng.choice(classes, size=num_classes, replace=False).tolist())
+
+
+def folder_set_classes(name: str, root: str | os.PathLike | None = None, *, seed: int = 42) -> list[str]:
+    """The class names of :func:`load_folder_set`'s labels 0, 1, ... for ``name`` (no image is read)."""
+    if name not in FOLDER_SETS:
+        raise ValueError(f"unknown image-folder data set {name!r}; choose one of {sorted(FOLDER_SETS)}")
+    spec, folder = FOLDER_SETS[name], _find(name, root)
+    if spec.train_test_dirs:
+        return _drawn_classes(name, folder / spec.train_test_dirs[0], spec.num_classes, np.random.default_rng(seed))
+    return sorted(d.name for d in folder.iterdir() if d.is_dir())
+
+
 def _split_tree(name: str, folder: Path, train_test_dirs: tuple[str, str] | None, num_classes: int | None,
                 image_size: int, seed: int, test_fraction: float) -> DataSet:
     """The split rules shared by every tree: its own train/test folders (then ``num_classes``
@@ -139,11 +159,7 @@ def _split_tree(name: str, folder: Path, train_test_dirs: tuple[str, str] | None
     rng = np.random.default_rng(seed)
     if train_test_dirs:
         train_dir, test_dir = (folder / d for d in train_test_dirs)
-        classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
-        if num_classes is not None:
-            if len(classes) < num_classes:
-                raise DataNotFoundError(f"{train_dir} has {len(classes)} classes; {name} needs {num_classes}")
-            classes = sorted(rng.choice(classes, size=num_classes, replace=False).tolist())
+        classes = _drawn_classes(name, train_dir, num_classes, rng)
         train_files, train_labels, classes = read_tree(train_dir, classes)
         test_files, test_labels, _ = read_tree(test_dir, classes)
     else:

@@ -84,8 +84,11 @@ def describe_target(target: str) -> str:
     return TARGETS[target]
 
 
-def class_names(target: str) -> dict[int, str]:
-    """``{label: class name}`` of ``target`` (a folder target: its class folders, sorted)."""
+def class_names(target: str, data_root: str | None = None) -> dict[int, str]:
+    """``{label: class name}`` of ``target`` (a folder target: its class folders, sorted; a paper target: the class
+    folders its loader reads, under ``data_root``)."""
+    if target in image_folders.FOLDER_SETS:
+        return dict(enumerate(image_folders.folder_set_classes(target, data_root)))
     if is_folder_target(target):
         tree = Path(target[len(FOLDER_PREFIX):]).expanduser()
         dirs = image_folders.own_split_dirs(tree)
