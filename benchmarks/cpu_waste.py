@@ -1,4 +1,4 @@
-"""`make bench`, part 9: CPU lost in the kernel and memory held by temporaries, as ratios measured in one run.
+"""`make bench`, part 10 (printed [10]): CPU lost in the kernel and memory held by temporaries, as ratios measured in one run.
 
 1. Freed memory kept in the process (:mod:`repchange.core.allocator`) against glibc's defaults, each in a fresh
    child process: (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's
@@ -138,7 +138,7 @@ def pool_start(calls: int = 4) -> dict[str, float]:
 def main() -> dict[str, object]:
     os.environ["REPCHANGE_PROGRESS"] = "0"
     results = dict(allocator=allocator(), filters=filters(), pool=pool_start())
-    print("\n[9] CPU lost in the kernel, memory held by temporaries")
+    print("\n[10] CPU lost in the kernel, memory held by temporaries")
     for name, r in results["allocator"].items():
         d, k = r["default"], r["kept"]
         print(f"  {name}: glibc's defaults {d['wall_s']:.1f} s wall, sys {r['sys_share_default']:.0%}, "

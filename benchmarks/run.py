@@ -41,7 +41,7 @@
    process at torch's default threads against the worker pool at one thread each, quiet and beside one busy
    process.
 
-9. CPU lost in the kernel and memory held by temporaries (``benchmarks/cpu_waste.py``): freed memory kept in the
+10. CPU lost in the kernel and memory held by temporaries (``benchmarks/cpu_waste.py``, printed [10]): freed memory kept in the
    process against glibc's defaults (conv4 training, a VGG19-shaped Study B table), per-filter metrics in
    chunks against the whole stack, and a worker pool's start-up per call.
 
