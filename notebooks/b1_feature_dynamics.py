@@ -98,8 +98,8 @@ save_table(baseline, "b_baseline")
 # stopped improving on their own task. Each source run records its test accuracy (1,000 held-out
 # images of the five source classes) after every epoch. Single epochs jitter by about two points,
 # so the rule compares means: a net has **reached its plateau** at epoch *e* when the mean accuracy
-# over its last {glue:text}`b1_plateau_window` epochs (and over seeds) gains less than
-# {glue:text}`b1_plateau_tolerance` over the {glue:text}`b1_plateau_window` epochs before
+# over its last {glue:md}`b1_plateau_window` epochs (and over seeds) gains less than
+# {glue:md}`b1_plateau_tolerance` over the {glue:md}`b1_plateau_window` epochs before
 # (`repchange.studies.b.source_plateau`). The torchvision nets of the paper profile come with
 # their published weights and have no curve here.
 

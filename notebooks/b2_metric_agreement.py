@@ -118,7 +118,8 @@ plt.show()
 glue_text("b2_provenance", source)
 agreement_summary = summaries.metric_agreement(summary, summary_code, correlations, b_alphas, chance)
 numbers = agreement_summary.numbers
-glue_text("b2_paper_pairing", agreement_summary.phrases["b2_paper_pairing"])
+for name, phrase in agreement_summary.phrases.items():  # the pairing; the chance level where it is not measured
+    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -128,17 +129,17 @@ headline
 # %% [markdown]
 # ## What this run shows
 #
-# **As the paper computed it, with the paper's pairing** ({glue:text}`b2_paper_pairing`): over
+# **As the paper computed it, with the paper's pairing** ({glue:md}`b2_paper_pairing`): over
 # {glue:text}`b2_filter_cells` (layer, epoch, class) cells of {glue:text}`b2_runs` runs, the Pearson r
 # across filters is {glue:text}`b2_filter_r_mean` ± {glue:text}`b2_filter_r_std` (mean ± standard
 # deviation); the paper reports {glue:text}`b2_paper_r_mean` ± {glue:text}`b2_paper_r_std`. Per run
-# the mean r ranges from {glue:text}`b2_filter_r_min_run` to {glue:text}`b2_filter_r_max_run`. Between
-# a source net and its independently trained twin the same r averages
-# {glue:text}`b2_filter_r_chance`: the level two unrelated nets reach.
+# the mean r ranges from {glue:text}`b2_filter_r_min_run` to {glue:text}`b2_filter_r_max_run`. The same
+# r between a source net and its independently trained twin, the level two unrelated nets reach:
+# {glue:md}`b2_filter_r_chance_phrase`.
 #
 # **The authors' code's pairing** (per-filter CKA vs per-filter Procrustes):
 # {glue:text}`b2_code_r_mean` ± {glue:text}`b2_code_r_std`, per run {glue:text}`b2_code_r_min_run`
-# to {glue:text}`b2_code_r_max_run`; chance {glue:text}`b2_code_r_chance`. The claims ledger tests
+# to {glue:text}`b2_code_r_max_run`; chance {glue:md}`b2_code_r_chance_phrase`. The claims ledger tests
 # "strong agreement" for both as a mean r per source net above 0.5.
 #
 # **Pooled, not the paper's statistic:** one r per run across all its (layer, epoch, class)

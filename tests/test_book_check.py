@@ -49,7 +49,8 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     (site / "notebooks" / "unnamed.html").write_text(_page('<div class="provenance"><p>data: x</p></div>' + figure))
     (site / "notebooks" / "leaky.html").write_text(_page(
         '<div class="cell tag_injected-parameters"><pre># Parameters\nprofile = "default"</pre></div>'
-        "<pre>PosixPath('/work/main/runs/x.csv')</pre><details><summary>code</summary><pre>/root/hidden</pre></details>"))
+        "<pre>PosixPath('/work/main/runs/x.csv')</pre><details><summary>code</summary><pre>/root/hidden</pre></details>"
+        "<p>the pairing (&lt;IPython.core.display.Markdown object&gt;) agrees</p>"))
     problems = [str(p) for p in check.check_site(site)]
     assert any(p.startswith("index.html: broken image missing.png") for p in problems)
     assert any(p.startswith("index.html: failed to load") and "missing.png" in p for p in problems)
@@ -65,6 +66,9 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
     assert "notebooks/leaky.html: papermill's injected-parameters cell is visible" in problems
     assert "notebooks/leaky.html: machine path visible: 'PosixPath('" in problems
     assert "notebooks/leaky.html: machine path visible: '/work/main'" in problems
+    assert any(p.startswith("notebooks/leaky.html: an object's repr instead of its text: "
+                            "'<IPython.core.display.Markdown object>'") for p in problems)
+    assert not any("object's repr" in p for p in problems if not p.startswith("notebooks/leaky.html"))
     assert not any("/root/hidden" in p for p in problems)  # folded code is not visible text
     assert any(p.startswith("maths.html: ") and p.endswith("raw TeX delimiter(s) visible: maths not rendered") for p in problems)
     wide = [p for p in problems if p.startswith("wide.html")]

@@ -15,6 +15,7 @@ from repchange.studies.b import runs
 SIZES = {"a_seeds", "a_pretrain_epochs", "a_pretrain_size", "a_pretrain_eval_size", "a_probe_size", "a_pretrain_sizes",
          "a_finetune_epochs", "a_finetune_size", "a_finetune_eval_size", "b_finetune_epochs", "b_finetune_checkpoints",
          "b_finetune_size", "b_finetune_eval_size",
+         "own_train_size", "own_probe_size", "own_epochs", "own_null",
          "b_probe_size"}
 
 

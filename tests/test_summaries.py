@@ -183,6 +183,10 @@ def test_metric_agreement_summary_reads_both_pairings_their_chance_and_each_alph
     assert n["b2_pooled_r_pwsm0"] == pytest.approx(0.5) and n["b2_pooled_r_pwsm1"] == pytest.approx(0.4)
     assert n["b2_runs"] == 3 and n["b2_paper_r_mean"] == 0.83
     assert s.phrases["b2_paper_pairing"] == "per-filter PWSM α=0.5 vs per-filter Procrustes"
+    assert s.phrases["b2_filter_r_chance_phrase"] == "0.200"
+    published = summaries.metric_agreement(paper, authors, correlations, [0.0, 1.0], chance.iloc[:0])
+    assert "b2_filter_r_chance" not in published.numbers  # no twin of a published net: no number is made up
+    assert published.phrases["b2_code_r_chance_phrase"].startswith("not measured")
     with pytest.raises(ValueError, match=r"lack PWSM at alpha \[0.5\]"):
         summaries.metric_agreement(paper, authors, correlations, [0.5])
 

@@ -321,6 +321,9 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+OBJECT_REPR = re.compile(r"<[A-Za-z_][\w.]* object(?: at 0x[0-9a-f]+)?>")
+
+
 def check_site(html: str | Path, *, notebook_dir: str = "notebooks", landing: bool = True) -> list[Problem]:
     """Every problem found on the site under ``html`` (see the module doc); an empty list when it is clean.
     ``landing``: also check that the page index.html leads to states the book's findings with a figure."""
@@ -338,6 +341,9 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks", landing: bo
             problems += [Problem(name, f"broken image {src}") for src in found["broken"]]
             problems += [Problem(name, f"machine path visible: {m.group(0)!r}") for m in
                          list(MACHINE_PATH.finditer(found["text"]))[:3]]
+            problems += [Problem(name, f"an object's repr instead of its text: {m.group(0)!r} (glued as Markdown, "
+                                       f"referenced with {{glue:text}}: use {{glue:md}})")
+                         for m in list(OBJECT_REPR.finditer(found["text"]))[:3]]
             problems += [Problem(name, f"too wide: {what}") for what in page.evaluate(TOO_WIDE_JS)]
             problems += [Problem(name, f"a word broken inside a table cell: {what}")
                          for what in page.evaluate(BROKEN_WORDS_JS)]

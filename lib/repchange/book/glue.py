@@ -26,12 +26,26 @@ def glue_numbers(values: Mapping[str, float], *, digits: int = 3) -> pd.Series:
     return pd.Series(rounded, name="value")
 
 
+class _Phrase:
+    """A sentence fragment that displays as itself both as Markdown and as plain text (IPython's ``Markdown``
+    shows ``<IPython.core.display.Markdown object>`` as plain text, which ``{glue:text}`` inserts)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def glue_text(name: str, text: str) -> None:
-    """Glue a sentence fragment as Markdown, for ``{glue:md}`name``` in the prose."""
-    from IPython.display import Markdown
+    """Glue a sentence fragment for ``{glue:md}`name``` in the prose (rendered as Markdown); ``{glue:text}`name```
+    shows the same words as plain text."""
     from myst_nb import glue
 
-    glue(name, Markdown(text), display=False)
+    glue(name, _Phrase(text), display=False)
 
 
 def glue_list(name: str, items: list, *, empty: str = "none of the layers") -> None:

@@ -355,9 +355,10 @@ def metric_agreement(paper: pd.DataFrame, authors: pd.DataFrame, correlations: p
     Pearson r, from :func:`repchange.studies.b.analysis.agreement_summary`) for the paper's pairing
     (``paper``: per-filter PWSM vs Procrustes) and the authors' code's (``authors``: per-filter CKA vs
     Procrustes), the range over runs, the paper's numbers beside them, the chance level (``chance``:
-    :func:`repchange.studies.b.tables.filter_agreement_chance`, mean r per pairing) and the pooled r of
+    :func:`repchange.studies.b.tables.filter_agreement_chance`, mean r per pairing; the phrase
+    ``b2_<pairing>_r_chance_phrase`` says "not measured" where it is empty: the published nets) and the pooled r of
     PWSM at each of ``alphas`` (``b2_pooled_r_pwsm<α>``)."""
-    numbers = {}
+    numbers, chance_phrases = {}, {}
     for name, summary in (("filter", paper), ("code", authors)):
         overall = summary[summary.arch == "all"]
         if overall.empty:
@@ -367,7 +368,11 @@ def metric_agreement(paper: pd.DataFrame, authors: pd.DataFrame, correlations: p
                     f"b2_{name}_cells": int(overall["n"]), f"b2_{name}_r_min_run": per_run.min(),
                     f"b2_{name}_r_max_run": per_run.max()}
         if chance is not None and not chance.empty:
-            numbers[f"b2_{name}_r_chance"] = chance[chance.pairing == summary.pairing.iloc[0]].r.mean()
+            numbers[f"b2_{name}_r_chance"] = level = chance[chance.pairing == summary.pairing.iloc[0]].r.mean()
+            chance_phrases[f"b2_{name}_r_chance_phrase"] = f"{level:.3f}"
+        else:  # the published nets: no independently trained twin here (the paper profile, the rehearsal)
+            chance_phrases[f"b2_{name}_r_chance_phrase"] = "not measured (a published net has no independently " \
+                                                           "trained twin here)"
     pooled = correlations.groupby("metric")["r"].mean()
     missing = [a for a in alphas if pwsm_key(a) not in pooled.index]
     if missing:
@@ -378,7 +383,7 @@ def metric_agreement(paper: pd.DataFrame, authors: pd.DataFrame, correlations: p
     for alpha in alphas:
         out.numbers[f"b2_pooled_r_pwsm{_alpha_name(alpha)}"] = pooled[pwsm_key(alpha)]
     out.numbers["b2_runs"] = int(correlations[["arch", "target"]].drop_duplicates().shape[0])
-    out.phrases = {"b2_paper_pairing": analysis.pairing_label(paper.pairing.iloc[0])}
+    out.phrases = {"b2_paper_pairing": analysis.pairing_label(paper.pairing.iloc[0]), **chance_phrases}
     return out
 
 
