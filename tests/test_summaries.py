@@ -319,3 +319,8 @@ def test_paper_beside_summary_counts_the_architectures_whose_reuse_gap_has_the_p
     assert "resnet: paper +0.200, ours -0.400" in s.phrases["beside_b_gap"]
     assert "*fine-tuning*: layer ordering agrees with Spearman ρ = -0.50; the paper's CKA falls from block to " \
            "block, ours does not fall at every block." in s.phrases["beside_a_sentences"]
+    # caught by the rehearsal on 15-Scene alone: our runs hold one kind of target, so there is no gap of ours
+    one_kind = reuse.assign(ours=reuse.ours.where(reuse.kind == "similar"))
+    alone = summaries.paper_beside(agreement_a, one_kind, agreement)
+    assert (alone.numbers["beside_b_same_sign"], alone.numbers["beside_b_archs"]) == (0, 0)
+    assert "vgg: paper +0.200, ours not measured (needs a similar and a dissimilar target)" in alone.phrases["beside_b_gap"]

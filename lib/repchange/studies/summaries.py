@@ -564,9 +564,16 @@ def paper_beside(agreement_a: pd.DataFrame, reuse: pd.DataFrame, agreement_summa
     (:func:`repchange.studies.beside.pattern_agreement`), Study B's reuse gap (dissimilar minus
     similar) per architecture for the paper and for us and in how many architectures its sign
     agrees (``reuse`` from :func:`repchange.studies.beside.study_b_reusability_beside`), and the
-    per-filter metric agreement beside the paper's."""
+    per-filter metric agreement beside the paper's. A run without both a similar and a dissimilar target
+    (e.g. 15-Scene alone) has no gap of its own: "not measured", and no sign is compared."""
     gap = reuse.pivot_table(index="arch", columns="kind", values=["paper", "ours"])
-    gaps = {who: gap[(who, "dissimilar")] - gap[(who, "similar")] for who in ("paper", "ours")}
+    gaps = {who: gap[(who, "dissimilar")] - gap[(who, "similar")]
+            if {(who, "dissimilar"), (who, "similar")} <= set(gap.columns) else pd.Series(np.nan, index=gap.index)
+            for who in ("paper", "ours")}
+    compared = gaps["paper"].notna() & gaps["ours"].notna()
+
+    def _signed(value: float) -> str:
+        return f"{value:+.3f}" if np.isfinite(value) else "not measured (needs a similar and a dissimilar target)"
     overall = agreement_summary[agreement_summary.arch == "all"].iloc[0]
     out = Summary()
     out.phrases = {
@@ -574,11 +581,11 @@ def paper_beside(agreement_a: pd.DataFrame, reuse: pd.DataFrame, agreement_summa
             f"*{r.condition}*: layer ordering agrees with Spearman ρ = {r.rank_agreement:.2f}; the paper's CKA "
             f"{_falls(r.paper_falls_over_blocks)}, ours {_falls(r.ours_falls_over_blocks)}."
             for r in agreement_a.itertuples()),
-        "beside_b_gap": ", ".join(f"{arch}: paper {gaps['paper'][arch]:+.3f}, ours {gaps['ours'][arch]:+.3f}"
+        "beside_b_gap": ", ".join(f"{arch}: paper {_signed(gaps['paper'][arch])}, ours {_signed(gaps['ours'][arch])}"
                                   for arch in gap.index)}
     out.numbers = {"beside_a_rank_agreement_min": agreement_a.rank_agreement.min(),
-                   "beside_b_same_sign": int(((gaps["paper"] > 0) == (gaps["ours"] > 0)).sum()),
-                   "beside_b_archs": len(gap.index),
+                   "beside_b_same_sign": int(((gaps["paper"] > 0) == (gaps["ours"] > 0))[compared].sum()),
+                   "beside_b_archs": int(compared.sum()),
                    "beside_r_ours": overall["mean"], "beside_r_ours_std": overall["std"],
                    "beside_r_paper": paper_numbers.STUDY_B_AGREEMENT[0],
                    "beside_r_paper_std": paper_numbers.STUDY_B_AGREEMENT[1]}
