@@ -65,6 +65,27 @@ def test_decoded_images_are_cached_between_loads(tmp_path: Path, monkeypatch: py
     assert torch.equal(image_folders.load_folder_set("awa2", tmp_path, image_size=8).train.images, first.train.images)
 
 
+def test_two_workers_decoding_one_split_at_once_both_succeed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caught by the rehearsal: two fine-tunings on one target, side by side with a cold cache, both wrote the
+    split to one ".tmp" name and the second rename failed. Here the other worker decodes and renames the split
+    while the first is still saving it."""
+    _tree(tmp_path / "awa2", ["zebra", "otter"], per_class=3)
+    real_save, saves = torch.save, []
+
+    def save_while_another_worker_saves(obj, f, *args, **kwargs):
+        saves.append(f)
+        real_save(obj, f, *args, **kwargs)
+        if len(saves) == 1:  # meanwhile the other worker loads the same split and renames its file into place
+            image_folders.load_folder_set("awa2", tmp_path, image_size=8)
+
+    monkeypatch.setattr(image_folders.torch, "save", save_while_another_worker_saves)
+    first = image_folders.load_folder_set("awa2", tmp_path, image_size=8)
+    monkeypatch.setattr(image_folders.torch, "save", real_save)
+    assert len(saves) >= 3  # the first save, and the other worker's two splits
+    assert torch.equal(image_folders.load_folder_set("awa2", tmp_path, image_size=8).train.images, first.train.images)
+    assert not list((tmp_path / "cache").glob("*.tmp")) and not list((tmp_path / "cache").glob(".*.tmp"))
+
+
 def test_missing_data_names_where_it_looked_and_what_it_needs(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("REPCHANGE_DATA", raising=False)
     with pytest.raises(DataNotFoundError, match="needs a folder: pass data_root"):

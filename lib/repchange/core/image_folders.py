@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,9 +96,16 @@ def _cached_split(files: list[Path], labels: list[int], image_size: int, desc: s
     else:
         images = _decode(files, image_size, desc)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(images, tmp)
-        tmp.replace(path)
+        # a temporary file of this process's own: two workers decoding the same split at once both write whole
+        # files and rename them into place (the same bytes; one wins), instead of racing for one ".tmp" name
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(images, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return Split(images, torch.tensor(labels, dtype=torch.int64))
 
 

@@ -62,8 +62,7 @@ TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics", "core.filter_chun
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
-           "positions_shortfall",
-           "last_checkpoint_distances", "run_config"]
+           "last_checkpoint_distances", "positions_shortfall", "run_config"]
 
 
 @dataclass(frozen=True)
