@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from repchange.core.data import DataNotFoundError, DataSet, Split
+from repchange.core.store import atomic_write
 
 __all__ = ["FOLDER_SETS", "FolderSet", "folder_set_classes", "load_folder_set", "load_image_folder", "own_split_dirs", "read_probe_folder", "read_tree"]
 
@@ -95,17 +95,9 @@ def _cached_split(files: list[Path], labels: list[int], image_size: int, desc: s
         images = torch.load(path, weights_only=True)
     else:
         images = _decode(files, image_size, desc)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # a temporary file of this process's own: two workers decoding the same split at once both write whole
         # files and rename them into place (the same bytes; one wins), instead of racing for one ".tmp" name
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(images, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: torch.save(images, tmp))
     return Split(images, torch.tensor(labels, dtype=torch.int64))
 
 
