@@ -40,7 +40,7 @@ for display), ``studies.beside`` (them next to ours).
 ``book.parameter_checks`` (every parameter typed and checked at the door), ``book.parameters`` (chapter
 parameters -> study objects), ``book.glue`` (glue and provenance), ``book.reader_tables`` (tables formatted
 for readers), ``book.ledger_run`` (a run's ledger and the landing page's findings),
-``book.runner`` (papermill and the book build), ``book.usage`` (what each notebook's execution cost), ``book.rehearsal`` (miniature data in the paper profile's formats), ``book.sweep`` (parameter grids), ``book.check``
+``book.runner`` (papermill and the book build), ``book.html_build`` (the HTML rebuilt only where a page changed), ``book.usage`` (what each notebook's execution cost), ``book.rehearsal`` (miniature data in the paper profile's formats), ``book.sweep`` (parameter grids), ``book.check``
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 
 ``tool`` -- your own model, on ``core`` only (the light install: ``pip install repchange`` without the

@@ -20,10 +20,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +30,7 @@ import jupytext
 import nbformat
 import yaml
 
-from repchange.book import parameter_checks, usage as usage_mod, vocabulary
+from repchange.book import html_build, parameter_checks, usage as usage_mod, vocabulary
 from repchange.core import progress as progress_mod
 
 __all__ = [
@@ -382,22 +379,23 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
     """Execute every notebook of the book with ``profile`` and build the HTML; return index.html.
 
     A notebook whose :func:`execution_key` (source, parameters, library code, data and store
-    locations) matches its last execution under ``out`` is kept as it is, so a warm build only
-    builds the HTML; ``rerun=True`` executes every notebook again.
+    locations) matches its last execution under ``out`` is kept as it is; the HTML is rebuilt only where a
+    staged page changed, and kept when none did (:mod:`repchange.book.html_build`), so a warm build with
+    nothing changed takes seconds. ``rerun=True`` executes every notebook again and rebuilds every page.
 
     Layout under ``out`` (default ``_build/<profile>``): ``src/`` is the staged book (config,
-    prose, executed notebooks), ``results/`` the notebooks' tables, ``html/`` the site, ``profile.csv``
+    prose, executed notebooks), ``results/`` the notebooks' tables, ``html/`` the site (``sphinx/`` Sphinx's
+    kept build, ``html.key`` the staged pages it was built from), ``profile.csv``
     what each notebook executed in this build cost (wall, user and system CPU, peak memory).
     Jupyter Book's own execution is off: every page is a papermill output.
     """
     root = project_root()
     out = Path(out or root / "_build" / profile).resolve()
     src = out / "src"
-    for name in ("_config.yml", "_toc.yml"):
-        src.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / name, src / name)
-    shutil.copytree(root / "book", src / "book", dirs_exist_ok=True)
-    (src / "book" / "parameters.md").write_text(parameter_reference(root))
+    for name in ("_config.yml", "_toc.yml"):  # staged only where the bytes differ: Sphinx rereads what changed
+        html_build.stage_file(root / name, src / name)
+    html_build.stage_tree(root / "book", src / "book")
+    html_build.stage_bytes(parameter_reference(root).encode(), src / "book" / "parameters.md")
     notebooks = book_notebooks(root)
     timings_file, keys_file = out / "timings.json", out / "executed.json"
     last = json.loads(timings_file.read_text()) if timings_file.exists() else {}
@@ -432,17 +430,7 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
         print(f"      done in {done.seconds:.1f} s{'; ' + cost.line() if cost.line() else ''} (book so far "
               f"{_clock(time.perf_counter() - book_start)})", flush=True)
     timings_file.write_text(json.dumps(timings, indent=2))
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src), "--path-output", tmp, "--all"]
-        if warnings_as_errors:
-            cmd += ["-W", "-n", "--keep-going"]
-        print("building HTML: jupyter-book", " ".join(cmd[3:]), flush=True)
-        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n"
-                               f"{proc.stderr[-6000:]}")
-        html = out / "html"
-        if html.exists():
-            shutil.rmtree(html)
-        shutil.copytree(Path(tmp) / "_build" / "html", html)
+    html, how = html_build.build_html(src, out, warnings_as_errors=warnings_as_errors, full=rerun, cwd=root)
+    if how == "kept":
+        print("HTML: no staged page changed since the last build, kept", flush=True)
     return html / "index.html"
