@@ -11,7 +11,7 @@ import pytest
 
 from repchange.book import runner
 from repchange.book.parameter_checks import ParameterError
-from repchange.book.glue import read_glued
+from repchange.book.glue import glued_in_cell, read_glued
 from repchange.core import verdicts
 from repchange.studies import summaries
 from repchange.studies.b import analysis
@@ -397,18 +397,13 @@ def test_budget_page_reads_every_study_a_claim_at_each_scale_and_its_own_scale_i
     assert "320 × 2: read (3 seeds)" in g["scale_provenance"] and "640 × 2: read (2 seeds" in g["scale_provenance"]
 
 
-def _checked_cells(notebook: Path) -> list[tuple[str, list[dict]]]:
+def _checked_cells(notebook: Path) -> list[tuple[str, dict]]:
     """(source, glued values) of every cell marked ``# NBVAL_CHECK_OUTPUT`` in an executed notebook: what
-    nbval-lax compares, read as the glue records the cell displayed (the book's copy drops plain-text results)."""
+    nbval-lax compares, read as the values the cell glued (the book's copy drops plain-text results)."""
     import nbformat
 
-    cells = []
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in cell.source:
-            glued = [{"name": o["metadata"]["scrapbook"]["name"], **o["data"]} for o in cell.get("outputs", [])
-                     if o.get("metadata", {}).get("scrapbook")]
-            cells.append((cell.source, glued))
-    return cells
+    return [(cell.source, glued_in_cell(cell)) for cell in nbformat.read(notebook, as_version=4).cells
+            if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in cell.source]
 
 
 CHECKED = [nb.stem for nb in runner.book_notebooks() if "NBVAL_CHECK_OUTPUT" in nb.read_text()]

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-__all__ = ["glue_list", "glue_numbers", "glue_text", "provenance", "read_glued", "save_table"]
+__all__ = ["glue_list", "glue_numbers", "glue_text", "glued_in_cell", "provenance", "read_glued", "save_table"]
 
 
 def glue_numbers(values: Mapping[str, float], *, digits: int = 3) -> pd.Series:
@@ -75,17 +75,23 @@ def read_glued(notebook: str | os.PathLike) -> dict[str, Any]:
     """Every value an executed notebook glued: numbers as numbers, Markdown as text."""
     import nbformat
 
-    nb = nbformat.read(notebook, as_version=4)
     glued: dict[str, Any] = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            record = output.get("metadata", {}).get("scrapbook")
-            if not record:
-                continue
-            prefix = record["mime_prefix"]
-            bundle = output["data"]
-            if f"{prefix}text/markdown" in bundle:
-                glued[record["name"]] = bundle[f"{prefix}text/markdown"]
-            else:
-                glued[record["name"]] = ast.literal_eval(bundle[f"{prefix}text/plain"])
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        glued.update(glued_in_cell(cell))
+    return glued
+
+
+def glued_in_cell(cell: Mapping[str, Any]) -> dict[str, Any]:
+    """The values one executed cell glued (name -> value): numbers as numbers, Markdown as text."""
+    glued: dict[str, Any] = {}
+    for output in cell.get("outputs", []):
+        record = output.get("metadata", {}).get("scrapbook")
+        if not record:
+            continue
+        prefix = record["mime_prefix"]
+        bundle = output["data"]
+        if f"{prefix}text/markdown" in bundle:
+            glued[record["name"]] = bundle[f"{prefix}text/markdown"]
+        else:
+            glued[record["name"]] = ast.literal_eval(bundle[f"{prefix}text/plain"])
     return glued
