@@ -1,11 +1,11 @@
 """`make bench`, part 10 (printed [10]): CPU lost in the kernel and memory held by temporaries, as ratios measured in one run.
 
-1. Freed memory kept in the process (:mod:`repchange.core.allocator`) against glibc's defaults, each in a fresh
-   child process: (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's
+1. Freed memory kept in the process (:mod:`repchange.core.allocator`), its modes ``all`` (the default: every block
+   from the heap) and ``small`` (blocks below 32 MiB) against glibc's defaults, each in a fresh child process: (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's
    Study A unit of work); (b) one VGG19-shaped Study B distance table at 224 px (the five probed layers'
    maps, random, 15 probe images, two checkpoints; :func:`repchange.studies.b.tables._layer_rows`). Reported:
    wall, user and system seconds, the system share, minor page faults and the peak resident memory of each;
-   the summed trained weights of (a) and the table's values of (b) in both (the allocator does not change the numbers).
+   the summed trained weights of (a) and the table's values of (b) in each (the allocator does not change the numbers).
 2. Study B's per-filter Procrustes similarity on VGG19's conv1_2 maps (30 images x 64 filters x 224 x 224):
    the whole stack at once (:func:`repchange.core.metrics.filter_procrustes_similarity`) against chunks of
    :data:`repchange.core.filter_chunks.CHUNK_ELEMENTS` (:func:`repchange.core.filter_chunks.procrustes_similarity`),
@@ -89,8 +89,8 @@ print(json.dumps(dict(wall_s=time.perf_counter() - t0, sys_s=r1.ru_stime - r0.ru
 """
 
 
-def _child(code: str, *args: str, keep: bool = True) -> dict[str, object]:
-    env = {**os.environ, "REPCHANGE_KEEP_FREED_MEMORY": "1" if keep else "0", "REPCHANGE_PROGRESS": "0",
+def _child(code: str, *args: str, keep: str = "all") -> dict[str, object]:
+    env = {**os.environ, "REPCHANGE_KEEP_FREED_MEMORY": keep, "REPCHANGE_PROGRESS": "0",
            "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -99,12 +99,12 @@ def _child(code: str, *args: str, keep: bool = True) -> dict[str, object]:
 def allocator() -> dict[str, dict[str, object]]:
     results = {}
     for name, code in (("conv4 training", TRAIN), ("VGG19 distance table", TABLE)):
-        default, kept = _child(code, keep=False), _child(code, keep=True)
-        results[name] = dict(default=default, kept=kept, wall_ratio=kept["wall_s"] / default["wall_s"],
-                             sys_share_default=default["sys_s"] / (default["sys_s"] + default["user_s"]),
-                             sys_share_kept=kept["sys_s"] / (kept["sys_s"] + kept["user_s"]),
-                             faults_ratio=kept["minor_faults"] / default["minor_faults"],
-                             peak_ratio=kept["peak_gb"] / default["peak_gb"], same_numbers=default["check"] == kept["check"])
+        runs = {mode: _child(code, keep=mode) for mode in ("0", "small", "all")}
+        default = runs["0"]
+        results[name] = dict(runs=runs, modes={
+            mode: dict(wall_ratio=r["wall_s"] / default["wall_s"], sys_share=r["sys_s"] / (r["sys_s"] + r["user_s"]),
+                       faults_ratio=r["minor_faults"] / default["minor_faults"], peak_ratio=r["peak_gb"] / default["peak_gb"],
+                       same_numbers=r["check"] == default["check"]) for mode, r in runs.items()})
     return results
 
 
@@ -139,13 +139,14 @@ def main() -> dict[str, object]:
     os.environ["REPCHANGE_PROGRESS"] = "0"
     results = dict(allocator=allocator(), filters=filters(), pool=pool_start())
     print("\n[10] CPU lost in the kernel, memory held by temporaries")
+    names = {"0": "glibc's defaults", "small": "blocks < 32 MiB kept", "all": "every block kept (default)"}
     for name, r in results["allocator"].items():
-        d, k = r["default"], r["kept"]
-        print(f"  {name}: glibc's defaults {d['wall_s']:.1f} s wall, sys {r['sys_share_default']:.0%}, "
-              f"{d['minor_faults']:,} faults, peak {d['peak_gb']:.2f} GB; kept freed memory {k['wall_s']:.1f} s, sys "
-              f"{r['sys_share_kept']:.0%}, {k['minor_faults']:,} faults, peak {k['peak_gb']:.2f} GB: wall "
-              f"{r['wall_ratio']:.2f}x, faults {r['faults_ratio']:.2f}x, peak {r['peak_ratio']:.2f}x, same numbers "
-              f"{r['same_numbers']}")
+        print(f"  {name}:")
+        for mode, run in r["runs"].items():
+            m = r["modes"][mode]
+            print(f"    {names[mode]:<27} {run['wall_s']:6.1f} s wall ({m['wall_ratio']:.2f}x), sys {m['sys_share']:.0%}, "
+                  f"{run['minor_faults']:>9,} faults ({m['faults_ratio']:.2f}x), peak {run['peak_gb']:.2f} GB "
+                  f"({m['peak_ratio']:.2f}x), same numbers as glibc's defaults: {m['same_numbers']}")
     f = results["filters"]
     print(f"  per-filter Procrustes, VGG19 conv1_2 on 30 images: whole stack {f['whole']['wall_s']:.1f} s (sys "
           f"{f['whole']['sys_s']:.1f} s), {f['whole']['peak_above_inputs_gb']:.2f} GB above the inputs; in chunks "

@@ -42,8 +42,8 @@
    process.
 
 10. CPU lost in the kernel and memory held by temporaries (``benchmarks/cpu_waste.py``, printed [10]): freed memory kept in the
-   process against glibc's defaults (conv4 training, a VGG19-shaped Study B table), per-filter metrics in
-   chunks against the whole stack, and a worker pool's start-up per call.
+   process (every block, or blocks below 32 MiB) against glibc's defaults (conv4 training, a VGG19-shaped Study B
+   table), per-filter metrics in chunks against the whole stack, and a worker pool's start-up per call.
 
 Printed as a table and written to ``runs/bench/<time>.json``.
 """

@@ -1,15 +1,27 @@
 """Keep freed memory in the process instead of handing it back to the kernel (glibc on Linux).
 
-glibc's malloc serves a block above its mmap threshold (128 KiB at start, raised as blocks are freed)
-with a fresh ``mmap`` and returns it with ``munmap`` when freed, and it trims the heap's free top back
-to the kernel above its trim threshold. PyTorch's CPU tensors come from malloc, so a training step or
-a metric that allocates and frees the same few-megabyte activations every step page-faults them in
-again each time: conv4's training spent 17 % of its CPU time in the kernel (465,000 minor faults in
-two epochs of 2,048 images), 4 % with the thresholds below. :func:`keep_freed_memory` sets a fixed
-mmap threshold of 32 MiB (glibc's ceiling for it; larger blocks still come and go by ``mmap``) and a
-trim threshold of 1 GiB, through ``mallopt`` at run time. The numbers computed do not change (the
-allocator hands out the same bytes, only from a different place); resident memory may stay up to the
-trim threshold above what is live. ``REPCHANGE_KEEP_FREED_MEMORY=0`` leaves glibc's defaults.
+glibc's malloc serves a block above its mmap threshold (128 KiB at start, raised as blocks are freed, at
+most 32 MiB) with a fresh ``mmap`` and returns it with ``munmap`` when freed, and it trims the heap's free
+top back to the kernel above its trim threshold. PyTorch's CPU tensors come from malloc, so code that
+allocates and frees the same activations again and again page-faults them in (and the kernel zeroes each
+page) every time: conv4's training spent 17-22 % of its CPU time in the kernel, and Study A's feature
+extraction (500 probe images at once: activations of 50-100 MB, above any mmap threshold) kept 00_metrics
+at 20 % (4.8 million minor faults in 48 s).
+
+:func:`keep_freed_memory` sets, through ``mallopt`` at run time, one of (``REPCHANGE_KEEP_FREED_MEMORY``):
+
+- ``all`` (default): no block from ``mmap`` (``M_MMAP_MAX`` 0): every block comes from the heap, and a freed
+  block is reused by later ones; a trim threshold of 1 GiB. 00_metrics: 0.10x the page faults, system time
+  20 % -> 8 % of its CPU, 0.84x the wall time, 1.17x the peak resident memory.
+- ``small``: a fixed mmap threshold of 32 MiB (glibc's ceiling for it) and the same trim threshold: blocks
+  below 32 MiB are reused, larger ones still come and go by ``mmap``.
+- ``0``: glibc's defaults.
+
+The numbers computed do not change (the allocator hands out the same bytes, only from another place).
+What may change is resident memory: freed blocks stay in the process for reuse (up to the trim threshold
+at the heap's top, and any free block inside the heap) instead of going back to the kernel.
+Threads' own arenas still fall back to ``mmap`` for blocks their heaps cannot hold (glibc does so whatever
+``M_MMAP_MAX`` says), so ``all`` never makes an allocation fail that glibc's defaults would serve.
 """
 
 from __future__ import annotations
@@ -18,24 +30,40 @@ import ctypes
 import os
 import sys
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory"]
+__all__ = ["MMAP_THRESHOLD", "MODES", "TRIM_THRESHOLD", "keep_freed_memory", "mode"]
 
-MMAP_THRESHOLD = 32 * 2**20  # bytes: blocks below come from the heap and are reused after free
+MMAP_THRESHOLD = 32 * 2**20  # bytes: in mode "small", blocks below come from the heap and are reused after free
 TRIM_THRESHOLD = 2**30  # bytes of free heap top kept before any is returned to the kernel
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+MODES = ("all", "small", "0")
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's parameter numbers (malloc.h)
 _done: list[bool] = []
 
 
+def mode() -> str:
+    """``REPCHANGE_KEEP_FREED_MEMORY`` (default ``all``; ``1`` means ``all``); ValueError naming the variable
+    and its values for anything else."""
+    value = os.environ.get("REPCHANGE_KEEP_FREED_MEMORY", "all").strip().lower()
+    value = "all" if value == "1" else value
+    if value not in MODES:
+        raise ValueError(f"REPCHANGE_KEEP_FREED_MEMORY={value!r}: use 'all' (every freed block kept for reuse, the "
+                         "default), 'small' (blocks below 32 MiB kept) or '0' (glibc's defaults)")
+    return value
+
+
 def keep_freed_memory() -> bool:
-    """Set the thresholds above in this process (once); True where they are in force (glibc, not switched off)."""
+    """Set the thresholds of :func:`mode` in this process (once); True where they are in force (glibc, not
+    switched off)."""
     if _done:
         return _done[0]
-    enabled = os.environ.get("REPCHANGE_KEEP_FREED_MEMORY", "1") != "0" and sys.platform.startswith("linux")
+    chosen = mode()
+    enabled = chosen != "0" and sys.platform.startswith("linux")
     if enabled:
         try:
             libc = ctypes.CDLL("libc.so.6")
             enabled = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
                 bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+            if enabled and chosen == "all":
+                enabled = bool(libc.mallopt(_M_MMAP_MAX, 0))
         except (OSError, AttributeError):  # not glibc (musl, macOS): its own allocator, left alone
             enabled = False
     _done.append(enabled)
