@@ -1,9 +1,10 @@
 """`make bench`, part 10 (printed [10]): CPU lost in the kernel and memory held by temporaries, as ratios measured in one run.
 
 1. Freed memory kept in the process (:mod:`repchange.core.allocator`), its modes ``all`` (the default: every block
-   from the heap) and ``small`` (blocks below 32 MiB) against glibc's defaults, each in a fresh child process: (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's
-   Study A unit of work); (b) one VGG19-shaped Study B distance table at 224 px (the five probed layers'
-   maps, random, 15 probe images, two checkpoints; :func:`repchange.studies.b.tables._layer_rows`). Reported:
+   from the heap) and ``small`` (blocks below 32 MiB) against glibc's defaults, each in a fresh child process:
+   (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's Study A unit of work);
+   (b) one VGG19-shaped Study B distance table at 224 px (the five probed layers' maps, random, 15 probe images,
+   two checkpoints; :func:`repchange.studies.b.tables._layer_rows`). Reported:
    wall, user and system seconds, the system share, minor page faults and the peak resident memory of each;
    the summed trained weights of (a) and the table's values of (b) in each (the allocator does not change the numbers).
 2. Study B's per-filter Procrustes similarity on VGG19's conv1_2 maps (30 images x 64 filters x 224 x 224):

@@ -27,8 +27,9 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(env: dict[str, str]) -> tuple[bool, int]:
-    out = subprocess.run([sys.executable, "-c", CHURN], env=env, capture_output=True, text=True, check=True).stdout
+def _faults(env: dict[str, str], code: str = CHURN) -> tuple[bool, int]:
+    """Run ``code`` in a child process under ``env``: whether freed memory was kept there, and its page faults."""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     kept, faults = out.split()
     return kept == "True", int(faults)
 
@@ -68,15 +69,8 @@ def test_blocks_above_the_mmap_threshold_are_reused_in_the_default_mode_only() -
     import os
 
     env = {k: v for k, v in os.environ.items() if k != "REPCHANGE_KEEP_FREED_MEMORY"}
-
-    def faults(mode: str | None) -> tuple[bool, int]:
-        run_env = env if mode is None else {**env, "REPCHANGE_KEEP_FREED_MEMORY": mode}
-        out = subprocess.run([sys.executable, "-c", BIG_BLOCKS], env=run_env, capture_output=True, text=True,
-                             check=True).stdout
-        kept, count = out.split()
-        return kept == "True", int(count)
-
-    (kept_all, all_blocks), (kept_small, small_only) = faults(None), faults("small")
+    kept_all, all_blocks = _faults(env, BIG_BLOCKS)
+    kept_small, small_only = _faults({**env, "REPCHANGE_KEEP_FREED_MEMORY": "small"}, BIG_BLOCKS)
     assert kept_all and kept_small
     # steps 7-16, two 50 MB temporaries each: "small" maps and faults them afresh every step (24,500 pages measured),
     # "all" reuses the heap's freed blocks (0 faults measured)
