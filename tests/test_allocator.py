@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,16 @@ def test_an_unknown_mode_is_refused_naming_the_variable_and_its_values(monkeypat
         allocator.mode()
     monkeypatch.setenv("REPCHANGE_KEEP_FREED_MEMORY", "1")
     assert allocator.mode() == "all"  # the earlier on-switch keeps meaning "keep freed memory"
+
+
+def test_the_command_line_refuses_an_unknown_mode_before_any_work(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    from repchange.book.cli import main
+
+    monkeypatch.setenv("REPCHANGE_KEEP_FREED_MEMORY", "yes")
+    monkeypatch.setenv("REPCHANGE_STORE", str(tmp_path / "store"))
+    out = tmp_path / "run"
+    notebook = str(Path(__file__).resolve().parents[1] / "notebooks" / "00_metrics.py")
+    assert main(["run", notebook, "--profile", "smoke", "--out", str(out)]) == 2
+    assert "REPCHANGE_KEEP_FREED_MEMORY='yes'" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "store").exists()

@@ -252,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         errors += (runner.NotebookFailed,)
     try:
+        from repchange.core.allocator import mode
+
+        mode()  # a bad REPCHANGE_KEEP_FREED_MEMORY is refused here, not in a notebook's kernel after it started
         return args.func(args)
     except errors as err:
         print(f"error: {err}", file=sys.stderr)
