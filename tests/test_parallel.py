@@ -166,6 +166,38 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     assert not alive, f"workers {alive} outlived their killed parent"
 
 
+def test_an_interrupt_to_the_process_group_stops_the_parent_and_no_worker_prints_a_traceback(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, pathlib, time\n"
+        "from repchange.core import parallel\n"
+        "def meet(folder):  # each of the two workers runs one job: both have started when run_jobs returns\n"
+        "    pathlib.Path(folder, str(os.getpid())).touch()\n"
+        "    while len(list(pathlib.Path(folder).iterdir())) < 2:\n"
+        "        time.sleep(0.05)\n"
+        "if __name__ == '__main__':\n"
+        "    jobs = [parallel.Job(meet, dict(folder=%r)) for _ in range(2)]\n"
+        "    parallel.run_jobs(jobs, n_workers=2)  # the pool is kept, its workers idle\n"
+        "    try:\n"
+        "        print('ready', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n" % str(tmp_path / "met"))
+    (tmp_path / "met").mkdir()
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True, env={**os.environ, "REPCHANGE_KEEP_POOL": "1"})
+    assert parent.stdout.readline().strip() == "ready"
+    os.killpg(parent.pid, signal.SIGINT)  # as Jupyter interrupts or shuts down a kernel: the whole group
+    out, err = parent.communicate(timeout=60)
+    assert "interrupted" in out, (parent.returncode, err)
+    assert "KeyboardInterrupt" not in err, err  # the idle workers printed one traceback each before
+
+
 def test_study_a_tables_from_the_pool_equal_the_serial_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
     """The chapters' CKA tables: each table's seeds computed in the pool (all tables' seeds in one queue) and

@@ -119,6 +119,12 @@ def _die_with_parent() -> None:
 
 
 def _init_worker(threads: int, environ: dict[str, str] | None = None, cwd: str | None = None) -> None:
+    import signal
+
+    # An interrupt goes to the whole process group (Jupyter interrupts and shuts a kernel down that way): the
+    # parent stops the workers itself (run_jobs' except clause, the exit handler), so a worker ignores it rather
+    # than print a KeyboardInterrupt traceback per idle worker at every notebook's end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     _die_with_parent()
