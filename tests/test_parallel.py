@@ -185,7 +185,8 @@ def test_an_interrupt_to_the_process_group_stops_the_parent_and_no_worker_prints
         "    parallel.run_jobs(jobs, n_workers=2)  # the pool is kept, its workers idle\n"
         "    try:\n"
         "        print('ready', flush=True)\n"
-        "        time.sleep(60)\n"
+        "        for _ in range(600):  # short sleeps: the signal may land on another thread, which wakes no sleep\n"
+        "            time.sleep(0.1)\n"
         "    except KeyboardInterrupt:\n"
         "        print('interrupted', flush=True)\n" % str(tmp_path / "met"))
     (tmp_path / "met").mkdir()

@@ -24,6 +24,13 @@ notebook). Why never trim: ``mallopt`` takes a C ``int``, so no threshold above 
 224-pixel nets of the rehearsal (VGG19, ResNet50, DenseNet121) free more than 1 GiB at the heap's top
 every step: with a 1 GiB threshold it was returned and faulted in again each time (b1_feature_dynamics:
 182.5 s wall, 84.6 s system time; never trimmed: 159.4 s and 52.8 s, the same 14.8 GB peak).
+The price is resident memory, measured: PyTorch asks for 64-byte-aligned blocks (``posix_memalign``), which glibc
+serves from a slightly larger free block, so a freed block cannot serve a request of its own size again and a
+loop that makes and frees one large block keeps several freed copies before they merge (one 95 MiB block made
+30 times: 0.78 GB kept; 1.1 GiB: 7.0 GB; glibc's defaults keep none, each is mapped afresh). Real workloads mix
+sizes and reuse far more: the default book's peak 2.03 -> 2.29 GB, the rehearsal's b1 (three 224-pixel nets)
+9.8 -> 14.8 GB. A user's own models are measured in their process (:mod:`repchange.tool`), which this module
+leaves alone. ``REPCHANGE_KEEP_FREED_MEMORY=0`` gives the memory back at the cost of the page faults.
 Threads' own arenas still fall back to ``mmap`` for blocks their heaps cannot hold (glibc does so whatever
 ``M_MMAP_MAX`` says), so ``all`` never makes an allocation fail that glibc's defaults would serve.
 """
