@@ -28,11 +28,9 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(env: dict[str, str], code: str = CHURN, *args: str) -> tuple[bool, int]:
-    """Run ``code`` (with ``args``) in a child process under ``env``: whether freed memory was kept there, and its
-    page faults."""
-    out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
-                         check=True).stdout
+def _faults(env: dict[str, str], code: str = CHURN) -> tuple[bool, int]:
+    """Run ``code`` in a child process under ``env``: whether freed memory was kept there, and its page faults."""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     kept, faults = out.split()
     return kept == "True", int(faults)
 
@@ -84,12 +82,9 @@ def test_blocks_above_the_mmap_threshold_are_reused_in_the_default_mode_only() -
 
 HEAP_TOP = """
 import resource
-import sys
 import torch
-from repchange.core import allocator
-if len(sys.argv) > 1:  # another trim threshold, for comparison
-    allocator.TRIM_THRESHOLD = int(sys.argv[1])
-kept = allocator.keep_freed_memory()
+from repchange.core.allocator import keep_freed_memory
+kept = keep_freed_memory()
 for step in range(6):
     if step == 3:  # the heap settles in the first steps (the 64-byte-aligned blocks leave gaps); then it holds
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -107,9 +102,10 @@ def test_more_than_a_gibibyte_freed_at_the_heaps_top_is_kept_not_trimmed() -> No
     kept, never_trimmed = _faults(env, HEAP_TOP)
     assert kept
     # steps 4-6, 1.2 GiB each (307,200 pages): never trimmed, the heap's top is reused (0 faults in 6 of 6 runs
-    # here). With the former trim threshold of 1 GiB (HEAP_TOP's argument 1073741824) it went back to the kernel
-    # after every step and was faulted in again in 3 of 6 runs (844,704 faults; the others laid the heap out so
-    # that its top stayed below 1 GiB), so that setting is not asserted against: only where it may not go.
+    # here). With the former trim threshold of 1 GiB (allocator.TRIM_THRESHOLD = 2**30 set before keep_freed_memory)
+    # it went back to the kernel after every step and was faulted in again in 3 of 6 runs (844,704 faults; the
+    # others laid the heap out so that its top stayed below 1 GiB), so that setting is not asserted against: only
+    # where it may not go.
     pages_per_step = 12 * 25 * 2**20 * 4 // 4096
     assert never_trimmed < pages_per_step // 10, never_trimmed
 
