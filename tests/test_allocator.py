@@ -80,36 +80,6 @@ def test_blocks_above_the_mmap_threshold_are_reused_in_the_default_mode_only() -
     assert all_blocks < pages_per_step, all_blocks
 
 
-HEAP_TOP = """
-import resource
-import torch
-from repchange.core.allocator import keep_freed_memory
-kept = keep_freed_memory()
-for step in range(6):
-    if step == 3:  # the heap settles in the first steps (the 64-byte-aligned blocks leave gaps); then it holds
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    blocks = [torch.ones(25 * 2**20) for _ in range(12)]  # 1.2 GiB of 100 MiB blocks made, then freed together,
-    del blocks                                             # as a 224-pixel net's training step does
-print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_more_than_a_gibibyte_freed_at_the_heaps_top_is_kept_not_trimmed() -> None:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "REPCHANGE_KEEP_FREED_MEMORY"}
-    kept, never_trimmed = _faults(env, HEAP_TOP)
-    assert kept
-    # steps 4-6, 1.2 GiB each (307,200 pages): never trimmed, the heap's top is reused (0 faults in 6 of 6 runs
-    # here). With the former trim threshold of 1 GiB (allocator.TRIM_THRESHOLD = 2**30 set before keep_freed_memory)
-    # it went back to the kernel after every step and was faulted in again in 3 of 6 runs (844,704 faults; the
-    # others laid the heap out so that its top stayed below 1 GiB), so that setting is not asserted against: only
-    # where it may not go.
-    pages_per_step = 12 * 25 * 2**20 * 4 // 4096
-    assert never_trimmed < pages_per_step // 10, never_trimmed
-
-
 def test_an_unknown_mode_is_refused_naming_the_variable_and_its_values(monkeypatch: pytest.MonkeyPatch) -> None:
     from repchange.core import allocator
 

@@ -6,7 +6,7 @@ Study B runs on 15-Scene alone here (greyscale JPEGs of varied sizes, fifteen cl
 loaders are checked in ``test_rehearsal.py``, and VGG19's per-filter metrics on 224-pixel maps cost about
 three minutes per table and target on two cores, so ``make rehearsal`` (every target, the HTML built) is where
 all three meet the chapters. 10 minutes on two cores (600 s measured in a fresh-clone ``make test``, 2026-12-05;
-973 s in an earlier session, before every freed block was kept and the heap's top left untrimmed), with the
+973 s in an earlier session, before every freed block was kept, the heap's top untrimmed below 1 GiB), with the
 largest process at 15 GB: the three 224-pixel nets' freed blocks stay in their process for reuse
 (``REPCHANGE_KEEP_FREED_MEMORY=0``: about 10 GB, and more system time).
 """

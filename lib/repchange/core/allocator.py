@@ -11,19 +11,20 @@ at 20 % (4.8 million minor faults in 48 s).
 :func:`keep_freed_memory` sets, through ``mallopt`` at run time, one of (``REPCHANGE_KEEP_FREED_MEMORY``):
 
 - ``all`` (default): no block from ``mmap`` (``M_MMAP_MAX`` 0): every block comes from the heap, and a freed
-  block is reused by later ones; the heap's free top is never trimmed. 00_metrics: 0.10x the page faults,
+  block is reused by later ones; a trim threshold of 1 GiB. 00_metrics: 0.10x the page faults,
   system time 20 % -> 8 % of its CPU, 0.84x the wall time, 1.17x the peak resident memory.
-- ``small``: a fixed mmap threshold of 32 MiB (glibc's ceiling for it), and no trimming either: blocks
+- ``small``: a fixed mmap threshold of 32 MiB (glibc's ceiling for it) and the same trim threshold: blocks
   below 32 MiB are reused, larger ones still come and go by ``mmap``.
 - ``0``: glibc's defaults.
 
 The numbers computed do not change (the allocator hands out the same bytes, only from another place).
 What may change is resident memory: freed blocks stay in the process for reuse instead of going back to
-the kernel, so a process holds on to its peak until it ends (the worker pool's processes end with their
-notebook). Why never trim: ``mallopt`` takes a C ``int``, so no threshold above 2 GiB can be set, and the
-224-pixel nets of the rehearsal (VGG19, ResNet50, DenseNet121) free more than 1 GiB at the heap's top
-every step: with a 1 GiB threshold it was returned and faulted in again each time (b1_feature_dynamics:
-182.5 s wall, 84.6 s system time; never trimmed: 159.4 s and 52.8 s, the same 14.8 GB peak).
+the kernel (up to the trim threshold at the heap's top, and any free block inside the heap). Never trimming
+(``M_TRIM_THRESHOLD`` -1; ``mallopt`` takes a C ``int``, so no threshold above 2 GiB can be set) was measured
+and left out: the 224-pixel nets of the rehearsal free more than 1 GiB at the heap's top every step, which a
+1 GiB threshold returns and faults in again (b1_feature_dynamics 182.5 s wall and 84.6 s system time; never
+trimmed 159.4 s and 52.8 s), but then every worker holds its peak while idle, and a fresh-clone ``make test``
+on a 23 GiB machine was killed for memory (one worker at 15.1 GB beside the other).
 The price is resident memory, measured: PyTorch asks for 64-byte-aligned blocks (``posix_memalign``), which glibc
 serves from a slightly larger free block, so a freed block cannot serve a request of its own size again and a
 loop that makes and frees one large block keeps several freed copies before they merge (one 95 MiB block made
@@ -44,7 +45,7 @@ import sys
 __all__ = ["MMAP_THRESHOLD", "MODES", "TRIM_THRESHOLD", "keep_freed_memory", "mode"]
 
 MMAP_THRESHOLD = 32 * 2**20  # bytes: in mode "small", blocks below come from the heap and are reused after free
-TRIM_THRESHOLD = -1  # glibc's M_TRIM_THRESHOLD: -1 never returns the heap's free top to the kernel
+TRIM_THRESHOLD = 2**30  # bytes of free heap top kept before any is returned to the kernel (see above: not -1)
 MODES = ("all", "small", "0")
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's parameter numbers (malloc.h)
 _done: list[bool] = []
