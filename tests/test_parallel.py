@@ -172,10 +172,14 @@ def test_an_interrupt_to_the_process_group_stops_the_parent_and_no_worker_prints
     import subprocess
     import sys
 
+    # The parent sets Python's own handler first: a process started with SIGINT ignored (a background job of a
+    # non-interactive shell, as the fresh-clone runs were) passes the ignore on to its children, and Python installs
+    # no handler where SIGINT is ignored, so the parent slept through the signal and the test waited out 60 s.
     script = tmp_path / "parent.py"
     script.write_text(
-        "import os, pathlib, time\n"
+        "import os, pathlib, signal, time\n"
         "from repchange.core import parallel\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as a kernel: never the ignore a shell passed on\n"
         "def meet(folder):  # each of the two workers runs one job: both have started when run_jobs returns\n"
         "    pathlib.Path(folder, str(os.getpid())).touch()\n"
         "    while len(list(pathlib.Path(folder).iterdir())) < 2:\n"
