@@ -33,7 +33,8 @@
    every time; Study B's source training at its plateau (shared twins) against the previous 3 epochs.
 
 7. Study B's distance tables (``benchmarks/study_b_tables.py``): PWSM at every alpha from one cross product
-   against whitened copies per alpha, and a run's table in the notebook's process at torch's default
+   against whitened copies per alpha, a layer's PWSM per class from each group's moments against each group's
+   positions as Factors, and a run's table in the notebook's process at torch's default
    threads against the worker pool at one thread each, on a quiet machine and beside one busy process.
 
 8. Study A's tables (``benchmarks/study_a_tables.py``): the chapters' CKA tables and the estimator grid's

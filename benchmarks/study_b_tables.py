@@ -13,6 +13,11 @@
    with one busy process beside it (a second job on a 2-core laptop, or CI's neighbours). Reported:
    seconds of each, the ratios and the largest difference of the two tables (the activations are float32
    and the thread count changes their float order: about 1e-7, not bit-identical).
+3. One layer's PWSM rows (all probes and each class, the book's three alphas) as the tables computed them before
+   (a :class:`repchange.core.metrics.Factors` of each group's positions, float64 (n·H·W, C) copies) against
+   :mod:`repchange.core.position_moments` (each group's (2C, 2C) moments in one pass), on a small net's layer
+   (200 probes x 28 x 28, 72 channels, 5 classes) and on VGG19's conv1_2 at 224 pixels (42 probes, 64 channels,
+   15 classes: the rehearsal's). Reported: both times, the ratio and the largest difference (radians).
 
 Run alone: ``python benchmarks/study_b_tables.py``.
 """
@@ -30,7 +35,10 @@ import pandas as pd
 import torch
 
 import kernel_vs_pool
+from repchange.core.features import positions_as_samples
 from repchange.core.metrics import ALPHAS, Factors, procrustes_angle, pwsm_alphas
+from repchange.core.parallel import torch_threads
+from repchange.core.position_moments import pair_moments, pwsm_alphas_from_moments
 from repchange.core.runtime import Runtime
 from repchange.core.store import Store
 from repchange.studies.b import tables
@@ -95,20 +103,61 @@ def table_lever() -> dict[str, object]:
     return out
 
 
+def _groups_by_factors(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> dict[str, dict[float, float]]:
+    """The previous way: each group's positions as Factors (alphas < 1 left out where positions < channels)."""
+    out = {}
+    for group in ["all", *(str(c) for c in labels.unique().tolist())]:
+        mask = torch.ones_like(labels, dtype=torch.bool) if group == "all" else labels == int(group)
+        fx, fy = Factors(positions_as_samples(x[mask])), Factors(positions_as_samples(y[mask]))
+        out[group] = pwsm_alphas(fx, fy, [a for a in ALPHAS if a == 1 or fx.n >= fx.p])
+    return out
+
+
+def _groups_by_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> dict[str, dict[float, float]]:
+    return {group: pwsm_alphas_from_moments(m, [a for a in ALPHAS if a == 1 or m.count >= m.channels])
+            for group, m in pair_moments(x, y, labels).items()}
+
+
+def moments_lever() -> list[dict[str, object]]:
+    rows = []
+    for name, (n, c, h, classes) in {"small net (28 px)": (200, 72, 28, 5), "VGG19 conv1_2 (224 px)": (42, 64, 224, 15)}.items():
+        gen = torch.Generator().manual_seed(0)
+        x = torch.relu(torch.randn(n, c, h, h, generator=gen))
+        y = torch.relu(x + 0.5 * torch.randn(n, c, h, h, generator=gen))
+        labels = torch.arange(n) % classes
+        with torch_threads(1):  # as in the pool's workers
+            start = time.perf_counter()
+            before = _groups_by_factors(x, y, labels)
+            before_s = time.perf_counter() - start
+            start = time.perf_counter()
+            after = _groups_by_moments(x, y, labels)
+            after_s = time.perf_counter() - start
+        difference = max(abs(before[g][a] - after[g][a]) for g in before for a in before[g])
+        rows.append(dict(layer=name, factors_s=before_s, moments_s=after_s, speed_ratio=before_s / after_s,
+                         max_difference_rad=difference))
+        del x, y
+    return rows
+
+
 def main() -> dict[str, object]:
     os.environ["REPCHANGE_PROGRESS"] = "0"
     pwsm = pwsm_lever()
+    moments = moments_lever()
     table = table_lever()
     print("\n[8] Study B's distance tables")
     print(f"  PWSM at alphas 0, 0.5 and 1 ({pwsm['shape']}): whitened copies per alpha {pwsm['per_alpha_s']:.2f} s, "
           f"one cross product {pwsm['one_cross_s']:.3f} s: {pwsm['speed_ratio']:.1f}x; largest difference "
           f"{pwsm['max_difference_rad']:.1e} rad")
+    for row in moments:
+        print(f"  a layer's PWSM, all probes and each class, {row['layer']}: each group's positions as Factors "
+              f"{row['factors_s']:.2f} s, each group's moments {row['moments_s']:.2f} s: {row['speed_ratio']:.1f}x; "
+              f"largest difference {row['max_difference_rad']:.1e} rad")
     for load in kernel_vs_pool.LOADS:
         print(f"  {table['runs']} densenet_small tables, {load}: in the kernel ({table['threads_default']} threads, one "
               f"after the other) {table[f'{load}: kernel_s']:.1f} s, two 1-thread workers "
               f"{table[f'{load}: pool_s']:.1f} s: {table[f'{load}: speed_ratio']:.2f}x")
     print(f"  largest difference between the two ways' tables: {table['max_difference']:.1e}")
-    return {"pwsm": pwsm, "tables": table}
+    return {"pwsm": pwsm, "moments": moments, "tables": table}
 
 
 if __name__ == "__main__":

@@ -23,15 +23,9 @@ import torch
 
 from repchange.core import data as data_mod
 from repchange.core import filter_chunks
-from repchange.core.features import BN_MODES, extract, positions_as_samples
-from repchange.core.metrics import (
-    ALPHAS,
-    CENTRINGS,
-    Factors,
-    pearson,
-    pwsm_alphas,
-    pwsm_key,
-)
+from repchange.core.features import BN_MODES, extract
+from repchange.core.metrics import ALPHAS, CENTRINGS, pearson, pwsm_key
+from repchange.core.position_moments import pair_moments, pwsm_alphas_from_moments
 from repchange.core.probe_shapes import probe_shapes
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
 from repchange.core.runtime import Runtime
@@ -58,7 +52,7 @@ from repchange.studies.b.runs import (
     train_sources,
 )
 
-TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics", "core.filter_chunks")
+TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics", "core.filter_chunks", "core.position_moments")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
@@ -129,38 +123,29 @@ def _class_groups(labels: torch.Tensor, per_class: bool = True) -> list[tuple[st
     return groups
 
 
-def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...],
-                source_factors: dict[str, Factors] | None = None, *, per_class: bool = True, centre: str = "rows"
-                ) -> list[dict[str, object]]:
+def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...], *,
+                per_class: bool = True, centre: str = "rows") -> list[dict[str, object]]:
     """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
 
-    ``source_factors`` caches the source's positions-as-samples factors per class across calls.
+    PWSM from each group's position moments (:mod:`repchange.core.position_moments`: one pass over the maps,
+    no (n·H·W, C) float64 copies); the per-filter Procrustes distance in bounded chunks
+    (:mod:`repchange.core.filter_chunks`).
     """
-    source_factors = {} if source_factors is None else source_factors
     similarity = filter_chunks.procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
+    moments = pair_moments(src, now, labels)  # per class in the same pass: "all" is their sum, with or without them
     rows = []
     for cls, mask in _class_groups(labels, per_class):
         sim = similarity[mask].numpy()
         rows.append(dict(cls=cls, metric="procrustes_filter", alpha=np.nan, value=float(1 - np.nanmean(sim)) if
                          np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
-        if cls not in source_factors:
-            source_factors[cls] = Factors(positions_as_samples(src[mask]), name=f"source maps ({cls})")
-        x, y = source_factors[cls], Factors(positions_as_samples(now[mask]), name=f"fine-tuned maps ({cls})")
+        group = moments[cls]
         # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
         # while for all probes together the ValueError stands (raise n_probe)
-        defined = [a for a in alphas if not (cls != "all" and a < 1 and x.n < x.p)]
-        values = pwsm_alphas(x, y, defined)
-        _release_copy(x)
+        defined = [a for a in alphas if not (cls != "all" and a < 1 and group.count < group.channels)]
+        values = pwsm_alphas_from_moments(group, defined, name=f"source and fine-tuned maps ({cls})")
         rows += [dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha, value=values.get(alpha, np.nan),
                       dead_fraction=np.nan) for alpha in alphas]
     return rows
-
-
-def _release_copy(factors: Factors) -> None:
-    """Drop the float64 centred copy a cached :class:`Factors` made for a cross product (the layer's whole map
-    set, twice the float32 maps it keeps): its next use recomputes it from those maps by the same operations,
-    to the same bits. Keeps one layer's copy live at a time instead of every layer's and class's."""
-    factors.__dict__.pop("x", None)
 
 
 def _run_label(cfg: FinetuneBConfig) -> str:
@@ -190,10 +175,10 @@ def _dynamics_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runti
     """One run's :func:`dynamics` rows (without arch, target, seed)."""
     run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime)
     history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
-    rows, cache = [], {layer: {} for layer in source_maps}
+    rows = []
     for epoch, maps in checkpoints:
         for layer in maps:
-            for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas, cache[layer],
+            for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
                                    centre=params.procrustes_centre):
                 rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
                                  test_acc=history.loc[epoch, "test_acc"]))

@@ -1,0 +1,84 @@
+"""PWSM on positions-as-samples from each group's moments equals PWSM on the positions themselves."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repchange.core.features import positions_as_samples
+from repchange.core.metrics import ALPHAS, Factors, UndefinedSimilarity, pwsm_alphas
+from repchange.core.position_moments import pair_moments, pwsm_alphas_from_moments
+
+
+def _maps(seed: int, n: int, c: int, h: int, offset: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.relu(torch.randn(n, c, h, h, generator=g)) + offset
+    y = torch.relu(x + 0.5 * torch.randn(n, c, h, h, generator=g))
+    return x, y
+
+
+def _direct(x: torch.Tensor, y: torch.Tensor, alphas: list[float]) -> dict[float, float]:
+    return pwsm_alphas(Factors(positions_as_samples(x)), Factors(positions_as_samples(y)), alphas)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 12), c=st.integers(1, 12), h=st.integers(1, 6),
+       classes=st.integers(1, 3), offset=st.sampled_from([0.0, 3.0, 100.0]))
+def test_each_group_equals_pwsm_on_its_own_positions(seed: int, n: int, c: int, h: int, classes: int,
+                                                     offset: float) -> None:
+    x, y = _maps(seed, n, c, h, offset)
+    labels = torch.arange(n) % classes
+    moments = pair_moments(x, y, labels)
+    assert set(moments) == {"all", *(str(k) for k in range(classes))}
+    for group, group_moments in moments.items():
+        mask = torch.ones(n, dtype=torch.bool) if group == "all" else labels == int(group)
+        positions = int(mask.sum()) * h * h
+        alphas = [a for a in ALPHAS if a == 1.0 or positions >= c]
+        if (x[mask] == x[mask][:1]).all() or (y[mask] == y[mask][:1]).all():
+            with pytest.raises(UndefinedSimilarity):
+                pwsm_alphas_from_moments(group_moments, alphas)
+            continue
+        direct = _direct(x[mask], y[mask], alphas)
+        assert group_moments.count == positions
+        for alpha, value in pwsm_alphas_from_moments(group_moments, alphas).items():
+            # an angle near 0 is arccos near 1, where a rounding-level cosine moves it by up to ~1e-7 rad
+            assert value == pytest.approx(direct[alpha], abs=1e-6 if direct[alpha] < 1e-4 else 1e-10)
+
+
+def test_the_groups_add_up_and_the_chunk_size_changes_nothing_that_matters() -> None:
+    x, y = _maps(1, 20, 16, 9, offset=5.0)
+    labels = torch.arange(20) % 4
+    whole, one_image_at_a_time = pair_moments(x, y, labels), pair_moments(x, y, labels, elements=1)
+    alone = pair_moments(x, y)["all"]
+    for group in whole:
+        torch.testing.assert_close(whole[group].cov, one_image_at_a_time[group].cov, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(whole["all"].cov, alone.cov, rtol=1e-12, atol=1e-12)
+    assert whole["all"].count == sum(whole[str(k)].count for k in range(4)) == 20 * 81
+
+
+def test_the_metric_reads_shape_and_not_a_rotation_or_scale_of_the_channels() -> None:
+    x, _ = _maps(2, 30, 8, 7)
+    rotation, _ = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(3)))
+    turned = 2.5 * torch.einsum("nchw,cd->ndhw", x, rotation)
+    same = pwsm_alphas_from_moments(pair_moments(x, turned)["all"], ALPHAS)
+    unrelated = pwsm_alphas_from_moments(pair_moments(x, _maps(4, 30, 8, 7)[0])["all"], ALPHAS)
+    for alpha in ALPHAS:
+        assert same[alpha] < 1e-6  # Procrustes-invariant at every alpha: a rotation and scale is no change
+        assert unrelated[alpha] > 0.1  # independent maps are far apart
+
+
+def test_bad_input_is_refused_with_its_reason() -> None:
+    x, y = _maps(5, 6, 16, 1)  # 6 positions of 16 channels
+    with pytest.raises(ValueError, match="alpha=0.5 needs at least as many samples as features.*6 positions of 16"):
+        pwsm_alphas_from_moments(pair_moments(x, y)["all"], [0.5], name="maps")
+    assert pwsm_alphas_from_moments(pair_moments(x, y)["all"], [1.0])[1.0] > 0  # alpha = 1 is defined
+    with pytest.raises(UndefinedSimilarity, match=r"undefined: dead \(y\) is constant"):
+        pwsm_alphas_from_moments(pair_moments(x, torch.zeros_like(x))["all"], [1.0], name="dead")
+    with pytest.raises(ValueError, match="same shape|one shape"):
+        pair_moments(x, y[:, :8])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        pair_moments(x, torch.full_like(y, float("nan")))
+    with pytest.raises(ValueError, match="one per image"):
+        pair_moments(x, y, torch.zeros(5))
