@@ -45,7 +45,6 @@ __all__ = [
     "pwsm",
     "pwsm_alphas",
     "pwsm_key",
-    "whitening_from_eigh",
     "hsic_floor",
     "normalised_hsic",
     "rbf_cka",
@@ -216,20 +215,13 @@ class Factors:
                     f"partial whitening with alpha={alpha} needs at least as many samples as features, but "
                     f"{self.name} has shape {self.shape}; use alpha=1, more samples, or fewer features"
                 )
-            self._whitening[key] = whitening_from_eigh(*self.cov_eigh, alpha, scale_free=scale_free)
+            values, vectors = self.cov_eigh
+            if scale_free:
+                values = values / values.clamp_min(0).mean()
+            inv_sqrt = _psd_power(values, vectors, -0.5)
+            eye = torch.eye(self.p, dtype=torch.float64, device=inv_sqrt.device)
+            self._whitening[key] = alpha * eye + (1 - alpha) * inv_sqrt
         return self._whitening[key]
-
-
-def whitening_from_eigh(values: torch.Tensor, vectors: torch.Tensor, alpha: float, *, scale_free: bool = True
-                        ) -> torch.Tensor:
-    """(p, p) map ``αI + (1-α) C̃^(-1/2)`` from the eigendecomposition (``torch.linalg.eigh``) of a (p, p)
-    covariance C; C̃ = C over its mean eigenvalue (``scale_free``) or C itself; eigenvalues below
-    :data:`EIG_RTOL` of the largest are left out of the inverse (pseudo-inverse on the null space). Float64."""
-    if scale_free:
-        values = values / values.clamp_min(0).mean()
-    inv_sqrt = _psd_power(values, vectors, -0.5)
-    eye = torch.eye(len(values), dtype=torch.float64, device=inv_sqrt.device)
-    return alpha * eye + (1 - alpha) * inv_sqrt
 
 
 def _gram_or_zero(x: torch.Tensor, name: str) -> torch.Tensor:

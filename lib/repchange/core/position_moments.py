@@ -20,9 +20,9 @@ from typing import Iterable
 
 import torch
 
-from repchange.core.metrics import UndefinedSimilarity, whitening_from_eigh
+from repchange.core.metrics import _psd_power, UndefinedSimilarity
 
-__all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "pair_moments", "pwsm_alphas_from_moments"]
+__all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "pair_moments", "pwsm_alphas_from_moments", "whitening_from_eigh"]
 
 MOMENT_CHUNK_ELEMENTS = 2**22  # map elements of [x | y] converted to float64 at a time (32 MiB)
 
@@ -102,6 +102,20 @@ def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None =
     for part in sums[1:]:
         everything = everything.add(part)
     return {"all": everything.moments(), **{c: s.moments() for c, s in per_class.items()}}
+
+
+def whitening_from_eigh(values: torch.Tensor, vectors: torch.Tensor, alpha: float, *, scale_free: bool = True
+                        ) -> torch.Tensor:
+    """(C, C) map ``αI + (1-α) C̃^(-1/2)`` from the eigendecomposition of a covariance C, as
+    :meth:`repchange.core.metrics.Factors.whitening` makes it: C̃ = C over its mean eigenvalue (``scale_free``),
+    eigenvalues below ``EIG_RTOL`` of the largest left out of the inverse. Written out here, not shared with
+    ``Factors``: ``core.metrics`` is part of every Study A table's code version and of the scale record's key,
+    so an edit there would leave every stored Study A table and the recorded scale runs unread."""
+    if scale_free:
+        values = values / values.clamp_min(0).mean()
+    inv_sqrt = _psd_power(values, vectors, -0.5)
+    eye = torch.eye(len(values), dtype=torch.float64, device=inv_sqrt.device)
+    return alpha * eye + (1 - alpha) * inv_sqrt
 
 
 def _angle(nuclear: torch.Tensor, norms: torch.Tensor) -> float:
