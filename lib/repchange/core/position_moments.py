@@ -14,13 +14,12 @@ sample counts cancel), to about 1e-12 rad (tested; ``make bench``, part 7, measu
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterable
 
 import torch
 
-from repchange.core.metrics import _psd_power, UndefinedSimilarity
+from repchange.core.metrics import UndefinedSimilarity, _angle, _psd_power
 
 __all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "pair_moments", "pwsm_alphas_from_moments", "whitening_from_eigh"]
 
@@ -118,10 +117,6 @@ def whitening_from_eigh(values: torch.Tensor, vectors: torch.Tensor, alpha: floa
     return alpha * eye + (1 - alpha) * inv_sqrt
 
 
-def _angle(nuclear: torch.Tensor, norms: torch.Tensor) -> float:
-    return float(math.acos(min(1.0, max(-1.0, float(nuclear / torch.sqrt(norms))))))
-
-
 def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, scale_free: bool = True,
                              name: str = "maps") -> dict[float, float]:
     """PWSM (radians) of the group's two sides at each of ``alphas``, as
@@ -140,7 +135,7 @@ def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, sc
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         if alpha == 1.0:
-            out[alpha] = _angle(torch.linalg.svdvals(cxy).sum(), torch.trace(cxx) * torch.trace(cyy))
+            out[alpha] = _angle(torch.linalg.svdvals(cxy).sum() / torch.sqrt(torch.trace(cxx) * torch.trace(cyy)))
             continue
         if group.count < c:
             raise ValueError(f"partial whitening with alpha={alpha} needs at least as many samples as features, "
@@ -151,5 +146,5 @@ def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, sc
         wx = whitening_from_eigh(*eigh["x"], alpha, scale_free=scale_free)
         wy = whitening_from_eigh(*eigh["y"], alpha, scale_free=scale_free)
         norms = ((wx @ cxx) * wx).sum() * ((wy @ cyy) * wy).sum()
-        out[alpha] = _angle(torch.linalg.svdvals(wx @ cxy @ wy).sum(), norms)
+        out[alpha] = _angle(torch.linalg.svdvals(wx @ cxy @ wy).sum() / torch.sqrt(norms))
     return out
