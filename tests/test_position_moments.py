@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from repchange.core.features import positions_as_samples
 from repchange.core.metrics import ALPHAS, Factors, UndefinedSimilarity, pwsm_alphas
-from repchange.core.position_moments import pair_moments, pwsm_alphas_from_moments
+from repchange.core.position_moments import GroupMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
 
 
 def _maps(seed: int, n: int, c: int, h: int, offset: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,9 +54,45 @@ def test_the_groups_add_up_and_the_chunk_size_changes_nothing_that_matters() -> 
     whole, one_image_at_a_time = pair_moments(x, y, labels), pair_moments(x, y, labels, elements=1)
     alone = pair_moments(x, y)["all"]
     for group in whole:
-        torch.testing.assert_close(whole[group].cov, one_image_at_a_time[group].cov, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(whole["all"].cov, alone.cov, rtol=1e-12, atol=1e-12)
+        for a, b in zip(_matrices(whole[group]), _matrices(one_image_at_a_time[group])):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip(_matrices(whole["all"]), _matrices(alone)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     assert whole["all"].count == sum(whole[str(k)].count for k in range(4)) == 20 * 81
+
+
+def _matrices(group: GroupMoments) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return group.x.cov, group.y.cov, group.cross
+
+
+def test_a_reference_computed_once_serves_every_map_compared_with_it() -> None:
+    x, y = _maps(6, 24, 10, 5, offset=2.0)
+    later = torch.relu(y + torch.randn(y.shape, generator=torch.Generator().manual_seed(7)))
+    labels = torch.arange(24) % 3
+    reference = reference_moments(x, labels)
+    for other in (y, later):
+        shared, alone = pair_moments(x, other, labels, reference=reference), pair_moments(x, other, labels)
+        assert set(shared) == set(alone) == {"all", "0", "1", "2"}
+        for group in alone:
+            assert shared[group].x is reference.sides[group]  # the reference side itself, not a recomputation
+            for a, b in zip(_matrices(shared[group]), _matrices(alone[group])):
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
+            assert pwsm_alphas_from_moments(shared[group], ALPHAS) == pwsm_alphas_from_moments(alone[group], ALPHAS)
+    first = reference.sides["all"].eigh
+    pwsm_alphas_from_moments(pair_moments(x, later, labels, reference=reference)["all"], ALPHAS)
+    assert reference.sides["all"].eigh is first  # the reference's eigendecomposition is computed once
+
+
+def test_a_reference_of_other_maps_or_labels_is_refused() -> None:
+    x, y = _maps(8, 12, 6, 4)
+    labels = torch.arange(12) % 2
+    reference = reference_moments(x, labels)
+    with pytest.raises(ValueError, match="reference was computed from other maps or labels"):
+        pair_moments(x, y, torch.arange(12) % 3, reference=reference)
+    with pytest.raises(ValueError, match="reference was computed from other maps or labels"):
+        pair_moments(x, y, reference=reference)
+    with pytest.raises(ValueError, match="reference was computed from other maps or labels"):
+        pair_moments(x[:6], y[:6], labels[:6], reference=reference)
 
 
 def test_the_metric_reads_shape_and_not_a_rotation_or_scale_of_the_channels() -> None:

@@ -4,103 +4,194 @@ Study B compares one layer's (n, C, H, W) maps of two nets with PWSM, every spat
 sample and the C channels its features, over all probe images and per class. The inputs are then tall: VGG19's
 conv1_2 at 224 pixels on 42 probe images gives 2.1 million positions. Everything PWSM reads of them is (C, C):
 the centred covariance of each side and their cross-covariance. :func:`pair_moments` accumulates these per group
-(all probes, each class) in one pass over the images, a few images at a time, in float64: the sums and second
-moments of the stacked positions ``[x | y]`` (2C features), each shifted by the per-channel mean over all probes
-first, so subtracting the group's mean outer product at the end loses nothing to cancellation. No float64
-(n·H·W, C) copy of either side is made. :func:`pwsm_alphas_from_moments` then gives
+(all probes, each class) in one pass over the images, a few images at a time, in float64: each side's sums and
+second moments and the cross moments, each side shifted by its per-channel mean over all probes first, so
+subtracting the group's mean outer product at the end loses nothing to cancellation. No float64 (n·H·W, C) copy
+of either side is made. One side is often a reference compared with many maps (the source net against each
+checkpoint): :func:`reference_moments` computes its moments (and, when first read, their eigendecompositions)
+once, and each comparison then computes only the other side's and the cross moments: 2C² instead of 4C²
+multiply-adds per position. :func:`pwsm_alphas_from_moments` then gives
 :func:`repchange.core.metrics.pwsm_alphas`'s values (the same whitening, the same normalisation; both sides'
 sample counts cancel), to about 1e-12 rad (tested; ``make bench``, part 7, measures time and difference).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 
 from repchange.core.metrics import UndefinedSimilarity, _angle, _psd_power
 
-__all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "pair_moments", "pwsm_alphas_from_moments", "whitening_from_eigh"]
+__all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "ReferenceMoments", "SideMoments", "pair_moments",
+           "pwsm_alphas_from_moments", "reference_moments", "whitening_from_eigh"]
 
-MOMENT_CHUNK_ELEMENTS = 2**22  # map elements of [x | y] converted to float64 at a time (32 MiB)
+MOMENT_CHUNK_ELEMENTS = 2**22  # map elements of one side converted to float64 at a time (32 MiB)
+
+
+@dataclass
+class SideMoments:
+    """One side's positions over a group: ``count`` positions, ``cov`` (C, C) float64 centred second moments
+    over ``count``, ``constant`` (every channel takes one value over the group). Its eigendecomposition is
+    computed once, when first read, and kept: a reference side's serves every checkpoint compared with it."""
+
+    count: int
+    cov: torch.Tensor
+    constant: bool
+
+    @functools.cached_property
+    def eigh(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.linalg.eigh(self.cov)
 
 
 @dataclass(frozen=True)
 class GroupMoments:
-    """One group's positions of a pair of layers: ``count`` positions; ``cov`` (2C, 2C) float64, the centred
-    second moments of ``[x | y]`` over ``count`` (so ``cov[:C, :C]`` is x's covariance, ``cov[:C, C:]`` the
-    cross-covariance); ``constant_x`` / ``constant_y``: every channel of that side takes one value over the group."""
+    """One group's positions of a pair of layers: the two sides' :class:`SideMoments` and ``cross`` (C, C), the
+    centred cross-covariance of x with y over ``count`` positions."""
 
-    count: int
-    cov: torch.Tensor
-    constant_x: bool
-    constant_y: bool
+    x: SideMoments
+    y: SideMoments
+    cross: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return self.x.count
 
     @property
     def channels(self) -> int:
-        return self.cov.shape[0] // 2
+        return self.cross.shape[0]
 
 
 @dataclass
 class _Sums:
+    """One side's running sums over a group of shifted positions: ``count``; ``sums`` (C,); ``second`` (C, C);
+    per-channel ``low`` / ``high`` of the unshifted values."""
+
     count: int
-    sums: torch.Tensor  # (2C,) of the shifted positions
-    second: torch.Tensor  # (2C, 2C)
-    low: torch.Tensor  # (2C,) per-channel minimum (unshifted)
-    high: torch.Tensor  # (2C,) per-channel maximum
+    sums: torch.Tensor
+    second: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
 
     def add(self, other: "_Sums") -> "_Sums":
         return _Sums(self.count + other.count, self.sums + other.sums, self.second + other.second,
                      torch.minimum(self.low, other.low), torch.maximum(self.high, other.high))
 
-    def moments(self) -> GroupMoments:
-        c = self.sums.shape[0] // 2
-        offset = self.sums / self.count  # the group's mean minus the shift
-        cov = self.second / self.count - torch.outer(offset, offset)
-        flat = self.low == self.high
-        return GroupMoments(self.count, cov, bool(flat[:c].all()), bool(flat[c:].all()))
 
-
-def _group_sums(x: torch.Tensor, y: torch.Tensor, shift: torch.Tensor, elements: int) -> _Sums:
-    """Shifted sums and second moments of the positions of (k, C, H, W) maps ``x`` and ``y``, in chunks of images."""
-    per_image = 2 * x[0].numel()
-    step = max(1, elements // max(per_image, 1))
-    total: _Sums | None = None
-    for start in range(0, len(x), step):
-        xs, ys = x[start : start + step], y[start : start + step]
-        z = torch.cat([xs.transpose(0, 1).reshape(xs.shape[1], -1), ys.transpose(0, 1).reshape(ys.shape[1], -1)])
-        low, high = z.amin(1).to(torch.float64), z.amax(1).to(torch.float64)
-        z = z.to(torch.float64) - shift[:, None]
-        part = _Sums(z.shape[1], z.sum(1), z @ z.T, low, high)
-        total = part if total is None else total.add(part)
-    assert total is not None
+def _total(parts: list) -> object:
+    """The sum of ``parts`` (:class:`_Sums` or tensors), left to right."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total.add(part) if isinstance(total, _Sums) else total + part
     return total
 
 
+def _side(own: _Sums) -> SideMoments:
+    offset = own.sums / own.count  # the group's mean minus the shift
+    return SideMoments(own.count, own.second / own.count - torch.outer(offset, offset), bool((own.low == own.high).all()))
+
+
+@dataclass(frozen=True)
+class ReferenceMoments:
+    """The reference side's (e.g. the source net's) moments per group, from one pass over its (n, C, H, W) maps:
+    ``shift`` (C,), the per-channel mean over all probes that every chunk is shifted by; ``labels`` (n,) or None;
+    ``sums`` and ``sides`` per group (``"all"`` and each class). Reused against every map compared with it, so
+    each checkpoint computes only its own and the cross moments, and the reference's eigendecompositions once."""
+
+    shift: torch.Tensor
+    labels: torch.Tensor | None
+    shape: tuple[int, ...]
+    sums: dict[str, _Sums]
+    sides: dict[str, SideMoments]
+
+
+def _checked(x: torch.Tensor, name: str) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"maps must be (n, C, H, W): got {tuple(x.shape)} for {name}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"feature maps contain NaN or infinite values ({name})")
+    return x
+
+
+def _groups(labels: torch.Tensor | None, n: int) -> dict[str, torch.Tensor | None]:
+    """Image masks of the classes in sorted order (None: one group of every image)."""
+    if labels is None:
+        return {"all": None}
+    labels = torch.as_tensor(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must be ({n},), one per image, got {tuple(labels.shape)}")
+    return {str(c): labels == c for c in labels.unique().tolist()}
+
+
+def _chunks(x: torch.Tensor, shift: torch.Tensor, elements: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(C, m) float64 positions of a few images of (k, C, H, W) ``x`` at a time, shifted, and the unshifted chunk."""
+    step = max(1, elements // max(x[0].numel(), 1))
+    for start in range(0, len(x), step):
+        part = x[start : start + step]
+        flat = part.transpose(0, 1).reshape(part.shape[1], -1)
+        yield flat.to(torch.float64) - shift[:, None], flat
+
+
+def _own_sums(x: torch.Tensor, shift: torch.Tensor, elements: int) -> _Sums:
+    parts = [_Sums(z.shape[1], z.sum(1), z @ z.T, raw.amin(1).to(torch.float64), raw.amax(1).to(torch.float64))
+             for z, raw in _chunks(x, shift, elements)]
+    return _total(parts)
+
+
+def reference_moments(x: torch.Tensor, labels: torch.Tensor | None = None, *,
+                      elements: int = MOMENT_CHUNK_ELEMENTS) -> ReferenceMoments:
+    """:class:`ReferenceMoments` of (n, C, H, W) maps ``x``: ``"all"`` and, with ``labels`` (n,), each class as
+    ``str(class index)``."""
+    x = _checked(x, "the reference maps")
+    shift = x.mean((0, 2, 3), dtype=torch.float64)
+    masks = _groups(labels, len(x))
+    sums = {g: _own_sums(x if mask is None else x[mask], shift, elements) for g, mask in masks.items()}
+    if labels is not None:
+        sums = {"all": _total(list(sums.values())), **sums}
+    return ReferenceMoments(shift, None if labels is None else torch.as_tensor(labels).clone(), tuple(x.shape), sums,
+                            {g: _side(s) for g, s in sums.items()})
+
+
 def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None = None, *,
+                 reference: ReferenceMoments | None = None,
                  elements: int = MOMENT_CHUNK_ELEMENTS) -> dict[str, GroupMoments]:
     """:class:`GroupMoments` of the positions of (n, C, H, W) maps ``x`` and ``y`` (the same images, in the same
     order): ``"all"``, and with ``labels`` (n,) each class as ``str(class index)``, classes in sorted order.
-    ``elements``: map elements of ``[x | y]`` converted to float64 at a time (at least one image)."""
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
-    if x.ndim != 4 or x.shape != y.shape:
+    ``reference``: x's :func:`reference_moments` under the same labels, computed once and passed for every y
+    compared with x (x's own moments and eigendecompositions are then not computed again).
+    ``elements``: map elements of one side converted to float64 at a time (at least one image)."""
+    x, y = _checked(x, "x"), _checked(y, "y")
+    if x.shape != y.shape:
         raise ValueError(f"maps must be (n, C, H, W) of one shape: got {tuple(x.shape)} and {tuple(y.shape)}")
-    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        raise ValueError("feature maps contain NaN or infinite values")
-    shift = torch.cat([x.mean((0, 2, 3), dtype=torch.float64), y.mean((0, 2, 3), dtype=torch.float64)])
-    if labels is None:
-        return {"all": _group_sums(x, y, shift, elements).moments()}
-    labels = torch.as_tensor(labels)
-    if labels.shape != (len(x),):
-        raise ValueError(f"labels must be ({len(x)},), one per image, got {tuple(labels.shape)}")
-    per_class = {str(c): _group_sums(x[labels == c], y[labels == c], shift, elements)
-                 for c in labels.unique().tolist()}
-    sums = list(per_class.values())
-    everything = sums[0]
-    for part in sums[1:]:
-        everything = everything.add(part)
-    return {"all": everything.moments(), **{c: s.moments() for c, s in per_class.items()}}
+    if reference is None:
+        reference = reference_moments(x, labels, elements=elements)
+    elif reference.shape != tuple(x.shape) or (reference.labels is None) != (labels is None) or (
+            labels is not None and not torch.equal(reference.labels, torch.as_tensor(labels))):
+        raise ValueError("reference was computed from other maps or labels than x and labels: pass "
+                         "reference_moments(x, labels) of these maps and labels")
+    masks = _groups(labels, len(x))
+    shift_y = y.mean((0, 2, 3), dtype=torch.float64)
+    own, cross = {}, {}
+    for group, mask in masks.items():
+        xs, ys = (x, y) if mask is None else (x[mask], y[mask])
+        own_parts, cross_parts = [], []
+        for (zx, _), (zy, raw) in zip(_chunks(xs, reference.shift, elements), _chunks(ys, shift_y, elements)):
+            own_parts.append(_Sums(zy.shape[1], zy.sum(1), zy @ zy.T, raw.amin(1).to(torch.float64),
+                                   raw.amax(1).to(torch.float64)))
+            cross_parts.append(zx @ zy.T)
+        own[group], cross[group] = _total(own_parts), _total(cross_parts)
+    if labels is not None:
+        own = {"all": _total(list(own.values())), **own}
+        cross = {"all": _total(list(cross.values())), **cross}
+    out = {}
+    for group in own:
+        xsum = reference.sums[group]
+        cxy = cross[group] / xsum.count - torch.outer(xsum.sums / xsum.count, own[group].sums / xsum.count)
+        out[group] = GroupMoments(reference.sides[group], _side(own[group]), cxy)
+    return out
 
 
 def whitening_from_eigh(values: torch.Tensor, vectors: torch.Tensor, alpha: float, *, scale_free: bool = True
@@ -124,12 +215,11 @@ def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, sc
     :class:`~repchange.core.metrics.UndefinedSimilarity` when a side is constant over the group, and ValueError
     for ``alpha < 1`` with fewer positions than channels (whitening undefined), naming ``name``."""
     c = group.channels
-    if group.constant_x or group.constant_y:
-        side = "x" if group.constant_x else "y"
+    if group.x.constant or group.y.constant:
+        side = "x" if group.x.constant else "y"
         raise UndefinedSimilarity(f"undefined: {name} ({side}) is constant across its {group.count} positions, "
                                   f"e.g. a dead layer: it has no self-similarity to normalise by")
-    cxx, cyy, cxy = group.cov[:c, :c], group.cov[c:, c:], group.cov[:c, c:]
-    eigh: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    cxx, cyy, cxy = group.x.cov, group.y.cov, group.cross
     out = {}
     for alpha in alphas:
         if not 0.0 <= alpha <= 1.0:
@@ -141,10 +231,8 @@ def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, sc
             raise ValueError(f"partial whitening with alpha={alpha} needs at least as many samples as features, "
                              f"but {name} has {group.count} positions of {c} channels; use alpha=1, more probe "
                              f"images, or fewer features")
-        if not eigh:
-            eigh.update(x=torch.linalg.eigh(cxx), y=torch.linalg.eigh(cyy))
-        wx = whitening_from_eigh(*eigh["x"], alpha, scale_free=scale_free)
-        wy = whitening_from_eigh(*eigh["y"], alpha, scale_free=scale_free)
+        wx = whitening_from_eigh(*group.x.eigh, alpha, scale_free=scale_free)
+        wy = whitening_from_eigh(*group.y.eigh, alpha, scale_free=scale_free)
         norms = ((wx @ cxx) * wx).sum() * ((wy @ cyy) * wy).sum()
         out[alpha] = _angle(torch.linalg.svdvals(wx @ cxy @ wy).sum() / torch.sqrt(norms))
     return out

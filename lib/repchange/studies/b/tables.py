@@ -25,7 +25,7 @@ from repchange.core import data as data_mod
 from repchange.core import filter_chunks
 from repchange.core.features import BN_MODES, extract
 from repchange.core.metrics import ALPHAS, CENTRINGS, pearson, pwsm_key
-from repchange.core.position_moments import pair_moments, pwsm_alphas_from_moments
+from repchange.core.position_moments import ReferenceMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
 from repchange.core.probe_shapes import probe_shapes
 from repchange.core.receptive_field import ReceptiveField, receptive_fields
 from repchange.core.runtime import Runtime
@@ -124,15 +124,17 @@ def _class_groups(labels: torch.Tensor, per_class: bool = True) -> list[tuple[st
 
 
 def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...], *,
-                per_class: bool = True, centre: str = "rows") -> list[dict[str, object]]:
+                per_class: bool = True, centre: str = "rows", reference: ReferenceMoments | None = None
+                ) -> list[dict[str, object]]:
     """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
 
     PWSM from each group's position moments (:mod:`repchange.core.position_moments`: one pass over the maps,
-    no (n·H·W, C) float64 copies); the per-filter Procrustes distance in bounded chunks
-    (:mod:`repchange.core.filter_chunks`).
+    no (n·H·W, C) float64 copies; ``reference``: the source maps' moments under ``labels``, computed once for
+    every checkpoint); the per-filter Procrustes distance in bounded chunks (:mod:`repchange.core.filter_chunks`).
     """
     similarity = filter_chunks.procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
-    moments = pair_moments(src, now, labels)  # per class in the same pass: "all" is their sum, with or without them
+    # per class in the same pass: "all" is their sum, with or without the class rows
+    moments = pair_moments(src, now, labels, reference=reference)
     rows = []
     for cls, mask in _class_groups(labels, per_class):
         sim = similarity[mask].numpy()
@@ -176,10 +178,13 @@ def _dynamics_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runti
     run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime)
     history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
     rows = []
+    references: dict[str, ReferenceMoments] = {}  # the source's moments per layer, for every checkpoint
     for epoch, maps in checkpoints:
         for layer in maps:
+            if layer not in references:
+                references[layer] = reference_moments(source_maps[layer], probe.labels)
             for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
-                                   centre=params.procrustes_centre):
+                                   centre=params.procrustes_centre, reference=references[layer]):
                 rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
                                  test_acc=history.loc[epoch, "test_acc"]))
     return pd.DataFrame(rows)
