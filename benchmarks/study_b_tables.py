@@ -16,8 +16,11 @@
 3. One layer's PWSM rows (all probes and each class, the book's three alphas) as the tables computed them before
    (a :class:`repchange.core.metrics.Factors` of each group's positions, float64 (n·H·W, C) copies) against
    :mod:`repchange.core.position_moments` (each group's (2C, 2C) moments in one pass), on a small net's layer
-   (200 probes x 28 x 28, 72 channels, 5 classes) and on VGG19's conv1_2 at 224 pixels (42 probes, 64 channels,
-   15 classes: the rehearsal's). Reported: both times, the ratio and the largest difference (radians).
+   (200 probes x 28 x 28, 72 channels, 5 classes), on VGG19's conv1_2 at 224 pixels (42 probes, 64 channels,
+   15 classes: the rehearsal's), and on ResNet-50's conv4_x and conv5_x (1024 and 2048 channels, 14 x 14 and 7 x 7:
+   each class has fewer positions than channels, so its alpha = 1 comes from the Gram form of its positions);
+   also a further checkpoint against the source's kept moments. Reported: the times, the ratios and the largest
+   difference (radians).
 
 Run alone: ``python benchmarks/study_b_tables.py``.
 """
@@ -122,7 +125,7 @@ def _groups_by_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, r
 def moments_lever() -> list[dict[str, object]]:
     rows = []
     layers = {"small net (28 px)": (200, 72, 28, 5), "VGG19 conv1_2 (224 px)": (42, 64, 224, 15),
-              "ResNet-50 conv4_x (224 px)": (42, 1024, 14, 15)}
+              "ResNet-50 conv4_x (224 px)": (42, 1024, 14, 15), "ResNet-50 conv5_x (224 px)": (42, 2048, 7, 15)}
     for name, (n, c, h, classes) in layers.items():
         gen = torch.Generator().manual_seed(0)
         x = torch.relu(torch.randn(n, c, h, h, generator=gen))

@@ -44,6 +44,10 @@ def test_each_group_equals_pwsm_on_its_own_positions(seed: int, n: int, c: int, 
         direct = _direct(x[mask], y[mask], alphas)
         assert group_moments.count == positions
         for alpha, value in pwsm_alphas_from_moments(group_moments, alphas).items():
+            if positions < c:  # a narrow group: the Gram form on its positions, the very computation of pwsm_alphas
+                assert group_moments.positions is not None and value == direct[alpha]
+                continue
+            assert group_moments.positions is None
             # an angle near 0 is arccos near 1, where a rounding-level cosine moves it by up to ~1e-7 rad
             assert value == pytest.approx(direct[alpha], abs=1e-6 if direct[alpha] < 1e-4 else 1e-10)
 
@@ -81,6 +85,33 @@ def test_a_reference_computed_once_serves_every_map_compared_with_it() -> None:
     first = reference.sides["all"].eigh
     pwsm_alphas_from_moments(pair_moments(x, later, labels, reference=reference)["all"], ALPHAS)
     assert reference.sides["all"].eigh is first  # the reference's eigendecomposition is computed once
+
+
+def test_narrow_groups_are_kept_as_positions_and_their_gram_root_is_computed_once() -> None:
+    """Classes of fewer positions than channels (5 classes of 6 images of 2 x 2 positions, 40 channels) take
+    alpha = 1 from the (N, N) Gram form; all probes together (120 positions) from the (C, C) moments."""
+    x, y = _maps(9, 30, 40, 2, offset=1.0)
+    later = torch.relu(y + torch.randn(y.shape, generator=torch.Generator().manual_seed(10)))
+    labels = torch.arange(30) % 5
+    reference = reference_moments(x, labels)
+    assert set(reference.positions) == {"0", "1", "2", "3", "4"}  # 24 positions < 40 channels; "all" has 120
+    roots = []
+    for other in (y, later):
+        moments = pair_moments(x, other, labels, reference=reference)
+        assert moments["all"].positions is None
+        for group in reference.positions:
+            mask = labels == int(group)
+            assert moments[group].positions[0] is reference.positions[group]
+            value = pwsm_alphas_from_moments(moments[group], [1.0])[1.0]
+            assert value == _direct(x[mask], other[mask], [1.0])[1.0]
+            with pytest.raises(ValueError, match="at least as many samples as features"):
+                pwsm_alphas_from_moments(moments[group], [0.5])  # whitening stays undefined there
+        roots.append(reference.positions["0"].gram_sqrt)
+    assert roots[0] is roots[1]  # the reference's Gram square root is computed once, for both checkpoints
+    dead = pair_moments(x, torch.zeros_like(x), labels, reference=reference)
+    assert dead["0"].positions is None  # a constant side is not kept: the metric is undefined there
+    with pytest.raises(UndefinedSimilarity, match="constant"):
+        pwsm_alphas_from_moments(dead["0"], [1.0])
 
 
 def test_a_reference_of_other_maps_or_labels_is_refused() -> None:

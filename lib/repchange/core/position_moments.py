@@ -13,6 +13,13 @@ once, and each comparison then computes only the other side's and the cross mome
 multiply-adds per position. :func:`pwsm_alphas_from_moments` then gives
 :func:`repchange.core.metrics.pwsm_alphas`'s values (the same whitening, the same normalisation; both sides'
 sample counts cancel), to about 1e-12 rad (tested; ``make bench``, part 7, measures time and difference).
+
+A narrow group, with fewer positions N than channels C (a class of a few images at a deep layer of a 224-pixel
+net: ResNet-50's conv5 has 49 positions an image and 2048 channels), is kept as its positions too: they are
+then fewer numbers than its (C, C) moments, only ``alpha = 1`` is defined there, and its nuclear norm comes
+from the (N, N) Gram form of :func:`repchange.core.metrics.procrustes_angle` (the very computation
+``pwsm_alphas`` makes for such a pair) instead of an SVD of the (C, C) cross-covariance: O(N³ + N²C) in place
+of O(C³), the reference side's Gram square root computed once.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from typing import Iterable, Iterator
 
 import torch
 
-from repchange.core.metrics import UndefinedSimilarity, _angle, _psd_power
+from repchange.core.features import positions_as_samples
+from repchange.core.metrics import Factors, UndefinedSimilarity, _angle, _psd_power, procrustes_angle
 
 __all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "ReferenceMoments", "SideMoments", "pair_moments",
            "pwsm_alphas_from_moments", "reference_moments", "whitening_from_eigh"]
@@ -49,11 +57,14 @@ class SideMoments:
 @dataclass(frozen=True)
 class GroupMoments:
     """One group's positions of a pair of layers: the two sides' :class:`SideMoments` and ``cross`` (C, C), the
-    centred cross-covariance of x with y over ``count`` positions."""
+    centred cross-covariance of x with y over ``count`` positions; ``positions``: for a narrow group (fewer
+    positions than channels, neither side constant) both sides' (count, C) positions as
+    :class:`~repchange.core.metrics.Factors`, for the Gram form at ``alpha = 1``; otherwise None."""
 
     x: SideMoments
     y: SideMoments
     cross: torch.Tensor
+    positions: tuple[Factors, Factors] | None = None
 
     @property
     def count(self) -> int:
@@ -98,13 +109,16 @@ class ReferenceMoments:
     """The reference side's (e.g. the source net's) moments per group, from one pass over its (n, C, H, W) maps:
     ``shift`` (C,), the per-channel mean over all probes that every chunk is shifted by; ``labels`` (n,) or None;
     ``sums`` and ``sides`` per group (``"all"`` and each class). Reused against every map compared with it, so
-    each checkpoint computes only its own and the cross moments, and the reference's eigendecompositions once."""
+    each checkpoint computes only its own and the cross moments, and the reference's eigendecompositions once.
+    ``positions``: the narrow groups' positions as :class:`~repchange.core.metrics.Factors` (see the module's
+    docstring), whose Gram square roots are likewise computed once."""
 
     shift: torch.Tensor
     labels: torch.Tensor | None
     shape: tuple[int, ...]
     sums: dict[str, _Sums]
     sides: dict[str, SideMoments]
+    positions: dict[str, Factors]
 
 
 def _checked(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -151,8 +165,22 @@ def reference_moments(x: torch.Tensor, labels: torch.Tensor | None = None, *,
     sums = {g: _own_sums(x if mask is None else x[mask], shift, elements) for g, mask in masks.items()}
     if labels is not None:
         sums = {"all": _total(list(sums.values())), **sums}
+    sides = {g: _side(s) for g, s in sums.items()}
     return ReferenceMoments(shift, None if labels is None else torch.as_tensor(labels).clone(), tuple(x.shape), sums,
-                            {g: _side(s) for g, s in sums.items()})
+                            sides, _narrow_positions(x, masks, sides, "the reference maps"))
+
+
+def _narrow(side: SideMoments, channels: int) -> bool:
+    """Whether a group's side is kept as positions: fewer positions than channels, and not constant."""
+    return side.count < channels and not side.constant
+
+
+def _narrow_positions(x: torch.Tensor, masks: dict[str, torch.Tensor | None], sides: dict[str, SideMoments],
+                      name: str) -> dict[str, Factors]:
+    """The narrow groups' (count, C) positions of (n, C, H, W) ``x`` as Factors (float32 as given)."""
+    everything = {"all": None, **masks}
+    return {g: Factors(positions_as_samples(x if everything[g] is None else x[everything[g]]), f"{name} ({g})")
+            for g, side in sides.items() if _narrow(side, x.shape[1])}
 
 
 def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None = None, *,
@@ -186,11 +214,14 @@ def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None =
     if labels is not None:
         own = {"all": _total(list(own.values())), **own}
         cross = {"all": _total(list(cross.values())), **cross}
+    sides = {group: _side(sums) for group, sums in own.items()}
+    narrow = _narrow_positions(y, masks, {g: s for g, s in sides.items() if g in reference.positions}, "y")
     out = {}
     for group in own:
         xsum = reference.sums[group]
         cxy = cross[group] / xsum.count - torch.outer(xsum.sums / xsum.count, own[group].sums / xsum.count)
-        out[group] = GroupMoments(reference.sides[group], _side(own[group]), cxy)
+        pair = (reference.positions[group], narrow[group]) if group in narrow else None
+        out[group] = GroupMoments(reference.sides[group], sides[group], cxy, pair)
     return out
 
 
@@ -224,6 +255,9 @@ def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, sc
     for alpha in alphas:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        if alpha == 1.0 and group.positions is not None:  # narrow: the (N, N) Gram form, as pwsm_alphas does
+            out[alpha] = procrustes_angle(*group.positions)
+            continue
         if alpha == 1.0:
             out[alpha] = _angle(torch.linalg.svdvals(cxy).sum() / torch.sqrt(torch.trace(cxx) * torch.trace(cyy)))
             continue
