@@ -126,7 +126,8 @@ for column in ("Holm", "at 3δ"):  # a reader looks for the rows where the verdi
     view[column] = view[column].where(view[column] != view.verdict, "same")
 display(view.style.map(lambda v: colours.get(v, ""), subset=["verdict"])
         .map(lambda v: moved.get(v, ""), subset=["Holm", "at 3δ"])
-        .format(wrappable, subset=["claim"]).hide(axis="index"))
+        .map(lambda m: "font-weight: bold" if m < verdicts.FRAGILE_SE else "", subset=["margin (SE)"])
+        .format(wrappable, subset=["claim"]).format("{:.1f}", subset=["margin (SE)"], na_rep="–").hide(axis="index"))
 
 # %% [markdown]
 # **The ledger.** `§`: the section of the paper the claim stands in (its words are in the details
@@ -135,7 +136,9 @@ display(view.style.map(lambda v: colours.get(v, ""), subset=["verdict"])
 # with its {glue:text}`ledger_level_pct`% interval (t, within the statistic's range; "no spread" where
 # every unit has the same value and the exact sign-flip test decides); δ is the claim's smallest effect of
 # interest (in the details below): where `at 3δ` differs, the verdict depends on δ;
-# `n`: the independent units; `grid`: of the estimators of {doc}`the estimator grid
+# `n`: the independent units; `margin (SE)`: how many standard errors the mean would have to move, its interval
+# with it, before the verdict changes (below {glue:text}`ledger_fragile_se`: fragile, see below; "–" where
+# no t interval decides); `grid`: of the estimators of {doc}`the estimator grid
 # <estimator_grid>` that measured the claim, how many give this verdict. Rows whose key carries a
 # bracket (`[all layers]`, `[independent init]`, `[first layer]`, `[equal SGD steps]`) are second
 # readings shown beside a claim, and `A4-head` is prior work the paper cites: they are out of the tally
@@ -173,6 +176,10 @@ for verdict in verdicts.VERDICTS:
     glue_text(f"ledger_keys_{v}", ", ".join(f"`{k}`" for k in findings[f"keys_A_{v}"] + findings[f"keys_B_{v}"])
               or "none")
 glue_text("ledger_keys_holm_changed", ", ".join(f"`{k}`" for k in findings["keys_holm_changed"]) or "none")
+glue_text("ledger_fragile", str(findings["fragile"]))
+glue_text("ledger_keys_fragile", ", ".join(f"`{k}`" for k in findings["keys_fragile"]) or "none")
+glue_text("ledger_fragile_se", f"{verdicts.FRAGILE_SE:g}")
+glue_text("ledger_fragile_crossing", f"{verdicts.replication_crossing(verdicts.FRAGILE_SE):.2f}")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -201,6 +208,12 @@ headline
 # measured with these parameters ({glue:md}`ledger_keys_not_measured`). Taken as one family
 # (Holm), {glue:text}`ledger_holds_holm` hold and {glue:text}`ledger_does_not_hold_holm` do not;
 # the verdicts the adjustment turns inconclusive: {glue:md}`ledger_keys_holm_changed`.
+#
+# **Fragile verdicts.** {glue:text}`ledger_fragile` tallied verdicts lie within
+# {glue:text}`ledger_fragile_se` standard error of a boundary of the rule ({glue:md}`ledger_keys_fragile`):
+# a replication with new seeds at the same effect would cross that boundary with a chance of at least
+# {glue:text}`ledger_fragile_crossing`. So can a rebuild on another CPU: its kernels add in another order,
+# and the same seed trains to other weights.
 #
 # **Fig. 5's reference.** The paper compares the fine-tuned net with "the random initialization" its
 # pre-training started from (Sec. 4.3); the authors' code draws a fresh net. Verdicts that depend on

@@ -500,3 +500,26 @@ def test_a_premise_one_unit_of_the_run_misses_is_not_met_unless_its_claim_holds(
     held = claims.apply_premises(_premise_frame([0.05, 0.04, 0.05, 0.04, -0.06])).set_index("key")
     assert held.loc["A2-train-fit", "verdict"] == "holds" and not held.loc["A2-train-fit", "every_unit"]
     assert held.loc["A3-less-change", "verdict"] == "holds" and held.loc["A3-less-change", "note"] == ""
+
+
+def test_each_row_carries_its_verdicts_margin_and_the_findings_name_the_fragile_ones() -> None:
+    """A row's margin is verdicts.verdict_margin of its interval, in statistic units and in SEs; the view shows the
+    SEs; a row within FRAGILE_SE of a boundary is named fragile, one far from every boundary is not."""
+    from repchange.core import verdicts
+
+    claim = claims.Claim("X", "A", "Sec. 3.2", "Fig. 3", "quote", "c", "s", "seed", "greater")
+    near = pd.Series([0.029, 0.04, 0.05], index=["s1", "s2", "s3"])  # low edge just above δ = 0.01: holds, fragile
+    far = pd.Series([0.50, 0.51, 0.52], index=["s1", "s2", "s3"])  # every edge far beyond δ: holds, robust
+    rows = [claims.assess(claim, near), claims.assess(claims.Claim(**{**claim.__dict__, "key": "Y"}), far)]
+    frame = claims.ledger(pd.DataFrame(rows + [claims.not_measured(claims.Claim(**{**claim.__dict__, "key": "Z"}),
+                                                                    "no run")]))
+    i = verdicts.interval(near, verdicts.SCALES["cka difference"])
+    expected = verdicts.verdict_margin(i, "greater", verdicts.SCALES["cka difference"], sesoi=0.01)
+    row = frame.set_index("key").loc["X"]
+    assert row.verdict == "holds" and row.margin == pytest.approx(expected)
+    assert row.margin_se == pytest.approx(expected / i.sem) and row.margin_se < verdicts.FRAGILE_SE
+    assert frame.set_index("key").loc["Y"].margin_se > 10 * verdicts.FRAGILE_SE
+    assert np.isnan(frame.set_index("key").loc["Z"].margin_se)
+    pd.testing.assert_series_equal(claims.ledger_view(frame)["margin (SE)"], frame.margin_se, check_names=False)
+    found = claims.findings(frame)
+    assert found["keys_fragile"] == ["X"] and found["fragile"] == 1

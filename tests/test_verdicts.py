@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sps
 
 from repchange.core import verdicts
@@ -195,3 +197,59 @@ def test_every_unit_says_whether_each_unit_lies_on_the_claimed_side(values, dire
     assert verdicts.every_unit(values, direction, sesoi=0.01) is expected
     shifted = [v - 0.05 for v in values]  # the same question against a null of −0.05
     assert verdicts.every_unit(shifted, direction, null=-0.05, sesoi=0.01) is expected
+
+
+def _verdict_of(values: np.ndarray, scale, direction: str, null: float) -> str:
+    i = verdicts.interval(values, scale, null=null)
+    return verdicts.verdict(i.low, i.high, i.mean, direction, null=null, sesoi=scale.sesoi)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(3, 8), seed=st.integers(0, 10_000), centre=st.floats(-4, 4), spread=st.floats(0.05, 3),
+       direction=st.sampled_from(verdicts.DIRECTIONS), scale_name=st.sampled_from(["cka difference", "share", "loss difference"]))
+def test_the_margin_is_the_smallest_shift_of_the_units_that_changes_the_verdict(n, seed, centre, spread, direction,
+                                                                                scale_name) -> None:
+    """Shifting every unit by Δ shifts the mean and the interval by Δ (interval() recomputes the clip): a shift just
+    short of the margin keeps the verdict both ways, one just past it changes it one way."""
+    scale = SCALES[scale_name]
+    null = {"share": 0.02}.get(scale_name, 0.0)  # a share's null − δ lies below its range: the clip decides there
+    values = null + scale.sesoi * (centre + spread * np.random.default_rng(seed).standard_normal(n))
+    values = np.clip(values, scale.low, scale.high)
+    i = verdicts.interval(values, scale, null=null)
+    margin = verdicts.verdict_margin(i, direction, scale, null=null, sesoi=scale.sesoi)
+    if i.no_spread:
+        assert np.isnan(margin)
+        return
+    now = _verdict_of(values, scale, direction, null)
+    assert np.isfinite(margin) and margin >= 0
+    for sign in (1, -1):
+        assert _verdict_of(values + sign * margin * (1 - 1e-6), scale, direction, null) == now
+    past = [_verdict_of(values + sign * (margin * (1 + 1e-6) + 1e-12), scale, direction, null) for sign in (1, -1)]
+    assert any(v != now for v in past)
+
+
+def test_a_verdict_a_fraction_of_a_standard_error_from_its_boundary_has_a_small_margin() -> None:
+    """Values whose interval's low edge lies 0.2 SE above δ: "holds", margin 0.2 SE; a replication crosses that
+    boundary Φ(−0.2/√2) of the time."""
+    base = np.array([-1.0, 0.0, 1.0])
+    sem = sps.sem(base)
+    half = sps.t.ppf(0.975, 2) * sem
+    values = CKA.sesoi + half + 0.2 * sem + base
+    i = verdicts.interval(values, CKA)
+    assert verdicts.verdict(i.low, i.high, i.mean, "greater", sesoi=CKA.sesoi) == "holds"
+    margin = verdicts.verdict_margin(i, "greater", CKA, sesoi=CKA.sesoi)
+    assert margin / i.sem == pytest.approx(0.2, rel=1e-6)
+    assert verdicts.replication_crossing(margin / i.sem) == pytest.approx(sps.norm.cdf(-0.2 / np.sqrt(2)))
+    assert np.isnan(verdicts.verdict_margin(verdicts.interval([0.3, 0.3, 0.3], CKA), "greater", CKA, sesoi=0.01))
+    assert np.isnan(verdicts.verdict_margin(verdicts.interval([0.3, 0.4], CKA), "greater", CKA, sesoi=0.01))
+
+
+def test_replication_crossing_is_the_chance_a_second_run_lands_beyond_the_boundary() -> None:
+    """Monte Carlo of two runs of n units at the same effect: the share whose second mean lies more than m of the
+    first run's SEs beyond the first mean matches Φ(−m/√2) (the SE taken as known)."""
+    rng = np.random.default_rng(0)
+    n, runs = 5, 200_000
+    first, second = rng.standard_normal((runs, n)).mean(1), rng.standard_normal((runs, n)).mean(1)
+    se = 1 / np.sqrt(n)
+    for m in (0.0, 0.5, 1.0, 2.0):
+        assert np.mean(second - first > m * se) == pytest.approx(verdicts.replication_crossing(m), abs=0.005)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from repchange.book import parameters
 from repchange.book.glue import provenance
+from repchange.core import verdicts
 from repchange.core.verdicts import VERDICTS
 from repchange.studies import budget, claims, estimator_grid
 from repchange.studies.a import scale as a_scale
@@ -154,5 +155,9 @@ def landing_text(book: BookLedger) -> dict[str, str]:
             f"- **Fig. 5's reference init** (the net's own pre-training init, as the paper's text says, or an "
             f"independent one, as the authors' code draws): verdicts that depend on it: "
             f"{keys(f['keys_reference_dependent'])}.",
-            f"- **Holm:** the adjustment turns these verdicts inconclusive: {keys(f['keys_holm_changed'])}."]),
+            f"- **Holm:** the adjustment turns these verdicts inconclusive: {keys(f['keys_holm_changed'])}.",
+            f"- **Fragile:** within {verdicts.FRAGILE_SE:g} standard error of a boundary of the rule, so that a "
+            f"replication with new seeds (or a rebuild on another CPU, whose float order trains the same seed to "
+            f"other weights) crosses it at least {verdicts.replication_crossing(verdicts.FRAGILE_SE):.0%} of the "
+            f"time: {keys(f.get('keys_fragile', []))}."]),
     }

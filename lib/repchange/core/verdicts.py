@@ -45,6 +45,12 @@ exchangeable unit): with ``groups``, the estimate is the mean of the group means
 from the pooled within-group spread, and the t distribution has ``n − groups`` degrees of freedom — the
 interval generalises over seeds within the architectures measured, not over architectures.
 
+**How far from a change** (:func:`verdict_margin`): the smallest shift of the mean, the interval moving with it,
+that gives another verdict, in standard errors. A replication with new units at the same effect moves the
+mean by about ``√2 · SE``, so a verdict within :data:`FRAGILE_SE` of a boundary is *fragile*: such a
+replication crosses that boundary at least one time in four (:func:`replication_crossing`). Another CPU is
+such a replication in part: its kernels add in another order, and the same seed trains to other weights.
+
 Two more verdicts are set by the ledger, not by numbers: **premise not met** (the run itself does not
 show what the claim presupposes: the premise claim does not hold and not every unit of the run meets it,
 :func:`every_unit`) and **not measured** (the run cannot test it).
@@ -61,9 +67,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["CONCLUSIVE", "DIRECTIONS", "LEVEL", "METHODS", "MIN_DF", "SCALES", "SENSITIVITY", "VERDICTS", "Scale",
-           "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm", "interval",
-           "verdict", "verdict_p"]
+__all__ = ["CONCLUSIVE", "DIRECTIONS", "FRAGILE_SE", "LEVEL", "METHODS", "MIN_DF", "SCALES", "SENSITIVITY", "VERDICTS",
+           "Scale", "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm", "interval",
+           "replication_crossing", "verdict", "verdict_margin", "verdict_p"]
 
 LEVEL = 0.95
 MIN_DF = 2  # fewer degrees of freedom: "untestable at this n"
@@ -123,6 +129,7 @@ class Interval:
     sem: float = np.nan
     df: int = 0
     values: tuple[float, ...] = ()
+    half: float = np.nan  # the t interval's half-width before the range's clip (NaN without a t interval)
 
     @property
     def testable(self) -> bool:
@@ -170,7 +177,7 @@ def interval(values: Iterable[float], scale: Scale, *, null: float = 0.0, level:
         return Interval(float(mean), low, high, n, p_two, no_spread=True, sem=0.0, df=df, values=tuple(v))
     half = sps.t.ppf((1 + level) / 2, df) * sem
     return Interval(float(mean), max(mean - half, scale.low), min(mean + half, scale.high), n, p_two, sem=sem,
-                    df=df, values=tuple(v))
+                    df=df, values=tuple(v), half=float(half))
 
 
 def _p_greater(mean: float, sem: float, df: int, threshold: float, values: np.ndarray, flat: bool,
@@ -235,6 +242,48 @@ def verdict_p(i: Interval, direction: str, outcome: str, *, null: float = 0.0, s
     if outcome in candidates:
         return candidates[outcome]
     return min(candidates.values())
+
+
+FRAGILE_SE = 1.0  # a verdict within this many standard errors of a boundary is fragile (see verdict_margin)
+
+
+def verdict_margin(i: Interval, direction: str, scale: Scale, *, null: float = 0.0, sesoi: float = 0.0) -> float:
+    """How far the verdict of ``i`` stands from a change: the smallest shift ``|Δ|`` of the mean — the interval
+    moving with it, its half-width and the clip to ``scale``'s range kept — that gives another
+    :func:`verdict`, in the statistic's units. NaN where there is no t interval (untestable at this n, or
+    units without spread, where the exact sign-flip test decides).
+
+    The verdict only changes where an interval edge ``mean ± half`` crosses ``null ± sesoi``, so the four
+    crossings are the candidates; each is tried just beyond its point (where a clipped edge cannot reach a
+    threshold outside the range, nothing changes and the candidate drops out). Divided by ``i.sem`` it reads
+    in standard errors: a replication of the same size at the same effect has a mean that differs from this
+    one by about ``√2 · SE`` (:func:`replication_crossing`)."""
+    if not i.testable or i.no_spread or not (np.isfinite(i.mean) and np.isfinite(i.half)):
+        return np.nan
+
+    def shifted(delta: float) -> str:
+        low = max(i.mean + delta - i.half, scale.low)
+        high = min(i.mean + delta + i.half, scale.high)
+        return verdict(low, high, i.mean + delta, direction, null=null, sesoi=sesoi)
+
+    now = shifted(0.0)
+    changes = []
+    for edge in (i.mean - i.half, i.mean + i.half):
+        for threshold in (null - sesoi, null + sesoi):
+            delta = threshold - edge
+            step = 1e-9 * max(abs(delta), sesoi, i.half, 1e-12)
+            for beyond in ((delta + step,) if delta > 0 else (delta - step,) if delta < 0 else (step, -step)):
+                if shifted(beyond) != now:
+                    changes.append(abs(delta))
+    return float(min(changes)) if changes else np.inf
+
+
+def replication_crossing(margin_se: float) -> float:
+    """The chance that an exact replication (same n, same true effect and spread) has its mean beyond this
+    run's nearest verdict boundary, ``margin_se`` standard errors away: ``Φ(−margin_se / √2)``, the two runs'
+    means differing by a normal of standard deviation ``√2 · SE`` centred on zero (the SE taken as known,
+    the boundary on one side only — a lower bound on the chance that the verdict changes)."""
+    return float(sps.norm.cdf(-margin_se / np.sqrt(2.0)))
 
 
 def every_unit(values: Iterable[float], direction: str, *, null: float = 0.0, sesoi: float = 0.0) -> bool:

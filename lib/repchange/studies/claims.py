@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repchange.core.verdicts import LEVEL, VERDICTS
+from repchange.core.verdicts import FRAGILE_SE, LEVEL, VERDICTS
 from repchange.studies.a.claims import (FIG5_REFERENCES, TRAIN_FIT_TOLERANCE, pretraining_claims,
                                         reference_dependence, sgd_steps, study_a_claims, study_a_steps)
 from repchange.studies.b.claims import ARCH_OF_PAPER, SIMILARITY_TO_SOURCE, study_b_claims
@@ -42,6 +42,10 @@ def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[s
             out[f"keys_{study}_{verdict.replace(' ', '_')}"] = list(rows.key[rows.verdict == verdict])
     out["keys_holm_changed"] = list(tallied.key[tallied.verdict_holm != tallied.verdict])
     out["keys_sesoi_sensitive"] = list(tallied.key[tallied.verdict_3sesoi != tallied.verdict])
+    if "margin_se" in frame:  # a verdict the numbers set, within FRAGILE_SE of a boundary (margin_se is NaN without
+        fragile = (tallied.margin_se < FRAGILE_SE) & (tallied.verdict != "premise not met")  # a t interval)
+        out["fragile"] = int(fragile.sum())
+        out["keys_fragile"] = list(tallied.key[fragile])
     out["keys_reference_dependent"] = list(reference_dependence(frame).key)
     if "estimators_agreeing" in frame:
         graded = [(k, a) for k, a in zip(tallied.key, tallied.estimators_agreeing) if "/" in str(a)]

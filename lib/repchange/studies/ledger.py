@@ -87,6 +87,7 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
     i = verdicts.interval(values, scale, null=claim.null, level=level, groups=groups)
     verdict, p = verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=scale.sesoi)
     wide, _ = verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=SENSITIVITY * scale.sesoi)
+    margin = verdicts.verdict_margin(i, claim.direction, scale, null=claim.null, sesoi=scale.sesoi)
     units = ", ".join(f"{k}: {v:.3f}" for k, v in values.items()) if len(values) <= 12 else f"{len(values)} units"
     notes = []
     if groups is not None:
@@ -99,7 +100,8 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
     if verdict == "negligible" and np.isfinite(i.low) and (i.low > claim.null or i.high < claim.null):
         notes.append("real but below the smallest effect of interest (the interval excludes the null)")
     return {**asdict(claim), "sesoi": scale.sesoi, "n": i.n, "df": i.df, "value": i.mean, "ci_low": i.low,
-            "ci_high": i.high, "p": p, "no_spread": i.no_spread, "verdict": verdict, "verdict_3sesoi": wide,
+            "ci_high": i.high, "p": p, "margin": margin, "margin_se": margin / i.sem if i.sem > 0 else np.nan,
+            "no_spread": i.no_spread, "verdict": verdict, "verdict_3sesoi": wide,
             "every_unit": verdicts.every_unit(values, claim.direction, null=claim.null, sesoi=scale.sesoi),
             "per_unit": units, "note": "; ".join(notes)}
 
@@ -107,7 +109,8 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
 def not_measured(claim: Claim, why: str) -> dict[str, object]:
     """A ledger row for a claim this run cannot test (e.g. no shifted-label condition)."""
     return {**asdict(claim), "sesoi": SCALES[claim.scale].sesoi, "n": 0, "df": 0, "value": np.nan, "ci_low": np.nan,
-            "ci_high": np.nan, "p": np.nan, "no_spread": False, "verdict": "not measured",
+            "ci_high": np.nan, "p": np.nan, "margin": np.nan, "margin_se": np.nan, "no_spread": False,
+            "verdict": "not measured",
             "verdict_3sesoi": "not measured", "every_unit": False, "per_unit": "", "note": why}
 
 
@@ -174,11 +177,15 @@ def _effect_text(r: pd.Series) -> str:
 
 def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
     """What a reader scans, one row per claim: key, the paper's section (§), the verdict, Holm's, the verdict at
-    three times the SESOI, the effect (mean − null) with its interval and n (the SESOI is in the details)."""
+    three times the SESOI, the effect (mean − null) with its interval and n (the SESOI is in the details), and
+    the verdict's margin in standard errors (:func:`repchange.core.verdicts.verdict_margin`; NaN without a t
+    interval, and for "premise not met", which no number sets)."""
     out = {"claim": frame.key, "§": frame.section.str.removeprefix("Sec. "), "verdict": frame.verdict,
            "Holm": frame.verdict_holm,
            f"at {SENSITIVITY:g}δ": frame.verdict_3sesoi, "effect [95% CI]": frame.apply(_effect_text, axis=1),
-           "n": frame.n}
+           "n": frame.n,
+           "margin (SE)": frame.get("margin_se", pd.Series(np.nan, index=frame.index)).where(
+               frame.verdict != "premise not met")}  # no number sets that verdict: its margin is of the unconditional one
     if "estimators_agreeing" in frame:
         out["grid"] = frame.estimators_agreeing
     return pd.DataFrame(out)
