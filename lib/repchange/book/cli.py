@@ -150,6 +150,13 @@ def _cmd_rehearsal_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ledger_diff(args: argparse.Namespace) -> int:
+    from repchange.studies import ledger_diff
+
+    print("\n".join(ledger_diff.compare_folders(args.a, args.b)))
+    return 0
+
+
 def _cmd_scale_record(args: argparse.Namespace) -> int:
     import datetime
     import os
@@ -231,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     rh.add_argument("--per-class", type=int, default=None, help="images per class and split (at least 5; default: 15, the fewest that give the rehearsal profile's probes)")
     rh.add_argument("--no-weights", action="store_true", help="skip the weight files (VGG19's alone is 548 MB)")
     rh.set_defaults(func=_cmd_rehearsal_data)
+    ld = sub.add_parser("ledger-diff", help="two builds' ledgers side by side: each verdict that differs, with its "
+                                            "margin in both (a fragile one moves as a replication with new seeds would)")
+    ld.add_argument("a", help="the first build's results folder, e.g. _build/default/results")
+    ld.add_argument("b", help="the second build's results folder")
+    ld.set_defaults(func=_cmd_ledger_diff)
     rec = sub.add_parser("scale-record", help="record the tables of the scale axis's runs the store holds "
                                               "(references/scale_record), so builds without them read them")
     rec.add_argument("--profile", default="scale", help="the profile whose a_scales are recorded (default scale)")

@@ -1,0 +1,107 @@
+"""Two ledgers of the same claims side by side: which verdicts differ, and whether each difference was on a knife-edge.
+
+Two builds of the book give different numbers whenever their nets trained differently: other code, other seeds,
+or only another CPU (its kernels add in another order, and the same seed trains to other weights). A verdict
+that moves between two builds is a finding only when it was far from a boundary of the rule in both; one
+within :data:`repchange.core.verdicts.FRAGILE_SE` standard errors of a boundary in either build moves as a
+replication with new seeds would (:func:`repchange.core.verdicts.replication_crossing`).
+
+Input: two ledger tables as the book saves them (``claims_ledger.csv``, ``budget_ledger.csv``,
+``scale_ledger.csv``): one row per ``key`` (and per ``budget`` / ``scale`` where the table has them), with
+``verdict`` and, from ledgers written since the margin was added, ``margin_se``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from repchange.core.verdicts import FRAGILE_SE, VERDICTS
+
+__all__ = ["LEDGER_FILES", "VERDICT_COLUMNS", "compare_folders", "compare_ledgers", "read_ledger", "summary_lines"]
+
+LEDGER_FILES = ("claims_ledger.csv", "budget_ledger.csv", "scale_ledger.csv")
+VERDICT_COLUMNS = ("verdict", "verdict_holm", "verdict_3sesoi", "verdict_unconditional")
+_ROW_KEYS = ("key", "budget", "images", "epochs", "bn", "estimator")  # whichever of these a ledger table has name its rows
+
+
+def read_ledger(path: str | Path) -> pd.DataFrame:
+    """A saved ledger table, refused with the fix when it is not one (no ``key`` or ``verdict`` column)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no ledger table at {path}: pass a claims_ledger.csv (or budget_/scale_ledger.csv) "
+                                f"from a build's results folder")
+    frame = pd.read_csv(path)
+    missing = {"key", "verdict"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path} is not a ledger table: it lacks the column(s) {sorted(missing)}")
+    return frame
+
+
+def compare_ledgers(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """One row per ledger row present in both ``a`` and ``b`` (matched on ``key`` and whichever of budget /
+    images / epochs / bn / estimator both have): each verdict column both share, as ``<column>_a`` / ``<column>_b``; the
+    margins ``margin_se_a`` / ``margin_se_b`` (NaN where a ledger has none); ``changed``: any shared verdict
+    column differs; ``fragile``: the row's verdict lies within :data:`FRAGILE_SE` standard errors of a boundary
+    in either ledger. Rows only one ledger has are listed with ``only_in`` = "a" or "b"."""
+    on = [c for c in _ROW_KEYS if c in a.columns and c in b.columns]
+    columns = [c for c in VERDICT_COLUMNS if c in a.columns and c in b.columns]
+    keep = lambda f: f[on + columns + (["margin_se"] if "margin_se" in f else [])]  # noqa: E731
+    for name, frame in (("a", a), ("b", b)):
+        if frame.duplicated(on).any():
+            raise ValueError(f"ledger {name} names a row twice on {on}: compare one ledger table with its counterpart")
+    merged = keep(a).merge(keep(b), on=on, how="outer", suffixes=("_a", "_b"), indicator=True)
+    for side in ("a", "b"):
+        if f"margin_se_{side}" not in merged:
+            merged[f"margin_se_{side}"] = np.nan
+    merged["only_in"] = merged.pop("_merge").map({"left_only": "a", "right_only": "b", "both": ""})
+    both = merged.only_in == ""
+    changed = pd.Series(False, index=merged.index)
+    for c in columns:
+        changed |= merged[f"{c}_a"].astype(str) != merged[f"{c}_b"].astype(str)
+    merged["changed"] = changed & both
+    margins = merged[["margin_se_a", "margin_se_b"]].astype(float)
+    merged["fragile"] = (margins < FRAGILE_SE).any(axis=1)
+    return merged
+
+
+def summary_lines(diff: pd.DataFrame, name: str = "ledger") -> list[str]:
+    """A reader's account of :func:`compare_ledgers`: the rows compared, the tally of each side, then each changed
+    row with both verdicts and both margins, marked fragile or not."""
+    both = diff[diff.only_in == ""]
+    lines = [f"{name}: {len(both)} rows in both ledgers, {int(both.changed.sum())} with a verdict that differs "
+             f"({int((both.changed & both.fragile).sum())} of them fragile: within {FRAGILE_SE:g} SE of a boundary "
+             f"in either)"]
+    for side in ("a", "b"):
+        counts = both[f"verdict_{side}"].value_counts()
+        lines.append(f"  verdicts of {side}: " + ", ".join(f"{int(counts[v])} {v}" for v in VERDICTS if v in counts))
+    for _, r in both[both.changed].iterrows():
+        label = " ".join(str(r[c]) for c in _ROW_KEYS if c in diff.columns and pd.notna(r.get(c)))
+        moved = [c for c in VERDICT_COLUMNS if f"{c}_a" in diff and str(r[f"{c}_a"]) != str(r[f"{c}_b"])]
+        what = "; ".join(f"{c}: {r[f'{c}_a']} -> {r[f'{c}_b']}" for c in moved)
+        lines.append(f"  {label}: {what} (margin {r.margin_se_a:.2f} -> {r.margin_se_b:.2f} SE"
+                     f"{', fragile' if r.fragile else ', NOT fragile: a difference beyond replication noise'})")
+    for side in ("a", "b"):
+        only = diff[diff.only_in == side]
+        if len(only):
+            lines.append(f"  only in {side}: " + ", ".join(map(str, only.key)))
+    return lines
+
+
+def compare_folders(a: str | Path, b: str | Path) -> list[str]:
+    """:func:`summary_lines` for each of :data:`LEDGER_FILES` both results folders hold; refused when they share
+    none."""
+    a, b = Path(a), Path(b)
+    for folder in (a, b):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no results folder at {folder}: pass a build's results folder, e.g. "
+                                    f"_build/default/results")
+    shared = [f for f in LEDGER_FILES if (a / f).is_file() and (b / f).is_file()]
+    if not shared:
+        raise FileNotFoundError(f"{a} and {b} share none of {', '.join(LEDGER_FILES)}: build the book in both first")
+    lines: list[str] = []
+    for file in shared:
+        lines += summary_lines(compare_ledgers(read_ledger(a / file), read_ledger(b / file)), file)
+    return lines
