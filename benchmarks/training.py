@@ -4,7 +4,9 @@
    net (28x28x1, 5 classes, Adam + clip 0.5, batch 32): the trainer's images/s on 1 thread,
    against a bare loop of the same steps (same model, batch, optimiser, channels_last), against
    the trainer on 2 threads, and as a share of the machine's 1-thread sgemm rate (training
-   FLOPs = 3 x the forward pass's multiply-adds x 2).
+   FLOPs = 3 x the forward pass's multiply-adds x 2); then where the time goes (torch.profiler):
+   the share in convolutions and matrix products and the rate they reach there as a share of
+   sgemm, and the three largest other operators (the memory-bound layers between them).
 2. Extraction of the probed layers on 500 probe images: before (autograd off, NCHW) against
    after (:func:`repchange.core.features.extract`: inference mode, NCHW), and the largest difference.
 3. Independent runs: ``K`` conv4 pre-trainings (the book's config, fewer epochs) trained one
@@ -117,6 +119,29 @@ def bare_loop_images_per_s(name: str, split: Split, threads: int) -> float:
         return len(y) / (time.perf_counter() - start)
 
 
+CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::addmm", "aten::mm")
+
+
+def time_split(name: str, split: Split) -> dict[str, float]:
+    """One epoch of the bare loop on 1 thread under ``torch.profiler``: the share of the operators' own CPU time
+    in convolutions and matrix products (forward and backward, :data:`CONV_OPS`) and the rate they reach
+    there, as a share of the 1-thread sgemm rate (the training FLOPs over the time in those operators); the
+    rest is the memory-bound layers between them (BatchNorm, ReLU, pooling, concatenation) and the optimiser."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        bare_loop_images_per_s(name, split, 1)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    by_name: dict[str, float] = {}
+    for e in events:
+        by_name[e.key] = by_name.get(e.key, 0.0) + e.self_cpu_time_total
+    matmul = sum(by_name.get(op, 0.0) for op in CONV_OPS)
+    top = sorted(((t, k) for k, t in by_name.items() if k not in CONV_OPS), reverse=True)[:3]
+    return {"matmul_share_of_time": matmul / total, "matmul_seconds": matmul / 1e6,
+            "largest_others": ", ".join(f"{k.removeprefix('aten::')} {t / total:.0%}" for t, k in top)}
+
+
 def trainer_images_per_s(name: str, split: Split, threads: int, tmp: Path) -> float:
     """One epoch of :func:`repchange.core.train.train` (no evaluation), on ``threads`` threads."""
     saved = _set_env(REPCHANGE_TRAIN_THREADS=str(threads))
@@ -144,11 +169,15 @@ def throughput(tmp: Path) -> list[dict[str, object]]:
         trainer_2 = trainer_images_per_s(name, split, 2, tmp)
         bare_1 = bare_loop_images_per_s(name, split, 1)
         train_flops = 3 * 2 * forward_macs(_net(name), normalise(split.images[:1])[0])
+        parts = time_split(name, split)
         rows.append(dict(net=name, images=n, trainer_1thread_img_s=trainer_1, bare_loop_1thread_img_s=bare_1,
                          trainer_over_bare=trainer_1 / bare_1, trainer_2thread_img_s=trainer_2,
                          two_over_one_thread=trainer_2 / trainer_1,
                          mflop_per_image=train_flops / 1e6,
-                         share_of_sgemm=trainer_1 * train_flops / 1e9 / gflops))
+                         share_of_sgemm=trainer_1 * train_flops / 1e9 / gflops,
+                         conv_share_of_time=parts["matmul_share_of_time"],
+                         conv_rate_share_of_sgemm=n * train_flops / parts["matmul_seconds"] / 1e9 / gflops,
+                         largest_others=parts["largest_others"]))
     return [dict(sgemm_1thread_gflops=gflops)] + rows
 
 
