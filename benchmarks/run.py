@@ -44,7 +44,11 @@
 
 10. CPU lost in the kernel and memory held by temporaries (``benchmarks/cpu_waste.py``, printed [10]): freed memory kept in the
    process (every block, or blocks below 32 MiB) against glibc's defaults (conv4 training, a VGG19-shaped Study B
-   table), per-filter metrics in chunks against the whole stack, and a worker pool's start-up per call.
+   table), per-filter metrics in chunks against the whole stack, a worker pool's start-up per call, and OpenMP's
+   wait policy (spinning against passive) on two threads, quiet and beside one busy process.
+
+11. Another CPU's float order (``benchmarks/float_order.py``): conv4 trained with every kernel this CPU has against
+   the same seed capped at AVX2 and against another seed: how far apart the weights, accuracies and representations.
 
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
@@ -267,10 +271,14 @@ def main() -> None:
     import cpu_waste
 
     cpu_waste_results = cpu_waste.main()
+    import float_order
+
+    float_order_results = float_order.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
                "book": book_results, "verdicts": verdict_results, "regime": regime_results,
-               "study_b_tables": study_b_results, "study_a_tables": study_a_results, "cpu_waste": cpu_waste_results}
+               "study_b_tables": study_b_results, "study_a_tables": study_a_results, "cpu_waste": cpu_waste_results,
+               "float_order": float_order_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"
