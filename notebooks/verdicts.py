@@ -78,6 +78,16 @@
 # verdict. (A test of mean = null would reverse an equivalence: the better the data support "hardly
 # anything changes", the larger that p, and Holm would make the claim inconclusive.)
 #
+# **How far a verdict stands from a change.** The verdict moves only where an interval edge crosses
+# null ± δ. The ledger gives each verdict its *margin*: the smallest shift of the mean, the interval
+# moving with it, that changes it, in standard errors (`verdicts.verdict_margin`). A replication with
+# new units at the same effect has a mean about √2 standard errors from this one, so a verdict within
+# one standard error of a boundary is *fragile*: such a replication crosses that boundary at least
+# Φ(−1/√2) ≈ 24 % of the time. A rebuild on another CPU is part of such a replication: its kernels add
+# in another order, and the same seed trains to other weights (`make bench` [11] measures how far).
+# `repchange ledger-diff A B` sets two builds' ledgers side by side and marks each verdict that moved
+# as fragile or not.
+#
 # **Why the t interval.** It is exact for normal units. A percentile bootstrap (scipy's
 # `bootstrap`) is too narrow at n = 3; the exact sign-flip permutation test cannot reject anything at
 # n ≤ 5 at 95 %: its smallest two-sided p is 2^(1−n) = {glue:text}`verdicts_signflip_p5:.4f` at n = 5.
