@@ -24,10 +24,21 @@ def test_a_changed_verdict_is_named_with_both_margins_and_marked_fragile_only_ne
     assert list(diff.changed) == [True, True, False]
     assert list(diff.fragile) == [True, False, False]
     lines = ledger_diff.summary_lines(ledger_diff.compare_ledgers(a, b), "claims")
-    assert lines[0].startswith("claims: 3 rows in both ledgers, 2 with a verdict that differs (1 of them fragile")
-    assert any(line.startswith("  X: verdict: holds -> inconclusive") and "fragile)" in line for line in lines)
-    assert any(line.startswith("  Y: ") and "NOT fragile" in line for line in lines)
+    assert lines[0].startswith("claims: 3 rows in both ledgers; the verdict differs in 2 (1 of them fragile")
+    assert any(line.startswith("  X: verdict: holds -> inconclusive") and "0.10 SE away 47% of the time; fragile)"
+               in line for line in lines)
+    assert any(line.startswith("  Y: ") and "4.00 SE away 0% of the time)" in line for line in lines)
     assert not any(line.startswith("  Z: ") for line in lines)
+
+
+def test_a_row_where_only_holms_verdict_moved_is_listed_without_a_margin() -> None:
+    a = pd.DataFrame({"key": ["X"], "verdict": ["holds"], "verdict_holm": ["holds"], "margin_se": [5.0]})
+    b = pd.DataFrame({"key": ["X"], "verdict": ["holds"], "verdict_holm": ["inconclusive"], "margin_se": [5.0]})
+    diff = ledger_diff.compare_ledgers(a, b)
+    assert bool(diff.changed.iloc[0]) and not bool(diff.verdict_changed.iloc[0])
+    lines = ledger_diff.summary_lines(diff)
+    assert "the verdict differs in 0 (0 of them fragile" in lines[0] and "alone in 1 more" in lines[0]
+    assert lines[-1] == "  X: verdict_holm: holds -> inconclusive (only Holm's or the 3 δ verdict)"
 
 
 def test_rows_are_matched_on_their_scale_columns_and_unmatched_rows_are_listed() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from repchange.core.verdicts import FRAGILE_SE, VERDICTS
+from repchange.core.verdicts import FRAGILE_SE, VERDICTS, replication_crossing
 
 __all__ = ["LEDGER_FILES", "VERDICT_COLUMNS", "compare_folders", "compare_ledgers", "read_ledger", "summary_lines"]
 
@@ -44,7 +44,8 @@ def compare_ledgers(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """One row per ledger row present in both ``a`` and ``b`` (matched on ``key`` and whichever of budget /
     images / epochs / bn / estimator both have): each verdict column both share, as ``<column>_a`` / ``<column>_b``; the
     margins ``margin_se_a`` / ``margin_se_b`` (NaN where a ledger has none); ``changed``: any shared verdict
-    column differs; ``fragile``: the row's verdict lies within :data:`FRAGILE_SE` standard errors of a boundary
+    column differs; ``verdict_changed``: the verdict itself (at δ, before Holm) differs; ``fragile``: the row's
+    verdict lies within :data:`FRAGILE_SE` standard errors of a boundary
     in either ledger. Rows only one ledger has are listed with ``only_in`` = "a" or "b"."""
     on = [c for c in _ROW_KEYS if c in a.columns and c in b.columns]
     columns = [c for c in VERDICT_COLUMNS if c in a.columns and c in b.columns]
@@ -62,27 +63,41 @@ def compare_ledgers(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     for c in columns:
         changed |= merged[f"{c}_a"].astype(str) != merged[f"{c}_b"].astype(str)
     merged["changed"] = changed & both
+    merged["verdict_changed"] = both & (merged.verdict_a.astype(str) != merged.verdict_b.astype(str))
     margins = merged[["margin_se_a", "margin_se_b"]].astype(float)
     merged["fragile"] = (margins < FRAGILE_SE).any(axis=1)
     return merged
 
 
 def summary_lines(diff: pd.DataFrame, name: str = "ledger") -> list[str]:
-    """A reader's account of :func:`compare_ledgers`: the rows compared, the tally of each side, then each changed
-    row with both verdicts and both margins, marked fragile or not."""
+    """A reader's account of :func:`compare_ledgers`: the rows compared, the verdicts of each side, then each
+    changed row with the columns that moved. Where the verdict itself moved: both margins and the chance that a
+    replication crosses a boundary as near as the nearer of them (:func:`replication_crossing`), marked fragile
+    below :data:`FRAGILE_SE`. Holm's verdict and the one at 3 δ have no margin of their own (Holm's moves with the
+    whole family's p-values), so a row where only they moved is listed without one."""
     both = diff[diff.only_in == ""]
-    lines = [f"{name}: {len(both)} rows in both ledgers, {int(both.changed.sum())} with a verdict that differs "
-             f"({int((both.changed & both.fragile).sum())} of them fragile: within {FRAGILE_SE:g} SE of a boundary "
-             f"in either)"]
+    moved_verdicts = both[both.verdict_changed]
+    lines = [f"{name}: {len(both)} rows in both ledgers; the verdict differs in {len(moved_verdicts)} "
+             f"({int(moved_verdicts.fragile.sum())} of them fragile: within {FRAGILE_SE:g} SE of a boundary in either "
+             f"ledger), Holm's or the one at 3 δ alone in {int((both.changed & ~both.verdict_changed).sum())} more"]
     for side in ("a", "b"):
         counts = both[f"verdict_{side}"].value_counts()
         lines.append(f"  verdicts of {side}: " + ", ".join(f"{int(counts[v])} {v}" for v in VERDICTS if v in counts))
-    for _, r in both[both.changed].iterrows():
+    for _, r in both[both.changed].sort_values("verdict_changed", ascending=False, kind="stable").iterrows():
         label = " ".join(str(r[c]) for c in _ROW_KEYS if c in diff.columns and pd.notna(r.get(c)))
         moved = [c for c in VERDICT_COLUMNS if f"{c}_a" in diff and str(r[f"{c}_a"]) != str(r[f"{c}_b"])]
         what = "; ".join(f"{c}: {r[f'{c}_a']} -> {r[f'{c}_b']}" for c in moved)
-        lines.append(f"  {label}: {what} (margin {r.margin_se_a:.2f} -> {r.margin_se_b:.2f} SE"
-                     f"{', fragile' if r.fragile else ', NOT fragile: a difference beyond replication noise'})")
+        nearer = np.nanmin([r.margin_se_a, r.margin_se_b]) if np.isfinite([r.margin_se_a, r.margin_se_b]).any() \
+            else np.nan
+        if not r.verdict_changed:
+            note = "only Holm's or the 3 δ verdict"
+        elif np.isfinite(nearer):
+            note = (f"margin {r.margin_se_a:.2f} -> {r.margin_se_b:.2f} SE: a replication crosses a boundary "
+                    f"{nearer:.2f} SE away {replication_crossing(nearer):.0%} of the time"
+                    f"{'; fragile' if r.fragile else ''}")
+        else:
+            note = "no margin: no t interval decides it"
+        lines.append(f"  {label}: {what} ({note})")
     for side in ("a", "b"):
         only = diff[diff.only_in == side]
         if len(only):
