@@ -42,8 +42,9 @@ browser:
 book: setup
 	$(PY) -m repchange book --profile $(PROFILE)
 
+# One worker per core, each taking whole test files (the notebook tier's first: tests/conftest.py).
 test: setup browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The paper profile's code paths on miniature data in the real formats (repchange.book.rehearsal), before a GPU run.
 REHEARSAL := $(abspath runs/rehearsal)
@@ -54,7 +55,7 @@ rehearsal: setup
 
 # The fast tier while editing (about 2 minutes): unit tests without the notebook and slow ones.
 test-fast: setup
-	$(PY) -m pytest -m "not notebook and not slow" -q
+	$(PY) -m pytest -n auto --dist loadfile -m "not notebook and not slow" -q
 
 # make run NB=notebooks/a1_cka_pretraining.py PROFILE=smoke PARAMS="-p a_pretrain_epochs 3"
 run: setup

@@ -16,6 +16,13 @@
    a fresh pool per call (``REPCHANGE_KEEP_POOL=0``: spawn, import, one job each, shut down; what every table
    or training call paid) against the kept pool (started by the first call, reused by the others).
 
+4. OpenMP's wait policy, each in a fresh child process on two threads (what a notebook's kernel process uses):
+   conv4 training (512 Fashion-MNIST images, batch 32) and a linear CKA of two (500, 8,192) feature matrices (the
+   best of five repetitions each), with ``OMP_WAIT_POLICY`` unset (libgomp spins at each barrier before it sleeps)
+   against ``PASSIVE`` (a waiting thread sleeps at once: the test session's setting, tests/conftest.py), on a quiet
+   machine and beside one busy process: images/s, CKA seconds and the ratios; the CKA values of both policies (the
+   policy changes no number).
+
 Run alone: ``python benchmarks/cpu_waste.py``.
 """
 
@@ -90,6 +97,52 @@ print(json.dumps(dict(wall_s=time.perf_counter() - t0, sys_s=r1.ru_stime - r0.ru
 """
 
 
+WAIT = """
+import json, time
+import torch
+from torch import nn
+from repchange.core import data
+from repchange.core.data import normalise
+from repchange.core.metrics import linear_cka
+from repchange.core.models import build
+torch.set_num_threads(2); torch.manual_seed(0)
+split = data.load("fashion_mnist").train.subset(slice(0, 512))
+x, y = normalise(split.images).contiguous(memory_format=torch.channels_last), split.labels
+model = build("conv4", in_channels=1, num_classes=10, image_size=28).to(memory_format=torch.channels_last)
+opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+def epoch():
+    for i in range(0, len(y), 32):
+        loss = nn.functional.cross_entropy(model(x[i:i + 32]), y[i:i + 32])
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+def best(fn, reps=5):
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter(); out = fn(); times.append(time.perf_counter() - start)
+    return min(times), out
+train_s, _ = best(epoch)
+a, b = torch.randn(500, 8192, dtype=torch.float64), torch.randn(500, 8192, dtype=torch.float64)
+cka_s, value = best(lambda: float(linear_cka(a, b)))
+print(json.dumps(dict(images_per_s=len(y) / train_s, cka_s=cka_s, cka=value)))
+"""
+
+
+def wait_policy() -> dict[str, dict[str, float]]:
+    out = {}
+    for load in ("quiet", "one busy process beside"):
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load != "quiet" else None
+        try:
+            for policy in ("unset", "PASSIVE"):
+                env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+                env.update({"OMP_WAIT_POLICY": policy} if policy != "unset" else {})
+                run = subprocess.run([sys.executable, "-c", WAIT], env=env, capture_output=True, text=True, check=True)
+                out[f"{load}, {policy}"] = json.loads(run.stdout.strip().splitlines()[-1])
+        finally:
+            if busy is not None:
+                busy.kill()
+    return out
+
+
 def _child(code: str, *args: str, keep: str = "all") -> dict[str, object]:
     env = {**os.environ, "REPCHANGE_KEEP_FREED_MEMORY": keep, "REPCHANGE_PROGRESS": "0",
            "OMP_NUM_THREADS": "1"}
@@ -138,7 +191,7 @@ def pool_start(calls: int = 4) -> dict[str, float]:
 
 def main() -> dict[str, object]:
     os.environ["REPCHANGE_PROGRESS"] = "0"
-    results = dict(allocator=allocator(), filters=filters(), pool=pool_start())
+    results = dict(allocator=allocator(), filters=filters(), pool=pool_start(), wait=wait_policy())
     print("\n[10] CPU lost in the kernel, memory held by temporaries")
     names = {"0": "glibc's defaults", "small": "blocks < 32 MiB kept", "all": "every block kept (default)"}
     for name, r in results["allocator"].items():
@@ -157,6 +210,13 @@ def main() -> dict[str, object]:
     print(f"  two trivial jobs on two workers: a fresh pool per call {p['fresh_later_s']:.2f} s per call; the kept pool "
           f"{p['kept_first_s']:.2f} s for the first call, {p['kept_later_s']:.3f} s for each later one: "
           f"{p['later_call_ratio']:.3f}x")
+    w = results["wait"]
+    for load in ("quiet", "one busy process beside"):
+        spin, passive = w[f"{load}, unset"], w[f"{load}, PASSIVE"]
+        print(f"  OpenMP wait policy, 2 threads, {load}: conv4 training {spin['images_per_s']:,.0f} img/s spinning, "
+              f"{passive['images_per_s']:,.0f} passive ({passive['images_per_s'] / spin['images_per_s']:.2f}x); linear CKA "
+              f"(500 x 8,192) {spin['cka_s'] * 1e3:.0f} ms against {passive['cka_s'] * 1e3:.0f} ms "
+              f"({spin['cka_s'] / passive['cka_s']:.2f}x); same CKA: {spin['cka'] == passive['cka']}")
     return results
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
+
+# `make test` runs two test workers side by side (pytest-xdist). Before torch loads here, and so in every worker and
+# kernel started from here: threads sleep at OpenMP's barriers instead of spinning, so that a two-thread step beside a
+# busy worker is not slowed severalfold (`make bench` [10]: conv4 training on two threads beside one busy process).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest
@@ -38,3 +44,10 @@ def make_fashion_mnist_tree(folder: Path, n_train: int = 40, n_test: int = 20, s
     for stem, array in arrays.items():
         write_idx(folder / f"{stem}.gz", array)
     return arrays
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The notebook tier's files first, in their own order: `make test` hands whole files to its workers in this order
+    (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``), so the two longest — the smoke book with its
+    determinism rebuild, and the rehearsal book — start at once on two workers and the short files fill in beside."""
+    items.sort(key=lambda item: item.get_closest_marker("notebook") is None)
