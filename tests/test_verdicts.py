@@ -206,7 +206,8 @@ def _verdict_of(values: np.ndarray, scale, direction: str, null: float) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(n=st.integers(3, 8), seed=st.integers(0, 10_000), centre=st.floats(-4, 4), spread=st.floats(0.05, 3),
-       direction=st.sampled_from(verdicts.DIRECTIONS), scale_name=st.sampled_from(["cka difference", "share", "loss difference"]))
+       direction=st.sampled_from(verdicts.DIRECTIONS),
+       scale_name=st.sampled_from(["cka difference", "share", "loss difference"]))
 def test_the_margin_is_the_smallest_shift_of_the_units_that_changes_the_verdict(n, seed, centre, spread, direction,
                                                                                 scale_name) -> None:
     """Shifting every unit by Δ shifts the mean and the interval by Δ (interval() recomputes the clip): a shift just

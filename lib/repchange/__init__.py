@@ -29,8 +29,8 @@ dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of thos
 ``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``, ``studies.b.claims``
 (its ledger rows);
 both: ``studies.summaries`` (numbers the prose quotes), ``studies.ledger`` (a claim, its verdict, premises, Holm,
-views), ``studies.ledger_diff`` (two builds' ledgers side by side), ``studies.claims`` (both studies' rows assembled), ``studies.paper_texts`` (the papers' sections, for the
-quotes),
+views), ``studies.ledger_diff`` (two builds' ledgers side by side), ``studies.claims`` (both studies' rows
+assembled), ``studies.paper_texts`` (the papers' sections, for the quotes),
 ``studies.verdict_figures`` (the verdict rule's calibration), ``studies.estimator_grid`` (every claim
 under every estimator), ``studies.budget`` (the pre-training claims against the training budget),
 ``studies.deviations`` (our departures, measured), ``studies.paper_numbers`` (published numbers,

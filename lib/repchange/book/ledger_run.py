@@ -159,5 +159,5 @@ def landing_text(book: BookLedger) -> dict[str, str]:
             f"- **Fragile:** within {verdicts.FRAGILE_SE:g} standard error of a boundary of the rule, so that a "
             f"replication with new seeds (or a rebuild on another CPU, whose float order trains the same seed to "
             f"other weights) crosses it at least {verdicts.replication_crossing(verdicts.FRAGILE_SE):.0%} of the "
-            f"time: {keys(f.get('keys_fragile', []))}."]),
+            f"time: {keys(f['keys_fragile'])}."]),
     }

@@ -15,7 +15,8 @@ from repchange.studies.a.claims import (FIG5_REFERENCES, TRAIN_FIT_TOLERANCE, pr
                                         reference_dependence, sgd_steps, study_a_claims, study_a_steps)
 from repchange.studies.b.claims import ARCH_OF_PAPER, SIMILARITY_TO_SOURCE, study_b_claims
 from repchange.studies.ledger import (KINDS, PREMISES, TALLIED, VERDICT_COLOURS, Claim, apply_premises, assess,
-                                      fig_ledger, ledger, ledger_details, ledger_view, not_measured)
+                                      fig_ledger, ledger, ledger_details, ledger_view, not_measured,
+                                      verdict_margin_se)
 
 __all__ = ["ARCH_OF_PAPER", "Claim", "FIG5_REFERENCES", "KINDS", "LEVEL", "PREMISES", "SIMILARITY_TO_SOURCE",
            "TALLIED", "TRAIN_FIT_TOLERANCE", "VERDICT_COLOURS", "apply_premises", "assess", "fig_ledger", "findings",
@@ -42,10 +43,9 @@ def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[s
             out[f"keys_{study}_{verdict.replace(' ', '_')}"] = list(rows.key[rows.verdict == verdict])
     out["keys_holm_changed"] = list(tallied.key[tallied.verdict_holm != tallied.verdict])
     out["keys_sesoi_sensitive"] = list(tallied.key[tallied.verdict_3sesoi != tallied.verdict])
-    if "margin_se" in frame:  # a verdict the numbers set, within FRAGILE_SE of a boundary (margin_se is NaN without
-        fragile = (tallied.margin_se < FRAGILE_SE) & (tallied.verdict != "premise not met")  # a t interval)
-        out["fragile"] = int(fragile.sum())
-        out["keys_fragile"] = list(tallied.key[fragile])
+    fragile = verdict_margin_se(tallied) < FRAGILE_SE  # a verdict the numbers set, within FRAGILE_SE of a boundary
+    out["fragile"] = int(fragile.sum())
+    out["keys_fragile"] = list(tallied.key[fragile])
     out["keys_reference_dependent"] = list(reference_dependence(frame).key)
     if "estimators_agreeing" in frame:
         graded = [(k, a) for k, a in zip(tallied.key, tallied.estimators_agreeing) if "/" in str(a)]

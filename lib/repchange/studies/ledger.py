@@ -29,7 +29,7 @@ from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure
 from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES, SENSITIVITY
 
 __all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_premises", "assess", "fig_ledger",
-           "ledger", "ledger_details", "ledger_view", "not_measured", "source_net_groups"]
+           "ledger", "ledger_details", "ledger_view", "not_measured", "source_net_groups", "verdict_margin_se"]
 
 KINDS = ("quote", "reading", "prior work", "beside")
 TALLIED = ("quote", "reading")  # the kinds counted as the papers' findings (and taken as Holm's family)
@@ -175,6 +175,14 @@ def _effect_text(r: pd.Series) -> str:
     return effect
 
 
+def verdict_margin_se(frame: pd.DataFrame) -> pd.Series:
+    """Each row's verdict margin in standard errors (``margin_se``), where the numbers set the verdict: NaN for
+    "premise not met" (its stored margin is the unconditional verdict's), without a t interval, and for ledgers
+    written before the margin."""
+    margins = frame.get("margin_se", pd.Series(np.nan, index=frame.index))
+    return margins.where(frame.verdict != "premise not met")
+
+
 def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
     """What a reader scans, one row per claim: key, the paper's section (§), the verdict, Holm's, the verdict at
     three times the SESOI, the effect (mean − null) with its interval and n (the SESOI is in the details), and
@@ -183,9 +191,7 @@ def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
     out = {"claim": frame.key, "§": frame.section.str.removeprefix("Sec. "), "verdict": frame.verdict,
            "Holm": frame.verdict_holm,
            f"at {SENSITIVITY:g}δ": frame.verdict_3sesoi, "effect [95% CI]": frame.apply(_effect_text, axis=1),
-           "n": frame.n,
-           "margin (SE)": frame.get("margin_se", pd.Series(np.nan, index=frame.index)).where(
-               frame.verdict != "premise not met")}  # no number sets that verdict: its margin is of the unconditional one
+           "n": frame.n, "margin (SE)": verdict_margin_se(frame)}
     if "estimators_agreeing" in frame:
         out["grid"] = frame.estimators_agreeing
     return pd.DataFrame(out)

@@ -24,7 +24,7 @@ __all__ = ["LEDGER_FILES", "VERDICT_COLUMNS", "compare_folders", "compare_ledger
 
 LEDGER_FILES = ("claims_ledger.csv", "budget_ledger.csv", "scale_ledger.csv")
 VERDICT_COLUMNS = ("verdict", "verdict_holm", "verdict_3sesoi", "verdict_unconditional")
-_ROW_KEYS = ("key", "budget", "images", "epochs", "bn", "estimator")  # whichever of these a ledger table has name its rows
+_ROW_KEYS = ("key", "budget", "images", "epochs", "bn", "estimator")  # those a ledger table has name its rows
 
 
 def read_ledger(path: str | Path) -> pd.DataFrame:
