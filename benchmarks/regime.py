@@ -1,7 +1,7 @@
 """`make bench`, part 7: what the memorisation regime costs, and the levers measured against it.
 
-Adopted: the evaluation schedule (2). Measured and not adopted: ``torch.compile`` (3) and stacked seeds (4), which gave
-no gain on the 2-core AVX-512 machine (0.88-0.96x and 0.99x eager, 2026-12-06/07); each line says what it measured.
+Adopted: the evaluation schedule (2). Measured and not adopted: ``torch.compile`` (3), 0.88-0.96x eager's speed,
+and stacked seeds (4), 0.85-0.99x one net at a time, on the 2-core AVX-512 machine (2026-12-06/07).
 
 All on conv4 (Study A: Fashion-MNIST 28x28x1, SGD lr 1e-3 momentum 0.9, batch 32, channels_last), one
 thread (what each book worker uses), in one run:

@@ -29,8 +29,9 @@
 6. The memorisation regime's cost (``benchmarks/regime.py``): where an epoch's time goes (training,
    test and training-fit evaluation), one pre-training run at the previous default (2,048 x 10) against
    the new one (1,024 x 16), and two levers measured against it and not adopted (no gain here):
-   ``torch.compile`` of the step, and several seeds stacked as one grouped-convolution model; run keys parsed once per file version against
-   every time; Study B's source training at its plateau (shared twins) against the previous 3 epochs.
+   ``torch.compile`` of the step, and several seeds stacked as one grouped-convolution model; run keys
+   parsed once per file version against every time; Study B's source training at its plateau (shared
+   twins) against the previous 3 epochs.
 
 7. Study B's distance tables (``benchmarks/study_b_tables.py``): PWSM at every alpha from one cross product
    against whitened copies per alpha, a layer's PWSM per class from each group's moments against each group's
