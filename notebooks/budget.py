@@ -177,8 +177,12 @@ headline
 # fine-tunings of Figs. 4–5 start from the scale's clean nets and keep the book's own size and epochs).
 # Every tallied Study A claim is read at the last pre-training epoch of each scale, with the same rule
 # and premises as the ledger, under BatchNorm with the probe batch's statistics (`batch`, the authors'
-# code) and with the running statistics (`eval`). The book's own column in `batch` mode *is* the
-# ledger.
+# code) and with the running statistics (`eval`). Verdicts are compared at equal n: the book's own
+# scale is read at the scale runs' seeds (`a_scale_seeds`, when the book trained them), so every column
+# has the same number of units — a t interval at n = 3 is about twice as wide as at n = 5, and a flip
+# between unequal n could be n alone. Every column label and flip sentence names its n. (Where the
+# book's seeds are the scale's seeds, the book's own column in `batch` mode *is* the ledger; with the
+# default five seeds it is the ledger's first three.)
 
 # %%
 at_scale, scale_status = a_scale.scale_axis(**parameters.scale_axis(globals()), runtime=runtime)
@@ -213,6 +217,11 @@ glue_text("scale_flips", "\n".join(f"- {s}" for s in scale_changes.sentence) or
 stable = a_scale.stable_claims(at_scale)
 glue_text("scale_stable", ", ".join(f"`{k}`" for k in stable) or "none")
 glue_text("scale_bn_dependent", ", ".join(f"`{k}`" for k in a_scale.bn_dependent(at_scale)) or "none")
+fit = at_scale[(at_scale.key == "A2-train-fit") & (at_scale.bn == extraction_bn)].sort_values("steps")
+unfitted = [f"{i:,} × {e}" for i, e, v in zip(fit.images, fit.epochs, fit.verdict) if v != "holds"]
+glue_text("scale_memorised", "; ".join(f"{i:,} × {e}: A2-train-fit {v}" for i, e, v in
+                                       zip(fit.images, fit.epochs, fit.verdict)) or "not measured")
+glue_text("scale_unfitted", ", ".join(unfitted) or "none: every scale read fits its random labels")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -234,6 +243,11 @@ scale_headline
 # {glue:md}`scale_flips`
 #
 # Verdicts that differ between the two BatchNorm modes at some scale: {glue:md}`scale_bn_dependent`.
+#
+# **Memorisation at each scale** (BatchNorm as the book extracts): {glue:md}`scale_memorised`. Where
+# A2-train-fit does not hold ({glue:md}`scale_unfitted`), the nets have not memorised their random labels
+# in so few epochs over so many images, and the claims that presuppose it (the A3 rows and
+# A4-random-vs-scratch) read "premise not met" there by design: those scales cannot test them.
 #
 # The same verdict at every scale and in both modes ({glue:text}`scale_claims_stable` claims):
 # {glue:md}`scale_stable`.

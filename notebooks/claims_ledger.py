@@ -21,9 +21,11 @@
 # least its smallest effect of interest δ, on the claimed side:
 #
 # - **holds** — the whole interval lies beyond δ on the claimed side;
-# - **does not hold** — the interval excludes an effect of δ on the claimed side and reaches −δ;
-# - **negligible** — the whole interval lies within ±δ: too small to count either way (where it also
-#   excludes zero, the note says the effect is real but below δ);
+# - **does not hold** — the interval excludes an effect of δ on the claimed side; the verdict column
+#   says how: **(negligible)** where the whole interval also lies within ±δ — too small to count either
+#   way (where it also excludes zero, the note says the effect is real but below δ) —, **(reversed)**
+#   where it lies beyond δ on the other side. More data never softens a verdict: a narrower interval
+#   keeps "does not hold" and can only add the refinement;
 # - **inconclusive** — anything else;
 # - **untestable at this n** — fewer than two degrees of freedom (two seeds, or one source net per
 #   architecture): no interval could be conclusive;
@@ -161,7 +163,7 @@ plt.show()
 # %% [markdown]
 # **Every claim at a glance.** The dot is the claim's effect (mean − null) in units of its
 # smallest effect of interest, turned so that the claimed side is to the right; the bar its
-# interval; the shaded band ±1 SESOI, where an interval reads "negligible".
+# interval; the shaded band ±1 SESOI, where a refuted claim's interval reads "negligible".
 
 # %%
 glue_text("ledger_provenance_a", source_a)
@@ -187,6 +189,8 @@ headline = glue_numbers({
     "ledger_claims": findings["claims"],
     "ledger_rows": findings["rows"],
     **{f"ledger_{v.replace(' ', '_')}": findings[v.replace(" ", "_")] for v in verdicts.VERDICTS},
+    "ledger_sentences": findings["sentences"],
+    **{f"ledger_refuted_{how}": findings[f"refuted_{how}"] for how in verdicts.REFUTATIONS},
     "ledger_holds_holm": findings["holds_holm"],
     "ledger_does_not_hold_holm": findings["does_not_hold_holm"],
     "ledger_level_pct": int(round(level * 100)),
@@ -196,11 +200,13 @@ headline
 # %% [markdown]
 # ## What this run shows
 #
-# Of {glue:text}`ledger_claims` claims of the two papers ({glue:text}`ledger_rows` rows with the
-# readings beside them), {glue:text}`ledger_holds` hold here ({glue:md}`ledger_keys_holds`),
-# {glue:text}`ledger_does_not_hold` do not ({glue:md}`ledger_keys_does_not_hold`),
-# {glue:text}`ledger_negligible` are negligible — an effect within the smallest effect of interest
-# ({glue:md}`ledger_keys_negligible`) — and {glue:text}`ledger_inconclusive` are inconclusive
+# The ledger tests {glue:text}`ledger_sentences` quoted sentences of the two papers as
+# {glue:text}`ledger_claims` tallied claims ({glue:text}`ledger_rows` rows with the readings beside
+# them). {glue:text}`ledger_holds` hold here ({glue:md}`ledger_keys_holds`),
+# {glue:text}`ledger_does_not_hold` do not ({glue:md}`ledger_keys_does_not_hold`) — of them
+# {glue:text}`ledger_refuted_negligible` with a negligible effect (within ±δ) and
+# {glue:text}`ledger_refuted_reversed` reversed (beyond δ on the other side) —, and
+# {glue:text}`ledger_inconclusive` are inconclusive
 # ({glue:md}`ledger_keys_inconclusive`). {glue:text}`ledger_untestable_at_this_n` cannot be decided
 # with this run's units ({glue:md}`ledger_keys_untestable_at_this_n`),
 # {glue:text}`ledger_premise_not_met` rest on a premise this run does not meet

@@ -51,8 +51,7 @@
 # | verdict | when |
 # |---|---|
 # | **holds** | L ≥ δ: the whole interval lies beyond the smallest effect of interest |
-# | **does not hold** | H < δ (an effect of interest on the claimed side is excluded) and L ≤ −δ |
-# | **negligible** | the whole interval lies inside (−δ, δ): whatever the effect is, it is too small to count; where the interval also excludes zero the note says "real but below the smallest effect of interest" |
+# | **does not hold** | H < δ: an effect of interest on the claimed side is excluded. The ledger says how: **(negligible)** when the whole interval also lies inside (−δ, δ) — whatever the effect is, it is too small to count (where the interval also excludes zero the note says "real but below the smallest effect of interest") —, **(reversed)** when H ≤ −δ, an effect of interest on the other side |
 # | **inconclusive** | anything else: L < δ ≤ H, the data allow both an effect that counts and one that does not |
 # | **untestable at this n** | fewer than two degrees of freedom |
 # | **premise not met** | the run does not show what the claim presupposes (random labels memorised): the ledger's A2-train-fit does not hold, and not every seed of the run fitted its random labels within the tolerance. A premise is a fact about the nets the claim measures, so it is met when every seed meets it, even where identical values leave A2-train-fit itself without an interval |
@@ -61,19 +60,26 @@
 # A claim of *no* effect ("hardly anything changes") holds when its interval lies inside
 # (−δ, δ) and does not hold when it lies wholly beyond δ or −δ.
 #
+# **More data never softens a verdict.** More units narrow the interval, and a narrower interval inside
+# a wider one keeps its verdict: "holds" needs L ≥ δ, "does not hold" H < δ, and both survive
+# narrowing. What narrowing can add to a refutation is its refinement — *negligible* or *reversed* —,
+# never a softer word. (The ledger's earlier labels were not nested: [−1.2δ, 0.9δ] read "does not
+# hold" and the narrower [−0.9δ, 0.9δ] "negligible", as if more data had weakened the refutation. A
+# property test checks the nesting on random interval pairs.)
+#
 # **Why "holds" needs the whole interval beyond δ.** The earlier rule asked for an interval clear of
 # zero and a *mean* of at least δ. Its calibration below shows what that did: true effects of 0.5 δ,
 # 0.8 δ and 0.9 δ — too small to count, by the claim's own δ — read "holds" a fifth of the time at
 # n = 5. Requiring L ≥ δ is a minimum-effect test: a true effect of exactly δ reads "holds" at most at
 # the nominal one-sided rate (2.5 %), smaller ones less often. The price is power: an effect must
 # clear δ by about two spreads of its mean to be found. A real effect below δ is not lost: it reads
-# "negligible" with its note.
+# "does not hold (negligible)" with its note.
 #
 # **Many claims at once.** The ledger tests some thirty claims. Beside each verdict it shows the
 # Holm-adjusted one (statsmodels' `multipletests`, the family being every tallied claim): a
 # conclusive verdict whose Holm-adjusted p-value is not below 1 − level reads "inconclusive" there.
 # Each verdict's p-value is the p-value of *its own* test — the minimum-effect test for "holds" and
-# "does not hold", the two one-sided tests against ±δ (TOST) for "negligible" and for an equivalence
+# "does not hold" of a directional claim, the two one-sided tests against ±δ (TOST) for an equivalence
 # claim's "holds" — doubled one-sided, so that p < 1 − level exactly when the interval gives the
 # verdict. (A test of mean = null would reverse an equivalence: the better the data support "hardly
 # anything changes", the larger that p, and Holm would make the claim inconclusive.)
@@ -155,8 +161,8 @@ plt.show()
 shown = calibration[(calibration.method == "rule") & (calibration.spread_sesoi == 1.0)].drop(columns=["method",
                                                                                                       "spread_sesoi"])
 shown = shown.rename(columns={"effect_sesoi": "effect (δ)", "untestable at this n": "untestable"})
-display(shown.style.format({c: "{:.3f}" for c in ("holds", "does not hold", "negligible", "inconclusive",
-                                                  "untestable")}).hide(axis="index"))
+display(shown.style.format({c: "{:.3f}" for c in ("holds", "does not hold", "inconclusive", "untestable")})
+        .hide(axis="index"))
 
 # %% [markdown]
 # **The rule's calibration, units spread one δ**, normal and skewed units (every cell of every

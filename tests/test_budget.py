@@ -8,7 +8,7 @@ from test_claims import CONTRADICT_A, _study_a_tables, _study_a_world
 
 from repchange.studies import budget, claims
 
-PRETRAINING_KEYS = ["A1-depth", "A1-output", "A2-train-fit", "A2-test-falls", "A2-loss-slower", "A3-less-change",
+PRETRAINING_KEYS = ["A1-depth", "A1-depth [every step]", "A1-output", "A2-train-fit", "A2-test-falls", "A2-loss-slower", "A3-less-change",
                     "A3-less-change [all layers]", "A3-less-change-early", "A3-last-layers", "A3-size",
                     "A3-size [all layers]", "A3-size-steps"]
 

@@ -78,10 +78,11 @@ def test_the_parameter_checks_name_the_scale_parameters() -> None:
         a_scale.scale_axis(_book(), a_scale.Scale(1024, 16), [1, 2, 3], [], [1, 2])
 
 
-def _row(key: str, verdict: str, images: int, epochs: int, bn: str, value: float, tallied: bool = True) -> dict:
+def _row(key: str, verdict: str, images: int, epochs: int, bn: str, value: float, tallied: bool = True,
+         seeds: int = 3) -> dict:
     return dict(key=key, verdict=verdict, images=images, epochs=epochs, steps=images // 32 * epochs, bn=bn,
                 value=value, null=0.0, ci_low=value - 0.01, ci_high=value + 0.01, tallied=tallied,
-                direction="greater", sesoi=0.01)
+                direction="greater", sesoi=0.01, seeds=seeds)
 
 
 def _frame() -> pd.DataFrame:
@@ -101,8 +102,9 @@ def test_a_verdict_that_moves_with_scale_is_named_with_both_values_and_intervals
     flips = a_scale.scale_flips(_frame())
     assert list(zip(flips.key, flips.bn)) == [("A3-size", "batch"), ("A2-train-fit", "eval")]  # out of tally: not listed
     sentence = flips.sentence.iloc[0]
-    assert "holds at 1,024 × 16 (512 steps), +0.050 [+0.040, +0.060]" in sentence
-    assert "does not hold at 60,000 × 4 (7,500 steps), -0.050 [-0.060, -0.040]" in sentence
+    assert "holds at 1,024 × 16 (512 steps, n = 3), +0.050 [+0.040, +0.060]" in sentence
+    assert "does not hold at 60,000 × 4 (7,500 steps, n = 3), -0.050 [-0.060, -0.040]" in sentence
+    assert flips.equal_n.all() and "n differs" not in sentence
     assert a_scale.stable_claims(_frame()) == ["A1-depth"]
     assert a_scale.bn_dependent(_frame()) == ["A3-size", "A2-train-fit"]
 
@@ -115,8 +117,8 @@ def test_a_claim_missing_at_one_scale_is_not_called_stable() -> None:
 
 def test_the_verdict_table_orders_scales_by_steps_and_shows_effects() -> None:
     table = a_scale.scale_verdicts(_frame().iloc[::-1], "batch")
-    assert list(table.columns) == ["1,024 × 16 (512 steps)", "60,000 × 4 (7,500 steps)"]
-    assert table.loc["A3-size", "60,000 × 4 (7,500 steps)"] == "does not hold · -0.050 [-0.060, -0.040]"
+    assert list(table.columns) == ["1,024 × 16 (512 steps, n = 3)", "60,000 × 4 (7,500 steps, n = 3)"]
+    assert table.loc["A3-size", "60,000 × 4 (7,500 steps, n = 3)"] == "does not hold · -0.050 [-0.060, -0.040]"
     assert "A3-size [all layers]" not in table.index
 
 
@@ -136,7 +138,16 @@ def test_scales_read_from_the_record_say_so_in_the_table_and_the_figure() -> Non
     frame = _frame().assign(source=lambda f: ["this build" if i == 1024 else "recorded 2026-12-04 at commit 0123456"
                                               for i in f.images])
     table = a_scale.scale_verdicts(frame, "batch")
-    assert list(table.columns) == ["1,024 × 16 (512 steps)", "60,000 × 4 (7,500 steps, recorded)"]
+    assert list(table.columns) == ["1,024 × 16 (512 steps, n = 3)", "60,000 × 4 (7,500 steps, n = 3, recorded)"]
     ax = budget.fig_scale(frame, "synthetic").axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert [("(rec.)" in label) for label in labels] == [False, False, True, True], labels
+
+
+def test_a_flip_across_unequal_n_says_so() -> None:
+    """The book's own scale at five seeds beside a scale at three: the sentence names both n and the caveat."""
+    frame = _frame()
+    frame.loc[frame.images == 1024, "seeds"] = 5
+    flips = a_scale.scale_flips(frame)
+    assert not flips.equal_n.any()
+    assert "(512 steps, n = 5)" in flips.sentence.iloc[0] and "n differs between these scales" in flips.sentence.iloc[0]

@@ -41,7 +41,12 @@ def test_a_record_round_trips_and_serves_only_its_own_parameters(tmp_path: Path)
     write_record(tmp_path, {"128 × 2 batch": (tables, frames, 128)}, PROVENANCE)
     found = ScaleRecord(tmp_path).tables(tables)
     assert found is not None and found.images == 128
-    assert found.source == "recorded 2026-12-04 at commit 0123456 on test machine"
+    assert found.source == ("recorded 2026-12-04 at commit 0123456, measured with the same code and parameters on test "
+                            "machine (torch version, CPU capability and thread count not recorded)")
+    detailed = {**PROVENANCE, "torch": "2.14.1", "cpu_capability": "AVX512", "threads": "2"}
+    write_record(tmp_path / "detailed", {"128 × 2 batch": (tables, frames, 128)}, detailed)
+    assert ScaleRecord(tmp_path / "detailed").tables(tables).source.endswith(
+        "on test machine (torch 2.14.1, CPU capability AVX512, 2 threads)")
     for name in TABLES:
         pd.testing.assert_frame_equal(found.frames[name], frames[name])
     # another mode, other seeds, another scale, another probe: not this record's tables
@@ -62,10 +67,10 @@ def test_a_record_is_byte_identical_when_written_twice(tmp_path: Path) -> None:
         assert (tmp_path / "a" / key / f"{name}.csv.gz").read_bytes() == (tmp_path / "b" / key / f"{name}.csv.gz").read_bytes()
     # recorded again later with the same measurements: the first provenance stands; new measurements replace it
     write_record(tmp_path / "a", {"x": (tables, _synthetic_frames(), 128)}, {**PROVENANCE, "commit": "fedcba9876"})
-    assert ScaleRecord(tmp_path / "a").tables(tables).source.endswith("commit 0123456 on test machine")
+    assert "at commit 0123456," in ScaleRecord(tmp_path / "a").tables(tables).source
     changed = {**_synthetic_frames(), "sizes": pd.DataFrame({"seed": [1], "value": [0.75]})}
     write_record(tmp_path / "a", {"x": (tables, changed, 128)}, {**PROVENANCE, "commit": "fedcba9876"})
-    assert ScaleRecord(tmp_path / "a").tables(tables).source.endswith("commit fedcba9 on test machine")
+    assert "at commit fedcba9," in ScaleRecord(tmp_path / "a").tables(tables).source
 
 
 @pytest.mark.parametrize("damage", ["edit", "delete"])
@@ -124,7 +129,9 @@ def test_recorded_tables_give_the_verdicts_of_the_stored_ones(store_root: Path, 
     assert any(line.startswith("128 × 1: read") and "recorded 2026-12-04" in line for line in status), status
     columns = ["key", "bn", "images", "epochs", "verdict", "value", "ci_low", "ci_high"]
     pd.testing.assert_frame_equal(recorded[columns].reset_index(drop=True), trained[columns].reset_index(drop=True))
-    assert set(recorded[recorded.images == 128].source) == {"recorded 2026-12-04 at commit 0123456 on test machine"}
+    assert set(recorded[recorded.images == 128].source) == {
+        "recorded 2026-12-04 at commit 0123456, measured with the same code and parameters on test machine (torch "
+        "version, CPU capability and thread count not recorded)"}
 
 
 def test_scale_record_refuses_a_file_as_its_folder_before_any_work(tmp_path: Path, store_root: Path,

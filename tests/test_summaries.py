@@ -142,9 +142,11 @@ def test_cka_to_init_summary_finds_the_layers_that_kept_their_init() -> None:
     assert s.numbers["a1_cka_final_block2"] == pytest.approx(0.32)
     assert s.numbers["a1_cka_final_independent_block2"] == pytest.approx(0.3)
     assert s.numbers["a1_test_acc"] == pytest.approx(0.82) and s.numbers["a1_epochs"] == 10
-    assert s.phrases == {"a1_depth_verdict": "falls clearly at every step", "a1_kept_layers": "block1"}
+    assert s.phrases == {"a1_depth_verdict": "falls clearly from the early layers to the later ones",
+                         "a1_kept_layers": "block1"}
     other = summaries.cka_to_init(_cka_table(keep_block1=False), 10)  # block2 keeps, block1 not
-    assert other.phrases == {"a1_depth_verdict": "does not fall at every step", "a1_kept_layers": "block2"}
+    assert other.phrases == {"a1_depth_verdict": "does not fall by the smallest effect of interest from the early "
+                                                 "layers to the later ones", "a1_kept_layers": "block2"}
     with pytest.raises(ValueError, match="no rows at epoch 7"):
         summaries.cka_to_init(_cka_table(True), 7)
 
@@ -179,14 +181,14 @@ def test_metric_agreement_summary_reads_both_pairings_their_chance_and_each_alph
     assert (n["b2_filter_r_mean"], n["b2_filter_r_std"], n["b2_filter_cells"]) == (0.7, 0.25, 40)
     assert (n["b2_filter_r_min_run"], n["b2_filter_r_max_run"]) == (0.5, 0.9)
     assert (n["b2_code_r_mean"], n["b2_code_r_min_run"], n["b2_code_r_max_run"]) == (0.4, 0.2, 0.6)
-    assert n["b2_filter_r_chance"] == pytest.approx(0.2) and n["b2_code_r_chance"] == pytest.approx(-0.2)
+    assert n["b2_filter_r_unrelated"] == pytest.approx(0.2) and n["b2_code_r_unrelated"] == pytest.approx(-0.2)
     assert n["b2_pooled_r_pwsm0"] == pytest.approx(0.5) and n["b2_pooled_r_pwsm1"] == pytest.approx(0.4)
     assert n["b2_runs"] == 3 and n["b2_paper_r_mean"] == 0.83
     assert s.phrases["b2_paper_pairing"] == "per-filter PWSM α=0.5 vs per-filter Procrustes"
-    assert s.phrases["b2_filter_r_chance_phrase"] == "0.200"
+    assert s.phrases["b2_filter_r_unrelated_phrase"] == "0.200"
     published = summaries.metric_agreement(paper, authors, correlations, [0.0, 1.0], chance.iloc[:0])
-    assert "b2_filter_r_chance" not in published.numbers  # no twin of a published net: no number is made up
-    assert published.phrases["b2_code_r_chance_phrase"].startswith("not measured")
+    assert "b2_filter_r_unrelated" not in published.numbers  # no twin of a published net: no number is made up
+    assert published.phrases["b2_code_r_unrelated_phrase"].startswith("not measured")
     with pytest.raises(ValueError, match=r"lack PWSM at alpha \[0.5\]"):
         summaries.metric_agreement(paper, authors, correlations, [0.5])
 

@@ -48,7 +48,9 @@ def test_values_without_spread_need_the_exact_sign_flip_test() -> None:
     assert verdicts.assess_interval(six, "less", sesoi=RHO.sesoi) == ("holds", pytest.approx(2 ** -5))
     at_null = verdicts.interval([0.5] * 8, SCALES["share"], null=0.5)
     assert at_null.p == 1.0 and (at_null.low, at_null.high) == (0.5, 0.5)  # the null itself, exactly
-    assert verdicts.assess_interval(at_null, "greater", null=0.5, sesoi=0.05) == ("negligible", pytest.approx(2 ** -7))
+    assert verdicts.assess_interval(at_null, "greater", null=0.5, sesoi=0.05) == ("does not hold",
+                                                                                 pytest.approx(2 ** -7))
+    assert verdicts.refuted_as(at_null.low, at_null.high, "greater", null=0.5, sesoi=0.05) == "negligible"
 
 
 def test_no_spread_within_groups_needs_every_unit_beyond_the_threshold() -> None:
@@ -93,9 +95,9 @@ def test_groups_are_a_fixed_effect_mean_of_group_means_with_the_pooled_within_gr
 @pytest.mark.parametrize("low, high, mean, direction, null, sesoi, expected", [
     (0.02, 0.06, 0.04, "greater", 0.0, 0.01, "holds"),
     (0.002, 0.03, 0.016, "greater", 0.0, 0.01, "inconclusive"),  # excludes 0, but reaches below the SESOI
-    (0.0002, 0.0009, 0.0005, "greater", 0.0, 0.01, "negligible"),  # real, but too small to count
-    (0.004, 0.006, 0.005, "greater", 0.0, 0.01, "negligible"),  # an effect of 0.5 SESOI with a tight interval
-    (-0.005, 0.008, 0.001, "greater", 0.0, 0.01, "negligible"),
+    (0.0002, 0.0009, 0.0005, "greater", 0.0, 0.01, "does not hold"),  # real, but too small to count
+    (0.004, 0.006, 0.005, "greater", 0.0, 0.01, "does not hold"),  # an effect of 0.5 SESOI with a tight interval
+    (-0.005, 0.008, 0.001, "greater", 0.0, 0.01, "does not hold"),
     (0.001, 0.015, 0.008, "greater", 0.0, 0.01, "inconclusive"),  # above the null, the SESOI inside
     (-0.05, 0.03, -0.01, "greater", 0.0, 0.01, "inconclusive"),
     (-0.05, 0.005, -0.02, "greater", 0.0, 0.01, "does not hold"),  # no effect of interest on the claimed side
@@ -105,7 +107,7 @@ def test_groups_are_a_fixed_effect_mean_of_group_means_with_the_pooled_within_gr
     (0.4, 0.9, 0.65, "greater", 0.5, 0.05, "inconclusive"),
     (-0.06, -0.02, -0.04, "less", 0.0, 0.01, "holds"),
     (0.0, 0.2, 0.1, "less", 0.0, 0.01, "does not hold"),
-    (-0.005, 0.004, 0.0, "less", 0.0, 0.01, "negligible"),
+    (-0.005, 0.004, 0.0, "less", 0.0, 0.01, "does not hold"),
     (-0.005, 0.004, 0.0, "negligible", 0.0, 0.01, "holds"),
     (0.012, 0.04, 0.02, "negligible", 0.0, 0.01, "does not hold"),
     (-0.05, -0.011, -0.03, "negligible", 0.0, 0.01, "does not hold"),
@@ -114,6 +116,35 @@ def test_groups_are_a_fixed_effect_mean_of_group_means_with_the_pooled_within_gr
 ])
 def test_verdicts_follow_the_interval_and_the_smallest_effect(low, high, mean, direction, null, sesoi, expected) -> None:
     assert verdicts.verdict(low, high, mean, direction, null=null, sesoi=sesoi) == expected
+
+
+@pytest.mark.parametrize("low, high, direction, expected", [
+    (0.0002, 0.0009, "greater", "negligible"), (-0.009, 0.009, "greater", "negligible"),
+    (-0.012, 0.009, "greater", ""), (-0.06, -0.01, "greater", "reversed"), (0.01, 0.06, "less", "reversed"),
+    (-0.009, 0.009, "less", "negligible"), (0.02, 0.06, "greater", ""), (-0.005, 0.004, "negligible", "")])
+def test_a_refutation_says_how_it_excludes_the_effect(low, high, direction, expected) -> None:
+    """[−0.9δ, 0.9δ] is a negligible effect, [−1.2δ, 0.9δ] excludes only the claimed effect, [−6δ, −δ] reverses it."""
+    assert verdicts.refuted_as(low, high, direction, sesoi=0.01) == expected
+
+
+@given(st.floats(-5, 5), st.floats(0.01, 4), st.floats(0, 1), st.floats(0, 1),
+       st.sampled_from(["greater", "less", "negligible"]))
+@settings(max_examples=400, deadline=None)
+def test_more_data_never_softens_a_verdict(centre: float, half: float, shrink_low: float, shrink_high: float,
+                                          direction: str) -> None:
+    """An interval inside another (more data) keeps the wider one's conclusive verdict, and a refutation's refinement
+    can only be added, never taken back: [−1.2δ, 0.9δ] "does not hold" stays "does not hold" as [−0.9δ, 0.9δ]."""
+    low, high = centre - half, centre + half
+    inner_low, inner_high = low + shrink_low * half, high - shrink_high * half
+    if inner_low > inner_high:
+        inner_low = inner_high = (inner_low + inner_high) / 2
+    wide = verdicts.verdict(low, high, centre, direction, sesoi=1.0)
+    narrow = verdicts.verdict(inner_low, inner_high, (inner_low + inner_high) / 2, direction, sesoi=1.0)
+    if wide in verdicts.CONCLUSIVE:
+        assert narrow == wide, (low, high, inner_low, inner_high)
+    refined = verdicts.refuted_as(low, high, direction, sesoi=1.0)
+    if refined:
+        assert verdicts.refuted_as(inner_low, inner_high, direction, sesoi=1.0) == refined
 
 
 def test_an_unknown_direction_is_an_error() -> None:
@@ -140,9 +171,9 @@ def test_each_verdicts_p_value_is_below_the_level_exactly_when_the_interval_give
 def test_holm_keeps_only_the_verdicts_that_survive_the_family() -> None:
     """Holm by hand: sorted p 0.001, 0.01, 0.03, 0.04 → adjusted 0.005, 0.04, 0.09, 0.09; 0.2 and NaN left as they are."""
     p = [0.04, 0.001, 0.03, 0.2, np.nan, 0.01]
-    given = ["does not hold", "holds", "holds", "inconclusive", "not measured", "negligible"]
+    given = ["does not hold", "holds", "holds", "inconclusive", "not measured", "does not hold"]
     assert verdicts.holm(p, given) == ["inconclusive", "holds", "inconclusive", "inconclusive", "not measured",
-                                       "negligible"]
+                                       "does not hold"]
     assert verdicts.holm([0.001, 0.002], ["holds", "does not hold"]) == ["holds", "does not hold"]
     assert verdicts.holm([np.nan], ["not measured"]) == ["not measured"]
 

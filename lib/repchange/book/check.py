@@ -181,7 +181,7 @@ LANDING_JS = r"""
   const section = document.querySelector('section#what-this-book-found');
   if (!section) return {section: false};
   const text = section.innerText || '';
-  const images = [...section.querySelectorAll('.cell_output img')].filter(i => i.complete && i.naturalWidth > 0);
+  const images = [...section.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0);
   return {section: true, counts: /\d+\D+claims/.test(text) && /holds?/.test(text), figures: images.length};
 })()
 """

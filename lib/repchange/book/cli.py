@@ -175,9 +175,12 @@ def _cmd_scale_record(args: argparse.Namespace) -> int:
     axis = parameters.scale_axis(values)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             cwd=runner.project_root()).stdout.strip() or "unknown"
+    import torch
+
     provenance = dict(date=datetime.date.today().isoformat(), commit=commit,
                       machine=f"{platform.machine()} CPU, {os.cpu_count()} cores",
-                      command=" ".join(["repchange scale-record", *sys.argv[2:]]))
+                      command=" ".join(["repchange scale-record", *sys.argv[2:]]), torch=torch.__version__,
+                      cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=str(torch.get_num_threads()))
     written, lacking = a_scale.record_scales(axis["book"], axis["scales"], axis["seeds"], out, provenance,
                                              parameters.runtime(values))
     print(f"recorded in {out}: {', '.join(written) or 'nothing'}")

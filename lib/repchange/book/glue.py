@@ -82,7 +82,8 @@ def read_glued(notebook: str | os.PathLike) -> dict[str, Any]:
 
 
 def glued_in_cell(cell: Mapping[str, Any]) -> dict[str, Any]:
-    """The values one executed cell glued (name -> value): numbers as numbers, Markdown as text."""
+    """The values one executed cell glued (name -> value): numbers as numbers, Markdown as text, figures as their
+    base64 PNG."""
     glued: dict[str, Any] = {}
     for output in cell.get("outputs", []):
         record = output.get("metadata", {}).get("scrapbook")
@@ -92,6 +93,8 @@ def glued_in_cell(cell: Mapping[str, Any]) -> dict[str, Any]:
         bundle = output["data"]
         if f"{prefix}text/markdown" in bundle:
             glued[record["name"]] = bundle[f"{prefix}text/markdown"]
+        elif f"{prefix}image/png" in bundle:  # a glued figure: its PNG, base64 as the notebook holds it
+            glued[record["name"]] = bundle[f"{prefix}image/png"]
         else:
             glued[record["name"]] = ast.literal_eval(bundle[f"{prefix}text/plain"])
     return glued

@@ -57,11 +57,11 @@ def book_ledger(values: Mapping[str, Any]) -> BookLedger:
     chance = b_tables.filter_agreement_chance(dynamics_params, runtime)
     part_a = claims.study_a_claims(**tables_a, finetuning=a_tables.finetune_sweep(finetune_params, runtime),
                                    level=level, **steps)
-    part_b = claims.study_b_claims(dynamics, agreement, level=level, agreement_chance=chance)
+    part_b = claims.study_b_claims(dynamics, agreement, level=level, agreement_unrelated=chance)
     ledger = claims.ledger(part_a, part_b, level=level)
     grid_a, _ = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params,
                                             tables_a["histories"], runtime, level, **steps)
-    grid_b = estimator_grid.study_b_grid(dynamics, agreement, values["b_alphas"], level, agreement_chance=chance)
+    grid_b = estimator_grid.study_b_grid(dynamics, agreement, values["b_alphas"], level, agreement_unrelated=chance)
     ledger["estimators_agreeing"] = estimator_grid.agreement(ledger, grid_a, grid_b)
     budgets = [e for e in a_tables.ledger_epochs(pretraining.pretrain.epochs) if e > 0]
     by_budget = budget.budget_ledger(**tables_a, epochs=budgets, label="", level=level)
@@ -90,15 +90,73 @@ def chapter_of(key: str) -> str:
     return next(chapter for prefix, chapter in CHAPTER_OF if key.startswith(prefix))
 
 
+SIDES = {"greater": "above", "less": "below", "negligible": "within"}
+
+
+def _threshold_text(r) -> str:
+    """Where the claim needs its interval, in the statistic's own units: ``above +0.010`` (null + δ), ``below …``,
+    ``within ±0.010 of …`` for a claim of no effect, with the null beside it."""
+    if r.direction == "negligible":
+        return f"the claim needs it within {r.null:+.3f} ± {r.sesoi:g}"
+    edge = r.null + r.sesoi if r.direction == "greater" else r.null - r.sesoi
+    return f"the claim needs it {SIDES[r.direction]} {edge:+.3f} (null {r.null:+.3f}, δ = {r.sesoi:g})"
+
+
+def _holm_text(r) -> str:
+    if r.verdict_holm == r.verdict:
+        return "Holm keeps it"
+    return f"Holm: {r.verdict_holm}"
+
+
 def _claim_lines(rows: pd.DataFrame) -> str:
-    """A Markdown list: each row's key linked to its chapter, its reading and its effect with the interval."""
+    """A Markdown list: each row's key linked to its chapter, its verdict (refinement named) and whether Holm keeps
+    it, its reading, and its statistic in the statistic's own units with its interval, n and the threshold the
+    claim needs (null ± δ) — not the distance from a null, which a reader cannot read as the quantity."""
     lines = []
     for r in rows.itertuples():
-        effect = r.value - r.null
-        interval = f" [{r.ci_low - r.null:+.3f}, {r.ci_high - r.null:+.3f}]" if pd.notna(r.ci_low) else ""
-        lines.append(f"- [`{r.key}`]({chapter_of(r.key)}.ipynb) ({r.section}) — {r.claim} Effect {effect:+.3f}{interval}, "
-                     f"δ = {r.sesoi:g}, n = {r.n}.")
+        interval = f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else ""
+        spread = " (no spread)" if bool(getattr(r, "no_spread", False)) and interval == "" else ""
+        lines.append(f"- [`{r.key}`]({chapter_of(r.key)}.ipynb) ({r.section}) — **{claims.verdict_label(r._asdict())}**, "
+                     f"{_holm_text(r)}. {r.claim} *{r.statistic}*: {r.value:+.3f}{interval}{spread}, n = {r.n}; "
+                     f"{_threshold_text(r)}.")
     return "\n".join(lines) or "- none"
+
+
+def _reversal_lines(frame: pd.DataFrame) -> str:
+    """One line per tallied row whose second reading reverses its verdict, both readings with their effects."""
+    lines = [f"- [`{r.key}`]({chapter_of(r.key)}.ipynb): **{r.verdict}** as tallied ({r.effect}); **{r.reading_verdict}**"
+             f" read with {r.reading} ({r.reading_effect})." for r in claims.reading_reversals(frame).itertuples()]
+    return "\n".join(lines) or "- none"
+
+
+def _memorised_text(frame: pd.DataFrame) -> str:
+    """Whether this build's nets memorised fully random labels, from the ledger's A2-train-fit row (the premise of
+    the A3 claims): its verdict and statistic, never typed."""
+    rows = frame[frame.key == "A2-train-fit"]
+    if rows.empty or rows.verdict.iloc[0] == "not measured":
+        return "whether the nets memorise random labels is not measured in this build"
+    r = rows.iloc[0]
+    interval = f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else ""
+    return (f"whether the nets memorise fully random labels at this budget is the ledger's `A2-train-fit`, which reads "
+            f"**{r.verdict}**: {r.statistic} = {r.value:+.3f}{interval}, n = {r.n}")
+
+
+def _power_sentence(tallied: pd.DataFrame) -> str:
+    """Why "inconclusive" is expected near δ: the rule's rate of "holds" at this run's usual n per study, for a true
+    effect of δ and of 2 δ with units spreading one δ (:func:`repchange.core.verdicts.calibrate`, the calibration the
+    verdicts page shows)."""
+    parts = []
+    for study in ("A", "B"):
+        n = tallied[(tallied.study == study) & (tallied.n > 0)].n
+        if n.empty:
+            continue
+        n = int(n.mode().iloc[0])
+        scale = verdicts.SCALES["cka difference"]
+        rates = [verdicts.calibrate(n, k * scale.sesoi, scale=scale, draws=2000, seed=k)["holds"] for k in (1, 2, 3)]
+        parts.append(f"Study {study} at n = {n}: a true effect of δ reads “holds” {rates[0]:.0%} of the time, of 2 δ "
+                     f"{rates[1]:.0%}, of 3 δ {rates[2]:.0%}")
+    return ("**Inconclusive is the expected verdict for an effect near δ at these n** (units spreading one δ; "
+            "{doc}`how verdicts are made <verdicts>` has the whole calibration): " + "; ".join(parts) + ".")
 
 
 def _scale_line(book: BookLedger) -> str:
@@ -132,14 +190,23 @@ def landing_text(book: BookLedger) -> dict[str, str]:
         return int(f[f"{verdict.replace(' ', '_')}{suffix}"])
 
     counts = ", ".join(f"**{count(v)}** {v}" for v in VERDICTS if count(v))
+    refined = [f"{f[f'refuted_{how}']} {how}" for how in verdicts.REFUTATIONS if f[f"refuted_{how}"]]
+    if refined and count("does not hold"):
+        counts = counts.replace(f"**{count('does not hold')}** does not hold",
+                                f"**{count('does not hold')}** does not hold (of them {', '.join(refined)})")
     holm = ", ".join(f"**{count(v, '_holm')}** {v}" for v in VERDICTS if count(v, "_holm"))
     keys = lambda ks: ", ".join(f"`{k}`" for k in ks) or "none"  # noqa: E731
     return {
-        "findings_counts": f"Of the **{f['claims']}** claims the two papers make that this book tests "
-                           f"({f['claims_A']} of Study A, {f['claims_B']} of Study B): {counts}. Taken as one family "
+        "findings_counts": f"The ledger tests **{f['sentences']}** quoted sentences of the two papers as "
+                           f"**{f['claims']}** tallied claims ({f['claims_A']} of Study A, {f['claims_B']} of Study B; "
+                           "a sentence with several parts or readings is a claim, a ledger row, for each): "
+                           f"{counts}. Taken as one family "
                            f"(Holm): {holm}. {f['out_of_tally']} further rows are shown beside them in the ledger and "
                            "not counted: prior work the papers cite, and second readings of a claim.",
         "findings_does_not_hold": _claim_lines(tallied[tallied.verdict == "does not hold"]),
+        "findings_reversals": _reversal_lines(book.ledger),
+        "findings_power": _power_sentence(tallied),
+        "findings_memorised": _memorised_text(book.ledger),
         "findings_b_holds": _claim_lines(tallied[(tallied.study == "B") & (tallied.verdict == "holds")]),
         "findings_a_holds": _claim_lines(tallied[(tallied.study == "A") & (tallied.verdict == "holds")]),
         "findings_robustness": "\n".join([

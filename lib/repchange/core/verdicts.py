@@ -12,11 +12,10 @@ claimed side is positive:
 - **holds**: ``L ≥ δ`` — the whole interval lies beyond the smallest effect of interest (a
   minimum-effect test: a true effect of exactly ``δ`` reads "holds" at most ``(1 − level) / 2`` of the
   time, a smaller one less often);
-- **negligible**: ``−δ < L`` and ``H < δ`` — whatever the effect is, it is too small to count. This
-  includes an interval inside ``(0, δ)``: a real effect below the smallest effect of interest (the row's
-  note says so);
-- **does not hold**: ``H < δ`` and ``L ≤ −δ`` — an effect of interest on the claimed side is excluded,
-  and the interval reaches an effect of interest on the other side;
+- **does not hold**: ``H < δ`` — an effect of interest on the claimed side is excluded. :func:`refuted_as`
+  says how: **negligible** when also ``−δ < L`` (whatever the effect is, it is too small to count; where the
+  interval also excludes zero it is real but below the smallest effect of interest, and the row's note says
+  so), **reversed** when ``H ≤ −δ`` (an effect of interest on the other side), and nothing more otherwise;
 - **inconclusive**: anything else (``L < δ ≤ H``: the data allow both an effect that counts and one
   that does not);
 - **untestable at this n**: fewer than :data:`MIN_DF` degrees of freedom (two units, or one unit per
@@ -27,9 +26,16 @@ A claim of *no* effect (direction ``"negligible"``, e.g. "hardly anything change
 interval lies inside ``(−δ, δ)`` (an equivalence test: the two one-sided tests against ``±δ``, TOST) and
 does not hold when it lies wholly beyond ``δ`` or ``−δ``.
 
+**More data never softens a verdict.** With more units the interval narrows inside the old one (up to the
+noise of its centre), and the verdicts are nested by the interval's place alone: "holds" needs ``L ≥ δ``,
+"does not hold" ``H < δ``, and a narrower interval keeps either; what a narrower interval can add to a
+refutation is its refinement (``negligible``, ``reversed``), never a softer word. (An earlier rule called
+``[−1.2δ, 0.9δ]`` "does not hold" and the narrower ``[−0.9δ, 0.9δ]`` "negligible", as if it were a third
+outcome.)
+
 Every verdict is the outcome of one test, and :func:`verdict_p` gives that test's p-value, doubled
 one-sided so that ``p < 1 − level`` exactly when the interval gives the verdict: the minimum-effect test
-for "holds" and "does not hold", TOST for "negligible" and for an equivalence claim's "holds". Holm's
+for "holds" and "does not hold" of a directional claim, TOST for an equivalence claim's "holds". Holm's
 adjustment (:func:`holm`) uses these p-values, so the better the data support "hardly anything changes",
 the surer the adjusted verdict too.
 
@@ -67,16 +73,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["CONCLUSIVE", "DIRECTIONS", "FRAGILE_SE", "LEVEL", "METHODS", "MIN_DF", "SCALES", "SENSITIVITY", "VERDICTS",
-           "Scale", "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm", "interval",
-           "replication_crossing", "verdict", "verdict_margin", "verdict_p"]
+__all__ = ["CONCLUSIVE", "DIRECTIONS", "FRAGILE_SE", "LEVEL", "METHODS", "MIN_DF", "REFUTATIONS", "SCALES", "SENSITIVITY",
+           "VERDICTS", "Scale", "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm",
+           "interval", "refuted_as", "replication_crossing", "verdict", "verdict_margin", "verdict_p"]
 
 LEVEL = 0.95
 MIN_DF = 2  # fewer degrees of freedom: "untestable at this n"
 DIRECTIONS = ("greater", "less", "negligible")
-VERDICTS = ("holds", "does not hold", "negligible", "inconclusive", "untestable at this n", "premise not met",
-            "not measured")
-CONCLUSIVE = ("holds", "does not hold", "negligible")
+VERDICTS = ("holds", "does not hold", "inconclusive", "untestable at this n", "premise not met", "not measured")
+CONCLUSIVE = ("holds", "does not hold")
+NUMERIC = VERDICTS[:4]  # the verdicts an interval (or its absence) sets; the calibration's outcomes
+# How a directional claim's "does not hold" excludes the effect (refuted_as): within ±δ, or beyond −δ
+REFUTATIONS = {"negligible": "within ±δ: too small to count either way",
+               "reversed": "an effect of interest on the other side"}
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,7 @@ def _p_greater(mean: float, sem: float, df: int, threshold: float, values: np.nd
 
 
 def verdict(low: float, high: float, mean: float, direction: str, *, null: float = 0.0, sesoi: float = 0.0) -> str:
-    """``holds`` / ``does not hold`` / ``negligible`` / ``inconclusive`` for the interval ``[low, high]`` of a
+    """``holds`` / ``does not hold`` / ``inconclusive`` for the interval ``[low, high]`` of a
     mean ``mean`` (see the module doc); ``direction`` is the claimed side of ``null``. An interval that is
     not there (NaN) reads "inconclusive" here; :func:`assess_interval` says "untestable at this n" first."""
     if direction not in DIRECTIONS:
@@ -202,25 +211,38 @@ def verdict(low: float, high: float, mean: float, direction: str, *, null: float
     if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(mean)):
         return "inconclusive"
     lo, hi = low - null, high - null
-    inside = -sesoi < lo and hi < sesoi
     if direction == "negligible":
+        inside = -sesoi < lo and hi < sesoi
         return "holds" if inside else "does not hold" if (lo >= sesoi or hi <= -sesoi) else "inconclusive"
     if direction == "less":
         lo, hi = -hi, -lo
-    if inside:
-        return "negligible"
     if lo >= sesoi:
         return "holds"
-    if hi < sesoi and lo <= -sesoi:
+    if hi < sesoi:
         return "does not hold"
     return "inconclusive"
 
 
+def refuted_as(low: float, high: float, direction: str, *, null: float = 0.0, sesoi: float = 0.0) -> str:
+    """How a directional claim's interval ``[low, high]`` that reads "does not hold" excludes the effect of
+    interest (:data:`REFUTATIONS`): ``"negligible"`` when it lies inside ``(null − δ, null + δ)``, ``"reversed"``
+    when it lies at or beyond ``δ`` on the other side, ``""`` otherwise (also for any other verdict, and for a
+    claim of no effect, whose "does not hold" is always an effect of interest)."""
+    if direction == "negligible" or not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    lo, hi = (low - null, high - null) if direction == "greater" else (null - high, null - low)
+    if hi >= sesoi:
+        return ""
+    if hi <= -sesoi:
+        return "reversed"
+    return "negligible" if lo > -sesoi else ""
+
+
 def verdict_p(i: Interval, direction: str, outcome: str, *, null: float = 0.0, sesoi: float = 0.0) -> float:
     """The p-value of the test behind ``outcome`` (a :func:`verdict` of ``i``), doubled one-sided so that it is
-    below ``1 − level`` exactly when the interval gives that verdict: the minimum-effect test against ``±δ``
-    for "holds" and "does not hold" of a directional claim, the two one-sided tests (TOST: the larger of their
-    p's) for "negligible" and for an equivalence claim's "holds"; for "inconclusive", the smallest of the
+    below ``1 − level`` exactly when the interval gives that verdict: the minimum-effect test against ``δ``
+    for "holds" (``e > δ``) and "does not hold" (``e < δ``) of a directional claim, the two one-sided tests
+    (TOST: the larger of their p's) for an equivalence claim's "holds"; for "inconclusive", the smallest of the
     candidate tests' p's (none reaches the level). NaN without an interval."""
     if not i.testable or not np.isfinite(i.mean):
         return np.nan
@@ -234,11 +256,10 @@ def verdict_p(i: Interval, direction: str, outcome: str, *, null: float = 0.0, s
     def below(threshold: float) -> float:  # "e < threshold"
         return _p_greater(-e, s, i.df, -threshold, -vals, i.no_spread)
 
-    tost = max(beyond(-sesoi), below(sesoi))
     if direction == "negligible":
-        candidates = {"holds": tost, "does not hold": min(beyond(sesoi), below(-sesoi))}
+        candidates = {"holds": max(beyond(-sesoi), below(sesoi)), "does not hold": min(beyond(sesoi), below(-sesoi))}
     else:
-        candidates = {"holds": beyond(sesoi), "negligible": tost, "does not hold": below(sesoi)}
+        candidates = {"holds": beyond(sesoi), "does not hold": below(sesoi)}
     if outcome in candidates:
         return candidates[outcome]
     return min(candidates.values())
@@ -314,8 +335,7 @@ def assess_interval(i: Interval, direction: str, *, null: float = 0.0, sesoi: fl
 
 
 def holm(p_values: Iterable[float], verdicts: Iterable[str], level: float = LEVEL) -> list[str]:
-    """Holm-adjusted verdicts of a family of claims: a conclusive verdict (``holds``, ``does not hold``,
-    ``negligible``) whose Holm-adjusted p-value (statsmodels' ``multipletests``, family = the claims with a
+    """Holm-adjusted verdicts of a family of claims: a conclusive verdict (``holds``, ``does not hold``) whose Holm-adjusted p-value (statsmodels' ``multipletests``, family = the claims with a
     finite p) is not below ``1 − level`` becomes ``inconclusive``; the others are kept. ``p_values`` are each
     verdict's own test (:func:`verdict_p`): TOST for an equivalence, so the adjustment cannot turn strong
     support for "no effect" into doubt."""
@@ -341,10 +361,11 @@ METHODS = {
 
 def _earlier_verdict(low: float, high: float, mean: float, direction: str, *, sesoi: float) -> str:
     """The ledger's rule before the minimum-effect test (for the calibration's comparison only): negligible inside
-    ``(−δ, δ)``, else "holds" when the interval excludes zero on the claimed side and the *mean* reaches δ."""
+    ``(−δ, δ)`` (counted as "does not hold", a refutation, as :func:`verdict` counts it now), else "holds" when the
+    interval excludes zero on the claimed side and the *mean* reaches δ."""
     lo, hi, e = (low, high, mean) if direction != "less" else (-high, -low, -mean)
     if -sesoi < lo and hi < sesoi:
-        return "negligible"
+        return "does not hold"
     if lo > 0 and e >= sesoi:
         return "holds"
     if hi <= 0 and e <= -sesoi:
@@ -376,7 +397,7 @@ def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater"
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     if n - 1 < MIN_DF:
-        return {v: float(v == "untestable at this n") for v in VERDICTS[:5]}
+        return {v: float(v == "untestable at this n") for v in NUMERIC}
     rng = np.random.default_rng(seed)
     sd = scale.sesoi if spread is None else spread
     if sampler == "normal":
@@ -397,7 +418,7 @@ def calibrate(n: int, effect: float, *, scale: Scale, direction: str = "greater"
     for m, lo, hi in zip(mean, low, high):
         v = decide(lo, hi, m, direction, sesoi=sesoi)
         counts[v] = counts.get(v, 0) + 1
-    return {v: counts.get(v, 0) / draws for v in VERDICTS[:5]}
+    return {v: counts.get(v, 0) / draws for v in NUMERIC}
 
 
 def calibration_table(ns: Iterable[int] = (3, 5), effects: Iterable[float] = (0.0, 0.5, 0.8, 1.0, 2.0),

@@ -179,13 +179,13 @@ def fig_scale(frame: pd.DataFrame, provenance: str):
 
     rows = frame[frame.tallied].sort_values("steps", kind="stable")
     keys = list(dict.fromkeys(rows.key[rows.verdict != "not measured"]))  # a claim measured nowhere has no cell
-    columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn, from_record(rows))))
+    columns = list(dict.fromkeys(zip(rows.images, rows.epochs, rows.steps, rows.bn, from_record(rows), rows.seeds)))
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.3 * len(keys) + 2.6), layout="constrained")
     cells = {(r.key, r.images, r.epochs, r.bn): r for r in rows.itertuples()}
-    _verdict_grid(fig, ax, [[cells.get((key, i, e, bn)) for i, e, _, bn, _ in columns] for key in keys], keys,
-                  [f"{i:,} × {e}{' (rec.)' if rec else ''}\n{s:,} steps\n{bn}" for i, e, s, bn, rec in columns],
-                  fontsize=9)
-    ax.set_title("Study A's claims at more SGD steps (column: images × epochs, steps, BatchNorm at extraction; "
-                 "(rec.): read from the committed record; cell: effect in SESOI, claimed side positive)")
+    _verdict_grid(fig, ax, [[cells.get((key, i, e, bn)) for i, e, _, bn, _, _ in columns] for key in keys], keys,
+                  [f"{i:,} × {e}{' (rec.)' if rec else ''}\n{s:,} steps\nn = {n}, {bn}"
+                   for i, e, s, bn, rec, n in columns], fontsize=9)
+    ax.set_title("Study A's claims at more SGD steps (column: images × epochs, steps, n seeds, BatchNorm at "
+                 "extraction; (rec.): read from the committed record; cell: effect in SESOI, claimed side positive)")
     caption(fig, provenance)
     return fig

@@ -10,32 +10,39 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repchange.core.verdicts import FRAGILE_SE, LEVEL, VERDICTS
+from repchange.core.verdicts import CONCLUSIVE, FRAGILE_SE, LEVEL, REFUTATIONS, VERDICTS
 from repchange.studies.a.claims import (FIG5_REFERENCES, TRAIN_FIT_TOLERANCE, pretraining_claims,
                                         reference_dependence, sgd_steps, study_a_claims, study_a_steps)
 from repchange.studies.b.claims import ARCH_OF_PAPER, SIMILARITY_TO_SOURCE, study_b_claims
 from repchange.studies.ledger import (KINDS, PREMISES, TALLIED, VERDICT_COLOURS, Claim, apply_premises, assess,
-                                      fig_ledger, ledger, ledger_details, ledger_view, not_measured,
-                                      verdict_margin_se)
+                                      effect_text, fig_ledger, ledger, ledger_details, ledger_view, not_measured,
+                                      verdict_label, verdict_margin_se)
 
 __all__ = ["ARCH_OF_PAPER", "Claim", "FIG5_REFERENCES", "KINDS", "LEVEL", "PREMISES", "SIMILARITY_TO_SOURCE",
-           "TALLIED", "TRAIN_FIT_TOLERANCE", "VERDICT_COLOURS", "apply_premises", "assess", "fig_ledger", "findings",
-           "ledger", "ledger_details", "ledger_view", "not_measured", "pretraining_claims", "reference_dependence",
-           "sgd_steps", "study_a_claims", "study_a_steps", "study_b_claims"]
+           "TALLIED", "TRAIN_FIT_TOLERANCE", "VERDICT_COLOURS", "apply_premises", "assess", "effect_text", "fig_ledger",
+           "findings", "ledger", "ledger_details", "ledger_view", "not_measured", "pretraining_claims",
+           "reading_reversals", "reference_dependence", "sgd_steps", "study_a_claims", "study_a_steps",
+           "study_b_claims", "verdict_label"]
 
 
 def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[str, object]:
     """What the landing page says, from a ledger (:func:`ledger`, with ``estimators_agreeing`` when the estimator
-    grid was read): counts by verdict over the tallied claims, raw and Holm-adjusted; the keys of each verdict per
-    study; the claims whose verdict moves at 3 δ or with Fig. 5's reference; the tallied claims every estimator
-    agrees on; and, from ``budgets`` (:func:`repchange.studies.budget.budget_ledger`), the pre-training claims
-    whose verdict is the same at every budget read."""
+    grid was read): counts by verdict over the tallied claims, raw and Holm-adjusted, and how many quoted sentences
+    the tallied rows test; the keys of each verdict per study; the refuted rows by refinement (negligible,
+    reversed); the claims whose verdict moves at 3 δ or with Fig. 5's reference; the tallied claims every estimator
+    agrees on (rows whose statistic reads no estimator are left out); and, from ``budgets``
+    (:func:`repchange.studies.budget.budget_ledger`), the pre-training claims whose verdict is the same at every
+    budget read."""
     tallied = frame[frame.tallied]
-    out: dict[str, object] = {"claims": len(tallied), "rows": len(frame), "out_of_tally": int((~frame.tallied).sum())}
+    out: dict[str, object] = {"claims": len(tallied), "rows": len(frame), "out_of_tally": int((~frame.tallied).sum()),
+                              "sentences": int(tallied.drop_duplicates(["study", "section", "quote"]).shape[0])}
     for column, suffix in (("verdict", ""), ("verdict_holm", "_holm")):
         counts = tallied[column].value_counts()
         for verdict in VERDICTS:
             out[f"{verdict.replace(' ', '_')}{suffix}"] = int(counts.get(verdict, 0))
+    refuted = tallied.get("refuted_as", pd.Series("", index=tallied.index)).fillna("")
+    for how in REFUTATIONS:
+        out[f"refuted_{how}"] = int(((tallied.verdict == "does not hold") & (refuted == how)).sum())
     for study in ("A", "B"):
         rows = tallied[tallied.study == study]
         out[f"claims_{study}"] = len(rows)
@@ -47,6 +54,7 @@ def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[s
     out["fragile"] = int(fragile.sum())
     out["keys_fragile"] = list(tallied.key[fragile])
     out["keys_reference_dependent"] = list(reference_dependence(frame).key)
+    out["keys_reading_reversed"] = list(reading_reversals(frame).key)
     if "estimators_agreeing" in frame:
         graded = [(k, a) for k, a in zip(tallied.key, tallied.estimators_agreeing) if "/" in str(a)]
         out["estimators_measured"] = len(graded)
@@ -61,3 +69,20 @@ def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[s
         out["keys_budget_dependent"] = list(stable.index[stable > 1])
         out["budgets"] = sorted(int(b) for b in read.budget.unique())
     return out
+
+
+def reading_reversals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tallied rows whose second reading (a ``beside`` row keyed ``"<key> [<reading>]"``) gives the opposite
+    conclusive verdict — one holds, the other does not: a finding in itself. Columns: key, reading, verdict,
+    reading_verdict, and both rows' effect texts (mean − null [interval])."""
+    rows = frame.set_index("key", drop=False)
+    out = []
+    for key, row in rows[rows.kind == "beside"].iterrows():
+        main_key, _, reading = key.rpartition(" [")
+        if main_key not in rows.index or not rows.loc[main_key, "tallied"]:
+            continue
+        main = rows.loc[main_key]
+        if {main.verdict, row.verdict} == set(CONCLUSIVE):
+            out.append({"key": main_key, "reading": reading.rstrip("]"), "verdict": main.verdict,
+                        "reading_verdict": row.verdict, "effect": effect_text(main), "reading_effect": effect_text(row)})
+    return pd.DataFrame(out, columns=["key", "reading", "verdict", "reading_verdict", "effect", "reading_effect"])

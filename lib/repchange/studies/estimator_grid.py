@@ -40,14 +40,19 @@ def grid(parts: dict[str, pd.DataFrame], metrics: dict[str, str] | None = None) 
     """Claim × estimator verdicts. ``parts``: estimator label → that estimator's ledger rows (the output of
     :func:`repchange.studies.claims.ledger`); ``metrics``: estimator label → the metric name a claim key's
     suffix must carry to count for it (Study B's per-metric rows), None for Study A. Index: the generic
-    claim key (metric suffix removed), in ledger order; one column per estimator."""
+    claim key (metric suffix removed), in ledger order; one column per estimator. A claim whose statistic reads
+    no estimator (``estimator_free``: accuracy, loss, a fixed pairing of per-filter distances) has no cells (NaN,
+    drawn "–"): its verdicts would agree by construction."""
     metrics = metrics or {}
     columns = {}
     for label, frame in parts.items():
         keep = {}
-        for key, verdict in zip(frame.key, frame.verdict):
+        free = frame.estimator_free if "estimator_free" in frame else pd.Series(False, index=frame.index)
+        for key, verdict, skip in zip(frame.key, frame.verdict, free):
             claim, metric = generic_key(key)
-            if metric is None or metric == metrics.get(label):
+            if skip:
+                keep.setdefault(claim, np.nan)
+            elif metric is None or metric == metrics.get(label):
                 keep[claim] = verdict
         columns[label] = pd.Series(keep, dtype=object)
     out = pd.DataFrame(columns)
@@ -73,19 +78,20 @@ def study_a_grid(pretraining: CkaToInitParams, degrees: DegreeSweepParams, sizes
 
 
 def study_b_grid(dynamics: pd.DataFrame, agreement_table: pd.DataFrame | None, alphas: Iterable[float],
-                 level: float = LEVEL, agreement_chance: pd.DataFrame | None = None) -> pd.DataFrame:
+                 level: float = LEVEL, agreement_unrelated: pd.DataFrame | None = None) -> pd.DataFrame:
     """Study B's grid: the claims under PWSM at each of ``alphas`` and under the per-filter Procrustes
-    distance (columns: the metrics' labels); ``agreement_chance``: the twins' agreement the B-agreement rows
-    are read above (:func:`repchange.studies.b.tables.filter_agreement_chance`)."""
+    distance (columns: the metrics' labels); ``agreement_unrelated``: the twins' agreement on unrelated filter
+    pairs, shown beside the B-agreement rows (:func:`repchange.studies.b.tables.filter_agreement_chance`)."""
     parts, metric_of = {}, {}
     for alpha in alphas:
         label = analysis.pwsm_label(alpha)
         parts[label] = claims.ledger(claims.study_b_claims(dynamics, agreement_table, alpha=alpha, level=level,
-                                                           agreement_chance=agreement_chance), level=level)
+                                                           agreement_unrelated=agreement_unrelated), level=level)
         metric_of[label] = f"pwsm_alpha_{alpha:g}"
     label = analysis.FILTER_PROCRUSTES_LABEL
     parts[label] = claims.ledger(claims.study_b_claims(dynamics, agreement_table, level=level,
-                                                       metric="procrustes_filter", agreement_chance=agreement_chance),
+                                                       metric="procrustes_filter",
+                                                       agreement_unrelated=agreement_unrelated),
                                  level=level)
     metric_of[label] = "procrustes_filter"
     return grid(parts, metric_of)
@@ -93,12 +99,14 @@ def study_b_grid(dynamics: pd.DataFrame, agreement_table: pd.DataFrame | None, a
 
 def agreement(ledger: pd.DataFrame, *grids: pd.DataFrame) -> pd.Series:
     """For each ledger row: ``"k/N"``, the number of estimators (of the grids) whose verdict equals the
-    ledger's, among the N that measured the claim; "–" for a claim no grid has or that is not measured."""
+    ledger's, among the N that measured the claim; "–" for a claim no grid has, that is not measured, or whose
+    statistic reads no estimator (``estimator_free``)."""
     table = pd.concat(grids) if grids else pd.DataFrame()
+    free = ledger.estimator_free if "estimator_free" in ledger else pd.Series(False, index=ledger.index)
     out = []
-    for key, verdict in zip(ledger.key, ledger.verdict):
+    for key, verdict, skip in zip(ledger.key, ledger.verdict, free):
         claim, _ = generic_key(key)
-        if verdict == "not measured" or claim not in table.index:
+        if skip or verdict == "not measured" or claim not in table.index:
             out.append("–")
             continue
         row = table.loc[claim]
@@ -107,7 +115,7 @@ def agreement(ledger: pd.DataFrame, *grids: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=ledger.index, name="estimators agreeing")
 
 
-VERDICT_MARKS = {"holds": "✓", "does not hold": "✗", "negligible": "≈", "inconclusive": "?",
+VERDICT_MARKS = {"holds": "✓", "does not hold": "✗", "inconclusive": "?",
                  "untestable at this n": "n<", "premise not met": "p", "not measured": "–"}
 
 

@@ -20,6 +20,7 @@ The verdict of each row comes from :mod:`repchange.core.verdicts`, the one rule 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,9 @@ from repchange.core import verdicts
 from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure
 from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES, SENSITIVITY
 
-__all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_premises", "assess", "fig_ledger",
-           "ledger", "ledger_details", "ledger_view", "not_measured", "source_net_groups", "verdict_margin_se"]
+__all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_premises", "assess", "effect_text",
+           "fig_ledger", "ledger", "ledger_details", "ledger_view", "not_measured", "source_net_groups", "verdict_label",
+           "verdict_margin_se"]
 
 KINDS = ("quote", "reading", "prior work", "beside")
 TALLIED = ("quote", "reading")  # the kinds counted as the papers' findings (and taken as Holm's family)
@@ -46,8 +48,9 @@ PREMISES = {"A2-train-fit": "random labels memorised: training accuracy at the m
 class Claim:
     """One claim: the paper's words (``quote``) at ``section`` (and ``figure``), what the statistic reads of
     them (``claim``), what is computed per unit, which side of ``null`` it predicts, the
-    :data:`~repchange.core.verdicts.SCALES` family of its statistic, its ``kind`` (:data:`KINDS`) and,
-    optionally, the ledger key of the claim it presupposes (``premise``)."""
+    :data:`~repchange.core.verdicts.SCALES` family of its statistic, its ``kind`` (:data:`KINDS`),
+    optionally the ledger key of the claim it presupposes (``premise``), and whether its statistic is the same
+    under every similarity estimator (``estimator_free``: the estimator grid shows "–" and counts it nowhere)."""
 
     key: str
     study: str
@@ -62,6 +65,7 @@ class Claim:
     scale: str = "cka difference"
     premise: str | None = None
     kind: str = "quote"
+    estimator_free: bool = False  # the statistic reads no similarity estimator (accuracy, loss, a fixed pairing)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -97,11 +101,13 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
         notes.append(f"no spread: {same}; the exact sign-flip test decides, p = {p:.3g}")
     if not i.testable:
         notes.append(f"{i.df} degree{'s' if i.df != 1 else ''} of freedom: no interval can be conclusive")
-    if verdict == "negligible" and np.isfinite(i.low) and (i.low > claim.null or i.high < claim.null):
+    refuted = verdicts.refuted_as(i.low, i.high, claim.direction, null=claim.null, sesoi=scale.sesoi) \
+        if verdict == "does not hold" else ""
+    if refuted == "negligible" and (i.low > claim.null or i.high < claim.null):
         notes.append("real but below the smallest effect of interest (the interval excludes the null)")
     return {**asdict(claim), "sesoi": scale.sesoi, "n": i.n, "df": i.df, "value": i.mean, "ci_low": i.low,
             "ci_high": i.high, "p": p, "margin": margin, "margin_se": margin / i.sem if i.sem > 0 else np.nan,
-            "no_spread": i.no_spread, "verdict": verdict, "verdict_3sesoi": wide,
+            "no_spread": i.no_spread, "verdict": verdict, "refuted_as": refuted, "verdict_3sesoi": wide,
             "every_unit": verdicts.every_unit(values, claim.direction, null=claim.null, sesoi=scale.sesoi),
             "per_unit": units, "note": "; ".join(notes)}
 
@@ -110,8 +116,8 @@ def not_measured(claim: Claim, why: str) -> dict[str, object]:
     """A ledger row for a claim this run cannot test (e.g. no shifted-label condition)."""
     return {**asdict(claim), "sesoi": SCALES[claim.scale].sesoi, "n": 0, "df": 0, "value": np.nan, "ci_low": np.nan,
             "ci_high": np.nan, "p": np.nan, "margin": np.nan, "margin_se": np.nan, "no_spread": False,
-            "verdict": "not measured",
-            "verdict_3sesoi": "not measured", "every_unit": False, "per_unit": "", "note": why}
+            "verdict": "not measured", "refuted_as": "", "verdict_3sesoi": "not measured", "every_unit": False,
+            "per_unit": "", "note": why}
 
 
 def apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
@@ -142,6 +148,7 @@ def apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
                                                           f"{PREMISES[premise]} — not shown in this run") if x)
             frame.loc[k, "verdict_unconditional"] = row.verdict
             frame.loc[k, "verdict"] = "premise not met"
+            frame.loc[k, "refuted_as"] = ""
             frame.loc[k, "verdict_3sesoi"] = "premise not met"
     return frame
 
@@ -163,7 +170,7 @@ def ledger(*parts: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     return frame
 
 
-def _effect_text(r: pd.Series) -> str:
+def effect_text(r: pd.Series) -> str:
     """``+0.123 [+0.100, +0.150]``; "no spread" instead of a point interval; "–" when not measured."""
     if r.verdict == "not measured" or not np.isfinite(r.value):
         return "–"
@@ -173,6 +180,13 @@ def _effect_text(r: pd.Series) -> str:
     if np.isfinite(r.ci_low):
         return f"{effect} [{r.ci_low - r.null:+.3f}, {r.ci_high - r.null:+.3f}]"
     return effect
+
+
+def verdict_label(row: Mapping[str, object]) -> str:
+    """A row's verdict with its refinement: ``"does not hold (negligible)"``, ``"does not hold (reversed)"``, else
+    the verdict itself (:func:`repchange.core.verdicts.refuted_as`); ``row``: a ledger row or a mapping of one."""
+    refuted = row.get("refuted_as", "")
+    return f"{row['verdict']} ({refuted})" if isinstance(refuted, str) and refuted else str(row["verdict"])
 
 
 def verdict_margin_se(frame: pd.DataFrame) -> pd.Series:
@@ -188,9 +202,10 @@ def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
     three times the SESOI, the effect (mean − null) with its interval and n (the SESOI is in the details), and
     the verdict's margin in standard errors (:func:`repchange.core.verdicts.verdict_margin`; NaN without a t
     interval, and for "premise not met", which no number sets)."""
-    out = {"claim": frame.key, "§": frame.section.str.removeprefix("Sec. "), "verdict": frame.verdict,
+    out = {"claim": frame.key, "§": frame.section.str.removeprefix("Sec. "),
+           "verdict": frame.apply(verdict_label, axis=1),
            "Holm": frame.verdict_holm,
-           f"at {SENSITIVITY:g}δ": frame.verdict_3sesoi, "effect [95% CI]": frame.apply(_effect_text, axis=1),
+           f"at {SENSITIVITY:g}δ": frame.verdict_3sesoi, "effect [95% CI]": frame.apply(effect_text, axis=1),
            "n": frame.n, "margin (SE)": verdict_margin_se(frame)}
     if "estimators_agreeing" in frame:
         out["grid"] = frame.estimators_agreeing
@@ -204,7 +219,7 @@ def ledger_details(frame: pd.DataFrame) -> pd.DataFrame:
                   "note"]].rename(columns={"sesoi": "δ"})
 
 
-VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b", "negligible": "#2874a6",
+VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b",
                    "inconclusive": "#8c8c8c", "untestable at this n": "#c8a2c8", "premise not met": "#b9770e"}
 DIRECTION_MARKS = {"greater": ">", "less": "<", "negligible": "≈"}
 

@@ -21,6 +21,7 @@ from repchange.core.stats import clearly, paired_difference
 from repchange.core.verdicts import SCALES
 from repchange.studies import metric_checks as checks
 from repchange.studies import paper_numbers
+from repchange.studies.a.claims import depth_contrast
 from repchange.studies.a.finetuning import condition_label
 from repchange.studies.b import analysis
 
@@ -276,14 +277,16 @@ def finetuned_vs_references(table: pd.DataFrame, ft_epochs: int, degrees: list[i
     return out
 
 
-DEPTH_PHRASES = {"holds": "falls clearly at every step", "does not hold": "does not fall at every step",
-                 "negligible": "hardly changes", "inconclusive": "does not fall clearly at every step"}
+DEPTH_PHRASES = {"holds": "falls clearly from the early layers to the later ones",
+                 "does not hold": "does not fall by the smallest effect of interest from the early layers to the later "
+                                  "ones",
+                 "inconclusive": "does not fall clearly from the early layers to the later ones"}
 
 
 def cka_to_init(table: pd.DataFrame, epochs: int) -> Summary:
     """Figure 1's page (a1): each layer's CKA to its own init after ``epochs`` (biased and debiased),
     to an independent init, the chance level at epoch 0, whether the CKA falls with depth (the ledger's
-    A1-depth verdict: the largest layer-to-layer change, per seed), and the layers that clearly kept their
+    A1-depth verdict: early-layer mean − later-layer mean, per seed), and the layers that clearly kept their
     init (CKA to it above CKA to an independent init, paired over seeds, by the verdict rule)."""
     at_end = table[table.epoch == epochs]
     if at_end.empty:
@@ -300,9 +303,8 @@ def cka_to_init(table: pd.DataFrame, epochs: int) -> Summary:
     layers = list(cka.index)
     by_seed = at_end[(at_end.comparison == "init") & (at_end.metric == "cka")].pivot_table(
         index="seed", columns="layer", values="value")[layers]
-    largest_step = by_seed.diff(axis=1).iloc[:, 1:].max(axis=1)  # the ledger's A1-depth statistic
-    i = verdicts.interval(largest_step, SCALES["cka difference"])
-    depth = verdicts.verdict(i.low, i.high, i.mean, "less", sesoi=SCALES["cka difference"].sesoi)
+    i = verdicts.interval(depth_contrast(by_seed), SCALES["cka difference"])  # the ledger's A1-depth statistic
+    depth = verdicts.verdict(i.low, i.high, i.mean, "greater", sesoi=SCALES["cka difference"].sesoi)
     gap = paired_difference(at_end[at_end.metric == "cka"], column="comparison", a="init", b="independent_init",
                             by=["layer"])
     kept = list(gap[gap.clear & (gap["mean"] > 0)].layer)
@@ -350,15 +352,16 @@ def _alpha_name(alpha: float) -> str:
 
 
 def metric_agreement(paper: pd.DataFrame, authors: pd.DataFrame, correlations: pd.DataFrame, alphas: list[float],
-                     chance: pd.DataFrame | None = None) -> Summary:
+                     unrelated: pd.DataFrame | None = None) -> Summary:
     """The metric-agreement page (b2): the paper's statistic (mean ± std over cells of the per-filter
     Pearson r, from :func:`repchange.studies.b.analysis.agreement_summary`) for the paper's pairing
     (``paper``: per-filter PWSM vs Procrustes) and the authors' code's (``authors``: per-filter CKA vs
-    Procrustes), the range over runs, the paper's numbers beside them, the chance level (``chance``:
-    :func:`repchange.studies.b.tables.filter_agreement_chance`, mean r per pairing; the phrase
-    ``b2_<pairing>_r_chance_phrase`` says "not measured" where it is empty: the published nets) and the pooled r of
-    PWSM at each of ``alphas`` (``b2_pooled_r_pwsm<α>``)."""
-    numbers, chance_phrases = {}, {}
+    Procrustes), the range over runs, the paper's numbers beside them, the agreement on unrelated filter pairs
+    (``unrelated``: :func:`repchange.studies.b.tables.filter_agreement_chance`, each source net against its
+    independently trained twin, filter i with filter i; mean r per pairing — context, not a null: channels of two
+    independent nets do not correspond; the phrase ``b2_<pairing>_r_unrelated_phrase`` says "not measured" where
+    it is empty: the published nets) and the pooled r of PWSM at each of ``alphas`` (``b2_pooled_r_pwsm<α>``)."""
+    numbers, unrelated_phrases = {}, {}
     for name, summary in (("filter", paper), ("code", authors)):
         overall = summary[summary.arch == "all"]
         if overall.empty:
@@ -367,12 +370,12 @@ def metric_agreement(paper: pd.DataFrame, authors: pd.DataFrame, correlations: p
         numbers |= {f"b2_{name}_r_mean": overall["mean"], f"b2_{name}_r_std": overall["std"],
                     f"b2_{name}_cells": int(overall["n"]), f"b2_{name}_r_min_run": per_run.min(),
                     f"b2_{name}_r_max_run": per_run.max()}
-        if chance is not None and not chance.empty:
-            numbers[f"b2_{name}_r_chance"] = level = chance[chance.pairing == summary.pairing.iloc[0]].r.mean()
-            chance_phrases[f"b2_{name}_r_chance_phrase"] = f"{level:.3f}"
+        if unrelated is not None and not unrelated.empty:
+            numbers[f"b2_{name}_r_unrelated"] = level = unrelated[unrelated.pairing == summary.pairing.iloc[0]].r.mean()
+            unrelated_phrases[f"b2_{name}_r_unrelated_phrase"] = f"{level:.3f}"
         else:  # the published nets: no independently trained twin here (the paper profile, the rehearsal)
-            chance_phrases[f"b2_{name}_r_chance_phrase"] = "not measured (a published net has no independently " \
-                                                           "trained twin here)"
+            unrelated_phrases[f"b2_{name}_r_unrelated_phrase"] = "not measured (a published net has no independently " \
+                                                                 "trained twin here)"
     pooled = correlations.groupby("metric")["r"].mean()
     missing = [a for a in alphas if pwsm_key(a) not in pooled.index]
     if missing:
@@ -383,7 +386,7 @@ def metric_agreement(paper: pd.DataFrame, authors: pd.DataFrame, correlations: p
     for alpha in alphas:
         out.numbers[f"b2_pooled_r_pwsm{_alpha_name(alpha)}"] = pooled[pwsm_key(alpha)]
     out.numbers["b2_runs"] = int(correlations[["arch", "target"]].drop_duplicates().shape[0])
-    out.phrases = {"b2_paper_pairing": analysis.pairing_label(paper.pairing.iloc[0]), **chance_phrases}
+    out.phrases = {"b2_paper_pairing": analysis.pairing_label(paper.pairing.iloc[0]), **unrelated_phrases}
     return out
 
 

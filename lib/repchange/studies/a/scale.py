@@ -180,13 +180,13 @@ def from_record(frame: pd.DataFrame) -> pd.Series:
 
 
 def _columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` in order of SGD steps, with ``scale`` (``images × epochs (steps)``; ``, recorded`` after the steps
-    where the rows' ``source`` is a record, not this build) and ``effect`` (mean − null and
+    """``frame`` in order of SGD steps, with ``scale`` (``images × epochs (steps, n = seeds)``; ``, recorded`` after
+    the n where the rows' ``source`` is a record, not this build) and ``effect`` (mean − null and
     its interval, ``+0.012 [+0.004, +0.020]``; empty when not measured)."""
     rows = frame.sort_values("steps", kind="stable")
     return rows.assign(
-        scale=[f"{i:,} × {e} ({s:,} steps{', recorded' if rec else ''})"
-               for i, e, s, rec in zip(rows.images, rows.epochs, rows.steps, from_record(rows))],
+        scale=[f"{i:,} × {e} ({s:,} steps, n = {n}{', recorded' if rec else ''})"
+               for i, e, s, n, rec in zip(rows.images, rows.epochs, rows.steps, rows.seeds, from_record(rows))],
         effect=["" if pd.isna(x) else f"{x - n:+.3f}" + ("" if pd.isna(lo) else f" [{lo - n:+.3f}, {hi - n:+.3f}]")
                 for x, n, lo, hi in zip(rows.value, rows.null, rows.ci_low, rows.ci_high)])
 
@@ -203,14 +203,20 @@ def scale_verdicts(frame: pd.DataFrame, bn: str) -> pd.DataFrame:
 
 def scale_flips(frame: pd.DataFrame) -> pd.DataFrame:
     """Tallied claims whose verdict is not the same at every scale read, per BatchNorm mode ("not measured" cells
-    skipped). Columns: key, bn, sentence (each scale's verdict and effect, in order of SGD steps)."""
+    skipped). Columns: key, bn, equal_n (every scale read at the same number of seeds), sentence (each scale's
+    verdict, n and effect, in order of SGD steps; a flip across unequal n says so: the interval's width moves with
+    n alone)."""
     read = _columns(frame[(frame.verdict != "not measured") & frame.tallied])
     out = []
     for (bn, key), rows in read.groupby(["bn", "key"], sort=False):
         if rows.verdict.nunique() > 1:
-            out.append(dict(key=key, bn=bn, sentence=f"{key} (BatchNorm {bn} at extraction): " + " → ".join(
-                f"{v} at {s}" + (f", {e}" if e else "") for v, s, e in zip(rows.verdict, rows.scale, rows.effect))))
-    return pd.DataFrame(out, columns=["key", "bn", "sentence"])
+            equal = rows.seeds.nunique() == 1
+            caveat = "" if equal else " (n differs between these scales: a wider interval at the smaller n alone can " \
+                                      "move a verdict)"
+            out.append(dict(key=key, bn=bn, equal_n=equal, sentence=f"{key} (BatchNorm {bn} at extraction): " + " → ".join(
+                f"{v} at {s}" + (f", {e}" if e else "") for v, s, e in zip(rows.verdict, rows.scale, rows.effect))
+                + caveat))
+    return pd.DataFrame(out, columns=["key", "bn", "equal_n", "sentence"])
 
 
 def scale_label(scale: Scale) -> str:
@@ -221,8 +227,11 @@ def scale_label(scale: Scale) -> str:
 def scale_axis(book: dict, own: Scale, own_seeds: Sequence[int], scales: Iterable[Scale], seeds: Sequence[int],
                runtime: Runtime | None = None, *, level: float = LEVEL, train: bool = False,
                bn_modes: Sequence[str] = BN_MODES, record: ScaleRecord | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Every Study A claim at the book's own scale ``own`` (its seeds ``own_seeds``: its runs are the book's, so it is
-    always read) and at each of ``scales`` (``seeds``; trained only with ``train``), under each BatchNorm mode.
+    """Every Study A claim at the book's own scale ``own`` (its runs are the book's, so it is always read) and at each
+    of ``scales`` (``seeds``; trained only with ``train``), under each BatchNorm mode. Verdicts are compared at equal
+    n: the book's own scale is read at ``seeds`` too where they are among its seeds ``own_seeds`` (a t interval at
+    n = 3 is about twice as wide as at n = 5, so "negligible → inconclusive" across unequal n is what n alone
+    predicts); else at ``own_seeds``, and every label and flip sentence carries its n.
     ``book``: the book's ``pretraining``, ``degrees``, ``sizes`` and ``finetuning`` parameters. A scale the store
     lacks is read from ``record`` (default: the repository's :class:`ScaleRecord`) where it holds exactly this
     scale's tables; its rows' ``source`` and its status line say so.
@@ -238,7 +247,8 @@ def scale_axis(book: dict, own: Scale, own_seeds: Sequence[int], scales: Iterabl
         mine = scale == own
         read, sources, lacking = [], [], None
         for bn in bn_modes:
-            tables = scale_tables(scale, bn, own_seeds if mine else seeds, **book)
+            tables = scale_tables(scale, bn, (seeds if set(seeds) <= set(own_seeds) else own_seeds) if mine else seeds,
+                                  **book)
             found = scale_frames(tables, runtime, train=train or mine)
             if found is not None:
                 read.append(ledger_rows(tables, *found, level=level))
@@ -256,7 +266,7 @@ def scale_axis(book: dict, own: Scale, own_seeds: Sequence[int], scales: Iterabl
         frames += read
         origin = (f", the book’s own runs" if mine else
                   f", {'; '.join(dict.fromkeys(sources))}: not trained in this build" if sources else "")
-        status.append(f"{scale_label(scale)}: read ({int(read[0].seeds.iloc[0])} seeds{origin})")
+        status.append(f"{scale_label(scale)}: read (n = {int(read[0].seeds.iloc[0])} seeds{origin})")
     return pd.concat(frames, ignore_index=True), status
 
 

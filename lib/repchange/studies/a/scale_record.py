@@ -33,7 +33,8 @@ import pandas as pd
 from repchange.core.store import atomic_write, config_key
 from repchange.studies.a.tables import FINETUNE_TABLE_CODE, PRETRAIN_TABLE_CODE
 
-__all__ = ["RECORD_FOLDER", "TABLES", "RecordError", "Recorded", "ScaleRecord", "record_key", "write_record"]
+__all__ = ["MACHINE_DETAILS", "RECORD_FOLDER", "TABLES", "RecordError", "Recorded", "ScaleRecord", "record_key",
+           "record_source", "write_record"]
 
 RECORD_FOLDER = Path(__file__).resolve().parents[4] / "references" / "scale_record"
 TABLES = ("pretraining", "histories", "degrees", "sizes", "finetuning")
@@ -57,6 +58,23 @@ def record_key(tables: Any) -> str:
     """The key of one scale and BatchNorm mode's tables (a :class:`~repchange.studies.a.scale.ScaleTables`):
     its parameters and the code that trains and measures them."""
     return config_key("study_a/scale_record", asdict(tables), RECORD_CODE)
+
+
+MACHINE_DETAILS = ("torch", "cpu_capability", "threads")  # what moves a float order: written since 2026-12-07
+
+
+def record_source(provenance: Mapping[str, str]) -> str:
+    """What a recorded scale is, in one phrase: ``recorded 2026-12-04 at commit 0123456, measured with the same code
+    and parameters on <machine> (torch 2.14.1, CPU capability AVX512, 2 threads)`` — the same code and parameters,
+    not the same numbers: another CPU's kernels add in another order, and the same seed trains to other weights
+    (``make bench`` [11]). Entries written before the details were kept say they were not recorded."""
+    p = provenance
+    details = [f"torch {p['torch']}" if "torch" in p else "",
+               f"CPU capability {p['cpu_capability']}" if "cpu_capability" in p else "",
+               f"{p['threads']} threads" if "threads" in p else ""]
+    details = ", ".join(d for d in details if d) or "torch version, CPU capability and thread count not recorded"
+    return (f"recorded {p['date']} at commit {p['commit'][:7]}, measured with the same code and parameters on "
+            f"{p['machine']} ({details})")
 
 
 def _sha256(data: bytes) -> str:
@@ -91,16 +109,15 @@ class ScaleRecord:
                                   f"(edited, truncated or missing); restore it with git, or re-run the scale profile "
                                   f"and `repchange scale-record`")
             frames[name] = pd.read_csv(io.BytesIO(gzip.decompress(data)))
-        p = entry["provenance"]
-        return Recorded(frames, int(entry["images"]),
-                        f"recorded {p['date']} at commit {p['commit'][:7]} on {p['machine']}")
+        return Recorded(frames, int(entry["images"]), record_source(entry["provenance"]))
 
 
 def write_record(folder: str | Path, measured: Mapping[str, tuple[Any, dict[str, pd.DataFrame], int]],
                  provenance: Mapping[str, str]) -> Path:
     """Write (or extend) the record in ``folder``: ``measured`` maps a label (``all × 4 batch``) to (the
     :class:`~repchange.studies.a.scale.ScaleTables`, its five tables, its image count); ``provenance`` holds
-    ``date``, ``commit``, ``machine`` and ``command``. Entries of other keys already there are kept, and so is an
+    ``date``, ``commit``, ``machine`` and ``command``, and where known :data:`MACHINE_DETAILS` (torch's version, its
+    CPU capability and thread count: what sets a float order). Entries of other keys already there are kept, and so is an
     entry whose files come out byte-identical (its first provenance stands)."""
     folder = Path(folder)
     record = ScaleRecord(folder)
@@ -119,7 +136,8 @@ def write_record(folder: str | Path, measured: Mapping[str, tuple[Any, dict[str,
             continue  # the same measurements recorded before: keep when and where they were first recorded
         entries[key] = dict(key=key, label=label, scale=[tables.scale.images, tables.scale.epochs], bn=tables.bn,
                             seeds=list(tables.pretraining.seeds), images=int(images), files=files,
-                            provenance={k: str(provenance[k]) for k in ("date", "commit", "machine", "command")})
+                            provenance={k: str(provenance[k]) for k in ("date", "commit", "machine", "command",
+                                                                         *MACHINE_DETAILS) if k in provenance})
     meta = {"entries": entries}
     atomic_write(folder / "record.json", lambda p: p.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n"))
     return folder

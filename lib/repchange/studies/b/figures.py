@@ -99,7 +99,8 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
                          pairings: list[str] | None = None, chance: pd.DataFrame | None = None) -> Figure:
     """One panel per pairing (the paper's first): histogram of the per-(layer, epoch, class) Pearson r's
     across filters, one colour per arch, with this run's mean ± std, the paper's, and (``chance``, the
-    same r's between each source net and its independently trained twin) the chance level's."""
+    same r's between each source net and its independently trained twin, filter i with filter i) the agreement on
+    unrelated filter pairs: context, not a chance level."""
     from repchange.studies.b.analysis import pairing_label
 
     pairings = pairings or list(dict.fromkeys(agreement.pairing))
@@ -115,7 +116,7 @@ def fig_filter_agreement(agreement: pd.DataFrame, provenance: str, paper: tuple[
         marks = [((finite.r.mean(), finite.r.std()), "black", "this run", 0.92), (paper, "#c0392b", "the paper", 0.82)]
         if chance is not None and not chance.empty:
             twin = chance[chance.pairing == pairing].r.dropna()
-            marks.append(((twin.mean(), twin.std()), "#7f8c8d", "twin nets (chance)", 0.72))
+            marks.append(((twin.mean(), twin.std()), "#7f8c8d", "unrelated filter pairs (twin)", 0.72))
         for (mean, std), colour, label, height in marks:
             ax.errorbar([mean], [top * height], xerr=[std], fmt="o", color=colour, capsize=4,
                         label=f"{label}: {mean:.2f} ± {std:.2f}")
