@@ -267,6 +267,42 @@
 #   **why:** independent source nets give the baseline an error bar and the claims units that do not all share one net
 #
 #   **measured effect:** runs of one seed on different targets still share their source net
+#
+# metric agreement: the ledger's statistic, Study B
+# : **the paper / the authors' code:** "the mean value for Pearson's r as 0.83 … a highly positive linear correlation" (Sec. 4.1), no test
+#
+#   **this book (default):** per source net, the mean r over (layer, epoch, class) tested against 0 (`B-agreement`, "positive") and, as a labelled convention for "highly positive", against 0.5 (`B-agreement [r > 0.5]`); the same r between the source net and its independently trained twin (filter i with filter i: unrelated pairs of maps) is shown in the rows' note, never subtracted
+#
+#   **why:** a no-agreement null is r = 0; the channels of two independent nets do not correspond, so the twin's r is agreement over unrelated filter pairs (which would support "they tend to agree"), and Pearson r shrinks over the fine-tuned pairs' narrow range of distances. The ledger once subtracted the twin's r: that asked a different question against the wrong null
+#
+#   **measured effect:** both readings' numbers stand in the {doc}`ledger <claims_ledger>` rows and their notes
+#
+# metric agreement across the figures, Study B
+# : **the paper / the authors' code:** "both PWSM and Orthogonal Procrustes show extremely similar results" (Sec. 4.1), read off Figs. 2–4
+#
+#   **this book (default):** `B-metrics-alike` is a partial Spearman ρ over a source net's (target, layer, epoch) cells with target × layer and target × epoch partialled out, above 0.5 (a convention for a strong correlation)
+#
+#   **why:** pooled over cells, ρ rises with the depth and epoch trends both metrics share; the partial ρ asks whether they agree beyond those trends — a stricter question than the sentence's, so the row is one reading of it
+#
+#   **measured effect:** the pooled ρ of the same cells is on {doc}`the metric-agreement page <b2_metric_agreement>`
+#
+# depth and graded claims, Study A
+# : **the paper / the authors' code:** "early layers change less than the later ones" (Sec. 3); "The more random the data is, the more the representation changes" (Sec. 4.1), read off Figs. 1 and 4
+#
+#   **this book (default):** continuous contrasts: early-block mean CKA-to-init − the later layers' (`A1-depth`), and the least-squares change of layer-mean CKA over d (`A4-graded`); the every-step readings (largest layer-to-layer or degree-to-degree step) stand beside, out of the tally
+#
+#   **why:** a maximum of noisy steps is biased toward failing as steps are added, and says more than the sentence
+#
+#   **measured effect:** both readings are ledger rows; {doc}`the landing page <intro>` names any claim whose second reading reverses its verdict
+#
+# scale axis at equal n, Study A
+# : **the paper / the authors' code:** one scale (150 epochs, 50,000 images, 5 seeds)
+#
+#   **this book (default):** the budget page reads the book's own scale at the recorded scales' seeds (`a_scale_seeds`, n = 3), so every column has the same n; the ledger reads it at all five seeds
+#
+#   **why:** a t interval at n = 3 is about twice as wide as at n = 5: a flip across unequal n can be n alone
+#
+#   **measured effect:** the budget page's own column against the ledger's rows (the same runs, three seeds against five)
 
 # %%
 from IPython.display import display

@@ -144,7 +144,8 @@ display(chance_a.style.format("{:.3f}"))
 dynamics = b_tables.dynamics(dynamics_params, runtime)
 agreement = b_tables.filter_agreement(dynamics_params, runtime)
 agreement_chance = b_tables.filter_agreement_chance(dynamics_params, runtime)
-grid_b = estimator_grid.study_b_grid(dynamics, agreement, b_alphas, level, agreement_unrelated=agreement_chance)
+grid_b = estimator_grid.study_b_grid(dynamics, agreement, b_alphas, level, agreement_unrelated=agreement_chance,
+                                     baseline=b_tables.baseline(dynamics_params, runtime))
 save_table(grid_b.reset_index(names="claim"), "estimator_grid_b")
 fig = estimator_grid.fig_grid(grid_b, claims.VERDICT_COLOURS, "Study B — each claim's verdict under each metric",
                               "Study B: " + source_b)

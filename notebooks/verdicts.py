@@ -84,6 +84,15 @@
 # verdict. (A test of mean = null would reverse an equivalence: the better the data support "hardly
 # anything changes", the larger that p, and Holm would make the claim inconclusive.)
 #
+# **Why Holm may use the verdict's own test.** Each row's p-value belongs to the test its verdict names,
+# chosen after seeing the data — but the choice is paid for: of the two one-sided minimum-effect tests
+# ("the effect exceeds δ", "the effect falls short of δ"), the smaller p is reported *doubled*, which is
+# exactly the two-sided test of "the effect equals δ" with a direction read off afterwards. Under any
+# true effect the chance that the reported p falls below 1 − level while its verdict is wrong is at most
+# 1 − level, so each p is valid and Holm's adjustment of valid p-values controls the family-wise error.
+# The ledger shows Holm over both papers' claims as one family and, beside it, each paper as its own
+# family (`verdict_holm_paper`), the family a reader of one paper would take.
+#
 # **How far a verdict stands from a change.** The verdict moves only where an interval edge crosses
 # null ± δ. The ledger gives each verdict its *margin*: the smallest shift of the mean, the interval
 # moving with it, that changes it, in standard errors (`verdicts.verdict_margin`). A replication with

@@ -8,9 +8,10 @@ from test_claims import CONTRADICT_A, _study_a_tables, _study_a_world
 
 from repchange.studies import budget, claims
 
-PRETRAINING_KEYS = ["A1-depth", "A1-depth [every step]", "A1-output", "A2-train-fit", "A2-test-falls", "A2-loss-slower", "A3-less-change",
-                    "A3-less-change [all layers]", "A3-less-change-early", "A3-last-layers", "A3-size",
-                    "A3-size [all layers]", "A3-size-steps"]
+PRETRAINING_KEYS = ["A1-depth", "A1-depth [every step]", "A1-output", "A2-train-fit", "A2-test-falls",
+                    "A2-loss-slower", "A3-less-change", "A3-less-change [all layers]", "A3-less-change-early",
+                    "A3-less-change-early [early layers only]", "A3-structure-early", "A-early-static",
+                    "A3-last-layers", "A3-size", "A3-size [all layers]", "A3-size-steps"]
 
 
 def _at_epoch(tables: dict[str, pd.DataFrame], epoch: int) -> dict[str, pd.DataFrame]:
@@ -57,11 +58,12 @@ def test_the_last_budget_is_the_ledger_itself() -> None:
 def test_flips_list_each_changed_verdict_once_with_its_budgets() -> None:
     changes = budget.flips(budget.budget_ledger(**_two_budgets(), epochs=[5, 10])).set_index("key")
     assert set(changes.index) == {"A2-train-fit", "A3-less-change", "A3-less-change [all layers]", "A3-less-change-early",
-                                  "A3-last-layers", "A3-size", "A3-size [all layers]"}
+                                  "A3-less-change-early [early layers only]", "A-early-static", "A3-last-layers",
+                                  "A3-size", "A3-size [all layers]"}
     assert changes.loc["A2-train-fit", ["from_verdict", "to_verdict"]].tolist() == ["does not hold", "holds"]
     assert (changes.from_budget == 5).all() and (changes.to_budget == 10).all()
     sentences = budget.flip_sentences(changes.reset_index())
-    assert len(sentences) == 7 and sentences[0].startswith("A2-train-fit: does not hold after 5 epochs")
+    assert len(sentences) == 9 and sentences[0].startswith("A2-train-fit: does not hold after 5 epochs")
 
 
 def test_a_budget_the_tables_do_not_measure_is_refused_by_name() -> None:

@@ -55,13 +55,15 @@ def book_ledger(values: Mapping[str, Any]) -> BookLedger:
     dynamics = b_tables.dynamics(dynamics_params, runtime)
     agreement = b_tables.filter_agreement(dynamics_params, runtime)
     chance = b_tables.filter_agreement_chance(dynamics_params, runtime)
+    twin = b_tables.baseline(dynamics_params, runtime)
     part_a = claims.study_a_claims(**tables_a, finetuning=a_tables.finetune_sweep(finetune_params, runtime),
                                    level=level, **steps)
-    part_b = claims.study_b_claims(dynamics, agreement, level=level, agreement_unrelated=chance)
+    part_b = claims.study_b_claims(dynamics, agreement, level=level, agreement_unrelated=chance, baseline=twin)
     ledger = claims.ledger(part_a, part_b, level=level)
     grid_a, _ = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params,
                                             tables_a["histories"], runtime, level, **steps)
-    grid_b = estimator_grid.study_b_grid(dynamics, agreement, values["b_alphas"], level, agreement_unrelated=chance)
+    grid_b = estimator_grid.study_b_grid(dynamics, agreement, values["b_alphas"], level, agreement_unrelated=chance,
+                                         baseline=twin)
     ledger["estimators_agreeing"] = estimator_grid.agreement(ledger, grid_a, grid_b)
     budgets = [e for e in a_tables.ledger_epochs(pretraining.pretrain.epochs) if e > 0]
     by_budget = budget.budget_ledger(**tables_a, epochs=budgets, label="", level=level)
@@ -79,6 +81,7 @@ def book_ledger(values: Mapping[str, Any]) -> BookLedger:
 
 # Where each claim's figure is shown: the chapter a landing-page line links to (key prefix → notebook).
 CHAPTER_OF = (("A1-", "a1_cka_pretraining"), ("A2-", "a2_label_degrees"), ("A3-size", "a4_cka_vs_size"),
+              ("A-early-static", "a3_cka_vs_degree"), ("B-domain-over-task", "b3_tables"),
               ("A3-", "a3_cka_vs_degree"), ("A5", "a6_finetuned_vs_references"), ("A", "a5_finetuning_change"),
               ("B-agreement", "b2_metric_agreement"), ("B-metrics", "b2_metric_agreement"),
               ("B-resnet", "b3_tables"), ("B-awa2", "b3_tables"), ("B-similarity", "b3_tables"),
@@ -222,7 +225,9 @@ def landing_text(book: BookLedger) -> dict[str, str]:
             f"- **Fig. 5's reference init** (the net's own pre-training init, as the paper's text says, or an "
             f"independent one, as the authors' code draws): verdicts that depend on it: "
             f"{keys(f['keys_reference_dependent'])}.",
-            f"- **Holm:** the adjustment turns these verdicts inconclusive: {keys(f['keys_holm_changed'])}.",
+            f"- **Holm:** the adjustment over both papers' claims as one family turns these verdicts inconclusive: "
+            f"{keys(f['keys_holm_changed'])}; with each paper's claims as their own family, "
+            f"{f.get('holds_holm_paper', 0)} hold and {f.get('does_not_hold_holm_paper', 0)} do not.",
             f"- **Fragile:** within {verdicts.FRAGILE_SE:g} standard error of a boundary of the rule, so that a "
             f"replication with new seeds (or a rebuild on another CPU, whose float order trains the same seed to "
             f"other weights) crosses it at least {verdicts.replication_crossing(verdicts.FRAGILE_SE):.0%} of the "

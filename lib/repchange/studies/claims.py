@@ -49,6 +49,9 @@ def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[s
         for verdict in VERDICTS:
             out[f"keys_{study}_{verdict.replace(' ', '_')}"] = list(rows.key[rows.verdict == verdict])
     out["keys_holm_changed"] = list(tallied.key[tallied.verdict_holm != tallied.verdict])
+    if "verdict_holm_paper" in tallied:
+        out["holds_holm_paper"] = int((tallied.verdict_holm_paper == "holds").sum())
+        out["does_not_hold_holm_paper"] = int((tallied.verdict_holm_paper == "does not hold").sum())
     out["keys_sesoi_sensitive"] = list(tallied.key[tallied.verdict_3sesoi != tallied.verdict])
     fragile = verdict_margin_se(tallied) < FRAGILE_SE  # a verdict the numbers set, within FRAGILE_SE of a boundary
     out["fragile"] = int(fragile.sum())

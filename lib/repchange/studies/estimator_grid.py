@@ -78,20 +78,24 @@ def study_a_grid(pretraining: CkaToInitParams, degrees: DegreeSweepParams, sizes
 
 
 def study_b_grid(dynamics: pd.DataFrame, agreement_table: pd.DataFrame | None, alphas: Iterable[float],
-                 level: float = LEVEL, agreement_unrelated: pd.DataFrame | None = None) -> pd.DataFrame:
+                 level: float = LEVEL, agreement_unrelated: pd.DataFrame | None = None,
+                 baseline: pd.DataFrame | None = None) -> pd.DataFrame:
     """Study B's grid: the claims under PWSM at each of ``alphas`` and under the per-filter Procrustes
     distance (columns: the metrics' labels); ``agreement_unrelated``: the twins' agreement on unrelated filter
-    pairs, shown beside the B-agreement rows (:func:`repchange.studies.b.tables.filter_agreement_chance`)."""
+    pairs, shown beside the B-agreement rows (:func:`repchange.studies.b.tables.filter_agreement_chance`);
+    ``baseline``: the twin's distance per layer, the magnitude rows' reference
+    (:func:`repchange.studies.b.tables.baseline`)."""
     parts, metric_of = {}, {}
     for alpha in alphas:
         label = analysis.pwsm_label(alpha)
         parts[label] = claims.ledger(claims.study_b_claims(dynamics, agreement_table, alpha=alpha, level=level,
-                                                           agreement_unrelated=agreement_unrelated), level=level)
+                                                           agreement_unrelated=agreement_unrelated,
+                                                           baseline=baseline), level=level)
         metric_of[label] = f"pwsm_alpha_{alpha:g}"
     label = analysis.FILTER_PROCRUSTES_LABEL
     parts[label] = claims.ledger(claims.study_b_claims(dynamics, agreement_table, level=level,
                                                        metric="procrustes_filter",
-                                                       agreement_unrelated=agreement_unrelated),
+                                                       agreement_unrelated=agreement_unrelated, baseline=baseline),
                                  level=level)
     metric_of[label] = "procrustes_filter"
     return grid(parts, metric_of)

@@ -10,6 +10,8 @@ texts by the test suite) at the section it stands in (``section``), says what ou
 - ``"quote"`` — the statistic tests the quoted sentence;
 - ``"reading"`` — a reading of a figure the quoted passage discusses (a paraphrase, labelled as such);
 - ``"prior work"`` — the paper summarises earlier work, not its own result: shown, out of the tally;
+- ``"qualitative"`` — a sentence that names no quantity which could come out either way: listed with its
+  words, "not measured", out of the tally;
 - ``"beside"`` — a second reading of another row's claim (all layers beside blocks only, the first layer
   beside the layer mean, the independent init beside the paper's reference): shown, out of the tally, so
   that a verdict that depends on the reading is visible without counting the claim twice.
@@ -33,7 +35,7 @@ __all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_pr
            "fig_ledger", "ledger", "ledger_details", "ledger_view", "not_measured", "source_net_groups", "verdict_label",
            "verdict_margin_se"]
 
-KINDS = ("quote", "reading", "prior work", "beside")
+KINDS = ("quote", "reading", "prior work", "beside", "qualitative")
 TALLIED = ("quote", "reading")  # the kinds counted as the papers' findings (and taken as Holm's family)
 OUT_OF_TALLY = "out of tally"
 
@@ -157,7 +159,8 @@ def ledger(*parts: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     """The ledger rows of both studies in one table: premises applied (a claim whose premise row does not
     hold reads "premise not met"), then ``verdict_holm``: the verdict with the tallied claims (kinds
     :data:`TALLIED`) taken as one family (Holm on each verdict's own test; see
-    :func:`repchange.core.verdicts.holm`); rows out of the tally read "out of tally" there. ``tallied``
+    :func:`repchange.core.verdicts.holm`), and ``verdict_holm_paper``: the same with each paper's tallied claims as
+    their own family; rows out of the tally read "out of tally" there. ``tallied``
     marks the papers' findings. Verdict counts of the tallied rows in ``frame.attrs["counts"]`` and
     ``frame.attrs["counts_holm"]``."""
     frame = apply_premises(pd.concat(parts, ignore_index=True))
@@ -165,6 +168,10 @@ def ledger(*parts: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     frame["verdict_holm"] = OUT_OF_TALLY
     tallied = frame.tallied.to_numpy()
     frame.loc[tallied, "verdict_holm"] = verdicts.holm(frame.p[tallied], frame.verdict[tallied], level)
+    frame["verdict_holm_paper"] = OUT_OF_TALLY  # each paper's tallied claims as their own family
+    for study in frame.study[tallied].unique():
+        family = tallied & (frame.study == study).to_numpy()
+        frame.loc[family, "verdict_holm_paper"] = verdicts.holm(frame.p[family], frame.verdict[family], level)
     frame.attrs["counts"] = frame.verdict[tallied].value_counts().to_dict()
     frame.attrs["counts_holm"] = frame.verdict_holm[tallied].value_counts().to_dict()
     return frame

@@ -44,6 +44,8 @@ _SEC41_GRADED = "The more random the data is, the more the representation change
 _SEC42_EARLY = ("The representation change in early layers is larger than when fine-tuned on CIFAR-10 but "
                 "significantly less than when fine-tuned on random labels.")
 _SEC43_CLOSER = "the final representation is more similar to the pre-trained one than to the initial one"
+_SEC43_UNLEARNS = ("The representations obtained after applying the final model to the data are more similar to the "
+                   "complete random initialization than to the pre-trained weights on which the fine-tune task started.")
 _SEC43_MARGIN = ("the differences between the two similarities are not as far away as when the task is almost the "
                  "same")
 
@@ -92,6 +94,12 @@ def fitted_change(values: pd.DataFrame) -> pd.Series:
     centred = x - x.mean()
     slopes = (values.to_numpy(float) - values.to_numpy(float).mean(axis=1, keepdims=True)) @ centred / (centred @ centred)
     return pd.Series(slopes * (x.max() - x.min()), index=values.index)
+
+
+def _early_by_degree(to_init: pd.DataFrame, early: list[str]) -> pd.DataFrame:
+    """seed × degree: the mean CKA-to-init of the ``early`` layers, degrees ascending."""
+    rows = to_init[to_init.layer.isin(early)]
+    return rows.pivot_table(index="seed", columns="degree", values="value", aggfunc="mean").sort_index(axis=1)
 
 
 def sgd_steps(size: int | None, epochs: int, batch_size: int) -> int | None:
@@ -200,11 +208,28 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
     rows.append(assess(_beside(less_change, "all layers", f"layer-mean CKA-to-init (all layers, logits included) at "
                                                          f"d={d_hi} − at d={d_lo}"),
                        hi.mean(axis=1) - lo.mean(axis=1), level))
-    rows.append(assess(claim(
+    later = [c for c in blocks if c not in early]
+    especially = claim(
         "A3-less-change-early", "A", "Sec. 3.2", "Fig. 3a", "there is less similarity change overall and especially "
-        "in the early layers", "With random labels the early layers move less from their init than with clean "
-        "labels.", f"mean CKA-to-init of the early layers {early} at d={d_hi} − at d={d_lo}", "seed", "greater",
-        premise="A2-train-fit"), hi[early].mean(axis=1) - lo[early].mean(axis=1), level))
+        "in the early layers", "Random labels reduce the change from the init more in the early layers than in the "
+        "later blocks.", f"[CKA-to-init at d={d_hi} − at d={d_lo}] of the early layers {early} − the same of the later "
+        f"blocks {later} (the logits, where memorisation lives, left out)", "seed", "greater", premise="A2-train-fit")
+    rows.append(assess(especially, (hi - lo)[early].mean(axis=1) - (hi - lo)[later].mean(axis=1), level))
+    rows.append(assess(_beside(especially, "early layers only", f"mean CKA-to-init of the early layers {early} at "
+                                                                f"d={d_hi} − at d={d_lo}"),
+                       hi[early].mean(axis=1) - lo[early].mean(axis=1), level))
+    rows.append(assess(claim(
+        "A3-structure-early", "A", "Sec. 3.2", "Fig. 3a", "the clearer the structure is in the training set, the more "
+        "the earlier layers are used", "The less random the labels, the further the early layers move from their "
+        "init in pre-training.", f"least-squares slope of the early layers' {early} mean CKA-to-init over the label "
+        "degree d × the span of d (the fitted rise from the clearest to the most random labels; > 0: clearer "
+        "structure, more change)", "seed", "greater"),
+        fitted_change(_early_by_degree(to_init, early)), level))
+    rows.append(assess(claim(
+        "A-early-static", "A", "Sec. 5", "Figs. 1, 3a", "Early layers do not change.", "Pre-trained on fully random "
+        "labels (memorisation, the sentence's context), the early layers stay at their init: CKA-to-init within ±δ "
+        "of 1.", f"mean CKA-to-init of the early layers {early} at d={d_hi} − 1; a claim of no effect: holds when the "
+        "interval lies within ± δ", "seed", "negligible", premise="A2-train-fit"), hi[early].mean(axis=1) - 1.0, level))
     extra = lo - hi  # how much further random labels move each layer
     rows.append(assess(claim(
         "A3-last-layers", "A", "Sec. 3.2", "Fig. 3a", "we conclude that memorization is mainly happening in the last "
@@ -427,14 +452,11 @@ def _fig5_claims(wide, clean: pd.DataFrame, random_: pd.DataFrame, cross: pd.Dat
                    "greater"),
              lambda: margin(clean, "same", clean_label, reference) - margin(cross, "cross", clean_label, reference)),
         ]
-        for layer in (penultimate, last):
-            out.append((claim(
-                f"A5b-random-unlearns ({layer})", "A", "Sec. 4.3", "Fig. 5b", "The representations obtained after "
-                "applying the final model to the data are more similar to the complete random initialization than to "
-                "the pre-trained weights on which the fine-tune task started.", "Under random labels the "
-                "representation ends up more similar to the random init than to the pre-trained net.",
-                f"CKA of {layer} to the pre-trained net − to {ref} ({random_label})", "seed", "less"),
-                lambda layer=layer: random_[layer] - wide("same", random_label, reference)[layer]))
+        out.append((claim(
+            "A5b-random-unlearns", "A", "Sec. 4.3", "Fig. 5b", _SEC43_UNLEARNS, "Under random labels the "
+            "representation ends up more similar to the random init than to the pre-trained net.",
+            f"layer-mean CKA to the pre-trained net − to {ref} ({random_label}; the sentence names no layer)", "seed",
+            "less"), lambda: margin(random_, "same", random_label, reference)))
         return out
 
     rows = []
@@ -446,6 +468,12 @@ def _fig5_claims(wide, clean: pd.DataFrame, random_: pd.DataFrame, cross: pd.Dat
                      not_measured(beside, "no shifted-label condition in this run")]
             continue
         rows += [assess(paper, statistic(), level), assess(beside, other_statistic(), level)]
+    unlearns = next(c for c, _ in claims_against("pretrain_init") if c.key == "A5b-random-unlearns")
+    own = wide("same", random_label, "pretrain_init")
+    for layer in (penultimate, last):  # Fig. 5b's layers, one by one: readings beside the layer mean
+        rows.append(assess(_beside(unlearns, layer, f"CKA of {layer} to the pre-trained net − to "
+                                                    f"{FIG5_REFERENCES['pretrain_init']} ({random_label})"),
+                           random_[layer] - own[layer], level))
     rows.append(assess(claim(
         "A5b-random-early", "A", "Sec. 5", "Fig. 5b", "if memorization is learned on a pre-trained model, it *unlearns* "
         "the structure and changes the early representation", "Fine-tuning on random labels changes the early "

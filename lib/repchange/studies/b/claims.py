@@ -113,12 +113,15 @@ def partial_rank_correlation(cells: pd.DataFrame, a: str, b: str, within: list[s
 
 def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None, alpha: float = 0.0,
                    level: float = LEVEL, metric: str | None = None,
-                   agreement_unrelated: pd.DataFrame | None = None) -> pd.DataFrame:
+                   agreement_unrelated: pd.DataFrame | None = None,
+                   baseline: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ledger rows of Study B from :func:`repchange.studies.b.tables.dynamics`' table and, for the
     metric agreement, :func:`repchange.studies.b.tables.filter_agreement`'s, with the agreement on unrelated
     filter pairs beside it in the note (``agreement_unrelated``:
     :func:`~repchange.studies.b.tables.filter_agreement_chance`, the same r's against each source net's
-    independently trained twin). The shape metric is PWSM at ``alpha`` (0: the authors' code), or ``metric``
+    independently trained twin); ``baseline`` (:func:`~repchange.studies.b.tables.baseline`: each layer of the
+    source net against its twin) sets the magnitudes of Sec. 4.1's "slightly modified" and "significant changes"
+    (not measured without it). The shape metric is PWSM at ``alpha`` (0: the authors' code), or ``metric``
     (e.g. ``"procrustes_filter"``) where given; a claim whose metric the table lacks is "not measured"."""
     metric = metric or pwsm_key(alpha)
     labels = {pwsm_key(alpha): analysis.pwsm_label(alpha), "procrustes_filter": analysis.FILTER_PROCRUSTES_LABEL}
@@ -156,6 +159,8 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
     rows += _target_claims(dynamics, overall, metric, labels[metric], present, level)
     rows.append(_metrics_alike(overall, metric, labels, present, level))
     rows += _agreement_claims(agreement, agreement_unrelated, level)
+    rows += _magnitude_claims(overall, baseline, metric, labels[metric], present, level)
+    rows += _domain_claims(dynamics, overall, metric, labels[metric], present, level)
     return pd.DataFrame(rows)
 
 
@@ -305,3 +310,101 @@ def _unrelated_agreement(unrelated: pd.DataFrame | None, pairing: str, mean_r) -
     per_arch = per_net.groupby(source_net_groups(per_net), sort=False).mean()
     return ("agreement on unrelated filter pairs (the source net against its independently trained twin, filter i "
             "with filter i; context, not a null): mean r " + ", ".join(f"{a} {v:+.3f}" for a, v in per_arch.items()))
+
+
+UNRELATED_SHARE = 0.5  # "slightly" / "significant": below or above half of the distance an unrelated twin has (ours)
+_SEC41_EARLY_SLIGHT = ("the features encoded in the early layers are slightly modified, when compared to those encoded "
+                       "at the deeper layers")
+_SEC41_DEEP_LIMITED = ("features from the source model require significant changes to adapt to the target domain, "
+                       "hence direct re-usability is somewhat limited")
+
+
+def _share_of_unrelated(final: pd.DataFrame, baseline: pd.DataFrame, metric: str, position: int) -> pd.Series:
+    """Per source net: the final distance of the probed layer at ``position`` (0: the first, −1: the last) over the
+    same layer's distance to the independently trained twin, mean over the net's targets (1 = moved as far as an
+    unrelated net of the same kind is)."""
+    twin = baseline[baseline.metric == metric].groupby(["arch", "target", "seed", "layer"], sort=False)["value"].mean()
+    shares = {}
+    for (arch, target, seed), rows in final.groupby(["arch", "target", "seed"], sort=False):
+        layer = analysis.layer_order(final, arch)[position]
+        reference = twin.get((arch, target, seed, layer), np.nan)
+        shares[(arch, target, seed)] = rows[rows.layer == layer]["value"].mean() / reference if reference > 0 else np.nan
+    return _per_source_net(shares)
+
+
+def _magnitude_claims(overall: pd.DataFrame, baseline: pd.DataFrame | None, metric: str, label: str, present: set,
+                      level: float) -> list[dict]:
+    """Sec. 4.1's magnitudes, against the twin baseline: the early layers "slightly modified" (the first probed
+    layer's final distance below half of the unrelated twin's), the deeper ones needing "significant changes" (the
+    last probed layer's above half of it). Half is our convention for the adjectives: both rows are readings."""
+    slight = Claim("B-early-slight", "B", "Sec. 4.1", "Figs. 2–4", _SEC41_EARLY_SLIGHT, "By the end of fine-tuning "
+                   f"the first probed layer has moved less than {UNRELATED_SHARE:g} of the way an unrelated twin net "
+                   "stands from the source (our convention for “slightly”).", f"final {label} of the first probed "
+                   f"layer / the same layer's {label} between the source net and its independently trained twin; "
+                   "mean over the source net's targets", "source net", "less", UNRELATED_SHARE,
+                   scale="relative change", kind="reading")
+    limited = Claim("B-deep-limited", "B", "Sec. 4.1", "Figs. 2–4", _SEC41_DEEP_LIMITED, "By the end of fine-tuning "
+                    f"the last probed layer has moved more than {UNRELATED_SHARE:g} of the way an unrelated twin net "
+                    "stands from the source (our convention for “significant”).", f"final {label} of the last probed "
+                    f"layer / the same layer's {label} between the source net and its independently trained twin; "
+                    "mean over the source net's targets", "source net", "greater", UNRELATED_SHARE,
+                    scale="relative change", kind="reading")
+    if metric not in present:
+        return [not_measured(c, f"the table has no {label}") for c in (slight, limited)]
+    if baseline is None or baseline.empty or metric not in set(baseline.metric):
+        why = "no twin baseline: a published source net has no independently trained twin here"
+        return [not_measured(c, why) for c in (slight, limited)]
+    rows = overall[overall.metric == metric]
+    final = rows[rows.epoch == rows.epoch.max()]
+    return [_assess_nets(slight, _share_of_unrelated(final, baseline, metric, 0), level),
+            _assess_nets(limited, _share_of_unrelated(final, baseline, metric, -1), level)]
+
+
+DOMAIN_SHIFT = ("it illustrates domain shift across iterations of fine-tuning procedure")
+FEATURE017 = ("vgg19", "fruits360", "conv3_4")  # the paper's "feature017": torchvision VGG19's features[17], conv3_4
+
+
+def _domain_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, label: str, present: set,
+                   level: float) -> list[dict]:
+    """Sec. 4.1's "the source domain has higher influence … than the tasks", its feature017 exception, and the
+    abstract's qualitative "domain shift across iterations" (listed, out of the tally)."""
+    domain = Claim(
+        "B-domain-over-task", "B", "Sec. 4.1", "Table 2", "the source domain has higher influence on the target domain "
+        "than the tasks used in the pre-training and fine-tuning processes", "A change of domain moves the features "
+        "further than a change of task.", f"reusability ({label}, Table 2) on the target that changes the domain − on "
+        "the target that changes the task: Fruits-360 − 15-Scene (the paper's pair), or offline [inverted new classes "
+        "− new classes] − [new classes − held-out source classes]", "source net", "greater", scale=_scale(metric))
+    exception = Claim(
+        "B-feature017-down", "B", "Sec. 4.1", "Fig. 3", "there is a downward trend in one layer (*feature017*) of VGG19 "
+        "fine-tuned on the Fruits dataset", "VGG19's conv3_4 (features[17]) on Fruits-360 moves back toward the "
+        "source over the epochs.", f"relative rise of conv3_4's {label} over the checkpoints after epoch 0 "
+        "(least-squares slope × span / mean), VGG19 on Fruits-360", "source net", "less", scale="relative change")
+    shift = Claim("B-domain-shift", "B", "Abstract", "Figs. 2–4", DOMAIN_SHIFT, "A qualitative summary: it names no "
+                  "quantity that could come out either way.", "none", "–", "greater", kind="qualitative")
+    out = []
+    if metric not in present:
+        out += [not_measured(c, f"the table has no {label}") for c in (domain, exception)]
+    else:
+        rows = overall[(overall.metric == metric) & (overall.epoch > 0)]
+        reuse = _run_means(rows.groupby(["arch", "target", "seed", "epoch"], sort=False)["value"].mean().reset_index())
+        targets = set(dynamics.target)
+        nets = [(a, s) for a in dynamics.arch.unique() for s in sorted(dynamics.seed.unique())]
+        if {"fruits360", "scene15"} <= targets:
+            values = {f"{a}/s{s}": reuse[(a, "fruits360", s)] - reuse[(a, "scene15", s)] for a, s in nets}
+            out.append(_assess_nets(domain, pd.Series(values), level))
+        elif {"fashion_inverted", "fashion_new_classes", "fashion_heldout"} <= targets:
+            values = {f"{a}/s{s}": (reuse[(a, "fashion_inverted", s)] - reuse[(a, "fashion_new_classes", s)])
+                      - (reuse[(a, "fashion_new_classes", s)] - reuse[(a, "fashion_heldout", s)]) for a, s in nets}
+            out.append(_assess_nets(domain, pd.Series(values), level))
+        else:
+            out.append(not_measured(domain, "needs a domain change and a task change against a control: Fruits-360 "
+                                            "and 15-Scene (paper profile), or fashion_inverted, fashion_new_classes "
+                                            f"and fashion_heldout (b_targets); this run has {sorted(targets)}"))
+        arch, target, layer = FEATURE017
+        runs = rows[(rows.arch == arch) & (rows.target == target) & (rows.layer == layer)]
+        if runs.empty:
+            out.append(not_measured(exception, "needs VGG19 fine-tuned on Fruits-360 (the paper profile)"))
+        else:
+            out.append(assess(exception, _per_run(runs, _relative_rise), level))
+    out.append(not_measured(shift, "a qualitative statement: listed with its words, untallied"))
+    return out
