@@ -280,9 +280,9 @@
 # metric agreement across the figures, Study B
 # : **the paper / the authors' code:** "both PWSM and Orthogonal Procrustes show extremely similar results" (Sec. 4.1), read off Figs. 2–4
 #
-#   **this book (default):** `B-metrics-alike` is a partial Spearman ρ over a source net's (target, layer, epoch) cells with target × layer and target × epoch partialled out, above 0.5 (a convention for a strong correlation)
+#   **this book (default):** `B-metrics-alike`, a reading: Spearman ρ over a source net's (target, layer, epoch) cells with only the layer × epoch pattern every target shares taken out of each metric's ranks, above 0.5 (a convention for a strong correlation); the ledger once also took out the target × layer and target × epoch effects — the very effects the sentence says both metrics show
 #
-#   **why:** pooled over cells, ρ rises with the depth and epoch trends both metrics share; the partial ρ asks whether they agree beyond those trends — a stricter question than the sentence's, so the row is one reading of it
+#   **why:** pooled over cells, ρ rises with the depth and epoch pattern every fine-tuning shares; taking out only that pattern leaves the targets' differences, which the sentence ("over different fine-tuning tasks") is about
 #
 #   **measured effect:** the pooled ρ of the same cells is on {doc}`the metric-agreement page <b2_metric_agreement>`
 #

@@ -303,6 +303,8 @@ def _agreement(world: dict, targets: list[str], twin: bool = False) -> pd.DataFr
 CONTRADICT_B = {
     "B-depth (pwsm_alpha_0)": _set(("depth",), [3.0, 2.0, 1.0]),
     "B-depth (procrustes_filter)": _set(("depth",), [3.0, 2.0, 1.0]),
+    "B-depth [last checkpoint, Spearman] (pwsm_alpha_0)": _set(("depth",), [3.0, 2.0, 1.0]),
+    "B-depth [last checkpoint, Spearman] (procrustes_filter)": _set(("depth",), [3.0, 2.0, 1.0]),
     "B-upward (pwsm_alpha_0)": _set(("epoch",), [0.0, 1.0, 0.8, 0.5]),
     "B-upward (procrustes_filter)": _set(("epoch",), [0.0, 1.0, 0.8, 0.5]),
     "B-similarity": _set(("dissimilar",), 0.5),
@@ -388,22 +390,24 @@ def test_b_upward_is_a_continuous_statistic_with_spread() -> None:
     assert row.value == pytest.approx(0.5 / (2.3 / 3), abs=0.02)
 
 
-def test_partial_rank_correlation_removes_shared_trends() -> None:
-    """Two metrics that share only a depth and an epoch trend (independent noise otherwise) correlate strongly when
-    pooled, but not once the trends are partialled out; two that share their cell-by-cell deviations still do."""
+def test_residual_rank_correlation_removes_only_the_shared_layer_epoch_pattern() -> None:
+    """Two metrics that share only a layer × epoch pattern (independent noise otherwise) correlate strongly when
+    pooled, but not once that pattern is taken out; two that also share the targets' effects and the cells' own
+    deviations still do — the agreement the sentence speaks of is kept."""
     rng = np.random.default_rng(0)
-    cells = pd.DataFrame([dict(target=t, layer=l, epoch=e) for t in "ab" for l in range(4) for e in range(1, 6)])
+    cells = pd.DataFrame([dict(target=t, layer=l, epoch=e) for t in "abc" for l in range(4) for e in range(1, 6)])
     trend = cells.layer + 0.5 * cells.epoch
+    target_effect = cells.target.map({"a": 0.0, "b": 1.0, "c": 2.0})
     shared = rng.standard_normal(len(cells))
     cells["x"] = trend + 0.3 * rng.standard_normal(len(cells))
     cells["y"] = trend + 0.3 * rng.standard_normal(len(cells))
-    pooled = cells.x.corr(cells.y, method="spearman")
-    from repchange.studies.b.claims import partial_rank_correlation
+    from repchange.studies.b.claims import residual_rank_correlation
 
-    assert pooled > 0.8
-    assert abs(partial_rank_correlation(cells, "x", "y", ["target", "layer"], "epoch")) < 0.35
-    cells["x2"], cells["y2"] = trend + shared, trend + shared + 0.1 * rng.standard_normal(len(cells))
-    assert partial_rank_correlation(cells, "x2", "y2", ["target", "layer"], "epoch") > 0.8
+    assert cells.x.corr(cells.y, method="spearman") > 0.8
+    assert abs(residual_rank_correlation(cells, "x", "y", ["layer", "epoch"])) < 0.35
+    cells["x2"] = trend + target_effect + 0.3 * shared
+    cells["y2"] = trend + target_effect + 0.3 * shared + 0.05 * rng.standard_normal(len(cells))
+    assert residual_rank_correlation(cells, "x2", "y2", ["layer", "epoch"]) > 0.8
 
 
 def test_study_b_claims_a_run_cannot_test_say_so() -> None:
@@ -612,3 +616,22 @@ def test_each_row_carries_its_verdicts_margin_and_the_findings_name_the_fragile_
     pd.testing.assert_series_equal(claims.ledger_view(frame)["margin (SE)"], frame.margin_se, check_names=False)
     found = claims.findings(frame)
     assert found["keys_fragile"] == ["X"] and found["fragile"] == 1
+
+
+def test_a_second_reading_that_reverses_a_verdict_is_named_with_both_readings() -> None:
+    """A4-random-vs-scratch holds at the end of both runs while at equal SGD steps it does not: the landing page's
+    reversals list it with both effects; a metric-suffixed reading (``B-depth [...] (metric)``) finds its row."""
+    world = _study_a_world()
+    CONTRADICT_A["A4-random-vs-scratch [equal SGD steps]"](world)
+    frame = claims.ledger(claims.study_a_claims(**_study_a_tables(world), **STEPS))
+    reversed_ = claims.reading_reversals(frame).set_index("key")
+    assert list(reversed_.index) == ["A4-random-vs-scratch"]
+    row = reversed_.loc["A4-random-vs-scratch"]
+    assert (row.reading, row.verdict, row.reading_verdict) == ("equal SGD steps", "holds", "does not hold")
+    assert row.effect.startswith("+") and row.reading_effect.startswith("-")
+    rows = frame.set_index("key")
+    metric_rows = pd.concat([rows.loc[["A4-random-vs-scratch"]].rename(index=lambda k: "B-depth (pwsm_alpha_0)"),
+                             rows.loc[["A4-random-vs-scratch [equal SGD steps]"]].rename(
+                                 index=lambda k: "B-depth [last checkpoint, Spearman] (pwsm_alpha_0)")])
+    found = claims.reading_reversals(metric_rows.reset_index(names="key"))
+    assert found[["key", "reading"]].values.tolist() == [["B-depth (pwsm_alpha_0)", "last checkpoint, Spearman"]]

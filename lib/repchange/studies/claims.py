@@ -8,6 +8,8 @@ module is the one place the book imports the ledger from.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from repchange.core.verdicts import CONCLUSIVE, FRAGILE_SE, LEVEL, REFUTATIONS, VERDICTS
@@ -74,6 +76,9 @@ def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[s
     return out
 
 
+_READING = re.compile(r"^(?P<claim>.+?) \[(?P<reading>[^\]]+)\](?P<metric> \([^)]+\))?$")  # "<key> [<reading>] (<metric>)"
+
+
 def reading_reversals(frame: pd.DataFrame) -> pd.DataFrame:
     """Tallied rows whose second reading (a ``beside`` row keyed ``"<key> [<reading>]"``) gives the opposite
     conclusive verdict — one holds, the other does not: a finding in itself. Columns: key, reading, verdict,
@@ -81,11 +86,14 @@ def reading_reversals(frame: pd.DataFrame) -> pd.DataFrame:
     rows = frame.set_index("key", drop=False)
     out = []
     for key, row in rows[rows.kind == "beside"].iterrows():
-        main_key, _, reading = key.rpartition(" [")
+        parts = _READING.match(key)
+        if parts is None:
+            continue
+        main_key, reading = parts["claim"] + (parts["metric"] or ""), parts["reading"]
         if main_key not in rows.index or not rows.loc[main_key, "tallied"]:
             continue
         main = rows.loc[main_key]
         if {main.verdict, row.verdict} == set(CONCLUSIVE):
-            out.append({"key": main_key, "reading": reading.rstrip("]"), "verdict": main.verdict,
+            out.append({"key": main_key, "reading": reading, "verdict": main.verdict,
                         "reading_verdict": row.verdict, "effect": effect_text(main), "reading_effect": effect_text(row)})
     return pd.DataFrame(out, columns=["key", "reading", "verdict", "reading_verdict", "effect", "reading_effect"])

@@ -14,6 +14,8 @@ Every row quotes the paper verbatim at the section it stands in. Table 2's claim
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -22,7 +24,7 @@ from repchange.core.verdicts import LEVEL
 from repchange.studies.b import analysis
 from repchange.studies.ledger import Claim, assess, not_measured, source_net_groups
 
-__all__ = ["ARCH_OF_PAPER", "SIMILARITY_TO_SOURCE", "partial_rank_correlation", "study_b_claims"]
+__all__ = ["ARCH_OF_PAPER", "SIMILARITY_TO_SOURCE", "residual_rank_correlation", "study_b_claims"]
 
 # How far each target lies from its source (the paper: Fruits-360 is the dissimilar one).
 SIMILARITY_TO_SOURCE = {
@@ -91,24 +93,31 @@ def _relative_rise(rows: pd.DataFrame) -> float:
     return float(np.mean(rises)) if rises else np.nan
 
 
-def partial_rank_correlation(cells: pd.DataFrame, a: str, b: str, within: list[str], across: str) -> float:
-    """Spearman ρ of columns ``a`` and ``b`` over ``cells`` with the shared effects of ``within`` (e.g. target ×
-    layer) and of ``across`` within each ``within[0]`` (e.g. the epoch within each target) partialled out: both
-    columns ranked, each rank residualised on the two crossed factors (two-way demeaning, exact for a complete
-    layout; the layout is completed by dropping cells of incomplete rows), then Pearson r of the residuals."""
+def _relative_depth_rise(rows: pd.DataFrame, order) -> float:
+    """Mean over a run's checkpoints after epoch 0 of the distance's least-squares rise over the layers' depth order
+    (slope × the span of depth indices) relative to that checkpoint's mean distance: +0.5 = from the first probed
+    layer to the deepest the fitted distance grows by half its mean. ``order(arch)``: the layers in depth order."""
+    depth = {layer: k for k, layer in enumerate(order(rows.arch.iloc[0]))}
+    rises = []
+    for _, group in rows[rows.epoch > 0].groupby("epoch", sort=False):
+        x = group.layer.map(depth).to_numpy(float)
+        y = group["value"].to_numpy(float)
+        if len(np.unique(x)) < 2 or not y.mean() > 0:
+            continue
+        rises.append(np.polyfit(x, y, 1)[0] * (x.max() - x.min()) / y.mean())
+    return float(np.mean(rises)) if rises else np.nan
+
+
+def residual_rank_correlation(cells: pd.DataFrame, a: str, b: str, by: list[str]) -> float:
+    """Spearman ρ of columns ``a`` and ``b`` over ``cells`` after the mean of each ``by`` group is taken out of both
+    columns' ranks (e.g. ``by = ["layer", "epoch"]``: what every target shares at a layer and epoch), as Pearson r of
+    the residual ranks; NaN where a residual is constant."""
     ranks = cells[[a, b]].rank()
-    frame = pd.concat([cells[within + [across]].reset_index(drop=True), ranks.reset_index(drop=True)], axis=1)
-    row_key = frame[within].astype(str).agg("|".join, axis=1)
-    col_key = frame[within[0]].astype(str) + "|" + frame[across].astype(str)
-    residuals = {}
-    for column in (a, b):
-        r = frame[column]
-        r = r - r.groupby(row_key).transform("mean")
-        r = r - r.groupby(col_key).transform("mean")
-        residuals[column] = r
-    if residuals[a].std() == 0 or residuals[b].std() == 0:
+    key = cells[by].astype(str).agg("|".join, axis=1)
+    residual = ranks - ranks.groupby(key.to_numpy()).transform("mean")
+    if residual[a].std() == 0 or residual[b].std() == 0:
         return np.nan
-    return float(np.corrcoef(residuals[a], residuals[b])[0, 1])
+    return float(np.corrcoef(residual[a], residual[b])[0, 1])
 
 
 def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None, alpha: float = 0.0,
@@ -139,9 +148,15 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
         depth = Claim(
             f"B-depth ({name})", "B", "Sec. 4.1", "Figs. 2–4", "early layers inside a network have consistently lower "
             "distance, i.e. higher similarity, to the features encoded on their corresponding layers in the source "
-            "model", "Fine-tuning moves deeper layers further than early ones.",
+            "model", "At every fine-tuning checkpoint, deeper layers stand further from the source than early ones.",
+            f"relative rise of the distance with depth at each checkpoint after epoch 0 (least-squares slope over the "
+            f"layers' depth order × its span / the mean distance), mean over the checkpoints, then over the source "
+            f"net's targets; {label}", "source net", "greater", scale="relative change")
+        last_rank = Claim(
+            f"B-depth [last checkpoint, Spearman] ({name})", "B", "Sec. 4.1", "Figs. 2–4", depth.quote,
+            "The earlier reading: at the last checkpoint, distance rises with depth by rank.",
             f"Spearman ρ of the last checkpoint's distance with layer depth, mean over the source net's targets; "
-            f"{label}", "source net", "greater", scale="rank correlation")
+            f"{label}", "source net", "greater", scale="rank correlation", kind="beside")
         upward = Claim(
             f"B-upward ({name})", "B", "Sec. 4.1", "Figs. 2–4", "there can be seen a predominantly upward trend in "
             "distance of all of the other layers fine-tuned on different datasets as the models progress through the "
@@ -151,9 +166,11 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
             "greater", scale="relative change")
         if name not in present:
             why = f"the table has no {label} (add its alpha to the chapter's alphas)"
-            rows += [not_measured(depth, why), not_measured(upward, why)]
+            rows += [not_measured(depth, why), not_measured(last_rank, why), not_measured(upward, why)]
             continue
-        rows.append(_assess_nets(depth, _per_source_net(per_run[name]), level))
+        by_depth = partial(_relative_depth_rise, order=lambda arch: analysis.layer_order(dynamics, arch))
+        rows.append(_assess_nets(depth, _per_run(overall[overall.metric == name], by_depth), level))
+        rows.append(_assess_nets(last_rank, _per_source_net(per_run[name]), level))
         rows.append(_assess_nets(upward, _per_run(overall[overall.metric == name], _relative_rise), level))
 
     rows += _target_claims(dynamics, overall, metric, labels[metric], present, level)
@@ -238,15 +255,16 @@ def _target_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, l
 
 
 def _metrics_alike(overall: pd.DataFrame, metric: str, labels: dict[str, str], present: set, level: float) -> dict:
-    """Sec. 4.1's "extremely similar results" with the depth and epoch trends both metrics share partialled out."""
+    """Sec. 4.1's "extremely similar results": the two metrics' rank agreement over a source net's (target, layer,
+    epoch) cells with only the layer × epoch pattern every target shares taken out — the target, depth and epoch
+    effects the sentence says both metrics show are left in, except what all targets share at a layer and epoch."""
     claim = Claim("B-metrics-alike", "B", "Sec. 4.1", "Figs. 2–4", "both PWSM and Orthogonal Procrustes show extremely "
-                  "similar results over different fine-tuning tasks", "The two metrics agree beyond the depth and "
-                  "epoch trends they share.", f"partial Spearman ρ between {labels[metric]} and "
-                  f"{labels['procrustes_filter']} over a source net's (target, layer, epoch > 0) cells, with target × "
-                  "layer and target × epoch partialled out (pooled over cells, ρ is inflated by the shared trends); "
-                  "0.5 = the conventional threshold of a strong correlation. The twin nets have one checkpoint, so "
-                  "there is no chance level over epochs to set beside it", "source net", "greater", 0.5,
-                  scale="rank correlation")
+                  "similar results over different fine-tuning tasks", "The two metrics rank a source net's fine-tuning "
+                  "cells alike across the targets, beyond the layer × epoch pattern all targets share (a reading: "
+                  "0.5 is the conventional threshold of a strong correlation).", f"Spearman ρ between "
+                  f"{labels[metric]} and {labels['procrustes_filter']} over a source net's (target, layer, epoch > 0) "
+                  "cells, each metric's ranks with their layer × epoch means taken out", "source net", "greater", 0.5,
+                  scale="rank correlation", kind="reading")
     if metric == "procrustes_filter":
         return not_measured(claim, "compares PWSM with per-filter Procrustes: not a claim about one metric")
     if not {metric, "procrustes_filter"} <= present:
@@ -254,7 +272,7 @@ def _metrics_alike(overall: pd.DataFrame, metric: str, labels: dict[str, str], p
     cells = overall[(overall.epoch > 0) & overall.metric.isin([metric, "procrustes_filter"])]
     wide = cells.pivot_table(index=["arch", "seed", "target", "layer", "epoch"], columns="metric",
                              values="value").dropna().reset_index()
-    values = {f"{a}/s{s}": partial_rank_correlation(group, metric, "procrustes_filter", ["target", "layer"], "epoch")
+    values = {f"{a}/s{s}": residual_rank_correlation(group, metric, "procrustes_filter", ["layer", "epoch"])
               for (a, s), group in wide.groupby(["arch", "seed"], sort=False)}
     return _assess_nets(claim, pd.Series(values, dtype=float), level)
 
