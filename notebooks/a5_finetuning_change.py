@@ -139,4 +139,7 @@ headline
 #
 # **(c) New task or new domain.** Layers that changed clearly more on the cross domain than
 # with shifted labels on the source domain: {glue:md}`a5_cross_moves_more`; clearly less:
-# {glue:md}`a5_shift_moves_more`.
+# {glue:md}`a5_shift_moves_more`. The two conditions are measured on two probe sets (digits, Fashion-MNIST),
+# so each CKA is read above its own probe's chance level — the CKA two unrelated random inits have on
+# those images — as the ledger's `A-cross-early` and `A4c-penultimate` read them; raw CKA would let a
+# probe on which every pair of nets looks alike pass for less change.

@@ -181,6 +181,19 @@ def equal_steps_sentence(view: pd.DataFrame) -> str:
             f"{before_last[names[1]]:.3f} ({names[1]}), {before_last[names[2]]:.3f} ({names[2]}).")
 
 
+def _above_chance(rows: pd.DataFrame, table: pd.DataFrame, clean_label: str) -> pd.DataFrame:
+    """``rows`` (fine-tuning CKA, columns domain, seed, layer, value) with each value minus its probe's chance level:
+    biased CKA between two unrelated random inits on that domain's probe (``table``'s ``chance`` rows at epoch 0 of
+    the clean condition), per seed and layer — the reading the ledger's cross-probe rows use."""
+    chance = table[(table.comparison == "chance") & (table.metric == "cka") & (table.epoch == 0)
+                   & (table.labels == clean_label)]
+    if chance.empty:
+        raise ValueError("the fine-tuning table has no 'chance' rows; compute it with repchange.studies.a.tables")
+    level = chance.groupby(["domain", "seed", "layer"])["value"].mean().rename("chance")
+    out = rows.join(level, on=["domain", "seed", "layer"])
+    return out.assign(value=out["value"] - out["chance"]).drop(columns="chance")
+
+
 def finetuning_change(table: pd.DataFrame, ft_epochs: int, degrees: list[int], shifts: list, dataset: str,
                       cross_domain: str) -> Summary:
     """Figure 4's page (a5): accuracy per condition, CKA to the pre-trained net per layer at the least
@@ -210,6 +223,7 @@ def finetuning_change(table: pd.DataFrame, ft_epochs: int, degrees: list[int], s
     if shift_labels:
         pair = to_pretrained[(to_pretrained.domain == "cross") & (to_pretrained.labels == lo)
                              | (to_pretrained.labels == shift_labels)]
+        pair = _above_chance(pair, table, lo)  # two probes: each read above its own chance level, as the ledger does
         out.phrases["a5_cross_moves_more"] = _phrase(clearly(pair, "lower", column="domain", a="cross", b="same"),
                                                      "none of the layers")
         out.phrases["a5_shift_moves_more"] = _phrase(clearly(pair, "higher", column="domain", a="cross", b="same"),
