@@ -178,6 +178,9 @@ for verdict in verdicts.VERDICTS:
     glue_text(f"ledger_keys_{v}", ", ".join(f"`{k}`" for k in findings[f"keys_A_{v}"] + findings[f"keys_B_{v}"])
               or "none")
 glue_text("ledger_keys_holm_changed", ", ".join(f"`{k}`" for k in findings["keys_holm_changed"]) or "none")
+glue_text("ledger_delta_moved", "\n".join(f"- {line}" for line in findings.get("delta_moved", []))
+          or "- none: every tallied verdict is the same at the fixed δ")
+glue_text("ledger_delta_moved_count", str(len(findings.get("keys_delta_moved", []))))
 glue_text("ledger_fragile", str(findings["fragile"]))
 glue_text("ledger_keys_fragile", ", ".join(f"`{k}`" for k in findings["keys_fragile"]) or "none")
 glue_text("ledger_fragile_se", f"{verdicts.FRAGILE_SE:g}")
@@ -220,6 +223,16 @@ headline
 # a replication with new seeds at the same effect would cross that boundary with a chance of at least
 # {glue:text}`ledger_fragile_crossing`. So can a rebuild on another CPU: its kernels add in another order,
 # and the same seed trains to other weights.
+#
+# **δ from the measure.** Each similarity row's smallest effect of interest is a share of the measure's
+# range above chance on the layers and probes it reads, each Study B distance row's a share of the
+# twin's distance ({doc}`how verdicts are made <verdicts>`; the details below give each row's δ and what
+# it came from). Against the fixed δ of each family of statistics, {glue:text}`ledger_delta_moved_count`
+# tallied verdicts move:
+#
+# ```{glue:md} ledger_delta_moved
+# :format: myst
+# ```
 #
 # **Fig. 5's reference.** The paper compares the fine-tuned net with "the random initialization" its
 # pre-training started from (Sec. 4.3); the authors' code draws a fresh net. Verdicts that depend on

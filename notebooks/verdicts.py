@@ -44,9 +44,18 @@
 # as an interval.
 #
 # **The smallest effect of interest (SESOI, δ).** A claim says more than "not zero": that the effect
-# is large enough to matter, at least δ on the claimed side. Each family of statistics states its δ
-# (table below). With the effect e = mean − null turned so that the claimed side is positive and its
-# interval [L, H]:
+# is large enough to matter, at least δ on the claimed side. **δ comes from the measure**: for a
+# similarity (CKA and the other estimators of Study A) it is {glue:text}`verdicts_range_share_pct` of the
+# measure's range above chance on the layers and probes the statistic reads — 1 minus the value two
+# unrelated random nets have there —, and for a distance of Study B {glue:text}`verdicts_range_share_pct`
+# of the distance an independently trained twin net stands from the source. Linear CKA between two
+# unrelated random nets is about 0.99 in this book's first block, so a fixed 0.01 there would exceed the
+# whole range the measure has; in the logits the range is close to 0.8 and 0.01 is a trace. Each family
+# of statistics also states a fixed δ (table below): it serves where no chance level or twin is measured
+# (accuracy, loss, correlations, a published net), and the ledger shows the verdict at the fixed δ
+# beside every row (`verdict_fixed_delta`; the {doc}`ledger <claims_ledger>` lists the verdicts that
+# move). With the effect e = mean − null turned so that the claimed side is positive and its interval
+# [L, H]:
 #
 # | verdict | when |
 # |---|---|
@@ -136,7 +145,8 @@ display(scales.style.format({"SESOI δ": "{:g}"}).hide(axis="index"))
 # ```
 
 # %% [markdown]
-# **The smallest effects of interest**, one per family of statistics, with the reason for each. The
+# **The fixed smallest effects of interest**, one per family of statistics, with the reason for each:
+# the δ of rows that have no measured range, and the reading beside every row of the ledger. The
 # ledger also reads every claim at three times its δ (column `at 3δ`): a verdict that changes there
 # depends on the choice of δ. For scale, switching BatchNorm to eval mode at extraction moves Study A's
 # block 1 by about 0.03 (the {doc}`deviations page <deviations>`).
@@ -195,6 +205,7 @@ def _rate(n: int, effect: float, verdict: str = "holds", sampler: str = "normal"
 
 
 glue_text("verdicts_provenance", source)
+glue_text("verdicts_range_share_pct", f"{verdicts.RANGE_SHARE:.0%}")
 # NBVAL_CHECK_OUTPUT
 headline = glue_numbers({
     "verdicts_draws": calibration_draws,

@@ -220,7 +220,9 @@ def landing_text(book: BookLedger) -> dict[str, str]:
             f"read the same after {', '.join(map(str, f.get('budgets', [])))} epochs; moving with the budget: "
             f"{keys(f.get('keys_budget_dependent', []))}.",
             _scale_line(book),
-            f"- **Smallest effect of interest:** read at three times δ, these verdicts change: "
+            f"- **Smallest effect of interest:** δ comes from the measure (a share of its range above chance, or of "
+            f"an unrelated twin's distance); at each family's fixed δ instead, these verdicts differ: "
+            f"{keys(f.get('keys_delta_moved', []))}; read at three times δ, these change: "
             f"{keys(f['keys_sesoi_sensitive'])}.",
             f"- **Fig. 5's reference init** (the net's own pre-training init, as the paper's text says, or an "
             f"independent one, as the authors' code draws): verdicts that depend on it: "

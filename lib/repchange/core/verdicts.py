@@ -73,8 +73,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["CONCLUSIVE", "DIRECTIONS", "FRAGILE_SE", "LEVEL", "METHODS", "MIN_DF", "REFUTATIONS", "SCALES", "SENSITIVITY",
-           "VERDICTS", "Scale", "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm",
+__all__ = ["CONCLUSIVE", "DIRECTIONS", "FRAGILE_SE", "LEVEL", "METHODS", "MIN_DF", "RANGE_SHARE", "REFUTATIONS", "SCALES",
+           "SENSITIVITY", "VERDICTS", "range_delta", "Scale", "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm",
            "interval", "refuted_as", "replication_crossing", "verdict", "verdict_margin", "verdict_p"]
 
 LEVEL = 0.95
@@ -120,6 +120,21 @@ SCALES = {scale.name: scale for scale in (
           "one hundredth of the per-filter Procrustes distance, which lies in [0, 1]: 1 % of its range"),
 )}
 SENSITIVITY = 3.0  # the ledger also reads every claim at SENSITIVITY × its SESOI
+# δ from the measure: a similarity row's smallest effect of interest is this share of the measure's range above
+# chance on the layers and probes the row reads (1 − the value two unrelated nets have there); a distance row's is
+# this share of the distance an unrelated twin net has (Study B). The scale's fixed δ stays beside it.
+RANGE_SHARE = 0.05
+
+
+def range_delta(ranges: Iterable[float], *, share: float = RANGE_SHARE) -> float:
+    """``share`` × the mean of the measure's ``ranges`` (the distance from chance to identity, or an unrelated net's
+    distance) over the layers a statistic reads; NaN where there is no positive range (the caller keeps the scale's
+    fixed δ then)."""
+    r = np.asarray(list(ranges), dtype=float)
+    r = r[np.isfinite(r)]
+    if len(r) == 0 or not r.mean() > 0:
+        return np.nan
+    return float(share * r.mean())
 
 
 @dataclass(frozen=True)

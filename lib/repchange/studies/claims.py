@@ -55,6 +55,11 @@ def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[s
         out["holds_holm_paper"] = int((tallied.verdict_holm_paper == "holds").sum())
         out["does_not_hold_holm_paper"] = int((tallied.verdict_holm_paper == "does not hold").sum())
     out["keys_sesoi_sensitive"] = list(tallied.key[tallied.verdict_3sesoi != tallied.verdict])
+    if "verdict_fixed_delta" in tallied:  # δ from the measure against the scale's fixed δ
+        moved = tallied[tallied.verdict_fixed_delta.fillna(tallied.verdict) != tallied.verdict]
+        out["keys_delta_moved"] = list(moved.key)
+        out["delta_moved"] = [f"`{k}`: {old} at the fixed δ → {new}" for k, old, new in
+                              zip(moved.key, moved.verdict_fixed_delta, moved.verdict)]
     fragile = verdict_margin_se(tallied) < FRAGILE_SE  # a verdict the numbers set, within FRAGILE_SE of a boundary
     out["fragile"] = int(fragile.sum())
     out["keys_fragile"] = list(tallied.key[fragile])

@@ -85,15 +85,23 @@ def source_net_groups(values: pd.Series) -> list[str]:
     return [str(k).split("/")[0] for k in values.index]
 
 
-def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list | None = None) -> dict[str, object]:
+def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list | None = None,
+           delta: tuple[float, str] | None = None) -> dict[str, object]:
     """One ledger row: the claim's fields, its SESOI, n, mean, interval, the p-value of its verdict's test,
     the verdict, and the verdict at :data:`~repchange.core.verdicts.SENSITIVITY` × the SESOI, over the
-    per-unit ``values`` (one per independent unit; ``groups``: a fixed effect, e.g. Study B's architecture)."""
+    per-unit ``values`` (one per independent unit; ``groups``: a fixed effect, e.g. Study B's architecture).
+    ``delta``: (δ, its basis) from the measure (:func:`repchange.core.verdicts.range_delta`); None or a NaN δ keeps
+    the scale's fixed δ. ``verdict_fixed_delta`` is the verdict at the scale's fixed δ either way."""
     scale = SCALES[claim.scale]
     i = verdicts.interval(values, scale, null=claim.null, level=level, groups=groups)
-    verdict, p = verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=scale.sesoi)
-    wide, _ = verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=SENSITIVITY * scale.sesoi)
-    margin = verdicts.verdict_margin(i, claim.direction, scale, null=claim.null, sesoi=scale.sesoi)
+    sesoi, basis = scale.sesoi, f"fixed: {scale.why}"
+    if delta is not None and np.isfinite(delta[0]) and delta[0] > 0:
+        sesoi, basis = float(delta[0]), delta[1]
+    verdict, p = verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=sesoi)
+    fixed = verdict if sesoi == scale.sesoi else \
+        verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=scale.sesoi)[0]
+    wide, _ = verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=SENSITIVITY * sesoi)
+    margin = verdicts.verdict_margin(i, claim.direction, scale, null=claim.null, sesoi=sesoi)
     units = ", ".join(f"{k}: {v:.3f}" for k, v in values.items()) if len(values) <= 12 else f"{len(values)} units"
     notes = []
     if groups is not None:
@@ -103,22 +111,26 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
         notes.append(f"no spread: {same}; the exact sign-flip test decides, p = {p:.3g}")
     if not i.testable:
         notes.append(f"{i.df} degree{'s' if i.df != 1 else ''} of freedom: no interval can be conclusive")
-    refuted = verdicts.refuted_as(i.low, i.high, claim.direction, null=claim.null, sesoi=scale.sesoi) \
+    refuted = verdicts.refuted_as(i.low, i.high, claim.direction, null=claim.null, sesoi=sesoi) \
         if verdict == "does not hold" else ""
     if refuted == "negligible" and (i.low > claim.null or i.high < claim.null):
         notes.append("real but below the smallest effect of interest (the interval excludes the null)")
-    return {**asdict(claim), "sesoi": scale.sesoi, "n": i.n, "df": i.df, "value": i.mean, "ci_low": i.low,
+    return {**asdict(claim), "sesoi": sesoi, "sesoi_basis": basis, "n": i.n, "df": i.df, "value": i.mean,
+            "ci_low": i.low,
             "ci_high": i.high, "p": p, "margin": margin, "margin_se": margin / i.sem if i.sem > 0 else np.nan,
             "no_spread": i.no_spread, "verdict": verdict, "refuted_as": refuted, "verdict_3sesoi": wide,
+            "verdict_fixed_delta": fixed,
             "every_unit": verdicts.every_unit(values, claim.direction, null=claim.null, sesoi=scale.sesoi),
             "per_unit": units, "note": "; ".join(notes)}
 
 
 def not_measured(claim: Claim, why: str) -> dict[str, object]:
     """A ledger row for a claim this run cannot test (e.g. no shifted-label condition)."""
-    return {**asdict(claim), "sesoi": SCALES[claim.scale].sesoi, "n": 0, "df": 0, "value": np.nan, "ci_low": np.nan,
+    return {**asdict(claim), "sesoi": SCALES[claim.scale].sesoi, "sesoi_basis": "", "n": 0, "df": 0, "value": np.nan,
+            "ci_low": np.nan,
             "ci_high": np.nan, "p": np.nan, "margin": np.nan, "margin_se": np.nan, "no_spread": False,
-            "verdict": "not measured", "refuted_as": "", "verdict_3sesoi": "not measured", "every_unit": False,
+            "verdict": "not measured", "refuted_as": "", "verdict_3sesoi": "not measured",
+            "verdict_fixed_delta": "not measured", "every_unit": False,
             "per_unit": "", "note": why}
 
 
@@ -152,6 +164,8 @@ def apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
             frame.loc[k, "verdict"] = "premise not met"
             frame.loc[k, "refuted_as"] = ""
             frame.loc[k, "verdict_3sesoi"] = "premise not met"
+            if "verdict_fixed_delta" in frame:
+                frame.loc[k, "verdict_fixed_delta"] = "premise not met"
     return frame
 
 
@@ -222,8 +236,9 @@ def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
 def ledger_details(frame: pd.DataFrame) -> pd.DataFrame:
     """Beneath the ledger: the paper's words, what the row reads of them, its statistic, unit, null, smallest
     effect of interest (δ), p-value, per-unit values and notes."""
-    return frame[["key", "kind", "quote", "claim", "statistic", "unit", "direction", "null", "sesoi", "p", "per_unit",
-                  "note"]].rename(columns={"sesoi": "δ"})
+    columns = ["key", "kind", "quote", "claim", "statistic", "unit", "direction", "null", "sesoi",
+               *(["sesoi_basis"] if "sesoi_basis" in frame else []), "p", "per_unit", "note"]
+    return frame[columns].rename(columns={"sesoi": "δ", "sesoi_basis": "δ from"})
 
 
 VERDICT_COLOURS = {"holds": "#2a9d55", "does not hold": "#c0392b",

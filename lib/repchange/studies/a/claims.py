@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from repchange.core.verdicts import LEVEL
+from repchange.core.verdicts import LEVEL, RANGE_SHARE, range_delta
 from repchange.studies.a.finetuning import FinetuneConfig, condition_label
 from repchange.studies.a.pretraining import PretrainConfig
 from repchange.studies.ledger import Claim, assess, not_measured
@@ -68,6 +68,41 @@ def _by_seed_layer(rows: pd.DataFrame) -> pd.DataFrame:
     """seed × layer (columns in the table's layer order) of the mean value."""
     wide = rows.pivot_table(index="seed", columns="layer", values="value", aggfunc="mean")
     return wide[list(dict.fromkeys(rows.layer))]
+
+
+class Resolution:
+    """δ of a similarity row from the measure (:func:`repchange.core.verdicts.range_delta`): the share of its range
+    above chance — 1 − the similarity two unrelated random inits have — averaged over the layers the row reads, on the
+    probes it reads: ``"pre"`` (the pre-training probe: the pre-training table's ``independent_init`` at epoch 0),
+    ``"same"`` or ``"cross"`` (the fine-tuning probes: the fine-tuning table's ``chance`` rows). Where no chance level
+    of the metric is measured, a row keeps its scale's fixed δ."""
+
+    def __init__(self, metric: str, pretraining: pd.DataFrame, finetuning: pd.DataFrame | None = None) -> None:
+        def levels(rows: pd.DataFrame) -> dict[str, float]:
+            return rows.groupby("layer", sort=False)["value"].mean().to_dict()
+
+        pre = pretraining[(pretraining.metric == metric) & (pretraining.comparison == "independent_init")
+                          & (pretraining.epoch == 0)]
+        self.chance = {"pre": levels(pre)}
+        if finetuning is not None:
+            fine = finetuning[(finetuning.metric == metric) & (finetuning.comparison == "chance")
+                              & (finetuning.epoch == 0)]
+            clean = fine[fine.labels == condition_label(min(finetuning.degree))] if len(fine) else fine
+            for domain in ("same", "cross"):
+                self.chance[domain] = levels(clean[clean.domain == domain])
+
+    def __call__(self, layers, *probes: str) -> tuple[float, str]:
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        ranges = [1.0 - self.chance.get(probe, {}).get(layer, np.nan) for probe in probes for layer in layers]
+        delta = range_delta(ranges)
+        if not np.isfinite(delta):
+            return delta, ""
+        return delta, (f"{RANGE_SHARE:.0%} of the range above chance, mean 1 − chance = {np.nanmean(ranges):.3f} over "
+                       f"{', '.join(layers)} ({', '.join(PROBES[p] for p in probes)})")
+
+
+PROBES = {"pre": "pre-training probe", "same": "source-domain fine-tuning probe",
+          "cross": "cross-domain fine-tuning probe"}
 
 
 def _claim(metric: str):
@@ -145,19 +180,21 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
     last = init.columns[-1]
     blocks = [c for c in init.columns if c != last]
     early = blocks[:2]
+    every = list(init.columns)
+    delta = Resolution(metric, pretraining)
     depth = claim(
         "A1-depth", "A", "Sec. 3", "Fig. 1", _SEC3_DEPTH,
         "During pre-training, the early layers stay more similar to their initialisation than the later ones.",
         f"mean CKA-to-init of the early layers {early} − mean of the later layers {list(init.columns[2:])} at the "
         "epoch read", "seed", "greater")
-    rows.append(assess(depth, depth_contrast(init), level))
+    rows.append(assess(depth, depth_contrast(init), level, delta=delta(every, "pre")))
     rows.append(assess(_beside(depth, "every step", "largest change of CKA-to-init from one layer to the next at the "
                                                     "epoch read (falls at every step: < 0)", direction="less"),
-                       init.diff(axis=1).iloc[:, 1:].max(axis=1), level))
+                       init.diff(axis=1).iloc[:, 1:].max(axis=1), level, delta=delta(every, "pre")))
     rows.append(assess(claim(
         "A1-output", "A", "Sec. 3", "Fig. 1", _SEC3_DEPTH, "The output layer moves furthest from its "
         "initialisation (a reading of Fig. 1).", f"lowest CKA-to-init among the blocks − CKA-to-init of {last}",
-        "seed", "greater", kind="reading"), init[blocks].min(axis=1) - init[last], level))
+        "seed", "greater", kind="reading"), init[blocks].min(axis=1) - init[last], level, delta=delta(every, "pre")))
 
     at = histories.epoch.max() if epoch is None else epoch
     if at not in set(histories.epoch):
@@ -204,38 +241,41 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
         "labels (memorisation lives in the last layer, the same paragraph says, so the logits are left out).",
         f"block-mean CKA-to-init ({', '.join(blocks)}) at d={d_hi} − at d={d_lo}", "seed", "greater",
         premise="A2-train-fit")
-    rows.append(assess(less_change, hi[blocks].mean(axis=1) - lo[blocks].mean(axis=1), level))
+    rows.append(assess(less_change, hi[blocks].mean(axis=1) - lo[blocks].mean(axis=1), level,
+                       delta=delta(blocks, "pre")))
     rows.append(assess(_beside(less_change, "all layers", f"layer-mean CKA-to-init (all layers, logits included) at "
                                                          f"d={d_hi} − at d={d_lo}"),
-                       hi.mean(axis=1) - lo.mean(axis=1), level))
+                       hi.mean(axis=1) - lo.mean(axis=1), level, delta=delta(every, "pre")))
     later = [c for c in blocks if c not in early]
     especially = claim(
         "A3-less-change-early", "A", "Sec. 3.2", "Fig. 3a", "there is less similarity change overall and especially "
         "in the early layers", "Random labels reduce the change from the init more in the early layers than in the "
         "later blocks.", f"[CKA-to-init at d={d_hi} − at d={d_lo}] of the early layers {early} − the same of the later "
         f"blocks {later} (the logits, where memorisation lives, left out)", "seed", "greater", premise="A2-train-fit")
-    rows.append(assess(especially, (hi - lo)[early].mean(axis=1) - (hi - lo)[later].mean(axis=1), level))
+    rows.append(assess(especially, (hi - lo)[early].mean(axis=1) - (hi - lo)[later].mean(axis=1), level,
+                       delta=delta(blocks, "pre")))
     rows.append(assess(_beside(especially, "early layers only", f"mean CKA-to-init of the early layers {early} at "
                                                                 f"d={d_hi} − at d={d_lo}"),
-                       hi[early].mean(axis=1) - lo[early].mean(axis=1), level))
+                       hi[early].mean(axis=1) - lo[early].mean(axis=1), level, delta=delta(early, "pre")))
     rows.append(assess(claim(
         "A3-structure-early", "A", "Sec. 3.2", "Fig. 3a", "the clearer the structure is in the training set, the more "
         "the earlier layers are used", "The less random the labels, the further the early layers move from their "
         "init in pre-training.", f"least-squares slope of the early layers' {early} mean CKA-to-init over the label "
         "degree d × the span of d (the fitted rise from the clearest to the most random labels; > 0: clearer "
         "structure, more change)", "seed", "greater"),
-        fitted_change(_early_by_degree(to_init, early)), level))
+        fitted_change(_early_by_degree(to_init, early)), level, delta=delta(early, "pre")))
     rows.append(assess(claim(
         "A-early-static", "A", "Sec. 5", "Figs. 1, 3a", "Early layers do not change.", "Pre-trained on fully random "
         "labels (memorisation, the sentence's context), the early layers stay at their init: CKA-to-init within ±δ "
         "of 1.", f"mean CKA-to-init of the early layers {early} at d={d_hi} − 1; a claim of no effect: holds when the "
-        "interval lies within ± δ", "seed", "negligible", premise="A2-train-fit"), hi[early].mean(axis=1) - 1.0, level))
+        "interval lies within ± δ", "seed", "negligible", premise="A2-train-fit"), hi[early].mean(axis=1) - 1.0, level,
+        delta=delta(early, "pre")))
     extra = lo - hi  # how much further random labels move each layer
     rows.append(assess(claim(
         "A3-last-layers", "A", "Sec. 3.2", "Fig. 3a", "we conclude that memorization is mainly happening in the last "
         "layer", "Memorising random labels is carried mainly by the last layer.",
         f"[CKA(d={d_lo}) − CKA(d={d_hi})] of {last} − the largest of the same among the blocks {blocks}", "seed",
-        "greater", premise="A2-train-fit"), extra[last] - extra[blocks].max(axis=1), level))
+        "greater", premise="A2-train-fit"), extra[last] - extra[blocks].max(axis=1), level, delta=delta(every, "pre")))
 
     matched = sizes.equal_steps.astype(bool) if "equal_steps" in sizes else pd.Series(False, index=sizes.index)
     by_size = _final_cka(sizes[~matched], "init", metric, epoch)
@@ -246,10 +286,11 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
         "A3-size", "A", "Sec. 3.2", "Fig. 3b", "The more data we have, the more are also earlier layers used.",
         "The more randomly labelled images, the further the conv blocks move from their init.",
         f"block-mean CKA-to-init with {small} − with {large} images", "seed", "greater", premise="A2-train-fit")
-    rows.append(assess(size_claim, small_cka[blocks].mean(axis=1) - large_cka[blocks].mean(axis=1), level))
+    rows.append(assess(size_claim, small_cka[blocks].mean(axis=1) - large_cka[blocks].mean(axis=1), level,
+                       delta=delta(blocks, "pre")))
     rows.append(assess(_beside(size_claim, "all layers", f"layer-mean CKA-to-init (all layers) with {small} − with "
                                                         f"{large} images"),
-                       small_cka.mean(axis=1) - large_cka.mean(axis=1), level))
+                       small_cka.mean(axis=1) - large_cka.mean(axis=1), level, delta=delta(every, "pre")))
 
     # Fig. 3b at equal epochs gives the small set fewer SGD steps, which alone moves layers less: held equal here.
     steps_claim = claim(
@@ -265,7 +306,8 @@ def pretraining_claims(*, pretraining: pd.DataFrame, histories: pd.DataFrame, de
         rows.append(not_measured(steps_claim, f"the equal-steps run is measured at the last budget only, not at epoch {epoch}"))
     else:
         matched_cka = _by_seed_layer(_final_cka(steps, "init", metric))
-        rows.append(assess(steps_claim, matched_cka[blocks].mean(axis=1) - large_cka[blocks].mean(axis=1), level))
+        rows.append(assess(steps_claim, matched_cka[blocks].mean(axis=1) - large_cka[blocks].mean(axis=1), level,
+                           delta=delta(blocks, "pre")))
     return rows
 
 
@@ -299,6 +341,7 @@ def _finetuning_claims(table: pd.DataFrame, pretraining: pd.DataFrame, degrees: 
     early = layers[:2]
     clean_x, random_x = clean - chance("same"), random_ - chance("same")  # above each probe's chance level
     cross_x = cross - chance("cross")
+    delta = Resolution(metric, pretraining, table)
 
     rows = [
         assess(claim("A4-head", "A", "Abstract", "Fig. 4a", "Representation similarity analysis shows that the most "
@@ -306,25 +349,29 @@ def _finetuning_claims(table: pd.DataFrame, pretraining: pd.DataFrame, degrees: 
                      "Fine-tuning (all weights trainable) changes the head most — the abstract's summary of prior "
                      "work, not a result the paper reports.",
                      f"lowest CKA-to-pre-trained among the blocks − that of {last} (source domain, {clean_label})",
-                     "seed", "greater", kind="prior work"), clean.drop(columns=[last]).min(axis=1) - clean[last], level),
+                     "seed", "greater", kind="prior work"), clean.drop(columns=[last]).min(axis=1) - clean[last], level,
+               delta=delta(layers, "same")),
         assess(claim("A4-random", "A", "Sec. 4.1", "Fig. 4a", _SEC41_GRADED, "Random labels change the fine-tuned net "
                      "more than clean labels.", f"layer-mean CKA-to-pre-trained: {clean_label} − {random_label} "
-                     "(source domain)", "seed", "greater"), clean.mean(axis=1) - random_.mean(axis=1), level),
+                     "(source domain)", "seed", "greater"), clean.mean(axis=1) - random_.mean(axis=1), level,
+               delta=delta(layers, "same")),
         assess(claim("A4b-random-cross", "A", "Sec. 4.1", "Fig. 4b", "But also here, the same is observed, and the more "
                      "randomness, the more change in representation.", "On the cross domain too, random labels change "
                      "the net more than clean labels.", f"layer-mean CKA-to-pre-trained, cross domain: {clean_label} − "
-                     f"{random_label}", "seed", "greater"), cross.mean(axis=1) - cross_random.mean(axis=1), level),
+                     f"{random_label}", "seed", "greater"), cross.mean(axis=1) - cross_random.mean(axis=1), level,
+               delta=delta(layers, "cross")),
         assess(claim("A4c-cross-vs-clean", "A", "Sec. 4.2", "Fig. 4c", _SEC42_EARLY, "The early layers change more under "
                      "cross-domain fine-tuning than with clean labels …" + ACROSS_PROBES,
                      f"mean CKA-to-pre-trained above chance of {early}: same-domain {clean_label} − cross domain "
                      f"{clean_label}", "seed", "greater"),
-               clean_x[early].mean(axis=1) - cross_x[early].mean(axis=1), level),
+               clean_x[early].mean(axis=1) - cross_x[early].mean(axis=1), level, delta=delta(early, "same", "cross")),
         assess(claim("A4c-cross-vs-random", "A", "Sec. 4.2", "Fig. 4c", _SEC42_EARLY, "… and less than with random "
                      "labels." + ACROSS_PROBES, f"mean CKA-to-pre-trained above chance of {early}: cross domain "
                      f"{clean_label} − same-domain {random_label}", "seed", "greater"),
-               cross_x[early].mean(axis=1) - random_x[early].mean(axis=1), level),
+               cross_x[early].mean(axis=1) - random_x[early].mean(axis=1), level, delta=delta(early, "same", "cross")),
     ]
-    rows += _random_vs_scratch(random_x, pretraining, degrees, metric, level, finetune_steps, pretrain_steps_per_epoch)
+    rows += _random_vs_scratch(random_x, pretraining, degrees, metric, level, finetune_steps, pretrain_steps_per_epoch,
+                               delta(layers, "same", "pre"))
 
     shift_claims = [
         (claim("A-cross-early", "A", "Sec. 5", "Fig. 4c", "When solving cross-domain tasks, the earlier layers have to "
@@ -332,25 +379,27 @@ def _finetuning_claims(table: pd.DataFrame, pretraining: pd.DataFrame, degrees: 
                "The early layers change more under cross-domain fine-tuning than under a domain task (shifted "
                "labels)." + ACROSS_PROBES, f"mean CKA-to-pre-trained above chance of {early}: shifted labels (source "
                f"domain) − cross domain ({clean_label})", "seed", "greater"),
-         lambda shift_x: shift_x[early].mean(axis=1) - cross_x[early].mean(axis=1)),
+         lambda shift_x: shift_x[early].mean(axis=1) - cross_x[early].mean(axis=1), delta(early, "same", "cross")),
         (claim("A4c-shift-vs-clean", "A", "Sec. 4.2", "Fig. 4c", _SEC42_EARLY, "The early layers change more under a "
                "domain task (shifted labels) than with clean labels …", f"mean CKA-to-pre-trained of {early}: "
                f"{clean_label} − shifted labels (source domain)", "seed", "greater"),
-         lambda shift_x: clean_x[early].mean(axis=1) - shift_x[early].mean(axis=1)),
+         lambda shift_x: clean_x[early].mean(axis=1) - shift_x[early].mean(axis=1), delta(early, "same")),
         (claim("A4c-shift-vs-random", "A", "Sec. 4.2", "Fig. 4c", _SEC42_EARLY, "… and less than with random labels.",
                f"mean CKA-to-pre-trained of {early}: shifted labels − {random_label} (source domain)", "seed",
-               "greater"), lambda shift_x: shift_x[early].mean(axis=1) - random_x[early].mean(axis=1)),
+               "greater"), lambda shift_x: shift_x[early].mean(axis=1) - random_x[early].mean(axis=1),
+         delta(early, "same")),
         (claim("A4c-penultimate", "A", "Sec. 4.2", "Fig. 4c", "Compared to domain adaption, a cross-domain adaptation "
                "relies more on change in the penultimate layer", "The penultimate layer changes more under cross-domain "
                "fine-tuning than under a domain task." + ACROSS_PROBES, f"CKA-to-pre-trained above chance of "
                f"{penultimate}: shifted labels (source domain) − cross domain ({clean_label})", "seed", "greater"),
-         lambda shift_x: shift_x[penultimate] - cross_x[penultimate]),
+         lambda shift_x: shift_x[penultimate] - cross_x[penultimate], delta(penultimate, "same", "cross")),
     ]
     if shift_labels:
         shifted = wide("same", shift_labels[0])
-        rows += [assess(claim, statistic(shifted - chance("same")), level) for claim, statistic in shift_claims]
+        rows += [assess(claim, statistic(shifted - chance("same")), level, delta=d) for claim, statistic, d in
+                 shift_claims]
     else:
-        rows += [not_measured(claim, "no shifted-label condition in this run") for claim, _ in shift_claims]
+        rows += [not_measured(claim, "no shifted-label condition in this run") for claim, _, _ in shift_claims]
     for domain, figure, quote in (("same", "Fig. 4a", _SEC41_GRADED),
                                   ("cross", "Fig. 4b", "the more randomness, the more change in representation")):
         graded = claim(f"A4-graded ({domain})", "A", "Sec. 4.1", figure, quote, "The more random the labels, the more "
@@ -366,20 +415,22 @@ def _finetuning_claims(table: pd.DataFrame, pretraining: pd.DataFrame, degrees: 
             rows += [not_measured(graded, why), not_measured(every_step, why)]
             continue
         means = pd.concat({d: wide(domain, condition_label(d)).mean(axis=1) for d in steps_d}, axis=1)
-        rows.append(assess(graded, fitted_change(means), level))
-        rows.append(assess(every_step, means.diff(axis=1).iloc[:, 1:].max(axis=1), level))
+        rows.append(assess(graded, fitted_change(means), level, delta=delta(layers, domain)))
+        rows.append(assess(every_step, means.diff(axis=1).iloc[:, 1:].max(axis=1), level, delta=delta(layers, domain)))
     rows.append(assess(claim(
         "A4-clean-early", "A", "Sec. 4.1", "Fig. 4a", "It makes sense that for non-random labels, hardly … anything "
         "changes in early layers", "With clean labels the early layers hardly change.",
         f"mean CKA-to-pre-trained of {early} − 1 ({clean_label}, source domain); a claim of no effect: holds when the "
-        "interval lies within ± δ", "seed", "negligible"), clean[early].mean(axis=1) - 1.0, level))
+        "interval lies within ± δ", "seed", "negligible"), clean[early].mean(axis=1) - 1.0, level,
+        delta=delta(early, "same")))
     rows += _fig5_claims(wide, clean, random_, cross, shift_labels, clean_label, random_label, early, penultimate,
-                         last, level, metric)
+                         last, level, metric, delta)
     return rows
 
 
 def _random_vs_scratch(random_x: pd.DataFrame, pretraining: pd.DataFrame, degrees: pd.DataFrame, metric: str,
-                       level: float, finetune_steps: int | None, pretrain_steps_per_epoch: int | None) -> list[dict]:
+                       level: float, finetune_steps: int | None, pretrain_steps_per_epoch: int | None,
+                       delta: tuple[float, str] | None = None) -> list[dict]:
     """Sec. 4.1's "complete random experiment": CKA to the starting net after fine-tuning the pre-trained net on
     fully random labels (Fig. 4a, d = D − 1) against CKA to the init after training from random weights on fully
     random labels (Fig. 3a), each above its own probe's chance level; at the end of both runs, and with the
@@ -395,7 +446,7 @@ def _random_vs_scratch(random_x: pd.DataFrame, pretraining: pd.DataFrame, degree
     scratch = _final_cka(degrees[degrees.degree == d_hi], "init", metric)
     chance_pre = _by_seed_layer(_final_cka(pretraining, "independent_init", metric, epoch=0))
     finetuned = random_x.mean(axis=1)
-    rows = [assess(claim, finetuned - (_by_seed_layer(scratch) - chance_pre).mean(axis=1), level)]
+    rows = [assess(claim, finetuned - (_by_seed_layer(scratch) - chance_pre).mean(axis=1), level, delta=delta)]
     epochs = sorted(set(degrees[(degrees.degree == d_hi) & (degrees.comparison == "init")].epoch) - {0})
     steps = _beside(claim, "equal SGD steps", "the same, with the pre-training read at the measured epoch whose SGD "
                     "steps are closest to one fine-tuning run's")
@@ -408,7 +459,7 @@ def _random_vs_scratch(random_x: pd.DataFrame, pretraining: pd.DataFrame, degree
                                         f"{finetune_steps} fine-tuning steps (measured: epochs {epochs})"))
         return rows
     early_scratch = _by_seed_layer(_final_cka(degrees[degrees.degree == d_hi], "init", metric, epoch=at))
-    row = assess(steps, finetuned - (early_scratch - chance_pre).mean(axis=1), level)
+    row = assess(steps, finetuned - (early_scratch - chance_pre).mean(axis=1), level, delta=delta)
     row["note"] = "; ".join(x for x in (row["note"], f"pre-training read at epoch {at} ({at * pretrain_steps_per_epoch} "
                                                      f"steps) against {finetune_steps} fine-tuning steps") if x)
     return rows + [row]
@@ -416,7 +467,7 @@ def _random_vs_scratch(random_x: pd.DataFrame, pretraining: pd.DataFrame, degree
 
 def _fig5_claims(wide, clean: pd.DataFrame, random_: pd.DataFrame, cross: pd.DataFrame, shift_labels: list[str],
                  clean_label: str, random_label: str, early: list[str], penultimate: str, last: str,
-                 level: float, metric: str) -> list[dict]:
+                 level: float, metric: str, delta: Resolution | None = None) -> list[dict]:
     """Fig. 5 (Sec. 4.3) against the paper's reference init, each with the authors' code's beside it."""
     claim = _claim(metric)
     shifted = wide("same", shift_labels[0]) if shift_labels else None
@@ -459,6 +510,9 @@ def _fig5_claims(wide, clean: pd.DataFrame, random_: pd.DataFrame, cross: pd.Dat
             "less"), lambda: margin(random_, "same", random_label, reference)))
         return out
 
+    layers = list(clean.columns)
+    delta = delta or (lambda *_: None)
+    probes = {"A5d-closer-cross": ("cross",), "A5d-margin-cross": ("same", "cross")}  # the others: the source probe
     rows = []
     for (paper, statistic), (other, other_statistic) in zip(claims_against("pretrain_init"),
                                                             claims_against("independent_init")):
@@ -467,19 +521,20 @@ def _fig5_claims(wide, clean: pd.DataFrame, random_: pd.DataFrame, cross: pd.Dat
             rows += [not_measured(paper, "no shifted-label condition in this run"),
                      not_measured(beside, "no shifted-label condition in this run")]
             continue
-        rows += [assess(paper, statistic(), level), assess(beside, other_statistic(), level)]
+        d = delta(layers, *probes.get(paper.key, ("same",)))
+        rows += [assess(paper, statistic(), level, delta=d), assess(beside, other_statistic(), level, delta=d)]
     unlearns = next(c for c, _ in claims_against("pretrain_init") if c.key == "A5b-random-unlearns")
     own = wide("same", random_label, "pretrain_init")
     for layer in (penultimate, last):  # Fig. 5b's layers, one by one: readings beside the layer mean
         rows.append(assess(_beside(unlearns, layer, f"CKA of {layer} to the pre-trained net − to "
                                                     f"{FIG5_REFERENCES['pretrain_init']} ({random_label})"),
-                           random_[layer] - own[layer], level))
+                           random_[layer] - own[layer], level, delta=delta(layer, "same")))
     rows.append(assess(claim(
         "A5b-random-early", "A", "Sec. 5", "Fig. 5b", "if memorization is learned on a pre-trained model, it *unlearns* "
         "the structure and changes the early representation", "Fine-tuning on random labels changes the early "
         "layers more than fine-tuning on clean labels.", f"mean CKA-to-pre-trained of {early}: {random_label} − "
         f"{clean_label} (source domain)", "seed", "less"),
-        random_[early].mean(axis=1) - clean[early].mean(axis=1), level))
+        random_[early].mean(axis=1) - clean[early].mean(axis=1), level, delta=delta(early, "same")))
     return rows
 
 

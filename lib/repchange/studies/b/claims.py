@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from repchange.core.metrics import pwsm_key
-from repchange.core.verdicts import LEVEL
+from repchange.core.verdicts import LEVEL, RANGE_SHARE, range_delta
 from repchange.studies.b import analysis
 from repchange.studies.ledger import Claim, assess, not_measured, source_net_groups
 
@@ -57,9 +57,9 @@ def _per_run(table: pd.DataFrame, function) -> pd.Series:
                                                                                 sort=False)})
 
 
-def _assess_nets(claim: Claim, values: pd.Series, level: float) -> dict:
-    """:func:`assess` over source nets, architecture as a fixed effect."""
-    return assess(claim, values, level, groups=source_net_groups(values))
+def _assess_nets(claim: Claim, values: pd.Series, level: float, delta: tuple[float, str] | None = None) -> dict:
+    """:func:`assess` over source nets, architecture as a fixed effect; ``delta``: δ from the measure (None: fixed)."""
+    return assess(claim, values, level, groups=source_net_groups(values), delta=delta)
 
 
 def _dissimilar_minus_similar(per_run: pd.Series, kinds: dict[str, str]) -> pd.Series:
@@ -173,16 +173,36 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
         rows.append(_assess_nets(last_rank, _per_source_net(per_run[name]), level))
         rows.append(_assess_nets(upward, _per_run(overall[overall.metric == name], _relative_rise), level))
 
-    rows += _target_claims(dynamics, overall, metric, labels[metric], present, level)
+    delta = partial(_twin_delta, baseline, metric, labels[metric])
+    rows += _target_claims(dynamics, overall, metric, labels[metric], present, level, delta)
     rows.append(_metrics_alike(overall, metric, labels, present, level))
     rows += _agreement_claims(agreement, agreement_unrelated, level)
     rows += _magnitude_claims(overall, baseline, metric, labels[metric], present, level)
-    rows += _domain_claims(dynamics, overall, metric, labels[metric], present, level)
+    rows += _domain_claims(dynamics, overall, metric, labels[metric], present, level, delta)
     return pd.DataFrame(rows)
 
 
+def _twin_delta(baseline: pd.DataFrame | None, metric: str, label: str, first_layer: bool = False
+                ) -> tuple[float, str] | None:
+    """δ of a distance row from the measure: :data:`~repchange.core.verdicts.RANGE_SHARE` of the distance between the
+    source nets and their independently trained twins (``baseline``), per layer the mean over the runs, then over the
+    layers (the first probed layer alone with ``first_layer``); None without a twin (a published net): the scale's
+    fixed δ."""
+    if baseline is None or baseline.empty or metric not in set(baseline.metric):
+        return None
+    rows = baseline[baseline.metric == metric]
+    if first_layer:
+        rows = pd.concat([group[group.layer == analysis.layer_order(group, arch)[0]]
+                          for arch, group in rows.groupby("arch", sort=False)])
+    per_net = rows.groupby(["arch", "target", "seed"], sort=False)["value"].mean()
+    delta = range_delta(per_net)
+    where = "the first probed layer" if first_layer else "the layers"
+    return delta, (f"{RANGE_SHARE:.0%} of the {label} between the source nets and their independently trained twins, "
+                   f"mean {per_net.mean():.3f} over {where}")
+
+
 def _target_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, label: str, present: set,
-                   level: float) -> list[dict]:
+                   level: float, delta) -> list[dict]:
     """The claims about targets: Table 2's (reusability) and the abstract's first-checkpoint claim."""
     kinds = {t: SIMILARITY_TO_SOURCE.get(t) for t in dynamics.target.unique()}
     scale = _scale(metric)
@@ -227,9 +247,10 @@ def _target_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, l
         final = rows[rows.epoch == rows.epoch.max()]
         first_probed = pd.concat([group[group.layer == analysis.layer_order(dynamics, arch)[0]]
                                   for arch, group in final.groupby("arch", sort=False)])
-        out += [_assess_nets(similarity, _dissimilar_minus_similar(reuse, kinds), level),
-                _assess_nets(early, _dissimilar_minus_similar(_run_means(first_epoch), kinds), level),
-                _assess_nets(first_layer, _dissimilar_minus_similar(_run_means(first_probed), kinds), level)]
+        out += [_assess_nets(similarity, _dissimilar_minus_similar(reuse, kinds), level, delta()),
+                _assess_nets(early, _dissimilar_minus_similar(_run_means(first_epoch), kinds), level, delta()),
+                _assess_nets(first_layer, _dissimilar_minus_similar(_run_means(first_probed), kinds), level,
+                             delta(first_layer=True))]
     else:
         why = f"needs a similar and a dissimilar target; this run has {kinds}"
         out += [not_measured(c, why) for c in (similarity, early, first_layer)]
@@ -242,13 +263,13 @@ def _target_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, l
             per_seed = reuse.xs(seed, level="seed")
             values[f"s{seed}"] = np.mean([per_seed.xs(t, level="target").drop(resnets).min()
                                           - per_seed.xs(t, level="target")[resnets].min() for t in dissimilar])
-        out.append(assess(resnet, pd.Series(values), level))
+        out.append(assess(resnet, pd.Series(values), level, delta=delta()))
     else:
         out.append(not_measured(resnet, "needs a ResNet, another architecture and a dissimilar target"))
     if {"awa2", "scene15"} <= set(dynamics.target.unique()):
         values = {f"{a}/s{s}": reuse[(a, "scene15", s)] - reuse[(a, "awa2", s)]
                   for a in dynamics.arch.unique() for s in sorted(dynamics.seed.unique())}
-        out.append(_assess_nets(order, pd.Series(values), level))
+        out.append(_assess_nets(order, pd.Series(values), level, delta()))
     else:
         out.append(not_measured(order, "needs the AwA2 and 15-Scene targets (paper profile)"))
     return out
@@ -383,7 +404,7 @@ FEATURE017 = ("vgg19", "fruits360", "conv3_4")  # the paper's "feature017": torc
 
 
 def _domain_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, label: str, present: set,
-                   level: float) -> list[dict]:
+                   level: float, delta) -> list[dict]:
     """Sec. 4.1's "the source domain has higher influence … than the tasks", its feature017 exception, and the
     abstract's qualitative "domain shift across iterations" (listed, out of the tally)."""
     domain = Claim(
@@ -409,11 +430,11 @@ def _domain_claims(dynamics: pd.DataFrame, overall: pd.DataFrame, metric: str, l
         nets = [(a, s) for a in dynamics.arch.unique() for s in sorted(dynamics.seed.unique())]
         if {"fruits360", "scene15"} <= targets:
             values = {f"{a}/s{s}": reuse[(a, "fruits360", s)] - reuse[(a, "scene15", s)] for a, s in nets}
-            out.append(_assess_nets(domain, pd.Series(values), level))
+            out.append(_assess_nets(domain, pd.Series(values), level, delta()))
         elif {"fashion_inverted", "fashion_new_classes", "fashion_heldout"} <= targets:
             values = {f"{a}/s{s}": (reuse[(a, "fashion_inverted", s)] - reuse[(a, "fashion_new_classes", s)])
                       - (reuse[(a, "fashion_new_classes", s)] - reuse[(a, "fashion_heldout", s)]) for a, s in nets}
-            out.append(_assess_nets(domain, pd.Series(values), level))
+            out.append(_assess_nets(domain, pd.Series(values), level, delta()))
         else:
             out.append(not_measured(domain, "needs a domain change and a task change against a control: Fruits-360 "
                                             "and 15-Scene (paper profile), or fashion_inverted, fashion_new_classes "
