@@ -9,7 +9,7 @@ targets, any folder), ``core.labels`` (label corruption), ``core.models`` (Study
 probed layers), ``core.architectures`` (Study B's nets), ``core.probe_shapes`` (their probed maps' shapes, computed on the meta device), ``core.receptive_field`` (receptive
 fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
 by side), ``core.table_pool`` (stored result tables computed side by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
-layers), ``core.metrics`` (similarity measures), ``core.filter_chunks`` (Study B's per-filter metrics a few maps at a time), ``core.position_moments`` (Study B's PWSM on positions from each class's moments), ``core.peer_measures`` (the peers' measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``core.store`` (runs keyed by config and code, served
+layers), ``core.metrics`` (similarity measures), ``core.kernels`` (the versions stored results are keyed by: a kernel module is keyed by its kernels' versions, held to golden values), ``core.filter_chunks`` (Study B's per-filter metrics a few maps at a time), ``core.position_moments`` (Study B's PWSM on positions from each class's moments), ``core.peer_measures`` (the peers' measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``core.store`` (runs keyed by config and code, served
 only after their checksums match), ``core.store_care`` (verify, measure and prune a store),
 ``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
 calibration), ``core.stats`` (paired differences over seeds, by that rule), ``core.plotting`` (means with error bands, captions),

@@ -7,6 +7,11 @@ device (a CUDA tensor is compared on its GPU); results are Python floats.
 :class:`Factors` is the cache: one per (checkpoint, layer, probe set). It centres the features
 once and computes each derived quantity (Gram matrix, covariance, their eigendecompositions,
 whitening maps) the first time a metric asks, then every comparison partner reuses it.
+
+Every public function and class here that computes a similarity is a *kernel* (:mod:`repchange.core.kernels`) with
+a version (the shared helper :func:`whitening_from_eigh` is held through the kernels that call it): stored results
+are keyed by those versions, not by this file's text, so a refactor that keeps the values keeps every stored table;
+``tests/test_kernels.py`` holds each kernel to its golden values and fails when values move without a new version.
 Which form a metric uses is chosen per pair: the (p, q) feature form when both p and q are at
 most n, else the (n, n) Gram form.
 """
@@ -20,6 +25,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from repchange.core.kernels import kernel
 from repchange.core.parallel import torch_threads
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "pwsm",
     "pwsm_alphas",
     "pwsm_key",
+    "whitening_from_eigh",
     "hsic_floor",
     "normalised_hsic",
     "rbf_cka",
@@ -53,6 +60,7 @@ __all__ = [
     "UndefinedSimilarity",
 ]
 
+KEYED_BY_KERNELS = True  # stored results name these kernels' versions, not this file's text (core.kernels)
 ArrayLike = np.ndarray | torch.Tensor
 ALPHAS = (0.0, 0.5, 1.0)  # PWSM's alphas in both books' chapters: full whitening, partial, none (Procrustes)
 EIG_RTOL = 1e-10  # eigenvalues below this fraction of the largest count as zero
@@ -95,6 +103,7 @@ def _psd_power(values: torch.Tensor, vectors: torch.Tensor, power: float) -> tor
     return (vectors * scaled) @ vectors.T
 
 
+@kernel(1)
 class Factors:
     """Cached factors of one representation X (n, p), column-centred, in float64.
 
@@ -215,13 +224,22 @@ class Factors:
                     f"partial whitening with alpha={alpha} needs at least as many samples as features, but "
                     f"{self.name} has shape {self.shape}; use alpha=1, more samples, or fewer features"
                 )
-            values, vectors = self.cov_eigh
-            if scale_free:
-                values = values / values.clamp_min(0).mean()
-            inv_sqrt = _psd_power(values, vectors, -0.5)
-            eye = torch.eye(self.p, dtype=torch.float64, device=inv_sqrt.device)
-            self._whitening[key] = alpha * eye + (1 - alpha) * inv_sqrt
+            self._whitening[key] = whitening_from_eigh(*self.cov_eigh, alpha, scale_free=scale_free)
         return self._whitening[key]
+
+
+def whitening_from_eigh(values: torch.Tensor, vectors: torch.Tensor, alpha: float, *, scale_free: bool = True
+                        ) -> torch.Tensor:
+    """(p, p) map ``αI + (1-α) C̃^(-1/2)`` from the eigendecomposition (``torch.linalg.eigh``) of a (p, p)
+    covariance C; C̃ = C over its mean eigenvalue (``scale_free``) or C itself; eigenvalues below
+    :data:`EIG_RTOL` of the largest are left out of the inverse (pseudo-inverse on the null space). Float64.
+    A helper of :meth:`Factors.whitening` and :mod:`repchange.core.position_moments`, not a kernel of its own: its
+    values are held by the goldens of :class:`Factors` and :func:`pwsm` (both conventions)."""
+    if scale_free:
+        values = values / values.clamp_min(0).mean()
+    inv_sqrt = _psd_power(values, vectors, -0.5)
+    eye = torch.eye(len(values), dtype=torch.float64, device=inv_sqrt.device)
+    return alpha * eye + (1 - alpha) * inv_sqrt
 
 
 def _gram_or_zero(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -253,6 +271,7 @@ def _feature_form(fx: Factors, fy: Factors) -> bool:
     return max(fx.p, fy.p) <= fx.n
 
 
+@kernel(1)
 def centred_gram(x: ArrayLike) -> torch.Tensor:
     """Gram matrix ``Xc Xcᵀ`` (n, n) of the column-centred features, float64."""
     return Factors(x).gram
@@ -278,6 +297,7 @@ def _unbiased_hsic_features(fx: Factors, fy: Factors, cross_sq: torch.Tensor) ->
     return (cross_sq - both + dk.sum() * dl.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * both) / (n * (n - 3))
 
 
+@kernel(1)
 def gram_parts(x: torch.Tensor, name: str = "X") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The zero-diagonal centred Gram matrix of one batch (b, p) of features, its row sums and its total: what the
     unbiased HSIC reads (a batch constant across its samples gives zeros)."""
@@ -294,6 +314,7 @@ def _hollow_parts(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return hollow, rows, rows.sum()
 
 
+@kernel(1)
 def unbiased_hsic(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     """Song et al.'s unbiased HSIC estimator from two (n, n) Gram matrices (n > 3).
 
@@ -306,6 +327,7 @@ def unbiased_hsic(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
 HSIC_RTOL = 1e-10  # a self-HSIC below this fraction of its first term's size counts as 0 (rounding)
 
 
+@kernel(1)
 def hsic_floor(parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> float:
     """The size below which an unbiased self-HSIC of these hollow-Gram parts is rounding: ``HSIC_RTOL``
     times its trace term ``||K̃||²_F / (n(n-3))``."""
@@ -314,6 +336,7 @@ def hsic_floor(parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> float:
     return HSIC_RTOL * float((k * k).sum()) / (n * (n - 3))
 
 
+@kernel(1)
 def normalised_hsic(xy: torch.Tensor | float, xx: torch.Tensor | float, yy: torch.Tensor | float, n: int,
                     what: str = "CKA", floor_x: float = 0.0, floor_y: float = 0.0) -> float:
     """``xy / sqrt(xx · yy)``, the CKA of three HSIC values, refused when a self-HSIC is at or below its
@@ -330,6 +353,7 @@ def normalised_hsic(xy: torch.Tensor | float, xx: torch.Tensor | float, yy: torc
     return float(xy) / math.sqrt(xx * yy)
 
 
+@kernel(1)
 def cka_from_grams(k: torch.Tensor, l: torch.Tensor, *, debiased: bool = False) -> float:
     """Linear CKA from centred Gram matrices (see :func:`centred_gram`); :class:`UndefinedSimilarity`
     where a self-HSIC is at or below 0."""
@@ -343,6 +367,7 @@ def cka_from_grams(k: torch.Tensor, l: torch.Tensor, *, debiased: bool = False) 
     return normalised_hsic((k * l).sum(), (k * k).sum(), (l * l).sum(), k.shape[0], "CKA")
 
 
+@kernel(1)
 def linear_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, debiased: bool = False) -> float:
     """Linear CKA (Kornblith et al. 2019) between X (n, p) and Y (n, q).
 
@@ -383,6 +408,7 @@ def _angle(cosine: torch.Tensor | float) -> float:
     return float(math.acos(min(1.0, max(-1.0, float(cosine)))))
 
 
+@kernel(1)
 def procrustes_angle(x: ArrayLike | Factors, y: ArrayLike | Factors) -> float:
     """Angular orthogonal Procrustes distance, radians in [0, π/2].
 
@@ -398,6 +424,7 @@ def _neighbours(f: Factors, k: int) -> torch.Tensor:
     return neighbours_from_gram(f.gram, k)
 
 
+@kernel(1)
 def neighbours_from_gram(gram: torch.Tensor, k: int) -> torch.Tensor:
     """(n, k) indices of each sample's k nearest others by cosine similarity, from a Gram matrix (n, n)."""
     norms = torch.sqrt(torch.diagonal(gram).clamp_min(torch.finfo(gram.dtype).tiny))
@@ -406,6 +433,7 @@ def neighbours_from_gram(gram: torch.Tensor, k: int) -> torch.Tensor:
     return cosine.topk(k, dim=1).indices
 
 
+@kernel(1)
 def mutual_knn(x: ArrayLike | Factors, y: ArrayLike | Factors, *, k: int = 10) -> float:
     """Mutual k-nearest-neighbour alignment (Huh et al. 2024), in [0, 1]: the mean over samples of the
     share of a sample's k nearest neighbours in X that are also among its k nearest in Y.
@@ -421,6 +449,7 @@ def mutual_knn(x: ArrayLike | Factors, y: ArrayLike | Factors, *, k: int = 10) -
     return knn_overlap(_neighbours(fx, k), _neighbours(fy, k))
 
 
+@kernel(1)
 def knn_overlap(nx: torch.Tensor, ny: torch.Tensor) -> float:
     """The mean share of shared neighbours of two (n, k) neighbour-index tables."""
     n, k = nx.shape
@@ -436,11 +465,13 @@ def _median(values: torch.Tensor) -> torch.Tensor:
     return low if m % 2 else (low + flat.kthvalue(m // 2 + 1).values) / 2
 
 
+@kernel(1)
 def double_centred(k: torch.Tensor) -> torch.Tensor:
     """``H K H`` of an (n, n) kernel matrix, H the centring matrix."""
     return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
 
 
+@kernel(1)
 def rbf_gram(f: Factors, sigma: float = 1.0) -> torch.Tensor:
     """The centred RBF kernel matrix (n, n) ``H exp(-d²_ij / (2 sigma² median(d²))) H`` from the cached Gram,
     with the median over all n² squared distances, the zero diagonal included: Kornblith et al. 2019's code
@@ -463,6 +494,7 @@ def _rbf_gram(f: Factors, sigma: float) -> torch.Tensor:
     return double_centred(torch.exp(-squared / (2 * sigma**2 * median)))
 
 
+@kernel(1)
 def rbf_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, sigma: float = 1.0) -> float:
     """CKA with an RBF kernel (Kornblith et al. 2019), in [0, 1]: ``<K, L>_F / (||K||_F ||L||_F)`` of the
     centred kernel matrices of :func:`rbf_gram`, bandwidth² ``sigma²`` times each side's median squared distance.
@@ -473,6 +505,7 @@ def rbf_cka(x: ArrayLike | Factors, y: ArrayLike | Factors, *, sigma: float = 1.
     return normalised_hsic((k * l).sum(), (k * k).sum(), (l * l).sum(), fx.n, "RBF CKA")
 
 
+@kernel(1)
 def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float, scale_free: bool = True) -> float:
     """Partial-whitening shape metric (Williams et al. 2021), angular score in radians.
 
@@ -489,6 +522,7 @@ def pwsm(x: ArrayLike | Factors, y: ArrayLike | Factors, *, alpha: float, scale_
     return pwsm_alphas(x, y, (alpha,), scale_free=scale_free)[alpha]
 
 
+@kernel(1)
 def pwsm_alphas(x: ArrayLike | Factors, y: ArrayLike | Factors, alphas: Iterable[float], *,
                 scale_free: bool = True) -> dict[float, float]:
     """:func:`pwsm` of one pair at each of ``alphas`` (``{alpha: radians}``), from one (p, q) cross product.
@@ -548,6 +582,7 @@ def _filter_maps(a: ArrayLike, b: ArrayLike, centre: str) -> tuple[torch.Tensor,
     return ac, bc, dead
 
 
+@kernel(1)
 def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike, *, centre: str = "rows") -> torch.Tensor:
     """Study B's per-filter Procrustes similarity of (..., H, W) maps, in [0, 1].
 
@@ -566,6 +601,7 @@ def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike, *, centre: str = "r
     return torch.where(dead, torch.full_like(score, torch.nan), score.clamp(0, 1))
 
 
+@kernel(1)
 def filter_cka(a: ArrayLike, b: ArrayLike, *, centre: str = "rows") -> torch.Tensor:
     """Per-filter linear CKA of (..., H, W) maps, in [0, 1], in the orientation of the authors' code and of
     :func:`filter_procrustes_similarity`: the H rows are samples, the W columns features.
@@ -600,6 +636,7 @@ def _filter_whitened(m: torch.Tensor, alpha: float) -> torch.Tensor:
     return m @ (alpha * eye + (1 - alpha) * (vectors * inv_sqrt.unsqueeze(-2)) @ vectors.transpose(-1, -2))
 
 
+@kernel(1)
 class FilterWhitened:
     """One side of :func:`filter_pwsm`, computed once: (..., H, W) maps centred as ``centre`` says and
     whitened at ``alpha`` (``maps``), and the mask of constant maps (``dead``). Study B's source net meets
@@ -614,6 +651,7 @@ class FilterWhitened:
         self.norms = torch.linalg.matrix_norm(self.maps)
 
 
+@kernel(1)
 def filter_pwsm(a: ArrayLike | FilterWhitened, b: ArrayLike | FilterWhitened, *, alpha: float,
                 centre: str = "rows") -> torch.Tensor:
     """Per-filter partial-whitening shape metric (the paper's Eq. 1 applied to one filter's map), radians in
@@ -639,6 +677,7 @@ def filter_pwsm(a: ArrayLike | FilterWhitened, b: ArrayLike | FilterWhitened, *,
     return torch.where(pa.dead | pb.dead | (norms == 0), torch.full_like(cosine, torch.nan), torch.arccos(cosine))
 
 
+@kernel(1)
 def pearson(a: ArrayLike, b: ArrayLike) -> float:
     """Pearson r between two equal-length vectors, over the positions where both are finite."""
     at = _tensor(a).to(torch.float64).flatten()
@@ -655,6 +694,7 @@ def pearson(a: ArrayLike, b: ArrayLike) -> float:
     return float((ac * bc).sum() / denom)
 
 
+@kernel(1)
 class MinibatchCKA:
     """Streaming linear CKA over minibatches (Nguyen et al. 2021): memory independent of n.
 
@@ -710,6 +750,7 @@ class MinibatchCKA:
                                float(self._floors[0]), float(self._floors[1]))
 
 
+@kernel(1)
 def minibatch_cka(batches: Iterable[tuple[ArrayLike, ArrayLike]], *, debiased: bool = True) -> float:
     """CKA accumulated over an iterable of ``(x_batch, y_batch)`` pairs; see :class:`MinibatchCKA`."""
     acc = MinibatchCKA(debiased=debiased)

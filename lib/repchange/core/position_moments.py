@@ -31,7 +31,7 @@ from typing import Iterable, Iterator
 import torch
 
 from repchange.core.features import positions_as_samples
-from repchange.core.metrics import Factors, UndefinedSimilarity, _angle, _psd_power, procrustes_angle
+from repchange.core.metrics import Factors, UndefinedSimilarity, _angle, procrustes_angle, whitening_from_eigh
 
 __all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "ReferenceMoments", "SideMoments", "pair_moments",
            "pwsm_alphas_from_moments", "reference_moments", "whitening_from_eigh"]
@@ -223,20 +223,6 @@ def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None =
         pair = (reference.positions[group], narrow[group]) if group in narrow else None
         out[group] = GroupMoments(reference.sides[group], sides[group], cxy, pair)
     return out
-
-
-def whitening_from_eigh(values: torch.Tensor, vectors: torch.Tensor, alpha: float, *, scale_free: bool = True
-                        ) -> torch.Tensor:
-    """(C, C) map ``αI + (1-α) C̃^(-1/2)`` from the eigendecomposition of a covariance C, as
-    :meth:`repchange.core.metrics.Factors.whitening` makes it: C̃ = C over its mean eigenvalue (``scale_free``),
-    eigenvalues below ``EIG_RTOL`` of the largest left out of the inverse. Written out here, not shared with
-    ``Factors``: ``core.metrics`` is part of every Study A table's code version and of the scale record's key,
-    so an edit there would leave every stored Study A table and the recorded scale runs unread."""
-    if scale_free:
-        values = values / values.clamp_min(0).mean()
-    inv_sqrt = _psd_power(values, vectors, -0.5)
-    eye = torch.eye(len(values), dtype=torch.float64, device=inv_sqrt.device)
-    return alpha * eye + (1 - alpha) * inv_sqrt
 
 
 def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, scale_free: bool = True,

@@ -44,6 +44,8 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
+from repchange.core.kernels import KEY_SCHEME, kernels_of
+
 __all__ = ["COMPLETE", "QUARANTINE", "Store", "StoreWriteError", "atomic_write", "code_version", "config_key",
            "default_root", "definition_fingerprints", "file_manifest", "pooled_fingerprint", "read_manifest",
            "source_fingerprint", "verify_run", "write_failure"]
@@ -136,11 +138,25 @@ def _pooled(prints: Iterable[str]) -> str:
 
 def code_version(modules: tuple[str, ...]) -> str:
     """:func:`pooled_fingerprint` of ``repchange.<module>`` for each name in ``modules``: a module can
-    move, or be split in two that are both listed, without orphaning runs.
+    move, or be split in two that are both listed, without orphaning runs. A module of kernels
+    (``KEYED_BY_KERNELS = True``, :mod:`repchange.core.kernels`) enters as its kernels' names and versions instead
+    of its definitions: refactoring it with the same values keeps every key; a kernel with new values has a new
+    version (its golden-value test fails until it does) and re-keys.
 
     Each module's fingerprints are parsed once per version of its file (path, size, modification time)
     and process: a book asks for a key per run and check, and parsing cost 0.3 s per key."""
-    return _pooled(set().union(*(_module_fingerprints(name, *_file_stamp(name)) for name in modules)))
+    return _pooled(set().union(*(_module_prints(name) for name in modules)))
+
+
+def _module_prints(name: str) -> frozenset[str]:
+    """What module ``name`` contributes to a code version: its kernels' versions, or its definitions' fingerprints."""
+    module = importlib.import_module(f"repchange.{name}")
+    if getattr(module, "KEYED_BY_KERNELS", False):
+        versions = kernels_of(name)
+        if not versions:
+            raise RuntimeError(f"repchange.{name} is keyed by kernels but registers none (@kernel in core.kernels)")
+        return frozenset(f"{KEY_SCHEME}|{name}.{kernel}|v{version}" for kernel, version in versions.items())
+    return _module_fingerprints(name, *_file_stamp(name))
 
 
 def _file_stamp(name: str) -> tuple[str, int, int]:

@@ -1,0 +1,101 @@
+"""Stored results are keyed by the versions of the kernels that computed them (repchange.core.kernels), and the
+versions are held to the kernels' values: a kernel whose values move without a new version fails here.
+
+When a kernel's values change on purpose, raise its ``@kernel(version)`` and record the new goldens in the same
+commit: ``python tests/test_kernels.py`` (every stored table that kernel's module computed is then made again).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from repchange.core import kernels, metrics, store
+from repchange.core.kernels import GOLDEN_RTOL, kernels_of
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kernel_goldens import CASES, compute  # noqa: E402
+
+GOLDENS = Path(__file__).with_name("kernel_goldens.json")
+
+
+def _record() -> dict:
+    versions = kernels_of("core.metrics")
+    return {name: {"version": versions[name], "values": values} for name, values in compute().items()}
+
+
+def test_every_kernel_has_golden_cases_and_goldens_at_its_version() -> None:
+    versions = kernels_of("core.metrics")
+    assert set(CASES) == set(versions), ("every kernel needs a golden case in tests/kernel_goldens.py, and every case "
+                                         f"a kernel: {sorted(set(CASES) ^ set(versions))}")
+    goldens = json.loads(GOLDENS.read_text())
+    stale = {k: (goldens.get(k, {}).get("version"), v) for k, v in versions.items() if goldens.get(k, {}).get("version") != v}
+    assert not stale, (f"goldens recorded for other versions {stale} (recorded, now): record them with "
+                       f"python {__file__} in the commit that raised the version")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_kernel_computes_its_golden_values(name: str) -> None:
+    golden = json.loads(GOLDENS.read_text())[name]
+    now = np.asarray(compute_one(name), dtype=float)
+    expected = np.asarray(golden["values"], dtype=float)
+    scale = np.nanmax(np.abs(expected)) if np.isfinite(expected).any() else 1.0
+    assert now.shape == expected.shape and np.allclose(now, expected, rtol=GOLDEN_RTOL, atol=GOLDEN_RTOL * scale,
+                                                        equal_nan=True), (
+        f"{name}'s values moved without a new version (now {now.tolist()}, golden {expected.tolist()}): if that is "
+        f"meant, raise its @kernel version in core.metrics and record the goldens (python {__file__})")
+
+
+def compute_one(name: str) -> list[float]:
+    from kernel_goldens import _inputs
+
+    return [float(v) for v in CASES[name](_inputs())]
+
+
+def test_a_kernel_module_is_keyed_by_versions_not_by_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key of core.metrics ignores its file (a refactor with the same values keeps it), follows a kernel's version
+    (new values re-key), and a definitions-keyed module still follows its text."""
+    before = store.code_version(("core.metrics", "studies.a.tables"))
+
+    def edited(which: str):
+        return lambda name, *stamp: frozenset({f"edited {name}"}) if name == which else _real(name, *stamp)
+
+    monkeypatch.setattr(store, "_module_fingerprints", edited("core.metrics"))  # any text of core.metrics
+    assert store.code_version(("core.metrics", "studies.a.tables")) == before
+    monkeypatch.setattr(store, "_module_fingerprints", edited("studies.a.tables"))  # its text counts
+    assert store.code_version(("core.metrics", "studies.a.tables")) != before
+    monkeypatch.undo()
+    assert store.code_version(("core.metrics", "studies.a.tables")) == before
+    monkeypatch.setitem(kernels._VERSIONS["core.metrics"], "linear_cka", kernels_of("core.metrics")["linear_cka"] + 1)
+    assert store.code_version(("core.metrics", "studies.a.tables")) != before
+
+
+_real = store._module_fingerprints
+
+
+def test_a_kernel_version_must_be_a_positive_integer_and_registered_once() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="positive integer"):
+            kernels.kernel(bad)
+    with pytest.raises(ValueError, match="registered twice"):
+        kernels.kernel(2)(metrics.linear_cka)
+
+
+if __name__ == "__main__":
+    GOLDENS.write_text(json.dumps(_record(), indent=1, sort_keys=True) + "\n")
+    print(f"recorded the goldens of {len(CASES)} kernels in {GOLDENS}")
+
+
+NOT_KERNELS = {"ALPHAS": "a constant of the chapters' parameters", "CENTRINGS": "the names of the two centrings",
+               "UndefinedSimilarity": "an error", "pwsm_key": "a column name",
+               "whitening_from_eigh": "a helper held through Factors' and pwsm's goldens"}
+
+
+def test_every_public_similarity_of_core_metrics_is_a_kernel() -> None:
+    """A public function that computes values but is no kernel would change stored results without re-keying them."""
+    public = set(metrics.__all__) - set(NOT_KERNELS)
+    assert public == set(kernels_of("core.metrics")), sorted(public ^ set(kernels_of("core.metrics")))
