@@ -125,7 +125,9 @@ def test_bad_input_stops_with_one_clear_message(tmp_path: Path, capsys, args: li
     (["--n-probe", "8", "--metrics", "mutual_knn"], r"at least 11 for mutual_knn; got 8"),
     (["--image-size", "0"], r"image_size \(--image-size\) must be a whole number of at least 8, got 0"),
     (["--num-classes", "0"], r"num_classes \(--num-classes\)"),
-    (["--null", "-1"], r"null and bootstrap are numbers of draws"),
+    (["--null", "-1"], r"null \(--null\), bootstrap \(--bootstrap\): null and bootstrap are numbers of draws"),
+    (["--metrics", "pwsm", "--alpha", "3"], r"alphas \(--alpha\): alphas must lie in \[0, 1\], got \[3.0\]"),
+    (["--alpha", "0.5"], r"metrics \(--metrics\), alphas \(--alpha\): .*alphas need 'pwsm'"),
     (["--out", "FILE"], r"out \(--out\) names .*which is a file"),
 ])
 def test_flags_are_checked_before_any_checkpoint_is_read(tmp_path: Path, capsys, args: list[str],

@@ -79,6 +79,15 @@ def test_rules_over_two_parameters_name_both(override: dict, message: str) -> No
         runner.resolve_parameters(A5, "smoke", override)
 
 
+def test_a_probe_larger_than_the_test_split_is_refused_at_the_door_by_its_own_name() -> None:
+    """The a1 page has no fine-tuning split to compare with: the probe is checked against a_dataset's test split, named
+    as the user wrote it (it once passed the door and failed seconds later naming the internal n_probe)."""
+    with pytest.raises(ParameterError, match=r"a_probe_size \(100000\) exceeds the 10,000 test images of a_dataset "
+                                             r"\('fashion_mnist'\)"):
+        runner.resolve_parameters(A1, "smoke", {"a_probe_size": 100000})
+    assert runner.resolve_parameters(A1, "smoke", {"a_probe_size": 10000})["a_probe_size"] == 10000
+
+
 def test_study_b_rules_name_the_notebook_parameters() -> None:
     b1 = NOTEBOOKS / "b1_feature_dynamics.py"
     with pytest.raises(ParameterError, match=r"b_archs and b_targets do not go together: \[\('vgg_small', 'scene15'\)"):

@@ -143,3 +143,10 @@ def test_scale_record_refuses_a_file_as_its_folder_before_any_work(tmp_path: Pat
     assert main(["scale-record", "--out", str(target)]) == 2
     assert "--out" in capsys.readouterr().err and target.read_text() == "kept"
     assert not store_root.exists() or not any(store_root.rglob("complete.json"))
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"entries": 3}'])
+def test_a_garbled_record_file_is_named_with_its_fix(tmp_path: Path, text: str) -> None:
+    (tmp_path / "record.json").write_text(text)
+    with pytest.raises(RecordError, match=r"record.json is not a record .*restore it with git"):
+        ScaleRecord(tmp_path)

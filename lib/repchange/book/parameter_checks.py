@@ -242,6 +242,18 @@ def _probe_within_split(v: Mapping[str, Any]) -> str | None:
                f"({v['a_probe_size']}) to at most a_finetune_eval_size ({v['a_finetune_eval_size']}) or raise that"
 
 
+# Test-split sizes of the data sets with fixed splits: the pre-training probe is the first a_probe_size test images
+# (a folder's size is known only once it is read). core.data holds the splits, but a table here keeps the door cheap.
+TEST_SPLIT_SIZES = {"fashion_mnist": 10_000, "cifar10": 10_000, "svhn": 26_032, "digits": 1_000}
+
+
+def _probe_within_test_split(v: Mapping[str, Any]) -> str | None:
+    size = TEST_SPLIT_SIZES.get(v["a_dataset"])
+    if size is not None and v["a_probe_size"] > size:
+        return f"a_probe_size ({v['a_probe_size']}) exceeds the {size:,} test images of a_dataset " \
+               f"({v['a_dataset']!r}), the pre-training probe's source: lower a_probe_size to at most {size}"
+
+
 def _b_probe_within_split(v: Mapping[str, Any]) -> str | None:
     if v["b_finetune_eval_size"] is not None and v["b_probe_size"] > v["b_finetune_eval_size"]:
         return f"b_probe_size ({v['b_probe_size']}) exceeds b_finetune_eval_size ({v['b_finetune_eval_size']}); " \
@@ -295,6 +307,7 @@ def _shown_run_is_run(arch: str, target: str) -> Callable[[Mapping[str, Any]], s
 
 CROSS_RULES: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str | None]], ...] = (
     (("a_probe_size", "a_finetune_eval_size"), _probe_within_split),
+    (("a_probe_size", "a_dataset"), _probe_within_test_split),
     (("b_probe_size", "b_finetune_eval_size"), _b_probe_within_split),
     (("b_probe_size", "b_archs", "b_alphas"), _probe_positions),
     (("b_finetune_checkpoints", "b_finetune_epochs"), _checkpoints_within_epochs),

@@ -223,8 +223,13 @@ def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str,
     from repchange.core.resampling import check_resampling
     from repchange.tool.views import check_view
 
-    check_metrics(list(metrics), list(alphas))
-    check_resampling(list(metrics), null, bootstrap)
+    for flags, check in (("metrics (--metrics), alphas (--alpha)", lambda: check_metrics(list(metrics), list(alphas))),
+                         ("null (--null), bootstrap (--bootstrap)", lambda: check_resampling(list(metrics), null,
+                                                                                             bootstrap))):
+        try:
+            check()
+        except ValueError as error:  # the library's words, with the flags a command-line user typed
+            raise ValueError(f"{flags}: {error}") from None
     check_view(view, "view (--view)")
     if view_b is not None:
         check_view(view_b, "view_b (--view-b)")

@@ -92,7 +92,16 @@ class ScaleRecord:
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder) if folder is not None else RECORD_FOLDER
         path = self.folder / "record.json"
-        self.meta: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"entries": {}}
+        self.meta: dict[str, Any] = {"entries": {}}
+        if path.exists():
+            try:
+                self.meta = json.loads(path.read_text())
+                if not isinstance(self.meta, dict) or not isinstance(self.meta.get("entries"), dict):
+                    raise ValueError("it holds no 'entries' object")
+            except ValueError as error:  # json.JSONDecodeError included
+                raise RecordError(f"scale record: {path} is not a record ({error}); restore it with git "
+                                  f"(git checkout -- {path}), or re-run the scale profile and `repchange scale-record`"
+                                  ) from None
 
     def tables(self, tables: Any) -> Recorded | None:
         """``tables``' scale and mode (a :class:`~repchange.studies.a.scale.ScaleTables`) when the record holds
