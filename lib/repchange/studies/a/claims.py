@@ -33,6 +33,9 @@ from repchange.studies.ledger import Claim, assess, not_measured
 __all__ = ["TRAIN_FIT_TOLERANCE", "FIG5_REFERENCES", "depth_contrast", "fitted_change", "pretraining_claims", "reference_dependence", "sgd_steps",
            "study_a_claims", "study_a_steps"]
 
+FLOOR_NOTE = ("both sides read above two unrelated random inits; a trained-net floor for the fine-tuned side (an "
+              "independently pre-trained net on the fine-tuning probe) is not measured: the fine-tuning tables hold no "
+              "pre-trained twin, so a fine-tuned net that kept only what any trained net shares would count as staying")
 STEPS_TOLERANCE = 0.25  # an equal-steps reading needs a measured pre-training epoch this close in SGD steps
 TRAIN_FIT_TOLERANCE = 0.05  # "almost as high as": within 5 percentage points of training accuracy
 # Fig. 5's reference init: the paper's text (the net's own pre-training init), the authors' code (a fresh net)
@@ -447,6 +450,7 @@ def _random_vs_scratch(random_x: pd.DataFrame, pretraining: pd.DataFrame, degree
     chance_pre = _by_seed_layer(_final_cka(pretraining, "independent_init", metric, epoch=0))
     finetuned = random_x.mean(axis=1)
     rows = [assess(claim, finetuned - (_by_seed_layer(scratch) - chance_pre).mean(axis=1), level, delta=delta)]
+    rows[0]["note"] = "; ".join(x for x in (rows[0]["note"], FLOOR_NOTE) if x)
     epochs = sorted(set(degrees[(degrees.degree == d_hi) & (degrees.comparison == "init")].epoch) - {0})
     steps = _beside(claim, "equal SGD steps", "the same, with the pre-training read at the measured epoch whose SGD "
                     "steps are closest to one fine-tuning run's")
