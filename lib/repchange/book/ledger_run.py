@@ -100,9 +100,9 @@ def _threshold_text(r) -> str:
     """Where the claim needs its interval, in the statistic's own units: ``above +0.010`` (null + δ), ``below …``,
     ``within ±0.010 of …`` for a claim of no effect, with the null beside it."""
     if r.direction == "negligible":
-        return f"the claim needs it within {r.null:+.3f} ± {r.sesoi:g}"
+        return f"the claim needs it within {r.null:+.3f} ± {r.sesoi:.2g}"
     edge = r.null + r.sesoi if r.direction == "greater" else r.null - r.sesoi
-    return f"the claim needs it {SIDES[r.direction]} {edge:+.3f} (null {r.null:+.3f}, δ = {r.sesoi:g})"
+    return f"the claim needs it {SIDES[r.direction]} {edge:+.4f} (null {r.null:+.3f}, δ = {r.sesoi:.2g})"
 
 
 def _holm_text(r) -> str:
