@@ -181,6 +181,13 @@ glue_text("ledger_keys_holm_changed", ", ".join(f"`{k}`" for k in findings["keys
 glue_text("ledger_delta_moved", "\n".join(f"- {line}" for line in findings.get("delta_moved", []))
           or "- none: every tallied verdict is the same at the fixed δ")
 glue_text("ledger_delta_moved_count", str(len(findings.get("keys_delta_moved", []))))
+shares = claims.share_sensitivity(ledger, (verdicts.RANGE_SHARE / 2, verdicts.RANGE_SHARE, 2 * verdicts.RANGE_SHARE))
+_ = save_table(shares, "ledger_share_sensitivity")
+by_share = shares.pivot_table(index="share", columns="verdict", values="key", aggfunc="count", fill_value=0)
+glue_text("ledger_share_counts", "; ".join(
+    f"at {share:.1%}: " + ", ".join(f"{int(n)} {v}" for v, n in row.items() if n) for share, row in by_share.iterrows()))
+moving = shares.groupby("key", sort=False).verdict.nunique()
+glue_text("ledger_share_dependent", ", ".join(f"`{k}`" for k in moving.index[moving > 1]) or "none")
 glue_text("ledger_fragile", str(findings["fragile"]))
 glue_text("ledger_keys_fragile", ", ".join(f"`{k}`" for k in findings["keys_fragile"]) or "none")
 glue_text("ledger_fragile_se", f"{verdicts.FRAGILE_SE:g}")
@@ -233,6 +240,10 @@ headline
 # ```{glue:md} ledger_delta_moved
 # :format: myst
 # ```
+#
+# The share itself is a choice, so the tallied verdicts are read again at half and at twice it (each row
+# from its own interval, δ scaled with the share; rows with a fixed δ keep theirs):
+# {glue:md}`ledger_share_counts`. Verdicts that depend on the share: {glue:md}`ledger_share_dependent`.
 #
 # **Fig. 5's reference.** The paper compares the fine-tuned net with "the random initialization" its
 # pre-training started from (Sec. 4.3); the authors' code draws a fresh net. Verdicts that depend on

@@ -302,6 +302,9 @@ def test_claims_ledger_verdicts_follow_from_the_saved_numbers(smoke_runs: dict, 
     ledger = pd.read_csv(results / "claims_ledger.csv").set_index("key")
     tallied = ledger[ledger.tallied]
     assert g["ledger_claims"] == len(tallied) and g["ledger_rows"] == len(ledger) == 68
+    shares = pd.read_csv(results / "ledger_share_sensitivity.csv")
+    at_share = shares[shares.share == verdicts.RANGE_SHARE].set_index("key").verdict  # the ledger's own share
+    assert (at_share == tallied.loc[at_share.index, "verdict"]).all() and set(at_share.index) == set(tallied.index)
     counts, counts_holm = tallied.verdict.value_counts(), tallied.verdict_holm.value_counts()
     for verdict in verdicts.VERDICTS:
         assert g[f"ledger_{verdict.replace(' ', '_')}"] == counts.get(verdict, 0)

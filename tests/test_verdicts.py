@@ -54,13 +54,19 @@ def test_values_without_spread_need_the_exact_sign_flip_test() -> None:
 
 
 def test_no_spread_within_groups_needs_every_unit_beyond_the_threshold() -> None:
-    """Architectures as a fixed effect with identical seeds inside each: the exact test counts only when every unit
-    lies beyond the threshold, not merely their mean."""
+    """Architectures as a fixed effect with identical seeds inside each: the exact test flips one value per
+    architecture (the seeds coincide), and counts only when every one lies beyond the threshold, not merely their
+    mean. Three architectures cannot reach 95 % (2^(1-3)); six can (2^(1-6))."""
     groups = ["vgg", "vgg", "resnet", "resnet", "dense", "dense"]
-    beyond = verdicts.interval([0.9, 0.9, 0.5, 0.5, 0.7, 0.7], RHO, groups=groups)
+    three = verdicts.interval([0.9, 0.9, 0.5, 0.5, 0.7, 0.7], RHO, groups=groups)
+    assert three.no_spread and verdicts.assess_interval(three, "greater", sesoi=0.1) == ("inconclusive",
+                                                                                         pytest.approx(2 ** -2))
+    six_groups = [g + k for g in ("vgg", "resnet", "dense") for k in ("1", "2") for _ in range(2)]
+    beyond = verdicts.interval([0.9, 0.9, 0.8, 0.8, 0.5, 0.5, 0.6, 0.6, 0.7, 0.7, 0.75, 0.75], RHO, groups=six_groups)
     assert beyond.no_spread and verdicts.assess_interval(beyond, "greater", sesoi=0.1) == ("holds", pytest.approx(2 ** -5))
-    assert (beyond.low, beyond.high) == (0.5, 0.9)  # the exact test inverted: the units' span
-    straddling = verdicts.interval([0.9, 0.9, 0.5, 0.5, 0.05, 0.05], RHO, groups=groups)  # mean 0.48, one net below δ
+    assert (beyond.low, beyond.high) == (0.5, 0.9)  # the exact test inverted: the values' span
+    straddling = verdicts.interval([0.9, 0.9, 0.8, 0.8, 0.5, 0.5, 0.6, 0.6, 0.05, 0.05, 0.75, 0.75], RHO,
+                                   groups=six_groups)  # one architecture below δ
     assert verdicts.assess_interval(straddling, "greater", sesoi=0.1) == ("inconclusive", 1.0)
 
 
@@ -285,3 +291,16 @@ def test_replication_crossing_is_the_chance_a_second_run_lands_beyond_the_bounda
     se = 1 / np.sqrt(n)
     for m in (0.0, 0.5, 1.0, 2.0):
         assert np.mean(second - first > m * se) == pytest.approx(verdicts.replication_crossing(m), abs=0.005)
+
+
+def test_units_that_coincide_within_their_groups_count_as_one_value_per_group() -> None:
+    """Three architectures, each with three identical seeds: the exact sign-flip test has three values to flip, not
+    nine (p = 2^(1-3) = 0.25, no interval), where nine distinct units without groups would give 2^(1-9)."""
+    values = [0.4] * 3 + [0.5] * 3 + [0.6] * 3
+    groups = ["vgg"] * 3 + ["resnet"] * 3 + ["densenet"] * 3
+    grouped = verdicts.interval(values, RHO, groups=groups)
+    assert grouped.no_spread and grouped.n == 9 and grouped.p == pytest.approx(2 ** -2)
+    assert (grouped.low, grouped.high) == (RHO.low, RHO.high)
+    assert verdicts.assess_interval(grouped, "greater", sesoi=RHO.sesoi)[0] == "inconclusive"
+    plain = verdicts.interval([0.5] * 9, RHO)
+    assert plain.p == pytest.approx(2 ** -8) and (plain.low, plain.high) == (0.5, 0.5)

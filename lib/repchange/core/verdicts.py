@@ -190,13 +190,18 @@ def interval(values: Iterable[float], scale: Scale, *, null: float = 0.0, level:
         return Interval(float(mean), np.nan, np.nan, n, np.nan, df=max(df, 0), values=tuple(v))
     sem = float(np.sqrt(ss / df * weight))
     flat = bool(ss <= (1e-12 * max(1.0, abs(mean))) ** 2 * n)
+    if flat and g is not None:
+        # Units that coincide within their groups are one value per group: the exact sign-flip test counts groups
+        # (architectures), not units — three architectures of three identical seeds are three values, not nine.
+        v = np.asarray(list(means.values()), dtype=float)
     p_two = _p_greater(mean, sem, df, null, v, flat, two_sided=True)
     if df < MIN_DF:
         return Interval(float(mean), np.nan, np.nan, n, np.nan, no_spread=flat, sem=sem, df=df, values=tuple(v))
     if flat:
-        # The exact test rejects "at most c" when every value lies beyond c (p = 2^(1−n), below 1 − level from n = 6
-        # at 95 %): inverted, the interval is the values' own span — a point when they are all equal.
-        exact = 2.0 ** (1 - n) < 1 - level
+        # The exact test rejects "at most c" when every value lies beyond c (p = 2^(1−m), below 1 − level from m = 6
+        # at 95 %, m the values it can flip: units, or groups where units coincide within groups): inverted, the
+        # interval is the values' own span — a point when they are all equal.
+        exact = 2.0 ** (1 - len(v)) < 1 - level
         low, high = (float(v.min()), float(v.max())) if exact else (scale.low, scale.high)
         return Interval(float(mean), low, high, n, p_two, no_spread=True, sem=0.0, df=df, values=tuple(v))
     half = sps.t.ppf((1 + level) / 2, df) * sem

@@ -18,12 +18,13 @@ from repchange.studies.a.claims import (FIG5_REFERENCES, TRAIN_FIT_TOLERANCE, pr
 from repchange.studies.b.claims import ARCH_OF_PAPER, SIMILARITY_TO_SOURCE, study_b_claims
 from repchange.studies.ledger import (KINDS, PREMISES, TALLIED, VERDICT_COLOURS, Claim, apply_premises, assess,
                                       effect_text, fig_ledger, ledger, ledger_details, ledger_view, not_measured,
-                                      verdict_label, verdict_margin_se)
+                                      share_sensitivity, verdict_label, verdict_margin_se)
 
 __all__ = ["ARCH_OF_PAPER", "Claim", "FIG5_REFERENCES", "KINDS", "LEVEL", "PREMISES", "SIMILARITY_TO_SOURCE",
            "TALLIED", "TRAIN_FIT_TOLERANCE", "VERDICT_COLOURS", "apply_premises", "assess", "effect_text", "fig_ledger",
            "findings", "ledger", "ledger_details", "ledger_view", "not_measured", "pretraining_claims",
-           "reading_reversals", "reference_dependence", "sgd_steps", "study_a_claims", "study_a_steps",
+           "reading_reversals", "reference_dependence", "sgd_steps", "share_sensitivity", "study_a_claims",
+           "study_a_steps",
            "study_b_claims", "verdict_label"]
 
 

@@ -22,7 +22,7 @@ The verdict of each row comes from :mod:`repchange.core.verdicts`, the one rule 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,8 @@ from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure
 from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES, SENSITIVITY
 
 __all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_premises", "assess", "effect_text",
-           "fig_ledger", "ledger", "ledger_details", "ledger_view", "not_measured", "source_net_groups", "verdict_label",
-           "verdict_margin_se"]
+           "fig_ledger", "ledger", "ledger_details", "ledger_view", "not_measured", "share_sensitivity",
+           "source_net_groups", "verdict_label", "verdict_margin_se"]
 
 KINDS = ("quote", "reading", "prior work", "beside", "qualitative")
 TALLIED = ("quote", "reading")  # the kinds counted as the papers' findings (and taken as Holm's family)
@@ -201,6 +201,26 @@ def effect_text(r: pd.Series) -> str:
     if np.isfinite(r.ci_low):
         return f"{effect} [{r.ci_low - r.null:+.3f}, {r.ci_high - r.null:+.3f}]"
     return effect
+
+
+def share_sensitivity(frame: pd.DataFrame, shares: Iterable[float]) -> pd.DataFrame:
+    """The tallied verdicts at other shares of the measure's range (:data:`~repchange.core.verdicts.RANGE_SHARE`):
+    δ scales with the share, so each row whose δ came from the measure (``sesoi_basis`` not "fixed…") is re-read from
+    its own interval at δ × share / RANGE_SHARE; rows with a fixed δ, and verdicts no number sets (premise not met,
+    untestable, not measured), keep theirs. Columns: share, key, verdict (one row per share and tallied claim)."""
+    rows = frame[frame.tallied]
+    measured = rows.get("sesoi_basis", pd.Series("", index=rows.index)).fillna("").str.len().gt(0) \
+        & ~rows.get("sesoi_basis", pd.Series("", index=rows.index)).fillna("").str.startswith("fixed")
+    out = []
+    for share in shares:
+        factor = share / verdicts.RANGE_SHARE
+        for (_, r), scaled in zip(rows.iterrows(), measured):
+            verdict = r.verdict
+            if scaled and verdict in (*verdicts.CONCLUSIVE, "inconclusive"):
+                verdict = verdicts.verdict(r.ci_low, r.ci_high, r.value, r.direction, null=r.null,
+                                           sesoi=r.sesoi * factor)
+            out.append({"share": share, "key": r.key, "verdict": verdict})
+    return pd.DataFrame(out, columns=["share", "key", "verdict"])
 
 
 def verdict_label(row: Mapping[str, object]) -> str:
