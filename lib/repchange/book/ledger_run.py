@@ -105,6 +105,11 @@ def _threshold_text(r) -> str:
     return f"the claim needs it {SIDES[r.direction]} {edge:+.4f} (null {r.null:+.3f}, δ = {r.sesoi:.2g})"
 
 
+def _interval_text(r) -> str:
+    """`` [low, high]`` of a ledger row in the statistic's own units; empty without an interval."""
+    return f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else ""
+
+
 def _holm_text(r) -> str:
     if r.verdict_holm == r.verdict:
         return "Holm keeps it"
@@ -117,7 +122,7 @@ def _claim_lines(rows: pd.DataFrame) -> str:
     claim needs (null ± δ) — not the distance from a null, which a reader cannot read as the quantity."""
     lines = []
     for r in rows.itertuples():
-        interval = f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else ""
+        interval = _interval_text(r)
         spread = " (no spread)" if bool(getattr(r, "no_spread", False)) and interval == "" else ""
         lines.append(f"- [`{r.key}`]({chapter_of(r.key)}.ipynb) ({r.section}) — **{claims.verdict_label(r._asdict())}**, "
                      f"{_holm_text(r)}. {r.claim} *{r.statistic}*: {r.value:+.3f}{interval}{spread}, n = {r.n}; "
@@ -139,7 +144,7 @@ def _memorised_text(frame: pd.DataFrame) -> str:
     if rows.empty or rows.verdict.iloc[0] == "not measured":
         return "whether the nets memorise random labels is not measured in this build"
     r = rows.iloc[0]
-    interval = f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if pd.notna(r.ci_low) else ""
+    interval = _interval_text(r)
     return (f"whether the nets memorise fully random labels at this budget is the ledger's `A2-train-fit`, which reads "
             f"**{r.verdict}**: {r.statistic} = {r.value:+.3f}{interval}, n = {r.n}")
 

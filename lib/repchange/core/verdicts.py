@@ -73,9 +73,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["CONCLUSIVE", "DIRECTIONS", "FRAGILE_SE", "LEVEL", "METHODS", "MIN_DF", "RANGE_SHARE", "REFUTATIONS", "SCALES",
-           "SENSITIVITY", "VERDICTS", "range_delta", "Scale", "Interval", "assess_interval", "calibrate", "calibration_table", "every_unit", "holm",
-           "interval", "refuted_as", "replication_crossing", "verdict", "verdict_margin", "verdict_p"]
+__all__ = ["CONCLUSIVE", "DIRECTIONS", "FRAGILE_SE", "LEVEL", "METHODS", "MIN_DF", "RANGE_SHARE", "REFUTATIONS",
+           "SCALES", "SENSITIVITY", "VERDICTS", "Scale", "Interval", "assess_interval", "calibrate", "calibration_table",
+           "every_unit", "holm", "interval", "range_delta", "refuted_as", "replication_crossing", "verdict",
+           "verdict_margin", "verdict_p"]
 
 LEVEL = 0.95
 MIN_DF = 2  # fewer degrees of freedom: "untestable at this n"
@@ -355,7 +356,8 @@ def assess_interval(i: Interval, direction: str, *, null: float = 0.0, sesoi: fl
 
 
 def holm(p_values: Iterable[float], verdicts: Iterable[str], level: float = LEVEL) -> list[str]:
-    """Holm-adjusted verdicts of a family of claims: a conclusive verdict (``holds``, ``does not hold``) whose Holm-adjusted p-value (statsmodels' ``multipletests``, family = the claims with a
+    """Holm-adjusted verdicts of a family of claims: a conclusive verdict (``holds``, ``does not hold``) whose
+    Holm-adjusted p-value (statsmodels' ``multipletests``, family = the claims with a
     finite p) is not below ``1 − level`` becomes ``inconclusive``; the others are kept. ``p_values`` are each
     verdict's own test (:func:`verdict_p`): TOST for an equivalence, so the adjustment cannot turn strong
     support for "no effect" into doubt."""

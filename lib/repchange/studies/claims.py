@@ -24,8 +24,7 @@ __all__ = ["ARCH_OF_PAPER", "Claim", "FIG5_REFERENCES", "KINDS", "LEVEL", "PREMI
            "TALLIED", "TRAIN_FIT_TOLERANCE", "VERDICT_COLOURS", "apply_premises", "assess", "effect_text", "fig_ledger",
            "findings", "ledger", "ledger_details", "ledger_view", "not_measured", "pretraining_claims",
            "reading_reversals", "reference_dependence", "sgd_steps", "share_sensitivity", "study_a_claims",
-           "study_a_steps",
-           "study_b_claims", "verdict_label"]
+           "study_a_steps", "study_b_claims", "verdict_label"]
 
 
 def findings(frame: pd.DataFrame, budgets: pd.DataFrame | None = None) -> dict[str, object]:

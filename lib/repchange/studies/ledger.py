@@ -33,11 +33,12 @@ from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES, SENSITIVITY
 
 __all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_premises", "assess", "effect_text",
            "fig_ledger", "ledger", "ledger_details", "ledger_view", "not_measured", "share_sensitivity",
-           "source_net_groups", "verdict_label", "verdict_margin_se"]
+           "source_net_groups", "verdict_label", "verdict_margin_se", "with_note"]
 
 KINDS = ("quote", "reading", "prior work", "beside", "qualitative")
 TALLIED = ("quote", "reading")  # the kinds counted as the papers' findings (and taken as Holm's family)
 OUT_OF_TALLY = "out of tally"
+FIXED_BASIS = "fixed: "  # how a row's sesoi_basis begins where its δ is its scale's fixed one, not the measure's
 
 # What a claim presupposes, as the key of the ledger row that measures it: the premise is met only where
 # that row holds. Study A's claims about nets pre-trained on random labels presuppose that those labels
@@ -94,7 +95,7 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
     the scale's fixed δ. ``verdict_fixed_delta`` is the verdict at the scale's fixed δ either way."""
     scale = SCALES[claim.scale]
     i = verdicts.interval(values, scale, null=claim.null, level=level, groups=groups)
-    sesoi, basis = scale.sesoi, f"fixed: {scale.why}"
+    sesoi, basis = scale.sesoi, f"{FIXED_BASIS}{scale.why}"
     if delta is not None and np.isfinite(delta[0]) and delta[0] > 0:
         sesoi, basis = float(delta[0]), delta[1]
     verdict, p = verdicts.assess_interval(i, claim.direction, null=claim.null, sesoi=sesoi)
@@ -116,22 +117,25 @@ def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list |
     if refuted == "negligible" and (i.low > claim.null or i.high < claim.null):
         notes.append("real but below the smallest effect of interest (the interval excludes the null)")
     return {**asdict(claim), "sesoi": sesoi, "sesoi_basis": basis, "n": i.n, "df": i.df, "value": i.mean,
-            "ci_low": i.low,
-            "ci_high": i.high, "p": p, "margin": margin, "margin_se": margin / i.sem if i.sem > 0 else np.nan,
+            "ci_low": i.low, "ci_high": i.high, "p": p, "margin": margin, "margin_se": margin / i.sem if i.sem > 0 else np.nan,
             "no_spread": i.no_spread, "verdict": verdict, "refuted_as": refuted, "verdict_3sesoi": wide,
             "verdict_fixed_delta": fixed,
             "every_unit": verdicts.every_unit(values, claim.direction, null=claim.null, sesoi=scale.sesoi),
             "per_unit": units, "note": "; ".join(notes)}
 
 
+def with_note(row: dict[str, object], *texts: str) -> dict[str, object]:
+    """``row`` (an :func:`assess` row) with ``texts`` added to its note, "; "-separated, empty parts left out."""
+    row["note"] = "; ".join(x for x in (row["note"], *texts) if x)
+    return row
+
+
 def not_measured(claim: Claim, why: str) -> dict[str, object]:
     """A ledger row for a claim this run cannot test (e.g. no shifted-label condition)."""
     return {**asdict(claim), "sesoi": SCALES[claim.scale].sesoi, "sesoi_basis": "", "n": 0, "df": 0, "value": np.nan,
-            "ci_low": np.nan,
-            "ci_high": np.nan, "p": np.nan, "margin": np.nan, "margin_se": np.nan, "no_spread": False,
+            "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "margin": np.nan, "margin_se": np.nan, "no_spread": False,
             "verdict": "not measured", "refuted_as": "", "verdict_3sesoi": "not measured",
-            "verdict_fixed_delta": "not measured", "every_unit": False,
-            "per_unit": "", "note": why}
+            "verdict_fixed_delta": "not measured", "every_unit": False, "per_unit": "", "note": why}
 
 
 def apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
@@ -209,8 +213,8 @@ def share_sensitivity(frame: pd.DataFrame, shares: Iterable[float]) -> pd.DataFr
     its own interval at δ × share / RANGE_SHARE; rows with a fixed δ, and verdicts no number sets (premise not met,
     untestable, not measured), keep theirs. Columns: share, key, verdict (one row per share and tallied claim)."""
     rows = frame[frame.tallied]
-    measured = rows.get("sesoi_basis", pd.Series("", index=rows.index)).fillna("").str.len().gt(0) \
-        & ~rows.get("sesoi_basis", pd.Series("", index=rows.index)).fillna("").str.startswith("fixed")
+    basis = rows["sesoi_basis"].fillna("") if "sesoi_basis" in rows else pd.Series("", index=rows.index)
+    measured = (basis != "") & ~basis.str.startswith(FIXED_BASIS)
     out = []
     for share in shares:
         factor = share / verdicts.RANGE_SHARE

@@ -28,9 +28,10 @@ import pandas as pd
 from repchange.core.verdicts import LEVEL, RANGE_SHARE, range_delta
 from repchange.studies.a.finetuning import FinetuneConfig, condition_label
 from repchange.studies.a.pretraining import PretrainConfig
-from repchange.studies.ledger import Claim, assess, not_measured
+from repchange.studies.ledger import Claim, assess, not_measured, with_note
 
-__all__ = ["TRAIN_FIT_TOLERANCE", "FIG5_REFERENCES", "depth_contrast", "fitted_change", "pretraining_claims", "reference_dependence", "sgd_steps",
+__all__ = ["TRAIN_FIT_TOLERANCE", "FIG5_REFERENCES", "depth_contrast", "fitted_change", "pretraining_claims",
+           "reference_dependence", "sgd_steps",
            "study_a_claims", "study_a_steps"]
 
 FLOOR_NOTE = ("both sides read above two unrelated random inits; a trained-net floor for the fine-tuned side (an "
@@ -450,7 +451,7 @@ def _random_vs_scratch(random_x: pd.DataFrame, pretraining: pd.DataFrame, degree
     chance_pre = _by_seed_layer(_final_cka(pretraining, "independent_init", metric, epoch=0))
     finetuned = random_x.mean(axis=1)
     rows = [assess(claim, finetuned - (_by_seed_layer(scratch) - chance_pre).mean(axis=1), level, delta=delta)]
-    rows[0]["note"] = "; ".join(x for x in (rows[0]["note"], FLOOR_NOTE) if x)
+    with_note(rows[0], FLOOR_NOTE)
     epochs = sorted(set(degrees[(degrees.degree == d_hi) & (degrees.comparison == "init")].epoch) - {0})
     steps = _beside(claim, "equal SGD steps", "the same, with the pre-training read at the measured epoch whose SGD "
                     "steps are closest to one fine-tuning run's")
@@ -464,9 +465,8 @@ def _random_vs_scratch(random_x: pd.DataFrame, pretraining: pd.DataFrame, degree
         return rows
     early_scratch = _by_seed_layer(_final_cka(degrees[degrees.degree == d_hi], "init", metric, epoch=at))
     row = assess(steps, finetuned - (early_scratch - chance_pre).mean(axis=1), level, delta=delta)
-    row["note"] = "; ".join(x for x in (row["note"], f"pre-training read at epoch {at} ({at * pretrain_steps_per_epoch} "
-                                                     f"steps) against {finetune_steps} fine-tuning steps") if x)
-    return rows + [row]
+    return rows + [with_note(row, f"pre-training read at epoch {at} ({at * pretrain_steps_per_epoch} steps) against "
+                                  f"{finetune_steps} fine-tuning steps")]
 
 
 def _fig5_claims(wide, clean: pd.DataFrame, random_: pd.DataFrame, cross: pd.DataFrame, shift_labels: list[str],

@@ -22,7 +22,7 @@ import pandas as pd
 from repchange.core.metrics import pwsm_key
 from repchange.core.verdicts import LEVEL, RANGE_SHARE, range_delta
 from repchange.studies.b import analysis
-from repchange.studies.ledger import Claim, assess, not_measured, source_net_groups
+from repchange.studies.ledger import Claim, assess, not_measured, source_net_groups, with_note
 
 __all__ = ["ARCH_OF_PAPER", "SIMILARITY_TO_SOURCE", "residual_rank_correlation", "study_b_claims"]
 
@@ -77,20 +77,26 @@ def _run_means(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby(["arch", "target", "seed"], sort=False)["value"].mean()
 
 
+def _relative_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """The least-squares rise of ``y`` over ``x`` (slope × the span of x) relative to the mean of ``y``; NaN with fewer
+    than two distinct x or a mean that is not positive."""
+    if len(np.unique(x)) < 2 or not y.mean() > 0:
+        return np.nan
+    return float(np.polyfit(x, y, 1)[0] * (x.max() - x.min()) / y.mean())
+
+
+def _mean_finite(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
 def _relative_rise(rows: pd.DataFrame) -> float:
     """Mean over a run's layers of the distance's least-squares rise across the fine-tuning checkpoints (slope ×
     the epochs' span, epochs > 0: epoch 0 is the source itself, distance 0, and would make every trend start
     upward) relative to the layer's mean distance there: +0.2 = the fitted distance grows by a fifth of its mean.
     Continuous, unlike a rank correlation, which saturates at 1 for every monotone layer."""
-    rows = rows[rows.epoch > 0]
-    rises = []
-    for _, group in rows.groupby("layer", sort=False):
-        epochs, values = group["epoch"].to_numpy(float), group["value"].to_numpy(float)
-        if len(np.unique(epochs)) < 2 or not values.mean() > 0:
-            continue
-        slope = np.polyfit(epochs, values, 1)[0]
-        rises.append(slope * (epochs.max() - epochs.min()) / values.mean())
-    return float(np.mean(rises)) if rises else np.nan
+    return _mean_finite([_relative_slope(group["epoch"].to_numpy(float), group["value"].to_numpy(float))
+                         for _, group in rows[rows.epoch > 0].groupby("layer", sort=False)])
 
 
 def _relative_depth_rise(rows: pd.DataFrame, order) -> float:
@@ -98,14 +104,8 @@ def _relative_depth_rise(rows: pd.DataFrame, order) -> float:
     (slope × the span of depth indices) relative to that checkpoint's mean distance: +0.5 = from the first probed
     layer to the deepest the fitted distance grows by half its mean. ``order(arch)``: the layers in depth order."""
     depth = {layer: k for k, layer in enumerate(order(rows.arch.iloc[0]))}
-    rises = []
-    for _, group in rows[rows.epoch > 0].groupby("epoch", sort=False):
-        x = group.layer.map(depth).to_numpy(float)
-        y = group["value"].to_numpy(float)
-        if len(np.unique(x)) < 2 or not y.mean() > 0:
-            continue
-        rises.append(np.polyfit(x, y, 1)[0] * (x.max() - x.min()) / y.mean())
-    return float(np.mean(rises)) if rises else np.nan
+    return _mean_finite([_relative_slope(group.layer.map(depth).to_numpy(float), group["value"].to_numpy(float))
+                         for _, group in rows[rows.epoch > 0].groupby("epoch", sort=False)])
 
 
 def residual_rank_correlation(cells: pd.DataFrame, a: str, b: str, by: list[str]) -> float:
@@ -333,9 +333,7 @@ def _agreement_claims(agreement: pd.DataFrame | None, unrelated: pd.DataFrame | 
         fine = _per_run(table.rename(columns={"r": "value"}), mean_r)
         context = _unrelated_agreement(unrelated, pairing, mean_r)
         for claim in (positive, high):
-            row = _assess_nets(claim, fine.dropna(), level)
-            row["note"] = "; ".join(x for x in (row["note"], context) if x)
-            rows.append(row)
+            rows.append(with_note(_assess_nets(claim, fine.dropna(), level), context))
     return rows
 
 
