@@ -1,6 +1,6 @@
 """`make bench`, part 10 (printed [10]): CPU lost in the kernel and memory held by temporaries, as ratios measured in one run.
 
-1. Freed memory kept in the process (:mod:`repchange.core.allocator`), its modes ``all`` (the default: every block
+1. Freed memory kept in the process (:mod:`repchange.runs.allocator`), its modes ``all`` (the default: every block
    from the heap) and ``small`` (blocks below 32 MiB) against glibc's defaults, each in a fresh child process:
    (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's Study A unit of work);
    (b) one VGG19-shaped Study B distance table at 224 px (the five probed layers' maps, random, 15 probe images,
@@ -8,11 +8,11 @@
    wall, user and system seconds, the system share, minor page faults and the peak resident memory of each;
    the summed trained weights of (a) and the table's values of (b) in each (the allocator does not change the numbers).
 2. Study B's per-filter Procrustes similarity on VGG19's conv1_2 maps (30 images x 64 filters x 224 x 224):
-   the whole stack at once (:func:`repchange.core.metrics.filter_procrustes_similarity`) against chunks of
-   :data:`repchange.core.filter_chunks.CHUNK_ELEMENTS` (:func:`repchange.core.filter_chunks.procrustes_similarity`),
+   the whole stack at once (:func:`repchange.measure.metrics.filter_procrustes_similarity`) against chunks of
+   :data:`repchange.measure.filter_chunks.CHUNK_ELEMENTS` (:func:`repchange.measure.filter_chunks.procrustes_similarity`),
    each in a child process: seconds, system seconds, peak resident memory, and whether the values are equal
    to the bit.
-3. A worker pool's start-up: :func:`repchange.core.parallel.run_jobs` calls of two trivial jobs on two workers,
+3. A worker pool's start-up: :func:`repchange.runs.parallel.run_jobs` calls of two trivial jobs on two workers,
    a fresh pool per call (``REPCHANGE_KEEP_POOL=0``: spawn, import, one job each, shut down; what every table
    or training call paid) against the kept pool (started by the first call, reused by the others).
 
@@ -38,10 +38,10 @@ TRAIN = """
 import json, resource, tempfile, time
 from pathlib import Path
 import torch
-from repchange.core import data
-from repchange.core.allocator import keep_freed_memory
-from repchange.core.models import build
-from repchange.core.train import OptimiserSpec, train
+from repchange.data import datasets as data
+from repchange.runs.allocator import keep_freed_memory
+from repchange.nets.conv4 import build
+from repchange.runs.trainer import OptimiserSpec, train
 kept = keep_freed_memory()
 torch.set_num_threads(1); torch.manual_seed(0)
 split = data.load("fashion_mnist").train.subset(slice(0, 2048))
@@ -60,8 +60,8 @@ print(json.dumps(dict(kept=kept, wall_s=time.perf_counter() - t0, user_s=r1.ru_u
 TABLE = """
 import json, resource, time
 import torch
-from repchange.core.allocator import keep_freed_memory
-from repchange.core.metrics import ALPHAS
+from repchange.runs.allocator import keep_freed_memory
+from repchange.measure.metrics import ALPHAS
 from repchange.studies.b.tables import _layer_rows
 kept = keep_freed_memory()
 torch.set_num_threads(1); torch.manual_seed(0)
@@ -84,7 +84,8 @@ print(json.dumps(dict(kept=kept, wall_s=time.perf_counter() - t0, user_s=r1.ru_u
 FILTERS = """
 import hashlib, json, resource, sys, time
 import torch
-from repchange.core import filter_chunks, metrics
+from repchange.measure import filter_chunks
+from repchange.measure import metrics
 torch.manual_seed(0)
 a = torch.relu(torch.randn(30, 64, 224, 224)); b = torch.relu(a + 0.1 * torch.randn_like(a))
 r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
@@ -101,10 +102,10 @@ WAIT = """
 import json, time
 import torch
 from torch import nn
-from repchange.core import data
-from repchange.core.data import normalise
-from repchange.core.metrics import linear_cka
-from repchange.core.models import build
+from repchange.data import datasets as data
+from repchange.data.datasets import normalise
+from repchange.measure.metrics import linear_cka
+from repchange.nets.conv4 import build
 torch.set_num_threads(2); torch.manual_seed(0)
 split = data.load("fashion_mnist").train.subset(slice(0, 512))
 x, y = normalise(split.images).contiguous(memory_format=torch.channels_last), split.labels
@@ -170,7 +171,7 @@ def filters() -> dict[str, object]:
 
 
 def pool_start(calls: int = 4) -> dict[str, float]:
-    from repchange.core import parallel
+    from repchange.runs import parallel
 
     jobs = [parallel.Job(_noop_job, dict(i=i)) for i in range(2)]
     out = {}

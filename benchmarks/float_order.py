@@ -23,10 +23,10 @@ CHILD = """
 import json, sys, tempfile
 from pathlib import Path
 import torch
-from repchange.core import data
-from repchange.core.features import extract
-from repchange.core.models import build
-from repchange.core.train import OptimiserSpec, train
+from repchange.data import datasets as data
+from repchange.measure.features import extract
+from repchange.nets.conv4 import build
+from repchange.runs.trainer import OptimiserSpec, train
 seed, out = int(sys.argv[1]), sys.argv[2]
 torch.manual_seed(seed)
 model = build("conv4", in_channels=1, num_classes=10, image_size=28)
@@ -55,7 +55,7 @@ def main() -> dict[str, object]:
 
     import torch
 
-    from repchange.core.metrics import linear_cka
+    from repchange.measure.metrics import linear_cka
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = {name: _run(seed, f"{tmp}/{name}.pt", extra) for name, seed, extra in

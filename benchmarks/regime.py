@@ -8,7 +8,7 @@ thread (what each book worker uses), in one run:
 
 1. Where an epoch's time goes: a training epoch on 1,024 images, the test evaluation (1,000 images) and
    the training-fit evaluation (1,024 images, eval mode), as seconds and as shares of the training epoch.
-2. One pre-training run as the book trains it (:func:`repchange.core.train.train` with the run's
+2. One pre-training run as the book trains it (:func:`repchange.runs.trainer.train` with the run's
    checkpoints and evaluations): the previous default (2,048 images x 10 epochs, test accuracy every
    epoch) against the new one (1,024 x 16, test accuracy and training fit at
    :func:`repchange.studies.a.pretraining.evaluated_epochs`), and the new one evaluated at every epoch.
@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repchange.core import data
-from repchange.core.data import Split, normalise
-from repchange.core.models import Conv4
-from repchange.core.parallel import torch_threads
-from repchange.core.train import OptimiserSpec, _evaluate, train
+from repchange.data import datasets as data
+from repchange.data.datasets import Split, normalise
+from repchange.nets.conv4 import Conv4
+from repchange.base.threads import torch_threads
+from repchange.runs.trainer import OptimiserSpec, _evaluate, train
 from repchange.studies.a.pretraining import evaluated_epochs
 
 K_STACK, BATCH = 5, 32
@@ -174,12 +174,12 @@ def stacked_seeds(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 
 def store_keys(reps: int = 5) -> dict[str, float]:
-    """Seconds per run key (:func:`repchange.core.store.code_version` of Study A's fine-tuning table modules),
+    """Seconds per run key (:func:`repchange.runs.store.code_version` of Study A's fine-tuning table modules),
     parsing every module's source each time (before) against once per file version (now)."""
     import importlib
     import inspect
 
-    from repchange.core import store
+    from repchange.runs import store
     from repchange.studies.a.tables import FINETUNE_TABLE_CODE
 
     start = time.perf_counter()

@@ -10,7 +10,7 @@
    ``studies.a.tables.cka_to_init`` and ``finetune_sweep`` compute them, on two input shapes:
    Fashion-MNIST 28x28x1, and 32x32x3 (Fashion-MNIST zero-padded to 32 px and repeated over 3
    channels: the CIFAR-10 shape, which is all the engine's cost depends on).
-   The cached engine (one :class:`repchange.core.metrics.Factors` per checkpoint and layer, shared
+   The cached engine (one :class:`repchange.measure.metrics.Factors` per checkpoint and layer, shared
    by every comparison and metric) is timed against a direct per-pair ``linear_cka`` on the
    raw activations, on the same activations; reported: both times, their ratio, the largest
    relative difference of the two tables, and the resident memory each needed above what the
@@ -69,12 +69,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from repchange.core import data
-from repchange.core.data import Split
-from repchange.core.features import extract, factors_of
-from repchange.core.metrics import MinibatchCKA, linear_cka
-from repchange.core.models import Conv4
-from repchange.core.train import OptimiserSpec, train
+from repchange.data import datasets as data
+from repchange.data.datasets import Split
+from repchange.measure.features import extract, factors_of
+from repchange.measure.metrics import MinibatchCKA, linear_cka
+from repchange.nets.conv4 import Conv4
+from repchange.runs.trainer import OptimiserSpec, train
 
 EPOCHS, TRAIN_SIZE, N_PROBE, SEEDS = 10, 1024, 500, (1, 2)  # 10 + 10 epochs (the book: 16 + 10)
 STREAM_N, STREAM_P, STREAM_BATCH = 10_000, 65_536, 500

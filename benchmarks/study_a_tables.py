@@ -12,7 +12,7 @@ the book's:
   product) and mutual k-NN.
 
 Two ways for each: every seed in the calling process at torch's default threads, one after the other (how the
-tables were computed before), against :mod:`repchange.core.table_pool`'s (two worker processes, one thread
+tables were computed before), against :mod:`repchange.runs.table_pool`'s (two worker processes, one thread
 each), on a quiet machine and beside one busy process. Reported: the seconds of each, the ratios, and the
 largest difference between the two ways' values (the thread count changes the float order of the activations
 and decompositions: not bit-identical).
@@ -32,9 +32,9 @@ import pandas as pd
 import torch
 
 import kernel_vs_pool
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
-from repchange.core.table_pool import stored_tables
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
+from repchange.runs.table_pool import stored_tables
 from repchange.studies.a import estimators, tables
 from repchange.studies.a.pretraining import PretrainConfig, pretrain_all
 

@@ -3,7 +3,7 @@
 1. PWSM of one layer at the book's three alphas, on the positions-as-samples shape of the largest
    small-net layer (200 probe images x 28 x 28 positions, 72 channels): one whitened (n, p) copy of
    each side per alpha (the previous ``pwsm``, written out here) against
-   :func:`repchange.core.metrics.pwsm_alphas` (one (p, q) cross product, whitening maps applied to it).
+   :func:`repchange.measure.metrics.pwsm_alphas` (one (p, q) cross product, whitening maps applied to it).
    Reported: both times, the ratio and the largest difference (radians; the same maths in another
    float order).
 2. One Study B run's distance table (``densenet_small``, 200 probe images, checkpoints 0, 1, 2, 3, 5, 7;
@@ -14,8 +14,8 @@
    seconds of each, the ratios and the largest difference of the two tables (the activations are float32
    and the thread count changes their float order: about 1e-7, not bit-identical).
 3. One layer's PWSM rows (all probes and each class, the book's three alphas) as the tables computed them before
-   (a :class:`repchange.core.metrics.Factors` of each group's positions, float64 (n·H·W, C) copies) against
-   :mod:`repchange.core.position_moments` (each group's (2C, 2C) moments in one pass), on a small net's layer
+   (a :class:`repchange.measure.metrics.Factors` of each group's positions, float64 (n·H·W, C) copies) against
+   :mod:`repchange.measure.position_moments` (each group's (2C, 2C) moments in one pass), on a small net's layer
    (200 probes x 28 x 28, 72 channels, 5 classes), on VGG19's conv1_2 at 224 pixels (42 probes, 64 channels,
    15 classes: the rehearsal's), and on ResNet-50's conv4_x and conv5_x (1024 and 2048 channels, 14 x 14 and 7 x 7:
    each class has fewer positions than channels, so its alpha = 1 comes from the Gram form of its positions);
@@ -38,12 +38,12 @@ import pandas as pd
 import torch
 
 import kernel_vs_pool
-from repchange.core.features import positions_as_samples
-from repchange.core.metrics import ALPHAS, Factors, procrustes_angle, pwsm_alphas
-from repchange.core.parallel import torch_threads
-from repchange.core.position_moments import pair_moments, pwsm_alphas_from_moments, reference_moments
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
+from repchange.measure.features import positions_as_samples
+from repchange.measure.metrics import ALPHAS, Factors, procrustes_angle, pwsm_alphas
+from repchange.base.threads import torch_threads
+from repchange.measure.position_moments import pair_moments, pwsm_alphas_from_moments, reference_moments
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
 from repchange.studies.b import tables
 
 RUN = dict(archs=["densenet_small"], targets=["fashion_new_classes"], seeds=[1, 2], source_epochs=1,

@@ -35,9 +35,9 @@ import torch
 import torchvision
 from torch.utils.data import Dataset
 
-from repchange.core.measures import Sides, evaluate
-from repchange.core.metrics import Factors, linear_cka
-from repchange.core.resampling import calibrate
+from repchange.measure.registry import Sides, evaluate
+from repchange.measure.metrics import Factors, linear_cka
+from repchange.measure.resampling import calibrate
 from repchange.tool.layer_matrix import layer_matrix
 from repchange.tool.readout import layer_activations
 from repchange.tool.probes import Probe
@@ -213,7 +213,7 @@ def reference_cache(n: int = 2_000, width: int = 1_024, updates: int = 3) -> dic
 def form_child(n: int, form: str) -> None:
     """In a child process: debiased linear CKA of two (n, 512) / (n, 256) float32 representations, in the feature
     form (no (n, n) matrix) or the Gram form; prints seconds, the peak above the inputs, and the value."""
-    from repchange.core.metrics import cka_from_grams, centred_gram
+    from repchange.measure.metrics import cka_from_grams, centred_gram
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 512, generator=g)

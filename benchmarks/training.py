@@ -8,10 +8,10 @@
    the share in convolutions and matrix products and the rate they reach there as a share of
    sgemm, and the three largest other operators (the memory-bound layers between them).
 2. Extraction of the probed layers on 500 probe images: before (autograd off, NCHW) against
-   after (:func:`repchange.core.features.extract`: inference mode, NCHW), and the largest difference.
+   after (:func:`repchange.measure.features.extract`: inference mode, NCHW), and the largest difference.
 3. Independent runs: ``K`` conv4 pre-trainings (the book's config, fewer epochs) trained one
    after another on 2 threads (the earlier default), one after another on 1 thread, and side
-   by side in a pool of workers x 1 thread (:func:`repchange.core.parallel.run_jobs`): wall times,
+   by side in a pool of workers x 1 thread (:func:`repchange.runs.parallel.run_jobs`): wall times,
    ratios, and whether pool and serial weights are bit-identical.
 4. Oversubscription: two training processes side by side, each with 2 threads (what a 2-worker
    sweep did before its threads were pinned), against the same two pinned to 1 thread each.
@@ -31,14 +31,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from repchange.core import data, parallel
-from repchange.core.architectures import build_architecture
-from repchange.core.data import Split, normalise
-from repchange.core.features import extract
-from repchange.core.models import build
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
-from repchange.core.train import OptimiserSpec, train
+from repchange.data import datasets as data
+from repchange.base import threads
+from repchange.runs import parallel
+from repchange.nets.architectures import build_architecture
+from repchange.data.datasets import Split, normalise
+from repchange.measure.features import extract
+from repchange.nets.conv4 import build
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
+from repchange.runs.trainer import OptimiserSpec, train
 from repchange.studies.a.pretraining import PretrainConfig, pretrain, pretrain_all
 
 SMALL_NETS = ("vgg_small", "resnet_small", "densenet_small")
@@ -70,7 +72,7 @@ def _spec(name: str) -> OptimiserSpec:
 
 def sgemm_gflops(threads: int = 1, n: int = 1024, reps: int = 10) -> float:
     """The machine's float32 matrix-multiply rate on ``threads`` threads (GFLOP/s)."""
-    with parallel.torch_threads(threads):
+    with threads.torch_threads(threads):
         a, b = torch.randn(n, n), torch.randn(n, n)
         a @ b
         start = time.perf_counter()
@@ -102,7 +104,7 @@ def forward_macs(model: nn.Module, image: torch.Tensor) -> float:
 def bare_loop_images_per_s(name: str, split: Split, threads: int) -> float:
     """The same steps without the trainer: one epoch of forward, loss, backward, (clip,) step."""
     spec = _spec(name)
-    with parallel.torch_threads(threads):
+    with threads.torch_threads(threads):
         model = _net(name).to(memory_format=torch.channels_last).train()
         opt = spec.build(model.parameters())
         x, y = normalise(split.images).contiguous(memory_format=torch.channels_last), split.labels
@@ -143,7 +145,7 @@ def time_split(name: str, split: Split) -> dict[str, float]:
 
 
 def trainer_images_per_s(name: str, split: Split, threads: int, tmp: Path) -> float:
-    """One epoch of :func:`repchange.core.train.train` (no evaluation), on ``threads`` threads."""
+    """One epoch of :func:`repchange.runs.trainer.train` (no evaluation), on ``threads`` threads."""
     saved = _set_env(REPCHANGE_TRAIN_THREADS=str(threads))
     try:
         run_dir = tmp / f"{name}-{threads}"

@@ -1,6 +1,6 @@
 """`make bench`, part 6: the verdict rule and the estimator grid's cost.
 
-(a) The verdict rule calibrated (``repchange.core.verdicts.calibration_table``): on synthetic units drawn
+(a) The verdict rule calibrated (``repchange.studies.verdicts.calibration_table``): on synthetic units drawn
 with a known effect (spread one smallest effect of interest, SESOI), the rate of false "holds" under no
 effect — nominal (1 - level) / 2 = 2.5 % — and the rate of "holds" at one and two SESOIs, at n = 3 and 5,
 for normal and skewed units; the same for the bare t interval and a percentile bootstrap.
@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from repchange.core import verdicts
-from repchange.core.metrics import Factors
+from repchange.studies import verdicts
+from repchange.measure.metrics import Factors
 from repchange.studies.a.estimators import ESTIMATORS
 
 
@@ -33,7 +33,7 @@ def estimator_cost(n: int = 500, p: int = 12_544, pairs: int = 3) -> dict[str, f
     for rep in reps:
         rep.gram  # noqa: B018 -- cached on first use
     seconds = {}
-    from repchange.core.metrics import linear_cka, mutual_knn, procrustes_angle
+    from repchange.measure.metrics import linear_cka, mutual_knn, procrustes_angle
 
     functions = {"cka": lambda x, y: linear_cka(x, y), "cka_debiased": lambda x, y: linear_cka(x, y, debiased=True),
                  "procrustes": procrustes_angle, "mutual_knn": mutual_knn}

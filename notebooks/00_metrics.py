@@ -16,7 +16,7 @@
 # Both studies reduce "how much did this layer change?" to one number from a similarity
 # metric. This chapter defines the metrics the book uses, shows what each is blind to, how
 # large it is by chance, and how far the metrics agree on real conv-net representations.
-# All of them live in `repchange.core.metrics` and are tested against textbook formulas.
+# All of them live in `repchange.measure.metrics` and are tested against textbook formulas.
 #
 # Throughout, $X \in \mathbb{R}^{n \times p}$ and $Y \in \mathbb{R}^{n \times q}$ hold the
 # representations of the same $n$ probe images (rows), column-centred ($\tilde X$, $\tilde Y$).

@@ -39,7 +39,7 @@ from repchange.studies.a.figures import fig1_cka_to_init
 
 # %% tags=["parameters"]
 # Data and protocol (book defaults: a 2-core laptop CPU; see notebooks/params/ for other profiles)
-a_dataset: str = "fashion_mnist"  # a name from data.available() (repchange.core)
+a_dataset: str = "fashion_mnist"  # a name from datasets.available() (repchange.data)
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
 a_pretrain_size: int = 1024  # first N training images, None for the whole train split

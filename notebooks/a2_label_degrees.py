@@ -35,7 +35,7 @@ from repchange.studies.a import tables
 from repchange.studies.a.figures import fig2_training_curves
 
 # %% tags=["parameters"]
-a_dataset: str = "fashion_mnist"  # a name from data.available() (repchange.core)
+a_dataset: str = "fashion_mnist"  # a name from datasets.available() (repchange.data)
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d (paper: 0, 1, 2, 4, 9)
 a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)

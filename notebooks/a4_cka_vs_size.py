@@ -34,7 +34,7 @@ from repchange.studies.a import tables
 from repchange.studies.a.figures import fig3b_cka_vs_size
 
 # %% tags=["parameters"]
-a_dataset: str = "fashion_mnist"  # a name from data.available() (repchange.core)
+a_dataset: str = "fashion_mnist"  # a name from datasets.available() (repchange.data)
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 a_pretrain_sizes: list = [64, 256, 1024]  # None: the whole train split (paper: 64, 256, 1024, 4096, all)
 a_size_sweep_degree: int = 9  # label randomness degree of every run (paper: fully random, D - 1)

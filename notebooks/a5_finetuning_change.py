@@ -41,7 +41,7 @@ from repchange.studies.a import tables
 from repchange.studies.a.figures import fig4_finetuning_change
 
 # %% tags=["parameters"]
-a_dataset: str = "fashion_mnist"  # source domain, a name from data.available() (repchange.core)
+a_dataset: str = "fashion_mnist"  # source domain, a name from datasets.available() (repchange.data)
 a_cross_domain: str = "digits"  # target of the cross-domain runs, resized to the source image shape
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # five seeds, as the paper
 a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d of the fine-tuning labels

@@ -50,7 +50,7 @@ from repchange.studies.b import runs, source_plateau, tables
 from repchange.studies.b.figures import fig_feature_dynamics, fig_source_curves
 
 # %% tags=["parameters"]
-b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # any name in the ARCHITECTURES table of repchange.core.architectures
+b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # any name in the ARCHITECTURES table of repchange.nets.architectures
 b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 b_seeds: list[int] = [1, 2, 3]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1; the paper: ImageNet weights)

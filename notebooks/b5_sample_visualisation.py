@@ -35,7 +35,7 @@ from repchange.studies.b import filter_choice
 from repchange.studies.b.figures import fig_heatmaps
 
 # %% tags=["parameters"]
-b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # any name in the ARCHITECTURES table of repchange.core.architectures
+b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # any name in the ARCHITECTURES table of repchange.nets.architectures
 b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
 b_seeds: list[int] = [1, 2, 3]  # source-net seeds: independent nets per unit (the paper: one run per model and target)
 b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1; the paper: ImageNet weights)

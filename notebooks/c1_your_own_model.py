@@ -32,14 +32,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.book.reader_tables import for_readers
-from repchange.core import data
-from repchange.core.measures import biased_cka_chance
+from repchange.data import datasets as data
+from repchange.measure.registry import biased_cka_chance
 from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.tool.track import Tracker, final_values, plot_table
 
 # %% tags=["parameters"]
 # Names begin with own_ so that a profile's Study A settings (epochs, lr, dataset, ...) never reach this chapter.
-own_dataset: str = "fashion_mnist"  # a name from data.available() (repchange.core); images resized to own_image_size, 3 channels
+own_dataset: str = "fashion_mnist"  # a name from datasets.available() (repchange.data); images resized to own_image_size, 3 channels
 own_image_size: int = 32  # ResNet-18 input size here (ImageNet: 224)
 own_train_size: int = 1024  # training images, spread over the classes
 own_probe_size: int = 500  # probe images (test split, spread over the classes): every update sees these
@@ -215,7 +215,7 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 #   `alphas=(0.0, 0.5)` (with `view="positions"` for conv layers, Study B's convention),
 #   `"filter_procrustes"` (Study B's per-filter Procrustes similarity), and the peers' measures on the
 #   same cache: `"mutual_knn_uncentred"` and `"cknna"` as platonic-rep computes them, `"svcca"`,
-#   `"pwcca"` and `"rsa"` (`repchange.core.peer_measures`). The table's
+#   `"pwcca"` and `"rsa"` (`repchange.measure.peers`). The table's
 #   `higher_is_better` column says which are similarities; an undefined value (a dead layer) is
 #   NaN with its reason in `note`.
 # - **Calibrated answers.** `null=N` adds a permutation null to every value (p-value, calibrated

@@ -59,11 +59,11 @@ from IPython.display import display
 from repchange.book.reader_tables import wrappable
 from repchange.book.glue import glue_numbers, glue_text, save_table
 from repchange.book.ledger_run import book_ledger
-from repchange.core import verdicts
+from repchange.studies import verdicts
 from repchange.studies import claims
 
 # %% tags=["parameters"]
-a_dataset: str = "fashion_mnist"  # Study A source domain, a name from data.available() (repchange.core)
+a_dataset: str = "fashion_mnist"  # Study A source domain, a name from datasets.available() (repchange.data)
 a_cross_domain: str = "digits"  # Study A cross-domain target
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
 a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d

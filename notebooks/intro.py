@@ -141,7 +141,7 @@ from repchange.book.ledger_run import book_ledger, landing_text
 from repchange.studies import claims
 
 # %% tags=["parameters"]
-a_dataset: str = "fashion_mnist"  # Study A source domain, a name from data.available() (repchange.core)
+a_dataset: str = "fashion_mnist"  # Study A source domain, a name from datasets.available() (repchange.data)
 a_cross_domain: str = "digits"  # Study A cross-domain target
 a_seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
 a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d

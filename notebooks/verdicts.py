@@ -15,7 +15,7 @@
 #
 # Every verdict in the {doc}`claims ledger <claims_ledger>` and every "clearly" in a chapter
 # ("the layers that moved clearly further from their init…") comes from one rule in
-# `repchange.core.verdicts`, so a chapter and the ledger cannot disagree about one effect.
+# `repchange.studies.verdicts`, so a chapter and the ledger cannot disagree about one effect.
 #
 # **Units.** A claim is tested on *independent* units, each giving one value of its statistic:
 # a Study A **seed** (each seed pre-trains and fine-tunes its own nets) and a Study B **source
@@ -123,7 +123,7 @@ import pandas as pd
 from IPython.display import display
 
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.core import verdicts
+from repchange.studies import verdicts
 from repchange.studies import verdict_figures
 
 # %% tags=["parameters"]

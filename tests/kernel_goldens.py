@@ -1,4 +1,4 @@
-"""Fixed inputs for every kernel of ``core.metrics`` (:mod:`repchange.core.kernels`): each case returns the floats
+"""Fixed inputs for every kernel of ``measure.metrics`` (:mod:`repchange.measure.kernels`): each case returns the floats
 that stand for the kernel's values on them. The goldens in ``kernel_goldens.json`` hold those floats per version;
 ``python tests/test_kernels.py`` records them after a kernel's version was raised on purpose.
 
@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from repchange.core import metrics as m
+from repchange.measure import metrics as m
 
 
 def _inputs() -> dict[str, np.ndarray]:

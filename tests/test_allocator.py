@@ -11,8 +11,8 @@ import pytest
 CHURN = """
 import resource
 import torch
-from repchange.core.allocator import keep_freed_memory
-from repchange.core.models import build
+from repchange.runs.allocator import keep_freed_memory
+from repchange.nets.conv4 import build
 kept = keep_freed_memory()
 torch.set_num_threads(1); torch.manual_seed(0)
 model = build("conv4", in_channels=1, num_classes=10, image_size=28)
@@ -53,7 +53,7 @@ def test_kept_memory_removes_the_page_faults_of_repeated_blocks_and_can_be_switc
 BIG_BLOCKS = """
 import json, resource
 import torch
-from repchange.core.allocator import keep_freed_memory
+from repchange.runs.allocator import keep_freed_memory
 kept = keep_freed_memory()
 x = torch.randn(500, 32, 28, 28)  # 50 MB: one conv4 activation of Study A's 500 probe images, above any mmap threshold
 faults = []
@@ -97,7 +97,7 @@ def test_blocks_above_the_mmap_threshold_are_reused_in_the_default_mode_only() -
 
 
 def test_an_unknown_mode_is_refused_naming_the_variable_and_its_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    from repchange.core import allocator
+    from repchange.runs import allocator
 
     monkeypatch.setenv("REPCHANGE_KEEP_FREED_MEMORY", "yes")
     with pytest.raises(ValueError, match=r"REPCHANGE_KEEP_FREED_MEMORY='yes'.*'all'.*'small'.*'0'"):

@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from repchange.core.metrics import linear_cka, minibatch_cka
+from repchange.measure.metrics import linear_cka, minibatch_cka
 from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.tool.probes import Probe
 from repchange.tool.track import Tracker
@@ -247,7 +247,7 @@ def test_a_probe_that_cannot_be_permuted_says_so_and_streaming_refuses_it() -> N
 
 
 def test_the_streamed_matrix_equals_minibatch_cka_per_pair_and_exact_with_one_batch() -> None:
-    from repchange.core.metrics import MinibatchCKA, linear_cka
+    from repchange.measure.metrics import MinibatchCKA, linear_cka
     from repchange.tool.probes import Probe
 
     torch.manual_seed(0)

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from repchange.core.architectures import WeightsNotFoundError, build_architecture
-from repchange.core.data import Split
-from repchange.core.features import extract
-from repchange.core.receptive_field import ReceptiveField, receptive_fields
+from repchange.nets.architectures import WeightsNotFoundError, build_architecture
+from repchange.data.datasets import Split
+from repchange.measure.features import extract
+from repchange.nets.receptive_field import ReceptiveField, receptive_fields
 
 SMALL = ["vgg_small", "resnet_small", "densenet_small"]
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from repchange.core.measures import MEASURES, Sides, biased_cka_chance, evaluate
-from repchange.core.metrics import (
+from repchange.measure.registry import MEASURES, Sides, biased_cka_chance, evaluate
+from repchange.measure.metrics import (
     Factors,
     MinibatchCKA,
     UndefinedSimilarity,
@@ -21,7 +21,7 @@ from repchange.core.metrics import (
     linear_cka,
     rbf_cka,
 )
-from repchange.core.resampling import calibrate, check_resampling
+from repchange.measure.resampling import calibrate, check_resampling
 from repchange.tool.track import SmallProbeWarning, Tracker
 
 # all samples but one equal: the unbiased self-HSIC is exactly 0 in exact arithmetic, +8.9e-17 in floats
@@ -31,7 +31,7 @@ ONE_OUTLIER = torch.tensor([[3.0], [1.0], [1.0], [1.0], [1.0]], dtype=torch.floa
 def _old_debiased_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     """The formula before the guard: the ratio of unbiased HSICs, unguarded."""
     fx, fy = Factors(x), Factors(y)
-    from repchange.core.metrics import _unbiased_hsic_from_parts
+    from repchange.measure.metrics import _unbiased_hsic_from_parts
 
     cross = _unbiased_hsic_from_parts(fx.hollow_gram, fy.hollow_gram)
     return float(cross / torch.sqrt(fx.self_hsic_unbiased * fy.self_hsic_unbiased))

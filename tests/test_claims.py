@@ -605,7 +605,7 @@ def test_a_premise_one_unit_of_the_run_misses_is_not_met_unless_its_claim_holds(
 def test_each_row_carries_its_verdicts_margin_and_the_findings_name_the_fragile_ones() -> None:
     """A row's margin is verdicts.verdict_margin of its interval, in statistic units and in SEs; the view shows the
     SEs; a row within FRAGILE_SE of a boundary is named fragile, one far from every boundary is not."""
-    from repchange.core import verdicts
+    from repchange.studies import verdicts
 
     claim = claims.Claim("X", "A", "Sec. 3.2", "Fig. 3", "quote", "c", "s", "seed", "greater")
     near = pd.Series([0.029, 0.04, 0.05], index=["s1", "s2", "s3"])  # low edge just above δ = 0.01: holds, fragile

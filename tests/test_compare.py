@@ -13,9 +13,9 @@ from PIL import Image
 
 from repchange.book import cli
 from repchange.tool.compare import compare, load_checkpoint_state, load_probe
-from repchange.core import image_folders
-from repchange.core.data import IMAGENET_STATS, normalise
-from repchange.core.metrics import linear_cka, procrustes_angle
+from repchange.data import image_folders
+from repchange.data.datasets import IMAGENET_STATS, normalise
+from repchange.measure.metrics import linear_cka, procrustes_angle
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import torch
 from conftest import make_fashion_mnist_tree
 from scipy.io import savemat
 
-from repchange.core import data
+from repchange.data import datasets as data
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_generic_keys_drop_only_a_metric_suffix(key: str, expected: tuple) -> No
 
 
 def test_every_study_a_estimator_is_a_similarity_that_is_one_for_identical_representations() -> None:
-    from repchange.core.metrics import Factors
+    from repchange.measure.metrics import Factors
     from repchange.studies.a.estimators import ESTIMATORS, similarities
 
     rng = np.random.default_rng(0)
@@ -88,8 +88,8 @@ def test_study_a_estimator_tables_come_from_the_pool_with_the_serial_numbers(
     import shutil
     from dataclasses import replace
 
-    from repchange.core.runtime import Runtime
-    from repchange.core.store import Store
+    from repchange.runs.runtime import Runtime
+    from repchange.runs.store import Store
     from repchange.studies.a import tables as a_tables
     from repchange.studies.a.estimators import ESTIMATORS, estimator_tables
 

@@ -9,9 +9,9 @@ import matplotlib
 import pytest
 
 from repchange.book import explorer
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
-from repchange.core.train import OptimiserSpec
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
+from repchange.runs.trainer import OptimiserSpec
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import runs
 from repchange.studies.b import tables as b_tables

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from repchange.core.data import Split
-from repchange.core.features import extract
-from repchange.core.models import Conv4
+from repchange.data.datasets import Split
+from repchange.measure.features import extract
+from repchange.nets.conv4 import Conv4
 
 
 def probe(n: int = 6) -> Split:
@@ -20,14 +20,14 @@ def test_extract_returns_flattened_activations_in_probe_order() -> None:
     assert {k: tuple(v.shape) for k, v in acts.items()} == {
         "block1": (6, 256), "block2": (6, 64), "block3": (6, 16), "block4": (6, 4), "logits": (6, 3)}
     model.eval()
-    from repchange.core.data import normalise
+    from repchange.data.datasets import normalise
     with torch.no_grad():
         assert torch.allclose(acts["logits"], model(normalise(probe().images)), atol=1e-6)
     assert all(not m._forward_hooks for m in model.modules())
 
 
 def test_batch_mode_uses_each_batchs_statistics_and_leaves_running_statistics_alone() -> None:
-    from repchange.core.data import normalise
+    from repchange.data.datasets import normalise
 
     torch.manual_seed(0)
     model = Conv4(1, 3, 16, width=4).eval()
@@ -61,7 +61,7 @@ def test_nan_activations_name_the_layer() -> None:
 
 
 def test_layer_factors_wrap_every_probed_layer() -> None:
-    from repchange.core.features import layer_factors
+    from repchange.measure.features import layer_factors
 
     torch.manual_seed(0)
     model = Conv4(1, 3, 16, width=4)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from repchange.core import filter_chunks, metrics
+from repchange.measure import filter_chunks
+from repchange.measure import metrics
 
 
 def _maps(seed: int, shape: tuple[int, ...] = (5, 7, 6, 6)) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import make_fashion_mnist_tree
 
-from repchange.core import data
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
-from repchange.core.train import OptimiserSpec, checkpoint_path
+from repchange.data import datasets as data
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
+from repchange.runs.trainer import OptimiserSpec, checkpoint_path
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetuning_splits
 from repchange.studies.a.pretraining import PretrainConfig
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from repchange.core import image_folders
-from repchange.core.data import DataNotFoundError
+from repchange.data import image_folders
+from repchange.data.datasets import DataNotFoundError
 
 
 def _tree(folder: Path, classes: list[str], per_class: int, seed: int = 0) -> None:

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from repchange.core import parallel
-from repchange.core.parallel import Job, run_jobs
+from repchange.runs import parallel
+from repchange.runs.parallel import Job, run_jobs
 
 
 def _pid_and_env(i: int, name: str) -> tuple[int, str | None]:

@@ -1,4 +1,4 @@
-"""Stored results are keyed by the versions of the kernels that computed them (repchange.core.kernels), and the
+"""Stored results are keyed by the versions of the kernels that computed them (repchange.measure.kernels), and the
 versions are held to the kernels' values: a kernel whose values move without a new version fails here.
 
 When a kernel's values change on purpose, raise its ``@kernel(version)`` and record the new goldens in the same
@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repchange.core import kernels, metrics, store
-from repchange.core.kernels import GOLDEN_RTOL, kernels_of
+from repchange.measure import kernels
+from repchange.measure import metrics
+from repchange.runs import store
+from repchange.measure.kernels import GOLDEN_RTOL, kernels_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kernel_goldens import CASES, compute  # noqa: E402
@@ -24,12 +26,12 @@ GOLDENS = Path(__file__).with_name("kernel_goldens.json")
 
 
 def _record() -> dict:
-    versions = kernels_of("core.metrics")
+    versions = kernels_of("measure.metrics")
     return {name: {"version": versions[name], "values": values} for name, values in compute().items()}
 
 
 def test_every_kernel_has_golden_cases_and_goldens_at_its_version() -> None:
-    versions = kernels_of("core.metrics")
+    versions = kernels_of("measure.metrics")
     assert set(CASES) == set(versions), ("every kernel needs a golden case in tests/kernel_goldens.py, and every case "
                                          f"a kernel: {sorted(set(CASES) ^ set(versions))}")
     goldens = json.loads(GOLDENS.read_text())
@@ -47,7 +49,7 @@ def test_each_kernel_computes_its_golden_values(name: str) -> None:
     assert now.shape == expected.shape and np.allclose(now, expected, rtol=GOLDEN_RTOL, atol=GOLDEN_RTOL * scale,
                                                         equal_nan=True), (
         f"{name}'s values moved without a new version (now {now.tolist()}, golden {expected.tolist()}): if that is "
-        f"meant, raise its @kernel version in core.metrics and record the goldens (python {__file__})")
+        f"meant, raise its @kernel version in measure.metrics and record the goldens (python {__file__})")
 
 
 def compute_one(name: str) -> list[float]:
@@ -57,21 +59,21 @@ def compute_one(name: str) -> list[float]:
 
 
 def test_a_kernel_module_is_keyed_by_versions_not_by_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The key of core.metrics ignores its file (a refactor with the same values keeps it), follows a kernel's version
+    """The key of measure.metrics ignores its file (a refactor with the same values keeps it), follows a kernel's version
     (new values re-key), and a definitions-keyed module still follows its text."""
-    before = store.code_version(("core.metrics", "studies.a.tables"))
+    before = store.code_version(("measure.metrics", "studies.a.tables"))
 
     def edited(which: str):
         return lambda name, *stamp: frozenset({f"edited {name}"}) if name == which else _real(name, *stamp)
 
-    monkeypatch.setattr(store, "_module_fingerprints", edited("core.metrics"))  # any text of core.metrics
-    assert store.code_version(("core.metrics", "studies.a.tables")) == before
+    monkeypatch.setattr(store, "_module_fingerprints", edited("measure.metrics"))  # any text of measure.metrics
+    assert store.code_version(("measure.metrics", "studies.a.tables")) == before
     monkeypatch.setattr(store, "_module_fingerprints", edited("studies.a.tables"))  # its text counts
-    assert store.code_version(("core.metrics", "studies.a.tables")) != before
+    assert store.code_version(("measure.metrics", "studies.a.tables")) != before
     monkeypatch.undo()
-    assert store.code_version(("core.metrics", "studies.a.tables")) == before
-    monkeypatch.setitem(kernels._VERSIONS["core.metrics"], "linear_cka", kernels_of("core.metrics")["linear_cka"] + 1)
-    assert store.code_version(("core.metrics", "studies.a.tables")) != before
+    assert store.code_version(("measure.metrics", "studies.a.tables")) == before
+    monkeypatch.setitem(kernels._VERSIONS["measure.metrics"], "linear_cka", kernels_of("measure.metrics")["linear_cka"] + 1)
+    assert store.code_version(("measure.metrics", "studies.a.tables")) != before
 
 
 _real = store._module_fingerprints
@@ -98,4 +100,4 @@ NOT_KERNELS = {"ALPHAS": "a constant of the chapters' parameters", "CENTRINGS": 
 def test_every_public_similarity_of_core_metrics_is_a_kernel() -> None:
     """A public function that computes values but is no kernel would change stored results without re-keying them."""
     public = set(metrics.__all__) - set(NOT_KERNELS)
-    assert public == set(kernels_of("core.metrics")), sorted(public ^ set(kernels_of("core.metrics")))
+    assert public == set(kernels_of("measure.metrics")), sorted(public ^ set(kernels_of("measure.metrics")))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from repchange.core.labels import partially_random, shifted
+from repchange.data.labels import partially_random, shifted
 
 D = 10
 

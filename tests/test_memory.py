@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import repchange.tool.memory as memory
-from repchange.core.metrics import Factors, centred_gram, cka_from_grams, linear_cka
+from repchange.measure.metrics import Factors, centred_gram, cka_from_grams, linear_cka
 from repchange.tool.layer_matrix import layer_matrix
 from repchange.tool.memory import ProbeTooLarge, layer_bytes, predicted_peak
 from repchange.tool.track import Tracker

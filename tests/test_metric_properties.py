@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repchange.core.metrics import Factors, linear_cka, minibatch_cka, procrustes_angle, pwsm
+from repchange.measure.metrics import Factors, linear_cka, minibatch_cka, procrustes_angle, pwsm
 
 # Derandomised so CI draws the same examples every run; REPCHANGE_HYPOTHESIS_EXAMPLES=2000 searches wider.
 SETTINGS = settings(max_examples=int(os.environ.get("REPCHANGE_HYPOTHESIS_EXAMPLES", 30)), deadline=None,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from repchange.core.metrics import centred_gram, cka_from_grams, linear_cka
+from repchange.measure.metrics import centred_gram, cka_from_grams, linear_cka
 
 
 def rand(n: int, p: int, seed: int) -> np.ndarray:
@@ -100,7 +100,7 @@ def test_clear_errors() -> None:
 
 from scipy.spatial import procrustes as scipy_procrustes  # noqa: E402
 
-from repchange.core.metrics import (
+from repchange.measure.metrics import (
     Factors,
     MinibatchCKA,
     filter_cka,
@@ -246,7 +246,7 @@ def test_filter_cka_is_linear_cka_of_each_map_with_rows_as_samples(centre: str) 
 
 @pytest.mark.parametrize("centre", ["rows", "columns"])
 def test_filter_pwsm_at_one_is_the_angle_of_the_per_filter_procrustes_similarity(centre: str) -> None:
-    from repchange.core.metrics import filter_pwsm
+    from repchange.measure.metrics import filter_pwsm
 
     a, b = rand(5 * 9, 4, 50).reshape(5, 9, 4), rand(5 * 9, 4, 51).reshape(5, 9, 4)
     angle = filter_pwsm(a, b, alpha=1.0, centre=centre)
@@ -265,7 +265,7 @@ def test_filter_pwsm_at_one_is_the_angle_of_the_per_filter_procrustes_similarity
 
 
 def test_a_side_whitened_once_gives_the_same_distances_and_must_match_alpha_and_centring() -> None:
-    from repchange.core.metrics import FilterWhitened, filter_pwsm
+    from repchange.measure.metrics import FilterWhitened, filter_pwsm
 
     a, b = rand(4 * 8, 5, 55).reshape(4, 8, 5), rand(4 * 8, 5, 56).reshape(4, 8, 5)
     once = FilterWhitened(a, alpha=0.5, centre="rows")
@@ -280,7 +280,7 @@ def test_a_side_whitened_once_gives_the_same_distances_and_must_match_alpha_and_
 def test_filter_pwsm_at_zero_ignores_any_invertible_map_of_the_columns() -> None:
     """Full whitening (α = 0) with more samples (rows) than features (columns): an invertible linear map of
     the W features leaves the distance unchanged; at α = 1 (Procrustes) it does not."""
-    from repchange.core.metrics import filter_pwsm
+    from repchange.measure.metrics import filter_pwsm
 
     a, b = rand(3 * 12, 4, 52).reshape(3, 12, 4), rand(3 * 12, 4, 53).reshape(3, 12, 4)
     stretch = np.diag([1.0, 4.0, 0.5, 2.0]) @ np.linalg.qr(rand(4, 4, 54))[0]
@@ -308,7 +308,7 @@ def test_minibatch_cka_is_the_mean_of_batch_hsics() -> None:
     y = rand(300, 30, 46) + 0.2 * x[:, :30]
     assert minibatch_cka([(x, y)]) == pytest.approx(linear_cka(x, y, debiased=True), abs=1e-12)
     assert minibatch_cka([(x, y)], debiased=False) == pytest.approx(linear_cka(x, y), abs=1e-12)
-    from repchange.core.metrics import unbiased_hsic
+    from repchange.measure.metrics import unbiased_hsic
 
     batches = [(x[i : i + 100], y[i : i + 100]) for i in range(0, 300, 100)]
     grams = [(centred_gram(a), centred_gram(b)) for a, b in batches]
@@ -365,7 +365,7 @@ def test_procrustes_in_gram_form_is_as_exact_as_the_svd_of_the_cross_product() -
 
 
 def test_mutual_knn_alignment_is_one_for_the_same_geometry_and_near_chance_for_unrelated_data() -> None:
-    from repchange.core.metrics import mutual_knn
+    from repchange.measure.metrics import mutual_knn
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 30))
@@ -384,7 +384,7 @@ def test_mutual_knn_matches_scikit_learns_neighbours() -> None:
     """Reference: scikit-learn's exact cosine k-NN on the centred features, the overlap counted with sets."""
     from sklearn.neighbors import NearestNeighbors
 
-    from repchange.core.metrics import mutual_knn
+    from repchange.measure.metrics import mutual_knn
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((60, 8))

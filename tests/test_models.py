@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from repchange.core.models import Conv4, build
+from repchange.nets.conv4 import Conv4, build
 
 
 @pytest.mark.parametrize("channels,size,flat", [(1, 28, [12544, 3136, 576, 64]), (3, 32, [16384, 4096, 1024, 256])])

@@ -14,7 +14,7 @@ import pytest
 from repchange.book import runner
 from repchange.book.parameter_checks import ParameterError
 from repchange.book.glue import glued_in_cell, read_glued
-from repchange.core import verdicts
+from repchange.studies import verdicts
 from repchange.studies import summaries
 from repchange.studies.b import analysis
 

@@ -11,11 +11,13 @@ import pytest
 import torch
 
 from repchange.book import sweep
-from repchange.core import data, parallel, progress
-from repchange.core.models import build
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
-from repchange.core.train import OptimiserSpec, train
+from repchange.data import datasets as data
+from repchange.runs import parallel
+from repchange.runs import progress
+from repchange.nets.conv4 import build
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
+from repchange.runs.trainer import OptimiserSpec, train
 from repchange.studies.a.pretraining import TRAINING_CODE, PretrainConfig, pretrain, pretrain_all
 
 TINY = PretrainConfig(dataset="fashion_mnist", epochs=2, train_size=160, eval_size=40, width=8,
@@ -140,7 +142,7 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     script.write_text(
         "import sys\n"
         "sys.path.insert(0, %r)\n"
-        "from repchange.core import parallel\n"
+        "from repchange.runs import parallel\n"
         "import test_parallel as t\n"
         "if __name__ == '__main__':\n"
         "    jobs = [parallel.Job(t._sleep_and_report, dict(path=%r)), parallel.Job(t._sleep_and_report, dict(path=%r))]\n"
@@ -178,7 +180,7 @@ def test_an_interrupt_to_the_process_group_stops_the_parent_and_no_worker_prints
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, pathlib, signal, time\n"
-        "from repchange.core import parallel\n"
+        "from repchange.runs import parallel\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)  # as a kernel: never the ignore a shell passed on\n"
         "def meet(folder):  # each of the two workers runs one job: both have started when run_jobs returns\n"
         "    pathlib.Path(folder, str(os.getpid())).touch()\n"
@@ -236,7 +238,7 @@ def test_missing_tables_lists_each_table_once(tmp_path: Path) -> None:
     twice, one worker waiting on the store's lock."""
     import pandas as pd
 
-    from repchange.core.table_pool import (AssembledTable, TableJob, TablePart, assembled_tables, missing_tables,
+    from repchange.runs.table_pool import (AssembledTable, TableJob, TablePart, assembled_tables, missing_tables,
                                            stored_tables)
 
     store = Store(tmp_path)

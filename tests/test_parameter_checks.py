@@ -211,7 +211,7 @@ def test_a_wrong_value_passes_or_is_named_never_a_deep_error(name: str, stem: st
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_a_library_runtime_refuses_a_missing_device_before_any_work() -> None:
-    from repchange.core.runtime import Runtime
+    from repchange.runs.runtime import Runtime
 
     with pytest.raises(ValueError, match=r"no CUDA device .*use device: auto"):
         Runtime(device="cuda:1")

@@ -9,9 +9,9 @@ import pytest
 import torch
 from scipy.stats import rankdata
 
-from repchange.core.measures import MEASURES, Sides, evaluate
-from repchange.core.metrics import Factors, UndefinedSimilarity, mutual_knn
-from repchange.core.peer_measures import cknna, mutual_knn_uncentred, pwcca, rsa, svcca
+from repchange.measure.registry import MEASURES, Sides, evaluate
+from repchange.measure.metrics import Factors, UndefinedSimilarity, mutual_knn
+from repchange.measure.peers import cknna, mutual_knn_uncentred, pwcca, rsa, svcca
 from repchange.tool.track import Tracker
 
 

@@ -7,9 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repchange.core.features import positions_as_samples
-from repchange.core.metrics import ALPHAS, Factors, UndefinedSimilarity, pwsm_alphas
-from repchange.core.position_moments import GroupMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
+from repchange.measure.features import positions_as_samples
+from repchange.measure.metrics import ALPHAS, Factors, UndefinedSimilarity, pwsm_alphas
+from repchange.measure.position_moments import GroupMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
 
 
 def _maps(seed: int, n: int, c: int, h: int, offset: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

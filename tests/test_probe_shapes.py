@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from repchange.core.probe_shapes import probe_shapes
+from repchange.nets.probe_shapes import probe_shapes
 from repchange.studies.b.tables import dynamics_params
 
 PAPER_RUN = dict(targets=["scene15"], seeds=[1], source_epochs=1, source_size=10, finetune_epochs=1,

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from repchange.book.reader_tables import MISSING, for_readers, number, wrappable
-from repchange.core import plotting
+from repchange.base import plotting
 
 
 @pytest.mark.parametrize("value, decimals, text", [

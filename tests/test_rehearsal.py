@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from repchange.book import parameter_checks, rehearsal, runner
-from repchange.core import data, image_folders
-from repchange.core.architectures import build_architecture
+from repchange.data import datasets as data
+from repchange.data import image_folders
+from repchange.nets.architectures import build_architecture
 from repchange.studies.b import runs
 
 SIZES = {"a_seeds", "a_pretrain_epochs", "a_pretrain_size", "a_pretrain_eval_size", "a_probe_size", "a_pretrain_sizes",
@@ -99,8 +100,8 @@ PUBLISHED_MAPS = {  # (channels, height = width) of each probed layer at 224 pix
 @pytest.mark.slow
 def test_the_published_nets_load_their_cached_weights_and_probe_their_layers_at_224_pixels(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from repchange.core.data import Split
-    from repchange.core.features import extract
+    from repchange.data.datasets import Split
+    from repchange.measure.features import extract
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     rehearsal.write_imagenet_weights(tmp_path / "hub")

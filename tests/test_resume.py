@@ -14,11 +14,11 @@ import pytest
 
 TRAIN = """
 import sys
-from repchange.core import data
+from repchange.data import datasets as data
 from repchange.studies.a.pretraining import PretrainConfig, pretrain
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
-from repchange.core.train import OptimiserSpec
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
+from repchange.runs.trainer import OptimiserSpec
 cfg = PretrainConfig(epochs=10, train_size=1024, eval_size=200, width=16,
                      optimiser=OptimiserSpec("sgd", lr=1e-3, momentum=0.9, batch_size=32))
 run = pretrain(cfg, data.load("fashion_mnist"), runtime=Runtime(Store(sys.argv[1]), "cpu"))

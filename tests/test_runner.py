@@ -62,30 +62,60 @@ def test_the_package_docstring_names_every_module() -> None:
     assert not missing, f"lib/repchange/__init__.py does not list {missing}"
 
 
-LAYERS = {"core": {"core"}, "studies": {"core", "studies"}, "book": {"core", "studies", "book", "tool"},
-          "tool": {"core", "tool"}}
+# Each folder and the folders it may import from (itself included): base <- data <- nets, measure <- runs <- studies <-
+# book; the tool for your own model on base, data and measure alone (no nets, trainer, pool or store).
+LAYERS = {"base": {"base"}, "data": {"base", "data"}, "nets": {"base", "data", "nets"},
+          "measure": {"base", "data", "measure"}, "runs": {"base", "data", "nets", "measure", "runs"},
+          "studies": {"base", "data", "nets", "measure", "runs", "studies"},
+          "tool": {"base", "data", "measure", "tool"},
+          "book": {"base", "data", "nets", "measure", "runs", "studies", "tool", "book"}}
 
 
 def _layer(module: str) -> str:
     top = module.split(".")[0]
-    assert top in LAYERS, f"repchange.{module} lies outside core, studies, book and tool"
+    assert top in LAYERS, f"repchange.{module} lies outside the folders {sorted(LAYERS)}"
     return top
 
 
-def test_each_layer_imports_only_from_the_layers_before_it() -> None:
-    """core <- studies <- book; the tool for your own model (repchange.tool) on core only."""
+def _imports(path: Path) -> list[str]:
+    """The repchange modules ``path`` imports, at any depth (absolute imports only)."""
     import ast
 
-    upward = []
-    for module, path in _library_modules().items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else
-                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-            for name in names:
-                if name.startswith("repchange.") and _layer(name[len("repchange."):]) not in LAYERS[_layer(module)]:
-                    upward.append(f"{module} imports {name}")
-            assert not (isinstance(node, ast.ImportFrom) and node.level), f"{module}: use absolute imports"
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else
+                 [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        found += [n for n in names if n.startswith("repchange.")]
+        assert not (isinstance(node, ast.ImportFrom) and node.level), f"{path}: use absolute imports"
+    return found
+
+
+def test_each_layer_imports_only_from_the_layers_before_it() -> None:
+    """base <- data <- nets, measure <- runs <- studies <- book; the tool on base, data and measure."""
+    upward = [f"{module} imports {name}" for module, path in _library_modules().items()
+              for name in _imports(path) if _layer(name[len("repchange."):]) not in LAYERS[_layer(module)]]
     assert not upward, upward
+
+
+def test_the_layering_rule_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from repchange.runs.trainer import train\n")
+    assert [_layer(n[len("repchange."):]) for n in _imports(bad)] == ["runs"]
+    assert "runs" not in LAYERS["tool"] and "nets" not in LAYERS["measure"]
+
+
+def test_the_tool_imports_no_trainer_pool_store_nets_studies_or_book() -> None:
+    """Importing every tool module (and the light command line) loads only base, data, measure and the tool."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib, pkgutil, repchange.tool as t\n"
+            "for m in pkgutil.iter_modules(t.__path__):\n"
+            "    if m.name not in ('track_lightning', 'track_transformers'): importlib.import_module('repchange.tool.' + m.name)\n"
+            "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('repchange.'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    outside = [m for m in loaded if m.split(".")[1] not in LAYERS["tool"] | {"__init__"} and m != "repchange"]
+    assert loaded and not outside, f"the tool's import closure holds {outside}"
 
 
 def test_execution_key_follows_source_parameters_and_library(tmp_path: Path) -> None:

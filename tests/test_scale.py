@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from repchange.book import parameter_checks, parameters
-from repchange.core.runtime import Runtime
+from repchange.runs.runtime import Runtime
 from repchange.studies.a import scale as a_scale
 
 BOOK = {"a_dataset": "fashion_mnist", "a_cross_domain": "digits", "a_seeds": [1, 2, 3, 4, 5],

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from repchange.book import parameters, runner
-from repchange.core.runtime import Runtime
+from repchange.runs.runtime import Runtime
 from repchange.studies.a import scale as a_scale
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
 from repchange.studies.a.scale_record import RECORD_FOLDER, TABLES, RecordError, ScaleRecord, record_key, write_record

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
 from repchange.studies.b import runs, source_plateau
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from repchange.core.stats import clearly, paired_difference
+from repchange.studies.stats import clearly, paired_difference
 
 
 def test_paired_difference_pairs_by_seed_and_flags_clear_effects() -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from repchange.core.store import Store, StoreWriteError, config_key, verify_run, write_failure
+from repchange.runs.store import Store, StoreWriteError, config_key, verify_run, write_failure
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ def test_keys_depend_on_config_and_code_only() -> None:
     assert config_key("k", Cfg()) == config_key("k", {"b": [1, 2], "a": 1.0})
     assert config_key("k", Cfg()) != config_key("k", Cfg(a=2))
     assert config_key("k", Cfg()) != config_key("other", Cfg())
-    assert config_key("k", Cfg()) != config_key("k", Cfg(), code=("core.labels",))
+    assert config_key("k", Cfg()) != config_key("k", Cfg(), code=("data.labels",))
     with pytest.raises(TypeError, match="cannot be part of a run key"):
         config_key("k", {"x": object()})
 
@@ -84,7 +84,7 @@ def test_missing_lists_each_unstored_config_once_in_order(tmp_path: Path) -> Non
 
 
 def test_code_fingerprint_ignores_imports_docstrings_comments_and_layout_not_code() -> None:
-    from repchange.core.store import source_fingerprint
+    from repchange.runs.store import source_fingerprint
 
     base = '''"""Module doc."""
 from .metrics import pwsm
@@ -110,7 +110,7 @@ def f(x):
 
 
 def test_code_version_survives_splitting_a_module_but_not_a_change_of_what_it_computes() -> None:
-    from repchange.core.store import pooled_fingerprint
+    from repchange.runs.store import pooled_fingerprint
 
     whole = '''"""Runs and dynamics."""
 from . import data
@@ -130,7 +130,7 @@ def measure(x):
 from ..core import data
 
 __all__ = ["train"]
-TRAINING_CODE = ("core.data", "study_b.runs", "study_b.dynamics")
+TRAINING_CODE = ("data.datasets", "study_b.runs", "study_b.dynamics")
 
 
 def train(x):
@@ -223,7 +223,7 @@ def test_a_run_without_checksums_is_not_served(tmp_path: Path, capsys) -> None:
 
 
 def test_a_verified_run_is_hashed_once_per_process_until_its_files_change(tmp_path: Path, monkeypatch) -> None:
-    from repchange.core import store as store_module
+    from repchange.runs import store as store_module
 
     store = Store(tmp_path)
     run_dir = _weights_run(store, [])
@@ -239,11 +239,11 @@ def test_a_verified_run_is_hashed_once_per_process_until_its_files_change(tmp_pa
 
 def test_store_care_verifies_measures_and_prunes_only_what_no_code_asks_for(tmp_path: Path, capsys) -> None:
     from repchange.book.cli import main
-    from repchange.core import store_care
+    from repchange.runs import store_care
 
     store = Store(tmp_path)
-    current = store.get_or_run("train", Cfg(), lambda d: (d / "w.txt").write_text("current"), code=("core.labels",))
-    old = store.get_or_run("train", Cfg(a=2), lambda d: (d / "w.txt").write_text("old"), code=("core.labels",))
+    current = store.get_or_run("train", Cfg(), lambda d: (d / "w.txt").write_text("current"), code=("data.labels",))
+    old = store.get_or_run("train", Cfg(a=2), lambda d: (d / "w.txt").write_text("old"), code=("data.labels",))
     manifest = json.loads((old / "complete.json").read_text())
     manifest["code"]["version"] = "0" * 16  # made by code that no longer exists
     (old / "complete.json").write_text(json.dumps(manifest))
@@ -321,9 +321,9 @@ def test_the_cached_code_version_equals_the_parsed_one_and_follows_the_file(tmp_
     import importlib
     import inspect
 
-    from repchange.core import store as store_mod
+    from repchange.runs import store as store_mod
 
-    modules = ("core.data", "core.train", "studies.b.runs")
+    modules = ("data.datasets", "runs.trainer", "studies.b.runs")
     parsed = store_mod.pooled_fingerprint(inspect.getsource(importlib.import_module(f"repchange.{m}")) for m in modules)
     assert store_mod.code_version(modules) == parsed == store_mod.code_version(modules)
     # a new version of a module's file (another stamp) is parsed again, not served from the cache

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from repchange.core import data
-from repchange.core.metrics import pwsm_key
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
+from repchange.data import datasets as data
+from repchange.measure.metrics import pwsm_key
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
 from repchange.studies import deviations
 from repchange.studies.b import runs, tables
 
@@ -171,7 +171,7 @@ def _scene_tree(root: Path, classes: int = 3, per_class: int = 8) -> None:
 def test_paper_path_fine_tunes_a_torchvision_net_on_an_image_folder_target(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The paper profile's code path, small: ResNet50 (random weights here) on a generated 15-Scene tree."""
-    from repchange.core import image_folders
+    from repchange.data import image_folders
 
     monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
     _scene_tree(tmp_path / "data")
@@ -196,8 +196,8 @@ def test_paper_path_fine_tunes_a_torchvision_net_on_an_image_folder_target(tmp_p
 
 
 def test_missing_imagenet_weights_stop_fine_tuning_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from repchange.core import image_folders
-    from repchange.core.architectures import WeightsNotFoundError
+    from repchange.data import image_folders
+    from repchange.nets.architectures import WeightsNotFoundError
 
     monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -227,7 +227,7 @@ def test_baseline_compares_the_source_with_an_independently_trained_twin(tmp_pat
 @pytest.mark.slow
 def test_any_image_folder_is_a_target_for_the_small_nets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """folder:<path>: split 80/20 with seed 42 (or its own train/test folders), grey 28x28 for a small net."""
-    from repchange.core import image_folders
+    from repchange.data import image_folders
 
     monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
     _scene_tree(tmp_path / "mine", classes=3, per_class=10)

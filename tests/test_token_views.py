@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from repchange.core.metrics import MinibatchCKA, centred_gram, linear_cka, unbiased_hsic
+from repchange.measure.metrics import MinibatchCKA, centred_gram, linear_cka, unbiased_hsic
 from repchange.tool.layer_matrix import layer_matrix
 from repchange.tool.track import Tracker
 from repchange.tool.views import as_samples

@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from repchange.core.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
+from repchange.measure.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
 from repchange.tool.track import ProbeTooLarge, Tracker, final_values, plot_table, resolve_layers, stage_ends
 
 
@@ -264,7 +264,7 @@ def test_a_half_precision_model_takes_a_float32_probe(dtype: torch.dtype) -> Non
 
 def test_streaming_keeps_the_references_gram_parts_instead_of_a_model_copy_where_they_are_smaller(monkeypatch) -> None:
     import repchange.tool.memory as memory_mod
-    from repchange.core.metrics import MinibatchCKA
+    from repchange.measure.metrics import MinibatchCKA
     from repchange.tool.probes import Probe
 
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ from torch import nn
 
 lightning = pytest.importorskip("lightning")
 
-from repchange.core.metrics import linear_cka
+from repchange.measure.metrics import linear_cka
 from repchange.tool.track_lightning import RepresentationTracking
 
 

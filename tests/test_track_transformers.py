@@ -7,7 +7,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from repchange.core.metrics import linear_cka
+from repchange.measure.metrics import linear_cka
 from repchange.tool.track_transformers import RepresentationTrackingCallback, attach
 
 

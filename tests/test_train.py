@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from repchange.core.data import Split, normalise
-from repchange.core.models import Conv4
-from repchange.core.train import OptimiserSpec, TrainingDiverged, checkpoint_path, load_checkpoint, train
+from repchange.data.datasets import Split, normalise
+from repchange.nets.conv4 import Conv4
+from repchange.runs.trainer import OptimiserSpec, TrainingDiverged, checkpoint_path, load_checkpoint, train
 
 
 def toy_splits(n: int = 96) -> tuple[Split, Split]:

@@ -1,7 +1,7 @@
 """A change to the code that keys every stored training is a decision, not an accident.
 
 The store keys each training by its config and the code of the modules it runs (``TRAINING_CODE``): a change to
-any definition there (a message in ``core.data`` included) makes every stored run of that study "missing", and the
+any definition there (a message in ``data.datasets`` included) makes every stored run of that study "missing", and the
 next book build retrains them all (hours at the paper profile). This test holds the fingerprints of those modules;
 when it fails, either undo the change or, where the training really changes, record the new fingerprints
 (``python tests/test_training_code.py``) in the same commit and say so in its message.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from repchange.core.store import code_version
+from repchange.runs.store import code_version
 from repchange.studies.a.finetuning import TRAINING_CODE as A_FINETUNING
 from repchange.studies.a.pretraining import TRAINING_CODE as A_PRETRAINING
 from repchange.studies.b.runs import TRAINING_CODE as B_TRAINING

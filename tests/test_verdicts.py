@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from repchange.core import verdicts
-from repchange.core.verdicts import SCALES
+from repchange.studies import verdicts
+from repchange.studies.verdicts import SCALES
 
 CKA = SCALES["cka difference"]
 RHO = SCALES["rank correlation"]

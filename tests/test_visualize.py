@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from repchange.core.receptive_field import ReceptiveField
+from repchange.nets.receptive_field import ReceptiveField
 from repchange.studies.b import visualize
 
 IDENTITY_3 = ReceptiveField(jump=1.0, size=3.0, start=0.0)  # a 3x3 conv with padding 1: unit (r, c) sees r±1, c±1

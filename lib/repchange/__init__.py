@@ -1,21 +1,34 @@
 """repchange: re-runs of two studies of representation change during pre-training and fine-tuning.
 
-Three layers, each importing only from those before it, and the tool beside them on ``core`` (a test checks this), one concern per
-module (a test checks that every module is listed here):
+Folders by purpose, each importing only from those before it (a test checks this, and that every module is listed
+here): ``base`` <- ``data`` <- ``nets``, ``measure`` <- ``runs`` <- ``studies`` <- ``book``; the tool for your own
+model (``tool``) stands on ``base``, ``data`` and ``measure`` alone -- the light install's sub-tree.
 
-``core`` -- what both studies and your own model stand on:
-``core.data`` (data sets as in-memory tensors), ``core.image_folders`` (ImageFolder trees: paper
-targets, any folder), ``core.labels`` (label corruption), ``core.models`` (Study A's conv4 and its
-probed layers), ``core.architectures`` (Study B's nets), ``core.probe_shapes`` (their probed maps' shapes, computed on the meta device), ``core.receptive_field`` (receptive
-fields of probed units), ``core.train`` (the one trainer), ``core.parallel`` (independent runs side
-by side), ``core.table_pool`` (stored result tables computed side by side), ``core.progress`` (events a terminal follows), ``core.features`` (activations of named
-layers), ``core.metrics`` (similarity measures), ``core.kernels`` (the versions stored results are keyed by: a kernel module is keyed by its kernels' versions, held to golden values), ``core.filter_chunks`` (Study B's per-filter metrics a few maps at a time), ``core.position_moments`` (Study B's PWSM on positions from each class's moments), ``core.peer_measures`` (the peers' measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``core.store`` (runs keyed by config and code, served
-only after their checksums match), ``core.store_care`` (verify, measure and prune a store),
-``core.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
-calibration), ``core.stats`` (paired differences over seeds, by that rule), ``core.plotting`` (means with error bands, captions),
-``core.runtime`` (where runs execute: store, device, data folder, downloads), ``core.allocator`` (freed memory kept in the process: no page-fault churn), ``core.devices`` (which device a
-run may ask for), ``core.measures`` (the similarity measures by name: direction, range, undefined values),
-``core.resampling`` (a permutation null and a bootstrap interval for one value).
+``base`` -- small helpers every layer may use: ``base.files`` (files written whole, the default store folder),
+``base.devices`` (which device a run uses), ``base.device_checks`` (which device names a user may write),
+``base.threads`` (torch's thread count for a block), ``base.plotting`` (the house style, means with error bands).
+
+``data`` -- data sets: ``data.datasets`` (data sets as in-memory tensors), ``data.image_folders`` (ImageFolder trees:
+paper targets, any folder), ``data.labels`` (label corruption).
+
+``nets`` -- the studies' networks: ``nets.conv4`` (the 4-block conv net and its probed layers),
+``nets.architectures`` (VGG, ResNet, DenseNet by name, their probed layers), ``nets.probe_shapes`` (probed maps'
+shapes, computed on the meta device), ``nets.receptive_field`` (receptive fields of probed units).
+
+``measure`` -- what compares two layers: ``measure.kernels`` (the versions stored results are keyed by: a kernel
+module is keyed by its kernels' versions, held to golden values), ``measure.metrics`` (similarity measures),
+``measure.registry`` (the measures by name: direction, range, undefined values), ``measure.peers`` (the peers'
+measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``measure.resampling`` (a permutation null and a
+bootstrap interval for one value), ``measure.features`` (activations of named layers), ``measure.filter_chunks``
+(per-filter metrics a few maps at a time), ``measure.position_moments`` (PWSM on spatial positions from each class's
+moments).
+
+``runs`` -- the machinery that trains and stores: ``runs.trainer`` (the one trainer), ``runs.parallel``
+(independent runs side by side), ``runs.table_pool`` (stored result tables computed side by side),
+``runs.progress`` (events a terminal follows), ``runs.store`` (runs keyed by config and code, served only after
+their checksums match), ``runs.store_care`` (verify, measure and prune a store), ``runs.runtime`` (where runs
+execute: store, device, data folder, downloads), ``runs.allocator`` (freed memory kept in the process: no
+page-fault churn).
 
 ``studies`` -- the papers' protocols as functions that return tidy tables, and what the chapters show:
 ``studies.metric_checks`` and ``studies.metric_figures`` (the metrics chapter);
@@ -28,7 +41,8 @@ source nets stopped improving), ``studies.b.tables`` (feature
 dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables),
 ``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``, ``studies.b.claims``
 (its ledger rows);
-both: ``studies.summaries`` (numbers the prose quotes), ``studies.ledger`` (a claim, its verdict, premises, Holm,
+both: ``studies.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,
+calibration), ``studies.stats`` (paired differences over seeds, by that rule), ``studies.summaries`` (numbers the prose quotes), ``studies.ledger`` (a claim, its verdict, premises, Holm,
 views), ``studies.ledger_diff`` (two builds' ledgers side by side), ``studies.claims`` (both studies' rows
 assembled), ``studies.paper_texts`` (the papers' sections, for the quotes),
 ``studies.verdict_figures`` (the verdict rule's calibration), ``studies.estimator_grid`` (every claim
@@ -43,7 +57,7 @@ for readers), ``book.ledger_run`` (a run's ledger and the landing page's finding
 ``book.runner`` (papermill and the book build), ``book.html_build`` (the HTML rebuilt only where a page changed), ``book.usage`` (what each notebook's execution cost), ``book.rehearsal`` (miniature data in the paper profile's formats), ``book.sweep`` (parameter grids), ``book.check``
 (headless Chromium), ``book.explorer`` (stored results), ``book.cli``.
 
-``tool`` -- your own model, on ``core`` only (the light install: ``pip install repchange`` without the
+``tool`` -- your own model, on ``base``, ``data`` and ``measure`` only (the light install: ``pip install repchange`` without the
 ``[book]`` extra): ``tool.hooks`` (layers by module path, selectors), ``tool.probes`` (probe sets in one seeded
 order), ``tool.views`` (outputs as samples × features; token views by the attention mask), ``tool.memory`` (a
 measurement's peak predicted, and refused where it won't fit), ``tool.readout`` (layers read on a probe, layer

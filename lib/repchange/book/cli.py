@@ -40,7 +40,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "parameters.yaml").write_text(yaml.safe_dump(params, sort_keys=True))
     print(f"executing {notebook.name} with {params}", flush=True)
-    from repchange.core import progress
+    from repchange.runs import progress
 
     with progress.follow(out / "progress.jsonl"):
         done = runner.execute(notebook, out / f"{notebook.stem}.ipynb", params, results_dir=out / "results",
@@ -85,8 +85,8 @@ def _mb(n: float) -> str:
 
 
 def _cmd_store(args: argparse.Namespace) -> int:
-    from repchange.core import store_care
-    from repchange.core.store import QUARANTINE, Store
+    from repchange.runs import store_care
+    from repchange.runs.store import QUARANTINE, Store
 
     store = Store(args.root) if args.root else Store()
     if not store.root.is_dir():
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--out", help="the record folder (default: the repository's references/scale_record)")
     rec.set_defaults(func=_cmd_scale_record)
     args = parser.parse_args(argv)
-    from repchange.core.store import StoreWriteError
+    from repchange.runs.store import StoreWriteError
 
     errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, StoreWriteError)
     if args.command != "compare":  # the book's stack is the [book] extra; compare runs on the light install
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         errors += (runner.NotebookFailed,)
     try:
-        from repchange.core.allocator import mode
+        from repchange.runs.allocator import mode
 
         mode()  # a bad REPCHANGE_KEEP_FREED_MEMORY is refused here, not in a notebook's kernel after it started
         return args.func(args)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
 from repchange.studies.a.finetuning import condition_label
 
 __all__ = ["KINDS", "Explorer", "StoredTable", "curves", "stored_tables"]
@@ -88,7 +88,7 @@ def curves(table: pd.DataFrame, kind: str, seed: int | None = None) -> pd.DataFr
 
 def _finetune_b_config(d: dict[str, Any]):
     """A stored Study B fine-tuning config (JSON) back as a FinetuneBConfig."""
-    from repchange.core.train import OptimiserSpec
+    from repchange.runs.trainer import OptimiserSpec
     from repchange.studies.b.runs import FinetuneBConfig, SourceConfig
 
     src = dict(d["source"], optimiser=OptimiserSpec(**d["source"]["optimiser"]))
@@ -170,14 +170,14 @@ class Explorer:
         """The current view as a matplotlib figure."""
         import matplotlib as mpl
 
-        from repchange.core.plotting import HOUSE_STYLE
+        from repchange.base.plotting import HOUSE_STYLE
 
         with mpl.rc_context(HOUSE_STYLE):
             return self._draw()
 
     def _draw(self):
         """:meth:`figure`'s drawing: the curves over epochs above the bars at the chosen epoch."""
-        from repchange.core.plotting import caption, legend_below, panel_grid, place_caption, wrapped
+        from repchange.base.plotting import caption, legend_below, panel_grid, place_caption, wrapped
 
         rows = self.selection
         stats = rows.groupby(["layer", "epoch"], sort=False)["value"].agg(["mean", "sem"]).reset_index()

@@ -14,8 +14,8 @@ import pandas as pd
 
 from repchange.book import parameters
 from repchange.book.glue import provenance
-from repchange.core import verdicts
-from repchange.core.verdicts import VERDICTS
+from repchange.studies import verdicts
+from repchange.studies.verdicts import VERDICTS
 from repchange.studies import budget, claims, estimator_grid
 from repchange.studies.a import scale as a_scale
 from repchange.studies.a import tables as a_tables
@@ -151,7 +151,7 @@ def _memorised_text(frame: pd.DataFrame) -> str:
 
 def _power_sentence(tallied: pd.DataFrame) -> str:
     """Why "inconclusive" is expected near δ: the rule's rate of "holds" at this run's usual n per study, for a true
-    effect of δ and of 2 δ with units spreading one δ (:func:`repchange.core.verdicts.calibrate`, the calibration the
+    effect of δ and of 2 δ with units spreading one δ (:func:`repchange.studies.verdicts.calibrate`, the calibration the
     verdicts page shows)."""
     parts = []
     for study in ("A", "B"):

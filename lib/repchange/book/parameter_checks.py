@@ -88,12 +88,12 @@ def _distinct(values: list) -> list:
 
 
 def _data_sets() -> list[str]:
-    from repchange.core import data
+    from repchange.data import datasets as data
     return data.available()
 
 
 def _architectures() -> list[str]:
-    from repchange.core.architectures import ARCHITECTURES
+    from repchange.nets.architectures import ARCHITECTURES
     return list(ARCHITECTURES)
 
 
@@ -131,23 +131,23 @@ def _weights(value: str) -> str:
 
 
 def _device(value: str) -> str:
-    from repchange.core.devices import check_device
+    from repchange.base.device_checks import check_device
     check_device(value)
     return value
 
 
 def _bn_modes() -> tuple[str, ...]:
-    from repchange.core.features import BN_MODES
+    from repchange.measure.features import BN_MODES
     return BN_MODES
 
 
 def _bn_orders() -> tuple[str, ...]:
-    from repchange.core.models import BN_ORDERS
+    from repchange.nets.conv4 import BN_ORDERS
     return BN_ORDERS
 
 
 def _centrings() -> tuple[str, ...]:
-    from repchange.core.metrics import CENTRINGS
+    from repchange.measure.metrics import CENTRINGS
     return CENTRINGS
 
 
@@ -243,7 +243,7 @@ def _probe_within_split(v: Mapping[str, Any]) -> str | None:
 
 
 # Test-split sizes of the data sets with fixed splits: the pre-training probe is the first a_probe_size test images
-# (a folder's size is known only once it is read). core.data holds the splits, but a table here keeps the door cheap.
+# (a folder's size is known only once it is read). data.datasets holds the splits, but a table here keeps the door cheap.
 TEST_SPLIT_SIZES = {"fashion_mnist": 10_000, "cifar10": 10_000, "svhn": 26_032, "digits": 1_000}
 
 

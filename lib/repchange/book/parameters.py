@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from repchange.book import parameter_checks
-from repchange.core.runtime import Runtime
-from repchange.core.train import OptimiserSpec
+from repchange.runs.runtime import Runtime
+from repchange.runs.trainer import OptimiserSpec
 from repchange.studies import metric_checks
 from repchange.studies.a import scale as a_scale
 from repchange.studies.a import tables as a_tables

@@ -31,7 +31,7 @@ import nbformat
 import yaml
 
 from repchange.book import html_build, parameter_checks, usage as usage_mod, vocabulary
-from repchange.core import progress as progress_mod
+from repchange.runs import progress as progress_mod
 
 __all__ = [
     "NotebookFailed",
@@ -353,7 +353,7 @@ READS_WHOLE_STORE = {"explorer"}
 
 def library_fingerprint() -> str:
     """Hash of the code of every module of the library (imports and docstrings left out)."""
-    from repchange.core.store import source_fingerprint
+    from repchange.runs.store import source_fingerprint
 
     package = Path(__file__).resolve().parents[1]  # the repchange package
     prints = [f"{p.relative_to(package)}:{source_fingerprint(p.read_text())}" for p in sorted(package.rglob("*.py"))]
@@ -363,8 +363,9 @@ def library_fingerprint() -> str:
 def execution_key(notebook: Path, parameters: Mapping[str, Any], library: str) -> str:
     """What an executed notebook's output depends on: its source, its parameters, the library's code,
     the data and store locations (and, for :data:`READS_WHOLE_STORE`, the store's complete runs)."""
-    from repchange.core.store import Store, default_root
-    from repchange.core.store_care import complete_runs
+    from repchange.base.files import default_root
+    from repchange.runs.store import Store
+    from repchange.runs.store_care import complete_runs
 
     parts = [notebook.read_text(), json.dumps(dict(parameters), sort_keys=True, default=str), library,
              os.environ.get("REPCHANGE_DATA", ""), str(default_root())]

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from repchange.core.store import atomic_write
+from repchange.base.files import atomic_write
 
 __all__ = ["CallTask", "NotebookTask", "cell_name", "collect", "grid", "run_cells", "sweep_notebook"]
 
@@ -135,7 +135,7 @@ def _default_executor(workers: int | None) -> Executor:
     """A local spawn pool (not fork: the driver may hold torch threads and open kernels) whose
     workers x threads <= cores: with N workers each gets cores // N threads, and their cells
     train their runs one after another (no nested pools)."""
-    from repchange.core.parallel import cores
+    from repchange.runs.parallel import cores
 
     n = workers or cores()
     return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_pin_cell_worker,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import caption, legend_below, page_figure, panel_grid, wrapped
+from repchange.base.plotting import caption, legend_below, page_figure, panel_grid, wrapped
 
 from repchange.studies import paper_numbers
 

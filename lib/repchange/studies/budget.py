@@ -18,8 +18,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure, panel_grid
-from repchange.core.verdicts import LEVEL
+from repchange.base.plotting import PAGE_WIDTH_IN, caption, page_figure, panel_grid
+from repchange.studies.verdicts import LEVEL
 from repchange.studies import claims
 from repchange.studies.a.scale import from_record
 

@@ -12,7 +12,7 @@ import re
 
 import pandas as pd
 
-from repchange.core.verdicts import CONCLUSIVE, FRAGILE_SE, LEVEL, REFUTATIONS, VERDICTS
+from repchange.studies.verdicts import CONCLUSIVE, FRAGILE_SE, LEVEL, REFUTATIONS, VERDICTS
 from repchange.studies.a.claims import (FIG5_REFERENCES, TRAIN_FIT_TOLERANCE, pretraining_claims,
                                         reference_dependence, sgd_steps, study_a_claims, study_a_steps)
 from repchange.studies.b.claims import ARCH_OF_PAPER, SIMILARITY_TO_SOURCE, study_b_claims

@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pandas as pd
 
-from repchange.core.features import positions_as_samples
-from repchange.core.metrics import pwsm
-from repchange.core.runtime import Runtime
+from repchange.measure.features import positions_as_samples
+from repchange.measure.metrics import pwsm
+from repchange.runs.runtime import Runtime
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 

@@ -15,10 +15,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from repchange.core.features import BN_MODES
-from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure, wrapped
-from repchange.core.runtime import Runtime
-from repchange.core.verdicts import LEVEL
+from repchange.measure.features import BN_MODES
+from repchange.base.plotting import PAGE_WIDTH_IN, caption, page_figure, wrapped
+from repchange.runs.runtime import Runtime
+from repchange.studies.verdicts import LEVEL
 from repchange.studies import claims
 from repchange.studies.a import estimators
 from repchange.studies.a.tables import CkaToInitParams, DegreeSweepParams, FinetuneSweepParams, SizeSweepParams

@@ -16,7 +16,7 @@ texts by the test suite) at the section it stands in (``section``), says what ou
   beside the layer mean, the independent init beside the paper's reference): shown, out of the tally, so
   that a verdict that depends on the reading is visible without counting the claim twice.
 
-The verdict of each row comes from :mod:`repchange.core.verdicts`, the one rule the chapters use too.
+The verdict of each row comes from :mod:`repchange.studies.verdicts`, the one rule the chapters use too.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from repchange.core import verdicts
-from repchange.core.plotting import PAGE_WIDTH_IN, caption, page_figure
-from repchange.core.verdicts import DIRECTIONS, LEVEL, SCALES, SENSITIVITY
+from repchange.studies import verdicts
+from repchange.base.plotting import PAGE_WIDTH_IN, caption, page_figure
+from repchange.studies.verdicts import DIRECTIONS, LEVEL, SCALES, SENSITIVITY
 
 __all__ = ["KINDS", "PREMISES", "TALLIED", "VERDICT_COLOURS", "Claim", "apply_premises", "assess", "effect_text",
            "fig_ledger", "ledger", "ledger_details", "ledger_view", "not_measured", "share_sensitivity",
@@ -51,7 +51,7 @@ PREMISES = {"A2-train-fit": "random labels memorised: training accuracy at the m
 class Claim:
     """One claim: the paper's words (``quote``) at ``section`` (and ``figure``), what the statistic reads of
     them (``claim``), what is computed per unit, which side of ``null`` it predicts, the
-    :data:`~repchange.core.verdicts.SCALES` family of its statistic, its ``kind`` (:data:`KINDS`),
+    :data:`~repchange.studies.verdicts.SCALES` family of its statistic, its ``kind`` (:data:`KINDS`),
     optionally the ledger key of the claim it presupposes (``premise``), and whether its statistic is the same
     under every similarity estimator (``estimator_free``: the estimator grid shows "–" and counts it nowhere)."""
 
@@ -89,9 +89,9 @@ def source_net_groups(values: pd.Series) -> list[str]:
 def assess(claim: Claim, values: pd.Series, level: float = LEVEL, groups: list | None = None,
            delta: tuple[float, str] | None = None) -> dict[str, object]:
     """One ledger row: the claim's fields, its SESOI, n, mean, interval, the p-value of its verdict's test,
-    the verdict, and the verdict at :data:`~repchange.core.verdicts.SENSITIVITY` × the SESOI, over the
+    the verdict, and the verdict at :data:`~repchange.studies.verdicts.SENSITIVITY` × the SESOI, over the
     per-unit ``values`` (one per independent unit; ``groups``: a fixed effect, e.g. Study B's architecture).
-    ``delta``: (δ, its basis) from the measure (:func:`repchange.core.verdicts.range_delta`); None or a NaN δ keeps
+    ``delta``: (δ, its basis) from the measure (:func:`repchange.studies.verdicts.range_delta`); None or a NaN δ keeps
     the scale's fixed δ. ``verdict_fixed_delta`` is the verdict at the scale's fixed δ either way."""
     scale = SCALES[claim.scale]
     i = verdicts.interval(values, scale, null=claim.null, level=level, groups=groups)
@@ -145,7 +145,7 @@ def apply_premises(frame: pd.DataFrame) -> pd.DataFrame:
     A premise is a fact about the run's own nets, which are the nets the dependent claims measure: it is met
     when the premise claim holds, or when every unit of the run lies on the premise's claimed side
     (``every_unit``) although the interval cannot say so for the population — e.g. five seeds that all fit
-    every random label give no spread, and the exact test needs six (:mod:`repchange.core.verdicts`)."""
+    every random label give no spread, and the exact test needs six (:mod:`repchange.studies.verdicts`)."""
     frame = frame.copy()
     if "verdict_unconditional" not in frame:
         frame["verdict_unconditional"] = frame.verdict
@@ -177,7 +177,7 @@ def ledger(*parts: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     """The ledger rows of both studies in one table: premises applied (a claim whose premise row does not
     hold reads "premise not met"), then ``verdict_holm``: the verdict with the tallied claims (kinds
     :data:`TALLIED`) taken as one family (Holm on each verdict's own test; see
-    :func:`repchange.core.verdicts.holm`), and ``verdict_holm_paper``: the same with each paper's tallied claims as
+    :func:`repchange.studies.verdicts.holm`), and ``verdict_holm_paper``: the same with each paper's tallied claims as
     their own family; rows out of the tally read "out of tally" there. ``tallied``
     marks the papers' findings. Verdict counts of the tallied rows in ``frame.attrs["counts"]`` and
     ``frame.attrs["counts_holm"]``."""
@@ -208,7 +208,7 @@ def effect_text(r: pd.Series) -> str:
 
 
 def share_sensitivity(frame: pd.DataFrame, shares: Iterable[float]) -> pd.DataFrame:
-    """The tallied verdicts at other shares of the measure's range (:data:`~repchange.core.verdicts.RANGE_SHARE`):
+    """The tallied verdicts at other shares of the measure's range (:data:`~repchange.studies.verdicts.RANGE_SHARE`):
     δ scales with the share, so each row whose δ came from the measure (``sesoi_basis`` not "fixed…") is re-read from
     its own interval at δ × share / RANGE_SHARE; rows with a fixed δ, and verdicts no number sets (premise not met,
     untestable, not measured), keep theirs. Columns: share, key, verdict (one row per share and tallied claim)."""
@@ -229,7 +229,7 @@ def share_sensitivity(frame: pd.DataFrame, shares: Iterable[float]) -> pd.DataFr
 
 def verdict_label(row: Mapping[str, object]) -> str:
     """A row's verdict with its refinement: ``"does not hold (negligible)"``, ``"does not hold (reversed)"``, else
-    the verdict itself (:func:`repchange.core.verdicts.refuted_as`); ``row``: a ledger row or a mapping of one."""
+    the verdict itself (:func:`repchange.studies.verdicts.refuted_as`); ``row``: a ledger row or a mapping of one."""
     refuted = row.get("refuted_as", "")
     return f"{row['verdict']} ({refuted})" if isinstance(refuted, str) and refuted else str(row["verdict"])
 
@@ -245,7 +245,7 @@ def verdict_margin_se(frame: pd.DataFrame) -> pd.Series:
 def ledger_view(frame: pd.DataFrame) -> pd.DataFrame:
     """What a reader scans, one row per claim: key, the paper's section (§), the verdict, Holm's, the verdict at
     three times the SESOI, the effect (mean − null) with its interval and n (the SESOI is in the details), and
-    the verdict's margin in standard errors (:func:`repchange.core.verdicts.verdict_margin`; NaN without a t
+    the verdict's margin in standard errors (:func:`repchange.studies.verdicts.verdict_margin`; NaN without a t
     interval, and for "premise not met", which no number sets)."""
     out = {"claim": frame.key, "§": frame.section.str.removeprefix("Sec. "),
            "verdict": frame.apply(verdict_label, axis=1),

@@ -3,8 +3,8 @@
 Two builds of the book give different numbers whenever their nets trained differently: other code, other seeds,
 or only another CPU (its kernels add in another order, and the same seed trains to other weights). A verdict
 that moves between two builds is a finding only when it was far from a boundary of the rule in both; one
-within :data:`repchange.core.verdicts.FRAGILE_SE` standard errors of a boundary in either build moves as a
-replication with new seeds would (:func:`repchange.core.verdicts.replication_crossing`).
+within :data:`repchange.studies.verdicts.FRAGILE_SE` standard errors of a boundary in either build moves as a
+replication with new seeds would (:func:`repchange.studies.verdicts.replication_crossing`).
 
 Input: two ledger tables as the book saves them (``claims_ledger.csv``, ``budget_ledger.csv``,
 ``scale_ledger.csv``): one row per ``key`` (and per ``budget`` / ``scale`` where the table has them), with
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from repchange.core.verdicts import FRAGILE_SE, VERDICTS, replication_crossing
+from repchange.studies.verdicts import FRAGILE_SE, VERDICTS, replication_crossing
 
 __all__ = ["LEDGER_FILES", "VERDICT_COLUMNS", "compare_folders", "compare_ledgers", "read_ledger", "summary_lines"]
 

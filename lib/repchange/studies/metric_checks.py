@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from repchange.core import data as data_mod
-from repchange.core.features import extract, factors_of, layer_factors, positions_as_samples
-from repchange.core.metrics import ALPHAS, Factors, linear_cka, pearson, procrustes_angle, pwsm, pwsm_key
-from repchange.core.runtime import Runtime
+from repchange.data import datasets as data_mod
+from repchange.measure.features import extract, factors_of, layer_factors, positions_as_samples
+from repchange.measure.metrics import ALPHAS, Factors, linear_cka, pearson, procrustes_angle, pwsm, pwsm_key
+from repchange.runs.runtime import Runtime
 from repchange.studies.a.pretraining import TRAINING_CODE, PretrainConfig, pretrain
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "pc_deletion_on",
 ]
 
-CODE = (*TRAINING_CODE, "core.features", "core.metrics", "studies.metric_checks")
+CODE = (*TRAINING_CODE, "measure.features", "measure.metrics", "studies.metric_checks")
 
 
 def _flat_metrics() -> dict[str, Callable[[Factors, Factors], float]]:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import caption, legend_below, mean_and_sem, page_figure, panel_grid
+from repchange.base.plotting import caption, legend_below, mean_and_sem, page_figure, panel_grid
 from repchange.studies.a.figures import LAYER_COLOURS
 
 __all__ = ['chance_levels', 'layer_identification', 'metric_agreement', 'pc_deletion']

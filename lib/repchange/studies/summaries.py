@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from repchange.core.metrics import pwsm_key
-from repchange.core.plotting import mean_and_sem
-from repchange.core import verdicts
-from repchange.core.stats import clearly, paired_difference
-from repchange.core.verdicts import SCALES
+from repchange.measure.metrics import pwsm_key
+from repchange.base.plotting import mean_and_sem
+from repchange.studies import verdicts
+from repchange.studies.stats import clearly, paired_difference
+from repchange.studies.verdicts import SCALES
 from repchange.studies import metric_checks as checks
 from repchange.studies import paper_numbers
 from repchange.studies.a.claims import depth_contrast

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repchange.core.plotting import caption, page_figure, panel_grid
+from repchange.base.plotting import caption, page_figure, panel_grid
 
 __all__ = ["fig_calibration"]
 
@@ -14,7 +14,7 @@ SPREAD_COLOURS = {0.5: "#76b7b2", 1.0: "#1b4f72", 3.0: "#c0392b"}
 
 @page_figure
 def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int = 5):
-    """Two panels from :func:`repchange.core.verdicts.calibration_table` (normal units; skewed ones in the page's
+    """Two panels from :func:`repchange.studies.verdicts.calibration_table` (normal units; skewed ones in the page's
     table), the rate of "holds" against the true effect in smallest effects of interest (δ) at ``n`` units.
     Left: each method, units spread by one δ. Right: the rule, units spread by 0.5, 1 and 3 δ. The dotted lines
     mark an effect of one δ and the nominal one-sided rate ``nominal``: below one δ, "holds" is a false verdict."""

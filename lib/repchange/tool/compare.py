@@ -35,10 +35,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from repchange.core import data as data_mod
-from repchange.core.data import IMAGENET_STATS, Split
-from repchange.core.devices import check_device
-from repchange.core.train import resolve_device
+from repchange.data import datasets as data_mod
+from repchange.data.datasets import IMAGENET_STATS, Split
+from repchange.base.device_checks import check_device
+from repchange.base.devices import resolve_device
 from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.tool.readout import SmallProbeWarning
 from repchange.tool.track import Tracker, plot_table
@@ -137,7 +137,7 @@ def load_probe(probe: str, n: int | None, *, image_size: int | None = None, chan
     ``image_size``, default 224) or a book data set (``n`` test images spread over its classes,
     resized to ``image_size`` when given, grey repeated to ``channels``)."""
     if Path(probe).expanduser().is_dir():
-        from repchange.core.image_folders import read_probe_folder
+        from repchange.data.image_folders import read_probe_folder
 
         split = read_probe_folder(probe, n, image_size=image_size or 224)
         return split, f"{len(split)} images of the ImageFolder tree {Path(probe).expanduser()}"
@@ -219,8 +219,8 @@ def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str,
                   out: str | os.PathLike | None) -> None:
     """Refuse, before any checkpoint is read, a request :func:`compare` cannot honour; each message names the
     argument and its command-line flag."""
-    from repchange.core.measures import check_metrics
-    from repchange.core.resampling import check_resampling
+    from repchange.measure.registry import check_metrics
+    from repchange.measure.resampling import check_resampling
     from repchange.tool.views import check_view
 
     for flags, check in (("metrics (--metrics), alphas (--alpha)", lambda: check_metrics(list(metrics), list(alphas))),

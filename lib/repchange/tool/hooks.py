@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from repchange.core.features import extraction_mode
+from repchange.measure.features import extraction_mode
 
 __all__ = ["HIDDEN_STATES", "Layer", "Selector", "Tap", "resolve_layers", "select_output", "stage_ends"]
 

@@ -22,10 +22,10 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 from torch import nn
 
-from repchange.core.features import BN_MODES
-from repchange.core.measures import MEASURES, check_metrics
-from repchange.core.metrics import Factors
-from repchange.core.resampling import check_resampling
+from repchange.measure.features import BN_MODES
+from repchange.measure.registry import MEASURES, check_metrics
+from repchange.measure.metrics import Factors
+from repchange.measure.resampling import check_resampling
 from repchange.tool.hooks import Selector, resolve_layers
 from repchange.tool.probes import Probe, floating_dtype, to_device
 from repchange.tool.memory import check_fits, predicted_peak
@@ -164,7 +164,7 @@ def plot_matrix(table: pd.DataFrame, metric: str | None = None, alpha: float | N
     each row's best match outlined; undefined cells are left blank."""
     import matplotlib as mpl
 
-    from repchange.core.plotting import HOUSE_STYLE
+    from repchange.base.plotting import HOUSE_STYLE
 
     with mpl.rc_context(HOUSE_STYLE):
         return _draw_matrix(table, metric, alpha, title, ax)
@@ -175,7 +175,7 @@ def _draw_matrix(table: pd.DataFrame, metric: str | None, alpha: float | None, t
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from repchange.core.plotting import PAGE_WIDTH_IN, wrapped
+    from repchange.base.plotting import PAGE_WIDTH_IN, wrapped
 
     part, metric = _one_metric(table, metric, alpha)
     rows, cols = list(dict.fromkeys(part.layer_a)), list(dict.fromkeys(part.layer_b))

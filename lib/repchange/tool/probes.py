@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
-from repchange.core.data import Split, normalise
+from repchange.data.datasets import Split, normalise
 
 __all__ = ["Batch", "Probe", "batch_size_of", "floating_dtype", "to_device"]
 

@@ -14,10 +14,10 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from repchange.core.features import extraction_mode
-from repchange.core.measures import MEASURES, Sides, biased_cka_chance, evaluate
-from repchange.core.metrics import Factors, UndefinedSimilarity
-from repchange.core.resampling import RESAMPLED_COLUMNS, calibrate
+from repchange.measure.features import extraction_mode
+from repchange.measure.registry import MEASURES, Sides, biased_cka_chance, evaluate
+from repchange.measure.metrics import Factors, UndefinedSimilarity
+from repchange.measure.resampling import RESAMPLED_COLUMNS, calibrate
 from repchange.tool.hooks import Layer, Selector, Tap
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
 from repchange.tool.views import Pool, as_samples, attention_mask
@@ -105,7 +105,7 @@ def _concatenated(name: str, parts: list[torch.Tensor], what: str) -> torch.Tens
 def small_probe_warnings(n: int, widths_a: Mapping[str, int], widths_b: Mapping[str, int],
                          pairs: Sequence[tuple[str, str]], metrics: Sequence[str]) -> list[str]:
     """One line per layer pair where biased CKA of independent features of these widths on n samples
-    (:func:`repchange.core.measures.biased_cka_chance`) exceeds :data:`CHANCE_WARNING`."""
+    (:func:`repchange.measure.registry.biased_cka_chance`) exceeds :data:`CHANCE_WARNING`."""
     if "cka" not in metrics:
         return []
     lines = []

@@ -2,7 +2,7 @@
 
 Per probe batch, each layer's centred Gram matrix (b × b) is built once; the batch adds its unbiased HSIC to
 every layer pair's cross term and to each layer's own term (Nguyen et al. 2021's minibatch CKA, the same sums
-as :class:`repchange.core.metrics.MinibatchCKA` for each pair). A batch constant on one side counts exactly
+as :class:`repchange.measure.metrics.MinibatchCKA` for each pair). A batch constant on one side counts exactly
 (its centred Gram is zero). The batches must be a random draw of the probe (``probe_seed``).
 """
 
@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from repchange.core.features import extraction_mode
-from repchange.core.metrics import (UndefinedSimilarity, _unbiased_hsic_from_parts, gram_parts, hsic_floor,
+from repchange.measure.features import extraction_mode
+from repchange.measure.metrics import (UndefinedSimilarity, _unbiased_hsic_from_parts, gram_parts, hsic_floor,
                                     normalised_hsic)
 from repchange.tool.hooks import Layer, Selector, Tap
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
@@ -30,7 +30,7 @@ MIN_BATCH = 4  # the unbiased HSIC needs 4 samples; a shorter last batch is left
 
 def batch_gram_parts(outputs: Mapping[str, torch.Tensor], view: str | Pool, mask: torch.Tensor | None,
                      side: str = "") -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Each layer's zero-diagonal centred Gram parts (:func:`repchange.core.metrics.gram_parts`) of one probe batch:
+    """Each layer's zero-diagonal centred Gram parts (:func:`repchange.measure.metrics.gram_parts`) of one probe batch:
     ``outputs`` maps a layer name to its activations (batch first), read in ``view`` with the token ``mask``
     (padded positions left out). NaN or infinite activations are an error naming the layer (and ``side``)."""
     parts = {}

@@ -14,7 +14,7 @@ mappings of keyword inputs, Datasets, DataLoaders or Splits, read in one seeded 
 **Metrics** (each layer's output as (samples, features) by ``view``: ``flatten``, ``positions``,
 ``mean``, ``first`` or ``last`` token, or a ``pool(outputs, mask)`` function; token sequences honour the probe's
 ``attention_mask``; see :func:`repchange.tool.views.as_samples`), named in
-:data:`repchange.core.measures.MEASURES`: ``cka`` and ``cka_debiased`` (linear CKA), ``rbf_cka``,
+:data:`repchange.measure.registry.MEASURES`: ``cka`` and ``cka_debiased`` (linear CKA), ``rbf_cka``,
 ``mutual_knn`` (k nearest neighbours), ``procrustes`` (angular Procrustes distance, radians),
 ``pwsm`` at each of ``alphas`` (radians), ``filter_procrustes`` (Study B's per-filter Procrustes
 similarity, averaged over probe images and filters). The ``higher_is_better`` column says which
@@ -23,7 +23,7 @@ are similarities; a value with no definition on the inputs (a dead layer, a self
 
 **Calibration**: ``null=N`` adds a permutation null of N shuffles of the probe rows (null mean, sd,
 band, one-sided p-value, calibrated score z) to every value; ``bootstrap=B`` a percentile interval
-over probe samples for debiased CKA (:mod:`repchange.core.resampling`). Biased CKA at a layer whose
+over probe samples for debiased CKA (:mod:`repchange.measure.resampling`). Biased CKA at a layer whose
 width dwarfs the probe set warns (:class:`SmallProbeWarning`).
 
 **Memory**: by default the reference activations are held (on the model's device) and every
@@ -50,11 +50,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from repchange.core.features import BN_MODES, extraction_mode
-from repchange.core.measures import MEASURES, check_metrics
-from repchange.core.metrics import Factors, MinibatchCKA, UndefinedSimilarity
-from repchange.core.resampling import RESAMPLED_COLUMNS, check_resampling
-from repchange.core.store import atomic_write
+from repchange.measure.features import BN_MODES, extraction_mode
+from repchange.measure.registry import MEASURES, check_metrics
+from repchange.measure.metrics import Factors, MinibatchCKA, UndefinedSimilarity
+from repchange.measure.resampling import RESAMPLED_COLUMNS, check_resampling
+from repchange.base.files import atomic_write
 from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
 from repchange.tool.streamed_matrix import batch_gram_parts
@@ -441,7 +441,7 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
     a value inside it is what unrelated representations of these layers give."""
     import matplotlib as mpl
 
-    from repchange.core.plotting import HOUSE_STYLE
+    from repchange.base.plotting import HOUSE_STYLE
 
     keys = table[["metric", "alpha"]].drop_duplicates().itertuples(index=False)
     panels = [(m, a) for m, a in keys]
@@ -451,7 +451,7 @@ def plot_table(table: pd.DataFrame, title: str = "") -> Any:
 
 def _plot_panels(table: pd.DataFrame, panels: list, title: str) -> Any:
     """:func:`plot_table`'s drawing: panels two to a row, page-wide, the legend below them."""
-    from repchange.core.plotting import legend_below, panel_grid, wrapped
+    from repchange.base.plotting import legend_below, panel_grid, wrapped
 
     fig, axes = panel_grid(len(panels), panel_height=3.2, extra_height=1.4 if title else 1.0)
     order = list(dict.fromkeys(table.layer))
@@ -489,6 +489,6 @@ def _plot_panels(table: pd.DataFrame, panels: list, title: str) -> Any:
 
 
 def _store_root() -> Path:
-    from repchange.core.store import default_root
+    from repchange.base.files import default_root
 
     return default_root()

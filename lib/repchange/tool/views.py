@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from repchange.core.features import positions_as_samples
+from repchange.measure.features import positions_as_samples
 
 __all__ = ["Pool", "VIEWS", "as_samples", "attention_mask", "check_view", "token_mask", "view_name"]
 

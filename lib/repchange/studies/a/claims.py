@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from repchange.core.verdicts import LEVEL, RANGE_SHARE, range_delta
+from repchange.studies.verdicts import LEVEL, RANGE_SHARE, range_delta
 from repchange.studies.a.finetuning import FinetuneConfig, condition_label
 from repchange.studies.a.pretraining import PretrainConfig
 from repchange.studies.ledger import Claim, assess, not_measured, with_note
@@ -75,7 +75,7 @@ def _by_seed_layer(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 class Resolution:
-    """δ of a similarity row from the measure (:func:`repchange.core.verdicts.range_delta`): the share of its range
+    """δ of a similarity row from the measure (:func:`repchange.studies.verdicts.range_delta`): the share of its range
     above chance — 1 − the similarity two unrelated random inits have — averaged over the layers the row reads, on the
     probes it reads: ``"pre"`` (the pre-training probe: the pre-training table's ``independent_init`` at epoch 0),
     ``"same"`` or ``"cross"`` (the fine-tuning probes: the fine-tuning table's ``chance`` rows). Where no chance level

@@ -11,7 +11,7 @@ the pre-trained net, to its own pre-training init and to an independent init; ch
 with ``metric=`` any of :data:`ESTIMATORS`; every value is a similarity (higher = more alike).
 
 Each (config, seed) table is stored on its own and the missing ones are computed side by side in the worker
-pool, one thread each (:mod:`repchange.core.table_pool`): they are Procrustes' 500 x 500 eigendecompositions
+pool, one thread each (:mod:`repchange.runs.table_pool`): they are Procrustes' 500 x 500 eigendecompositions
 and SVDs, which on two threads in the notebook's process took seconds each whenever anything else ran.
 """
 
@@ -22,10 +22,10 @@ from dataclasses import asdict, replace
 
 import pandas as pd
 
-from repchange.core.features import BN_MODES, layer_factors
-from repchange.core.metrics import Factors, linear_cka, mutual_knn, procrustes_angle
-from repchange.core.runtime import Runtime
-from repchange.core.table_pool import TableJob, missing_tables, stored_tables
+from repchange.measure.features import BN_MODES, layer_factors
+from repchange.measure.metrics import Factors, linear_cka, mutual_knn, procrustes_angle
+from repchange.runs.runtime import Runtime
+from repchange.runs.table_pool import TableJob, missing_tables, stored_tables
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
 from repchange.studies.a.pretraining import pretrain_all
 from repchange.studies.a.tables import (

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import band, caption, legend_below, mean_and_sem, page_figure, panel_grid, wrapped
+from repchange.base.plotting import band, caption, legend_below, mean_and_sem, page_figure, panel_grid, wrapped
 
 __all__ = ["fig1_cka_to_init", "fig2_training_curves", "fig3a_cka_vs_degree", "fig3b_cka_vs_size", "fig4_finetuning_change",
            "fig5_finetuned_vs_references"]

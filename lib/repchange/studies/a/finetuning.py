@@ -4,7 +4,7 @@ Protocol (the authors' code): fine-tuning starts from the final checkpoint of a 
 run and keeps its head (all layers train, same SGD settings). The target's *test* split
 provides both fine-tuning sets: images ``0 .. train_size-1`` to train and the next
 ``eval_size`` to evaluate and probe (CIFAR-10: 0-4999 / 5000-9999). A target of another
-image shape is resized to the source's (:meth:`repchange.core.data.DataSet.conformed_to`).
+image shape is resized to the source's (:meth:`repchange.data.datasets.DataSet.conformed_to`).
 Target labels are clean, partially random of degree ``degree`` (drawn from ``[seed, 2]``
 for training and ``[seed, 3]`` for evaluation) or shifted by ``shift`` -- a fixed s, or
 ``"seed"``: s = the run's seed mod D, as the authors' code does.
@@ -19,11 +19,11 @@ from typing import Iterable
 import pandas as pd
 import torch
 
-from repchange.core import data as data_mod
-from repchange.core.labels import partially_random, shifted
-from repchange.core.parallel import Job, run_jobs
-from repchange.core.runtime import Runtime
-from repchange.core.train import OptimiserSpec, load_checkpoint, train
+from repchange.data import datasets as data_mod
+from repchange.data.labels import partially_random, shifted
+from repchange.runs.parallel import Job, run_jobs
+from repchange.runs.runtime import Runtime
+from repchange.runs.trainer import OptimiserSpec, load_checkpoint, train
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
 from repchange.studies.a.pretraining import PretrainConfig, PretrainedRun, pretrain, pretrain_all
 
@@ -173,7 +173,7 @@ def _finetune_job(cfg: FinetuneConfig, runtime: Runtime) -> None:
 
 def finetune_all(cfgs: Iterable[FinetuneConfig], runtime: Runtime | None = None) -> None:
     """Train every fine-tuning the store lacks, side by side: first the pre-trainings they start
-    from, then the fine-tunings (:func:`repchange.core.parallel.run_jobs`)."""
+    from, then the fine-tunings (:func:`repchange.runs.parallel.run_jobs`)."""
     runtime = runtime or Runtime()
     missing = runtime.store.missing("study_a/finetune", cfgs, TRAINING_CODE)
     for cfg in missing:

@@ -21,12 +21,12 @@ from typing import Iterable
 import pandas as pd
 import torch
 
-from repchange.core import data as data_mod
-from repchange.core.labels import partially_random
-from repchange.core.models import BN_ORDERS, build
-from repchange.core.parallel import Job, run_jobs
-from repchange.core.runtime import Runtime
-from repchange.core.train import OptimiserSpec, load_checkpoint, train
+from repchange.data import datasets as data_mod
+from repchange.data.labels import partially_random
+from repchange.nets.conv4 import BN_ORDERS, build
+from repchange.runs.parallel import Job, run_jobs
+from repchange.runs.runtime import Runtime
+from repchange.runs.trainer import OptimiserSpec, load_checkpoint, train
 
 __all__ = ["BUDGET_EPOCHS", "PretrainConfig", "PretrainedRun", "checkpoint_epochs", "evaluated_epochs", "ledger_epochs",
            "matched_epochs", "pretrain", "pretrain_all"]
@@ -64,7 +64,7 @@ def matched_epochs(epochs: int, size: int, reference: int, batch_size: int = 32)
         raise ValueError(f"epochs, sizes and batch size must be positive, got {epochs}, {size}, {reference}, {batch_size}")
     return max(1, round(epochs * math.ceil(reference / batch_size) / math.ceil(size / batch_size)))
 
-TRAINING_CODE = ("core.data", "core.labels", "core.models", "core.train", "studies.a.pretraining")
+TRAINING_CODE = ("data.datasets", "data.labels", "nets.conv4", "base.devices", "runs.trainer", "studies.a.pretraining")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _pretrain_job(cfg: PretrainConfig, runtime: Runtime) -> None:
 
 
 def pretrain_all(cfgs: Iterable[PretrainConfig], runtime: Runtime | None = None) -> None:
-    """Train every config the store lacks, side by side (:func:`repchange.core.parallel.run_jobs`)."""
+    """Train every config the store lacks, side by side (:func:`repchange.runs.parallel.run_jobs`)."""
     runtime = runtime or Runtime()
     missing = runtime.store.missing("study_a/pretrain", cfgs, TRAINING_CODE)
     for cfg in missing:

@@ -26,9 +26,9 @@ from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from repchange.core.features import BN_MODES
-from repchange.core.runtime import Runtime
-from repchange.core.verdicts import LEVEL
+from repchange.measure.features import BN_MODES
+from repchange.runs.runtime import Runtime
+from repchange.studies.verdicts import LEVEL
 from repchange.studies.a import tables as a_tables
 from repchange.studies.a.claims import sgd_steps, study_a_claims, study_a_steps
 from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE

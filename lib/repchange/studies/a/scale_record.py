@@ -8,7 +8,7 @@ the rule and the premises run on them live, so a change of rule reaches recorded
 
 A record is served only where it is exactly what this build would compute:
 
-- its *key* is :func:`repchange.core.store.config_key` of the scale's whole table parameters
+- its *key* is :func:`repchange.runs.store.config_key` of the scale's whole table parameters
   (:class:`~repchange.studies.a.scale.ScaleTables`: scale, seeds, degrees, probe, fine-tuning conditions,
   BatchNorm mode) with the code of training, features, metrics and tables: a change of any of them makes the
   record unreachable (the book then says the scale was not run), never wrong;
@@ -30,7 +30,8 @@ from typing import Any, Mapping, NamedTuple
 
 import pandas as pd
 
-from repchange.core.store import atomic_write, config_key
+from repchange.base.files import atomic_write
+from repchange.runs.store import config_key
 from repchange.studies.a.tables import FINETUNE_TABLE_CODE, PRETRAIN_TABLE_CODE
 
 __all__ = ["MACHINE_DETAILS", "RECORD_FOLDER", "TABLES", "RecordError", "Recorded", "ScaleRecord", "record_key",

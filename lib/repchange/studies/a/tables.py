@@ -23,11 +23,11 @@ from typing import Iterable
 
 import pandas as pd
 
-from repchange.core.features import BN_MODES, layer_factors
-from repchange.core.metrics import Factors, linear_cka
-from repchange.core.runtime import Runtime
-from repchange.core.table_pool import AssembledTable, TablePart, assembled_tables
-from repchange.core.train import OptimiserSpec
+from repchange.measure.features import BN_MODES, layer_factors
+from repchange.measure.metrics import Factors, linear_cka
+from repchange.runs.runtime import Runtime
+from repchange.runs.table_pool import AssembledTable, TablePart, assembled_tables
+from repchange.runs.trainer import OptimiserSpec
 from repchange.studies.a.finetuning import TRAINING_CODE as FINETUNING_CODE
 from repchange.studies.a.finetuning import FinetuneConfig, finetune, finetune_all, finetuning_splits
 from repchange.studies.a.pretraining import TRAINING_CODE as PRETRAINING_CODE
@@ -61,8 +61,8 @@ __all__ = [
 ]
 
 INDEPENDENT_SEED_OFFSET = 10_000
-PRETRAIN_TABLE_CODE = (*PRETRAINING_CODE, "core.features", "core.metrics", "studies.a.tables")
-FINETUNE_TABLE_CODE = (*FINETUNING_CODE, "core.features", "core.metrics", "studies.a.tables")
+PRETRAIN_TABLE_CODE = (*PRETRAINING_CODE, "measure.features", "measure.metrics", "studies.a.tables")
+FINETUNE_TABLE_CODE = (*FINETUNING_CODE, "measure.features", "measure.metrics", "studies.a.tables")
 CKA_METRICS = (("cka", False), ("cka_debiased", True))
 
 
@@ -202,7 +202,7 @@ def training_histories(params: DegreeSweepParams, runtime: Runtime | None = None
     """Per-epoch loss and accuracies of every (degree, seed) pre-training run (trains what is missing).
 
     Columns: degree, seed, epoch, train_loss, train_acc, test_loss, test_acc, fit_loss, fit_acc (see
-    :mod:`repchange.core.train`). Accuracies are measured against each split's own (partially random) labels.
+    :mod:`repchange.runs.trainer`). Accuracies are measured against each split's own (partially random) labels.
     """
     params.validate()
     runtime = runtime or Runtime()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repchange.core.metrics import pwsm_key
+from repchange.measure.metrics import pwsm_key
 from repchange.studies.paper_numbers import STUDY_B_AGREEMENT
 
 __all__ = ["FILTER_PROCRUSTES_LABEL", "PAPER_AGREEMENT", "metric_labels", "metric_order", "pwsm_label", "accuracy_table", "AUTHORS_PAIRING", "PAPER_PAIRING", "agreement_summary", "pairing_label", "depth_trend", "early_share",

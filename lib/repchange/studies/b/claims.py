@@ -4,7 +4,7 @@
 The unit is the **source net** (architecture × seed): the fine-tunings of one source net on several targets
 share it, so they are averaged into one value before any interval. Architecture is a fixed effect, not an
 exchangeable unit: an interval over source nets takes the mean of the architectures' means and its spread
-from the seeds within each architecture (``groups`` in :func:`repchange.core.verdicts.interval`), so it
+from the seeds within each architecture (``groups`` in :func:`repchange.studies.verdicts.interval`), so it
 generalises over seeds of the architectures measured, not over architectures. With one seed per
 architecture that leaves no degrees of freedom: "untestable at this n".
 
@@ -19,8 +19,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from repchange.core.metrics import pwsm_key
-from repchange.core.verdicts import LEVEL, RANGE_SHARE, range_delta
+from repchange.measure.metrics import pwsm_key
+from repchange.studies.verdicts import LEVEL, RANGE_SHARE, range_delta
 from repchange.studies.b import analysis
 from repchange.studies.ledger import Claim, assess, not_measured, source_net_groups, with_note
 
@@ -184,7 +184,7 @@ def study_b_claims(dynamics: pd.DataFrame, agreement: pd.DataFrame | None = None
 
 def _twin_delta(baseline: pd.DataFrame | None, metric: str, label: str, first_layer: bool = False
                 ) -> tuple[float, str] | None:
-    """δ of a distance row from the measure: :data:`~repchange.core.verdicts.RANGE_SHARE` of the distance between the
+    """δ of a distance row from the measure: :data:`~repchange.studies.verdicts.RANGE_SHARE` of the distance between the
     source nets and their independently trained twins (``baseline``), per layer the mean over the runs, then over the
     layers (the first probed layer alone with ``first_layer``); None without a twin (a published net): the scale's
     fixed δ."""

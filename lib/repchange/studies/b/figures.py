@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repchange.core.plotting import (PAGE_WIDTH_IN, band, caption, legend_below, mean_and_sem, page_figure, panel_grid,
+from repchange.base.plotting import (PAGE_WIDTH_IN, band, caption, legend_below, mean_and_sem, page_figure, panel_grid,
                                      wrapped)
 from repchange.studies.b.analysis import layer_order, metric_labels, metric_order
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from repchange.core.data import Split
-from repchange.core.receptive_field import ReceptiveField
-from repchange.core.runtime import Runtime
+from repchange.data.datasets import Split
+from repchange.nets.receptive_field import ReceptiveField
+from repchange.runs.runtime import Runtime
 from repchange.studies.b import visualize
 from repchange.studies.b.runs import FinetuneBConfig
 from repchange.studies.b.tables import DynamicsParams, checkpoint_maps, describe, run_config

@@ -12,7 +12,7 @@ Fashion-MNIST classes (new classes, same domain), the *dissimilar* ones the same
 with inverted intensities (white backgrounds, the Fruits-360 analogue) and scikit-learn's
 digits (another domain). Training images of a target come from Fashion-MNIST's training split
 (never an image of the source set), evaluation and probe images from its test split. Subsets
-of a split are stratified over its classes with seed 42 (:meth:`repchange.core.data.Split.stratified`).
+of a split are stratified over its classes with seed 42 (:meth:`repchange.data.datasets.Split.stratified`).
 
 Any ImageFolder tree is a target too: ``folder:<path>``, split as the paper targets (its own
 Training/Test, train/test or train/val folders, else 80 / 20 with seed 42) and probed by the
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-from repchange.core import data as data_mod
-from repchange.core import image_folders
-from repchange.core.architectures import ARCHITECTURES, build_architecture
-from repchange.core.parallel import Job, run_jobs
-from repchange.core.runtime import Runtime
-from repchange.core.train import OptimiserSpec, load_checkpoint, train
+from repchange.data import datasets as data_mod
+from repchange.data import image_folders
+from repchange.nets.architectures import ARCHITECTURES, build_architecture
+from repchange.runs.parallel import Job, run_jobs
+from repchange.runs.runtime import Runtime
+from repchange.runs.trainer import OptimiserSpec, load_checkpoint, train
 
 __all__ = ["CLASS_NAMES", "DEFAULT_TARGETS", "NEW_CLASSES", "SOURCE_CLASSES", "TARGETS", "FinetuneBConfig", "SourceConfig",
            "class_names", "describe_target", "finetune_b", "is_folder_target", "model_at", "source_splits",
@@ -97,7 +97,7 @@ def class_names(target: str, data_root: str | None = None) -> dict[int, str]:
     return CLASS_NAMES[target]
 
 
-TRAINING_CODE = ("core.data", "core.image_folders", "core.architectures", "core.train", "studies.b.runs")
+TRAINING_CODE = ("data.datasets", "data.image_folders", "nets.architectures", "base.devices", "runs.trainer", "studies.b.runs")
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def target_splits(cfg: FinetuneBConfig, data_root: str | None = None
     """(train, eval, number of classes) of the target; Fashion-MNIST targets never reuse source images.
 
     ``train_size`` / ``eval_size`` images (None = all) are drawn stratified over the classes with
-    seed 42. Paper targets come from :mod:`repchange.core.image_folders` (under ``data_root``)."""
+    seed 42. Paper targets come from :mod:`repchange.data.image_folders` (under ``data_root``)."""
     def take(train: data_mod.Split, test: data_mod.Split) -> tuple[data_mod.Split, data_mod.Split]:
         for split, n, name in ((train, cfg.train_size, "train"), (test, cfg.eval_size, "eval")):
             if n is not None and n > len(split):
@@ -324,7 +324,7 @@ def train_sources(sources: list[SourceConfig], runtime: Runtime | None = None) -
 
 def train_all(cfgs: list[FinetuneBConfig], runtime: Runtime | None = None) -> None:
     """Train every source net and fine-tuning of ``cfgs`` the store lacks, side by side: sources
-    first, then fine-tunings (:func:`repchange.core.parallel.run_jobs`)."""
+    first, then fine-tunings (:func:`repchange.runs.parallel.run_jobs`)."""
     runtime = runtime or Runtime()
     missing = runtime.store.missing("study_b/finetune", cfgs, TRAINING_CODE)
     train_sources([c.source for c in missing], runtime=runtime)

@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from repchange.core.runtime import Runtime
+from repchange.runs.runtime import Runtime
 from repchange.studies.b import runs
 
 __all__ = ["TOLERANCE", "WINDOW", "gains", "plateau_epoch", "plateau_table", "sentence", "source_curves"]

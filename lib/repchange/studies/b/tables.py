@@ -7,7 +7,7 @@ independently trained source nets against each other, the level "unrelated" reac
 :func:`last_checkpoint_distances` is the dynamics at the last checkpoint alone. The runs they read
 are :mod:`repchange.studies.b.runs`'; missing ones are trained first. Each run's table is stored
 once; the missing ones are computed side by side in the worker pool, one thread each
-(:mod:`repchange.core.table_pool`), with the same numbers as one after another.
+(:mod:`repchange.runs.table_pool`), with the same numbers as one after another.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from repchange.core import data as data_mod
-from repchange.core import filter_chunks
-from repchange.core.features import BN_MODES, extract
-from repchange.core.metrics import ALPHAS, CENTRINGS, pearson, pwsm_key
-from repchange.core.position_moments import ReferenceMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
-from repchange.core.probe_shapes import probe_shapes
-from repchange.core.receptive_field import ReceptiveField, receptive_fields
-from repchange.core.runtime import Runtime
-from repchange.core.table_pool import TableJob, missing_tables, stored_tables
-from repchange.core.train import OptimiserSpec, load_checkpoint
+from repchange.data import datasets as data_mod
+from repchange.measure import filter_chunks
+from repchange.measure.features import BN_MODES, extract
+from repchange.measure.metrics import ALPHAS, CENTRINGS, pearson, pwsm_key
+from repchange.measure.position_moments import ReferenceMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
+from repchange.nets.probe_shapes import probe_shapes
+from repchange.nets.receptive_field import ReceptiveField, receptive_fields
+from repchange.runs.runtime import Runtime
+from repchange.runs.table_pool import TableJob, missing_tables, stored_tables
+from repchange.runs.trainer import OptimiserSpec, load_checkpoint
 from repchange.studies.b import analysis
 from repchange.studies.b.runs import (
     DEFAULT_TARGETS,
@@ -52,7 +52,7 @@ from repchange.studies.b.runs import (
     train_sources,
 )
 
-TABLE_CODE = (*TRAINING_CODE, "core.features", "core.metrics", "core.filter_chunks", "core.position_moments")
+TABLE_CODE = (*TRAINING_CODE, "measure.features", "measure.metrics", "measure.filter_chunks", "measure.position_moments")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
@@ -99,7 +99,7 @@ def positions_shortfall(archs: tuple[str, ...] | list[str], n_probe: int, alphas
                         image_size: int = FinetuneBConfig.image_size) -> str | None:
     """What is wrong, or None: PWSM below alpha 1 whitens each layer's channels over the probe's positions (every
     position of every probe image a sample), so it needs at least as many positions as channels in every probed
-    layer. Read from the layers' shapes (:func:`repchange.core.probe_shapes.probe_shapes`; the small nets at 28 px,
+    layer. Read from the layers' shapes (:func:`repchange.nets.probe_shapes.probe_shapes`; the small nets at 28 px,
     the torchvision nets at ``image_size``), before anything runs."""
     if all(a >= 1 for a in alphas):
         return None
@@ -128,9 +128,9 @@ def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alph
                 ) -> list[dict[str, object]]:
     """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
 
-    PWSM from each group's position moments (:mod:`repchange.core.position_moments`: one pass over the maps,
+    PWSM from each group's position moments (:mod:`repchange.measure.position_moments`: one pass over the maps,
     no (n·H·W, C) float64 copies; ``reference``: the source maps' moments under ``labels``, computed once for
-    every checkpoint); the per-filter Procrustes distance in bounded chunks (:mod:`repchange.core.filter_chunks`).
+    every checkpoint); the per-filter Procrustes distance in bounded chunks (:mod:`repchange.measure.filter_chunks`).
     """
     similarity = filter_chunks.procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
     # per class in the same pass: "all" is their sum, with or without the class rows
@@ -219,7 +219,7 @@ def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: st
     """Each run's table of ``kind`` (``keys``: run config → store key; ``jobs``: run config → (function,
     kwargs) that computes its table), labelled with arch, target and seed. For the tables the store lacks,
     ``train`` first trains what they read; then they are computed side by side on one thread each
-    (:func:`repchange.core.table_pool.stored_tables`): the per-filter decompositions are many small
+    (:func:`repchange.runs.table_pool.stored_tables`): the per-filter decompositions are many small
     eigendecompositions and SVDs, which gain nothing from a second thread and lose much on a busy machine."""
     table_jobs = {cfg: TableJob(kind, key, *jobs[cfg], code=TABLE_CODE, label=_run_label(cfg),
                                 cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg, key in keys.items()}

@@ -2,7 +2,7 @@
 
 Conventions: ``maps`` are one layer's ReLU outputs (n, F, h, w) on probe images (n, C, H, W)
 of uint8 pixels; a filter's *unit* at map position (row, col) sees the receptive-field box of
-:class:`repchange.core.receptive_field.ReceptiveField`. Crops keep the full receptive-field size
+:class:`repchange.nets.receptive_field.ReceptiveField`. Crops keep the full receptive-field size
 ``S = round(rf.size)``: pixels that fall outside the image are NaN (shown blank), so crops of
 units at the border line up with crops of central units.
 """
@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from repchange.core import filter_chunks
-from repchange.core.receptive_field import ReceptiveField
+from repchange.measure import filter_chunks
+from repchange.nets.receptive_field import ReceptiveField
 
 __all__ = ["ClassCrops", "class_crops", "crop_change", "filter_change", "heatmaps", "heatmap_change", "pick_filters"]
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from repchange.core import data as data_mod
-from repchange.core.allocator import keep_freed_memory
-from repchange.core.devices import check_device
-from repchange.core.store import Store
+from repchange.data import datasets as data_mod
+from repchange.runs.allocator import keep_freed_memory
+from repchange.base.device_checks import check_device
+from repchange.runs.store import Store
 
 __all__ = ["Runtime"]
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """``Runtime()``: the default store (:func:`repchange.core.store.default_root`), CUDA when present
+    """``Runtime()``: the default store (:func:`repchange.base.files.default_root`), CUDA when present
     else the CPU, data under ``$REPCHANGE_DATA`` or the default folders, no downloads. Picklable, so
     worker processes receive it whole."""
 
@@ -30,7 +30,7 @@ class Runtime:
         keep_freed_memory()  # the process that runs the studies: training and metrics without page-fault churn
 
     def load(self, name: str) -> data_mod.DataSet:
-        """:func:`repchange.core.data.load` of ``name`` from this runtime's data folder, once per process."""
+        """:func:`repchange.data.datasets.load` of ``name`` from this runtime's data folder, once per process."""
         return _load(name, self.data_root, self.download)
 
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from repchange.core.store import COMPLETE, QUARANTINE, Store, code_version, read_manifest, verify_run
+from repchange.runs.store import COMPLETE, QUARANTINE, Store, code_version, read_manifest, verify_run
 
 __all__ = ["complete_runs", "disk_usage", "prune", "stale_runs", "verify_all"]
 

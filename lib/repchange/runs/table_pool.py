@@ -7,8 +7,8 @@ gain little from a second thread and lose much when anything else uses the cores
 ``eigh`` took 1.2 s on two threads beside a busy process, against tens of milliseconds on one).
 
 :func:`stored_tables` asks the store once which tables it lacks, computes those in the pool of
-:func:`repchange.core.parallel.run_jobs` and reads every table through :func:`stored_table`, which
-pins :func:`~repchange.core.parallel.train_threads` threads wherever it runs: a table's numbers do
+:func:`repchange.runs.parallel.run_jobs` and reads every table through :func:`stored_table`, which
+pins :func:`~repchange.runs.parallel.train_threads` threads wherever it runs: a table's numbers do
 not depend on how many tables are computed beside it (pool and serial agree to the bit, tested).
 :func:`assembled_tables` does the same for tables stored whole but computed in parts (one per seed),
 storing each table in this process as soon as its last part arrives.
@@ -21,9 +21,10 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import pandas as pd
 
-from repchange.core.parallel import Job, run_jobs, torch_threads, train_threads
-from repchange.core.runtime import Runtime
-from repchange.core.store import Store
+from repchange.base.threads import torch_threads
+from repchange.runs.parallel import Job, run_jobs, train_threads
+from repchange.runs.runtime import Runtime
+from repchange.runs.store import Store
 
 T = TypeVar("T", "TableJob", "AssembledTable")
 

@@ -4,7 +4,7 @@ glibc's malloc serves a block above its mmap threshold (128 KiB at start, raised
 most 32 MiB) with a fresh ``mmap`` and returns it with ``munmap`` when freed, and it trims the heap's free
 top back to the kernel above its trim threshold. PyTorch's CPU tensors come from malloc, so code that
 allocates and frees the same activations again and again page-faults them in (and the kernel zeroes each
-page) every time: conv4's training spent 17-22 % of its CPU time in the kernel, and Study A's feature
+page) every time: conv4's training spent 17-22 % of its CPU time in the kernel, and the conv4 tables' feature
 extraction (500 probe images at once: activations of 50-100 MB, above any mmap threshold) kept 00_metrics
 at 20 % (4.8 million minor faults in 48 s).
 

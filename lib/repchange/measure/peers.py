@@ -1,12 +1,12 @@
 """The peers' measures, on the same cached factors: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA and RSA.
 
 Each takes two (n, p) / (n, q) representations of the same n samples (arrays or
-:class:`~repchange.core.metrics.Factors`) and returns a float; where it has no value it raises
-:class:`~repchange.core.metrics.UndefinedSimilarity` with the reason.
+:class:`~repchange.measure.metrics.Factors`) and returns a float; where it has no value it raises
+:class:`~repchange.measure.metrics.UndefinedSimilarity` with the reason.
 
 - ``mutual_knn_uncentred`` and ``cknna`` follow platonic-rep's code (Huh et al. 2024, ``metrics.py`` with the
   features L2-normalised per sample as its ``measure_alignment.py`` does): neighbours by the cosine of the
-  features *as given*, not column-centred (:func:`repchange.core.metrics.mutual_knn` centres them, as every
+  features *as given*, not column-centred (:func:`repchange.measure.metrics.mutual_knn` centres them, as every
   other measure here does; the two differ where a shift dominates the features). CKNNA's denominator has no
   ``+ 1e-6``; a self-term ≤ 0 is named undefined instead.
 - ``svcca`` (Raghu et al. 2017): each side reduced to the singular directions that keep 99 % of its variance,
@@ -28,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-from repchange.core.metrics import ArrayLike, Factors, UndefinedSimilarity, _pair, knn_overlap
+from repchange.measure.metrics import ArrayLike, Factors, UndefinedSimilarity, _pair, knn_overlap
 
 __all__ = ["SVCCA_KEEP", "cknna", "mutual_knn_uncentred", "pwcca", "rsa", "svcca"]
 

@@ -1,4 +1,4 @@
-"""The shapes of a Study B net's probed maps at an input size, found without computing anything.
+"""The shapes of a net's probed maps at an input size, found without computing anything.
 
 The net is built on PyTorch's ``meta`` device (shapes, no storage, no weights read) and one
 (1, C, S, S) meta tensor is passed through it, so a check at the door knows every probed layer's
@@ -11,7 +11,7 @@ import functools
 
 import torch
 
-from repchange.core.architectures import build_architecture
+from repchange.nets.architectures import build_architecture
 
 __all__ = ["probe_shapes"]
 

@@ -44,26 +44,16 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
-from repchange.core.kernels import KEY_SCHEME, kernels_of
+from repchange.base.files import atomic_write, default_root
+from repchange.measure.kernels import key_print, kernels_of
 
-__all__ = ["COMPLETE", "QUARANTINE", "Store", "StoreWriteError", "atomic_write", "code_version", "config_key",
-           "default_root", "definition_fingerprints", "file_manifest", "pooled_fingerprint", "read_manifest",
+__all__ = ["COMPLETE", "QUARANTINE", "Store", "StoreWriteError", "code_version", "config_key",
+           "definition_fingerprints", "file_manifest", "pooled_fingerprint", "read_manifest",
            "source_fingerprint", "verify_run", "write_failure"]
 
 T = TypeVar("T")
 COMPLETE = "complete.json"
 QUARANTINE = ".quarantine"
-
-
-def default_root() -> Path:
-    """``$REPCHANGE_STORE``, else ``runs/store`` in this checkout, else ``~/.cache/repchange/store``."""
-    env = os.environ.get("REPCHANGE_STORE")
-    if env:
-        return Path(env).expanduser().resolve()
-    checkout = Path(__file__).resolve().parents[3]  # lib/repchange/core/store.py -> checkout
-    if (checkout / "pyproject.toml").exists() and (checkout / "lib" / "repchange").is_dir():
-        return checkout / "runs" / "store"
-    return Path.home() / ".cache" / "repchange" / "store"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -139,7 +129,7 @@ def _pooled(prints: Iterable[str]) -> str:
 def code_version(modules: tuple[str, ...]) -> str:
     """:func:`pooled_fingerprint` of ``repchange.<module>`` for each name in ``modules``: a module can
     move, or be split in two that are both listed, without orphaning runs. A module of kernels
-    (``KEYED_BY_KERNELS = True``, :mod:`repchange.core.kernels`) enters as its kernels' names and versions instead
+    (``KEYED_BY_KERNELS = True``, :mod:`repchange.measure.kernels`) enters as its kernels' names and versions instead
     of its definitions: refactoring it with the same values keeps every key; a kernel with new values has a new
     version (its golden-value test fails until it does) and re-keys.
 
@@ -154,8 +144,8 @@ def _module_prints(name: str) -> frozenset[str]:
     if getattr(module, "KEYED_BY_KERNELS", False):
         versions = kernels_of(name)
         if not versions:
-            raise RuntimeError(f"repchange.{name} is keyed by kernels but registers none (@kernel in core.kernels)")
-        return frozenset(f"{KEY_SCHEME}|{name}.{kernel}|v{version}" for kernel, version in versions.items())
+            raise RuntimeError(f"repchange.{name} is keyed by kernels but registers none (@kernel in measure.kernels)")
+        return frozenset(key_print(kernel, version) for kernel, version in versions.items())
     return _module_fingerprints(name, *_file_stamp(name))
 
 
@@ -175,19 +165,6 @@ def config_key(kind: str, config: Any, code: tuple[str, ...] = ()) -> str:
     """The run key: sha256 of the canonical JSON of kind, config and code version."""
     payload = {"kind": kind, "config": _jsonable(config), "code": code_version(code) if code else ""}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _stored_files(run_dir: Path) -> list[Path]:

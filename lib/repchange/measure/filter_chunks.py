@@ -1,6 +1,6 @@
-"""Study B's per-filter metrics over bounded memory: the same numbers, a few maps at a time.
+"""Per-filter metrics over bounded memory: the same numbers, a few maps at a time.
 
-:func:`repchange.core.metrics.filter_procrustes_similarity`, ``filter_cka`` and ``filter_pwsm`` are
+:func:`repchange.measure.metrics.filter_procrustes_similarity`, ``filter_cka`` and ``filter_pwsm`` are
 vectorised over the leading axes of (..., H, W) maps and make float64 copies, centred copies and a
 cross product of the whole stack at once: about six float64 copies of the input. On the paper's nets at
 224 pixels that is gigabytes per layer (VGG19's conv1_2 on 30 probe images: 4.3 GB resident for 0.8 GB
@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from repchange.core.metrics import FilterWhitened, filter_cka, filter_procrustes_similarity, filter_pwsm
+from repchange.measure.metrics import FilterWhitened, filter_cka, filter_procrustes_similarity, filter_pwsm
 
 __all__ = ["CHUNK_ELEMENTS", "ChunkedWhitened", "chunk_slices", "cka", "procrustes_similarity", "pwsm"]
 
@@ -43,7 +43,7 @@ def _flat(maps: torch.Tensor) -> torch.Tensor:
 
 class ChunkedWhitened:
     """One side of :func:`pwsm` whitened once, chunk by chunk (:class:`FilterWhitened` per chunk of
-    :func:`chunk_slices`): Study B's source net meets every checkpoint. Holds one float64 copy of the maps."""
+    :func:`chunk_slices`): a source net meets every checkpoint. Holds one float64 copy of the maps."""
 
     def __init__(self, maps: torch.Tensor, *, alpha: float, centre: str = "rows",
                  elements: int = CHUNK_ELEMENTS) -> None:
@@ -72,18 +72,18 @@ def _chunked(metric: Callable[..., torch.Tensor], a: torch.Tensor | ChunkedWhite
 
 def procrustes_similarity(a: torch.Tensor, b: torch.Tensor, *, centre: str = "rows",
                           elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
-    """:func:`repchange.core.metrics.filter_procrustes_similarity` of (..., H, W) maps in chunks: float64 of the
+    """:func:`repchange.measure.metrics.filter_procrustes_similarity` of (..., H, W) maps in chunks: float64 of the
     leading shape, in [0, 1], NaN for dead maps."""
     return _chunked(filter_procrustes_similarity, a, b, elements, centre=centre)
 
 
 def cka(a: torch.Tensor, b: torch.Tensor, *, centre: str = "rows", elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
-    """:func:`repchange.core.metrics.filter_cka` of (..., H, W) maps in chunks: float64 of the leading shape."""
+    """:func:`repchange.measure.metrics.filter_cka` of (..., H, W) maps in chunks: float64 of the leading shape."""
     return _chunked(filter_cka, a, b, elements, centre=centre)
 
 
 def pwsm(a: torch.Tensor | ChunkedWhitened, b: torch.Tensor, *, alpha: float, centre: str = "rows",
          elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
-    """:func:`repchange.core.metrics.filter_pwsm` of (..., H, W) maps in chunks, radians in [0, π/2]; ``a`` may be a
+    """:func:`repchange.measure.metrics.filter_pwsm` of (..., H, W) maps in chunks, radians in [0, π/2]; ``a`` may be a
     :class:`ChunkedWhitened` of the same ``alpha``, ``centre`` and chunking (checked by ``filter_pwsm``)."""
     return _chunked(filter_pwsm, a, b, elements, alpha=alpha, centre=centre)

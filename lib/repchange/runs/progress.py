@@ -6,8 +6,8 @@ and ``repchange run``) reads that file while the notebook executes and prints wh
 trained, run k of n, epochs, images/s and an ETA. Without the variable nothing is written.
 
 Events: ``{"kind": "epoch", "desc", "epoch", "epochs", "images_per_s"}`` after every epoch of
-:func:`repchange.core.train.train`; ``{"kind": "runs", "desc", "done", "total", "label", "seconds",
-"eta_s"}`` when a batch of independent runs (:func:`repchange.core.parallel.run_jobs`) finishes one.
+:func:`repchange.runs.trainer.train`; ``{"kind": "runs", "desc", "done", "total", "label", "seconds",
+"eta_s"}`` when a batch of independent runs (:func:`repchange.runs.parallel.run_jobs`) finishes one.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Study B's shape metric on positions-as-samples, from each group's moments: one pass, no tall copies.
+"""The shape metric on positions-as-samples, from each group's moments: one pass, no tall copies.
 
-Study B compares one layer's (n, C, H, W) maps of two nets with PWSM, every spatial position of every image a
+Behzadi-Khormouji et al. compare one layer's (n, C, H, W) maps of two nets with PWSM, every spatial position of every image a
 sample and the C channels its features, over all probe images and per class. The inputs are then tall: VGG19's
 conv1_2 at 224 pixels on 42 probe images gives 2.1 million positions. Everything PWSM reads of them is (C, C):
 the centred covariance of each side and their cross-covariance. :func:`pair_moments` accumulates these per group
@@ -11,13 +11,13 @@ of either side is made. One side is often a reference compared with many maps (t
 checkpoint): :func:`reference_moments` computes its moments (and, when first read, their eigendecompositions)
 once, and each comparison then computes only the other side's and the cross moments: 2C² instead of 4C²
 multiply-adds per position. :func:`pwsm_alphas_from_moments` then gives
-:func:`repchange.core.metrics.pwsm_alphas`'s values (the same whitening, the same normalisation; both sides'
+:func:`repchange.measure.metrics.pwsm_alphas`'s values (the same whitening, the same normalisation; both sides'
 sample counts cancel), to about 1e-12 rad (tested; ``make bench``, part 7, measures time and difference).
 
 A narrow group, with fewer positions N than channels C (a class of a few images at a deep layer of a 224-pixel
 net: ResNet-50's conv5 has 49 positions an image and 2048 channels), is kept as its positions too: they are
 then fewer numbers than its (C, C) moments, only ``alpha = 1`` is defined there, and its nuclear norm comes
-from the (N, N) Gram form of :func:`repchange.core.metrics.procrustes_angle` (the very computation
+from the (N, N) Gram form of :func:`repchange.measure.metrics.procrustes_angle` (the very computation
 ``pwsm_alphas`` makes for such a pair) instead of an SVD of the (C, C) cross-covariance: O(N³ + N²C) in place
 of O(C³), the reference side's Gram square root computed once.
 """
@@ -30,8 +30,8 @@ from typing import Iterable, Iterator
 
 import torch
 
-from repchange.core.features import positions_as_samples
-from repchange.core.metrics import Factors, UndefinedSimilarity, _angle, procrustes_angle, whitening_from_eigh
+from repchange.measure.features import positions_as_samples
+from repchange.measure.metrics import Factors, UndefinedSimilarity, _angle, procrustes_angle, whitening_from_eigh
 
 __all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "ReferenceMoments", "SideMoments", "pair_moments",
            "pwsm_alphas_from_moments", "reference_moments", "whitening_from_eigh"]
@@ -59,7 +59,7 @@ class GroupMoments:
     """One group's positions of a pair of layers: the two sides' :class:`SideMoments` and ``cross`` (C, C), the
     centred cross-covariance of x with y over ``count`` positions; ``positions``: for a narrow group (fewer
     positions than channels, neither side constant) both sides' (count, C) positions as
-    :class:`~repchange.core.metrics.Factors`, for the Gram form at ``alpha = 1``; otherwise None."""
+    :class:`~repchange.measure.metrics.Factors`, for the Gram form at ``alpha = 1``; otherwise None."""
 
     x: SideMoments
     y: SideMoments
@@ -110,7 +110,7 @@ class ReferenceMoments:
     ``shift`` (C,), the per-channel mean over all probes that every chunk is shifted by; ``labels`` (n,) or None;
     ``sums`` and ``sides`` per group (``"all"`` and each class). Reused against every map compared with it, so
     each checkpoint computes only its own and the cross moments, and the reference's eigendecompositions once.
-    ``positions``: the narrow groups' positions as :class:`~repchange.core.metrics.Factors` (see the module's
+    ``positions``: the narrow groups' positions as :class:`~repchange.measure.metrics.Factors` (see the module's
     docstring), whose Gram square roots are likewise computed once."""
 
     shift: torch.Tensor
@@ -228,8 +228,8 @@ def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None =
 def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, scale_free: bool = True,
                              name: str = "maps") -> dict[float, float]:
     """PWSM (radians) of the group's two sides at each of ``alphas``, as
-    :func:`repchange.core.metrics.pwsm_alphas` computes it from the positions themselves. Raises
-    :class:`~repchange.core.metrics.UndefinedSimilarity` when a side is constant over the group, and ValueError
+    :func:`repchange.measure.metrics.pwsm_alphas` computes it from the positions themselves. Raises
+    :class:`~repchange.measure.metrics.UndefinedSimilarity` when a side is constant over the group, and ValueError
     for ``alpha < 1`` with fewer positions than channels (whitening undefined), naming ``name``."""
     c = group.channels
     if group.x.constant or group.y.constant:

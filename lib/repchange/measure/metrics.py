@@ -8,7 +8,7 @@ device (a CUDA tensor is compared on its GPU); results are Python floats.
 once and computes each derived quantity (Gram matrix, covariance, their eigendecompositions,
 whitening maps) the first time a metric asks, then every comparison partner reuses it.
 
-Every public function and class here that computes a similarity is a *kernel* (:mod:`repchange.core.kernels`) with
+Every public function and class here that computes a similarity is a *kernel* (:mod:`repchange.measure.kernels`) with
 a version (the shared helper :func:`whitening_from_eigh` is held through the kernels that call it): stored results
 are keyed by those versions, not by this file's text, so a refactor that keeps the values keeps every stored table;
 ``tests/test_kernels.py`` holds each kernel to its golden values and fails when values move without a new version.
@@ -25,8 +25,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from repchange.core.kernels import kernel
-from repchange.core.parallel import torch_threads
+from repchange.measure.kernels import kernel
+from repchange.base.threads import torch_threads
 
 __all__ = [
     "ALPHAS",
@@ -60,7 +60,7 @@ __all__ = [
     "UndefinedSimilarity",
 ]
 
-KEYED_BY_KERNELS = True  # stored results name these kernels' versions, not this file's text (core.kernels)
+KEYED_BY_KERNELS = True  # stored results name these kernels' versions, not this file's text (measure.kernels)
 ArrayLike = np.ndarray | torch.Tensor
 ALPHAS = (0.0, 0.5, 1.0)  # PWSM's alphas in both books' chapters: full whitening, partial, none (Procrustes)
 EIG_RTOL = 1e-10  # eigenvalues below this fraction of the largest count as zero
@@ -70,7 +70,7 @@ GRAM_CHUNK = 2048  # feature columns converted to float64 at a time when buildin
 class UndefinedSimilarity(ValueError):
     """A similarity that has no value on these inputs: a representation constant across samples, or a
     self-HSIC estimate at or below 0 (the debiased estimator at small n). The message begins
-    ``undefined:`` and says why; tables record it beside a NaN (:mod:`repchange.core.measures`)."""
+    ``undefined:`` and says why; tables record it beside a NaN (:mod:`repchange.measure.registry`)."""
 
 
 def _tensor(x: ArrayLike) -> torch.Tensor:
@@ -233,7 +233,7 @@ def whitening_from_eigh(values: torch.Tensor, vectors: torch.Tensor, alpha: floa
     """(p, p) map ``αI + (1-α) C̃^(-1/2)`` from the eigendecomposition (``torch.linalg.eigh``) of a (p, p)
     covariance C; C̃ = C over its mean eigenvalue (``scale_free``) or C itself; eigenvalues below
     :data:`EIG_RTOL` of the largest are left out of the inverse (pseudo-inverse on the null space). Float64.
-    A helper of :meth:`Factors.whitening` and :mod:`repchange.core.position_moments`, not a kernel of its own: its
+    A helper of :meth:`Factors.whitening` and :mod:`repchange.measure.position_moments`, not a kernel of its own: its
     values are held by the goldens of :class:`Factors` and :func:`pwsm` (both conventions)."""
     if scale_free:
         values = values / values.clamp_min(0).mean()
@@ -584,7 +584,7 @@ def _filter_maps(a: ArrayLike, b: ArrayLike, centre: str) -> tuple[torch.Tensor,
 
 @kernel(1)
 def filter_procrustes_similarity(a: ArrayLike, b: ArrayLike, *, centre: str = "rows") -> torch.Tensor:
-    """Study B's per-filter Procrustes similarity of (..., H, W) maps, in [0, 1].
+    """The per-filter Procrustes similarity (Behzadi-Khormouji et al.) of (..., H, W) maps, in [0, 1].
 
     Each H×W map is centred, scaled to unit Frobenius norm and scored ``||A*ᵀB*||_*``.
     ``centre="rows"`` subtracts each row's mean (the authors' code, ``mean(dim=1)`` on an H×W
@@ -639,7 +639,7 @@ def _filter_whitened(m: torch.Tensor, alpha: float) -> torch.Tensor:
 @kernel(1)
 class FilterWhitened:
     """One side of :func:`filter_pwsm`, computed once: (..., H, W) maps centred as ``centre`` says and
-    whitened at ``alpha`` (``maps``), and the mask of constant maps (``dead``). Study B's source net meets
+    whitened at ``alpha`` (``maps``), and the mask of constant maps (``dead``). a source net meets
     every checkpoint: whiten it once."""
 
     def __init__(self, maps: ArrayLike, *, alpha: float, centre: str = "rows") -> None:

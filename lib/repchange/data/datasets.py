@@ -15,7 +15,7 @@ Splits:
 - ``fashion_mnist``: the official 60,000 train / 10,000 test images (28x28x1).
 - ``digits``: scikit-learn's 1,797 8x8 digits (values 0..16 rescaled to 0..255), shuffled
   once with ``numpy.random.default_rng(0)``; the first 797 are train, the last 1,000 test
-  (a test split large enough for Study A's fine-tuning protocol, which trains and evaluates on
+  (a test split large enough for Goerttler & Obermayer's fine-tuning protocol, which trains and evaluates on
   disjoint halves of the target's test split).
 - ``cifar10``: the official 50,000 / 10,000 (32x32x3), read from the python pickle batches.
 - ``svhn``: the official 73,257 train / 26,032 test (32x32x3) from ``*_32x32.mat``.

@@ -8,8 +8,8 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
-from repchange.core.data import Split, normalise
-from repchange.core.metrics import Factors
+from repchange.data.datasets import Split, normalise
+from repchange.measure.metrics import Factors
 
 __all__ = ["BN_MODES", "extract", "extraction_mode", "factors_of", "layer_factors",
            "positions_as_samples"]
@@ -61,7 +61,7 @@ def extract(
     """Outputs of each module in ``layers`` on the ``probe`` images (dropout off).
 
     ``bn`` (see :data:`BN_MODES`): ``"batch"`` normalises BatchNorm layers with the statistics
-    of each batch of ``batch_size`` probe images (500: all of Study A's probe set at once), as
+    of each batch of ``batch_size`` probe images (500: a whole 500-image probe set at once), as
     the authors' code does; ``"eval"`` with the learnt running statistics. The model is left
     as it was (mode and running statistics). Runs in inference mode with NCHW inputs
     (``make bench``: channels_last inputs were 0.8-1.05x as fast on the small nets, so not used).
@@ -96,7 +96,7 @@ def extract(
 
 def positions_as_samples(maps: torch.Tensor) -> torch.Tensor:
     """(n, C, H, W) maps -> (n·H·W, C): every spatial position of every image is a sample,
-    channels are features (Study B's convention for shape metrics). (n, p) passes through."""
+    channels are features (Behzadi-Khormouji et al.'s convention for shape metrics). (n, p) passes through."""
     if maps.ndim == 2:
         return maps
     if maps.ndim != 4:

@@ -1,4 +1,4 @@
-"""Study B's networks: torchvision VGG19 / ResNet50 / DenseNet121 and small nets of the same families.
+"""The fine-tuned networks of Behzadi-Khormouji et al.: torchvision VGG19 / ResNet50 / DenseNet121 and small nets of the same families.
 
 Every builder returns an ``nn.Module`` with ``probe_layers``: an ordered ``{name: module}`` of
 the ReLU outputs at the ends of major blocks, named as Behzadi-Khormouji et al. name them,
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from repchange.core.data import IMAGENET_STATS
+from repchange.data.datasets import IMAGENET_STATS
 
 __all__ = ["ARCHITECTURES", "PRETRAINED_WEIGHTS_HELP", "WeightsNotFoundError", "build_architecture"]
 
@@ -276,7 +276,7 @@ ARCHITECTURES = {
 
 def build_architecture(name: str, *, in_channels: int = 3, num_classes: int = 10,
                        weights: str | os.PathLike | None = None) -> nn.Module:
-    """A Study B net by name (see :data:`ARCHITECTURES`), with ``probe_layers`` and ``family``.
+    """A net by name (see :data:`ARCHITECTURES`), with ``probe_layers`` and ``family``.
 
     ``weights`` (torchvision nets only): None for a random init, ``"imagenet"`` for torchvision's
     ImageNet weights from the local cache, or a path to a state-dict file; a new head is fitted

@@ -18,7 +18,7 @@ BN_ORDERS = ("relu_bn", "bn_relu")
 
 
 class Conv4(nn.Module):
-    """The 4-block conv net of Vinyals et al. used by Study A.
+    """The 4-block conv net of Vinyals et al. (Goerttler & Obermayer's network).
 
     4 x [Conv3x3(width, padding 1) -> ReLU -> BatchNorm -> MaxPool2] -> flatten -> Linear.
     ``bn_order="relu_bn"`` is the authors' public code (ReLU before BatchNorm, the default);

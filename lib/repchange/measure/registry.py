@@ -2,7 +2,7 @@
 never yields a bare NaN, and the value on re-indexed probe samples (for nulls and bootstraps).
 
 A measure compares two layers' activations on the same n probe samples. It reads the cached
-:class:`~repchange.core.metrics.Factors` of each side (rows = probe samples) and, for the per-filter
+:class:`~repchange.measure.metrics.Factors` of each side (rows = probe samples) and, for the per-filter
 measure, the raw (n, C, H, W) maps. :func:`evaluate` returns ``(value, note)``: the note is ``""``
 or the reason the value is undefined (``"undefined: self-HSIC <= 0 at n = 6 ..."``), recorded beside
 a NaN in every table.
@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from repchange.core.metrics import (
+from repchange.measure.metrics import (
     Factors,
     UndefinedSimilarity,
     _hollow_parts,
@@ -34,7 +34,7 @@ from repchange.core.metrics import (
     rbf_cka,
     rbf_gram,
 )
-from repchange.core.peer_measures import cknna, mutual_knn_uncentred, pwcca, rsa, svcca
+from repchange.measure.peers import cknna, mutual_knn_uncentred, pwcca, rsa, svcca
 
 __all__ = ["MEASURES", "Measure", "Sides", "biased_cka_chance", "check_metrics", "evaluate", "resampled"]
 
@@ -59,7 +59,7 @@ MEASURES: dict[str, Measure] = {m.name: m for m in (
     Measure("mutual_knn", True, 0.0, 1.0, "mutual k-nearest-neighbour alignment (Huh et al. 2024)"),
     Measure("procrustes", False, 0.0, math.pi / 2, "angular orthogonal Procrustes distance, radians"),
     Measure("pwsm", False, 0.0, math.pi / 2, "partial-whitening shape metric at alpha, radians"),
-    Measure("filter_procrustes", True, 0.0, 1.0, "Study B's per-filter Procrustes similarity, mean",
+    Measure("filter_procrustes", True, 0.0, 1.0, "per-filter Procrustes similarity (Behzadi-Khormouji et al.), mean",
             needs_maps=True),
     Measure("mutual_knn_uncentred", True, 0.0, 1.0, "mutual k-NN as platonic-rep computes it (features not centred)"),
     Measure("cknna", True, -math.inf, 1.0, "CKNNA (Huh et al. 2024, platonic-rep's code), unbounded below"),

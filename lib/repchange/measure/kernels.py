@@ -1,7 +1,7 @@
 """Kernels: the functions whose values stored results depend on, each with a version.
 
-A stored table's key names the code that computed it (:func:`repchange.core.store.code_version`). For most modules
-that is a fingerprint of their definitions, so any edit re-keys. A module of *kernels* (``core.metrics``) is keyed by
+A stored table's key names the code that computed it (:func:`repchange.runs.store.code_version`). For most modules
+that is a fingerprint of their definitions, so any edit re-keys. A module of *kernels* (``measure.metrics``) is keyed by
 its kernels' versions instead: moving a function, rewording a docstring, sharing a helper between two kernels or
 making one faster with the same values keeps every key, and a change of values must come with a new version, which
 re-keys every result that module's kernels computed.
@@ -18,17 +18,21 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-__all__ = ["GOLDEN_RTOL", "KEY_SCHEME", "kernel", "kernels_of"]
+__all__ = ["GOLDEN_RTOL", "KEY_NAMESPACE", "KEY_SCHEME", "all_kernels", "kernel", "kernels_of", "key_print"]
 
 F = TypeVar("F", bound=Callable)
 
 GOLDEN_RTOL = 1e-9  # another CPU's float order moves these kernels' float64 values by far less (make bench [11])
 KEY_SCHEME = "kernels-1"  # how a kernel module enters a key; a change of scheme is migrated, never silent
+# The name every kernel enters a key under, whichever module holds it: where scheme kernels-1 first recorded them
+# (repchange.core.metrics). A kernel may move between modules, or a module split in two, without re-keying; so a
+# kernel's name is unique across all kernel modules (registering it twice is an error).
+KEY_NAMESPACE = "core.metrics"
 _VERSIONS: dict[str, dict[str, int]] = {}
 
 
 def _module_name(module: str) -> str:
-    """``core.metrics`` for ``repchange.core.metrics``."""
+    """``measure.metrics`` for ``repchange.measure.metrics``."""
     return module.removeprefix("repchange.")
 
 
@@ -39,7 +43,12 @@ def kernel(version: int) -> Callable[[F], F]:
         raise ValueError(f"a kernel's version must be a positive integer, got {version!r}")
 
     def register(obj: F) -> F:
-        versions = _VERSIONS.setdefault(_module_name(obj.__module__), {})
+        module = _module_name(obj.__module__)
+        elsewhere = [m for m, kernels in _VERSIONS.items() if obj.__qualname__ in kernels and m != module]
+        if elsewhere:
+            raise ValueError(f"kernel {obj.__qualname__} of {module} is already registered by {elsewhere[0]}: a "
+                             f"kernel's name enters keys without its module ({KEY_NAMESPACE}.{obj.__qualname__})")
+        versions = _VERSIONS.setdefault(module, {})
         if obj.__qualname__ in versions and versions[obj.__qualname__] != version:
             raise ValueError(f"kernel {obj.__module__}.{obj.__qualname__} registered twice with versions "
                              f"{versions[obj.__qualname__]} and {version}")
@@ -50,5 +59,15 @@ def kernel(version: int) -> Callable[[F], F]:
 
 
 def kernels_of(module: str) -> dict[str, int]:
-    """``{qualified name: version}`` of the kernels registered by ``module`` (``core.metrics``; import it first)."""
+    """``{qualified name: version}`` of the kernels registered by ``module`` (``measure.metrics``; import it first)."""
     return dict(_VERSIONS.get(_module_name(module), {}))
+
+
+def all_kernels() -> dict[str, int]:
+    """``{name: version}`` of every kernel registered so far, whichever module holds it (import them first)."""
+    return {name: version for kernels in _VERSIONS.values() for name, version in kernels.items()}
+
+
+def key_print(name: str, version: int) -> str:
+    """What kernel ``name`` at ``version`` contributes to a key: independent of the module that holds it."""
+    return f"{KEY_SCHEME}|{KEY_NAMESPACE}.{name}|v{version}"

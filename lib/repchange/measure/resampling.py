@@ -15,7 +15,7 @@ sqrt(1 / 0.63). Biased CKA, RBF CKA, Procrustes and mutual k-NN move with n (bia
 independent features is about p / (n + p)), so a resample of fewer distinct samples shifts them
 (biased CKA 0.62 -> 0.71 in the same check): they get the null, not an interval. BCa is not used:
 its jackknife costs n more evaluations per value. Both re-index cached (n, n) matrices for the CKA family and mutual k-NN
-(:func:`repchange.core.measures.resampled`), so a draw costs O(n²), not a new Gram matrix.
+(:func:`repchange.measure.registry.resampled`), so a draw costs O(n²), not a new Gram matrix.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 import scipy.stats
 import torch
 
-from repchange.core.measures import MEASURES, Sides, resampled
-from repchange.core.metrics import UndefinedSimilarity
+from repchange.measure.registry import MEASURES, Sides, resampled
+from repchange.measure.metrics import UndefinedSimilarity
 
 __all__ = ["BOOTSTRAPPED", "Calibration", "calibrate", "check_resampling", "RESAMPLED_COLUMNS"]
 
@@ -70,7 +70,7 @@ def check_resampling(metrics: tuple[str, ...] | list[str], permutations: int, bo
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     if bootstrap and not any(m in BOOTSTRAPPED for m in metrics):
         raise ValueError(f"bootstrap intervals are given for {list(BOOTSTRAPPED)} only: {list(metrics)} move with "
-                         f"the number of samples, so a resample shifts them (see repchange.core.resampling); ask "
+                         f"the number of samples, so a resample shifts them (see repchange.measure.resampling); ask "
                          f"those for a permutation null (null=...), or add cka_debiased to the metrics")
 
 

@@ -5,11 +5,11 @@ cannot keep two cores busy, so :func:`run_jobs` trains them in a pool of ``worke
 processes, each pinned to ``train_threads()`` threads, so that workers x threads <= cores.
 
 Every run trains on ``train_threads()`` threads wherever it runs -- in the pool or alone in
-the calling process (:func:`repchange.core.train.train` pins them) -- because a float32 CPU run's
+the calling process (:func:`repchange.runs.trainer.train` pins them) -- because a float32 CPU run's
 numbers depend on its thread count (reductions split differently). So a run's numbers never
 depend on how many runs train beside it: pool and serial are bit-identical (tested).
 
-Result tables computed from stored runs go through the same pool (:mod:`repchange.core.table_pool`).
+Result tables computed from stored runs go through the same pool (:mod:`repchange.runs.table_pool`).
 
 The pool outlives the call: a notebook asks for runs and tables a dozen times, and each fresh pool paid
 its workers' start (spawn, import torch and the studies: about 2 s of a core each). It is reused for as long
@@ -25,7 +25,6 @@ after another in the calling process.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -35,10 +34,10 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any, Callable, Iterator, Sequence
 
-from repchange.core import progress
-from repchange.core.allocator import keep_freed_memory
+from repchange.runs import progress
+from repchange.runs.allocator import keep_freed_memory
 
-__all__ = ["Job", "cores", "run_jobs", "torch_threads", "train_threads", "workers"]
+__all__ = ["Job", "cores", "run_jobs", "train_threads", "workers"]
 
 
 def cores() -> int:
@@ -70,19 +69,6 @@ def train_threads() -> int:
 def workers() -> int:
     """Training worker processes (``$REPCHANGE_WORKERS``, default cores // train threads, at least 1)."""
     return _positive_env("REPCHANGE_WORKERS", max(1, cores() // train_threads()))
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with torch's intra-op thread count set to ``n`` (restored afterwards)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -188,7 +174,7 @@ def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str =
     ``on_result(i, result)`` is called in this process as each job ``jobs[i]`` finishes (results travel back
     pickled), so a caller can store what is complete before the rest is. A failing job stops the queue: runs
     already finished stay in the store, running ones finish, and the first error is raised naming its job.
-    Progress: one ``runs`` event per finished job (see :mod:`repchange.core.progress`).
+    Progress: one ``runs`` event per finished job (see :mod:`repchange.runs.progress`).
     """
     if not jobs:
         return

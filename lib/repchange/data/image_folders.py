@@ -1,4 +1,4 @@
-"""Study B's paper targets read from ImageFolder trees: 15-Scene, AwA2 and Fruits-360.
+"""The target data sets of Behzadi-Khormouji et al. read from ImageFolder trees: 15-Scene, AwA2 and Fruits-360.
 
 A tree is ``<folder>/<class name>/<image files>`` (torchvision's ImageFolder layout; classes
 in sorted order get labels 0, 1, ...). Images are decoded with Pillow, converted to RGB and
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from repchange.core.data import DataNotFoundError, DataSet, Split
-from repchange.core.store import atomic_write
+from repchange.data.datasets import DataNotFoundError, DataSet, Split
+from repchange.base.files import atomic_write
 
 __all__ = ["FOLDER_SETS", "FolderSet", "folder_set_classes", "load_folder_set", "load_image_folder", "own_split_dirs", "read_probe_folder", "read_tree"]
 
@@ -199,7 +199,7 @@ def load_image_folder(folder: str | os.PathLike, *, image_size: int = 224, seed:
 def read_probe_folder(folder: str | os.PathLike, n: int | None, *, image_size: int = 224, seed: int = 42) -> Split:
     """``n`` images of an ImageFolder tree (all of it, train and test folders alike), spread evenly
     over the classes with ``seed`` and decoded at ``image_size``; None = every image."""
-    from repchange.core.data import stratified_index
+    from repchange.data.datasets import stratified_index
 
     path = Path(folder).expanduser()
     if not path.is_dir():

@@ -1,7 +1,7 @@
 """Paired differences over seeds for the chapters' prose, decided by the ledger's verdict rule.
 
 A chapter's "clearly lower" is the ledger's "holds" for the claim "lower": the same interval, the
-same smallest effect of interest (:mod:`repchange.core.verdicts`), so a chapter and the ledger
+same smallest effect of interest (:mod:`repchange.studies.verdicts`), so a chapter and the ledger
 cannot disagree about one effect.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repchange.core import verdicts
-from repchange.core.verdicts import LEVEL, SCALES
+from repchange.studies import verdicts
+from repchange.studies.verdicts import LEVEL, SCALES
 
 __all__ = ["clearly", "paired_difference"]
 

@@ -31,12 +31,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from repchange.core import progress
-from repchange.core.data import Split, normalise
-from repchange.core.parallel import torch_threads, train_threads
-from repchange.core.store import atomic_write
+from repchange.base.devices import resolve_device
+from repchange.runs import progress
+from repchange.data.datasets import Split, normalise
+from repchange.base.threads import torch_threads
+from repchange.runs.parallel import train_threads
+from repchange.base.files import atomic_write
 
-__all__ = ["OptimiserSpec", "TrainingDiverged", "checkpoint_path", "load_checkpoint", "resolve_device", "train"]
+__all__ = ["OptimiserSpec", "TrainingDiverged", "checkpoint_path", "load_checkpoint", "train"]
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,6 @@ class OptimiserSpec:
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU; anything else is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def progress_enabled() -> bool:
@@ -133,8 +128,8 @@ def train(
     accuracy are NaN at the others); the training split itself, in eval mode after the epoch, at
     ``fit_epochs`` (``fit_loss``, ``fit_acc``; NaN at the others). ``on_epoch_end(epoch)`` runs after an epoch's files are
     written (tests use it to simulate a kill). On the CPU the run uses
-    :func:`repchange.core.parallel.train_threads` threads, so its numbers do not depend on how many
-    runs train beside it. Every epoch is reported to :mod:`repchange.core.progress`.
+    :func:`repchange.runs.parallel.train_threads` threads, so its numbers do not depend on how many
+    runs train beside it. Every epoch is reported to :mod:`repchange.runs.progress`.
     """
     with torch_threads(train_threads()):  # numbers independent of how many runs train beside it
         if epochs < 0:

@@ -1,4 +1,4 @@
-"""Label corruptions of Study A: partially random labels and shifted labels.
+"""Label corruptions (Goerttler & Obermayer's): partially random labels and shifted labels.
 
 Both are pure functions of the labels ``y`` (int64, shape (N,)) with ``D = num_classes``.
 """
