@@ -31,7 +31,7 @@ ONE_OUTLIER = torch.tensor([[3.0], [1.0], [1.0], [1.0], [1.0]], dtype=torch.floa
 def _old_debiased_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     """The formula before the guard: the ratio of unbiased HSICs, unguarded."""
     fx, fy = Factors(x), Factors(y)
-    from repchange.measure.metrics import _unbiased_hsic_from_parts
+    from repchange.measure.hsic import _unbiased_hsic_from_parts
 
     cross = _unbiased_hsic_from_parts(fx.hollow_gram, fy.hollow_gram)
     return float(cross / torch.sqrt(fx.self_hsic_unbiased * fy.self_hsic_unbiased))

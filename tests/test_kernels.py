@@ -26,12 +26,12 @@ GOLDENS = Path(__file__).with_name("kernel_goldens.json")
 
 
 def _record() -> dict:
-    versions = kernels_of("measure.metrics")
+    versions = kernels.all_kernels()
     return {name: {"version": versions[name], "values": values} for name, values in compute().items()}
 
 
 def test_every_kernel_has_golden_cases_and_goldens_at_its_version() -> None:
-    versions = kernels_of("measure.metrics")
+    versions = kernels.all_kernels()
     assert set(CASES) == set(versions), ("every kernel needs a golden case in tests/kernel_goldens.py, and every case "
                                          f"a kernel: {sorted(set(CASES) ^ set(versions))}")
     goldens = json.loads(GOLDENS.read_text())
@@ -49,7 +49,7 @@ def test_each_kernel_computes_its_golden_values(name: str) -> None:
     assert now.shape == expected.shape and np.allclose(now, expected, rtol=GOLDEN_RTOL, atol=GOLDEN_RTOL * scale,
                                                         equal_nan=True), (
         f"{name}'s values moved without a new version (now {now.tolist()}, golden {expected.tolist()}): if that is "
-        f"meant, raise its @kernel version in measure.metrics and record the goldens (python {__file__})")
+        f"meant, raise its @kernel version in its measure module and record the goldens (python {__file__})")
 
 
 def compute_one(name: str) -> list[float]:
@@ -59,21 +59,36 @@ def compute_one(name: str) -> list[float]:
 
 
 def test_a_kernel_module_is_keyed_by_versions_not_by_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The key of measure.metrics ignores its file (a refactor with the same values keeps it), follows a kernel's version
-    (new values re-key), and a definitions-keyed module still follows its text."""
-    before = store.code_version(("measure.metrics", "studies.a.tables"))
+    """The key of the measure families ignores their files (a refactor with the same values keeps it), follows a
+    kernel's version (new values re-key), and a definitions-keyed module still follows its text."""
+    code = (*metrics.METRIC_CODE, "studies.a.tables")
+    before = store.code_version(code)
 
     def edited(which: str):
         return lambda name, *stamp: frozenset({f"edited {name}"}) if name == which else _real(name, *stamp)
 
-    monkeypatch.setattr(store, "_module_fingerprints", edited("measure.metrics"))  # any text of measure.metrics
-    assert store.code_version(("measure.metrics", "studies.a.tables")) == before
+    monkeypatch.setattr(store, "_module_fingerprints", edited("measure.cka"))  # any text of a kernel module
+    assert store.code_version(code) == before
     monkeypatch.setattr(store, "_module_fingerprints", edited("studies.a.tables"))  # its text counts
-    assert store.code_version(("measure.metrics", "studies.a.tables")) != before
+    assert store.code_version(code) != before
     monkeypatch.undo()
-    assert store.code_version(("measure.metrics", "studies.a.tables")) == before
-    monkeypatch.setitem(kernels._VERSIONS["measure.metrics"], "linear_cka", kernels_of("measure.metrics")["linear_cka"] + 1)
-    assert store.code_version(("measure.metrics", "studies.a.tables")) != before
+    assert store.code_version(code) == before
+    monkeypatch.setitem(kernels._VERSIONS["measure.cka"], "linear_cka", kernels_of("measure.cka")["linear_cka"] + 1)
+    assert store.code_version(code) != before
+
+
+def test_a_kernel_keeps_its_key_when_it_moves_to_another_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernels enter keys under one namespace (kernels.KEY_NAMESPACE), not their module's name: moving linear_cka
+    from the CKA family to the shape family keeps every key, and two kernels of one name are refused."""
+    before = store.code_version(metrics.METRIC_CODE)
+    moved = {m: dict(v) for m, v in kernels._VERSIONS.items()}
+    moved["measure.shape"]["linear_cka"] = moved["measure.cka"].pop("linear_cka")
+    monkeypatch.setattr(kernels, "_VERSIONS", moved)
+    assert store.code_version(metrics.METRIC_CODE) == before
+    with pytest.raises(ValueError, match="already registered"):
+        def linear_cka() -> None: ...
+        linear_cka.__module__, linear_cka.__qualname__ = "repchange.measure.cka", "linear_cka"
+        kernels.kernel(1)(linear_cka)
 
 
 _real = store._module_fingerprints
@@ -97,7 +112,16 @@ NOT_KERNELS = {"ALPHAS": "a constant of the chapters' parameters", "CENTRINGS": 
                "whitening_from_eigh": "a helper held through Factors' and pwsm's goldens"}
 
 
-def test_every_public_similarity_of_core_metrics_is_a_kernel() -> None:
-    """A public function that computes values but is no kernel would change stored results without re-keying them."""
-    public = set(metrics.__all__) - set(NOT_KERNELS)
-    assert public == set(kernels_of("measure.metrics")), sorted(public ^ set(kernels_of("measure.metrics")))
+NOT_KERNELS["METRIC_CODE"] = "the names of the kernel modules"
+
+
+def test_every_public_similarity_of_the_measure_families_is_a_kernel() -> None:
+    """A public function that computes values but is no kernel would change stored results without re-keying them;
+    every family module is keyed by its kernels, and the façade (measure.metrics) re-exports each of them."""
+    import importlib
+
+    families = {name: importlib.import_module(f"repchange.{name}") for name in metrics.METRIC_CODE}
+    assert all(getattr(m, "KEYED_BY_KERNELS", False) for m in families.values())
+    public = {n for m in families.values() for n in m.__all__} - set(NOT_KERNELS)
+    assert public == set(kernels.all_kernels()), sorted(public ^ set(kernels.all_kernels()))
+    assert public <= set(metrics.__all__)

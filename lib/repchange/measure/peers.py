@@ -28,7 +28,8 @@ import math
 import numpy as np
 import torch
 
-from repchange.measure.metrics import ArrayLike, Factors, UndefinedSimilarity, _pair, knn_overlap
+from repchange.measure.factors import ArrayLike, Factors, UndefinedSimilarity, _pair
+from repchange.measure.neighbours import knn_overlap
 
 __all__ = ["SVCCA_KEEP", "cknna", "mutual_knn_uncentred", "pwcca", "rsa", "svcca"]
 

@@ -31,7 +31,8 @@ from typing import Iterable, Iterator
 import torch
 
 from repchange.measure.features import positions_as_samples
-from repchange.measure.metrics import Factors, UndefinedSimilarity, _angle, procrustes_angle, whitening_from_eigh
+from repchange.measure.factors import Factors, UndefinedSimilarity, whitening_from_eigh
+from repchange.measure.shape import _angle, procrustes_angle
 
 __all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "ReferenceMoments", "SideMoments", "pair_moments",
            "pwsm_alphas_from_moments", "reference_moments", "whitening_from_eigh"]

@@ -11,75 +11,20 @@ a NaN in every table.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 
-from repchange.measure.metrics import (
-    Factors,
-    UndefinedSimilarity,
-    _hollow_parts,
-    _unbiased_hsic_from_parts,
-    double_centred,
-    filter_procrustes_similarity,
-    hsic_floor,
-    knn_overlap,
-    linear_cka,
-    mutual_knn,
-    neighbours_from_gram,
-    normalised_hsic,
-    procrustes_angle,
-    pwsm,
-    rbf_cka,
-    rbf_gram,
-)
+from repchange.measure.cka import double_centred, linear_cka, normalised_hsic, rbf_cka, rbf_gram
+from repchange.measure.factors import Factors, UndefinedSimilarity
+from repchange.measure.hsic import _hollow_parts, _unbiased_hsic_from_parts, hsic_floor
+from repchange.measure.neighbours import knn_overlap, mutual_knn, neighbours_from_gram
+from repchange.measure.per_filter import filter_procrustes_similarity
+from repchange.measure.shape import procrustes_angle, pwsm
 from repchange.measure.peers import cknna, mutual_knn_uncentred, pwcca, rsa, svcca
 
 __all__ = ["MEASURES", "Measure", "Sides", "biased_cka_chance", "check_metrics", "evaluate", "resampled"]
-
-
-@dataclass(frozen=True)
-class Measure:
-    """``name`` as in tables; ``higher_is_better`` (True: a similarity, 1 = same; False: a distance,
-    0 = same); ``low, high``: its range; ``needs_maps``: reads the raw (n, C, H, W) maps."""
-
-    name: str
-    higher_is_better: bool
-    low: float
-    high: float
-    description: str
-    needs_maps: bool = False
-
-
-MEASURES: dict[str, Measure] = {m.name: m for m in (
-    Measure("cka", True, 0.0, 1.0, "linear CKA, biased HSIC (the papers' estimator)"),
-    Measure("cka_debiased", True, -1.0, 1.0, "linear CKA, unbiased HSIC (Song et al. 2012)"),
-    Measure("rbf_cka", True, 0.0, 1.0, "RBF-kernel CKA, bandwidth = sigma x median distance"),
-    Measure("mutual_knn", True, 0.0, 1.0, "mutual k-nearest-neighbour alignment (Huh et al. 2024)"),
-    Measure("procrustes", False, 0.0, math.pi / 2, "angular orthogonal Procrustes distance, radians"),
-    Measure("pwsm", False, 0.0, math.pi / 2, "partial-whitening shape metric at alpha, radians"),
-    Measure("filter_procrustes", True, 0.0, 1.0, "per-filter Procrustes similarity (Behzadi-Khormouji et al.), mean",
-            needs_maps=True),
-    Measure("mutual_knn_uncentred", True, 0.0, 1.0, "mutual k-NN as platonic-rep computes it (features not centred)"),
-    Measure("cknna", True, -math.inf, 1.0, "CKNNA (Huh et al. 2024, platonic-rep's code), unbounded below"),
-    Measure("svcca", True, 0.0, 1.0, "SVCCA (Raghu et al. 2017): mean canonical correlation, 99 % of variance kept"),
-    Measure("pwcca", True, 0.0, 1.0, "PWCCA (Morcos et al. 2018): canonical correlations weighted by X's share"),
-    Measure("rsa", True, -1.0, 1.0, "RSA: Spearman correlation of correlation-distance RDMs"),
-)}
-
-
-def check_metrics(metrics: Sequence[str], alphas: Sequence[float]) -> None:
-    """Refuse, before any work, unknown measure names, pwsm without alphas (or alphas without pwsm) and
-    alphas outside [0, 1]."""
-    unknown = [m for m in metrics if m not in MEASURES]
-    if unknown or not metrics:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(MEASURES)}")
-    if ("pwsm" in metrics) != bool(alphas):
-        raise ValueError("metric 'pwsm' needs alphas (e.g. alphas=(0.0, 0.5)), and alphas need 'pwsm'")
-    bad_alpha = [a for a in alphas if not 0 <= a <= 1]
-    if bad_alpha:
-        raise ValueError(f"alphas must lie in [0, 1], got {bad_alpha}")
 
 
 @dataclass
@@ -96,40 +41,76 @@ class Sides:
     sigma: float = 1.0
 
 
-def _value(name: str, s: Sides) -> float:
-    if name == "cka":
-        return linear_cka(s.x, s.y)
-    if name == "cka_debiased":
-        return linear_cka(s.x, s.y, debiased=True)
-    if name == "rbf_cka":
-        return rbf_cka(s.x, s.y, sigma=s.sigma)
-    if name == "mutual_knn":
-        return mutual_knn(s.x, s.y, k=s.k)
-    if name == "procrustes":
-        return procrustes_angle(s.x, s.y)
-    if name == "pwsm":
-        return pwsm(s.x, s.y, alpha=s.alpha)
-    if name == "mutual_knn_uncentred":
-        return mutual_knn_uncentred(s.x, s.y, k=s.k)
-    if name == "cknna":
-        return cknna(s.x, s.y, k=s.k)
-    if name == "svcca":
-        return svcca(s.x, s.y)
-    if name == "pwcca":
-        return pwcca(s.x, s.y)
-    if name == "rsa":
-        return rsa(s.x, s.y)
-    if name == "filter_procrustes":
-        if s.maps_x is None or s.maps_y is None:
-            raise ValueError("filter_procrustes needs the raw (N, C, H, W) maps of both layers")
-        return _nanmean_or_undefined(filter_procrustes_similarity(s.maps_x, s.maps_y))
-    raise ValueError(f"unknown measure {name!r}; choose from {list(MEASURES)}")
+@dataclass(frozen=True)
+class Measure:
+    """``name`` as in tables; ``higher_is_better`` (True: a similarity, 1 = same; False: a distance,
+    0 = same); ``low, high``: its range; ``needs_maps``: reads the raw (n, C, H, W) maps; ``compute``: its value on
+    one layer pair (:class:`Sides`), raising :class:`UndefinedSimilarity` where it has none."""
+
+    name: str
+    higher_is_better: bool
+    low: float
+    high: float
+    description: str
+    compute: Callable[["Sides"], float] = field(compare=False, repr=False)
+    needs_maps: bool = False
+
+
+def _filter_procrustes(s: Sides) -> float:
+    if s.maps_x is None or s.maps_y is None:
+        raise ValueError("filter_procrustes needs the raw (N, C, H, W) maps of both layers")
+    return _nanmean_or_undefined(filter_procrustes_similarity(s.maps_x, s.maps_y))
 
 
 def _nanmean_or_undefined(scores: torch.Tensor) -> float:
     if bool(torch.isnan(scores).all()):
         raise UndefinedSimilarity("undefined: every filter map is constant (dead) on every probe image")
     return float(torch.nanmean(scores))
+
+
+MEASURES: dict[str, Measure] = {m.name: m for m in (
+    Measure("cka", True, 0.0, 1.0, "linear CKA, biased HSIC (the papers' estimator)", lambda s: linear_cka(s.x, s.y)),
+    Measure("cka_debiased", True, -1.0, 1.0, "linear CKA, unbiased HSIC (Song et al. 2012)",
+            lambda s: linear_cka(s.x, s.y, debiased=True)),
+    Measure("rbf_cka", True, 0.0, 1.0, "RBF-kernel CKA, bandwidth = sigma x median distance",
+            lambda s: rbf_cka(s.x, s.y, sigma=s.sigma)),
+    Measure("mutual_knn", True, 0.0, 1.0, "mutual k-nearest-neighbour alignment (Huh et al. 2024)",
+            lambda s: mutual_knn(s.x, s.y, k=s.k)),
+    Measure("procrustes", False, 0.0, math.pi / 2, "angular orthogonal Procrustes distance, radians",
+            lambda s: procrustes_angle(s.x, s.y)),
+    Measure("pwsm", False, 0.0, math.pi / 2, "partial-whitening shape metric at alpha, radians",
+            lambda s: pwsm(s.x, s.y, alpha=s.alpha)),
+    Measure("filter_procrustes", True, 0.0, 1.0, "per-filter Procrustes similarity (Behzadi-Khormouji et al.), mean",
+            _filter_procrustes, needs_maps=True),
+    Measure("mutual_knn_uncentred", True, 0.0, 1.0, "mutual k-NN as platonic-rep computes it (features not centred)",
+            lambda s: mutual_knn_uncentred(s.x, s.y, k=s.k)),
+    Measure("cknna", True, -math.inf, 1.0, "CKNNA (Huh et al. 2024, platonic-rep's code), unbounded below",
+            lambda s: cknna(s.x, s.y, k=s.k)),
+    Measure("svcca", True, 0.0, 1.0, "SVCCA (Raghu et al. 2017): mean canonical correlation, 99 % of variance kept",
+            lambda s: svcca(s.x, s.y)),
+    Measure("pwcca", True, 0.0, 1.0, "PWCCA (Morcos et al. 2018): canonical correlations weighted by X's share",
+            lambda s: pwcca(s.x, s.y)),
+    Measure("rsa", True, -1.0, 1.0, "RSA: Spearman correlation of correlation-distance RDMs", lambda s: rsa(s.x, s.y)),
+)}
+
+
+def check_metrics(metrics: Sequence[str], alphas: Sequence[float]) -> None:
+    """Refuse, before any work, unknown measure names, pwsm without alphas (or alphas without pwsm) and
+    alphas outside [0, 1]."""
+    unknown = [m for m in metrics if m not in MEASURES]
+    if unknown or not metrics:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(MEASURES)}")
+    if ("pwsm" in metrics) != bool(alphas):
+        raise ValueError("metric 'pwsm' needs alphas (e.g. alphas=(0.0, 0.5)), and alphas need 'pwsm'")
+    bad_alpha = [a for a in alphas if not 0 <= a <= 1]
+    if bad_alpha:
+        raise ValueError(f"alphas must lie in [0, 1], got {bad_alpha}")
+
+
+def _value(name: str, s: Sides) -> float:
+    if name not in MEASURES:
+        raise ValueError(f"unknown measure {name!r}; choose from {list(MEASURES)}")
+    return MEASURES[name].compute(s)
 
 
 def evaluate(name: str, sides: Sides) -> tuple[float, str]:

@@ -18,7 +18,7 @@ import torch
 
 from repchange.data import datasets as data_mod
 from repchange.measure.features import extract, factors_of, layer_factors, positions_as_samples
-from repchange.measure.metrics import ALPHAS, Factors, linear_cka, pearson, procrustes_angle, pwsm, pwsm_key
+from repchange.measure.metrics import ALPHAS, METRIC_CODE, Factors, linear_cka, pearson, procrustes_angle, pwsm, pwsm_key
 from repchange.runs.runtime import Runtime
 from repchange.studies.a.pretraining import TRAINING_CODE, PretrainConfig, pretrain
 
@@ -35,7 +35,7 @@ __all__ = [
     "pc_deletion_on",
 ]
 
-CODE = (*TRAINING_CODE, "measure.features", "measure.metrics", "studies.metric_checks")
+CODE = (*TRAINING_CODE, "measure.features", *METRIC_CODE, "studies.metric_checks")
 
 
 def _flat_metrics() -> dict[str, Callable[[Factors, Factors], float]]:

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from repchange.measure.features import extraction_mode
-from repchange.measure.metrics import (UndefinedSimilarity, _unbiased_hsic_from_parts, gram_parts, hsic_floor,
-                                    normalised_hsic)
+from repchange.measure.cka import gram_parts, normalised_hsic
+from repchange.measure.factors import UndefinedSimilarity
+from repchange.measure.hsic import _unbiased_hsic_from_parts, hsic_floor
 from repchange.tool.hooks import Layer, Selector, Tap
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
 from repchange.tool.readout import check_batch_first

@@ -24,7 +24,7 @@ from typing import Iterable
 import pandas as pd
 
 from repchange.measure.features import BN_MODES, layer_factors
-from repchange.measure.metrics import Factors, linear_cka
+from repchange.measure.metrics import METRIC_CODE, Factors, linear_cka
 from repchange.runs.runtime import Runtime
 from repchange.runs.table_pool import AssembledTable, TablePart, assembled_tables
 from repchange.runs.trainer import OptimiserSpec
@@ -61,8 +61,8 @@ __all__ = [
 ]
 
 INDEPENDENT_SEED_OFFSET = 10_000
-PRETRAIN_TABLE_CODE = (*PRETRAINING_CODE, "measure.features", "measure.metrics", "studies.a.tables")
-FINETUNE_TABLE_CODE = (*FINETUNING_CODE, "measure.features", "measure.metrics", "studies.a.tables")
+PRETRAIN_TABLE_CODE = (*PRETRAINING_CODE, "measure.features", *METRIC_CODE, "studies.a.tables")
+FINETUNE_TABLE_CODE = (*FINETUNING_CODE, "measure.features", *METRIC_CODE, "studies.a.tables")
 CKA_METRICS = (("cka", False), ("cka_debiased", True))
 
 

@@ -24,7 +24,7 @@ import torch
 from repchange.data import datasets as data_mod
 from repchange.measure import filter_chunks
 from repchange.measure.features import BN_MODES, extract
-from repchange.measure.metrics import ALPHAS, CENTRINGS, pearson, pwsm_key
+from repchange.measure.metrics import ALPHAS, CENTRINGS, METRIC_CODE, pearson, pwsm_key
 from repchange.measure.position_moments import ReferenceMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
 from repchange.nets.probe_shapes import probe_shapes
 from repchange.nets.receptive_field import ReceptiveField, receptive_fields
@@ -52,7 +52,7 @@ from repchange.studies.b.runs import (
     train_sources,
 )
 
-TABLE_CODE = (*TRAINING_CODE, "measure.features", "measure.metrics", "measure.filter_chunks", "measure.position_moments")
+TABLE_CODE = (*TRAINING_CODE, "measure.features", *METRIC_CODE, "measure.filter_chunks", "measure.position_moments")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
