@@ -156,7 +156,7 @@ def test_nan_weights_stop_naming_the_layer(tmp_path: Path) -> None:
     state = torch.load(a, weights_only=True)
     state["layer3.0.conv1.weight"] = torch.full_like(state["layer3.0.conv1.weight"], float("nan"))
     torch.save(state, tmp_path / "nan.pt")
-    with pytest.raises(ValueError, match="layer 'layer3' of the model at step 0 produced NaN"):
+    with pytest.raises(ValueError, match="layer 'layer3' of model B produced NaN"):
         compare("resnet18", a, tmp_path / "nan.pt", str(_tree(tmp_path / "probe", per_class=2)), image_size=32)
 
 

@@ -1,11 +1,15 @@
-"""``python -m repchange`` (or ``repchange``): run notebooks with parameters, build the book.
+"""``python -m repchange`` (or ``repchange``): two products on one command line.
+
+The tool for your own model (the light install, ``pip install repchange``): ``compare`` runs with nothing of the
+book's stack, trainer or store imported. The book (``pip install 'repchange[book]'``): every other command.
+
+    repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
 
     repchange run notebooks/a1_cka_pretraining.py --profile smoke -p a_pretrain_epochs 3 -p a_seeds "[1, 2]"
     repchange params notebooks/a1_cka_pretraining.py
     repchange book --profile paper
     repchange sweep notebooks/a3_cka_vs_degree.py --profile smoke -g a_seeds "[[1], [2]]" --workers 2
     repchange check-book _build/default/html
-    repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
     repchange store verify | du | prune [--yes] [--quarantine]
     repchange scale-record --profile scale
 """
@@ -19,7 +23,9 @@ from pathlib import Path
 
 from repchange.tool.cli import add_compare_parser
 
-__all__ = ["main"]
+__all__ = ["TOOL_COMMANDS", "main"]
+
+TOOL_COMMANDS = ("compare",)  # the light install's commands: they import the tool alone (base, data, measure, tool)
 
 
 def _parse_overrides(pairs: list[list[str]]) -> dict[str, object]:
@@ -254,23 +260,26 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--out", help="the record folder (default: the repository's references/scale_record)")
     rec.set_defaults(func=_cmd_scale_record)
     args = parser.parse_args(argv)
+    if args.command in TOOL_COMMANDS:
+        try:
+            return args.func(args)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    try:  # the book's stack is the [book] extra
+        from repchange.book import runner
+    except ModuleNotFoundError as err:
+        print(f"error: repchange {args.command} needs the book's stack ({err.name} is not installed): "
+              f"pip install 'repchange[book]' (from a clone: pip install -e '.[book]', or make book)",
+              file=sys.stderr)
+        return 2
     from repchange.runs.store import StoreWriteError
 
-    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, StoreWriteError)
-    if args.command != "compare":  # the book's stack is the [book] extra; compare runs on the light install
-        try:
-            from repchange.book import runner
-        except ModuleNotFoundError as err:
-            print(f"error: repchange {args.command} needs the book's stack ({err.name} is not installed): "
-                  f"pip install 'repchange[book]' (from a clone: pip install -e '.[book]', or make book)",
-                  file=sys.stderr)
-            return 2
-        errors += (runner.NotebookFailed,)
     try:
         from repchange.runs.allocator import mode
 
         mode()  # a bad REPCHANGE_KEEP_FREED_MEMORY is refused here, not in a notebook's kernel after it started
         return args.func(args)
-    except errors as err:
+    except (ValueError, FileNotFoundError, StoreWriteError, runner.NotebookFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

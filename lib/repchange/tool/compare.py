@@ -39,11 +39,12 @@ from repchange.data import datasets as data_mod
 from repchange.data.datasets import IMAGENET_STATS, Split
 from repchange.base.device_checks import check_device
 from repchange.base.devices import resolve_device
-from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
+from repchange.tool.layer_matrix import best_matches, measure_pairs, plot_matrix
 from repchange.tool.readout import SmallProbeWarning
-from repchange.tool.track import Tracker, plot_table
+from repchange.tool.request import Request, RequestError
+from repchange.tool.track import plot_table
 
-__all__ = ["MIN_PROBE", "check_request", "compare", "load_checkpoint_state", "load_probe", "build_model", "match_prefixes", "write_report"]
+__all__ = ["MIN_PROBE", "compare", "compare_request", "load_checkpoint_state", "load_probe", "build_model", "match_prefixes", "write_report"]
 
 
 def load_checkpoint_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -170,8 +171,9 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     input is checked before any activation is computed; a bad one stops with one message."""
     check_device(device)
     pairwise = matrix or arch_b is not None
-    check_request(metrics=metrics, alphas=alphas, view=view, view_b=view_b, null=null, bootstrap=bootstrap,
-                  n_probe=n_probe, image_size=image_size, num_classes=num_classes, bn=bn, out=out)
+    request = compare_request(metrics=metrics, alphas=alphas, view=view, view_b=view_b, null=null,
+                              bootstrap=bootstrap, bn=bn, streaming=streaming, n_probe=n_probe, image_size=image_size,
+                              num_classes=num_classes, out=out)
     if (layers_b is not None or view_b is not None) and not pairwise:
         raise ValueError("layers_b and view_b name B's side of a layer × layer matrix: add matrix=True (--matrix) "
                          "or name B's architecture (arch_b, --arch-b)")
@@ -192,9 +194,7 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
     model_b.to(dev)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SmallProbeWarning)
-        table = _measure(model_a, model_b, images, pairwise, layers=layers, layers_b=layers_b, metrics=metrics,
-                         alphas=alphas, view=view, view_b=view_b, bn=bn, streaming=streaming, null=null,
-                         bootstrap=bootstrap)
+        table = _measure(model_a, model_b, images, pairwise, request, layers=layers, layers_b=layers_b)
     cautions = [str(w.message) for w in caught if issubclass(w.category, SmallProbeWarning)]
     for w in caught:  # what is not ours goes on as it came
         if not issubclass(w.category, SmallProbeWarning):
@@ -214,27 +214,26 @@ def compare(arch: str, checkpoint_a: str | os.PathLike, checkpoint_b: str | os.P
 MIN_PROBE = 4  # debiased CKA's unbiased HSIC needs 4 samples; every other measure fewer
 
 
-def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str, view_b: str | None, null: int,
-                  bootstrap: int, n_probe: int | None, image_size: int | None, num_classes: int | None, bn: str,
-                  out: str | os.PathLike | None) -> None:
-    """Refuse, before any checkpoint is read, a request :func:`compare` cannot honour; each message names the
-    argument and its command-line flag."""
-    from repchange.measure.registry import check_metrics
-    from repchange.measure.resampling import check_resampling
-    from repchange.tool.views import check_view
+FLAGS = {"metrics": "--metrics", "alphas": "--alpha", "view": "--view", "view_b": "--view-b", "bn": "--bn",
+         "null": "--null", "bootstrap": "--bootstrap", "streaming": "--streaming", "batch_size": "--batch-size"}
 
-    for flags, check in (("metrics (--metrics), alphas (--alpha)", lambda: check_metrics(list(metrics), list(alphas))),
-                         ("null (--null), bootstrap (--bootstrap)", lambda: check_resampling(list(metrics), null,
-                                                                                             bootstrap))):
-        try:
-            check()
-        except ValueError as error:  # the library's words, with the flags a command-line user typed
-            raise ValueError(f"{flags}: {error}") from None
-    check_view(view, "view (--view)")
-    if view_b is not None:
-        check_view(view_b, "view_b (--view-b)")
-    if bn not in ("eval", "batch"):
-        raise ValueError(f"bn (--bn) must be 'eval' or 'batch', got {bn!r}")
+
+def _flagged(fields: str) -> str:
+    """``metrics (--metrics), alphas (--alpha)``: the fields of a :class:`RequestError` with their flags."""
+    names = [f.strip() for f in fields.split(",")]
+    return ", ".join(f"{n} ({FLAGS[n]})" if n in FLAGS else n for n in names)
+
+
+def compare_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str, view_b: str | None, null: int,
+                    bootstrap: int, bn: str, streaming: bool, n_probe: int | None, image_size: int | None,
+                    num_classes: int | None, out: str | os.PathLike | None) -> Request:
+    """The one checked :class:`~repchange.tool.request.Request` of a comparison, made before any checkpoint is read,
+    and the checks of compare's own arguments; each message names the argument and its command-line flag."""
+    try:
+        request = Request(metrics=tuple(metrics), alphas=tuple(alphas), view=view, view_b=view_b, bn=bn, null=null,
+                          bootstrap=bootstrap, streaming=streaming)
+    except RequestError as error:  # the library's words, with the flags a command-line user typed
+        raise ValueError(f"{_flagged(error.field)}: {error}") from None
     need = max([MIN_PROBE] + [11 for m in metrics if m in ("mutual_knn", "mutual_knn_uncentred", "cknna")])  # k = 10 neighbours and the sample
     if n_probe is not None and (isinstance(n_probe, bool) or not isinstance(n_probe, int) or n_probe < need):
         raise ValueError(f"n_probe (--n-probe) is the number of probe images, at least {need} for "
@@ -248,20 +247,18 @@ def check_request(*, metrics: Sequence[str], alphas: Sequence[float], view: str,
         if target.exists() and not target.is_dir():
             raise ValueError(f"out (--out) names {target}, which is a file: the report is a folder "
                              f"(compare.csv, compare.png, compare.html); name a folder")
+    return request
 
 
-def _measure(model_a: nn.Module, model_b: nn.Module, images: Split, pairwise: bool, *, layers: Any, layers_b: Any,
-             metrics: Sequence[str], alphas: Sequence[float], view: str, view_b: str | None, bn: str, streaming: bool,
-             null: int, bootstrap: int) -> pd.DataFrame:
-    """The per-layer table (a Tracker against A) or, ``pairwise``, the layer x layer matrix."""
+def _measure(model_a: nn.Module, model_b: nn.Module, images: Split, pairwise: bool, request: Request, *,
+             layers: Any, layers_b: Any) -> pd.DataFrame:
+    """The layer x layer matrix (``pairwise``), or each layer of B against the same layer of A, read once: columns
+    layer, metric, alpha, value, ... (p-values adjusted over layers × metrics)."""
     if pairwise:
-        return layer_matrix(model_a, model_b, images, layers_a=layers, layers_b=layers if layers_b is None
-                            else layers_b, metrics=metrics, alphas=alphas, view_a=view, view_b=view_b, bn=bn,
-                            null=null, bootstrap=bootstrap, streaming=streaming)
-    tracker = Tracker(model_b, images, layers=layers, metrics=metrics, alphas=alphas, reference=model_a, bn=bn,
-                      view=view, streaming=streaming, null=null, bootstrap=bootstrap)
-    tracker.update(0)
-    return tracker.table.drop(columns="step")  # with a null: p-values adjusted over layers × metrics
+        return measure_pairs(model_a, model_b, images, request, layers_a=layers,
+                             layers_b=layers if layers_b is None else layers_b)
+    table = measure_pairs(model_a, model_b, images, request, layers_a=layers, layers_b=layers, matched=True)
+    return table.drop(columns="layer_b").rename(columns={"layer_a": "layer"})
 
 
 def _png(fig: object) -> str:

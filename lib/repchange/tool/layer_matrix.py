@@ -22,20 +22,19 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 from torch import nn
 
-from repchange.measure.features import BN_MODES
-from repchange.measure.registry import MEASURES, check_metrics
+from repchange.measure.registry import MEASURES
 from repchange.measure.metrics import Factors
-from repchange.measure.resampling import check_resampling
 from repchange.tool.hooks import Selector, resolve_layers
 from repchange.tool.probes import Probe, floating_dtype, to_device
 from repchange.tool.memory import check_fits, predicted_peak
 from repchange.tool.readout import (SmallProbeWarning, factors_or_reason, layer_activations, layer_view_shapes, measure_rows,
                                small_probe_warnings)
-from repchange.tool.multiplicity import adjusted, check_adjustment
-from repchange.tool.streamed_matrix import MIN_BATCH, streamed_matrix
-from repchange.tool.views import Pool, as_samples, check_view
+from repchange.tool.multiplicity import adjusted
+from repchange.tool.request import Request
+from repchange.tool.streamed_matrix import streamed_matrix
+from repchange.tool.views import Pool, as_samples
 
-__all__ = ["best_matches", "layer_matrix", "plot_matrix"]
+__all__ = ["best_matches", "layer_matrix", "measure_pairs", "plot_matrix"]
 
 EXAMPLE_ROWS = 4  # samples of the first batch that find the layers (a forward pass of shapes only)
 
@@ -53,81 +52,88 @@ def layer_matrix(model_a: nn.Module, model_b: nn.Module, probe: Any, *, layers_a
     (:func:`repchange.tool.multiplicity.adjusted`; None: not added). ``streaming``: minibatch debiased CKA of every
     pair over the probe's batches, memory independent of the probe size (:mod:`repchange.tool.streamed_matrix`;
     metrics ``("cka_debiased",)`` only, no null or bootstrap)."""
-    view_b = view_a if view_b is None else view_b
-    check_metrics(metrics, alphas)
-    if "filter_procrustes" in metrics:
-        raise ValueError("filter_procrustes pairs filters of one layer with the same filters of its other self; "
-                         "between different layers use cka, cka_debiased, rbf_cka, mutual_knn, procrustes or pwsm")
-    for name, view in (("view_a", view_a), ("view_b", view_b)):
-        check_view(view, name)
-        if view == "positions":
-            raise ValueError(f"{name}='positions' makes positions the samples, and two layers of other resolutions "
-                             f"have other positions: use 'flatten', 'mean' or 'first'")
-    if bn not in BN_MODES:
-        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
-    check_resampling(list(metrics), null, bootstrap, confidence)
-    check_adjustment(p_adjust)
-    if streaming and (tuple(metrics) != ("cka_debiased",) or null or bootstrap or batch_size < MIN_BATCH):
-        raise ValueError(f"streaming=True computes only metrics=('cka_debiased',) (minibatch CKA is unbiased only with "
-                         f"the debiased HSIC), with no null or bootstrap (they need every sample at once) and "
-                         f"batch_size >= {MIN_BATCH}; got metrics={list(metrics)}, null={null}, bootstrap={bootstrap}, "
-                         f"batch_size={batch_size}")
+    request = Request(metrics=tuple(metrics), alphas=tuple(alphas), view=view_a, view_b=view_b, bn=bn, null=null,
+                      bootstrap=bootstrap, confidence=confidence, streaming=streaming, batch_size=batch_size, k=k,
+                      sigma=sigma, p_adjust=p_adjust)
+    return measure_pairs(model_a, model_b, probe, request, layers_a=layers_a, layers_b=layers_b, select_a=select_a,
+                         select_b=select_b, probe_seed=probe_seed)
+
+
+def measure_pairs(model_a: nn.Module, model_b: nn.Module, probe: Any, request: Request, *,
+                  layers_a: str | Sequence[str] | None = "stages", layers_b: str | Sequence[str] | None = "stages",
+                  select_a: Selector | Mapping[str, Selector] = None, select_b: Selector | Mapping[str, Selector] = None,
+                  probe_seed: int | None = 0, matched: bool = False) -> pd.DataFrame:
+    """The rows of a checked ``request`` between layers of ``model_a`` and ``model_b`` on ``probe``: every layer
+    pair (the matrix), or, ``matched``, layer i of A against layer i of B (a model against its own other self: the
+    per-filter measure and the ``positions`` view are defined there). Columns as :func:`layer_matrix`; p-values
+    adjusted over the rows' layer pairs × metrics."""
+    if not matched:
+        request.check_between_layers()
+    view_a, view_b = request.view, request.side_b_view
     device = next(model_a.parameters()).device
     if next(model_b.parameters()).device != device:
         raise ValueError("model_a and model_b lie on different devices; move one with .to(device) first")
-    reader = Probe(probe, batch_size, probe_seed)
+    reader = Probe(probe, request.batch_size, probe_seed)
     first_a = to_device(reader.first(model_a, EXAMPLE_ROWS), device, floating_dtype(model_a))
     first_b = to_device(reader.first(model_b, EXAMPLE_ROWS), device, floating_dtype(model_b))
     resolved_a, resolved_b = resolve_layers(model_a, layers_a, first_a), resolve_layers(model_b, layers_b, first_b)
-    if streaming:
+    if matched and len(resolved_a) != len(resolved_b):
+        raise ValueError(f"matched layers pair in order: {len(resolved_a)} layers of A {[l.name for l in resolved_a]} "
+                         f"against {len(resolved_b)} of B {[l.name for l in resolved_b]}")
+    pairs = list(zip(resolved_a, resolved_b)) if matched else [(a, b) for a in resolved_a for b in resolved_b]
+    attrs = dict(layers_a=[l.name for l in resolved_a], layers_b=[l.name for l in resolved_b], n=reader.n,
+                 model_a=type(model_a).__name__, model_b=type(model_b).__name__)
+    if request.streaming:
         if not reader.permuted:
             raise ValueError("streaming=True averages HSIC over batches, so the batches must be a random draw of the "
                              "probe: give probe_seed (not None) and a map-style Dataset, not an IterableDataset")
         table = streamed_matrix(model_a, model_b, reader, resolved_a, resolved_b, select_a=select_a,
-                                select_b=select_b, view_a=view_a, view_b=view_b, bn=bn, device=device)
-        table.attrs.update(layers_a=[l.name for l in resolved_a], layers_b=[l.name for l in resolved_b], n=reader.n,
-                           model_a=type(model_a).__name__, model_b=type(model_b).__name__, factorisations=0)
+                                select_b=select_b, view_a=view_a, view_b=view_b, bn=request.bn, device=device)
+        if matched:
+            wanted = {(a.name, b.name) for a, b in pairs}
+            table = table[[(a, b) in wanted for a, b in zip(table.layer_a, table.layer_b)]].reset_index(drop=True)
+        table.attrs.update(attrs, factorisations=0)
         return table
     if reader.n is not None:  # before any activation of the whole probe
-        shapes_a = layer_view_shapes(model_a, resolved_a, first_a, select=select_a, bn=bn, view=view_a)
-        shapes_b = layer_view_shapes(model_b, resolved_b, first_b, select=select_b, bn=bn, view=view_b)
+        shapes_a = layer_view_shapes(model_a, resolved_a, first_a, select=select_a, bn=request.bn, view=view_a)
+        shapes_b = layer_view_shapes(model_b, resolved_b, first_b, select=select_b, bn=request.bn, view=view_b)
         need = predicted_peak(reader.n, shapes_a, {f"B:{k}": v for k, v in shapes_b.items()},
-                              [(a.name, f"B:{b.name}") for a in resolved_a for b in resolved_b], metrics,
-                              resampled=bool(null or bootstrap))
+                              [(a.name, f"B:{b.name}") for a, b in pairs], request.metrics,
+                              resampled=bool(request.null or request.bootstrap))
         check_fits(need, device, f"{reader.n} probe samples at {len(resolved_a)} × {len(resolved_b)} layers "
-                   f"({', '.join(metrics)})", "use fewer probe samples, fewer layers, a pooled view (view_a='mean') "
-                   "or metrics without (n, n) matrices (cka, cka_debiased, procrustes and pwsm work in feature form "
-                   "where a layer is narrower than the probe)")
-    acts_a = layer_activations(model_a, reader, resolved_a, select=select_a, bn=bn, device=device, what="model A",
-                               view=view_a)
+                   f"({', '.join(request.metrics)})", "use streaming=True (minibatch debiased CKA, memory independent "
+                   "of the probe size), fewer probe samples, fewer layers, a pooled view (view='mean') or metrics "
+                   "without (n, n) matrices (cka, cka_debiased, procrustes and pwsm work in feature form where a "
+                   "layer is narrower than the probe)")
+    acts_a = layer_activations(model_a, reader, resolved_a, select=select_a, bn=request.bn, device=device,
+                               what="model A", view=view_a)
     acts_b = acts_a if model_b is model_a and layers_b == layers_a and select_b == select_a and view_b == view_a else \
-        layer_activations(model_b, reader, resolved_b, select=select_b, bn=bn, device=device, what="model B",
+        layer_activations(model_b, reader, resolved_b, select=select_b, bn=request.bn, device=device, what="model B",
                           view=view_b)
     views_a = {name: as_samples(a, view_a) for name, a in acts_a.items()}
     views_b = views_a if acts_b is acts_a and view_b == view_a else \
         {name: as_samples(b, view_b) for name, b in acts_b.items()}
     n = len(next(iter(views_a.values())))
-    lines = small_probe_warnings(n, {k: v.shape[1] for k, v in views_a.items()},
-                                 {k: v.shape[1] for k, v in views_b.items()},
-                                 [(a, b) for a in views_a for b in views_b], metrics)
-    if lines:
-        warnings.warn("n is small for the width at " + "; ".join(lines), SmallProbeWarning, stacklevel=2)
+    if view_a != "positions":  # rows = probe samples
+        lines = small_probe_warnings(n, {k: v.shape[1] for k, v in views_a.items()},
+                                     {k: v.shape[1] for k, v in views_b.items()},
+                                     [(a.name, b.name) for a, b in pairs], request.metrics)
+        if lines:
+            warnings.warn("n is small for the width at " + "; ".join(lines), SmallProbeWarning, stacklevel=3)
     factors_a = {name: factors_or_reason(v, f"{name} (A)") for name, v in views_a.items()}
     factors_b = factors_a if views_b is views_a else \
         {name: factors_or_reason(v, f"{name} (B)") for name, v in views_b.items()}
     rows = []
-    for la in resolved_a:
-        for lb in resolved_b:
-            for row in measure_rows(acts_a[la.name], acts_b[lb.name], factors_a[la.name], factors_b[lb.name], metrics,
-                                    [float(a) for a in alphas], k=k, sigma=sigma, null=null, bootstrap=bootstrap,
-                                    confidence=confidence, seed=probe_seed or 0):
-                rows.append(dict(layer_a=la.name, layer_b=lb.name, **row))
+    for la, lb in pairs:
+        for row in measure_rows(acts_a[la.name], acts_b[lb.name], factors_a[la.name], factors_b[lb.name],
+                                request.metrics, request.alphas, k=request.k, sigma=request.sigma, null=request.null,
+                                null_metrics=request.null_metrics, bootstrap=request.bootstrap,
+                                confidence=request.confidence, seed=probe_seed or 0):
+            rows.append(dict(layer_a=la.name, layer_b=lb.name, **row))
     table = pd.DataFrame(rows)
-    if null and p_adjust:
-        table = adjusted(table, p_adjust, "layer pairs × metrics")
-    table.attrs.update(layers_a=[l.name for l in resolved_a], layers_b=[l.name for l in resolved_b], n=n,
-                       model_a=type(model_a).__name__, model_b=type(model_b).__name__,
-                       factorisations=sum(isinstance(f, Factors) for f in factors_a.values())
+    if request.null and request.p_adjust:
+        table = adjusted(table, request.p_adjust, "layers × metrics" if matched else "layer pairs × metrics")
+    table.attrs.update(attrs, n=n, factorisations=sum(isinstance(f, Factors) for f in factors_a.values())
                        + (0 if factors_b is factors_a else sum(isinstance(f, Factors) for f in factors_b.values())))
     return table
 

@@ -50,21 +50,22 @@ import pandas as pd
 import torch
 from torch import nn
 
-from repchange.measure.features import BN_MODES, extraction_mode
-from repchange.measure.registry import MEASURES, check_metrics
+from repchange.measure.features import extraction_mode
+from repchange.measure.registry import MEASURES
 from repchange.measure.metrics import Factors, MinibatchCKA, UndefinedSimilarity
-from repchange.measure.resampling import RESAMPLED_COLUMNS, check_resampling
+from repchange.measure.resampling import RESAMPLED_COLUMNS
 from repchange.base.files import atomic_write
 from repchange.tool.hooks import Layer, Selector, Tap, resolve_layers, stage_ends
 from repchange.tool.probes import Probe, batch_size_of, floating_dtype, to_device
 from repchange.tool.streamed_matrix import batch_gram_parts
 from repchange.tool import memory
 from repchange.tool.memory import ProbeTooLarge, check_fits, predicted_peak
+from repchange.tool.request import Request
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
-from repchange.tool.multiplicity import adjusted, check_adjustment
+from repchange.tool.multiplicity import adjusted
 from repchange.tool.distributed import barrier, is_measuring_rank, unwrapped
-from repchange.tool.views import Pool, as_samples, attention_mask, check_view, view_name
+from repchange.tool.views import Pool, as_samples, attention_mask, view_name
 
 __all__ = ["METRICS", "Layer", "ProbeTooLarge", "SmallProbeWarning", "Tracker", "final_values", "logged_values",
            "plot_table", "resolve_layers", "stage_ends"]
@@ -126,31 +127,18 @@ class Tracker:
         model = unwrapped(model)  # a DDP wrapper's forward is a collective; layer names are the model's own
         if isinstance(reference, nn.Module):
             reference = unwrapped(reference)
-        check_metrics(metrics, alphas)
-        check_view(view)
-        check_adjustment(p_adjust)
-        if bn not in BN_MODES:
-            raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
-        if streaming and set(metrics) != {"cka_debiased"}:
-            raise ValueError("streaming=True computes only metrics=('cka_debiased',): minibatch CKA is unbiased "
-                             "only with the debiased HSIC, and Procrustes/PWSM need the whole probe set at once")
-        if batch_size < (4 if streaming else 1):
-            raise ValueError(f"batch_size must be at least {4 if streaming else 1}, got {batch_size}")
-        check_resampling(list(metrics), null, bootstrap, confidence)
-        outside = [m for m in (null_metrics or ()) if m not in metrics]
-        if outside or (null_metrics is not None and not null):
-            raise ValueError(f"null_metrics names which tracked metrics get the null={null} shuffles: "
-                             + (f"{outside} are not among metrics {list(metrics)}" if outside else "give null > 0"))
-        if (null or bootstrap) and (streaming or view == "positions"):
-            raise ValueError("null and bootstrap shuffle or resample probe samples: they need the exact metrics "
-                             "(streaming=False) and one row per probe sample (a view other than 'positions')")
+        self.request = Request(metrics=tuple(metrics), alphas=tuple(alphas), view=view, bn=bn, null=null,
+                               null_metrics=None if null_metrics is None else tuple(null_metrics),
+                               bootstrap=bootstrap, confidence=confidence, streaming=streaming,
+                               batch_size=batch_size, k=k, sigma=sigma, p_adjust=p_adjust)
         if reference_layers is not None and not isinstance(reference, nn.Module):
             raise ValueError("reference_layers name layers of another model: pass that model as reference=")
-        self.model, self.metrics, self.alphas = model, tuple(metrics), tuple(float(a) for a in alphas)
-        self.view, self.bn, self.streaming = view, bn, streaming
-        self.null, self.bootstrap, self.confidence, self.seed = null, bootstrap, confidence, probe_seed or 0
-        self.null_metrics = tuple(metrics if null_metrics is None else null_metrics)
-        self.k, self.sigma, self.p_adjust = k, sigma, p_adjust
+        r = self.request
+        self.model, self.metrics, self.alphas = model, r.metrics, r.alphas
+        self.view, self.bn, self.streaming = r.view, r.bn, r.streaming
+        self.null, self.bootstrap, self.confidence, self.seed = r.null, r.bootstrap, r.confidence, probe_seed or 0
+        self.null_metrics = r.metrics if r.null_metrics is None else r.null_metrics
+        self.k, self.sigma, self.p_adjust = r.k, r.sigma, r.p_adjust
         self.device = next(model.parameters()).device
         self.probe = Probe(probe, batch_size, probe_seed)
         if streaming and not self.probe.permuted:
