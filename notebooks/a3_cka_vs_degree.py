@@ -29,8 +29,8 @@
 import matplotlib.pyplot as plt
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import summaries
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
+from repchange.studies.a import summaries
 from repchange.studies.a import tables
 from repchange.studies.a.figures import fig3a_cka_vs_degree
 
@@ -79,12 +79,10 @@ plt.show()
 # %%
 summary = summaries.cka_vs_degree(sweep, a_pretrain_epochs)
 glue_text("a3_provenance", source)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

@@ -28,8 +28,8 @@
 import matplotlib.pyplot as plt
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import summaries
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
+from repchange.studies.a import summaries
 from repchange.studies.a import tables
 from repchange.studies.a.figures import fig3b_cka_vs_size
 
@@ -80,12 +80,10 @@ plt.show()
 # %%
 summary = summaries.cka_vs_size(sweep, a_pretrain_epochs)
 glue_text("a4_provenance", source)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

@@ -33,8 +33,8 @@
 import matplotlib.pyplot as plt
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import summaries
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
+from repchange.studies.a import summaries
 from repchange.studies.a import tables
 from repchange.studies.a.figures import fig5_finetuned_vs_references
 
@@ -92,12 +92,10 @@ plt.show()
 # %%
 summary = summaries.finetuned_vs_references(table, a_finetune_epochs, a_degrees, a_shifts)
 glue_text("a6_provenance", source)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

@@ -43,9 +43,9 @@
 import matplotlib.pyplot as plt
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
 from repchange.book.reader_tables import for_readers
-from repchange.studies import summaries
+from repchange.studies.b import summaries
 from repchange.studies.b import runs, source_plateau, tables
 from repchange.studies.b.figures import fig_feature_dynamics, fig_source_curves
 
@@ -144,13 +144,11 @@ for number, arch in zip((2, 3, 4), b_archs):
 # %%
 glue_text("b1_provenance", source)
 summary = summaries.feature_dynamics(table, baseline, b_finetune_checkpoints)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
 for_readers(summary.tables["spearman"])
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

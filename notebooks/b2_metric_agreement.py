@@ -41,7 +41,7 @@ import pandas as pd
 
 from repchange.book import parameters
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import summaries
+from repchange.studies.b import summaries
 from repchange.studies.b import analysis, runs, tables
 from repchange.studies.b.figures import fig_filter_agreement, fig_metric_agreement
 from repchange.studies.b import claims as b_claims

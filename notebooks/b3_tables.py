@@ -29,9 +29,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
 from repchange.book.reader_tables import for_readers
-from repchange.studies import summaries
+from repchange.studies.b import summaries
 from repchange.studies.b import analysis, runs, tables
 from repchange.studies.b.figures import fig_reusability
 
@@ -117,12 +117,10 @@ plt.show()
 # %%
 summary = summaries.reusability(accuracy, reuse, relative)
 glue_text("b3_provenance", source)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

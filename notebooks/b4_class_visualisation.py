@@ -33,8 +33,8 @@
 import matplotlib.pyplot as plt
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import summaries
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
+from repchange.studies.b import summaries
 from repchange.studies.b import filter_choice, runs
 from repchange.studies.b.figures import fig_class_crops
 
@@ -105,9 +105,7 @@ summary.tables["mean_r"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

@@ -29,8 +29,8 @@
 import matplotlib.pyplot as plt
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
-from repchange.studies import summaries
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
+from repchange.studies.b import summaries
 from repchange.studies.b import filter_choice
 from repchange.studies.b.figures import fig_heatmaps
 
@@ -104,9 +104,7 @@ heatmap_change.round(3)
 # %%
 # NBVAL_CHECK_OUTPUT
 summary = summaries.filter_heatmaps(heatmap_change)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

@@ -308,7 +308,7 @@
 from IPython.display import display
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
 from repchange.book.reader_tables import for_readers
 from repchange.studies import deviations, summaries
 from repchange.studies.a import tables as a_tables
@@ -465,12 +465,10 @@ fit = deviations.fit_measure_effect(a_tables.training_histories(parameters.degre
 _ = save_table(fit, "deviation_fit_measure")
 summary = summaries.deviations(bn_a, bn_b, centre, shift, pwsm_conv, fit, images, arch=b_deviation_arch,
                                target=b_deviation_target)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %%

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from repchange.book import parameters
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
+from repchange.book.glue import glue_summary, glue_text, provenance, save_table
 from repchange.book.reader_tables import for_readers
 from repchange.studies import beside, summaries
 from repchange.studies.a import tables as a_tables
@@ -139,13 +139,11 @@ for_readers(reuse)
 agreement = analysis.agreement_summary(b_tables.filter_agreement(dynamics_params, runtime),
                                        analysis.PAPER_PAIRING)  # the paper's pairing: PWSM vs Procrustes
 summary = summaries.paper_beside(agreement_a, reuse, agreement)
-for name, phrase in summary.phrases.items():
-    glue_text(name, phrase)
 glue_text("beside_provenance_b", source_b)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-headline = glue_numbers(summary.numbers)
+headline = glue_summary(summary)  # its phrases and numbers
 headline
 
 # %% [markdown]

@@ -15,7 +15,7 @@ from repchange.book import runner
 from repchange.book.parameter_checks import ParameterError
 from repchange.book.glue import glued_in_cell, read_glued
 from repchange.studies import verdicts
-from repchange.studies import summaries
+from repchange.studies.a import summaries
 from repchange.studies.b import analysis
 
 pytestmark = pytest.mark.notebook  # the slow tier: `make test` runs it, `make test-fast` leaves it out
@@ -520,6 +520,10 @@ def test_book_builds_with_warnings_as_errors(a1_run: dict, built_book: Path) -> 
         for name in runner.declared_parameters(runner.read_notebook(nb)):
             assert f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{name}</span></code>" in reference
     assert 'href="parameters.html"' in (built_book / "html" / "book" / "how_to_run.html").read_text()
+    # every page ends with the library code it calls, each module one link away, its source on that page
+    assert "The library code behind this page" in page and 'href="../book/code/studies.a.tables.html"' in page
+    tables = (built_book / "html" / "book" / "code" / "studies.a.tables.html").read_text()
+    assert "<span class=\"nf\">cka_to_init</span>" in tables and 'href="../../notebooks/a1_cka_pretraining.html"' in tables
 
 
 def test_the_built_book_works_in_headless_chromium(built_book: Path) -> None:

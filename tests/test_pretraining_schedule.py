@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from repchange.studies import summaries
+from repchange.studies.a import summaries
 from repchange.studies.a import tables
 from repchange.studies.a.pretraining import (PretrainConfig, checkpoint_epochs, evaluated_epochs, ledger_epochs,
                                              matched_epochs)

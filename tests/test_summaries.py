@@ -8,6 +8,8 @@ import pytest
 from test_analysis_b import _grows, _table
 
 from repchange.studies import deviations, summaries
+from repchange.studies.a import summaries as a_summaries
+from repchange.studies.b import summaries as b_summaries
 
 
 def _baseline(table: pd.DataFrame, level: float) -> pd.DataFrame:
@@ -18,7 +20,7 @@ def _baseline(table: pd.DataFrame, level: float) -> pd.DataFrame:
 
 def test_feature_dynamics_summary_of_a_table_that_grows_with_depth() -> None:
     table = _table(_grows)  # distance (depth + 1)(1 - 0.5^epoch), doubled on "far", x1.5 under PWSM alpha=0
-    s = summaries.feature_dynamics(table, _baseline(table, level=2.0), [0, 1, 2, 4])
+    s = b_summaries.feature_dynamics(table, _baseline(table, level=2.0), [0, 1, 2, 4])
     n = s.numbers
     assert n["b1_combos"] == 2 * 3  # targets x metrics
     assert n["b1_share_deeper_pwsm0"] == 1.0 and n["b1_strictly_growing"] == 6
@@ -35,12 +37,12 @@ def test_feature_dynamics_summary_of_a_table_that_grows_with_depth() -> None:
 
 def test_shallow_first_tables_and_a_missing_baseline_read_the_other_way() -> None:
     shallow = _table(lambda *a: _grows(*a[:3], 2 - a[3], *a[4:]))
-    s = summaries.feature_dynamics(shallow, pd.DataFrame(), [0, 1, 2, 4])
+    s = b_summaries.feature_dynamics(shallow, pd.DataFrame(), [0, 1, 2, 4])
     assert s.numbers["b1_share_deeper_pwsm0"] == 0.0 and s.numbers["b1_strictly_growing"] == 0
     assert "b1_below_baseline_pwsm0" not in s.numbers
     assert s.phrases["b1_above_baseline"] == "not measured"
     only_zero = shallow[shallow.metric != "pwsm_alpha_1"]
-    assert np.isnan(summaries.feature_dynamics(only_zero, pd.DataFrame(), [0, 1, 2, 4]).numbers[
+    assert np.isnan(b_summaries.feature_dynamics(only_zero, pd.DataFrame(), [0, 1, 2, 4]).numbers[
         "b1_alpha_rank_agreement"])
 
 
@@ -62,21 +64,21 @@ def _sweep(column: str, settings: list, cka) -> pd.DataFrame:
 def test_sweep_summaries_read_the_extreme_settings_and_the_clear_changes() -> None:
     # deeper layers fall with the degree; block1 rises (0.022 on average over seeds 1-3)
     sweep = _sweep("degree", [0, 4, 9], lambda k, d, s: 0.9 - 0.02 * k * d + (0.02 + 0.001 * s) * d / 9)
-    s = summaries.cka_vs_degree(sweep, 10)
+    s = a_summaries.cka_vs_degree(sweep, 10)
     assert s.numbers["a3_cka_lo_block2"] == pytest.approx(0.9) and s.numbers["a3_cka_hi_logits"] == pytest.approx(
         0.9 - 0.36 + 0.022)
     assert s.numbers["a3_cka_independent_hi_block1"] == 0.5 and (s.numbers["a3_d_lo"], s.numbers["a3_d_hi"]) == (0, 9)
     assert s.phrases["a3_moved_more"] == "block2, logits" and s.phrases["a3_moved_less"] == "block1"
     # a consistent rise of 0.002, below the 0.01 smallest effect of interest, is no clear change (the ledger's rule)
-    tiny = summaries.cka_vs_degree(_sweep("degree", [0, 9], lambda k, d, s: 0.9 - 0.02 * k * d + 0.001 * s * d / 9), 10)
+    tiny = a_summaries.cka_vs_degree(_sweep("degree", [0, 9], lambda k, d, s: 0.9 - 0.02 * k * d + 0.001 * s * d / 9), 10)
     assert tiny.phrases["a3_moved_more"] == "block2, logits" and tiny.phrases["a3_moved_less"] == "none of the layers"
     size = _sweep("train_size", [64, 2048], lambda k, n, s: 0.8 - (0.05 * k + 0.02 + 0.001 * s if n == 2048 else 0))
-    t = summaries.cka_vs_size(size, 10)
+    t = a_summaries.cka_vs_size(size, 10)
     assert (t.numbers["a4_n_small"], t.numbers["a4_n_large"]) == (64, 2048)
     assert t.numbers["a4_train_acc_large"] == pytest.approx(2.048)
     assert t.phrases["a4_moved_more"] == "block1, block2, logits" and t.phrases["a4_moved_less"] == "none of the layers"
     with pytest.raises(ValueError, match="no biased-CKA rows at epoch 3"):
-        summaries.cka_vs_degree(sweep, 3)
+        a_summaries.cka_vs_degree(sweep, 3)
 
 
 def _finetune_table() -> pd.DataFrame:
@@ -106,7 +108,7 @@ def _finetune_table() -> pd.DataFrame:
 
 def test_finetuning_summaries_of_a_table_with_known_conditions() -> None:
     table = _finetune_table()
-    s = summaries.finetuning_change(table, 10, [0, 9], ["seed"], "fashion_mnist", "digits")
+    s = a_summaries.finetuning_change(table, 10, [0, 9], ["seed"], "fashion_mnist", "digits")
     assert s.numbers["a5_same_lo_block1"] == pytest.approx(0.9) and s.numbers["a5_cross_hi_logits"] == pytest.approx(
         0.9 - 0.2 - 0.3 - 0.002 * 0.3 * 1)
     assert s.numbers["a5_test_acc_cross_lo"] == pytest.approx(0.7) and s.numbers["a5_shift_block4"] == pytest.approx(
@@ -118,12 +120,12 @@ def test_finetuning_summaries_of_a_table_with_known_conditions() -> None:
     assert s.phrases["a5_cross_moves_more"] == "block1, block4, logits"
     assert s.phrases["a5_shift_moves_more"] == "none of the layers"
     assert s.tables["accuracy"].loc[("same", "fashion_mnist", "random d=9"), "train_acc"] == pytest.approx(0.7)
-    r = summaries.finetuned_vs_references(table, 10, [0, 9], ["seed"])
+    r = a_summaries.finetuned_vs_references(table, 10, [0, 9], ["seed"])
     assert r.phrases["a6_closer_pretrained_clean"] == "block1, block4, logits"  # 0.9, 0.8, 0.7 against 0.5
     # logits under random labels: 0.5 - 0.0002 seed against 0.5 + 0.001 seed, 0.0024 below: under the 0.01 SESOI
     assert r.phrases["a6_closer_random_random"] == "none of the layers"
     assert r.numbers["a6_cross_independent_init_block1"] == pytest.approx(0.502) and r.numbers["a6_d_hi"] == 9
-    no_shift = summaries.finetuned_vs_references(table[table["shift"] == 0], 10, [0, 9], [])
+    no_shift = a_summaries.finetuned_vs_references(table[table["shift"] == 0], 10, [0, 9], [])
     assert no_shift.phrases["a6_closer_pretrained_shift"] == "not measured (no shifts)"
 
 
@@ -145,7 +147,7 @@ def _cka_table(keep_block1: bool, epochs: int = 10) -> pd.DataFrame:
 
 
 def test_cka_to_init_summary_finds_the_layers_that_kept_their_init() -> None:
-    s = summaries.cka_to_init(_cka_table(keep_block1=True), 10)
+    s = a_summaries.cka_to_init(_cka_table(keep_block1=True), 10)
     assert s.numbers["a1_cka_final_block1"] == pytest.approx(0.9)
     assert s.numbers["a1_cka_chance_block1"] == pytest.approx(0.2)
     assert s.numbers["a1_cka_final_block2"] == pytest.approx(0.32)
@@ -153,11 +155,11 @@ def test_cka_to_init_summary_finds_the_layers_that_kept_their_init() -> None:
     assert s.numbers["a1_test_acc"] == pytest.approx(0.82) and s.numbers["a1_epochs"] == 10
     assert s.phrases == {"a1_depth_verdict": "falls clearly from the early layers to the later ones",
                          "a1_kept_layers": "block1"}
-    other = summaries.cka_to_init(_cka_table(keep_block1=False), 10)  # block2 keeps, block1 not
+    other = a_summaries.cka_to_init(_cka_table(keep_block1=False), 10)  # block2 keeps, block1 not
     assert other.phrases == {"a1_depth_verdict": "does not fall by the smallest effect of interest from the early "
                                                  "layers to the later ones", "a1_kept_layers": "block2"}
     with pytest.raises(ValueError, match="no rows at epoch 7"):
-        summaries.cka_to_init(_cka_table(True), 7)
+        a_summaries.cka_to_init(_cka_table(True), 7)
 
 
 def _histories(test_acc: dict[int, float]) -> pd.DataFrame:
@@ -167,13 +169,13 @@ def _histories(test_acc: dict[int, float]) -> pd.DataFrame:
 
 
 def test_training_curves_summary_reads_the_last_epoch_and_the_order_of_the_degrees() -> None:
-    s = summaries.training_curves(_histories({0: 0.9, 2: 0.6, 9: 0.1}), 5)
+    s = a_summaries.training_curves(_histories({0: 0.9, 2: 0.6, 9: 0.1}), 5)
     assert (s.numbers["a2_test_acc_lo"], s.numbers["a2_test_acc_hi"]) == (0.9, 0.1)
     assert s.numbers["a2_running_acc_hi"] == pytest.approx(0.45)  # the running mean, beside the fitted 0.55
     assert s.numbers["a2_train_acc_d9"] == pytest.approx(0.55) and s.numbers["a2_train_loss_hi"] == pytest.approx(0.915)
     assert (s.numbers["a2_d_min"], s.numbers["a2_d_max"], s.numbers["a2_epochs"]) == (0, 9, 5)
     assert s.phrases["a2_test_verdict"] == "falls with every step of d"
-    bumpy = summaries.training_curves(_histories({0: 0.9, 2: 0.95, 9: 0.1}), 5)
+    bumpy = a_summaries.training_curves(_histories({0: 0.9, 2: 0.95, 9: 0.1}), 5)
     assert bumpy.phrases["a2_test_verdict"] == "does not fall monotonically with d"
 
 
@@ -185,7 +187,7 @@ def test_metric_agreement_summary_reads_both_pairings_their_chance_and_each_alph
     correlations = pd.DataFrame(dict(arch=["a", "a", "b", "b", "b"], target=["t", "t", "t", "t", "u"],
                                      metric=["pwsm_alpha_0", "pwsm_alpha_1", "pwsm_alpha_0", "pwsm_alpha_1",
                                              "pwsm_alpha_0"], r=[0.8, 0.6, 0.4, 0.2, 0.3], n=[5] * 5))
-    s = summaries.metric_agreement(paper, authors, correlations, [0.0, 1.0], chance)
+    s = b_summaries.metric_agreement(paper, authors, correlations, [0.0, 1.0], chance)
     n = s.numbers
     assert (n["b2_filter_r_mean"], n["b2_filter_r_std"], n["b2_filter_cells"]) == (0.7, 0.25, 40)
     assert (n["b2_filter_r_min_run"], n["b2_filter_r_max_run"]) == (0.5, 0.9)
@@ -195,11 +197,11 @@ def test_metric_agreement_summary_reads_both_pairings_their_chance_and_each_alph
     assert n["b2_runs"] == 3 and n["b2_paper_r_mean"] == 0.83
     assert s.phrases["b2_paper_pairing"] == "per-filter PWSM α=0.5 vs per-filter Procrustes"
     assert s.phrases["b2_filter_r_unrelated_phrase"] == "0.200"
-    published = summaries.metric_agreement(paper, authors, correlations, [0.0, 1.0], chance.iloc[:0])
+    published = b_summaries.metric_agreement(paper, authors, correlations, [0.0, 1.0], chance.iloc[:0])
     assert "b2_filter_r_unrelated" not in published.numbers  # no twin of a published net: no number is made up
     assert published.phrases["b2_code_r_unrelated_phrase"].startswith("not measured")
     with pytest.raises(ValueError, match=r"lack PWSM at alpha \[0.5\]"):
-        summaries.metric_agreement(paper, authors, correlations, [0.5])
+        b_summaries.metric_agreement(paper, authors, correlations, [0.5])
 
 
 def _reuse(pwsm: dict[tuple[str, str], float], procrustes: dict[tuple[str, str], float]) -> pd.DataFrame:
@@ -214,18 +216,18 @@ def test_reusability_summary_ranks_targets_and_architectures_and_both_ways_of_ag
     accuracy = pd.DataFrame(dict(arch=["vgg", "res"], target=["near", "far"], train_acc=[0.9, 0.7],
                                  test_acc=[0.8, 0.6]))
     relative = _reuse(pwsm, {}).assign(ratio=lambda f: f["mean"] * 2)
-    s = summaries.reusability(accuracy, _reuse(pwsm, {k: v * 3 for k, v in pwsm.items()}), relative)
+    s = b_summaries.reusability(accuracy, _reuse(pwsm, {k: v * 3 for k, v in pwsm.items()}), relative)
     assert s.phrases["b3_most_reused"] == "vgg: near, res: far"
     assert s.phrases["b3_least_reused"] == "vgg: far, res: near"
     assert s.phrases["b3_arch_order"] == "res (0.20), vgg (0.25)"
     assert "from 0.20 to 0.80 (largest: vgg on far)" in s.phrases["b3_relative_sentence"]
     assert s.numbers["b3_reuse_rank_agreement"] == pytest.approx(1.0)  # Procrustes ranks as PWSM does
     assert (s.numbers["b3_reuse_min"], s.numbers["b3_reuse_max"], s.numbers["b3_test_acc_min"]) == (0.1, 0.4, 0.6)
-    reversed_ranks = summaries.reusability(accuracy, _reuse(pwsm, {k: 1 - v for k, v in pwsm.items()}), None)
+    reversed_ranks = b_summaries.reusability(accuracy, _reuse(pwsm, {k: 1 - v for k, v in pwsm.items()}), None)
     assert reversed_ranks.numbers["b3_reuse_rank_agreement"] == pytest.approx(-1.0)
     assert reversed_ranks.phrases["b3_relative_sentence"].startswith("Not measured against a baseline")
     with pytest.raises(ValueError, match="no pwsm_alpha_0.5"):
-        summaries.reusability(accuracy, _reuse(pwsm, {}), None, alpha=0.5)
+        b_summaries.reusability(accuracy, _reuse(pwsm, {}), None, alpha=0.5)
 
 
 def test_filter_crop_and_heatmap_summaries_count_the_layers_where_the_metric_and_the_pictures_agree() -> None:
@@ -237,17 +239,17 @@ def test_filter_crop_and_heatmap_summaries_count_the_layers_where_the_metric_and
                               for f, role, r in pairs for c in (0, 1)])
     changes = {"l1": pd.DataFrame(dict(filter=[2, 7], distance=[0.1, 0.6])),
                "l3": pd.DataFrame(dict(filter=[4, 5], distance=[0.7, 0.05]))}
-    s = summaries.filter_crops(agreement, changes, {"l1": (7, 2), "l3": (4, 5)})
+    s = b_summaries.filter_crops(agreement, changes, {"l1": (7, 2), "l3": (4, 5)})
     assert s.phrases == {"b4_first_layer": "l1", "b4_last_layer": "l3"}
     assert s.numbers["b4_r_most_0"] == pytest.approx(0.2) and s.numbers["b4_r_least_1"] == pytest.approx(0.3)
     assert (s.numbers["b4_d_most_0"], s.numbers["b4_d_least_0"], s.numbers["b4_d_most_1"]) == (0.6, 0.1, 0.7)
     assert s.numbers["b4_layers_where_most_changed_moved_more"] == 1
     heat = pd.DataFrame(dict(layer=["l1", "l1", "l3", "l3"], role=["most", "least"] * 2, filter=[7, 2, 4, 5],
                              heatmap_r=[0.1, 0.7, 0.2, 0.6], strength_ratio=[3.0, 1.1, 2.0, 0.9], distance=0.0))
-    h = summaries.filter_heatmaps(heat)
+    h = b_summaries.filter_heatmaps(heat)
     assert h.numbers["b5_layers_agreeing"] == 2 and h.numbers["b5_strength_most_1"] == 2.0
     assert h.phrases == {"b5_first_layer": "l1", "b5_last_layer": "l3"}
-    flipped = summaries.filter_heatmaps(heat.assign(heatmap_r=[0.9, 0.2, 0.8, 0.1]))
+    flipped = b_summaries.filter_heatmaps(heat.assign(heatmap_r=[0.9, 0.2, 0.8, 0.1]))
     assert flipped.numbers["b5_layers_agreeing"] == 0
 
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-__all__ = ["glue_list", "glue_numbers", "glue_text", "glued_in_cell", "provenance", "read_glued", "save_table"]
+__all__ = ["glue_list", "glue_numbers", "glue_summary", "glue_text", "glued_in_cell", "provenance", "read_glued", "save_table"]
 
 
 def glue_numbers(values: Mapping[str, float], *, digits: int = 3) -> pd.Series:
@@ -46,6 +46,14 @@ def glue_text(name: str, text: str) -> None:
     from myst_nb import glue
 
     glue(name, _Phrase(text), display=False)
+
+
+def glue_summary(summary: Any, *, digits: int = 3) -> pd.Series:
+    """Glue a page's :class:`~repchange.studies.summaries.Summary` in one call: each phrase for ``{glue:md}``, each
+    number for ``{glue:text}`` (rounded to ``digits``); return the numbers, the cell's visible headline."""
+    for name, phrase in summary.phrases.items():
+        glue_text(name, phrase)
+    return glue_numbers(summary.numbers, digits=digits)
 
 
 def glue_list(name: str, items: list, *, empty: str = "none of the layers") -> None:

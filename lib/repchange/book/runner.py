@@ -30,7 +30,7 @@ import jupytext
 import nbformat
 import yaml
 
-from repchange.book import html_build, parameter_checks, usage as usage_mod, vocabulary
+from repchange.book import code_behind, html_build, parameter_checks, usage as usage_mod, vocabulary
 from repchange.runs import progress as progress_mod
 
 __all__ = [
@@ -299,6 +299,31 @@ def book_notebooks(root: Path | None = None) -> list[Path]:
     return [root / f"{f}.py" for f in files if f.startswith("notebooks/")]
 
 
+def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
+    """A notebook's title: the first line of its first Markdown cell that starts with ``# ``."""
+    return next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
+                 if c.cell_type == "markdown" and c.source.startswith("# ")), fallback)
+
+
+def _stage_code_pages(root: Path, src: Path, calls: Mapping[Path, code_behind.Calls]) -> None:
+    """Stage the generated pages of the library code behind the pages (:mod:`repchange.book.code_behind`) and the
+    table of contents that lists them after the book's own parts."""
+    called_by: dict[str, list[tuple[str, str]]] = {}
+    for nb_path, found in calls.items():
+        doc = nb_path.relative_to(root).with_suffix("").as_posix()
+        for module in found.modules:
+            called_by.setdefault(module, []).append((doc, _title(read_notebook(nb_path), nb_path.stem)))
+    pages = code_behind.module_pages(called_by)
+    for path, text in pages.items():
+        html_build.stage_bytes(text.encode(), src / path)
+    for stale in (src / code_behind.CODE_FOLDER).glob("*.md"):  # a module no page calls any more
+        if stale.relative_to(src).as_posix() not in pages:
+            stale.unlink()
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc.setdefault("parts", []).append(code_behind.toc_part(list(called_by)))
+    html_build.stage_bytes(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True).encode(), src / "_toc.yml")
+
+
 def parameter_reference(root: Path | None = None) -> str:
     """The "Parameters of every notebook" page (MyST Markdown): per book notebook, each parameter's
     name, type, default and comment, read from its parameters cell as papermill reads it."""
@@ -311,8 +336,7 @@ def parameter_reference(root: Path | None = None) -> str:
              "(`repchange.book.parameter_checks`): a bad one stops the run in one line naming it.", ""]
     for nb_path in book_notebooks(root):
         nb = read_notebook(nb_path)
-        title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
-                      if c.cell_type == "markdown" and c.source.startswith("# ")), nb_path.stem)
+        title = _title(nb, nb_path.stem)
         lines += [f"## `{nb_path.relative_to(root)}`", "", title, "", "| parameter | default | meaning (type) |",
                   "|---|---|---|"]
         for p in declared_parameters(nb).values():
@@ -393,11 +417,12 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
     root = project_root()
     out = Path(out or root / "_build" / profile).resolve()
     src = out / "src"
-    for name in ("_config.yml", "_toc.yml"):  # staged only where the bytes differ: Sphinx rereads what changed
-        html_build.stage_file(root / name, src / name)
+    notebooks = book_notebooks(root)
+    calls = {nb_path: code_behind.library_calls(nb_path.read_text()) for nb_path in notebooks}
+    html_build.stage_file(root / "_config.yml", src / "_config.yml")  # staged only where the bytes differ
     html_build.stage_tree(root / "book", src / "book")
     html_build.stage_bytes(parameter_reference(root).encode(), src / "book" / "parameters.md")
-    notebooks = book_notebooks(root)
+    _stage_code_pages(root, src, calls)
     timings_file, keys_file = out / "timings.json", out / "executed.json"
     last = json.loads(timings_file.read_text()) if timings_file.exists() else {}
     executed = json.loads(keys_file.read_text()) if keys_file.exists() and not rerun else {}
@@ -423,7 +448,8 @@ def build_book(profile: str = "default", *, out: Path | None = None, warnings_as
             done = execute(nb_path, target, params, results_dir=out / "results", progress=sys.stderr.isatty())
         usages.append(cost)
         usage_mod.write_profile(out / "profile.csv", usages)  # this build's executions, kept on a crash
-        nbformat.write(for_reading(nbformat.read(target, as_version=4)), target)
+        nbformat.write(code_behind.with_section(for_reading(nbformat.read(target, as_version=4)), calls[nb_path],
+                                                str(nb_path.parent.relative_to(root))), target)
         timings[name] = done.seconds
         executed[name] = execution_key(nb_path, params, library)  # after the run: the store as it left it
         keys_file.write_text(json.dumps(executed, indent=2))  # a crash keeps what already ran
