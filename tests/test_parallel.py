@@ -255,3 +255,16 @@ def test_missing_tables_lists_each_table_once(tmp_path: Path) -> None:
     twin = replace(whole, parts=(TablePart(pd.DataFrame, dict(data=dict(v=[7]))),))
     assert missing_tables([whole, twin], store) == [whole]
     assert [t.v.tolist() for t in assembled_tables([whole, twin], Runtime(store, "cpu"), "tables")] == [[1, 2], [1, 2]]
+
+
+def test_a_stored_table_is_keyed_by_the_module_that_computes_it() -> None:
+    """A table whose key leaves out its own function's module would be served stale after an edit there (Study B's
+    tables were, until studies.b.tables joined their TABLE_CODE)."""
+    from repchange.runs.table_pool import AssembledTable, TableJob, TablePart
+    from repchange.studies.b import tables as b_tables
+
+    with pytest.raises(ValueError, match=r"leaves out studies.b.tables"):
+        TableJob("study_b/x", {}, b_tables._last_checkpoint_table, code=("measure.cka",))
+    with pytest.raises(ValueError, match=r"leaves out studies.b.tables"):
+        AssembledTable("study_b/x", {}, (TablePart(b_tables._last_checkpoint_table),), code=("measure.cka",))
+    TableJob("study_b/x", {}, b_tables._last_checkpoint_table, code=b_tables.TABLE_CODE)  # as the study keys it

@@ -28,8 +28,8 @@ from repchange.runs.store import Store
 
 T = TypeVar("T", "TableJob", "AssembledTable")
 
-__all__ = ["AssembledTable", "TableJob", "TablePart", "assembled_tables", "missing_tables", "stored_table",
-           "stored_tables"]
+__all__ = ["AssembledTable", "TableJob", "TablePart", "assembled_tables", "check_keyed", "missing_tables",
+           "stored_table", "stored_tables"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,20 @@ class TableJob:
     code: tuple[str, ...] = ()
     label: str = ""
     cost: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_keyed(self.function, self.code, self.kind)
+
+
+def check_keyed(function: Callable[..., Any], code: tuple[str, ...], kind: str) -> None:
+    """Refuse a stored table whose key's ``code`` leaves out the module of the ``function`` that computes it: an edit
+    there would change the table and not its key, so the store would serve the old table as the new one."""
+    if not function.__module__.startswith("repchange."):  # code outside the library enters no key
+        return
+    module = function.__module__.removeprefix("repchange.")
+    if module not in code:
+        raise ValueError(f"the {kind} table is computed by {module}.{function.__qualname__}, but its key's code "
+                         f"{list(code)} leaves out {module}: add it, or an edit there would not re-key the table")
 
 
 def stored_table(job: TableJob, store: Store) -> pd.DataFrame:
@@ -92,6 +106,10 @@ class AssembledTable:
     key: dict[str, Any]
     parts: tuple[TablePart, ...]
     code: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for part in self.parts:
+            check_keyed(part.function, self.code, self.kind)
 
 
 def _part_rows(function: Callable[..., pd.DataFrame], kwargs: dict[str, Any]) -> pd.DataFrame:

@@ -52,7 +52,10 @@ from repchange.studies.b.runs import (
     train_sources,
 )
 
-TABLE_CODE = (*TRAINING_CODE, "measure.features", *METRIC_CODE, "measure.filter_chunks", "measure.position_moments")
+# the tables' own code (studies.b.tables) included: until 2026-12-07 it was left out, and an edit to how a table's
+# rows are computed would have kept its key (runs.table_pool.check_keyed now refuses that)
+TABLE_CODE = (*TRAINING_CODE, "measure.features", *METRIC_CODE, "measure.filter_chunks", "measure.position_moments",
+              "studies.b.tables")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
