@@ -57,58 +57,19 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from repchange.book.reader_tables import wrappable
+from repchange.book.runner import chapter_values
 from repchange.book.glue import glue_numbers, glue_text, save_table
 from repchange.book.ledger_run import book_ledger
 from repchange.studies import verdicts
 from repchange.studies import claims
 
 # %% tags=["parameters"]
-a_dataset: str = "fashion_mnist"  # Study A source domain, a name from datasets.available() (repchange.data)
-a_cross_domain: str = "digits"  # Study A cross-domain target
-a_seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
-a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
-a_shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
-a_pretrain_sizes: list = [64, 256, 1024]  # Figure 3b training-set sizes
-a_size_sweep_degree: int = 9  # label randomness degree of the Figure 3b runs
-a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
-a_pretrain_size: int = 1024  # pre-training images, None for the whole train split
-a_pretrain_eval_size: int = 1000  # test images for the pre-training test accuracy
-a_finetune_epochs: int = 10  # fine-tuning epochs (the authors' code: 25)
-a_finetune_size: int = 500  # fine-tuning images (paper: 5000)
-a_finetune_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
-a_probe_size: int = 500  # Study A probe images
-extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-a_batch_size: int = 32
-a_lr: float = 1e-3
-a_momentum: float = 0.9
-a_bn_order: str = "relu_bn"
-a_width: int = 64
-a_scales: list = [[1024, 32], [8192, 8], [None, 4]]  # [pre-training images, epochs] read from the store when there (the budget page)
-a_scale_seeds: list[int] = [1, 2, 3]  # seeds of those scale runs
-b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # Study B architectures
-b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
-b_seeds: list[int] = [1, 2, 3]  # Study B source-net seeds
-b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1)
-b_source_size: int = 4096
-b_finetune_epochs: int = 7
-b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]
-b_finetune_size: int = 768
-b_finetune_eval_size: int = 500
-b_finetune_lr: float = 1e-4  # Adam, clip 0.5; paper's text: 1e-4 at batch 196, authors' code: 5e-5 at batch 32
-b_finetune_batch_size: int = 32
-b_probe_size: int = 200  # Study B probe images per target
-b_alphas: list[float] = [0.0, 0.5, 1.0]  # PWSM alphas: 0 full whitening (the authors' code), 1 angular Procrustes
-b_procrustes_centre: str = "rows"  # per-filter Procrustes centring: "rows" (the authors' code) or "columns" (scipy)
-b_finetune_lr_by_target: dict = {}  # learning rate per target, e.g. {"fruits360": 1e-3} (the paper's text)
-b_source_weights: str = "imagenet"
-level: float = 0.95  # confidence level of every interval
-device: str = "auto"
-data_root: str = None
-download: bool = False
-profile: str = "default"
+profile: str = "default"  # the profile whose chapters this page reads: default, smoke, paper, rehearsal or a YAML path
+chapters: dict = {}  # chapter parameters changed from the profile, e.g. {"a_seeds": [1, 2]} (or -p a_seeds "[1, 2]")
 
 # %%
-book = book_ledger(globals())  # every table is the chapters' stored one; the estimator grid gives "estimators"
+values = chapter_values(profile, chapters)  # every chapter's parameters, as the chapters run under this profile
+book = book_ledger(values)  # every table is the chapters' stored one; the estimator grid gives "estimators"
 ledger, source_a, source_b = book.ledger, book.source_a, book.source_b
 _ = save_table(ledger, "claims_ledger")
 
@@ -203,7 +164,7 @@ headline = glue_numbers({
     **{f"ledger_refuted_{how}": findings[f"refuted_{how}"] for how in verdicts.REFUTATIONS},
     "ledger_holds_holm": findings["holds_holm"],
     "ledger_does_not_hold_holm": findings["does_not_hold_holm"],
-    "ledger_level_pct": int(round(level * 100)),
+    "ledger_level_pct": int(round(values['level'] * 100)),
 })
 headline
 

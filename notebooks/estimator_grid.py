@@ -38,66 +38,31 @@ import pandas as pd
 from IPython.display import display
 
 from repchange.book import parameters
+from repchange.book.runner import chapter_values
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.studies import claims, estimator_grid
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
 
 # %% tags=["parameters"]
-a_dataset: str = "fashion_mnist"  # Study A source domain, a name from datasets.available() (repchange.data)
-a_cross_domain: str = "digits"  # Study A cross-domain target
-a_seeds: list[int] = [1, 2, 3, 4, 5]  # Study A seeds (the units of its claims; the paper: five)
-a_degrees: list[int] = [0, 1, 2, 4, 9]  # label randomness degrees d
-a_shifts: list = ["seed"]  # label shifts s; "seed": s is the run's seed (the authors' code)
-a_pretrain_sizes: list = [64, 256, 1024]  # Figure 3b training-set sizes
-a_size_sweep_degree: int = 9  # label randomness degree of the Figure 3b runs
-a_pretrain_epochs: int = 16  # pre-training epochs (the authors' code: 150; the paper's text gives none)
-a_pretrain_size: int = 1024  # pre-training images, None for the whole train split
-a_pretrain_eval_size: int = 1000  # test images for the pre-training test accuracy
-a_finetune_epochs: int = 10  # fine-tuning epochs (the authors' code: 25)
-a_finetune_size: int = 500  # fine-tuning images (paper: 5000)
-a_finetune_eval_size: int = 500  # fine-tuning evaluation images (paper: 5000)
-a_probe_size: int = 500  # Study A probe images
-extraction_bn: str = "batch"  # BatchNorm at extraction: "batch" (probe-batch statistics, the authors' code) or "eval"
-a_batch_size: int = 32
-a_lr: float = 1e-3
-a_momentum: float = 0.9
-a_bn_order: str = "relu_bn"
-a_width: int = 64
-b_archs: list[str] = ["vgg_small", "resnet_small", "densenet_small"]  # Study B architectures
-b_targets: list[str] = ["fashion_new_classes", "fashion_inverted", "digits"]  # study_b.TARGETS
-b_seeds: list[int] = [1, 2, 3]  # Study B source-net seeds
-b_source_epochs: int = 10  # source epochs: every small net has plateaued (b1)
-b_source_size: int = 4096
-b_finetune_epochs: int = 7
-b_finetune_checkpoints: list[int] = [0, 1, 2, 3, 5, 7]
-b_finetune_size: int = 768
-b_finetune_eval_size: int = 500
-b_finetune_lr: float = 1e-4  # Adam, clip 0.5; paper's text: 1e-4 at batch 196, authors' code: 5e-5 at batch 32
-b_finetune_batch_size: int = 32
-b_probe_size: int = 200  # Study B probe images per target
-b_alphas: list[float] = [0.0, 0.5, 1.0]  # PWSM alphas: 0 full whitening (the authors' code), 1 angular Procrustes
-b_procrustes_centre: str = "rows"  # per-filter Procrustes centring: "rows" (the authors' code) or "columns" (scipy)
-b_finetune_lr_by_target: dict = {}  # learning rate per target, e.g. {"fruits360": 1e-3} (the paper's text)
-b_source_weights: str = "imagenet"
-level: float = 0.95  # confidence level of every interval
-device: str = "auto"
-data_root: str = None
-download: bool = False
-profile: str = "default"
+profile: str = "default"  # the profile whose chapters this page reads: default, smoke, paper, rehearsal or a YAML path
+chapters: dict = {}  # chapter parameters changed from the profile, e.g. {"a_seeds": [1, 2]} (or -p a_seeds "[1, 2]")
 
 # %%
-pretraining = parameters.cka_to_init(globals())
-degree_params = parameters.degree_sweep(globals())
-size_params = parameters.size_sweep(globals())
-finetune_params = parameters.finetune_sweep(globals())
-dynamics_params = parameters.dynamics(globals())
-runtime = parameters.runtime(globals())  # store, device, data folder
-source_a = provenance(data=f"Study A: {a_dataset} → {a_dataset} / {a_cross_domain}", profile=profile, seeds=a_seeds,
-                      degrees=a_degrees, pretraining=f"{a_pretrain_size} images × {a_pretrain_epochs} epochs",
-                      fine_tuning=f"{a_finetune_size} images × {a_finetune_epochs} epochs",
-                      probe=f"{a_probe_size} images")
-source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynamics_params))
+values = chapter_values(profile, chapters)  # every chapter's parameters, as the chapters run under this profile
+pretraining = parameters.cka_to_init(values)
+degree_params = parameters.degree_sweep(values)
+size_params = parameters.size_sweep(values)
+finetune_params = parameters.finetune_sweep(values)
+dynamics_params = parameters.dynamics(values)
+runtime = parameters.runtime(values)  # store, device, data folder
+source_a = provenance(data=f"Study A: {values['a_dataset']} → {values['a_dataset']} / {values['a_cross_domain']}",
+                      profile=values['profile'], seeds=values['a_seeds'],
+                      degrees=values['a_degrees'],
+                      pretraining=f"{values['a_pretrain_size']} images × {values['a_pretrain_epochs']} epochs",
+                      fine_tuning=f"{values['a_finetune_size']} images × {values['a_finetune_epochs']} epochs",
+                      probe=f"{values['a_probe_size']} images")
+source_b = provenance(profile=values['profile'], seeds=values['b_seeds'], **b_tables.describe(dynamics_params))
 
 # %% [markdown]
 # ```{admonition} The runs behind this page
@@ -114,7 +79,7 @@ source_b = provenance(profile=profile, seeds=b_seeds, **b_tables.describe(dynami
 started = time.perf_counter()
 histories = a_tables.training_histories(degree_params, runtime)
 grid_a, chance = estimator_grid.study_a_grid(pretraining, degree_params, size_params, finetune_params, histories,
-                                             runtime, level,
+                                             runtime, values['level'],
                                              **claims.study_a_steps(finetune_params.finetune, degree_params.pretrain))
 grid_seconds = time.perf_counter() - started
 save_table(grid_a.reset_index(names="claim"), "estimator_grid_a")
@@ -144,7 +109,8 @@ display(chance_a.style.format("{:.3f}"))
 dynamics = b_tables.dynamics(dynamics_params, runtime)
 agreement = b_tables.filter_agreement(dynamics_params, runtime)
 agreement_chance = b_tables.filter_agreement_chance(dynamics_params, runtime)
-grid_b = estimator_grid.study_b_grid(dynamics, agreement, b_alphas, level, agreement_unrelated=agreement_chance,
+grid_b = estimator_grid.study_b_grid(dynamics, agreement, values['b_alphas'], values['level'],
+                                     agreement_unrelated=agreement_chance,
                                      baseline=b_tables.baseline(dynamics_params, runtime))
 save_table(grid_b.reset_index(names="claim"), "estimator_grid_b")
 fig = estimator_grid.fig_grid(grid_b, claims.VERDICT_COLOURS, "Study B — each claim's verdict under each metric",

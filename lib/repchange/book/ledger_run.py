@@ -1,7 +1,7 @@
 """The claims ledger of a book run, built once from a notebook's parameters for every page that shows it.
 
-The ledger page and the landing page (``notebooks/intro.py``) both call :func:`book_ledger` with their
-``globals()``: the same parameters give the same stored tables, so the two pages cannot disagree, and
+The ledger page and the landing page (``notebooks/intro.py``) both call :func:`book_ledger` with the chapters'
+parameters (:func:`repchange.book.runner.chapter_values`): the same parameters give the same stored tables, so the two pages cannot disagree, and
 nothing is trained where every chapter has run (run alone on an empty store, a page trains what it needs).
 """
 

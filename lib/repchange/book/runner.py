@@ -146,6 +146,53 @@ def check_profile(sections: Mapping[str, Mapping[str, Any]], also: Mapping[str, 
                          f"notebook files without .py: {sorted(book)}")
 
 
+SUMMARY_PAGES = ("claims_ledger", "estimator_grid", "paper_beside_run", "deviations", "intro")
+"""Pages that summarise the chapters: they declare ``profile`` and ``chapters`` (chapter parameters changed from the
+profile) and read every chapter's parameters with :func:`chapter_values`, so a chapter parameter is declared once,
+in the chapters that use it. A chapter parameter given to one of them (``-p a_seeds [1, 2]``) goes into ``chapters``."""
+
+
+def summarised_chapters(root: Path | None = None) -> list[Path]:
+    """The chapters whose parameters the summary pages read: both studies' chapters and the budget page."""
+    return [nb for nb in book_notebooks(root) if re.match(r"[ab]\d", nb.stem) or nb.stem == "budget"]
+
+
+def _chapter_names() -> set[str]:
+    return set().union(*(_declared_names(str(nb), nb.stat().st_mtime_ns) for nb in summarised_chapters()))
+
+
+def profile_reference(profile: str) -> str:
+    """``profile`` as a kernel in another folder can load it: a profile name as it is, a YAML file's absolute path."""
+    path = Path(profile)
+    return str(path.resolve()) if path.suffix in (".yaml", ".yml") else profile
+
+
+def chapter_values(profile: str = "default", chapters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every parameter of the chapters a summary page reads (:func:`summarised_chapters`) as those chapters run under
+    ``profile`` with ``chapters`` changed, checked; ``profile`` is the label the page's provenance prints. Raises
+    ValueError naming a parameter two chapters would read differently (a profile section for one chapter only), and
+    one that no chapter declares."""
+    chapters = dict(chapters or {})
+    values: dict[str, Any] = {}
+    readers: dict[str, str] = {}
+    for nb in summarised_chapters():
+        declared = declared_parameters(read_notebook(nb))
+        own = effective_parameters(nb, profile, {k: v for k, v in chapters.items() if k in declared})
+        for name, value in own.items():
+            if name == "profile":
+                continue
+            if name in values and values[name] != value:
+                raise ValueError(f"{readers[name]} and {nb.stem} run with {name} = {values[name]!r} and {value!r}: a "
+                                 f"summary page cannot read both; set {name} in the profile's 'all' section")
+            values.setdefault(name, value)
+            readers.setdefault(name, nb.stem)
+    unknown = sorted(set(chapters) - set(values))
+    if unknown:
+        raise ValueError(f"chapters sets {unknown}, which no chapter declares{_hints(unknown, values)}")
+    values["profile"] = profile if not chapters else f"{profile} + overrides {chapters}"
+    return values
+
+
 def effective_parameters(
     notebook: Path, profile: str = "default", overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -179,11 +226,20 @@ def _resolved(notebook: Path, profile: str, overrides: Mapping[str, Any] | None)
         check_profile(sections, {notebook.stem: declared})
     chosen = {k: v for k, v in sections.get("all", {}).items() if k in declared}
     specific = {**sections.get(notebook.stem, {}), **(overrides or {})}
-    unknown = sorted(set(specific) - set(declared))
+    readable = set(declared) | (_chapter_names() if "chapters" in declared else set())
+    unknown = sorted(set(specific) - readable)
     if unknown:
-        raise ValueError(f"{notebook.name} has no parameter(s) {unknown}{_hints(unknown, declared)}; "
+        raise ValueError(f"{notebook.name} has no parameter(s) {unknown}{_hints(unknown, dict.fromkeys(readable))}; "
                          f"its parameters are {sorted(declared)}")
-    chosen.update(specific)
+    if "chapters" in declared:  # a summary page: it reads its chapters' parameters from the profile itself
+        routed = {k: v for k, v in specific.items() if k in _chapter_names() and k not in declared}
+        specific = {k: v for k, v in specific.items() if k not in routed}
+        if routed:
+            specific["chapters"] = {**specific.get("chapters", {}), **routed}
+        chosen.update(specific)
+        chosen["profile"] = profile_reference(profile)
+    else:
+        chosen.update(specific)
     if "profile" in declared:
         label = profile if not overrides else f"{profile} + overrides {dict(overrides)}"
         chosen.setdefault("profile", label)

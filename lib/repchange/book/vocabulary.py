@@ -28,6 +28,7 @@ CHAPTER_ONLY = {
     "00_metrics": ("pc_layer", "chance_ns", "chance_ps", "chance_trials"),
     "explorer": ("study", "run", "comparison", "metric", "layers", "epoch"),
     "verdicts": ("calibration_draws",),
+    **{page: ("chapters",) for page in ("claims_ledger", "estimator_grid", "paper_beside_run", "deviations", "intro")},
 }
 """Unprefixed names that belong to one chapter (notebook stem) and no study protocol."""
 
