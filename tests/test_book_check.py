@@ -51,6 +51,8 @@ def test_each_kind_of_fault_is_reported_and_a_clean_site_passes(chromium: str, t
         '<div class="cell tag_injected-parameters"><pre># Parameters\nprofile = "default"</pre></div>'
         "<pre>PosixPath('/work/main/runs/x.csv')</pre><details><summary>code</summary><pre>/root/hidden</pre></details>"
         "<p>the pairing (&lt;IPython.core.display.Markdown object&gt;) agrees</p>"))
+    (site / "notebooks" / "listing.html").write_text(_page(  # a module's source naming the repr, as code
+        "<pre>shows ``&lt;IPython.core.display.Markdown object&gt;`` as plain text</pre>"))
     problems = [str(p) for p in check.check_site(site)]
     assert any(p.startswith("index.html: broken image missing.png") for p in problems)
     assert any(p.startswith("index.html: failed to load") and "missing.png" in p for p in problems)

@@ -54,6 +54,8 @@ PAGE_JS = r"""
   links: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.startsWith('file:')),
   title: document.title,
   text: document.body.innerText,
+  prose: (() => { const body = document.body.cloneNode(true);  // the page without its code listings
+                  body.querySelectorAll('pre').forEach(e => e.remove()); return body.textContent; })(),
   injected: [...document.querySelectorAll('.tag_injected-parameters')].filter(e => e.offsetParent !== null).length,
 })
 """
@@ -343,7 +345,7 @@ def check_site(html: str | Path, *, notebook_dir: str = "notebooks", landing: bo
                          list(MACHINE_PATH.finditer(found["text"]))[:3]]
             problems += [Problem(name, f"an object's repr instead of its text: {m.group(0)!r} (glued as Markdown, "
                                        f"referenced with {{glue:text}}: use {{glue:md}})")
-                         for m in list(OBJECT_REPR.finditer(found["text"]))[:3]]
+                         for m in list(OBJECT_REPR.finditer(found["prose"]))[:3]]  # code may name a repr
             problems += [Problem(name, f"too wide: {what}") for what in page.evaluate(TOO_WIDE_JS)]
             problems += [Problem(name, f"a word broken inside a table cell: {what}")
                          for what in page.evaluate(BROKEN_WORDS_JS)]
