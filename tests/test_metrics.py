@@ -399,3 +399,22 @@ def test_mutual_knn_matches_scikit_learns_neighbours() -> None:
         nx, ny = neighbour_sets(x, k), neighbour_sets(y, k)
         expected = np.mean([len(a & b) / k for a, b in zip(nx, ny)])
         assert mutual_knn(x, y, k=k) == pytest.approx(expected), k
+
+
+def test_partial_whitening_of_a_layer_wider_than_the_probe_is_undefined_in_every_table() -> None:
+    """PWSM at alpha < 1 needs n >= p: a table records it as undefined with the reason (the tool's compare once
+    stopped there, after every activation was computed), and a direct call still refuses it as a ValueError."""
+    import math
+
+    import torch
+
+    from repchange.measure.factors import Factors, UndefinedSimilarity
+    from repchange.measure.registry import Sides, evaluate
+    from repchange.measure.shape import pwsm
+
+    wide = torch.randn(10, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    value, note = evaluate("pwsm", Sides(Factors(wide), Factors(wide + 1), alpha=0.5))
+    assert math.isnan(value) and note.startswith("undefined: partial whitening with alpha=0.5 needs at least")
+    assert evaluate("pwsm", Sides(Factors(wide), Factors(wide), alpha=1.0))[1] == ""  # Procrustes needs no whitening
+    with pytest.raises(UndefinedSimilarity):
+        pwsm(wide, wide, alpha=0.0)

@@ -182,8 +182,8 @@ class Factors:
         key = (alpha, scale_free)
         if key not in self._whitening:
             if alpha < 1 and self.n < self.p:
-                raise ValueError(
-                    f"partial whitening with alpha={alpha} needs at least as many samples as features, but "
+                raise UndefinedSimilarity(  # a ValueError: callers that refuse it keep doing so; tables record it
+                    f"undefined: partial whitening with alpha={alpha} needs at least as many samples as features, but "
                     f"{self.name} has shape {self.shape}; use alpha=1, more samples, or fewer features"
                 )
             self._whitening[key] = whitening_from_eigh(*self.cov_eigh, alpha, scale_free=scale_free)

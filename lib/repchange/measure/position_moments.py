@@ -249,9 +249,9 @@ def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, sc
             out[alpha] = _angle(torch.linalg.svdvals(cxy).sum() / torch.sqrt(torch.trace(cxx) * torch.trace(cyy)))
             continue
         if group.count < c:
-            raise ValueError(f"partial whitening with alpha={alpha} needs at least as many samples as features, "
-                             f"but {name} has {group.count} positions of {c} channels; use alpha=1, more probe "
-                             f"images, or fewer features")
+            raise UndefinedSimilarity(f"undefined: partial whitening with alpha={alpha} needs at least as many samples "
+                                      f"as features, but {name} has {group.count} positions of {c} channels; use "
+                                      f"alpha=1, more probe images, or fewer features")
         wx = whitening_from_eigh(*group.x.eigh, alpha, scale_free=scale_free)
         wy = whitening_from_eigh(*group.y.eigh, alpha, scale_free=scale_free)
         norms = ((wx @ cxx) * wx).sum() * ((wy @ cyy) * wy).sum()
