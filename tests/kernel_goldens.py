@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from repchange.measure import held_out
 from repchange.measure import metrics as m
 
 
@@ -82,6 +83,12 @@ CASES: dict[str, Callable[[dict], list[float]]] = {
                                    m.procrustes_angle(i["x"], i["dead"])],
     "pwsm": lambda i: [m.pwsm(i["x"], i["y"], alpha=a) for a in (0.0, 0.5, 1.0)]
     + [m.pwsm(i["x"], i["y"], alpha=0.5, scale_free=False), m.pwsm(i["x"], i["dead"], alpha=0.0)],
+    "fit_score_shape": lambda i: [held_out.fit_score_shape(i["x"][:20], i["y"][:20], i["x"][20:], i["y"][20:], alpha=a)
+                                  for a in (0.0, 0.5, 1.0)] + [held_out.fit_score_shape(
+                                      i["wide_x"][:10], i["wide_y"][:10], i["wide_x"][10:], i["wide_y"][10:])],
+    "held_out_rows": lambda i: [float(v) for part in held_out.held_out_rows(11, seed=3) for v in part],
+    "held_out_shape": lambda i: [held_out.held_out_shape(i["x"], i["y"], alpha=0.5, seed=1),
+                                 held_out.held_out_shape(i["wide_x"], i["wide_y"])],
     "pwsm_alphas": lambda i: list(m.pwsm_alphas(i["x"], i["y"], (0.0, 0.25, 0.5, 1.0)).values()),
     "hsic_floor": lambda i: [m.hsic_floor(m.gram_parts(torch.as_tensor(i["x"])))],
     "normalised_hsic": lambda i: [m.normalised_hsic(0.3, 0.5, 0.7, 40), m.normalised_hsic(-0.1, 2.0, 0.25, 40)],

@@ -127,7 +127,7 @@ def test_bad_input_stops_with_one_clear_message(tmp_path: Path, capsys, args: li
     (["--num-classes", "0"], r"num_classes \(--num-classes\)"),
     (["--null", "-1"], r"null \(--null\), bootstrap \(--bootstrap\): null and bootstrap are numbers of draws"),
     (["--metrics", "pwsm", "--alpha", "3"], r"alphas \(--alpha\): alphas must lie in \[0, 1\], got \[3.0\]"),
-    (["--alpha", "0.5"], r"metrics \(--metrics\), alphas \(--alpha\): .*alphas need 'pwsm'"),
+    (["--alpha", "0.5"], r"metrics \(--metrics\), alphas \(--alpha\): .*alphas need a metric computed at them"),
     (["--out", "FILE"], r"out \(--out\) names .*which is a file"),
 ])
 def test_flags_are_checked_before_any_checkpoint_is_read(tmp_path: Path, capsys, args: list[str],

@@ -120,8 +120,11 @@ def test_every_public_similarity_of_the_measure_families_is_a_kernel() -> None:
     every family module is keyed by its kernels, and the façade (measure.metrics) re-exports each of them."""
     import importlib
 
-    families = {name: importlib.import_module(f"repchange.{name}") for name in metrics.METRIC_CODE}
+    # measure.held_out is a kernel module the studies' tables do not call: outside METRIC_CODE, so adding it re-keyed
+    # no stored table
+    families = {name: importlib.import_module(f"repchange.{name}") for name in (*metrics.METRIC_CODE,
+                                                                                 "measure.held_out")}
     assert all(getattr(m, "KEYED_BY_KERNELS", False) for m in families.values())
     public = {n for m in families.values() for n in m.__all__} - set(NOT_KERNELS)
     assert public == set(kernels.all_kernels()), sorted(public ^ set(kernels.all_kernels()))
-    assert public <= set(metrics.__all__)
+    assert {n for name in metrics.METRIC_CODE for n in families[name].__all__} <= set(metrics.__all__)

@@ -19,7 +19,8 @@ shapes, computed on the meta device), ``nets.receptive_field`` (receptive fields
 module is keyed by its kernels' versions, held to golden values), ``measure.metrics`` (every similarity by one
 import), its families ``measure.factors`` (one representation's cached factors, input checks), ``measure.hsic``
 (the unbiased HSIC estimator), ``measure.cka`` (linear, debiased, RBF and minibatch CKA), ``measure.shape``
-(Procrustes, PWSM), ``measure.neighbours`` (mutual k-NN), ``measure.per_filter`` (per-filter maps),
+(Procrustes, PWSM), ``measure.neighbours`` (mutual k-NN), ``measure.per_filter`` (per-filter maps), ``measure.held_out`` (shape
+distances aligned on half the probe and scored on the other),
 ``measure.registry`` (the measures by name: direction, range, undefined values), ``measure.peers`` (the peers'
 measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``measure.resampling`` (a permutation null and a
 bootstrap interval for one value), ``measure.features`` (activations of named layers), ``measure.filter_chunks``

@@ -18,13 +18,14 @@ import torch
 
 from repchange.measure.cka import double_centred, linear_cka, normalised_hsic, rbf_cka, rbf_gram
 from repchange.measure.factors import Factors, UndefinedSimilarity
+from repchange.measure.held_out import held_out_shape
 from repchange.measure.hsic import _hollow_parts, _unbiased_hsic_from_parts, hsic_floor
 from repchange.measure.neighbours import knn_overlap, mutual_knn, neighbours_from_gram
 from repchange.measure.per_filter import filter_procrustes_similarity
 from repchange.measure.shape import procrustes_angle, pwsm
 from repchange.measure.peers import cknna, mutual_knn_uncentred, pwcca, rsa, svcca
 
-__all__ = ["MEASURES", "Measure", "Sides", "biased_cka_chance", "check_metrics", "evaluate", "resampled"]
+__all__ = ["ALPHA_METRICS", "MEASURES", "Measure", "Sides", "biased_cka_chance", "check_metrics", "evaluate", "resampled"]
 
 
 @dataclass
@@ -91,7 +92,12 @@ MEASURES: dict[str, Measure] = {m.name: m for m in (
     Measure("pwcca", True, 0.0, 1.0, "PWCCA (Morcos et al. 2018): canonical correlations weighted by X's share",
             lambda s: pwcca(s.x, s.y)),
     Measure("rsa", True, -1.0, 1.0, "RSA: Spearman correlation of correlation-distance RDMs", lambda s: rsa(s.x, s.y)),
+    Measure("procrustes_heldout", False, 0.0, math.pi, "angular Procrustes distance aligned on half the probe, scored "
+            "on the other half (netrep's fit/score), radians", lambda s: held_out_shape(s.x._raw, s.y._raw)),
+    Measure("pwsm_heldout", False, 0.0, math.pi, "PWSM at alpha aligned on half the probe, scored on the other half, "
+            "radians", lambda s: held_out_shape(s.x._raw, s.y._raw, alpha=s.alpha)),
 )}
+ALPHA_METRICS = ("pwsm", "pwsm_heldout")  # computed at each of the alphas
 
 
 def check_metrics(metrics: Sequence[str], alphas: Sequence[float]) -> None:
@@ -100,8 +106,10 @@ def check_metrics(metrics: Sequence[str], alphas: Sequence[float]) -> None:
     unknown = [m for m in metrics if m not in MEASURES]
     if unknown or not metrics:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {list(MEASURES)}")
-    if ("pwsm" in metrics) != bool(alphas):
-        raise ValueError("metric 'pwsm' needs alphas (e.g. alphas=(0.0, 0.5)), and alphas need 'pwsm'")
+    if any(m in ALPHA_METRICS for m in metrics) != bool(alphas):
+        named = [m for m in metrics if m in ALPHA_METRICS]
+        raise ValueError(f"metric {named[0]!r} needs alphas (e.g. alphas=(0.0, 0.5))" if named else
+                         f"alphas need a metric computed at them: one of {list(ALPHA_METRICS)}")
     bad_alpha = [a for a in alphas if not 0 <= a <= 1]
     if bad_alpha:
         raise ValueError(f"alphas must lie in [0, 1], got {bad_alpha}")

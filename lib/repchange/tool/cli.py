@@ -25,7 +25,9 @@ def add_compare_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]
     cmp.add_argument("--matrix", action="store_true", help="every layer of B against every layer of A")
     cmp.add_argument("--metrics", nargs="+", help="cka, cka_debiased, rbf_cka, mutual_knn, procrustes, pwsm (with "
                                                   "--alpha), filter_procrustes, and the peers' mutual_knn_uncentred "
-                                                  "(platonic-rep), cknna, svcca, pwcca, rsa (default: cka procrustes; "
+                                                  "(platonic-rep), cknna, svcca, pwcca, rsa, and held out (aligned on "
+                                                  "half the probe, scored on the other): procrustes_heldout, "
+                                                  "pwsm_heldout (default: cka procrustes; "
                                                   "with --streaming or a matrix: cka_debiased)")
     cmp.add_argument("--view", default="flatten", choices=["flatten", "positions", "mean", "first", "last"],
                      help="how a layer's output becomes (samples, features): flatten, positions as samples, the mean "

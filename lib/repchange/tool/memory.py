@@ -26,7 +26,8 @@ __all__ = ["MEMORY_SHARE", "ProbeTooLarge", "available_bytes", "check_fits", "gi
 
 MEMORY_SHARE = 0.8  # of the memory available, the most a measurement may plan to take
 F32, F64 = 4, 8
-LINEAR = ("cka", "cka_debiased", "procrustes", "pwsm")
+LINEAR = ("cka", "cka_debiased", "procrustes", "pwsm", "procrustes_heldout", "pwsm_heldout")
+SHAPE = {"procrustes", "pwsm", "procrustes_heldout", "pwsm_heldout"}  # an eigendecomposition or SVD of their own
 ALWAYS_GRAM = ("rbf_cka", "mutual_knn", "mutual_knn_uncentred", "cknna", "rsa")
 CCA = ("svcca", "pwcca")
 RESAMPLED_WITH_GRAMS = ("cka", "cka_debiased", "rbf_cka", "mutual_knn")
@@ -62,13 +63,13 @@ def layer_bytes(n: int, p: int, metrics: Iterable[str], resampled: bool = False,
     if linear:
         if not gram_form:
             total += F64 * n * p + F64 * p * p  # centred features, covariance
-            if linear & {"procrustes", "pwsm"}:
+            if linear & SHAPE:
                 total += 2 * F64 * p * p  # its eigendecomposition, the whitening map
         else:
             total += F64 * n * n  # Gram matrix
             if "cka_debiased" in linear:
                 total += F64 * n * n  # its zero-diagonal copy
-            if linear & {"procrustes", "pwsm"}:
+            if linear & SHAPE:
                 total += 2 * F64 * n * n  # its eigendecomposition and square root
     if "rbf_cka" in metrics:
         total += 4 * F64 * n * n  # squared distances, kernel, centred kernel and a temporary

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from repchange.measure.features import extraction_mode
-from repchange.measure.registry import MEASURES, Sides, biased_cka_chance, evaluate
+from repchange.measure.registry import ALPHA_METRICS, MEASURES, Sides, biased_cka_chance, evaluate
 from repchange.measure.metrics import Factors, UndefinedSimilarity
 from repchange.measure.resampling import RESAMPLED_COLUMNS, calibrate
 from repchange.tool.hooks import Layer, Selector, Tap
@@ -142,7 +142,7 @@ def measure_rows(acts_a: torch.Tensor, acts_b: torch.Tensor, fa: Factors | str, 
     that get the ``null`` shuffles; the others' null columns are NaN."""
     undefined = next((side for side in (fa, fb) if isinstance(side, str)), None)
     for metric in metrics:
-        for alpha in (alphas if metric == "pwsm" else (math.nan,)):
+        for alpha in (alphas if metric in ALPHA_METRICS else (math.nan,)):
             if undefined is not None:
                 row = dict(metric=metric, alpha=alpha, value=math.nan,
                            higher_is_better=MEASURES[metric].higher_is_better, note=undefined)
