@@ -36,6 +36,7 @@ from repchange.data import datasets as data
 from repchange.measure.registry import biased_cka_chance
 from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.tool.track import Tracker, final_values, plot_table
+from repchange.tool.validate import advice, plot_report, validate
 
 # %% tags=["parameters"]
 # Names begin with own_ so that a profile's Study A settings (epochs, lr, dataset, ...) never reach this chapter.
@@ -51,6 +52,7 @@ own_layers: str = "stages"  # module paths, globs, name@k, or "stages" (the end 
 own_metrics: list[str] = ["cka", "cka_debiased", "procrustes"]  # see repchange.tool.track.METRICS
 own_null: int = 50  # shuffles of the probe rows behind each value's permutation null (0: none)
 own_null_metrics: list[str] = ["cka", "cka_debiased"]  # which metrics get the null (Procrustes redoes an SVD a shuffle)
+own_validate_resamples: int = 5  # probe subsamples behind each interval of the trust report (at least 2)
 own_vit_width: int = 64  # the small ViT compared with the ResNet layer by layer: token width (4 blocks, patches of 4)
 data_root: str = None  # folder with the data files, None for REPCHANGE_DATA or the system package
 profile: str = "default"  # the name printed on every figure
@@ -204,6 +206,29 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 # band. Whether early conv stages match early ViT blocks (as Raghu et al. 2021 report for
 # ImageNet-scale models) is what this matrix answers for these two small nets; run it on yours with
 # `layer_matrix(model_a, model_b, probe, ...)` or `repchange compare A.pt B.pt --arch-b ...`.
+
+# %% [markdown]
+# ## Which measure to trust on this model
+#
+# Before reading a change, ask which measures behave on *this* model and probe: `validate(model, probe)` (or
+# `repchange validate resnet18 model.pt --probe ...`) changes each layer's own activations in ways whose answer is
+# known — an orthogonal transform, a rescaling and a permutation of the features (a measure should ignore them), the
+# top principal component deleted (it should catch that), 5 % of the samples translated far and one rogue feature
+# (artefacts a trustworthy measure moves little under; Davari et al. 2023, Timkey & van Schijndel 2021) — and reads
+# each change as a share of the way to the rows shuffled (0: unmoved; 1: as far as unrelated samples), with a 95 %
+# interval over {glue:text}`c1_validate_resamples` subsamples of the probe.
+
+# %%
+trust_report = validate(model, probe, layers=own_layers, resamples=own_validate_resamples)
+save_table(trust_report, "c1_validate")
+fig = plot_report(trust_report, f"ResNet-18 after {own_epochs} epochs, its own activations · {source}")
+plt.show()
+glue_text("c1_validate_advice", advice(trust_report))
+glue_numbers({"c1_validate_resamples": own_validate_resamples})
+
+# %% [markdown]
+# **Figure.** Each measure's change under each construction, as a share of the way to shuffled rows (the largest
+# over the layers; – where the measure cannot tell shuffled rows from the samples themselves). {glue:md}`c1_validate_advice`
 #
 # ## Beyond this page
 #

@@ -26,9 +26,9 @@ END_TO_END = textwrap.dedent('''
     present = [m for m in sys.argv[2].split(",") if importlib.util.find_spec(m) is not None]
     assert not present, f"the light install brought the book's stack: {present}"
     work = Path(sys.argv[1])
-    for c in range(3):  # an ImageFolder probe: 3 classes x 4 images
+    for c in range(3):  # an ImageFolder probe: 3 classes x 5 images
         (work / "probe" / f"class{c}").mkdir(parents=True)
-        for i in range(4):
+        for i in range(5):
             g = torch.Generator().manual_seed(10 * c + i)
             pixels = (torch.rand(32, 32, 3, generator=g) * 255).to(torch.uint8).numpy()
             Image.fromarray(pixels).save(work / "probe" / f"class{c}" / f"{i}.png")
@@ -50,10 +50,12 @@ END_TO_END = textwrap.dedent('''
     from repchange.book.cli import main  # the command line of both products, as `repchange compare` runs it
     assert main(["compare", "resnet18", str(work / "a.pt"), str(work / "b.pt"), "--probe", str(work / "probe"),
                  "--image-size", "32", "--n-probe", "12", "--out", str(work / "in_process")]) == 0
+    assert main(["validate", "resnet18", str(work / "a.pt"), "--probe", str(work / "probe"), "--image-size", "32",
+                 "--n-probe", "15", "--layers", "layer4", "--resamples", "2", "--out", str(work / "trust")]) == 0
     outside = sorted(m for m in sys.modules if m.startswith("repchange.") and m.split(".")[1] not in
                      ("base", "data", "measure", "tool") and m != "repchange.book.cli" and m != "repchange.book")
     stack = [m for m in sys.argv[2].split(",") if m in sys.modules]
-    assert not outside and not stack, f"compare imported {outside + stack}"
+    assert not outside and not stack, f"compare and validate imported {outside + stack}"
     print("compare imports the tool alone")
 ''')
 

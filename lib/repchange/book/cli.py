@@ -1,9 +1,11 @@
 """``python -m repchange`` (or ``repchange``): two products on one command line.
 
-The tool for your own model (the light install, ``pip install repchange``): ``compare`` runs with nothing of the
-book's stack, trainer or store imported. The book (``pip install 'repchange[book]'``): every other command.
+The tool for your own model (the light install, ``pip install repchange``): ``compare`` and ``validate`` run with
+nothing of the book's stack, trainer or store imported. The book (``pip install 'repchange[book]'``): every other
+command.
 
     repchange compare resnet18 before.pt after.pt --probe path/to/imagefolder --out report/
+    repchange validate resnet18 model.pt --probe path/to/imagefolder --out trust/
 
     repchange run notebooks/a1_cka_pretraining.py --profile smoke -p a_pretrain_epochs 3 -p a_seeds "[1, 2]"
     repchange params notebooks/a1_cka_pretraining.py
@@ -21,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from repchange.tool.cli import add_compare_parser
+from repchange.tool.cli import add_compare_parser, add_validate_parser
 
 __all__ = ["TOOL_COMMANDS", "main"]
 
-TOOL_COMMANDS = ("compare",)  # the light install's commands: they import the tool alone (base, data, measure, tool)
+TOOL_COMMANDS = ("compare", "validate")  # the light install's commands: they import the tool alone (base, data, measure, tool)
 
 
 def _parse_overrides(pairs: list[list[str]]) -> dict[str, object]:
@@ -241,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            "since their last execution")
     book.set_defaults(func=_cmd_book)
     add_compare_parser(sub)
+    add_validate_parser(sub)
     rh = sub.add_parser("rehearsal-data", help="write miniature data in the paper profile's formats and random ImageNet "
                                                "weight files under torchvision's cache names (for --profile rehearsal)")
     rh.add_argument("folder", help="where to write: FOLDER/data (REPCHANGE_DATA) and FOLDER/torch (TORCH_HOME)")

@@ -8,19 +8,28 @@ and scored on others, the alignment has to generalise: two independent represent
 Conventions (as :func:`repchange.measure.shape.pwsm`, of which these are the held-out form): rows are the same probe
 samples on both sides; each side is centred by its fitting rows' mean; at ``alpha < 1`` each side is partially
 whitened by its fitting rows' covariance (over its mean eigenvalue: scale-free), which needs at least as many fitting
-rows as features (else the value is undefined); the alignment is the partial isometry ``Q`` that maximises
-``<X Q, Y>`` on the fitting rows (only the directions those rows span are aligned: beyond them a rotation is not
-identified, so none is applied); the score is the angle ``arccos(<Xs Q, Ys> / (|Xs| |Ys|))`` in radians on the
-scoring rows, in [0, pi] (above pi/2 where the held-out rows are aligned against each other). Float64.
+rows as features (else the value is undefined); the alignment is fitted, and the scoring rows are read, within the
+directions the fitting rows span (beyond them a rotation is not identified: with more features than fitting rows
+netrep's full SVD completes it arbitrarily); the alignment is the isometry ``Q`` between the two spans that
+maximises ``<X Q, Y>`` on the fitting rows; the score is the angle ``arccos(<Xs Q, Ys> / (|Xs| |Ys|))`` in radians
+between the scoring rows' components in those spans, in [0, pi] (above pi/2 where the held-out rows are aligned
+against each other). With at least as many fitting rows as features (full rank), this is netrep's LinearMetric
+fit/score. Float64.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
-from repchange.measure.factors import ArrayLike, Factors, UndefinedSimilarity, _as_matrix
+from repchange.measure.factors import (
+    ArrayLike,
+    Factors,
+    UndefinedSimilarity,
+    _as_matrix,
+)
 from repchange.measure.kernels import kernel
 
 KEYED_BY_KERNELS = True  # stored results name these kernels' versions, not this file's text (measure.kernels)
@@ -41,11 +50,19 @@ def _fitted_side(fit: torch.Tensor, alpha: float, name: str) -> tuple[torch.Tens
     return mean, Factors(fit, f"{name} (fitting rows)").whitening(alpha)  # raises undefined where n < p
 
 
-def _span(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(U S, V) of the thin SVD of ``rows`` (n, p), directions with singular values below SVD_RTOL dropped."""
-    u, s, vh = torch.linalg.svd(rows, full_matrices=False)
-    keep = s > SVD_RTOL * s.max().clamp_min(torch.finfo(torch.float64).tiny)
-    return u[:, keep] * s[keep], vh[keep].T
+def _span(rows: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """An orthonormal basis of the directions the fitting ``rows`` (n, p) span (singular values below SVD_RTOL of the
+    largest dropped): (the rows' coordinates in it (n, r), a function giving other rows' coordinates (m, r)). Wider
+    than tall, the basis comes from the (n, n) Gram matrix: no (p, p) or (n, p) factor is formed."""
+    n, p = rows.shape
+    if p <= n:
+        _, s, vh = torch.linalg.svd(rows, full_matrices=False)
+        basis = vh[s > SVD_RTOL * s.max()].T
+        return rows @ basis, lambda other: other @ basis
+    values, vectors = torch.linalg.eigh(rows @ rows.T)
+    keep = values > (SVD_RTOL ** 2) * values.max()
+    u, s = vectors[:, keep], values[keep].sqrt()
+    return u * s, lambda other: (other @ rows.T) @ u / s
 
 
 @kernel(1)
@@ -68,12 +85,13 @@ def fit_score_shape(x_fit: ArrayLike, y_fit: ArrayLike, x_score: ArrayLike, y_sc
         xw, xt, yw, yt = xw @ zx, xt @ zx, yw @ zy, yt @ zy
     if not bool(xw.abs().max() > 0) or not bool(yw.abs().max() > 0):
         raise UndefinedSimilarity("undefined: a side is constant across its fitting rows: no alignment to fit")
-    (ux, vx), (uy, vy) = _span(xw), _span(yw)
-    p, _, rh = torch.linalg.svd(ux.T @ uy, full_matrices=False)  # X_wᵀ Y_w = (V_x P) Σ (V_y R)ᵀ
-    aligned_x, aligned_y = xt @ vx @ p, yt @ vy @ rh.T  # the scoring rows in the aligned directions
-    norms = torch.linalg.norm(xt) * torch.linalg.norm(yt)
+    (cx, to_x), (cy, to_y) = _span(xw), _span(yw)
+    p, _, rh = torch.linalg.svd(cx.T @ cy, full_matrices=False)  # X_wᵀ Y_w in the two bases = P Σ Rᵀ
+    tx, ty = to_x(xt), to_y(yt)  # the scoring rows within the directions the fitting rows span
+    norms = torch.linalg.norm(tx) * torch.linalg.norm(ty)
     if not bool(norms > 0):
-        raise UndefinedSimilarity("undefined: a side is constant across its scoring rows")
+        raise UndefinedSimilarity("undefined: the scoring rows have no component where the fitting rows vary")
+    aligned_x, aligned_y = tx @ p, ty @ rh.T
     cosine = float((aligned_x * aligned_y).sum() / norms)
     return math.acos(min(1.0, max(-1.0, cosine)))
 

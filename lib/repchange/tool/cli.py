@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_compare_parser"]
+__all__ = ["add_compare_parser", "add_validate_parser"]
 
 
 def add_compare_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -62,4 +62,39 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                     num_classes=args.num_classes, bn=args.bn, streaming=args.streaming, device=args.device, out=out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
     print(f"report: {out / 'compare.html'} (table {out / 'compare.csv'}, figure {out / 'compare.png'})")
+    return 0
+
+
+def add_validate_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``validate`` (the grounding report of the measures on one checkpoint) to a command line's subcommands."""
+    val = sub.add_parser("validate", help="which measure to trust on your model: controlled changes to its own "
+                                          "activations (isometries, a deleted component, artefacts, a null), read "
+                                          "by each measure (table, figure, advice)")
+    val.add_argument("arch", help="a torchvision model name (e.g. resnet18) or module:function returning the model")
+    val.add_argument("checkpoint", help="a state-dict file")
+    val.add_argument("--probe", required=True, help="an ImageFolder root or a book data set (e.g. fashion_mnist)")
+    val.add_argument("--layers", nargs="+", help="module paths, globs or name@k (default: the end of each stage)")
+    val.add_argument("--metrics", nargs="+", help="measures of (samples × features) activations (default: cka "
+                                                  "cka_debiased procrustes procrustes_heldout mutual_knn)")
+    val.add_argument("--view", default="flatten", choices=["flatten", "mean", "first", "last"],
+                     help="how a layer's output becomes (samples, features)")
+    val.add_argument("--n-probe", type=int, default=200, help="probe images (spread over the classes)")
+    val.add_argument("--image-size", type=int, help="resize probe images to this size (ImageFolder default 224)")
+    val.add_argument("--num-classes", type=int, help="output classes (default: read from the checkpoint)")
+    val.add_argument("--resamples", type=int, default=10, help="probe subsamples behind each interval (at least 2)")
+    val.add_argument("--bn", default="eval", choices=["eval", "batch"], help="BatchNorm at extraction")
+    val.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    val.add_argument("--out", required=True, help="folder for validate.csv and validate.png")
+    val.set_defaults(func=_cmd_validate)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from repchange.tool.validate import DEFAULT_METRICS, validate_checkpoint
+
+    advice_text = validate_checkpoint(args.arch, args.checkpoint, args.probe, layers=args.layers or "stages",
+                                      metrics=args.metrics or DEFAULT_METRICS, view=args.view, n_probe=args.n_probe,
+                                      image_size=args.image_size, num_classes=args.num_classes,
+                                      resamples=args.resamples, bn=args.bn, device=args.device, out=Path(args.out))
+    print(advice_text)
+    print(f"report: {Path(args.out) / 'validate.csv'}, {Path(args.out) / 'validate.png'}")
     return 0
