@@ -57,9 +57,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from repchange.book.reader_tables import wrappable
-from repchange.book.runner import chapter_values
 from repchange.book.glue import glue_numbers, glue_text, save_table
 from repchange.book.ledger_run import book_ledger
+from repchange.book.runner import chapter_values
 from repchange.studies import verdicts
 from repchange.studies import claims
 

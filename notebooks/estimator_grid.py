@@ -38,8 +38,8 @@ import pandas as pd
 from IPython.display import display
 
 from repchange.book import parameters
+from repchange.book.glue import glue_numbers, glue_text, save_table
 from repchange.book.runner import chapter_values
-from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.studies import claims, estimator_grid
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
@@ -56,13 +56,7 @@ size_params = parameters.size_sweep(values)
 finetune_params = parameters.finetune_sweep(values)
 dynamics_params = parameters.dynamics(values)
 runtime = parameters.runtime(values)  # store, device, data folder
-source_a = provenance(data=f"Study A: {values['a_dataset']} → {values['a_dataset']} / {values['a_cross_domain']}",
-                      profile=values['profile'], seeds=values['a_seeds'],
-                      degrees=values['a_degrees'],
-                      pretraining=f"{values['a_pretrain_size']} images × {values['a_pretrain_epochs']} epochs",
-                      fine_tuning=f"{values['a_finetune_size']} images × {values['a_finetune_epochs']} epochs",
-                      probe=f"{values['a_probe_size']} images")
-source_b = provenance(profile=values['profile'], seeds=values['b_seeds'], **b_tables.describe(dynamics_params))
+source_a, source_b = parameters.both_sources(values, dynamics_params)
 
 # %% [markdown]
 # ```{admonition} The runs behind this page

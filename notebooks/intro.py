@@ -136,9 +136,9 @@
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from repchange.book.runner import chapter_values
 from repchange.book.glue import glue_text
 from repchange.book.ledger_run import book_ledger, landing_text
+from repchange.book.runner import chapter_values
 from repchange.studies import claims
 
 # %% tags=["parameters"]

@@ -27,9 +27,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from repchange.book import parameters
-from repchange.book.runner import chapter_values
-from repchange.book.glue import glue_summary, glue_text, provenance, save_table
+from repchange.book.glue import glue_summary, glue_text, save_table
 from repchange.book.reader_tables import for_readers
+from repchange.book.runner import chapter_values
 from repchange.studies import beside, summaries
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import analysis
@@ -45,11 +45,7 @@ runtime = parameters.runtime(values)  # store, device, data folder
 pretraining_params = parameters.cka_to_init(values)
 finetune_params = parameters.finetune_sweep(values)
 dynamics_params = parameters.dynamics(values)
-source_a = provenance(data=f"Study A: {values['a_dataset']} → {values['a_dataset']} / {values['a_cross_domain']}",
-                      profile=values['profile'], seeds=values['a_seeds'],
-                      pretraining=f"{values['a_pretrain_size']} images × {values['a_pretrain_epochs']} epochs",
-                      fine_tuning=f"{values['a_finetune_size']} images × {values['a_finetune_epochs']} epochs")
-source_b = provenance(profile=values['profile'], seeds=values['b_seeds'], **b_tables.describe(dynamics_params))
+source_a, source_b = parameters.both_sources(values, dynamics_params)
 
 # %% [markdown]
 # ```{admonition} The runs behind this page

@@ -13,7 +13,6 @@ from typing import Any, Mapping
 import pandas as pd
 
 from repchange.book import parameters
-from repchange.book.glue import provenance
 from repchange.studies import verdicts
 from repchange.studies.verdicts import VERDICTS
 from repchange.studies import budget, claims, estimator_grid
@@ -67,13 +66,7 @@ def book_ledger(values: Mapping[str, Any]) -> BookLedger:
     ledger["estimators_agreeing"] = estimator_grid.agreement(ledger, grid_a, grid_b)
     budgets = [e for e in a_tables.ledger_epochs(pretraining.pretrain.epochs) if e > 0]
     by_budget = budget.budget_ledger(**tables_a, epochs=budgets, label="", level=level)
-    v = values
-    source_a = provenance(data=f"Study A: {v['a_dataset']} → {v['a_dataset']} / {v['a_cross_domain']}",
-                          profile=v["profile"], seeds=v["a_seeds"], degrees=v["a_degrees"],
-                          pretraining=f"{v['a_pretrain_size']} images × {v['a_pretrain_epochs']} epochs",
-                          fine_tuning=f"{v['a_finetune_size']} images × {v['a_finetune_epochs']} epochs",
-                          probe=f"{v['a_probe_size']} images")
-    source_b = provenance(profile=v["profile"], seeds=v["b_seeds"], **b_tables.describe(dynamics_params))
+    source_a, source_b = parameters.both_sources(values, dynamics_params)
     scales, scale_status = a_scale.scale_axis(**parameters.scale_axis({**values, "a_train_scales": False}),
                                               runtime=runtime)
     return BookLedger(ledger, grid_a, grid_b, by_budget, source_a, source_b, scales, tuple(scale_status))

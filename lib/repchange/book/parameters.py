@@ -143,3 +143,21 @@ def scale_axis(values: Mapping[str, Any]) -> dict[str, Any]:
         a_scale.scale_tables(scale, "batch", v["a_scale_seeds"], **book)
     return dict(book=book, own=a_scale.Scale(v["a_pretrain_size"], v["a_pretrain_epochs"]), own_seeds=v["a_seeds"],
                 scales=scales, seeds=v["a_scale_seeds"], level=v["level"], train=train)
+
+
+def both_sources(values: Mapping[str, Any], dynamics_params: b_tables.DynamicsParams,
+                 b_targets: list[str] | None = None) -> tuple[str, str]:
+    """The provenance lines of a page that reads both studies' runs: Study A's (data, profile, seeds, degrees,
+    pre-training, fine-tuning, probe) and Study B's (:func:`repchange.studies.b.tables.describe`, over ``b_targets``
+    where the page reads only some)."""
+    from repchange.book.glue import provenance
+
+    v = values
+    source_a = provenance(data=f"Study A: {v['a_dataset']} → {v['a_dataset']} / {v['a_cross_domain']}",
+                          profile=v["profile"], seeds=v["a_seeds"], degrees=v["a_degrees"],
+                          pretraining=f"{v['a_pretrain_size']} images × {v['a_pretrain_epochs']} epochs",
+                          fine_tuning=f"{v['a_finetune_size']} images × {v['a_finetune_epochs']} epochs",
+                          probe=f"{v['a_probe_size']} images")
+    described = b_tables.describe(dynamics_params) if b_targets is None else b_tables.describe(dynamics_params,
+                                                                                                 b_targets)
+    return source_a, provenance(profile=v["profile"], seeds=v["b_seeds"], **described)
