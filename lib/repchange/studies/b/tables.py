@@ -302,21 +302,28 @@ def _agreement_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runt
     return pd.DataFrame(rows)
 
 
-def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
-    """The chance level of :func:`filter_agreement`: the same r's between each source net and its
-    independently trained twin (:func:`independent_twin`, as :func:`baseline`), on each run's probe images, per
-    (layer, class). Small nets only. Columns: arch, target, seed, layer, cls, pairing, r, n_filters."""
-    params.validate()
-    runtime = runtime or Runtime()
+def _twins_and_keys(params: DynamicsParams, extra: Callable[[FinetuneBConfig], dict]
+                    ) -> tuple[dict[FinetuneBConfig, SourceConfig], dict[FinetuneBConfig, dict]]:
+    """Each run's independently trained twin (:func:`independent_twin`; a torchvision source has none, and its run is
+    left out) and the store key of the run's twin table: the run, the twin, the probe settings and ``extra(run)``."""
     twins, keys = {}, {}
     for cfg in _runs(params):
         if cfg.source.pretrained_elsewhere:
             continue
         twin = twins[cfg] = independent_twin(cfg.source, params.seeds)
         keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
-                         pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS,
-                         n_probe=params.n_probe, bn=params.bn,
-                         centre=params.procrustes_centre)
+                         n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre, **extra(cfg))
+    return twins, keys
+
+
+def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
+    """The chance level of :func:`filter_agreement`: the same r's between each source net and its
+    independently trained twin (:func:`independent_twin`, as :func:`baseline`), on each run's probe images, per
+    (layer, class). Small nets only. Columns: arch, target, seed, layer, cls, pairing, r, n_filters."""
+    params.validate()
+    runtime = runtime or Runtime()
+    twins, keys = _twins_and_keys(params, lambda cfg: dict(pairings=AGREEMENT_PAIRINGS,
+                                                           images_per_class=AGREEMENT_IMAGES_PER_CLASS))
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
     jobs = {cfg: (_chance_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
@@ -501,14 +508,7 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
     """
     params.validate()
     runtime = runtime or Runtime()
-    twins, keys = {}, {}
-    for cfg in _runs(params):
-        if cfg.source.pretrained_elsewhere:
-            continue
-        twin = twins[cfg] = independent_twin(cfg.source, params.seeds)
-        keys[cfg] = dict(source=asdict(cfg.source), twin=asdict(twin), target=cfg.target, eval_size=cfg.eval_size,
-                         source_size=cfg.source.train_size, alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                         centre=params.procrustes_centre)
+    twins, keys = _twins_and_keys(params, lambda cfg: dict(source_size=cfg.source.train_size, alphas=params.alphas))
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
     jobs = {cfg: (_baseline_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
