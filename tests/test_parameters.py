@@ -48,7 +48,7 @@ def test_valid_parameters_build_the_same_objects_in_every_chapter_that_shows_the
 def test_a_summary_page_declares_no_chapter_parameter_and_reads_them_from_the_profile() -> None:
     """The ledger, grid, deviations, papers-beside and landing pages declare ``profile`` and ``chapters`` (and their
     own): a chapter parameter is declared in the chapters alone, and one given to a summary page goes into chapters."""
-    chapter_names = runner._chapter_names()
+    chapter_names = runner.chapter_names()
     for page in runner.SUMMARY_PAGES:
         declared = runner.declared_parameters(runner.read_notebook(NOTEBOOKS / f"{page}.py"))
         assert {"profile", "chapters"} <= set(declared) and not (set(declared) - {"profile"}) & chapter_names, page

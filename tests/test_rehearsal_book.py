@@ -28,9 +28,11 @@ ONE_TARGET = {"b_targets": ["scene15"], "b_viz_target": "scene15", "b_deviation_
 
 
 def _overrides(notebook: Path) -> dict[str, object]:
-    """The one-target cut, for the names this notebook declares."""
-    declared = runner.resolve_parameters(notebook, "rehearsal")
-    return {name: value for name, value in ONE_TARGET.items() if name in declared}
+    """The one-target cut, for the names this notebook reads: those it declares and, on a summary page, the chapters'
+    (they go into its ``chapters``; without them the ledger would compute every target's tables again)."""
+    declared = runner.declared_parameters(runner.read_notebook(notebook))
+    readable = set(declared) | (runner.chapter_names() if "chapters" in declared else set())
+    return {name: value for name, value in ONE_TARGET.items() if name in readable}
 
 
 @pytest.mark.notebook

@@ -35,16 +35,21 @@ from repchange.runs import progress as progress_mod
 
 __all__ = [
     "NotebookFailed",
+    "SUMMARY_PAGES",
     "book_notebooks",
     "build_book",
+    "chapter_names",
+    "chapter_values",
     "check_profile",
     "declared_parameters",
     "effective_parameters",
     "execute",
     "load_profile",
     "parameter_reference",
+    "profile_reference",
     "project_root",
     "resolve_parameters",
+    "summarised_chapters",
 ]
 
 
@@ -157,7 +162,8 @@ def summarised_chapters(root: Path | None = None) -> list[Path]:
     return [nb for nb in book_notebooks(root) if re.match(r"[ab]\d", nb.stem) or nb.stem == "budget"]
 
 
-def _chapter_names() -> set[str]:
+def chapter_names() -> set[str]:
+    """Every parameter a summarised chapter declares (:func:`summarised_chapters`): what a summary page reads."""
     return set().union(*(_declared_names(str(nb), nb.stat().st_mtime_ns) for nb in summarised_chapters()))
 
 
@@ -226,13 +232,13 @@ def _resolved(notebook: Path, profile: str, overrides: Mapping[str, Any] | None)
         check_profile(sections, {notebook.stem: declared})
     chosen = {k: v for k, v in sections.get("all", {}).items() if k in declared}
     specific = {**sections.get(notebook.stem, {}), **(overrides or {})}
-    readable = set(declared) | (_chapter_names() if "chapters" in declared else set())
+    readable = set(declared) | (chapter_names() if "chapters" in declared else set())
     unknown = sorted(set(specific) - readable)
     if unknown:
         raise ValueError(f"{notebook.name} has no parameter(s) {unknown}{_hints(unknown, dict.fromkeys(readable))}; "
                          f"its parameters are {sorted(declared)}")
     if "chapters" in declared:  # a summary page: it reads its chapters' parameters from the profile itself
-        routed = {k: v for k, v in specific.items() if k in _chapter_names() and k not in declared}
+        routed = {k: v for k, v in specific.items() if k in chapter_names() and k not in declared}
         specific = {k: v for k, v in specific.items() if k not in routed}
         if routed:
             specific["chapters"] = {**specific.get("chapters", {}), **routed}

@@ -236,20 +236,24 @@ def plot_report(report: pd.DataFrame, title: str = "") -> Any:
     construction, the construction's kind under its name."""
     import matplotlib.pyplot as plt
 
+    from repchange.base.plotting import PAGE_WIDTH_IN, fit_axis_texts, wrapped
+
     order = [c.name for c in CONSTRUCTIONS if c.kind != "null"]
     worst = report[report.kind != "null"].groupby(["metric", "construction"]).change.max().unstack()[order]
-    fig, ax = plt.subplots(figsize=(8.5, 0.55 * len(worst) + 2.2))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.5 * len(worst) + 3.2))
     image = ax.imshow(worst.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     kinds = {c.name: c.kind for c in CONSTRUCTIONS}
     ax.set_xticks(range(len(order)), [f"{name}\n({kinds[name]})" for name in order], rotation=30, ha="right",
-                  fontsize=8)
-    ax.set_yticks(range(len(worst)), worst.index)
+                  fontsize=9)
+    ax.set_yticks(range(len(worst)), worst.index, fontsize=9)
     for (i, j), v in np.ndenumerate(worst.to_numpy(dtype=float)):
         ax.text(j, i, "–" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center",
-                color="white" if np.isfinite(v) and v < 0.5 else "black", fontsize=8)
-    fig.colorbar(image, ax=ax, label="change: share of the way to shuffled rows")
-    ax.set_title(title or "Each measure under changes with known answers (largest over layers)", fontsize=10)
+                color="white" if np.isfinite(v) and v < 0.5 else "black", fontsize=9)
+    fig.colorbar(image, ax=ax, label="share of the way to shuffled rows")
+    ax.set_title(wrapped(title or "Each measure under changes with known answers (largest over layers)", fig,
+                         size_pt=10), fontsize=10)
     fig.tight_layout()
+    fit_axis_texts(fig)
     return fig
 
 
