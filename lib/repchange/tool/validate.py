@@ -37,11 +37,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from repchange.measure.factors import Factors, UndefinedSimilarity
-from repchange.measure.registry import MEASURES, Sides, evaluate
+from repchange.measure.factors import Factors
+from repchange.measure.registry import ALPHA_METRICS, MEASURES, Sides, evaluate
 from repchange.tool.hooks import Selector, resolve_layers
 from repchange.tool.probes import Probe, floating_dtype, to_device
-from repchange.tool.readout import layer_activations
+from repchange.tool.readout import factors_or_reason, layer_activations
 from repchange.tool.request import Request
 from repchange.tool.views import Pool, as_samples
 
@@ -112,16 +112,17 @@ CONSTRUCTIONS: tuple[Construction, ...] = (
 )
 
 
-def _factors(x: torch.Tensor, name: str) -> Factors | None:
-    try:
-        return Factors(x, name)
-    except UndefinedSimilarity:  # constant: every measure of it is undefined
-        return None
+def _value(metric: str, fx: Factors | str, fy: Factors | str, alpha: float) -> float:
+    """The measure's value, NaN where undefined: a side constant (:func:`~repchange.tool.readout.factors_or_reason`
+    gave its reason), or the measure itself. The factors are shared by every measure of one resample."""
+    if isinstance(fx, str) or isinstance(fy, str):
+        return math.nan
+    return evaluate(metric, Sides(fx, fy, alpha=alpha))[0]
 
 
-def _value(metric: str, fx: Factors | None, fy: Factors | None, alpha: float) -> float:
-    """The measure's value, NaN where undefined (its factors are shared by every measure of one resample)."""
-    return math.nan if fx is None or fy is None else evaluate(metric, Sides(fx, fy, alpha=alpha))[0]
+def _alphas(metrics: Sequence[str], alpha: float) -> tuple[float, ...]:
+    """``(alpha,)`` where a metric is computed at alphas (:data:`~repchange.measure.registry.ALPHA_METRICS`)."""
+    return (alpha,) if any(m in ALPHA_METRICS for m in metrics) else ()
 
 
 def validate_activations(activations: Mapping[str, torch.Tensor], *, metrics: Sequence[str] = DEFAULT_METRICS,
@@ -151,8 +152,8 @@ def validate_activations(activations: Mapping[str, torch.Tensor], *, metrics: Se
         for r in range(resamples):
             g = torch.Generator().manual_seed(seed * 100_003 + r)
             x = x_all[torch.randperm(n, generator=g)[: max(MIN_SUBSAMPLE, int(SUBSAMPLE * n))]]
-            fx = _factors(x, f"{layer} (resample {r})")
-            changed = {c.name: _factors(c.apply(x, g), f"{layer} ({c.name})") for c in CONSTRUCTIONS}
+            fx = factors_or_reason(x, f"{layer} (resample {r})")
+            changed = {c.name: factors_or_reason(c.apply(x, g), f"{layer} ({c.name})") for c in CONSTRUCTIONS}
             for metric in metrics:
                 identity = _value(metric, fx, fx, alpha)
                 null = _value(metric, fx, changed["rows shuffled"], alpha)
@@ -263,8 +264,7 @@ def validate(model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None
              probe_seed: int | None = 0, resamples: int = 10, seed: int = 0) -> pd.DataFrame:
     """The grounding report of ``metrics`` on ``model``'s ``layers`` over ``probe`` (see the module docstring): rows
     as :func:`validate_activations`; ``alpha`` is PWSM's where a pwsm metric is asked. Checked before any activation."""
-    request = Request(metrics=tuple(metrics), alphas=(alpha,) if any("pwsm" in m for m in metrics) else (),
-                      view=view, bn=bn, batch_size=batch_size)
+    request = Request(metrics=tuple(metrics), alphas=_alphas(metrics, alpha), view=view, bn=bn, batch_size=batch_size)
     request.check_between_layers()  # per-filter measures and the positions view do not apply here
     if resamples < 2:
         raise ValueError(f"resamples must be at least 2 (the interval needs them), got {resamples}")
@@ -293,7 +293,7 @@ def validate_checkpoint(arch: str, checkpoint: str | os.PathLike, probe: str, *,
                                         load_checkpoint_state, load_probe)
 
     check_device(device)
-    compare_request(metrics=metrics, alphas=(0.5,) if any("pwsm" in m for m in metrics) else (), view=view,
+    compare_request(metrics=metrics, alphas=_alphas(metrics, 0.5), view=view,
                     view_b=None, null=0, bootstrap=0, bn=bn, streaming=False, n_probe=n_probe,
                     image_size=image_size, num_classes=num_classes, out=out)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 2:
