@@ -4,7 +4,7 @@
    from the heap) and ``small`` (blocks below 32 MiB) against glibc's defaults, each in a fresh child process:
    (a) conv4 training, 2 epochs of 2,048 Fashion-MNIST images on one thread (the book's Study A unit of work);
    (b) one VGG19-shaped Study B distance table at 224 px (the five probed layers' maps, random, 15 probe images,
-   two checkpoints; :func:`repchange.studies.b.tables._layer_rows`). Reported:
+   two checkpoints; :class:`repchange.studies.b.layer_distances.LayerDistances`). Reported:
    wall, user and system seconds, the system share, minor page faults and the peak resident memory of each;
    the summed trained weights of (a) and the table's values of (b) in each (the allocator does not change the numbers).
 2. Study B's per-filter Procrustes similarity on VGG19's conv1_2 maps (30 images x 64 filters x 224 x 224):
@@ -62,7 +62,7 @@ import json, resource, time
 import torch
 from repchange.runs.allocator import keep_freed_memory
 from repchange.measure.metrics import ALPHAS
-from repchange.studies.b.tables import _layer_rows
+from repchange.studies.b.layer_distances import LayerDistances
 kept = keep_freed_memory()
 torch.set_num_threads(1); torch.manual_seed(0)
 n = 15
@@ -74,7 +74,9 @@ value = 0.0
 for epoch in (0, 1):
     for k in shapes:
         now = source[k] if epoch == 0 else torch.relu(source[k] + 0.1 * torch.randn_like(source[k]))
-        value += sum(r["value"] for r in _layer_rows(source[k], now, labels, ALPHAS) if r["value"] == r["value"])
+        distances = LayerDistances(labels, ALPHAS)
+        distances.add(source[k], now)
+        value += sum(r["value"] for r in distances.rows() if r["value"] == r["value"])
 r1 = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps(dict(kept=kept, wall_s=time.perf_counter() - t0, user_s=r1.ru_utime - r0.ru_utime,
                       sys_s=r1.ru_stime - r0.ru_stime, minor_faults=r1.ru_minflt - r0.ru_minflt,

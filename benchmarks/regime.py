@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repchange.data import datasets as data
-from repchange.data.datasets import Split, normalise
+from repchange.data.datasets import normalise
 from repchange.nets.conv4 import Conv4
 from repchange.base.threads import torch_threads
 from repchange.runs.trainer import OptimiserSpec, _evaluate, train

@@ -51,6 +51,14 @@
 11. Another CPU's float order (``benchmarks/float_order.py``): conv4 trained with every kernel this CPU has against
    the same seed capped at AVX2 and against another seed: how far apart the weights, accuracies and representations.
 
+12. One Study B distance table's peak memory against its probe count (``benchmarks/table_memory.py``): VGG19 at
+   224 px held whole against read in chunks (:mod:`repchange.studies.b.streaming`), and the default chunk's peak
+   against its prediction.
+
+13. The ``paper`` profile's Study B tables on one stated machine (``benchmarks/paper_cost.py``): per-image units measured
+   here for VGG19, ResNet50 and DenseNet121, and from them each chapter's CPU hours, RAM, tables at once, wall clock and
+   disk on 16 cores and 128 GB (the table How to run shows).
+
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
 
@@ -275,11 +283,19 @@ def main() -> None:
     import float_order
 
     float_order_results = float_order.main()
+    import table_memory
+
+    table_memory_results = table_memory.run()
+    table_memory.report(table_memory_results)
+    import paper_cost
+
+    paper_cost_results = paper_cost.main()
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
                "book": book_results, "verdicts": verdict_results, "regime": regime_results,
                "study_b_tables": study_b_results, "study_a_tables": study_a_results, "cpu_waste": cpu_waste_results,
-               "float_order": float_order_results}
+               "float_order": float_order_results, "table_memory": table_memory_results,
+               "paper_cost": paper_cost_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from repchange.data import datasets as data
-from repchange.base import threads
+from repchange.base.threads import torch_threads
 from repchange.runs import parallel
 from repchange.nets.architectures import build_architecture
 from repchange.data.datasets import Split, normalise
@@ -72,7 +72,7 @@ def _spec(name: str) -> OptimiserSpec:
 
 def sgemm_gflops(threads: int = 1, n: int = 1024, reps: int = 10) -> float:
     """The machine's float32 matrix-multiply rate on ``threads`` threads (GFLOP/s)."""
-    with threads.torch_threads(threads):
+    with torch_threads(threads):
         a, b = torch.randn(n, n), torch.randn(n, n)
         a @ b
         start = time.perf_counter()
@@ -104,7 +104,7 @@ def forward_macs(model: nn.Module, image: torch.Tensor) -> float:
 def bare_loop_images_per_s(name: str, split: Split, threads: int) -> float:
     """The same steps without the trainer: one epoch of forward, loss, backward, (clip,) step."""
     spec = _spec(name)
-    with threads.torch_threads(threads):
+    with torch_threads(threads):
         model = _net(name).to(memory_format=torch.channels_last).train()
         opt = spec.build(model.parameters())
         x, y = normalise(split.images).contiguous(memory_format=torch.channels_last), split.labels

@@ -6,7 +6,8 @@ model (``tool``) stands on ``base``, ``data`` and ``measure`` alone -- the light
 
 ``base`` -- small helpers every layer may use: ``base.files`` (files written whole, the default store folder),
 ``base.devices`` (which device a run uses), ``base.device_checks`` (which device names a user may write),
-``base.threads`` (torch's thread count for a block), ``base.plotting`` (the house style, means with error bands).
+``base.threads`` (torch's thread count for a block), ``base.memory`` (free memory on a device),
+``base.plotting`` (the house style, means with error bands).
 
 ``data`` -- data sets: ``data.datasets`` (data sets as in-memory tensors), ``data.image_folders`` (ImageFolder trees:
 paper targets, any folder), ``data.labels`` (label corruption).
@@ -42,7 +43,8 @@ other estimators), ``studies.a.summaries`` (the numbers its chapters quote), ``s
 checksummed record of the scale runs' measurements, for builds without them);
 Study B: ``studies.b.runs`` (targets, source nets, fine-tunings), ``studies.b.source_plateau`` (whether the
 source nets stopped improving), ``studies.b.tables`` (feature
-dynamics, filter agreement, baseline), ``studies.b.analysis`` (summaries of those tables), ``studies.b.summaries`` (the numbers its chapters quote),
+dynamics, filter agreement, baseline), ``studies.b.streaming`` (a table's maps a chunk of probe images at a time, on the
+run's device, in bounded memory), ``studies.b.layer_distances`` (one layer's distances gathered chunk by chunk), ``studies.b.analysis`` (summaries of those tables), ``studies.b.summaries`` (the numbers its chapters quote),
 ``studies.b.figures``, ``studies.b.visualize`` (crops, heatmaps), ``studies.b.filter_choice``, ``studies.b.claims``
 (its ledger rows);
 both: ``studies.verdicts`` (the one verdict rule: intervals, smallest effects of interest, Holm,

@@ -34,8 +34,8 @@ from repchange.measure.features import positions_as_samples
 from repchange.measure.factors import Factors, UndefinedSimilarity, whitening_from_eigh
 from repchange.measure.shape import _angle, procrustes_angle
 
-__all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "ReferenceMoments", "SideMoments", "pair_moments",
-           "pwsm_alphas_from_moments", "reference_moments", "whitening_from_eigh"]
+__all__ = ["GroupMoments", "MOMENT_CHUNK_ELEMENTS", "PairStream", "ReferenceMoments", "ReferenceStream", "SideMoments",
+           "pair_moments", "pwsm_alphas_from_moments", "reference_moments", "whitening_from_eigh"]
 
 MOMENT_CHUNK_ELEMENTS = 2**22  # map elements of one side converted to float64 at a time (32 MiB)
 
@@ -150,38 +150,185 @@ def _chunks(x: torch.Tensor, shift: torch.Tensor, elements: int) -> Iterator[tup
         yield flat.to(torch.float64) - shift[:, None], flat
 
 
-def _own_sums(x: torch.Tensor, shift: torch.Tensor, elements: int) -> _Sums:
-    parts = [_Sums(z.shape[1], z.sum(1), z @ z.T, raw.amin(1).to(torch.float64), raw.amax(1).to(torch.float64))
-             for z, raw in _chunks(x, shift, elements)]
-    return _total(parts)
+def _shifted_sums(x: torch.Tensor, shift: torch.Tensor, elements: int) -> list[_Sums]:
+    """One :class:`_Sums` per few images of (k, C, H, W) ``x`` shifted by ``shift``."""
+    return [_Sums(z.shape[1], z.sum(1), z @ z.T, raw.amin(1).to(torch.float64), raw.amax(1).to(torch.float64))
+            for z, raw in _chunks(x, shift, elements)]
+
+
+class _Groups:
+    """The probe's groups (``"all"``, or each class of ``labels`` (n,)) and where a chunk of images falls in them."""
+
+    def __init__(self, labels: torch.Tensor | None, n: int) -> None:
+        self.n, self.masks = n, _groups(labels, n)
+        self.labels = None if labels is None else torch.as_tensor(labels).clone()
+        # the groups whose positions are kept (every group, "all" included, as counted over the whole probe)
+        self.images = {"all": n, **{g: int(m.sum()) for g, m in self.masks.items() if m is not None}}
+
+    def of(self, x: torch.Tensor, start: int) -> Iterator[tuple[str, torch.Tensor]]:
+        """Each group's images among ``x``, the probe's images ``start`` to ``start + len(x)``, in group order."""
+        for group, mask in self.masks.items():
+            part = x if mask is None else x[mask[start : start + len(x)].to(x.device)]
+            if len(part):
+                yield group, part
+
+    def totals(self, totals: dict[str, object]) -> dict[str, object]:
+        """Each group's running total; with labels, ``"all"`` first: the sum of the classes' totals, in class order."""
+        return {"all": _total(list(totals.values())), **totals} if self.labels is not None else totals
+
+
+def _added(totals: dict[str, object], group: str, parts: list) -> None:
+    """Add ``parts`` to ``group``'s running total in ``totals``, left to right (the very sums of :func:`_total` over
+    all of a group's parts at once, without keeping them: a (C, C) float64 total a group, whatever the chunks)."""
+    for part in parts:
+        if group not in totals:
+            totals[group] = part
+        else:
+            total = totals[group]
+            totals[group] = total.add(part) if isinstance(total, _Sums) else total + part
+
+
+class _Stream:
+    """What both streams share: the groups, the images seen so far, the maps' shape and the kept narrow rows."""
+
+    def __init__(self, labels: torch.Tensor | None, n: int, elements: int) -> None:
+        self.groups, self.elements, self.seen = _Groups(labels, n), elements, 0
+        self.item_shape: tuple[int, ...] | None = None
+        self.rows: dict[str, list[torch.Tensor]] = {}
+
+    def _take(self, x: torch.Tensor, name: str) -> int:
+        """Check the next images ``x`` of the stream; returns their first index."""
+        x = _checked(x, name)
+        if self.item_shape is None:
+            self.item_shape = tuple(x.shape[1:])
+        elif tuple(x.shape[1:]) != self.item_shape:
+            raise ValueError(f"maps must be (n, C, H, W) of one shape: got {tuple(x.shape)} after (k, *{self.item_shape})")
+        if self.seen + len(x) > self.groups.n:
+            raise ValueError(f"{self.seen + len(x)} images given to moments of {self.groups.n}")
+        return self.seen
+
+    def _maybe_narrow(self) -> list[str]:
+        """Groups with fewer positions than channels (their positions are kept: fewer numbers than their moments)."""
+        c, h, w = self.item_shape
+        return [g for g, k in self.groups.images.items() if k * h * w < c]
+
+    def _keep_rows(self, x: torch.Tensor, start: int) -> None:
+        narrow = self._maybe_narrow()
+        if "all" in narrow:
+            self.rows.setdefault("all", []).append(positions_as_samples(x))
+        for group, part in self.groups.of(x, start):
+            if group != "all" and group in narrow:
+                self.rows.setdefault(group, []).append(positions_as_samples(part))
+
+    def _check_complete(self) -> None:
+        if self.seen != self.groups.n:
+            raise ValueError(f"moments of {self.groups.n} images were given {self.seen}: pass every image once")
+
+    def _positions(self, sides: dict[str, SideMoments], name: str) -> dict[str, Factors]:
+        return {g: Factors(torch.cat(self.rows[g]), f"{name} ({g})") for g, side in sides.items()
+                if g in self.rows and _narrow(side, self.item_shape[0])}
+
+
+class ReferenceStream(_Stream):
+    """:func:`reference_moments` of maps given a few images at a time (:meth:`add`, in probe order), then
+    :meth:`finish`. The shift is the first chunk's per-channel mean (with one chunk: the mean over all probes, and
+    the very numbers of :func:`reference_moments`); memory: the group's (C, C) sums, not the maps."""
+
+    def __init__(self, labels: torch.Tensor | None, n: int, *, elements: int = MOMENT_CHUNK_ELEMENTS) -> None:
+        super().__init__(labels, n, elements)
+        self.shift: torch.Tensor | None = None
+        self.sums: dict[str, _Sums] = {}
+
+    def add(self, x: torch.Tensor) -> None:
+        """The next ``len(x)`` images' (k, C, H, W) maps."""
+        start = self._take(x, "the reference maps")
+        if self.shift is None:
+            self.shift = x.mean((0, 2, 3), dtype=torch.float64)
+        for group, part in self.groups.of(x, start):
+            _added(self.sums, group, _shifted_sums(part, self.shift, self.elements))
+        self._keep_rows(x, start)
+        self.seen += len(x)
+
+    def finish(self) -> ReferenceMoments:
+        self._check_complete()
+        sums = self.groups.totals(self.sums)
+        sides = {g: _side(s) for g, s in sums.items()}
+        return ReferenceMoments(self.shift, self.groups.labels, (self.groups.n, *self.item_shape), sums, sides,
+                                self._positions(sides, "the reference maps"))
+
+
+class PairStream(_Stream):
+    """:func:`pair_moments` of maps given a few images at a time (:meth:`add` both sides' next images, in probe
+    order), then :meth:`finish`. ``reference``: x's finished :class:`ReferenceMoments` under the same labels
+    (from an earlier pass), or None: x's moments are then built in this same pass (:attr:`reference` after
+    :meth:`finish`). With one chunk the numbers are :func:`pair_moments`'s to the bit."""
+
+    def __init__(self, labels: torch.Tensor | None, n: int, *, reference: ReferenceMoments | None = None,
+                 elements: int = MOMENT_CHUNK_ELEMENTS) -> None:
+        super().__init__(labels, n, elements)
+        if reference is not None and (reference.shape[0] != n or (reference.labels is None) != (labels is None) or (
+                labels is not None and not torch.equal(reference.labels, torch.as_tensor(labels)))):
+            raise ValueError("reference was computed from other maps or labels than x and labels: pass "
+                             "reference_moments(x, labels) of these maps and labels")
+        self.reference: ReferenceMoments | ReferenceStream = (
+            ReferenceStream(labels, n, elements=elements) if reference is None else reference)
+        self.shift: torch.Tensor | None = None
+        self.own: dict[str, _Sums] = {}
+        self.cross: dict[str, torch.Tensor] = {}
+
+    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """The next ``len(x)`` images' (k, C, H, W) maps of both sides."""
+        x = _checked(x, "x")
+        start = self._take(y, "y")
+        if x.shape != y.shape:
+            raise ValueError(f"maps must be (n, C, H, W) of one shape: got {tuple(x.shape)} and {tuple(y.shape)}")
+        if isinstance(self.reference, ReferenceStream):
+            self.reference.add(x)
+        elif tuple(x.shape[1:]) != self.reference.shape[1:]:
+            raise ValueError("reference was computed from other maps or labels than x and labels: pass "
+                             "reference_moments(x, labels) of these maps and labels")
+        if self.shift is None:
+            self.shift = y.mean((0, 2, 3), dtype=torch.float64)
+        xs = dict(self.groups.of(x, start))
+        for group, ys in self.groups.of(y, start):
+            for (zx, _), (zy, raw) in zip(_chunks(xs[group], self.reference.shift, self.elements),
+                                          _chunks(ys, self.shift, self.elements)):
+                _added(self.own, group, [_Sums(zy.shape[1], zy.sum(1), zy @ zy.T, raw.amin(1).to(torch.float64),
+                                               raw.amax(1).to(torch.float64))])
+                _added(self.cross, group, [zx @ zy.T])
+        self._keep_rows(y, start)
+        self.seen += len(y)
+
+    def finish(self) -> dict[str, GroupMoments]:
+        self._check_complete()
+        if isinstance(self.reference, ReferenceStream):
+            self.reference = self.reference.finish()
+        reference = self.reference
+        own, cross = self.groups.totals(self.own), self.groups.totals(self.cross)
+        sides = {group: _side(sums) for group, sums in own.items()}
+        narrow = self._positions({g: s for g, s in sides.items() if g in reference.positions}, "y")
+        out = {}
+        for group in own:
+            xsum = reference.sums[group]
+            cxy = cross[group] / xsum.count - torch.outer(xsum.sums / xsum.count, own[group].sums / xsum.count)
+            pair = (reference.positions[group], narrow[group]) if group in narrow else None
+            out[group] = GroupMoments(reference.sides[group], sides[group], cxy, pair)
+        return out
 
 
 def reference_moments(x: torch.Tensor, labels: torch.Tensor | None = None, *,
                       elements: int = MOMENT_CHUNK_ELEMENTS) -> ReferenceMoments:
     """:class:`ReferenceMoments` of (n, C, H, W) maps ``x``: ``"all"`` and, with ``labels`` (n,), each class as
-    ``str(class index)``."""
+    ``str(class index)`` (:class:`ReferenceStream` given every image at once)."""
     x = _checked(x, "the reference maps")
-    shift = x.mean((0, 2, 3), dtype=torch.float64)
-    masks = _groups(labels, len(x))
-    sums = {g: _own_sums(x if mask is None else x[mask], shift, elements) for g, mask in masks.items()}
-    if labels is not None:
-        sums = {"all": _total(list(sums.values())), **sums}
-    sides = {g: _side(s) for g, s in sums.items()}
-    return ReferenceMoments(shift, None if labels is None else torch.as_tensor(labels).clone(), tuple(x.shape), sums,
-                            sides, _narrow_positions(x, masks, sides, "the reference maps"))
+    stream = ReferenceStream(labels, len(x), elements=elements)
+    stream.add(x)
+    return stream.finish()
 
 
 def _narrow(side: SideMoments, channels: int) -> bool:
     """Whether a group's side is kept as positions: fewer positions than channels, and not constant."""
     return side.count < channels and not side.constant
-
-
-def _narrow_positions(x: torch.Tensor, masks: dict[str, torch.Tensor | None], sides: dict[str, SideMoments],
-                      name: str) -> dict[str, Factors]:
-    """The narrow groups' (count, C) positions of (n, C, H, W) ``x`` as Factors (float32 as given)."""
-    everything = {"all": None, **masks}
-    return {g: Factors(positions_as_samples(x if everything[g] is None else x[everything[g]]), f"{name} ({g})")
-            for g, side in sides.items() if _narrow(side, x.shape[1])}
 
 
 def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None = None, *,
@@ -191,39 +338,19 @@ def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None =
     order): ``"all"``, and with ``labels`` (n,) each class as ``str(class index)``, classes in sorted order.
     ``reference``: x's :func:`reference_moments` under the same labels, computed once and passed for every y
     compared with x (x's own moments and eigendecompositions are then not computed again).
-    ``elements``: map elements of one side converted to float64 at a time (at least one image)."""
+    ``elements``: map elements of one side converted to float64 at a time (at least one image).
+    (:class:`PairStream` given every image at once.)"""
     x, y = _checked(x, "x"), _checked(y, "y")
     if x.shape != y.shape:
         raise ValueError(f"maps must be (n, C, H, W) of one shape: got {tuple(x.shape)} and {tuple(y.shape)}")
     if reference is None:
         reference = reference_moments(x, labels, elements=elements)
-    elif reference.shape != tuple(x.shape) or (reference.labels is None) != (labels is None) or (
-            labels is not None and not torch.equal(reference.labels, torch.as_tensor(labels))):
+    elif reference.shape != tuple(x.shape):
         raise ValueError("reference was computed from other maps or labels than x and labels: pass "
                          "reference_moments(x, labels) of these maps and labels")
-    masks = _groups(labels, len(x))
-    shift_y = y.mean((0, 2, 3), dtype=torch.float64)
-    own, cross = {}, {}
-    for group, mask in masks.items():
-        xs, ys = (x, y) if mask is None else (x[mask], y[mask])
-        own_parts, cross_parts = [], []
-        for (zx, _), (zy, raw) in zip(_chunks(xs, reference.shift, elements), _chunks(ys, shift_y, elements)):
-            own_parts.append(_Sums(zy.shape[1], zy.sum(1), zy @ zy.T, raw.amin(1).to(torch.float64),
-                                   raw.amax(1).to(torch.float64)))
-            cross_parts.append(zx @ zy.T)
-        own[group], cross[group] = _total(own_parts), _total(cross_parts)
-    if labels is not None:
-        own = {"all": _total(list(own.values())), **own}
-        cross = {"all": _total(list(cross.values())), **cross}
-    sides = {group: _side(sums) for group, sums in own.items()}
-    narrow = _narrow_positions(y, masks, {g: s for g, s in sides.items() if g in reference.positions}, "y")
-    out = {}
-    for group in own:
-        xsum = reference.sums[group]
-        cxy = cross[group] / xsum.count - torch.outer(xsum.sums / xsum.count, own[group].sums / xsum.count)
-        pair = (reference.positions[group], narrow[group]) if group in narrow else None
-        out[group] = GroupMoments(reference.sides[group], sides[group], cxy, pair)
-    return out
+    stream = PairStream(labels, len(x), reference=reference, elements=elements)
+    stream.add(x, y)
+    return stream.finish()
 
 
 def pwsm_alphas_from_moments(group: GroupMoments, alphas: Iterable[float], *, scale_free: bool = True,

@@ -78,13 +78,14 @@ def missing_tables(jobs: Sequence[T], store: Store) -> list[T]:
 
 
 def stored_tables(jobs: Sequence[TableJob], runtime: Runtime, desc: str,
-                  missing: Sequence[TableJob] | None = None) -> list[pd.DataFrame]:
+                  missing: Sequence[TableJob] | None = None, n_workers: int | None = None) -> list[pd.DataFrame]:
     """Every job's table, in order: the ``missing`` ones (default: :func:`missing_tables`) computed first in
-    the worker pool, then all read from the store. The runs a table reads should be trained before (a
-    worker would otherwise train them on its one thread, serially within that table)."""
+    the worker pool (``n_workers``: at most this many at once; default one per worker), then all read from the
+    store. The runs a table reads should be trained before (a worker would otherwise train them on its one thread,
+    serially within that table)."""
     todo = missing_tables(jobs, runtime.store) if missing is None else missing
     run_jobs([Job(stored_table, dict(job=job, store=runtime.store), label=job.label, cost=job.cost) for job in todo],
-             device=runtime.device, desc=desc)
+             n_workers=n_workers, device=runtime.device, desc=desc)
     return [stored_table(job, runtime.store) for job in jobs]
 
 

@@ -22,9 +22,10 @@ from typing import Iterable, Mapping, Sequence
 
 import torch
 
+from repchange.base.memory import MEMORY_SHARE, available_bytes, gib
+
 __all__ = ["MEMORY_SHARE", "ProbeTooLarge", "available_bytes", "check_fits", "gib", "layer_bytes", "predicted_peak"]
 
-MEMORY_SHARE = 0.8  # of the memory available, the most a measurement may plan to take
 F32, F64 = 4, 8
 LINEAR = ("cka", "cka_debiased", "procrustes", "pwsm", "procrustes_heldout", "pwsm_heldout")
 SHAPE = {"procrustes", "pwsm", "procrustes_heldout", "pwsm_heldout"}  # an eigendecomposition or SVD of their own
@@ -35,22 +36,6 @@ RESAMPLED_WITH_GRAMS = ("cka", "cka_debiased", "rbf_cka", "mutual_knn")
 
 class ProbeTooLarge(ValueError):
     """The probe set's activations and factors would not fit in memory."""
-
-
-def available_bytes(device: torch.device) -> int:
-    """Free memory on ``device``: CUDA's free memory, or the system's available memory (unknown: unbounded)."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].strip().split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return 1 << 62  # unknown: do not refuse
-
-
-def gib(b: float) -> str:
-    return f"{b / 2**30:.1f} GiB"
 
 
 def layer_bytes(n: int, p: int, metrics: Iterable[str], resampled: bool = False, gram_form: bool | None = None) -> int:

@@ -12,7 +12,6 @@ once; the missing ones are computed side by side in the worker pool, one thread 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,16 +21,24 @@ import pandas as pd
 import torch
 
 from repchange.data import datasets as data_mod
+from repchange.base.devices import resolve_device
 from repchange.measure import filter_chunks
 from repchange.measure.features import BN_MODES, extract
-from repchange.measure.metrics import ALPHAS, CENTRINGS, METRIC_CODE, pearson, pwsm_key
-from repchange.measure.position_moments import ReferenceMoments, pair_moments, pwsm_alphas_from_moments, reference_moments
+from repchange.measure.metrics import ALPHAS, CENTRINGS, METRIC_CODE
+from repchange.measure.position_moments import ReferenceMoments
 from repchange.nets.probe_shapes import probe_shapes
 from repchange.nets.receptive_field import ReceptiveField, receptive_fields
+from repchange.runs.parallel import workers
 from repchange.runs.runtime import Runtime
 from repchange.runs.table_pool import TableJob, missing_tables, stored_tables
 from repchange.runs.trainer import OptimiserSpec, load_checkpoint
-from repchange.studies.b import analysis
+from repchange.studies.b.layer_distances import (
+    AGREEMENT_ALPHA,
+    AGREEMENT_PAIRINGS,
+    LayerDistances,
+    filter_distances,
+    filter_r_rows,
+)
 from repchange.studies.b.runs import (
     DEFAULT_TARGETS,
     SMALL_ARCHS,
@@ -51,11 +58,12 @@ from repchange.studies.b.runs import (
     train_source,
     train_sources,
 )
+from repchange.studies.b.streaming import ChunkPlan, ProbeMaps, map_bytes, table_plan, tables_at_once
 
 # the tables' own code (studies.b.tables) included: until 2026-12-07 it was left out, and an edit to how a table's
 # rows are computed would have kept its key (runs.table_pool.check_keyed now refuses that)
 TABLE_CODE = (*TRAINING_CODE, "measure.features", *METRIC_CODE, "measure.filter_chunks", "measure.position_moments",
-              "studies.b.tables")
+              "studies.b.streaming", "studies.b.layer_distances", "studies.b.tables")
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
@@ -118,41 +126,6 @@ def positions_shortfall(archs: tuple[str, ...] | list[str], n_probe: int, alphas
     return None
 
 
-def _class_groups(labels: torch.Tensor, per_class: bool = True) -> list[tuple[str, torch.Tensor]]:
-    """``("all", all probes)`` and, with ``per_class``, ``(class index, its probes)`` masks."""
-    groups = [("all", torch.ones_like(labels, dtype=torch.bool))]
-    if per_class:
-        groups += [(str(c), labels == c) for c in labels.unique().tolist()]
-    return groups
-
-
-def _layer_rows(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, alphas: tuple[float, ...], *,
-                per_class: bool = True, centre: str = "rows", reference: ReferenceMoments | None = None
-                ) -> list[dict[str, object]]:
-    """Distances of one layer's (n, C, H, W) maps to the source's, over all probes and per class.
-
-    PWSM from each group's position moments (:mod:`repchange.measure.position_moments`: one pass over the maps,
-    no (n·H·W, C) float64 copies; ``reference``: the source maps' moments under ``labels``, computed once for
-    every checkpoint); the per-filter Procrustes distance in bounded chunks (:mod:`repchange.measure.filter_chunks`).
-    """
-    similarity = filter_chunks.procrustes_similarity(src, now, centre=centre)  # (n, C), NaN for dead maps
-    # per class in the same pass: "all" is their sum, with or without the class rows
-    moments = pair_moments(src, now, labels, reference=reference)
-    rows = []
-    for cls, mask in _class_groups(labels, per_class):
-        sim = similarity[mask].numpy()
-        rows.append(dict(cls=cls, metric="procrustes_filter", alpha=np.nan, value=float(1 - np.nanmean(sim)) if
-                         np.isfinite(sim).any() else np.nan, dead_fraction=float(np.isnan(sim).mean())))
-        group = moments[cls]
-        # a class with fewer positions than channels leaves whitening undefined (alpha < 1): NaN there,
-        # while for all probes together the ValueError stands (raise n_probe)
-        defined = [a for a in alphas if not (cls != "all" and a < 1 and group.count < group.channels)]
-        values = pwsm_alphas_from_moments(group, defined, name=f"source and fine-tuned maps ({cls})")
-        rows += [dict(cls=cls, metric=pwsm_key(alpha), alpha=alpha, value=values.get(alpha, np.nan),
-                      dead_fraction=np.nan) for alpha in alphas]
-    return rows
-
-
 def _run_label(cfg: FinetuneBConfig) -> str:
     return f"{cfg.source.arch} seed {cfg.source.seed} on {cfg.target}"
 
@@ -170,7 +143,7 @@ def dynamics(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
     params.validate()
     runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                      centre=params.procrustes_centre) for cfg in _runs(params)}
+                      centre=params.procrustes_centre, **_reading(cfg, params, runtime)) for cfg in _runs(params)}
     jobs = {cfg: (_dynamics_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
     return _tidy(_stored_tables("study_b/dynamics", keys, jobs, runtime, "Study B distance tables",
                                 train=lambda missing: train_all(missing, runtime=runtime)))
@@ -178,19 +151,35 @@ def dynamics(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
 
 def _dynamics_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
     """One run's :func:`dynamics` rows (without arch, target, seed)."""
-    run_dir, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime)
+    run_dir, probe, source, checkpoints = _run_maps(cfg, params, runtime)
     history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
     rows = []
-    references: dict[str, ReferenceMoments] = {}  # the source's moments per layer, for every checkpoint
-    for epoch, maps in checkpoints:
-        for layer in maps:
-            if layer not in references:
-                references[layer] = reference_moments(source_maps[layer], probe.labels)
-            for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
-                                   centre=params.procrustes_centre, reference=references[layer]):
-                rows.append(dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
-                                 test_acc=history.loc[epoch, "test_acc"]))
+    references: dict[str, ReferenceMoments] = {}  # the source's moments per layer, built at the first checkpoint
+    for epoch, now in checkpoints:
+        distances = _distances(source, now, probe.labels, params, references=references)
+        for layer, layer_distances in distances.items():
+            rows += [dict(layer=layer, epoch=epoch, **row, train_acc=history.loc[epoch, "train_acc"],
+                          test_acc=history.loc[epoch, "test_acc"]) for row in layer_distances.rows()]
+            references[layer] = layer_distances.reference  # finished by rows()
     return pd.DataFrame(rows)
+
+
+def _distances(source: ProbeMaps, now: ProbeMaps, labels: torch.Tensor, params: DynamicsParams, *,
+               per_class: bool = True, references: dict[str, ReferenceMoments] | None = None
+               ) -> dict[str, LayerDistances]:
+    """Each probed layer's :class:`LayerDistances` of ``now``'s maps to ``source``'s, one chunk of probe images at a
+    time; ``references``: the source's moments of layers already seen (the others are built in this pass)."""
+    distances: dict[str, LayerDistances] = {}
+    for part in now.plan.slices:
+        maps = now.chunk(part)
+        for layer, src in (maps if now is source else source.chunk(part)).items():
+            if layer not in distances:
+                distances[layer] = LayerDistances(labels, params.alphas, per_class=per_class,
+                                                  centre=params.procrustes_centre,
+                                                  reference=(references or {}).get(layer))
+            distances[layer].add(src, maps[layer])
+        del maps, src  # this chunk's maps go before the next chunk's are made
+    return distances
 
 
 def last_checkpoint_distances(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataFrame:
@@ -201,7 +190,7 @@ def last_checkpoint_distances(params: DynamicsParams, runtime: Runtime | None = 
     params.validate()
     runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                      centre=params.procrustes_centre) for cfg in _runs(params)}
+                      centre=params.procrustes_centre, **_reading(cfg, params, runtime)) for cfg in _runs(params)}
     jobs = {cfg: (_last_checkpoint_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
     return _tidy(_stored_tables("study_b/last_checkpoint_distances", keys, jobs, runtime,
                                 "Study B last-checkpoint distances",
@@ -210,11 +199,11 @@ def last_checkpoint_distances(params: DynamicsParams, runtime: Runtime | None = 
 
 def _last_checkpoint_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
     """One run's :func:`last_checkpoint_distances` rows (without arch, target, seed)."""
-    _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=max(cfg.checkpoints))
-    epoch, maps = next(checkpoints)
-    return pd.DataFrame([dict(layer=layer, epoch=epoch, **row) for layer in maps
-                         for row in _layer_rows(source_maps[layer], maps[layer], probe.labels, params.alphas,
-                                                per_class=False, centre=params.procrustes_centre)]).drop(columns="cls")
+    _, probe, source, checkpoints = _run_maps(cfg, params, runtime, from_epoch=max(cfg.checkpoints))
+    epoch, now = next(checkpoints)
+    return pd.DataFrame([dict(layer=layer, epoch=epoch, **row)
+                         for layer, d in _distances(source, now, probe.labels, params, per_class=False).items()
+                         for row in d.rows()]).drop(columns="cls")
 
 
 def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: str,
@@ -228,9 +217,21 @@ def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: st
                                 cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg, key in keys.items()}
     missing = missing_tables(list(table_jobs.values()), runtime.store)
     lacking = {id(job) for job in missing}
+    at_once = _tables_at_once([cfg for cfg, job in table_jobs.items() if id(job) in lacking], jobs, runtime)
     train([cfg for cfg, job in table_jobs.items() if id(job) in lacking])
-    tables = stored_tables(list(table_jobs.values()), runtime, desc, missing=missing)
+    if missing and at_once < min(workers(), len(missing)):
+        desc = f"{desc} ({at_once} at once: the memory they need)"
+    tables = stored_tables(list(table_jobs.values()), runtime, desc, missing=missing, n_workers=at_once)
     return [_labelled(table, cfg) for cfg, table in zip(table_jobs, tables)]
+
+
+def _tables_at_once(missing: list[FinetuneBConfig], jobs: dict, runtime: Runtime) -> int:
+    """How many missing tables may run side by side (:func:`repchange.studies.b.streaming.tables_at_once`): one
+    with CUDA (they run in this process, on the device), else as many workers as their memory allows; refused,
+    before training or any table, where not even one fits."""
+    device = resolve_device(runtime.device)
+    return tables_at_once([(_run_label(cfg), cfg.source.arch, _plan(cfg, jobs[cfg][1]["params"]), _bytes_per_image(cfg))
+                           for cfg in missing], 1 if device.type == "cuda" else workers(), device)
 
 
 def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfig, SourceConfig],
@@ -239,29 +240,47 @@ def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfi
     train_sources([source for cfg in missing for source in (cfg.source, twins[cfg])], runtime=runtime)
 
 
+def _reading(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> dict[str, object]:
+    """The key entries of how a table reads its maps (their float order): the device its metrics run on (the run's,
+    CUDA or the CPU) and the probe images a chunk (:func:`_plan`)."""
+    return dict(table_device=resolve_device(runtime.device).type, chunk_images=_plan(cfg, params).images)
+
+
+def _plan(cfg: FinetuneBConfig, params: DynamicsParams) -> ChunkPlan:
+    """How a table of the run reads its probe (:func:`repchange.studies.b.streaming.table_plan`): the small nets on
+    1-channel 28-px images, the torchvision nets on 3-channel ``image_size`` ones."""
+    small = cfg.source.arch in SMALL_ARCHS
+    return table_plan(cfg.source.arch, params.n_probe, 28 if small else cfg.image_size, 1 if small else 3, params.bn)
+
+
+def _bytes_per_image(cfg: FinetuneBConfig) -> int:
+    small = cfg.source.arch in SMALL_ARCHS
+    return map_bytes(probe_shapes(cfg.source.arch, 28 if small else cfg.image_size, 1 if small else 3))
+
+
 def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, from_epoch: int = 0
-              ) -> tuple[Path, data_mod.Split, dict[str, torch.Tensor], Iterator]:
-    """The run's folder (trained if not stored), its probe set, the source net's (n, C, H, W) maps of
-    every probed layer, and a lazy ``(epoch, maps)`` over the checkpoints from ``from_epoch`` on
-    (epoch 0 reuses the source maps: the same net)."""
+              ) -> tuple[Path, data_mod.Split, ProbeMaps, Iterator[tuple[int, ProbeMaps]]]:
+    """The run's folder (trained if not stored), its probe set, the source net's probed maps
+    (:class:`~repchange.studies.b.streaming.ProbeMaps`, chunk by chunk, on the run's device) and a lazy
+    ``(epoch, maps)`` over the checkpoints from ``from_epoch`` on (epoch 0 is the source itself: the same net)."""
     run_dir = finetune_b(cfg, runtime=runtime)
     probe, classes = _probe(cfg, params.n_probe, runtime.data_root)
+    device = resolve_device(runtime.device)
+    source_model = model_at(cfg, run_dir, 0, classes).to(device)
+    plan = _plan(cfg, params)
+    source = ProbeMaps(source_model, probe, plan, bn=params.bn)
 
-    def maps_at(epoch: int) -> dict[str, torch.Tensor]:
-        model = model_at(cfg, run_dir, epoch, classes)
-        return extract(model, model.probe_layers, probe, flatten=False, bn=params.bn)
+    def maps_at(epoch: int) -> ProbeMaps:
+        return source if epoch == 0 else ProbeMaps(model_at(cfg, run_dir, epoch, classes).to(device), probe, plan,
+                                                   bn=params.bn)
 
-    source_maps = maps_at(0)
-    checkpoints = ((e, source_maps if e == 0 else maps_at(e)) for e in cfg.checkpoints if e >= from_epoch)
-    return run_dir, probe, source_maps, checkpoints
+    return run_dir, probe, source, ((e, maps_at(e)) for e in cfg.checkpoints if e >= from_epoch)
 
 
-AGREEMENT_ALPHA = 0.5  # the per-filter PWSM of the paper's pairing: its "partial" whitening
 # Per-filter distances of the agreement: means over the first this-many probe images of each class (probe
 # order). One eigendecomposition per image and filter makes the per-filter PWSM ~5x the Procrustes' cost;
 # 16 images per class keep the default book's agreement tables to about the time they took before.
 AGREEMENT_IMAGES_PER_CLASS = 16
-AGREEMENT_PAIRINGS = (analysis.PAPER_PAIRING, analysis.AUTHORS_PAIRING)
 AGREEMENT_PAIRINGS_DOC = """``pairing``: ``pwsm_alpha_0.5`` — per-filter PWSM at partial whitening α = 0.5 (the
 paper's Eq. 1 on one filter's map; the paper's text pairs PWSM with Procrustes); ``cka`` — per-filter linear
 CKA (the authors' code's pairing). Every distance uses the same maps, samples axis (the H rows) and
@@ -281,8 +300,8 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
     params.validate()
     runtime = runtime or Runtime()
     keys = {cfg: dict(finetune=asdict(cfg), n_probe=params.n_probe, bn=params.bn, centre=params.procrustes_centre,
-                      pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS)
-            for cfg in _runs(params)}
+                      pairings=AGREEMENT_PAIRINGS, images_per_class=AGREEMENT_IMAGES_PER_CLASS,
+                      **_reading(cfg, params, runtime)) for cfg in _runs(params)}
     jobs = {cfg: (_agreement_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
     return _tidy(_stored_tables("study_b/filter_agreement", keys, jobs, runtime, "Study B filter agreement",
                                 train=lambda missing: train_all(missing, runtime=runtime)))
@@ -290,16 +309,45 @@ def filter_agreement(params: DynamicsParams, runtime: Runtime | None = None) -> 
 
 def _agreement_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
     """One run's :func:`filter_agreement` rows (without arch, target, seed)."""
-    _, probe, source_maps, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
-    rows, keep = [], agreement_images(probe.labels)
-    labels = probe.labels[keep]
-    whitened = {layer: filter_chunks.ChunkedWhitened(maps[keep], alpha=AGREEMENT_ALPHA, centre=params.procrustes_centre)
-                for layer, maps in source_maps.items()}  # the source side, once for every checkpoint
-    for epoch, maps in checkpoints:
-        for layer, now in maps.items():
-            rows += [dict(layer=layer, epoch=epoch, **r) for r in
-                     filter_r(source_maps[layer][keep], now[keep], labels, params.procrustes_centre, whitened[layer])]
+    _, probe, source, checkpoints = _run_maps(cfg, params, runtime, from_epoch=1)
+    keep = _kept(probe.labels)
+    whitened: dict[tuple[int, str], filter_chunks.ChunkedWhitened] = {}  # with one chunk: the source side, once
+    rows = []
+    for epoch, now in checkpoints:
+        distances = _agreement_distances(source, now, keep, params.procrustes_centre, whitened)
+        rows += [dict(layer=layer, epoch=epoch, **r) for layer, d in distances.items()
+                 for r in filter_r_rows(d, probe.labels[keep])]
     return pd.DataFrame(rows)
+
+
+def _kept(labels: torch.Tensor) -> torch.Tensor:
+    """A (n,) mask of the agreement's probe images (:func:`agreement_images`)."""
+    keep = torch.zeros(len(labels), dtype=torch.bool)
+    keep[agreement_images(labels)] = True
+    return keep
+
+
+def _agreement_distances(source: ProbeMaps, now: ProbeMaps, keep: torch.Tensor, centre: str,
+                         whitened: dict[tuple[int, str], filter_chunks.ChunkedWhitened] | None = None
+                         ) -> dict[str, dict[str, np.ndarray]]:
+    """Each layer's per-filter distances (:func:`~repchange.studies.b.layer_distances.filter_distances`, (k, C) each)
+    of ``now`` to ``source`` on the probe images of mask ``keep``, one chunk at a time. ``whitened``: the source's
+    whitened maps per (chunk, layer), filled and reused when the source's maps are kept (one chunk)."""
+    parts: dict[str, list[dict[str, np.ndarray]]] = {}
+    for part in now.plan.slices:
+        maps = now.chunk(part)
+        mask = keep[part].to(next(iter(maps.values())).device)
+        for layer, src in (maps if now is source else source.chunk(part)).items():
+            side = None
+            if whitened is not None and source.kept is not None:
+                side = whitened.get((part.start, layer))
+                if side is None:
+                    side = whitened[(part.start, layer)] = filter_chunks.ChunkedWhitened(
+                        src[mask], alpha=AGREEMENT_ALPHA, centre=centre)
+            parts.setdefault(layer, []).append(filter_distances(src[mask], maps[layer][mask], centre, side))
+        del maps, src  # this chunk's maps go before the next chunk's are made
+    return {layer: {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+            for layer, chunks in parts.items()}
 
 
 def _twins_and_keys(params: DynamicsParams, extra: Callable[[FinetuneBConfig], dict]
@@ -323,7 +371,8 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
     params.validate()
     runtime = runtime or Runtime()
     twins, keys = _twins_and_keys(params, lambda cfg: dict(pairings=AGREEMENT_PAIRINGS,
-                                                           images_per_class=AGREEMENT_IMAGES_PER_CLASS))
+                                                           images_per_class=AGREEMENT_IMAGES_PER_CLASS,
+                                                           **_reading(cfg, params, runtime)))
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "cls", "pairing", "r", "n_filters"])
     jobs = {cfg: (_chance_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
@@ -334,24 +383,26 @@ def filter_agreement_chance(params: DynamicsParams, runtime: Runtime | None = No
 
 def _chance_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
     """One run's :func:`filter_agreement_chance` rows (without arch, target, seed)."""
-    probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
-    keep = agreement_images(probe.labels)
-    return pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
-                         for r in filter_r(maps[0][layer][keep], maps[1][layer][keep], probe.labels[keep],
-                                           params.procrustes_centre)])
+    probe, source, other = _source_and_twin_maps(cfg, twin, params, runtime)
+    keep = _kept(probe.labels)
+    return pd.DataFrame([dict(layer=layer, **r) for layer, d in
+                         _agreement_distances(source, other, keep, params.procrustes_centre).items()
+                         for r in filter_r_rows(d, probe.labels[keep])])
 
 
 def _source_and_twin_maps(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
-                          ) -> tuple[data_mod.Split, list[dict[str, torch.Tensor]]]:
-    """The run's probe set and the (n, C, H, W) maps of every probed layer of its source net and of that net's
-    independently trained ``twin`` on it (both trained if not stored)."""
+                          ) -> tuple[data_mod.Split, ProbeMaps, ProbeMaps]:
+    """The run's probe set and the probed maps (chunk by chunk, on the run's device) of its source net and of that
+    net's independently trained ``twin`` on it (both trained if not stored)."""
     probe, _ = _probe(cfg, params.n_probe, runtime.data_root)
-    maps = []
+    device = resolve_device(runtime.device)
+    models = []
     for source in (cfg.source, twin):
         run_dir = train_source(source, runtime=runtime)
-        model = load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir, source.epochs)
-        maps.append(extract(model, model.probe_layers, probe, flatten=False, bn=params.bn))
-    return probe, maps
+        models.append(load_checkpoint(_new_net(source.arch, source.seed, len(SOURCE_CLASSES)), run_dir,
+                                      source.epochs).to(device))
+    plan = _plan(cfg, params)
+    return probe, *(ProbeMaps(model, probe, plan, bn=params.bn) for model in models)
 
 
 def agreement_images(labels: torch.Tensor, per_class: int | None = AGREEMENT_IMAGES_PER_CLASS) -> torch.Tensor:
@@ -361,28 +412,11 @@ def agreement_images(labels: torch.Tensor, per_class: int | None = AGREEMENT_IMA
 
 
 def filter_r(src: torch.Tensor, now: torch.Tensor, labels: torch.Tensor, centre: str,
-              src_whitened: filter_chunks.ChunkedWhitened | None = None) -> list[dict[str, object]]:
+             src_whitened: filter_chunks.ChunkedWhitened | None = None) -> list[dict[str, object]]:
     """Per class of ``labels`` and pairing (see :func:`filter_agreement`): Pearson r across filters of the
     per-filter Procrustes distance and the pairing's distance, each the mean over the class's images of
     (n, C, H, W) maps. Each distance is computed once for every image and filter, then averaged per class."""
-    distances = {"procrustes": 1 - filter_chunks.procrustes_similarity(src, now, centre=centre).numpy(),
-                 AGREEMENT_PAIRINGS[0]: filter_chunks.pwsm(src if src_whitened is None else src_whitened, now,
-                                                           alpha=AGREEMENT_ALPHA, centre=centre).numpy(),
-                 "cka": 1 - filter_chunks.cka(src, now, centre=centre).numpy()}
-    out = []
-    for cls, mask in _class_groups(labels)[1:]:
-        rows = mask.numpy() if isinstance(mask, torch.Tensor) else mask
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters (dead on every image) stay NaN
-            means = {name: np.nanmean(d[rows], axis=0) for name, d in distances.items()}
-        for pairing in AGREEMENT_PAIRINGS:
-            both = np.isfinite(means["procrustes"]) & np.isfinite(means[pairing])
-            try:
-                r = pearson(means["procrustes"], means[pairing])
-            except ValueError:  # fewer than 3 live filters, or a distance constant over them
-                r = np.nan
-            out.append(dict(cls=cls, pairing=pairing, r=r, n_filters=int(both.sum())))
-    return out
+    return filter_r_rows(filter_distances(src, now, centre, src_whitened), labels)
 
 
 def _runs(params: DynamicsParams) -> list[FinetuneBConfig]:
@@ -508,7 +542,8 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
     """
     params.validate()
     runtime = runtime or Runtime()
-    twins, keys = _twins_and_keys(params, lambda cfg: dict(source_size=cfg.source.train_size, alphas=params.alphas))
+    twins, keys = _twins_and_keys(params, lambda cfg: dict(source_size=cfg.source.train_size, alphas=params.alphas,
+                                                           **_reading(cfg, params, runtime)))
     if not keys:
         return pd.DataFrame(columns=["arch", "target", "seed", "layer", "metric", "value", "dead_fraction"])
     jobs = {cfg: (_baseline_table, dict(cfg=cfg, twin=twin, params=params, runtime=runtime))
@@ -520,11 +555,7 @@ def baseline(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
 def _baseline_table(cfg: FinetuneBConfig, twin: SourceConfig, params: DynamicsParams, runtime: Runtime
                     ) -> pd.DataFrame:
     """One run's :func:`baseline` rows (without arch, target, seed)."""
-    probe, maps = _source_and_twin_maps(cfg, twin, params, runtime)
-    rows = []
-    for layer in maps[0]:
-        for row in _layer_rows(maps[0][layer], maps[1][layer], probe.labels, params.alphas, per_class=False,
-                               centre=params.procrustes_centre):
-            rows.append(dict(layer=layer, metric=row["metric"], value=row["value"],
-                             dead_fraction=row["dead_fraction"]))
-    return pd.DataFrame(rows)
+    probe, source, other = _source_and_twin_maps(cfg, twin, params, runtime)
+    return pd.DataFrame([dict(layer=layer, metric=row["metric"], value=row["value"], dead_fraction=row["dead_fraction"])
+                         for layer, d in _distances(source, other, probe.labels, params, per_class=False).items()
+                         for row in d.rows()])
