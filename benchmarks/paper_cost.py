@@ -6,10 +6,10 @@ per-filter Procrustes distance and PWSM at the book's three alphas, :func:`repch
 and of one probe image of the metric agreement (three per-filter distances, :func:`~repchange.studies.b.tables._agreement_distances`).
 
 Predicted from them for the `paper` profile (``notebooks/params/paper.yaml``: three nets × three targets, checkpoints
-0, 1, 3, 5, 7, 10, 15, 300 probe images): each chapter's table CPU hours, its largest table's resident memory
-(:func:`repchange.studies.b.streaming.predicted_peak_bytes`), how many tables fit side by side on the stated machine
-(16 cores, 128 GB: :func:`~repchange.studies.b.streaming.tables_at_once`) and so its wall clock on those cores, and
-the run store's disk. Fine-tuning's time and GPU memory are not predicted: no GPU was at hand to measure a unit of
+0, 1, 3, 5, 7, 10, 15, 300 probe images): each chapter's table CPU hours, each net's table's resident memory
+(:func:`repchange.studies.b.streaming.predicted_peak_bytes`), and its wall clock on the stated machine (16 cores,
+128 GB): the longest tables first, each starting when a core and its memory are free, as the book's pool runs them;
+and the run store's disk. Fine-tuning's time and GPU memory are not predicted: no GPU was at hand to measure a unit of
 them, and a CPU's unit says nothing of a GPU's.
 
 Run alone: ``python benchmarks/paper_cost.py``.
@@ -18,7 +18,6 @@ Run alone: ``python benchmarks/paper_cost.py``.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
@@ -62,32 +61,41 @@ def measure(arch: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _wall(durations: list[float], needs: list[int]) -> tuple[float, int]:
+    """Wall seconds of tables of ``durations`` and peak bytes ``needs`` on CORES cores and 80 % of RAM, the longest
+    first as the pool queues them, each starting when a core and its memory are free; and the most run at once."""
+    running: list[tuple[float, int]] = []  # (finish time, bytes)
+    clock, most = 0.0, 0
+    for duration, need in sorted(zip(durations, needs), reverse=True):
+        while len(running) >= CORES or sum(b for _, b in running) + need > 0.8 * RAM:
+            running.sort()
+            clock, _ = running.pop(0)
+        running.append((clock + duration, need))
+        most = max(most, len(running))
+    return max(f for f, _ in running), most
+
+
 def predict(units: dict[str, dict]) -> list[dict]:
-    """One row per chapter and net: tables, CPU hours, largest table's GB, tables at once, wall hours, disk GB."""
+    """One row per chapter: its tables, CPU hours, the largest table's GB, the most at once, wall hours, disk GB."""
     from repchange.studies.b import streaming
 
+    agreement_images = {t: min(N_PROBE, IMAGES_PER_CLASS * k) for t, k in TARGET_CLASSES.items()}
+    chapters = {"b1 (distance tables)": lambda arch, target: len(CHECKPOINTS) * N_PROBE
+                * units[arch]["dynamics_s_per_image"],
+                "b2 (metric agreement)": lambda arch, target: (len(CHECKPOINTS) - 1) * agreement_images[target]
+                * units[arch]["agreement_s_per_image"]}
+    need = {arch: streaming.predicted_peak_bytes(streaming.table_plan(arch, N_PROBE, 224, 3, "batch"),
+                                                 streaming.map_bytes(streaming.probe_shapes(arch, 224, 3)), arch)
+            for arch in ARCHS}
+    # a checkpoint per saved epoch and the resume state (weights and Adam's two moments) per fine-tuning
+    disk = sum(streaming.weight_bytes(arch) * (len(CHECKPOINTS) + 3) * len(TARGET_CLASSES) for arch in ARCHS)
     rows = []
-    for arch in ARCHS:
-        unit = units[arch]
-        per_image = streaming.map_bytes(streaming.probe_shapes(arch, 224, 3))
-        plan = streaming.table_plan(arch, N_PROBE, 224, 3, "batch")
-        peak = streaming.predicted_peak_bytes(plan, per_image, arch)
-        at_once = max(1, min(CORES, int(0.8 * RAM // peak)))
-        agreement_images = sum(min(N_PROBE, IMAGES_PER_CLASS * k) for k in TARGET_CLASSES.values())
-        chapters = {
-            "b1 (distance tables)": (len(TARGET_CLASSES), len(TARGET_CLASSES) * len(CHECKPOINTS) * N_PROBE
-                                     * unit["dynamics_s_per_image"]),
-            "b2 (metric agreement)": (len(TARGET_CLASSES), (len(CHECKPOINTS) - 1) * agreement_images
-                                      * unit["agreement_s_per_image"]),
-        }
-        # a checkpoint per saved epoch and the resume state (weights and Adam's two moments) per fine-tuning
-        disk_gb = streaming.weight_bytes(arch) * (len(CHECKPOINTS) + 3) * len(TARGET_CLASSES) / 1e9
-        for chapter, (count, seconds) in chapters.items():
-            waves = math.ceil(count / min(at_once, count))
-            rows.append(dict(chapter=chapter, arch=arch, tables=count, cpu_hours=seconds / 3600,
-                             table_gb=peak / 1e9, at_once=min(at_once, count),
-                             wall_hours=seconds / count * waves / 3600,
-                             disk_gb=disk_gb if chapter.startswith("b1") else 0.0))
+    for chapter, seconds in chapters.items():
+        tables = [(arch, seconds(arch, target)) for arch in ARCHS for target in TARGET_CLASSES]
+        wall, most = _wall([t for _, t in tables], [need[a] for a, _ in tables])
+        rows.append(dict(chapter=chapter, tables=len(tables), cpu_hours=sum(t for _, t in tables) / 3600,
+                         table_gb={a: need[a] / 1e9 for a in ARCHS}, at_once=most, wall_hours=wall / 3600,
+                         disk_gb=disk / 1e9 if chapter.startswith("b1") else 0.0))
     return rows
 
 
@@ -99,14 +107,14 @@ def main() -> dict:
     for arch, unit in units.items():
         print(f"  {arch}: {unit['dynamics_s_per_image']:.2f} s a probe image and checkpoint (distances), "
               f"{unit['agreement_s_per_image']:.2f} s (agreement)")
-    print("  | chapter | net | tables | CPU hours | one table's RAM | at once | wall hours | run store on disk |")
+    print("  | chapter | tables | CPU hours | one table's RAM | at once | wall hours | run store on disk |")
     for r in rows:
         disk = f"{r['disk_gb']:.1f} GB" if r["disk_gb"] else "(b1's runs)"
-        print(f"  | {r['chapter']} | {r['arch']} | {r['tables']} | {r['cpu_hours']:.1f} | {r['table_gb']:.1f} GB | "
-              f"{r['at_once']} | {r['wall_hours']:.1f} | {disk} |")
-    total = sum(r["cpu_hours"] for r in rows)
-    print(f"  all: {total:.0f} CPU hours of tables; on 16 cores, as many at once as fit, about "
-          f"{sum(r['wall_hours'] for r in rows):.1f} h of wall clock one chapter and net after another")
+        ram = ", ".join(f"{a} {gb:.1f} GB" for a, gb in r["table_gb"].items())
+        print(f"  | {r['chapter']} | {r['tables']} | {r['cpu_hours']:.1f} | {ram} | {r['at_once']} | "
+              f"{r['wall_hours']:.2f} | {disk} |")
+    print(f"  both: {sum(r['cpu_hours'] for r in rows):.1f} CPU hours, {sum(r['wall_hours'] for r in rows):.1f} h of "
+          f"wall clock on 16 cores and 128 GB, the longest tables first")
     return dict(units=units, rows=rows)
 
 

@@ -50,8 +50,11 @@ def test_each_group_equals_pwsm_on_its_own_positions(seed: int, n: int, c: int, 
             assert group_moments.positions is None
             # an angle near 0 is arccos near 1, where a cosine off by d moves it by sqrt(2d): full whitening of a
             # group with as many positions as channels is ill-conditioned (d up to ~1e-11, found by hypothesis at
-            # seed 236, n 8, c 3, h 1: 0 against 1.3e-6 rad, both zero but for rounding)
-            assert value == pytest.approx(direct[alpha], abs=1e-5 if direct[alpha] < 1e-4 else 1e-10)
+            # seed 236, n 8, c 3, h 1: 0 against 1.3e-6 rad, both zero but for rounding); and whitening a group of
+            # barely more positions than channels magnifies the two computations' float order (found by hypothesis at
+            # seed 97, n 11, c 11, h 2: 12 positions of 11 channels, alpha 0, 2.1e-5 rad apart; alpha 1 to 1e-16)
+            conditioned = alpha == 1.0 or positions >= 2 * c
+            assert value == pytest.approx(direct[alpha], abs=1e-10 if conditioned and direct[alpha] >= 1e-4 else 1e-4)
 
 
 def test_the_groups_add_up_and_the_chunk_size_changes_nothing_that_matters() -> None:

@@ -107,20 +107,28 @@ def test_a_table_read_in_chunks_has_the_whole_probes_numbers(bn: str) -> None:
     probe, (source_net, tuned_net) = _probe(24), _nets()
     params = tables.DynamicsParams(alphas=ALPHAS)
     rows = {}
-    for images in (24, 5):
-        plan = ChunkPlan(24, images, "test")
+    # whole; 5-image forward passes; 5-image chunks of one 24-image forward pass, spilled to disk; a batch of 10
+    plans = {"whole": ChunkPlan(24, 24, "test"), "own passes": ChunkPlan(24, 5, "test"),
+             "spilled": ChunkPlan(24, 5, "test", batch=24), "batches of 10": ChunkPlan(24, 5, "test", batch=10)}
+    for name, plan in plans.items():
         source, tuned = ProbeMaps(source_net, probe, plan, bn=bn), ProbeMaps(tuned_net, probe, plan, bn=bn)
-        rows[images] = _frame(tables._distances(source, tuned, probe.labels, params))
+        rows[name] = _frame(tables._distances(source, tuned, probe.labels, params))
         assert (source.kept is not None) == plan.whole
-    whole, chunked = rows[24], rows[5]
-    assert whole[["layer", "cls", "metric"]].equals(chunked[["layer", "cls", "metric"]])
+    assert plans["spilled"].spilled and not plans["own passes"].spilled
+    assert [(s.start, s.stop) for s in plans["batches of 10"].slices] == [(0, 5), (5, 10), (10, 15), (15, 20), (20, 24)]
+    whole = rows["whole"]
     filters = whole.metric == "procrustes_filter"
-    if bn == "eval":
-        assert np.array_equal(whole[filters].value.to_numpy(), chunked[filters].value.to_numpy())
-        assert np.allclose(whole[~filters].value, chunked[~filters].value, atol=1e-10, rtol=0, equal_nan=True)
-    else:  # batch statistics of 5-image batches are other maps: the plan never chunks a BatchNorm net so
-        assert not np.allclose(whole.value, chunked.value, equal_nan=True)
-        assert chunk_plan(source_net, 24, 10**9, "batch").whole
+    same = ["spilled", "own passes"] if bn == "eval" else ["spilled"]
+    for name in same:
+        chunked = rows[name]
+        assert whole[["layer", "cls", "metric"]].equals(chunked[["layer", "cls", "metric"]])
+        assert np.array_equal(whole[filters].value.to_numpy(), chunked[filters].value.to_numpy()), name
+        assert np.allclose(whole[~filters].value, chunked[~filters].value, atol=1e-10, rtol=0, equal_nan=True), name
+    if bn == "batch":  # batch statistics of other batches are other maps: the plan keeps the extraction batch
+        assert not np.allclose(whole.value, rows["own passes"].value, equal_nan=True)
+        assert chunk_plan(source_net, 24, 10**4, "batch").whole
+        tight = chunk_plan(source_net, 24, 10**6, "batch", budget=10**7)  # 5 images a chunk, one 24-image pass
+        assert (tight.images, tight.batch, tight.spilled) == (5, 24, True)
 
 
 def test_the_agreements_per_filter_distances_read_in_chunks_are_the_same() -> None:
@@ -154,7 +162,7 @@ def test_tables_run_as_many_at_once_as_fit_and_one_that_cannot_is_refused_before
     with pytest.raises(MemoryError, match="REPCHANGE_TABLE_CHUNK_GB below 1.00"):
         streaming.tables_at_once([table], 2, torch.device("cpu"))
     resnet = streaming.table_plan("resnet50", 300, 224, 3, "batch")  # batch statistics: the chunk is the batch
-    with pytest.raises(MemoryError, match="lower b_probe_size, or extract with extraction_bn 'eval'"):
+    with pytest.raises(MemoryError, match="CHUNK_GB below 1.00.*lower b_probe_size, or extract with extraction_bn 'eval'"):
         streaming.tables_at_once([("resnet50 on a", "resnet50", resnet, 9_232_384)], 1, torch.device("cpu"))
     monkeypatch.setenv("REPCHANGE_TABLE_CHUNK_GB", "0.25")
     small = streaming.table_plan("vgg19", 300, 224, 3, "batch")
