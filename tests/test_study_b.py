@@ -153,6 +153,10 @@ def test_checkpoint_maps_give_every_epoch_and_the_receptive_fields(tmp_path: Pat
     assert fields["conv2_2"].jump == 2.0
     with pytest.raises(ValueError, match=r"vgg_small has no probed layer\(s\) \['layer9'\]"):
         tables.checkpoint_maps(cfg, ["layer9"], 12, runtime=Runtime(store, "cpu"))
+    _, two, _ = tables.checkpoint_maps(cfg, ["conv2_2"], 12, runtime=Runtime(store, "cpu"), epochs=[2, 0])
+    assert sorted(two) == [0, 2] and torch.equal(two[2]["conv2_2"], maps[2]["conv2_2"])
+    with pytest.raises(ValueError, match=r"epochs \[5\] are not checkpoints of the run; it saved \[0, 1, 2\]"):
+        tables.checkpoint_maps(cfg, ["conv2_2"], 12, runtime=Runtime(store, "cpu"), epochs=[0, 5])
 
 
 def _scene_tree(root: Path, classes: int = 3, per_class: int = 8) -> None:
@@ -262,8 +266,8 @@ def test_filter_choice_picks_the_most_and_least_changed_filter_of_the_default_la
     params = tables.DynamicsParams(finetune=TINY, archs=("vgg_small",), targets=("digits",), n_probe=20)
     choice = filter_choice.choose_filters(params, "vgg_small", "digits", None, 12,
                                           Runtime(Store(tmp_path / "store"), "cpu"))
-    names = list(choice.maps[0])
-    assert choice.layers == [names[1], names[-2]] and choice.epochs == [0, 1, 2]
+    assert choice.layers == ["conv2_2", "conv3_2"] and choice.epochs == [0, 1, 2]  # the second and second-to-last
+    assert list(choice.maps[0]) == choice.layers  # only the chosen layers' maps are held
     for layer, (most, least) in choice.chosen.items():
         table = choice.changes[layer]
         live = table[(table.dead_fraction <= 0.5) & table.distance.notna()].set_index("filter").distance

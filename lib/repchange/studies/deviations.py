@@ -98,8 +98,9 @@ def pwsm_convention_effect(params: b_tables.DynamicsParams, arch: str, target: s
     book's scale-free whitening and with netrep's (raw covariance). Columns: layer, ours, netrep,
     difference (netrep − ours)."""
     cfg = b_tables.run_config(params, arch, target)
-    probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, runtime=runtime, bn=params.bn)
-    last = max(maps)
+    last = max(cfg.checkpoints)  # the source (epoch 0) and the last checkpoint only: the others are not read
+    probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, runtime=runtime, bn=params.bn,
+                                              epochs=[0, last])
     rows = []
     for layer in maps[0]:
         x, y = positions_as_samples(maps[0][layer]), positions_as_samples(maps[last][layer])
@@ -118,8 +119,9 @@ def agreement_images_effect(params: b_tables.DynamicsParams, arch: str, target: 
     over all of the class's probe images (the authors' code). Columns: layer, cls, pairing, images (per class,
     the book's), all_images, difference (all − the book's)."""
     cfg = b_tables.run_config(params, arch, target)
-    probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, runtime=runtime, bn=params.bn)
-    last = max(maps)
+    last = max(cfg.checkpoints)  # the source (epoch 0) and the last checkpoint only: the others are not read
+    probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, runtime=runtime, bn=params.bn,
+                                              epochs=[0, last])
     frames = {}
     for name, per_class in (("book", b_tables.AGREEMENT_IMAGES_PER_CLASS), ("all_images", None)):
         keep = b_tables.agreement_images(probe.labels, per_class)
