@@ -17,9 +17,9 @@ from repchange.data.datasets import Split
 from repchange.nets.receptive_field import ReceptiveField
 from repchange.runs.runtime import Runtime
 from repchange.studies.b import visualize
-from repchange.studies.b.runs import SMALL_ARCHS, FinetuneBConfig
+from repchange.studies.b.runs import FinetuneBConfig
 from repchange.nets.probe_shapes import probe_shapes
-from repchange.studies.b.tables import DynamicsParams, checkpoint_maps, describe, run_config
+from repchange.studies.b.tables import DynamicsParams, checkpoint_maps, describe, input_shape, run_config
 
 __all__ = ["FilterChoice", "choose_filters", "crop_changes", "heatmap_changes"]
 
@@ -51,8 +51,7 @@ def choose_filters(params: DynamicsParams, arch: str, target: str, layers: list[
     second-to-last probed layer)."""
     cfg = run_config(params, arch, target)
     if layers is None:  # chosen from the net's shapes, so that only these two layers' maps are held
-        small = arch in SMALL_ARCHS
-        names = list(probe_shapes(arch, 28 if small else cfg.image_size, 1 if small else 3))
+        names = list(probe_shapes(arch, *input_shape(cfg)))
         layers = [names[1], names[-2]] if len(names) > 2 else names
     probe, maps, fields = checkpoint_maps(cfg, layers, probe_size, runtime, bn=bn)
     epochs = sorted(maps)

@@ -226,6 +226,8 @@ class _Spill:
         self.folder = Path(tempfile.mkdtemp(prefix="repchange-maps-"))
         weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
         self.shapes: dict[str, tuple[int, ...]] = {}
+        names = list(model.probe_layers)
+        self.files = {name: self.folder / f"{i}.f32" for i, name in enumerate(names)}
 
         def hook(name: str):
             def write(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
@@ -233,10 +235,9 @@ class _Spill:
                 if not torch.isfinite(out).all():
                     raise ValueError(f"layer {name!r} produced NaN or infinite activations on the probe set")
                 self.shapes[name] = tuple(out.shape[1:])
-                out.numpy().tofile(self.folder / f"{len(self.shapes) - 1}.f32")
+                out.numpy().tofile(self.files[name])
             return write
 
-        names = list(model.probe_layers)
         handles = [model.probe_layers[name].register_forward_hook(hook(name)) for name in names]
         device = next(model.parameters()).device
         try:
@@ -245,7 +246,6 @@ class _Spill:
         finally:
             for handle in handles:
                 handle.remove()
-        self.files = {name: self.folder / f"{i}.f32" for i, name in enumerate(names)}
 
     def read(self, part: slice) -> dict[str, torch.Tensor]:
         """The (k, C, H, W) maps of probe images ``part`` (within this batch), fresh CPU tensors."""

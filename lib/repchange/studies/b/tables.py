@@ -67,7 +67,7 @@ TABLE_CODE = (*TRAINING_CODE, "measure.features", *METRIC_CODE, "measure.filter_
 
 __all__ = ["AGREEMENT_IMAGES_PER_CLASS", "DynamicsParams", "agreement_images", "baseline", "checkpoint_maps", "describe",
            "dynamics", "dynamics_params", "filter_agreement", "filter_agreement_chance", "filter_r", "independent_twin",
-           "last_checkpoint_distances", "positions_shortfall", "run_config"]
+           "input_shape", "last_checkpoint_distances", "positions_shortfall", "run_config"]
 
 
 @dataclass(frozen=True)
@@ -246,16 +246,19 @@ def _reading(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> 
     return dict(table_device=resolve_device(runtime.device).type, chunk_images=_plan(cfg, params).images)
 
 
+def input_shape(cfg: FinetuneBConfig) -> tuple[int, int]:
+    """(image size, channels) of the run's probe images: the small nets' 1-channel 28-px images, the torchvision
+    nets' 3-channel ``image_size`` ones."""
+    return (28, 1) if cfg.source.arch in SMALL_ARCHS else (cfg.image_size, 3)
+
+
 def _plan(cfg: FinetuneBConfig, params: DynamicsParams) -> ChunkPlan:
-    """How a table of the run reads its probe (:func:`repchange.studies.b.streaming.table_plan`): the small nets on
-    1-channel 28-px images, the torchvision nets on 3-channel ``image_size`` ones."""
-    small = cfg.source.arch in SMALL_ARCHS
-    return table_plan(cfg.source.arch, params.n_probe, 28 if small else cfg.image_size, 1 if small else 3, params.bn)
+    """How a table of the run reads its probe (:func:`repchange.studies.b.streaming.table_plan`)."""
+    return table_plan(cfg.source.arch, params.n_probe, *input_shape(cfg), params.bn)
 
 
 def _bytes_per_image(cfg: FinetuneBConfig) -> int:
-    small = cfg.source.arch in SMALL_ARCHS
-    return map_bytes(probe_shapes(cfg.source.arch, 28 if small else cfg.image_size, 1 if small else 3))
+    return map_bytes(probe_shapes(cfg.source.arch, *input_shape(cfg)))
 
 
 def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, from_epoch: int = 0
