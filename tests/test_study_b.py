@@ -268,6 +268,10 @@ def test_filter_choice_picks_the_most_and_least_changed_filter_of_the_default_la
                                           Runtime(Store(tmp_path / "store"), "cpu"))
     assert choice.layers == ["conv2_2", "conv3_2"] and choice.epochs == [0, 1, 2]  # the second and second-to-last
     assert list(choice.maps[0]) == choice.layers  # only the chosen layers' maps are held
+    full = tables.checkpoint_maps(choice.cfg, choice.layers, 12, Runtime(Store(tmp_path / "store"), "cpu"))[1]
+    for epoch in choice.epochs:  # and of those only the chosen filters', at every epoch: the very maps
+        for layer, (most, least) in choice.chosen.items():
+            assert torch.equal(choice.maps[epoch][layer], full[epoch][layer][:, [most, least]])
     for layer, (most, least) in choice.chosen.items():
         table = choice.changes[layer]
         live = table[(table.dead_fraction <= 0.5) & table.distance.notna()].set_index("filter").distance

@@ -7,7 +7,7 @@ chapter and show, per chosen layer, the most and the least changed filter betwee
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,9 @@ __all__ = ["FilterChoice", "choose_filters", "crop_changes", "heatmap_changes"]
 
 @dataclass
 class FilterChoice:
-    """``maps[epoch][layer]``: (n, C, H, W) on ``probe``; ``changes[layer]``: per-filter distance table;
-    ``chosen[layer]``: (most, least) changed filter; ``epochs``: the checkpoints, first = the source."""
+    """``maps[epoch][layer]``: (n, 2, H, W) on ``probe``, the maps of the layer's ``chosen`` filters only, in that
+    order; ``changes[layer]``: per-filter distance table; ``chosen[layer]``: (most, least) changed filter (its index
+    in the layer); ``epochs``: the checkpoints, first = the source."""
 
     cfg: FinetuneBConfig
     probe: Split
@@ -53,11 +54,16 @@ def choose_filters(params: DynamicsParams, arch: str, target: str, layers: list[
     if layers is None:  # chosen from the net's shapes, so that only these two layers' maps are held
         names = list(probe_shapes(arch, *input_shape(cfg)))
         layers = [names[1], names[-2]] if len(names) > 2 else names
-    probe, maps, fields = checkpoint_maps(cfg, layers, probe_size, runtime, bn=bn)
-    epochs = sorted(maps)
-    changes = {layer: visualize.filter_change(maps[epochs[0]][layer], maps[epochs[-1]][layer]) for layer in layers}
+    epochs = sorted(cfg.checkpoints)
+    ends = [epochs[0], epochs[-1]]  # the filters are chosen on the source and the last checkpoint
+    probe, maps, fields = checkpoint_maps(cfg, layers, probe_size, runtime, bn=bn, epochs=ends)
+    changes = {layer: visualize.filter_change(maps[ends[0]][layer], maps[ends[1]][layer]) for layer in layers}
     chosen = {layer: visualize.pick_filters(changes[layer]) for layer in layers}
-    return FilterChoice(cfg, probe, maps, fields, epochs, list(layers), changes, chosen,
+    shown = {layer: list(chosen[layer]) for layer in layers}
+    maps = {e: {layer: m[:, shown[layer]].clone() for layer, m in maps[e].items()} for e in ends}  # the rest go
+    if len(epochs) > 2:  # the epochs between: only the chosen filters' maps are kept as each is read
+        maps.update(checkpoint_maps(cfg, layers, probe_size, runtime, bn=bn, epochs=epochs[1:-1], filters=shown)[1])
+    return FilterChoice(cfg, probe, {e: maps[e] for e in epochs}, fields, epochs, list(layers), changes, chosen,
                         describe(params, targets=[target]))
 
 
@@ -73,8 +79,9 @@ def crop_changes(choice: FilterChoice, classes: list[int]) -> tuple[dict[str, di
     crops, agreement = {}, []
     for layer in choice.layers:
         filters = list(choice.chosen[layer])
-        crops[layer] = {e: visualize.class_crops(choice.probe.images, choice.probe.labels, choice.maps[e][layer],
-                                                 choice.fields[layer], filters, classes) for e in choice.epochs}
+        crops[layer] = {e: replace(visualize.class_crops(choice.probe.images, choice.probe.labels, choice.maps[e][layer],
+                                                         choice.fields[layer], [0, 1], classes), filters=tuple(filters))
+                        for e in choice.epochs}  # the maps hold the chosen filters only: their indices in the layer
         r = visualize.crop_change(crops[layer][first], crops[layer][last])
         agreement.append(r.assign(layer=layer, role=r["filter"].map(dict(zip(filters, ROLES)))))
     return crops, pd.concat(agreement, ignore_index=True)
@@ -90,7 +97,7 @@ def heatmap_changes(choice: FilterChoice) -> tuple[dict[str, dict[int, np.ndarra
     heat, records = {}, []
     for layer in choice.layers:
         filters = list(choice.chosen[layer])
-        heat[layer] = {e: visualize.heatmaps(choice.maps[e][layer], filters, size) for e in choice.epochs}
+        heat[layer] = {e: visualize.heatmaps(choice.maps[e][layer], [0, 1], size) for e in choice.epochs}
         r = visualize.heatmap_change(heat[layer][first], heat[layer][last])  # (2 filters, all probe images)
         distance = choice.changes[layer].set_index("filter").distance
         for k, (f, role) in enumerate(zip(filters, ROLES)):

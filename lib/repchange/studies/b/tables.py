@@ -498,11 +498,13 @@ def run_config(params: DynamicsParams, arch: str, target: str, seed: int | None 
 
 
 def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int, runtime: Runtime | None = None,
-                    bn: str = "batch", epochs: list[int] | None = None
+                    bn: str = "batch", epochs: list[int] | None = None, filters: dict[str, list[int]] | None = None
                     ) -> tuple[data_mod.Split, dict[int, dict[str, torch.Tensor]], dict[str, ReceptiveField]]:
     """The probe images, the (n, C, H, W) maps of ``layers`` (default: all probed) at each of ``epochs`` (default:
     every checkpoint) of the run (trained if not stored), and each layer's receptive-field geometry. All are held at
-    once: at the paper's sizes ask only for the epochs you compare (ResNet50, 300 probe images: 2.8 GB an epoch)."""
+    once: at the paper's sizes ask only for the epochs you compare (ResNet50, 300 probe images: 2.8 GB an epoch), and
+    with ``filters`` ({layer: filter indices}) only those filters' maps are kept, (n, len, H, W), as each epoch is
+    read."""
     runtime = runtime or Runtime()
     run_dir = finetune_b(cfg, runtime=runtime)
     probe, classes = _probe(cfg, n_probe, runtime.data_root)
@@ -518,6 +520,8 @@ def checkpoint_maps(cfg: FinetuneBConfig, layers: list[str] | None, n_probe: int
             raise ValueError(f"{cfg.source.arch} has no probed layer(s) {unknown}; it has {list(model.probe_layers)}")
         chosen = {n: model.probe_layers[n] for n in names}
         maps[epoch] = extract(model, chosen, probe, flatten=False, bn=bn)
+        if filters is not None:
+            maps[epoch] = {n: m[:, list(filters[n])].clone() if n in filters else m for n, m in maps[epoch].items()}
         if not fields:
             fields = receptive_fields(model, chosen)
     return probe, maps, fields
