@@ -85,7 +85,7 @@ def predict(units: dict[str, dict]) -> list[dict]:
                 "b2 (metric agreement)": lambda arch, target: (len(CHECKPOINTS) - 1) * agreement_images[target]
                 * units[arch]["agreement_s_per_image"]}
     need = {arch: streaming.predicted_peak_bytes(streaming.table_plan(arch, N_PROBE, 224, 3, "batch"),
-                                                 streaming.map_bytes(streaming.probe_shapes(arch, 224, 3)), arch)
+                                                 streaming.probe_shapes(arch, 224, 3), arch)
             for arch in ARCHS}
     # a checkpoint per saved epoch and the resume state (weights and Adam's two moments) per fine-tuning
     disk = sum(streaming.weight_bytes(arch) * (len(CHECKPOINTS) + 3) * len(TARGET_CLASSES) for arch in ARCHS)

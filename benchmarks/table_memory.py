@@ -51,7 +51,7 @@ distances = tables._distances(ProbeMaps(source, probe, plan, bn="batch"), ProbeM
 rows = [row for d in distances.values() for row in d.rows()]
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps(dict(kept=kept, n=n, chunk_images=plan.images, wall_s=time.perf_counter() - start, peak_gb=peak / 1e9,
-                      predicted_gb=predicted_peak_bytes(plan, per_image, arch) / 1e9, rows=len(rows), arch=arch,
+                      predicted_gb=predicted_peak_bytes(plan, probe_shapes(arch, 224), arch) / 1e9, rows=len(rows), arch=arch,
                       spilled=plan.spilled)))
 """
 

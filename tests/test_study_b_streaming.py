@@ -152,9 +152,9 @@ def test_tables_run_as_many_at_once_as_fit_and_one_that_cannot_is_refused_before
     from repchange.studies.b import streaming
 
     vgg19 = streaming.table_plan("vgg19", 300, 224, 3, "batch")
-    per_image = streaming.map_bytes(streaming.probe_shapes("vgg19", 224, 3))
-    one = streaming.predicted_peak_bytes(vgg19, per_image, "vgg19")
-    table = ("vgg19 on a", "vgg19", vgg19, per_image)
+    shapes = streaming.probe_shapes("vgg19", 224, 3)
+    one = streaming.predicted_peak_bytes(vgg19, shapes, "vgg19")
+    table = ("vgg19 on a", "vgg19", vgg19, shapes)
     monkeypatch.setattr(streaming, "available_bytes", lambda device: int(2.6 * one / streaming.MEMORY_SHARE))
     assert streaming.tables_at_once([table] * 4, 16, torch.device("cpu")) == 2  # two fit, not three
     assert streaming.tables_at_once([table] * 4, 1, torch.device("cpu")) == 1
@@ -163,11 +163,12 @@ def test_tables_run_as_many_at_once_as_fit_and_one_that_cannot_is_refused_before
         streaming.tables_at_once([table], 2, torch.device("cpu"))
     resnet = streaming.table_plan("resnet50", 300, 224, 3, "batch")  # batch statistics: the chunk is the batch
     with pytest.raises(MemoryError, match="CHUNK_GB below 1.00.*lower b_probe_size, or extract with extraction_bn 'eval'"):
-        streaming.tables_at_once([("resnet50 on a", "resnet50", resnet, 9_232_384)], 1, torch.device("cpu"))
+        streaming.tables_at_once([("resnet50 on a", "resnet50", resnet, streaming.probe_shapes("resnet50", 224, 3))],
+                                 1, torch.device("cpu"))
     monkeypatch.setenv("REPCHANGE_TABLE_CHUNK_GB", "0.25")
     small = streaming.table_plan("vgg19", 300, 224, 3, "batch")
     assert small.images == 5
-    assert streaming.tables_at_once([("vgg19 on a", "vgg19", small, per_image)], 1, torch.device("cpu")) == 1
+    assert streaming.tables_at_once([("vgg19 on a", "vgg19", small, shapes)], 1, torch.device("cpu")) == 1
     monkeypatch.setenv("REPCHANGE_TABLE_CHUNK_GB", "none")
     with pytest.raises(ValueError, match="REPCHANGE_TABLE_CHUNK_GB must be a positive number"):
         streaming.chunk_bytes()

@@ -150,10 +150,9 @@ def _chunks(x: torch.Tensor, shift: torch.Tensor, elements: int) -> Iterator[tup
         yield flat.to(torch.float64) - shift[:, None], flat
 
 
-def _shifted_sums(x: torch.Tensor, shift: torch.Tensor, elements: int) -> list[_Sums]:
-    """One :class:`_Sums` per few images of (k, C, H, W) ``x`` shifted by ``shift``."""
-    return [_Sums(z.shape[1], z.sum(1), z @ z.T, raw.amin(1).to(torch.float64), raw.amax(1).to(torch.float64))
-            for z, raw in _chunks(x, shift, elements)]
+def _sums_of(z: torch.Tensor, raw: torch.Tensor) -> _Sums:
+    """The :class:`_Sums` of one chunk: ``z`` (C, m) shifted float64 positions, ``raw`` the same unshifted."""
+    return _Sums(z.shape[1], z.sum(1), z @ z.T, raw.amin(1).to(torch.float64), raw.amax(1).to(torch.float64))
 
 
 class _Groups:
@@ -177,15 +176,15 @@ class _Groups:
         return {"all": _total(list(totals.values())), **totals} if self.labels is not None else totals
 
 
-def _added(totals: dict[str, object], group: str, parts: list) -> None:
-    """Add ``parts`` to ``group``'s running total in ``totals``, left to right (the very sums of :func:`_total` over
-    all of a group's parts at once, without keeping them: a (C, C) float64 total a group, whatever the chunks)."""
-    for part in parts:
-        if group not in totals:
-            totals[group] = part
-        else:
-            total = totals[group]
-            totals[group] = total.add(part) if isinstance(total, _Sums) else total + part
+def _added(totals: dict[str, object], group: str, part: object) -> None:
+    """Add ``part`` to ``group``'s running total in ``totals``; called in order, the very sums of :func:`_total` over
+    all of a group's parts at once, without keeping them (a (C, C) float64 total a group, whatever the chunks)."""
+    totals[group] = _total([totals[group], part]) if group in totals else part
+
+
+def _foreign_reference() -> ValueError:
+    return ValueError("reference was computed from other maps or labels than x and labels: pass "
+                      "reference_moments(x, labels) of these maps and labels")
 
 
 class _Stream:
@@ -245,7 +244,8 @@ class ReferenceStream(_Stream):
         if self.shift is None:
             self.shift = x.mean((0, 2, 3), dtype=torch.float64)
         for group, part in self.groups.of(x, start):
-            _added(self.sums, group, _shifted_sums(part, self.shift, self.elements))
+            for z, raw in _chunks(part, self.shift, self.elements):
+                _added(self.sums, group, _sums_of(z, raw))
         self._keep_rows(x, start)
         self.seen += len(x)
 
@@ -268,8 +268,7 @@ class PairStream(_Stream):
         super().__init__(labels, n, elements)
         if reference is not None and (reference.shape[0] != n or (reference.labels is None) != (labels is None) or (
                 labels is not None and not torch.equal(reference.labels, torch.as_tensor(labels)))):
-            raise ValueError("reference was computed from other maps or labels than x and labels: pass "
-                             "reference_moments(x, labels) of these maps and labels")
+            raise _foreign_reference()
         self.reference: ReferenceMoments | ReferenceStream = (
             ReferenceStream(labels, n, elements=elements) if reference is None else reference)
         self.shift: torch.Tensor | None = None
@@ -285,17 +284,15 @@ class PairStream(_Stream):
         if isinstance(self.reference, ReferenceStream):
             self.reference.add(x)
         elif tuple(x.shape[1:]) != self.reference.shape[1:]:
-            raise ValueError("reference was computed from other maps or labels than x and labels: pass "
-                             "reference_moments(x, labels) of these maps and labels")
+            raise _foreign_reference()
         if self.shift is None:
             self.shift = y.mean((0, 2, 3), dtype=torch.float64)
         xs = dict(self.groups.of(x, start))
         for group, ys in self.groups.of(y, start):
             for (zx, _), (zy, raw) in zip(_chunks(xs[group], self.reference.shift, self.elements),
                                           _chunks(ys, self.shift, self.elements)):
-                _added(self.own, group, [_Sums(zy.shape[1], zy.sum(1), zy @ zy.T, raw.amin(1).to(torch.float64),
-                                               raw.amax(1).to(torch.float64))])
-                _added(self.cross, group, [zx @ zy.T])
+                _added(self.own, group, _sums_of(zy, raw))
+                _added(self.cross, group, zx @ zy.T)
         self._keep_rows(y, start)
         self.seen += len(y)
 
@@ -346,8 +343,7 @@ def pair_moments(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor | None =
     if reference is None:
         reference = reference_moments(x, labels, elements=elements)
     elif reference.shape != tuple(x.shape):
-        raise ValueError("reference was computed from other maps or labels than x and labels: pass "
-                         "reference_moments(x, labels) of these maps and labels")
+        raise _foreign_reference()
     stream = PairStream(labels, len(x), reference=reference, elements=elements)
     stream.add(x, y)
     return stream.finish()

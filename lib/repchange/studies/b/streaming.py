@@ -43,7 +43,7 @@ from repchange.measure.features import extract, extraction_mode
 from repchange.nets.probe_shapes import probe_shapes
 
 __all__ = ["CHUNK_BYTES", "CHUNK_ENV", "EXTRACTION_BATCH", "ChunkPlan", "ProbeMaps", "chunk_bytes",
-           "chunk_plan", "has_batch_norm", "largest_map_bytes", "map_bytes", "predicted_peak_bytes", "table_plan", "tables_at_once",
+           "chunk_plan", "has_batch_norm", "map_bytes", "predicted_peak_bytes", "table_plan", "tables_at_once",
            "weight_bytes"]
 
 EXTRACTION_BATCH = 500  # images per forward pass of measure.features.extract (its batch statistics, with bn="batch")
@@ -127,15 +127,16 @@ def table_plan(arch: str, n: int, image_size: int, in_channels: int, bn: str) ->
     return chunk_plan(_meta_net(arch, in_channels), n, map_bytes(probe_shapes(arch, image_size, in_channels)), bn)
 
 
-def tables_at_once(tables: list[tuple[str, str, ChunkPlan, int]], workers: int, device: torch.device) -> int:
-    """How many of ``tables`` — (label, arch, plan, bytes per image) — may run side by side on ``device`` (at most
+def tables_at_once(tables: list[tuple[str, str, ChunkPlan, dict[str, tuple[int, int, int]]]], workers: int,
+                   device: torch.device) -> int:
+    """How many of ``tables`` — (label, arch, plan, the probed maps' (C, H, W) shapes) — may run side by side on ``device`` (at most
     ``workers``): the most whose largest :func:`predicted_peak_bytes` fit together in :data:`MEMORY_SHARE` of its
     free memory. Raises MemoryError, before any table starts, when not even the largest fits alone, naming what to
     lower."""
     if not tables:
         return max(1, workers)
-    needs = sorted(((predicted_peak_bytes(plan, per_image, arch), label, plan) for label, arch, plan, per_image
-                    in tables), key=lambda t: -t[0])
+    needs = sorted(((predicted_peak_bytes(plan, shapes, arch), label, plan) for label, arch, plan, shapes in tables),
+                   key=lambda t: -t[0])
     have = available_bytes(device)
     at_once, total = 0, 0
     for need, _, _ in needs[:max(1, workers)]:
@@ -171,19 +172,15 @@ MAPS_FACTOR = 5.0
 FORWARD_FACTOR = 4.0  # a spilled batch's forward pass: resident bytes per byte of its largest probed map (bench [12])
 
 
-def predicted_peak_bytes(plan: ChunkPlan, bytes_per_image: int, arch: str) -> int:
+def predicted_peak_bytes(plan: ChunkPlan, shapes: dict[str, tuple[int, int, int]], arch: str) -> int:
     """The resident memory one distance table of ``plan`` needs at its peak: the process, both nets' weights and
-    :data:`MAPS_FACTOR` times a chunk's maps of both nets (``bytes_per_image`` each: :func:`map_bytes`), fitted
-    to ``make bench`` part 12 (VGG19 at 224 px)."""
-    need = PROCESS_BYTES + 2 * weight_bytes(arch) + MAPS_FACTOR * 2 * bytes_per_image * plan.images
-    if plan.spilled:  # one net's forward pass of a whole batch, its maps going to disk as they come
-        need += FORWARD_FACTOR * largest_map_bytes(arch) * plan.batch
+    :data:`MAPS_FACTOR` times a chunk's maps of both nets (of the probed (C, H, W) ``shapes``: :func:`map_bytes` an
+    image), and for a spilled plan :data:`FORWARD_FACTOR` times a whole batch's largest map; fitted to ``make bench``
+    part 12 (VGG19, ResNet50 and DenseNet121 at 224 px)."""
+    need = PROCESS_BYTES + 2 * weight_bytes(arch) + MAPS_FACTOR * 2 * map_bytes(shapes) * plan.images
+    if plan.spilled:  # one net's forward pass of a whole batch (its largest map), its maps going to disk as they come
+        need += FORWARD_FACTOR * 4 * max(math.prod(s) for s in shapes.values()) * plan.batch
     return int(need)
-
-
-def largest_map_bytes(arch: str, image_size: int = 224, in_channels: int = 3) -> int:
-    """Float32 bytes of one image's largest probed map of ``arch``."""
-    return 4 * max(math.prod(shape) for shape in probe_shapes(arch, image_size, in_channels).values())
 
 
 class ProbeMaps:

@@ -58,7 +58,7 @@ from repchange.studies.b.runs import (
     train_source,
     train_sources,
 )
-from repchange.studies.b.streaming import ChunkPlan, ProbeMaps, map_bytes, table_plan, tables_at_once
+from repchange.studies.b.streaming import ChunkPlan, ProbeMaps, table_plan, tables_at_once
 
 # the tables' own code (studies.b.tables) included: until 2026-12-07 it was left out, and an edit to how a table's
 # rows are computed would have kept its key (runs.table_pool.check_keyed now refuses that)
@@ -230,8 +230,9 @@ def _tables_at_once(missing: list[FinetuneBConfig], jobs: dict, runtime: Runtime
     with CUDA (they run in this process, on the device), else as many workers as their memory allows; refused,
     before training or any table, where not even one fits."""
     device = resolve_device(runtime.device)
-    return tables_at_once([(_run_label(cfg), cfg.source.arch, _plan(cfg, jobs[cfg][1]["params"]), _bytes_per_image(cfg))
-                           for cfg in missing], 1 if device.type == "cuda" else workers(), device)
+    return tables_at_once([(_run_label(cfg), cfg.source.arch, _plan(cfg, jobs[cfg][1]["params"]),
+                            probe_shapes(cfg.source.arch, *input_shape(cfg))) for cfg in missing],
+                          1 if device.type == "cuda" else workers(), device)
 
 
 def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfig, SourceConfig],
@@ -255,10 +256,6 @@ def input_shape(cfg: FinetuneBConfig) -> tuple[int, int]:
 def _plan(cfg: FinetuneBConfig, params: DynamicsParams) -> ChunkPlan:
     """How a table of the run reads its probe (:func:`repchange.studies.b.streaming.table_plan`)."""
     return table_plan(cfg.source.arch, params.n_probe, *input_shape(cfg), params.bn)
-
-
-def _bytes_per_image(cfg: FinetuneBConfig) -> int:
-    return map_bytes(probe_shapes(cfg.source.arch, *input_shape(cfg)))
 
 
 def _run_maps(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime, from_epoch: int = 0
