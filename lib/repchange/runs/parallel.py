@@ -19,7 +19,8 @@ the library's source files (an edited module gets fresh workers) -- and replaced
 
 Knobs (environment): ``REPCHANGE_TRAIN_THREADS`` (default 1), ``REPCHANGE_WORKERS`` (default
 cores // train threads), ``REPCHANGE_KEEP_POOL=0`` (a fresh pool for every call). On CUDA the runs go one
-after another in the calling process.
+after another in the calling process; :func:`run_beside` then keeps the CPU's cores busy with work that follows each
+run (Study B's tables) while the next run trains on the device.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from repchange.runs import progress
 from repchange.runs.allocator import keep_freed_memory
 
-__all__ = ["Job", "cores", "run_jobs", "train_threads", "workers"]
+__all__ = ["Job", "cores", "run_beside", "run_jobs", "train_threads", "workers"]
 
 
 def cores() -> int:
@@ -218,6 +219,86 @@ def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str =
                     continue
                 done_count += 1
                 finished(done_count, index, future.result())
+    except BaseException:  # an interrupt, a failing callback: stop the workers (what finished is stored)
+        if kept:
+            _discard_pool()
+        raise
+    finally:
+        if not kept:
+            pool.shutdown(wait=True)
+    if error is not None:
+        if isinstance(error.__cause__, BrokenProcessPool):
+            _discard_pool()
+        raise error
+
+
+def run_beside(foreground: Sequence[tuple[Job, Sequence[Job]]], *, ready: Sequence[Job] = (),
+               n_workers: int | None = None, desc: str = "training runs",
+               background_desc: str = "result tables") -> None:
+    """Each foreground job one after another in this process (training on the device), and beside it, in the
+    worker pool, the background jobs each one unlocks (``foreground[i] = (job, unlocked)``: the tables that read
+    its run) as soon as it finishes; ``ready``: background jobs that need nothing trained, submitted at once.
+
+    Returns when every job is done. A failing job stops what has not started (background jobs already running
+    finish, so what they store stays stored) and the first error is raised naming its job. The pool holds
+    ``n_workers`` (default :func:`workers`) processes on ``train_threads()`` threads each. Progress: one ``runs``
+    event per finished job, foreground and background counted apart."""
+    n_back = len(ready) + sum(len(unlocked) for _, unlocked in foreground)
+    if n_back == 0:
+        run_jobs([job for job, _ in foreground], n_workers=1, desc=desc)
+        return
+    start = time.monotonic()
+    pool, kept = _worker_pool(n_workers or workers())
+    submitted: dict[Any, Job] = {}
+    done_back = 0
+    error: BaseException | None = None
+
+    def submit(jobs: Sequence[Job]) -> None:
+        for job in sorted(jobs, key=lambda j: -j.cost):
+            submitted[pool.submit(_timed, job)] = job
+
+    def collect(block: bool) -> None:
+        """Report the background jobs that finished (all of them if ``block``); keep the first error."""
+        nonlocal done_back, error
+        pending = [f for f in submitted if not f.done()] if not block else list(submitted)
+        finished = [f for f in submitted if f.done()] if not block else wait(pending).done
+        for future in finished:
+            job = submitted.pop(future)
+            if future.cancelled():
+                continue
+            exc = future.exception()
+            if exc is not None:
+                if error is None:
+                    error = RuntimeError(f"{background_desc}: {job.label or job.function.__name__} failed: "
+                                         f"{type(exc).__name__}: {exc}")
+                    error.__cause__ = exc
+                continue
+            done_back += 1
+            seconds, _ = future.result()
+            elapsed = time.monotonic() - start
+            progress.report("runs", desc=background_desc, done=done_back, total=n_back, label=job.label,
+                            seconds=seconds, eta_s=elapsed / done_back * (n_back - done_back))
+
+    try:
+        submit(ready)
+        for done, (job, unlocked) in enumerate(foreground, 1):
+            collect(block=False)
+            if error is not None:
+                break
+            try:
+                seconds, _ = _timed(job)
+            except Exception as exc:
+                error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+                break
+            elapsed = time.monotonic() - start
+            progress.report("runs", desc=desc, done=done, total=len(foreground), label=job.label, seconds=seconds,
+                            eta_s=elapsed / done * (len(foreground) - done))
+            submit(unlocked)
+        if error is not None:
+            for future in submitted:
+                future.cancel()
+        collect(block=True)
     except BaseException:  # an interrupt, a failing callback: stop the workers (what finished is stored)
         if kept:
             _discard_pool()

@@ -12,24 +12,34 @@ pins :func:`~repchange.runs.parallel.train_threads` threads wherever it runs: a 
 not depend on how many tables are computed beside it (pool and serial agree to the bit, tested).
 :func:`assembled_tables` does the same for tables stored whole but computed in parts (one per seed),
 storing each table in this process as soon as its last part arrives.
+
+Where the runs train on a GPU they train one after another in the notebook's process, and the CPU's cores would
+idle: :func:`table_runtime` then computes the tables on the CPU (``REPCHANGE_TABLE_DEVICE``, default ``cpu``;
+``run``: on the run's device, after the training, one at a time) and :func:`tables_beside_training` starts each
+table in the worker pool as soon as the run it reads is stored, beside the next run's training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence, TypeVar
 
 import pandas as pd
 
+from repchange.base.devices import resolve_device
 from repchange.base.threads import torch_threads
-from repchange.runs.parallel import Job, run_jobs, train_threads
+from repchange.runs.parallel import Job, run_beside, run_jobs, train_threads, workers
 from repchange.runs.runtime import Runtime
 from repchange.runs.store import Store
 
 T = TypeVar("T", "TableJob", "AssembledTable")
 
-__all__ = ["AssembledTable", "TableJob", "TablePart", "assembled_tables", "check_keyed", "missing_tables",
-           "stored_table", "stored_tables"]
+__all__ = ["TABLE_DEVICES", "AssembledTable", "TableJob", "TablePart", "assembled_tables", "beside_training",
+           "check_keyed", "missing_tables", "stored_table", "stored_tables", "table_device_choice", "table_runtime",
+           "tables_beside_training"]
+
+TABLE_DEVICES = ("cpu", "run")  # REPCHANGE_TABLE_DEVICE: where a GPU run's tables are computed
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,40 @@ def stored_tables(jobs: Sequence[TableJob], runtime: Runtime, desc: str,
     run_jobs([Job(stored_table, dict(job=job, store=runtime.store), label=job.label, cost=job.cost) for job in todo],
              n_workers=n_workers, device=runtime.device, desc=desc)
     return [stored_table(job, runtime.store) for job in jobs]
+
+
+def table_device_choice() -> str:
+    """``$REPCHANGE_TABLE_DEVICE``: ``cpu`` (default: a GPU run's tables on the CPU's worker pool, beside its
+    training) or ``run`` (on the run's own device, after its training, one at a time in this process)."""
+    choice = os.environ.get("REPCHANGE_TABLE_DEVICE", "") or "cpu"
+    if choice not in TABLE_DEVICES:
+        raise ValueError(f"$REPCHANGE_TABLE_DEVICE must be one of {list(TABLE_DEVICES)}, got {choice!r}: 'cpu' computes "
+                         f"a GPU run's tables on the CPU beside its training, 'run' on the GPU after it")
+    return choice
+
+
+def beside_training(runtime: Runtime) -> bool:
+    """Whether ``runtime``'s tables are computed on the CPU beside its training: its runs train on another device
+    (CUDA) and :func:`table_device_choice` is ``cpu``. A CPU run trains in the worker pool itself."""
+    return resolve_device(runtime.device).type != "cpu" and table_device_choice() == "cpu"
+
+
+def table_runtime(runtime: Runtime) -> Runtime:
+    """The runtime a table is computed under: ``runtime`` on the CPU where :func:`beside_training` (the same store
+    and data; a run's key holds no device, so the table reads the runs trained on the GPU), else ``runtime``."""
+    return replace(runtime, device="cpu") if beside_training(runtime) else runtime
+
+
+def tables_beside_training(trainings: Sequence[tuple[Job, Sequence[TableJob]]], runtime: Runtime, desc: str,
+                           n_workers: int | None = None) -> list[pd.DataFrame]:
+    """Each ``trainings[i] = (training, tables)``: the training run in this process (on the device, one after
+    another), and its ``tables`` (those that read nothing else untrained) computed in the worker pool as soon as it
+    finishes, at most ``n_workers`` at once (default one core fewer than the workers: this process feeds the
+    device). Returns every table, in order, read from the store."""
+    run_beside([(training, [Job(stored_table, dict(job=t, store=runtime.store), label=t.label, cost=t.cost)
+                            for t in tables]) for training, tables in trainings],
+               n_workers=n_workers or max(1, workers() - 1), desc="training on the device", background_desc=desc)
+    return [stored_table(t, runtime.store) for _, tables in trainings for t in tables]
 
 
 @dataclass(frozen=True)

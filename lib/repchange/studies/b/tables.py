@@ -28,9 +28,17 @@ from repchange.measure.metrics import ALPHAS, CENTRINGS, METRIC_CODE
 from repchange.measure.position_moments import ReferenceMoments
 from repchange.nets.probe_shapes import probe_shapes
 from repchange.nets.receptive_field import ReceptiveField, receptive_fields
-from repchange.runs.parallel import workers
+from repchange.runs.parallel import Job, workers
 from repchange.runs.runtime import Runtime
-from repchange.runs.table_pool import TableJob, missing_tables, stored_tables
+from repchange.runs.table_pool import (
+    TableJob,
+    beside_training,
+    missing_tables,
+    stored_table,
+    stored_tables,
+    table_runtime,
+    tables_beside_training,
+)
 from repchange.runs.trainer import OptimiserSpec, load_checkpoint
 from repchange.studies.b.layer_distances import (
     AGREEMENT_ALPHA,
@@ -212,27 +220,40 @@ def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: st
     kwargs) that computes its table), labelled with arch, target and seed. For the tables the store lacks,
     ``train`` first trains what they read; then they are computed side by side on one thread each
     (:func:`repchange.runs.table_pool.stored_tables`): the per-filter decompositions are many small
-    eigendecompositions and SVDs, which gain nothing from a second thread and lose much on a busy machine."""
-    table_jobs = {cfg: TableJob(kind, key, *jobs[cfg], code=TABLE_CODE, label=_run_label(cfg),
-                                cost=_ARCH_COST.get(cfg.source.arch, 1.0)) for cfg, key in keys.items()}
+    eigendecompositions and SVDs, which gain nothing from a second thread and lose much on a busy machine.
+    Where the runs train on a GPU, each table starts on the CPU's pool as soon as its run is trained, beside the next
+    one's training (:func:`repchange.runs.table_pool.tables_beside_training`)."""
+    on = table_runtime(runtime)
+    table_jobs = {cfg: TableJob(kind, key, jobs[cfg][0], {**jobs[cfg][1], "runtime": on}, code=TABLE_CODE,
+                                label=_run_label(cfg), cost=_ARCH_COST.get(cfg.source.arch, 1.0))
+                  for cfg, key in keys.items()}
     missing = missing_tables(list(table_jobs.values()), runtime.store)
     lacking = {id(job) for job in missing}
-    at_once = _tables_at_once([cfg for cfg, job in table_jobs.items() if id(job) in lacking], jobs, runtime)
-    train([cfg for cfg, job in table_jobs.items() if id(job) in lacking])
-    if missing and at_once < min(workers(), len(missing)):
+    todo = [cfg for cfg, job in table_jobs.items() if id(job) in lacking]
+    beside = beside_training(runtime)
+    slots = max(1, workers() - 1) if beside else None  # beside the training, one core feeds the device
+    at_once = _tables_at_once(todo, jobs, on, slots)
+    if missing and at_once < min(slots or workers(), len(missing)):
         desc = f"{desc} ({at_once} at once: the memory they need)"
-    tables = stored_tables(list(table_jobs.values()), runtime, desc, missing=missing, n_workers=at_once)
+    if beside and todo:
+        tables_beside_training([(Job(train, dict(missing=[cfg]), label=_run_label(cfg)), [table_jobs[cfg]])
+                                for cfg in todo], runtime, desc, n_workers=at_once)
+        tables = [stored_table(job, runtime.store) for job in table_jobs.values()]
+    else:
+        train(todo)
+        tables = stored_tables(list(table_jobs.values()), runtime, desc, missing=missing, n_workers=at_once)
     return [_labelled(table, cfg) for cfg, table in zip(table_jobs, tables)]
 
 
-def _tables_at_once(missing: list[FinetuneBConfig], jobs: dict, runtime: Runtime) -> int:
-    """How many missing tables may run side by side (:func:`repchange.studies.b.streaming.tables_at_once`): one
-    with CUDA (they run in this process, on the device), else as many workers as their memory allows; refused,
-    before training or any table, where not even one fits."""
-    device = resolve_device(runtime.device)
+def _tables_at_once(missing: list[FinetuneBConfig], jobs: dict, on: Runtime, slots: int | None = None) -> int:
+    """How many missing tables may run side by side (:func:`repchange.studies.b.streaming.tables_at_once`) on the
+    runtime ``on`` they are computed under: one with CUDA (they run in this process, on the device), else as many
+    workers (at most ``slots``) as their memory allows; refused, before training or any table, where not even one
+    fits."""
+    device = resolve_device(on.device)
     return tables_at_once([(_run_label(cfg), cfg.source.arch, _plan(cfg, jobs[cfg][1]["params"]),
                             probe_shapes(cfg.source.arch, *input_shape(cfg))) for cfg in missing],
-                          1 if device.type == "cuda" else workers(), device)
+                          1 if device.type == "cuda" else (slots or workers()), device)
 
 
 def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfig, SourceConfig],
@@ -244,7 +265,7 @@ def _train_with_twins(missing: list[FinetuneBConfig], twins: dict[FinetuneBConfi
 def _reading(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> dict[str, object]:
     """The key entries of how a table reads its maps (their float order): the device its metrics run on (the run's,
     CUDA or the CPU) and the probe images a chunk (:func:`_plan`)."""
-    return dict(table_device=resolve_device(runtime.device).type, chunk_images=_plan(cfg, params).images)
+    return dict(table_device=resolve_device(table_runtime(runtime).device).type, chunk_images=_plan(cfg, params).images)
 
 
 def input_shape(cfg: FinetuneBConfig) -> tuple[int, int]:
