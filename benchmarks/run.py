@@ -59,6 +59,9 @@
    here for VGG19, ResNet50 and DenseNet121, and from them each chapter's CPU hours, RAM, tables at once, wall clock and
    disk on 16 cores and 128 GB (the table How to run shows).
 
+14. The Tracker's change monitor by simulation (``benchmarks/sequential_monitor.py``): false alarms over 1,000 looks
+   on the null's boundary, the e-process against a fixed-level test read at every look, and detection delays.
+
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
 
@@ -290,12 +293,16 @@ def main() -> None:
     import paper_cost
 
     paper_cost_results = paper_cost.main()
+    import sequential_monitor
+
+    monitor_results = sequential_monitor.run()
+    sequential_monitor.report(monitor_results)
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
                "book": book_results, "verdicts": verdict_results, "regime": regime_results,
                "study_b_tables": study_b_results, "study_a_tables": study_a_results, "cpu_waste": cpu_waste_results,
                "float_order": float_order_results, "table_memory": table_memory_results,
-               "paper_cost": paper_cost_results}
+               "paper_cost": paper_cost_results, "sequential_monitor": monitor_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

@@ -67,7 +67,7 @@ for readers), ``book.ledger_run`` (a run's ledger and the landing page's finding
 ``[book]`` extra): ``tool.hooks`` (layers by module path, selectors), ``tool.probes`` (probe sets in one seeded
 order), ``tool.views`` (outputs as samples × features; token views by the attention mask), ``tool.memory`` (a
 measurement's peak predicted, and refused where it won't fit), ``tool.readout`` (layers read on a probe, layer
-pairs measured), ``tool.track`` (the Tracker), ``tool.distributed`` (under DDP: rank 0 measures, the others wait), ``tool.multiplicity`` (p-values adjusted over a table's values), ``tool.request`` (what a measurement computes, checked once: shared by compare, the layer matrix and the
+pairs measured), ``tool.track`` (the Tracker), ``tool.distributed`` (under DDP: rank 0 measures, the others wait), ``tool.multiplicity`` (p-values adjusted over a table's values), ``tool.sequential`` (the Tracker's change monitor: an e-process per layer, valid however often one looks), ``tool.request`` (what a measurement computes, checked once: shared by compare, the layer matrix and the
 Tracker), ``tool.layer_matrix`` (any two models, every layer against every
 layer), ``tool.streamed_matrix`` (that matrix in minibatches, memory independent of the probe), ``tool.track_lightning`` (its Lightning callback), ``tool.track_transformers`` (its Hugging Face Trainer
 callback), ``tool.compare`` (two checkpoints, a report), ``tool.validate`` (which measure to trust on your model: controlled

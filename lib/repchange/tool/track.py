@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from repchange.measure.features import extraction_mode
-from repchange.measure.registry import MEASURES
+from repchange.measure.registry import MEASURES, Sides, resampled
 from repchange.measure.metrics import Factors, MinibatchCKA, UndefinedSimilarity
 from repchange.measure.resampling import RESAMPLED_COLUMNS
 from repchange.base.files import atomic_write
@@ -64,6 +64,7 @@ from repchange.tool.request import Request
 from repchange.tool.readout import (SmallProbeWarning, check_batch_first, factors_or_reason, layer_activations, measure_rows,
                                layer_view_shapes, small_probe_warnings, view_shapes)
 from repchange.tool.multiplicity import adjusted
+from repchange.tool.sequential import ChangeMonitor
 from repchange.tool.distributed import barrier, is_measuring_rank, unwrapped
 from repchange.tool.views import Pool, as_samples, attention_mask, view_name
 
@@ -112,7 +113,10 @@ class Tracker:
     ``track.csv`` is rewritten after every update (and the reference weights kept, so a restarted
     run resumes); ``name`` puts it under the run store (``runs/track/<name>``). ``p_adjust``: with a null,
     :attr:`table` adds each p-value adjusted over every p-value of the table so far (steps × layers × metrics;
-    "bh", "by", "holm" or None, see :mod:`repchange.tool.multiplicity`).
+    "bh", "by", "holm" or None, see :mod:`repchange.tool.multiplicity`). ``monitor``: a
+    :class:`~repchange.tool.sequential.ChangeMonitor`; each update then also reads its measure on a fresh random
+    subsample of the probe and tests, per layer and however often one looks, whether the layer changed by more than
+    its ``delta`` (:attr:`changes`; :mod:`repchange.tool.sequential`).
     """
 
     def __init__(self, model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None = "stages",
@@ -123,7 +127,8 @@ class Tracker:
                  batch_size: int = 256, streaming: bool = False, null: int = 0,
                  null_metrics: Sequence[str] | None = None, bootstrap: int = 0,
                  confidence: float = 0.95, probe_seed: int | None = 0, k: int = 10, sigma: float = 1.0,
-                 out: str | os.PathLike | None = None, name: str | None = None, p_adjust: str | None = "bh") -> None:
+                 out: str | os.PathLike | None = None, name: str | None = None, p_adjust: str | None = "bh",
+                 monitor: ChangeMonitor | None = None) -> None:
         model = unwrapped(model)  # a DDP wrapper's forward is a collective; layer names are the model's own
         if isinstance(reference, nn.Module):
             reference = unwrapped(reference)
@@ -145,6 +150,12 @@ class Tracker:
             raise ValueError("streaming=True averages HSIC over batches, so the batches must be a random draw of "
                              "the probe: give probe_seed (not None) and a map-style Dataset, not an IterableDataset")
         n = self.probe.n
+        if monitor is not None and (streaming or view == "positions"):
+            raise ValueError("monitor= reads its measure on random subsamples of the probe's samples, from the held "
+                             "reference activations: it needs streaming=False and a view whose rows are probe samples "
+                             "(not 'positions')")
+        if monitor is not None and n is not None:
+            monitor.rows_for(n)  # a subsample the probe cannot give is refused before any work
         first = to_device(self.probe.first(model, EXAMPLE_ROWS), self.device, floating_dtype(model))  # finds layers and widths
         self.layers = resolve_layers(model, layers, first)
         self._select = select
@@ -187,12 +198,18 @@ class Tracker:
                                    probe_seed, null,
                                    list(self.null_metrics), bootstrap, type(model).__name__)
         self._reference_factors: dict[str, Factors | str] = {}  # built at the first update, kept for the rest
+        self.monitor = monitor
+        self._changes: list[dict[str, Any]] = []
+        if monitor is not None:
+            monitor.start([l.name for l in self.layers])
         self.measuring = is_measuring_rank()  # under torch.distributed, rank 0 measures and the others wait
         if not self.measuring:
             self._rows: list[dict[str, Any]] = []
             self._reference_model, self._reference_acts = None, None
             return
         self._rows = self._resume() if self.out else []
+        if monitor is not None and self.out is not None:
+            self._resume_changes()
         reference = self._saved_reference(reference)
         keep_parts = streaming and self._parts_serve(model)
         self._reference_model = self._reference(reference) if reference is not None or (streaming and not keep_parts) \
@@ -366,19 +383,75 @@ class Tracker:
                                  alpha=math.nan, value=value, higher_is_better=True, note=note, **info))
         else:
             current = self._activations(self.model, f"the model at step {step}")
+            looked: dict[str, tuple[Factors | str, Factors | str]] = {}
             for r, l in zip(self.reference_layers, self.layers):
                 ref, cur = self._reference_acts[r.name], current[l.name]
                 if r.name not in self._reference_factors:  # its decompositions serve every later update
                     self._reference_factors[r.name] = self._factors(ref, f"{r.name} (reference)")
                 fa, fb = self._reference_factors[r.name], self._factors(cur, l.name)
+                looked[l.name] = (fa, fb)
                 for row in measure_rows(ref, cur, fa, fb, self.metrics, self.alphas, k=self.k, sigma=self.sigma,
                                         null=self.null, null_metrics=self.null_metrics, bootstrap=self.bootstrap,
                                         confidence=self.confidence, seed=self.seed):
                     rows.append(dict(step=step, layer=l.name, **self._pair_label(r), **row, **info))
+            if self.monitor is not None:
+                self._look(step, looked)
         self._rows = [r for r in self._rows if r["step"] != step] + rows
         if self.out is not None:
             self._save()
         return pd.DataFrame(rows)
+
+    def _look(self, step: int | float, sides: dict[str, tuple[Factors | str, Factors | str]]) -> None:
+        """The monitor's look at ``step``: its measure on this look's subsample of the probe, per layer (``sides``:
+        layer -> reference and current factors). A look at a step seen before replaces it (the looks are replayed)."""
+        monitor = self.monitor
+        assert monitor is not None
+        earlier = [c for c in self._changes if c["step"] != step]
+        if len(earlier) != len(self._changes):
+            self._replay(earlier)
+        look = len({c["step"] for c in earlier})
+        for layer, (fa, fb) in sides.items():
+            value = math.nan  # undefined at this layer or on this draw: the e-process keeps its value
+            if isinstance(fa, Factors) and isinstance(fb, Factors):
+                rows = torch.randperm(fa.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + look))
+                rows = rows[:monitor.rows_for(fa.n)].to(fa._raw.device)
+                alpha = monitor.alpha_pwsm if monitor.metric == "pwsm" else math.nan
+                try:
+                    value = resampled(monitor.metric, Sides(fa, fb, alpha=alpha, k=self.k, sigma=self.sigma))(rows, rows)
+                except UndefinedSimilarity:
+                    pass
+            self._changes.append(dict(monitor.observe(step, layer, value), value=value))
+        if self.out is not None:
+            self._save()
+
+    def _replay(self, changes: list[dict[str, Any]]) -> None:
+        """Start the monitor afresh and feed it ``changes`` (earlier looks' values, in order)."""
+        assert self.monitor is not None
+        self.monitor.start([l.name for l in self.layers])
+        self._changes = [dict(self.monitor.observe(c["step"], c["layer"], c["value"]), value=c["value"])
+                         for c in changes]
+
+    def _resume_changes(self) -> None:
+        """A restarted run's monitor: the saved settings must be this monitor's; its saved looks are replayed."""
+        assert self.monitor is not None and self.out is not None
+        settings = dict(metric=self.monitor.metric, delta=self.monitor.delta, alpha=self.monitor.alpha,
+                        subsample=self.monitor.subsample, alpha_pwsm=self.monitor.alpha_pwsm)
+        meta, table = self.out / "monitor.json", self.out / "changes.csv"
+        if meta.exists() and json.loads(meta.read_text()) != settings:
+            raise ValueError(f"{self.out} holds a monitor with other settings ({meta.read_text().strip()}); pass "
+                             f"another folder, or the same monitor settings")
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write(meta, lambda p: p.write_text(json.dumps(settings)))
+        if table.exists():
+            self._replay(pd.read_csv(table, dtype={"layer": str}).to_dict("records"))
+
+    @property
+    def changes(self) -> pd.DataFrame:
+        """The monitor's looks: step, layer, metric, change (this look's measure as a share of its range away from
+        "the same"; NaN where undefined), e_value, threshold, alarm, first_alarm, value (the measure on the
+        subsample). Empty without a monitor."""
+        columns = ["step", "layer", "metric", "change", "e_value", "threshold", "alarm", "first_alarm", "value"]
+        return pd.DataFrame(self._changes, columns=columns)
 
     def _factors(self, acts: torch.Tensor, name: str) -> Factors | str:
         return factors_or_reason(as_samples(acts, self.view), name)
@@ -387,6 +460,8 @@ class Tracker:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write(self.out / "track.json", lambda p: p.write_text(json.dumps(asdict(self._settings), indent=1)))
         atomic_write(self.out / "track.csv", lambda p: self.table.to_csv(p, index=False))
+        if self.monitor is not None:
+            atomic_write(self.out / "changes.csv", lambda p: self.changes.to_csv(p, index=False))
 
     @property
     def table(self) -> pd.DataFrame:
