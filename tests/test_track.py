@@ -9,9 +9,10 @@ import pytest
 import torch
 import torchvision
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from repchange.measure.metrics import filter_procrustes_similarity, linear_cka, minibatch_cka, procrustes_angle, pwsm
+from repchange.tool.probes import ProbeOrderError
 from repchange.tool.track import ProbeTooLarge, Tracker, final_values, plot_table, resolve_layers, stage_ends
 
 
@@ -290,3 +291,25 @@ def test_streaming_keeps_the_references_gram_parts_instead_of_a_model_copy_where
         for (r, c) in zip((p[layer] for p in before), (p[layer] for p in after)):
             direct.update(r, c)
         assert a[layer] == pytest.approx(direct.value, abs=1e-10)
+
+
+class _Stream(IterableDataset):
+    """Rows of ``x`` as a stream: in order, or in a new random order every pass (as a shuffling stream does)."""
+
+    def __init__(self, x: torch.Tensor, shuffle: bool) -> None:
+        self.x, self.shuffle = x, shuffle
+
+    def __iter__(self):
+        order = torch.randperm(len(self.x)) if self.shuffle else torch.arange(len(self.x))
+        return iter(self.x[order])
+
+
+def test_a_probe_that_yields_another_order_on_a_later_pass_is_refused() -> None:
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Linear(6, 10), nn.ReLU()), torch.randn(40, 6)
+    steady = Tracker(model, DataLoader(_Stream(x, shuffle=False), batch_size=8), layers=["1"], metrics=("cka",))
+    assert steady.update(0).value.item() == pytest.approx(1.0)  # the same rows every pass: read as they come
+    assert steady.update(1).value.item() == pytest.approx(1.0)
+    shuffled = Tracker(model, DataLoader(_Stream(x, shuffle=True), batch_size=8), layers=["1"], metrics=("cka",))
+    with pytest.raises(ProbeOrderError, match="other inputs on this pass than on its first"):
+        shuffled.update(0)  # unchecked, the same weights would have read as CKA < 1: a change that is not there

@@ -12,10 +12,18 @@ and the average is a different quantity from CKA on the whole probe. Every probe
 in the order of one permutation drawn from ``seed`` (``seed=None`` keeps the given order, and a
 streamed measurement refuses it). An iterable dataset cannot be permuted: it is read as it comes,
 and streaming refuses it.
+
+**The same samples on every pass.** Every measurement pairs the reference's row i with the model's row i, so each
+pass over the probe must yield the same inputs in the same order. A tensor, mapping or Split does by construction; a
+Dataset or DataLoader may not (an iterable dataset that shuffles or interleaves its workers, random transforms). Each
+complete pass over such a probe is fingerprinted (a hash of its input bytes, in order: the inputs are their own
+sample ids) and a pass that differs from the first is refused with :class:`ProbeOrderError`, before its rows are
+compared with anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterator, Mapping
 
 import torch
@@ -24,7 +32,11 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
 from repchange.data.datasets import Split, normalise
 
-__all__ = ["Batch", "Probe", "batch_size_of", "floating_dtype", "to_device"]
+__all__ = ["Batch", "Probe", "ProbeOrderError", "batch_size_of", "floating_dtype", "to_device"]
+
+
+class ProbeOrderError(ValueError):
+    """A pass over the probe yielded other inputs, or another order, than its first pass."""
 
 Batch = torch.Tensor | dict[str, torch.Tensor]
 
@@ -57,6 +69,14 @@ def batch_size_of(batch: Batch) -> int:
                              f"{ {k: tuple(v.shape) for k, v in batch.items() if isinstance(v, torch.Tensor)} }")
         return sizes.pop()
     return len(batch)
+
+
+def _fingerprint(digest: Any, inputs: Batch) -> None:
+    """Feed ``inputs``' bytes (each keyword's name first) into ``digest``: a pass's samples, in order."""
+    for name, tensor in (sorted(inputs.items()) if isinstance(inputs, Mapping) else [("", inputs)]):
+        digest.update(name.encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
 
 
 def _slice(inputs: Batch, rows: torch.Tensor) -> Batch:
@@ -134,8 +154,13 @@ class Probe:
     def batches(self, model: nn.Module | None = None) -> Iterator[Batch]:
         """The probe's input batches in its fixed order; a Split is normalised with ``model.input_stats``."""
         if self._loader is not None:
+            digest, rows = hashlib.blake2b(digest_size=16), 0
             for batch in self._loader:
-                yield _item_input(batch)
+                inputs = _item_input(batch)
+                _fingerprint(digest, inputs)
+                rows += batch_size_of(inputs)
+                yield inputs
+            self._check_pass(digest.hexdigest(), rows)
             return
         rows = self._order if self._order is not None else torch.arange(self.n)
         for start in range(0, self.n, self.batch_size):
@@ -144,6 +169,19 @@ class Probe:
                 yield normalise(self._split.images[chunk], getattr(model, "input_stats", None))
             else:
                 yield _slice(self._tensors, chunk)  # type: ignore[arg-type]
+
+    def _check_pass(self, fingerprint: str, rows: int) -> None:
+        """Keep the first complete pass's fingerprint; refuse a later pass with another."""
+        first = getattr(self, "_first_pass", None)
+        if first is None:
+            self._first_pass = (fingerprint, rows)
+        elif first != (fingerprint, rows):
+            raise ProbeOrderError(
+                f"the probe yielded other inputs on this pass than on its first ({rows} rows against {first[1]}, "
+                f"or the same count in another order or with other values): the measures pair each reference "
+                f"row with the same row of the model, so every pass must yield the same samples in the same order. "
+                f"An iterable dataset that shuffles or reads with several workers, or random transforms, change it "
+                f"from pass to pass: build the probe without them, or read it once into a tensor and pass that")
 
     def first(self, model: nn.Module | None = None, rows: int | None = None) -> Batch:
         """The first batch, or its first ``rows`` samples (an example input for finding layers)."""
