@@ -124,14 +124,41 @@ def test_the_command_writes_the_report_and_prints_the_advice(tmp_path: Path, cap
     from repchange.data import image_folders
 
     monkeypatch.setattr(image_folders, "CACHE_ROOT", tmp_path / "cache")
-    a, _ = _checkpoints(tmp_path)
+    a, b = _checkpoints(tmp_path)
     probe = _tree(tmp_path / "probe", per_class=5)
     assert cli.main(["validate", "resnet18", str(a), "--probe", str(probe), "--n-probe", "15", "--image-size",
-                     "32", "--layers", "layer3", "layer4", "--resamples", "2", "--out", str(tmp_path / "trust")]) == 0
+                     "32", "--layers", "layer3", "layer4", "--resamples", "2", "--out", str(tmp_path / "trust"),
+                     "--twin", str(b)]) == 0
     printed = capsys.readouterr().out
-    assert "ignored the isometries" in printed and "validate.csv" in printed
+    assert "ignored the isometries" in printed and "validate.csv" in printed and "reseeded twin read" in printed
     table = pd.read_csv(tmp_path / "trust" / "validate.csv")
     assert set(table.layer) == {"layer3", "layer4"} and (tmp_path / "trust" / "validate.png").stat().st_size > 1000
+    assert set(table[table.kind == "twin"].layer) == {"layer3", "layer4"}
+    assert cli.main(["validate", "resnet18", str(a), "--probe", str(probe), "--twin", str(tmp_path / "nothing.pt"),
+                     "--out", str(tmp_path / "t3")]) == 2
+    assert "twin (--twin) must be a state-dict file" in capsys.readouterr().err
     assert cli.main(["validate", "resnet18", str(tmp_path / "missing.pt"), "--probe", "x", "--out",
                      str(tmp_path / "t2"), "--resamples", "1"]) == 2  # refused before the checkpoint is read
     assert "resamples (--resamples) must be a whole number of at least 2" in capsys.readouterr().err
+
+
+def test_a_twin_reads_on_the_same_samples_itself_as_no_change_and_another_seed_as_some() -> None:
+    def net(seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(6, 24), nn.ReLU(), nn.Linear(24, 12), nn.ReLU())
+
+    probe = torch.randn(60, 6, generator=torch.Generator().manual_seed(3))
+    model = net(0)
+    itself = v.validate(model, probe, layers=["1", "3"], metrics=("cka", "procrustes"), resamples=4, twin=net(0))
+    twin_rows = itself[itself.kind == "twin"]
+    assert len(twin_rows) == 4 and (twin_rows.construction == v.TWIN).all()
+    assert np.allclose(twin_rows.change, 0.0, atol=1e-6)  # the same weights: the same activations, row for row
+    other = v.validate(model, probe, layers=["1", "3"], metrics=("cka", "procrustes"), resamples=4, twin=net(1))
+    moved = other[other.kind == "twin"]
+    assert (moved.change > 0.05).all()  # another seed's features: the twin reads some way towards unrelated rows
+    text = v.advice(other)
+    assert "reseeded twin read" in text
+    # the judged kinds are unchanged by a twin: its reading is reported beside them, not scored
+    pd.testing.assert_frame_equal(v.trust(other[other.kind != "twin"]), v.trust(other))
+    with pytest.raises(ValueError, match="twins must give the same layers on the same probe samples"):
+        v.validate_activations({"a": probe[:, :4]}, twins={"a": probe[:30, :4]}, resamples=2)

@@ -73,6 +73,8 @@ def add_validate_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser
     val.add_argument("arch", help="a torchvision model name (e.g. resnet18) or module:function returning the model")
     val.add_argument("checkpoint", help="a state-dict file")
     val.add_argument("--probe", required=True, help="an ImageFolder root or a book data set (e.g. fashion_mnist)")
+    val.add_argument("--twin", help="a state-dict file of the same architecture trained from another seed (or "
+                                    "re-initialised): how far it reads is reported beside the constructions")
     val.add_argument("--layers", nargs="+", help="module paths, globs or name@k (default: the end of each stage)")
     val.add_argument("--metrics", nargs="+", help="measures of (samples × features) activations (default: cka "
                                                   "cka_debiased procrustes procrustes_heldout mutual_knn)")
@@ -94,7 +96,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     advice_text = validate_checkpoint(args.arch, args.checkpoint, args.probe, layers=args.layers or "stages",
                                       metrics=args.metrics or DEFAULT_METRICS, view=args.view, n_probe=args.n_probe,
                                       image_size=args.image_size, num_classes=args.num_classes,
-                                      resamples=args.resamples, bn=args.bn, device=args.device, out=Path(args.out))
+                                      resamples=args.resamples, bn=args.bn, device=args.device, out=Path(args.out),
+                                      twin=args.twin)
     print(advice_text)
     print(f"report: {Path(args.out) / 'validate.csv'}, {Path(args.out) / 'validate.png'}")
     return 0

@@ -11,7 +11,11 @@ and every measure compares X with the changed X':
 - **artefacts** a trustworthy measure moves little under (Davari et al., ICLR 2023; Timkey & van Schijndel 2021):
   5 % of the probe samples translated far along one direction, one "rogue" feature of ten times the largest
   feature's spread appended;
-- and the **null**: the rows shuffled (X against unrelated samples of itself), which fixes each measure's scale.
+- and the **null**: the rows shuffled (X against unrelated samples of itself), which fixes each measure's scale;
+- where the user supplies one, a **twin**: the same layer of another model on the same probe samples (the same
+  architecture trained again from another seed, or re-initialised). How far it reads is reported, not judged: an
+  independently trained net need not be an isometry of this one, but its reading is the scale a change must exceed to
+  be more than what retraining gives (Ding et al. 2021's specificity test reads measures against seed changes).
 
 Each change is reported as a share of the way from X-against-itself to the null: ``change = |v - v_identity| /
 |v_null - v_identity|`` (0: the measure did not move; 1: it moved as far as unrelated samples take it), with its
@@ -45,7 +49,8 @@ from repchange.tool.readout import factors_or_reason, layer_activations
 from repchange.tool.request import Request
 from repchange.tool.views import Pool, as_samples
 
-__all__ = ["CATCH_ABOVE", "CONSTRUCTIONS", "DEFAULT_METRICS", "IGNORE_BELOW", "NO_ROOM", "ROBUST_BELOW", "Construction",
+__all__ = ["CATCH_ABOVE", "CONSTRUCTIONS", "DEFAULT_METRICS", "IGNORE_BELOW", "NO_ROOM", "ROBUST_BELOW", "TWIN",
+           "Construction",
            "advice", "plot_report", "trust", "validate", "validate_activations", "validate_checkpoint"]
 
 IGNORE_BELOW = 0.05  # a change's share of the way to the null a measure should stay under where it should ignore it
@@ -125,19 +130,30 @@ def _alphas(metrics: Sequence[str], alpha: float) -> tuple[float, ...]:
     return (alpha,) if any(m in ALPHA_METRICS for m in metrics) else ()
 
 
+TWIN = "reseeded twin"  # the construction name of a user's twin model
+
+
 def validate_activations(activations: Mapping[str, torch.Tensor], *, metrics: Sequence[str] = DEFAULT_METRICS,
-                         alpha: float = 0.5, resamples: int = 10, seed: int = 0, progress: bool = True
-                         ) -> pd.DataFrame:
+                         alpha: float = 0.5, resamples: int = 10, seed: int = 0, progress: bool = True,
+                         twins: Mapping[str, torch.Tensor] | None = None) -> pd.DataFrame:
     """The report's rows for layers' activations ``{layer: (n, p) samples × features}`` (see the module docstring):
     layer, metric, construction, kind, identity (X against itself), value and null (medians over the resamples),
-    change (median share of the way to the null) with change_low, change_high (95 %), note. ``progress``: a bar on a
-    terminal (layers × resamples)."""
+    change (median share of the way to the null) with change_low, change_high (95 %), note. ``twins``: the same
+    layers of a twin model on the same samples in the same order (rows "reseeded twin", kind "twin"; a layer's
+    width may differ). ``progress``: a bar on a terminal (layers × resamples)."""
     for metric in metrics:
         if metric not in MEASURES or MEASURES[metric].needs_maps:
             raise ValueError(f"validate compares (samples × features) activations: {metric!r} is not one of "
                              f"{[m for m in MEASURES if not MEASURES[m].needs_maps]}")
     if resamples < 2:
         raise ValueError(f"resamples must be at least 2 (the interval needs them), got {resamples}")
+    if twins is not None:
+        unpaired = sorted(set(activations) ^ set(twins))
+        mismatched = {layer: (len(a), len(twins[layer])) for layer, a in activations.items()
+                      if layer in twins and len(twins[layer]) != len(a)}
+        if unpaired or mismatched:
+            raise ValueError(f"twins must give the same layers on the same probe samples: unpaired layers "
+                             f"{unpaired}, sample counts (model, twin) {mismatched}")
     short = {layer: len(a) for layer, a in activations.items() if len(a) < MIN_SAMPLES}
     if short:
         raise ValueError(f"validate needs at least {MIN_SAMPLES} probe samples (each resample keeps "
@@ -151,21 +167,26 @@ def validate_activations(activations: Mapping[str, torch.Tensor], *, metrics: Se
         draws: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
         for r in range(resamples):
             g = torch.Generator().manual_seed(seed * 100_003 + r)
-            x = x_all[torch.randperm(n, generator=g)[: max(MIN_SUBSAMPLE, int(SUBSAMPLE * n))]]
+            rows_drawn = torch.randperm(n, generator=g)[: max(MIN_SUBSAMPLE, int(SUBSAMPLE * n))]
+            x = x_all[rows_drawn]
             fx = factors_or_reason(x, f"{layer} (resample {r})")
             changed = {c.name: factors_or_reason(c.apply(x, g), f"{layer} ({c.name})") for c in CONSTRUCTIONS}
+            if twins is not None:  # the twin's same samples
+                changed[TWIN] = factors_or_reason(twins[layer].detach().to(torch.float64).cpu()[rows_drawn],
+                                                  f"{layer} (twin)")
             for metric in metrics:
                 identity = _value(metric, fx, fx, alpha)
                 null = _value(metric, fx, changed["rows shuffled"], alpha)
-                for c in CONSTRUCTIONS:
-                    draws.setdefault((metric, c.name), []).append((identity, _value(metric, fx, changed[c.name],
-                                                                                    alpha), null))
+                for name in changed:
+                    draws.setdefault((metric, name), []).append((identity, _value(metric, fx, changed[name], alpha),
+                                                                 null))
             bar.update()
         for metric in metrics:
             m = MEASURES[metric]
             width = (m.high - m.low) if math.isfinite(m.high - m.low) else 1.0
-            for c in CONSTRUCTIONS:
-                d = np.array(draws[(metric, c.name)])
+            kinds = [(c.name, c.kind) for c in CONSTRUCTIONS] + ([(TWIN, "twin")] if twins is not None else [])
+            for name, kind in kinds:
+                d = np.array(draws[(metric, name)])
                 identity, value, null = np.nanmedian(d, axis=0)
                 room = np.abs(d[:, 2] - d[:, 0])
                 share = np.abs(d[:, 1] - d[:, 0]) / np.where(room > 0, room, np.nan)
@@ -174,7 +195,7 @@ def validate_activations(activations: Mapping[str, torch.Tensor], *, metrics: Se
                                                f"the samples themselves; this measure cannot tell them apart here")
                 low, mid, high = (np.nanquantile(share, [0.025, 0.5, 0.975]) if not no_room and
                                   np.isfinite(share).any() else (math.nan,) * 3)
-                rows.append(dict(layer=layer, metric=metric, construction=c.name, kind=c.kind, identity=identity,
+                rows.append(dict(layer=layer, metric=metric, construction=name, kind=kind, identity=identity,
                                  value=value, null=null, change=mid, change_low=low, change_high=high, note=note))
     bar.close()
     return pd.DataFrame(rows)
@@ -218,6 +239,13 @@ def advice(report: pd.DataFrame) -> str:
             if len(passed) == verdicts.metric.nunique() else
             f"{', '.join(passed) or 'No measure'} ignored the isometries and the relabelled features and caught the "
             f"deleted top component at every layer where it could be read") + "."
+    twin = report[report.kind == "twin"].groupby("metric", sort=False).change
+    if len(twin.size()):
+        scale = ", ".join(f"{m} {low:.2f}–{high:.2f}" for m, low, high in
+                          zip(twin.min().index, twin.min(), twin.max()) if np.isfinite(low))
+        if scale:
+            sentences.append(f"The reseeded twin read, as a share of the way to shuffled rows over the layers: {scale}; "
+                             f"a change smaller than its measure's share is within what retraining gives.")
     artefacts = report[report.kind == "artefact"].groupby("metric", sort=False).change_high.max().dropna().sort_values()
     if len(artefacts):
         ranked = ", ".join(f"{m} ({v:.2f}{', further than unrelated samples' if v > 1 else ''})"
@@ -239,11 +267,11 @@ def plot_report(report: pd.DataFrame, title: str = "") -> Any:
 
     from repchange.base.plotting import PAGE_WIDTH_IN, fit_axis_texts, wrapped
 
-    order = [c.name for c in CONSTRUCTIONS if c.kind != "null"]
+    order = [c.name for c in CONSTRUCTIONS if c.kind != "null"] + ([TWIN] if (report.kind == "twin").any() else [])
     worst = report[report.kind != "null"].groupby(["metric", "construction"]).change.max().unstack()[order]
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.5 * len(worst) + 3.2))
     image = ax.imshow(worst.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    kinds = {c.name: c.kind for c in CONSTRUCTIONS}
+    kinds = {c.name: c.kind for c in CONSTRUCTIONS} | {TWIN: "twin"}
     ax.set_xticks(range(len(order)), [f"{name}\n({kinds[name]})" for name in order], rotation=30, ha="right",
                   fontsize=9)
     ax.set_yticks(range(len(worst)), worst.index, fontsize=9)
@@ -261,9 +289,12 @@ def plot_report(report: pd.DataFrame, title: str = "") -> Any:
 def validate(model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None = "stages",
              metrics: Sequence[str] = DEFAULT_METRICS, alpha: float = 0.5, view: str | Pool = "flatten",
              select: Selector | Mapping[str, Selector] = None, bn: str = "eval", batch_size: int = 256,
-             probe_seed: int | None = 0, resamples: int = 10, seed: int = 0) -> pd.DataFrame:
+             probe_seed: int | None = 0, resamples: int = 10, seed: int = 0, twin: nn.Module | None = None
+             ) -> pd.DataFrame:
     """The grounding report of ``metrics`` on ``model``'s ``layers`` over ``probe`` (see the module docstring): rows
-    as :func:`validate_activations`; ``alpha`` is PWSM's where a pwsm metric is asked. Checked before any activation."""
+    as :func:`validate_activations`; ``alpha`` is PWSM's where a pwsm metric is asked; ``twin``: a model with the same
+    layer names (another seed's training, or a re-initialisation), read on the same probe samples. Checked before any
+    activation."""
     request = Request(metrics=tuple(metrics), alphas=_alphas(metrics, alpha), view=view, bn=bn, batch_size=batch_size)
     request.check_between_layers()  # per-filter measures and the positions view do not apply here
     if resamples < 2:
@@ -274,19 +305,26 @@ def validate(model: nn.Module, probe: Any, *, layers: str | Sequence[str] | None
     resolved = resolve_layers(model, layers, first)
     acts = layer_activations(model, reader, resolved, select=select, bn=bn, device=device, what="the model",
                              view=view)
+    twins = None
+    if twin is not None:
+        twin_layers = resolve_layers(twin, [layer.name for layer in resolved], first)
+        twin_acts = layer_activations(twin, reader, twin_layers, select=select, bn=bn, device=device,
+                                      what="the twin", view=view)
+        twins = {name: as_samples(a, view) for name, a in twin_acts.items()}
     return validate_activations({name: as_samples(a, view) for name, a in acts.items()}, metrics=request.metrics,
-                                alpha=alpha, resamples=resamples, seed=seed)
+                                alpha=alpha, resamples=resamples, seed=seed, twins=twins)
 
 
 def validate_checkpoint(arch: str, checkpoint: str | os.PathLike, probe: str, *,
                         layers: str | Sequence[str] | None = "stages", metrics: Sequence[str] = DEFAULT_METRICS,
                         view: str = "flatten", n_probe: int | None = 200, image_size: int | None = None,
                         num_classes: int | None = None, resamples: int = 10, bn: str = "eval", device: str = "auto",
-                        out: str | os.PathLike) -> str:
+                        out: str | os.PathLike, twin: str | os.PathLike | None = None) -> str:
     """``repchange validate``: the report of ``metrics`` on ``arch`` loaded from ``checkpoint`` over the probe (an
     ImageFolder root or a book data set, as ``repchange compare`` reads them), written to ``out`` as validate.csv
-    (every row) and validate.png (the heatmap); returns the advice. Every argument is checked before the checkpoint
-    is read."""
+    (every row) and validate.png (the heatmap); returns the advice. ``twin``: a checkpoint of the same architecture
+    (another seed's training), read beside the constructions. Every argument is checked before the checkpoint is
+    read."""
     from repchange.base.device_checks import check_device
     from repchange.base.devices import resolve_device
     from repchange.tool.compare import (_load_into, _num_classes, build_model, compare_request,
@@ -301,14 +339,23 @@ def validate_checkpoint(arch: str, checkpoint: str | os.PathLike, probe: str, *,
     if n_probe is not None and n_probe < MIN_SAMPLES:
         raise ValueError(f"n_probe (--n-probe) must be at least {MIN_SAMPLES} for validate (each resample keeps "
                          f"{SUBSAMPLE:.0%} of the samples, at least {MIN_SUBSAMPLE}), got {n_probe}")
+    if twin is not None and not Path(twin).expanduser().is_file():
+        raise ValueError(f"twin (--twin) must be a state-dict file, got {twin!r}: no such file")
     state = load_checkpoint_state(checkpoint)
     model = build_model(arch, num_classes if num_classes is not None else _num_classes(state))
     _load_into(model, state, str(checkpoint), arch)
+    twin_model = None
+    if twin is not None:
+        twin_state = load_checkpoint_state(twin)
+        twin_model = build_model(arch, num_classes if num_classes is not None else _num_classes(twin_state))
+        _load_into(twin_model, twin_state, str(twin), arch)
+        twin_model.to(resolve_device(device))
     first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
     images, described = load_probe(probe, n_probe, image_size=image_size,
                                    channels=first.in_channels if isinstance(first, nn.Conv2d) else 3)
     model.to(resolve_device(device))
-    report = validate(model, images, layers=layers, metrics=metrics, view=view, bn=bn, resamples=resamples)
+    report = validate(model, images, layers=layers, metrics=metrics, view=view, bn=bn, resamples=resamples,
+                      twin=twin_model)
     target = Path(out).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     report.to_csv(target / "validate.csv", index=False)
