@@ -307,3 +307,24 @@ def test_with_two_seeds_the_baseline_trains_no_source_net_beyond_the_runs_own(tm
     assert seeds == [1, 2]  # the two sources of the run, each the other's twin
     one, two = (base[base.seed == s].set_index(["layer", "metric"]).value for s in (1, 2))
     np.testing.assert_allclose(one, two.loc[one.index], rtol=1e-5)  # one pair of nets, seen from each side
+
+
+@pytest.mark.slow
+def test_last_checkpoint_distances_read_from_a_stored_dynamics_table_are_the_computed_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = tables.DynamicsParams(finetune=TINY, archs=("resnet_small",), targets=("digits",), n_probe=20)
+    alone = tables.last_checkpoint_distances(params, Runtime(Store(tmp_path / "alone"), "cpu"))
+    store = Store(tmp_path / "after_dynamics")
+    tables.dynamics(params, Runtime(store, "cpu"))
+    monkeypatch.setenv("REPCHANGE_WORKERS", "1")  # in this process, where the patch below holds
+
+    def no_maps(*args, **kwargs):
+        raise AssertionError("the maps were extracted again though the dynamics table was stored")
+
+    monkeypatch.setattr(tables, "_run_maps", no_maps)
+    read = tables.last_checkpoint_distances(params, Runtime(store, "cpu"))
+    pd.testing.assert_frame_equal(read, alone, check_exact=True)
+    stored = sorted((tmp_path / "alone" / "study_b" / "last_checkpoint_distances").glob("*/table.csv"))
+    again = sorted((tmp_path / "after_dynamics" / "study_b" / "last_checkpoint_distances").glob("*/table.csv"))
+    assert [p.parent.name for p in stored] == [p.parent.name for p in again]  # one key either way
+    assert [p.read_bytes() for p in stored] == [p.read_bytes() for p in again]  # and the same bytes

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pandas as pd
+import torch
 
 from repchange.measure.features import positions_as_samples
 from repchange.measure.metrics import pwsm
@@ -122,9 +123,13 @@ def agreement_images_effect(params: b_tables.DynamicsParams, arch: str, target: 
     last = max(cfg.checkpoints)  # the source (epoch 0) and the last checkpoint only: the others are not read
     probe, maps, _ = b_tables.checkpoint_maps(cfg, None, params.n_probe, runtime=runtime, bn=params.bn,
                                               epochs=[0, last])
+    keeps = {name: b_tables.agreement_images(probe.labels, per_class)
+             for name, per_class in (("book", b_tables.AGREEMENT_IMAGES_PER_CLASS), ("all_images", None))}
     frames = {}
-    for name, per_class in (("book", b_tables.AGREEMENT_IMAGES_PER_CLASS), ("all_images", None)):
-        keep = b_tables.agreement_images(probe.labels, per_class)
+    for name, keep in keeps.items():
+        if name == "all_images" and torch.equal(keep, keeps["book"]):
+            frames[name] = frames["book"]  # no class has more probe images than the book reads: the same r's
+            continue
         frames[name] = pd.DataFrame([dict(layer=layer, **r) for layer in maps[0]
                                      for r in b_tables.filter_r(maps[0][layer][keep], maps[last][layer][keep],
                                                                 probe.labels[keep], params.procrustes_centre)])

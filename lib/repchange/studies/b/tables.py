@@ -150,8 +150,7 @@ def dynamics(params: DynamicsParams, runtime: Runtime | None = None) -> pd.DataF
     """
     params.validate()
     runtime = runtime or Runtime()
-    keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                      centre=params.procrustes_centre, **_reading(cfg, params, runtime)) for cfg in _runs(params)}
+    keys = {cfg: _distances_key(cfg, params, runtime) for cfg in _runs(params)}
     jobs = {cfg: (_dynamics_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
     return _tidy(_stored_tables("study_b/dynamics", keys, jobs, runtime, "Study B distance tables",
                                 train=lambda missing: train_all(missing, runtime=runtime)))
@@ -197,21 +196,38 @@ def last_checkpoint_distances(params: DynamicsParams, runtime: Runtime | None = 
     page). Columns: arch, target, seed, layer, epoch, metric, alpha, value, dead_fraction."""
     params.validate()
     runtime = runtime or Runtime()
-    keys = {cfg: dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
-                      centre=params.procrustes_centre, **_reading(cfg, params, runtime)) for cfg in _runs(params)}
+    keys = {cfg: _distances_key(cfg, params, runtime) for cfg in _runs(params)}
     jobs = {cfg: (_last_checkpoint_table, dict(cfg=cfg, params=params, runtime=runtime)) for cfg in keys}
     return _tidy(_stored_tables("study_b/last_checkpoint_distances", keys, jobs, runtime,
                                 "Study B last-checkpoint distances",
                                 train=lambda missing: train_all(missing, runtime=runtime)))
 
 
+def _distances_key(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> dict[str, object]:
+    """The store key of one run's :func:`dynamics` table, and of its :func:`last_checkpoint_distances` table."""
+    return dict(finetune=asdict(cfg), alphas=params.alphas, n_probe=params.n_probe, bn=params.bn,
+                centre=params.procrustes_centre, **_reading(cfg, params, runtime))
+
+
 def _last_checkpoint_table(cfg: FinetuneBConfig, params: DynamicsParams, runtime: Runtime) -> pd.DataFrame:
-    """One run's :func:`last_checkpoint_distances` rows (without arch, target, seed)."""
+    """One run's :func:`last_checkpoint_distances` rows (without arch, target, seed). Where the store serves the run's
+    :func:`dynamics` table (the chapter computed it), they are its rows at the last epoch with ``cls == "all"``: the
+    very numbers a computation alone gives (the "all" group is summed apart from the classes; tested), without
+    extracting the maps again."""
+    key = _distances_key(cfg, params, runtime)
+    if runtime.store.has("study_b/dynamics", key, TABLE_CODE):
+        table = runtime.store.table("study_b/dynamics", key, _not_stored, code=TABLE_CODE)
+        rows = table[(table.epoch == max(cfg.checkpoints)) & (table.cls.astype(str) == "all")]
+        return rows.drop(columns=["cls", "train_acc", "test_acc"]).reset_index(drop=True)
     _, probe, source, checkpoints = _run_maps(cfg, params, runtime, from_epoch=max(cfg.checkpoints))
     epoch, now = next(checkpoints)
     return pd.DataFrame([dict(layer=layer, epoch=epoch, **row)
                          for layer, d in _distances(source, now, probe.labels, params, per_class=False).items()
                          for row in d.rows()]).drop(columns="cls")
+
+
+def _not_stored() -> pd.DataFrame:
+    raise RuntimeError("a table the store said it serves was not there")
 
 
 def _stored_tables(kind: str, keys: dict, jobs: dict, runtime: Runtime, desc: str,
