@@ -30,11 +30,13 @@ import torchvision
 from IPython.display import HTML
 from torch.utils.data import DataLoader, TensorDataset
 
+from repchange.base.plotting import PAGE_WIDTH_IN, wrapped
 from repchange.book.glue import glue_numbers, glue_text, provenance, save_table
 from repchange.book.reader_tables import for_readers
 from repchange.data import datasets as data
 from repchange.measure.registry import biased_cka_chance
 from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
+from repchange.tool.sequential import ChangeMonitor
 from repchange.tool.track import Tracker, final_values, plot_table
 from repchange.tool.validate import advice, plot_report, validate
 
@@ -53,6 +55,9 @@ own_metrics: list[str] = ["cka", "cka_debiased", "procrustes"]  # see repchange.
 own_null: int = 50  # shuffles of the probe rows behind each value's permutation null (0: none)
 own_null_metrics: list[str] = ["cka", "cka_debiased"]  # which metrics get the null (Procrustes redoes an SVD a shuffle)
 own_validate_resamples: int = 5  # probe subsamples behind each interval of the trust report (at least 2)
+own_looks_per_epoch: int = 4  # the change monitor's looks per epoch (each on a fresh random half of the probe)
+own_monitor_delta: float = 0.05  # the smallest change of interest: a share of CKA's range (1 - CKA)
+own_monitor_alpha: float = 0.05  # the chance that any stage whose change stays within delta ever alarms
 own_vit_width: int = 64  # the small ViT compared with the ResNet layer by layer: token width (4 blocks, patches of 4)
 data_root: str = None  # folder with the data files, None for REPCHANGE_DATA or the system package
 profile: str = "default"  # the name printed on every figure
@@ -86,22 +91,30 @@ loader = DataLoader(train_set, batch_size=own_batch_size, shuffle=True,
 optimiser = torch.optim.SGD(model.parameters(), lr=own_lr, momentum=0.9)
 
 
-def train_one_epoch(net: torch.nn.Module, optimiser: torch.optim.Optimizer) -> float:
-    """One pass over the training images; the last batch's loss."""
+def train_one_epoch(net: torch.nn.Module, optimiser: torch.optim.Optimizer, after_batch=None) -> float:
+    """One pass over the training images; the last batch's loss. ``after_batch(i)`` after batch i (from 1)."""
     net.train()
-    for images, labels in loader:
+    for i, (images, labels) in enumerate(loader, 1):
         loss = torch.nn.functional.cross_entropy(net(images), labels)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if after_batch is not None:
+            after_batch(i)
     return float(loss.detach())
 
 
 tracker = Tracker(model, probe, layers=own_layers, metrics=own_metrics,  # 1: hook the layers, measure the reference
                   null=own_null, null_metrics=own_null_metrics or None)
+# a second tracker, looking more often, with the change monitor (below): CKA on a fresh random half of the probe
+monitored = Tracker(model, probe, layers=own_layers, metrics=("cka",),
+                    monitor=ChangeMonitor(metric="cka", delta=own_monitor_delta, alpha=own_monitor_alpha))
+every = max(1, len(loader) // own_looks_per_epoch)
 tracker.update(0)                                                # 2: epoch 0 (the init against itself)
+monitored.update(0)
 for epoch in range(1, own_epochs + 1):
-    loss = train_one_epoch(model, optimiser)
+    loss = train_one_epoch(model, optimiser, lambda i, e=epoch: monitored.update(round(e - 1 + i / len(loader), 3))
+                           if i % every == 0 else None)
     tracker.update(epoch, train_loss=loss)                       # 3: after every epoch
 
 table = tracker.table
@@ -158,6 +171,43 @@ else:
 # their init (Study A's finding for its conv net) is a property of the model, the data and the
 # schedule: this table answers it for the run above, and the same three lines answer it for
 # yours. {glue:md}`c1_null_sentence`
+#
+# ## Did a stage change, however often we look?
+#
+# Reading "changed" off a table at every look is a test at every look, and its false alarms grow with the looks. The
+# second tracker above looked {glue:text}`c1_looks` times, each time reading CKA on a fresh random half of the probe,
+# with a `ChangeMonitor` (`repchange.tool.sequential`): per stage a betting e-process against "its expected change,
+# 1 − CKA, is at most {glue:text}`c1_monitor_delta`", which alarms once the evidence reaches
+# {glue:text}`c1_monitor_threshold:.0f` (stages / α: the chance that any stage whose change stays within δ ever
+# alarms is at most α = {glue:text}`c1_monitor_alpha`, however many looks; `make bench` [14] simulates it).
+# {glue:md}`c1_monitor_sentence`
+
+# %%
+changes = monitored.changes
+save_table(changes, "c1_change_monitor")
+first = changes.groupby("layer", sort=False).first_alarm.max()
+glue_numbers({"c1_looks": changes.step.nunique(), "c1_monitor_delta": own_monitor_delta,
+              "c1_monitor_alpha": own_monitor_alpha, "c1_monitor_threshold": float(changes.threshold.iloc[0])})
+alarmed = first.dropna()
+glue_text("c1_monitor_sentence",
+          ("Stages and the epoch at which each first alarmed: " + "; ".join(f"`{layer}` at {step:g}"
+                                                                       for layer, step in alarmed.items()) + "."
+           if len(alarmed) else "No stage alarmed.")
+          + (f" No alarm at {', '.join(f'`{layer}`' for layer in first.index.difference(alarmed.index))}: no "
+             f"evidence there of a change beyond δ." if len(alarmed) < len(first) else ""))
+fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.4))
+for layer, rows in changes.groupby("layer", sort=False):
+    ax.plot(rows.step, rows.e_value, marker="o", ms=3, label=layer)
+ax.axhline(changes.threshold.iloc[0], color="black", ls="--", lw=1, label="alarm (stages / α)")
+ax.set(yscale="log", xlabel="epoch", ylabel="e-value (evidence of a change > δ)")
+ax.legend(fontsize=8, ncol=2)
+ax.set_title(wrapped(f"ResNet-18, change monitor on CKA · {source}", fig, size_pt=9), fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Figure.** Each stage's e-value after every look (log scale); a stage alarms where its curve crosses the dashed
+# line and stays alarmed. A stage that reads less than δ bets nothing, so its curve stays flat or falls.
 #
 # ## Two different architectures, every layer against every layer
 #
@@ -216,10 +266,17 @@ HTML(for_readers(matches, {"side": "model", "layer": "layer", "best": "best matc
 # top principal component deleted (it should catch that), 5 % of the samples translated far and one rogue feature
 # (artefacts a trustworthy measure moves little under; Davari et al. 2023, Timkey & van Schijndel 2021) — and reads
 # each change as a share of the way to the rows shuffled (0: unmoved; 1: as far as unrelated samples), with a 95 %
-# interval over {glue:text}`c1_validate_resamples` subsamples of the probe.
+# interval over {glue:text}`c1_validate_resamples` subsamples of the probe. `twin=` adds the same architecture trained
+# from another seed, read on the same probe images: how far retraining alone moves each measure, reported beside the
+# constructions (not judged: another seed's net need not be an isometry of this one).
 
 # %%
-trust_report = validate(model, probe, layers=own_layers, resamples=own_validate_resamples)
+torch.manual_seed(own_seed + 1)  # the twin: the same architecture and training from another seed
+twin = torchvision.models.resnet18(weights=None, num_classes=ds.num_classes)
+twin_optimiser = torch.optim.SGD(twin.parameters(), lr=own_lr, momentum=0.9)
+for epoch in range(1, own_epochs + 1):
+    train_one_epoch(twin, twin_optimiser)
+trust_report = validate(model, probe, layers=own_layers, resamples=own_validate_resamples, twin=twin)
 save_table(trust_report, "c1_validate")
 fig = plot_report(trust_report, f"ResNet-18 after {own_epochs} epochs, its own activations · {source}")
 plt.show()

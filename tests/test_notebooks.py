@@ -623,6 +623,18 @@ def test_your_own_model_chapter_glues_the_tracked_table(smoke_runs: dict) -> Non
     assert len(matrix) == 5 * 4 == g["c1_pairs"] and g["c1_factorisations"] == 9
     assert g["c1_above_null"] == int((matrix.value > matrix.null_high).sum())
     assert g["c1_best_sentence"].count("↔") == 5
+    # the change monitor: a look at 0 and after every few batches, five stages, alarms at stages / alpha
+    changes = pd.read_csv(smoke_runs["out"] / "results" / "c1_change_monitor.csv")
+    assert changes.layer.unique().tolist() == table.layer.unique().tolist()
+    assert changes.step.nunique() == g["c1_looks"] > g["c1_epochs"] + 1
+    assert g["c1_monitor_threshold"] == pytest.approx(5 / 0.05)
+    assert changes[changes.step == 0].change.abs().max() < 1e-9  # the init against itself on any half of the probe
+    alarmed = changes.groupby("layer").first_alarm.max().dropna()
+    assert all(f"`{layer}`" in g["c1_monitor_sentence"] for layer in changes.layer.unique())
+    assert (changes[changes.alarm].e_value.groupby(changes.layer).max() >= g["c1_monitor_threshold"]).all() \
+        if len(alarmed) else "No stage alarmed" in g["c1_monitor_sentence"]
+    trust = pd.read_csv(smoke_runs["out"] / "results" / "c1_validate.csv")
+    assert set(trust[trust.kind == "twin"].layer) == set(table.layer)  # another seed's ResNet-18 beside the constructions
 
 
 def test_a_warm_build_keeps_every_unchanged_notebook(built_book: Path, capsys) -> None:

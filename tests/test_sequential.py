@@ -61,7 +61,7 @@ def test_a_change_at_a_known_look_is_detected_and_its_delay_measured() -> None:
         look = _alarm_look(EProcess(DELTA), xs, 1 / 0.05)
         assert look is not None and look > 200, f"alarm at look {look}: before the change, or never"
         delays.append(look - 200)
-    assert np.median(delays) < 30, f"median detection delay {np.median(delays)} looks"
+    assert np.median(delays) < 25, f"median detection delay {np.median(delays)} looks"
 
 
 def test_bad_settings_and_values_are_refused_by_name() -> None:

@@ -6,7 +6,6 @@ tables of the ordinary path, to the bit."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -53,9 +52,12 @@ def test_each_runs_tables_start_while_the_next_run_trains(tmp_path: Path) -> Non
 
 def test_a_failing_run_stops_the_rest_and_keeps_what_finished(tmp_path: Path) -> None:
     folder = str(tmp_path)
-    foreground = [(parallel.Job(_stamp, dict(folder=folder, name="train0")), [parallel.Job(_stamp, dict(folder=folder, name="table0"))]),
-                  (parallel.Job(_fail, dict(message="no such data"), label="run 1"), [parallel.Job(_stamp, dict(folder=folder, name="table1"))]),
-                  (parallel.Job(_stamp, dict(folder=folder, name="train2")), [])]
+    def stamp(name: str) -> parallel.Job:
+        return parallel.Job(_stamp, dict(folder=folder, name=name))
+
+    foreground = [(stamp("train0"), [stamp("table0")]),
+                  (parallel.Job(_fail, dict(message="no such data"), label="run 1"), [stamp("table1")]),
+                  (stamp("train2"), [])]
     with pytest.raises(RuntimeError, match="run 1 failed: ValueError: no such data"):
         parallel.run_beside(foreground, n_workers=2)
     assert (tmp_path / "table0.txt").exists(), "a table already started was not left to finish"

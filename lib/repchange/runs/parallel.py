@@ -288,7 +288,8 @@ def run_beside(foreground: Sequence[tuple[Job, Sequence[Job]]], *, ready: Sequen
             try:
                 seconds, _ = _timed(job)
             except Exception as exc:
-                error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: {type(exc).__name__}: {exc}")
+                error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: "
+                                     f"{type(exc).__name__}: {exc}")
                 error.__cause__ = exc
                 break
             elapsed = time.monotonic() - start

@@ -104,8 +104,8 @@ def table_device_choice() -> str:
     training) or ``run`` (on the run's own device, after its training, one at a time in this process)."""
     choice = os.environ.get("REPCHANGE_TABLE_DEVICE", "") or "cpu"
     if choice not in TABLE_DEVICES:
-        raise ValueError(f"$REPCHANGE_TABLE_DEVICE must be one of {list(TABLE_DEVICES)}, got {choice!r}: 'cpu' computes "
-                         f"a GPU run's tables on the CPU beside its training, 'run' on the GPU after it")
+        raise ValueError(f"$REPCHANGE_TABLE_DEVICE must be one of {list(TABLE_DEVICES)}, got {choice!r}: 'cpu' "
+                         f"computes a GPU run's tables on the CPU beside its training, 'run' on the GPU after it")
     return choice
 
 

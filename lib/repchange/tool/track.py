@@ -417,7 +417,8 @@ class Tracker:
                 rows = rows[:monitor.rows_for(fa.n)].to(fa._raw.device)
                 alpha = monitor.alpha_pwsm if monitor.metric == "pwsm" else math.nan
                 try:
-                    value = resampled(monitor.metric, Sides(fa, fb, alpha=alpha, k=self.k, sigma=self.sigma))(rows, rows)
+                    sides_now = Sides(fa, fb, alpha=alpha, k=self.k, sigma=self.sigma)
+                    value = resampled(monitor.metric, sides_now)(rows, rows)
                 except UndefinedSimilarity:
                     pass
             self._changes.append(dict(monitor.observe(step, layer, value), value=value))

@@ -244,8 +244,8 @@ def advice(report: pd.DataFrame) -> str:
         scale = ", ".join(f"{m} {low:.2f}–{high:.2f}" for m, low, high in
                           zip(twin.min().index, twin.min(), twin.max()) if np.isfinite(low))
         if scale:
-            sentences.append(f"The reseeded twin read, as a share of the way to shuffled rows over the layers: {scale}; "
-                             f"a change smaller than its measure's share is within what retraining gives.")
+            sentences.append(f"The reseeded twin read, as a share of the way to shuffled rows over the layers: "
+                             f"{scale}; a change smaller than its measure's share is within what retraining gives.")
     artefacts = report[report.kind == "artefact"].groupby("metric", sort=False).change_high.max().dropna().sort_values()
     if len(artefacts):
         ranked = ", ".join(f"{m} ({v:.2f}{', further than unrelated samples' if v > 1 else ''})"
