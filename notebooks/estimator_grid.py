@@ -42,6 +42,8 @@ from repchange.book.glue import glue_numbers, glue_text, save_table
 from repchange.book.runner import chapter_values
 from repchange.studies import claims, estimator_grid
 from repchange.studies.a import tables as a_tables
+from repchange.book import trust_report
+from repchange.tool.validate import advice, plot_report
 from repchange.studies.b import tables as b_tables
 
 # %% tags=["parameters"]
@@ -96,6 +98,30 @@ display(chance_a.style.format("{:.3f}"))
 # random init on the same probe images, mean over seeds. Biased CKA between two unrelated random
 # nets is close to 1 in the early blocks, so its early-layer differences live in the last few
 # hundredths; the debiased estimator and mutual k-NN sit far lower.
+#
+# ## Which measures these activations let us trust
+#
+# An estimator that flips a verdict may be the right one or the broken one. The trust report of the tool
+# (`repchange.tool.validate`, {doc}`c1_your_own_model`) asks each measure, on the very activations Study A's verdicts
+# read — the first seed's pre-trained net at its last epoch, on the chapter's probe images, BatchNorm as the tables
+# extract it — whether it ignores what it should (an orthogonal transform, a rescaling, the features permuted),
+# catches what it should (the top principal component deleted) and moves little under artefacts (5 % of the samples
+# translated far, one rogue feature), each as a share of the way to shuffled rows, with a 95 % interval over
+# {glue:text}`grid_trust_resamples` probe subsamples; the second seed's net, trained by the same recipe, is read beside
+# them as the twin.
+
+# %%
+trust_resamples = 5
+trust_a = trust_report.pretrained_trust(pretraining, runtime, resamples=trust_resamples)
+save_table(trust_a, "estimator_trust_a")
+fig = plot_report(trust_a, f"Study A's pre-trained net, last epoch, the ledger's activations · {source_a}")
+plt.show()
+glue_text("grid_trust_advice", advice(trust_a))
+glue_numbers({"grid_trust_resamples": trust_resamples})
+
+# %% [markdown]
+# **Figure G1b.** Each measure's change under each construction on Study A's pre-trained net (the largest over its
+# layers; – where a measure cannot tell shuffled rows from the samples themselves). {glue:md}`grid_trust_advice`
 #
 # ## Study B: PWSM at three α and per-filter Procrustes
 

@@ -376,6 +376,17 @@ def test_landing_page_states_the_ledgers_findings(smoke_runs: dict) -> None:
     assert runner.book_notebooks()[-1].stem == "intro"  # executed last: it reads what the chapters stored
 
 
+def test_estimator_grid_page_shows_the_trust_report_on_study_as_own_activations(smoke_runs: dict) -> None:
+    g = read_glued(smoke_runs["notebooks"]["estimator_grid"])
+    report = pd.read_csv(smoke_runs["out"] / "results" / "estimator_trust_a.csv")
+    assert set(report.layer) == set(LAYERS)
+    assert set(report.kind) == {"ignore", "catch", "artefact", "null", "twin"}  # smoke: seeds 1 and 2, 2 the twin
+    assert g["grid_trust_resamples"] == 5 and "reseeded twin read" in g["grid_trust_advice"]
+    ortho = report[report.construction == "orthogonal transform"]
+    cka = ortho[ortho.metric == "cka"].change_high  # NaN where shuffled rows read as the samples themselves
+    assert cka.notna().any() and (cka.dropna() < 0.05).all()  # CKA ignores a rotation on these activations too
+
+
 def test_budget_page_reads_the_ledgers_pretraining_claims_at_each_measured_epoch(smoke_runs: dict) -> None:
     results = smoke_runs["out"] / "results"
     g = read_glued(smoke_runs["notebooks"]["budget"])

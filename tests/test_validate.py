@@ -162,3 +162,25 @@ def test_a_twin_reads_on_the_same_samples_itself_as_no_change_and_another_seed_a
     pd.testing.assert_frame_equal(v.trust(other[other.kind != "twin"]), v.trust(other))
     with pytest.raises(ValueError, match="twins must give the same layers on the same probe samples"):
         v.validate_activations({"a": probe[:, :4]}, twins={"a": probe[:30, :4]}, resamples=2)
+
+
+@pytest.mark.slow
+def test_the_trust_report_on_study_as_own_activations_reads_the_second_seed_as_its_twin(tmp_path: Path) -> None:
+    from repchange.book.trust_report import pretrained_trust
+    from repchange.runs.runtime import Runtime
+    from repchange.runs.store import Store
+    from repchange.runs.trainer import OptimiserSpec
+    from repchange.studies.a.pretraining import PretrainConfig
+    from repchange.studies.a.tables import CkaToInitParams
+
+    tiny = PretrainConfig(dataset="fashion_mnist", epochs=2, train_size=160, eval_size=40, width=8,
+                          optimiser=OptimiserSpec("sgd", lr=0.05, batch_size=32))
+    params = CkaToInitParams(tiny, seeds=(1, 2), n_probe=40)
+    report = pretrained_trust(params, Runtime(Store(tmp_path), "cpu"), metrics=("cka", "procrustes"), resamples=2)
+    assert {"block1", "block4"} <= set(report.layer)
+    assert set(report.kind) == {"ignore", "catch", "artefact", "null", "twin"}
+    twin = report[report.kind == "twin"]
+    assert (twin.change > 0).all()  # another seed's net is not this one
+    one_seed = pretrained_trust(CkaToInitParams(tiny, seeds=(1,), n_probe=40), Runtime(Store(tmp_path), "cpu"),
+                                metrics=("cka",), resamples=2)
+    assert "twin" not in set(one_seed.kind)

@@ -26,6 +26,7 @@ run (Study B's tables) while the next run trains on the device.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -33,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from repchange.runs import progress
 from repchange.runs.allocator import keep_freed_memory
@@ -197,39 +198,58 @@ def run_jobs(jobs: Sequence[Job], *, n_workers: int | None = None, device: str =
         return
 
     queue = sorted(range(n), key=lambda i: -jobs[i].cost)
-    pool, kept = _worker_pool(n_workers or workers())
-    try:
+    error: RuntimeError | None = None
+    with _pool(n_workers or workers()) as pool:
         submitted = {pool.submit(_timed, jobs[i]): i for i in queue}
-        pending, done_count, error = set(submitted), 0, None
+        pending, done_count = set(submitted), 0
         while pending:
             finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished_now:
                 index = submitted[future]
-                job = jobs[index]
                 if future.cancelled():
                     continue
                 exc = future.exception()
                 if exc is not None:
                     if error is None:
-                        error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: "
-                                             f"{type(exc).__name__}: {exc}")
-                        error.__cause__ = exc
+                        error = _failure(desc, jobs[index], exc)
                         for other in pending:
                             other.cancel()
                     continue
                 done_count += 1
                 finished(done_count, index, future.result())
-    except BaseException:  # an interrupt, a failing callback: stop the workers (what finished is stored)
+    _raise(error)
+
+
+def _failure(desc: str, job: Job, exc: BaseException) -> RuntimeError:
+    """The error that names a failed ``job`` of the queue ``desc``, caused by ``exc``."""
+    error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def _raise(error: RuntimeError | None) -> None:
+    """Raise a queue's first error, if any; a broken pool (a worker died) is discarded first."""
+    if error is None:
+        return
+    if isinstance(error.__cause__, BrokenProcessPool):
+        _discard_pool()
+    raise error
+
+
+@contextlib.contextmanager
+def _pool(size: int) -> Iterator[ProcessPoolExecutor]:
+    """The worker pool of ``size`` (:func:`_worker_pool`); an interrupt or a failing callback stops its workers (what
+    finished is stored), and a pool that is not kept is shut down on leaving."""
+    pool, kept = _worker_pool(size)
+    try:
+        yield pool
+    except BaseException:
         if kept:
             _discard_pool()
         raise
     finally:
         if not kept:
             pool.shutdown(wait=True)
-    if error is not None:
-        if isinstance(error.__cause__, BrokenProcessPool):
-            _discard_pool()
-        raise error
 
 
 def run_beside(foreground: Sequence[tuple[Job, Sequence[Job]]], *, ready: Sequence[Job] = (),
@@ -248,30 +268,21 @@ def run_beside(foreground: Sequence[tuple[Job, Sequence[Job]]], *, ready: Sequen
         run_jobs([job for job, _ in foreground], n_workers=1, desc=desc)
         return
     start = time.monotonic()
-    pool, kept = _worker_pool(n_workers or workers())
     submitted: dict[Any, Job] = {}
     done_back = 0
-    error: BaseException | None = None
-
-    def submit(jobs: Sequence[Job]) -> None:
-        for job in sorted(jobs, key=lambda j: -j.cost):
-            submitted[pool.submit(_timed, job)] = job
+    error: RuntimeError | None = None
 
     def collect(block: bool) -> None:
         """Report the background jobs that finished (all of them if ``block``); keep the first error."""
         nonlocal done_back, error
-        pending = [f for f in submitted if not f.done()] if not block else list(submitted)
-        finished = [f for f in submitted if f.done()] if not block else wait(pending).done
+        finished = wait(list(submitted)).done if block else [f for f in submitted if f.done()]
         for future in finished:
             job = submitted.pop(future)
             if future.cancelled():
                 continue
             exc = future.exception()
             if exc is not None:
-                if error is None:
-                    error = RuntimeError(f"{background_desc}: {job.label or job.function.__name__} failed: "
-                                         f"{type(exc).__name__}: {exc}")
-                    error.__cause__ = exc
+                error = error or _failure(background_desc, job, exc)
                 continue
             done_back += 1
             seconds, _ = future.result()
@@ -279,7 +290,11 @@ def run_beside(foreground: Sequence[tuple[Job, Sequence[Job]]], *, ready: Sequen
             progress.report("runs", desc=background_desc, done=done_back, total=n_back, label=job.label,
                             seconds=seconds, eta_s=elapsed / done_back * (n_back - done_back))
 
-    try:
+    with _pool(n_workers or workers()) as pool:
+        def submit(jobs: Sequence[Job]) -> None:
+            for job in sorted(jobs, key=lambda j: -j.cost):
+                submitted[pool.submit(_timed, job)] = job
+
         submit(ready)
         for done, (job, unlocked) in enumerate(foreground, 1):
             collect(block=False)
@@ -288,9 +303,7 @@ def run_beside(foreground: Sequence[tuple[Job, Sequence[Job]]], *, ready: Sequen
             try:
                 seconds, _ = _timed(job)
             except Exception as exc:
-                error = RuntimeError(f"{desc}: {job.label or job.function.__name__} failed: "
-                                     f"{type(exc).__name__}: {exc}")
-                error.__cause__ = exc
+                error = _failure(desc, job, exc)
                 break
             elapsed = time.monotonic() - start
             progress.report("runs", desc=desc, done=done, total=len(foreground), label=job.label, seconds=seconds,
@@ -300,17 +313,7 @@ def run_beside(foreground: Sequence[tuple[Job, Sequence[Job]]], *, ready: Sequen
             for future in submitted:
                 future.cancel()
         collect(block=True)
-    except BaseException:  # an interrupt, a failing callback: stop the workers (what finished is stored)
-        if kept:
-            _discard_pool()
-        raise
-    finally:
-        if not kept:
-            pool.shutdown(wait=True)
-    if error is not None:
-        if isinstance(error.__cause__, BrokenProcessPool):
-            _discard_pool()
-        raise error
+    _raise(error)
 
 
 def _cuda() -> bool:

@@ -18,7 +18,6 @@ def fig_calibration(table: pd.DataFrame, nominal: float, provenance: str, n: int
     table), the rate of "holds" against the true effect in smallest effects of interest (δ) at ``n`` units.
     Left: each method, units spread by one δ. Right: the rule, units spread by 0.5, 1 and 3 δ. The dotted lines
     mark an effect of one δ and the nominal one-sided rate ``nominal``: below one δ, "holds" is a false verdict."""
-    import matplotlib.pyplot as plt
 
     normal = table[(table.sampler == "normal") & (table.n == n)]
     fig, (left, right) = panel_grid(2, panel_height=3.6, extra_height=0.8, sharey=True)

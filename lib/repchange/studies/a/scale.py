@@ -264,7 +264,7 @@ def scale_axis(book: dict, own: Scale, own_seeds: Sequence[int], scales: Iterabl
                           f"trainings (the scale profile trains them)")
             continue
         frames += read
-        origin = (f", the book’s own runs" if mine else
+        origin = (", the book’s own runs" if mine else
                   f", {'; '.join(dict.fromkeys(sources))}: not trained in this build" if sources else "")
         status.append(f"{scale_label(scale)}: read (n = {int(read[0].seeds.iloc[0])} seeds{origin})")
     return pd.concat(frames, ignore_index=True), status
