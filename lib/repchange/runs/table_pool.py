@@ -122,15 +122,14 @@ def table_runtime(runtime: Runtime) -> Runtime:
 
 
 def tables_beside_training(trainings: Sequence[tuple[Job, Sequence[TableJob]]], runtime: Runtime, desc: str,
-                           n_workers: int | None = None) -> list[pd.DataFrame]:
+                           n_workers: int | None = None) -> None:
     """Each ``trainings[i] = (training, tables)``: the training run in this process (on the device, one after
-    another), and its ``tables`` (those that read nothing else untrained) computed in the worker pool as soon as it
-    finishes, at most ``n_workers`` at once (default one core fewer than the workers: this process feeds the
-    device). Returns every table, in order, read from the store."""
+    another), and its ``tables`` (those that read nothing else untrained) computed into the store in the worker pool
+    as soon as it finishes, at most ``n_workers`` at once (default one core fewer than the workers: this process
+    feeds the device). Read them with :func:`stored_table`."""
     run_beside([(training, [Job(stored_table, dict(job=t, store=runtime.store), label=t.label, cost=t.cost)
                             for t in tables]) for training, tables in trainings],
                n_workers=n_workers or max(1, workers() - 1), desc="training on the device", background_desc=desc)
-    return [stored_table(t, runtime.store) for _, tables in trainings for t in tables]
 
 
 @dataclass(frozen=True)
