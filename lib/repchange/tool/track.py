@@ -422,8 +422,6 @@ class Tracker:
                 except UndefinedSimilarity:
                     pass
             self._changes.append(dict(monitor.observe(step, layer, value), value=value))
-        if self.out is not None:
-            self._save()
 
     def _replay(self, changes: list[dict[str, Any]]) -> None:
         """Start the monitor afresh and feed it ``changes`` (earlier looks' values, in order)."""
