@@ -62,6 +62,9 @@
 14. The Tracker's change monitor by simulation (``benchmarks/sequential_monitor.py``): false alarms over 1,000 looks
    on the null's boundary, the e-process against a fixed-level test read at every look, and detection delays.
 
+15. The Procrustes distance's estimators against the population's value (``benchmarks/shape_estimators.py``): the
+   in-sample plug-in, held out, and from moments (Pospisil et al. 2024), at p/n from 0.1 to 10.
+
 Printed as a table and written to ``runs/bench/<time>.json``.
 """
 
@@ -297,12 +300,17 @@ def main() -> None:
 
     monitor_results = sequential_monitor.run()
     sequential_monitor.report(monitor_results)
+    import shape_estimators
+
+    shape_results = shape_estimators.run()
+    shape_estimators.report(shape_results)
     results = {"threads": torch.get_num_threads(), "seeds": list(SEEDS), "epochs": EPOCHS, "n_probe": N_PROBE,
                "tables": rows, "streaming": stream, "training": training_results, "tracking": tracking_results,
                "book": book_results, "verdicts": verdict_results, "regime": regime_results,
                "study_b_tables": study_b_results, "study_a_tables": study_a_results, "cpu_waste": cpu_waste_results,
                "float_order": float_order_results, "table_memory": table_memory_results,
-               "paper_cost": paper_cost_results, "sequential_monitor": monitor_results}
+               "paper_cost": paper_cost_results, "sequential_monitor": monitor_results,
+               "shape_estimators": shape_results}
     keys = [k for k in rows[0] if k != "layer_widths"]
     print(f"\n[5] Study A similarity table: {len(SEEDS)} seeds x 5 layers x 2 CKA estimators x ({EPOCHS + 1} pre-training"
           f" checkpoints x 2 references + {EPOCHS + 1} fine-tuning checkpoints x 3 references), n = {N_PROBE},"

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from repchange.measure import held_out
+from repchange.measure import moment_shape
 from repchange.measure import metrics as m
 
 
@@ -89,6 +90,13 @@ CASES: dict[str, Callable[[dict], list[float]]] = {
     "held_out_rows": lambda i: [float(v) for part in held_out.held_out_rows(11, seed=3) for v in part],
     "held_out_shape": lambda i: [held_out.held_out_shape(i["x"], i["y"], alpha=0.5, seed=1),
                                  held_out.held_out_shape(i["wide_x"], i["wide_y"])],
+    "chain_moments": lambda i: list(moment_shape.chain_moments(i["x"], i["y"], moments=6))
+    + list(moment_shape.chain_moments(i["wide_x"], i["wide_y"], moments=3)),
+    "polynomial_weights": lambda i: _polynomial(np.cov(i["x"][:, :5], rowvar=False) * 1e-3),
+    "moment_procrustes": lambda i: [getattr(r, f) for r in (moment_shape.moment_procrustes(i["x"], i["y"], moments=6),
+                                                            moment_shape.moment_procrustes(i["wide_x"], i["wide_y"],
+                                                                                           moments=4, seed=1))
+                                    for f in ("distance", "similarity", "in_sample", "bias", "std")],
     "pwsm_alphas": lambda i: list(m.pwsm_alphas(i["x"], i["y"], (0.0, 0.25, 0.5, 1.0)).values()),
     "hsic_floor": lambda i: [m.hsic_floor(m.gram_parts(torch.as_tensor(i["x"])))],
     "normalised_hsic": lambda i: [m.normalised_hsic(0.3, 0.5, 0.7, 40), m.normalised_hsic(-0.1, 2.0, 0.25, 40)],
@@ -96,6 +104,11 @@ CASES: dict[str, Callable[[dict], list[float]]] = {
     "rbf_gram": lambda i: _summary(m.rbf_gram(m.Factors(i["x"]), 1.0)),
     "unbiased_hsic": lambda i: [float(m.unbiased_hsic(*_grams(i)))],
 }
+
+
+def _polynomial(covariance: np.ndarray) -> list[float]:
+    weights, deviation = moment_shape.polynomial_weights(covariance, n_eigenvalues=9, bias_limit=2.0)
+    return [*weights, deviation]
 
 
 def compute() -> dict[str, list[float]]:

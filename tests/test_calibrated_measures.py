@@ -115,7 +115,7 @@ def test_every_measure_says_which_way_is_more_similar() -> None:
     assert {m: MEASURES[m].higher_is_better for m in MEASURES} == {
         "cka": True, "cka_debiased": True, "rbf_cka": True, "mutual_knn": True, "procrustes": False,
         "pwsm": False, "filter_procrustes": True, "mutual_knn_uncentred": True, "cknna": True, "svcca": True,
-        "pwcca": True, "rsa": True, "procrustes_heldout": False, "pwsm_heldout": False}
+        "pwcca": True, "rsa": True, "procrustes_heldout": False, "pwsm_heldout": False, "procrustes_moments": False}
     model, x = nn.Sequential(nn.Linear(5, 12), nn.Tanh()), torch.randn(30, 5)
     rows = Tracker(model, x, layers=["1"], metrics=("cka", "procrustes", "rbf_cka", "mutual_knn"),
                    k=5).update(0)

@@ -21,7 +21,8 @@ module is keyed by its kernels' versions, held to golden values), ``measure.metr
 import), its families ``measure.factors`` (one representation's cached factors, input checks), ``measure.hsic``
 (the unbiased HSIC estimator), ``measure.cka`` (linear, debiased, RBF and minibatch CKA), ``measure.shape``
 (Procrustes, PWSM), ``measure.neighbours`` (mutual k-NN), ``measure.per_filter`` (per-filter maps), ``measure.held_out`` (shape
-distances aligned on half the probe and scored on the other),
+distances aligned on half the probe and scored on the other), ``measure.moment_shape`` (the Procrustes distance
+estimated from moments, Pospisil et al. 2024),
 ``measure.registry`` (the measures by name: direction, range, undefined values), ``measure.peers`` (the peers'
 measures: platonic-rep's mutual k-NN and CKNNA, SVCCA, PWCCA, RSA), ``measure.resampling`` (a permutation null and a
 bootstrap interval for one value), ``measure.features`` (activations of named layers), ``measure.filter_chunks``

@@ -19,6 +19,7 @@ import torch
 from repchange.measure.cka import double_centred, linear_cka, normalised_hsic, rbf_cka, rbf_gram
 from repchange.measure.factors import Factors, UndefinedSimilarity
 from repchange.measure.held_out import held_out_shape
+from repchange.measure.moment_shape import moment_procrustes
 from repchange.measure.hsic import _hollow_parts, _unbiased_hsic_from_parts, hsic_floor
 from repchange.measure.neighbours import knn_overlap, mutual_knn, neighbours_from_gram
 from repchange.measure.per_filter import filter_procrustes_similarity
@@ -96,6 +97,9 @@ MEASURES: dict[str, Measure] = {m.name: m for m in (
             "on the other half (netrep's fit/score), radians", lambda s: held_out_shape(s.x._raw, s.y._raw)),
     Measure("pwsm_heldout", False, 0.0, math.pi, "PWSM at alpha aligned on half the probe, scored on the other half, "
             "radians", lambda s: held_out_shape(s.x._raw, s.y._raw, alpha=s.alpha)),
+    Measure("procrustes_moments", False, 0.0, math.pi / 2, "angular Procrustes distance of the population, estimated "
+            "from moments of the cross-covariance (Pospisil et al. 2024), radians",
+            lambda s: moment_procrustes(s.x._raw, s.y._raw).distance),
 )}
 ALPHA_METRICS = ("pwsm", "pwsm_heldout")  # computed at each of the alphas
 

@@ -27,7 +27,9 @@ def add_compare_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]
                                                   "--alpha), filter_procrustes, and the peers' mutual_knn_uncentred "
                                                   "(platonic-rep), cknna, svcca, pwcca, rsa, and held out (aligned on "
                                                   "half the probe, scored on the other): procrustes_heldout, "
-                                                  "pwsm_heldout (default: cka procrustes; "
+                                                  "pwsm_heldout, and the population's Procrustes distance "
+                                                  "estimated from moments: procrustes_moments (default: cka "
+                                                  "procrustes; "
                                                   "with --streaming or a matrix: cka_debiased)")
     cmp.add_argument("--view", default="flatten", choices=["flatten", "positions", "mean", "first", "last"],
                      help="how a layer's output becomes (samples, features): flatten, positions as samples, the mean "

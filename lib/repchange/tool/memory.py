@@ -29,7 +29,7 @@ __all__ = ["MEMORY_SHARE", "ProbeTooLarge", "available_bytes", "check_fits", "gi
 F32, F64 = 4, 8
 LINEAR = ("cka", "cka_debiased", "procrustes", "pwsm", "procrustes_heldout", "pwsm_heldout")
 SHAPE = {"procrustes", "pwsm", "procrustes_heldout", "pwsm_heldout"}  # an eigendecomposition or SVD of their own
-ALWAYS_GRAM = ("rbf_cka", "mutual_knn", "mutual_knn_uncentred", "cknna", "rsa")
+ALWAYS_GRAM = ("rbf_cka", "mutual_knn", "mutual_knn_uncentred", "cknna", "rsa", "procrustes_moments")
 CCA = ("svcca", "pwcca")
 RESAMPLED_WITH_GRAMS = ("cka", "cka_debiased", "rbf_cka", "mutual_knn")
 
@@ -64,6 +64,8 @@ def layer_bytes(n: int, p: int, metrics: Iterable[str], resampled: bool = False,
         total += F64 * n * p + 2 * F64 * n * n  # a float64 copy of the rows, the cosine matrix, its masked copy
     if "cknna" in metrics:
         total += F64 * n * p + 7 * F64 * n * n  # cosine, two masks, their product, masked kernels, temporaries
+    if "procrustes_moments" in metrics:
+        total += F64 * n * p + 9 * F64 * n * n  # centred rows; Gram, its triangle, square root, product, chain, draws
     if "rsa" in metrics:
         total += F64 * n * p + 2 * F64 * n * n + 3 * F64 * n * n // 2  # rows, correlations, indices, ranks
     if metrics & set(CCA):
