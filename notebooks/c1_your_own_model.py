@@ -59,6 +59,8 @@ own_looks_per_epoch: int = 4  # the change monitor's looks per epoch (each on a 
 own_monitor_delta: float = 0.05  # the smallest change of interest: a share of CKA's range (1 - CKA)
 own_monitor_alpha: float = 0.05  # the chance that any stage whose change stays within delta ever alarms
 own_vit_width: int = 64  # the small ViT compared with the ResNet layer by layer: token width (4 blocks, patches of 4)
+own_bert_width: int = 64  # the Hugging Face example: a BERT encoder's width (4 blocks, random initialisation)
+own_bert_tokens: int = 128  # ... and the most bytes of a sentence it reads
 data_root: str = None  # folder with the data files, None for REPCHANGE_DATA or the system package
 profile: str = "default"  # the name printed on every figure
 
@@ -286,6 +288,40 @@ glue_numbers({"c1_validate_resamples": own_validate_resamples})
 # %% [markdown]
 # **Figure.** Each measure's change under each construction, as a share of the way to shuffled rows (the largest
 # over the layers; – where the measure cannot tell shuffled rows from the samples themselves). {glue:md}`c1_validate_advice`
+#
+# ### The same report on a Hugging Face encoder
+#
+# Any model the Tracker reads can be validated; here a BERT encoder from Hugging Face's `transformers`, read at every
+# block through its own `output_hidden_states` (`layers="hidden_states"`), each sentence the mean over its real
+# tokens (`view="mean"`, by the probe's `attention_mask`). Nothing can be downloaded where this book is built, so the
+# encoder is `BertModel` at random initialisation (4 blocks of width {glue:text}`c1_bert_width`) and its tokens are
+# the sentences' UTF-8 bytes; `transformers.AutoModel.from_pretrained(name)` and its tokenizer take their place in
+# the same call. The probe: the {glue:text}`c1_bert_sentences` sentences of the two papers' abstracts and
+# introductions.
+
+# %%
+import transformers  # noqa: E402 - the Hugging Face example's own dependency
+
+from repchange.studies.paper_texts import section_text  # noqa: E402
+
+sentences = [s for study in ("A", "B") for section in ("Abstract", "Sec. 1")
+             for s in section_text(study, section).split(". ") if len(s) > 20]
+tokens = [torch.tensor(list(s.encode("utf-8")[:own_bert_tokens])) + 1 for s in sentences]  # 0 is padding
+input_ids = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True)
+torch.manual_seed(own_seed)
+bert = transformers.BertModel(transformers.BertConfig(
+    vocab_size=257, hidden_size=own_bert_width, num_hidden_layers=4, num_attention_heads=4,
+    intermediate_size=2 * own_bert_width, max_position_embeddings=own_bert_tokens)).eval()
+bert_report = validate(bert, {"input_ids": input_ids, "attention_mask": (input_ids > 0).long()},
+                       layers="hidden_states", view="mean", resamples=own_validate_resamples)
+save_table(bert_report, "c1_validate_bert")
+fig = plot_report(bert_report, f"BERT (random init, width {own_bert_width}), {len(sentences)} sentences · {source}")
+plt.show()
+glue_text("c1_bert_advice", advice(bert_report))
+glue_numbers({"c1_bert_width": own_bert_width, "c1_bert_sentences": len(sentences)})
+
+# %% [markdown]
+# **Figure.** The encoder's report, read as the ResNet's above: {glue:md}`c1_bert_advice`
 #
 # ## Beyond this page
 #

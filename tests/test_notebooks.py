@@ -648,6 +648,9 @@ def test_your_own_model_chapter_glues_the_tracked_table(smoke_runs: dict) -> Non
         if len(alarmed) else "No stage alarmed" in g["c1_monitor_sentence"]
     trust = pd.read_csv(smoke_runs["out"] / "results" / "c1_validate.csv")
     assert set(trust[trust.kind == "twin"].layer) == set(table.layer)  # another seed's ResNet-18 beside the constructions
+    bert = pd.read_csv(smoke_runs["out"] / "results" / "c1_validate_bert.csv", keep_default_na=False)
+    assert set(bert.layer) == {f"hidden_states.{i}" for i in range(5)}  # the embeddings and every block
+    assert g["c1_bert_sentences"] >= 15 and "ignored the isometries" in g["c1_bert_advice"]
 
 
 def test_a_warm_build_keeps_every_unchanged_notebook(built_book: Path, capsys) -> None:

@@ -80,6 +80,12 @@ def _epochs_given(pair: list) -> list:
     return pair
 
 
+def _heads_divide(width: int) -> int:
+    if width % 4:
+        raise ValueError(f"must be a multiple of 4 (the encoder's 4 attention heads share it), e.g. {4 * (width // 4 + 1)}")
+    return width
+
+
 def _distinct(values: list) -> list:
     repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
     if repeated:
@@ -213,6 +219,8 @@ RULES: dict[str, Any] = {
     "own_null_metrics": Annotated[list[Annotated[str, _one_of(_track_metrics, "metric")]], AfterValidator(_distinct)],
     "own_null": NonNegative,
     "own_looks_per_epoch": Positive,
+    "own_bert_width": Annotated[Positive, AfterValidator(_heads_divide)],
+    "own_bert_tokens": Annotated[Positive, Field(ge=8)],
     "own_monitor_delta": Annotated[float, BeforeValidator(_number), Field(gt=0, lt=1, allow_inf_nan=False)],
     "own_monitor_alpha": Annotated[float, BeforeValidator(_number), Field(gt=0, lt=1, allow_inf_nan=False)],
     "device": Annotated[str, AfterValidator(_device)],
