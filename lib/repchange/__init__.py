@@ -71,7 +71,7 @@ measurement's peak predicted, and refused where it won't fit), ``tool.readout`` 
 pairs measured), ``tool.track`` (the Tracker), ``tool.distributed`` (under DDP: rank 0 measures, the others wait), ``tool.multiplicity`` (p-values adjusted over a table's values), ``tool.sequential`` (the Tracker's change monitor: an e-process per layer, valid however often one looks), ``tool.request`` (what a measurement computes, checked once: shared by compare, the layer matrix and the
 Tracker), ``tool.layer_matrix`` (any two models, every layer against every
 layer), ``tool.streamed_matrix`` (that matrix in minibatches, memory independent of the probe), ``tool.track_lightning`` (its Lightning callback), ``tool.track_transformers`` (its Hugging Face Trainer
-callback), ``tool.compare`` (two checkpoints, a report), ``tool.validate`` (which measure to trust on your model: controlled
+callback), ``tool.compare`` (two checkpoints, a report), ``tool.activations`` (activations computed elsewhere, their samples matched by ids), ``tool.validate`` (which measure to trust on your model: controlled
 changes to its own activations), ``tool.cli`` (``repchange compare`` without the book).
 """
 

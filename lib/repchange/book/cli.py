@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from repchange.tool.cli import add_compare_parser, add_validate_parser
+from repchange.tool.cli import add_activations_parser, add_compare_parser, add_validate_parser
 
 __all__ = ["TOOL_COMMANDS", "main"]
 
-TOOL_COMMANDS = ("compare", "validate")  # the light install's commands: they import the tool alone (base, data, measure, tool)
+TOOL_COMMANDS = ("compare", "validate", "compare-activations")  # the light install's commands: they import the tool alone (base, data, measure, tool)
 
 
 def _parse_overrides(pairs: list[list[str]]) -> dict[str, object]:
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     book.set_defaults(func=_cmd_book)
     add_compare_parser(sub)
     add_validate_parser(sub)
+    add_activations_parser(sub)
     rh = sub.add_parser("rehearsal-data", help="write miniature data in the paper profile's formats and random ImageNet "
                                                "weight files under torchvision's cache names (for --profile rehearsal)")
     rh.add_argument("folder", help="where to write: FOLDER/data (REPCHANGE_DATA) and FOLDER/torch (TORCH_HOME)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_compare_parser", "add_validate_parser"]
+__all__ = ["add_activations_parser", "add_compare_parser", "add_validate_parser"]
 
 
 def add_compare_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -102,4 +102,52 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                                       twin=args.twin)
     print(advice_text)
     print(f"report: {Path(args.out) / 'validate.csv'}, {Path(args.out) / 'validate.png'}")
+    return 0
+
+
+def add_activations_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``compare-activations`` (:func:`_cmd_activations`): two files of activations computed elsewhere."""
+    act = sub.add_parser("compare-activations", help="compare two files of activations computed elsewhere, layer by "
+                                                      "layer, their samples matched by ids")
+    act.add_argument("activations_a", help="a torch file (torch.save) or .npz of {layer: (samples, features)}, with "
+                                           "the samples' ids under the key 'ids' where known")
+    act.add_argument("activations_b", help="the same of the other side")
+    act.add_argument("--metrics", nargs="+", default=["cka", "procrustes"], help="measures of (samples × features) "
+                                                                                 "activations (default: cka procrustes)")
+    act.add_argument("--alpha", type=float, nargs="+", default=[], help="alphas of pwsm")
+    act.add_argument("--align", action="store_true", help="reorder B's rows to A's ids where both files hold the "
+                                                          "same samples in another order (else that is refused)")
+    act.add_argument("--out", default="runs/compare_activations", help="folder for compare_activations.csv")
+    act.set_defaults(func=_cmd_activations)
+
+
+def _read_activations(path: str) -> tuple[dict, object]:
+    import numpy as np
+    import torch
+
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"{path}: no such file (a torch file or .npz of {{layer: (samples, features)}})")
+    if file.suffix == ".npz":
+        with np.load(file, allow_pickle=False) as arrays:
+            content = {name: arrays[name] for name in arrays.files}
+    else:
+        content = torch.load(file, map_location="cpu", weights_only=True)
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: holds a {type(content).__name__}, not a dict of {{layer: (samples, features)}}")
+    ids = content.pop("ids", None)
+    return content, (ids.tolist() if hasattr(ids, "tolist") else ids)
+
+
+def _cmd_activations(args: argparse.Namespace) -> int:
+    from repchange.tool.activations import compare_activations
+
+    (acts_a, ids_a), (acts_b, ids_b) = _read_activations(args.activations_a), _read_activations(args.activations_b)
+    table = compare_activations(acts_a, acts_b, ids_a=ids_a, ids_b=ids_b, align=args.align,
+                                metrics=args.metrics, alphas=args.alpha)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "compare_activations.csv", index=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
+    print(f"table: {out / 'compare_activations.csv'}")
     return 0
