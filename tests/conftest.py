@@ -24,6 +24,17 @@ def store_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def two_small_nets(seed: int = 0) -> tuple["torch.nn.Module", "torch.nn.Module", "torch.Tensor"]:
+    """Two independently initialised (Linear 6→40, Tanh, Linear 40→30) nets and a (60, 6) probe, from ``seed``."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(6, 40), nn.Tanh(), nn.Linear(40, 30))
+    other = nn.Sequential(nn.Linear(6, 40), nn.Tanh(), nn.Linear(40, 30))
+    return net, other, torch.randn(60, 6)
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write ``array`` (uint8) as a gzipped IDX file, the MNIST family's format."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)

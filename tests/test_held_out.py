@@ -93,15 +93,12 @@ def test_the_held_out_measures_are_in_every_table_beside_the_in_sample_ones() ->
 
 
 def test_compare_the_layer_matrix_and_the_tracker_give_the_held_out_value_beside_the_in_sample_one() -> None:
-    from torch import nn
+    from conftest import two_small_nets
 
     from repchange.tool.layer_matrix import layer_matrix
     from repchange.tool.track import Tracker
 
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(6, 40), nn.Tanh(), nn.Linear(40, 30))
-    other = nn.Sequential(nn.Linear(6, 40), nn.Tanh(), nn.Linear(40, 30))
-    probe = torch.randn(60, 6)
+    net, other, probe = two_small_nets()
     table = layer_matrix(net, other, probe, layers_a=["1"], layers_b=["1", "2"],
                          metrics=("procrustes", "procrustes_heldout", "pwsm_heldout"), alphas=(0.5,))
     assert set(table.metric) == {"procrustes", "procrustes_heldout", "pwsm_heldout"}

@@ -136,15 +136,12 @@ def test_a_rotation_reads_near_zero_and_the_measure_is_registered() -> None:
 
 
 def test_the_layer_matrix_and_the_tracker_give_the_moment_value_beside_the_in_sample_one() -> None:
-    from torch import nn
+    from conftest import two_small_nets
 
     from repchange.tool.layer_matrix import layer_matrix
     from repchange.tool.track import Tracker
 
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(6, 40), nn.Tanh(), nn.Linear(40, 30))
-    other = nn.Sequential(nn.Linear(6, 40), nn.Tanh(), nn.Linear(40, 30))
-    probe = torch.randn(60, 6)
+    net, other, probe = two_small_nets()
     table = layer_matrix(net, other, probe, layers_a=["1"], layers_b=["1", "2"],
                          metrics=("procrustes", "procrustes_moments"))
     assert set(table.metric) == {"procrustes", "procrustes_moments"} and table.value.notna().all()
