@@ -12,8 +12,13 @@ from pathlib import Path
 # busy worker is not slowed severalfold (`make bench` [10]: conv4 training on two threads beside one busy process).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    import torch
 
 
 @pytest.fixture
