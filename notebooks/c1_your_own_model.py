@@ -38,7 +38,7 @@ from repchange.measure.registry import biased_cka_chance
 from repchange.tool.layer_matrix import best_matches, layer_matrix, plot_matrix
 from repchange.tool.sequential import ChangeMonitor
 from repchange.tool.track import Tracker, final_values, plot_table
-from repchange.tool.validate import advice, plot_report, validate
+from repchange.tool.validate import CATCH_ABOVE, IGNORE_BELOW, ROBUST_BELOW, advice, plot_report, trust, validate
 
 # %% tags=["parameters"]
 # Names begin with own_ so that a profile's Study A settings (epochs, lr, dataset, ...) never reach this chapter.
@@ -283,12 +283,26 @@ save_table(trust_report, "c1_validate")
 fig = plot_report(trust_report, f"ResNet-18 after {own_epochs} epochs, its own activations · {source}")
 plt.show()
 glue_text("c1_validate_advice", advice(trust_report))
-glue_numbers({"c1_validate_resamples": own_validate_resamples})
+glue_numbers({"c1_validate_resamples": own_validate_resamples, "c1_ignore_below": IGNORE_BELOW,
+              "c1_catch_above": CATCH_ABOVE, "c1_robust_below": ROBUST_BELOW})
 
 # %% [markdown]
 # **Figure.** Each measure's change under each construction, as a share of the way to shuffled rows (the largest
 # over the layers; – where the measure cannot tell shuffled rows from the samples themselves). {glue:md}`c1_validate_advice`
 #
+# The verdicts behind that paragraph, per layer and measure (`repchange.tool.validate.trust`: the 95 % interval of
+# the change under {glue:text}`c1_ignore_below` of the way to shuffled rows for what a measure should ignore, above
+# {glue:text}`c1_catch_above` for the deleted component, under {glue:text}`c1_robust_below` for the artefacts; empty
+# where the measure cannot tell shuffled rows from the samples):
+
+# %%
+words = {True: "yes", False: "no", None: ""}
+verdicts = trust(trust_report).astype(object).map(lambda v: words.get(v, v) if isinstance(v, (bool, type(None))) else v)
+for_readers(verdicts, {"layer": "layer", "metric": "measure", "ignores": "ignores the isometries",
+                       "catches": "catches the deleted component", "robust": "robust to the artefacts"},
+            caption="The report's verdicts per layer and measure (empty: undefined there)")
+
+# %% [markdown]
 # ### The same report on a Hugging Face encoder
 #
 # Any model the Tracker reads can be validated; here a BERT encoder from Hugging Face's `transformers`, read at every
