@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from repchange.data import datasets as data
-from repchange.measure.metrics import pwsm_key
+from repchange.measure.features import positions_as_samples
+from repchange.measure.metrics import pwsm, pwsm_key
 from repchange.runs.runtime import Runtime
 from repchange.runs.store import Store
 from repchange.studies import deviations
@@ -103,6 +104,13 @@ def test_dynamics_start_at_zero_move_away_and_are_stored_once(tmp_path: Path, mo
     _, maps, _ = tables.checkpoint_maps(tables.run_config(params, "vgg_small", "digits"), None, 20, Runtime(store, "cpu"))
     widths = agreement[(agreement.arch == "vgg_small") & (agreement.target == "digits")].groupby("layer").n_filters.max()
     assert all(widths[layer] <= m.shape[1] for layer, m in maps[2].items())  # at most every filter of the layer
+    # the deviations page's PWSM conventions from the positions' moments: the values of the positions themselves
+    conventions = deviations.pwsm_convention_effect(params, "vgg_small", "digits", runtime=Runtime(store, "cpu"))
+    assert len(conventions) > 0
+    for row in conventions.itertuples():
+        x, y = positions_as_samples(maps[0][row.layer]), positions_as_samples(maps[2][row.layer])
+        assert row.ours == pytest.approx(pwsm(x, y, alpha=0.5), abs=1e-9)  # measured: within 1e-14 rad
+        assert row.netrep == pytest.approx(pwsm(x, y, alpha=0.5, scale_free=False), abs=1e-9)
     assert set(table.metric) == {"procrustes_filter", "pwsm_alpha_0", "pwsm_alpha_0.5", "pwsm_alpha_1"}
     assert set(table.epoch) == {0, 1, 2}
     start = table[table.epoch == 0]

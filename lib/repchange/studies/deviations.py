@@ -13,8 +13,7 @@ from dataclasses import replace
 import pandas as pd
 import torch
 
-from repchange.measure.features import positions_as_samples
-from repchange.measure.metrics import pwsm
+from repchange.measure.position_moments import pair_moments, pwsm_alphas_from_moments
 from repchange.runs.runtime import Runtime
 from repchange.studies.a import tables as a_tables
 from repchange.studies.b import tables as b_tables
@@ -104,10 +103,13 @@ def pwsm_convention_effect(params: b_tables.DynamicsParams, arch: str, target: s
                                               epochs=[0, last])
     rows = []
     for layer in maps[0]:
-        x, y = positions_as_samples(maps[0][layer]), positions_as_samples(maps[last][layer])
-        if x.shape[0] < x.shape[1]:
+        n, channels, height, width = maps[0][layer].shape
+        if n * height * width < channels:
             continue  # whitening undefined: fewer positions than channels
-        ours, netrep = pwsm(x, y, alpha=alpha), pwsm(x, y, alpha=alpha, scale_free=False)
+        # the positions' moments, a few images at a time (no float64 copy of every position)
+        group = pair_moments(maps[0][layer], maps[last][layer])["all"]
+        ours = pwsm_alphas_from_moments(group, [alpha], name=layer)[alpha]
+        netrep = pwsm_alphas_from_moments(group, [alpha], scale_free=False, name=layer)[alpha]
         rows.append(dict(layer=layer, ours=ours, netrep=netrep, difference=netrep - ours))
     return pd.DataFrame(rows)
 
