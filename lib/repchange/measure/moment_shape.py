@@ -19,9 +19,10 @@ instead. With centred sides ``x`` (n, p) and ``y`` (n, q), ``Σxy = E[x yᵀ]``,
    covariance, ``t`` the largest deviation of the polynomial from ``sqrt`` on a grid of the interval, ``N =
    min(p, q)`` the number of eigenvalues (so ``N t`` bounds the bias) and ``a = 1`` (the authors' code's default,
    "minimize MSE"), under ``N t ≤ sqrt(tr Kx tr Ky)``, solved by cvxopt's interior-point QP solver as in the
-   authors' code (SciPy's SLSQP stalled on it: the degree-10 monomials' weights run to 1e4 and more).
+   authors' code (SciPy's SLSQP reached the same optimum where it converged, but stopped short on about one draw in
+   forty of ``make bench`` [15]: the degree-10 monomials' weights run to 1e4 and more).
 3. ``similarity = Σ_k γ_k m̂_k / sqrt(tr Kx tr Ky)``, clipped to [0, 1] (the estimate can leave the range the
-   quantity lies in; the clip is noted), and the distance is its arccos, in radians, in [0, pi/2].
+   quantity lies in; the record's ``clipped`` says so), and the distance is its arccos, in radians, in [0, pi/2].
 
 The estimate depends on the samples' order and on which side is X (the chains are increasing in the sample index and
 begin with an X link): unbiased whatever the order, but with a spread between orders that can exceed the spread between
