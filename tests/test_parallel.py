@@ -268,3 +268,30 @@ def test_a_stored_table_is_keyed_by_the_module_that_computes_it() -> None:
     with pytest.raises(ValueError, match=r"leaves out studies.b.tables"):
         AssembledTable("study_b/x", {}, (TablePart(b_tables._last_checkpoint_table),), code=("measure.cka",))
     TableJob("study_b/x", {}, b_tables._last_checkpoint_table, code=b_tables.TABLE_CODE)  # as the study keys it
+
+
+def test_small_runs_share_a_cuda_device_only_where_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduling of REPCHANGE_DEVICE_RUNS with a CUDA device named (the training itself is not run here)."""
+    import importlib
+
+    from repchange.studies.a import finetuning, pretraining
+    from repchange.studies.b import runs as b_runs
+
+    for name in parallel.SHARES_DEVICE:  # the names resolve: a renamed job function would silently stop sharing
+        module, function = name.split(":")
+        assert callable(getattr(importlib.import_module(module), function))
+    study_a = [parallel.Job(pretraining._pretrain_job, label=str(i)) for i in range(5)]
+    mixed = study_a[:2] + [parallel.Job(b_runs._finetune_job, label="vgg19")]
+    monkeypatch.setenv("REPCHANGE_WORKERS", "2")
+    assert parallel.pool_size_for(study_a, device="cuda") == 1  # the default: one run at a time on the device
+    monkeypatch.setenv("REPCHANGE_DEVICE_RUNS", "3")
+    assert parallel.pool_size_for(study_a, device="cuda:0") == 3
+    assert parallel.pool_size_for(study_a[:2], device="cuda") == 2  # never more than there are runs
+    assert parallel.pool_size_for([parallel.Job(finetuning._finetune_job)] * 4, device="cuda") == 3
+    assert parallel.pool_size_for(mixed, device="cuda") == 1  # Study B's nets train one at a time
+    assert parallel.pool_size_for(study_a, device="cpu") == 2  # the CPU's workers, as before
+    monkeypatch.setattr(parallel, "_cuda", lambda: True)
+    assert parallel.pool_size_for(study_a, device="auto") == 3
+    monkeypatch.setenv("REPCHANGE_DEVICE_RUNS", "0")
+    with pytest.raises(ValueError, match="REPCHANGE_DEVICE_RUNS must be a positive integer"):
+        parallel.pool_size_for(study_a, device="cuda")
