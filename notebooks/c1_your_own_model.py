@@ -296,8 +296,9 @@ glue_numbers({"c1_validate_resamples": own_validate_resamples, "c1_ignore_below"
 # where the measure cannot tell shuffled rows from the samples):
 
 # %%
-words = {True: "yes", False: "no", None: ""}
-verdicts = trust(trust_report).astype(object).map(lambda v: words.get(v, v) if isinstance(v, (bool, type(None))) else v)
+verdicts = trust(trust_report)
+for column in ("ignores", "catches", "robust"):  # True / False / None (undefined) as words
+    verdicts[column] = verdicts[column].map({True: "yes", False: "no"}).fillna("")
 for_readers(verdicts, {"layer": "layer", "metric": "measure", "ignores": "ignores the isometries",
                        "catches": "catches the deleted component", "robust": "robust to the artefacts"},
             caption="The report's verdicts per layer and measure (empty: undefined there)")

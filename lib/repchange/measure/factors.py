@@ -54,6 +54,16 @@ def _as_matrix(x: ArrayLike, name: str) -> torch.Tensor:
     return t
 
 
+def _as_paired_matrices(x: ArrayLike, y: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``y`` as (samples, features) matrices of the same samples (rows): :func:`_as_matrix` of each, and
+    their row counts equal."""
+    xt, yt = _as_matrix(x, "X"), _as_matrix(y, "Y")
+    if len(xt) != len(yt):
+        raise ValueError(f"X and Y must have the same number of samples (rows): got X {tuple(xt.shape)} and Y "
+                         f"{tuple(yt.shape)}")
+    return xt, yt
+
+
 def _column_blocks(p: int) -> range:
     return range(0, p, GRAM_CHUNK)
 

@@ -29,6 +29,7 @@ from repchange.measure.factors import (
     Factors,
     UndefinedSimilarity,
     _as_matrix,
+    _as_paired_matrices,
 )
 from repchange.measure.kernels import kernel
 
@@ -109,10 +110,7 @@ def held_out_rows(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def held_out_shape(x: ArrayLike, y: ArrayLike, *, alpha: float = 1.0, seed: int = 0) -> float:
     """:func:`fit_score_shape` of ``x`` (n, p) and ``y`` (n, q), aligned on half the rows and scored on the other
     half (:func:`held_out_rows` from ``seed``)."""
-    xt, yt = _as_matrix(x, "X"), _as_matrix(y, "Y")
-    if len(xt) != len(yt):
-        raise ValueError(f"X and Y must have the same number of samples (rows): got X {tuple(xt.shape)} and Y "
-                         f"{tuple(yt.shape)}")
+    xt, yt = _as_paired_matrices(x, y)
     fit, score = held_out_rows(len(xt), seed)
     fit, score = fit.to(xt.device), score.to(xt.device)
     return fit_score_shape(xt[fit], yt[fit], xt[score], yt[score], alpha=alpha)

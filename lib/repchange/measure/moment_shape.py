@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from scipy.optimize import linprog
 
-from repchange.measure.factors import ArrayLike, UndefinedSimilarity, _as_matrix
+from repchange.measure.factors import ArrayLike, UndefinedSimilarity, _as_paired_matrices
 from repchange.measure.kernels import kernel
 
 KEYED_BY_KERNELS = True  # stored results name these kernels' versions, not this file's text (measure.kernels)
@@ -79,17 +79,20 @@ def _moments_from_grams(kx: torch.Tensor, ky: torch.Tensor, moments: int) -> np.
     return out
 
 
+def _enough_samples(x: ArrayLike, y: ArrayLike, moments: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paired (samples, features) matrices, with at least 2 ``moments`` samples (a chain's distinct rows)."""
+    xt, yt = _as_paired_matrices(x, y)
+    if len(xt) < 2 * moments:
+        raise UndefinedSimilarity(f"undefined: {moments} moments need at least {2 * moments} samples, got {len(xt)}")
+    return xt, yt
+
+
 @kernel(1)
 def chain_moments(x: ArrayLike, y: ArrayLike, moments: int = MOMENTS) -> np.ndarray:
     """Unbiased estimates of ``tr((Σxy Σyx)^k)``, k = 1..``moments``, from ``x`` (n, p) and ``y`` (n, q) (rows:
     the same samples; each side centred by its mean): a float64 array of length ``moments`` (see the module
     docstring, step 1). Needs n >= 2 ``moments``."""
-    xt, yt = _as_matrix(x, "X"), _as_matrix(y, "Y")
-    if len(xt) != len(yt):
-        raise ValueError(f"X and Y must have the same number of samples (rows): got X {tuple(xt.shape)} and Y "
-                         f"{tuple(yt.shape)}")
-    if len(xt) < 2 * moments:
-        raise UndefinedSimilarity(f"undefined: {moments} moments need at least {2 * moments} samples, got {len(xt)}")
+    xt, yt = _enough_samples(x, y, moments)
     return _moments_from_grams(*_centred_grams(xt, yt), moments)
 
 
@@ -157,13 +160,8 @@ def moment_procrustes(x: ArrayLike, y: ArrayLike, *, moments: int = MOMENTS, res
     if moments < 1 or resamples < 2 or orderings < 1:
         raise ValueError(f"moments must be at least 1, resamples at least 2 and orderings at least 1, got {moments}, "
                          f"{resamples} and {orderings}")
-    xt, yt = _as_matrix(x, "X"), _as_matrix(y, "Y")
-    if len(xt) != len(yt):
-        raise ValueError(f"X and Y must have the same number of samples (rows): got X {tuple(xt.shape)} and Y "
-                         f"{tuple(yt.shape)}")
+    xt, yt = _enough_samples(x, y, moments)
     n = len(xt)
-    if n < 2 * moments:
-        raise UndefinedSimilarity(f"undefined: {moments} moments need at least {2 * moments} samples, got {n}")
     kx, ky = _centred_grams(xt, yt)
     # the cross-covariance's singular values are the square roots of the eigenvalues of Kx^(1/2) Ky Kx^(1/2)
     values, vectors = torch.linalg.eigh(kx)

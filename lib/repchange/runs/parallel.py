@@ -24,8 +24,9 @@ run (Study B's tables) while the next run trains on the device.
 
 **Small runs sharing one GPU.** Study A's conv4 at batch 32 leaves a GPU mostly idle (each step waits on the
 launch of small kernels), so several of its runs can train at once on one device, each in its own process
-(its own CUDA context and kernels, which cuDNN picks by heuristics, not by timing: sharing does not change them). ``REPCHANGE_DEVICE_RUNS=K`` (default 1:
-one at a time, as before) trains up to K runs of the functions in :data:`SHARES_DEVICE` side by side on CUDA. The
+(its own CUDA context and kernels, which cuDNN picks by heuristics, not by timing: sharing does not change them).
+``REPCHANGE_DEVICE_RUNS=K`` (default 1: one at a time, as before) trains up to K runs of the functions in
+:data:`SHARES_DEVICE` side by side on CUDA. The
 default stays 1 until a GPU measurement says which K pays (none was at hand when this was written); stacked seeds
 (``torch.func``) would change a run's arithmetic and its key, and are not offered.
 """

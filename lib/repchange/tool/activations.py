@@ -52,7 +52,8 @@ def matching_rows(ids_a: Sequence[Hashable] | torch.Tensor, ids_b: Sequence[Hash
     a, b = _as_ids(ids_a, "ids_a", n_a), _as_ids(ids_b, "ids_b", n_b)
     if a == b:
         return None
-    only_a, only_b = [v for v in a if v not in set(b)], [v for v in b if v not in set(a)]
+    in_a, in_b = set(a), set(b)
+    only_a, only_b = [v for v in a if v not in in_b], [v for v in b if v not in in_a]
     if only_a or only_b:
         raise SampleOrderError(f"the sides hold different samples: {len(only_a)} of A's ids are not in B "
                                f"(e.g. {only_a[:SHOWN]}) and {len(only_b)} of B's are not in A (e.g. {only_b[:SHOWN]}); "
