@@ -16,20 +16,35 @@ __all__ = ["CENTRINGS", "FilterWhitened", "filter_cka", "filter_procrustes_simil
 CENTRINGS = ("rows", "columns")
 
 
-def _filter_maps(a: ArrayLike, b: ArrayLike, centre: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _finite(t: torch.Tensor) -> bool:
+    """Whether every element of ``t`` is finite: a finite sum proves it (a NaN or an infinity makes the sum
+    non-finite) in one pass without a mask; only a non-finite sum, or one that overflowed, looks element by element."""
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
+def _centred(t: torch.Tensor, centre: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A (..., H, W) stack in float64, centred as ``centre`` says, and the mask of its constant (dead) maps."""
+    t = t.to(torch.float64)
+    if not _finite(t):
+        raise ValueError("feature maps contain NaN or infinite values")
+    centred = t - t.mean(-1 if centre == "rows" else -2, keepdim=True)
+    return centred, torch.linalg.matrix_norm(centred) == 0
+
+
+def _filter_maps(a: ArrayLike, b: ArrayLike | None, centre: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Both (..., H, W) stacks centred as ``centre`` says, in float64, and a mask of the constant
-    (dead) maps of either, of the leading shape."""
+    (dead) maps of either, of the leading shape. ``b=None``: one stack (``b`` is ``a``), converted and centred once."""
     if centre not in CENTRINGS:
         raise ValueError(f"centre must be one of {CENTRINGS}, got {centre!r}")
-    at, bt = _tensor(a).to(torch.float64), _tensor(b).to(torch.float64)
+    at = _tensor(a)
+    bt = at if b is None else _tensor(b)
     if at.shape != bt.shape or at.ndim < 2:
         raise ValueError(f"maps must have the same shape (..., H, W): got {tuple(at.shape)} and {tuple(bt.shape)}")
-    if not (torch.isfinite(at).all() and torch.isfinite(bt).all()):
-        raise ValueError("feature maps contain NaN or infinite values")
-    axis = -1 if centre == "rows" else -2
-    ac, bc = at - at.mean(axis, keepdim=True), bt - bt.mean(axis, keepdim=True)
-    dead = (torch.linalg.matrix_norm(ac) == 0) | (torch.linalg.matrix_norm(bc) == 0)
-    return ac, bc, dead
+    ac, dead = _centred(at, centre)
+    if b is None:
+        return ac, ac, dead
+    bc, dead_b = _centred(bt, centre)
+    return ac, bc, dead | dead_b
 
 
 @kernel(1)
@@ -95,7 +110,7 @@ class FilterWhitened:
     def __init__(self, maps: ArrayLike, *, alpha: float, centre: str = "rows") -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-        centred, _, dead = _filter_maps(maps, maps, centre)
+        centred, _, dead = _filter_maps(maps, None, centre)
         self.alpha, self.centre, self.dead = alpha, centre, dead
         self.maps = _filter_whitened(centred, alpha)
         self.norms = torch.linalg.matrix_norm(self.maps)
