@@ -424,7 +424,8 @@ def test_partial_whitening_of_a_layer_wider_than_the_probe_is_undefined_in_every
 def test_per_filter_measures_refuse_a_non_finite_map_on_either_side(bad: float) -> None:
     """The finiteness check reads one sum per side: any NaN or infinity, in A, in B or in a FilterWhitened's maps,
     is refused; finite maps whose float64 sum overflows are not (the check then looks element by element)."""
-    from repchange.measure.per_filter import FilterWhitened, filter_cka, filter_procrustes_similarity, filter_pwsm
+    from repchange.measure.per_filter import (FilterWhitened, _finite, filter_cka, filter_procrustes_similarity,
+                                              filter_pwsm)
 
     good = np.random.default_rng(0).standard_normal((3, 5, 4))
     broken = good.copy()
@@ -437,7 +438,5 @@ def test_per_filter_measures_refuse_a_non_finite_map_on_either_side(bad: float) 
         FilterWhitened(broken, alpha=0.5)
     with pytest.raises(ValueError, match="NaN or infinite"):
         filter_pwsm(good, broken, alpha=0.5)
-    from repchange.measure.per_filter import _finite
-
     assert _finite(torch.full((4,), 1e308, dtype=torch.float64))  # finite, though its sum overflows
     assert not _finite(torch.tensor([1.0, np.nan])) and not _finite(torch.tensor([np.inf, -np.inf]))
